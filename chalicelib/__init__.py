@@ -1,0 +1,1 @@
+"""The passwordless sign-in service: everything but HTTP routing lives here."""

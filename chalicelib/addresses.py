@@ -1,0 +1,32 @@
+"""Email addresses: the one place that decides what an address is and how it is written."""
+
+from __future__ import annotations
+
+from email_validator import EmailNotValidError, validate_email
+
+MAX_ADDRESS_LENGTH = 254  # RFC 5321 path limit
+
+
+class InvalidAddress(ValueError):
+    """The input is not an address we can mail a code to."""
+
+
+def normalize_address(raw: object) -> str:
+    """The canonical form of ``raw``: syntax-checked (no DNS look-up), ASCII, lower-cased.
+
+    Lower-casing the whole address makes ``Bob@x.com`` and ``bob@x.com`` one identity, so that case variants
+    cannot be used to get a second set of rate limits or failure budget for the same mailbox.
+    """
+    if not isinstance(raw, str) or not raw.strip() or len(raw) > MAX_ADDRESS_LENGTH:
+        raise InvalidAddress("email must be an address of at most 254 characters")
+    try:
+        result = validate_email(raw.strip(), check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError as error:
+        raise InvalidAddress(str(error)) from None
+    return result.ascii_email.lower()
+
+
+def mask_address(email: str) -> str:
+    """``b***@example.com``: enough for a person reading logs, never the full address."""
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}***@{domain}"

@@ -1,0 +1,169 @@
+"""The HTTP face of the service: request parsing, the error catalogue, CORS and the access log.
+
+Every answer is JSON ``{"message": <human text>, "code": <stable machine code>, ...}``; no exception escapes
+to Chalice, whose own error bodies (``{"Code", "Message"}``) and stack traces never reach a client.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalice.app import Request, Response
+
+from chalicelib import wiring
+from chalicelib.addresses import InvalidAddress, mask_address
+from chalicelib.codes import MalformedCode
+from chalicelib.config import ConfigError
+from chalicelib.dependencies import DependencyError
+from chalicelib.service import InvalidCode
+from chalicelib.store import Throttled
+
+logger = logging.getLogger(__name__)
+
+SECURITY_HEADERS = {
+    "Content-Type": "application/json",
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+}
+TRANSIENT_RETRY_AFTER = 2
+
+THROTTLE_MESSAGES = {
+    "resend_cooldown": "Please wait a moment before asking for another code.",
+    "send_quota_exceeded": "Too many codes were requested for this address. Please try again later.",
+    "ip_quota_exceeded": "Too many codes were requested from your network. Please try again later.",
+    "too_many_failures": "Too many failed attempts for this address. Please try again later.",
+}
+
+
+class ApiError(Exception):
+    """An answer other than success, with everything the client needs to act on it."""
+
+    def __init__(self, status: int, code: str, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.retry_after = retry_after
+
+
+@dataclass
+class Exchange:
+    """One request as the handlers and the access log see it."""
+
+    request: Request
+    log: dict[str, Any] = field(default_factory=dict)
+
+    def json_object(self) -> Mapping[str, Any]:
+        raw = self.request.raw_body or b""
+        if len(raw) > wiring.get_settings().max_body_bytes:
+            raise ApiError(400, "body_too_large", "The request body is too large.")
+        try:
+            body = json.loads(raw or b"null")
+        except (ValueError, RecursionError):
+            raise ApiError(400, "invalid_json", "The request body is not valid JSON.") from None
+        if not isinstance(body, dict):
+            raise ApiError(400, "invalid_body", "The request body must be a JSON object.")
+        return body
+
+    @property
+    def source_ip(self) -> str | None:
+        identity = (self.request.context or {}).get("identity") or {}
+        return identity.get("sourceIp")
+
+    def identify(self, email: str) -> None:
+        """Name the address in the access log the only ways allowed there: pseudonymised and masked."""
+        self.log["user"] = wiring.get_hasher().pseudonym(email)
+        self.log["user_hint"] = mask_address(email)
+
+
+Handler = Callable[[Exchange], tuple[int, dict[str, Any]]]
+
+
+def respond(request: Request, route: str, handler: Handler) -> Response:
+    """Run ``handler`` and turn its result, or whatever it raised, into a JSON answer with CORS headers."""
+    started = time.perf_counter()
+    exchange = Exchange(request, {"route": route, "method": request.method})
+    try:
+        status, body = handler(exchange)
+        headers: dict[str, str] = {}
+    except Exception as error:
+        failure = _as_api_error(error)
+        status, body = failure.status, {"message": failure.message, "code": failure.code}
+        headers = {}
+        if failure.retry_after is not None:
+            body["retry_after"] = failure.retry_after
+            headers["Retry-After"] = str(failure.retry_after)
+    headers.update(SECURITY_HEADERS)
+    headers.update(cors_headers(request))
+    exchange.log.update(status=status, code=body["code"], latency_ms=round((time.perf_counter() - started) * 1000, 1))
+    print(json.dumps(exchange.log, sort_keys=True), flush=True)
+    return Response(body=body, status_code=status, headers=headers)
+
+
+def preflight(request: Request) -> Response:
+    """Answer a CORS preflight: allowed only from the stage's configured origins."""
+    headers = cors_headers(request)
+    if headers:
+        headers.update(
+            {
+                "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+                "Access-Control-Allow-Headers": "Content-Type, Authorization",
+                "Access-Control-Max-Age": "600",
+            }
+        )
+    return Response(body="", status_code=204, headers=headers)
+
+
+def cors_headers(request: Request) -> dict[str, str]:
+    origin = (request.headers or {}).get("origin")
+    try:
+        allowed = wiring.get_settings().cors_origins
+    except ConfigError:
+        return {}
+    if origin and (origin in allowed or "*" in allowed):
+        return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+    return {}
+
+
+def method_not_allowed(exchange: Exchange) -> tuple[int, dict[str, Any]]:
+    raise ApiError(405, "method_not_allowed", f"{exchange.request.method} is not supported here.")
+
+
+def _as_api_error(error: Exception) -> ApiError:
+    if isinstance(error, ApiError):
+        return error
+    if isinstance(error, InvalidAddress):
+        return ApiError(400, "invalid_email", f"Enter a valid email address. {error}")
+    if isinstance(error, MalformedCode):
+        return ApiError(400, "invalid_otp", f"The code is not well-formed: {error}.")
+    if isinstance(error, InvalidCode):
+        return ApiError(401, "invalid_code", "The code is invalid or has expired.")
+    if isinstance(error, Throttled):
+        return ApiError(429, error.reason, THROTTLE_MESSAGES[error.reason], error.retry_after)
+    if isinstance(error, DependencyError):
+        return _dependency_failure(error)
+    if isinstance(error, ConfigError):
+        logger.error("configuration: %s", error)
+        return ApiError(500, "misconfigured", "The service is not configured correctly.")
+    # Only the frames, never the message: it could quote request data.
+    logger.error("unexpected %s\n%s", type(error).__name__, "".join(traceback.format_tb(error.__traceback__)))
+    return ApiError(500, "internal_error", "Something went wrong on our side. Please try again.")
+
+
+def _dependency_failure(error: DependencyError) -> ApiError:
+    logger.warning("%s failed: %s", error.service, error.detail)
+    if error.service == "ses":
+        if error.transient:
+            return ApiError(503, "mail_unavailable", "We could not send the mail just now. Please try again.",
+                            TRANSIENT_RETRY_AFTER)
+        return ApiError(502, "mail_rejected", "The mail service refused to send the code. Please try again later.")
+    if error.transient:
+        return ApiError(503, "storage_unavailable", "The service is busy. Please try again in a moment.",
+                        TRANSIENT_RETRY_AFTER)
+    return ApiError(502, "storage_error", "The service could not complete the request. Please try again later.")

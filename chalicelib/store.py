@@ -1,0 +1,293 @@
+"""The DynamoDB store: every rule of the security model that needs shared state is a write condition here.
+
+One item per address (``pk = addr#<keyed digest of the address>``) holds the live code's digest, its expiry,
+the guesses made at it, the resend cooldown and the fixed-window counters of sends and failures; one item per
+source IP and window holds that IP's send count. Counters are attributes named after their window
+(``sends@<n>``, ``fails@<n>``) so that a new window starts from zero without reading the old one first.
+
+Round trips: a send is one ``TransactWriteItems`` (address + IP); a verify is one conditional ``UpdateItem``
+that reserves a guess before the guess is compared, so concurrent guesses can never exceed the per-code limit.
+A wrong guess costs a second write (the failure budget); so does a right one that must clear earlier failures.
+"""
+
+from __future__ import annotations
+
+import enum
+import hmac
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib.config import Limits, Window
+from chalicelib.dependencies import DependencyError, guarded
+
+Item = Mapping[str, Mapping[str, Any]]
+TRANSACTION_ATTEMPTS = 3
+CONDITION_FAILED = frozenset({"ConditionalCheckFailedException"})
+TRANSACTION_CANCELLED = frozenset({"TransactionCanceledException"})
+
+
+class Throttled(Exception):
+    """A rate limit refused the request; the caller may try again after ``retry_after`` seconds."""
+
+    def __init__(self, reason: str, retry_after: int) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = max(1, retry_after)
+
+
+class GuessResult(enum.Enum):
+    RIGHT = "right"
+    WRONG = "wrong"
+
+
+@dataclass(frozen=True)
+class SendTicket:
+    """What :meth:`CodeStore.record_send` wrote, so that a failed delivery can be taken back exactly."""
+
+    address_key: str
+    ip_key: str | None
+    code_digest: str
+    now: int
+
+
+def _number(value: int) -> dict[str, str]:
+    return {"N": str(value)}
+
+
+def _read_number(item: Item, name: str) -> int:
+    attribute = item.get(name)
+    return int(attribute["N"]) if attribute else 0
+
+
+class _Counter:
+    """A fixed-window counter stored as ``<prefix>@<window index>`` on an item."""
+
+    def __init__(self, prefix: str, window: Window, now: int) -> None:
+        self.window = window
+        self.index = now // window.seconds
+        self.current = f"{prefix}@{self.index}"
+        self.previous = f"{prefix}@{self.index - 1}"
+        self.seconds_left = (self.index + 1) * window.seconds - now
+
+    def count(self, item: Item) -> int:
+        return _read_number(item, self.current)
+
+    def exhausted(self, item: Item) -> bool:
+        return self.window.enabled and self.count(item) >= self.window.limit
+
+
+class _Expression:
+    """Collects placeholders for one DynamoDB expression so call sites read like the rules they state."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, str] = {}
+        self.values: dict[str, dict[str, str]] = {}
+
+    def name(self, attribute: str) -> str:
+        placeholder = f"#n{len(self.names)}"
+        self.names[placeholder] = attribute
+        return placeholder
+
+    def value(self, value: int | str) -> str:
+        placeholder = f":v{len(self.values)}"
+        self.values[placeholder] = _number(value) if isinstance(value, int) else {"S": value}
+        return placeholder
+
+    def below_limit(self, counter: _Counter) -> str:
+        name = self.name(counter.current)
+        return f"(attribute_not_exists({name}) OR {name} < {self.value(counter.window.limit)})"
+
+    def increment(self, attribute: str, by: int = 1) -> str:
+        name = self.name(attribute)
+        return f"{name} = if_not_exists({name}, {self.value(0)}) + {self.value(by)}"
+
+    def params(self, **rest: Any) -> dict[str, Any]:
+        params = dict(rest)
+        if self.names:
+            params["ExpressionAttributeNames"] = self.names
+        if self.values:
+            params["ExpressionAttributeValues"] = self.values
+        return params
+
+
+class CodeStore:
+    """Codes, guesses and rate limits in one DynamoDB table (partition key ``pk``, TTL on ``expires_at``)."""
+
+    def __init__(
+        self, client: Any, table_name: str, limits: Limits, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
+        self._client = client
+        self._table = table_name
+        self._limits = limits
+        self._sleep = sleep
+
+    # -- sending -----------------------------------------------------------------------------------------
+
+    def record_send(self, address_key: str, ip_key: str | None, code_digest: str, now: int) -> SendTicket:
+        """Make ``code_digest`` the address's only live code, if every send limit allows it.
+
+        Raises :class:`Throttled` (cooldown, address quota, IP quota, exhausted failure budget) without
+        changing anything.
+        """
+        limits = self._limits
+        sends = _Counter("sends", limits.sends_per_address, now)
+        fails = _Counter("fails", limits.failure_budget, now)
+        expr = _Expression()
+        sent_at, prev_sent_at = expr.name("sent_at"), expr.name("prev_sent_at")
+        condition = " AND ".join(
+            [
+                f"(attribute_not_exists({sent_at}) OR {sent_at} <= "
+                f"{expr.value(now - limits.resend_cooldown_seconds)})",
+                expr.below_limit(sends),
+                expr.below_limit(fails),
+            ]
+        )
+        update = (
+            f"SET code = {expr.value(code_digest)}, code_expires_at = {expr.value(now + limits.code_ttl_seconds)}, "
+            f"guesses = {expr.value(0)}, {prev_sent_at} = if_not_exists({sent_at}, {expr.value(0)}), "
+            f"{sent_at} = {expr.value(now)}, {expr.increment(sends.current)}, "
+            f"expires_at = {expr.value(now + limits.retention_seconds)} "
+            f"REMOVE last_guess, {expr.name(sends.previous)}, {expr.name(fails.previous)}"
+        )
+        items = [self._update(address_key, expr, update, condition)]
+        ip = _Counter("sends", limits.sends_per_ip, now) if ip_key and limits.sends_per_ip.enabled else None
+        if ip:
+            items.append(self._ip_update(ip_key, ip, now))
+        reasons = self._transact(items)
+        if reasons is not None:
+            raise self._send_refusal(reasons, now, sends, fails, ip)
+        return SendTicket(address_key, ip_key if ip else None, code_digest, now)
+
+    def undo_send(self, ticket: SendTicket) -> None:
+        """Take back a send whose mail never left: no live code, cooldown and quotas as they were.
+
+        Does nothing to the address if a newer send has replaced the code in the meantime.
+        """
+        limits = self._limits
+        sends = _Counter("sends", limits.sends_per_address, ticket.now)
+        expr = _Expression()
+        update = (
+            f"SET sent_at = prev_sent_at, {expr.increment(sends.current, -1)} "
+            "REMOVE code, code_expires_at, guesses, last_guess"
+        )
+        items = [self._update(ticket.address_key, expr, update, f"code = {expr.value(ticket.code_digest)}")]
+        if ticket.ip_key:
+            ip = _Counter("sends", limits.sends_per_ip, ticket.now)
+            ip_expr = _Expression()
+            items.append(self._update(ticket.ip_key, ip_expr, f"SET {ip_expr.increment(ip.current, -1)}"))
+        self._transact(items)
+
+    def _ip_update(self, ip_key: str, counter: _Counter, now: int) -> dict[str, Any]:
+        expr = _Expression()
+        update = (
+            f"SET {expr.increment(counter.current)}, expires_at = {expr.value(now + counter.seconds_left)} "
+            f"REMOVE {expr.name(counter.previous)}"
+        )
+        return self._update(ip_key, expr, update, expr.below_limit(counter))
+
+    def _send_refusal(
+        self, reasons: list[Item], now: int, sends: _Counter, fails: _Counter, ip: _Counter | None
+    ) -> Throttled:
+        address, ip_item = reasons[0], reasons[1] if len(reasons) > 1 else {}
+        if fails.exhausted(address):
+            return Throttled("too_many_failures", fails.seconds_left)
+        if sends.exhausted(address):
+            return Throttled("send_quota_exceeded", sends.seconds_left)
+        if ip is not None and ip.exhausted(ip_item):
+            return Throttled("ip_quota_exceeded", ip.seconds_left)
+        next_send = _read_number(address, "sent_at") + self._limits.resend_cooldown_seconds
+        return Throttled("resend_cooldown", next_send - now)
+
+    # -- verifying ---------------------------------------------------------------------------------------
+
+    def check_guess(self, address_key: str, guess_digest: str, now: int) -> GuessResult:
+        """Spend one guess on the address's live code and say whether it was right.
+
+        A right guess consumes the code and clears the failure budget; a wrong one, or one made when there is
+        no live code to guess (none requested, expired, used, replaced, out of guesses), counts against the
+        budget. Raises :class:`Throttled` once the budget is spent, whether or not a code was ever requested.
+        """
+        limits = self._limits
+        fails = _Counter("fails", limits.failure_budget, now)
+        expr = _Expression()
+        condition = " AND ".join(
+            [
+                f"code_expires_at > {expr.value(now)}",
+                f"guesses < {expr.value(limits.max_guesses_per_code)}",
+                "(attribute_not_exists(last_guess) OR last_guess <> code)",
+                expr.below_limit(fails),
+            ]
+        )
+        update = (
+            f"SET guesses = guesses + {expr.value(1)}, last_guess = {expr.value(guess_digest)}, "
+            f"expires_at = {expr.value(now + limits.retention_seconds)}"
+        )
+        try:
+            with guarded("dynamodb", expected=CONDITION_FAILED):
+                before = self._client.update_item(
+                    **self._update(address_key, expr, update, condition), ReturnValues="ALL_OLD"
+                )["Attributes"]
+        except ClientError as refused:
+            before = refused.response.get("Item", {})
+            if fails.exhausted(before):
+                raise Throttled("too_many_failures", fails.seconds_left) from None
+            self._record_failure(address_key, fails, now)
+            return GuessResult.WRONG
+        if hmac.compare_digest(before["code"]["S"], guess_digest):
+            self._clear_failures(address_key, before)
+            return GuessResult.RIGHT
+        self._record_failure(address_key, fails, now)
+        return GuessResult.WRONG
+
+    def _record_failure(self, address_key: str, fails: _Counter, now: int) -> None:
+        expr = _Expression()
+        update = (
+            f"SET {expr.increment(fails.current)}, expires_at = {expr.value(now + self._limits.retention_seconds)} "
+            f"REMOVE {expr.name(fails.previous)}"
+        )
+        with guarded("dynamodb"):
+            self._client.update_item(**self._update(address_key, expr, update))
+
+    def _clear_failures(self, address_key: str, before: Item) -> None:
+        stale = [name for name in before if name.startswith("fails@")]
+        if not stale:
+            return
+        expr = _Expression()
+        update = "REMOVE " + ", ".join(expr.name(name) for name in stale)
+        with guarded("dynamodb"):
+            self._client.update_item(**self._update(address_key, expr, update))
+
+    # -- plumbing ----------------------------------------------------------------------------------------
+
+    def _update(self, key: str, expr: _Expression, update: str, condition: str | None = None) -> dict[str, Any]:
+        extra: dict[str, Any] = {"ConditionExpression": condition} if condition else {}
+        if condition:
+            extra["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        return expr.params(
+            TableName=self._table, Key={"pk": {"S": key}}, UpdateExpression=update, **extra
+        )
+
+    def _transact(self, updates: list[dict[str, Any]]) -> list[Item] | None:
+        """Run the updates atomically; ``None`` when done, else the old items (``{}`` where absent) of a refusal.
+
+        Transactions touching a busy item are cancelled with ``TransactionConflict``; those are retried.
+        """
+        for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
+            try:
+                with guarded("dynamodb", expected=TRANSACTION_CANCELLED):
+                    self._client.transact_write_items(TransactItems=[{"Update": u} for u in updates])
+                return None
+            except ClientError as cancelled:
+                reasons = cancelled.response.get("CancellationReasons", [])
+                codes = {str(reason.get("Code")) for reason in reasons}
+                if "ConditionalCheckFailed" in codes:
+                    return [reason.get("Item", {}) for reason in reasons]
+                if not codes <= {"TransactionConflict", "None"} or attempt == TRANSACTION_ATTEMPTS:
+                    detail = f"transaction cancelled: {', '.join(sorted(codes))}"
+                    raise DependencyError("dynamodb", "ValidationError" not in codes, detail) from cancelled
+                self._sleep(0.05 * attempt)
+        raise AssertionError("unreachable: the last attempt returns or raises")

@@ -1,0 +1,56 @@
+"""Builds the service from the stage's settings, lazily and once per Lambda container.
+
+Nothing here runs at import time: a cold start pays only for what the first request needs, and Chalice's
+test client (which sets stage variables only during a request) sees the right settings.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from chalicelib.codes import CodeHasher
+from chalicelib.config import Settings
+from chalicelib.keys import load_hash_key
+from chalicelib.mailer import SesMailer
+from chalicelib.service import OtpService
+from chalicelib.store import CodeStore
+
+# Fail fast and let the client retry: an API Gateway request has 29 s in all.
+CLIENT_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3})
+
+
+@functools.cache
+def get_settings() -> Settings:
+    return Settings.from_environ()
+
+
+@functools.cache
+def get_client(service: str) -> Any:
+    """One boto3 client per service and container; ``AWS_ENDPOINT_URL`` redirects them to a local AWS."""
+    return boto3.client(service, config=CLIENT_CONFIG)
+
+
+@functools.cache
+def get_hasher() -> CodeHasher:
+    return CodeHasher(load_hash_key(get_settings(), get_client))
+
+
+@functools.cache
+def get_service() -> OtpService:
+    settings = get_settings()
+    return OtpService(
+        store=CodeStore(get_client("dynamodb"), settings.table_name, settings.limits),
+        sender=SesMailer(get_client("sesv2"), settings.sender),
+        hasher=get_hasher(),
+        limits=settings.limits,
+    )
+
+
+def reset() -> None:
+    """Forget everything built so far (tests switch stages and settings between cases)."""
+    for cached in (get_settings, get_client, get_hasher, get_service):
+        cached.cache_clear()

@@ -1,0 +1,117 @@
+"""Shared fixtures: an in-process AWS (moto), the stage's settings, a controllable clock."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.ses.models import ses_backends
+
+from chalicelib import wiring
+from chalicelib.config import Settings
+from tools.bootstrap import Clients, bootstrap, load_stage_env
+from tools.bootstrap import Settings as ResourceNames
+
+REGION = "us-east-1"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class FakeClock:
+    """Time that moves only when a test says so."""
+
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class SerializedClient:
+    """Runs each call of a boto3 client alone, as DynamoDB serialises writes to one item.
+
+    moto evaluates a condition and applies the update in separate Python steps, so threads could interleave
+    inside one request; real DynamoDB never does, and the concurrency tests must test our logic, not moto's.
+    """
+
+    _lock = threading.Lock()
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.exceptions = client.exceptions
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._client, name)
+
+        def serialized(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return method(*args, **kwargs)
+
+        return serialized
+
+
+@pytest.fixture
+def stage_env() -> dict[str, str]:
+    """The ``local`` stage's environment variables, as Chalice would set them."""
+    return load_stage_env("local")
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch, stage_env: dict[str, str]) -> Iterator[None]:
+    """An empty in-process AWS account, provisioned the way ``make run`` and deployments provision it."""
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        session = boto3.Session(region_name=REGION)
+        bootstrap(Clients.create(session), ResourceNames.from_env(stage_env))
+        wiring.reset()
+        yield
+        wiring.reset()
+
+
+@pytest.fixture
+def settings(aws: None, stage_env: dict[str, str]) -> Settings:
+    return Settings.from_environ(stage_env)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def sent_mails() -> list[dict[str, Any]]:
+    """Every mail moto's SES captured, oldest first, as ``{"to", "subject", "body"}`` (moto keeps the HTML)."""
+    backend = ses_backends[DEFAULT_ACCOUNT_ID][REGION]
+    return [
+        {"to": list(m.destinations.get("ToAddresses", [])), "subject": m.subject, "body": m.body}
+        for m in backend.sent_messages
+    ]
+
+
+def code_in(mail: dict[str, Any]) -> str:
+    """The code a mail carries, read the way a person reads it: from the mail's text."""
+    match = re.search(r"\b(\d{6})\b", mail["subject"])
+    assert match, f"no code in {mail['subject']!r}"
+    assert match.group(1) in mail["body"]
+    return match.group(1)
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
