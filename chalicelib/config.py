@@ -63,7 +63,9 @@ class Settings:
     limits: Limits
 
     @classmethod
-    def from_environ(cls, env: Mapping[str, str] = os.environ) -> Settings:
+    def from_environ(cls, env: Mapping[str, str] | None = None) -> Settings:
+        # os.environ is looked up per call: Chalice's test client swaps the whole object during a request.
+        env = os.environ if env is None else env
         reader = _Reader(env)
         limits = Limits(
             code_digits=reader.integer("OTP_CODE_DIGITS", 6, minimum=6, maximum=10),

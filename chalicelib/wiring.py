@@ -7,6 +7,7 @@ test client (which sets stage variables only during a request) sees the right se
 from __future__ import annotations
 
 import functools
+import time
 from typing import Any
 
 import boto3
@@ -21,6 +22,8 @@ from chalicelib.store import CodeStore
 
 # Fail fast and let the client retry: an API Gateway request has 29 s in all.
 CLIENT_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3})
+# The service's clock; tests replace it before the first request to move time at will.
+CLOCK = time.time
 
 
 @functools.cache
@@ -47,6 +50,7 @@ def get_service() -> OtpService:
         sender=SesMailer(get_client("sesv2"), settings.sender),
         hasher=get_hasher(),
         limits=settings.limits,
+        clock=CLOCK,
     )
 
 

@@ -1,0 +1,328 @@
+"""``POST /otp`` over Chalice's test client: the prototype's contract, every status and every error code."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError, ReadTimeoutError
+from chalice.test import Client
+
+from app import app
+from chalicelib import wiring
+from chalicelib.config import Settings
+from tests.conftest import REPO_ROOT, FakeClock, code_in, json_lines, sent_mails
+
+ALICE = "alice@example.com"
+INVALID_CODE = {"message": "The code is invalid or has expired.", "code": "invalid_code"}
+
+
+@pytest.fixture
+def client(aws: None, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
+    monkeypatch.setattr(wiring, "CLOCK", clock)
+    with Client(app, stage_name="local", project_dir=str(REPO_ROOT)) as test_client:
+        yield test_client
+
+
+def post(client: Client, body: Any, **headers: str) -> Any:
+    raw = body if isinstance(body, (str, bytes)) else json.dumps(body)
+    return client.http.post("/otp", headers={"Content-Type": "application/json", **headers}, body=raw)
+
+
+def send(client: Client, email: str = ALICE) -> Any:
+    return post(client, {"action": "send_otp", "email": email})
+
+
+def verify(client: Client, otp: Any, email: str = ALICE) -> Any:
+    return post(client, {"action": "verify_otp", "email": email, "otp": otp})
+
+
+def last_code(to: str = ALICE) -> str:
+    return code_in([mail for mail in sent_mails() if mail["to"] == [to]][-1])
+
+
+def wrong_code() -> str:
+    return "000000" if last_code() != "000000" else "111111"
+
+
+def test_the_prototype_flow_signs_a_person_in(client: Client) -> None:
+    sent = send(client)
+    assert sent.status_code == 200
+    assert sent.json_body == {
+        "message": f"We sent a sign-in code to {ALICE}. It is valid for 10 minutes.",
+        "code": "code_sent",
+        "expires_in": 600,
+        "resend_after": 30,
+    }
+    mail = sent_mails()[-1]
+    assert mail["to"] == [ALICE]
+    assert "10 minutes" in mail["body"]
+    verified = verify(client, last_code())
+    assert verified.status_code == 200
+    assert verified.json_body == {"message": "You are signed in.", "code": "verified", "email": ALICE}
+
+
+def test_the_address_is_normalised(client: Client) -> None:
+    assert send(client, "  Alice@EXAMPLE.com ").status_code == 200
+    assert sent_mails()[-1]["to"] == [ALICE]
+    assert verify(client, last_code(), email="ALICE@example.COM").status_code == 200
+
+
+def test_every_kind_of_invalid_code_gets_one_identical_answer(client: Client, clock: FakeClock) -> None:
+    never_requested = verify(client, "123456", email="nobody@example.com")
+    send(client)
+    wrong = verify(client, wrong_code())
+    right = last_code()
+    assert verify(client, right).status_code == 200
+    replayed = verify(client, right)
+    clock.advance(30)
+    send(client)
+    replaced_code = last_code()
+    clock.advance(30)
+    send(client)
+    replaced = verify(client, replaced_code) if replaced_code != last_code() else wrong
+    clock.advance(600)
+    expired = verify(client, last_code())
+    for answer in (never_requested, wrong, replayed, replaced, expired):
+        assert (answer.status_code, answer.json_body) == (401, INVALID_CODE)
+
+
+def test_unknown_and_known_addresses_are_indistinguishable(client: Client) -> None:
+    send(client)
+    answers = {}
+    for email in (ALICE, "stranger@example.com"):
+        answers[email] = [(r.status_code, r.json_body, r.headers.get("Retry-After"))
+                          for r in (verify(client, "999999" if last_code() != "999999" else "999998", email)
+                                    for _ in range(22))]
+    assert answers[ALICE] == answers["stranger@example.com"]
+    assert answers[ALICE][-1][0] == 429
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ("{not json", "invalid_json"),
+        (b"\xff\xfe", "invalid_json"),
+        ('{"action": "send_otp", "email": "' + "a" * 5000 + '@example.com"}', "body_too_large"),
+        ("[" * 2000 + "]" * 2000, "invalid_json"),  # valid JSON, but deep enough to exhaust the parser
+        ("[" * 1500, "invalid_json"),
+        ('["send_otp"]', "invalid_body"),
+        ("null", "invalid_body"),
+        ("", "invalid_body"),
+        ({"email": ALICE}, "missing_action"),
+        ({"action": "delete_everything", "email": ALICE}, "unknown_action"),
+        ({"action": ["send_otp"], "email": ALICE}, "unknown_action"),
+        ({"action": "send_otp"}, "invalid_email"),
+        ({"action": "send_otp", "email": 42}, "invalid_email"),
+        ({"action": "send_otp", "email": "not-an-address"}, "invalid_email"),
+        ({"action": "send_otp", "email": "a@b"}, "invalid_email"),
+        ({"action": "send_otp", "email": "x@example.com\r\nBcc: victim@example.com"}, "invalid_email"),
+        ({"action": "send_otp", "email": "a" * 250 + "@example.com"}, "invalid_email"),
+        ({"action": "send_otp", "email": '"quoted local"@example.com'}, "invalid_email"),
+        ({"action": "verify_otp", "email": ALICE}, "invalid_otp"),
+        ({"action": "verify_otp", "email": ALICE, "otp": "12345"}, "invalid_otp"),
+        ({"action": "verify_otp", "email": ALICE, "otp": "1234567"}, "invalid_otp"),
+        ({"action": "verify_otp", "email": ALICE, "otp": "12a456"}, "invalid_otp"),
+        ({"action": "verify_otp", "email": ALICE, "otp": "١٢٣٤٥٦"}, "invalid_otp"),
+        ({"action": "verify_otp", "email": ALICE, "otp": 123456}, "invalid_otp"),
+        ({"action": "verify_otp", "email": ALICE, "otp": None}, "invalid_otp"),
+        ({"action": "verify_otp", "email": "bad", "otp": "123456"}, "invalid_email"),
+    ],
+    ids=lambda value: value if isinstance(value, str) and len(value) < 30 else None,
+)
+def test_bad_input_gets_a_clear_400(client: Client, body: Any, code: str) -> None:
+    answer = post(client, body)
+    assert answer.status_code == 400
+    assert answer.json_body["code"] == code
+    assert isinstance(answer.json_body["message"], str) and answer.json_body["message"]
+    assert not sent_mails()
+
+
+def test_a_body_of_any_content_type_is_read_as_json(client: Client) -> None:
+    answer = post(client, {"action": "send_otp", "email": ALICE}, **{"Content-Type": "text/plain"})
+    assert answer.status_code == 200
+
+
+def test_a_code_with_surrounding_spaces_is_accepted(client: Client) -> None:
+    send(client)
+    assert verify(client, f" {last_code()} ").status_code == 200
+
+
+def assert_throttled(answer: Any, code: str, retry_after: int) -> None:
+    assert answer.status_code == 429
+    assert answer.json_body["code"] == code
+    assert answer.json_body["retry_after"] == retry_after
+    assert answer.headers["Retry-After"] == str(retry_after)
+
+
+def test_resend_cooldown_is_a_429_with_retry_after(client: Client, clock: FakeClock) -> None:
+    send(client)
+    clock.advance(12)
+    assert_throttled(send(client), "resend_cooldown", 18)
+    assert len(sent_mails()) == 1
+    clock.advance(18)
+    assert send(client).status_code == 200
+
+
+def test_a_burst_of_sends_mails_once(client: Client) -> None:
+    answers = [send(client).status_code for _ in range(50)]
+    assert answers.count(200) == 1 and answers.count(429) == 49
+    assert len(sent_mails()) == 1
+
+
+def test_the_hourly_quota_per_address(client: Client, clock: FakeClock) -> None:
+    clock.now -= clock.now % 3600
+    for _ in range(5):
+        assert send(client).status_code == 200
+        clock.advance(30)
+    assert_throttled(send(client), "send_quota_exceeded", 3600 - 150)
+
+
+def test_the_failure_budget_is_a_429_that_a_resend_does_not_lift(client: Client, clock: FakeClock) -> None:
+    clock.now -= clock.now % 86_400
+    statuses = []
+    for _ in range(4):
+        send(client)
+        statuses += [verify(client, wrong_code()).status_code for _ in range(6)]
+        clock.advance(30)
+    assert statuses[:20] == [401] * 20 and set(statuses[20:]) == {429}
+    assert_throttled(send(client), "too_many_failures", 86_400 - 120)
+    assert_throttled(verify(client, last_code()), "too_many_failures", 86_400 - 120)
+
+
+def override_settings(monkeypatch: pytest.MonkeyPatch, **overrides: str) -> None:
+    """Settings as the stage has them, with ``overrides`` on top (read at request time, as Chalice sets them)."""
+
+    @functools.cache
+    def settings() -> Settings:
+        return Settings.from_environ({**os.environ, **overrides})
+
+    monkeypatch.setattr(wiring, "get_settings", settings)
+
+
+def test_the_per_ip_quota(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    override_settings(monkeypatch, OTP_SENDS_PER_IP="2")
+    assert send(client, "a@example.com").status_code == 200
+    assert send(client, "b@example.com").status_code == 200
+    answer = send(client, "c@example.com")
+    assert answer.status_code == 429 and answer.json_body["code"] == "ip_quota_exceeded"
+    assert int(answer.headers["Retry-After"]) > 0
+
+
+def client_error(code: str, status: int, operation: str) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": "refused for x@example.com"},
+                        "ResponseMetadata": {"HTTPStatusCode": status}}, operation)
+
+
+def fail(monkeypatch: pytest.MonkeyPatch, service: str, method: str, error: Exception) -> None:
+    def refuse(*_: Any, **__: Any) -> None:
+        raise error
+
+    monkeypatch.setattr(wiring.get_client(service), method, refuse)
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "code"),
+    [
+        (client_error("MessageRejected", 400, "SendEmail"), 502, "mail_rejected"),
+        (client_error("MailFromDomainNotVerifiedException", 400, "SendEmail"), 502, "mail_rejected"),
+        (client_error("TooManyRequestsException", 429, "SendEmail"), 503, "mail_unavailable"),
+        (client_error("InternalFailure", 500, "SendEmail"), 503, "mail_unavailable"),
+        (ReadTimeoutError(endpoint_url="https://email.us-east-1.amazonaws.com"), 503, "mail_unavailable"),
+    ],
+)
+def test_mail_failures_are_502_or_503_and_leave_nothing_behind(
+    client: Client, monkeypatch: pytest.MonkeyPatch, error: Exception, status: int, code: str
+) -> None:
+    fail(monkeypatch, "sesv2", "send_email", error)
+    answer = send(client)
+    assert (answer.status_code, answer.json_body["code"]) == (status, code)
+    assert "x@example.com" not in json.dumps(answer.json_body)
+    monkeypatch.undo()
+    monkeypatch.setattr(wiring, "CLOCK", lambda: 1_800_000_000.0)
+    assert send(client).status_code == 200  # at once: no cooldown was consumed
+    assert verify(client, last_code()).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "code"),
+    [
+        (client_error("ProvisionedThroughputExceededException", 400, "UpdateItem"), 503, "storage_unavailable"),
+        (client_error("ThrottlingException", 400, "UpdateItem"), 503, "storage_unavailable"),
+        (ReadTimeoutError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com"), 503, "storage_unavailable"),
+        (client_error("AccessDeniedException", 400, "UpdateItem"), 502, "storage_error"),
+        (client_error("ResourceNotFoundException", 400, "UpdateItem"), 502, "storage_error"),
+    ],
+)
+def test_storage_failures_are_502_or_503(
+    client: Client, monkeypatch: pytest.MonkeyPatch, error: Exception, status: int, code: str
+) -> None:
+    send(client)
+    fail(monkeypatch, "dynamodb", "update_item", error)
+    fail(monkeypatch, "dynamodb", "transact_write_items", error)
+    for answer in (verify(client, last_code()), send(client, "bob@example.com")):
+        assert (answer.status_code, answer.json_body["code"]) == (status, code)
+        if status == 503:
+            assert answer.headers["Retry-After"] == str(answer.json_body["retry_after"]) == "2"
+    assert len(sent_mails()) == 1  # nothing was mailed for a send that could not be stored
+    monkeypatch.undo()
+    monkeypatch.setattr(wiring, "CLOCK", lambda: 1_800_000_000.0)
+    assert verify(client, last_code()).status_code == 200  # the failed verify spent nothing
+
+
+def test_other_methods_get_a_json_405(client: Client) -> None:
+    for method in ("GET", "PUT", "PATCH", "DELETE"):
+        answer = client.http.request(method, "/otp")
+        assert answer.status_code == 405
+        assert json.loads(answer.body)["code"] == "method_not_allowed"
+
+
+def test_cors_allows_only_the_stage_origins(client: Client) -> None:
+    allowed = send(client, "a@example.com") and post(
+        client, {"action": "send_otp", "email": "b@example.com"}, Origin="http://127.0.0.1:8501"
+    )
+    assert allowed.headers["Access-Control-Allow-Origin"] == "http://127.0.0.1:8501"
+    other = post(client, {"action": "send_otp", "email": "c@example.com"}, Origin="https://evil.example")
+    assert "Access-Control-Allow-Origin" not in other.headers
+    preflight = client.http.request("OPTIONS", "/otp", headers={"Origin": "http://localhost:8501"})
+    assert preflight.status_code == 204
+    assert preflight.headers["Access-Control-Allow-Origin"] == "http://localhost:8501"
+    assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
+    refused = client.http.request("OPTIONS", "/otp", headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in refused.headers
+
+
+def test_answers_are_never_cached(client: Client) -> None:
+    answer = send(client)
+    assert answer.headers["Cache-Control"] == "no-store"
+    assert answer.headers["Content-Type"] == "application/json"
+
+
+def test_one_log_line_per_request_without_code_or_address(client: Client, capsys: pytest.CaptureFixture) -> None:
+    send(client)
+    code = last_code()
+    verify(client, wrong_code())
+    verify(client, code)
+    post(client, "{oops")
+    output = capsys.readouterr()
+    lines = json_lines(output.out)
+    assert [(line.get("action"), line["status"], line["code"]) for line in lines] == [
+        ("send_otp", 200, "code_sent"),
+        ("verify_otp", 401, "invalid_code"),
+        ("verify_otp", 200, "verified"),
+        (None, 400, "invalid_json"),
+    ]
+    assert all(line["latency_ms"] >= 0 and line["route"] == "/otp" for line in lines)
+    assert lines[0]["user"] == lines[2]["user"] and lines[0]["user_hint"] == "a***@example.com"
+    everything = output.out + output.err
+    assert ALICE not in everything and code not in everything
+
+
+def test_a_misconfigured_stage_answers_json(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    override_settings(monkeypatch, OTP_SENDER="")
+    answer = send(client)
+    assert (answer.status_code, answer.json_body["code"]) == (500, "misconfigured")

@@ -1,0 +1,85 @@
+"""Code generation, digests and address handling: the pieces with no state."""
+
+from __future__ import annotations
+
+import collections
+import secrets
+
+import pytest
+
+from chalicelib.addresses import InvalidAddress, mask_address, normalize_address
+from chalicelib.codes import CodeHasher, MalformedCode, generate_code, parse_code
+
+
+def test_codes_cover_the_full_range_including_leading_zeros(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked = []
+
+    def randbelow(n: int) -> int:
+        asked.append(n)
+        return 0 if len(asked) == 1 else n - 1
+
+    monkeypatch.setattr(secrets, "randbelow", randbelow)
+    assert (generate_code(6), generate_code(6)) == ("000000", "999999")
+    assert asked == [1_000_000, 1_000_000]
+
+
+def test_codes_are_uniform_over_their_digits() -> None:
+    counts = collections.Counter(generate_code(6)[0] for _ in range(20_000))
+    assert set(counts) == set("0123456789")  # the prototype never drew a leading 0
+    assert all(1_700 < n < 2_300 for n in counts.values())  # ~2000 each; beyond 10 sigma is a bug
+
+
+def test_digests_are_keyed_and_bound_to_the_address() -> None:
+    hasher = CodeHasher(b"a" * 32)
+    digest = hasher.digest("a@example.com", "123456")
+    assert digest == CodeHasher(b"a" * 32).digest("a@example.com", "123456")
+    assert digest != hasher.digest("b@example.com", "123456")
+    assert digest != CodeHasher(b"b" * 32).digest("a@example.com", "123456")
+    assert "123456" not in digest and len(digest) == 64
+
+
+def test_storage_keys_and_log_tags_never_contain_their_input() -> None:
+    hasher = CodeHasher(b"a" * 32)
+    assert hasher.subject_key("addr", "a@example.com").startswith("addr#")
+    assert "a@example.com" not in hasher.subject_key("addr", "a@example.com")
+    assert hasher.subject_key("addr", "x") != hasher.subject_key("ip", "x")
+    assert len(hasher.pseudonym("a@example.com")) == 16
+
+
+def test_a_short_key_is_refused() -> None:
+    with pytest.raises(ValueError, match="32 bytes"):
+        CodeHasher(b"short")
+
+
+@pytest.mark.parametrize("raw", ["123456", " 123456\n", "000000"])
+def test_well_formed_codes(raw: str) -> None:
+    assert parse_code(raw, 6) == raw.strip()
+
+
+@pytest.mark.parametrize("raw", ["12345", "1234567", "12 456", "١٢٣٤٥٦", "12345a", 123456, None, ""])
+def test_malformed_codes(raw: object) -> None:
+    with pytest.raises(MalformedCode):
+        parse_code(raw, 6)
+
+
+@pytest.mark.parametrize(
+    ("raw", "normalized"),
+    [("Bob@Example.COM", "bob@example.com"), ("  a.b+tag@sub.example.org ", "a.b+tag@sub.example.org"),
+     ("a@bücher.de", "a@xn--bcher-kva.de")],
+)
+def test_addresses_are_normalised(raw: str, normalized: str) -> None:
+    assert normalize_address(raw) == normalized
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["", "plain", "a@b", "a@localhost", "a@example.com\r\nBcc: b@example.com", "ü@example.com",
+     "a" * 245 + "@example.com", None, 7, ["a@example.com"]],
+)
+def test_invalid_addresses(raw: object) -> None:
+    with pytest.raises(InvalidAddress):
+        normalize_address(raw)
+
+
+def test_masked_addresses_keep_only_a_hint() -> None:
+    assert mask_address("alice@example.com") == "a***@example.com"
