@@ -1,0 +1,139 @@
+"""A tiny client for the sign-in API (``POST {base}/otp``).
+
+Contract: every call returns an :class:`ApiResult` and never raises for HTTP errors, unreachable servers or
+malformed answers, so the UI has exactly one shape to render. The API's own ``message`` is passed through
+untouched whenever the API sent one, because it is written for the person signing in.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+DEFAULT_TIMEOUT_SECONDS = 10.0
+
+# Codes the client itself produces; the API never uses them, so the UI can tell them apart from API answers.
+UNREACHABLE = "api_unreachable"
+BAD_RESPONSE = "bad_response"
+
+
+@dataclass(frozen=True)
+class ApiResult:
+    """The outcome of one API call.
+
+    ``status`` is the HTTP status, or ``None`` when no HTTP answer arrived at all (``code`` is then
+    :data:`UNREACHABLE`). ``code``/``message`` are the API's machine code and human text (or the client's own
+    when the API sent none). ``retry_after`` is whole seconds for 429 answers, else ``None``. ``data`` is the
+    full JSON object of the answer (empty when there was none), so callers can read fields such as
+    ``resend_after`` and newer fields this client does not know about.
+    """
+
+    status: int | None
+    code: str
+    message: str
+    retry_after: int | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True for a 2xx answer."""
+        return self.status is not None and 200 <= self.status < 300
+
+    @property
+    def unreachable(self) -> bool:
+        """True when the API could not be reached (refused, DNS failure, timeout...)."""
+        return self.status is None
+
+
+def resolve_base_url(environ: Mapping[str, str], secrets: Mapping[str, Any] | None) -> str:
+    """The API base URL: ``OTP_API_URL`` from ``environ``, else ``secrets["api_url"]``, else the default.
+
+    A trailing slash is dropped so paths can be appended uniformly. Empty values count as unset.
+    """
+    for candidate in (environ.get("OTP_API_URL"), (secrets or {}).get("api_url")):
+        if isinstance(candidate, str) and candidate.strip():
+            return candidate.strip().rstrip("/")
+    return DEFAULT_BASE_URL
+
+
+class OtpClient:
+    """Calls the ``/otp`` endpoint. Holds no state besides where the API is and how long to wait for it."""
+
+    def __init__(self, base_url: str, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+
+    def send_otp(self, email: str) -> ApiResult:
+        """Ask the API to mail a code to ``email``. Success carries ``resend_after`` and ``expires_in``."""
+        return self._post({"action": "send_otp", "email": email})
+
+    def verify_otp(self, email: str, otp: str) -> ApiResult:
+        """Check ``otp`` for ``email``. Success carries the signed-in ``email`` (later also tokens)."""
+        return self._post({"action": "verify_otp", "email": email, "otp": otp})
+
+    def _post(self, payload: Mapping[str, Any]) -> ApiResult:
+        url = f"{self.base_url}/otp"
+        try:
+            response = requests.post(url, json=payload, timeout=self.timeout)
+        except requests.Timeout:
+            return ApiResult(
+                None, UNREACHABLE, "The sign-in service did not answer in time. Please try again."
+            )
+        except requests.RequestException:
+            # Connection refused, DNS failure, TLS error...: the person can only retry later.
+            return ApiResult(
+                None, UNREACHABLE, "The sign-in service cannot be reached right now. Please try again."
+            )
+        return _to_result(response)
+
+
+def _to_result(response: requests.Response) -> ApiResult:
+    """Map any HTTP answer to an ApiResult; a non-JSON or non-object body becomes :data:`BAD_RESPONSE`."""
+    try:
+        body = response.json()
+    except ValueError:  # requests' JSONDecodeError subclasses ValueError
+        body = None
+    if not isinstance(body, dict):
+        # E.g. an HTML error page from a proxy or gateway in front of the API.
+        return ApiResult(
+            response.status_code,
+            BAD_RESPONSE,
+            f"The sign-in service sent an unexpected answer (HTTP {response.status_code}). Please try again.",
+        )
+
+    code = body.get("code")
+    message = body.get("message")
+    if not isinstance(code, str) or not code:
+        code = "ok" if response.ok else "http_error"
+    if not isinstance(message, str) or not message:
+        message = "Done." if response.ok else f"The request failed (HTTP {response.status_code})."
+
+    retry_after = None
+    if response.status_code == 429:
+        # The body field is the documented contract; the header is the standard fallback.
+        retry_after = parse_seconds(body.get("retry_after"))
+        if retry_after is None:
+            retry_after = parse_seconds(response.headers.get("Retry-After"))
+    return ApiResult(response.status_code, code, message, retry_after, body)
+
+
+def parse_seconds(value: object) -> int | None:
+    """A non-negative whole number of seconds (rounded up) from a number or a digit string, else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return max(math.ceil(value), 0) if math.isfinite(value) else None
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def client_from_env(secrets: Mapping[str, Any] | None = None) -> OtpClient:
+    """A client for the API configured in the process environment (and optional secrets)."""
+    return OtpClient(resolve_base_url(os.environ, secrets))

@@ -1,0 +1,153 @@
+"""Reads the mails that the local stack's embedded AWS (moto server) captured instead of delivering.
+
+Local development only: the UI imports and calls this solely when ``DEV_INBOX_URL`` is set, which the local
+stack does and a deployed stage never does.
+
+``GET {DEV_INBOX_URL}`` (moto's ``/moto-api/data.json``) returns every tracked moto model instance as
+``{service: {model_name: [instance attributes...]}}``. SES v1 and v2 share one backend, so both land in
+``data["ses"]``:
+
+- ``"Message"`` (``SendEmail`` with simple content; for SES v2 ``body`` is the HTML part when there is one,
+  else the text part)::
+
+    {"id": str, "source": str, "subject": str, "body": str,
+     "destinations": {"ToAddresses": [str], "CcAddresses": [str], "BccAddresses": [str]}}  # Cc/Bcc optional
+
+- ``"RawMessage"`` (raw MIME content)::
+
+    {"id": str, "source": str, "destinations": [str], "raw_data": str}
+
+Each list is in sending order and instances carry no timestamp.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from email import message_from_string, policy
+from email.message import EmailMessage
+from typing import Any
+
+import requests
+
+DEFAULT_TIMEOUT_SECONDS = 5.0
+
+
+class InboxError(Exception):
+    """The captured mails could not be fetched or were not in the expected shape. ``str()`` is human text."""
+
+
+@dataclass(frozen=True)
+class Mail:
+    """One captured mail, reduced to what a developer needs to read it."""
+
+    id: str
+    sender: str
+    to: tuple[str, ...]
+    subject: str
+    body: str
+
+    def is_for(self, address: str) -> bool:
+        """True if ``address`` is among the recipients, ignoring case as mail systems do in practice."""
+        wanted = address.strip().lower()
+        return bool(wanted) and any(recipient.strip().lower() == wanted for recipient in self.to)
+
+
+def fetch_mails(url: str, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> list[Mail]:
+    """Fetch and parse the captured mails, newest first.
+
+    Raises :class:`InboxError` (never anything else) when the inbox is unreachable or answers something that
+    is not moto's JSON.
+    """
+    try:
+        response = requests.get(url, timeout=timeout)
+        response.raise_for_status()
+    except requests.RequestException as exc:
+        raise InboxError(f"cannot read {url} ({type(exc).__name__})") from exc
+    try:
+        data = response.json()
+    except ValueError as exc:  # requests' JSONDecodeError is a ValueError
+        raise InboxError(f"{url} did not answer JSON") from exc
+    if not isinstance(data, dict):
+        raise InboxError(f"{url} did not answer a JSON object")
+    return parse_moto_data(data)
+
+
+def parse_moto_data(data: Mapping[str, Any]) -> list[Mail]:
+    """Extract the SES mails from moto's ``data.json`` payload, newest first.
+
+    Moto keeps simple and raw messages in separate lists without timestamps, so they cannot be interleaved
+    exactly; raw messages are listed before simple ones. The backend sends simple messages, so in practice
+    the order is exact. Entries that do not have the documented shape are skipped rather than failing the
+    whole inbox.
+    """
+    ses = data.get("ses")
+    if not isinstance(ses, dict):
+        return []
+    simple = [_from_simple(item) for item in _dicts(ses.get("Message"))]
+    raw = [_from_raw(item) for item in _dicts(ses.get("RawMessage"))]
+    return [mail for mail in reversed(simple + raw) if mail is not None]
+
+
+def _dicts(value: object) -> Iterable[Mapping[str, Any]]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _from_simple(item: Mapping[str, Any]) -> Mail | None:
+    destinations = item.get("destinations")
+    if not isinstance(destinations, dict):
+        return None
+    recipients: list[str] = []
+    for key in ("ToAddresses", "CcAddresses", "BccAddresses"):
+        value = destinations.get(key)
+        if isinstance(value, list):
+            recipients.extend(str(address) for address in value)
+    return Mail(
+        id=str(item.get("id", "")),
+        sender=str(item.get("source", "")),
+        to=_unique(recipients),
+        subject=str(item.get("subject", "")),
+        body=_readable(str(item.get("body", ""))),
+    )
+
+
+def _from_raw(item: Mapping[str, Any]) -> Mail | None:
+    raw_data = item.get("raw_data")
+    destinations = item.get("destinations")
+    if not isinstance(raw_data, str) or not isinstance(destinations, list):
+        return None
+    message = message_from_string(raw_data, policy=policy.default)
+    body = ""
+    if isinstance(message, EmailMessage):
+        part = message.get_body(preferencelist=("plain", "html"))
+        if part is not None:
+            body = part.get_content()
+    return Mail(
+        id=str(item.get("id", "")),
+        sender=str(item.get("source", "")),
+        # Moto lists an address once per Destination entry and again per header, hence the de-duplication.
+        to=_unique(str(address) for address in destinations),
+        subject=str(message.get("Subject", "")),
+        body=_readable(body),
+    )
+
+
+def _unique(addresses: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(addresses))
+
+
+_HTML_HINT = re.compile(r"</?(html|body|p|div|br|table|span|a|h[1-6])\b", re.IGNORECASE)
+_INVISIBLE = re.compile(r"<(head|style|script)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_BLOCK_END = re.compile(r"</(p|div|h[1-6]|li|tr)\s*>|<br\s*/?>", re.IGNORECASE)
+_TAG = re.compile(r"<[^>]+>")
+
+
+def _readable(body: str) -> str:
+    """Plain text for display: moto stores the HTML part when a mail has one, which is hard to read raw."""
+    if not _HTML_HINT.search(body):
+        return body.strip()
+    text = _TAG.sub("", _BLOCK_END.sub("\n", _INVISIBLE.sub("", body)))
+    lines = (line.strip() for line in html.unescape(text).splitlines())
+    return "\n".join(line for line in lines if line)
