@@ -15,16 +15,16 @@ from __future__ import annotations
 import enum
 import hmac
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.config import Limits, Window
+from chalicelib.config import Limits
 from chalicelib.dependencies import DependencyError, guarded
+from chalicelib.expressions import Counter, Expression, Item, read_number
 
-Item = Mapping[str, Mapping[str, Any]]
 TRANSACTION_ATTEMPTS = 3
 CONDITION_FAILED = frozenset({"ConditionalCheckFailedException"})
 TRANSACTION_CANCELLED = frozenset({"TransactionCanceledException"})
@@ -54,66 +54,6 @@ class SendTicket:
     now: int
 
 
-def _number(value: int) -> dict[str, str]:
-    return {"N": str(value)}
-
-
-def _read_number(item: Item, name: str) -> int:
-    attribute = item.get(name)
-    return int(attribute["N"]) if attribute else 0
-
-
-class _Counter:
-    """A fixed-window counter stored as ``<prefix>@<window index>`` on an item."""
-
-    def __init__(self, prefix: str, window: Window, now: int) -> None:
-        self.window = window
-        self.index = now // window.seconds
-        self.current = f"{prefix}@{self.index}"
-        self.previous = f"{prefix}@{self.index - 1}"
-        self.seconds_left = (self.index + 1) * window.seconds - now
-
-    def count(self, item: Item) -> int:
-        return _read_number(item, self.current)
-
-    def exhausted(self, item: Item) -> bool:
-        return self.window.enabled and self.count(item) >= self.window.limit
-
-
-class _Expression:
-    """Collects placeholders for one DynamoDB expression so call sites read like the rules they state."""
-
-    def __init__(self) -> None:
-        self.names: dict[str, str] = {}
-        self.values: dict[str, dict[str, str]] = {}
-
-    def name(self, attribute: str) -> str:
-        placeholder = f"#n{len(self.names)}"
-        self.names[placeholder] = attribute
-        return placeholder
-
-    def value(self, value: int | str) -> str:
-        placeholder = f":v{len(self.values)}"
-        self.values[placeholder] = _number(value) if isinstance(value, int) else {"S": value}
-        return placeholder
-
-    def below_limit(self, counter: _Counter) -> str:
-        name = self.name(counter.current)
-        return f"(attribute_not_exists({name}) OR {name} < {self.value(counter.window.limit)})"
-
-    def increment(self, attribute: str, by: int = 1) -> str:
-        name = self.name(attribute)
-        return f"{name} = if_not_exists({name}, {self.value(0)}) + {self.value(by)}"
-
-    def params(self, **rest: Any) -> dict[str, Any]:
-        params = dict(rest)
-        if self.names:
-            params["ExpressionAttributeNames"] = self.names
-        if self.values:
-            params["ExpressionAttributeValues"] = self.values
-        return params
-
-
 class CodeStore:
     """Codes, guesses and rate limits in one DynamoDB table (partition key ``pk``, TTL on ``expires_at``)."""
 
@@ -134,9 +74,9 @@ class CodeStore:
         changing anything.
         """
         limits = self._limits
-        sends = _Counter("sends", limits.sends_per_address, now)
-        fails = _Counter("fails", limits.failure_budget, now)
-        expr = _Expression()
+        sends = Counter("sends", limits.sends_per_address, now)
+        fails = Counter("fails", limits.failure_budget, now)
+        expr = Expression()
         sent_at, prev_sent_at = expr.name("sent_at"), expr.name("prev_sent_at")
         condition = " AND ".join(
             [
@@ -154,7 +94,7 @@ class CodeStore:
             f"REMOVE last_guess, {expr.name(sends.previous)}, {expr.name(fails.previous)}"
         )
         items = [self._update(address_key, expr, update, condition)]
-        ip = _Counter("sends", limits.sends_per_ip, now) if ip_key and limits.sends_per_ip.enabled else None
+        ip = Counter("sends", limits.sends_per_ip, now) if ip_key and limits.sends_per_ip.enabled else None
         if ip:
             items.append(self._ip_update(ip_key, ip, now))
         reasons = self._transact(items)
@@ -168,21 +108,21 @@ class CodeStore:
         Does nothing to the address if a newer send has replaced the code in the meantime.
         """
         limits = self._limits
-        sends = _Counter("sends", limits.sends_per_address, ticket.now)
-        expr = _Expression()
+        sends = Counter("sends", limits.sends_per_address, ticket.now)
+        expr = Expression()
         update = (
             f"SET sent_at = prev_sent_at, {expr.increment(sends.current, -1)} "
             "REMOVE code, code_expires_at, guesses, last_guess"
         )
         items = [self._update(ticket.address_key, expr, update, f"code = {expr.value(ticket.code_digest)}")]
         if ticket.ip_key:
-            ip = _Counter("sends", limits.sends_per_ip, ticket.now)
-            ip_expr = _Expression()
+            ip = Counter("sends", limits.sends_per_ip, ticket.now)
+            ip_expr = Expression()
             items.append(self._update(ticket.ip_key, ip_expr, f"SET {ip_expr.increment(ip.current, -1)}"))
         self._transact(items)
 
-    def _ip_update(self, ip_key: str, counter: _Counter, now: int) -> dict[str, Any]:
-        expr = _Expression()
+    def _ip_update(self, ip_key: str, counter: Counter, now: int) -> dict[str, Any]:
+        expr = Expression()
         update = (
             f"SET {expr.increment(counter.current)}, expires_at = {expr.value(now + counter.seconds_left)} "
             f"REMOVE {expr.name(counter.previous)}"
@@ -190,7 +130,7 @@ class CodeStore:
         return self._update(ip_key, expr, update, expr.below_limit(counter))
 
     def _send_refusal(
-        self, reasons: list[Item], now: int, sends: _Counter, fails: _Counter, ip: _Counter | None
+        self, reasons: list[Item], now: int, sends: Counter, fails: Counter, ip: Counter | None
     ) -> Throttled:
         address, ip_item = reasons[0], reasons[1] if len(reasons) > 1 else {}
         if fails.exhausted(address):
@@ -199,7 +139,7 @@ class CodeStore:
             return Throttled("send_quota_exceeded", sends.seconds_left)
         if ip is not None and ip.exhausted(ip_item):
             return Throttled("ip_quota_exceeded", ip.seconds_left)
-        next_send = _read_number(address, "sent_at") + self._limits.resend_cooldown_seconds
+        next_send = read_number(address, "sent_at") + self._limits.resend_cooldown_seconds
         return Throttled("resend_cooldown", next_send - now)
 
     # -- verifying ---------------------------------------------------------------------------------------
@@ -212,8 +152,8 @@ class CodeStore:
         budget. Raises :class:`Throttled` once the budget is spent, whether or not a code was ever requested.
         """
         limits = self._limits
-        fails = _Counter("fails", limits.failure_budget, now)
-        expr = _Expression()
+        fails = Counter("fails", limits.failure_budget, now)
+        expr = Expression()
         condition = " AND ".join(
             [
                 f"code_expires_at > {expr.value(now)}",
@@ -243,8 +183,8 @@ class CodeStore:
         self._record_failure(address_key, fails, now)
         return GuessResult.WRONG
 
-    def _record_failure(self, address_key: str, fails: _Counter, now: int) -> None:
-        expr = _Expression()
+    def _record_failure(self, address_key: str, fails: Counter, now: int) -> None:
+        expr = Expression()
         update = (
             f"SET {expr.increment(fails.current)}, expires_at = {expr.value(now + self._limits.retention_seconds)} "
             f"REMOVE {expr.name(fails.previous)}"
@@ -256,14 +196,14 @@ class CodeStore:
         stale = [name for name in before if name.startswith("fails@")]
         if not stale:
             return
-        expr = _Expression()
+        expr = Expression()
         update = "REMOVE " + ", ".join(expr.name(name) for name in stale)
         with guarded("dynamodb"):
             self._client.update_item(**self._update(address_key, expr, update))
 
     # -- plumbing ----------------------------------------------------------------------------------------
 
-    def _update(self, key: str, expr: _Expression, update: str, condition: str | None = None) -> dict[str, Any]:
+    def _update(self, key: str, expr: Expression, update: str, condition: str | None = None) -> dict[str, Any]:
         extra: dict[str, Any] = {"ConditionExpression": condition} if condition else {}
         if condition:
             extra["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
