@@ -1,24 +1,58 @@
 """HTTP routes of the sign-in service. Routing only: behaviour lives in ``chalicelib``."""
 
-from chalice import Chalice
+from chalice import Chalice, Response
 
-from chalicelib import api, otp_actions
+from chalicelib import api, otp_actions, session_actions
 
 app = Chalice(app_name="otp-signin")
 
-OTHER_METHODS = ["GET", "PUT", "PATCH", "DELETE"]
+ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+ANY_BODY = ["*/*"]  # bodies are parsed as JSON whatever their declared type; Chalice would answer 415 itself
+JWKS_CACHE_SECONDS = 300
 
 
-@app.route("/otp", methods=["POST"], content_types=["*/*"])
-def otp() -> object:
-    return api.respond(app.current_request, "/otp", otp_actions.handle)
+def _serve(path: str, method: str, handler: api.Handler, **options: int) -> Response:
+    """Answer ``path`` with ``handler`` for ``method`` and a JSON 405 for every other method."""
+    request = app.current_request
+    chosen = handler if request.method == method else api.method_not_allowed
+    return api.respond(request, path, chosen, **options)
+
+
+@app.route("/otp", methods=ALL_METHODS, content_types=ANY_BODY)
+def otp() -> Response:
+    return _serve("/otp", "POST", otp_actions.handle)
+
+
+@app.route("/token/refresh", methods=ALL_METHODS, content_types=ANY_BODY)
+def token_refresh() -> Response:
+    return _serve("/token/refresh", "POST", session_actions.refresh)
+
+
+@app.route("/token/revoke", methods=ALL_METHODS, content_types=ANY_BODY)
+def token_revoke() -> Response:
+    return _serve("/token/revoke", "POST", session_actions.revoke)
+
+
+@app.route("/signout", methods=ALL_METHODS, content_types=ANY_BODY)
+def signout() -> Response:
+    return _serve("/signout", "POST", session_actions.sign_out)
+
+
+@app.route("/me", methods=ALL_METHODS, content_types=ANY_BODY)
+def me() -> Response:
+    return _serve("/me", "GET", session_actions.me)
+
+
+@app.route("/.well-known/jwks.json", methods=ALL_METHODS, content_types=ANY_BODY)
+def jwks() -> Response:
+    return _serve("/.well-known/jwks.json", "GET", session_actions.jwks, public_cache_seconds=JWKS_CACHE_SECONDS)
 
 
 @app.route("/otp", methods=["OPTIONS"])
-def otp_preflight() -> object:
+@app.route("/token/refresh", methods=["OPTIONS"])
+@app.route("/token/revoke", methods=["OPTIONS"])
+@app.route("/signout", methods=["OPTIONS"])
+@app.route("/me", methods=["OPTIONS"])
+@app.route("/.well-known/jwks.json", methods=["OPTIONS"])
+def preflight() -> Response:
     return api.preflight(app.current_request)
-
-
-@app.route("/otp", methods=OTHER_METHODS, content_types=["*/*"])
-def otp_other_methods() -> object:
-    return api.respond(app.current_request, "/otp", api.method_not_allowed)

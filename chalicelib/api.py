@@ -22,6 +22,7 @@ from chalicelib.codes import MalformedCode
 from chalicelib.config import ConfigError
 from chalicelib.dependencies import DependencyError
 from chalicelib.service import InvalidCode
+from chalicelib.sessions import Principal, SessionRejected
 from chalicelib.store import Throttled
 
 logger = logging.getLogger(__name__)
@@ -44,12 +45,20 @@ THROTTLE_MESSAGES = {
 class ApiError(Exception):
     """An answer other than success, with everything the client needs to act on it."""
 
-    def __init__(self, status: int, code: str, message: str, retry_after: int | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        retry_after: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.retry_after = retry_after
+        self.headers = headers or {}
 
 
 @dataclass
@@ -59,8 +68,11 @@ class Exchange:
     request: Request
     log: dict[str, Any] = field(default_factory=dict)
 
-    def json_object(self) -> Mapping[str, Any]:
+    def json_object(self, optional: bool = False) -> Mapping[str, Any]:
+        """The body as a JSON object; with ``optional``, an empty body is an empty object."""
         raw = self.request.raw_body or b""
+        if optional and not raw.strip():
+            return {}
         if len(raw) > wiring.get_settings().max_body_bytes:
             raise ApiError(400, "body_too_large", "The request body is too large.")
         try:
@@ -76,6 +88,15 @@ class Exchange:
         identity = (self.request.context or {}).get("identity") or {}
         return identity.get("sourceIp")
 
+    def principal(self) -> Principal:
+        """The signed-in caller named by the ``Authorization: Bearer`` header, or a 401."""
+        scheme, _, token = (self.request.headers or {}).get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise SessionRejected("no bearer token")
+        principal = wiring.get_sessions().authenticate(token.strip(), wiring.now())
+        self.identify(principal.email)
+        return principal
+
     def identify(self, email: str) -> None:
         """Name the address in the access log the only ways allowed there: pseudonymised and masked."""
         self.log["user"] = wiring.get_hasher().pseudonym(email)
@@ -85,8 +106,11 @@ class Exchange:
 Handler = Callable[[Exchange], tuple[int, dict[str, Any]]]
 
 
-def respond(request: Request, route: str, handler: Handler) -> Response:
-    """Run ``handler`` and turn its result, or whatever it raised, into a JSON answer with CORS headers."""
+def respond(request: Request, route: str, handler: Handler, public_cache_seconds: int = 0) -> Response:
+    """Run ``handler`` and turn its result, or whatever it raised, into a JSON answer with CORS headers.
+
+    Answers are private and uncacheable unless ``public_cache_seconds`` marks a success as public.
+    """
     started = time.perf_counter()
     exchange = Exchange(request, {"route": route, "method": request.method})
     try:
@@ -95,11 +119,13 @@ def respond(request: Request, route: str, handler: Handler) -> Response:
     except Exception as error:
         failure = _as_api_error(error)
         status, body = failure.status, {"message": failure.message, "code": failure.code}
-        headers = {}
+        headers = dict(failure.headers)
         if failure.retry_after is not None:
             body["retry_after"] = failure.retry_after
             headers["Retry-After"] = str(failure.retry_after)
     headers.update(SECURITY_HEADERS)
+    if public_cache_seconds and status == 200:
+        headers["Cache-Control"] = f"public, max-age={public_cache_seconds}"
     headers.update(cors_headers(request))
     exchange.log.update(status=status, code=body["code"], latency_ms=round((time.perf_counter() - started) * 1000, 1))
     print(json.dumps(exchange.log, sort_keys=True), flush=True)
@@ -142,6 +168,9 @@ def _as_api_error(error: Exception) -> ApiError:
         return ApiError(400, "invalid_email", f"Enter a valid email address. {error}")
     if isinstance(error, MalformedCode):
         return ApiError(400, "invalid_otp", f"The code is not well-formed: {error}.")
+    if isinstance(error, SessionRejected):
+        return ApiError(401, "invalid_token", "Your session is invalid or has ended. Please sign in again.",
+                        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
     if isinstance(error, InvalidCode):
         return ApiError(401, "invalid_code", "The code is invalid or has expired.")
     if isinstance(error, Throttled):
@@ -156,14 +185,27 @@ def _as_api_error(error: Exception) -> ApiError:
     return ApiError(500, "internal_error", "Something went wrong on our side. Please try again.")
 
 
+# (code when an immediate retry may work, message), (code when it will not, message), by failing service.
+DEPENDENCY_FAILURES = {
+    "ses": (
+        ("mail_unavailable", "We could not send the mail just now. Please try again."),
+        ("mail_rejected", "The mail service refused to send the code. Please try again later."),
+    ),
+    "dynamodb": (
+        ("storage_unavailable", "The service is busy. Please try again in a moment."),
+        ("storage_error", "The service could not complete the request. Please try again later."),
+    ),
+}
+KEY_SERVICE_FAILURE = (
+    ("keys_unavailable", "The service is busy. Please try again in a moment."),
+    ("keys_error", "The service could not complete the request. Please try again later."),
+)
+
+
 def _dependency_failure(error: DependencyError) -> ApiError:
+    """503 with ``Retry-After`` when a retry may succeed at once, else 502; KMS and secrets count as keys."""
     logger.warning("%s failed: %s", error.service, error.detail)
-    if error.service == "ses":
-        if error.transient:
-            return ApiError(503, "mail_unavailable", "We could not send the mail just now. Please try again.",
-                            TRANSIENT_RETRY_AFTER)
-        return ApiError(502, "mail_rejected", "The mail service refused to send the code. Please try again later.")
+    transient, permanent = DEPENDENCY_FAILURES.get(error.service, KEY_SERVICE_FAILURE)
     if error.transient:
-        return ApiError(503, "storage_unavailable", "The service is busy. Please try again in a moment.",
-                        TRANSIENT_RETRY_AFTER)
-    return ApiError(502, "storage_error", "The service could not complete the request. Please try again later.")
+        return ApiError(503, *transient, retry_after=TRANSIENT_RETRY_AFTER)
+    return ApiError(502, *permanent)

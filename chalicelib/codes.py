@@ -26,11 +26,12 @@ def parse_code(raw: object, digits: int) -> str:
     return code
 
 
-class CodeHasher:
-    """Keyed, address-bound digests of codes (HMAC-SHA256).
+class KeyedHasher:
+    """Keyed digests (HMAC-SHA256) of everything secret or personal that the service stores or logs.
 
     A stolen table reveals no code: without the key a 6-digit code cannot be brute-forced offline, and binding
-    the address means a digest is worthless for any other address.
+    the address means a digest is worthless for any other address. Refresh tokens, addresses and source IPs
+    are stored only as digests too.
     """
 
     def __init__(self, key: bytes) -> None:
@@ -40,6 +41,9 @@ class CodeHasher:
 
     def digest(self, email: str, code: str) -> str:
         return self._mac("otp", email, code)
+
+    def refresh_digest(self, session_id: str, secret: str) -> str:
+        return self._mac("refresh", session_id, secret)
 
     def subject_key(self, kind: str, value: str) -> str:
         """The storage key of an address or IP: a stolen table names neither."""

@@ -39,6 +39,9 @@ class Limits:
     resend_cooldown_seconds: int = 30
     sends_per_address: Window = field(default_factory=lambda: Window(5, 3_600))
     sends_per_ip: Window = field(default_factory=lambda: Window(30, 3_600))
+    access_token_seconds: int = 3_600  # as the prototype's Cognito app client
+    session_seconds: int = 432_000  # refresh tokens: 5 days from sign-in, as the prototype's Cognito client
+    refresh_grace_seconds: int = 10  # a rotated refresh token still works this long (concurrent tabs)
 
     @property
     def retention_seconds(self) -> int:
@@ -48,6 +51,7 @@ class Limits:
             self.resend_cooldown_seconds,
             self.failure_budget.seconds,
             self.sends_per_address.seconds,
+            self.session_seconds,
         )
 
 
@@ -61,6 +65,10 @@ class Settings:
     max_body_bytes: int
     log_level: str
     limits: Limits
+    token_issuer: str
+    token_audience: str
+    signing_key_id: str
+    previous_signing_key_ids: tuple[str, ...]
 
     @classmethod
     def from_environ(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -84,6 +92,9 @@ class Settings:
                 reader.integer("OTP_SENDS_PER_IP", 30, minimum=0),
                 reader.integer("OTP_IP_WINDOW_SECONDS", 3_600, minimum=60),
             ),
+            access_token_seconds=reader.integer("OTP_ACCESS_TOKEN_SECONDS", 3_600, minimum=60, maximum=86_400),
+            session_seconds=reader.integer("OTP_SESSION_SECONDS", 432_000, minimum=300),
+            refresh_grace_seconds=reader.integer("OTP_REFRESH_GRACE_SECONDS", 10, minimum=0, maximum=120),
         )
         hash_secret = env.get("OTP_HASH_SECRET") or None
         hash_secret_id = env.get("OTP_HASH_SECRET_ID") or None
@@ -92,13 +103,21 @@ class Settings:
         return cls(
             table_name=env.get("OTP_TABLE", "otp_users"),
             sender=reader.required("OTP_SENDER"),
-            cors_origins=tuple(o.strip() for o in env.get("OTP_CORS_ORIGINS", "").split(",") if o.strip()),
+            cors_origins=_split(env.get("OTP_CORS_ORIGINS", "")),
             hash_secret=hash_secret,
             hash_secret_id=hash_secret_id,
             max_body_bytes=reader.integer("OTP_MAX_BODY_BYTES", 4096, minimum=256),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
             limits=limits,
+            token_issuer=reader.required("OTP_TOKEN_ISSUER"),
+            token_audience=reader.required("OTP_TOKEN_AUDIENCE"),
+            signing_key_id=reader.required("OTP_SIGNING_KEY_ID"),
+            previous_signing_key_ids=_split(env.get("OTP_PREVIOUS_SIGNING_KEY_IDS", "")),
         )
+
+
+def _split(listing: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in listing.split(",") if item.strip())
 
 
 class _Reader:

@@ -9,6 +9,7 @@ from chalicelib import wiring
 from chalicelib.addresses import normalize_address
 from chalicelib.api import ApiError, Exchange
 from chalicelib.codes import parse_code
+from chalicelib.session_actions import session_body
 
 Body = Mapping[str, Any]
 
@@ -40,8 +41,8 @@ def send_otp(exchange: Exchange, body: Body) -> tuple[int, dict[str, Any]]:
 def verify_otp(exchange: Exchange, body: Body) -> tuple[int, dict[str, Any]]:
     email = _address(exchange, body)
     code = parse_code(body.get("otp"), wiring.get_settings().limits.code_digits)
-    wiring.get_service().verify_code(email, code)
-    return 200, {"message": "You are signed in.", "code": "verified", "email": email}
+    session = wiring.get_service().verify_code(email, code)
+    return 200, {"message": "You are signed in.", "code": "verified", **session_body(session, wiring.now())}
 
 
 def _address(exchange: Exchange, body: Body) -> str:

@@ -1,7 +1,8 @@
 """The one-time-code service: sending and verifying codes, free of HTTP and of boto3.
 
 Its collaborators are passed in: a :class:`~chalicelib.store.CodeStore`, a
-:class:`~chalicelib.mailer.CodeSender`, a :class:`~chalicelib.codes.CodeHasher` and a clock.
+:class:`~chalicelib.mailer.CodeSender`, a :class:`~chalicelib.sessions.SessionService`, a
+:class:`~chalicelib.codes.KeyedHasher` and a clock.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from chalicelib.codes import CodeHasher, generate_code
+from chalicelib.codes import KeyedHasher, generate_code
 from chalicelib.config import Limits
 from chalicelib.dependencies import DependencyError
 from chalicelib.mailer import CodeSender
+from chalicelib.sessions import IssuedSession, SessionService
 from chalicelib.store import CodeStore, GuessResult, SendTicket
 
 logger = logging.getLogger(__name__)
@@ -38,12 +40,14 @@ class OtpService:
         self,
         store: CodeStore,
         sender: CodeSender,
-        hasher: CodeHasher,
+        sessions: SessionService,
+        hasher: KeyedHasher,
         limits: Limits,
         clock: Clock = time.time,
     ) -> None:
         self._store = store
         self._sender = sender
+        self._sessions = sessions
         self._hasher = hasher
         self._limits = limits
         self._clock = clock
@@ -68,15 +72,29 @@ class OtpService:
             raise
         return SentCode(email, self._limits.code_ttl_seconds, self._limits.resend_cooldown_seconds)
 
-    def verify_code(self, email: str, code: str) -> None:
-        """Return once ``code`` is proven to be the live code of the normalised address; it is then used up.
+    def verify_code(self, email: str, code: str) -> IssuedSession:
+        """A new session, once ``code`` is proven to be the live code of the normalised address (it is used up).
 
-        Raises :class:`InvalidCode`, ``Throttled`` (failure budget spent) or ``DependencyError``.
+        Raises :class:`InvalidCode`, ``Throttled`` (failure budget spent) or ``DependencyError`` (when signing
+        the tokens fails, the code is put back, so the person can still use it).
         """
+        now = int(self._clock())
         address_key = self._hasher.subject_key("addr", email)
-        result = self._store.check_guess(address_key, self._hasher.digest(email, code), int(self._clock()))
-        if result is not GuessResult.RIGHT:
+        guess = self._hasher.digest(email, code)
+        pending = self._sessions.prepare(email, now)
+        if self._store.check_guess(address_key, guess, now, pending.record) is not GuessResult.RIGHT:
             raise InvalidCode()
+        try:
+            return self._sessions.issue(pending, now)
+        except DependencyError:
+            self._put_back(address_key, guess, pending.record.session_id)
+            raise
+
+    def _put_back(self, address_key: str, guess: str, session_id: str) -> None:
+        try:
+            self._store.reopen_code(address_key, guess, session_id)
+        except DependencyError as error:
+            logger.warning("could not put back a code whose session could not be signed: %s", error.detail)
 
     def _take_back(self, ticket: SendTicket) -> None:
         try:

@@ -24,6 +24,7 @@ from botocore.exceptions import ClientError
 from chalicelib.config import Limits
 from chalicelib.dependencies import DependencyError, guarded
 from chalicelib.expressions import Counter, Expression, Item, read_number
+from chalicelib.session_store import SESSIONS, NewSession, expired_sessions
 
 TRANSACTION_ATTEMPTS = 3
 CONDITION_FAILED = frozenset({"ConditionalCheckFailedException"})
@@ -90,6 +91,7 @@ class CodeStore:
             f"SET code = {expr.value(code_digest)}, code_expires_at = {expr.value(now + limits.code_ttl_seconds)}, "
             f"guesses = {expr.value(0)}, {prev_sent_at} = if_not_exists({sent_at}, {expr.value(0)}), "
             f"{sent_at} = {expr.value(now)}, {expr.increment(sends.current)}, "
+            f"{expr.name(SESSIONS)} = if_not_exists({expr.name(SESSIONS)}, {expr.value({})}), "
             f"expires_at = {expr.value(now + limits.retention_seconds)} "
             f"REMOVE last_guess, {expr.name(sends.previous)}, {expr.name(fails.previous)}"
         )
@@ -144,12 +146,17 @@ class CodeStore:
 
     # -- verifying ---------------------------------------------------------------------------------------
 
-    def check_guess(self, address_key: str, guess_digest: str, now: int) -> GuessResult:
+    def check_guess(self, address_key: str, guess_digest: str, now: int, session: NewSession) -> GuessResult:
         """Spend one guess on the address's live code and say whether it was right.
 
-        A right guess consumes the code and clears the failure budget; a wrong one, or one made when there is
-        no live code to guess (none requested, expired, used, replaced, out of guesses), counts against the
-        budget. Raises :class:`Throttled` once the budget is spent, whether or not a code was ever requested.
+        A right guess consumes the code, opens ``session`` and clears the failure budget; a wrong one, or one
+        made when there is no live code to guess (none requested, expired, used, replaced, out of guesses),
+        counts against the budget. Raises :class:`Throttled` once the budget is spent, whether or not a code
+        was ever requested.
+
+        The session is written in the same write that reserves the guess, before anyone knows whether the
+        guess is right, so that a right guess costs one write; a wrong guess's second write removes it again.
+        Its id and refresh token exist only in this process until the guess proves right.
         """
         limits = self._limits
         fails = Counter("fails", limits.failure_budget, now)
@@ -164,6 +171,7 @@ class CodeStore:
         )
         update = (
             f"SET guesses = guesses + {expr.value(1)}, last_guess = {expr.value(guess_digest)}, "
+            f"{expr.name(SESSIONS, session.session_id)} = {expr.value(session.attribute())}, "
             f"expires_at = {expr.value(now + limits.retention_seconds)}"
         )
         try:
@@ -178,28 +186,45 @@ class CodeStore:
             self._record_failure(address_key, fails, now)
             return GuessResult.WRONG
         if hmac.compare_digest(before["code"]["S"], guess_digest):
-            self._clear_failures(address_key, before)
+            self._tidy_after_sign_in(address_key, before, now)
             return GuessResult.RIGHT
-        self._record_failure(address_key, fails, now)
+        self._record_failure(address_key, fails, now, discard_session=session.session_id)
         return GuessResult.WRONG
 
-    def _record_failure(self, address_key: str, fails: Counter, now: int) -> None:
+    def reopen_code(self, address_key: str, guess_digest: str, session_id: str) -> None:
+        """Undo a right guess whose session could not be handed out: the code is live again, the session gone."""
         expr = Expression()
         update = (
+            f"SET guesses = guesses - {expr.value(1)} "
+            f"REMOVE last_guess, {expr.name(SESSIONS, session_id)}"
+        )
+        condition = f"last_guess = {expr.value(guess_digest)}"
+        try:
+            with guarded("dynamodb", expected=CONDITION_FAILED):
+                self._client.update_item(**self._update(address_key, expr, update, condition))
+        except ClientError:
+            pass  # a newer send or guess has moved on: nothing of ours is left to undo
+
+    def _record_failure(self, address_key: str, fails: Counter, now: int, discard_session: str = "") -> None:
+        expr = Expression()
+        removals = [expr.name(fails.previous)]
+        if discard_session:
+            removals.append(expr.name(SESSIONS, discard_session))
+        update = (
             f"SET {expr.increment(fails.current)}, expires_at = {expr.value(now + self._limits.retention_seconds)} "
-            f"REMOVE {expr.name(fails.previous)}"
+            f"REMOVE {', '.join(removals)}"
         )
         with guarded("dynamodb"):
             self._client.update_item(**self._update(address_key, expr, update))
 
-    def _clear_failures(self, address_key: str, before: Item) -> None:
-        stale = [name for name in before if name.startswith("fails@")]
-        if not stale:
-            return
+    def _tidy_after_sign_in(self, address_key: str, before: Item, now: int) -> None:
+        """Clear the failure budget and drop expired sessions, in one write, when there is anything to do."""
         expr = Expression()
-        update = "REMOVE " + ", ".join(expr.name(name) for name in stale)
-        with guarded("dynamodb"):
-            self._client.update_item(**self._update(address_key, expr, update))
+        removals = [expr.name(name) for name in before if name.startswith("fails@")]
+        removals += [expr.name(SESSIONS, sid) for sid in expired_sessions(before, now)]
+        if removals:
+            with guarded("dynamodb"):
+                self._client.update_item(**self._update(address_key, expr, "REMOVE " + ", ".join(removals)))
 
     # -- plumbing ----------------------------------------------------------------------------------------
 

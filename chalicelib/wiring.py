@@ -13,12 +13,15 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from chalicelib.codes import CodeHasher
+from chalicelib.codes import KeyedHasher
 from chalicelib.config import Settings
 from chalicelib.keys import load_hash_key
 from chalicelib.mailer import SesMailer
 from chalicelib.service import OtpService
+from chalicelib.session_store import SessionStore
+from chalicelib.sessions import SessionService
 from chalicelib.store import CodeStore
+from chalicelib.tokens import AccessTokens, KmsKeys
 
 # Fail fast and let the client retry: an API Gateway request has 29 s in all.
 CLIENT_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3})
@@ -38,8 +41,24 @@ def get_client(service: str) -> Any:
 
 
 @functools.cache
-def get_hasher() -> CodeHasher:
-    return CodeHasher(load_hash_key(get_settings(), get_client))
+def get_hasher() -> KeyedHasher:
+    return KeyedHasher(load_hash_key(get_settings(), get_client))
+
+
+@functools.cache
+def get_keys() -> KmsKeys:
+    settings = get_settings()
+    return KmsKeys(get_client("kms"), (settings.signing_key_id, *settings.previous_signing_key_ids))
+
+
+@functools.cache
+def get_sessions() -> SessionService:
+    settings = get_settings()
+    tokens = AccessTokens(
+        get_keys(), settings.token_issuer, settings.token_audience, settings.limits.access_token_seconds
+    )
+    store = SessionStore(get_client("dynamodb"), settings.table_name)
+    return SessionService(store, tokens, get_hasher(), settings.limits)
 
 
 @functools.cache
@@ -48,13 +67,18 @@ def get_service() -> OtpService:
     return OtpService(
         store=CodeStore(get_client("dynamodb"), settings.table_name, settings.limits),
         sender=SesMailer(get_client("sesv2"), settings.sender),
+        sessions=get_sessions(),
         hasher=get_hasher(),
         limits=settings.limits,
         clock=CLOCK,
     )
 
 
+def now() -> int:
+    return int(CLOCK())
+
+
 def reset() -> None:
     """Forget everything built so far (tests switch stages and settings between cases)."""
-    for cached in (get_settings, get_client, get_hasher, get_service):
+    for cached in (get_settings, get_client, get_hasher, get_keys, get_sessions, get_service):
         cached.cache_clear()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -17,7 +18,11 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
 from chalicelib import wiring
-from chalicelib.config import Settings
+from chalicelib.codes import KeyedHasher
+from chalicelib.config import Limits, Settings
+from chalicelib.session_store import SessionStore
+from chalicelib.sessions import SessionService
+from chalicelib.tokens import AccessTokens, KmsKeys
 from tools.bootstrap import Clients, bootstrap, load_stage_env
 from tools.bootstrap import Settings as ResourceNames
 
@@ -91,6 +96,23 @@ def settings(aws: None, stage_env: dict[str, str]) -> Settings:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+def override_settings(monkeypatch: pytest.MonkeyPatch, **overrides: str) -> None:
+    """The stage's settings with ``overrides`` on top, read at request time as Chalice sets the stage's."""
+
+    @functools.cache
+    def settings() -> Settings:
+        return Settings.from_environ({**os.environ, **overrides})
+
+    monkeypatch.setattr(wiring, "get_settings", settings)
+
+
+def session_service(settings: Settings, limits: Limits, hasher: KeyedHasher, dynamodb: Any) -> SessionService:
+    """Sessions as the stage has them, signed by the stage's KMS key, over the given DynamoDB client."""
+    keys = KmsKeys(boto3.client("kms"), (settings.signing_key_id, *settings.previous_signing_key_ids))
+    tokens = AccessTokens(keys, settings.token_issuer, settings.token_audience, limits.access_token_seconds)
+    return SessionService(SessionStore(dynamodb, settings.table_name), tokens, hasher, limits)
 
 
 def sent_mails() -> list[dict[str, Any]]:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import functools
 import json
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,8 +12,7 @@ from chalice.test import Client
 
 from app import app
 from chalicelib import wiring
-from chalicelib.config import Settings
-from tests.conftest import REPO_ROOT, FakeClock, code_in, json_lines, sent_mails
+from tests.conftest import REPO_ROOT, FakeClock, code_in, json_lines, override_settings, sent_mails
 
 ALICE = "alice@example.com"
 INVALID_CODE = {"message": "The code is invalid or has expired.", "code": "invalid_code"}
@@ -63,7 +60,12 @@ def test_the_prototype_flow_signs_a_person_in(client: Client) -> None:
     assert "10 minutes" in mail["body"]
     verified = verify(client, last_code())
     assert verified.status_code == 200
-    assert verified.json_body == {"message": "You are signed in.", "code": "verified", "email": ALICE}
+    body = verified.json_body
+    assert (body["message"], body["code"], body["email"], body["token_type"]) == (
+        "You are signed in.", "verified", ALICE, "Bearer"
+    )
+    assert (body["expires_in"], body["refresh_expires_in"]) == (3600, 432_000)
+    assert body["access_token"].count(".") == 2 and body["refresh_token"].startswith("rt1.")
 
 
 def test_the_address_is_normalised(client: Client) -> None:
@@ -194,16 +196,6 @@ def test_the_failure_budget_is_a_429_that_a_resend_does_not_lift(client: Client,
     assert_throttled(verify(client, last_code()), "too_many_failures", 86_400 - 120)
 
 
-def override_settings(monkeypatch: pytest.MonkeyPatch, **overrides: str) -> None:
-    """Settings as the stage has them, with ``overrides`` on top (read at request time, as Chalice sets them)."""
-
-    @functools.cache
-    def settings() -> Settings:
-        return Settings.from_environ({**os.environ, **overrides})
-
-    monkeypatch.setattr(wiring, "get_settings", settings)
-
-
 def test_the_per_ip_quota(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
     override_settings(monkeypatch, OTP_SENDS_PER_IP="2")
     assert send(client, "a@example.com").status_code == 200
@@ -274,9 +266,14 @@ def test_storage_failures_are_502_or_503(
     assert verify(client, last_code()).status_code == 200  # the failed verify spent nothing
 
 
-def test_other_methods_get_a_json_405(client: Client) -> None:
-    for method in ("GET", "PUT", "PATCH", "DELETE"):
-        answer = client.http.request(method, "/otp")
+@pytest.mark.parametrize(
+    ("path", "allowed"),
+    [("/otp", "POST"), ("/token/refresh", "POST"), ("/token/revoke", "POST"), ("/signout", "POST"),
+     ("/me", "GET"), ("/.well-known/jwks.json", "GET")],
+)
+def test_other_methods_get_a_json_405(client: Client, path: str, allowed: str) -> None:
+    for method in {"GET", "POST", "PUT", "PATCH", "DELETE"} - {allowed}:
+        answer = client.http.request(method, path)
         assert answer.status_code == 405
         assert json.loads(answer.body)["code"] == "method_not_allowed"
 

@@ -14,7 +14,12 @@ from tools import bootstrap
 from tools.bootstrap import BootstrapError, Clients, Settings, Step
 
 REGION = "us-east-1"
-SETTINGS = Settings(table="otp_users", sender="no-reply@signin.localhost.dev", secret_id="otp/test/key")
+SETTINGS = Settings(
+    table="otp_users",
+    sender="no-reply@signin.localhost.dev",
+    secret_id="otp/test/key",
+    signing_key="alias/otp-test",
+)
 
 
 @pytest.fixture
@@ -42,6 +47,7 @@ def test_first_run_creates_every_resource(clients: Clients) -> None:
         "ttl": "enabled",
         "ses identity": "created",
         "secret": "created",
+        "signing key": "created",
     }
     table = clients.dynamodb.describe_table(TableName="otp_users")["Table"]
     assert table["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
@@ -53,6 +59,9 @@ def test_first_run_creates_every_resource(clients: Clients) -> None:
     identity = clients.sesv2.get_email_identity(EmailIdentity=SETTINGS.sender)
     assert identity["VerificationStatus"] == "SUCCESS"
     assert len(bytes.fromhex(secret_value(clients))) == 32
+    key = clients.kms.describe_key(KeyId=SETTINGS.signing_key)["KeyMetadata"]
+    assert (key["KeyUsage"], key["KeyState"]) == ("SIGN_VERIFY", "Enabled")
+    assert "ECC_NIST_P256" in (key.get("KeySpec"), key.get("CustomerMasterKeySpec"))
 
 
 def test_second_run_changes_nothing(clients: Clients) -> None:
@@ -84,6 +93,7 @@ def test_dry_run_on_empty_account_changes_nothing(clients: Clients) -> None:
     assert clients.dynamodb.list_tables()["TableNames"] == []
     assert clients.sesv2.list_email_identities()["EmailIdentities"] == []
     assert clients.secretsmanager.list_secrets()["SecretList"] == []
+    assert clients.kms.list_keys()["Keys"] == []
 
 
 def test_dry_run_reports_missing_ttl_without_enabling_it(clients: Clients) -> None:
@@ -157,7 +167,10 @@ def test_local_stage_of_the_repository_names_all_resources() -> None:
     settings = Settings.from_env(bootstrap.load_stage_env("local"))
 
     assert settings == Settings(
-        table="otp_users", sender="no-reply@signin.localhost.dev", secret_id="otp-signin/local/code-hash-key"
+        table="otp_users",
+        sender="no-reply@signin.localhost.dev",
+        secret_id="otp-signin/local/code-hash-key",
+        signing_key="alias/otp-signin-local",
     )
 
 
@@ -171,6 +184,7 @@ def test_main_dry_run_prints_plan_and_changes_nothing(
     assert "secret otp-signin/local/code-hash-key: would be created" in out
     assert clients.dynamodb.list_tables()["TableNames"] == []
     assert clients.secretsmanager.list_secrets()["SecretList"] == []
+    assert clients.kms.list_keys()["Keys"] == []
 
 
 def test_main_twice_reports_unchanged(clients: Clients, capsys: pytest.CaptureFixture[str]) -> None:
@@ -180,7 +194,7 @@ def test_main_twice_reports_unchanged(clients: Clients, capsys: pytest.CaptureFi
     second = capsys.readouterr().out
 
     assert "table otp_users: created" in first
-    assert second.count(": unchanged") == 4, second
+    assert second.count(": unchanged") == 5, second
 
 
 def test_main_reports_errors_on_one_line(clients: Clients, capsys: pytest.CaptureFixture[str]) -> None:
@@ -190,3 +204,21 @@ def test_main_reports_errors_on_one_line(clients: Clients, capsys: pytest.Captur
     assert captured.out == ""
     assert captured.err.startswith("error: stage 'nope' is not in")
     assert captured.err.count("\n") == 1
+
+
+def test_signing_key_of_the_wrong_kind_is_an_error(clients: Clients) -> None:
+    key_id = clients.kms.create_key(KeySpec="SYMMETRIC_DEFAULT", KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]["KeyId"]
+    clients.kms.create_alias(AliasName=SETTINGS.signing_key, TargetKeyId=key_id)
+
+    with pytest.raises(BootstrapError, match="ECC_NIST_P256"):
+        bootstrap.ensure_signing_key(clients.kms, SETTINGS.signing_key)
+
+
+def test_second_run_keeps_the_signing_key(clients: Clients) -> None:
+    bootstrap.bootstrap(clients, SETTINGS)
+    first = clients.kms.describe_key(KeyId=SETTINGS.signing_key)["KeyMetadata"]["KeyId"]
+
+    bootstrap.bootstrap(clients, SETTINGS)
+
+    assert clients.kms.describe_key(KeyId=SETTINGS.signing_key)["KeyMetadata"]["KeyId"] == first
+    assert len(clients.kms.list_keys()["Keys"]) == 1

@@ -10,12 +10,12 @@ from dataclasses import replace
 import boto3
 import pytest
 
-from chalicelib.codes import CodeHasher
+from chalicelib.codes import KeyedHasher
 from chalicelib.config import Limits, Settings, Window
 from chalicelib.dependencies import DependencyError
 from chalicelib.service import InvalidCode, OtpService
 from chalicelib.store import CodeStore, Throttled
-from tests.conftest import FakeClock, SerializedClient
+from tests.conftest import FakeClock, SerializedClient, session_service
 
 ALICE = "alice@example.com"
 BOB = "bob@example.com"
@@ -47,7 +47,8 @@ def make_service(settings: Settings, sender: RecordingSender, clock: FakeClock, 
     chosen = replace(settings.limits, **limits) if limits else settings.limits
     client = SerializedClient(boto3.client("dynamodb"))
     store = CodeStore(client, settings.table_name, chosen, sleep=lambda _: None)
-    return OtpService(store, sender, CodeHasher(KEY), chosen, clock)
+    hasher = KeyedHasher(KEY)
+    return OtpService(store, sender, session_service(settings, chosen, hasher, client), hasher, chosen, clock)
 
 
 @pytest.fixture
@@ -77,7 +78,7 @@ def test_the_code_is_stored_only_as_a_keyed_digest(
     dump = repr(stored_items(settings))
     assert code not in dump
     assert ALICE not in dump and "192.0.2.1" not in dump
-    assert CodeHasher(KEY).digest(ALICE, code) in dump
+    assert KeyedHasher(KEY).digest(ALICE, code) in dump
 
 
 def test_a_code_is_bound_to_its_address(service: OtpService, sender: RecordingSender) -> None:

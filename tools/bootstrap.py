@@ -45,11 +45,17 @@ class Settings:
     table: str
     sender: str
     secret_id: str
+    signing_key: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         """Pick the resource names out of a stage's environment; raise BootstrapError if one is missing."""
-        names = {"table": "OTP_TABLE", "sender": "OTP_SENDER", "secret_id": "OTP_HASH_SECRET_ID"}
+        names = {
+            "table": "OTP_TABLE",
+            "sender": "OTP_SENDER",
+            "secret_id": "OTP_HASH_SECRET_ID",
+            "signing_key": "OTP_SIGNING_KEY_ID",
+        }
         missing = [var for var in names.values() if not env.get(var)]
         if missing:
             raise BootstrapError(f"stage environment lacks {', '.join(missing)}")
@@ -58,11 +64,12 @@ class Settings:
 
 @dataclass(frozen=True)
 class Clients:
-    """The three boto3 clients bootstrap uses; all must point at the same account and region."""
+    """The boto3 clients bootstrap uses; all must point at the same account and region."""
 
     dynamodb: Any
     sesv2: Any
     secretsmanager: Any
+    kms: Any
 
     @classmethod
     def create(cls, session: boto3.Session, endpoint_url: str | None = None) -> Clients:
@@ -71,6 +78,7 @@ class Clients:
             dynamodb=session.client("dynamodb", endpoint_url=endpoint_url),
             sesv2=session.client("sesv2", endpoint_url=endpoint_url),
             secretsmanager=session.client("secretsmanager", endpoint_url=endpoint_url),
+            kms=session.client("kms", endpoint_url=endpoint_url),
         )
 
 
@@ -253,8 +261,39 @@ def ensure_secret(secretsmanager: Any, secret_id: str, *, dry_run: bool = False)
     return Step("secret", secret_id, _planned(CREATED, dry_run))
 
 
+def ensure_signing_key(kms: Any, alias: str, *, dry_run: bool = False) -> Step:
+    """Make sure `alias` names an enabled ECC_NIST_P256 sign/verify key in KMS, creating both if missing.
+
+    The private key is generated inside KMS and never leaves it. An alias pointing at any other kind of
+    key raises BootstrapError: tokens signed with it could not be verified as ES256.
+    """
+    if not alias.startswith("alias/"):
+        raise BootstrapError(f"OTP_SIGNING_KEY_ID must be a KMS alias (alias/...), not {alias!r}")
+    try:
+        key = kms.describe_key(KeyId=alias)["KeyMetadata"]
+    except ClientError as error:
+        if _error_code(error) != "NotFoundException":
+            raise
+    else:
+        spec = key.get("KeySpec") or key.get("CustomerMasterKeySpec")
+        if spec != "ECC_NIST_P256" or key.get("KeyUsage") != "SIGN_VERIFY" or key.get("KeyState") != "Enabled":
+            raise BootstrapError(
+                f"{alias} is a {spec} {key.get('KeyUsage')} key in state {key.get('KeyState')}; "
+                "access tokens need an enabled ECC_NIST_P256 SIGN_VERIFY key"
+            )
+        return Step("signing key", alias, UNCHANGED, key["KeyId"])
+    if not dry_run:
+        key_id = kms.create_key(
+            KeySpec="ECC_NIST_P256",
+            KeyUsage="SIGN_VERIFY",
+            Description="Signs otp-signin access tokens (ES256)",
+        )["KeyMetadata"]["KeyId"]
+        kms.create_alias(AliasName=alias, TargetKeyId=key_id)
+    return Step("signing key", alias, _planned(CREATED, dry_run))
+
+
 def bootstrap(clients: Clients, settings: Settings, *, dry_run: bool = False) -> list[Step]:
-    """Provision table, TTL, sender identity and hashing secret; return one Step per resource.
+    """Provision table, TTL, sender identity, hashing secret and signing key; return one Step per resource.
 
     Idempotent: a second run returns only UNCHANGED steps and changes nothing.
     With dry_run it only reads, and the steps say what would be done.
@@ -264,6 +303,7 @@ def bootstrap(clients: Clients, settings: Settings, *, dry_run: bool = False) ->
         ensure_ttl(clients.dynamodb, settings.table, dry_run=dry_run),
         ensure_sender(clients.sesv2, settings.sender, dry_run=dry_run),
         ensure_secret(clients.secretsmanager, settings.secret_id, dry_run=dry_run),
+        ensure_signing_key(clients.kms, settings.signing_key, dry_run=dry_run),
     ]
 
 

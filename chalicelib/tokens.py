@@ -1,0 +1,178 @@
+"""Access tokens: ES256 JWTs signed inside AWS KMS, verified against the published key set.
+
+The private key never leaves KMS: a token's signing input goes to ``kms:Sign`` and comes back as a DER
+signature, re-encoded here as JWS wants it. Verification uses the public keys of the current and any previous
+signing keys (fetched once per container), so a key rotation leaves issued tokens valid until they expire.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import json
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.hazmat.primitives.serialization import load_der_public_key
+
+from chalicelib.dependencies import guarded
+
+ALGORITHM = "ES256"
+REQUIRED_CLAIMS = ("iss", "aud", "sub", "sid", "iat", "nbf", "exp", "jti")
+
+
+class InvalidToken(Exception):
+    """Bad signature, unknown key, wrong algorithm, issuer or audience, expired, not yet valid or malformed."""
+
+
+@dataclass(frozen=True)
+class Claims:
+    subject: str
+    session_id: str
+    issued_at: int
+    expires_at: int
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _b64url_int(value: int) -> str:
+    return b64url(value.to_bytes(32, "big"))
+
+
+@dataclass(frozen=True)
+class VerificationKey:
+    kid: str
+    public_key: ec.EllipticCurvePublicKey
+
+    @classmethod
+    def from_der(cls, der: bytes) -> VerificationKey:
+        public_key = load_der_public_key(der)
+        if not isinstance(public_key, ec.EllipticCurvePublicKey) or public_key.curve.name != "secp256r1":
+            raise ValueError("signing keys must be ECC_NIST_P256")
+        numbers = public_key.public_numbers()
+        # RFC 7638 thumbprint: the kid names the key itself, not the KMS key that holds it.
+        canonical = json.dumps(
+            {"crv": "P-256", "kty": "EC", "x": _b64url_int(numbers.x), "y": _b64url_int(numbers.y)},
+            separators=(",", ":"),
+            sort_keys=True,
+        )
+        return cls(b64url(hashlib.sha256(canonical.encode()).digest()), public_key)
+
+    def jwk(self) -> dict[str, str]:
+        numbers = self.public_key.public_numbers()
+        return {
+            "kty": "EC",
+            "crv": "P-256",
+            "x": _b64url_int(numbers.x),
+            "y": _b64url_int(numbers.y),
+            "kid": self.kid,
+            "use": "sig",
+            "alg": ALGORITHM,
+        }
+
+
+class KmsKeys:
+    """The signing key (first id) and the keys still accepted for verification, all held in KMS."""
+
+    def __init__(self, kms: Any, key_ids: Sequence[str]) -> None:
+        self._kms = kms
+        self._key_ids = tuple(key_ids)
+
+    @functools.cached_property
+    def _published(self) -> list[VerificationKey]:
+        keys = []
+        for key_id in self._key_ids:
+            with guarded("kms"):
+                keys.append(VerificationKey.from_der(self._kms.get_public_key(KeyId=key_id)["PublicKey"]))
+        return keys
+
+    @property
+    def verification_keys(self) -> dict[str, VerificationKey]:
+        return {key.kid: key for key in self._published}
+
+    @property
+    def signing_kid(self) -> str:
+        return self._published[0].kid
+
+    def sign(self, signing_input: bytes) -> bytes:
+        """The JWS (raw ``r || s``) signature of ``signing_input`` by the current key."""
+        with guarded("kms"):
+            der = self._kms.sign(
+                KeyId=self._key_ids[0],
+                Message=signing_input,
+                MessageType="RAW",  # KMS hashes with SHA-256 itself; tokens stay far below its 4 KB limit
+                SigningAlgorithm="ECDSA_SHA_256",
+            )["Signature"]
+        r, s = decode_dss_signature(der)
+        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+    def jwks(self) -> dict[str, list[dict[str, str]]]:
+        return {"keys": [key.jwk() for key in self.verification_keys.values()]}
+
+
+class AccessTokens:
+    def __init__(self, keys: KmsKeys, issuer: str, audience: str, lifetime_seconds: int) -> None:
+        self._keys = keys
+        self._issuer = issuer
+        self._audience = audience
+        self._lifetime = lifetime_seconds
+
+    def issue(self, subject: str, session_id: str, now: int) -> tuple[str, int]:
+        """A signed access token for ``subject`` in session ``session_id``, and when it expires."""
+        expires_at = now + self._lifetime
+        header = {"alg": ALGORITHM, "typ": "JWT", "kid": self._keys.signing_kid}
+        claims = {
+            "iss": self._issuer,
+            "aud": self._audience,
+            "sub": subject,
+            "sid": session_id,
+            "iat": now,
+            "nbf": now,
+            "exp": expires_at,
+            "jti": secrets.token_urlsafe(16),
+        }
+        signing_input = f"{_encode_json(header)}.{_encode_json(claims)}".encode()
+        return f"{signing_input.decode()}.{b64url(self._keys.sign(signing_input))}", expires_at
+
+    def verify(self, token: str, now: int) -> Claims:
+        """The claims of a token this service issued and that is valid at ``now``; else :class:`InvalidToken`.
+
+        Only ES256 with a published ``kid`` is accepted, whatever the header asks for (no ``none``, no HMAC
+        with a public key as secret). Revocation is the caller's check.
+        """
+        try:
+            header = jwt.get_unverified_header(token)
+            key = self._keys.verification_keys.get(str(header.get("kid")))
+            if key is None:
+                raise InvalidToken("unknown key")
+            claims = jwt.decode(
+                token,
+                key.public_key,
+                algorithms=[ALGORITHM],
+                audience=self._audience,
+                issuer=self._issuer,
+                # Time is checked below against the service's own clock.
+                options={"require": list(REQUIRED_CLAIMS), "verify_exp": False, "verify_nbf": False,
+                         "verify_iat": False},
+            )
+        except jwt.PyJWTError as error:
+            raise InvalidToken(type(error).__name__) from None
+        times = (claims["iat"], claims["nbf"], claims["exp"])
+        if not all(type(t) is int for t in times) or not isinstance(claims["sub"], str):
+            raise InvalidToken("malformed claims")
+        if not claims["nbf"] <= now < claims["exp"]:
+            raise InvalidToken("outside its validity")
+        return Claims(claims["sub"], str(claims["sid"]), int(claims["iat"]), int(claims["exp"]))
+
+
+def _encode_json(value: dict[str, Any]) -> str:
+    return b64url(json.dumps(value, separators=(",", ":")).encode())
+
