@@ -8,7 +8,7 @@ import secrets
 import pytest
 
 from chalicelib.addresses import InvalidAddress, mask_address, normalize_address
-from chalicelib.codes import CodeHasher, MalformedCode, generate_code, parse_code
+from chalicelib.codes import KeyedHasher, MalformedCode, generate_code, parse_code
 
 
 def test_codes_cover_the_full_range_including_leading_zeros(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -30,16 +30,16 @@ def test_codes_are_uniform_over_their_digits() -> None:
 
 
 def test_digests_are_keyed_and_bound_to_the_address() -> None:
-    hasher = CodeHasher(b"a" * 32)
+    hasher = KeyedHasher(b"a" * 32)
     digest = hasher.digest("a@example.com", "123456")
-    assert digest == CodeHasher(b"a" * 32).digest("a@example.com", "123456")
+    assert digest == KeyedHasher(b"a" * 32).digest("a@example.com", "123456")
     assert digest != hasher.digest("b@example.com", "123456")
-    assert digest != CodeHasher(b"b" * 32).digest("a@example.com", "123456")
+    assert digest != KeyedHasher(b"b" * 32).digest("a@example.com", "123456")
     assert "123456" not in digest and len(digest) == 64
 
 
 def test_storage_keys_and_log_tags_never_contain_their_input() -> None:
-    hasher = CodeHasher(b"a" * 32)
+    hasher = KeyedHasher(b"a" * 32)
     assert hasher.subject_key("addr", "a@example.com").startswith("addr#")
     assert "a@example.com" not in hasher.subject_key("addr", "a@example.com")
     assert hasher.subject_key("addr", "x") != hasher.subject_key("ip", "x")
@@ -48,7 +48,7 @@ def test_storage_keys_and_log_tags_never_contain_their_input() -> None:
 
 def test_a_short_key_is_refused() -> None:
     with pytest.raises(ValueError, match="32 bytes"):
-        CodeHasher(b"short")
+        KeyedHasher(b"short")
 
 
 @pytest.mark.parametrize("raw", ["123456", " 123456\n", "000000"])
