@@ -117,6 +117,8 @@ def respond(request: Request, route: str, handler: Handler, public_cache_seconds
         status, body = handler(exchange)
         headers: dict[str, str] = {}
     except Exception as error:
+        if isinstance(error, SessionRejected):
+            exchange.log["reason"] = str(error)  # e.g. "reused": a stolen refresh token; worth an alarm
         failure = _as_api_error(error)
         status, body = failure.status, {"message": failure.message, "code": failure.code}
         headers = dict(failure.headers)

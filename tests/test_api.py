@@ -323,3 +323,32 @@ def test_a_misconfigured_stage_answers_json(client: Client, monkeypatch: pytest.
     override_settings(monkeypatch, OTP_SENDER="")
     answer = send(client)
     assert (answer.status_code, answer.json_body["code"]) == (500, "misconfigured")
+
+
+class CallCounter:
+    """Counts the DynamoDB operations the service makes, the way a bill would."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        wiring.get_client("dynamodb").meta.events.register("before-call.dynamodb.*", self._record)
+
+    def _record(self, model: Any, **_: Any) -> None:
+        self.calls.append(model.name)
+
+    def during(self, action: Any) -> list[str]:
+        self.calls.clear()
+        action()
+        return list(self.calls)
+
+
+def test_dynamodb_round_trips_per_operation(client: Client, clock: FakeClock) -> None:
+    send(client, "warmup@example.com")  # builds the clients, so that the counter can listen to them
+    counter = CallCounter()
+    assert counter.during(lambda: send(client)) == ["TransactWriteItems"]
+    assert counter.during(lambda: verify(client, last_code())) == ["UpdateItem"]
+    clock.advance(30)
+    send(client)
+    assert counter.during(lambda: verify(client, wrong_code())) == ["UpdateItem", "UpdateItem"]
+    # right after a failure: the second write clears the failure budget
+    assert counter.during(lambda: verify(client, last_code())) == ["UpdateItem", "UpdateItem"]
+    assert counter.during(lambda: verify(client, "123456", "nobody@example.com")) == ["UpdateItem", "UpdateItem"]
