@@ -11,6 +11,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
 
 class ConfigError(RuntimeError):
     """A required setting is missing or malformed; the service cannot run safely without it."""
@@ -107,7 +109,7 @@ class Settings:
             hash_secret=hash_secret,
             hash_secret_id=hash_secret_id,
             max_body_bytes=reader.integer("OTP_MAX_BODY_BYTES", 4096, minimum=256),
-            log_level=env.get("LOG_LEVEL", "INFO").upper(),
+            log_level=reader.choice("LOG_LEVEL", "INFO", LOG_LEVELS),
             limits=limits,
             token_issuer=reader.required("OTP_TOKEN_ISSUER"),
             token_audience=reader.required("OTP_TOKEN_AUDIENCE"),
@@ -128,6 +130,12 @@ class _Reader:
         value = self._env.get(name, "").strip()
         if not value:
             raise ConfigError(f"{name} is not set")
+        return value
+
+    def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
+        value = (self._env.get(name) or default).upper()
+        if value not in allowed:
+            raise ConfigError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
         return value
 
     def integer(self, name: str, default: int, *, minimum: int, maximum: int | None = None) -> int:

@@ -7,6 +7,7 @@ test client (which sets stage variables only during a request) sees the right se
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from typing import Any
 
@@ -31,7 +32,10 @@ CLOCK = time.time
 
 @functools.cache
 def get_settings() -> Settings:
-    return Settings.from_environ()
+    settings = Settings.from_environ()
+    # The access log is printed, not logged: LOG_LEVEL governs the diagnostics only.
+    logging.getLogger("chalicelib").setLevel(settings.log_level)
+    return settings
 
 
 @functools.cache

@@ -1,0 +1,77 @@
+"""Stage settings: defaults are the security model's numbers; bad values stop the service, loudly."""
+
+from __future__ import annotations
+
+import pytest
+
+from chalicelib.config import ConfigError, Limits, Settings, Window
+from tools.bootstrap import load_stage_env
+
+MINIMAL = {
+    "OTP_SENDER": "no-reply@example.com",
+    "OTP_HASH_SECRET": "k" * 32,
+    "OTP_TOKEN_ISSUER": "https://signin.example.com",
+    "OTP_TOKEN_AUDIENCE": "otp-signin",
+    "OTP_SIGNING_KEY_ID": "alias/otp-signin",
+}
+
+
+def test_defaults_are_the_security_model() -> None:
+    limits = Settings.from_environ(MINIMAL).limits
+    assert limits == Limits()
+    assert (limits.code_digits, limits.code_ttl_seconds, limits.max_guesses_per_code) == (6, 600, 6)
+    assert limits.failure_budget == Window(20, 86_400)
+    assert (limits.resend_cooldown_seconds, limits.sends_per_address) == (30, Window(5, 3_600))
+    assert (limits.access_token_seconds, limits.session_seconds, limits.refresh_grace_seconds) == (3_600, 432_000, 10)
+
+
+def test_every_number_is_a_setting() -> None:
+    env = {
+        **MINIMAL,
+        "OTP_CODE_DIGITS": "8",
+        "OTP_CODE_TTL_SECONDS": "900",
+        "OTP_MAX_ATTEMPTS": "3",
+        "OTP_FAILURE_BUDGET": "10",
+        "OTP_FAILURE_WINDOW_SECONDS": "3600",
+        "OTP_RESEND_COOLDOWN_SECONDS": "60",
+        "OTP_SENDS_PER_ADDRESS": "3",
+        "OTP_ADDRESS_WINDOW_SECONDS": "7200",
+        "OTP_SENDS_PER_IP": "0",
+        "OTP_ACCESS_TOKEN_SECONDS": "900",
+        "OTP_SESSION_SECONDS": "86400",
+        "OTP_REFRESH_GRACE_SECONDS": "5",
+    }
+    limits = Settings.from_environ(env).limits
+    assert limits == Limits(8, 900, 3, Window(10, 3_600), 60, Window(3, 7_200), Window(0, 3_600), 900, 86_400, 5)
+    assert not limits.sends_per_ip.enabled
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("OTP_CODE_DIGITS", "4"), ("OTP_CODE_TTL_SECONDS", "ten"), ("OTP_MAX_ATTEMPTS", "0"),
+     ("OTP_SENDER", ""), ("OTP_TOKEN_ISSUER", ""), ("LOG_LEVEL", "LOUD")],
+)
+def test_bad_settings_are_refused(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_environ({**MINIMAL, name: value})
+
+
+def test_a_hashing_key_source_is_required() -> None:
+    env = {k: v for k, v in MINIMAL.items() if k != "OTP_HASH_SECRET"}
+    with pytest.raises(ConfigError, match="OTP_HASH_SECRET"):
+        Settings.from_environ(env)
+
+
+@pytest.mark.parametrize("stage", ["local", "dev", "prod"])
+def test_every_stage_is_complete(stage: str) -> None:
+    settings = Settings.from_environ(load_stage_env(stage))
+    assert settings.hash_secret is None and settings.hash_secret_id  # keys come from a key store, never config
+    assert settings.signing_key_id.startswith("alias/")
+    assert settings.cors_origins and "*" not in settings.cors_origins
+
+
+def test_deployed_stages_use_https_origins_and_issuers() -> None:
+    for stage in ("dev", "prod"):
+        settings = Settings.from_environ(load_stage_env(stage))
+        assert all(origin.startswith("https://") for origin in settings.cors_origins)
+        assert settings.token_issuer.startswith("https://")
