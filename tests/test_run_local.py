@@ -1,0 +1,280 @@
+"""`python -m tools.run_local` (what `make run` runs) end to end, on free non-default ports.
+
+The stack is started once for the module; the last test stops it with SIGINT, as Ctrl-C would,
+and checks that no process it started survives. Process bookkeeping reads /proc, so Linux only.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+import pytest
+import requests
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+STARTUP_TIMEOUT_SECONDS = 120
+STOP_TIMEOUT_SECONDS = 30
+UP_MARKER = "local stack is up"
+
+pytestmark = pytest.mark.skipif(
+    not Path("/proc/self/stat").exists(), reason="reads the process table in /proc"
+)
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports nothing listens on now; all bound at once so they differ."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+@dataclass(frozen=True)
+class ProcInfo:
+    pid: int
+    ppid: int
+    session: int
+    state: str
+    start_time: int
+
+
+def process_table() -> dict[int, ProcInfo]:
+    """Every process now, from /proc/<pid>/stat (fields per proc(5))."""
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # exited while we looked
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()  # comm may hold spaces and parentheses
+        table[int(entry.name)] = ProcInfo(
+            pid=int(entry.name),
+            ppid=int(fields[1]),
+            session=int(fields[3]),
+            state=fields[0],
+            start_time=int(fields[19]),
+        )
+    return table
+
+
+def descendants(root: int) -> list[ProcInfo]:
+    table = process_table()
+    found, frontier = [], [root]
+    while frontier:
+        parent = frontier.pop()
+        children = [info for info in table.values() if info.ppid == parent]
+        found += children
+        frontier += [child.pid for child in children]
+    return found
+
+
+def environ_of(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes()
+    return dict(item.split("=", 1) for item in raw.decode(errors="replace").split("\0") if "=" in item)
+
+
+def cmdline_of(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+
+
+@dataclass
+class Stack:
+    process: subprocess.Popen[bytes]
+    aws_port: int
+    api_port: int
+    ui_port: int
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def aws_url(self) -> str:
+        return f"http://127.0.0.1:{self.aws_port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://127.0.0.1:{self.ui_port}"
+
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def child_running(self, needle: str) -> int:
+        """Pid of the stack's descendant whose command line contains `needle`."""
+        matches = [p.pid for p in descendants(self.process.pid) if needle in cmdline_of(p.pid)]
+        assert matches, f"no process running {needle!r} under the stack"
+        return matches[0]
+
+
+def collect(process: subprocess.Popen[bytes], lines: list[str]) -> None:
+    assert process.stdout is not None
+    for raw in process.stdout:
+        lines.append(raw.decode(errors="replace").rstrip())
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    aws_port, api_port, ui_port = free_ports(3)
+    ports = {"AWS_PORT": str(aws_port), "API_PORT": str(api_port), "UI_PORT": str(ui_port)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tools.run_local"],
+        cwd=REPO_ROOT,
+        env={**os.environ, **ports},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # like a terminal's foreground job: Ctrl-C goes to this group
+    )
+    lines: list[str] = []
+    threading.Thread(target=collect, args=(process, lines), daemon=True).start()
+    running = Stack(process, aws_port, api_port, ui_port, lines)
+    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+    while not any(UP_MARKER in line for line in lines):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"the stack did not come up (status {process.poll()}):\n{running.output()}")
+        time.sleep(0.2)
+    yield running
+    if process.poll() is None:  # the SIGINT test did not run or failed: do not leak the stack
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(STOP_TIMEOUT_SECONDS)
+
+
+def test_banner_lists_the_three_urls(stack: Stack) -> None:
+    output = stack.output()
+
+    for url in (stack.ui_url, stack.api_url, f"{stack.aws_url}/moto-api/data.json"):
+        assert url in output
+
+
+def test_embedded_aws_is_provisioned(stack: Stack) -> None:
+    session = boto3.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+    )
+    dynamodb = session.client("dynamodb", endpoint_url=stack.aws_url)
+
+    table = dynamodb.describe_table(TableName="otp_users")["Table"]
+
+    assert table["TableStatus"] == "ACTIVE"
+    assert dynamodb.describe_time_to_live(TableName="otp_users")["TimeToLiveDescription"][
+        "AttributeName"
+    ] == ("expires_at")
+
+
+def test_services_get_the_local_environment(stack: Stack) -> None:
+    api_env = environ_of(stack.child_running("tools.chalice_local"))
+    ui_env = environ_of(stack.child_running("streamlit"))
+
+    assert api_env["AWS_ENDPOINT_URL"] == stack.aws_url
+    assert (api_env["AWS_ACCESS_KEY_ID"], api_env["AWS_SECRET_ACCESS_KEY"]) == ("testing", "testing")
+    assert "AWS_PROFILE" not in api_env
+    assert ui_env["OTP_API_URL"] == stack.api_url
+    assert ui_env["DEV_INBOX_URL"] == f"{stack.aws_url}/moto-api/data.json"
+
+
+def test_api_answers_json_4xx_to_an_invalid_body(stack: Stack) -> None:
+    response = requests.post(f"{stack.api_url}/otp", data=b"not json", timeout=10)
+
+    assert 400 <= response.status_code < 500
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert isinstance(response.json(), dict)
+
+
+def test_sign_in_end_to_end_through_the_dev_inbox(stack: Stack) -> None:
+    address = "newcomer@example.com"
+
+    sent = requests.post(f"{stack.api_url}/otp", json={"action": "send_otp", "email": address}, timeout=30)
+
+    assert sent.status_code == 200, sent.text
+    inbox = requests.get(f"{stack.aws_url}/moto-api/data.json", timeout=10).json()
+    mails = [m for m in inbox["ses"]["Message"] if address in m["destinations"]["ToAddresses"]]
+    assert len(mails) == 1
+    assert mails[0]["source"] == "no-reply@signin.localhost.dev"
+    code = re.search(r"\b\d{6}\b", mails[0]["subject"])
+    assert code, mails[0]
+
+    verified = requests.post(
+        f"{stack.api_url}/otp", json={"action": "verify_otp", "email": address, "otp": code[0]}, timeout=30
+    )
+
+    assert verified.status_code == 200, verified.text
+    token = verified.json()["access_token"]
+    payload = token.split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert claims["iss"] == stack.api_url  # the issuer follows API_PORT, not the config's default port
+    me = requests.get(f"{stack.api_url}/me", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    assert me.status_code == 200, me.text
+
+
+def test_cors_follows_the_ui_port(stack: Stack) -> None:
+    origin = f"http://127.0.0.1:{stack.ui_port}"
+
+    response = requests.options(f"{stack.api_url}/otp", headers={"Origin": origin}, timeout=10)
+
+    assert response.headers.get("Access-Control-Allow-Origin") == origin
+
+
+def test_ui_is_healthy(stack: Stack) -> None:
+    response = requests.get(f"{stack.ui_url}/_stcore/health", timeout=10)
+
+    assert (response.status_code, response.text) == (200, "ok")
+
+
+def test_sigint_stops_every_process(stack: Stack) -> None:
+    started = {(p.pid, p.start_time) for p in descendants(stack.process.pid)}
+    sessions = {p.session for p in descendants(stack.process.pid)}
+    assert len(started) >= 4, "expected moto, chalice (parent and worker) and streamlit"
+
+    os.killpg(stack.process.pid, signal.SIGINT)
+    status = stack.process.wait(STOP_TIMEOUT_SECONDS)
+
+    assert status == 0, stack.output()
+    assert "Traceback" not in stack.output()
+    table = process_table()
+    survivors = [
+        info
+        for info in table.values()
+        if info.state != "Z" and ((info.pid, info.start_time) in started or info.session in sessions)
+    ]
+    assert survivors == [], [cmdline_of(info.pid) for info in survivors]
+
+
+def test_port_in_use_is_a_one_line_error() -> None:
+    aws_port, ui_port = free_ports(2)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        api_port = busy.getsockname()[1]
+        ports = {"AWS_PORT": str(aws_port), "API_PORT": str(api_port), "UI_PORT": str(ui_port)}
+        result = subprocess.run(
+            [sys.executable, "-m", "tools.run_local"],
+            cwd=REPO_ROOT,
+            env={**os.environ, **ports},
+            capture_output=True,
+            text=True,
+            timeout=STOP_TIMEOUT_SECONDS,
+        )
+
+    assert result.returncode != 0
+    assert result.stdout == ""
+    assert result.stderr == f"error: port {api_port} is already in use (set API_PORT=... to use another)\n"

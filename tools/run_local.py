@@ -1,0 +1,424 @@
+"""The whole system on this machine with one command: `make run` (or `python -m tools.run_local`).
+
+Starts, in order, each in its own session so that stopping kills whatever it spawned:
+  aws  moto's server (DynamoDB, SES v2, Secrets Manager, KMS) on http://127.0.0.1:$AWS_PORT (4566),
+       then provisions it with tools.bootstrap for the `local` stage;
+  api  `chalice local --stage local` on http://127.0.0.1:$API_PORT (8000), its boto3 clients pointed
+       at the embedded AWS through AWS_ENDPOINT_URL;
+  ui   the Streamlit UI on http://127.0.0.1:$UI_PORT (8501), with OTP_API_URL and DEV_INBOX_URL.
+Ctrl-C, SIGTERM or SIGHUP stop everything. Nothing here touches a real AWS account: every AWS_*
+variable of the calling environment is replaced by fake credentials and the local endpoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from tools import bootstrap
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+HOST = "127.0.0.1"
+STAGE = "local"
+DEFAULT_PORTS = {"AWS_PORT": 4566, "API_PORT": 8000, "UI_PORT": 8501}
+DEFAULT_REGION = "us-east-1"
+STARTUP_TIMEOUT_SECONDS = 90.0
+STOP_TIMEOUT_SECONDS = 10.0
+POLL_SECONDS = 0.25
+TAIL_LINES = 25
+PR_SET_CHILD_SUBREAPER = 36  # from <linux/prctl.h>
+
+
+class StackError(Exception):
+    """The stack cannot start or keep running; str() is one line for the user, `tail` the culprit's output."""
+
+    def __init__(self, message: str, tail: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.tail = tail or []
+
+
+class StopRequested(Exception):
+    """A signal asked the stack to stop while it was still starting."""
+
+
+@dataclass(frozen=True)
+class Ports:
+    aws: int
+    api: int
+    ui: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Ports:
+        """Read AWS_PORT, API_PORT, UI_PORT (defaults 4566, 8000, 8501); StackError if invalid or equal."""
+        ports: dict[str, int] = {}
+        for var, default in DEFAULT_PORTS.items():
+            raw = env.get(var, "").strip() or str(default)
+            if not raw.isdigit() or not 0 < int(raw) < 65536:
+                raise StackError(f"{var} must be a port number (1-65535), not {raw!r}")
+            ports[var] = int(raw)
+        if len(set(ports.values())) < len(ports):
+            raise StackError(f"the ports must differ: {', '.join(f'{k}={v}' for k, v in ports.items())}")
+        return cls(aws=ports["AWS_PORT"], api=ports["API_PORT"], ui=ports["UI_PORT"])
+
+    def by_variable(self) -> dict[str, int]:
+        return {"AWS_PORT": self.aws, "API_PORT": self.api, "UI_PORT": self.ui}
+
+
+def ensure_port_free(port: int, variable: str) -> None:
+    """Raise StackError (naming `variable`, the knob to change it) unless HOST:port can be listened on."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # Servers set SO_REUSEADDR too, so a port left in TIME_WAIT by a previous run counts as free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((HOST, port))
+        except OSError as error:
+            reason = (
+                "is already in use"
+                if error.errno == errno.EADDRINUSE
+                else f"cannot be used ({error.strerror})"
+            )
+            raise StackError(f"port {port} {reason} (set {variable}=... to use another)") from None
+    # On BSD/macOS the bind above succeeds even when another program listens on 0.0.0.0:port.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.5)
+        if probe.connect_ex((HOST, port)) == 0:
+            raise StackError(f"port {port} is already in use (set {variable}=... to use another)")
+
+
+def local_aws_env(environ: Mapping[str, str], endpoint_url: str) -> dict[str, str]:
+    """`environ` with every AWS_* setting replaced by the embedded AWS: fake keys, its endpoint, one region.
+
+    Dropping AWS_PROFILE, AWS_SESSION_TOKEN, AWS_ENDPOINT_URL_<SERVICE> and ~/.aws/* keeps a developer's
+    real account out of reach.
+    """
+    env = {name: value for name, value in environ.items() if not name.startswith("AWS_")}
+    env.update(
+        AWS_ENDPOINT_URL=endpoint_url,
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION=environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION,
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+    )
+    return env
+
+
+def cors_origins(stage_env: Mapping[str, str], ui_port: int) -> str:
+    """The stage's OTP_CORS_ORIGINS plus the UI's own origins, without duplicates, in order."""
+    configured = [o.strip() for o in stage_env.get("OTP_CORS_ORIGINS", "").split(",") if o.strip()]
+    ui = [f"http://{HOST}:{ui_port}", f"http://localhost:{ui_port}"]
+    return ",".join(dict.fromkeys(configured + ui))
+
+
+def become_subreaper() -> None:
+    """Adopt orphaned descendants (Linux) so they can be reaped at shutdown.
+
+    chalice local's worker outlives its parent by a moment when both get SIGTERM; without this it
+    is re-parented to PID 1, which in some containers never reaps it.
+    """
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+class Output:
+    """Serialises lines from several threads onto stdout/stderr."""
+
+    _lock = threading.Lock()
+
+    @classmethod
+    def line(cls, text: str, *, error: bool = False) -> None:
+        stream = sys.stderr if error else sys.stdout
+        with cls._lock:
+            stream.write(text + "\n")
+            stream.flush()
+
+
+def say(text: str) -> None:
+    Output.line(f"[stack] {text}")
+
+
+class Child:
+    """A service process in its own session, its output echoed with a prefix and its tail kept."""
+
+    def __init__(self, label: str, title: str, argv: list[str], env: Mapping[str, str]) -> None:
+        self.label = label
+        self.title = title
+        self._tail: deque[str] = deque(maxlen=TAIL_LINES)
+        self.process = subprocess.Popen(
+            argv,
+            cwd=REPO_ROOT,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # own process group: signals reach its descendants too
+        )
+        self._pump = threading.Thread(target=self._echo, name=f"echo-{label}", daemon=True)
+        self._pump.start()
+
+    def _echo(self) -> None:
+        assert self.process.stdout is not None
+        for raw in self.process.stdout:
+            line = raw.decode(errors="replace").rstrip()
+            self._tail.append(line)
+            Output.line(f"[{self.label}] {line}")
+
+    def tail(self) -> list[str]:
+        """The last lines of output, after giving the echo thread a moment to catch up with an exit."""
+        if self.process.poll() is not None:
+            self._pump.join(timeout=1)
+        return list(self._tail)
+
+    def signal_group(self, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signum)
+
+    def group_alive(self) -> bool:
+        """True while any process of the child's process group exists (zombies included)."""
+        try:
+            os.killpg(self.process.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+
+def http_get(url: str) -> tuple[int, bytes] | None:
+    """Status and body of GET url (4xx/5xx included), or None if nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+def wait_until_ready(
+    child: Child, url: str, accepts: Callable[[int, bytes], bool], stop: threading.Event
+) -> None:
+    """Poll url until `accepts` its answer; StackError if the child exits or STARTUP_TIMEOUT passes."""
+    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+    while True:
+        if stop.is_set():
+            raise StopRequested
+        code = child.process.poll()
+        if code is not None:
+            raise StackError(f"{child.title} exited with status {code} while starting", child.tail())
+        answer = http_get(url)
+        if answer is not None and accepts(*answer):
+            return
+        if time.monotonic() > deadline:
+            raise StackError(
+                f"{child.title} did not answer {url} within {STARTUP_TIMEOUT_SECONDS:.0f} s", child.tail()
+            )
+        time.sleep(POLL_SECONDS)
+
+
+class Stack:
+    """The running services; `stop()` ends every process they started."""
+
+    def __init__(self, ports: Ports, env: Mapping[str, str], stop: threading.Event) -> None:
+        self.ports = ports
+        self.env = env
+        self.stop_requested = stop
+        self.children: list[Child] = []
+        self.aws_url = f"http://{HOST}:{ports.aws}"
+        self.api_url = f"http://{HOST}:{ports.api}"
+        self.ui_url = f"http://{HOST}:{ports.ui}"
+        self.inbox_url = f"{self.aws_url}/moto-api/data.json"
+
+    def _start(
+        self, label: str, title: str, argv: list[str], extra_env: Mapping[str, str] | None = None
+    ) -> Child:
+        child = Child(label, title, [sys.executable, *argv], {**self.env, **(extra_env or {})})
+        self.children.append(child)
+        return child
+
+    def start(self) -> None:
+        """Start and provision the embedded AWS, then the API and the UI; return once all three answer."""
+        moto_args = ["-m", "moto.server", "-H", HOST, "-p", str(self.ports.aws)]
+        aws = self._start("aws", "AWS (moto server)", moto_args)
+        wait_until_ready(aws, self.inbox_url, lambda status, _: status == 200, self.stop_requested)
+        try:
+            stage_env = bootstrap.load_stage_env(STAGE)
+        except (bootstrap.BootstrapError, OSError, ValueError) as error:
+            raise StackError(
+                f"cannot read the {STAGE!r} stage of {bootstrap.CHALICE_CONFIG}: {error}"
+            ) from error
+        self._bootstrap(stage_env)
+
+        overrides = [f"{name}={value}" for name, value in self._port_dependent_settings(stage_env).items()]
+        chalice_args = ["--stage", STAGE, "--host", HOST, "--port", str(self.ports.api)]
+        set_args = [arg for assignment in overrides for arg in ("--set", assignment)]
+        api = self._start(
+            "api", "API (chalice local)", ["-m", "tools.chalice_local", *set_args, "--", *chalice_args]
+        )
+        streamlit_options = {
+            "server.address": HOST,
+            "server.port": str(self.ports.ui),
+            "server.headless": "true",
+            "browser.gatherUsageStats": "false",
+        }
+        ui_args = ["-m", "streamlit", "run", "frontend/app.py"]
+        ui_args += [arg for name, value in streamlit_options.items() for arg in (f"--{name}", value)]
+        ui_env = {"OTP_API_URL": self.api_url, "DEV_INBOX_URL": self.inbox_url}
+        ui = self._start("ui", "UI (streamlit)", ui_args, ui_env)
+
+        # Any HTTP answer means chalice listens: / is not a route, so it answers 403 or 404.
+        wait_until_ready(api, f"{self.api_url}/", lambda status, _: status > 0, self.stop_requested)
+        health = f"{self.ui_url}/_stcore/health"
+        wait_until_ready(
+            ui, health, lambda status, body: status == 200 and body == b"ok", self.stop_requested
+        )
+
+    def _port_dependent_settings(self, stage_env: Mapping[str, str]) -> dict[str, str]:
+        """Stage settings that name the local ports, recomputed for the ports in use.
+
+        The local stage's config assumes the default ports; chalice local would apply it verbatim.
+        """
+        settings = {"OTP_CORS_ORIGINS": cors_origins(stage_env, self.ports.ui)}
+        if "OTP_TOKEN_ISSUER" in stage_env:  # the API itself issues the tokens
+            settings["OTP_TOKEN_ISSUER"] = self.api_url
+        return settings
+
+    def _bootstrap(self, stage_env: Mapping[str, str]) -> None:
+        session = boto3.Session(
+            aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
+            region_name=self.env["AWS_DEFAULT_REGION"],
+        )
+        clients = bootstrap.Clients.create(session, self.aws_url)
+        try:
+            steps = bootstrap.bootstrap(clients, bootstrap.Settings.from_env(stage_env))
+        except (bootstrap.BootstrapError, BotoCoreError, ClientError) as error:
+            raise StackError(f"bootstrap of the embedded AWS failed: {error}") from error
+        for step in steps:
+            say(f"bootstrap: {step}")
+
+    def watch(self) -> None:
+        """Block until a stop is requested; StackError if a service exits on its own meanwhile."""
+        while not self.stop_requested.wait(POLL_SECONDS):
+            for child in self.children:
+                code = child.process.poll()
+                if code is not None:
+                    raise StackError(f"{child.title} exited with status {code}", child.tail())
+
+    def stop(self) -> None:
+        """SIGTERM every child's process group, SIGKILL what is left after STOP_TIMEOUT, reap them all."""
+        for child in reversed(self.children):
+            child.signal_group(signal.SIGTERM)
+        if not self._wait_gone(time.monotonic() + STOP_TIMEOUT_SECONDS):
+            for child in self.children:
+                if child.group_alive():
+                    say(f"{child.title} ignored SIGTERM; killing it")
+                    child.signal_group(signal.SIGKILL)
+            self._wait_gone(time.monotonic() + STOP_TIMEOUT_SECONDS)
+
+    def _wait_gone(self, deadline: float) -> bool:
+        """Reap children and adopted orphans until no child's group has a process left, or deadline."""
+        while True:
+            for child in self.children:
+                child.process.poll()
+            reap_adopted()
+            if not any(child.group_alive() for child in self.children):
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+
+
+def reap_adopted() -> None:
+    """Collect every finished child, adopted orphans included.
+
+    Only for shutdown: it may also reap a Popen child before Popen does, whose returncode then reads 0.
+    """
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def install_stop_signals(stop: threading.Event) -> None:
+    """Turn SIGINT/SIGTERM/SIGHUP into a stop request instead of an exception or sudden death."""
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        if not stop.is_set():
+            say(f"{signal.Signals(signum).name} received, stopping")
+        stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, request_stop)
+
+
+def print_banner(stack: Stack, started: float) -> None:
+    say(f"local stack is up after {time.monotonic() - started:.1f} s (Ctrl-C stops it):")
+    say(f"  UI   {stack.ui_url}")
+    say(f"  API  {stack.api_url}")
+    say(f"  AWS  {stack.aws_url}  (captured mail: {stack.inbox_url})")
+
+
+def report(error: StackError) -> None:
+    Output.line(f"error: {error}", error=True)
+    if error.tail:
+        Output.line("last output:", error=True)
+        for line in error.tail:
+            Output.line(f"    {line}", error=True)
+
+
+def main() -> int:
+    """Run the stack until a signal; 0 after a requested stop, 1 if something failed (one-line error)."""
+    started = time.monotonic()
+    stop = threading.Event()
+    install_stop_signals(stop)
+    try:
+        ports = Ports.from_env(os.environ)
+        for variable, port in ports.by_variable().items():
+            ensure_port_free(port, variable)
+    except StackError as error:
+        report(error)
+        return 1
+
+    become_subreaper()
+    env = local_aws_env(os.environ, f"http://{HOST}:{ports.aws}")
+    env["PYTHONUNBUFFERED"] = "1"  # children's logs appear as they happen, and their tails are complete
+    stack = Stack(ports, env, stop)
+    try:
+        stack.start()
+        print_banner(stack, started)
+        stack.watch()
+    except StopRequested:
+        pass
+    except StackError as error:
+        report(error)
+        return 1
+    finally:
+        stack.stop()
+        say("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
