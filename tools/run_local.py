@@ -1,7 +1,8 @@
 """The whole system on this machine with one command: `make run` (or `python -m tools.run_local`).
 
 Starts, in order, each in its own session so that stopping kills whatever it spawned:
-  aws  moto's server (DynamoDB, SES v2, Secrets Manager, KMS) on http://127.0.0.1:$AWS_PORT (4566),
+  aws  moto's server (tools.embedded_aws: DynamoDB, SES v2, Secrets Manager, KMS) on
+       http://127.0.0.1:$AWS_PORT (4566),
        then provisions it with tools.bootstrap for the `local` stage;
   api  `chalice local --stage local` on http://127.0.0.1:$API_PORT (8000), its boto3 clients pointed
        at the embedded AWS through AWS_ENDPOINT_URL;
@@ -256,7 +257,7 @@ class Stack:
 
     def start(self) -> None:
         """Start and provision the embedded AWS, then the API and the UI; return once all three answer."""
-        moto_args = ["-m", "moto.server", "-H", HOST, "-p", str(self.ports.aws)]
+        moto_args = ["-m", "tools.embedded_aws", "--host", HOST, "--port", str(self.ports.aws)]
         aws = self._start("aws", "AWS (moto server)", moto_args)
         wait_until_ready(aws, self.inbox_url, lambda status, _: status == 200, self.stop_requested)
         try:
