@@ -1,8 +1,12 @@
-"""A tiny client for the sign-in API (``POST {base}/otp``).
+"""A tiny client for the sign-in API: ``POST /otp`` and the session routes (``/token/refresh``,
+``/token/revoke``, ``/signout``, ``GET /me``).
 
 Contract: every call returns an :class:`ApiResult` and never raises for HTTP errors, unreachable servers or
 malformed answers, so the UI has exactly one shape to render. The API's own ``message`` is passed through
 untouched whenever the API sent one, because it is written for the person signing in.
+
+Tokens are parameters, never state of the client: the caller holds them (in ``st.session_state``) and
+decides when to renew them. Nothing here logs or formats a token.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import requests
 
@@ -31,14 +35,15 @@ class ApiResult:
     :data:`UNREACHABLE`). ``code``/``message`` are the API's machine code and human text (or the client's own
     when the API sent none). ``retry_after`` is whole seconds for 429 answers, else ``None``. ``data`` is the
     full JSON object of the answer (empty when there was none), so callers can read fields such as
-    ``resend_after`` and newer fields this client does not know about.
+    ``resend_after`` and newer fields this client does not know about. It may hold tokens, so it is left out
+    of ``repr``.
     """
 
     status: int | None
     code: str
     message: str
     retry_after: int | None = None
-    data: Mapping[str, Any] = field(default_factory=dict)
+    data: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -63,7 +68,7 @@ def resolve_base_url(environ: Mapping[str, str], secrets: Mapping[str, Any] | No
 
 
 class OtpClient:
-    """Calls the ``/otp`` endpoint. Holds no state besides where the API is and how long to wait for it."""
+    """Calls the sign-in API. Holds no state besides where the API is and how long to wait for it."""
 
     def __init__(self, base_url: str, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> None:
         self.base_url = base_url.rstrip("/")
@@ -71,16 +76,43 @@ class OtpClient:
 
     def send_otp(self, email: str) -> ApiResult:
         """Ask the API to mail a code to ``email``. Success carries ``resend_after`` and ``expires_in``."""
-        return self._post({"action": "send_otp", "email": email})
+        return self._post("/otp", {"action": "send_otp", "email": email})
 
     def verify_otp(self, email: str, otp: str) -> ApiResult:
-        """Check ``otp`` for ``email``. Success carries the signed-in ``email`` (later also tokens)."""
-        return self._post({"action": "verify_otp", "email": email, "otp": otp})
+        """Check ``otp`` for ``email``. Success opens a session: ``email``, ``access_token``, ``expires_in``,
+        ``refresh_token``, ``refresh_expires_in``."""
+        return self._post("/otp", {"action": "verify_otp", "email": email, "otp": otp})
 
-    def _post(self, payload: Mapping[str, Any]) -> ApiResult:
-        url = f"{self.base_url}/otp"
+    def refresh(self, refresh_token: str) -> ApiResult:
+        """Renew a session. Success carries the same token fields as ``verify_otp``; the refresh token sent is
+        used up, so the new one must replace it. 401 ``invalid_token`` means the session has ended."""
+        return self._post("/token/refresh", {"refresh_token": refresh_token})
+
+    def revoke(self, refresh_token: str) -> ApiResult:
+        """End the session of ``refresh_token`` (200 ``revoked``, also for tokens the API does not know)."""
+        return self._post("/token/revoke", {"refresh_token": refresh_token})
+
+    def sign_out(self, access_token: str, everywhere: bool = False) -> ApiResult:
+        """End this session, or with ``everywhere`` every session of the address. 401 for a bad token."""
+        return self._post("/signout", {"everywhere": everywhere}, access_token=access_token)
+
+    def me(self, access_token: str) -> ApiResult:
+        """Who is signed in: ``email`` and ``session`` (epoch seconds). 401 for a bad/expired/revoked token."""
+        return self._send("GET", "/me", None, access_token)
+
+    def _post(self, path: str, payload: Mapping[str, Any], access_token: str | None = None) -> ApiResult:
+        return self._send("POST", path, payload, access_token)
+
+    def _send(
+        self, method: Literal["GET", "POST"], path: str, payload: Mapping[str, Any] | None, access_token: str | None
+    ) -> ApiResult:
+        url = f"{self.base_url}{path}"
+        headers = {"Authorization": f"Bearer {access_token}"} if access_token is not None else None
         try:
-            response = requests.post(url, json=payload, timeout=self.timeout)
+            if method == "GET":
+                response = requests.get(url, headers=headers, timeout=self.timeout)
+            else:
+                response = requests.post(url, json=payload, headers=headers, timeout=self.timeout)
         except requests.Timeout:
             return ApiResult(
                 None, UNREACHABLE, "The sign-in service did not answer in time. Please try again."

@@ -1,4 +1,4 @@
-"""Streamlit sign-in page: email address -> one-time code -> signed in.
+"""Streamlit sign-in page: email address -> one-time code -> account view (who is signed in, until when).
 
 Run from the repository root with ``streamlit run frontend/app.py``. Configuration (no secrets are held here):
 
@@ -7,7 +7,11 @@ Run from the repository root with ``streamlit run frontend/app.py``. Configurati
   mails. When unset (every deployed stage) the inbox code path is never entered.
 
 All state lives in ``st.session_state``; widget callbacks call the API and update that state, and the script
-body only renders it. That keeps every API call tied to exactly one click.
+body only renders it. That keeps every API call tied to exactly one click, with one exception tied to the clock:
+the account view renews the access token shortly before it expires (see :func:`_keep_alive`).
+
+Session tokens live only in ``st.session_state`` (see :mod:`frontend.session`): never in query parameters,
+never logged, never rendered.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from __future__ import annotations
 import math
 import os
 import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -27,6 +33,7 @@ if _REPO_ROOT not in sys.path:
 import streamlit as st  # noqa: E402
 
 from frontend import api, clock  # noqa: E402
+from frontend.session import Account, Session, SessionBox  # noqa: E402
 
 Stage = Literal["email", "code", "signed_in"]
 NoticeKind = Literal["success", "info", "warning", "error"]
@@ -41,8 +48,17 @@ _DEFAULTS: dict[str, object] = {
     "resend_at": None,  # clock.now() value from which "Resend code" is allowed again
     "blocked_until": None,  # clock.now() value until which a 429 forbids the primary actions
     "notice": None,  # (NoticeKind, text) shown above the current step
+    "account_problem": None,  # why the account could not be read or renewed just now, shown in the account view
 }
+# The SessionBox holding the Session while signed in (tokens, when they run out, the account details). Not in
+# _DEFAULTS: it is created once per browser session and then only changed in place.
+SESSION_BOX = "session_box"
 MAX_INBOX_MAILS = 20
+# How often the account view re-renders (and checks whether the access token needs renewing). Well below the
+# renewal margin, which is at least 30 s (half the shortest access token lifetime the API allows).
+KEEP_ALIVE_SECONDS = 10
+SESSION_ENDED = "Your session has ended, please sign in again."
+UNEXPECTED_ANSWER = "The sign-in service sent an unexpected answer. Please try again."
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -51,6 +67,16 @@ MAX_INBOX_MAILS = 20
 def _init_state() -> None:
     for key, value in _DEFAULTS.items():
         st.session_state.setdefault(key, value)
+    if SESSION_BOX not in st.session_state:
+        st.session_state[SESSION_BOX] = SessionBox()
+
+
+def _box() -> SessionBox:
+    return st.session_state[SESSION_BOX]
+
+
+def _session() -> Session | None:
+    return _box().current
 
 
 def _remaining(until: float | None) -> int:
@@ -106,6 +132,146 @@ def _duration(seconds: int) -> str:
     return f"{seconds} seconds"
 
 
+def _relative(seconds: float) -> str:
+    """A time still to come, coarsely: "in 45 s", "in 59 min", "in 3 h 5 min", "in 4 days 23 h"."""
+    whole = math.floor(seconds)
+    if whole <= 0:
+        return "now"
+    if whole < 60:
+        return f"in {whole} s"
+    minutes = whole // 60
+    if minutes < 60:
+        return f"in {minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"in {hours} h {minutes} min" if minutes else f"in {hours} h"
+    days, hours = divmod(hours, 24)
+    return f"in {days} days {hours} h" if hours else f"in {days} days"
+
+
+def _utc(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _when(until: float | None, epoch: int | None) -> str:
+    """When something runs out: relative to clock.now() (from the API's own durations) plus the API's UTC time."""
+    parts = []
+    if until is not None:
+        parts.append(_relative(until - clock.now()))
+    if epoch is not None:
+        parts.append(f"({_utc(epoch)})" if parts else _utc(epoch))
+    return " ".join(parts) or "unknown"
+
+
+# ------------------------------------------------------------------------------------------------ session
+
+
+def _forget_session(prefill: str) -> None:
+    """Back to the start screen with no trace of the session (tokens included); ``prefill`` the address."""
+    _box().current = None
+    st.session_state.update(_DEFAULTS)
+    st.session_state[EMAIL_INPUT] = prefill
+    st.session_state[CODE_INPUT] = ""
+
+
+def _end_session() -> None:
+    """The API refused the session (or it ran out): start again, with the address prefilled."""
+    _forget_session(st.session_state.email)
+    _notify("warning", SESSION_ENDED)
+
+
+def _renew(client: api.OtpClient) -> api.ApiResult:
+    """Trade the refresh token for new tokens and keep them; it is used up, so the new one always replaces it.
+
+    A refused refresh token ends the session here. Other failures (API down, 5xx) leave it as it was.
+    """
+    box = _box()
+    session = box.current
+    assert session is not None, "renewing needs a session"
+    result = client.refresh(session.refresh_token)
+    renewed = Session.from_answer(result.data, clock.now()) if result.ok else None
+    if renewed is not None:
+        # Kept before any st call (see SessionBox). Without account details: they described the old token.
+        box.current = renewed
+    elif result.status == 401 or result.code == "invalid_refresh_token":
+        _end_session()
+        return result
+    elif not result.ok:
+        return result
+    else:
+        # The old refresh token is spent and no usable new one came back: nothing left to renew with.
+        _end_session()
+        return api.ApiResult(result.status, api.BAD_RESPONSE, UNEXPECTED_ANSWER)
+    email = result.data.get("email")
+    if isinstance(email, str) and email:
+        st.session_state.email = email
+    return result
+
+
+def _authorized(client: api.OtpClient, call: Callable[[str], api.ApiResult]) -> api.ApiResult:
+    """Run ``call(access_token)``, renewing the session at most once on the way.
+
+    Renews first when the access token is about to expire; otherwise a 401 renews once and the call is retried
+    once with the new token. A 401 that a renewal cannot cure ends the session (the state is then reset and
+    the start screen says why). Only valid while signed in.
+    """
+    box = _box()
+    assert box.current is not None, "an authorized call needs a session"
+    renewal = None
+    if box.current.refresh_due(clock.now()):
+        renewal = _renew(client)
+        if box.current is None:
+            return renewal  # the refresh token was refused
+    result = call(box.current.access_token)
+    if result.status != 401:
+        return result
+    if renewal is None:
+        renewal = _renew(client)
+        if not renewal.ok or box.current is None:
+            return renewal
+        result = call(box.current.access_token)
+        if result.status != 401:
+            return result
+    elif not renewal.ok:
+        return renewal  # the token ran out while the API could not renew it: the session may well be alive
+    _end_session()  # a token fresh from the API was refused: the session was revoked meanwhile
+    return result
+
+
+def _load_account() -> api.ApiResult:
+    """Read the account (``GET /me``) into the session; a failure is kept for the account view to show."""
+    client = _client()
+    result = _authorized(client, client.me)
+    box = _box()
+    session = box.current
+    if session is None:
+        return result
+    account = Account.from_answer(result.data) if result.ok else None
+    if account is None:
+        st.session_state.account_problem = result.message if not result.ok else UNEXPECTED_ANSWER
+        return result
+    box.current = session.with_account(account)
+    st.session_state.email = account.email
+    st.session_state.account_problem = None
+    return result
+
+
+def _keep_alive() -> None:
+    """End a session that ran out; renew the access token (and re-read the account) shortly before it expires.
+
+    Also reads the account when it is missing and no attempt has failed yet (a run cut short between renewing
+    and reading it); after a failure, only "Reload account details" tries again.
+    """
+    session = _session()
+    if session is None:
+        return
+    now = clock.now()
+    if session.ended(now):
+        _end_session()
+    elif session.refresh_due(now) or (session.account is None and not st.session_state.account_problem):
+        _load_account()
+
+
 # -------------------------------------------------------------------------------------------- callbacks
 
 
@@ -153,15 +319,26 @@ def _on_verify() -> None:
     if not result.ok:
         _apply_failure(result)
         return
+    st.session_state[CODE_INPUT] = ""
+    session = Session.from_answer(result.data, clock.now())
+    if session is None:
+        # The code is used up, yet no session came back: only a new code helps.
+        st.session_state.update(stage="email", resend_at=None, blocked_until=None)
+        st.session_state[EMAIL_INPUT] = st.session_state.email
+        _notify("error", "The sign-in service sent an unexpected answer. Please request a new code.")
+        return
+    _box().current = session
     signed_in_as = result.data.get("email")
     st.session_state.update(
         stage="signed_in",
         email=signed_in_as if isinstance(signed_in_as, str) and signed_in_as else st.session_state.email,
+        account_problem=None,
         resend_at=None,
         blocked_until=None,
         notice=None,
     )
-    st.session_state[CODE_INPUT] = ""
+    with st.spinner("Loading your account..."):
+        _load_account()
 
 
 def _on_change_address() -> None:
@@ -173,10 +350,54 @@ def _on_change_address() -> None:
     st.session_state[CODE_INPUT] = ""
 
 
+def _sign_out(everywhere: bool) -> None:
+    """Tell the API, then forget the session here whatever it answered: signing out must always work locally."""
+    box = _box()
+    if box.current is None:
+        _forget_session("")
+        return
+    client = _client()
+    with st.spinner("Signing out..."):
+        result = _authorized(client, lambda token: client.sign_out(token, everywhere=everywhere))
+        refused = box.current is None  # _authorized ended it: the API no longer knew the session
+        box.current = None  # at once, before any st call could cut this run short (see SessionBox)
+    _forget_session("")
+    if result.ok:
+        _notify("success", result.message)
+    elif refused and everywhere:
+        _notify(
+            "warning",
+            "Your session had already ended, so your other devices could not be signed out from here. "
+            "Sign in again to sign out everywhere.",
+        )
+    elif refused:
+        _notify("success", "You are signed out.")
+    else:
+        cause = "did not answer" if result.unreachable else f"answered HTTP {result.status}"
+        consequence = (
+            "your other devices are still signed in"
+            if everywhere
+            else "the session stays valid on the server until it expires"
+        )
+        _notify(
+            "warning",
+            f"You are signed out on this device, but the sign-in service could not be told (it {cause}), "
+            f"so {consequence}.",
+        )
+
+
 def _on_sign_out() -> None:
-    st.session_state.update(_DEFAULTS)
-    st.session_state[EMAIL_INPUT] = ""
-    st.session_state[CODE_INPUT] = ""
+    _sign_out(everywhere=False)
+
+
+def _on_sign_out_everywhere() -> None:
+    _sign_out(everywhere=True)
+
+
+def _on_reload_account() -> None:
+    if _session() is not None:
+        with st.spinner("Loading your account..."):
+            _load_account()
 
 
 # -------------------------------------------------------------------------------------------- rendering
@@ -248,9 +469,50 @@ def _render_code_step(blocked: bool) -> None:
         _countdown(st.session_state.resend_at, "You can request a new code in {seconds} s.")
 
 
-def _render_signed_in() -> None:
-    st.success(f"Signed in as **{_escape(st.session_state.email)}**", icon=":material/verified_user:")
-    st.button("Sign out", key="sign_out", on_click=_on_sign_out)
+@st.fragment(run_every=KEEP_ALIVE_SECONDS)
+def _account_details() -> None:
+    """Who is signed in and until when, re-rendered every few seconds so the times stay current.
+
+    Each run first lets :func:`_keep_alive` renew the access token if it is about to expire: a tab left open
+    keeps a usable session until the session itself ends.
+    """
+    _keep_alive()
+    session = _session()
+    if session is None:  # refused or ran out just now: the start screen says why
+        st.rerun()
+        return
+    account = session.account
+    with st.container(border=True):
+        st.markdown(f":material/verified_user: Signed in as **{_escape(st.session_state.email)}**")
+        if account is not None and account.signed_in_at is not None:
+            st.markdown(f"**Session started:** {_utc(account.signed_in_at)}")
+        access_epoch = account.access_token_expires_at if account else None
+        st.markdown(f"**Access token expires:** {_when(session.access_expires_at, access_epoch)}")
+        st.markdown(f"**Session expires:** {_when(session.expires_at, account.expires_at if account else None)}")
+        st.caption("The access token is renewed automatically shortly before it expires.")
+    problem = st.session_state.account_problem
+    if problem:
+        st.warning(_escape(problem), icon=":material/warning:")
+    if account is None:
+        st.button(
+            "Reload account details", key="reload_account", icon=":material/refresh:", on_click=_on_reload_account
+        )
+
+
+def _render_account() -> None:
+    _account_details()
+    left, right = st.columns(2)
+    left.button(
+        "Sign out", key="sign_out", type="primary", icon=":material/logout:", on_click=_on_sign_out, width="stretch"
+    )
+    right.button(
+        "Sign out everywhere",
+        key="sign_out_everywhere",
+        icon=":material/devices:",
+        on_click=_on_sign_out_everywhere,
+        help="Ends every session of this address, in every browser and on every device.",
+        width="stretch",
+    )
 
 
 @st.fragment
@@ -284,21 +546,24 @@ def _dev_inbox_panel(url: str, address: str) -> None:
 
 
 def main() -> None:
-    st.set_page_config(page_title="Sign in", page_icon=":material/lock:", layout="centered")
     _init_state()
+    stage: Stage = st.session_state.stage
+    signed_in = _session() is not None  # the tokens decide, not the stage (see SessionBox)
+    title = "Your account" if signed_in else "Sign in"
+    st.set_page_config(page_title=title, page_icon=":material/lock:", layout="centered")
     _expire_block()
 
-    st.title("Sign in")
-    st.caption("No password needed: enter your email address and we send you a one-time code.")
+    st.title(title)
+    if not signed_in:
+        st.caption("No password needed: enter your email address and we send you a one-time code.")
 
     _render_notice()
     blocked = _remaining(st.session_state.blocked_until) > 0
     if blocked:
         _countdown(st.session_state.blocked_until, "You can try again in {seconds} s.")
 
-    stage: Stage = st.session_state.stage
-    if stage == "signed_in":
-        _render_signed_in()
+    if signed_in:
+        _render_account()
     elif stage == "code":
         _render_code_step(blocked)
     else:

@@ -1,31 +1,42 @@
 """Tests for the Streamlit sign-in UI (frontend/), driven through Streamlit's AppTest.
 
-HTTP is faked at the ``requests`` level (``requests.post`` for the API, ``requests.get`` for the dev inbox),
-so no network is used and the real client code (frontend/api.py, frontend/inbox.py) runs. Time is faked by
-replacing ``frontend.clock.now``.
+HTTP is faked at the ``requests`` level (``requests.post`` and ``requests.get``; GETs to the local stack's
+moto server go to the dev inbox fake, everything else to the API fake), so no network is used and the real
+client code (frontend/api.py, frontend/inbox.py) runs. Time is faked by replacing ``frontend.clock.now``.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+from streamlit.runtime.scriptrunner import RerunData, get_script_run_ctx
 from streamlit.testing.v1 import AppTest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # plain `pytest` (not `python -m pytest`) does not add the root
     sys.path.insert(0, str(REPO_ROOT))
 
-from frontend import api, clock, inbox  # noqa: E402
+from frontend import api, clock, inbox, session  # noqa: E402
 
 APP_PATH = REPO_ROOT / "frontend" / "app.py"
 API_URL = "http://api.test"
 INBOX_URL = "http://127.0.0.1:4566/moto-api/data.json"
+SESSION_ENDED = "Your session has ended, please sign in again."
+
+# Token-shaped values, distinctive enough that finding one in the page text cannot be a coincidence.
+ACCESS_1 = "eyJhbGciOiJFUzI1NiJ9.access-one-payload.access-one-signature"
+REFRESH_1 = "rt1.YUBiLmNvbQ.session-id-1.refresh-one-secret-0123456789abcdef"
+ACCESS_2 = "eyJhbGciOiJFUzI1NiJ9.access-two-payload.access-two-signature"
+REFRESH_2 = "rt1.YUBiLmNvbQ.session-id-1.refresh-two-secret-0123456789abcdef"
+ALL_TOKENS = (ACCESS_1, REFRESH_1, ACCESS_2, REFRESH_2)
+SIGNED_IN_AT = 1_767_225_600  # 2026-01-01 00:00:00 UTC, the API's clock
 
 # What moto's server really answers on /moto-api/data.json after SES (v1 or v2) sends, trimmed to the
 # "ses" service (the real payload also holds every other service, and more SES models).
@@ -73,30 +84,123 @@ def response(
 SENT = response(
     200, {"message": "We sent a code to a@b.com.", "code": "code_sent", "expires_in": 600, "resend_after": 30}
 )
-VERIFIED = response(
-    200, {"message": "You are signed in.", "code": "verified", "email": "a@b.com", "token": "x"}
+
+
+def tokens_answer(code: str, access: str, refresh: str, expires_in: int = 3600, refresh_expires_in: int = 432_000):
+    return response(
+        200,
+        {
+            "message": "You are signed in." if code == "verified" else "Your session was renewed.",
+            "code": code,
+            "email": "a@b.com",
+            "access_token": access,
+            "token_type": "Bearer",
+            "expires_in": expires_in,
+            "refresh_token": refresh,
+            "refresh_expires_in": refresh_expires_in,
+        },
+    )
+
+
+def me_answer(issued_at: int = SIGNED_IN_AT) -> requests.Response:
+    return response(
+        200,
+        {
+            "message": "Signed in as a@b.com.",
+            "code": "signed_in",
+            "email": "a@b.com",
+            "session": {
+                "id": "session-id-1",
+                "signed_in_at": SIGNED_IN_AT,
+                "access_token_issued_at": issued_at,
+                "access_token_expires_at": issued_at + 3600,
+                "expires_at": SIGNED_IN_AT + 432_000,
+            },
+        },
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+VERIFIED = tokens_answer("verified", ACCESS_1, REFRESH_1)
+REFRESHED = tokens_answer("refreshed", ACCESS_2, REFRESH_2)
+ME = me_answer()
+INVALID_TOKEN = response(
+    401,
+    {"message": "Your session is invalid or has ended. Please sign in again.", "code": "invalid_token"},
+    headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
 )
+SIGNED_OUT = response(200, {"message": "You are signed out.", "code": "signed_out"})
+SIGNED_OUT_EVERYWHERE = response(200, {"message": "You are signed out on every device.", "code": "signed_out"})
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    url: str
+    json: dict[str, Any] | None
+    headers: dict[str, str]
+    timeout: float | None
+
+    @property
+    def path(self) -> str:
+        return self.url.removeprefix(API_URL)
+
+    @property
+    def bearer(self) -> str | None:
+        scheme, _, token = self.headers.get("Authorization", "").partition(" ")
+        return token if scheme == "Bearer" else None
 
 
 @dataclass
 class FakeApi:
-    """Stands in for requests.post: answers from a queue (or raises queued exceptions) and records calls."""
+    """Stands in for requests.post and requests.get.
 
-    answers: list[requests.Response | Exception] = field(default_factory=list)
-    calls: list[tuple[str, dict[str, Any], float | None]] = field(default_factory=list)
+    API calls are answered from a queue (queued exceptions are raised, queued functions are called) and
+    recorded. GETs to the dev inbox go to ``inbox``, which fails loudly unless a test sets it; their URLs are
+    recorded in ``inbox_gets``.
+    """
 
-    def __call__(
-        self, url: str, json: dict[str, Any], timeout: float | None = None, **_: Any
+    answers: list[requests.Response | Exception | Callable[[], requests.Response]] = field(default_factory=list)
+    calls: list[Call] = field(default_factory=list)
+    inbox: Callable[[str], requests.Response] | None = None
+    inbox_gets: list[str] = field(default_factory=list)
+
+    def post(
+        self,
+        url: str,
+        json: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float | None = None,
+        **_: Any,
     ) -> requests.Response:
-        self.calls.append((url, json, timeout))
+        return self._answer(Call("POST", url, json, dict(headers or {}), timeout))
+
+    def get(
+        self, url: str, headers: dict[str, str] | None = None, timeout: float | None = None, **_: Any
+    ) -> requests.Response:
+        if url.startswith("http://127.0.0.1:4566/"):
+            self.inbox_gets.append(url)
+            if self.inbox is None:
+                raise AssertionError(f"unexpected GET {url}")
+            return self.inbox(url)
+        return self._answer(Call("GET", url, None, dict(headers or {}), timeout))
+
+    def _answer(self, call: Call) -> requests.Response:
+        self.calls.append(call)
+        if not self.answers:
+            raise AssertionError(f"no answer queued for {call.method} {call.url}")
         answer = self.answers.pop(0)
         if isinstance(answer, Exception):
             raise answer
-        return answer
+        return answer() if callable(answer) else answer
 
     @property
-    def payloads(self) -> list[dict[str, Any]]:
-        return [payload for _, payload, _ in self.calls]
+    def payloads(self) -> list[dict[str, Any] | None]:
+        return [call.json for call in self.calls]
+
+    @property
+    def paths(self) -> list[str]:
+        return [call.path for call in self.calls]
 
 
 @dataclass
@@ -110,7 +214,8 @@ class FakeClock:
 @pytest.fixture
 def fake_api(monkeypatch: pytest.MonkeyPatch) -> FakeApi:
     fake = FakeApi()
-    monkeypatch.setattr(requests, "post", fake)
+    monkeypatch.setattr(requests, "post", fake.post)
+    monkeypatch.setattr(requests, "get", fake.get)
     return fake
 
 
@@ -122,19 +227,6 @@ def fake_clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
 
 
 @pytest.fixture
-def inbox_gets(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Fail loudly if anything GETs without a test opting in; records GET URLs."""
-    urls: list[str] = []
-
-    def forbidden(url: str, **_: Any) -> requests.Response:
-        urls.append(url)
-        raise AssertionError(f"unexpected GET {url}")
-
-    monkeypatch.setattr(requests, "get", forbidden)
-    return urls
-
-
-@pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     monkeypatch.setenv("OTP_API_URL", API_URL)
     monkeypatch.delenv("DEV_INBOX_URL", raising=False)
@@ -142,7 +234,7 @@ def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 
 
 @pytest.fixture
-def app(env: pytest.MonkeyPatch, fake_api: FakeApi, fake_clock: FakeClock, inbox_gets: list[str]) -> AppTest:
+def app(env: pytest.MonkeyPatch, fake_api: FakeApi, fake_clock: FakeClock) -> AppTest:
     at = AppTest.from_file(str(APP_PATH), default_timeout=10)
     at.run()
     assert not at.exception
@@ -165,13 +257,31 @@ def send(
     assert not at.exception
 
 
-def verify(
-    at: AppTest, fake_api: FakeApi, answer: requests.Response | Exception, code: str = "123456"
-) -> None:
-    fake_api.answers.append(answer)
+def verify(at: AppTest, fake_api: FakeApi, *answers: requests.Response | Exception, code: str = "123456") -> None:
+    """Enter ``code`` and press Verify; ``answers`` are for the verify call and those that follow (/me...)."""
+    fake_api.answers.extend(answers)
     at.text_input(key="code_input").input(code)
     at.button(key="verify").click().run()
     assert not at.exception
+
+
+def sign_in(at: AppTest, fake_api: FakeApi) -> None:
+    send(at, fake_api, SENT)
+    verify(at, fake_api, VERIFIED, ME)
+    assert fake_api.answers == []
+    assert on_account_view(at)
+
+
+def click(at: AppTest, fake_api: FakeApi, key: str, *answers: requests.Response | Exception) -> None:
+    fake_api.answers.extend(answers)
+    at.button(key=key).click().run()
+    assert not at.exception
+    assert fake_api.answers == []  # every queued answer was asked for
+
+
+def page_text(at: AppTest) -> str:
+    """Everything the page holds, main area and sidebar: every field of every element (text, labels, help...)."""
+    return "\n".join(str(node.proto) for block in (at.main, at.sidebar) for node in block)
 
 
 def on_email_step(at: AppTest) -> bool:
@@ -182,6 +292,22 @@ def on_email_step(at: AppTest) -> bool:
 def on_code_step(at: AppTest) -> bool:
     keys = {widget.key for widget in at.text_input}
     return "code_input" in keys and "email_input" not in keys
+
+
+def on_account_view(at: AppTest) -> bool:
+    labels = {button.key: button.label for button in at.button}
+    return (
+        [title.value for title in at.title] == ["Your account"]
+        and labels.get("sign_out") == "Sign out"
+        and labels.get("sign_out_everywhere") == "Sign out everywhere"
+        and not at.text_input
+    )
+
+
+def markdown_line(at: AppTest, prefix: str) -> str:
+    """The one markdown element starting with ``prefix``."""
+    (line,) = [text for text in texts(at.markdown) if text.startswith(prefix)]
+    return line
 
 
 # ---------------------------------------------------------------------------------------------- flow
@@ -197,21 +323,37 @@ def test_start_page_asks_for_an_address(app: AppTest, fake_api: FakeApi) -> None
 def test_send_success_shows_code_entry(app: AppTest, fake_api: FakeApi) -> None:
     send(app, fake_api, SENT, email="  a@b.com ")
 
-    assert fake_api.calls == [(f"{API_URL}/otp", {"action": "send_otp", "email": "a@b.com"}, 10.0)]
+    assert fake_api.calls == [Call("POST", f"{API_URL}/otp", {"action": "send_otp", "email": "a@b.com"}, {}, 10.0)]
     assert on_code_step(app)
     assert texts(app.success) == ["We sent a code to a@b.com."]
     assert any("a@b.com" in text and "10 minutes" in text for text in texts(app.markdown))
 
 
-def test_verify_success_shows_signed_in_view(app: AppTest, fake_api: FakeApi) -> None:
+def test_verify_success_lands_on_account_view(app: AppTest, fake_api: FakeApi, fake_clock: FakeClock) -> None:
     send(app, fake_api, SENT)
-    verify(app, fake_api, VERIFIED, code=" 123 456 ")
+    verify(app, fake_api, VERIFIED, ME, code=" 123 456 ")
 
     # Spaces are stripped; the digits are sent as typed (the API owns the format).
-    assert fake_api.payloads[-1] == {"action": "verify_otp", "email": "a@b.com", "otp": "123456"}
-    assert any("Signed in as" in text and "a@b.com" in text for text in texts(app.success))
-    assert app.button(key="sign_out")
-    assert not app.text_input
+    assert fake_api.payloads[1] == {"action": "verify_otp", "email": "a@b.com", "otp": "123456"}
+    assert fake_api.calls[1].bearer is None
+    me = fake_api.calls[2]
+    assert (me.method, me.path, me.bearer, me.timeout) == ("GET", "/me", ACCESS_1, 10.0)
+    assert len(fake_api.calls) == 3
+
+    assert on_account_view(app)
+    assert markdown_line(app, ":material/verified_user: Signed in as").endswith("**a@b.com**")
+    assert markdown_line(app, "**Session started:**") == "**Session started:** 2026-01-01 00:00 UTC"
+    assert markdown_line(app, "**Access token expires:**") == "**Access token expires:** in 1 h (2026-01-01 01:00 UTC)"
+    assert markdown_line(app, "**Session expires:**") == "**Session expires:** in 5 days (2026-01-06 00:00 UTC)"
+    assert not app.warning and not app.error
+    assert "reload_account" not in {button.key for button in app.button}
+
+    # The relative times follow the clock; nothing is called while the access token is far from expiry.
+    fake_clock.advance(61)
+    app.run()
+    assert markdown_line(app, "**Access token expires:**").endswith(" in 58 min (2026-01-01 01:00 UTC)")
+    assert markdown_line(app, "**Session expires:**").endswith(" in 4 days 23 h (2026-01-06 00:00 UTC)")
+    assert len(fake_api.calls) == 3
 
 
 def test_wrong_code_shows_api_message_and_stays_on_code_entry(app: AppTest, fake_api: FakeApi) -> None:
@@ -361,20 +503,8 @@ def test_use_a_different_address_returns_to_prefilled_start(app: AppTest, fake_a
     assert not app.success
 
 
-def test_sign_out_returns_to_start(app: AppTest, fake_api: FakeApi) -> None:
-    send(app, fake_api, SENT)
-    verify(app, fake_api, VERIFIED)
-    app.button(key="sign_out").click().run()
-
-    assert not app.exception
-    assert on_email_step(app)
-    assert app.text_input(key="email_input").value == ""
-    assert not any("Signed in" in text for text in texts(app.success))
-    assert app.session_state["email"] == ""
-
-
 def test_api_url_falls_back_to_secrets(
-    env: pytest.MonkeyPatch, fake_api: FakeApi, fake_clock: FakeClock, inbox_gets: list[str]
+    env: pytest.MonkeyPatch, fake_api: FakeApi, fake_clock: FakeClock
 ) -> None:
     env.delenv("OTP_API_URL")
     at = AppTest.from_file(str(APP_PATH), default_timeout=10)
@@ -382,31 +512,310 @@ def test_api_url_falls_back_to_secrets(
     at.run()
     send(at, fake_api, SENT)
 
-    assert fake_api.calls[0][0] == "https://signin.example.com/api/otp"
+    assert fake_api.calls[0].url == "https://signin.example.com/api/otp"
+
+
+# ---------------------------------------------------------------------------------------- account view
+
+
+def held_session(at: AppTest) -> session.Session | None:
+    return at.session_state["session_box"].current
+
+
+def test_verify_answer_without_tokens_asks_for_a_new_code(app: AppTest, fake_api: FakeApi) -> None:
+    send(app, fake_api, SENT)
+    verify(app, fake_api, response(200, {"message": "You are signed in.", "code": "verified", "email": "a@b.com"}))
+
+    assert fake_api.paths == ["/otp", "/otp"]  # no /me without a token
+    assert texts(app.error) == ["The sign-in service sent an unexpected answer. Please request a new code."]
+    assert on_email_step(app)
+    assert app.text_input(key="email_input").value == "a@b.com"
+    assert held_session(app) is None
+
+
+def test_me_401_refreshes_once_and_retries_with_the_new_token(app: AppTest, fake_api: FakeApi) -> None:
+    send(app, fake_api, SENT)
+    verify(app, fake_api, VERIFIED, INVALID_TOKEN, REFRESHED, ME)
+
+    assert fake_api.paths == ["/otp", "/otp", "/me", "/token/refresh", "/me"]
+    first_me, renewal, retry = fake_api.calls[2:]
+    assert first_me.bearer == ACCESS_1
+    assert (renewal.method, renewal.json, renewal.bearer) == ("POST", {"refresh_token": REFRESH_1}, None)
+    assert (retry.method, retry.bearer) == ("GET", ACCESS_2)
+    held = held_session(app)
+    assert held is not None
+    assert (held.access_token, held.refresh_token) == (ACCESS_2, REFRESH_2)  # the used-up one is gone
+    assert on_account_view(app)
+    assert "a@b.com" in markdown_line(app, ":material/verified_user: Signed in as")
+    assert not app.warning
+
+
+def test_refresh_refused_returns_to_start_with_session_ended(app: AppTest, fake_api: FakeApi) -> None:
+    send(app, fake_api, SENT)
+    verify(app, fake_api, VERIFIED, INVALID_TOKEN, INVALID_TOKEN)
+
+    assert fake_api.paths == ["/otp", "/otp", "/me", "/token/refresh"]
+    assert on_email_step(app)
+    assert texts(app.warning) == [SESSION_ENDED]
+    assert app.text_input(key="email_input").value == "a@b.com"  # prefilled to sign in again
+    assert held_session(app) is None
+    assert app.title[0].value == "Sign in"
+
+
+def test_retry_refused_after_refresh_ends_session_without_a_second_refresh(app: AppTest, fake_api: FakeApi) -> None:
+    send(app, fake_api, SENT)
+    verify(app, fake_api, VERIFIED, INVALID_TOKEN, REFRESHED, INVALID_TOKEN)
+
+    assert fake_api.paths == ["/otp", "/otp", "/me", "/token/refresh", "/me"]
+    assert on_email_step(app)
+    assert texts(app.warning) == [SESSION_ENDED]
+    assert held_session(app) is None
+
+
+def test_proactive_refresh_shortly_before_expiry(app: AppTest, fake_api: FakeApi, fake_clock: FakeClock) -> None:
+    sign_in(app, fake_api)
+    signed_in_calls = len(fake_api.calls)
+
+    fake_clock.advance(3600 - 61)  # 61 s left: not yet
+    app.run()
+    assert len(fake_api.calls) == signed_in_calls
+
+    fake_clock.advance(2)  # 59 s left: renew, then read the account for the new token
+    fake_api.answers.extend([REFRESHED, me_answer(issued_at=SIGNED_IN_AT + 3541)])
+    app.run()
+    assert not app.exception
+    assert fake_api.answers == []
+    assert fake_api.paths[signed_in_calls:] == ["/token/refresh", "/me"]
+    renewal, me = fake_api.calls[signed_in_calls:]
+    assert renewal.json == {"refresh_token": REFRESH_1}
+    assert me.bearer == ACCESS_2
+    held = held_session(app)
+    assert held is not None and (held.access_token, held.refresh_token) == (ACCESS_2, REFRESH_2)
+    assert on_account_view(app)
+    assert markdown_line(app, "**Access token expires:**") == "**Access token expires:** in 1 h (2026-01-01 01:59 UTC)"
+
+    app.run()  # renewed: nothing more to do
+    assert len(fake_api.calls) == signed_in_calls + 2
+
+
+def test_proactive_refresh_refused_returns_to_start(app: AppTest, fake_api: FakeApi, fake_clock: FakeClock) -> None:
+    sign_in(app, fake_api)
+    fake_clock.advance(3600 - 30)
+    fake_api.answers.append(INVALID_TOKEN)
+    app.run()
+
+    assert not app.exception
+    assert fake_api.paths[-1] == "/token/refresh"
+    assert fake_api.answers == []
+    assert on_email_step(app)
+    assert texts(app.warning) == [SESSION_ENDED]
+    assert held_session(app) is None
+
+
+def test_api_down_during_renewal_keeps_the_session_and_recovers(
+    app: AppTest, fake_api: FakeApi, fake_clock: FakeClock
+) -> None:
+    sign_in(app, fake_api)
+    fake_clock.advance(3601)  # the access token has expired and the API is unreachable
+    fake_api.answers.extend([requests.ConnectionError("refused"), INVALID_TOKEN])
+    app.run()
+
+    assert not app.exception
+    assert fake_api.paths[-2:] == ["/token/refresh", "/me"]
+    assert on_account_view(app)  # the refresh token may well be alive: keep it
+    assert texts(app.warning) == ["The sign-in service cannot be reached right now. Please try again."]
+    held = held_session(app)
+    assert held is not None and held.refresh_token == REFRESH_1
+
+    fake_api.answers.extend([REFRESHED, ME])  # the API is back: the next tick renews
+    fake_clock.advance(10)
+    app.run()
+    assert fake_api.answers == []
+    assert fake_api.calls[-2].json == {"refresh_token": REFRESH_1}
+    assert not app.warning
+    assert on_account_view(app)
+
+
+def test_a_click_during_renewal_does_not_lose_the_rotated_refresh_token(
+    app: AppTest, fake_api: FakeApi, fake_clock: FakeClock
+) -> None:
+    """Streamlit aborts a run at its next st call when a newer run is requested; the new tokens must be kept."""
+    sign_in(app, fake_api)
+    fake_clock.advance(3600 - 30)
+
+    def refreshed_while_a_click_arrives() -> requests.Response:
+        ctx = get_script_run_ctx()
+        assert ctx is not None and ctx.script_requests is not None
+        assert ctx.script_requests.request_rerun(RerunData())  # what a click during the call does
+        return REFRESHED
+
+    fake_api.answers.extend([refreshed_while_a_click_arrives, ME])
+    app.run()
+
+    assert not app.exception
+    # The interrupted run never read the account; the next one does, with the new token, and renews no more.
+    assert fake_api.paths[-2:] == ["/token/refresh", "/me"]
+    assert fake_api.paths.count("/token/refresh") == 1
+    assert fake_api.calls[-1].bearer == ACCESS_2
+    assert fake_api.answers == []
+    held = held_session(app)
+    assert held is not None and held.refresh_token == REFRESH_2  # REFRESH_1 is used up
+    assert on_account_view(app)
+    assert markdown_line(app, "**Session started:**") == "**Session started:** 2026-01-01 00:00 UTC"
+
+
+def test_session_that_ran_out_ends_without_calling_the_api(
+    app: AppTest, fake_api: FakeApi, fake_clock: FakeClock
+) -> None:
+    sign_in(app, fake_api)
+    signed_in_calls = len(fake_api.calls)
+    fake_clock.advance(432_000)
+    app.run()
+
+    assert len(fake_api.calls) == signed_in_calls
+    assert on_email_step(app)
+    assert texts(app.warning) == [SESSION_ENDED]
+
+
+def test_account_details_unavailable_then_reloaded(app: AppTest, fake_api: FakeApi) -> None:
+    send(app, fake_api, SENT)
+    verify(app, fake_api, VERIFIED, requests.ConnectTimeout("slow"))
+
+    assert on_account_view(app)  # signed in all the same: the address is known from the verify answer
+    assert "a@b.com" in markdown_line(app, ":material/verified_user: Signed in as")
+    assert markdown_line(app, "**Access token expires:**") == "**Access token expires:** in 1 h"
+    assert texts(app.warning) == ["The sign-in service did not answer in time. Please try again."]
+    assert app.button(key="reload_account").label == "Reload account details"
+
+    click(app, fake_api, "reload_account", ME)
+    assert fake_api.calls[-1].bearer == ACCESS_1
+    assert not app.warning
+    assert "reload_account" not in {button.key for button in app.button}
+    assert markdown_line(app, "**Session started:**") == "**Session started:** 2026-01-01 00:00 UTC"
+
+
+def test_sign_out_calls_api_with_bearer_and_returns_to_start(app: AppTest, fake_api: FakeApi) -> None:
+    sign_in(app, fake_api)
+    click(app, fake_api, "sign_out", SIGNED_OUT)
+
+    call = fake_api.calls[-1]
+    assert (call.method, call.path, call.bearer, call.json) == ("POST", "/signout", ACCESS_1, {"everywhere": False})
+    assert on_email_step(app)
+    assert app.title[0].value == "Sign in"
+    assert texts(app.success) == ["You are signed out."]
+    assert app.text_input(key="email_input").value == ""
+    assert held_session(app) is None
+    assert app.session_state["email"] == ""
+
+
+def test_sign_out_everywhere_sends_everywhere(app: AppTest, fake_api: FakeApi) -> None:
+    sign_in(app, fake_api)
+    click(app, fake_api, "sign_out_everywhere", SIGNED_OUT_EVERYWHERE)
+
+    call = fake_api.calls[-1]
+    assert (call.path, call.bearer, call.json) == ("/signout", ACCESS_1, {"everywhere": True})
+    assert on_email_step(app)
+    assert texts(app.success) == ["You are signed out on every device."]
+    assert held_session(app) is None
+
+
+@pytest.mark.parametrize(
+    ("key", "failure", "expected"),
+    [
+        ("sign_out", requests.ConnectionError("refused"), "(it did not answer), so the session stays valid"),
+        ("sign_out_everywhere", requests.ReadTimeout("slow"), "(it did not answer), so your other devices are"),
+        ("sign_out", response(503, {"message": "Unavailable.", "code": "unavailable"}), "(it answered HTTP 503)"),
+    ],
+)
+def test_sign_out_with_api_trouble_still_signs_out_locally(
+    app: AppTest, fake_api: FakeApi, key: str, failure: requests.Response | Exception, expected: str
+) -> None:
+    sign_in(app, fake_api)
+    click(app, fake_api, key, failure)
+
+    assert fake_api.paths[-1] == "/signout"
+    assert on_email_step(app)
+    assert held_session(app) is None
+    (notice,) = texts(app.warning)
+    assert notice.startswith("You are signed out on this device, but the sign-in service could not be told")
+    assert expected in notice
+    assert not app.error
+
+
+def test_sign_out_near_expiry_renews_first(app: AppTest, fake_api: FakeApi, fake_clock: FakeClock) -> None:
+    sign_in(app, fake_api)
+    fake_clock.advance(3600 - 10)
+    click(app, fake_api, "sign_out", REFRESHED, SIGNED_OUT)
+
+    assert fake_api.paths[-2:] == ["/token/refresh", "/signout"]
+    assert fake_api.calls[-1].bearer == ACCESS_2
+    assert texts(app.success) == ["You are signed out."]
+
+
+@pytest.mark.parametrize(
+    ("key", "kind", "expected"),
+    [
+        ("sign_out", "success", "You are signed out."),
+        ("sign_out_everywhere", "warning", "Your session had already ended, so your other devices could not be"),
+    ],
+)
+def test_sign_out_of_a_session_that_already_ended(
+    app: AppTest, fake_api: FakeApi, key: str, kind: str, expected: str
+) -> None:
+    sign_in(app, fake_api)
+    click(app, fake_api, key, INVALID_TOKEN, INVALID_TOKEN)  # /signout refused, then the refresh too
+
+    assert fake_api.paths[-2:] == ["/signout", "/token/refresh"]
+    assert on_email_step(app)
+    assert held_session(app) is None
+    (notice,) = texts(getattr(app, kind))
+    assert notice.startswith(expected)
+    assert SESSION_ENDED not in page_text(app)
+
+
+def test_tokens_never_reach_the_page_or_the_url(
+    env: pytest.MonkeyPatch, fake_api: FakeApi, fake_clock: FakeClock
+) -> None:
+    env.setenv("DEV_INBOX_URL", INBOX_URL)  # the sidebar too
+    fake_api.inbox = lambda url: response(200, MOTO_DATA)
+    at = AppTest.from_file(str(APP_PATH), default_timeout=10).run()
+    send(at, fake_api, SENT)
+    verify(at, fake_api, VERIFIED, INVALID_TOKEN, REFRESHED, ME)  # both token pairs pass through
+
+    pages = [page_text(at)]
+    fake_clock.advance(3600 - 30)
+    fake_api.answers.extend([tokens_answer("refreshed", ACCESS_1, REFRESH_1), ME])
+    at.run()
+    pages.append(page_text(at))
+    click(at, fake_api, "sign_out", requests.ConnectionError("refused"))
+    pages.append(page_text(at))
+
+    assert [call.path for call in fake_api.calls if call.method == "POST"].count("/token/refresh") == 2
+    # The scan itself works: the address and the expiry are in the same text that must lack the tokens.
+    assert "a@b.com" in pages[0] and "Access token expires" in pages[0]
+    for page in pages:
+        for token in ALL_TOKENS:
+            assert token not in page
+    visible = texts(at.markdown) + texts(at.caption) + texts(at.success) + texts(at.warning) + texts(at.error)
+    assert not any(token in text for text in visible for token in ALL_TOKENS)
+    assert dict(at.query_params) == {}
 
 
 # ------------------------------------------------------------------------------------------ dev inbox
 
 
-def test_dev_inbox_absent_without_env_var(app: AppTest, fake_api: FakeApi, inbox_gets: list[str]) -> None:
-    send(app, fake_api, SENT)
+def test_dev_inbox_absent_without_env_var(app: AppTest, fake_api: FakeApi) -> None:
+    sign_in(app, fake_api)
 
-    assert inbox_gets == []  # the inbox is never even fetched
+    assert fake_api.inbox_gets == []  # the inbox is never even fetched
     assert len(app.sidebar) == 0
     assert not any("Dev inbox" in header.value for header in app.subheader)
 
 
-def test_dev_inbox_lists_mails_newest_first(
-    env: pytest.MonkeyPatch, fake_api: FakeApi, fake_clock: FakeClock, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_dev_inbox_lists_mails_newest_first(env: pytest.MonkeyPatch, fake_api: FakeApi, fake_clock: FakeClock) -> None:
     env.setenv("DEV_INBOX_URL", INBOX_URL)
-    gets: list[str] = []
-
-    def fake_get(url: str, timeout: float | None = None, **_: Any) -> requests.Response:
-        gets.append(url)
-        return response(200, MOTO_DATA)
-
-    monkeypatch.setattr(requests, "get", fake_get)
+    gets = fake_api.inbox_gets
+    fake_api.inbox = lambda url: response(200, MOTO_DATA)
     at = AppTest.from_file(str(APP_PATH), default_timeout=10).run()
     send(at, fake_api, SENT)
 
@@ -429,14 +838,14 @@ def test_dev_inbox_lists_mails_newest_first(
 
 
 def test_dev_inbox_unreachable_shows_small_warning(
-    env: pytest.MonkeyPatch, fake_api: FakeApi, fake_clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+    env: pytest.MonkeyPatch, fake_api: FakeApi, fake_clock: FakeClock
 ) -> None:
     env.setenv("DEV_INBOX_URL", INBOX_URL)
 
-    def refused(url: str, **_: Any) -> requests.Response:
+    def refused(url: str) -> requests.Response:
         raise requests.ConnectionError("refused")
 
-    monkeypatch.setattr(requests, "get", refused)
+    fake_api.inbox = refused
     at = AppTest.from_file(str(APP_PATH), default_timeout=10).run()
 
     assert not at.exception
@@ -461,7 +870,7 @@ def test_client_never_raises_and_types_results(fake_api: FakeApi) -> None:
     )
     ok = client.send_otp("a@b.com")
     assert (ok.ok, ok.status, ok.code, ok.data["resend_after"]) == (True, 200, "code_sent", 30)
-    assert fake_api.calls[0][0] == "http://x/otp"
+    assert fake_api.calls[0].url == "http://x/otp"
 
     odd = client.send_otp("a@b.com")
     assert (odd.ok, odd.status, odd.code) == (False, 500, api.BAD_RESPONSE)
@@ -505,3 +914,49 @@ def test_fetch_mails_wraps_non_json(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(requests, "get", lambda url, timeout=None: response(200, text="<html>moto</html>"))
     with pytest.raises(inbox.InboxError, match="did not answer JSON"):
         inbox.fetch_mails(INBOX_URL)
+
+
+def test_client_session_calls(fake_api: FakeApi) -> None:
+    client = api.OtpClient("http://x/")
+    fake_api.answers.extend(
+        [REFRESHED, response(200, {"code": "revoked"}), SIGNED_OUT, INVALID_TOKEN, requests.ConnectionError("x")]
+    )
+
+    renewed = client.refresh(REFRESH_1)
+    assert (renewed.ok, renewed.code, renewed.data["refresh_token"]) == (True, "refreshed", REFRESH_2)
+    revoked = client.revoke(REFRESH_2)
+    assert (revoked.ok, revoked.code, revoked.message) == (True, "revoked", "Done.")
+    assert client.sign_out(ACCESS_1, everywhere=True).code == "signed_out"
+    refused = client.me(ACCESS_2)
+    assert (refused.status, refused.code) == (401, "invalid_token")
+    assert client.me(ACCESS_2).unreachable
+
+    assert [(call.method, call.url, call.json, call.bearer) for call in fake_api.calls] == [
+        ("POST", "http://x/token/refresh", {"refresh_token": REFRESH_1}, None),
+        ("POST", "http://x/token/revoke", {"refresh_token": REFRESH_2}, None),
+        ("POST", "http://x/signout", {"everywhere": True}, ACCESS_1),
+        ("GET", "http://x/me", None, ACCESS_2),
+        ("GET", "http://x/me", None, ACCESS_2),
+    ]
+    # Results and sessions can be printed by mistake without showing a token.
+    assert REFRESH_2 not in repr(renewed)
+    held = session.Session.from_answer(renewed.data, 0.0)
+    assert held is not None and held.refresh_token == REFRESH_2
+    assert not any(token in repr(held) for token in ALL_TOKENS)
+
+
+def test_session_renewal_timing() -> None:
+    hour = session.Session("a", "r", received_at=100.0, expires_in=3600, refresh_expires_in=7200)
+    assert not hour.refresh_due(100 + 3539)
+    assert hour.refresh_due(100 + 3540)  # 60 s before expiry
+    assert not hour.ended(100 + 7199) and hour.ended(100 + 7200)
+    # A short-lived token is renewed at half its lifetime, not on every look.
+    short = session.Session("a", "r", received_at=0.0, expires_in=60, refresh_expires_in=None)
+    assert not short.refresh_due(29) and short.refresh_due(30)
+    assert not short.ended(10**9)
+    unknown = session.Session("a", "r", received_at=0.0, expires_in=None, refresh_expires_in=None)
+    assert not unknown.refresh_due(10**9)  # only a 401 can tell
+    assert session.Session.from_answer({"access_token": "a", "refresh_token": ""}, 0.0) is None
+    assert session.Account.from_answer({"email": "a@b.com", "session": {"signed_in_at": True}}) == session.Account(
+        "a@b.com", None, None, None
+    )

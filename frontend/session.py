@@ -1,0 +1,126 @@
+"""The signed-in session as the UI holds it: the two tokens, when they run out, and the account details.
+
+Kept in ``st.session_state`` only (one browser tab = one Streamlit session), never in query parameters, logs or
+the page. The tokens are excluded from ``repr`` so that a session printed or logged by mistake does not show
+them (``st.write`` would still render the fields: never hand it a session).
+
+Times are :func:`frontend.clock.now` values (a monotonic clock) computed from the ``expires_in`` and
+``refresh_expires_in`` of the answer that issued the tokens: only durations the API measured itself are
+used, so a wrong wall clock on either side changes nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from frontend import api
+
+# Renew the access token this long before it expires (at most half its lifetime, so a short-lived token is
+# not renewed on every look).
+REFRESH_MARGIN_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class Account:
+    """What ``GET /me`` said about the session, as epoch seconds of the API's clock (``None`` if absent)."""
+
+    email: str
+    signed_in_at: int | None
+    access_token_expires_at: int | None
+    expires_at: int | None
+
+    @classmethod
+    def from_answer(cls, data: Mapping[str, Any]) -> Account | None:
+        """The account of a ``/me`` answer, or ``None`` when it does not name an address."""
+        email = data.get("email")
+        if not isinstance(email, str) or not email:
+            return None
+        details = data.get("session")
+        details = details if isinstance(details, dict) else {}
+        return cls(
+            email=email,
+            signed_in_at=_epoch(details.get("signed_in_at")),
+            access_token_expires_at=_epoch(details.get("access_token_expires_at")),
+            expires_at=_epoch(details.get("expires_at")),
+        )
+
+
+@dataclass(frozen=True)
+class Session:
+    """Tokens from one ``verified`` or ``refreshed`` answer.
+
+    ``account`` belongs to this access token: a renewed session starts without one until ``/me`` is asked
+    again, so the details on screen always describe the token in use.
+    """
+
+    access_token: str = field(repr=False)
+    refresh_token: str = field(repr=False)
+    received_at: float
+    expires_in: int | None  # access token lifetime, seconds from received_at
+    refresh_expires_in: int | None  # session lifetime, seconds from received_at
+    account: Account | None = None
+
+    @classmethod
+    def from_answer(cls, data: Mapping[str, Any], now: float) -> Session | None:
+        """The session of a ``verified``/``refreshed`` answer, or ``None`` when it carries no usable tokens."""
+        access_token = data.get("access_token")
+        refresh_token = data.get("refresh_token")
+        if not (isinstance(access_token, str) and access_token and isinstance(refresh_token, str) and refresh_token):
+            return None
+        return cls(
+            access_token=access_token,
+            refresh_token=refresh_token,
+            received_at=now,
+            expires_in=api.parse_seconds(data.get("expires_in")),
+            refresh_expires_in=api.parse_seconds(data.get("refresh_expires_in")),
+        )
+
+    @property
+    def access_expires_at(self) -> float | None:
+        return None if self.expires_in is None else self.received_at + self.expires_in
+
+    @property
+    def expires_at(self) -> float | None:
+        return None if self.refresh_expires_in is None else self.received_at + self.refresh_expires_in
+
+    def refresh_due(self, now: float) -> bool:
+        """True when the access token expires within the margin (or has expired): renew before using it."""
+        if self.expires_in is None:
+            return False  # unknown lifetime: only a 401 tells
+        margin = min(REFRESH_MARGIN_SECONDS, self.expires_in / 2)
+        return now >= self.received_at + self.expires_in - margin
+
+    def ended(self, now: float) -> bool:
+        """True once the session itself has run out: no refresh can bring it back."""
+        return self.refresh_expires_in is not None and now >= self.received_at + self.refresh_expires_in
+
+    def with_account(self, account: Account) -> Session:
+        return replace(self, account=account)
+
+
+def _epoch(value: object) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+        return None
+    return int(value)
+
+
+class SessionBox:
+    """The one place the session lives while signed in, changed in place and never replaced.
+
+    Streamlit may abort a script run at any ``st`` call, reading or writing ``st.session_state`` included, when
+    a newer run is requested (a click during the keep-alive renewal, say). Refresh tokens rotate: once the API
+    has answered a refresh, the old token is used up and presenting it again after the short grace window ends
+    the whole session. So the new session is stored with a plain attribute assignment, which no rerun can
+    interrupt, before anything else happens.
+    """
+
+    __slots__ = ("current",)
+
+    def __init__(self) -> None:
+        self.current: Session | None = None
+
+    def __repr__(self) -> str:
+        return f"SessionBox(signed_in={self.current is not None})"
