@@ -14,36 +14,19 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
 import pytest
 import requests
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-STARTUP_TIMEOUT_SECONDS = 120
-STOP_TIMEOUT_SECONDS = 30
-UP_MARKER = "local stack is up"
+from tests.local_stack import REPO_ROOT, STOP_TIMEOUT_SECONDS, Stack, free_ports, running_stack
 
 pytestmark = pytest.mark.skipif(
     not Path("/proc/self/stat").exists(), reason="reads the process table in /proc"
 )
-
-
-def free_ports(count: int) -> list[int]:
-    """Ports nothing listens on now; all bound at once so they differ."""
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 @dataclass(frozen=True)
@@ -96,68 +79,20 @@ def cmdline_of(pid: int) -> str:
     return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
 
 
-@dataclass
-class Stack:
-    process: subprocess.Popen[bytes]
-    aws_port: int
-    api_port: int
-    ui_port: int
-    lines: list[str] = field(default_factory=list)
-
-    @property
-    def aws_url(self) -> str:
-        return f"http://127.0.0.1:{self.aws_port}"
-
-    @property
-    def api_url(self) -> str:
-        return f"http://127.0.0.1:{self.api_port}"
-
-    @property
-    def ui_url(self) -> str:
-        return f"http://127.0.0.1:{self.ui_port}"
-
-    def output(self) -> str:
-        return "\n".join(self.lines)
-
-    def child_running(self, needle: str) -> int:
-        """Pid of the stack's descendant whose command line contains `needle`."""
-        matches = [p.pid for p in descendants(self.process.pid) if needle in cmdline_of(p.pid)]
-        assert matches, f"no process running {needle!r} under the stack"
-        return matches[0]
-
-
-def collect(process: subprocess.Popen[bytes], lines: list[str]) -> None:
-    assert process.stdout is not None
-    for raw in process.stdout:
-        lines.append(raw.decode(errors="replace").rstrip())
+def child_running(stack: Stack, needle: str) -> int:
+    """Pid of the stack's descendant whose command line contains `needle`."""
+    matches = [p.pid for p in descendants(stack.process.pid) if needle in cmdline_of(p.pid)]
+    assert matches, f"no process running {needle!r} under the stack"
+    return matches[0]
 
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    aws_port, api_port, ui_port = free_ports(3)
-    ports = {"AWS_PORT": str(aws_port), "API_PORT": str(api_port), "UI_PORT": str(ui_port)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tools.run_local"],
-        cwd=REPO_ROOT,
-        env={**os.environ, **ports},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # like a terminal's foreground job: Ctrl-C goes to this group
-    )
-    lines: list[str] = []
-    threading.Thread(target=collect, args=(process, lines), daemon=True).start()
-    running = Stack(process, aws_port, api_port, ui_port, lines)
-    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
-    while not any(UP_MARKER in line for line in lines):
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"the stack did not come up (status {process.poll()}):\n{running.output()}")
-        time.sleep(0.2)
-    yield running
-    if process.poll() is None:  # the SIGINT test did not run or failed: do not leak the stack
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(STOP_TIMEOUT_SECONDS)
+    try:
+        with running_stack() as running:
+            yield running
+    except RuntimeError as error:
+        pytest.fail(str(error))
 
 
 def test_banner_lists_the_three_urls(stack: Stack) -> None:
@@ -182,8 +117,8 @@ def test_embedded_aws_is_provisioned(stack: Stack) -> None:
 
 
 def test_services_get_the_local_environment(stack: Stack) -> None:
-    api_env = environ_of(stack.child_running("tools.chalice_local"))
-    ui_env = environ_of(stack.child_running("streamlit"))
+    api_env = environ_of(child_running(stack, "tools.chalice_local"))
+    ui_env = environ_of(child_running(stack, "streamlit"))
 
     assert api_env["AWS_ENDPOINT_URL"] == stack.aws_url
     assert (api_env["AWS_ACCESS_KEY_ID"], api_env["AWS_SECRET_ACCESS_KEY"]) == ("testing", "testing")

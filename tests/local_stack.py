@@ -1,0 +1,94 @@
+"""The `make run` stack (`python -m tools.run_local`) as tests start it: on free ports, in its own session."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+STARTUP_TIMEOUT_SECONDS = 120
+STOP_TIMEOUT_SECONDS = 30
+UP_MARKER = "local stack is up"
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports nothing listens on now; all bound at once so they differ."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+@dataclass
+class Stack:
+    process: subprocess.Popen[bytes]
+    aws_port: int
+    api_port: int
+    ui_port: int
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def aws_url(self) -> str:
+        return f"http://127.0.0.1:{self.aws_port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://127.0.0.1:{self.ui_port}"
+
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+
+def _collect(process: subprocess.Popen[bytes], lines: list[str]) -> None:
+    assert process.stdout is not None
+    for raw in process.stdout:
+        lines.append(raw.decode(errors="replace").rstrip())
+
+
+@contextmanager
+def running_stack(extra_env: Mapping[str, str] | None = None) -> Iterator[Stack]:
+    """The stack, up and answering; stopped afterwards unless the caller already stopped it.
+
+    Raises RuntimeError with the stack's output if it does not come up in time.
+    """
+    aws_port, api_port, ui_port = free_ports(3)
+    ports = {"AWS_PORT": str(aws_port), "API_PORT": str(api_port), "UI_PORT": str(ui_port)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tools.run_local"],
+        cwd=REPO_ROOT,
+        env={**os.environ, **ports, **(extra_env or {})},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # like a terminal's foreground job: Ctrl-C goes to this group
+    )
+    stack = Stack(process, aws_port, api_port, ui_port)
+    threading.Thread(target=_collect, args=(process, stack.lines), daemon=True).start()
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+        while not any(UP_MARKER in line for line in stack.lines):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the stack did not come up (status {process.poll()}):\n{stack.output()}")
+            time.sleep(0.2)
+        yield stack
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(STOP_TIMEOUT_SECONDS)
