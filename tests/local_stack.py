@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STARTUP_TIMEOUT_SECONDS = 120
 STOP_TIMEOUT_SECONDS = 30
@@ -92,3 +94,13 @@ def running_stack(extra_env: Mapping[str, str] | None = None) -> Iterator[Stack]
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)
             process.wait(STOP_TIMEOUT_SECONDS)
+
+
+@pytest.fixture(scope="module", name="stack")
+def stack_fixture() -> Iterator[Stack]:
+    """The stack for one test module; import this name into a module to use the ``stack`` fixture there."""
+    try:
+        with running_stack() as running:
+            yield running
+    except RuntimeError as error:
+        pytest.fail(str(error))

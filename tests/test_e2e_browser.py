@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.local_stack import REPO_ROOT, Stack, running_stack
+from tests.local_stack import REPO_ROOT, Stack, stack_fixture  # noqa: F401
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = REPO_ROOT / "test-artifacts"
@@ -31,15 +31,6 @@ TIMEOUT_MS = 30_000
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium: sudo apt-get install chromium"
 )
-
-
-@pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
-    try:
-        with running_stack() as running:
-            yield running
-    except RuntimeError as error:
-        pytest.fail(str(error))
 
 
 @pytest.fixture

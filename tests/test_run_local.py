@@ -14,7 +14,6 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import boto3
 import pytest
 import requests
 
-from tests.local_stack import REPO_ROOT, STOP_TIMEOUT_SECONDS, Stack, free_ports, running_stack
+from tests.local_stack import REPO_ROOT, STOP_TIMEOUT_SECONDS, Stack, free_ports, stack_fixture  # noqa: F401
 
 pytestmark = pytest.mark.skipif(
     not Path("/proc/self/stat").exists(), reason="reads the process table in /proc"
@@ -84,15 +83,6 @@ def child_running(stack: Stack, needle: str) -> int:
     matches = [p.pid for p in descendants(stack.process.pid) if needle in cmdline_of(p.pid)]
     assert matches, f"no process running {needle!r} under the stack"
     return matches[0]
-
-
-@pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
-    try:
-        with running_stack() as running:
-            yield running
-    except RuntimeError as error:
-        pytest.fail(str(error))
 
 
 def test_banner_lists_the_three_urls(stack: Stack) -> None:
