@@ -269,7 +269,9 @@ class Stack:
         self._bootstrap(stage_env)
 
         overrides = [f"{name}={value}" for name, value in self._port_dependent_settings(stage_env).items()]
-        chalice_args = ["--stage", STAGE, "--host", HOST, "--port", str(self.ports.api)]
+        # No autoreload: chalice's watcher walks the whole tree (.venv included) and overflows inotify;
+        # the stack restarts in seconds.
+        chalice_args = ["--stage", STAGE, "--host", HOST, "--port", str(self.ports.api), "--no-autoreload"]
         set_args = [arg for assignment in overrides for arg in ("--set", assignment)]
         api = self._start(
             "api", "API (chalice local)", ["-m", "tools.chalice_local", *set_args, "--", *chalice_args]
