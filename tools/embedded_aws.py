@@ -36,15 +36,24 @@ def serialize_dynamodb(app: WsgiApp) -> WsgiApp:
     return handle
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m tools.embedded_aws", description=__doc__.splitlines()[0])
+def create_app() -> WsgiApp:
+    """moto's server application, DynamoDB requests serialised."""
+    return serialize_dynamodb(DomainDispatcherApplication(create_backend_app))
+
+
+def serve(app: WsgiApp, argv: Sequence[str] | None = None, prog: str = "python -m tools.embedded_aws") -> None:
+    """Serve ``app`` on ``--host``/``--port`` from ``argv``, one thread per request, until killed."""
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=4566)
     args = parser.parse_args(argv)
-    app = serialize_dynamodb(DomainDispatcherApplication(create_backend_app))
     server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
     print(f"embedded AWS on http://{args.host}:{args.port}", flush=True)
     server.serve_forever()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    serve(create_app(), argv)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ Starts, in order, each in its own session so that stopping kills whatever it spa
   ui   the Streamlit UI on http://127.0.0.1:$UI_PORT (8501), with OTP_API_URL and DEV_INBOX_URL.
 Ctrl-C, SIGTERM or SIGHUP stop everything. Nothing here touches a real AWS account: every AWS_*
 variable of the calling environment is replaced by fake credentials and the local endpoint.
+
+`headless_stack()` starts the first two only, on free ports, for tests and benchmarks.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -156,12 +158,18 @@ def say(text: str) -> None:
     Output.line(f"[stack] {text}")
 
 
+Echo = Callable[[str], None]
+
+
 class Child:
     """A service process in its own session, its output echoed with a prefix and its tail kept."""
 
-    def __init__(self, label: str, title: str, argv: list[str], env: Mapping[str, str]) -> None:
+    def __init__(
+        self, label: str, title: str, argv: list[str], env: Mapping[str, str], echo: Echo = Output.line
+    ) -> None:
         self.label = label
         self.title = title
+        self._echo_line = echo
         self._tail: deque[str] = deque(maxlen=TAIL_LINES)
         self.process = subprocess.Popen(
             argv,
@@ -180,7 +188,7 @@ class Child:
         for raw in self.process.stdout:
             line = raw.decode(errors="replace").rstrip()
             self._tail.append(line)
-            Output.line(f"[{self.label}] {line}")
+            self._echo_line(f"[{self.label}] {line}")
 
     def tail(self) -> list[str]:
         """The last lines of output, after giving the echo thread a moment to catch up with an exit."""
@@ -236,12 +244,27 @@ def wait_until_ready(
 
 
 class Stack:
-    """The running services; `stop()` ends every process they started."""
+    """The running services; `stop()` ends every process they started.
 
-    def __init__(self, ports: Ports, env: Mapping[str, str], stop: threading.Event) -> None:
+    `echo` receives each line the services print, prefixed with their label. `reap_orphans` lets `stop()` reap
+    every finished child of this process, as `main()` must once it has become a subreaper; leave it off where
+    the process has children of its own (a test run).
+    """
+
+    def __init__(
+        self,
+        ports: Ports,
+        env: Mapping[str, str],
+        stop: threading.Event,
+        *,
+        echo: Echo = Output.line,
+        reap_orphans: bool = False,
+    ) -> None:
         self.ports = ports
         self.env = env
         self.stop_requested = stop
+        self.echo = echo
+        self.reap_orphans = reap_orphans
         self.children: list[Child] = []
         self.aws_url = f"http://{HOST}:{ports.aws}"
         self.api_url = f"http://{HOST}:{ports.api}"
@@ -251,31 +274,58 @@ class Stack:
     def _start(
         self, label: str, title: str, argv: list[str], extra_env: Mapping[str, str] | None = None
     ) -> Child:
-        child = Child(label, title, [sys.executable, *argv], {**self.env, **(extra_env or {})})
+        child = Child(label, title, [sys.executable, *argv], {**self.env, **(extra_env or {})}, self.echo)
         self.children.append(child)
         return child
 
     def start(self) -> None:
         """Start and provision the embedded AWS, then the API and the UI; return once all three answer."""
-        moto_args = ["-m", "tools.embedded_aws", "--host", HOST, "--port", str(self.ports.aws)]
+        self.start_aws()
+        api = self.launch_api()
+        ui = self.launch_ui()
+        self.await_api(api)
+        health = f"{self.ui_url}/_stcore/health"
+        wait_until_ready(
+            ui, health, lambda status, body: status == 200 and body == b"ok", self.stop_requested
+        )
+
+    def start_aws(self, module: str = "tools.embedded_aws") -> None:
+        """Start the embedded AWS and provision it for the local stage; return once it is ready.
+
+        ``module`` is run with --host and --port: tools.embedded_aws or a wrapper of it.
+        """
+        moto_args = ["-m", module, "--host", HOST, "--port", str(self.ports.aws)]
         aws = self._start("aws", "AWS (moto server)", moto_args)
         wait_until_ready(aws, self.inbox_url, lambda status, _: status == 200, self.stop_requested)
+        self._bootstrap(self.stage_env())
+
+    def stage_env(self) -> dict[str, str]:
+        """The local stage's environment variables from the Chalice config."""
         try:
-            stage_env = bootstrap.load_stage_env(STAGE)
+            return bootstrap.load_stage_env(STAGE)
         except (bootstrap.BootstrapError, OSError, ValueError) as error:
             raise StackError(
                 f"cannot read the {STAGE!r} stage of {bootstrap.CHALICE_CONFIG}: {error}"
             ) from error
-        self._bootstrap(stage_env)
 
-        overrides = [f"{name}={value}" for name, value in self._port_dependent_settings(stage_env).items()]
+    def launch_api(self, settings: Mapping[str, str] | None = None) -> Child:
+        """Start `chalice local` for the local stage, `settings` over the stage's own; do not wait for it."""
+        overrides = {**self._port_dependent_settings(self.stage_env()), **(settings or {})}
         # No autoreload: chalice's watcher walks the whole tree (.venv included) and overflows inotify;
         # the stack restarts in seconds.
         chalice_args = ["--stage", STAGE, "--host", HOST, "--port", str(self.ports.api), "--no-autoreload"]
-        set_args = [arg for assignment in overrides for arg in ("--set", assignment)]
-        api = self._start(
+        set_args = [arg for name, value in overrides.items() for arg in ("--set", f"{name}={value}")]
+        return self._start(
             "api", "API (chalice local)", ["-m", "tools.chalice_local", *set_args, "--", *chalice_args]
         )
+
+    def await_api(self, api: Child) -> None:
+        """Return once `chalice local` answers HTTP."""
+        # Any HTTP answer means chalice listens: / is not a route, so it answers 403 or 404.
+        wait_until_ready(api, f"{self.api_url}/", lambda status, _: status > 0, self.stop_requested)
+
+    def launch_ui(self) -> Child:
+        """Start the Streamlit UI against the API and the dev inbox; do not wait for it."""
         streamlit_options = {
             "server.address": HOST,
             "server.port": str(self.ports.ui),
@@ -285,14 +335,7 @@ class Stack:
         ui_args = ["-m", "streamlit", "run", "frontend/app.py"]
         ui_args += [arg for name, value in streamlit_options.items() for arg in (f"--{name}", value)]
         ui_env = {"OTP_API_URL": self.api_url, "DEV_INBOX_URL": self.inbox_url}
-        ui = self._start("ui", "UI (streamlit)", ui_args, ui_env)
-
-        # Any HTTP answer means chalice listens: / is not a route, so it answers 403 or 404.
-        wait_until_ready(api, f"{self.api_url}/", lambda status, _: status > 0, self.stop_requested)
-        health = f"{self.ui_url}/_stcore/health"
-        wait_until_ready(
-            ui, health, lambda status, body: status == 200 and body == b"ok", self.stop_requested
-        )
+        return self._start("ui", "UI (streamlit)", ui_args, ui_env)
 
     def _port_dependent_settings(self, stage_env: Mapping[str, str]) -> dict[str, str]:
         """Stage settings that name the local ports, recomputed for the ports in use.
@@ -342,7 +385,8 @@ class Stack:
         while True:
             for child in self.children:
                 child.process.poll()
-            reap_adopted()
+            if self.reap_orphans:
+                reap_adopted()
             if not any(child.group_alive() for child in self.children):
                 return True
             if time.monotonic() > deadline:
@@ -407,7 +451,7 @@ def main() -> int:
     become_subreaper()
     env = local_aws_env(os.environ, f"http://{HOST}:{ports.aws}")
     env["PYTHONUNBUFFERED"] = "1"  # children's logs appear as they happen, and their tails are complete
-    stack = Stack(ports, env, stop)
+    stack = Stack(ports, env, stop, reap_orphans=True)
     try:
         stack.start()
         print_banner(stack, started)
@@ -421,6 +465,42 @@ def main() -> int:
         stack.stop()
         say("stopped")
     return 0
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports nothing listens on now; all bound at once so they differ."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind((HOST, 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+@contextlib.contextmanager
+def headless_stack(
+    api_settings: Mapping[str, str] | None = None,
+    echo: Echo = Output.line,
+    aws_module: str = "tools.embedded_aws",
+) -> Iterator[Stack]:
+    """The embedded AWS and the API, provisioned and answering on free ports; both stopped on exit.
+
+    Everything as `make run` sets it up but the UI, with `api_settings` over the local stage's settings and
+    `aws_module` (a wrapper of tools.embedded_aws) as the embedded AWS. Raises StackError if a service does not
+    come up.
+    """
+    aws_port, api_port, ui_port = free_ports(3)  # the UI port only shapes the CORS origins
+    env = local_aws_env(os.environ, f"http://{HOST}:{aws_port}")
+    env["PYTHONUNBUFFERED"] = "1"
+    stack = Stack(Ports(aws_port, api_port, ui_port), env, threading.Event(), echo=echo)
+    try:
+        stack.start_aws(aws_module)
+        stack.await_api(stack.launch_api(api_settings))
+        yield stack
+    finally:
+        stack.stop()
 
 
 if __name__ == "__main__":
