@@ -23,6 +23,7 @@ from chalicelib.config import Limits, Settings
 from chalicelib.session_store import SessionStore
 from chalicelib.sessions import SessionService
 from chalicelib.tokens import AccessTokens, KmsKeys
+from tests.aws_calls import RECORDER
 from tools.bootstrap import Clients, bootstrap, load_stage_env
 from tools.bootstrap import Settings as ResourceNames
 
@@ -137,3 +138,17 @@ def json_lines(text: str) -> list[dict[str, Any]]:
 
 
 os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
+
+
+# Record the runtime's AWS calls for the whole session (tests/test_zz_iam_policy.py checks the IAM policies
+# against them). Installed at import, before any test builds a boto3 session, so that no client escapes it.
+RECORDER.install()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "after_all: run after every other test (it checks what they recorded)")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Move ``after_all`` tests to the end, whatever order the files were collected in."""
+    items.sort(key=lambda item: item.get_closest_marker("after_all") is not None)

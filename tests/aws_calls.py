@@ -1,0 +1,106 @@
+"""A record of every AWS call the runtime code makes while the test suite runs.
+
+The recorder is a botocore event handler for ``before-parameter-build``, which every client emits with the
+operation and its parameters just before serialising a request. It is installed once, when ``conftest.py`` is
+imported, into botocore's list of built-in handlers, so every session created afterwards carries it: boto3's
+default session (which ``chalicelib.wiring`` builds its clients from), the sessions the tests and
+``tools.bootstrap`` create, and those moto works behind.
+
+Only the deployed function's calls matter for its IAM policy, so a call is recorded only when a frame of a file
+under ``chalicelib/`` is on the stack: provisioning in fixtures, ``tools/bootstrap.py`` and assertions that read
+moto's state directly are left out. The record keeps the parameters that name a resource (table, key, secret,
+sender) and, for transactions, the kind of each item, because IAM authorises each item as its own action.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore import handlers
+
+RUNTIME_DIR = Path(__file__).resolve().parents[1] / "chalicelib"
+EVENT = "before-parameter-build"
+# Request parameters that name the resource an operation acts on, for the services the runtime may call.
+NAMING_PARAMETERS = (
+    "TableName",
+    "KeyId",
+    "SecretId",
+    "Name",
+    "FromEmailAddress",
+    "FromEmailAddressIdentityArn",
+    "ConfigurationSetName",
+)
+
+
+@dataclass(frozen=True)
+class AwsCall:
+    """One distinct call: ``service`` as botocore names it (``dynamodb``, ``sesv2``, ...) and its ``operation``.
+
+    ``names`` holds the parameters of :data:`NAMING_PARAMETERS` that the call passed; ``items`` the kind of each
+    item of a transaction (``Update``, ``ConditionCheck``, ...) and the table it targets; ``caller`` the innermost
+    ``chalicelib`` line that made the call, to say where a missing permission comes from.
+    """
+
+    service: str
+    operation: str
+    names: tuple[tuple[str, str], ...]
+    items: tuple[tuple[str, str], ...]
+    caller: str
+
+    def name(self, parameter: str) -> str | None:
+        return dict(self.names).get(parameter)
+
+
+class Recorder:
+    """Counts the distinct runtime calls; safe to call from the threads the concurrency tests start."""
+
+    def __init__(self, runtime_dir: Path) -> None:
+        self.calls: Counter[AwsCall] = Counter()
+        self._prefix = str(runtime_dir) + "/"
+        self._lock = threading.Lock()
+        self._installed = False
+
+    def install(self) -> None:
+        """Report the calls of every botocore session created from now on (idempotent)."""
+        if self._installed:
+            return
+        handlers.BUILTIN_HANDLERS.append((EVENT, self))
+        # A default session made before this point would miss the built-in handler; give it the hook directly.
+        if boto3.DEFAULT_SESSION is not None:
+            boto3.DEFAULT_SESSION.events.register(EVENT, self)
+        self._installed = True
+
+    def __call__(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        caller = self._runtime_caller()
+        if caller is None:
+            return
+        names = tuple((key, str(params[key])) for key in NAMING_PARAMETERS if key in params)
+        items = tuple(
+            (kind, str(body.get("TableName", "")))
+            for item in params.get("TransactItems", [])
+            for kind, body in item.items()
+        )
+        call = AwsCall(model.service_model.service_name, model.name, names, items, caller)
+        with self._lock:
+            self.calls[call] += 1
+
+    def _runtime_caller(self) -> str | None:
+        frame = sys._getframe(2)
+        while frame is not None:
+            filename = frame.f_code.co_filename
+            if filename.startswith(self._prefix):
+                return f"chalicelib/{filename[len(self._prefix):]}:{frame.f_lineno}"
+            frame = frame.f_back
+        return None
+
+    def operations(self) -> set[tuple[str, str]]:
+        return {(call.service, call.operation) for call in self.calls}
+
+
+RECORDER = Recorder(RUNTIME_DIR)

@@ -1,0 +1,351 @@
+"""The deployed stages' IAM policies grant exactly what the runtime code was seen calling in this test run.
+
+``tests/aws_calls.py`` records every AWS call made from ``chalicelib/`` during the whole session; these tests
+run after all others (marker ``after_all``, and the file name sorts last) and evaluate each deployed stage's
+``.chalice/policy-<stage>.json`` against those calls, translated to the requests the stage's function would
+make: same operations, the stage's table, key aliases, secret and sender. Evaluation is a small model of IAM
+(Allow/Deny, ``*``/``?`` wildcards, ``StringEquals``/``StringLike`` conditions; any other operator fails the
+test rather than being guessed at), so the policies are proven offline, without an AWS account.
+
+Run alone, or on part of the suite, these tests fail: a policy can only be checked against calls that happened.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from functools import cache
+from typing import Any
+
+import pytest
+
+from chalicelib.config import Settings
+from chalicelib.keys import SSM_PREFIX
+from tests.aws_calls import RECORDER, AwsCall
+from tests.conftest import REPO_ROOT
+from tools.bootstrap import load_stage_env
+
+pytestmark = pytest.mark.after_all
+
+CHALICE_DIR = REPO_ROOT / ".chalice"
+CONFIG = json.loads((CHALICE_DIR / "config.json").read_text())
+DEPLOYED_STAGES = sorted(stage for stage in CONFIG["stages"] if stage != "local")  # local runs on moto only
+REGION, ACCOUNT = "us-east-1", "123456789012"
+KEY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/0b6e3c5a-8f0e-4a51-9d43-6f1f2d7c9e10"
+# The Lambda service, not our code, writes the function's logs; these are never recorded, always needed.
+LOG_ACTIONS = frozenset({"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"})
+# IAM authorises each item of a transaction as the single-item action it stands for; there is no
+# dynamodb:TransactWriteItems action (DynamoDB developer guide, "Using IAM with DynamoDB transactions").
+TRANSACTION_ITEM_ACTIONS = {
+    "Update": "dynamodb:UpdateItem",
+    "Put": "dynamodb:PutItem",
+    "Delete": "dynamodb:DeleteItem",
+    "ConditionCheck": "dynamodb:ConditionCheckItem",
+    "Get": "dynamodb:GetItem",
+}
+
+
+# -- a small IAM model ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Request:
+    """One authorisation IAM makes: ``action`` on ``resource`` with the request's condition keys."""
+
+    action: str
+    resource: str
+    context: Mapping[str, str] = field(default_factory=dict)
+    because: str = ""
+
+    def elsewhere(self) -> Request:
+        """The same request aimed at another resource, with other condition values: a scoped policy denies it."""
+        return replace(
+            self,
+            resource=self.resource + "-other",
+            context={key: value + "-other" for key, value in self.context.items()},
+        )
+
+
+def _listed(value: str | list[str]) -> list[str]:
+    return value if isinstance(value, list) else [value]
+
+
+def _like(pattern: str, value: str, ignore_case: bool = False) -> bool:
+    """IAM wildcard matching: ``*`` any run of characters (``/`` and ``:`` included), ``?`` one character."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, value, re.IGNORECASE if ignore_case else 0) is not None
+
+
+CONDITION_OPERATORS = {
+    "StringEquals": lambda expected, actual: expected == actual,
+    "StringLike": _like,
+}
+
+
+def _condition_holds(statement: Mapping[str, Any], request: Request) -> bool:
+    context = {key.lower(): value for key, value in request.context.items()}  # condition key names ignore case
+    for operator, tests in statement.get("Condition", {}).items():
+        assert operator in CONDITION_OPERATORS, f"the IAM model here does not know {operator!r}: extend it"
+        for key, expected in tests.items():
+            actual = context.get(key.lower())
+            # As in IAM: a condition on a key the request does not carry is not met.
+            if actual is None or not any(CONDITION_OPERATORS[operator](e, actual) for e in _listed(expected)):
+                return False
+    return True
+
+
+def _applies(statement: Mapping[str, Any], request: Request) -> bool:
+    return (
+        any(_like(action, request.action, ignore_case=True) for action in _listed(statement["Action"]))
+        and any(_like(resource, request.resource) for resource in _listed(statement["Resource"]))
+        and _condition_holds(statement, request)
+    )
+
+
+def allows(policy: Mapping[str, Any], request: Request) -> bool:
+    """Whether the identity policy alone allows ``request`` (an explicit Deny wins, nothing is allowed by default)."""
+    statements = policy["Statement"]
+    if any(s["Effect"] == "Deny" and _applies(s, request) for s in statements):
+        return False
+    return any(s["Effect"] == "Allow" and _applies(s, request) for s in statements)
+
+
+# -- what a deployed stage's function asks for ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    settings: Settings
+    function_name: str
+    policy: Mapping[str, Any]
+
+    @property
+    def table_arn(self) -> str:
+        return f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{self.settings.table_name}"
+
+    @property
+    def reads_key_from_ssm(self) -> bool:
+        return (self.settings.hash_secret_id or "").startswith(SSM_PREFIX)
+
+    @property
+    def log_group_arn(self) -> str:
+        # CloudWatch Logs authorises CreateLogGroup and the stream actions against this form, trailing ":*"
+        # included (the bare form is only for the tagging actions).
+        return f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/{self.function_name}:*"
+
+
+@cache
+def stage(name: str) -> Stage:
+    config = CONFIG["stages"][name]
+    policy = json.loads((CHALICE_DIR / config["iam_policy_file"]).read_text())
+    # Chalice names the API handler function <app>-<stage>; the Lambda service logs to /aws/lambda/<function>.
+    return Stage(name, Settings.from_environ(load_stage_env(name)), f"{CONFIG['app_name']}-{name}", policy)
+
+
+def requests_for(call: AwsCall, target: Stage) -> list[Request]:
+    """The authorisations ``call`` needs when the function of ``target`` makes it with that stage's settings.
+
+    Raises AssertionError for an operation this mapping does not know: add it here and to the policies.
+    """
+    settings, why = target.settings, f"{call.service}.{call.operation} from {call.caller}"
+    match call.service, call.operation:
+        case "dynamodb", "TransactWriteItems" | "TransactGetItems":
+            return [Request(TRANSACTION_ITEM_ACTIONS[kind], target.table_arn, because=why) for kind, _ in call.items]
+        case "dynamodb", ("GetItem" | "UpdateItem" | "PutItem" | "DeleteItem" | "Query") as operation:
+            return [Request(f"dynamodb:{operation}", target.table_arn, because=why)]
+        case "sesv2", "SendEmail":
+            assert call.name("ConfigurationSetName") is None, f"{why}: a configuration set needs its own grant"
+            sender = settings.sender
+            # SES authorises the identity that verified the sender: the address itself, or its domain.
+            return [
+                Request("ses:SendEmail", f"arn:aws:ses:{REGION}:{ACCOUNT}:identity/{identity}",
+                        {"ses:FromAddress": sender}, why)
+                for identity in (sender, sender.rpartition("@")[2])
+            ]
+        case "kms", "Sign":
+            return [Request("kms:Sign", KEY_ARN, {"kms:RequestAlias": settings.signing_key_id}, why)]
+        case "kms", "GetPublicKey":
+            # The key set publishes the current key and every previous one still accepted.
+            return [
+                Request("kms:GetPublicKey", KEY_ARN, {"kms:RequestAlias": alias}, why)
+                for alias in (settings.signing_key_id, *settings.previous_signing_key_ids)
+            ]
+        case "secretsmanager", "GetSecretValue":
+            if target.reads_key_from_ssm:
+                return []  # this stage reads its hashing key from SSM instead
+            secret = settings.hash_secret_id or ""
+            # Secrets Manager appends a hyphen and six random characters to the name in a secret's ARN.
+            suffixed = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{secret}-Ab12Cd"
+            arn = secret if secret.startswith("arn:") else suffixed
+            return [Request("secretsmanager:GetSecretValue", arn, because=why)]
+        case "ssm", "GetParameter":
+            if not target.reads_key_from_ssm:
+                return []
+            name = (settings.hash_secret_id or "")[len(SSM_PREFIX) :].lstrip("/")
+            return [Request("ssm:GetParameter", f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/{name}", because=why)]
+    raise AssertionError(f"{why}: no IAM mapping for this operation; add one to requests_for and to the policies")
+
+
+def log_requests(target: Stage) -> list[Request]:
+    stream = f"{target.log_group_arn.removesuffix(':*')}:log-stream:2026/01/01/[$LATEST]0123456789abcdef"
+    why = "the Lambda service writing the function's logs"
+    return [
+        Request("logs:CreateLogGroup", target.log_group_arn, because=why),
+        Request("logs:CreateLogStream", stream, because=why),
+        Request("logs:PutLogEvents", stream, because=why),
+    ]
+
+
+def required_requests(target: Stage, calls: Iterable[AwsCall]) -> list[Request]:
+    """Every distinct authorisation the stage's function needs, each with the first call that needs it."""
+    required: dict[tuple[str, str, tuple[tuple[str, str], ...]], Request] = {}
+    for call in sorted(calls, key=lambda c: (c.service, c.operation, c.caller)):
+        for request in requests_for(call, target):
+            required.setdefault((request.action, request.resource, tuple(sorted(request.context.items()))), request)
+    return [required[key] for key in sorted(required)] + log_requests(target)
+
+
+def recorded_calls() -> list[AwsCall]:
+    calls = list(RECORDER.calls)
+    if not calls:
+        pytest.fail(
+            "no AWS call from chalicelib/ was recorded: these tests check what the rest of the suite did, "
+            "so run the whole suite (`make test`), not this file alone"
+        )
+    return calls
+
+
+# -- the tests ----------------------------------------------------------------------------------------
+
+
+def test_the_suite_recorded_what_the_runtime_calls() -> None:
+    calls = recorded_calls()
+    print("\nAWS operations made from chalicelib/ during this test run:")
+    for service, operation in sorted(RECORDER.operations()):
+        callers = sorted({call.caller for call in calls if (call.service, call.operation) == (service, operation)})
+        count = sum(n for call, n in RECORDER.calls.items() if (call.service, call.operation) == (service, operation))
+        print(f"  {service}.{operation}: {count} calls from {', '.join(callers)}")
+    # Fixtures and tools/bootstrap make their own calls (CreateTable, CreateKey, ...): none may count as runtime.
+    assert not {operation for _, operation in RECORDER.operations()} & {"CreateTable", "CreateKey", "CreateSecret"}
+
+
+def test_every_deployed_stage_ships_its_own_committed_policy() -> None:
+    assert DEPLOYED_STAGES, "no deployed stage in .chalice/config.json"
+    for name in DEPLOYED_STAGES:
+        config = CONFIG["stages"][name]
+        # Chalice's generator reads only app.py; the AWS calls live in chalicelib/, so it would grant nothing.
+        assert config.get("autogen_policy") is False, f"{name}: autogen_policy must be false"
+        assert config.get("iam_policy_file") == f"policy-{name}.json"
+        assert (CHALICE_DIR / config["iam_policy_file"]).is_file()
+
+
+@pytest.mark.parametrize("name", DEPLOYED_STAGES)
+def test_the_policy_is_plain_allow_statements(name: str) -> None:
+    policy = stage(name).policy
+    assert policy["Version"] == "2012-10-17"
+    for statement in policy["Statement"]:
+        assert statement["Effect"] == "Allow" and {"Action", "Resource"} <= set(statement), statement
+        assert not {"NotAction", "NotResource", "Principal", "NotPrincipal"} & set(statement), statement
+        assert not any("*" in action for action in _listed(statement["Action"])), f"wildcard action in {statement}"
+
+
+@pytest.mark.parametrize("name", DEPLOYED_STAGES)
+def test_the_policy_grants_every_recorded_call(name: str) -> None:
+    target = stage(name)
+    missing = [r for r in required_requests(target, recorded_calls()) if not allows(target.policy, r)]
+    assert not missing, f"policy-{name}.json denies:\n" + "\n".join(
+        f"  {r.action} on {r.resource} {dict(r.context)} ({r.because})" for r in missing
+    )
+
+
+@pytest.mark.parametrize("name", DEPLOYED_STAGES)
+def test_the_policy_grants_nothing_the_code_does_not_call(name: str) -> None:
+    """Every action, resource and condition value of every statement is needed by at least one request."""
+    target = stage(name)
+    required = required_requests(target, recorded_calls())
+    unused = []
+    for statement in target.policy["Statement"]:
+        sid = statement.get("Sid", "?")
+        for action in _listed(statement["Action"]):
+            wanted = [r for r in required if _like(action, r.action, ignore_case=True)]
+            if not wanted:
+                unused.append(f"{sid}: action {action}")
+                continue
+            for resource in _listed(statement["Resource"]):
+                if not any(_like(resource, r.resource) for r in wanted):
+                    unused.append(f"{sid}: {action} on {resource}")
+            for operator, tests in statement.get("Condition", {}).items():
+                for key, values in tests.items():
+                    for value in _listed(values):
+                        probe = {key.lower(): value}
+                        if not any(
+                            _condition_holds({"Condition": {operator: probe}}, r) for r in wanted
+                        ):
+                            unused.append(f"{sid}: {action} with {key} {value!r}")
+    assert not unused, (
+        f"policy-{name}.json grants what no recorded call needs (remove it, or if the code does call it, "
+        "the suite lacks a test that does; a partial test run also ends here):\n  " + "\n  ".join(unused)
+    )
+
+
+@pytest.mark.parametrize("name", DEPLOYED_STAGES)
+def test_every_grant_is_scoped_to_the_stage_resources(name: str) -> None:
+    target = stage(name)
+    for statement in target.policy["Statement"]:
+        for resource in _listed(statement["Resource"]):
+            assert resource != "*", f"{statement.get('Sid')}: Resource '*'"
+            resource_part = resource.split(":", 5)[-1]
+            if resource_part in ("*", "") or resource_part.endswith("/*"):
+                # A wildcard resource name is acceptable only under a condition naming the stage's resource.
+                assert statement.get("Condition"), f"{statement.get('Sid')}: {resource} without a condition"
+    # And the evaluation can say no: the same requests aimed at anything else are denied (log streams are
+    # named by the Lambda service inside the group; test_logs_go_only_to_the_function_log_group covers them).
+    for request in required_requests(target, recorded_calls()):
+        if request.action in LOG_ACTIONS:
+            continue
+        assert not allows(target.policy, request.elsewhere()), f"{request.elsewhere()} is allowed"
+        if request.context:
+            assert not allows(target.policy, replace(request.elsewhere(), resource=request.resource))
+
+
+@pytest.mark.parametrize("name", DEPLOYED_STAGES)
+def test_logs_go_only_to_the_function_log_group(name: str) -> None:
+    target = stage(name)
+    for statement in target.policy["Statement"]:
+        actions = set(_listed(statement["Action"]))
+        if any(action.startswith("logs:") for action in actions):
+            assert actions <= LOG_ACTIONS, statement
+            group = f"arn:aws:logs:*:*:log-group:/aws/lambda/{target.function_name}:*"
+            assert _listed(statement["Resource"]) == [group], statement
+
+
+@pytest.mark.parametrize("name", DEPLOYED_STAGES)
+def test_the_stage_names_its_keys_by_alias(name: str) -> None:
+    """The KMS grants are conditioned on kms:RequestAlias, which a request by key id or ARN does not carry."""
+    settings = stage(name).settings
+    for key_id in (settings.signing_key_id, *settings.previous_signing_key_ids):
+        assert key_id.startswith("alias/"), f"{name}: {key_id} is not an alias; the policy would deny it"
+
+
+@pytest.mark.parametrize("name", DEPLOYED_STAGES)
+def test_the_stage_hash_key_source_was_exercised(name: str) -> None:
+    """A stage reading its hashing key from SSM needs a test that did so; likewise for Secrets Manager."""
+    target = stage(name)
+    needed = ("ssm", "GetParameter") if target.reads_key_from_ssm else ("secretsmanager", "GetSecretValue")
+    assert needed in RECORDER.operations(), f"{name} reads its key with {needed}, which no test exercised"
+
+
+def test_the_iam_model_says_no() -> None:
+    """The evaluation above is only as good as this model: it must deny what IAM denies."""
+    policy = stage(DEPLOYED_STAGES[0]).policy
+    table = Request("dynamodb:UpdateItem", f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/other")
+    assert not allows(policy, table)
+    assert not allows(policy, Request("dynamodb:DeleteTable", stage(DEPLOYED_STAGES[0]).table_arn))
+    assert not allows(policy, Request("kms:Sign", KEY_ARN))  # no alias in the request: condition not met
+    deny_all = {"Statement": [*policy["Statement"], {"Effect": "Deny", "Action": "*", "Resource": "*"}]}
+    assert not any(allows(deny_all, r) for r in log_requests(stage(DEPLOYED_STAGES[0])))
+    with pytest.raises(AssertionError, match="does not know"):
+        _condition_holds({"Condition": {"ArnLike": {"aws:SourceArn": "x"}}}, table)
