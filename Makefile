@@ -1,10 +1,16 @@
 # The README's two commands: `make run` (whole system locally) and `make test` (everything CI runs).
+# Deploying (docs/deploy.md): `make deploy STAGE=prod`, or `make package STAGE=prod` for CloudFormation.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: venv run test lint
+# Stages that go to AWS. `local` only ever runs on the embedded AWS; any other name Chalice would create on the
+# fly, with a generated (empty) policy.
+DEPLOYED_STAGES := dev prod
+STAGE ?=
+
+.PHONY: venv run test lint package deploy stage-guard
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,3 +28,19 @@ test: lint
 
 run: $(STAMP)
 	$(BIN)/python -m tools.run_local
+
+stage-guard:
+	$(if $(filter-out 1,$(words $(STAGE))),$(error STAGE must be one of: $(DEPLOYED_STAGES) (local is never deployed)))
+	$(if $(filter $(STAGE),$(DEPLOYED_STAGES)),,$(error STAGE must be one of: $(DEPLOYED_STAGES), not '$(STAGE)' (local is never deployed)))
+
+# A SAM/CloudFormation template (out/$(STAGE)/sam.json) that also creates the table, signing key and secret.
+package: stage-guard $(STAMP)
+	rm -rf out/$(STAGE)
+	$(BIN)/chalice package --stage $(STAGE) --merge-template deploy/resources.json out/$(STAGE)
+	$(BIN)/cfn-lint out/$(STAGE)/sam.json
+
+# Provision first (idempotent), so the function never starts without its table, key, secret or log retention.
+deploy: stage-guard $(STAMP)
+	$(BIN)/python -m tools.bootstrap --stage $(STAGE)
+	$(BIN)/python -m tools.log_retention --stage $(STAGE)
+	$(BIN)/chalice deploy --stage $(STAGE)

@@ -1,0 +1,283 @@
+"""What ships: the Lambda zip holds only runtime code, and the CloudFormation path lints clean and is wired right.
+
+``chalice package`` runs once per deployed stage and session (it fetches manylinux wheels from PyPI the first
+time and caches them in ``.chalice/deployments/``), offline from AWS: fake credentials, a fixed region. The
+merged template is checked by ``cfn-lint`` (errors and warnings both fail: no rule is ignored) and then read
+for the properties the issue asks for, because a template can lint clean and still provision the wrong thing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+CONFIG = json.loads((REPO_ROOT / ".chalice" / "config.json").read_text())
+DEPLOYED_STAGES = sorted(stage for stage in CONFIG["stages"] if stage != "local")
+MERGE_TEMPLATE = REPO_ROOT / "deploy" / "resources.json"
+ZIP_CEILING_BYTES = 15 * 1024 * 1024
+# Anything in the zip whose first path part is one of these is not runtime code.
+NOT_RUNTIME = {
+    "boto3", "botocore", "s3transfer", "moto", "pytest", "_pytest", "hypothesis", "streamlit", "playwright",
+    "ruff", "cfnlint", "samtranslator", "requests", "tests", "frontend", "tools", "docs", "deploy", ".chalice",
+    "out", ".venv", "Makefile", "README.md", "requirements-dev.txt",
+}
+TEST_FILE = re.compile(r"(^|/)(tests?/|conftest\.py$|test_[^/]*\.py$|[^/]*_test\.py$)")
+
+
+@dataclass(frozen=True)
+class Package:
+    stage: str
+    directory: Path
+    seconds: float
+
+    @property
+    def zip_path(self) -> Path:
+        return self.directory / "deployment.zip"
+
+    @property
+    def template(self) -> dict[str, Any]:
+        return json.loads((self.directory / "sam.json").read_text())
+
+
+def offline_env() -> dict[str, str]:
+    """The environment without real AWS settings: Chalice wants a region and may look for credentials."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+    )
+    return env
+
+
+def venv_tool(name: str) -> str:
+    """A console script of the interpreter running the tests (the project's venv), else one on PATH."""
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.exists() else shutil.which(name)
+    assert found, f"{name} is not installed: make venv"
+    return found
+
+
+@pytest.fixture(scope="session", params=DEPLOYED_STAGES)
+def package(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Package]:
+    stage = request.param
+    out = tmp_path_factory.mktemp(f"package-{stage}") / "out"
+    started = time.monotonic()
+    result = subprocess.run(
+        [venv_tool("chalice"), "package", "--stage", stage, "--merge-template", str(MERGE_TEMPLATE), str(out)],
+        cwd=REPO_ROOT, env=offline_env(), capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert result.returncode == 0, f"chalice package failed:\n{result.stdout}\n{result.stderr}"
+    yield Package(stage, out, time.monotonic() - started)
+
+
+def resources(package: Package, kind: str) -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in package.template["Resources"].items() if r["Type"] == kind}
+
+
+# -- the deployment zip -------------------------------------------------------------------------------
+
+
+def test_the_zip_holds_only_runtime_code(package: Package) -> None:
+    with zipfile.ZipFile(package.zip_path) as archive:
+        names = archive.namelist()
+        unpacked = sum(info.file_size for info in archive.infolist())
+        (wheel,) = [n for n in names if re.fullmatch(r"cryptography-[^/]+\.dist-info/WHEEL", n)]
+        tags = [line for line in archive.read(wheel).decode().splitlines() if line.startswith("Tag:")]
+    size = package.zip_path.stat().st_size
+    print(f"\n{package.stage}: deployment.zip {size / 1e6:.2f} MB ({unpacked / 1e6:.1f} MB unpacked, "
+          f"{len(names)} files), chalice package took {package.seconds:.1f} s")
+    tops = {name.split("/")[0] for name in names}
+    assert not tops & NOT_RUNTIME, f"not runtime code in the zip: {sorted(tops & NOT_RUNTIME)}"
+    assert not [n for n in names if TEST_FILE.search(n)], "test files in the zip"
+    # Everything the function imports is there: the routes, every runtime module, the three requirements.
+    runtime = {f"chalicelib/{p.name}" for p in (REPO_ROOT / "chalicelib").glob("*.py")}
+    assert {"app.py", *runtime} <= set(names)
+    assert {"jwt", "email_validator", "cryptography"} <= tops
+    # Wheels for Lambda (manylinux, x86_64 as the template's Architectures), whatever machine built the zip.
+    assert any("manylinux" in tag and tag.endswith("x86_64") for tag in tags), tags
+    assert size < ZIP_CEILING_BYTES, f"deployment.zip is {size / 1e6:.1f} MB"
+
+
+# -- the CloudFormation template ----------------------------------------------------------------------
+
+
+def test_the_merged_template_passes_cfn_lint(package: Package) -> None:
+    result = subprocess.run(
+        [venv_tool("cfn-lint"), "--format", "parseable", str(package.directory / "sam.json")],
+        capture_output=True, text=True, timeout=300, check=False,
+    )
+    # Exit status: 0 clean, 2 errors, 4 warnings, 8 informational; all of them fail here.
+    assert result.returncode == 0, f"cfn-lint ({result.returncode}):\n{result.stdout}{result.stderr}"
+
+
+def test_the_table_is_on_demand_with_ttl_and_recovery(package: Package) -> None:
+    (table,) = resources(package, "AWS::DynamoDB::Table").values()
+    properties = table["Properties"]
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+    assert properties["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+    assert properties["AttributeDefinitions"] == [{"AttributeName": "pk", "AttributeType": "S"}]
+    assert properties["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert table["DeletionPolicy"] == "Retain"
+
+
+def test_the_signing_key_is_p256_and_named_by_an_alias(package: Package) -> None:
+    template = package.template["Resources"]
+    key = template["SigningKey"]
+    assert (key["Type"], key["Properties"]["KeySpec"], key["Properties"]["KeyUsage"]) == (
+        "AWS::KMS::Key", "ECC_NIST_P256", "SIGN_VERIFY"
+    )
+    assert key["Properties"]["KeyPolicy"]["Statement"], "a key needs a key policy"
+    alias = template["SigningKeyAlias"]
+    assert alias["Properties"]["TargetKeyId"] == {"Ref": "SigningKey"}
+    assert alias["Properties"]["AliasName"]["Fn::Sub"].startswith("alias/")  # the runtime requires an alias
+
+
+def test_the_secret_is_a_generated_hex_key(package: Package) -> None:
+    (secret,) = resources(package, "AWS::SecretsManager::Secret").values()
+    spec = secret["Properties"]["GenerateSecretString"]
+    assert spec["PasswordLength"] == 64
+    assert spec.get("SecretStringTemplate") is None  # the whole SecretString is the key, as the runtime reads it
+    # What GenerateSecretString may still pick from: lower case and digits (no punctuation, no upper case,
+    # no space), minus the excluded characters, is exactly the hex alphabet: 64 hex characters, 256 bits.
+    assert spec["ExcludePunctuation"] and spec["ExcludeUppercase"] and not spec.get("IncludeSpace", False)
+    alphabet = set("abcdefghijklmnopqrstuvwxyz0123456789") - set(spec["ExcludeCharacters"])
+    assert alphabet == set("0123456789abcdef")
+
+
+def test_the_function_is_wired_to_the_template_resources(package: Package) -> None:
+    function = package.template["Resources"]["APIHandler"]["Properties"]
+    variables = function["Environment"]["Variables"]
+    assert variables["OTP_TABLE"] == {"Ref": "OtpTable"}
+    assert variables["OTP_HASH_SECRET_ID"] == {"Ref": "CodeHashSecret"}  # Ref of a secret is its ARN
+    assert variables["OTP_SIGNING_KEY_ID"] == {"Ref": "SigningKeyAlias"}  # Ref of an alias is its name
+    assert variables["OTP_SENDER"] == {"Ref": "SenderAddress"}
+    stage_env = {**CONFIG["environment_variables"], **CONFIG["stages"][package.stage]["environment_variables"]}
+    assert variables["OTP_TOKEN_ISSUER"] == stage_env["OTP_TOKEN_ISSUER"]  # the rest still comes from the stage
+    assert (function["MemorySize"], function["Timeout"]) == (CONFIG["lambda_memory_size"], CONFIG["lambda_timeout"])
+
+
+def test_the_log_group_is_the_function_s_and_expires(package: Package) -> None:
+    template = package.template["Resources"]
+    group = template["ApiHandlerLogGroup"]["Properties"]
+    function_name = template["APIHandler"]["Properties"]["FunctionName"]["Fn::Sub"]
+    # Chalice 1.34 names the group after a logical id "ApiHandler" that does not exist (the function is
+    # "APIHandler"); the merge template names function and group from the stack instead.
+    assert group["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/{function_name}"}
+    assert group["RetentionInDays"] == CONFIG["stages"][package.stage]["log_retention_in_days"]
+
+
+def test_the_role_grants_the_same_actions_as_the_stage_policy_on_template_resources(package: Package) -> None:
+    role = package.template["Resources"]["ApiHandlerRole"]["Properties"]
+    (policy,) = role["Policies"]
+    stage_policy = json.loads((REPO_ROOT / ".chalice" / f"policy-{package.stage}.json").read_text())
+
+    def actions(document: dict[str, Any]) -> set[str]:
+        listed = (s["Action"] if isinstance(s["Action"], list) else [s["Action"]] for s in document["Statement"])
+        return {action for group in listed for action in group if not action.startswith("logs:")}
+
+    assert actions(policy["PolicyDocument"]) == actions(stage_policy)
+    # Every grant names a resource this template creates (or its sender parameter), never a name or "*".
+    expected_target = {"dynamodb": "OtpTable", "secretsmanager": "CodeHashSecret", "kms": "SigningKey",
+                       "logs": "ApiHandlerLogGroup", "ses": "SenderAddress"}
+    for statement in policy["PolicyDocument"]["Statement"]:
+        services = {a.split(":")[0] for a in ([statement["Action"]] if isinstance(statement["Action"], str)
+                                             else statement["Action"])}
+        (service,) = services
+        targets = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        for target in targets:
+            assert expected_target[service] in _references(target), f"{statement['Sid']}: {target}"
+
+
+def test_the_api_is_throttled(package: Package) -> None:
+    api = package.template["Resources"]["RestAPI"]["Properties"]
+    (settings,) = api["MethodSettings"]
+    assert (settings["ResourcePath"], settings["HttpMethod"]) == ("/*", "*")
+    assert settings["ThrottlingRateLimit"] == {"Ref": "ThrottlingRateLimit"}
+    assert settings["ThrottlingBurstLimit"] == {"Ref": "ThrottlingBurstLimit"}
+    parameters = package.template["Parameters"]
+    assert parameters["ThrottlingBurstLimit"]["Default"] >= parameters["ThrottlingRateLimit"]["Default"] > 0
+
+
+@pytest.mark.parametrize("kind", ["DEFAULT_4XX", "DEFAULT_5XX", "THROTTLED", "MISSING_AUTHENTICATION_TOKEN"])
+def test_gateway_errors_have_the_api_s_json_shape(package: Package, kind: str) -> None:
+    definition = package.template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
+    assert definition["paths"], "the merge must extend Chalice's swagger, not replace it"
+    response = definition["x-amazon-apigateway-gateway-responses"][kind]
+    # API Gateway substitutes $context variables (no VTL); messageString arrives already quoted.
+    body = response["responseTemplates"]["application/json"].replace(
+        "$context.error.messageString", json.dumps("Missing Authentication Token")
+    )
+    parsed = json.loads(body)
+    assert {"message", "code"} <= set(parsed) and re.fullmatch(r"[a-z_]+", parsed["code"])
+    assert response["responseParameters"]["gatewayresponse.header.Cache-Control"] == "'no-store'"
+
+
+# -- make ---------------------------------------------------------------------------------------------
+
+
+def make_dry_run(*args: str) -> subprocess.CompletedProcess[str]:
+    """``make -n``: prints the recipes without running them (the stage guard still stops at expansion)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}  # under make test
+    return subprocess.run(["make", "-n", *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                          timeout=60, check=False)
+
+
+@pytest.mark.parametrize("stage", ["local", "", "qa", "dev prod"])
+def test_make_refuses_anything_but_a_deployed_stage(stage: str) -> None:
+    for target in ("deploy", "package"):
+        result = make_dry_run(target, f"STAGE={stage}")
+        assert result.returncode != 0 and "STAGE must be one of" in result.stderr
+
+
+@pytest.mark.parametrize("stage", DEPLOYED_STAGES)
+def test_make_deploy_provisions_before_deploying(stage: str) -> None:
+    result = make_dry_run("deploy", f"STAGE={stage}")
+    assert result.returncode == 0, result.stderr
+    commands = [line for line in result.stdout.splitlines() if "-m tools." in line or "chalice " in line]
+    assert commands == [
+        f".venv/bin/python -m tools.bootstrap --stage {stage}",
+        f".venv/bin/python -m tools.log_retention --stage {stage}",
+        f".venv/bin/chalice deploy --stage {stage}",
+    ]
+    packaged = make_dry_run("package", f"STAGE={stage}").stdout
+    assert f"chalice package --stage {stage} --merge-template deploy/resources.json out/{stage}" in packaged
+
+
+def _references(value: Any) -> set[str]:
+    """Logical ids and parameters a CloudFormation value refers to through Ref, Fn::GetAtt or Fn::Sub."""
+    if isinstance(value, dict):
+        found: set[str] = set()
+        for key, inner in value.items():
+            if key == "Ref":
+                found.add(inner)
+            elif key == "Fn::GetAtt":
+                found.add(inner[0] if isinstance(inner, list) else inner.split(".")[0])
+            elif key == "Fn::Sub":
+                text = inner[0] if isinstance(inner, list) else inner
+                found |= {name.split(".")[0] for name in re.findall(r"\$\{([^}!]+)\}", text)}
+                if isinstance(inner, list):
+                    found |= _references(inner[1])
+            else:
+                found |= _references(inner)
+        return found
+    if isinstance(value, list):
+        return {ref for item in value for ref in _references(item)}
+    return set()
