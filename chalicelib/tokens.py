@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
-from chalicelib.dependencies import guarded
+from chalicelib.dependencies import DependencyError, guarded
 
 ALGORITHM = "ES256"
 REQUIRED_CLAIMS = ("iss", "aud", "sub", "sid", "iat", "nbf", "exp", "jti")
@@ -87,31 +87,40 @@ class KmsKeys:
         self._key_ids = tuple(key_ids)
 
     @functools.cached_property
-    def _published(self) -> list[VerificationKey]:
+    def _published(self) -> list[tuple[str, VerificationKey]]:
+        """(KMS key id, key) for each configured id, the signing key first."""
         keys = []
         for key_id in self._key_ids:
             with guarded("kms"):
-                keys.append(VerificationKey.from_der(self._kms.get_public_key(KeyId=key_id)["PublicKey"]))
+                answer = self._kms.get_public_key(KeyId=key_id)
+            keys.append((_key_uuid(answer["KeyId"]), VerificationKey.from_der(answer["PublicKey"])))
         return keys
 
     @property
     def verification_keys(self) -> dict[str, VerificationKey]:
-        return {key.kid: key for key in self._published}
+        return {key.kid: key for _, key in self._published}
 
     @property
     def signing_kid(self) -> str:
-        return self._published[0].kid
+        return self._published[0][1].kid
 
-    def sign(self, signing_input: bytes) -> bytes:
-        """The JWS (raw ``r || s``) signature of ``signing_input`` by the current key."""
+    def sign(self, signing_input: bytes) -> bytes | None:
+        """The JWS (raw ``r || s``) signature of ``signing_input`` by the key :attr:`signing_kid` names.
+
+        ``None`` when the signing alias now points at another key than the one this container published
+        (a re-targeted alias): the keys are then read again, and the caller signs again with the new kid.
+        """
         with guarded("kms"):
-            der = self._kms.sign(
+            answer = self._kms.sign(
                 KeyId=self._key_ids[0],
                 Message=signing_input,
                 MessageType="RAW",  # KMS hashes with SHA-256 itself; tokens stay far below its 4 KB limit
                 SigningAlgorithm="ECDSA_SHA_256",
-            )["Signature"]
-        r, s = decode_dss_signature(der)
+            )
+        if _key_uuid(answer["KeyId"]) != self._published[0][0]:
+            del self._published
+            return None
+        r, s = decode_dss_signature(answer["Signature"])
         return r.to_bytes(32, "big") + s.to_bytes(32, "big")
 
     def jwks(self) -> dict[str, list[dict[str, str]]]:
@@ -128,7 +137,6 @@ class AccessTokens:
     def issue(self, subject: str, session_id: str, now: int) -> tuple[str, int]:
         """A signed access token for ``subject`` in session ``session_id``, and when it expires."""
         expires_at = now + self._lifetime
-        header = {"alg": ALGORITHM, "typ": "JWT", "kid": self._keys.signing_kid}
         claims = {
             "iss": self._issuer,
             "aud": self._audience,
@@ -139,8 +147,13 @@ class AccessTokens:
             "exp": expires_at,
             "jti": secrets.token_urlsafe(16),
         }
-        signing_input = f"{_encode_json(header)}.{_encode_json(claims)}".encode()
-        return f"{signing_input.decode()}.{b64url(self._keys.sign(signing_input))}", expires_at
+        for _ in range(2):  # a second time only if the signing alias was re-targeted meanwhile
+            header = {"alg": ALGORITHM, "typ": "JWT", "kid": self._keys.signing_kid}
+            signing_input = f"{_encode_json(header)}.{_encode_json(claims)}"
+            signature = self._keys.sign(signing_input.encode())
+            if signature is not None:
+                return f"{signing_input}.{b64url(signature)}", expires_at
+        raise DependencyError("kms", True, "the signing alias keeps changing its key")
 
     def verify(self, token: str, now: int) -> Claims:
         """The claims of a token this service issued and that is valid at ``now``; else :class:`InvalidToken`.
@@ -171,6 +184,11 @@ class AccessTokens:
         if not claims["nbf"] <= now < claims["exp"]:
             raise InvalidToken("outside its validity")
         return Claims(claims["sub"], str(claims["sid"]), int(claims["iat"]), int(claims["exp"]))
+
+
+def _key_uuid(key_id_or_arn: str) -> str:
+    # KMS names the key by ARN in some answers and by bare id in others (moto), but always ends with the id.
+    return key_id_or_arn.rsplit("/", 1)[-1]
 
 
 def _encode_json(value: dict[str, Any]) -> str:

@@ -274,3 +274,15 @@ def test_when_signing_fails_the_code_can_be_used_again(
     monkeypatch.undo()
     monkeypatch.setattr(wiring, "CLOCK", clock)
     assert post(client, "/otp", {"action": "verify_otp", "email": ALICE, "otp": code}).status_code == 200
+
+
+def test_a_retargeted_signing_alias_never_signs_under_a_stale_kid(client: Client, clock: FakeClock) -> None:
+    before = sign_in(client, clock)
+    old_kid = json.loads(base64.urlsafe_b64decode(before["access_token"].split(".")[0] + "=="))["kid"]
+    kms = boto3.client("kms")
+    new_key = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+    kms.update_alias(AliasName="alias/otp-signin-local", TargetKeyId=new_key)  # what the docs advise against
+    after = sign_in(client, clock)  # the same warm container
+    new_kid = json.loads(base64.urlsafe_b64decode(after["access_token"].split(".")[0] + "=="))["kid"]
+    assert new_kid != old_kid
+    assert me(client, after["access_token"]).status_code == 200
