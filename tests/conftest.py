@@ -27,6 +27,8 @@ from tests.aws_calls import RECORDER
 from tools.bootstrap import Clients, bootstrap, load_stage_env
 from tools.bootstrap import Settings as ResourceNames
 
+pytest_plugins = ["tests.logscan"]  # fails the run if a code, a token or an address reaches a log
+
 REGION = "us-east-1"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
