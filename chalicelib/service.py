@@ -59,12 +59,19 @@ class OtpService:
         back, so the person can ask again at once).
         """
         code = generate_code(self._limits.code_digits)
-        ticket = self._store.record_send(
+        ticket = SendTicket(
             self._hasher.subject_key("addr", email),
             self._hasher.subject_key("ip", source_ip) if source_ip else None,
             self._hasher.digest(email, code),
             int(self._clock()),
         )
+        try:
+            self._store.record_send(ticket)
+        except DependencyError:
+            # A timed-out write may have landed all the same: take it back, or the person would wait out a
+            # cooldown for a mail that never left. The take-back changes nothing if the write did not land.
+            self._take_back(ticket)
+            raise
         try:
             self._sender.send_code(email, code, self._limits.code_ttl_seconds // 60)
         except Exception:
@@ -100,6 +107,6 @@ class OtpService:
         try:
             self._store.undo_send(ticket)
         except DependencyError as error:
-            # The delivery failure is what the caller must hear about; this one only costs a cooldown. Only the
-            # error code is logged: the chained SES error may quote the address.
+            # The first failure is what the caller must hear about; this one only costs a cooldown. Only the
+            # error code is logged: a chained SES error may quote the address.
             logger.warning("could not take back a send whose mail failed: %s", error.detail)

@@ -47,7 +47,7 @@ class GuessResult(enum.Enum):
 
 @dataclass(frozen=True)
 class SendTicket:
-    """What :meth:`CodeStore.record_send` wrote, so that a failed delivery can be taken back exactly."""
+    """One send: what :meth:`CodeStore.record_send` writes and :meth:`CodeStore.undo_send` takes back."""
 
     address_key: str
     ip_key: str | None
@@ -68,13 +68,14 @@ class CodeStore:
 
     # -- sending -----------------------------------------------------------------------------------------
 
-    def record_send(self, address_key: str, ip_key: str | None, code_digest: str, now: int) -> SendTicket:
-        """Make ``code_digest`` the address's only live code, if every send limit allows it.
+    def record_send(self, ticket: SendTicket) -> None:
+        """Make the ticket's code the address's only live code, if every send limit allows it.
 
         Raises :class:`Throttled` (cooldown, address quota, IP quota, exhausted failure budget) without
         changing anything.
         """
         limits = self._limits
+        address_key, code_digest, now = ticket.address_key, ticket.code_digest, ticket.now
         sends = Counter("sends", limits.sends_per_address, now)
         fails = Counter("fails", limits.failure_budget, now)
         expr = Expression()
@@ -96,18 +97,17 @@ class CodeStore:
             f"REMOVE last_guess, {expr.name(sends.previous)}, {expr.name(fails.previous)}"
         )
         items = [self._update(address_key, expr, update, condition)]
-        ip = Counter("sends", limits.sends_per_ip, now) if ip_key and limits.sends_per_ip.enabled else None
+        ip = self._ip_counter(ticket)
         if ip:
-            items.append(self._ip_update(ip_key, ip, now))
+            items.append(self._ip_update(ticket.ip_key, ip, now))
         reasons = self._transact(items)
         if reasons is not None:
             raise self._send_refusal(reasons, now, sends, fails, ip)
-        return SendTicket(address_key, ip_key if ip else None, code_digest, now)
 
     def undo_send(self, ticket: SendTicket) -> None:
         """Take back a send whose mail never left: no live code, cooldown and quotas as they were.
 
-        Does nothing to the address if a newer send has replaced the code in the meantime.
+        Does nothing if the ticket's code is not the live one: the send never landed, or a newer one replaced it.
         """
         limits = self._limits
         sends = Counter("sends", limits.sends_per_address, ticket.now)
@@ -117,11 +117,16 @@ class CodeStore:
             "REMOVE code, code_expires_at, guesses, last_guess"
         )
         items = [self._update(ticket.address_key, expr, update, f"code = {expr.value(ticket.code_digest)}")]
-        if ticket.ip_key:
-            ip = Counter("sends", limits.sends_per_ip, ticket.now)
+        ip = self._ip_counter(ticket)
+        if ip:
             ip_expr = Expression()
             items.append(self._update(ticket.ip_key, ip_expr, f"SET {ip_expr.increment(ip.current, -1)}"))
         self._transact(items)
+
+    def _ip_counter(self, ticket: SendTicket) -> Counter | None:
+        if not (ticket.ip_key and self._limits.sends_per_ip.enabled):
+            return None
+        return Counter("sends", self._limits.sends_per_ip, ticket.now)
 
     def _ip_update(self, ip_key: str, counter: Counter, now: int) -> dict[str, Any]:
         expr = Expression()

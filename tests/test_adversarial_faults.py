@@ -221,13 +221,6 @@ def test_a_send_whose_transaction_fails_stores_and_mails_nothing(
     assert verify(client, mails_to()[-1]).status_code == 200
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a send whose transaction was written but whose answer was lost (read timeout on every attempt) "
-    "answers 503 and leaves a live code that was never mailed plus a 30 s resend cooldown: the immediate retry "
-    "gets 429 resend_cooldown. Taking the send back (undo_send, conditional on the code digest) on a storage "
-    "timeout would fix it.",
-)
 def test_a_send_written_but_unanswered_can_be_retried_at_once(client: Client, faults: Faults, table: Table) -> None:
     faults.inject("dynamodb", "TransactWriteItems", timeout(), applied=True)
     assert_answer(send(client), 503, "storage_unavailable")
