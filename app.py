@@ -48,11 +48,11 @@ def jwks() -> Response:
     return _serve("/.well-known/jwks.json", "GET", session_actions.jwks, public_cache_seconds=JWKS_CACHE_SECONDS)
 
 
-@app.route("/otp", methods=["OPTIONS"])
-@app.route("/token/refresh", methods=["OPTIONS"])
-@app.route("/token/revoke", methods=["OPTIONS"])
-@app.route("/signout", methods=["OPTIONS"])
-@app.route("/me", methods=["OPTIONS"])
-@app.route("/.well-known/jwks.json", methods=["OPTIONS"])
+@app.route("/otp", methods=["OPTIONS"], content_types=ANY_BODY)
+@app.route("/token/refresh", methods=["OPTIONS"], content_types=ANY_BODY)
+@app.route("/token/revoke", methods=["OPTIONS"], content_types=ANY_BODY)
+@app.route("/signout", methods=["OPTIONS"], content_types=ANY_BODY)
+@app.route("/me", methods=["OPTIONS"], content_types=ANY_BODY)
+@app.route("/.well-known/jwks.json", methods=["OPTIONS"], content_types=ANY_BODY)
 def preflight() -> Response:
     return api.preflight(app.current_request)
