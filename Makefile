@@ -44,3 +44,9 @@ deploy: stage-guard $(STAMP)
 	$(BIN)/python -m tools.bootstrap --stage $(STAGE)
 	$(BIN)/python -m tools.log_retention --stage $(STAGE)
 	$(BIN)/chalice deploy --stage $(STAGE)
+
+# Cold start, AWS calls per operation, sign-ins through the local stack, handler overhead, zip size: a few minutes.
+# Writes docs/benchmarks.md and docs/benchmarks.json (bench/run.py says how each figure is measured).
+.PHONY: bench
+bench: $(STAMP)
+	$(BIN)/python -m bench.run

@@ -1,0 +1,65 @@
+"""The embedded AWS of ``tools.embedded_aws`` plus a fast read of the mail it captured, for the benchmark.
+
+``/moto-api/data.json`` (the dev inbox) serialises every object moto holds, so it slows down as sign-ins pile up
+(4 s after 300 of them); a benchmark that read the code from it would mostly measure that. ``GET /bench/inbox?to=
+<address>`` reads moto's SES backend in this process and answers ``{"code": ...}`` from the last mail to the
+address, in well under a millisecond.
+
+    python -m bench.inbox_aws --port 4566
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+from urllib.parse import parse_qs
+
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.ses.models import ses_backends
+
+from tools.embedded_aws import WsgiApp, create_app, serve
+
+INBOX_PATH = "/bench/inbox"
+CODE = re.compile(r"\b(\d{6,10})\b")
+
+
+def with_inbox(app: WsgiApp, region: str) -> WsgiApp:
+    lock = threading.Lock()
+    latest: dict[str, str] = {}
+    read = 0
+
+    def inbox(address: str) -> str | None:
+        nonlocal read
+        messages = ses_backends[DEFAULT_ACCOUNT_ID][region].sent_messages
+        with lock:
+            for message in messages[read:]:
+                for to in message.destinations.get("ToAddresses", []):
+                    latest[to] = message.subject
+            read = len(messages)
+            subject = latest.get(address)
+        found = CODE.search(subject or "")
+        return found.group(1) if found else None
+
+    def handle(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") != INBOX_PATH:
+            return app(environ, start_response)
+        address = parse_qs(environ.get("QUERY_STRING", "")).get("to", [""])[0]
+        code = inbox(address)
+        status = "200 OK" if code else "404 Not Found"
+        start_response(status, [("Content-Type", "application/json")])
+        return [json.dumps({"code": code}).encode()]
+
+    return handle
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
+    serve(with_inbox(create_app(), region), argv, prog="python -m bench.inbox_aws")
+
+
+if __name__ == "__main__":
+    main()

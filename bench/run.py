@@ -1,0 +1,491 @@
+"""`make bench`: measure the service and write docs/benchmarks.md (the table) and docs/benchmarks.json (raw figures).
+
+    python -m bench.run [--quick]
+
+1. Cold start: fresh processes (bench/cold_start.py) import `app` and answer their first send_otp and verify_otp,
+   against the embedded AWS; the same for a one-route Chalice app (bench/minimal_app.py).
+2. AWS calls per operation, warm, counted with a botocore ``before-call`` hook on the service's own clients.
+3. Complete sign-ins through `chalice local` and the embedded AWS, 1, 8 and 32 clients at once.
+4. Handler overhead with AWS answered instantly (bench/overhead.py, botocore's Stubber).
+5. The deployment zip, built by the deployment's own `make package`.
+
+The embedded AWS and `chalice local` are started by `tools.run_local.headless_stack`, as `make run` starts them
+(here with a read of the captured mail that does not slow down as mail accumulates: bench/inbox_aws.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import datetime
+import http.client
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from tools.run_local import HOST, Stack, headless_stack, local_aws_env
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DOCS = REPO_ROOT / "docs"
+INBOX_PATH = "/bench/inbox"
+PACKAGE_STAGE = "prod"
+LOAD_SETTINGS = {"OTP_SENDS_PER_IP": "100000"}  # every client of chalice local is 127.0.0.1
+
+
+@dataclass(frozen=True)
+class Plan:
+    cold_runs: int = 7
+    overhead_calls: int = 2000
+    load_levels: tuple[int, ...] = (1, 8, 32)
+    load_seconds: float = 10.0
+    load_warmup_seconds: float = 2.0
+
+
+QUICK = Plan(cold_runs=3, overhead_calls=300, load_levels=(1, 8), load_seconds=3.0, load_warmup_seconds=1.0)
+
+
+def say(text: str) -> None:
+    print(f"[bench] {text}", flush=True)
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    """The sample at ``fraction`` of the sorted samples (nearest rank); NaN without samples."""
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
+
+
+# -- the machine ------------------------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    cpu = next((line.split(":", 1)[1].strip() for line in _read("/proc/cpuinfo").splitlines()
+                if line.startswith("model name")), platform.processor() or "unknown")
+    memory = next((line.split()[1] for line in _read("/proc/meminfo").splitlines() if line.startswith("MemTotal")),
+                  None)
+    return {
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "nproc": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "cpu": cpu,
+        "memory_gib": round(int(memory) / 2**20, 1) if memory else None,
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "versions": {name: metadata.version(name) for name in ("chalice", "boto3", "botocore", "moto")},
+    }
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+# -- 1. cold start ----------------------------------------------------------------------------------------------
+
+
+def stage_environment(stack: Stack) -> dict[str, str]:
+    """What a process of the local stage sees: the stage's settings as chalice local sets them, the embedded AWS."""
+    env = local_aws_env(os.environ, stack.aws_url)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # the warm-up run leaves the bytecode cache a deployed zip lacks
+    env.update(stack.stage_env())
+    env.update(OTP_TOKEN_ISSUER=stack.api_url, PYTHONPATH=str(REPO_ROOT), **LOAD_SETTINGS)
+    return env
+
+
+def cold_start(stack: Stack, runs: int) -> dict[str, Any]:
+    env = stage_environment(stack)
+    inbox = f"{stack.aws_url}{INBOX_PATH}"
+
+    def one(module: str, index: int, extra: dict[str, str] | None = None) -> dict[str, float]:
+        args = [sys.executable, "-m", "bench.cold_start", module, f"cold-{module}-{index}@example.com"]
+        if module == "app":
+            args.append(inbox)
+        spawned = {"BENCH_SPAWNED_AT": repr(time.time())}
+        result = subprocess.run(args, cwd=REPO_ROOT, env={**env, **spawned, **(extra or {})}, capture_output=True,
+                                text=True, timeout=120, check=False)
+        if result.returncode != 0:
+            raise RuntimeError(f"cold start of {module} failed:\n{result.stdout}\n{result.stderr}")
+        return json.loads(result.stdout.strip().splitlines()[-1])
+
+    for module in ("app", "bench.minimal_app"):  # compile and cache bytecode, warm the OS's file cache
+        one(module, -1)
+    samples: dict[str, list[dict[str, float]]] = {"app": [], "bench.minimal_app": []}
+    for index in range(runs):  # interleaved, so that a slow moment of the machine hits both alike
+        for module in samples:
+            samples[module].append(one(module, index))
+    # An upper bound: nothing cached, every module compiled from source (Lambda's /var/task is read-only, so
+    # the package's own modules are compiled at every cold start; the runtime's boto3 comes precompiled).
+    with tempfile.TemporaryDirectory() as empty:
+        no_cache = {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": empty}
+        uncached = [one("app", 100 + index, no_cache) for index in range(max(1, runs // 2))]
+    return {
+        "runs": runs,
+        "import_by_package_ms": import_breakdown(env),
+        "service": _medians(samples["app"]),
+        "minimal_app": _medians(samples["bench.minimal_app"]),
+        "service_no_bytecode_cache": _medians(uncached),
+        "uncached_runs": len(uncached),
+        "samples": samples,
+    }
+
+
+def import_breakdown(env: dict[str, str], runs: int = 5) -> dict[str, float]:
+    """Where ``import app`` spends its time: ``-X importtime``'s own-time per module, summed by top-level
+    package, median of a few runs (bytecode cached)."""
+    totals: dict[str, list[float]] = collections.defaultdict(list)
+    for _ in range(runs):
+        result = subprocess.run([sys.executable, "-X", "importtime", "-c", "import app"], cwd=REPO_ROOT, env=env,
+                                capture_output=True, text=True, timeout=120, check=True)
+        run: collections.Counter[str] = collections.Counter()
+        for line in result.stderr.splitlines():
+            if line.startswith("import time:") and "|" in line and "self" not in line:
+                own, _, name = line.removeprefix("import time:").split("|")
+                run[name.strip().split(".")[0]] += int(own) / 1000
+        for package, ms in run.items():
+            totals[package].append(ms)
+    medians = {package: statistics.median(values + [0.0] * (runs - len(values))) for package, values in totals.items()}
+    return dict(sorted(medians.items(), key=lambda item: -item[1]))
+
+
+def _medians(samples: list[dict[str, float]]) -> dict[str, float]:
+    medians = {key: statistics.median(sample[key] for sample in samples) for key in samples[0]}
+    medians["import_plus_first_request_ms"] = statistics.median(
+        sample["import_ms"] + sample["first_request_ms"] for sample in samples)
+    return medians
+
+
+# -- 2. AWS calls per operation ---------------------------------------------------------------------------------
+
+
+@contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def aws_calls(stack: Stack) -> dict[str, Any]:
+    """Each operation once, warm, in this process through Chalice's test client, against the embedded AWS."""
+    from chalice.test import Client
+
+    from app import app
+    from chalicelib import wiring
+
+    calls: list[str] = []
+
+    def record(model: Any, **_: Any) -> None:
+        calls.append(f"{model.service_model.service_name}.{model.name}")
+
+    with (environment(stage_environment(stack)), open(os.devnull, "w") as devnull,
+          contextlib.redirect_stdout(devnull),  # the access log, one line per request
+          Client(app, stage_name="local", project_dir=str(REPO_ROOT)) as c):
+        wiring.reset()
+
+        def post(path: str, body: Any, token: str | None = None) -> Any:
+            headers = {"Content-Type": "application/json"}
+            if token:
+                headers["Authorization"] = f"Bearer {token}"
+            return c.http.post(path, headers=headers, body=json.dumps(body))
+
+        def send(email: str) -> str:
+            assert post("/otp", {"action": "send_otp", "email": email}).status_code == 200
+            return read_code(stack, email)
+
+        def verify(email: str, code: str) -> Any:
+            return post("/otp", {"action": "verify_otp", "email": email, "otp": code})
+
+        def sign_in(email: str) -> dict[str, Any]:
+            answer = verify(email, send(email))
+            assert answer.status_code == 200, answer.json_body
+            return answer.json_body
+
+        # Warm: the container has answered every kind of request once, so clients, key and public keys exist.
+        warm = sign_in("warm@example.com")
+        assert c.http.get("/me", headers={"Authorization": f"Bearer {warm['access_token']}"}).status_code == 200
+        warm = post("/token/refresh", {"refresh_token": warm["refresh_token"]}).json_body
+        assert post("/signout", {}, warm["access_token"]).status_code == 200
+        for service in ("dynamodb", "sesv2", "kms", "secretsmanager"):
+            wiring.get_client(service).meta.events.register("before-call.*.*", record)
+
+        def counted(name: str, action: Callable[[], Any], status: int) -> tuple[str, list[str], int]:
+            calls.clear()
+            answer = action()
+            assert answer.status_code == status, (name, answer.status_code, answer.json_body)
+            return name, list(calls), answer.status_code
+
+        rows = []
+        rows.append(counted("send_otp", lambda: post("/otp", {"action": "send_otp", "email": "alice@example.com"}),
+                            200))
+        alice_code = read_code(stack, "alice@example.com")
+        rows.append(counted("verify_otp, right code", lambda: verify("alice@example.com", alice_code), 200))
+        bob_code = send("bob@example.com")
+        wrong = "000000" if bob_code != "000000" else "111111"
+        rows.append(counted("verify_otp, wrong code", lambda: verify("bob@example.com", wrong), 401))
+        rows.append(counted("verify_otp, right code after a wrong one", lambda: verify("bob@example.com", bob_code),
+                            200))
+        rows.append(counted("verify_otp, no code requested", lambda: verify("nobody@example.com", "123456"), 401))
+        alice = sign_in("alice2@example.com")
+        refreshed = {}
+
+        def refresh() -> Any:
+            answer = post("/token/refresh", {"refresh_token": alice["refresh_token"]})
+            refreshed.update(answer.json_body)
+            return answer
+
+        rows.append(counted("POST /token/refresh", refresh, 200))
+        token = refreshed["access_token"]
+        rows.append(counted("GET /me", lambda: c.http.get("/me", headers={"Authorization": f"Bearer {token}"}), 200))
+        rows.append(counted("POST /signout", lambda: post("/signout", {}, token), 200))
+        everywhere = sign_in("carol@example.com")
+        rows.append(counted("POST /signout everywhere",
+                            lambda: post("/signout", {"everywhere": True}, everywhere["access_token"]), 200))
+        revoked = sign_in("dave@example.com")
+        rows.append(counted("POST /token/revoke",
+                            lambda: post("/token/revoke", {"refresh_token": revoked["refresh_token"]}), 200))
+        rows.append(counted("GET /.well-known/jwks.json", lambda: c.http.get("/.well-known/jwks.json"), 200))
+        wiring.reset()
+    return {name: {"calls": dict(collections.Counter(made)), "total": len(made), "status": status}
+            for name, made, status in rows}
+
+
+def read_code(stack: Stack, email: str) -> str:
+    connection = http.client.HTTPConnection(HOST, stack.ports.aws, timeout=30)
+    try:
+        connection.request("GET", f"{INBOX_PATH}?{urllib.parse.urlencode({'to': email})}")
+        response = connection.getresponse()
+        body = json.loads(response.read())
+    finally:
+        connection.close()
+    if response.status != 200:
+        raise RuntimeError(f"no mail to {email} in the embedded AWS")
+    return body["code"]
+
+
+# -- 3. sign-ins through chalice local --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SignIn:
+    started: float
+    finished: float
+    send: float
+    inbox: float
+    verify: float
+    outcome: str  # "ok", or what went wrong: the answer's code, or the connection error
+    reconnects: int
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "ok"
+
+
+RECONNECTS = 20
+CONNECTION_ERRORS = (ConnectionResetError, ConnectionRefusedError, BrokenPipeError, http.client.RemoteDisconnected)
+
+
+def post_api(stack: Stack, body: dict[str, Any]) -> tuple[int, str, int]:
+    """One POST /otp on a connection of its own; (status, answer code, reconnections).
+
+    A connection of its own: chalice local's dev server sends headers and body in two writes, which on a reused
+    connection costs a 40 ms delayed-ACK stall per answer (API Gateway does not do that). Its listen backlog is 5:
+    a connection the kernel resets because the backlog was full never reached the app, and is opened again.
+    """
+    for attempt in range(RECONNECTS):
+        connection = http.client.HTTPConnection(HOST, stack.ports.api, timeout=120)
+        try:
+            connection.request("POST", "/otp", json.dumps(body), {"Content-Type": "application/json"})
+            response = connection.getresponse()
+            answer = json.loads(response.read())
+            return response.status, str(answer.get("code")), attempt
+        except CONNECTION_ERRORS:
+            time.sleep(0.01 * (attempt + 1))
+        finally:
+            connection.close()
+    return 0, "connection reset", RECONNECTS
+
+
+def sign_in_once(stack: Stack, email: str) -> SignIn:
+    started = time.perf_counter()
+    sent, sent_code, send_reconnects = post_api(stack, {"action": "send_otp", "email": email})
+    after_send = time.perf_counter()
+    if sent != 200:
+        return SignIn(started, after_send, after_send - started, 0.0, 0.0, f"send: {sent_code}", send_reconnects)
+    code = read_code(stack, email)
+    after_inbox = time.perf_counter()
+    verified, verify_code, verify_reconnects = post_api(stack, {"action": "verify_otp", "email": email, "otp": code})
+    finished = time.perf_counter()
+    return SignIn(started, finished, after_send - started, after_inbox - after_send, finished - after_inbox,
+                  "ok" if verified == 200 else f"verify: {verify_code}", send_reconnects + verify_reconnects)
+
+
+def cpu_seconds(stack: Stack) -> dict[str, float]:
+    """CPU time used so far by the embedded AWS, by chalice local (from /proc) and by this load generator."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    used = {}
+    for child in stack.children:
+        fields = _read(f"/proc/{child.process.pid}/stat").rpartition(")")[2].split()
+        used[child.label] = (int(fields[11]) + int(fields[12])) / ticks if fields else 0.0
+    own = os.times()
+    used["load generator"] = own.user + own.system
+    return used
+
+
+def load(stack: Stack, levels: tuple[int, ...], seconds: float, warmup: float) -> dict[str, Any]:
+    for index in range(5):
+        assert sign_in_once(stack, f"warmup-{index}@example.com").ok
+    results = {}
+    for clients in levels:
+        say(f"  {clients} client(s) for {warmup + seconds:.0f} s")
+        results[str(clients)] = _level(stack, clients, seconds, warmup)
+    return results
+
+
+def _level(stack: Stack, clients: int, seconds: float, warmup: float) -> dict[str, Any]:
+    begin = time.perf_counter()
+    window = (begin + warmup, begin + warmup + seconds)
+    done: list[SignIn] = []
+    lock = threading.Lock()
+
+    def client(number: int) -> None:
+        index = 0
+        while time.perf_counter() < window[1]:
+            result = sign_in_once(stack, f"load-{clients}-{number}-{index}@example.com")  # an address per sign-in
+            index += 1
+            with lock:
+                done.append(result)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    cpu_before = cpu_seconds(stack)
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - begin
+    busy = {name: round(100 * (used - cpu_before[name]) / elapsed) for name, used in cpu_seconds(stack).items()}
+    measured = [s for s in done if window[0] <= s.started and s.finished <= window[1] and s.ok]
+    completed = [s for s in done if window[0] <= s.finished <= window[1] and s.ok]
+    latencies = [(s.finished - s.started) * 1000 for s in measured]
+    return {
+        "clients": clients,
+        "seconds": seconds,
+        "sign_ins": len(latencies),
+        "failed": sum(not s.ok for s in done),
+        "failures": dict(collections.Counter(s.outcome for s in done if not s.ok)),
+        "reconnects": sum(s.reconnects for s in done),
+        "cpu_percent": busy,
+        "sign_ins_per_second": len(completed) / seconds,
+        "p50_ms": percentile(latencies, 0.50),
+        "p95_ms": percentile(latencies, 0.95),
+        "p99_ms": percentile(latencies, 0.99),
+        "send_p50_ms": percentile([s.send * 1000 for s in measured], 0.5),
+        "inbox_p50_ms": percentile([s.inbox * 1000 for s in measured], 0.5),
+        "verify_p50_ms": percentile([s.verify * 1000 for s in measured], 0.5),
+    }
+
+
+# -- 4. handler overhead ----------------------------------------------------------------------------------------
+
+
+def overhead(calls: int) -> dict[str, Any]:
+    from tools.bootstrap import load_stage_env
+
+    env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
+    env.update(load_stage_env("local"), AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+               AWS_DEFAULT_REGION="us-east-1", AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+               PYTHONPATH=str(REPO_ROOT))
+    result = subprocess.run([sys.executable, "-m", "bench.overhead", str(calls)], cwd=REPO_ROOT, env=env,
+                            capture_output=True, text=True, timeout=600, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"bench.overhead failed:\n{result.stdout}\n{result.stderr}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+# -- 5. the deployment zip --------------------------------------------------------------------------------------
+
+
+def package(stage: str) -> dict[str, Any]:
+    """Built by the deployment's own `make package` (chalice package + cfn-lint), offline from AWS."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
+    env.update(AWS_DEFAULT_REGION="us-east-1", AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+               AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)
+    started = time.time()
+    result = subprocess.run(["make", "package", f"STAGE={stage}"], cwd=REPO_ROOT, env=env, capture_output=True,
+                            text=True, timeout=900, check=False)
+    archive = REPO_ROOT / "out" / stage / "deployment.zip"
+    if not archive.exists() or archive.stat().st_mtime < started:
+        return {"error": f"`make package STAGE={stage}` built no zip (status {result.returncode}): "
+                         f"{(result.stdout + result.stderr).strip()[-2000:]}"}
+    with zipfile.ZipFile(archive) as opened:
+        infos = opened.infolist()
+    return {
+        "stage": stage,
+        "built_by": f"make package STAGE={stage}",
+        "make_status": result.returncode,
+        "zipped_bytes": archive.stat().st_size,
+        "unzipped_bytes": sum(info.file_size for info in infos),
+        "files": len(infos),
+        "seconds": round(time.time() - started, 1),
+    }
+
+
+# -- the report -------------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer runs and shorter loads (a smoke test)")
+    parser.add_argument("--out", type=Path, default=DOCS, help="where benchmarks.md and .json go (default docs/)")
+    args = parser.parse_args(argv)
+    plan = QUICK if args.quick else Plan()
+    began = time.monotonic()
+    results: dict[str, Any] = {"machine": machine(), "plan": plan.__dict__}
+    tail: collections.deque[str] = collections.deque(maxlen=50)
+    say("starting the embedded AWS and chalice local")
+    with headless_stack(LOAD_SETTINGS, echo=tail.append, aws_module="bench.inbox_aws") as stack:
+        say(f"cold starts: {plan.cold_runs} of each app")
+        results["cold_start"] = cold_start(stack, plan.cold_runs)
+        say("AWS calls per operation")
+        results["aws_calls"] = aws_calls(stack)
+    say("sign-ins through chalice local (a fresh embedded AWS and chalice local)")
+    with headless_stack(LOAD_SETTINGS, echo=tail.append, aws_module="bench.inbox_aws") as stack:
+        results["load"] = load(stack, plan.load_levels, plan.load_seconds, plan.load_warmup_seconds)
+    say(f"handler overhead: {plan.overhead_calls} calls per operation")
+    results["handler_overhead"] = overhead(plan.overhead_calls)
+    say(f"deployment zip: make package STAGE={PACKAGE_STAGE}")
+    results["package"] = package(PACKAGE_STAGE)
+    results["bench_seconds"] = round(time.monotonic() - began, 1)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "benchmarks.json").write_text(json.dumps(results, indent=2) + "\n")
+    (args.out / "benchmarks.md").write_text(render(results))
+    say(f"wrote {args.out / 'benchmarks.md'} and benchmarks.json in {results['bench_seconds']} s")
+    return 0
+
+
+def render(results: dict[str, Any]) -> str:
+    from bench.report import render as render_markdown
+
+    return render_markdown(results)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

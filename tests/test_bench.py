@@ -1,0 +1,41 @@
+"""The parts of `make bench` that a change of the service could break silently (CI does not run the benchmark)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from bench.report import render
+from tests.conftest import REPO_ROOT
+from tools.bootstrap import load_stage_env
+
+
+def run_module(*args: str, env: dict[str, str] | None = None) -> dict:
+    result = subprocess.run([sys.executable, "-m", *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                            timeout=120, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_the_handler_overhead_bench_answers_every_aws_call_the_service_makes() -> None:
+    # bench/overhead.py queues one answer per AWS call it expects; a call added, dropped or reordered stops it.
+    env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
+    env.update(load_stage_env("local"), AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+               AWS_DEFAULT_REGION="us-east-1", AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)
+    figures = run_module("bench.overhead", "20", env=env)
+    assert {"send_otp", "verify_otp, right code", "verify_otp, wrong code", "POST /token/refresh", "GET /me",
+            "POST /signout", "GET /.well-known/jwks.json", "minimal one-route Chalice app"} == set(figures)
+    assert all(0 < row["p50_us"] <= row["p99_us"] for row in figures.values())
+
+
+def test_a_cold_start_is_measured_in_a_fresh_process() -> None:
+    figures = run_module("bench.cold_start", "bench.minimal_app", "cold@example.com",
+                         env={**os.environ, "BENCH_SPAWNED_AT": "0"})
+    assert figures["import_ms"] > 0 and figures["first_request_ms"] > 0 and figures["second_request_ms"] > 0
+
+
+def test_docs_benchmarks_md_is_rendered_from_docs_benchmarks_json() -> None:
+    results = json.loads((REPO_ROOT / "docs" / "benchmarks.json").read_text())
+    assert render(results) == (REPO_ROOT / "docs" / "benchmarks.md").read_text(), "run `make bench` again"
