@@ -55,6 +55,10 @@ class SendTicket:
     now: int
 
 
+def _holds_session(item: Item, session_id: str) -> bool:
+    return session_id in item.get(SESSIONS, {}).get("M", {})
+
+
 class CodeStore:
     """Codes, guesses and rate limits in one DynamoDB table (partition key ``pk``, TTL on ``expires_at``)."""
 
@@ -186,12 +190,25 @@ class CodeStore:
                 )["Attributes"]
         except ClientError as refused:
             before = refused.response.get("Item", {})
+            if _holds_session(before, session.session_id):
+                # botocore retried a write whose answer was lost but which had landed: this very request's
+                # session is there. The guess was compared then; compare it now against what it found.
+                return self._after_landed_retry(address_key, before, guess_digest, fails, session, now)
             if fails.exhausted(before):
                 raise Throttled("too_many_failures", fails.seconds_left) from None
             self._record_failure(address_key, fails, now)
             return GuessResult.WRONG
         if hmac.compare_digest(before["code"]["S"], guess_digest):
             self._tidy_after_sign_in(address_key, before, now)
+            return GuessResult.RIGHT
+        self._record_failure(address_key, fails, now, discard_session=session.session_id)
+        return GuessResult.WRONG
+
+    def _after_landed_retry(
+        self, address_key: str, after: Item, guess_digest: str, fails: Counter, session: NewSession, now: int
+    ) -> GuessResult:
+        if hmac.compare_digest(after.get("code", {}).get("S", ""), guess_digest):
+            self._tidy_after_sign_in(address_key, after, now)
             return GuessResult.RIGHT
         self._record_failure(address_key, fails, now, discard_session=session.session_id)
         return GuessResult.WRONG

@@ -300,14 +300,6 @@ def test_a_wrong_guess_whose_failure_count_times_out(client: Client, faults: Fau
     assert me(client, signed_in.json_body["access_token"]).status_code == 200
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: UpdateItem is not idempotent and botocore retries a timed-out one. When the write that reserves "
-    "a right guess lands but its answer is lost, the retry finds last_guess = code, fails its condition, and the "
-    "service counts a failure and answers 401: the right code is refused and used up. The refused write returns "
-    "the old item (ALL_OLD): if it already holds this request's own speculative session id, the first attempt "
-    "landed and the guess was right.",
-)
 def test_a_right_code_whose_write_landed_but_whose_answer_was_lost_still_signs_in(
     client: Client, faults: Faults, table: Table
 ) -> None:
