@@ -155,9 +155,9 @@ def render(results: dict[str, Any]) -> str:
         "Failures, when there are any, come from the local stack too: once the embedded AWS takes longer than the "
         "service's 2 s read timeout, botocore retries the call, and a retried `TransactWriteItems` that had landed "
         "is refused by moto as a resend within the cooldown (`send: resend_cooldown`); DynamoDB itself "
-        "deduplicates a retried transaction by the idempotency token botocore sends with it. A `verify: "
-        "invalid_code` is a right code whose reserving `UpdateItem` landed but timed out: the retry is refused "
-        "(a real defect, not an artefact; see the strict xfail in tests/test_adversarial_faults.py). CPU is each "
+        "deduplicates a retried transaction by the idempotency token botocore sends with it (an `UpdateItem` "
+        "has no such token: the service recognises its own landed write by the session it wrote, see "
+        "tests/test_adversarial_faults.py). CPU is each "
         "process's CPU time over the level's wall time (100 % = one core of the machine's "
         f"{m['nproc']}): a Python process cannot use much more than one core, so the busiest one is the bottleneck.",
     ]

@@ -429,8 +429,11 @@ def package(stage: str) -> dict[str, Any]:
     env.update(AWS_DEFAULT_REGION="us-east-1", AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
                AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)
     started = time.time()
-    result = subprocess.run(["make", "package", f"STAGE={stage}"], cwd=REPO_ROOT, env=env, capture_output=True,
-                            text=True, timeout=900, check=False)
+    command = ["make", "package", f"STAGE={stage}"]
+    if sys.prefix != sys.base_prefix:  # this interpreter's virtualenv, rather than make's default one
+        command.append(f"VENV={sys.prefix}")
+    result = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900,
+                            check=False)
     archive = REPO_ROOT / "out" / stage / "deployment.zip"
     if not archive.exists() or archive.stat().st_mtime < started:
         return {"error": f"`make package STAGE={stage}` built no zip (status {result.returncode}): "
