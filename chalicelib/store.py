@@ -55,6 +55,12 @@ class SendTicket:
     now: int
 
 
+def _replays_used_code(item: Item, guess_digest: str) -> bool:
+    """Whether the guess is the code that was already used: only its rightful holder can present it."""
+    code, last = item.get("code", {}).get("S"), item.get("last_guess", {}).get("S")
+    return code is not None and code == last and hmac.compare_digest(code, guess_digest)
+
+
 def _holds_session(item: Item, session_id: str) -> bool:
     return session_id in item.get(SESSIONS, {}).get("M", {})
 
@@ -196,6 +202,8 @@ class CodeStore:
                 return self._after_landed_retry(address_key, before, guess_digest, fails, session, now)
             if fails.exhausted(before):
                 raise Throttled("too_many_failures", fails.seconds_left) from None
+            if _replays_used_code(before, guess_digest):
+                return GuessResult.WRONG  # a double submit of the code that just signed in: refused, not a guess
             self._record_failure(address_key, fails, now)
             return GuessResult.WRONG
         if hmac.compare_digest(before["code"]["S"], guess_digest):

@@ -341,3 +341,23 @@ def test_limits_default_to_the_security_model() -> None:
     assert (limits.code_digits, limits.code_ttl_seconds, limits.max_guesses_per_code) == (6, 600, 6)
     assert limits.failure_budget == Window(20, 86_400)
     assert limits.resend_cooldown_seconds == 30 and limits.sends_per_address == Window(5, 3_600)
+
+
+def test_replaying_the_used_code_is_refused_without_spending_the_budget(
+    settings: Settings, sender: RecordingSender, clock: FakeClock
+) -> None:
+    service = make_service(settings, sender, clock, failure_budget=Window(2, 86_400))
+    service.send_code(ALICE, None)
+    code = sender.last_code(ALICE)
+    service.verify_code(ALICE, code)
+    for _ in range(5):  # a double-clicking browser, a retrying client
+        with pytest.raises(InvalidCode):
+            service.verify_code(ALICE, code)
+    clock.advance(30)
+    service.send_code(ALICE, None)  # not locked out by its own replays
+    wrong = "000000" if sender.last_code(ALICE) != "000000" else "111111"
+    for _ in range(2):
+        with pytest.raises(InvalidCode):
+            service.verify_code(ALICE, wrong)
+    with pytest.raises(Throttled):  # real failures still count
+        service.verify_code(ALICE, sender.last_code(ALICE))
