@@ -89,20 +89,19 @@ class CodeStore:
         sends = Counter("sends", limits.sends_per_address, now)
         fails = Counter("fails", limits.failure_budget, now)
         expr = Expression()
-        sent_at, prev_sent_at = expr.name("sent_at"), expr.name("prev_sent_at")
+        sessions = expr.name(SESSIONS)
         condition = " AND ".join(
             [
-                f"(attribute_not_exists({sent_at}) OR {sent_at} <= "
-                f"{expr.value(now - limits.resend_cooldown_seconds)})",
+                f"(attribute_not_exists(sent_at) OR sent_at <= {expr.value(now - limits.resend_cooldown_seconds)})",
                 expr.below_limit(sends),
                 expr.below_limit(fails),
             ]
         )
         update = (
             f"SET code = {expr.value(code_digest)}, code_expires_at = {expr.value(now + limits.code_ttl_seconds)}, "
-            f"guesses = {expr.value(0)}, {prev_sent_at} = if_not_exists({sent_at}, {expr.value(0)}), "
-            f"{sent_at} = {expr.value(now)}, {expr.increment(sends.current)}, "
-            f"{expr.name(SESSIONS)} = if_not_exists({expr.name(SESSIONS)}, {expr.value({})}), "
+            f"guesses = {expr.value(0)}, prev_sent_at = if_not_exists(sent_at, {expr.value(0)}), "
+            f"sent_at = {expr.value(now)}, {expr.increment(sends.current)}, "
+            f"{sessions} = if_not_exists({sessions}, {expr.value({})}), "
             f"expires_at = {expr.value(now + limits.retention_seconds)} "
             f"REMOVE last_guess, {expr.name(sends.previous)}, {expr.name(fails.previous)}"
         )
