@@ -109,4 +109,4 @@ class OtpService:
         except DependencyError as error:
             # The first failure is what the caller must hear about; this one only costs a cooldown. Only the
             # error code is logged: a chained SES error may quote the address.
-            logger.warning("could not take back a send whose mail failed: %s", error.detail)
+            logger.warning("could not take back a failed send: %s", error.detail)
