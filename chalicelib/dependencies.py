@@ -24,6 +24,10 @@ TRANSIENT_ERROR_CODES = frozenset(
 )
 
 
+# A refused write condition is an answer the caller asked for, not a failure: pass it to ``guarded(expected=)``.
+CONDITION_FAILED = frozenset({"ConditionalCheckFailedException"})
+
+
 class DependencyError(RuntimeError):
     """An AWS service (``service``) failed; ``transient`` says whether an immediate retry may succeed."""
 

@@ -18,12 +18,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.dependencies import guarded
-from chalicelib.expressions import Expression, Item
+from chalicelib.dependencies import CONDITION_FAILED, guarded
+from chalicelib.expressions import Expression, Item, read_number
 
 SESSIONS = "sessions"
 RETIRED_DIGEST_CHARS = 32  # 128 bits: enough to recognise a token, keeps long sessions' entries small
-CONDITION_FAILED = frozenset({"ConditionalCheckFailedException"})
 
 
 class Refresh(enum.Enum):
@@ -62,23 +61,19 @@ def _entries(item: Item) -> Iterator[tuple[str, dict[str, Any]]]:
         yield sid, entry.get("M", {})
 
 
-def _number(entry: dict[str, Any], name: str) -> int:
-    return int(entry.get(name, {}).get("N", 0))
-
-
 def _strings(entry: dict[str, Any], name: str) -> list[str]:
     return [element.get("S", "") for element in entry.get(name, {}).get("L", [])]
 
 
 def expired_sessions(item: Item, now: int) -> list[str]:
-    return [sid for sid, entry in _entries(item) if _number(entry, "expires_at") <= now]
+    return [sid for sid, entry in _entries(item) if read_number(entry, "expires_at") <= now]
 
 
 def _view(item: Item, sid: str, now: int) -> SessionView | None:
     entry = dict(_entries(item)).get(sid)
-    if entry is None or _number(entry, "expires_at") <= now:
+    if entry is None or read_number(entry, "expires_at") <= now:
         return None
-    return SessionView(_number(entry, "created_at"), _number(entry, "expires_at"))
+    return SessionView(read_number(entry, "created_at"), read_number(entry, "expires_at"))
 
 
 class SessionStore:
@@ -146,10 +141,10 @@ class SessionStore:
         self, address_key: str, before: Item, session_id: str, presented: str, replacement: str, now: int, grace: int
     ) -> tuple[Refresh, SessionView | None]:
         entry = dict(_entries(before)).get(session_id)
-        if entry is None or _number(entry, "expires_at") <= now:
+        if entry is None or read_number(entry, "expires_at") <= now:
             return Refresh.INVALID, None
         rotated_from = entry.get("rotated_from", {}).get("S", "")
-        if rotated_from == presented and now - _number(entry, "rotated_at") <= grace:
+        if rotated_from == presented and now - read_number(entry, "rotated_at") <= grace:
             expr = Expression()
             cur = expr.name(SESSIONS, session_id, "cur")
             condition = (

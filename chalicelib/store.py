@@ -22,12 +22,11 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib.config import Limits
-from chalicelib.dependencies import DependencyError, guarded
+from chalicelib.dependencies import CONDITION_FAILED, DependencyError, guarded
 from chalicelib.expressions import Counter, Expression, Item, read_number
 from chalicelib.session_store import SESSIONS, NewSession, expired_sessions
 
 TRANSACTION_ATTEMPTS = 3
-CONDITION_FAILED = frozenset({"ConditionalCheckFailedException"})
 TRANSACTION_CANCELLED = frozenset({"TransactionCanceledException"})
 
 
