@@ -2,7 +2,7 @@
 
 from chalice import Chalice, Response
 
-from chalicelib import api, otp_actions, session_actions
+from chalicelib.http import exchange, otp_routes, session_routes
 
 app = Chalice(app_name="otp-signin")
 
@@ -11,41 +11,41 @@ ANY_BODY = ["*/*"]  # bodies are parsed as JSON whatever their declared type; Ch
 JWKS_CACHE_SECONDS = 300
 
 
-def _serve(path: str, method: str, handler: api.Handler, **options: int) -> Response:
+def _serve(path: str, method: str, handler: exchange.Handler, **options: int) -> Response:
     """Answer ``path`` with ``handler`` for ``method`` and a JSON 405 for every other method."""
     request = app.current_request
-    chosen = handler if request.method == method else api.method_not_allowed
-    return api.respond(request, path, chosen, **options)
+    chosen = handler if request.method == method else exchange.method_not_allowed
+    return exchange.respond(request, path, chosen, **options)
 
 
 @app.route("/otp", methods=ALL_METHODS, content_types=ANY_BODY)
 def otp() -> Response:
-    return _serve("/otp", "POST", otp_actions.handle)
+    return _serve("/otp", "POST", otp_routes.handle)
 
 
 @app.route("/token/refresh", methods=ALL_METHODS, content_types=ANY_BODY)
 def token_refresh() -> Response:
-    return _serve("/token/refresh", "POST", session_actions.refresh)
+    return _serve("/token/refresh", "POST", session_routes.refresh)
 
 
 @app.route("/token/revoke", methods=ALL_METHODS, content_types=ANY_BODY)
 def token_revoke() -> Response:
-    return _serve("/token/revoke", "POST", session_actions.revoke)
+    return _serve("/token/revoke", "POST", session_routes.revoke)
 
 
 @app.route("/signout", methods=ALL_METHODS, content_types=ANY_BODY)
 def signout() -> Response:
-    return _serve("/signout", "POST", session_actions.sign_out)
+    return _serve("/signout", "POST", session_routes.sign_out)
 
 
 @app.route("/me", methods=ALL_METHODS, content_types=ANY_BODY)
 def me() -> Response:
-    return _serve("/me", "GET", session_actions.me)
+    return _serve("/me", "GET", session_routes.me)
 
 
 @app.route("/.well-known/jwks.json", methods=ALL_METHODS, content_types=ANY_BODY)
 def jwks() -> Response:
-    return _serve("/.well-known/jwks.json", "GET", session_actions.jwks, public_cache_seconds=JWKS_CACHE_SECONDS)
+    return _serve("/.well-known/jwks.json", "GET", session_routes.jwks, public_cache_seconds=JWKS_CACHE_SECONDS)
 
 
 @app.route("/otp", methods=["OPTIONS"], content_types=ANY_BODY)
@@ -55,4 +55,4 @@ def jwks() -> Response:
 @app.route("/me", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/.well-known/jwks.json", methods=["OPTIONS"], content_types=ANY_BODY)
 def preflight() -> Response:
-    return api.preflight(app.current_request)
+    return exchange.preflight(app.current_request)

@@ -88,7 +88,7 @@ def main(calls: int) -> dict[str, Any]:
     from app import app
     from bench.minimal_app import app as minimal
     from chalicelib import wiring
-    from chalicelib.tokens import VerificationKey
+    from chalicelib.accounts.tokens import VerificationKey
 
     private_key = ec.generate_private_key(ec.SECP256R1())
     public_der = private_key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)

@@ -14,15 +14,15 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from chalicelib.codes import KeyedHasher
+from chalicelib.accounts.session_store import SessionStore
+from chalicelib.accounts.sessions import SessionService
+from chalicelib.accounts.tokens import AccessTokens, KmsKeys
+from chalicelib.aws.keys import load_hash_key
+from chalicelib.aws.mailer import SesMailer
 from chalicelib.config import Settings
-from chalicelib.keys import load_hash_key
-from chalicelib.mailer import SesMailer
-from chalicelib.service import OtpService
-from chalicelib.session_store import SessionStore
-from chalicelib.sessions import SessionService
-from chalicelib.store import CodeStore
-from chalicelib.tokens import AccessTokens, KmsKeys
+from chalicelib.otp.codes import KeyedHasher
+from chalicelib.otp.service import OtpService
+from chalicelib.otp.store import CodeStore
 
 # Fail fast: one call's worst case, (1 s + 2 s) x 2 attempts + backoff, stays near 7 s, so even a request that
 # makes a second call after a hung one answers its own 503 within the 10 s Lambda timeout, never a gateway 504.

@@ -18,11 +18,11 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
 from chalicelib import wiring
-from chalicelib.codes import KeyedHasher
+from chalicelib.accounts.session_store import SessionStore
+from chalicelib.accounts.sessions import SessionService
+from chalicelib.accounts.tokens import AccessTokens, KmsKeys
 from chalicelib.config import Limits, Settings
-from chalicelib.session_store import SessionStore
-from chalicelib.sessions import SessionService
-from chalicelib.tokens import AccessTokens, KmsKeys
+from chalicelib.otp.codes import KeyedHasher
 from tests.aws_calls import RECORDER
 from tools.bootstrap import Clients, bootstrap, load_stage_env
 from tools.bootstrap import Settings as ResourceNames

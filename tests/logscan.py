@@ -5,9 +5,9 @@ A pytest plugin (``pytest_plugins`` in ``conftest.py``). While the suite runs it
 - **log lines**: every captured stdout, stderr and logging section of every test report (each phase once), and
   the output of processes that tests start and hand over with :func:`add_log_lines` (``chalice local``);
 - **secrets** the service handled in this process, taken where they cannot be missed: everything secret passes
-  through :class:`~chalicelib.codes.KeyedHasher` before it is stored, so its ``digest`` (address and code, right
+  through :class:`~chalicelib.otp.codes.KeyedHasher` before it is stored, so its ``digest`` (address and code, right
   or wrong), ``subject_key("addr", ...)`` (every address) and ``refresh_digest`` (refresh token secrets) are
-  wrapped; every access token :class:`~chalicelib.tokens.AccessTokens` issues, and every token in an answer of
+  wrapped; every access token :class:`~chalicelib.accounts.tokens.AccessTokens` issues, and every token in an answer of
   ``chalice.test``'s HTTP client. Tests that talk to another process register theirs with :func:`remember`.
 
 At the end of the session each line is cut into whole tokens and looked up in the sets: codes (digit strings of
@@ -30,9 +30,9 @@ from typing import Any
 import pytest
 from chalice.test import TestHTTPClient
 
-from chalicelib.addresses import InvalidAddress, mask_address, normalize_address
-from chalicelib.codes import KeyedHasher
-from chalicelib.tokens import AccessTokens
+from chalicelib.accounts.addresses import InvalidAddress, mask_address, normalize_address
+from chalicelib.accounts.tokens import AccessTokens
+from chalicelib.otp.codes import KeyedHasher
 
 CODE = re.compile(r"[0-9]{6,10}")
 WORDS = re.compile(r"[A-Za-z0-9]+")

@@ -7,8 +7,8 @@ import secrets
 
 import pytest
 
-from chalicelib.addresses import InvalidAddress, mask_address, normalize_address
-from chalicelib.codes import KeyedHasher, MalformedCode, generate_code, parse_code
+from chalicelib.accounts.addresses import InvalidAddress, mask_address, normalize_address
+from chalicelib.otp.codes import KeyedHasher, MalformedCode, generate_code, parse_code
 
 
 def test_codes_cover_the_full_range_including_leading_zeros(monkeypatch: pytest.MonkeyPatch) -> None:

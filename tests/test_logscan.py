@@ -36,7 +36,7 @@ def kinds(text: str, section: str = "Captured log call") -> list[str]:
 @pytest.mark.parametrize(
     ("line", "expected"),
     [
-        ("WARNING  chalicelib.api:api.py:209 ses failed: code 004217 rejected", ["code"]),
+        ("WARNING  chalicelib.http.exchange:api.py:209 ses failed: code 004217 rejected", ["code"]),
         ("INFO     x:x.py:1 mail to leaky.person@example.com", ["address"]),  # the normalised form
         ("INFO     x:x.py:1 mail to Leaky.Person@Example.com.", ["address"]),  # as typed, end of sentence
         (f"DEBUG    x:x.py:1 refresh {REFRESH}", ["token"]),
@@ -86,13 +86,13 @@ INNER_SIGN_IN = """
     import json
     import logging
 
-    from chalicelib.codes import KeyedHasher
+    from chalicelib.otp.codes import KeyedHasher
 
     def test_a_sign_in(capsys):
         hasher = KeyedHasher(b"k" * 32)
         hasher.digest("leaky.person@example.com", "004217")  # the service compares a code: now a known secret
         print(json.dumps({"route": "/otp", "status": 200, "user_hint": "l***@example.com"}))
-        logging.getLogger("chalicelib.service").warning("%s", MESSAGE)
+        logging.getLogger("chalicelib.otp.service").warning("%s", MESSAGE)
         assert True
 """
 

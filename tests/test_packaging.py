@@ -107,7 +107,7 @@ def test_the_zip_holds_only_runtime_code(package: Package) -> None:
     assert not tops & NOT_RUNTIME, f"not runtime code in the zip: {sorted(tops & NOT_RUNTIME)}"
     assert not [n for n in names if TEST_FILE.search(n)], "test files in the zip"
     # Everything the function imports is there: the routes, every runtime module, the three requirements.
-    runtime = {f"chalicelib/{p.name}" for p in (REPO_ROOT / "chalicelib").glob("*.py")}
+    runtime = {p.relative_to(REPO_ROOT).as_posix() for p in (REPO_ROOT / "chalicelib").rglob("*.py")}
     assert {"app.py", *runtime} <= set(names)
     assert {"jwt", "email_validator", "cryptography"} <= tops
     # Wheels for Lambda (manylinux, x86_64 as the template's Architectures), whatever machine built the zip.

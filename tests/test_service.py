@@ -10,11 +10,11 @@ from dataclasses import replace
 import boto3
 import pytest
 
-from chalicelib.codes import KeyedHasher
+from chalicelib.aws.dependencies import DependencyError
 from chalicelib.config import Limits, Settings, Window
-from chalicelib.dependencies import DependencyError
-from chalicelib.service import InvalidCode, OtpService
-from chalicelib.store import CodeStore, Throttled
+from chalicelib.otp.codes import KeyedHasher
+from chalicelib.otp.service import InvalidCode, OtpService
+from chalicelib.otp.store import CodeStore, Throttled
 from tests.conftest import FakeClock, SerializedClient, session_service
 
 ALICE = "alice@example.com"

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from app import app
 from chalicelib import wiring
-from chalicelib.tokens import AccessTokens, KmsKeys, b64url
+from chalicelib.accounts.tokens import AccessTokens, KmsKeys, b64url
 from tests.conftest import REPO_ROOT, FakeClock, code_in, override_settings, sent_mails
 
 ALICE = "alice@example.com"

@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
+from chalicelib.aws.keys import SSM_PREFIX
 from chalicelib.config import Settings
-from chalicelib.keys import SSM_PREFIX
 from tests.aws_calls import RECORDER, AwsCall
 from tests.conftest import REPO_ROOT
 from tools.bootstrap import load_stage_env

@@ -1,8 +1,8 @@
 """The one-time-code service: sending and verifying codes, free of HTTP and of boto3.
 
-Its collaborators are passed in: a :class:`~chalicelib.store.CodeStore`, a
-:class:`~chalicelib.mailer.CodeSender`, a :class:`~chalicelib.sessions.SessionService`, a
-:class:`~chalicelib.codes.KeyedHasher` and a clock.
+Its collaborators are passed in: a :class:`~chalicelib.otp.store.CodeStore`, a
+:class:`~chalicelib.aws.mailer.CodeSender`, a :class:`~chalicelib.accounts.sessions.SessionService`, a
+:class:`~chalicelib.otp.codes.KeyedHasher` and a clock.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from chalicelib.codes import KeyedHasher, generate_code
+from chalicelib.accounts.sessions import IssuedSession, SessionService
+from chalicelib.aws.dependencies import DependencyError
+from chalicelib.aws.mailer import CodeSender
 from chalicelib.config import Limits
-from chalicelib.dependencies import DependencyError
-from chalicelib.mailer import CodeSender
-from chalicelib.sessions import IssuedSession, SessionService
-from chalicelib.store import CodeStore, GuessResult, SendTicket
+from chalicelib.otp.codes import KeyedHasher, generate_code
+from chalicelib.otp.store import CodeStore, GuessResult, SendTicket
 
 logger = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib import wiring
-from chalicelib.api import ApiError, Exchange
-from chalicelib.sessions import IssuedSession
+from chalicelib.accounts.sessions import IssuedSession
+from chalicelib.http.exchange import ApiError, Exchange
 
 Answer = tuple[int, dict[str, Any]]
 

@@ -17,13 +17,13 @@ from typing import Any
 from chalice.app import Request, Response
 
 from chalicelib import wiring
-from chalicelib.addresses import InvalidAddress, mask_address
-from chalicelib.codes import MalformedCode
+from chalicelib.accounts.addresses import InvalidAddress, mask_address
+from chalicelib.accounts.sessions import Principal, SessionRejected
+from chalicelib.aws.dependencies import DependencyError
 from chalicelib.config import ConfigError
-from chalicelib.dependencies import DependencyError
-from chalicelib.service import InvalidCode
-from chalicelib.sessions import Principal, SessionRejected
-from chalicelib.store import Throttled
+from chalicelib.otp.codes import MalformedCode
+from chalicelib.otp.service import InvalidCode
+from chalicelib.otp.store import Throttled
 
 logger = logging.getLogger(__name__)
 

@@ -21,10 +21,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from chalicelib.accounts.session_store import SESSIONS, NewSession, expired_sessions
+from chalicelib.aws.dependencies import CONDITION_FAILED, DependencyError, guarded
+from chalicelib.aws.expressions import Counter, Expression, Item, read_number
 from chalicelib.config import Limits
-from chalicelib.dependencies import CONDITION_FAILED, DependencyError, guarded
-from chalicelib.expressions import Counter, Expression, Item, read_number
-from chalicelib.session_store import SESSIONS, NewSession, expired_sessions
 
 TRANSACTION_ATTEMPTS = 3
 TRANSACTION_CANCELLED = frozenset({"TransactionCanceledException"})

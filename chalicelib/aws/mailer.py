@@ -5,11 +5,11 @@ from __future__ import annotations
 import html
 from typing import Any, Protocol
 
-from chalicelib.dependencies import guarded
+from chalicelib.aws.dependencies import guarded
 
 
 class CodeSender(Protocol):
-    """Delivers a code to an address or raises :class:`~chalicelib.dependencies.DependencyError`."""
+    """Delivers a code to an address or raises :class:`~chalicelib.aws.dependencies.DependencyError`."""
 
     def send_code(self, to: str, code: str, valid_minutes: int) -> None: ...
 

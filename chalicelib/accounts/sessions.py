@@ -13,10 +13,10 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from chalicelib.codes import KeyedHasher
+from chalicelib.accounts.session_store import NewSession, Refresh, SessionStore, SessionView
+from chalicelib.accounts.tokens import AccessTokens, InvalidToken, b64url
 from chalicelib.config import Limits
-from chalicelib.session_store import NewSession, Refresh, SessionStore, SessionView
-from chalicelib.tokens import AccessTokens, InvalidToken, b64url
+from chalicelib.otp.codes import KeyedHasher
 
 REFRESH_TOKEN_VERSION = "rt1"
 _TOKEN_PART = re.compile(r"[A-Za-z0-9_-]{16,64}")

@@ -6,10 +6,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from chalicelib import wiring
-from chalicelib.addresses import normalize_address
-from chalicelib.api import ApiError, Exchange
-from chalicelib.codes import parse_code
-from chalicelib.session_actions import session_body
+from chalicelib.accounts.addresses import normalize_address
+from chalicelib.http.exchange import ApiError, Exchange
+from chalicelib.http.session_routes import session_body
+from chalicelib.otp.codes import parse_code
 
 Body = Mapping[str, Any]
 

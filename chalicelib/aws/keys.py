@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from chalicelib.aws.dependencies import guarded
 from chalicelib.config import Settings
-from chalicelib.dependencies import guarded
 
 SSM_PREFIX = "ssm:"
 

@@ -18,8 +18,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.dependencies import CONDITION_FAILED, guarded
-from chalicelib.expressions import Expression, Item, read_number
+from chalicelib.aws.dependencies import CONDITION_FAILED, guarded
+from chalicelib.aws.expressions import Expression, Item, read_number
 
 SESSIONS = "sessions"
 RETIRED_DIGEST_CHARS = 32  # 128 bits: enough to recognise a token, keeps long sessions' entries small

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
-from chalicelib.dependencies import DependencyError, guarded
+from chalicelib.aws.dependencies import DependencyError, guarded
 
 ALGORITHM = "ES256"
 REQUIRED_CLAIMS = ("iss", "aud", "sub", "sid", "iat", "nbf", "exp", "jti")

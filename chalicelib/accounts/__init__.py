@@ -1,0 +1,1 @@
+"""Accounts: identifiers, sessions and the access tokens that prove them."""

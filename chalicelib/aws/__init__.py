@@ -1,0 +1,1 @@
+"""AWS plumbing: expression building, error classification, mail, secrets and keys."""
