@@ -48,11 +48,18 @@ def jwks() -> Response:
     return _serve("/.well-known/jwks.json", "GET", session_routes.jwks, public_cache_seconds=JWKS_CACHE_SECONDS)
 
 
+@app.route("/.well-known/openid-configuration", methods=ALL_METHODS, content_types=ANY_BODY)
+def openid_configuration() -> Response:
+    return _serve("/.well-known/openid-configuration", "GET", session_routes.openid_configuration,
+                  public_cache_seconds=JWKS_CACHE_SECONDS)
+
+
 @app.route("/otp", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/token/refresh", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/token/revoke", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/signout", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/me", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/.well-known/jwks.json", methods=["OPTIONS"], content_types=ANY_BODY)
+@app.route("/.well-known/openid-configuration", methods=["OPTIONS"], content_types=ANY_BODY)
 def preflight() -> Response:
     return exchange.preflight(app.current_request)

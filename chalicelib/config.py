@@ -44,17 +44,16 @@ class Limits:
     access_token_seconds: int = 3_600  # as the prototype's Cognito app client
     session_seconds: int = 432_000  # refresh tokens: 5 days from sign-in, as the prototype's Cognito client
     refresh_grace_seconds: int = 10  # a rotated refresh token still works this long (concurrent tabs)
+    max_sessions: int = 50
 
     @property
     def retention_seconds(self) -> int:
-        """How long state about an address stays relevant after its last write; drives the TTL attribute."""
-        return max(
-            self.code_ttl_seconds,
-            self.resend_cooldown_seconds,
-            self.failure_budget.seconds,
-            self.sends_per_address.seconds,
-            self.session_seconds,
-        )
+        """How long an identifier's code state stays relevant after its last write; drives the TTL attribute.
+
+        An account's home item is pinned instead (it outlives every window), and window counters live in items
+        of their own that expire with their window.
+        """
+        return max(self.code_ttl_seconds, self.resend_cooldown_seconds, self.failure_budget.seconds)
 
 
 @dataclass(frozen=True)

@@ -14,13 +14,13 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from chalicelib.accounts.session_store import SessionStore
 from chalicelib.accounts.sessions import SessionService
+from chalicelib.accounts.store import AccountStore
 from chalicelib.accounts.tokens import AccessTokens, KmsKeys
 from chalicelib.aws.keys import load_hash_key
 from chalicelib.aws.mailer import SesMailer
 from chalicelib.config import Settings
-from chalicelib.otp.codes import KeyedHasher
+from chalicelib.crypto import KeyedHasher
 from chalicelib.otp.service import OtpService
 from chalicelib.otp.store import CodeStore
 
@@ -57,20 +57,26 @@ def get_keys() -> KmsKeys:
 
 
 @functools.cache
+def get_accounts() -> AccountStore:
+    settings = get_settings()
+    return AccountStore(get_client("dynamodb"), settings.table_name, get_hasher().sealer(), settings.limits)
+
+
+@functools.cache
 def get_sessions() -> SessionService:
     settings = get_settings()
     tokens = AccessTokens(
         get_keys(), settings.token_issuer, settings.token_audience, settings.limits.access_token_seconds
     )
-    store = SessionStore(get_client("dynamodb"), settings.table_name)
-    return SessionService(store, tokens, get_hasher(), settings.limits)
+    return SessionService(get_accounts(), tokens, get_hasher(), settings.limits)
 
 
 @functools.cache
 def get_service() -> OtpService:
     settings = get_settings()
     return OtpService(
-        store=CodeStore(get_client("dynamodb"), settings.table_name, settings.limits),
+        store=CodeStore(get_client("dynamodb"), settings.table_name, settings.limits, get_accounts()),
+        accounts=get_accounts(),
         sender=SesMailer(get_client("sesv2"), settings.sender),
         sessions=get_sessions(),
         hasher=get_hasher(),
@@ -85,5 +91,5 @@ def now() -> int:
 
 def reset() -> None:
     """Forget everything built so far (tests switch stages and settings between cases)."""
-    for cached in (get_settings, get_client, get_hasher, get_keys, get_sessions, get_service):
+    for cached in (get_settings, get_client, get_hasher, get_keys, get_accounts, get_sessions, get_service):
         cached.cache_clear()

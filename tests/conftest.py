@@ -18,11 +18,11 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
 from chalicelib import wiring
-from chalicelib.accounts.session_store import SessionStore
 from chalicelib.accounts.sessions import SessionService
+from chalicelib.accounts.store import AccountStore
 from chalicelib.accounts.tokens import AccessTokens, KmsKeys
 from chalicelib.config import Limits, Settings
-from chalicelib.otp.codes import KeyedHasher
+from chalicelib.crypto import KeyedHasher
 from tests.aws_calls import RECORDER
 from tools.bootstrap import Clients, bootstrap, load_stage_env
 from tools.bootstrap import Settings as ResourceNames
@@ -111,11 +111,15 @@ def override_settings(monkeypatch: pytest.MonkeyPatch, **overrides: str) -> None
     monkeypatch.setattr(wiring, "get_settings", settings)
 
 
-def session_service(settings: Settings, limits: Limits, hasher: KeyedHasher, dynamodb: Any) -> SessionService:
-    """Sessions as the stage has them, signed by the stage's KMS key, over the given DynamoDB client."""
+def account_store(settings: Settings, limits: Limits, hasher: KeyedHasher, dynamodb: Any) -> AccountStore:
+    return AccountStore(dynamodb, settings.table_name, hasher.sealer(), limits)
+
+
+def session_service(settings: Settings, accounts: AccountStore, hasher: KeyedHasher, limits: Limits) -> SessionService:
+    """Sessions as the stage has them, signed by the stage's KMS key, over the given account store."""
     keys = KmsKeys(boto3.client("kms"), (settings.signing_key_id, *settings.previous_signing_key_ids))
     tokens = AccessTokens(keys, settings.token_issuer, settings.token_audience, limits.access_token_seconds)
-    return SessionService(SessionStore(dynamodb, settings.table_name), tokens, hasher, limits)
+    return SessionService(accounts, tokens, hasher, limits)
 
 
 def sent_mails() -> list[dict[str, Any]]:

@@ -6,7 +6,7 @@ A pytest plugin (``pytest_plugins`` in ``conftest.py``). While the suite runs it
   the output of processes that tests start and hand over with :func:`add_log_lines` (``chalice local``);
 - **secrets** the service handled in this process, taken where they cannot be missed: everything secret passes
   through :class:`~chalicelib.otp.codes.KeyedHasher` before it is stored, so its ``digest`` (address and code, right
-  or wrong), ``subject_key("addr", ...)`` (every address) and ``refresh_digest`` (refresh token secrets) are
+  or wrong), ``subject_key("email", ...)`` (every address) and ``tag("refresh", ...)`` (refresh token secrets) are
   wrapped; every access token :class:`~chalicelib.accounts.tokens.AccessTokens` issues, and every token in an answer of
   ``chalice.test``'s HTTP client. Tests that talk to another process register theirs with :func:`remember`.
 
@@ -32,13 +32,13 @@ from chalice.test import TestHTTPClient
 
 from chalicelib.accounts.addresses import InvalidAddress, mask_address, normalize_address
 from chalicelib.accounts.tokens import AccessTokens
-from chalicelib.otp.codes import KeyedHasher
+from chalicelib.crypto import KeyedHasher
 
 CODE = re.compile(r"[0-9]{6,10}")
 WORDS = re.compile(r"[A-Za-z0-9]+")
 TOKEN_RUNS = re.compile(r"[A-Za-z0-9_\-.]{16,}")
 ADDRESSES = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~\-]+@[A-Za-z0-9.\-]+")
-MIN_SECRET_PART = 16  # shorter pieces of a token are not secret on their own (e.g. the "rt1" version tag)
+MIN_SECRET_PART = 16  # shorter pieces of a token are not secret on their own (e.g. the "rt2" version tag)
 SHOWN_CHARACTERS = 400
 
 
@@ -59,9 +59,11 @@ class Secrets:
             return
         with self._lock:
             self.tokens.add(value)
-            # The last part of a refresh token (rt1.<address>.<session id>.<secret>) is its secret; of a JWT, the
-            # signature, unique to the token. Either alone in a log is a token in a log.
-            if value.startswith("rt1.") or value.count(".") == 2:
+            # The secret of a refresh token (rt2.<session id>.<secret>.<tag>) and its tag, and the signature of a
+            # JWT, are each unique to their token: any of them alone in a log is a token in a log.
+            if value.startswith("rt2."):
+                self.tokens.update(value.split(".")[2:])
+            elif value.count(".") == 2:
                 self.tokens.add(value.rsplit(".", 1)[-1])
 
     def add_secret_part(self, value: object) -> None:
@@ -185,12 +187,14 @@ def _digest(_: str, __: KeyedHasher, email: str, code: str) -> None:
 
 
 def _subject_key(_: str, __: KeyedHasher, kind: str, value: str) -> None:
-    if kind == "addr":
+    if kind == "email":
         SECRETS.add_address(value)
 
 
-def _refresh_digest(_: str, __: KeyedHasher, session_id: str, secret: str) -> None:
-    SECRETS.add_secret_part(secret)
+def _tag(tag: str, __: KeyedHasher, purpose: str, *parts: str) -> None:
+    if purpose == "refresh":
+        SECRETS.add_secret_part(parts[-1])  # the token's secret
+        SECRETS.add_secret_part(tag)
 
 
 def _issued(result: tuple[str, int], *_: Any, **__: Any) -> None:
@@ -221,7 +225,7 @@ def install() -> None:
     """Wrap the places secrets pass through (idempotent)."""
     _wrap(KeyedHasher, "digest", _digest)
     _wrap(KeyedHasher, "subject_key", _subject_key)
-    _wrap(KeyedHasher, "refresh_digest", _refresh_digest)
+    _wrap(KeyedHasher, "tag", _tag)
     _wrap(AccessTokens, "issue", _issued)
     _wrap(TestHTTPClient, "request", _http_exchange)
 

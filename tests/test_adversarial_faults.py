@@ -26,7 +26,7 @@ from moto.core.botocore_stubber import MockRawResponse
 
 from app import app
 from chalicelib import wiring
-from chalicelib.otp.codes import KeyedHasher
+from chalicelib.crypto import KeyedHasher
 from tests.conftest import REPO_ROOT, FakeClock, code_in, sent_mails
 
 ALICE = "alice@example.com"

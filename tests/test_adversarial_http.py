@@ -26,7 +26,7 @@ from typing import Any
 import boto3
 import pytest
 
-from chalicelib.otp.codes import KeyedHasher
+from chalicelib.crypto import KeyedHasher
 from tests import logscan
 from tools.bootstrap import load_stage_env
 from tools.run_local import HOST, Stack, StackError, headless_stack

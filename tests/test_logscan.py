@@ -16,7 +16,7 @@ from tests.logscan import LogText, Secrets, find_leaks
 
 CODE = "004217"
 ADDRESS = "Leaky.Person@Example.com"
-REFRESH = "rt1.bGVha3kucGVyc29uQGV4YW1wbGUuY29t.Ab3dEf5hIj7lMn9pQr1tUv.Wx3zAb5dEf7hIj9lMn1pQr3tUv5xYz7bCd9fGh1jKl3"
+REFRESH = "rt2.e0123456789abcdef0123456789abcdefAb3dEf5hIj7lMn9pQr1tUv.Wx3zAb5dEf7hIj9lMn1pQr.c0ffee0123456789abcdef0123456789"
 JWT = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlLW9mLXRoZS1hY2Nlc3MtdG9rZW4tdGhhdC1pcy1sb25n"
 
 
@@ -40,13 +40,14 @@ def kinds(text: str, section: str = "Captured log call") -> list[str]:
         ("INFO     x:x.py:1 mail to leaky.person@example.com", ["address"]),  # the normalised form
         ("INFO     x:x.py:1 mail to Leaky.Person@Example.com.", ["address"]),  # as typed, end of sentence
         (f"DEBUG    x:x.py:1 refresh {REFRESH}", ["token"]),
-        (f"DEBUG    x:x.py:1 secret {REFRESH.rsplit('.', 1)[1]}", ["token"]),  # the secret part alone
+        (f"DEBUG    x:x.py:1 secret {REFRESH.split('.')[2]}", ["token"]),  # the secret part alone
+        (f"DEBUG    x:x.py:1 tag {REFRESH.rsplit('.', 1)[1]}", ["token"]),  # the tag alone
         (f"DEBUG    x:x.py:1 Authorization: Bearer {JWT}", ["token"]),
         (f"DEBUG    x:x.py:1 sig={JWT.rsplit('.', 1)[1]}", ["token"]),
         ("INFO     x:x.py:1 l***@example.com signed in", []),  # the masked hint is what logs should hold
         ("INFO     x:x.py:1 other.leaky.person@example.com", []),  # another address that contains it
         ("INFO     x:x.py:1 took 1004217 us, id 004217ab", []),  # the digits inside longer tokens
-        ("INFO     x:x.py:1 rt1 refresh attempt", []),
+        ("INFO     x:x.py:1 rt2 refresh attempt", []),
     ],
 )
 def test_log_records_are_scanned_for_every_kind_of_secret(line: str, expected: list[str]) -> None:
@@ -86,7 +87,7 @@ INNER_SIGN_IN = """
     import json
     import logging
 
-    from chalicelib.otp.codes import KeyedHasher
+    from chalicelib.crypto import KeyedHasher
 
     def test_a_sign_in(capsys):
         hasher = KeyedHasher(b"k" * 32)

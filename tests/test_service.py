@@ -12,10 +12,10 @@ import pytest
 
 from chalicelib.aws.dependencies import DependencyError
 from chalicelib.config import Limits, Settings, Window
-from chalicelib.otp.codes import KeyedHasher
+from chalicelib.crypto import KeyedHasher
 from chalicelib.otp.service import InvalidCode, OtpService
 from chalicelib.otp.store import CodeStore, Throttled
-from tests.conftest import FakeClock, SerializedClient, session_service
+from tests.conftest import FakeClock, SerializedClient, account_store, session_service
 
 ALICE = "alice@example.com"
 BOB = "bob@example.com"
@@ -46,9 +46,11 @@ def sender() -> RecordingSender:
 def make_service(settings: Settings, sender: RecordingSender, clock: FakeClock, **limits: object) -> OtpService:
     chosen = replace(settings.limits, **limits) if limits else settings.limits
     client = SerializedClient(boto3.client("dynamodb"))
-    store = CodeStore(client, settings.table_name, chosen, sleep=lambda _: None)
     hasher = KeyedHasher(KEY)
-    return OtpService(store, sender, session_service(settings, chosen, hasher, client), hasher, chosen, clock)
+    accounts = account_store(settings, chosen, hasher, client)
+    store = CodeStore(client, settings.table_name, chosen, accounts, sleep=lambda _: None)
+    sessions = session_service(settings, accounts, hasher, chosen)
+    return OtpService(store, accounts, sender, sessions, hasher, chosen, clock)
 
 
 @pytest.fixture
@@ -109,7 +111,7 @@ def test_every_item_carries_a_ttl_covering_its_longest_window(
 ) -> None:
     service.send_code(ALICE, "192.0.2.1")
     items = stored_items(settings)
-    assert len(items) == 2  # the address and the source IP
+    assert len(items) == 3  # the address, and the send counters of the address and of the source IP
     for item in items:
         assert clock.now < int(item["expires_at"]["N"]) <= clock.now + settings.limits.retention_seconds
 

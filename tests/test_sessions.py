@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -71,14 +72,19 @@ def claims_of(token: str) -> dict[str, Any]:
 def test_a_sign_in_opens_a_session_that_me_accepts(client: Client, clock: FakeClock) -> None:
     session = sign_in(client, clock)
     claims = claims_of(session["access_token"])
-    assert claims["sub"] == ALICE and claims["aud"] == "otp-signin" and claims["iss"] == "http://127.0.0.1:8000"
+    assert claims["sub"] == session["user_id"] and claims["email"] == ALICE and claims["email_verified"] is True
+    assert str(uuid.UUID(claims["sub"])) == claims["sub"]  # a stable opaque id, not the address
+    assert claims["aud"] == "otp-signin" and claims["iss"] == "http://127.0.0.1:8000"
+    assert claims["amr"] == ["otp"] and claims["auth_time"] == claims["iat"]
     assert claims["exp"] - claims["iat"] == 3600 and claims["nbf"] == claims["iat"]
     assert len(claims["jti"]) >= 16 and len(claims["sid"]) >= 16
     answer = me(client, session["access_token"])
     assert answer.status_code == 200
     body = answer.json_body
-    assert (body["code"], body["email"]) == ("signed_in", ALICE)
-    assert body["session"]["id"] == claims["sid"]
+    assert (body["code"], body["email"], body["user_id"]) == ("signed_in", ALICE, claims["sub"])
+    assert body["identifiers"] == [{"type": "email", "value": ALICE}]
+    assert body["created_at"] == body["last_sign_in_at"] == claims["auth_time"]
+    assert body["session"]["id"] == claims["sid"] and body["session"]["amr"] == ["otp"]
     assert body["session"]["access_token_expires_at"] == claims["exp"]
     assert body["session"]["expires_at"] - body["session"]["signed_in_at"] == 432_000
 
@@ -121,13 +127,34 @@ def test_concurrent_refreshes_within_the_grace_window_both_succeed(client: Clien
     assert_rejected(me(client, second.json_body["access_token"]))
 
 
+def test_later_sign_ins_land_in_the_account_the_first_one_created(client: Client, clock: FakeClock) -> None:
+    first = sign_in(client, clock)
+    clock.advance(86_400)
+    second = sign_in(client, clock)
+    other = sign_in(client, clock, "bob@example.com")
+    assert first["user_id"] == second["user_id"] != other["user_id"]
+    assert claims_of(second["access_token"])["sub"] == first["user_id"]
+    body = me(client, second["access_token"]).json_body
+    assert body["created_at"] == claims_of(first["access_token"])["auth_time"]
+    assert body["last_sign_in_at"] == claims_of(second["access_token"])["auth_time"] > body["created_at"]
+    renewed = refresh(client, first["refresh_token"]).json_body  # both sessions belong to the account
+    assert (renewed["user_id"], renewed["email"]) == (first["user_id"], ALICE)
+    assert claims_of(renewed["access_token"])["auth_time"] == claims_of(first["access_token"])["auth_time"]
+
+
 def test_an_unknown_or_malformed_refresh_token_is_rejected(client: Client, clock: FakeClock) -> None:
     session = sign_in(client, clock)
-    version, email, sid, secret = session["refresh_token"].split(".")
-    for token in (f"{version}.{email}.{sid}.{'A' * 43}", "rt1.x.y.z", "garbage", "a" * 600,
-                  f"{version}.{b64url(b'bob@example.com')}.{sid}.{secret}"):
+    other = sign_in(client, clock, "bob@example.com")
+    version, sid, secret, tag = session["refresh_token"].split(".")
+    _, other_sid, other_secret, other_tag = other["refresh_token"].split(".")
+    for token in (f"{version}.{sid}.{'A' * 22}.{tag}",  # another secret under the genuine tag
+                  f"{version}.{sid}.{secret}.{'0' * 32}",  # a made-up tag: not reuse, nothing is revoked
+                  f"{version}.{other_sid}.{secret}.{tag}",  # moved to another session
+                  f"{version}.{sid}.{other_secret}.{other_tag}",
+                  f"rt1.{sid}.{secret}.{tag}", "rt2.x.y.z", "garbage", "a" * 600):
         assert_rejected(refresh(client, token))
     assert me(client, session["access_token"]).status_code == 200  # guessing did not end the session
+    assert refresh(client, session["refresh_token"]).status_code == 200  # nor spent its refresh token
     answer = post(client, "/token/refresh", {})
     assert (answer.status_code, answer.json_body["code"]) == (400, "invalid_refresh_token")
 
@@ -196,20 +223,21 @@ def test_forged_and_foreign_tokens_are_rejected(client: Client, clock: FakeClock
     hs256_input = f"{b64url(json.dumps(hs256_header).encode())}.{payload_part}".encode()
     other_key = boto3.client("kms").create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
     forgeries = {
-        "tampered payload": f"{header_part}.{b64url(json.dumps({**claims, 'sub': 'bob@example.com'}).encode())}."
+        "tampered payload": f"{header_part}.{b64url(json.dumps({**claims, 'sub': str(uuid.uuid4())}).encode())}."
         f"{signature_part}",
         "alg none": forge({"alg": "none", "typ": "JWT", "kid": header["kid"]}, claims),
         "HS256 with the public key as secret": hs256_input.decode() + "."
         + b64url(hmac.new(public_pem, hs256_input, hashlib.sha256).digest()),
         "unknown kid": forge({**header, "kid": "nope"}, claims, base64.urlsafe_b64decode(signature_part + "==")),
         "signed by an unpublished key": stage_tokens(keys=KmsKeys(boto3.client("kms"), [other_key["KeyId"]]))
-        .issue(ALICE, claims["sid"], now)[0],
-        "wrong audience": stage_tokens(audience="someone-else").issue(ALICE, claims["sid"], now)[0],
-        "wrong issuer": stage_tokens(issuer="https://evil.example").issue(ALICE, claims["sid"], now)[0],
-        "not yet valid": stage_tokens().issue(ALICE, claims["sid"], now + 60)[0],
-        "expired": stage_tokens(lifetime_seconds=60).issue(ALICE, claims["sid"], now - 61)[0],
-        "unknown session": stage_tokens().issue(ALICE, "x" * 22, now)[0],
-        "another address's session": stage_tokens().issue("bob@example.com", claims["sid"], now)[0],
+        .issue(claims["sub"], claims["sid"], now, {})[0],
+        "wrong audience": stage_tokens(audience="someone-else").issue(claims["sub"], claims["sid"], now, {})[0],
+        "wrong issuer": stage_tokens(issuer="https://evil.example").issue(claims["sub"], claims["sid"], now, {})[0],
+        "not yet valid": stage_tokens().issue(claims["sub"], claims["sid"], now + 60, {})[0],
+        "expired": stage_tokens(lifetime_seconds=60).issue(claims["sub"], claims["sid"], now - 61, {})[0],
+        "unknown session": stage_tokens().issue(claims["sub"], "x" * 22, now, {})[0],
+        "a session id naming no home": stage_tokens().issue(claims["sub"], "e" + "0" * 32 + "x" * 22, now, {})[0],
+        "another account's session": stage_tokens().issue(str(uuid.uuid4()), claims["sid"], now, {})[0],
         "truncated": token[:-10],
         "not a JWT": "hello",
     }
@@ -217,7 +245,7 @@ def test_forged_and_foreign_tokens_are_rejected(client: Client, clock: FakeClock
         answer = me(client, forged)
         assert answer.status_code == 401, name
         assert json.loads(answer.body) == INVALID_TOKEN, name
-    assert me(client, stage_tokens().issue(ALICE, claims["sid"], now)[0]).status_code == 200  # the control
+    assert me(client, stage_tokens().issue(claims["sub"], claims["sid"], now, {})[0]).status_code == 200  # the control
     for header_value in ("", "Bearer", f"Basic {token}", token):
         answer = client.http.get("/me", headers={"Authorization": header_value} if header_value else {})
         assert answer.status_code == 401

@@ -1,25 +1,36 @@
-"""Sessions: what a proven address receives, how it is renewed, checked and ended.
+"""Sessions: what a proven identifier receives, how it is renewed, checked and ended.
 
-A session is an access token (ES256 JWT, short-lived) and a refresh token (opaque, 256 bits, rotated on every
-use). Both are refused the moment their session is revoked: every access token names its session (``sid``)
-and every check looks that session up.
+A session is an access token (ES256 JWT, short-lived) and a refresh token (opaque, rotated on every use). Both
+are refused the moment their session is revoked: every access token names its session (``sid``) and every
+check looks that session up. A session id names the account's home item and the session on it, so that
+every check is one key lookup.
+
+Refresh tokens are ``rt2.<sid>.<secret>.<tag>``: a 128-bit random secret and a keyed tag over the session and
+the secret that only this service can make. The home item holds the tag of the current token (which, without
+the secret, opens nothing); a presented token whose tag is genuine but no longer current is a retired one,
+recognised as reuse without any list of retired tokens.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
+import hmac
 import re
 import secrets
 from dataclasses import dataclass
 
-from chalicelib.accounts.session_store import NewSession, Refresh, SessionStore, SessionView
-from chalicelib.accounts.tokens import AccessTokens, InvalidToken, b64url
+from chalicelib.accounts.store import Account, AccountStore, NewSession, Refresh, SessionView
+from chalicelib.accounts.tokens import AccessTokens, InvalidToken
 from chalicelib.config import Limits
-from chalicelib.otp.codes import KeyedHasher
+from chalicelib.crypto import DIGEST_HEX_CHARS, KeyedHasher
 
-REFRESH_TOKEN_VERSION = "rt1"
-_TOKEN_PART = re.compile(r"[A-Za-z0-9_-]{16,64}")
+REFRESH_TOKEN_VERSION = "rt2"
+KIND_LETTERS = {"email": "e"}  # the kind of identifier an account's home item is keyed by
+_KINDS = {letter: kind for kind, letter in KIND_LETTERS.items()}
+NONCE_CHARS = 22  # secrets.token_urlsafe(16)
+_SESSION_ID = re.compile(rf"([a-z])([0-9a-f]{{{DIGEST_HEX_CHARS}}})([A-Za-z0-9_-]{{{NONCE_CHARS}}})")
+_SECRET = re.compile(rf"[A-Za-z0-9_-]{{{NONCE_CHARS}}}")
+_TAG = re.compile(rf"[0-9a-f]{{{DIGEST_HEX_CHARS}}}")
+MAX_REFRESH_TOKEN_CHARS = 256
 
 
 class SessionRejected(Exception):
@@ -27,17 +38,37 @@ class SessionRejected(Exception):
 
 
 @dataclass(frozen=True)
-class PendingSession:
-    """A session prepared for an address before its code is checked; it becomes real only if the code was right."""
+class SessionRef:
+    """Where a session lives: its account's home item (``email#<digest>``) and its nonce there."""
 
-    email: str
+    home: str
+    nonce: str
+
+    @property
+    def id(self) -> str:
+        kind, _, digest = self.home.partition("#")
+        return f"{KIND_LETTERS[kind]}{digest}{self.nonce}"
+
+    @classmethod
+    def parse(cls, session_id: object) -> SessionRef:
+        match = _SESSION_ID.fullmatch(session_id) if isinstance(session_id, str) else None
+        if match is None or match.group(1) not in _KINDS:
+            raise SessionRejected("malformed session id")
+        return cls(f"{_KINDS[match.group(1)]}#{match.group(2)}", match.group(3))
+
+
+@dataclass(frozen=True)
+class PendingSession:
+    """A session prepared before its code is checked; it becomes real only if the code was right."""
+
+    ref: SessionRef
     record: NewSession
     refresh_token: str
 
 
 @dataclass(frozen=True)
 class IssuedSession:
-    email: str
+    account: Account
     session_id: str
     access_token: str
     access_expires_at: int
@@ -47,107 +78,93 @@ class IssuedSession:
 
 @dataclass(frozen=True)
 class Principal:
-    email: str
-    session_id: str
+    account: Account
+    ref: SessionRef
     issued_at: int
     expires_at: int
     session: SessionView
 
 
-@dataclass(frozen=True)
-class _RefreshToken:
-    email: str
-    session_id: str
-    secret: str
-
-
 class SessionService:
-    def __init__(self, store: SessionStore, tokens: AccessTokens, hasher: KeyedHasher, limits: Limits) -> None:
-        self._store = store
+    def __init__(self, accounts: AccountStore, tokens: AccessTokens, hasher: KeyedHasher, limits: Limits) -> None:
+        self._accounts = accounts
         self._tokens = tokens
         self._hasher = hasher
         self._limits = limits
 
-    def prepare(self, email: str, now: int) -> PendingSession:
-        session_id = secrets.token_urlsafe(16)
-        secret = secrets.token_urlsafe(32)
-        record = NewSession(
-            session_id, self._hasher.refresh_digest(session_id, secret), now, now + self._limits.session_seconds
-        )
-        return PendingSession(email, record, _format_refresh_token(email, session_id, secret))
+    def prepare(self, home: str, now: int, amr: tuple[str, ...] = ("otp",)) -> PendingSession:
+        ref = SessionRef(home, secrets.token_urlsafe(16))
+        refresh_token, tag = self._new_refresh_token(ref)
+        record = NewSession(ref.nonce, tag, now, now + self._limits.session_seconds, amr)
+        return PendingSession(ref, record, refresh_token)
 
-    def issue(self, pending: PendingSession, now: int) -> IssuedSession:
+    def issue(self, pending: PendingSession, account: Account, now: int) -> IssuedSession:
         """Tokens for a session whose code has been proven (signing may raise ``DependencyError``)."""
-        return self._tokens_for(pending.email, pending.record.session_id, pending.refresh_token,
-                                pending.record.expires_at, now)
+        view = SessionView(pending.record.created_at, pending.record.expires_at, pending.record.amr)
+        return self._tokens_for(account, pending.ref, view, pending.refresh_token, now)
 
     def refresh(self, raw_token: object, now: int) -> IssuedSession:
         """New tokens for a current refresh token, which is used up; reuse of a retired one ends the session."""
-        token = _parse_refresh_token(raw_token)
-        secret = secrets.token_urlsafe(32)
-        outcome, session = self._store.rotate(
-            self._hasher.subject_key("addr", token.email),
-            token.session_id,
-            self._hasher.refresh_digest(token.session_id, token.secret),
-            self._hasher.refresh_digest(token.session_id, secret),
-            now,
-            self._limits.refresh_grace_seconds,
+        ref, tag = self._parse_refresh_token(raw_token)
+        refresh_token, replacement = self._new_refresh_token(ref)
+        outcome, account, session = self._accounts.rotate(
+            ref.home, ref.nonce, tag, replacement, now, self._limits.refresh_grace_seconds
         )
-        if outcome not in (Refresh.ROTATED, Refresh.GRACE) or session is None:
+        if outcome not in (Refresh.ROTATED, Refresh.GRACE) or account is None or session is None:
             raise SessionRejected(outcome.value)
-        refresh_token = _format_refresh_token(token.email, token.session_id, secret)
-        return self._tokens_for(token.email, token.session_id, refresh_token, session.expires_at, now)
+        return self._tokens_for(account, ref, session, refresh_token, now)
 
     def revoke(self, raw_token: object) -> None:
         """End the session of a current refresh token; anything else is silently ignored (RFC 7009)."""
         try:
-            token = _parse_refresh_token(raw_token)
+            ref, tag = self._parse_refresh_token(raw_token)
         except SessionRejected:
             return
-        self._store.revoke(
-            self._hasher.subject_key("addr", token.email),
-            token.session_id,
-            presented=self._hasher.refresh_digest(token.session_id, token.secret),
-        )
+        self._accounts.revoke(ref.home, ref.nonce, presented=tag)
 
     def authenticate(self, access_token: str, now: int) -> Principal:
         try:
             claims = self._tokens.verify(access_token, now)
         except InvalidToken as error:
             raise SessionRejected(str(error)) from None
-        session = self._store.find(self._hasher.subject_key("addr", claims.subject), claims.session_id, now)
-        if session is None:
+        ref = SessionRef.parse(claims.session_id)
+        found = self._accounts.find(ref.home, ref.nonce, now)
+        if found is None:
             raise SessionRejected("session ended")
-        return Principal(claims.subject, claims.session_id, claims.issued_at, claims.expires_at, session)
+        account, session = found
+        if not hmac.compare_digest(account.id, claims.subject):
+            raise SessionRejected("session of another account")
+        return Principal(account, ref, claims.issued_at, claims.expires_at, session)
 
     def sign_out(self, principal: Principal, everywhere: bool) -> None:
-        address_key = self._hasher.subject_key("addr", principal.email)
         if everywhere:
-            self._store.revoke_all(address_key)
+            self._accounts.revoke_all(principal.ref.home)
         else:
-            self._store.revoke(address_key, principal.session_id)
+            self._accounts.revoke(principal.ref.home, principal.ref.nonce)
 
     def _tokens_for(
-        self, email: str, session_id: str, refresh_token: str, session_expires_at: int, now: int
+        self, account: Account, ref: SessionRef, session: SessionView, refresh_token: str, now: int
     ) -> IssuedSession:
-        access_token, access_expires_at = self._tokens.issue(email, session_id, now)
-        return IssuedSession(email, session_id, access_token, access_expires_at, refresh_token, session_expires_at)
+        profile: dict[str, object] = {"amr": list(session.amr), "auth_time": session.created_at}
+        if "email" in account.identifiers:
+            profile.update(email=account.identifiers["email"], email_verified=True)
+        access_token, access_expires_at = self._tokens.issue(account.id, ref.id, now, profile)
+        return IssuedSession(account, ref.id, access_token, access_expires_at, refresh_token, session.expires_at)
 
+    def _new_refresh_token(self, ref: SessionRef) -> tuple[str, str]:
+        secret = secrets.token_urlsafe(16)
+        tag = self._hasher.tag("refresh", ref.id, secret)
+        return ".".join((REFRESH_TOKEN_VERSION, ref.id, secret, tag)), tag
 
-def _format_refresh_token(email: str, session_id: str, secret: str) -> str:
-    # The address rides along (encoded, not secret) so the token finds its session with one key lookup.
-    return ".".join((REFRESH_TOKEN_VERSION, b64url(email.encode()), session_id, secret))
-
-
-def _parse_refresh_token(raw: object) -> _RefreshToken:
-    parts = raw.split(".") if isinstance(raw, str) and len(raw) <= 512 else []
-    if len(parts) != 4 or parts[0] != REFRESH_TOKEN_VERSION:
-        raise SessionRejected("malformed refresh token")
-    _, encoded_email, session_id, secret = parts
-    if not (_TOKEN_PART.fullmatch(session_id) and _TOKEN_PART.fullmatch(secret)):
-        raise SessionRejected("malformed refresh token")
-    try:
-        email = base64.urlsafe_b64decode(encoded_email + "=" * (-len(encoded_email) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise SessionRejected("malformed refresh token") from None
-    return _RefreshToken(email, session_id, secret)
+    def _parse_refresh_token(self, raw: object) -> tuple[SessionRef, str]:
+        """The session and tag of a token this service made; anything else is refused before any lookup."""
+        parts = raw.split(".") if isinstance(raw, str) and len(raw) <= MAX_REFRESH_TOKEN_CHARS else []
+        if len(parts) != 4 or parts[0] != REFRESH_TOKEN_VERSION:
+            raise SessionRejected("malformed refresh token")
+        _, session_id, secret, tag = parts
+        ref = SessionRef.parse(session_id)
+        if not (_SECRET.fullmatch(secret) and _TAG.fullmatch(tag)):
+            raise SessionRejected("malformed refresh token")
+        if not hmac.compare_digest(self._hasher.tag("refresh", session_id, secret), tag):
+            raise SessionRejected("forged refresh token")
+        return ref, tag

@@ -12,7 +12,7 @@ import functools
 import hashlib
 import json
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +25,9 @@ from chalicelib.aws.dependencies import DependencyError, guarded
 
 ALGORITHM = "ES256"
 REQUIRED_CLAIMS = ("iss", "aud", "sub", "sid", "iat", "nbf", "exp", "jti")
+# Every claim an access token may carry: ``sub`` is the account id; ``email`` the address it holds (OIDC names);
+# ``amr`` (RFC 8176) and ``auth_time`` describe the sign-in.
+CLAIMS_SUPPORTED = (*REQUIRED_CLAIMS, "email", "email_verified", "amr", "auth_time")
 
 
 class InvalidToken(Exception):
@@ -134,10 +137,14 @@ class AccessTokens:
         self._audience = audience
         self._lifetime = lifetime_seconds
 
-    def issue(self, subject: str, session_id: str, now: int) -> tuple[str, int]:
-        """A signed access token for ``subject`` in session ``session_id``, and when it expires."""
+    def issue(self, subject: str, session_id: str, now: int, profile: Mapping[str, Any]) -> tuple[str, int]:
+        """A signed access token for account ``subject`` in session ``session_id``, and when it expires.
+
+        ``profile`` adds the claims that describe the person and the sign-in (``email``, ``amr``, ...).
+        """
         expires_at = now + self._lifetime
         claims = {
+            **profile,
             "iss": self._issuer,
             "aud": self._audience,
             "sub": subject,

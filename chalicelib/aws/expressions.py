@@ -1,4 +1,8 @@
-"""DynamoDB expression building: placeholders for every name and value, so rules read like rules."""
+"""DynamoDB expression building: placeholders for every name and value, so rules read like rules.
+
+An :class:`Update` collects the clauses of one write from every module that owns part of an item (the code
+state, the account, its sessions), so that one round trip can carry all of them.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,13 @@ from chalicelib.config import Window
 
 Item = Mapping[str, Mapping[str, Any]]
 
+TTL = "expires_at"  # the table's TTL attribute
+# An item that must outlive every window (an account's home) holds the string "never" here; DynamoDB's TTL
+# ignores items whose TTL attribute is not a number, so writes that keep an item alive write
+# ``expires_at = if_not_exists(pinned, <until>)`` and leave a pinned item pinned without reading it first.
+PINNED = "pinned"
+NEVER = "never"
+
 
 def number(value: int) -> dict[str, str]:
     return {"N": str(value)}
@@ -16,28 +27,17 @@ def number(value: int) -> dict[str, str]:
 
 def read_number(item: Item, name: str) -> int:
     attribute = item.get(name)
-    return int(attribute["N"]) if attribute else 0
+    return int(attribute["N"]) if attribute and "N" in attribute else 0
 
 
-class Counter:
-    """A fixed-window counter stored as the attribute ``<prefix>@<window index>`` of an item.
+def read_string(item: Item, name: str) -> str:
+    attribute = item.get(name)
+    return str(attribute["S"]) if attribute and "S" in attribute else ""
 
-    Naming the attribute after its window lets a new window start from zero in the same write that counts,
-    with no read of the old count first.
-    """
 
-    def __init__(self, prefix: str, window: Window, now: int) -> None:
-        self.window = window
-        self.index = now // window.seconds
-        self.current = f"{prefix}@{self.index}"
-        self.previous = f"{prefix}@{self.index - 1}"
-        self.seconds_left = (self.index + 1) * window.seconds - now
-
-    def count(self, item: Item) -> int:
-        return read_number(item, self.current)
-
-    def exhausted(self, item: Item) -> bool:
-        return self.window.enabled and self.count(item) >= self.window.limit
+def read_map(item: Item, name: str) -> dict[str, Any]:
+    attribute = item.get(name)
+    return dict(attribute["M"]) if attribute and "M" in attribute else {}
 
 
 class Expression:
@@ -46,13 +46,20 @@ class Expression:
     def __init__(self) -> None:
         self.names: dict[str, str] = {}
         self.values: dict[str, dict[str, Any]] = {}
+        self._placeholders: dict[str, str] = {}
 
     def name(self, *path: str) -> str:
-        """A document path (``name("sessions", sid, "cur")``) with every element behind a placeholder."""
+        """A document path (``name("sessions", sid, "h")``) with every element behind a placeholder.
+
+        No attribute name is ever written into an expression as it is, so none can clash with DynamoDB's
+        reserved words; an element named twice shares its placeholder.
+        """
         placeholders = []
         for element in path:
-            placeholder = f"#n{len(self.names)}"
-            self.names[placeholder] = element
+            placeholder = self._placeholders.get(element)
+            if placeholder is None:
+                placeholder = self._placeholders[element] = f"#n{len(self.names)}"
+                self.names[placeholder] = element
             placeholders.append(placeholder)
         return ".".join(placeholders)
 
@@ -61,14 +68,6 @@ class Expression:
         self.values[placeholder] = to_attribute(value)
         return placeholder
 
-    def below_limit(self, counter: Counter) -> str:
-        name = self.name(counter.current)
-        return f"(attribute_not_exists({name}) OR {name} < {self.value(counter.window.limit)})"
-
-    def increment(self, attribute: str, by: int = 1) -> str:
-        name = self.name(attribute)
-        return f"{name} = if_not_exists({name}, {self.value(0)}) + {self.value(by)}"
-
     def params(self, **rest: Any) -> dict[str, Any]:
         params = dict(rest)
         if self.names:
@@ -76,6 +75,82 @@ class Expression:
         if self.values:
             params["ExpressionAttributeValues"] = self.values
         return params
+
+
+class Update(Expression):
+    """One ``UpdateItem`` (or one update of a transaction): SET and REMOVE clauses and ANDed conditions."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sets: list[str] = []
+        self.removes: list[str] = []
+        self.conditions: list[str] = []
+
+    def set(self, clause: str) -> Update:
+        self.sets.append(clause)
+        return self
+
+    def remove(self, *path: str) -> Update:
+        self.removes.append(self.name(*path))
+        return self
+
+    def require(self, condition: str) -> Update:
+        self.conditions.append(f"({condition})")
+        return self
+
+    def keep_until(self, until: int) -> Update:
+        """Let TTL remove the item after ``until``, unless it is pinned (see :data:`PINNED`)."""
+        return self.set(f"{self.name(TTL)} = if_not_exists({self.name(PINNED)}, {self.value(until)})")
+
+    def expression(self) -> str:
+        parts = []
+        if self.sets:
+            parts.append("SET " + ", ".join(self.sets))
+        if self.removes:
+            parts.append("REMOVE " + ", ".join(self.removes))
+        return " ".join(parts)
+
+    def request(self, table: str, key: str, **rest: Any) -> dict[str, Any]:
+        """The parameters of this write to item ``key``; a refused condition returns the item as it stood."""
+        extra: dict[str, Any] = {}
+        if self.conditions:
+            extra = {
+                "ConditionExpression": " AND ".join(self.conditions),
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        return self.params(TableName=table, Key={"pk": {"S": key}}, UpdateExpression=self.expression(), **extra,
+                           **rest)
+
+
+class WindowCounter:
+    """At most ``window.limit`` events per fixed, clock-aligned window, counted in an item of its own.
+
+    The item's key names the window (``<subject>/<name>@<index>``) and TTL removes it after the window, so a new
+    window starts from zero without a read, and no counter outlives its window whatever the use.
+    """
+
+    def __init__(self, name: str, window: Window, now: int) -> None:
+        self.name = name
+        self.window = window
+        self.index = now // window.seconds
+        self.seconds_left = (self.index + 1) * window.seconds - now
+        self.ends_at = now + self.seconds_left
+
+    def key(self, subject_key: str) -> str:
+        return f"{subject_key}/{self.name}@{self.index}"
+
+    def count_one(self, by: int = 1) -> Update:
+        """Count ``by`` events (negative: take them back); counting up is refused once the limit is reached."""
+        update = Update()
+        count = update.name("n")
+        update.set(f"{count} = if_not_exists({count}, {update.value(0)}) + {update.value(by)}")
+        update.set(f"{update.name(TTL)} = {update.value(self.ends_at)}")
+        if by > 0:
+            update.require(f"attribute_not_exists({count}) OR {count} < {update.value(self.window.limit)}")
+        return update
+
+    def exhausted(self, item: Item) -> bool:
+        return self.window.enabled and read_number(item, "n") >= self.window.limit
 
 
 def to_attribute(value: Any) -> dict[str, Any]:

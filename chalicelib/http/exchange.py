@@ -19,6 +19,7 @@ from chalice.app import Request, Response
 from chalicelib import wiring
 from chalicelib.accounts.addresses import InvalidAddress, mask_address
 from chalicelib.accounts.sessions import Principal, SessionRejected
+from chalicelib.accounts.store import Account
 from chalicelib.aws.dependencies import DependencyError
 from chalicelib.config import ConfigError
 from chalicelib.otp.codes import MalformedCode
@@ -94,11 +95,13 @@ class Exchange:
         if scheme.lower() != "bearer" or not token.strip():
             raise SessionRejected("no bearer token")
         principal = wiring.get_sessions().authenticate(token.strip(), wiring.now())
-        self.identify(principal.email)
+        self.identify(principal.account)
         return principal
 
-    def identify(self, email: str) -> None:
-        """Name the address in the access log the only ways allowed there: pseudonymised and masked."""
+    def identify(self, who: str | Account) -> None:
+        """Name the address (or the account's) in the access log the only ways allowed there: pseudonymised
+        and masked."""
+        email = who if isinstance(who, str) else who.identifiers.get("email", who.id)
         self.log["user"] = wiring.get_hasher().pseudonym(email)
         self.log["user_hint"] = mask_address(email)
 

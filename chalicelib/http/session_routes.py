@@ -1,4 +1,4 @@
-"""Session routes: refresh, revoke, sign out, who am I, and the public keys that verify access tokens."""
+"""Session routes: refresh, revoke, sign out, who am I, and what verifies access tokens (keys, discovery)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Any
 
 from chalicelib import wiring
 from chalicelib.accounts.sessions import IssuedSession
+from chalicelib.accounts.tokens import ALGORITHM, CLAIMS_SUPPORTED
 from chalicelib.http.exchange import ApiError, Exchange
 
 Answer = tuple[int, dict[str, Any]]
@@ -14,7 +15,8 @@ Answer = tuple[int, dict[str, Any]]
 def session_body(session: IssuedSession, now: int) -> dict[str, Any]:
     """The token fields of an answer that opens or renews a session (OAuth 2.0 names)."""
     return {
-        "email": session.email,
+        "user_id": session.account.id,
+        **session.account.identifiers,
         "access_token": session.access_token,
         "token_type": "Bearer",
         "expires_in": session.access_expires_at - now,
@@ -27,7 +29,7 @@ def refresh(exchange: Exchange) -> Answer:
     token = _refresh_token(exchange)
     now = wiring.now()
     session = wiring.get_sessions().refresh(token, now)
-    exchange.identify(session.email)
+    exchange.identify(session.account)
     return 200, {"message": "Your session was renewed.", "code": "refreshed", **session_body(session, now)}
 
 
@@ -49,13 +51,20 @@ def sign_out(exchange: Exchange) -> Answer:
 
 def me(exchange: Exchange) -> Answer:
     principal = exchange.principal()
+    account = principal.account
+    identifiers = account.identifiers
     return 200, {
-        "message": f"Signed in as {principal.email}.",
+        "message": f"Signed in as {identifiers.get('email', account.id)}.",
         "code": "signed_in",
-        "email": principal.email,
+        "user_id": account.id,
+        **identifiers,
+        "identifiers": [{"type": kind, "value": value} for kind, value in sorted(identifiers.items())],
+        "created_at": account.created_at,
+        "last_sign_in_at": account.last_sign_in_at,
         "session": {
-            "id": principal.session_id,
+            "id": principal.ref.id,
             "signed_in_at": principal.session.created_at,
+            "amr": list(principal.session.amr),
             "access_token_issued_at": principal.issued_at,
             "access_token_expires_at": principal.expires_at,
             "expires_at": principal.session.expires_at,
@@ -65,6 +74,23 @@ def me(exchange: Exchange) -> Answer:
 
 def jwks(exchange: Exchange) -> Answer:
     return 200, {"message": "Public keys for verifying access tokens.", "code": "jwks", **wiring.get_keys().jwks()}
+
+
+def openid_configuration(exchange: Exchange) -> Answer:
+    """OpenID Connect discovery (the parts that apply): enough for a standard library, or an API Gateway HTTP
+    API's JWT authorizer, to verify this service's access tokens with no code of ours."""
+    issuer = wiring.get_settings().token_issuer
+    return 200, {
+        "message": "How to verify this service's access tokens.",
+        "code": "openid_configuration",
+        "issuer": issuer,
+        "jwks_uri": f"{issuer.rstrip('/')}/.well-known/jwks.json",
+        "id_token_signing_alg_values_supported": [ALGORITHM],
+        "subject_types_supported": ["public"],
+        "response_types_supported": ["token"],
+        "claims_supported": list(CLAIMS_SUPPORTED),
+        "token_endpoint_auth_methods_supported": ["none"],
+    }
 
 
 def _refresh_token(exchange: Exchange) -> str:

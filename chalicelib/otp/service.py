@@ -1,8 +1,8 @@
 """The one-time-code service: sending and verifying codes, free of HTTP and of boto3.
 
-Its collaborators are passed in: a :class:`~chalicelib.otp.store.CodeStore`, a
-:class:`~chalicelib.aws.mailer.CodeSender`, a :class:`~chalicelib.accounts.sessions.SessionService`, a
-:class:`~chalicelib.otp.codes.KeyedHasher` and a clock.
+Its collaborators are passed in: a :class:`~chalicelib.otp.store.CodeStore`, an
+:class:`~chalicelib.accounts.store.AccountStore`, a :class:`~chalicelib.aws.mailer.CodeSender`, a
+:class:`~chalicelib.accounts.sessions.SessionService`, a :class:`~chalicelib.crypto.KeyedHasher` and a clock.
 """
 
 from __future__ import annotations
@@ -13,15 +13,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from chalicelib.accounts.sessions import IssuedSession, SessionService
+from chalicelib.accounts.store import AccountStore
 from chalicelib.aws.dependencies import DependencyError
+from chalicelib.aws.expressions import Item
 from chalicelib.aws.mailer import CodeSender
 from chalicelib.config import Limits
-from chalicelib.otp.codes import KeyedHasher, generate_code
+from chalicelib.crypto import KeyedHasher
+from chalicelib.otp.codes import generate_code
 from chalicelib.otp.store import CodeStore, GuessResult, SendTicket
 
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
+EMAIL = "email"
 
 
 class InvalidCode(Exception):
@@ -39,6 +43,7 @@ class OtpService:
     def __init__(
         self,
         store: CodeStore,
+        accounts: AccountStore,
         sender: CodeSender,
         sessions: SessionService,
         hasher: KeyedHasher,
@@ -46,13 +51,14 @@ class OtpService:
         clock: Clock = time.time,
     ) -> None:
         self._store = store
+        self._accounts = accounts
         self._sender = sender
         self._sessions = sessions
         self._hasher = hasher
         self._limits = limits
         self._clock = clock
 
-    def send_code(self, email: str, source_ip: str | None) -> SentCode:
+    def send_code(self, email: str, source_network: str | None) -> SentCode:
         """Mail a fresh code to the normalised address ``email``; it replaces any earlier code.
 
         Raises ``Throttled``, or ``DependencyError`` when storage or mail failed (a failed delivery is taken
@@ -60,8 +66,8 @@ class OtpService:
         """
         code = generate_code(self._limits.code_digits)
         ticket = SendTicket(
-            self._hasher.subject_key("addr", email),
-            self._hasher.subject_key("ip", source_ip) if source_ip else None,
+            self._hasher.subject_key(EMAIL, email),
+            self._hasher.subject_key("ip", source_network) if source_network else None,
             self._hasher.digest(email, code),
             int(self._clock()),
         )
@@ -82,26 +88,30 @@ class OtpService:
     def verify_code(self, email: str, code: str) -> IssuedSession:
         """A new session, once ``code`` is proven to be the live code of the normalised address (it is used up).
 
-        Raises :class:`InvalidCode`, ``Throttled`` (failure budget spent) or ``DependencyError`` (when signing
-        the tokens fails, the code is put back, so the person can still use it).
+        The first sign-in of an address creates its account; later ones land in the same account. Raises
+        :class:`InvalidCode`, ``Throttled`` (failure budget spent) or ``DependencyError`` (when settling the
+        account or signing the tokens fails, the code is put back, so the person can still use it).
         """
         now = int(self._clock())
-        address_key = self._hasher.subject_key("addr", email)
-        guess = self._hasher.digest(email, code)
-        pending = self._sessions.prepare(email, now)
-        if self._store.check_guess(address_key, guess, now, pending.record) is not GuessResult.RIGHT:
+        key = self._hasher.subject_key(EMAIL, email)
+        guess_digest = self._hasher.digest(email, code)
+        pending = self._sessions.prepare(key, now)
+        guess = self._store.check_guess(key, guess_digest, now, pending.record)
+        if guess.result is not GuessResult.RIGHT:
             raise InvalidCode()
         try:
-            return self._sessions.issue(pending, now)
+            account = self._accounts.settle(key, EMAIL, email, pending.record.nonce, guess.before, now,
+                                            also=self._store.failures_cleared(guess.before, now))
+            return self._sessions.issue(pending, account, now)
         except DependencyError:
-            self._put_back(address_key, guess, pending.record.session_id)
+            self._put_back(key, guess_digest, guess.before, pending.record.nonce)
             raise
 
-    def _put_back(self, address_key: str, guess: str, session_id: str) -> None:
+    def _put_back(self, key: str, guess_digest: str, before: Item, nonce: str) -> None:
         try:
-            self._store.reopen_code(address_key, guess, session_id)
+            self._store.reopen_code(key, guess_digest, before, nonce)
         except DependencyError as error:
-            logger.warning("could not put back a code whose session could not be signed: %s", error.detail)
+            logger.warning("could not put back a code whose session could not be handed out: %s", error.detail)
 
     def _take_back(self, ticket: SendTicket) -> None:
         try:

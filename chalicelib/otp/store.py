@@ -1,13 +1,16 @@
-"""The DynamoDB store: every rule of the security model that needs shared state is a write condition here.
+"""The code store: every rule of the security model about codes is a write condition here.
 
-One item per address (``pk = addr#<keyed digest of the address>``) holds the live code's digest, its expiry,
-the guesses made at it, the resend cooldown and the fixed-window counters of sends and failures; one item per
-source IP and window holds that IP's send count. Counters are attributes named after their window
-(``sends@<n>``, ``fails@<n>``) so that a new window starts from zero without reading the old one first.
+One item per identifier (``pk = email#<keyed digest>``) holds the live code's digest, its expiry, the guesses
+made at it, the resend cooldown and the failure budget's count for its window (``fails`` and the window it
+counts, ``fails_w``: two fixed attributes, so the budget never grows the item). The same item is the home of
+the account the identifier created, if any (:mod:`chalicelib.accounts.store` owns those attributes). Send
+quotas are counted in items of their own, one per subject and window (:class:`WindowCounter`), which TTL
+removes when their window ends.
 
-Round trips: a send is one ``TransactWriteItems`` (address + IP); a verify is one conditional ``UpdateItem``
-that reserves a guess before the guess is compared, so concurrent guesses can never exceed the per-code limit.
-A wrong guess costs a second write (the failure budget); so does a right one that must clear earlier failures.
+Round trips: a send is one ``TransactWriteItems`` (identifier, its send counter, the source network's); a
+verify is one conditional ``UpdateItem`` that reserves a guess and opens the session before the guess is
+compared, so concurrent guesses can never exceed the per-code limit, and a right guess needs nothing more. A
+wrong guess costs a second write (the failure budget, taking its session out again).
 """
 
 from __future__ import annotations
@@ -21,12 +24,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.accounts.session_store import SESSIONS, NewSession, expired_sessions
+from chalicelib.accounts.store import AccountStore, NewSession
 from chalicelib.aws.dependencies import CONDITION_FAILED, DependencyError, guarded
-from chalicelib.aws.expressions import Counter, Expression, Item, read_number
+from chalicelib.aws.expressions import Item, Update, WindowCounter, read_number, read_string
 from chalicelib.config import Limits
 
 TRANSACTION_ATTEMPTS = 3
+WRITE_ATTEMPTS = 3
 TRANSACTION_CANCELLED = frozenset({"TransactionCanceledException"})
 
 
@@ -45,234 +49,258 @@ class GuessResult(enum.Enum):
 
 
 @dataclass(frozen=True)
+class Guess:
+    result: GuessResult
+    before: Item  # the item as the guess found it (with the guess's own session if its write was retried)
+
+
+@dataclass(frozen=True)
 class SendTicket:
     """One send: what :meth:`CodeStore.record_send` writes and :meth:`CodeStore.undo_send` takes back."""
 
-    address_key: str
-    ip_key: str | None
+    identifier_key: str
+    network_key: str | None
     code_digest: str
     now: int
 
 
-def _replays_used_code(item: Item, guess_digest: str) -> bool:
-    """Whether the guess is the code that was already used: only its rightful holder can present it."""
-    code, last = item.get("code", {}).get("S"), item.get("last_guess", {}).get("S")
-    return code is not None and code == last and hmac.compare_digest(code, guess_digest)
+class FailureBudget:
+    """Failed codes per identifier and fixed window, in the identifier item's ``fails`` / ``fails_w``."""
 
+    def __init__(self, limits: Limits, now: int) -> None:
+        window = limits.failure_budget
+        self.limit = window.limit
+        self.index = now // window.seconds
+        self.seconds_left = (self.index + 1) * window.seconds - now
 
-def _holds_session(item: Item, session_id: str) -> bool:
-    return session_id in item.get(SESSIONS, {}).get("M", {})
+    def current(self, item: Item) -> int:
+        return read_number(item, "fails") if "fails_w" in item and read_number(item, "fails_w") == self.index else 0
+
+    def exhausted(self, item: Item) -> bool:
+        return self.current(item) >= self.limit
+
+    def left(self, update: Update) -> str:
+        """The condition that the budget is not spent (a count from an earlier window counts as zero)."""
+        window = update.name("fails_w")
+        return (f"attribute_not_exists({window}) OR {window} <> {update.value(self.index)} "
+                f"OR {update.name('fails')} < {update.value(self.limit)}")
+
+    def count(self, update: Update, before: Item) -> None:
+        """One more failure, assuming the window ``before`` shows; the condition makes that assumption safe."""
+        fails, window = update.name("fails"), update.name("fails_w")
+        if "fails_w" in before and read_number(before, "fails_w") == self.index:
+            update.set(f"{fails} = {fails} + {update.value(1)}")
+            update.require(f"{window} = {update.value(self.index)}")
+        else:
+            update.set(f"{fails} = {update.value(1)}, {window} = {update.value(self.index)}")
+            update.require(f"attribute_not_exists({window}) OR {window} <> {update.value(self.index)}")
 
 
 class CodeStore:
     """Codes, guesses and rate limits in one DynamoDB table (partition key ``pk``, TTL on ``expires_at``)."""
 
     def __init__(
-        self, client: Any, table_name: str, limits: Limits, sleep: Callable[[float], None] = time.sleep
+        self,
+        client: Any,
+        table_name: str,
+        limits: Limits,
+        accounts: AccountStore,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._client = client
         self._table = table_name
         self._limits = limits
+        self._accounts = accounts
         self._sleep = sleep
 
     # -- sending -----------------------------------------------------------------------------------------
 
     def record_send(self, ticket: SendTicket) -> None:
-        """Make the ticket's code the address's only live code, if every send limit allows it.
+        """Make the ticket's code the identifier's only live code, if every send limit allows it.
 
-        Raises :class:`Throttled` (cooldown, address quota, IP quota, exhausted failure budget) without
-        changing anything.
+        Raises :class:`Throttled` (source network quota, exhausted failure budget, identifier quota,
+        cooldown, answered in that order) without changing anything.
         """
-        limits = self._limits
-        address_key, code_digest, now = ticket.address_key, ticket.code_digest, ticket.now
-        sends = Counter("sends", limits.sends_per_address, now)
-        fails = Counter("fails", limits.failure_budget, now)
-        expr = Expression()
-        sessions = expr.name(SESSIONS)
-        condition = " AND ".join(
-            [
-                f"(attribute_not_exists(sent_at) OR sent_at <= {expr.value(now - limits.resend_cooldown_seconds)})",
-                expr.below_limit(sends),
-                expr.below_limit(fails),
-            ]
-        )
-        update = (
-            f"SET code = {expr.value(code_digest)}, code_expires_at = {expr.value(now + limits.code_ttl_seconds)}, "
-            f"guesses = {expr.value(0)}, prev_sent_at = if_not_exists(sent_at, {expr.value(0)}), "
-            f"sent_at = {expr.value(now)}, {expr.increment(sends.current)}, "
-            f"{sessions} = if_not_exists({sessions}, {expr.value({})}), "
-            f"expires_at = {expr.value(now + limits.retention_seconds)} "
-            f"REMOVE last_guess, {expr.name(sends.previous)}, {expr.name(fails.previous)}"
-        )
-        items = [self._update(address_key, expr, update, condition)]
-        ip = self._ip_counter(ticket)
-        if ip:
-            items.append(self._ip_update(ticket.ip_key, ip, now))
-        reasons = self._transact(items)
-        if reasons is not None:
-            raise self._send_refusal(reasons, now, sends, fails, ip)
+        limits, now = self._limits, ticket.now
+        fails = FailureBudget(limits, now)
+        update = Update()
+        a, v = update.name, update.value
+        update.require(f"attribute_not_exists({a('sent_at')}) OR {a('sent_at')} <= {v(now - limits.resend_cooldown_seconds)}")
+        update.require(fails.left(update))
+        update.set(f"{a('code')} = {v(ticket.code_digest)}")
+        update.set(f"{a('code_expires_at')} = {v(now + limits.code_ttl_seconds)}")
+        update.set(f"{a('guesses')} = {v(0)}")
+        update.set(f"{a('prev_sent_at')} = if_not_exists({a('sent_at')}, {v(0)})")
+        update.set(f"{a('sent_at')} = {v(now)}")
+        update.keep_until(now + self._limits.retention_seconds)
+        update.remove("last_guess")
+        self._accounts.prepare(update)
+        sends, network = self._counters(ticket)
+        writes = [(ticket.identifier_key, update), (sends.key(ticket.identifier_key), sends.count_one())]
+        if network and ticket.network_key:
+            writes.append((network.key(ticket.network_key), network.count_one()))
+        reasons = self._transact(writes)
+        if reasons is None:
+            return
+        identifier, quota = reasons[0], reasons[1]
+        network_item = reasons[2] if len(reasons) > 2 else {}
+        # The network's limit first: a caller whose quota is spent learns nothing about the identifier.
+        if network is not None and network.exhausted(network_item):
+            raise Throttled("ip_quota_exceeded", network.seconds_left)
+        if fails.exhausted(identifier):
+            raise Throttled("too_many_failures", fails.seconds_left)
+        if sends.exhausted(quota):
+            raise Throttled("send_quota_exceeded", sends.seconds_left)
+        next_send = read_number(identifier, "sent_at") + limits.resend_cooldown_seconds
+        raise Throttled("resend_cooldown", next_send - now)
 
     def undo_send(self, ticket: SendTicket) -> None:
-        """Take back a send whose mail never left: no live code, cooldown and quotas as they were.
+        """Take back a send whose message never left: no live code, cooldown and quotas as they were.
 
         Does nothing if the ticket's code is not the live one: the send never landed, or a newer one replaced it.
         """
-        limits = self._limits
-        sends = Counter("sends", limits.sends_per_address, ticket.now)
-        expr = Expression()
-        update = (
-            f"SET sent_at = prev_sent_at, {expr.increment(sends.current, -1)} "
-            "REMOVE code, code_expires_at, guesses, last_guess"
-        )
-        items = [self._update(ticket.address_key, expr, update, f"code = {expr.value(ticket.code_digest)}")]
-        ip = self._ip_counter(ticket)
-        if ip:
-            ip_expr = Expression()
-            items.append(self._update(ticket.ip_key, ip_expr, f"SET {ip_expr.increment(ip.current, -1)}"))
-        self._transact(items)
+        update = Update()
+        a = update.name
+        update.require(f"{a('code')} = {update.value(ticket.code_digest)}")
+        update.set(f"{a('sent_at')} = {a('prev_sent_at')}")
+        for name in ("code", "code_expires_at", "guesses", "last_guess"):
+            update.remove(name)
+        sends, network = self._counters(ticket)
+        writes = [(ticket.identifier_key, update), (sends.key(ticket.identifier_key), sends.count_one(-1))]
+        if network and ticket.network_key:
+            writes.append((network.key(ticket.network_key), network.count_one(-1)))
+        self._transact(writes)
 
-    def _ip_counter(self, ticket: SendTicket) -> Counter | None:
-        if not (ticket.ip_key and self._limits.sends_per_ip.enabled):
-            return None
-        return Counter("sends", self._limits.sends_per_ip, ticket.now)
-
-    def _ip_update(self, ip_key: str, counter: Counter, now: int) -> dict[str, Any]:
-        expr = Expression()
-        update = (
-            f"SET {expr.increment(counter.current)}, expires_at = {expr.value(now + counter.seconds_left)} "
-            f"REMOVE {expr.name(counter.previous)}"
-        )
-        return self._update(ip_key, expr, update, expr.below_limit(counter))
-
-    def _send_refusal(
-        self, reasons: list[Item], now: int, sends: Counter, fails: Counter, ip: Counter | None
-    ) -> Throttled:
-        address, ip_item = reasons[0], reasons[1] if len(reasons) > 1 else {}
-        if fails.exhausted(address):
-            return Throttled("too_many_failures", fails.seconds_left)
-        if sends.exhausted(address):
-            return Throttled("send_quota_exceeded", sends.seconds_left)
-        if ip is not None and ip.exhausted(ip_item):
-            return Throttled("ip_quota_exceeded", ip.seconds_left)
-        next_send = read_number(address, "sent_at") + self._limits.resend_cooldown_seconds
-        return Throttled("resend_cooldown", next_send - now)
+    def _counters(self, ticket: SendTicket) -> tuple[WindowCounter, WindowCounter | None]:
+        sends = WindowCounter("sends", self._limits.sends_per_address, ticket.now)
+        enabled = ticket.network_key and self._limits.sends_per_ip.enabled
+        return sends, WindowCounter("sends", self._limits.sends_per_ip, ticket.now) if enabled else None
 
     # -- verifying ---------------------------------------------------------------------------------------
 
-    def check_guess(self, address_key: str, guess_digest: str, now: int, session: NewSession) -> GuessResult:
-        """Spend one guess on the address's live code and say whether it was right.
+    def check_guess(self, key: str, guess_digest: str, now: int, session: NewSession) -> Guess:
+        """Spend one guess on the identifier's live code and say whether it was right.
 
-        A right guess consumes the code, opens ``session`` and clears the failure budget; a wrong one, or one
-        made when there is no live code to guess (none requested, expired, used, replaced, out of guesses),
-        counts against the budget. Raises :class:`Throttled` once the budget is spent, whether or not a code
-        was ever requested.
-
-        The session is written in the same write that reserves the guess, before anyone knows whether the
-        guess is right, so that a right guess costs one write; a wrong guess's second write removes it again.
-        Its id and refresh token exist only in this process until the guess proves right.
+        A right guess consumes the code and opens ``session`` (the caller settles the account); a wrong one,
+        or one made when there is no live code to guess (none requested, expired, used, replaced, out of
+        guesses), counts against the failure budget. Raises :class:`Throttled` once the budget is spent,
+        whether or not a code was ever requested.
         """
-        limits = self._limits
-        fails = Counter("fails", limits.failure_budget, now)
-        expr = Expression()
-        condition = " AND ".join(
-            [
-                f"code_expires_at > {expr.value(now)}",
-                f"guesses < {expr.value(limits.max_guesses_per_code)}",
-                "(attribute_not_exists(last_guess) OR last_guess <> code)",
-                expr.below_limit(fails),
-            ]
-        )
-        update = (
-            f"SET guesses = guesses + {expr.value(1)}, last_guess = {expr.value(guess_digest)}, "
-            f"{expr.name(SESSIONS, session.session_id)} = {expr.value(session.attribute())}, "
-            f"expires_at = {expr.value(now + limits.retention_seconds)}"
-        )
-        try:
-            with guarded("dynamodb", expected=CONDITION_FAILED):
-                before = self._client.update_item(
-                    **self._update(address_key, expr, update, condition), ReturnValues="ALL_OLD"
-                )["Attributes"]
-        except ClientError as refused:
-            before = refused.response.get("Item", {})
-            if _holds_session(before, session.session_id):
-                # botocore retried a write whose answer was lost but which had landed: this very request's
-                # session is there. The guess was compared then; compare it now against what it found.
-                return self._after_landed_retry(address_key, before, guess_digest, fails, session, now)
-            if fails.exhausted(before):
-                raise Throttled("too_many_failures", fails.seconds_left) from None
-            if _replays_used_code(before, guess_digest):
-                return GuessResult.WRONG  # a double submit of the code that just signed in: refused, not a guess
-            self._record_failure(address_key, fails, now)
-            return GuessResult.WRONG
-        if hmac.compare_digest(before["code"]["S"], guess_digest):
-            self._tidy_after_sign_in(address_key, before, now)
-            return GuessResult.RIGHT
-        self._record_failure(address_key, fails, now, discard_session=session.session_id)
-        return GuessResult.WRONG
+        for attempt in (1, 2):
+            update = self._reservation(guess_digest, now, session)
+            try:
+                with guarded("dynamodb", expected=CONDITION_FAILED):
+                    before = self._client.update_item(
+                        **update.request(self._table, key, ReturnValues="ALL_OLD")
+                    )["Attributes"]
+            except ClientError as refused:
+                before = refused.response.get("Item", {})
+                if self._accounts.session_opened(before, session.nonce):
+                    # botocore retried a write whose answer was lost but which had landed: this very request's
+                    # session is there. The guess was compared then; compare it now against what it found.
+                    return self._compared(key, before, guess_digest, session, now)
+                if FailureBudget(self._limits, now).exhausted(before):
+                    raise Throttled("too_many_failures", FailureBudget(self._limits, now).seconds_left) from None
+                if _replays_used_code(before, guess_digest):
+                    return Guess(GuessResult.WRONG, before)  # a double submit of the code that just signed in
+                if attempt == 1 and self._guessable(before, now) and self._accounts.is_full(before):
+                    self._accounts.make_room(key, before, now)  # only after faults left speculative sessions
+                    continue
+                self._record_failure(key, before, now)
+                return Guess(GuessResult.WRONG, before)
+            return self._compared(key, before, guess_digest, session, now)
+        raise AssertionError("unreachable: the second attempt returns")
 
-    def _after_landed_retry(
-        self, address_key: str, after: Item, guess_digest: str, fails: Counter, session: NewSession, now: int
-    ) -> GuessResult:
-        if hmac.compare_digest(after.get("code", {}).get("S", ""), guess_digest):
-            self._tidy_after_sign_in(address_key, after, now)
-            return GuessResult.RIGHT
-        self._record_failure(address_key, fails, now, discard_session=session.session_id)
-        return GuessResult.WRONG
+    def _reservation(self, guess_digest: str, now: int, session: NewSession) -> Update:
+        update = Update()
+        a, v = update.name, update.value
+        update.require(f"{a('code_expires_at')} > {v(now)}")
+        update.require(f"{a('guesses')} < {v(self._limits.max_guesses_per_code)}")
+        update.require(code_unused(update))
+        update.require(FailureBudget(self._limits, now).left(update))
+        update.set(f"{a('guesses')} = {a('guesses')} + {v(1)}")
+        update.set(f"{a('last_guess')} = {v(guess_digest)}")
+        self._accounts.open_speculatively(update, session)
+        return update
 
-    def reopen_code(self, address_key: str, guess_digest: str, session_id: str) -> None:
+    def _guessable(self, item: Item, now: int) -> bool:
+        code = read_string(item, "code")
+        return (bool(code) and read_number(item, "code_expires_at") > now
+                and read_number(item, "guesses") < self._limits.max_guesses_per_code
+                and read_string(item, "last_guess") != code)
+
+    def _compared(self, key: str, before: Item, guess_digest: str, session: NewSession, now: int) -> Guess:
+        if hmac.compare_digest(read_string(before, "code"), guess_digest):
+            return Guess(GuessResult.RIGHT, before)
+        self._record_failure(key, before, now, discard=session.nonce)
+        return Guess(GuessResult.WRONG, before)
+
+    def failures_cleared(self, before: Item, now: int) -> Callable[[Update], None] | None:
+        """Clauses that clear the failure budget after a right guess, if this window counted any failure."""
+        if not FailureBudget(self._limits, now).current(before):
+            return None
+
+        def clear(update: Update) -> None:
+            update.remove("fails")
+            update.remove("fails_w")
+
+        return clear
+
+    def reopen_code(self, key: str, guess_digest: str, before: Item, nonce: str) -> None:
         """Undo a right guess whose session could not be handed out: the code is live again, the session gone."""
-        expr = Expression()
-        update = (
-            f"SET guesses = guesses - {expr.value(1)} "
-            f"REMOVE last_guess, {expr.name(SESSIONS, session_id)}"
-        )
-        condition = f"last_guess = {expr.value(guess_digest)}"
-        try:
-            with guarded("dynamodb", expected=CONDITION_FAILED):
-                self._client.update_item(**self._update(address_key, expr, update, condition))
-        except ClientError:
-            pass  # a newer send or guess has moved on: nothing of ours is left to undo
+        restore = True
+        for _ in range(WRITE_ATTEMPTS):
+            update = Update()
+            a = update.name
+            update.require(f"{a('last_guess')} = {update.value(guess_digest)}")
+            update.set(f"{a('guesses')} = {a('guesses')} - {update.value(1)}")
+            update.remove("last_guess")
+            self._accounts.discard_speculative(update, nonce, before, restore_mark=restore)
+            try:
+                with guarded("dynamodb", expected=CONDITION_FAILED):
+                    self._client.update_item(**update.request(self._table, key))
+                return
+            except ClientError as refused:
+                now_item = refused.response.get("Item", {})
+                if read_string(now_item, "last_guess") != guess_digest:
+                    return  # a newer send or guess has moved on: nothing of ours is left to undo
+                restore = self._accounts.mark_is(now_item, nonce)
 
-    def _record_failure(self, address_key: str, fails: Counter, now: int, discard_session: str = "") -> None:
-        expr = Expression()
-        removals = [expr.name(fails.previous)]
-        if discard_session:
-            removals.append(expr.name(SESSIONS, discard_session))
-        update = (
-            f"SET {expr.increment(fails.current)}, expires_at = {expr.value(now + self._limits.retention_seconds)} "
-            f"REMOVE {', '.join(removals)}"
-        )
-        with guarded("dynamodb"):
-            self._client.update_item(**self._update(address_key, expr, update))
+    def _record_failure(self, key: str, before: Item, now: int, discard: str = "") -> None:
+        """Count a failure; with ``discard``, also take that guess's speculative session out again.
 
-    def _tidy_after_sign_in(self, address_key: str, before: Item, now: int) -> None:
-        """Clear the failure budget and drop expired sessions, in one write, when there is anything to do."""
-        expr = Expression()
-        removals = [expr.name(name) for name in before if name.startswith("fails@")]
-        removals += [expr.name(SESSIONS, sid) for sid in expired_sessions(before, now)]
-        if removals:
-            with guarded("dynamodb"):
-                self._client.update_item(**self._update(address_key, expr, "REMOVE " + ", ".join(removals)))
+        Both conditions (the failure window ``before`` shows; the last sign-in mark still this guess's) are
+        assumptions made from the guess's own answer, so a refusal retries with what the refusal showed.
+        """
+        fails = FailureBudget(self._limits, now)
+        seen, restore = before, bool(discard)
+        for _ in range(WRITE_ATTEMPTS):
+            update = Update()
+            fails.count(update, seen)
+            update.keep_until(now + self._limits.retention_seconds)
+            if discard:
+                self._accounts.discard_speculative(update, discard, before, restore_mark=restore)
+            try:
+                with guarded("dynamodb", expected=CONDITION_FAILED):
+                    self._client.update_item(**update.request(self._table, key))
+                return
+            except ClientError as refused:
+                seen = refused.response.get("Item", {})
+                restore = restore and self._accounts.mark_is(seen, discard)
+        raise DependencyError("dynamodb", True, "the failure count kept changing under concurrent guesses")
 
     # -- plumbing ----------------------------------------------------------------------------------------
 
-    def _update(self, key: str, expr: Expression, update: str, condition: str | None = None) -> dict[str, Any]:
-        extra: dict[str, Any] = {"ConditionExpression": condition} if condition else {}
-        if condition:
-            extra["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-        return expr.params(
-            TableName=self._table, Key={"pk": {"S": key}}, UpdateExpression=update, **extra
-        )
-
-    def _transact(self, updates: list[dict[str, Any]]) -> list[Item] | None:
+    def _transact(self, writes: list[tuple[str, Update]]) -> list[Item] | None:
         """Run the updates atomically; ``None`` when done, else the old items (``{}`` where absent) of a refusal.
 
         Transactions touching a busy item are cancelled with ``TransactionConflict``; those are retried.
         """
+        updates = [{"Update": update.request(self._table, key)} for key, update in writes]
         for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
             try:
                 with guarded("dynamodb", expected=TRANSACTION_CANCELLED):
-                    self._client.transact_write_items(TransactItems=[{"Update": u} for u in updates])
+                    self._client.transact_write_items(TransactItems=updates)
                 return None
             except ClientError as cancelled:
                 reasons = cancelled.response.get("CancellationReasons", [])
@@ -284,3 +312,18 @@ class CodeStore:
                     raise DependencyError("dynamodb", "ValidationError" not in codes, detail) from cancelled
                 self._sleep(0.05 * attempt)
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def code_unused(update: Update) -> str:
+    """A code works once: a guess is reserved only while the code has not been guessed right.
+
+    ``last_guess`` holds the digest of the last guess, equal to ``code`` once the code is used up.
+    """
+    last, code = update.name("last_guess"), update.name("code")
+    return f"attribute_not_exists({last}) OR {last} <> {code}"
+
+
+def _replays_used_code(item: Item, guess_digest: str) -> bool:
+    """Whether the guess is the code that was already used: only its rightful holder can present it."""
+    code, last = read_string(item, "code"), read_string(item, "last_guess")
+    return bool(code) and code == last and hmac.compare_digest(code, guess_digest)

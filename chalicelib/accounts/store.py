@@ -1,0 +1,315 @@
+"""Accounts in DynamoDB: each lives on the item of the identifier it was created with, its *home*.
+
+Keeping the account, its sessions and its first identifier's code state on one item is what keeps a right code
+at one write (the write that reserves the guess also opens the session), "sign out everywhere" at one write,
+and the revocation check at one consistent key lookup. Attributes of the home item owned here:
+
+- ``account`` (UUID), ``status``, ``created_at``, ``ids`` (identifier kind → sealed value), ``v`` (layout
+  version) and ``pinned`` (no TTL: an account outlives every window);
+- ``last_sign_in_at`` / ``last_sign_in_by`` (the session nonce that set it);
+- ``sessions``: one entry per session nonce, ``{c: created, x: expires, amr, h: current refresh tag,
+  hp: a second current tag (after a grace use), hg: the tag retired last and r: when (honoured once more
+  within the grace window)}``. A refresh token carries its own keyed tag, so a retired token is recognised as
+  genuine without remembering it: any genuine tag that is neither current nor in grace is reuse.
+
+Size bound: at most ``max_sessions`` live entries after every sign-in, and the guess-reserving write refuses
+to add one past ``max_sessions + max_guesses_per_code``; an entry holds a fixed set of short fields. Nothing
+here grows with use (docs/item-layout.md has the arithmetic).
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib.aws.dependencies import CONDITION_FAILED, guarded
+from chalicelib.aws.expressions import NEVER, PINNED, TTL, Item, Update, read_map, read_number, read_string
+from chalicelib.config import Limits
+from chalicelib.crypto import Sealed, Sealer
+
+SESSIONS = "sessions"
+LAYOUT_VERSION = 1
+ACTIVE = "active"
+ACCOUNT_FIELDS = ("account", "status", "created_at", "last_sign_in_at", "ids")
+
+
+class Refresh(enum.Enum):
+    ROTATED = "rotated"
+    GRACE = "grace"  # the token retired last, presented again within the grace window: honoured once
+    REUSED = "reused"  # a genuine token that is no longer current: the session is revoked
+    INVALID = "invalid"
+
+
+@dataclass(frozen=True)
+class NewSession:
+    nonce: str
+    refresh_tag: str
+    created_at: int
+    expires_at: int
+    amr: tuple[str, ...]
+
+    def entry(self) -> dict[str, Any]:
+        return {"c": self.created_at, "x": self.expires_at, "h": self.refresh_tag, "amr": list(self.amr)}
+
+
+@dataclass(frozen=True)
+class SessionView:
+    created_at: int
+    expires_at: int
+    amr: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Account:
+    id: str
+    identifiers: dict[str, str]  # kind ("email") → the identifier, opened from its seal
+    status: str
+    created_at: int
+    last_sign_in_at: int
+
+
+def _entries(item: Item) -> dict[str, dict[str, Any]]:
+    return {nonce: entry.get("M", {}) for nonce, entry in read_map(item, SESSIONS).items()}
+
+
+def _view(entry: dict[str, Any] | None, now: int) -> SessionView | None:
+    if entry is None or read_number(entry, "x") <= now:
+        return None
+    amr = tuple(element.get("S", "") for element in entry.get("amr", {}).get("L", []))
+    return SessionView(read_number(entry, "c"), read_number(entry, "x"), amr)
+
+
+def surplus_sessions(item: Item, now: int, keep: int) -> list[str]:
+    """The nonces to drop so that at most ``keep`` live sessions stay: every expired one, then the oldest."""
+    entries = _entries(item)
+    expired = [nonce for nonce, entry in entries.items() if read_number(entry, "x") <= now]
+    live = sorted((read_number(entry, "c"), nonce) for nonce, entry in entries.items() if nonce not in expired)
+    return expired + [nonce for _, nonce in live[: max(0, len(live) - keep)]]
+
+
+class AccountStore:
+    """Accounts and their sessions on their home items (table partition key ``pk``)."""
+
+    def __init__(self, client: Any, table_name: str, sealer: Sealer, limits: Limits) -> None:
+        self._client = client
+        self._table = table_name
+        self._sealer = sealer
+        self._limits = limits
+
+    # -- the sign-in, in the code store's writes ---------------------------------------------------------
+
+    @property
+    def most_entries(self) -> int:
+        """Entries the sessions map may hold: the cap plus one speculative entry per guess of one code."""
+        return self._limits.max_sessions + self._limits.max_guesses_per_code
+
+    @staticmethod
+    def prepare(update: Update) -> None:
+        """Clauses of a send: the item can take a session, and says which layout it is written in."""
+        sessions = update.name(SESSIONS)
+        update.set(f"{sessions} = if_not_exists({sessions}, {update.value({})})")
+        update.set(f"{update.name('v')} = {update.value(LAYOUT_VERSION)}")
+
+    def open_speculatively(self, update: Update, session: NewSession) -> None:
+        """Clauses that open ``session`` in the write that reserves a guess, before the guess is compared.
+
+        Its refresh secret exists only in this process until the guess proves right; a wrong guess's own
+        second write takes it out again (:meth:`discard_speculative`).
+        """
+        sessions = update.name(SESSIONS)
+        update.require(f"size({sessions}) < {update.value(self.most_entries)}")
+        update.set(f"{update.name(SESSIONS, session.nonce)} = {update.value(session.entry())}")
+        update.set(f"{update.name('last_sign_in_at')} = {update.value(session.created_at)}")
+        update.set(f"{update.name('last_sign_in_by')} = {update.value(session.nonce)}")
+
+    @staticmethod
+    def session_opened(item: Item, nonce: str) -> bool:
+        return nonce in read_map(item, SESSIONS)
+
+    def is_full(self, item: Item) -> bool:
+        return len(read_map(item, SESSIONS)) >= self.most_entries
+
+    def discard_speculative(self, update: Update, nonce: str, before: Item, restore_mark: bool) -> None:
+        """Clauses that take a wrong guess's session out again.
+
+        With ``restore_mark``, the last sign-in goes back to what it was before the guess, on the condition
+        that no later guess has set it since (the caller retries without, if that condition is what failed).
+        """
+        update.remove(SESSIONS, nonce)
+        if not restore_mark:
+            return
+        for name in ("last_sign_in_at", "last_sign_in_by"):
+            if name in before:
+                update.set(f"{update.name(name)} = {update.value(_plain(before[name]))}")
+            else:
+                update.remove(name)
+        update.require(f"{update.name('last_sign_in_by')} = {update.value(nonce)}")
+
+    @staticmethod
+    def mark_is(item: Item, nonce: str) -> bool:
+        return read_string(item, "last_sign_in_by") == nonce
+
+    def settle(self, key: str, kind: str, identifier: str, nonce: str, before: Item, now: int,
+               also: Callable[[Update], None] | None = None) -> Account:
+        """The account a right guess signs in to, after the write it needs, if any (``also`` adds clauses).
+
+        That write creates the account on its identifier's first sign-in and ends the oldest sessions past the
+        cap (the new one is the newest); with nothing to do, there is no write and the guess's own was all.
+        """
+        # The new session is the newest: keep it and the cap's worth of others, less one for it unless
+        # ``before`` already holds it (a retried write that had landed).
+        keep = self._limits.max_sessions - (0 if self.session_opened(before, nonce) else 1)
+        for create in ("account" not in before, False):
+            update = Update()
+            if create:
+                ids = {kind: self._sealer.seal(identifier, _seal_context(key, kind))}
+                for name, value in (("account", str(uuid.uuid4())), ("status", ACTIVE), ("created_at", now),
+                                    ("ids", ids), ("v", LAYOUT_VERSION), (PINNED, NEVER), (TTL, NEVER)):
+                    update.set(f"{update.name(name)} = {update.value(value)}")
+                update.require(f"attribute_not_exists({update.name('account')})")
+            for surplus in surplus_sessions(before, now, keep):
+                update.remove(SESSIONS, surplus)
+            if also:
+                also(update)
+            if not (update.sets or update.removes):
+                return self.account(key, before)
+            done, item = self._conditional(key, update, "ALL_NEW")
+            if done:
+                return self.account(key, item)
+            before = item  # created meanwhile by an earlier code's sign-in: settle into that account
+        raise AssertionError("unreachable: a write without a condition is not refused")
+
+    def make_room(self, key: str, before: Item, now: int) -> None:
+        """Drop expired and the oldest sessions of a full map, so that a new one fits (only after faults)."""
+        update = Update()
+        for nonce in surplus_sessions(before, now, self._limits.max_sessions - 1):
+            update.remove(SESSIONS, nonce)
+        if update.removes:
+            with guarded("dynamodb"):
+                self._client.update_item(**update.request(self._table, key))
+
+    def account(self, key: str, item: Item) -> Account:
+        """The account an item holds (its identifiers opened from their seals)."""
+        identifiers = {}
+        for kind, sealed in read_map(item, "ids").items():
+            try:
+                identifiers[kind] = self._sealer.open(sealed.get("S", ""), _seal_context(key, kind))
+            except Sealed:
+                continue  # never shown rather than shown wrong; the account's id and sessions still work
+        return Account(
+            id=read_string(item, "account"),
+            identifiers=identifiers,
+            status=read_string(item, "status"),
+            created_at=read_number(item, "created_at"),
+            last_sign_in_at=read_number(item, "last_sign_in_at"),
+        )
+
+    # -- sessions ----------------------------------------------------------------------------------------
+
+    def find(self, key: str, nonce: str, now: int) -> tuple[Account, SessionView] | None:
+        """The live session and its active account, read consistently so that a revocation counts at once."""
+        update = Update()  # used for its placeholders only
+        projection = [update.name(name) for name in ACCOUNT_FIELDS]
+        projection += [update.name(SESSIONS, nonce, name) for name in ("c", "x", "amr")]
+        with guarded("dynamodb"):
+            item = self._client.get_item(
+                TableName=self._table,
+                Key={"pk": {"S": key}},
+                ProjectionExpression=", ".join(projection),
+                ExpressionAttributeNames=update.names,
+                ConsistentRead=True,
+            ).get("Item", {})
+        session = _view(_entries(item).get(nonce), now)
+        if session is None or read_string(item, "status") != ACTIVE:
+            return None
+        return self.account(key, item), session
+
+    def rotate(
+        self, key: str, nonce: str, presented: str, replacement: str, now: int, grace: int
+    ) -> tuple[Refresh, Account | None, SessionView | None]:
+        """Make ``replacement`` the session's current refresh tag in place of the genuine tag ``presented``."""
+        update = Update()
+        field = _fields(update, nonce)
+        update.require(f"{field('h')} = {update.value(presented)} OR {field('hp')} = {update.value(presented)}")
+        update.require(f"{field('x')} > {update.value(now)}")
+        update.require(f"{update.name('status')} = {update.value(ACTIVE)}")
+        update.set(f"{field('h')} = {update.value(replacement)}")
+        update.set(f"{field('hg')} = {update.value(presented)}")
+        update.set(f"{field('r')} = {update.value(now)}")
+        update.remove(SESSIONS, nonce, "hp")
+        done, item = self._conditional(key, update, "ALL_NEW")
+        if done:
+            return Refresh.ROTATED, self.account(key, item), _view(_entries(item).get(nonce), now)
+        return self._refused_rotation(key, item, nonce, presented, replacement, now, grace)
+
+    def _refused_rotation(
+        self, key: str, before: Item, nonce: str, presented: str, replacement: str, now: int, grace: int
+    ) -> tuple[Refresh, Account | None, SessionView | None]:
+        entry = _entries(before).get(nonce)
+        if _view(entry, now) is None or read_string(before, "status") != ACTIVE:
+            return Refresh.INVALID, None, None
+        assert entry is not None
+        if read_string(entry, "hg") == presented and now - read_number(entry, "r") <= grace:
+            # Honoured once: the current token stays current beside the new one, and the retired one leaves
+            # grace, so presenting it again, or letting one fork rotate out the other, is reuse.
+            update = Update()
+            field = _fields(update, nonce)
+            update.require(f"{field('hg')} = {update.value(presented)}")
+            update.require(f"{field('r')} >= {update.value(now - grace)}")
+            update.set(f"{field('hp')} = {field('h')}")
+            update.set(f"{field('h')} = {update.value(replacement)}")
+            update.remove(SESSIONS, nonce, "hg")
+            update.remove(SESSIONS, nonce, "r")
+            done, item = self._conditional(key, update, "ALL_NEW")
+            if done:
+                return Refresh.GRACE, self.account(key, item), _view(_entries(item).get(nonce), now)
+        self.revoke(key, nonce)
+        return Refresh.REUSED, None, None
+
+    def revoke(self, key: str, nonce: str, presented: str | None = None) -> None:
+        """End one session; with ``presented``, only if that refresh tag is one of its current ones."""
+        update = Update()
+        if presented is None:
+            update.require(f"attribute_exists({update.name(SESSIONS, nonce)})")
+        else:
+            field = _fields(update, nonce)
+            update.require(f"{field('h')} = {update.value(presented)} OR {field('hp')} = {update.value(presented)}")
+        update.remove(SESSIONS, nonce)
+        self._conditional(key, update, "NONE")
+
+    def revoke_all(self, key: str) -> None:
+        """End every session of the account at once."""
+        update = Update()
+        update.require(f"attribute_exists({update.name('account')})")
+        update.set(f"{update.name(SESSIONS)} = {update.value({})}")
+        self._conditional(key, update, "NONE")
+
+    def _conditional(self, key: str, update: Update, returns: str) -> tuple[bool, Item]:
+        """Whether the write was done, and the item: as ``returns`` asks if done, as it stood if refused."""
+        try:
+            with guarded("dynamodb", expected=CONDITION_FAILED):
+                answer = self._client.update_item(**update.request(self._table, key, ReturnValues=returns))
+        except ClientError as refused:
+            return False, refused.response.get("Item", {})
+        return True, answer.get("Attributes", {})
+
+
+def _fields(update: Update, nonce: str) -> Any:
+    return lambda name: update.name(SESSIONS, nonce, name)
+
+
+def _seal_context(key: str, kind: str) -> str:
+    # A sealed identifier opens only on the item and under the kind it was sealed for: one copied elsewhere
+    # in the table does not.
+    return f"{key}\x00{kind}"
+
+
+def _plain(attribute: Any) -> Any:
+    if "N" in attribute:
+        return int(attribute["N"])
+    return attribute.get("S", "")
