@@ -12,10 +12,17 @@ STAGE ?=
 
 .PHONY: venv run test lint package deploy stage-guard
 
+DYNALITE := tools/dynalite/node_modules/.installed-stamp
+
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+# dynalite (npm), a DynamoDB emulator that enforces the 400 KB item limit: the item-bound tests run on it.
+$(DYNALITE): tools/dynalite/package.json tools/dynalite/package-lock.json
+	npm ci --prefix tools/dynalite --silent --no-audit --no-fund
 	touch $@
 
 venv: $(STAMP)
@@ -23,7 +30,7 @@ venv: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-test: lint
+test: lint $(DYNALITE)
 	$(BIN)/python -m pytest
 
 run: $(STAMP)

@@ -35,8 +35,8 @@ class KeyedHasher:
         self._key = key
 
     def digest(self, identifier: str, code: str) -> str:
-        """The stored form of ``code`` sent to ``identifier``."""
-        return self._mac("otp", identifier, code)
+        """The stored form of ``code`` sent to ``identifier`` (128 bits: a code has far fewer)."""
+        return self._mac("otp", identifier, code)[:DIGEST_HEX_CHARS]
 
     def subject_key(self, kind: str, value: str) -> str:
         """The storage key of an identifier or source network (``email#<128-bit digest>``): names neither."""

@@ -14,6 +14,7 @@ sender) and, for transactions, the kind of each item, because IAM authorises eac
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
 from collections import Counter
@@ -62,6 +63,8 @@ class Recorder:
 
     def __init__(self, runtime_dir: Path) -> None:
         self.calls: Counter[AwsCall] = Counter()
+        self.longest_expression = 0  # characters, over every DynamoDB expression the runtime sent
+        self.bare_names: set[str] = set()  # attribute names written into an expression instead of a placeholder
         self._prefix = str(runtime_dir) + "/"
         self._lock = threading.Lock()
         self._installed = False
@@ -87,8 +90,14 @@ class Recorder:
             for kind, body in item.items()
         )
         call = AwsCall(model.service_model.service_name, model.name, names, items, caller)
+        expressions = [body for item in params.get("TransactItems", []) for body in item.values()] + [params]
         with self._lock:
             self.calls[call] += 1
+            for body in expressions:
+                for name in EXPRESSIONS:
+                    expression = str(body.get(name, ""))
+                    self.longest_expression = max(self.longest_expression, len(expression))
+                    self.bare_names.update(set(WORDS.findall(expression)) - EXPRESSION_WORDS)
 
     def _runtime_caller(self) -> str | None:
         frame = sys._getframe(2)
@@ -102,5 +111,13 @@ class Recorder:
     def operations(self) -> set[tuple[str, str]]:
         return {(call.service, call.operation) for call in self.calls}
 
+
+EXPRESSIONS = ("UpdateExpression", "ConditionExpression", "ProjectionExpression", "KeyConditionExpression")
+# Words an expression may hold that are not attribute names: keywords and functions. Placeholders (#n0, :v0)
+# are not matched, since WORDS only finds words that do not follow # or :.
+EXPRESSION_WORDS = frozenset({"SET", "REMOVE", "ADD", "DELETE", "AND", "OR", "NOT", "IN", "BETWEEN",
+                              "if_not_exists", "list_append", "attribute_exists", "attribute_not_exists",
+                              "attribute_type", "begins_with", "contains", "size"})
+WORDS = re.compile(r"(?<![#:\w])[A-Za-z_]\w*")
 
 RECORDER = Recorder(RUNTIME_DIR)

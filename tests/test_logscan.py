@@ -16,7 +16,7 @@ from tests.logscan import LogText, Secrets, find_leaks
 
 CODE = "004217"
 ADDRESS = "Leaky.Person@Example.com"
-REFRESH = "rt2.e0123456789abcdef0123456789abcdefAb3dEf5hIj7lMn9pQr1tUv.Wx3zAb5dEf7hIj9lMn1pQr.c0ffee0123456789abcdef0123456789"
+REFRESH = "rt2.e0123456789abcdef0123456789abcdefAb3dEf5hIj7.Wx3zAb5dEf7hIj9lMn1pQr.c0ffee0123456789abcdef0123456789"
 JWT = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlLW9mLXRoZS1hY2Nlc3MtdG9rZW4tdGhhdC1pcy1sb25n"
 
 

@@ -26,9 +26,10 @@ from chalicelib.crypto import DIGEST_HEX_CHARS, KeyedHasher
 REFRESH_TOKEN_VERSION = "rt2"
 KIND_LETTERS = {"email": "e"}  # the kind of identifier an account's home item is keyed by
 _KINDS = {letter: kind for kind, letter in KIND_LETTERS.items()}
-NONCE_CHARS = 22  # secrets.token_urlsafe(16)
+NONCE_CHARS = 11  # secrets.token_urlsafe(8): names a session among its account's few, nothing more
+SECRET_CHARS = 22  # secrets.token_urlsafe(16): 128 bits
 _SESSION_ID = re.compile(rf"([a-z])([0-9a-f]{{{DIGEST_HEX_CHARS}}})([A-Za-z0-9_-]{{{NONCE_CHARS}}})")
-_SECRET = re.compile(rf"[A-Za-z0-9_-]{{{NONCE_CHARS}}}")
+_SECRET = re.compile(rf"[A-Za-z0-9_-]{{{SECRET_CHARS}}}")
 _TAG = re.compile(rf"[0-9a-f]{{{DIGEST_HEX_CHARS}}}")
 MAX_REFRESH_TOKEN_CHARS = 256
 
@@ -93,7 +94,7 @@ class SessionService:
         self._limits = limits
 
     def prepare(self, home: str, now: int, amr: tuple[str, ...] = ("otp",)) -> PendingSession:
-        ref = SessionRef(home, secrets.token_urlsafe(16))
+        ref = SessionRef(home, secrets.token_urlsafe(8))
         refresh_token, tag = self._new_refresh_token(ref)
         record = NewSession(ref.nonce, tag, now, now + self._limits.session_seconds, amr)
         return PendingSession(ref, record, refresh_token)

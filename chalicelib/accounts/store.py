@@ -36,6 +36,7 @@ SESSIONS = "sessions"
 LAYOUT_VERSION = 1
 ACTIVE = "active"
 ACCOUNT_FIELDS = ("account", "status", "created_at", "last_sign_in_at", "ids")
+EXPIRED_SLACK = 2  # expired sessions a sign-in may leave behind for a later one to drop (see surplus_sessions)
 
 
 class Refresh(enum.Enum):
@@ -84,12 +85,17 @@ def _view(entry: dict[str, Any] | None, now: int) -> SessionView | None:
     return SessionView(read_number(entry, "c"), read_number(entry, "x"), amr)
 
 
-def surplus_sessions(item: Item, now: int, keep: int) -> list[str]:
-    """The nonces to drop so that at most ``keep`` live sessions stay: every expired one, then the oldest."""
+def surplus_sessions(item: Item, now: int, keep: int, slack: int = 0) -> list[str]:
+    """The nonces to drop so that at most ``keep`` live sessions stay: the oldest, and every expired one.
+
+    Up to ``slack`` expired entries may stay, when nothing else has to go: a later sign-in drops them with
+    others, so that most sign-ins need no second write while the item stays small.
+    """
     entries = _entries(item)
     expired = [nonce for nonce, entry in entries.items() if read_number(entry, "x") <= now]
     live = sorted((read_number(entry, "c"), nonce) for nonce, entry in entries.items() if nonce not in expired)
-    return expired + [nonce for _, nonce in live[: max(0, len(live) - keep)]]
+    over = [nonce for _, nonce in live[: max(0, len(live) - keep)]]
+    return expired + over if over or len(expired) > slack else []
 
 
 class AccountStore:
@@ -172,7 +178,7 @@ class AccountStore:
                                     ("ids", ids), ("v", LAYOUT_VERSION), (PINNED, NEVER), (TTL, NEVER)):
                     update.set(f"{update.name(name)} = {update.value(value)}")
                 update.require(f"attribute_not_exists({update.name('account')})")
-            for surplus in surplus_sessions(before, now, keep):
+            for surplus in surplus_sessions(before, now, keep, slack=EXPIRED_SLACK):
                 update.remove(SESSIONS, surplus)
             if also:
                 also(update)

@@ -125,7 +125,8 @@ class CodeStore:
         fails = FailureBudget(limits, now)
         update = Update()
         a, v = update.name, update.value
-        update.require(f"attribute_not_exists({a('sent_at')}) OR {a('sent_at')} <= {v(now - limits.resend_cooldown_seconds)}")
+        cooled = now - limits.resend_cooldown_seconds
+        update.require(f"attribute_not_exists({a('sent_at')}) OR {a('sent_at')} <= {v(cooled)}")
         update.require(fails.left(update))
         update.set(f"{a('code')} = {v(ticket.code_digest)}")
         update.set(f"{a('code_expires_at')} = {v(now + limits.code_ttl_seconds)}")
