@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.config import ConfigError, Limits, Settings, Window
+from chalicelib.config import SETTINGS, ConfigError, Integer, Limits, Settings, Text, Window
 from tools.bootstrap import load_stage_env
 
 MINIMAL = {
@@ -14,6 +14,8 @@ MINIMAL = {
     "OTP_TOKEN_AUDIENCE": "otp-signin",
     "OTP_SIGNING_KEY_ID": "alias/otp-signin",
 }
+INTEGERS = [setting for setting in SETTINGS if isinstance(setting, Integer)]
+REQUIRED = [setting for setting in SETTINGS if isinstance(setting, Text) and setting.required]
 
 
 def test_defaults_are_the_security_model() -> None:
@@ -54,6 +56,42 @@ def test_every_number_is_a_setting() -> None:
 def test_bad_settings_are_refused(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         Settings.from_environ({**MINIMAL, name: value})
+
+
+def test_each_variable_is_declared_once() -> None:
+    names = [setting.name for setting in SETTINGS]
+    assert len(names) == len(set(names))
+
+
+def test_the_required_settings_are_these() -> None:
+    assert {setting.name for setting in REQUIRED} == {
+        "OTP_SENDER", "OTP_TOKEN_ISSUER", "OTP_TOKEN_AUDIENCE", "OTP_SIGNING_KEY_ID"
+    }
+
+
+@pytest.mark.parametrize("setting", REQUIRED, ids=lambda setting: setting.name)
+def test_a_required_setting_cannot_be_left_out(setting: Text) -> None:
+    assert setting.default is None
+    with pytest.raises(ConfigError, match=f"{setting.name} is not set"):
+        Settings.from_environ({k: v for k, v in MINIMAL.items() if k != setting.name})
+
+
+@pytest.mark.parametrize("setting", INTEGERS, ids=lambda setting: setting.name)
+def test_every_number_is_bounded(setting: Integer) -> None:
+    def read(value: int | str) -> Settings:
+        return Settings.from_environ({**MINIMAL, setting.name: str(value)})
+
+    assert setting.minimum <= setting.default
+    assert read(setting.minimum) != read(setting.minimum + 1)  # the value is used, not only checked
+    with pytest.raises(ConfigError, match=f"{setting.name}={setting.minimum - 1} is outside"):
+        read(setting.minimum - 1)
+    if setting.maximum is not None:
+        assert setting.default <= setting.maximum
+        read(setting.maximum)
+        with pytest.raises(ConfigError, match=f"{setting.name}={setting.maximum + 1} is outside"):
+            read(setting.maximum + 1)
+    with pytest.raises(ConfigError, match=f"{setting.name} must be a whole number"):
+        read("1.5")
 
 
 def test_a_hashing_key_source_is_required() -> None:
