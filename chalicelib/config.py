@@ -221,7 +221,7 @@ class Settings:
     )
     limits: Limits
     token_issuer: str = _declared(Text("OTP_TOKEN_ISSUER", None, "iss of access tokens", required=True))
-    token_audience: str = _declared(Text("OTP_TOKEN_AUDIENCE", None, "aud of access tokens", required=True))
+    token_audience: str = _declared(Text("OTP_TOKEN_AUDIENCE", "otp-signin", "aud of access tokens"))
     signing_key_id: str = _declared(
         Text("OTP_SIGNING_KEY_ID", None, "KMS alias of the ECC_NIST_P256 signing key", required=True)
     )

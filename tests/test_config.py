@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from chalicelib.config import SETTINGS, ConfigError, Integer, Limits, Settings, Text, Window
+from chalicelib.config import SETTINGS, ConfigError, Integer, Limits, Listing, Setting, Settings, Text, Window
+from tests.conftest import REPO_ROOT
 from tools.bootstrap import load_stage_env
 
 MINIMAL = {
@@ -16,6 +19,31 @@ MINIMAL = {
 }
 INTEGERS = [setting for setting in SETTINGS if isinstance(setting, Integer)]
 REQUIRED = [setting for setting in SETTINGS if isinstance(setting, Text) and setting.required]
+README = (REPO_ROOT / "README.md").read_text()
+
+
+def documented_defaults() -> dict[str, str]:
+    """The README's configuration table as variable -> default; a row may pair variables ("`A` / `B`", "1 / 2")."""
+    section = README.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    defaults: dict[str, str] = {}
+    for row in (line for line in section.splitlines() if line.startswith("| `")):
+        variables, default = (cell.strip() for cell in row.strip("|").split("|")[:2])
+        names = re.findall(r"`(\w+)`", variables)
+        values = default.split(" / ") if len(names) > 1 else [default]
+        assert len(values) == len(names), f"{row}: one default per variable"
+        for name, value in zip(names, values, strict=True):
+            assert name not in defaults, f"{name} has two rows"
+            defaults[name] = value
+    return defaults
+
+
+def as_documented(setting: Setting) -> str:
+    """How the README's table writes a setting's default."""
+    if isinstance(setting, Listing):
+        return "none"
+    if setting.default is None:
+        return "— (required)" if isinstance(setting, Text) and setting.required else "—"
+    return str(setting.default) if isinstance(setting, Integer) else f"`{setting.default}`"
 
 
 def test_defaults_are_the_security_model() -> None:
@@ -58,15 +86,17 @@ def test_bad_settings_are_refused(name: str, value: str) -> None:
         Settings.from_environ({**MINIMAL, name: value})
 
 
+def test_the_readme_lists_every_setting_with_its_default() -> None:
+    assert documented_defaults() == {setting.name: as_documented(setting) for setting in SETTINGS}
+
+
 def test_each_variable_is_declared_once() -> None:
     names = [setting.name for setting in SETTINGS]
     assert len(names) == len(set(names))
 
 
 def test_the_required_settings_are_these() -> None:
-    assert {setting.name for setting in REQUIRED} == {
-        "OTP_SENDER", "OTP_TOKEN_ISSUER", "OTP_TOKEN_AUDIENCE", "OTP_SIGNING_KEY_ID"
-    }
+    assert {setting.name for setting in REQUIRED} == {"OTP_SENDER", "OTP_TOKEN_ISSUER", "OTP_SIGNING_KEY_ID"}
 
 
 @pytest.mark.parametrize("setting", REQUIRED, ids=lambda setting: setting.name)
@@ -92,6 +122,11 @@ def test_every_number_is_bounded(setting: Integer) -> None:
             read(setting.maximum + 1)
     with pytest.raises(ConfigError, match=f"{setting.name} must be a whole number"):
         read("1.5")
+
+
+def test_the_audience_defaults_to_the_app_name() -> None:
+    env = {k: v for k, v in MINIMAL.items() if k != "OTP_TOKEN_AUDIENCE"}
+    assert Settings.from_environ(env).token_audience == "otp-signin"
 
 
 def test_a_hashing_key_source_is_required() -> None:
