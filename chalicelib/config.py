@@ -180,6 +180,15 @@ class Limits:
             "OTP_REFRESH_GRACE_SECONDS", 10, "how long a just-rotated refresh token still works", minimum=0, maximum=120
         )
     )
+    max_sessions: int = _defaulted(
+        Integer(
+            "OTP_MAX_SESSIONS",
+            50,
+            "live sessions per account; starting one more ends the oldest",
+            minimum=1,
+            maximum=200,
+        )
+    )
 
     @property
     def retention_seconds(self) -> int:

@@ -53,6 +53,7 @@ def test_defaults_are_the_security_model() -> None:
     assert limits.failure_budget == Window(20, 86_400)
     assert (limits.resend_cooldown_seconds, limits.sends_per_address) == (30, Window(5, 3_600))
     assert (limits.access_token_seconds, limits.session_seconds, limits.refresh_grace_seconds) == (3_600, 432_000, 10)
+    assert limits.max_sessions == 50
 
 
 def test_every_number_is_a_setting() -> None:
@@ -70,9 +71,10 @@ def test_every_number_is_a_setting() -> None:
         "OTP_ACCESS_TOKEN_SECONDS": "900",
         "OTP_SESSION_SECONDS": "86400",
         "OTP_REFRESH_GRACE_SECONDS": "5",
+        "OTP_MAX_SESSIONS": "7",
     }
     limits = Settings.from_environ(env).limits
-    assert limits == Limits(8, 900, 3, Window(10, 3_600), 60, Window(3, 7_200), Window(0, 3_600), 900, 86_400, 5)
+    assert limits == Limits(8, 900, 3, Window(10, 3_600), 60, Window(3, 7_200), Window(0, 3_600), 900, 86_400, 5, 7)
     assert not limits.sends_per_ip.enabled
 
 
