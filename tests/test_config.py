@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import replace
 
 import pytest
 
 from chalicelib.config import SETTINGS, ConfigError, Integer, Limits, Listing, Setting, Settings, Text, Window
 from tests.conftest import REPO_ROOT
-from tools.bootstrap import load_stage_env
+from tools.bootstrap import BootstrapError, load_stage_env
+from tools.bootstrap import Settings as ResourceNames
 
 MINIMAL = {
     "OTP_SENDER": "no-reply@example.com",
@@ -20,6 +23,12 @@ MINIMAL = {
 INTEGERS = [setting for setting in SETTINGS if isinstance(setting, Integer)]
 REQUIRED = [setting for setting in SETTINGS if isinstance(setting, Text) and setting.required]
 README = (REPO_ROOT / "README.md").read_text()
+CONFIG = json.loads((REPO_ROOT / ".chalice" / "config.json").read_text())
+STAGES = list(CONFIG["stages"])
+DECLARED = {setting.name: setting for setting in SETTINGS}
+# README, "Security model": sends per source IP "30 / hour (1000 in `local`, where every caller is 127.0.0.1)".
+# Every other number of every stage is the default, which the README's configuration table gives.
+README_STAGE_LIMITS = {"local": {"sends_per_ip": Window(1000, 3_600)}}
 
 
 def documented_defaults() -> dict[str, str]:
@@ -150,3 +159,41 @@ def test_deployed_stages_use_https_origins_and_issuers() -> None:
         settings = Settings.from_environ(load_stage_env(stage))
         assert all(origin.startswith("https://") for origin in settings.cors_origins)
         assert settings.token_issuer.startswith("https://")
+
+
+def test_the_chalice_config_sets_only_declared_settings() -> None:
+    blocks = {"top level": CONFIG["environment_variables"]}
+    blocks.update({stage: CONFIG["stages"][stage]["environment_variables"] for stage in STAGES})
+    unknown = {where: set(block) - set(DECLARED) for where, block in blocks.items()}
+    assert not any(unknown.values()), unknown  # the project puts nothing else there
+
+
+def test_the_top_level_holds_only_what_every_stage_shares_and_no_default() -> None:
+    for name, value in CONFIG["environment_variables"].items():
+        assert DECLARED[name].read({name: value}) != DECLARED[name].default, f"{name} repeats its default"
+        assert not [stage for stage in STAGES if name in CONFIG["stages"][stage]["environment_variables"]], name
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_a_stage_repeats_a_default_only_where_bootstrap_reads_it(stage: str) -> None:
+    env = load_stage_env(stage)
+    for name, value in env.items():
+        if DECLARED[name].read({name: value}) == DECLARED[name].default:
+            with pytest.raises(BootstrapError, match=name):  # bootstrap has no defaults: it names what it provisions
+                ResourceNames.from_env({other: v for other, v in env.items() if other != name})
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_bootstrap_provisions_what_the_stage_uses(stage: str) -> None:
+    names, settings = ResourceNames.from_env(load_stage_env(stage)), Settings.from_environ(load_stage_env(stage))
+    assert (names.table, names.sender, names.secret_id, names.signing_key) == (
+        settings.table_name, settings.sender, settings.hash_secret_id, settings.signing_key_id
+    )
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_each_stage_has_the_numbers_the_readme_gives(stage: str) -> None:
+    assert "30 / hour (1000 in `local`" in README
+    settings = Settings.from_environ(load_stage_env(stage))
+    assert settings.limits == replace(Limits(), **README_STAGE_LIMITS.get(stage, {}))
+    assert (settings.max_body_bytes, settings.token_audience) == (4096, "otp-signin")
