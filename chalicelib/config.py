@@ -1,4 +1,9 @@
-"""Per-stage settings: every number of the security model is declared here and nowhere else.
+"""Per-stage settings: every setting is declared here, once, and nowhere else.
+
+Each field of ``Settings`` and ``Limits`` carries its declaration: the environment variable that fills it, its
+default, the values it accepts and what it means. ``Limits()`` is the defaults. ``Settings.from_environ`` reads a
+stage's environment and refuses a missing, malformed or out-of-bounds value with a ``ConfigError`` naming the
+variable. ``SETTINGS`` lists every declaration.
 
 Values come from environment variables, which Chalice fills from the stage's ``environment_variables`` in
 ``.chalice/config.json``. They are read when first needed, not at import time, because Chalice's test client
@@ -8,8 +13,9 @@ only sets a stage's variables while it handles a request.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -31,20 +37,158 @@ class Window:
 
 
 @dataclass(frozen=True)
+class Integer:
+    """A whole number from ``minimum`` to ``maximum`` (None: no upper bound); unset or blank means ``default``."""
+
+    name: str
+    default: int
+    meaning: str
+    minimum: int
+    maximum: int | None = None
+
+    def read(self, env: Mapping[str, str]) -> int:
+        raw = env.get(self.name, "")
+        if not raw.strip():
+            return self.default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{self.name} must be a whole number, not {raw!r}") from None
+        if value < self.minimum or (self.maximum is not None and value > self.maximum):
+            upper = "" if self.maximum is None else self.maximum
+            raise ConfigError(f"{self.name}={value} is outside {self.minimum}..{upper}")
+        return value
+
+
+@dataclass(frozen=True)
+class Text:
+    """A string, surrounding blanks dropped; unset or blank means ``default``, or is refused if ``required``."""
+
+    name: str
+    default: str | None
+    meaning: str
+    required: bool = False
+
+    def read(self, env: Mapping[str, str]) -> str | None:
+        value = env.get(self.name, "").strip()
+        if not value and self.required:
+            raise ConfigError(f"{self.name} is not set")
+        return value or self.default
+
+
+@dataclass(frozen=True)
+class Listing:
+    """Comma-separated values, blanks dropped; unset or blank means none."""
+
+    default: ClassVar[tuple[str, ...]] = ()
+    name: str
+    meaning: str
+
+    def read(self, env: Mapping[str, str]) -> tuple[str, ...]:
+        return tuple(item.strip() for item in env.get(self.name, "").split(",") if item.strip())
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One of ``choices``, in any case; unset or blank means ``default``."""
+
+    name: str
+    default: str
+    meaning: str
+    choices: tuple[str, ...]
+
+    def read(self, env: Mapping[str, str]) -> str:
+        value = env.get(self.name, "").strip().upper() or self.default
+        if value not in self.choices:
+            raise ConfigError(f"{self.name} must be one of {', '.join(self.choices)}, not {value!r}")
+        return value
+
+
+Setting = Integer | Text | Listing | Choice
+"""One environment variable and the rules for its value."""
+
+
+@dataclass(frozen=True)
+class Windowed:
+    """A ``Window`` read from two settings: how many events, and per how many seconds."""
+
+    limit: Integer
+    seconds: Integer
+
+    @property
+    def default(self) -> Window:
+        return Window(self.limit.default, self.seconds.default)
+
+    def read(self, env: Mapping[str, str]) -> Window:
+        return Window(self.limit.read(env), self.seconds.read(env))
+
+
+_DECLARATION = "declaration"
+
+
+def _declared(declaration: Setting) -> Any:
+    """A ``Settings`` field: no default of its own, since only ``from_environ`` builds one."""
+    return field(metadata={_DECLARATION: declaration})
+
+
+def _defaulted(declaration: Integer | Windowed) -> Any:
+    """A ``Limits`` field, whose default is the declared one, so that ``Limits()`` is the defaults."""
+    return field(default=declaration.default, metadata={_DECLARATION: declaration})
+
+
+@dataclass(frozen=True)
 class Limits:
     """The numbers of the security model (see README, "Security model")."""
 
-    code_digits: int = 6
-    code_ttl_seconds: int = 600  # OWASP ASVS 5.0 6.5.5: at most 10 minutes
-    max_guesses_per_code: int = 6
-    failure_budget: Window = field(default_factory=lambda: Window(20, 86_400))  # NIST SP 800-63B-4 3.2.2
-    resend_cooldown_seconds: int = 30
-    sends_per_address: Window = field(default_factory=lambda: Window(5, 3_600))
-    sends_per_ip: Window = field(default_factory=lambda: Window(30, 3_600))
-    access_token_seconds: int = 3_600  # as the prototype's Cognito app client
-    session_seconds: int = 432_000  # refresh tokens: 5 days from sign-in, as the prototype's Cognito client
-    refresh_grace_seconds: int = 10  # a rotated refresh token still works this long (concurrent tabs)
-    max_sessions: int = 50
+    code_digits: int = _defaulted(Integer("OTP_CODE_DIGITS", 6, "code length", minimum=6, maximum=10))
+    # OWASP ASVS 5.0 6.5.5: at most 10 minutes
+    code_ttl_seconds: int = _defaulted(Integer("OTP_CODE_TTL_SECONDS", 600, "code lifetime", minimum=60))
+    max_guesses_per_code: int = _defaulted(Integer("OTP_MAX_ATTEMPTS", 6, "guesses per code", minimum=1))
+    # NIST SP 800-63B-4 3.2.2
+    failure_budget: Window = _defaulted(  # noqa: RUF009 a Window is frozen, so one default can be shared
+        Windowed(
+            Integer("OTP_FAILURE_BUDGET", 20, "failed codes per address per window", minimum=1),
+            Integer("OTP_FAILURE_WINDOW_SECONDS", 86_400, "the failure budget's window", minimum=60),
+        )
+    )
+    resend_cooldown_seconds: int = _defaulted(
+        Integer("OTP_RESEND_COOLDOWN_SECONDS", 30, "minimum time between two sends to one address", minimum=0)
+    )
+    sends_per_address: Window = _defaulted(  # noqa: RUF009 a Window is frozen, so one default can be shared
+        Windowed(
+            Integer("OTP_SENDS_PER_ADDRESS", 5, "sends per address per window", minimum=1),
+            Integer("OTP_ADDRESS_WINDOW_SECONDS", 3_600, "the per-address window", minimum=60),
+        )
+    )
+    sends_per_ip: Window = _defaulted(  # noqa: RUF009 a Window is frozen, so one default can be shared
+        Windowed(
+            Integer("OTP_SENDS_PER_IP", 30, "sends per source IP per window; 0 switches it off", minimum=0),
+            Integer("OTP_IP_WINDOW_SECONDS", 3_600, "the per-IP window", minimum=60),
+        )
+    )
+    # as the prototype's Cognito app client
+    access_token_seconds: int = _defaulted(
+        Integer("OTP_ACCESS_TOKEN_SECONDS", 3_600, "access token lifetime", minimum=60, maximum=86_400)
+    )
+    # refresh tokens: 5 days from sign-in, as the prototype's Cognito client
+    session_seconds: int = _defaulted(
+        Integer("OTP_SESSION_SECONDS", 432_000, "session (refresh token) lifetime from sign-in", minimum=300)
+    )
+    # concurrent tabs refresh at once
+    refresh_grace_seconds: int = _defaulted(
+        Integer(
+            "OTP_REFRESH_GRACE_SECONDS", 10, "how long a just-rotated refresh token still works", minimum=0, maximum=120
+        )
+    )
+    max_sessions: int = _defaulted(
+        Integer(
+            "OTP_MAX_SESSIONS",
+            50,
+            "live sessions per account; starting one more ends the oldest",
+            minimum=1,
+            maximum=200,
+        )
+    )
 
     @property
     def retention_seconds(self) -> int:
@@ -58,91 +202,64 @@ class Limits:
 
 @dataclass(frozen=True)
 class Settings:
-    table_name: str
-    sender: str
-    cors_origins: tuple[str, ...]
-    hash_secret: str | None
-    hash_secret_id: str | None
-    max_body_bytes: int
-    log_level: str
+    """A stage's settings; each field but ``limits`` is the one variable its declaration names."""
+
+    table_name: str = _declared(
+        Text("OTP_TABLE", "otp_users", "DynamoDB table (partition key pk S, TTL on expires_at)")
+    )
+    sender: str = _declared(Text("OTP_SENDER", None, "verified SES sender address", required=True))
+    cors_origins: tuple[str, ...] = _declared(
+        Listing("OTP_CORS_ORIGINS", "comma-separated origins allowed to call the API from a browser")
+    )
+    # One of the two must be set; from_environ checks it.
+    hash_secret: str | None = _declared(
+        Text("OTP_HASH_SECRET", None, "the code-hashing key itself, for tests only (at least 32 bytes)")
+    )
+    hash_secret_id: str | None = _declared(
+        Text(
+            "OTP_HASH_SECRET_ID",
+            None,
+            "Secrets Manager name/ARN of the code-hashing key, or ssm:/param for an SSM SecureString",
+        )
+    )
+    max_body_bytes: int = _declared(Integer("OTP_MAX_BODY_BYTES", 4096, "largest accepted request body", minimum=256))
+    log_level: str = _declared(
+        Choice("LOG_LEVEL", "INFO", "level of diagnostics; the JSON access log is always written", LOG_LEVELS)
+    )
     limits: Limits
-    token_issuer: str
-    token_audience: str
-    signing_key_id: str
-    previous_signing_key_ids: tuple[str, ...]
+    token_issuer: str = _declared(Text("OTP_TOKEN_ISSUER", None, "iss of access tokens", required=True))
+    token_audience: str = _declared(Text("OTP_TOKEN_AUDIENCE", "otp-signin", "aud of access tokens"))
+    signing_key_id: str = _declared(
+        Text("OTP_SIGNING_KEY_ID", None, "KMS alias of the ECC_NIST_P256 signing key", required=True)
+    )
+    previous_signing_key_ids: tuple[str, ...] = _declared(
+        Listing("OTP_PREVIOUS_SIGNING_KEY_IDS", "keys still published and accepted after a rotation")
+    )
 
     @classmethod
     def from_environ(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read every setting from ``env`` (default ``os.environ``); raise ConfigError naming a bad variable."""
         # os.environ is looked up per call: Chalice's test client swaps the whole object during a request.
         env = os.environ if env is None else env
-        reader = _Reader(env)
-        limits = Limits(
-            code_digits=reader.integer("OTP_CODE_DIGITS", 6, minimum=6, maximum=10),
-            code_ttl_seconds=reader.integer("OTP_CODE_TTL_SECONDS", 600, minimum=60),
-            max_guesses_per_code=reader.integer("OTP_MAX_ATTEMPTS", 6, minimum=1),
-            failure_budget=Window(
-                reader.integer("OTP_FAILURE_BUDGET", 20, minimum=1),
-                reader.integer("OTP_FAILURE_WINDOW_SECONDS", 86_400, minimum=60),
-            ),
-            resend_cooldown_seconds=reader.integer("OTP_RESEND_COOLDOWN_SECONDS", 30, minimum=0),
-            sends_per_address=Window(
-                reader.integer("OTP_SENDS_PER_ADDRESS", 5, minimum=1),
-                reader.integer("OTP_ADDRESS_WINDOW_SECONDS", 3_600, minimum=60),
-            ),
-            sends_per_ip=Window(
-                reader.integer("OTP_SENDS_PER_IP", 30, minimum=0),
-                reader.integer("OTP_IP_WINDOW_SECONDS", 3_600, minimum=60),
-            ),
-            access_token_seconds=reader.integer("OTP_ACCESS_TOKEN_SECONDS", 3_600, minimum=60, maximum=86_400),
-            session_seconds=reader.integer("OTP_SESSION_SECONDS", 432_000, minimum=300),
-            refresh_grace_seconds=reader.integer("OTP_REFRESH_GRACE_SECONDS", 10, minimum=0, maximum=120),
-        )
-        hash_secret = env.get("OTP_HASH_SECRET") or None
-        hash_secret_id = env.get("OTP_HASH_SECRET_ID") or None
-        if not (hash_secret or hash_secret_id):
+        values = _read(cls, env)
+        if not (values["hash_secret"] or values["hash_secret_id"]):
             raise ConfigError("set OTP_HASH_SECRET_ID (a Secrets Manager secret) or OTP_HASH_SECRET")
-        return cls(
-            table_name=env.get("OTP_TABLE", "otp_users"),
-            sender=reader.required("OTP_SENDER"),
-            cors_origins=_split(env.get("OTP_CORS_ORIGINS", "")),
-            hash_secret=hash_secret,
-            hash_secret_id=hash_secret_id,
-            max_body_bytes=reader.integer("OTP_MAX_BODY_BYTES", 4096, minimum=256),
-            log_level=reader.choice("LOG_LEVEL", "INFO", LOG_LEVELS),
-            limits=limits,
-            token_issuer=reader.required("OTP_TOKEN_ISSUER"),
-            token_audience=reader.required("OTP_TOKEN_AUDIENCE"),
-            signing_key_id=reader.required("OTP_SIGNING_KEY_ID"),
-            previous_signing_key_ids=_split(env.get("OTP_PREVIOUS_SIGNING_KEY_IDS", "")),
-        )
+        return cls(**values, limits=Limits(**_read(Limits, env)))
 
 
-def _split(listing: str) -> tuple[str, ...]:
-    return tuple(item.strip() for item in listing.split(",") if item.strip())
+def _read(cls: type, env: Mapping[str, str]) -> dict[str, Any]:
+    """The declared fields of ``cls``, each read from ``env`` by its declaration."""
+    return {f.name: f.metadata[_DECLARATION].read(env) for f in fields(cls) if _DECLARATION in f.metadata}
 
 
-class _Reader:
-    def __init__(self, env: Mapping[str, str]) -> None:
-        self._env = env
+def _settings_of(cls: type) -> Iterator[Setting]:
+    for f in fields(cls):
+        declaration = f.metadata.get(_DECLARATION)
+        if isinstance(declaration, Windowed):
+            yield from (declaration.limit, declaration.seconds)
+        elif declaration is not None:
+            yield declaration
 
-    def required(self, name: str) -> str:
-        value = self._env.get(name, "").strip()
-        if not value:
-            raise ConfigError(f"{name} is not set")
-        return value
 
-    def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
-        value = (self._env.get(name) or default).upper()
-        if value not in allowed:
-            raise ConfigError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
-        return value
-
-    def integer(self, name: str, default: int, *, minimum: int, maximum: int | None = None) -> int:
-        raw = self._env.get(name)
-        try:
-            value = default if raw is None or raw == "" else int(raw)
-        except ValueError:
-            raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
-        if value < minimum or (maximum is not None and value > maximum):
-            raise ConfigError(f"{name}={value} is outside {minimum}..{maximum if maximum is not None else ''}")
-        return value
+SETTINGS: tuple[Setting, ...] = (*_settings_of(Settings), *_settings_of(Limits))
+"""Every setting, in the order of the fields they fill."""

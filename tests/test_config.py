@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import re
+from dataclasses import replace
+
 import pytest
 
-from chalicelib.config import ConfigError, Limits, Settings, Window
-from tools.bootstrap import load_stage_env
+from chalicelib.config import SETTINGS, ConfigError, Integer, Limits, Listing, Setting, Settings, Text, Window
+from tests.conftest import REPO_ROOT
+from tools.bootstrap import BootstrapError, load_stage_env
+from tools.bootstrap import Settings as ResourceNames
 
 MINIMAL = {
     "OTP_SENDER": "no-reply@example.com",
@@ -14,6 +20,39 @@ MINIMAL = {
     "OTP_TOKEN_AUDIENCE": "otp-signin",
     "OTP_SIGNING_KEY_ID": "alias/otp-signin",
 }
+INTEGERS = [setting for setting in SETTINGS if isinstance(setting, Integer)]
+REQUIRED = [setting for setting in SETTINGS if isinstance(setting, Text) and setting.required]
+README = (REPO_ROOT / "README.md").read_text()
+CONFIG = json.loads((REPO_ROOT / ".chalice" / "config.json").read_text())
+STAGES = list(CONFIG["stages"])
+DECLARED = {setting.name: setting for setting in SETTINGS}
+# README, "Security model": sends per source IP "30 / hour (1000 in `local`, where every caller is 127.0.0.1)".
+# Every other number of every stage is the default, which the README's configuration table gives.
+README_STAGE_LIMITS = {"local": {"sends_per_ip": Window(1000, 3_600)}}
+
+
+def documented_defaults() -> dict[str, str]:
+    """The README's configuration table as variable -> default; a row may pair variables ("`A` / `B`", "1 / 2")."""
+    section = README.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    defaults: dict[str, str] = {}
+    for row in (line for line in section.splitlines() if line.startswith("| `")):
+        variables, default = (cell.strip() for cell in row.strip("|").split("|")[:2])
+        names = re.findall(r"`(\w+)`", variables)
+        values = default.split(" / ") if len(names) > 1 else [default]
+        assert len(values) == len(names), f"{row}: one default per variable"
+        for name, value in zip(names, values, strict=True):
+            assert name not in defaults, f"{name} has two rows"
+            defaults[name] = value
+    return defaults
+
+
+def as_documented(setting: Setting) -> str:
+    """How the README's table writes a setting's default."""
+    if isinstance(setting, Listing):
+        return "none"
+    if setting.default is None:
+        return "— (required)" if isinstance(setting, Text) and setting.required else "—"
+    return str(setting.default) if isinstance(setting, Integer) else f"`{setting.default}`"
 
 
 def test_defaults_are_the_security_model() -> None:
@@ -23,6 +62,7 @@ def test_defaults_are_the_security_model() -> None:
     assert limits.failure_budget == Window(20, 86_400)
     assert (limits.resend_cooldown_seconds, limits.sends_per_address) == (30, Window(5, 3_600))
     assert (limits.access_token_seconds, limits.session_seconds, limits.refresh_grace_seconds) == (3_600, 432_000, 10)
+    assert limits.max_sessions == 50
 
 
 def test_every_number_is_a_setting() -> None:
@@ -40,9 +80,10 @@ def test_every_number_is_a_setting() -> None:
         "OTP_ACCESS_TOKEN_SECONDS": "900",
         "OTP_SESSION_SECONDS": "86400",
         "OTP_REFRESH_GRACE_SECONDS": "5",
+        "OTP_MAX_SESSIONS": "7",
     }
     limits = Settings.from_environ(env).limits
-    assert limits == Limits(8, 900, 3, Window(10, 3_600), 60, Window(3, 7_200), Window(0, 3_600), 900, 86_400, 5)
+    assert limits == Limits(8, 900, 3, Window(10, 3_600), 60, Window(3, 7_200), Window(0, 3_600), 900, 86_400, 5, 7)
     assert not limits.sends_per_ip.enabled
 
 
@@ -54,6 +95,49 @@ def test_every_number_is_a_setting() -> None:
 def test_bad_settings_are_refused(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         Settings.from_environ({**MINIMAL, name: value})
+
+
+def test_the_readme_lists_every_setting_with_its_default() -> None:
+    assert documented_defaults() == {setting.name: as_documented(setting) for setting in SETTINGS}
+
+
+def test_each_variable_is_declared_once() -> None:
+    names = [setting.name for setting in SETTINGS]
+    assert len(names) == len(set(names))
+
+
+def test_the_required_settings_are_these() -> None:
+    assert {setting.name for setting in REQUIRED} == {"OTP_SENDER", "OTP_TOKEN_ISSUER", "OTP_SIGNING_KEY_ID"}
+
+
+@pytest.mark.parametrize("setting", REQUIRED, ids=lambda setting: setting.name)
+def test_a_required_setting_cannot_be_left_out(setting: Text) -> None:
+    assert setting.default is None
+    with pytest.raises(ConfigError, match=f"{setting.name} is not set"):
+        Settings.from_environ({k: v for k, v in MINIMAL.items() if k != setting.name})
+
+
+@pytest.mark.parametrize("setting", INTEGERS, ids=lambda setting: setting.name)
+def test_every_number_is_bounded(setting: Integer) -> None:
+    def read(value: int | str) -> Settings:
+        return Settings.from_environ({**MINIMAL, setting.name: str(value)})
+
+    assert setting.minimum <= setting.default
+    assert read(setting.minimum) != read(setting.minimum + 1)  # the value is used, not only checked
+    with pytest.raises(ConfigError, match=f"{setting.name}={setting.minimum - 1} is outside"):
+        read(setting.minimum - 1)
+    if setting.maximum is not None:
+        assert setting.default <= setting.maximum
+        read(setting.maximum)
+        with pytest.raises(ConfigError, match=f"{setting.name}={setting.maximum + 1} is outside"):
+            read(setting.maximum + 1)
+    with pytest.raises(ConfigError, match=f"{setting.name} must be a whole number"):
+        read("1.5")
+
+
+def test_the_audience_defaults_to_the_app_name() -> None:
+    env = {k: v for k, v in MINIMAL.items() if k != "OTP_TOKEN_AUDIENCE"}
+    assert Settings.from_environ(env).token_audience == "otp-signin"
 
 
 def test_a_hashing_key_source_is_required() -> None:
@@ -75,3 +159,41 @@ def test_deployed_stages_use_https_origins_and_issuers() -> None:
         settings = Settings.from_environ(load_stage_env(stage))
         assert all(origin.startswith("https://") for origin in settings.cors_origins)
         assert settings.token_issuer.startswith("https://")
+
+
+def test_the_chalice_config_sets_only_declared_settings() -> None:
+    blocks = {"top level": CONFIG["environment_variables"]}
+    blocks.update({stage: CONFIG["stages"][stage]["environment_variables"] for stage in STAGES})
+    unknown = {where: set(block) - set(DECLARED) for where, block in blocks.items()}
+    assert not any(unknown.values()), unknown  # the project puts nothing else there
+
+
+def test_the_top_level_holds_only_what_every_stage_shares_and_no_default() -> None:
+    for name, value in CONFIG["environment_variables"].items():
+        assert DECLARED[name].read({name: value}) != DECLARED[name].default, f"{name} repeats its default"
+        assert not [stage for stage in STAGES if name in CONFIG["stages"][stage]["environment_variables"]], name
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_a_stage_repeats_a_default_only_where_bootstrap_reads_it(stage: str) -> None:
+    env = load_stage_env(stage)
+    for name, value in env.items():
+        if DECLARED[name].read({name: value}) == DECLARED[name].default:
+            with pytest.raises(BootstrapError, match=name):  # bootstrap has no defaults: it names what it provisions
+                ResourceNames.from_env({other: v for other, v in env.items() if other != name})
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_bootstrap_provisions_what_the_stage_uses(stage: str) -> None:
+    names, settings = ResourceNames.from_env(load_stage_env(stage)), Settings.from_environ(load_stage_env(stage))
+    assert (names.table, names.sender, names.secret_id, names.signing_key) == (
+        settings.table_name, settings.sender, settings.hash_secret_id, settings.signing_key_id
+    )
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_each_stage_has_the_numbers_the_readme_gives(stage: str) -> None:
+    assert "30 / hour (1000 in `local`" in README
+    settings = Settings.from_environ(load_stage_env(stage))
+    assert settings.limits == replace(Limits(), **README_STAGE_LIMITS.get(stage, {}))
+    assert (settings.max_body_bytes, settings.token_audience) == (4096, "otp-signin")
