@@ -6,7 +6,8 @@ from typing import Any
 
 from chalicelib import wiring
 from chalicelib.accounts.sessions import IssuedSession
-from chalicelib.http.exchange import ApiError, Exchange
+from chalicelib.http import errors
+from chalicelib.http.exchange import Exchange
 
 Answer = tuple[int, dict[str, Any]]
 
@@ -28,47 +29,42 @@ def refresh(exchange: Exchange) -> Answer:
     now = wiring.now()
     session = wiring.get_sessions().refresh(token, now)
     exchange.identify(session.email)
-    return 200, {"message": "Your session was renewed.", "code": "refreshed", **session_body(session, now)}
+    return errors.REFRESHED.answer(session_body(session, now))
 
 
 def revoke(exchange: Exchange) -> Answer:
     wiring.get_sessions().revoke(_refresh_token(exchange))
-    return 200, {"message": "The session has ended.", "code": "revoked"}
+    return errors.REVOKED.answer()
 
 
 def sign_out(exchange: Exchange) -> Answer:
     principal = exchange.principal()
     everywhere = exchange.json_object(optional=True).get("everywhere", False)
     if not isinstance(everywhere, bool):
-        raise ApiError(400, "invalid_body", '"everywhere" must be true or false.')
+        raise errors.EVERYWHERE_NOT_BOOLEAN.error()
     wiring.get_sessions().sign_out(principal, everywhere)
     exchange.log["everywhere"] = everywhere
-    message = "You are signed out on every device." if everywhere else "You are signed out."
-    return 200, {"message": message, "code": "signed_out"}
+    return (errors.SIGNED_OUT_EVERYWHERE if everywhere else errors.SIGNED_OUT).answer()
 
 
 def me(exchange: Exchange) -> Answer:
     principal = exchange.principal()
-    return 200, {
-        "message": f"Signed in as {principal.email}.",
-        "code": "signed_in",
-        "email": principal.email,
-        "session": {
-            "id": principal.session_id,
-            "signed_in_at": principal.session.created_at,
-            "access_token_issued_at": principal.issued_at,
-            "access_token_expires_at": principal.expires_at,
-            "expires_at": principal.session.expires_at,
-        },
+    session = {
+        "id": principal.session_id,
+        "signed_in_at": principal.session.created_at,
+        "access_token_issued_at": principal.issued_at,
+        "access_token_expires_at": principal.expires_at,
+        "expires_at": principal.session.expires_at,
     }
+    return errors.SIGNED_IN.answer({"email": principal.email, "session": session}, email=principal.email)
 
 
 def jwks(exchange: Exchange) -> Answer:
-    return 200, {"message": "Public keys for verifying access tokens.", "code": "jwks", **wiring.get_keys().jwks()}
+    return errors.JWKS.answer(wiring.get_keys().jwks())
 
 
 def _refresh_token(exchange: Exchange) -> str:
     token = exchange.json_object().get("refresh_token")
     if not isinstance(token, str) or not token:
-        raise ApiError(400, "invalid_refresh_token", '"refresh_token" is required.')
+        raise errors.INVALID_REFRESH_TOKEN.error()
     return token
