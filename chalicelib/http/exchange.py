@@ -1,7 +1,8 @@
-"""The HTTP face of the service: request parsing, the error catalogue, CORS and the access log.
+"""The HTTP face of the service: request parsing, errors as answers, CORS and the access log.
 
 Every answer is JSON ``{"message": <human text>, "code": <stable machine code>, ...}``; no exception escapes
-to Chalice, whose own error bodies (``{"Code", "Message"}``) and stack traces never reach a client.
+to Chalice, whose own error bodies (``{"Code", "Message"}``) and stack traces never reach a client. The codes,
+statuses and messages are declared in :mod:`chalicelib.http.errors`; this module maps exceptions onto them.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from chalicelib.accounts.sessions import Principal, SessionRejected
 from chalicelib.accounts.store import Account
 from chalicelib.aws.dependencies import DependencyError
 from chalicelib.config import ConfigError
+from chalicelib.http import errors
+from chalicelib.http.errors import ApiError, ErrorKind
 from chalicelib.otp.codes import MalformedCode
 from chalicelib.otp.service import InvalidCode
 from chalicelib.otp.store import Throttled
@@ -34,32 +37,6 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
 }
 TRANSIENT_RETRY_AFTER = 2
-
-THROTTLE_MESSAGES = {
-    "resend_cooldown": "Please wait a moment before asking for another code.",
-    "send_quota_exceeded": "Too many codes were requested for this address. Please try again later.",
-    "ip_quota_exceeded": "Too many codes were requested from your network. Please try again later.",
-    "too_many_failures": "Too many failed attempts for this address. Please try again later.",
-}
-
-
-class ApiError(Exception):
-    """An answer other than success, with everything the client needs to act on it."""
-
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        message: str,
-        retry_after: int | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.retry_after = retry_after
-        self.headers = headers or {}
 
 
 @dataclass
@@ -75,13 +52,13 @@ class Exchange:
         if optional and not raw.strip():
             return {}
         if len(raw) > wiring.get_settings().max_body_bytes:
-            raise ApiError(400, "body_too_large", "The request body is too large.")
+            raise errors.BODY_TOO_LARGE.error()
         try:
             body = json.loads(raw or b"null")
         except (ValueError, RecursionError):
-            raise ApiError(400, "invalid_json", "The request body is not valid JSON.") from None
+            raise errors.INVALID_JSON.error() from None
         if not isinstance(body, dict):
-            raise ApiError(400, "invalid_body", "The request body must be a JSON object.")
+            raise errors.INVALID_BODY.error()
         return body
 
     @property
@@ -163,48 +140,45 @@ def cors_headers(request: Request) -> dict[str, str]:
 
 
 def method_not_allowed(exchange: Exchange) -> tuple[int, dict[str, Any]]:
-    raise ApiError(405, "method_not_allowed", f"{exchange.request.method} is not supported here.")
+    raise errors.METHOD_NOT_ALLOWED.error(method=exchange.request.method)
+
+
+# The store's reasons for refusing a send or a guess are the codes of their answers.
+THROTTLES: dict[str, ErrorKind] = {
+    kind.code: kind
+    for kind in (errors.RESEND_COOLDOWN, errors.SEND_QUOTA_EXCEEDED, errors.IP_QUOTA_EXCEEDED, errors.TOO_MANY_FAILURES)
+}
+# (when an immediate retry may work, when it will not), by failing service; any other service holds keys.
+DEPENDENCY_FAILURES: dict[str, tuple[ErrorKind, ErrorKind]] = {
+    "ses": (errors.MAIL_UNAVAILABLE, errors.MAIL_REJECTED),
+    "dynamodb": (errors.STORAGE_UNAVAILABLE, errors.STORAGE_ERROR),
+}
+KEY_SERVICE_FAILURE = (errors.KEYS_UNAVAILABLE, errors.KEYS_ERROR)  # KMS, Secrets Manager, SSM
 
 
 def _as_api_error(error: Exception) -> ApiError:
     if isinstance(error, ApiError):
         return error
     if isinstance(error, InvalidAddress):
-        return ApiError(400, "invalid_email", f"Enter a valid email address. {error}")
+        return errors.INVALID_EMAIL.error(reason=error)
     if isinstance(error, MalformedCode):
-        return ApiError(400, "invalid_otp", f"The code is not well-formed: {error}.")
+        return errors.INVALID_OTP.error(reason=error)
     if isinstance(error, SessionRejected):
-        return ApiError(401, "invalid_token", "Your session is invalid or has ended. Please sign in again.",
-                        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        return errors.INVALID_TOKEN.error()
     if isinstance(error, InvalidCode):
-        return ApiError(401, "invalid_code", "The code is invalid or has expired.")
-    if isinstance(error, Throttled):
-        return ApiError(429, error.reason, THROTTLE_MESSAGES[error.reason], error.retry_after)
+        return errors.INVALID_CODE.error()
+    if isinstance(error, Throttled) and error.reason in THROTTLES:
+        return THROTTLES[error.reason].error(retry_after=error.retry_after)
     if isinstance(error, DependencyError):
         return _dependency_failure(error)
     if isinstance(error, ConfigError):
         logger.error("configuration: %s", error)
-        return ApiError(500, "misconfigured", "The service is not configured correctly.")
-    # Only the frames, never the message: it could quote request data.
-    logger.error("unexpected %s\n%s", type(error).__name__, "".join(traceback.format_tb(error.__traceback__)))
-    return ApiError(500, "internal_error", "Something went wrong on our side. Please try again.")
-
-
-# (code when an immediate retry may work, message), (code when it will not, message), by failing service.
-DEPENDENCY_FAILURES = {
-    "ses": (
-        ("mail_unavailable", "We could not send the mail just now. Please try again."),
-        ("mail_rejected", "The mail service refused to send the code. Please try again later."),
-    ),
-    "dynamodb": (
-        ("storage_unavailable", "The service is busy. Please try again in a moment."),
-        ("storage_error", "The service could not complete the request. Please try again later."),
-    ),
-}
-KEY_SERVICE_FAILURE = (
-    ("keys_unavailable", "The service is busy. Please try again in a moment."),
-    ("keys_error", "The service could not complete the request. Please try again later."),
-)
+        return errors.MISCONFIGURED.error()
+    # Only the frames, never the message: it could quote request data. A throttle whose reason has no answer is
+    # a bug too; its reason is safe to log.
+    reason = f" ({error.reason})" if isinstance(error, Throttled) else ""
+    logger.error("unexpected %s%s\n%s", type(error).__name__, reason, "".join(traceback.format_tb(error.__traceback__)))
+    return errors.INTERNAL_ERROR.error()
 
 
 def _dependency_failure(error: DependencyError) -> ApiError:
@@ -212,5 +186,5 @@ def _dependency_failure(error: DependencyError) -> ApiError:
     logger.warning("%s failed: %s", error.service, error.detail)
     transient, permanent = DEPENDENCY_FAILURES.get(error.service, KEY_SERVICE_FAILURE)
     if error.transient:
-        return ApiError(503, *transient, retry_after=TRANSIENT_RETRY_AFTER)
-    return ApiError(502, *permanent)
+        return transient.error(retry_after=TRANSIENT_RETRY_AFTER)
+    return permanent.error()

@@ -7,7 +7,8 @@ from typing import Any
 
 from chalicelib import wiring
 from chalicelib.accounts.addresses import normalize_address
-from chalicelib.http.exchange import ApiError, Exchange
+from chalicelib.http import errors
+from chalicelib.http.exchange import Exchange
 from chalicelib.http.session_routes import session_body
 from chalicelib.otp.codes import parse_code
 
@@ -18,10 +19,10 @@ def handle(exchange: Exchange) -> tuple[int, dict[str, Any]]:
     body = exchange.json_object()
     action = body.get("action")
     if action is None:
-        raise ApiError(400, "missing_action", 'Say what to do: "action" is "send_otp" or "verify_otp".')
+        raise errors.MISSING_ACTION.error()
     run = ACTIONS.get(action) if isinstance(action, str) else None
     if run is None:
-        raise ApiError(400, "unknown_action", 'Unknown action: use "send_otp" or "verify_otp".')
+        raise errors.UNKNOWN_ACTION.error()
     exchange.log["action"] = action
     return run(exchange, body)
 
@@ -29,20 +30,15 @@ def handle(exchange: Exchange) -> tuple[int, dict[str, Any]]:
 def send_otp(exchange: Exchange, body: Body) -> tuple[int, dict[str, Any]]:
     email = _address(exchange, body)
     sent = wiring.get_service().send_code(email, exchange.source_ip)
-    minutes = sent.expires_in // 60
-    return 200, {
-        "message": f"We sent a sign-in code to {email}. It is valid for {minutes} minutes.",
-        "code": "code_sent",
-        "expires_in": sent.expires_in,
-        "resend_after": sent.resend_after,
-    }
+    extra = {"expires_in": sent.expires_in, "resend_after": sent.resend_after}
+    return errors.CODE_SENT.answer(extra, email=email, minutes=sent.expires_in // 60)
 
 
 def verify_otp(exchange: Exchange, body: Body) -> tuple[int, dict[str, Any]]:
     email = _address(exchange, body)
     code = parse_code(body.get("otp"), wiring.get_settings().limits.code_digits)
     session = wiring.get_service().verify_code(email, code)
-    return 200, {"message": "You are signed in.", "code": "verified", **session_body(session, wiring.now())}
+    return errors.VERIFIED.answer(session_body(session, wiring.now()))
 
 
 def _address(exchange: Exchange, body: Body) -> str:

@@ -7,7 +7,8 @@ from typing import Any
 from chalicelib import wiring
 from chalicelib.accounts.sessions import IssuedSession
 from chalicelib.accounts.tokens import ALGORITHM, CLAIMS_SUPPORTED
-from chalicelib.http.exchange import ApiError, Exchange
+from chalicelib.http import errors
+from chalicelib.http.exchange import Exchange
 
 Answer = tuple[int, dict[str, Any]]
 
@@ -30,32 +31,29 @@ def refresh(exchange: Exchange) -> Answer:
     now = wiring.now()
     session = wiring.get_sessions().refresh(token, now)
     exchange.identify(session.account)
-    return 200, {"message": "Your session was renewed.", "code": "refreshed", **session_body(session, now)}
+    return errors.REFRESHED.answer(session_body(session, now))
 
 
 def revoke(exchange: Exchange) -> Answer:
     wiring.get_sessions().revoke(_refresh_token(exchange))
-    return 200, {"message": "The session has ended.", "code": "revoked"}
+    return errors.REVOKED.answer()
 
 
 def sign_out(exchange: Exchange) -> Answer:
     principal = exchange.principal()
     everywhere = exchange.json_object(optional=True).get("everywhere", False)
     if not isinstance(everywhere, bool):
-        raise ApiError(400, "invalid_body", '"everywhere" must be true or false.')
+        raise errors.EVERYWHERE_NOT_BOOLEAN.error()
     wiring.get_sessions().sign_out(principal, everywhere)
     exchange.log["everywhere"] = everywhere
-    message = "You are signed out on every device." if everywhere else "You are signed out."
-    return 200, {"message": message, "code": "signed_out"}
+    return (errors.SIGNED_OUT_EVERYWHERE if everywhere else errors.SIGNED_OUT).answer()
 
 
 def me(exchange: Exchange) -> Answer:
     principal = exchange.principal()
     account = principal.account
     identifiers = account.identifiers
-    return 200, {
-        "message": f"Signed in as {identifiers.get('email', account.id)}.",
-        "code": "signed_in",
+    return errors.SIGNED_IN.answer({
         "user_id": account.id,
         **identifiers,
         "identifiers": [{"type": kind, "value": value} for kind, value in sorted(identifiers.items())],
@@ -69,20 +67,18 @@ def me(exchange: Exchange) -> Answer:
             "access_token_expires_at": principal.expires_at,
             "expires_at": principal.session.expires_at,
         },
-    }
+    }, who=identifiers.get("email", account.id))
 
 
 def jwks(exchange: Exchange) -> Answer:
-    return 200, {"message": "Public keys for verifying access tokens.", "code": "jwks", **wiring.get_keys().jwks()}
+    return errors.JWKS.answer(wiring.get_keys().jwks())
 
 
 def openid_configuration(exchange: Exchange) -> Answer:
     """OpenID Connect discovery (the parts that apply): enough for a standard library, or an API Gateway HTTP
     API's JWT authorizer, to verify this service's access tokens with no code of ours."""
     issuer = wiring.get_settings().token_issuer
-    return 200, {
-        "message": "How to verify this service's access tokens.",
-        "code": "openid_configuration",
+    return errors.OPENID_CONFIGURATION.answer({
         "issuer": issuer,
         "jwks_uri": f"{issuer.rstrip('/')}/.well-known/jwks.json",
         "id_token_signing_alg_values_supported": [ALGORITHM],
@@ -90,11 +86,11 @@ def openid_configuration(exchange: Exchange) -> Answer:
         "response_types_supported": ["token"],
         "claims_supported": list(CLAIMS_SUPPORTED),
         "token_endpoint_auth_methods_supported": ["none"],
-    }
+    })
 
 
 def _refresh_token(exchange: Exchange) -> str:
     token = exchange.json_object().get("refresh_token")
     if not isinstance(token, str) or not token:
-        raise ApiError(400, "invalid_refresh_token", '"refresh_token" is required.')
+        raise errors.INVALID_REFRESH_TOKEN.error()
     return token

@@ -1,0 +1,135 @@
+"""Every answer the service gives, declared once: its stable ``code``, its HTTP status and its human message.
+
+Handlers raise failures from here (``INVALID_JSON.error()``) and build successes from here
+(``REVOKED.answer()``); no other module spells a code. README.md's "API reference" tables list exactly these codes
+with these statuses, and tests/test_errors.py holds the two together and reaches every entry with a request.
+
+A message is a :meth:`str.format` template; its fields (``{reason}``, ``{method}``, ``{email}``) are filled in where
+the answer is made. A code may have more than one entry when the same kind of answer needs different words
+(``invalid_body``, ``signed_out``); a code always has one status.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Answer:
+    code: str
+    status: int
+    message: str
+
+    def text(self, **fields: object) -> str:
+        return self.message.format(**fields)
+
+    def fields(self) -> frozenset[str]:
+        """The names the message template needs."""
+        return frozenset(name for _, name, _, _ in string.Formatter().parse(self.message) if name is not None)
+
+    def matches(self, message: str) -> bool:
+        """Whether ``message`` is this answer's message with its fields filled in (with anything at all)."""
+        parts = [re.escape(literal) + ("" if name is None else ".*")
+                 for literal, name, _, _ in string.Formatter().parse(self.message)]
+        return re.fullmatch("".join(parts), message, re.DOTALL) is not None
+
+
+@dataclass(frozen=True)
+class Success(Answer):
+    def answer(self, extra: Mapping[str, Any] | None = None, **fields: object) -> tuple[int, dict[str, Any]]:
+        """``(status, body)``: the message and code first, then ``extra``."""
+        return self.status, {"message": self.text(**fields), "code": self.code, **(extra or {})}
+
+
+@dataclass(frozen=True)
+class ErrorKind(Answer):
+    retries: bool = False  # the answer says when to retry: ``retry_after`` in the body and a ``Retry-After`` header
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def error(self, retry_after: int | None = None, **fields: object) -> ApiError:
+        return ApiError(self, self.text(**fields), retry_after)
+
+
+class ApiError(Exception):
+    """An answer other than success, with everything the client needs to act on it."""
+
+    def __init__(self, kind: ErrorKind, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.status = kind.status
+        self.code = kind.code
+        self.message = message
+        self.retry_after = retry_after
+        self.headers = dict(kind.headers)
+
+
+# -- successes -----------------------------------------------------------------------------------------------
+
+CODE_SENT = Success("code_sent", 200, "We sent a sign-in code to {email}. It is valid for {minutes} minutes.")
+VERIFIED = Success("verified", 200, "You are signed in.")
+REFRESHED = Success("refreshed", 200, "Your session was renewed.")
+REVOKED = Success("revoked", 200, "The session has ended.")
+SIGNED_OUT = Success("signed_out", 200, "You are signed out.")
+SIGNED_OUT_EVERYWHERE = Success("signed_out", 200, "You are signed out on every device.")
+SIGNED_IN = Success("signed_in", 200, "Signed in as {who}.")
+JWKS = Success("jwks", 200, "Public keys for verifying access tokens.")
+OPENID_CONFIGURATION = Success("openid_configuration", 200, "How to verify this service's access tokens.")
+
+# -- the request ---------------------------------------------------------------------------------------------
+
+BODY_TOO_LARGE = ErrorKind("body_too_large", 400, "The request body is too large.")
+INVALID_JSON = ErrorKind("invalid_json", 400, "The request body is not valid JSON.")
+INVALID_BODY = ErrorKind("invalid_body", 400, "The request body must be a JSON object.")
+EVERYWHERE_NOT_BOOLEAN = ErrorKind("invalid_body", 400, '"everywhere" must be true or false.')
+MISSING_ACTION = ErrorKind("missing_action", 400, 'Say what to do: "action" is "send_otp" or "verify_otp".')
+UNKNOWN_ACTION = ErrorKind("unknown_action", 400, 'Unknown action: use "send_otp" or "verify_otp".')
+INVALID_EMAIL = ErrorKind("invalid_email", 400, "Enter a valid email address. {reason}")
+INVALID_OTP = ErrorKind("invalid_otp", 400, "The code is not well-formed: {reason}.")
+INVALID_REFRESH_TOKEN = ErrorKind("invalid_refresh_token", 400, '"refresh_token" is required.')
+METHOD_NOT_ALLOWED = ErrorKind("method_not_allowed", 405, "{method} is not supported here.")
+
+# -- who is asking -------------------------------------------------------------------------------------------
+
+INVALID_CODE = ErrorKind("invalid_code", 401, "The code is invalid or has expired.")
+INVALID_TOKEN = ErrorKind(
+    "invalid_token", 401, "Your session is invalid or has ended. Please sign in again.",
+    headers=(("WWW-Authenticate", 'Bearer error="invalid_token"'),),
+)
+
+# -- limits ----------------------------------------------------------------------------------------------------
+
+RESEND_COOLDOWN = ErrorKind("resend_cooldown", 429, "Please wait a moment before asking for another code.",
+                            retries=True)
+SEND_QUOTA_EXCEEDED = ErrorKind(
+    "send_quota_exceeded", 429, "Too many codes were requested for this address. Please try again later.", retries=True
+)
+IP_QUOTA_EXCEEDED = ErrorKind(
+    "ip_quota_exceeded", 429, "Too many codes were requested from your network. Please try again later.", retries=True
+)
+TOO_MANY_FAILURES = ErrorKind(
+    "too_many_failures", 429, "Too many failed attempts for this address. Please try again later.", retries=True
+)
+
+# -- dependencies: 503 when an immediate retry may work, 502 when it will not ------------------------------
+
+MAIL_UNAVAILABLE = ErrorKind("mail_unavailable", 503, "We could not send the mail just now. Please try again.",
+                             retries=True)
+MAIL_REJECTED = ErrorKind("mail_rejected", 502, "The mail service refused to send the code. Please try again later.")
+STORAGE_UNAVAILABLE = ErrorKind("storage_unavailable", 503, "The service is busy. Please try again in a moment.",
+                                retries=True)
+STORAGE_ERROR = ErrorKind("storage_error", 502, "The service could not complete the request. Please try again later.")
+KEYS_UNAVAILABLE = ErrorKind("keys_unavailable", 503, "The service is busy. Please try again in a moment.",
+                             retries=True)
+KEYS_ERROR = ErrorKind("keys_error", 502, "The service could not complete the request. Please try again later.")
+
+# -- the service itself --------------------------------------------------------------------------------------
+
+MISCONFIGURED = ErrorKind("misconfigured", 500, "The service is not configured correctly.")
+INTERNAL_ERROR = ErrorKind("internal_error", 500, "Something went wrong on our side. Please try again.")
+
+
+CATALOGUE: dict[str, Answer] = {name: value for name, value in globals().items() if isinstance(value, Answer)}

@@ -1,0 +1,311 @@
+"""The answer catalogue (``chalicelib/http/errors.py``): the README lists it, a request reaches each entry.
+
+- README.md's "API reference" tables name exactly the catalogue's codes, each with the catalogue's status;
+- every entry, success or not, is the answer to one request through Chalice's test client (AWS failures are
+  injected as tests/test_adversarial_faults.py injects them), with its status, code, message and headers;
+- every reason the code store gives for a throttle has an answer, and one without an answer is a logged 500;
+- no HTTP module but the catalogue spells a code.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import logging
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.retries.standard import ExponentialBackoff
+from chalice.test import Client
+
+from app import app
+from chalicelib import wiring
+from chalicelib.accounts.addresses import InvalidAddress, normalize_address
+from chalicelib.aws.dependencies import DependencyError
+from chalicelib.http import errors, exchange, otp_routes
+from chalicelib.http.errors import ErrorKind
+from chalicelib.otp.store import Throttled
+from tests.conftest import REPO_ROOT, FakeClock, code_in, override_settings, sent_mails
+from tests.test_adversarial_faults import Faults, aws_error
+
+ALICE = "alice@example.com"
+HTTP_PACKAGE = REPO_ROOT / "chalicelib" / "http"
+
+
+# -- the README ----------------------------------------------------------------------------------------------
+
+
+def readme_answers() -> set[tuple[int, str]]:
+    """``(status, code)`` of every row of the tables under "API reference".
+
+    Two layouts: ``| 502 / 503 | `storage_error` / `storage_unavailable` | ...`` (statuses and codes paired in
+    order; one status for all codes when only one is given) and ``| route | 200 `signed_in`: ... | 401
+    `invalid_token`, 400 `invalid_refresh_token` |`` (each status right before its code).
+    """
+    text = (REPO_ROOT / "README.md").read_text()
+    section = text.split("\n## API reference\n", 1)[1].split("\n## ", 1)[0]
+    found: set[tuple[int, str]] = set()
+    for line in section.splitlines():
+        if not line.startswith("|"):
+            continue
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if re.fullmatch(r"\d{3}( / \d{3})*", cells[0]):
+            statuses = [int(status) for status in cells[0].split(" / ")]
+            codes = re.findall(r"`([a-z_]+)`", cells[1])
+            assert codes and len(statuses) in {1, len(codes)}, f"cannot read this README row: {line}"
+            found |= set(zip(statuses * len(codes) if len(statuses) == 1 else statuses, codes, strict=True))
+        else:
+            found |= {(int(status), code) for cell in cells[1:]
+                      for status, code in re.findall(r"\b(\d{3}) `([a-z_]+)`", cell)}
+    return found
+
+
+def catalogue_answers() -> set[tuple[int, str]]:
+    return {(entry.status, entry.code) for entry in errors.CATALOGUE.values()}
+
+
+def test_the_readme_lists_exactly_the_catalogue() -> None:
+    documented, declared = readme_answers(), catalogue_answers()
+    assert not documented - declared, f"in README.md but not in chalicelib/http/errors.py: {documented - declared}"
+    assert not declared - documented, f"in chalicelib/http/errors.py but not in README.md: {declared - documented}"
+
+
+def test_a_code_has_one_status() -> None:
+    statuses: dict[str, set[int]] = {}
+    for entry in errors.CATALOGUE.values():
+        statuses.setdefault(entry.code, set()).add(entry.status)
+    assert {code: found for code, found in statuses.items() if len(found) > 1} == {}
+
+
+def test_entries_of_one_code_can_be_told_apart() -> None:
+    """A code's entries differ in their words, so that a message names the entry that made it."""
+    for name, entry in errors.CATALOGUE.items():
+        for other_name, other in errors.CATALOGUE.items():
+            if other_name != name and other.code == entry.code:
+                assert not other.matches(entry.text(**dict.fromkeys(entry.fields(), "x"))), (name, other_name)
+
+
+# -- every entry, reached --------------------------------------------------------------------------------------
+
+
+class Ctx:
+    """What a scenario needs: the client, the clock, settings and AWS failures."""
+
+    def __init__(self, client: Client, monkeypatch: pytest.MonkeyPatch, faults: Faults) -> None:
+        self.client, self.monkeypatch, self.faults = client, monkeypatch, faults
+
+    def post(self, path: str, body: Any, token: str | None = None) -> Any:
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        raw = body if isinstance(body, str) else json.dumps(body)
+        return self.client.http.post(path, headers=headers, body=raw)
+
+    def send(self, email: str = ALICE) -> Any:
+        return self.post("/otp", {"action": "send_otp", "email": email})
+
+    def verify(self, otp: Any, email: str = ALICE) -> Any:
+        return self.post("/otp", {"action": "verify_otp", "email": email, "otp": otp})
+
+    def last_code(self) -> str:
+        return code_in([mail for mail in sent_mails() if mail["to"] == [ALICE]][-1])
+
+    def sign_in(self) -> dict[str, Any]:
+        assert self.send().status_code == 200
+        answer = self.verify(self.last_code())
+        assert answer.status_code == 200, answer.json_body
+        return answer.json_body
+
+    def with_settings(self, **overrides: str) -> Ctx:
+        override_settings(self.monkeypatch, **overrides)
+        return self
+
+    def failing(self, service: str, operation: str, code: str, status: int) -> Ctx:
+        self.faults.inject(service, operation, aws_error(code, status))
+        return self
+
+
+def two_sends(ctx: Ctx, first: str = ALICE, second: str = ALICE) -> Any:
+    assert ctx.send(first).status_code == 200
+    return ctx.send(second)
+
+
+def two_wrong_guesses(ctx: Ctx) -> Any:
+    ctx.with_settings(OTP_FAILURE_BUDGET="1").send()
+    wrong = "000000" if ctx.last_code() != "000000" else "111111"
+    assert ctx.verify(wrong).status_code == 401
+    return ctx.verify(wrong)
+
+
+def signing_fails(ctx: Ctx, code: str, status: int) -> Any:
+    ctx.send()
+    wiring.get_keys().signing_kid  # noqa: B018 - the public keys are fetched once; only signing fails below
+    return ctx.failing("kms", "Sign", code, status).verify(ctx.last_code())
+
+
+def a_bug(ctx: Ctx) -> Any:
+    def broken(*_: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    ctx.monkeypatch.setitem(otp_routes.ACTIONS, "send_otp", broken)
+    return ctx.send()
+
+
+# By catalogue name: one request that gets that answer.
+SCENARIOS: dict[str, Callable[[Ctx], Any]] = {
+    "CODE_SENT": lambda ctx: ctx.send(),
+    "VERIFIED": lambda ctx: ctx.send() and ctx.verify(ctx.last_code()),
+    "REFRESHED": lambda ctx: ctx.post("/token/refresh", {"refresh_token": ctx.sign_in()["refresh_token"]}),
+    "REVOKED": lambda ctx: ctx.post("/token/revoke", {"refresh_token": ctx.sign_in()["refresh_token"]}),
+    "SIGNED_OUT": lambda ctx: ctx.post("/signout", "", ctx.sign_in()["access_token"]),
+    "SIGNED_OUT_EVERYWHERE": lambda ctx: ctx.post("/signout", {"everywhere": True}, ctx.sign_in()["access_token"]),
+    "SIGNED_IN": lambda ctx: ctx.client.http.get(
+        "/me", headers={"Authorization": f"Bearer {ctx.sign_in()['access_token']}"}),
+    "JWKS": lambda ctx: ctx.client.http.get("/.well-known/jwks.json"),
+    "BODY_TOO_LARGE": lambda ctx: ctx.post("/otp", '{"action": "send_otp", "email": "' + "a" * 5000 + '@x.com"}'),
+    "INVALID_JSON": lambda ctx: ctx.post("/otp", "{not json"),
+    "INVALID_BODY": lambda ctx: ctx.post("/otp", "null"),
+    "EVERYWHERE_NOT_BOOLEAN": lambda ctx: ctx.post("/signout", {"everywhere": "yes"}, ctx.sign_in()["access_token"]),
+    "MISSING_ACTION": lambda ctx: ctx.post("/otp", {"email": ALICE}),
+    "UNKNOWN_ACTION": lambda ctx: ctx.post("/otp", {"action": "delete_everything", "email": ALICE}),
+    "INVALID_EMAIL": lambda ctx: ctx.send("not-an-address"),
+    "INVALID_OTP": lambda ctx: ctx.verify("12345"),
+    "INVALID_REFRESH_TOKEN": lambda ctx: ctx.post("/token/refresh", {}),
+    "METHOD_NOT_ALLOWED": lambda ctx: ctx.client.http.get("/otp"),
+    "INVALID_CODE": lambda ctx: ctx.verify("123456"),
+    "INVALID_TOKEN": lambda ctx: ctx.client.http.get("/me"),
+    "RESEND_COOLDOWN": two_sends,
+    "SEND_QUOTA_EXCEEDED": lambda ctx: two_sends(ctx.with_settings(OTP_SENDS_PER_ADDRESS="1")),
+    "IP_QUOTA_EXCEEDED": lambda ctx: two_sends(ctx.with_settings(OTP_SENDS_PER_IP="1"), "a@example.com",
+                                               "b@example.com"),
+    "TOO_MANY_FAILURES": two_wrong_guesses,
+    "MAIL_UNAVAILABLE": lambda ctx: ctx.failing("sesv2", "SendEmail", "TooManyRequestsException", 429).send(),
+    "MAIL_REJECTED": lambda ctx: ctx.failing("sesv2", "SendEmail", "MessageRejected", 400).send(),
+    "STORAGE_UNAVAILABLE": lambda ctx: ctx.failing(
+        "dynamodb", "TransactWriteItems", "ProvisionedThroughputExceededException", 400).send(),
+    "STORAGE_ERROR": lambda ctx: ctx.failing("dynamodb", "TransactWriteItems", "AccessDeniedException", 400).send(),
+    "KEYS_UNAVAILABLE": lambda ctx: signing_fails(ctx, "KMSInternalException", 500),
+    "KEYS_ERROR": lambda ctx: signing_fails(ctx, "AccessDeniedException", 400),
+    "MISCONFIGURED": lambda ctx: ctx.with_settings(OTP_SENDER="").send(),
+    "INTERNAL_ERROR": a_bug,
+}
+
+
+@pytest.fixture
+def ctx(aws: None, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ctx]:
+    monkeypatch.setattr(wiring, "CLOCK", clock)
+    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0)  # retries, without waiting
+    faults = Faults()
+    with Client(app, stage_name="local", project_dir=str(REPO_ROOT)) as client:
+        yield Ctx(client, monkeypatch, faults)
+    faults.clear()
+
+
+def test_every_scenario_is_of_an_entry() -> None:
+    assert set(SCENARIOS) - set(errors.CATALOGUE) == set()
+
+
+@pytest.mark.parametrize("name", list(errors.CATALOGUE))
+def test_every_entry_is_the_answer_to_a_request(ctx: Ctx, name: str) -> None:
+    entry = errors.CATALOGUE[name]
+    assert name in SCENARIOS, f"no request in SCENARIOS gets errors.{name}: add one"
+    answer = SCENARIOS[name](ctx)
+    body = json.loads(answer.body)
+    assert (answer.status_code, body["code"]) == (entry.status, entry.code), body
+    assert entry.matches(body["message"]), body
+    if not entry.fields():
+        assert body["message"] == entry.message
+    assert answer.headers["Content-Type"] == "application/json"
+    if isinstance(entry, ErrorKind):
+        assert set(body) == {"message", "code"} | ({"retry_after"} if entry.retries else set()), body
+        assert ("Retry-After" in answer.headers) == entry.retries
+        if entry.retries:
+            assert int(answer.headers["Retry-After"]) == body["retry_after"] > 0
+        for header, value in entry.headers:
+            assert answer.headers[header] == value
+
+
+def test_a_message_is_filled_in_where_its_answer_is_made(ctx: Ctx) -> None:
+    with pytest.raises(InvalidAddress) as invalid:
+        normalize_address("not-an-address")
+    assert ctx.send("not-an-address").json_body["message"] == f"Enter a valid email address. {invalid.value}"
+    assert ctx.verify("12345").json_body["message"] == (
+        "The code is not well-formed: otp must be a string of exactly 6 digits."
+    )
+    assert ctx.client.http.delete("/me").json_body["message"] == "DELETE is not supported here."
+    assert ctx.send().json_body["message"] == f"We sent a sign-in code to {ALICE}. It is valid for 10 minutes."
+
+
+# -- throttles: the store's reasons ----------------------------------------------------------------------------
+
+
+def throttle_reasons() -> list[ast.expr | None]:
+    """The first argument of every ``Throttled(...)`` in chalicelib, wherever it is raised."""
+    found = []
+    for path in sorted((REPO_ROOT / "chalicelib").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "Throttled":
+                found.append(node.args[0] if node.args else None)
+    return found
+
+
+def test_every_throttle_reason_has_an_answer() -> None:
+    reasons = throttle_reasons()
+    assert reasons, "no Throttled(...) found in chalicelib: how does the store refuse now? Update this test."
+    unreadable = [ast.unparse(reason) if reason else "(none)" for reason in reasons
+                  if not (isinstance(reason, ast.Constant) and isinstance(reason.value, str))]
+    assert not unreadable, f"Throttled(...) reasons this test cannot check for an answer: {unreadable}"
+    given = {reason.value for reason in reasons if isinstance(reason, ast.Constant)}
+    assert given - set(exchange.THROTTLES) == set(), "a throttle reason without an answer: declare it in errors.py"
+    assert set(exchange.THROTTLES) - given == set(), "an answer for a throttle reason nothing gives any more"
+
+
+def test_a_throttle_reason_without_an_answer_is_a_logged_500(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.ERROR, logger="chalicelib.http.exchange"):
+        failure = exchange._as_api_error(Throttled("brand_new_reason", 30))
+    assert (failure.status, failure.code, failure.retry_after) == (500, "internal_error", None)
+    assert "Throttled (brand_new_reason)" in caplog.text
+
+
+# -- dependencies: every service, not only those a request can easily reach ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("service", "transient", "name"),
+    [
+        ("ses", True, "MAIL_UNAVAILABLE"),
+        ("ses", False, "MAIL_REJECTED"),
+        ("dynamodb", True, "STORAGE_UNAVAILABLE"),
+        ("dynamodb", False, "STORAGE_ERROR"),
+        ("kms", True, "KEYS_UNAVAILABLE"),
+        ("kms", False, "KEYS_ERROR"),
+        ("secretsmanager", True, "KEYS_UNAVAILABLE"),
+        ("secretsmanager", False, "KEYS_ERROR"),
+        ("ssm", True, "KEYS_UNAVAILABLE"),
+        ("ssm", False, "KEYS_ERROR"),
+    ],
+)
+def test_a_failing_service_gets_its_answer(service: str, transient: bool, name: str) -> None:
+    failure = exchange._as_api_error(DependencyError(service, transient, "SomeError"))
+    assert failure.kind is errors.CATALOGUE[name]
+    assert failure.retry_after == (exchange.TRANSIENT_RETRY_AFTER if transient else None)
+
+
+# -- one place for codes ---------------------------------------------------------------------------------------
+
+
+SPEAKERS = [path for path in sorted(HTTP_PACKAGE.glob("*.py")) if path.name != "errors.py"] + [REPO_ROOT / "app.py"]
+
+
+@pytest.mark.parametrize("path", SPEAKERS, ids=lambda path: path.name)
+def test_only_the_catalogue_spells_a_code(path: Path) -> None:
+    tree = ast.parse(path.read_text())
+    codes = {entry.code for entry in errors.CATALOGUE.values()}
+    strings = {node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)}
+    assert strings & codes == set(), f"{path.name} spells a code: raise or answer from chalicelib/http/errors.py"
+    calls = {getattr(node.func, "id", getattr(node.func, "attr", None)) for node in ast.walk(tree)
+             if isinstance(node, ast.Call)}
+    assert calls & {"ApiError", "ErrorKind", "Success"} == set(), f"{path.name} makes an answer of its own"
