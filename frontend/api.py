@@ -25,6 +25,8 @@ DEFAULT_TIMEOUT_SECONDS = 10.0
 # Codes the client itself produces; the API never uses them, so the UI can tell them apart from API answers.
 UNREACHABLE = "api_unreachable"
 BAD_RESPONSE = "bad_response"
+# For a 2xx answer that lacks what it promised (tokens, an address), so it cannot be used.
+UNEXPECTED_ANSWER = "The sign-in service sent an unexpected answer. Please try again."
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ them (``st.write`` would still render the fields: never hand it a session).
 
 Times are :func:`frontend.clock.now` values (a monotonic clock) computed from the ``expires_in`` and
 ``refresh_expires_in`` of the answer that issued the tokens: only durations the API measured itself are
-used, so a wrong wall clock on either side changes nothing.
+used, so a wrong wall clock on either side changes nothing. When to renew them is :mod:`frontend.renewal`'s
+business.
 """
 
 from __future__ import annotations
@@ -17,10 +18,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from frontend import api
-
-# Renew the access token this long before it expires (at most half its lifetime, so a short-lived token is
-# not renewed on every look).
-REFRESH_MARGIN_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -85,17 +82,6 @@ class Session:
     @property
     def expires_at(self) -> float | None:
         return None if self.refresh_expires_in is None else self.received_at + self.refresh_expires_in
-
-    def refresh_due(self, now: float) -> bool:
-        """True when the access token expires within the margin (or has expired): renew before using it."""
-        if self.expires_in is None:
-            return False  # unknown lifetime: only a 401 tells
-        margin = min(REFRESH_MARGIN_SECONDS, self.expires_in / 2)
-        return now >= self.received_at + self.expires_in - margin
-
-    def ended(self, now: float) -> bool:
-        """True once the session itself has run out: no refresh can bring it back."""
-        return self.refresh_expires_in is not None and now >= self.received_at + self.refresh_expires_in
 
     def with_account(self, account: Account) -> Session:
         return replace(self, account=account)
