@@ -419,6 +419,20 @@ def _render_code_step(blocked: bool) -> None:
         _countdown(st.session_state.resend_at, "You can request a new code in {seconds} s.")
 
 
+def _account_facts(account: Account) -> None:
+    """The account itself, as opposed to this session; each line only when the API sent it (older APIs did not)."""
+    if account.user_id:
+        st.markdown("**Account ID:**")
+        st.code(account.user_id, language=None, width="content")  # monospace, with a copy button
+    if account.identifiers:
+        listed = ", ".join(f"{_escape(each.value)} ({_escape(each.type)})" for each in account.identifiers)
+        st.markdown(f"**Identifiers:** {listed}")
+    if account.created_at is not None:
+        st.markdown(f"**Account created:** {_utc(account.created_at)}")
+    if account.last_sign_in_at is not None:
+        st.markdown(f"**Last sign-in:** {_utc(account.last_sign_in_at)}")
+
+
 @st.fragment(run_every=KEEP_ALIVE_SECONDS)
 def _account_details() -> None:
     """Who is signed in and until when, re-rendered every few seconds so the times stay current.
@@ -434,6 +448,8 @@ def _account_details() -> None:
     account = session.account
     with st.container(border=True):
         st.markdown(f":material/verified_user: Signed in as **{_escape(st.session_state.email)}**")
+        if account is not None:
+            _account_facts(account)
         if account is not None and account.signed_in_at is not None:
             st.markdown(f"**Session started:** {_utc(account.signed_in_at)}")
         access_epoch = account.access_token_expires_at if account else None

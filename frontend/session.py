@@ -13,7 +13,7 @@ business.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -21,13 +21,28 @@ from frontend import api
 
 
 @dataclass(frozen=True)
+class Identifier:
+    """One way to sign in to the account, e.g. ``("email", "a@b.com")``."""
+
+    type: str
+    value: str
+
+
+@dataclass(frozen=True)
 class Account:
-    """What ``GET /me`` said about the session, as epoch seconds of the API's clock (``None`` if absent)."""
+    """What ``GET /me`` said about the account and the session, times as epoch seconds of the API's clock.
+
+    Fields an older API does not send are ``None`` (or no identifiers).
+    """
 
     email: str
     signed_in_at: int | None
     access_token_expires_at: int | None
     expires_at: int | None
+    user_id: str | None = None  # the stable, opaque account id
+    identifiers: tuple[Identifier, ...] = ()
+    created_at: int | None = None
+    last_sign_in_at: int | None = None
 
     @classmethod
     def from_answer(cls, data: Mapping[str, Any]) -> Account | None:
@@ -37,11 +52,16 @@ class Account:
             return None
         details = data.get("session")
         details = details if isinstance(details, dict) else {}
+        identifiers = data.get("identifiers")
         return cls(
             email=email,
             signed_in_at=_epoch(details.get("signed_in_at")),
             access_token_expires_at=_epoch(details.get("access_token_expires_at")),
             expires_at=_epoch(details.get("expires_at")),
+            user_id=_text(data.get("user_id")),
+            identifiers=tuple(_identifiers(identifiers if isinstance(identifiers, list) else [])),
+            created_at=_epoch(data.get("created_at")),
+            last_sign_in_at=_epoch(data.get("last_sign_in_at")),
         )
 
 
@@ -85,6 +105,18 @@ class Session:
 
     def with_account(self, account: Account) -> Session:
         return replace(self, account=account)
+
+
+def _identifiers(entries: list[object]) -> Iterator[Identifier]:
+    for entry in entries:
+        if isinstance(entry, dict):
+            kind, value = _text(entry.get("type")), _text(entry.get("value"))
+            if kind and value:
+                yield Identifier(kind, value)
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def _epoch(value: object) -> int | None:
