@@ -105,9 +105,8 @@ def held(world: World) -> tuple[str, str]:
 # ------------------------------------------------------------------------------------------------ timing
 
 
-def test_due_from_the_margin_before_expiry() -> None:
-    clock = FakeClock()
-    policy = renewal.TokenRenewal(FakeApi(SessionBox()), SessionBox(), clock.now)
+def test_due_from_the_margin_before_expiry(world: World) -> None:
+    clock, policy = world.clock, world.policy
     hour = Session("a", "r", received_at=100.0, expires_in=3600, refresh_expires_in=7200)
     clock.t = 100 + 3539
     assert not policy.due(hour)
