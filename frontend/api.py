@@ -25,6 +25,8 @@ DEFAULT_TIMEOUT_SECONDS = 10.0
 # Codes the client itself produces; the API never uses them, so the UI can tell them apart from API answers.
 UNREACHABLE = "api_unreachable"
 BAD_RESPONSE = "bad_response"
+# For a 2xx answer that lacks what it promised (tokens, an address), so it cannot be used.
+UNEXPECTED_ANSWER = "The sign-in service sent an unexpected answer. Please try again."
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,8 @@ class OtpClient:
         return self._post("/signout", {"everywhere": everywhere}, access_token=access_token)
 
     def me(self, access_token: str) -> ApiResult:
-        """Who is signed in: ``email`` and ``session`` (epoch seconds). 401 for a bad/expired/revoked token."""
+        """Who is signed in: ``email``, ``session`` and (newer APIs) the account's ``user_id``, ``identifiers``,
+        ``created_at`` and ``last_sign_in_at``; times in epoch seconds. 401 for a bad/expired/revoked token."""
         return self._send("GET", "/me", None, access_token)
 
     def _post(self, path: str, payload: Mapping[str, Any], access_token: str | None = None) -> ApiResult:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import math
 import os
 import sys
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -32,7 +31,7 @@ if _REPO_ROOT not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from frontend import api, clock  # noqa: E402
+from frontend import api, clock, renewal  # noqa: E402
 from frontend.session import Account, Session, SessionBox  # noqa: E402
 
 Stage = Literal["email", "code", "signed_in"]
@@ -58,7 +57,6 @@ MAX_INBOX_MAILS = 20
 # renewal margin, which is at least 30 s (half the shortest access token lifetime the API allows).
 KEEP_ALIVE_SECONDS = 10
 SESSION_ENDED = "Your session has ended, please sign in again."
-UNEXPECTED_ANSWER = "The sign-in service sent an unexpected answer. Please try again."
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -180,77 +178,29 @@ def _end_session() -> None:
     _notify("warning", SESSION_ENDED)
 
 
-def _renew(client: api.OtpClient) -> api.ApiResult:
-    """Trade the refresh token for new tokens and keep them; it is used up, so the new one always replaces it.
-
-    A refused refresh token ends the session here. Other failures (API down, 5xx) leave it as it was.
-    """
-    box = _box()
-    session = box.current
-    assert session is not None, "renewing needs a session"
-    result = client.refresh(session.refresh_token)
-    renewed = Session.from_answer(result.data, clock.now()) if result.ok else None
-    if renewed is not None:
-        # Kept before any st call (see SessionBox). Without account details: they described the old token.
-        box.current = renewed
-    elif result.status == 401 or result.code == "invalid_refresh_token":
-        _end_session()
-        return result
-    elif not result.ok:
-        return result
-    else:
-        # The old refresh token is spent and no usable new one came back: nothing left to renew with.
-        _end_session()
-        return api.ApiResult(result.status, api.BAD_RESPONSE, UNEXPECTED_ANSWER)
-    email = result.data.get("email")
-    if isinstance(email, str) and email:
-        st.session_state.email = email
-    return result
-
-
-def _authorized(client: api.OtpClient, call: Callable[[str], api.ApiResult]) -> api.ApiResult:
-    """Run ``call(access_token)``, renewing the session at most once on the way.
-
-    Renews first when the access token is about to expire; otherwise a 401 renews once and the call is retried
-    once with the new token. A 401 that a renewal cannot cure ends the session (the state is then reset and
-    the start screen says why). Only valid while signed in.
-    """
-    box = _box()
-    assert box.current is not None, "an authorized call needs a session"
-    renewal = None
-    if box.current.refresh_due(clock.now()):
-        renewal = _renew(client)
-        if box.current is None:
-            return renewal  # the refresh token was refused
-    result = call(box.current.access_token)
-    if result.status != 401:
-        return result
-    if renewal is None:
-        renewal = _renew(client)
-        if not renewal.ok or box.current is None:
-            return renewal
-        result = call(box.current.access_token)
-        if result.status != 401:
-            return result
-    elif not renewal.ok:
-        return renewal  # the token ran out while the API could not renew it: the session may well be alive
-    _end_session()  # a token fresh from the API was refused: the session was revoked meanwhile
-    return result
+def _renewal(client: api.OtpClient) -> renewal.TokenRenewal:
+    return renewal.TokenRenewal(client, _box(), clock.now)
 
 
 def _load_account() -> api.ApiResult:
-    """Read the account (``GET /me``) into the session; a failure is kept for the account view to show."""
+    """Read the account (``GET /me``) into the session; a failure is kept for the account view to show.
+
+    A session the API refused on the way ends here (the start screen then says why).
+    """
     client = _client()
-    result = _authorized(client, client.me)
     box = _box()
-    session = box.current
-    if session is None:
+    outcome = _renewal(client).call(client.me)
+    result = outcome.result
+    if outcome.ended:
+        _end_session()
         return result
     account = Account.from_answer(result.data) if result.ok else None
     if account is None:
-        st.session_state.account_problem = result.message if not result.ok else UNEXPECTED_ANSWER
+        st.session_state.account_problem = result.message if not result.ok else api.UNEXPECTED_ANSWER
         return result
-    box.current = session.with_account(account)
+    session = box.current
+    assert session is not None, "a session that did not end is still in the box"
+    box.current = session.with_account(account)  # before any st call, like the tokens (see SessionBox)
     st.session_state.email = account.email
     st.session_state.account_problem = None
     return result
@@ -265,10 +215,10 @@ def _keep_alive() -> None:
     session = _session()
     if session is None:
         return
-    now = clock.now()
-    if session.ended(now):
+    policy = _renewal(_client())
+    if policy.ran_out(session):
         _end_session()
-    elif session.refresh_due(now) or (session.account is None and not st.session_state.account_problem):
+    elif policy.due(session) or (session.account is None and not st.session_state.account_problem):
         _load_account()
 
 
@@ -358,10 +308,10 @@ def _sign_out(everywhere: bool) -> None:
         return
     client = _client()
     with st.spinner("Signing out..."):
-        result = _authorized(client, lambda token: client.sign_out(token, everywhere=everywhere))
-        refused = box.current is None  # _authorized ended it: the API no longer knew the session
+        outcome = _renewal(client).call(lambda token: client.sign_out(token, everywhere=everywhere))
         box.current = None  # at once, before any st call could cut this run short (see SessionBox)
     _forget_session("")
+    result, refused = outcome.result, outcome.ended  # refused: the API no longer knew the session
     if result.ok:
         _notify("success", result.message)
     elif refused and everywhere:
@@ -469,6 +419,20 @@ def _render_code_step(blocked: bool) -> None:
         _countdown(st.session_state.resend_at, "You can request a new code in {seconds} s.")
 
 
+def _account_facts(account: Account) -> None:
+    """The account itself, as opposed to this session; each line only when the API sent it (older APIs did not)."""
+    if account.user_id:
+        st.markdown("**Account ID:**")
+        st.code(account.user_id, language=None, width="content")  # monospace, with a copy button
+    if account.identifiers:
+        listed = ", ".join(f"{_escape(each.value)} ({_escape(each.type)})" for each in account.identifiers)
+        st.markdown(f"**Identifiers:** {listed}")
+    if account.created_at is not None:
+        st.markdown(f"**Account created:** {_utc(account.created_at)}")
+    if account.last_sign_in_at is not None:
+        st.markdown(f"**Last sign-in:** {_utc(account.last_sign_in_at)}")
+
+
 @st.fragment(run_every=KEEP_ALIVE_SECONDS)
 def _account_details() -> None:
     """Who is signed in and until when, re-rendered every few seconds so the times stay current.
@@ -484,6 +448,8 @@ def _account_details() -> None:
     account = session.account
     with st.container(border=True):
         st.markdown(f":material/verified_user: Signed in as **{_escape(st.session_state.email)}**")
+        if account is not None:
+            _account_facts(account)
         if account is not None and account.signed_in_at is not None:
             st.markdown(f"**Session started:** {_utc(account.signed_in_at)}")
         access_epoch = account.access_token_expires_at if account else None

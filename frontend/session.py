@@ -6,31 +6,43 @@ them (``st.write`` would still render the fields: never hand it a session).
 
 Times are :func:`frontend.clock.now` values (a monotonic clock) computed from the ``expires_in`` and
 ``refresh_expires_in`` of the answer that issued the tokens: only durations the API measured itself are
-used, so a wrong wall clock on either side changes nothing.
+used, so a wrong wall clock on either side changes nothing. When to renew them is :mod:`frontend.renewal`'s
+business.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from frontend import api
 
-# Renew the access token this long before it expires (at most half its lifetime, so a short-lived token is
-# not renewed on every look).
-REFRESH_MARGIN_SECONDS = 60
+
+@dataclass(frozen=True)
+class Identifier:
+    """One way to sign in to the account, e.g. ``("email", "a@b.com")``."""
+
+    type: str
+    value: str
 
 
 @dataclass(frozen=True)
 class Account:
-    """What ``GET /me`` said about the session, as epoch seconds of the API's clock (``None`` if absent)."""
+    """What ``GET /me`` said about the account and the session, times as epoch seconds of the API's clock.
+
+    Fields an older API does not send are ``None`` (or no identifiers).
+    """
 
     email: str
     signed_in_at: int | None
     access_token_expires_at: int | None
     expires_at: int | None
+    user_id: str | None = None  # the stable, opaque account id
+    identifiers: tuple[Identifier, ...] = ()
+    created_at: int | None = None
+    last_sign_in_at: int | None = None
 
     @classmethod
     def from_answer(cls, data: Mapping[str, Any]) -> Account | None:
@@ -40,11 +52,16 @@ class Account:
             return None
         details = data.get("session")
         details = details if isinstance(details, dict) else {}
+        identifiers = data.get("identifiers")
         return cls(
             email=email,
             signed_in_at=_epoch(details.get("signed_in_at")),
             access_token_expires_at=_epoch(details.get("access_token_expires_at")),
             expires_at=_epoch(details.get("expires_at")),
+            user_id=_text(data.get("user_id")),
+            identifiers=tuple(_identifiers(identifiers if isinstance(identifiers, list) else [])),
+            created_at=_epoch(data.get("created_at")),
+            last_sign_in_at=_epoch(data.get("last_sign_in_at")),
         )
 
 
@@ -86,19 +103,20 @@ class Session:
     def expires_at(self) -> float | None:
         return None if self.refresh_expires_in is None else self.received_at + self.refresh_expires_in
 
-    def refresh_due(self, now: float) -> bool:
-        """True when the access token expires within the margin (or has expired): renew before using it."""
-        if self.expires_in is None:
-            return False  # unknown lifetime: only a 401 tells
-        margin = min(REFRESH_MARGIN_SECONDS, self.expires_in / 2)
-        return now >= self.received_at + self.expires_in - margin
-
-    def ended(self, now: float) -> bool:
-        """True once the session itself has run out: no refresh can bring it back."""
-        return self.refresh_expires_in is not None and now >= self.received_at + self.refresh_expires_in
-
     def with_account(self, account: Account) -> Session:
         return replace(self, account=account)
+
+
+def _identifiers(entries: list[object]) -> Iterator[Identifier]:
+    for entry in entries:
+        if isinstance(entry, dict):
+            kind, value = _text(entry.get("type")), _text(entry.get("value"))
+            if kind and value:
+                yield Identifier(kind, value)
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def _epoch(value: object) -> int | None:

@@ -86,7 +86,9 @@ SENT = response(
 )
 
 
-def tokens_answer(code: str, access: str, refresh: str, expires_in: int = 3600, refresh_expires_in: int = 432_000):
+def tokens_answer(
+    code: str, access: str, refresh: str, expires_in: int = 3600, refresh_expires_in: int = 432_000, **extra: Any
+) -> requests.Response:
     return response(
         200,
         {
@@ -98,11 +100,13 @@ def tokens_answer(code: str, access: str, refresh: str, expires_in: int = 3600, 
             "expires_in": expires_in,
             "refresh_token": refresh,
             "refresh_expires_in": refresh_expires_in,
+            **extra,
         },
     )
 
 
-def me_answer(issued_at: int = SIGNED_IN_AT) -> requests.Response:
+def me_answer(issued_at: int = SIGNED_IN_AT, **account: Any) -> requests.Response:
+    """A ``GET /me`` answer as the API gave it before accounts; ``account`` adds top-level fields."""
     return response(
         200,
         {
@@ -115,10 +119,23 @@ def me_answer(issued_at: int = SIGNED_IN_AT) -> requests.Response:
                 "access_token_issued_at": issued_at,
                 "access_token_expires_at": issued_at + 3600,
                 "expires_at": SIGNED_IN_AT + 432_000,
+                **({"amr": ["otp"]} if account else {}),
             },
+            **account,
         },
         headers={"Cache-Control": "no-store"},
     )
+
+
+# What the API answers once it knows accounts: /me describes the account, verify and refresh name its id.
+USER_ID = "3f0c9a1e-7b2d-4e5f-8a9b-0c1d2e3f4a5b"
+CREATED_AT = 1_764_633_600  # 2025-12-02 00:00:00 UTC
+ACCOUNT = {
+    "user_id": USER_ID,
+    "identifiers": [{"type": "email", "value": "a@b.com"}],
+    "created_at": CREATED_AT,
+    "last_sign_in_at": SIGNED_IN_AT,
+}
 
 
 VERIFIED = tokens_answer("verified", ACCESS_1, REFRESH_1)
@@ -653,7 +670,7 @@ def test_a_click_during_renewal_does_not_lose_the_rotated_refresh_token(
     app.run()
 
     assert not app.exception
-    # The interrupted run never read the account; the next one does, with the new token, and renews no more.
+    # The account is read with the new token and kept, cut short or not, and the rerun renews no more.
     assert fake_api.paths[-2:] == ["/token/refresh", "/me"]
     assert fake_api.paths.count("/token/refresh") == 1
     assert fake_api.calls[-1].bearer == ACCESS_2
@@ -692,6 +709,69 @@ def test_account_details_unavailable_then_reloaded(app: AppTest, fake_api: FakeA
     assert not app.warning
     assert "reload_account" not in {button.key for button in app.button}
     assert markdown_line(app, "**Session started:**") == "**Session started:** 2026-01-01 00:00 UTC"
+
+
+ACCOUNT_LINES = ("**Account ID:**", "**Identifiers:**", "**Account created:**", "**Last sign-in:**")
+
+
+def test_account_view_shows_the_account(app: AppTest, fake_api: FakeApi) -> None:
+    send(app, fake_api, SENT)
+    verify(app, fake_api, tokens_answer("verified", ACCESS_1, REFRESH_1, user_id=USER_ID), me_answer(**ACCOUNT))
+
+    assert on_account_view(app)
+    assert texts(app.markdown) == [
+        ":material/verified_user: Signed in as **a@b.com**",
+        "**Account ID:**",
+        "**Identifiers:** a@b.com (email)",
+        "**Account created:** 2025-12-02 00:00 UTC",
+        "**Last sign-in:** 2026-01-01 00:00 UTC",
+        "**Session started:** 2026-01-01 00:00 UTC",
+        "**Access token expires:** in 1 h (2026-01-01 01:00 UTC)",
+        "**Session expires:** in 5 days (2026-01-06 00:00 UTC)",
+    ]
+    (account_id,) = app.main.code
+    assert account_id.value == USER_ID  # a code block: monospace, with a copy button
+    assert account_id.language == "plaintext"  # not highlighted as source code
+    assert not app.warning and not app.error
+
+
+@pytest.mark.parametrize(
+    "account",
+    [
+        {},  # the API before accounts
+        {"user_id": 42, "identifiers": "a@b.com", "created_at": "yesterday", "last_sign_in_at": None},
+        {"user_id": "", "identifiers": [{"type": "email"}, "a@b.com", {"type": "", "value": "a@b.com"}]},
+    ],
+    ids=["old-api", "wrong-types", "incomplete"],
+)
+def test_account_view_without_account_fields_shows_the_session(
+    app: AppTest, fake_api: FakeApi, account: dict[str, Any]
+) -> None:
+    send(app, fake_api, SENT)
+    verify(app, fake_api, VERIFIED, me_answer(**account))
+
+    assert on_account_view(app)
+    assert not any(text.startswith(ACCOUNT_LINES) for text in texts(app.markdown))
+    assert not app.main.code
+    assert markdown_line(app, "**Session started:**") == "**Session started:** 2026-01-01 00:00 UTC"
+    assert markdown_line(app, "**Session expires:**") == "**Session expires:** in 5 days (2026-01-06 00:00 UTC)"
+    assert not app.warning and not app.error
+    assert "reload_account" not in {button.key for button in app.button}
+
+
+def test_account_details_follow_the_renewed_token(app: AppTest, fake_api: FakeApi, fake_clock: FakeClock) -> None:
+    send(app, fake_api, SENT)
+    verify(app, fake_api, VERIFIED, me_answer(**ACCOUNT))
+    fake_clock.advance(3600 - 30)
+    renewed = tokens_answer("refreshed", ACCESS_2, REFRESH_2, user_id=USER_ID)
+    fake_api.answers.extend([renewed, me_answer(issued_at=SIGNED_IN_AT + 3570, **ACCOUNT)])
+    app.run()
+
+    assert fake_api.answers == []
+    assert fake_api.calls[-1].bearer == ACCESS_2
+    assert [code.value for code in app.main.code] == [USER_ID]
+    assert markdown_line(app, "**Last sign-in:**") == "**Last sign-in:** 2026-01-01 00:00 UTC"  # renewing is not one
+    assert markdown_line(app, "**Access token expires:**") == "**Access token expires:** in 1 h (2026-01-01 01:59 UTC)"
 
 
 def test_sign_out_calls_api_with_bearer_and_returns_to_start(app: AppTest, fake_api: FakeApi) -> None:
@@ -945,18 +1025,25 @@ def test_client_session_calls(fake_api: FakeApi) -> None:
     assert not any(token in repr(held) for token in ALL_TOKENS)
 
 
-def test_session_renewal_timing() -> None:
-    hour = session.Session("a", "r", received_at=100.0, expires_in=3600, refresh_expires_in=7200)
-    assert not hour.refresh_due(100 + 3539)
-    assert hour.refresh_due(100 + 3540)  # 60 s before expiry
-    assert not hour.ended(100 + 7199) and hour.ended(100 + 7200)
-    # A short-lived token is renewed at half its lifetime, not on every look.
-    short = session.Session("a", "r", received_at=0.0, expires_in=60, refresh_expires_in=None)
-    assert not short.refresh_due(29) and short.refresh_due(30)
-    assert not short.ended(10**9)
-    unknown = session.Session("a", "r", received_at=0.0, expires_in=None, refresh_expires_in=None)
-    assert not unknown.refresh_due(10**9)  # only a 401 can tell
+def test_session_and_account_from_odd_answers() -> None:
     assert session.Session.from_answer({"access_token": "a", "refresh_token": ""}, 0.0) is None
     assert session.Account.from_answer({"email": "a@b.com", "session": {"signed_in_at": True}}) == session.Account(
         "a@b.com", None, None, None
     )
+    # The identifiers that make sense are kept, in the API's order; the rest is dropped.
+    odd = session.Account.from_answer(
+        {
+            "email": "a@b.com",
+            "identifiers": [
+                {"type": "email", "value": "a@b.com"},
+                {"value": "x"},
+                None,
+                {"type": "phone", "value": "+1"},
+            ],
+            "created_at": float("nan"),
+        }
+    )
+    assert odd is not None
+    assert odd.identifiers == (session.Identifier("email", "a@b.com"), session.Identifier("phone", "+1"))
+    assert (odd.user_id, odd.created_at, odd.last_sign_in_at) == (None, None, None)
+    assert session.Account.from_answer({"user_id": USER_ID, "identifiers": []}) is None  # no address: not usable
