@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
+from chalice.local import LambdaEventConverter
 from chalice.test import Client
 
 from app import app
@@ -203,6 +204,33 @@ def test_the_per_ip_quota(client: Client, monkeypatch: pytest.MonkeyPatch) -> No
     answer = send(client, "c@example.com")
     assert answer.status_code == 429 and answer.json_body["code"] == "ip_quota_exceeded"
     assert int(answer.headers["Retry-After"]) > 0
+
+
+def send_from(client: Client, monkeypatch: pytest.MonkeyPatch, source_ip: str, email: str) -> tuple[int, str]:
+    """Send as API Gateway reports a caller at ``source_ip`` (Chalice's test client reports one fixed address)."""
+    monkeypatch.setattr(LambdaEventConverter, "LOCAL_SOURCE_IP", source_ip)
+    answer = send(client, email)
+    return answer.status_code, answer.json_body["code"]
+
+
+def test_the_per_ip_quota_counts_an_ipv6_64_as_one_source(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    override_settings(monkeypatch, OTP_SENDS_PER_IP="3")
+    one_64 = [f"2001:db8:1:2:{n:x}::1" for n in range(1, 11)]
+    answers = [send_from(client, monkeypatch, ip, f"user{n}@example.com") for n, ip in enumerate(one_64)]
+    assert answers == [(200, "code_sent")] * 3 + [(429, "ip_quota_exceeded")] * 7
+    assert send_from(client, monkeypatch, "2001:db8:1:3::1", "next-64@example.com") == (200, "code_sent")
+
+
+def test_the_per_ip_quota_counts_every_spelling_of_an_address_as_one(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    override_settings(monkeypatch, OTP_SENDS_PER_IP="3")
+    spellings = ["192.0.2.1", "::ffff:192.0.2.1", "::FFFF:c000:0201", "0:0:0:0:0:ffff:192.0.2.1"]
+    answers = [send_from(client, monkeypatch, ip, f"v4-{n}@example.com") for n, ip in enumerate(spellings)]
+    assert answers == [(200, "code_sent")] * 3 + [(429, "ip_quota_exceeded")]
+    spellings = ["2001:db8::7", "2001:DB8:0:0:0:0:0:7", "2001:0db8::0.0.0.7", "2001:db8:0:0::7"]
+    answers = [send_from(client, monkeypatch, ip, f"v6-{n}@example.com") for n, ip in enumerate(spellings)]
+    assert answers == [(200, "code_sent")] * 3 + [(429, "ip_quota_exceeded")]
 
 
 def client_error(code: str, status: int, operation: str) -> ClientError:

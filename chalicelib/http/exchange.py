@@ -21,6 +21,7 @@ from chalicelib.accounts.addresses import InvalidAddress, mask_address
 from chalicelib.accounts.sessions import Principal, SessionRejected
 from chalicelib.aws.dependencies import DependencyError
 from chalicelib.config import ConfigError
+from chalicelib.http import network
 from chalicelib.otp.codes import MalformedCode
 from chalicelib.otp.service import InvalidCode
 from chalicelib.otp.store import Throttled
@@ -83,10 +84,10 @@ class Exchange:
             raise ApiError(400, "invalid_body", "The request body must be a JSON object.")
         return body
 
-    @property
-    def source_ip(self) -> str | None:
+    def source_network(self, ipv6_prefix_length: int = network.IPV6_PREFIX_LENGTH) -> str | None:
+        """The caller's source network (``chalicelib.http.network``): what the per-source send quota counts."""
         identity = (self.request.context or {}).get("identity") or {}
-        return identity.get("sourceIp")
+        return network.source_network(identity.get("sourceIp"), ipv6_prefix_length)
 
     def principal(self) -> Principal:
         """The signed-in caller named by the ``Authorization: Bearer`` header, or a 401."""

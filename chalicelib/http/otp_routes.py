@@ -28,7 +28,7 @@ def handle(exchange: Exchange) -> tuple[int, dict[str, Any]]:
 
 def send_otp(exchange: Exchange, body: Body) -> tuple[int, dict[str, Any]]:
     email = _address(exchange, body)
-    sent = wiring.get_service().send_code(email, exchange.source_ip)
+    sent = wiring.get_service().send_code(email, exchange.source_network())
     minutes = sent.expires_in // 60
     return 200, {
         "message": f"We sent a sign-in code to {email}. It is valid for {minutes} minutes.",
