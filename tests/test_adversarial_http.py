@@ -301,6 +301,14 @@ def test_50_concurrent_sends_to_one_address_mail_once(local: LocalStack) -> None
     assert len(mails) == 1
 
 
+@pytest.mark.parametrize("spelled", ["victim@example.com\n", "victim@example.com\r\n", "\r\nvictim@example.com",
+                                     "victim@example.com\u2028", "victim@example.com\x85", "\tvictim@example.com "])
+def test_an_address_with_a_line_break_or_control_character_is_refused(local: LocalStack, spelled: str) -> None:
+    answer = post(local.stack.ports.api, {"action": "send_otp", "email": spelled})
+    assert (answer.status, answer.body["code"]) == (400, "invalid_email")
+    assert local.item("victim@example.com") == {}  # nothing stored, so nothing was mailed either
+
+
 def _b64(part: str) -> bytes:
     import base64
 

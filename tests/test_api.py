@@ -124,6 +124,8 @@ def test_unknown_and_known_addresses_are_indistinguishable(client: Client) -> No
         ({"action": "send_otp", "email": "not-an-address"}, "invalid_email"),
         ({"action": "send_otp", "email": "a@b"}, "invalid_email"),
         ({"action": "send_otp", "email": "x@example.com\r\nBcc: victim@example.com"}, "invalid_email"),
+        ({"action": "send_otp", "email": "x@example.com\n"}, "invalid_email"),
+        ({"action": "send_otp", "email": "\u2028x@example.com"}, "invalid_email"),
         ({"action": "send_otp", "email": "a" * 250 + "@example.com"}, "invalid_email"),
         ({"action": "send_otp", "email": '"quoted local"@example.com'}, "invalid_email"),
         ({"action": "verify_otp", "email": ALICE}, "invalid_otp"),
