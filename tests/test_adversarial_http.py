@@ -301,6 +301,21 @@ def test_50_concurrent_sends_to_one_address_mail_once(local: LocalStack) -> None
     assert len(mails) == 1
 
 
+@pytest.mark.parametrize(("method", "path"), [("GET", "/.well-known/jwks.json"), ("OPTIONS", "/.well-known/jwks.json"),
+                                            ("POST", "/otp"), ("OPTIONS", "/otp")])
+def test_answers_that_depend_on_the_origin_say_so_to_caches(local: LocalStack, method: str, path: str) -> None:
+    allowed_origin = f"http://{HOST}:{local.stack.ports.ui}"  # the UI's, in the stage's OTP_CORS_ORIGINS
+    for origin in (allowed_origin, "https://evil.example", None):
+        connection = http.client.HTTPConnection(HOST, local.stack.ports.api, timeout=HTTP_TIMEOUT_SECONDS)
+        connection.request(method, path, "{}" if method == "POST" else None, {"Origin": origin} if origin else {})
+        response = connection.getresponse()
+        response.read()
+        connection.close()
+        assert response.getheader("Vary") == "Origin", (origin, response.getheaders())
+        expected = origin if origin == allowed_origin else None
+        assert response.getheader("Access-Control-Allow-Origin") == expected, (origin, response.getheaders())
+
+
 @pytest.mark.parametrize("spelled", ["victim@example.com\n", "victim@example.com\r\n", "\r\nvictim@example.com",
                                      "victim@example.com\u2028", "victim@example.com\x85", "\tvictim@example.com "])
 def test_an_address_with_a_line_break_or_control_character_is_refused(local: LocalStack, spelled: str) -> None:

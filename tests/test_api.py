@@ -323,6 +323,28 @@ def test_cors_allows_only_the_stage_origins(client: Client) -> None:
     assert "Access-Control-Allow-Origin" not in refused.headers
 
 
+@pytest.mark.parametrize("origin", ["http://127.0.0.1:8501", "https://evil.example", None])
+def test_every_answer_varies_by_origin_when_the_stage_has_origins(
+    client: Client, monkeypatch: pytest.MonkeyPatch, origin: str | None
+) -> None:
+    headers = {"Origin": origin} if origin else {}
+    answers = [
+        client.http.get("/.well-known/jwks.json", headers=headers),  # public and cacheable: where it matters most
+        client.http.post("/otp", headers=headers, body=json.dumps({"action": "send_otp", "email": "v@example.com"})),
+        client.http.get("/me", headers=headers),
+        client.http.request("OPTIONS", "/otp", headers=headers),
+    ]
+    for answer in answers:
+        assert answer.headers["Vary"] == "Origin"
+        assert ("Access-Control-Allow-Origin" in answer.headers) == (origin == "http://127.0.0.1:8501")
+    assert answers[0].headers["Cache-Control"].startswith("public")
+
+    override_settings(monkeypatch, OTP_CORS_ORIGINS="")  # no origins: no answer depends on the header
+    for answer in (client.http.get("/.well-known/jwks.json", headers=headers),
+                   client.http.request("OPTIONS", "/otp", headers=headers)):
+        assert "Vary" not in answer.headers and "Access-Control-Allow-Origin" not in answer.headers
+
+
 def test_answers_are_never_cached(client: Client) -> None:
     answer = send(client)
     assert answer.headers["Cache-Control"] == "no-store"

@@ -138,7 +138,7 @@ def respond(request: Request, route: str, handler: Handler, public_cache_seconds
 def preflight(request: Request) -> Response:
     """Answer a CORS preflight: allowed only from the stage's configured origins."""
     headers = cors_headers(request)
-    if headers:
+    if "Access-Control-Allow-Origin" in headers:
         headers.update(
             {
                 "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
@@ -150,14 +150,21 @@ def preflight(request: Request) -> Response:
 
 
 def cors_headers(request: Request) -> dict[str, str]:
+    """The CORS headers for the request's origin, and ``Vary: Origin`` whenever the stage has CORS origins.
+
+    With origins configured, every answer depends on the ``Origin`` header, also one that allows no origin or
+    answers a request without one: without ``Vary`` a shared cache could serve it to another origin.
+    """
     origin = (request.headers or {}).get("origin")
     try:
         allowed = wiring.get_settings().cors_origins
     except ConfigError:
         return {}
+    if not allowed:
+        return {}
     if origin and (origin in allowed or "*" in allowed):
         return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
-    return {}
+    return {"Vary": "Origin"}
 
 
 def method_not_allowed(exchange: Exchange) -> tuple[int, dict[str, Any]]:
