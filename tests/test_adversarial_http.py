@@ -82,11 +82,15 @@ class LocalStack:
         key = {"pk": {"S": self.hasher.subject_key("addr", email)}}
         return self.dynamodb.get_item(TableName=TABLE, Key=key, ConsistentRead=True).get("Item", {})
 
+    def mails_to(self, email: str) -> list[dict[str, Any]]:
+        """The mails to ``email`` among the newest the embedded AWS captured (its dev inbox), newest first."""
+        with urllib.request.urlopen(self.stack.inbox_url, timeout=30) as answer:
+            mails = json.load(answer)["mails"]
+        return [m for m in mails if email in m["destinations"]["ToAddresses"]]
+
     def code_for(self, email: str) -> str:
         """The code of the last mail to ``email``, from the embedded AWS's captured mail (its dev inbox)."""
-        with urllib.request.urlopen(self.stack.inbox_url, timeout=30) as answer:
-            mails = json.load(answer)["ses"]["Message"]
-        subject = [m["subject"] for m in mails if email in m["destinations"]["ToAddresses"]][-1]
+        subject = self.mails_to(email)[0]["subject"]
         code = re.search(r"\b\d{6}\b", subject)
         assert code, subject
         logscan.remember(codes=[code[0]], addresses=[email])
@@ -296,9 +300,7 @@ def test_50_concurrent_sends_to_one_address_mail_once(local: LocalStack) -> None
     item = local.item(email)
     assert sum(int(v["N"]) for name, v in item.items() if name.startswith("sends@")) == 1  # one of 5 spent
     local.code_for(email)  # and exactly that one mail is in the inbox:
-    with urllib.request.urlopen(local.stack.inbox_url, timeout=30) as answer:
-        mails = [m for m in json.load(answer)["ses"]["Message"] if email in m["destinations"]["ToAddresses"]]
-    assert len(mails) == 1
+    assert len(local.mails_to(email)) == 1
 
 
 @pytest.mark.parametrize(("method", "path"), [("GET", "/.well-known/jwks.json"), ("OPTIONS", "/.well-known/jwks.json"),
