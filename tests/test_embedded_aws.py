@@ -55,7 +55,7 @@ def test_the_dev_inbox_lists_the_newest_mails_and_sms_first(aws: None) -> None:
 
 def test_the_dev_inbox_refuses_a_bad_limit_and_leaves_other_paths_to_moto(aws: None) -> None:
     client = Client(with_dev_inbox(other_routes, REGION))
-    for limit in ("0", "-1", "x", str(MAX_DEV_INBOX_LIMIT + 1)):
+    for limit in ("0", "-1", "x", "²", str(MAX_DEV_INBOX_LIMIT + 1)):
         answer = client.get(DEV_INBOX_PATH, query_string={"limit": limit})
         assert answer.status_code == 400 and "limit" in json.loads(answer.data)["message"]
     assert client.get("/moto-api/data.json").data == b"moto"

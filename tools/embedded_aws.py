@@ -63,7 +63,7 @@ def captured_mails(region: str) -> list[Any]:
 
 def dev_inbox(region: str, limit: int) -> dict[str, list[dict[str, Any]]]:
     """The newest ``limit`` captured mails and SMS, newest first (see the module's docstring)."""
-    # Slices, not iteration: other threads append while this one reads, and a slice is taken at once.
+    # Copies taken in one step (under the GIL): other threads append while this one reads.
     mails = captured_mails(region)[-limit:]
     sms = list(sns_backends[DEFAULT_ACCOUNT_ID][region].sms_messages.items())[-limit:]
     return {
@@ -79,7 +79,7 @@ def with_dev_inbox(app: WsgiApp, region: str) -> WsgiApp:
         if environ.get("PATH_INFO") != DEV_INBOX_PATH:
             return app(environ, start_response)
         raw = parse_qs(environ.get("QUERY_STRING", "")).get("limit", [str(DEV_INBOX_LIMIT)])[0]
-        if not raw.isdigit() or not 0 < int(raw) <= MAX_DEV_INBOX_LIMIT:
+        if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) <= MAX_DEV_INBOX_LIMIT:  # "²" is a digit too
             start_response("400 Bad Request", [("Content-Type", "application/json")])
             return [json.dumps({"message": f"limit must be 1 to {MAX_DEV_INBOX_LIMIT}, not {raw!r}"}).encode()]
         start_response("200 OK", [("Content-Type", "application/json"), ("Cache-Control", "no-store")])
