@@ -3,21 +3,21 @@
 Local development only: the UI imports and calls this solely when ``DEV_INBOX_URL`` is set, which the local
 stack does and a deployed stage never does.
 
-``GET {DEV_INBOX_URL}`` (moto's ``/moto-api/data.json``) returns every tracked moto model instance as
-``{service: {model_name: [instance attributes...]}}``. SES v1 and v2 share one backend, so both land in
-``data["ses"]``:
+``GET {DEV_INBOX_URL}`` (``/_dev/inbox`` of ``tools.embedded_aws``) answers ``{"mails": [...], "sms": [...]}``:
+the newest captured mails (and SMS, not shown here), newest first. Each mail is the attributes of a moto SES
+model, named by ``kind``; SES v1 and v2 share one backend:
 
 - ``"Message"`` (``SendEmail`` with simple content; for SES v2 ``body`` is the HTML part when there is one,
   else the text part)::
 
-    {"id": str, "source": str, "subject": str, "body": str,
+    {"kind": "Message", "id": str, "source": str, "subject": str, "body": str,
      "destinations": {"ToAddresses": [str], "CcAddresses": [str], "BccAddresses": [str]}}  # Cc/Bcc optional
 
 - ``"RawMessage"`` (raw MIME content)::
 
-    {"id": str, "source": str, "destinations": [str], "raw_data": str}
+    {"kind": "RawMessage", "id": str, "source": str, "destinations": [str], "raw_data": str}
 
-Each list is in sending order and instances carry no timestamp.
+Other kinds (templated mails) are not shown.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def fetch_mails(url: str, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> list[Mail
     """Fetch and parse the captured mails, newest first.
 
     Raises :class:`InboxError` (never anything else) when the inbox is unreachable or answers something that
-    is not moto's JSON.
+    is not the dev inbox's JSON.
     """
     try:
         response = requests.get(url, timeout=timeout)
@@ -72,23 +72,22 @@ def fetch_mails(url: str, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> list[Mail
         raise InboxError(f"{url} did not answer JSON") from exc
     if not isinstance(data, dict):
         raise InboxError(f"{url} did not answer a JSON object")
-    return parse_moto_data(data)
+    return parse_inbox(data)
 
 
-def parse_moto_data(data: Mapping[str, Any]) -> list[Mail]:
-    """Extract the SES mails from moto's ``data.json`` payload, newest first.
+def parse_inbox(data: Mapping[str, Any]) -> list[Mail]:
+    """The mails of the dev inbox's answer, in its order (newest first).
 
-    Moto keeps simple and raw messages in separate lists without timestamps, so they cannot be interleaved
-    exactly; raw messages are listed before simple ones. The backend sends simple messages, so in practice
-    the order is exact. Entries that do not have the documented shape are skipped rather than failing the
-    whole inbox.
+    Entries that do not have the documented shape are skipped rather than failing the whole inbox.
     """
-    ses = data.get("ses")
-    if not isinstance(ses, dict):
-        return []
-    simple = [_from_simple(item) for item in _dicts(ses.get("Message"))]
-    raw = [_from_raw(item) for item in _dicts(ses.get("RawMessage"))]
-    return [mail for mail in reversed(simple + raw) if mail is not None]
+    parsers = {"Message": _from_simple, "RawMessage": _from_raw}
+    mails = []
+    for item in _dicts(data.get("mails")):
+        parse = parsers.get(str(item.get("kind")))
+        mail = parse(item) if parse else None
+        if mail is not None:
+            mails.append(mail)
+    return mails
 
 
 def _dicts(value: object) -> Iterable[Mapping[str, Any]]:

@@ -82,11 +82,15 @@ class LocalStack:
         key = {"pk": {"S": self.hasher.subject_key("addr", email)}}
         return self.dynamodb.get_item(TableName=TABLE, Key=key, ConsistentRead=True).get("Item", {})
 
+    def mails_to(self, email: str) -> list[dict[str, Any]]:
+        """The mails to ``email`` among the newest the embedded AWS captured (its dev inbox), newest first."""
+        with urllib.request.urlopen(self.stack.inbox_url, timeout=30) as answer:
+            mails = json.load(answer)["mails"]
+        return [m for m in mails if email in m["destinations"]["ToAddresses"]]
+
     def code_for(self, email: str) -> str:
         """The code of the last mail to ``email``, from the embedded AWS's captured mail (its dev inbox)."""
-        with urllib.request.urlopen(self.stack.inbox_url, timeout=30) as answer:
-            mails = json.load(answer)["ses"]["Message"]
-        subject = [m["subject"] for m in mails if email in m["destinations"]["ToAddresses"]][-1]
+        subject = self.mails_to(email)[0]["subject"]
         code = re.search(r"\b\d{6}\b", subject)
         assert code, subject
         logscan.remember(codes=[code[0]], addresses=[email])
@@ -296,9 +300,30 @@ def test_50_concurrent_sends_to_one_address_mail_once(local: LocalStack) -> None
     item = local.item(email)
     assert sum(int(v["N"]) for name, v in item.items() if name.startswith("sends@")) == 1  # one of 5 spent
     local.code_for(email)  # and exactly that one mail is in the inbox:
-    with urllib.request.urlopen(local.stack.inbox_url, timeout=30) as answer:
-        mails = [m for m in json.load(answer)["ses"]["Message"] if email in m["destinations"]["ToAddresses"]]
-    assert len(mails) == 1
+    assert len(local.mails_to(email)) == 1
+
+
+@pytest.mark.parametrize(("method", "path"), [("GET", "/.well-known/jwks.json"), ("OPTIONS", "/.well-known/jwks.json"),
+                                            ("POST", "/otp"), ("OPTIONS", "/otp")])
+def test_answers_that_depend_on_the_origin_say_so_to_caches(local: LocalStack, method: str, path: str) -> None:
+    allowed_origin = f"http://{HOST}:{local.stack.ports.ui}"  # the UI's, in the stage's OTP_CORS_ORIGINS
+    for origin in (allowed_origin, "https://evil.example", None):
+        connection = http.client.HTTPConnection(HOST, local.stack.ports.api, timeout=HTTP_TIMEOUT_SECONDS)
+        connection.request(method, path, "{}" if method == "POST" else None, {"Origin": origin} if origin else {})
+        response = connection.getresponse()
+        response.read()
+        connection.close()
+        assert response.getheader("Vary") == "Origin", (origin, response.getheaders())
+        expected = origin if origin == allowed_origin else None
+        assert response.getheader("Access-Control-Allow-Origin") == expected, (origin, response.getheaders())
+
+
+@pytest.mark.parametrize("spelled", ["victim@example.com\n", "victim@example.com\r\n", "\r\nvictim@example.com",
+                                     "victim@example.com\u2028", "victim@example.com\x85", "\tvictim@example.com "])
+def test_an_address_with_a_line_break_or_control_character_is_refused(local: LocalStack, spelled: str) -> None:
+    answer = post(local.stack.ports.api, {"action": "send_otp", "email": spelled})
+    assert (answer.status, answer.body["code"]) == (400, "invalid_email")
+    assert local.item("victim@example.com") == {}  # nothing stored, so nothing was mailed either
 
 
 def _b64(part: str) -> bytes:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
+from chalice.local import LambdaEventConverter
 from chalice.test import Client
 
 from app import app
@@ -123,6 +124,8 @@ def test_unknown_and_known_addresses_are_indistinguishable(client: Client) -> No
         ({"action": "send_otp", "email": "not-an-address"}, "invalid_email"),
         ({"action": "send_otp", "email": "a@b"}, "invalid_email"),
         ({"action": "send_otp", "email": "x@example.com\r\nBcc: victim@example.com"}, "invalid_email"),
+        ({"action": "send_otp", "email": "x@example.com\n"}, "invalid_email"),
+        ({"action": "send_otp", "email": "\u2028x@example.com"}, "invalid_email"),
         ({"action": "send_otp", "email": "a" * 250 + "@example.com"}, "invalid_email"),
         ({"action": "send_otp", "email": '"quoted local"@example.com'}, "invalid_email"),
         ({"action": "verify_otp", "email": ALICE}, "invalid_otp"),
@@ -203,6 +206,33 @@ def test_the_per_ip_quota(client: Client, monkeypatch: pytest.MonkeyPatch) -> No
     answer = send(client, "c@example.com")
     assert answer.status_code == 429 and answer.json_body["code"] == "ip_quota_exceeded"
     assert int(answer.headers["Retry-After"]) > 0
+
+
+def send_from(client: Client, monkeypatch: pytest.MonkeyPatch, source_ip: str, email: str) -> tuple[int, str]:
+    """Send as API Gateway reports a caller at ``source_ip`` (Chalice's test client reports one fixed address)."""
+    monkeypatch.setattr(LambdaEventConverter, "LOCAL_SOURCE_IP", source_ip)
+    answer = send(client, email)
+    return answer.status_code, answer.json_body["code"]
+
+
+def test_the_per_ip_quota_counts_an_ipv6_64_as_one_source(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    override_settings(monkeypatch, OTP_SENDS_PER_IP="3")
+    one_64 = [f"2001:db8:1:2:{n:x}::1" for n in range(1, 11)]
+    answers = [send_from(client, monkeypatch, ip, f"user{n}@example.com") for n, ip in enumerate(one_64)]
+    assert answers == [(200, "code_sent")] * 3 + [(429, "ip_quota_exceeded")] * 7
+    assert send_from(client, monkeypatch, "2001:db8:1:3::1", "next-64@example.com") == (200, "code_sent")
+
+
+def test_the_per_ip_quota_counts_every_spelling_of_an_address_as_one(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    override_settings(monkeypatch, OTP_SENDS_PER_IP="3")
+    spellings = ["192.0.2.1", "::ffff:192.0.2.1", "::FFFF:c000:0201", "0:0:0:0:0:ffff:192.0.2.1"]
+    answers = [send_from(client, monkeypatch, ip, f"v4-{n}@example.com") for n, ip in enumerate(spellings)]
+    assert answers == [(200, "code_sent")] * 3 + [(429, "ip_quota_exceeded")]
+    spellings = ["2001:db8::7", "2001:DB8:0:0:0:0:0:7", "2001:0db8::0.0.0.7", "2001:db8:0:0::7"]
+    answers = [send_from(client, monkeypatch, ip, f"v6-{n}@example.com") for n, ip in enumerate(spellings)]
+    assert answers == [(200, "code_sent")] * 3 + [(429, "ip_quota_exceeded")]
 
 
 def client_error(code: str, status: int, operation: str) -> ClientError:
@@ -291,6 +321,28 @@ def test_cors_allows_only_the_stage_origins(client: Client) -> None:
     assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
     refused = client.http.request("OPTIONS", "/otp", headers={"Origin": "https://evil.example"})
     assert "Access-Control-Allow-Origin" not in refused.headers
+
+
+@pytest.mark.parametrize("origin", ["http://127.0.0.1:8501", "https://evil.example", None])
+def test_every_answer_varies_by_origin_when_the_stage_has_origins(
+    client: Client, monkeypatch: pytest.MonkeyPatch, origin: str | None
+) -> None:
+    headers = {"Origin": origin} if origin else {}
+    answers = [
+        client.http.get("/.well-known/jwks.json", headers=headers),  # public and cacheable: where it matters most
+        client.http.post("/otp", headers=headers, body=json.dumps({"action": "send_otp", "email": "v@example.com"})),
+        client.http.get("/me", headers=headers),
+        client.http.request("OPTIONS", "/otp", headers=headers),
+    ]
+    for answer in answers:
+        assert answer.headers["Vary"] == "Origin"
+        assert ("Access-Control-Allow-Origin" in answer.headers) == (origin == "http://127.0.0.1:8501")
+    assert answers[0].headers["Cache-Control"].startswith("public")
+
+    override_settings(monkeypatch, OTP_CORS_ORIGINS="")  # no origins: no answer depends on the header
+    for answer in (client.http.get("/.well-known/jwks.json", headers=headers),
+                   client.http.request("OPTIONS", "/otp", headers=headers)):
+        assert "Vary" not in answer.headers and "Access-Control-Allow-Origin" not in answer.headers
 
 
 def test_answers_are_never_cached(client: Client) -> None:

@@ -59,5 +59,22 @@ def test_invalid_addresses(raw: object) -> None:
         normalize_address(raw)
 
 
+CONTROL_CHARACTERS = [chr(c) for c in (*range(0x20), 0x7F, *range(0x80, 0xA0), 0x2028, 0x2029)]
+
+
+@pytest.mark.parametrize("char", CONTROL_CHARACTERS, ids=lambda char: f"U+{ord(char):04X}")
+def test_line_breaks_and_control_characters_are_refused_anywhere(char: str) -> None:
+    for raw in (f"a@example.com{char}", f"{char}a@example.com", f"a{char}b@example.com", f"a@example.com {char} "):
+        with pytest.raises(InvalidAddress, match="control characters"):
+            normalize_address(raw)
+
+
+def test_only_plain_spaces_around_an_address_are_forgiven() -> None:
+    assert normalize_address("   a@example.com  ") == "a@example.com"
+    for space in ("\u00a0", "\u3000", "\u2003"):  # no-break, ideographic, em: not plain spaces
+        with pytest.raises(InvalidAddress):
+            normalize_address(f"{space}a@example.com")
+
+
 def test_masked_addresses_keep_only_a_hint() -> None:
     assert mask_address("alice@example.com") == "a***@example.com"

@@ -27,7 +27,7 @@ from frontend import api, clock, inbox, session  # noqa: E402
 
 APP_PATH = REPO_ROOT / "frontend" / "app.py"
 API_URL = "http://api.test"
-INBOX_URL = "http://127.0.0.1:4566/moto-api/data.json"
+INBOX_URL = "http://127.0.0.1:4566/_dev/inbox"
 SESSION_ENDED = "Your session has ended, please sign in again."
 
 # Token-shaped values, distinctive enough that finding one in the page text cannot be a coincidence.
@@ -38,31 +38,27 @@ REFRESH_2 = "rt1.YUBiLmNvbQ.session-id-1.refresh-two-secret-0123456789abcdef"
 ALL_TOKENS = (ACCESS_1, REFRESH_1, ACCESS_2, REFRESH_2)
 SIGNED_IN_AT = 1_767_225_600  # 2026-01-01 00:00:00 UTC, the API's clock
 
-# What moto's server really answers on /moto-api/data.json after SES (v1 or v2) sends, trimmed to the
-# "ses" service (the real payload also holds every other service, and more SES models).
-MOTO_DATA = {
-    "ses": {
-        "BulkTemplateMessage": [],
-        "Message": [
-            {
-                "body": "Your sign-in code is 111111.",
-                "destinations": {"ToAddresses": ["old@example.com"]},
-                "id": "msg-1",
-                "source": "no-reply@signin.localhost.dev",
-                "subject": "Your sign-in code",
-            },
-            {
-                "body": "<html><body><p>Your sign-in code is <b>222222</b>.</p></body></html>",
-                "destinations": {"ToAddresses": ["a@b.com"], "CcAddresses": ["cc@example.com"]},
-                "id": "msg-2",
-                "source": "no-reply@signin.localhost.dev",
-                "subject": "Newest code",
-            },
-        ],
-        "RawMessage": [],
-        "TemplateMessage": [],
-    },
-    "sqs": {"Queue": []},
+# What the embedded AWS's dev inbox really answers after SES (v1 or v2) sent two mails: newest first.
+INBOX_DATA = {
+    "mails": [
+        {
+            "kind": "Message",
+            "body": "<html><body><p>Your sign-in code is <b>222222</b>.</p></body></html>",
+            "destinations": {"ToAddresses": ["a@b.com"], "CcAddresses": ["cc@example.com"]},
+            "id": "msg-2",
+            "source": "no-reply@signin.localhost.dev",
+            "subject": "Newest code",
+        },
+        {
+            "kind": "Message",
+            "body": "Your sign-in code is 111111.",
+            "destinations": {"ToAddresses": ["old@example.com"]},
+            "id": "msg-1",
+            "source": "no-reply@signin.localhost.dev",
+            "subject": "Your sign-in code",
+        },
+    ],
+    "sms": [],
 }
 
 
@@ -857,7 +853,7 @@ def test_tokens_never_reach_the_page_or_the_url(
     env: pytest.MonkeyPatch, fake_api: FakeApi, fake_clock: FakeClock
 ) -> None:
     env.setenv("DEV_INBOX_URL", INBOX_URL)  # the sidebar too
-    fake_api.inbox = lambda url: response(200, MOTO_DATA)
+    fake_api.inbox = lambda url: response(200, INBOX_DATA)
     at = AppTest.from_file(str(APP_PATH), default_timeout=10).run()
     send(at, fake_api, SENT)
     verify(at, fake_api, VERIFIED, INVALID_TOKEN, REFRESHED, ME)  # both token pairs pass through
@@ -895,7 +891,7 @@ def test_dev_inbox_absent_without_env_var(app: AppTest, fake_api: FakeApi) -> No
 def test_dev_inbox_lists_mails_newest_first(env: pytest.MonkeyPatch, fake_api: FakeApi, fake_clock: FakeClock) -> None:
     env.setenv("DEV_INBOX_URL", INBOX_URL)
     gets = fake_api.inbox_gets
-    fake_api.inbox = lambda url: response(200, MOTO_DATA)
+    fake_api.inbox = lambda url: response(200, INBOX_DATA)
     at = AppTest.from_file(str(APP_PATH), default_timeout=10).run()
     send(at, fake_api, SENT)
 
@@ -968,30 +964,31 @@ def test_resolve_base_url_precedence() -> None:
     assert api.resolve_base_url({}, None) == api.DEFAULT_BASE_URL
 
 
-def test_parse_moto_data_handles_raw_messages_and_junk() -> None:
+def test_parse_inbox_handles_raw_messages_and_junk() -> None:
     data = {
-        "ses": {
-            "Message": [{"unexpected": True}, "junk"],
-            "RawMessage": [
-                {
-                    "destinations": ["g@h.com", "g@h.com"],
-                    "id": "raw-1",
-                    "raw_data": (
-                        "From: no-reply@x.dev\r\nTo: g@h.com\r\nSubject: Raw subj\r\n\r\nraw body 333333\r\n"
-                    ),
-                    "source": "no-reply@x.dev",
-                }
-            ],
-        }
+        "mails": [
+            {"kind": "Message", "unexpected": True},
+            "junk",
+            {"kind": ["Message"], "destinations": {}},
+            {"kind": "TemplateMessage", "id": "t-1", "source": "no-reply@x.dev", "template": "t", "destinations": {}},
+            {
+                "kind": "RawMessage",
+                "destinations": ["g@h.com", "g@h.com"],
+                "id": "raw-1",
+                "raw_data": "From: no-reply@x.dev\r\nTo: g@h.com\r\nSubject: Raw subj\r\n\r\nraw body 333333\r\n",
+                "source": "no-reply@x.dev",
+            },
+        ],
+        "sms": [{"id": "s-1", "phone_number": "+15550100", "message": "444444"}],
     }
-    mails = inbox.parse_moto_data(data)
+    mails = inbox.parse_inbox(data)
     assert mails == [inbox.Mail("raw-1", "no-reply@x.dev", ("g@h.com",), "Raw subj", "raw body 333333")]
     assert mails[0].is_for("G@H.com ")
-    assert inbox.parse_moto_data({"sqs": {}}) == []
+    assert inbox.parse_inbox({"ses": {}}) == []
 
 
 def test_fetch_mails_wraps_non_json(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(requests, "get", lambda url, timeout=None: response(200, text="<html>moto</html>"))
+    monkeypatch.setattr(requests, "get", lambda url, timeout=None: response(200, text="<html>not the inbox</html>"))
     with pytest.raises(inbox.InboxError, match="did not answer JSON"):
         inbox.fetch_mails(INBOX_URL)
 

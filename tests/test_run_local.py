@@ -22,6 +22,7 @@ import pytest
 import requests
 
 from tests.local_stack import REPO_ROOT, STOP_TIMEOUT_SECONDS, Stack, free_ports, stack_fixture  # noqa: F401
+from tools.embedded_aws import DEV_INBOX_PATH
 
 pytestmark = pytest.mark.skipif(
     not Path("/proc/self/stat").exists(), reason="reads the process table in /proc"
@@ -88,7 +89,7 @@ def child_running(stack: Stack, needle: str) -> int:
 def test_banner_lists_the_three_urls(stack: Stack) -> None:
     output = stack.output()
 
-    for url in (stack.ui_url, stack.api_url, f"{stack.aws_url}/moto-api/data.json"):
+    for url in (stack.ui_url, stack.api_url, f"{stack.aws_url}{DEV_INBOX_PATH}"):
         assert url in output
 
 
@@ -114,7 +115,7 @@ def test_services_get_the_local_environment(stack: Stack) -> None:
     assert (api_env["AWS_ACCESS_KEY_ID"], api_env["AWS_SECRET_ACCESS_KEY"]) == ("testing", "testing")
     assert "AWS_PROFILE" not in api_env
     assert ui_env["OTP_API_URL"] == stack.api_url
-    assert ui_env["DEV_INBOX_URL"] == f"{stack.aws_url}/moto-api/data.json"
+    assert ui_env["DEV_INBOX_URL"] == f"{stack.aws_url}{DEV_INBOX_PATH}"
 
 
 def test_api_answers_json_4xx_to_an_invalid_body(stack: Stack) -> None:
@@ -131,8 +132,8 @@ def test_sign_in_end_to_end_through_the_dev_inbox(stack: Stack) -> None:
     sent = requests.post(f"{stack.api_url}/otp", json={"action": "send_otp", "email": address}, timeout=30)
 
     assert sent.status_code == 200, sent.text
-    inbox = requests.get(f"{stack.aws_url}/moto-api/data.json", timeout=10).json()
-    mails = [m for m in inbox["ses"]["Message"] if address in m["destinations"]["ToAddresses"]]
+    inbox = requests.get(f"{stack.aws_url}{DEV_INBOX_PATH}", timeout=10).json()
+    mails = [m for m in inbox["mails"] if address in m["destinations"]["ToAddresses"]]
     assert len(mails) == 1
     assert mails[0]["source"] == "no-reply@signin.localhost.dev"
     code = re.search(r"\b\d{6}\b", mails[0]["subject"])

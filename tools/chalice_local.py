@@ -1,8 +1,13 @@
-"""`chalice local` where chosen environment variables win over the stage's configuration.
+"""`chalice local` where chosen environment variables win over the stage's configuration, and callers are seen
+at their real addresses.
 
 `chalice local` copies the stage's `environment_variables` from .chalice/config.json into os.environ when
 it loads the app (CLIFactory.load_chalice_app), silently replacing a value from the process environment;
 the local stack must override some, e.g. the CORS origins when the UI runs on another port.
+
+It also reports every caller's `requestContext.identity.sourceIp` as 127.0.0.1, whatever address the caller
+connected from; here it is the client's socket address, as API Gateway reports it, so per-source rules can be
+tried locally from the other loopback addresses (127.0.0.2, ...).
 
     python -m tools.chalice_local --set OTP_CORS_ORIGINS=http://127.0.0.1:8600 -- --stage local --no-autoreload
 
@@ -18,6 +23,7 @@ from typing import Any
 
 from chalice.cli import cli
 from chalice.cli.factory import CLIFactory
+from chalice.local import ChaliceRequestHandler
 
 
 def parse_assignment(text: str) -> tuple[str, str]:
@@ -40,6 +46,22 @@ def override_stage_environment(overrides: Mapping[str, str]) -> None:
     CLIFactory.load_chalice_app = load_with_overrides  # type: ignore[method-assign]
 
 
+def report_client_addresses() -> None:
+    """Make each request's `sourceIp` the address its connection came from, instead of chalice's fixed one.
+
+    The request handler builds one LocalGateway, with its own event converter, per connection; the converter
+    writes its LOCAL_SOURCE_IP into every event. Setting it on that converter, once the connection's peer is
+    known (`setup`, before any request is read), changes only that connection's events.
+    """
+    setup = ChaliceRequestHandler.setup
+
+    def setup_with_client_address(self: ChaliceRequestHandler) -> None:
+        setup(self)
+        self.local_gateway.event_converter.LOCAL_SOURCE_IP = self.client_address[0]
+
+    ChaliceRequestHandler.setup = setup_with_client_address  # type: ignore[method-assign]
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Run `chalice local` with the overrides; does not return (click exits the process)."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -52,6 +74,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     chalice_args = args.chalice_args[1:] if args.chalice_args[:1] == ["--"] else args.chalice_args
 
     override_stage_environment(dict(args.overrides))
+    report_client_addresses()
     cli.main(args=["local", *chalice_args], prog_name="chalice", obj={})
 
 

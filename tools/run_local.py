@@ -269,7 +269,9 @@ class Stack:
         self.aws_url = f"http://{HOST}:{ports.aws}"
         self.api_url = f"http://{HOST}:{ports.api}"
         self.ui_url = f"http://{HOST}:{ports.ui}"
-        self.inbox_url = f"{self.aws_url}/moto-api/data.json"
+        # tools.embedded_aws.DEV_INBOX_PATH, spelled out: importing that module would load moto into this process.
+        # A mismatch cannot pass unseen: start_aws waits for this URL to answer 200.
+        self.inbox_url = f"{self.aws_url}/_dev/inbox"
 
     def _start(
         self, label: str, title: str, argv: list[str], extra_env: Mapping[str, str] | None = None

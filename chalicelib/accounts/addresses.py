@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from email_validator import EmailNotValidError, validate_email
 
 MAX_ADDRESS_LENGTH = 254  # RFC 5321 path limit
+# Cc: C0 (tab, CR, LF...), DEL and C1 (NEL...); Zl and Zp: U+2028 and U+2029, line breaks to Unicode-aware readers.
+CONTROL_CATEGORIES = frozenset({"Cc", "Zl", "Zp"})
 
 
 class InvalidAddress(ValueError):
@@ -17,10 +21,13 @@ def normalize_address(raw: object) -> str:
     Lower-casing the whole address makes ``Bob@x.com`` and ``bob@x.com`` one identity, so that case variants
     cannot be used to get a second set of rate limits or failure budget for the same mailbox.
     """
-    if not isinstance(raw, str) or not raw.strip() or len(raw) > MAX_ADDRESS_LENGTH:
+    if not isinstance(raw, str) or not raw.strip(" ") or len(raw) > MAX_ADDRESS_LENGTH:
         raise InvalidAddress("email must be an address of at most 254 characters")
+    # Checked before anything is stripped: a line break at either end is as much a header injection as one inside.
+    if any(unicodedata.category(char) in CONTROL_CATEGORIES for char in raw):
+        raise InvalidAddress("email must not contain line breaks or other control characters")
     try:
-        result = validate_email(raw.strip(), check_deliverability=False, allow_smtputf8=False)
+        result = validate_email(raw.strip(" "), check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as error:
         raise InvalidAddress(str(error)) from None
     return result.ascii_email.lower()

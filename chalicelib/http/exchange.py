@@ -23,7 +23,7 @@ from chalicelib.accounts.sessions import Principal, SessionRejected
 from chalicelib.accounts.store import Account
 from chalicelib.aws.dependencies import DependencyError
 from chalicelib.config import ConfigError
-from chalicelib.http import errors
+from chalicelib.http import errors, network
 from chalicelib.http.errors import ApiError, ErrorKind
 from chalicelib.otp.codes import MalformedCode
 from chalicelib.otp.service import InvalidCode
@@ -61,10 +61,10 @@ class Exchange:
             raise errors.INVALID_BODY.error()
         return body
 
-    @property
-    def source_ip(self) -> str | None:
+    def source_network(self, ipv6_prefix_length: int = network.IPV6_PREFIX_LENGTH) -> str | None:
+        """The caller's source network (``chalicelib.http.network``): what the per-source send quota counts."""
         identity = (self.request.context or {}).get("identity") or {}
-        return identity.get("sourceIp")
+        return network.source_network(identity.get("sourceIp"), ipv6_prefix_length)
 
     def principal(self) -> Principal:
         """The signed-in caller named by the ``Authorization: Bearer`` header, or a 401."""
@@ -117,7 +117,7 @@ def respond(request: Request, route: str, handler: Handler, public_cache_seconds
 def preflight(request: Request) -> Response:
     """Answer a CORS preflight: allowed only from the stage's configured origins."""
     headers = cors_headers(request)
-    if headers:
+    if "Access-Control-Allow-Origin" in headers:
         headers.update(
             {
                 "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
@@ -129,14 +129,21 @@ def preflight(request: Request) -> Response:
 
 
 def cors_headers(request: Request) -> dict[str, str]:
+    """The CORS headers for the request's origin, and ``Vary: Origin`` whenever the stage has CORS origins.
+
+    With origins configured, every answer depends on the ``Origin`` header, also one that allows no origin or
+    answers a request without one: without ``Vary`` a shared cache could serve it to another origin.
+    """
     origin = (request.headers or {}).get("origin")
     try:
         allowed = wiring.get_settings().cors_origins
     except ConfigError:
         return {}
+    if not allowed:
+        return {}
     if origin and (origin in allowed or "*" in allowed):
         return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
-    return {}
+    return {"Vary": "Origin"}
 
 
 def method_not_allowed(exchange: Exchange) -> tuple[int, dict[str, Any]]:

@@ -29,7 +29,7 @@ def handle(exchange: Exchange) -> tuple[int, dict[str, Any]]:
 
 def send_otp(exchange: Exchange, body: Body) -> tuple[int, dict[str, Any]]:
     email = _address(exchange, body)
-    sent = wiring.get_service().send_code(email, exchange.source_ip)
+    sent = wiring.get_service().send_code(email, exchange.source_network())
     extra = {"expires_in": sent.expires_in, "resend_after": sent.resend_after}
     return errors.CODE_SENT.answer(extra, email=email, minutes=sent.expires_in // 60)
 
