@@ -17,6 +17,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
+from chalicelib.http.network import IPV6_PREFIX_LENGTH
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -223,6 +225,10 @@ class Settings:
         )
     )
     max_body_bytes: int = _declared(Integer("OTP_MAX_BODY_BYTES", 4096, "largest accepted request body", minimum=256))
+    ipv6_prefix_length: int = _declared(
+        Integer("OTP_IPV6_PREFIX_LENGTH", IPV6_PREFIX_LENGTH,
+                "IPv6 callers in one network of this prefix length count as one source", minimum=32, maximum=128)
+    )
     log_level: str = _declared(
         Choice("LOG_LEVEL", "INFO", "level of diagnostics; the JSON access log is always written", LOG_LEVELS)
     )

@@ -61,10 +61,10 @@ class Exchange:
             raise errors.INVALID_BODY.error()
         return body
 
-    def source_network(self, ipv6_prefix_length: int = network.IPV6_PREFIX_LENGTH) -> str | None:
+    def source_network(self) -> str | None:
         """The caller's source network (``chalicelib.http.network``): what the per-source send quota counts."""
         identity = (self.request.context or {}).get("identity") or {}
-        return network.source_network(identity.get("sourceIp"), ipv6_prefix_length)
+        return network.source_network(identity.get("sourceIp"), wiring.get_settings().ipv6_prefix_length)
 
     def principal(self) -> Principal:
         """The signed-in caller named by the ``Authorization: Bearer`` header, or a 401."""
