@@ -11,31 +11,59 @@ Prints JSON: per operation, p50/p99/mean in microseconds.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import os
 import secrets
 import statistics
 import sys
+import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import jwt
-from botocore.stub import Stubber
+from botocore.stub import Stubber, UnStubbedResponseError
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from bench.events import LambdaContext, answer, proxy_event
+from chalicelib.accounts.store import ACCOUNT_FIELDS, ACTIVE, LAYOUT_VERSION, SESSIONS, _seal_context
+from chalicelib.aws.expressions import NEVER, PINNED, TTL, to_attribute
+from chalicelib.otp.service import EMAIL
 
 KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/0b6e3c5a-8f0e-4a51-9d43-6f1f2d7c9e10"
 ADDRESS = "bench@example.com"
 CODE, OTHER_CODE = "123456", "654321"
 WARMUP = 100
 Queue = list[tuple[str, str, dict[str, Any]]]
+
+
+class AnyOrderStubber(Stubber):
+    """A ``Stubber`` that answers each call with the first queued answer for its operation, whatever the order.
+
+    A verify reads the source network's budgets on a thread alongside the guess's write, so the two calls reach
+    the client in either order. A call added or dropped still stops the bench (an unanswered call, a queued
+    answer left over).
+    """
+
+    def __init__(self, client: Any) -> None:
+        super().__init__(client)
+        self._lock = threading.Lock()
+
+    def _assert_expected_params(self, model: Any, params: Any, context: Any, **kwargs: Any) -> None:
+        return None  # the bench queues answers, not expected parameters
+
+    def _get_response_handler(self, model: Any, params: Any, context: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            for index, queued in enumerate(self._queue):
+                if queued["operation_name"] == model.name:
+                    del self._queue[index]
+                    return queued["response"]
+        raise UnStubbedResponseError(operation_name=model.name, reason="no answer queued for it")
 
 
 @dataclass
@@ -73,7 +101,7 @@ def measure(handler: Callable[..., Any], operation: Operation, stubs: dict[str, 
 
 
 def run_once(handler: Callable[..., Any], stubs: dict[str, Stubber], event: dict[str, Any], calls: Queue,
-             status: int) -> None:
+             status: int) -> dict[str, Any]:
     for service, method, response in calls:
         stubs[service].add_response(method, response)
     with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
@@ -82,6 +110,12 @@ def run_once(handler: Callable[..., Any], stubs: dict[str, Stubber], event: dict
         raise SystemExit(f"unexpected answer {got}")
     for stub in stubs.values():
         stub.assert_no_pending_responses()
+    return got[1]
+
+
+def stored(attributes: dict[str, Any]) -> dict[str, Any]:
+    """An item as DynamoDB answers with it, from plain values, in the service's own encoding."""
+    return {name: to_attribute(value) for name, value in attributes.items()}
 
 
 def main(calls: int) -> dict[str, Any]:
@@ -95,7 +129,7 @@ def main(calls: int) -> dict[str, Any]:
     kid = VerificationKey.from_der(public_der).kid
     signature = private_key.sign(b"any input: the signature is not checked by the call that asks for it",
                                  ec.ECDSA(hashes.SHA256()))
-    stubs = {name: Stubber(wiring.get_client(name)) for name in ("dynamodb", "sesv2", "kms", "secretsmanager")}
+    stubs = {name: AnyOrderStubber(wiring.get_client(name)) for name in ("dynamodb", "sesv2", "kms", "secretsmanager")}
     for stub in stubs.values():
         stub.activate()
 
@@ -106,38 +140,66 @@ def main(calls: int) -> dict[str, Any]:
     key = ("secretsmanager", "get_secret_value", {"SecretString": "k" * 64})
     run_once(app, stubs, send, [key, *sent], 200)
 
+    # The stored items, in the layout chalicelib/otp/store.py and chalicelib/accounts/store.py describe, made with
+    # the service's own hasher, sealer and session service (the ones the handler now uses, keyed as it is).
     now = int(time.time())
     settings = wiring.get_settings()
+    limits = settings.limits
     hasher = wiring.get_hasher()
-    session_id = secrets.token_urlsafe(16)
-    session = {"M": {session_id: {"M": {"created_at": {"N": str(now)}, "expires_at": {"N": str(now + 432_000)},
-                                        "cur": {"L": [{"S": "x"}]}}}}}
-    stored_code = {"code": {"S": hasher.digest(ADDRESS, CODE)}, "guesses": {"N": "0"},
-                   "code_expires_at": {"N": str(now + 600)}, "sessions": {"M": {}}}
+    home = hasher.subject_key(EMAIL, ADDRESS)
+    session = wiring.get_sessions().prepare(home, now)  # the bench's signed-in session: its nonce, entry, token
+    # The address's item as a send leaves it: a live code, no guess made at it yet.
+    code_state = {"pk": home, "code": hasher.digest(ADDRESS, CODE), "code_expires_at": now + limits.code_ttl_seconds,
+                  "guesses": 0, "prev_sent_at": 0, "sent_at": now, SESSIONS: {}, "v": LAYOUT_VERSION,
+                  TTL: now + limits.retention_seconds}
+    account = {"account": str(uuid.uuid4()), "status": ACTIVE, "created_at": now,
+               "ids": {EMAIL: hasher.sealer().seal(ADDRESS, _seal_context(home, EMAIL))}, PINNED: NEVER, TTL: NEVER,
+               "last_sign_in_at": now, "last_sign_in_by": session.ref.nonce}
+    entry = session.record.entry()
+    # The account's home with a fresh code: what a returning person's guess finds (one session open already) ...
+    returning = {**code_state, **account, SESSIONS: {session.ref.nonce: entry}}
+    # ... and what a refresh leaves (the presented tag retired, a new one current) and a session check reads.
+    rotated = {**returning, SESSIONS: {session.ref.nonce: {**entry, "h": "0" * 32, "hg": entry["h"], "r": now}}}
+    checked = {**{name: returning[name] for name in ACCOUNT_FIELDS},
+               SESSIONS: {session.ref.nonce: {name: entry[name] for name in ("c", "x", "amr")}}}
     access_token = jwt.encode(
-        {"iss": settings.token_issuer, "aud": settings.token_audience, "sub": ADDRESS, "sid": session_id,
-         "iat": now, "nbf": now, "exp": now + 3600, "jti": secrets.token_urlsafe(16)},
+        {"amr": list(session.record.amr), "auth_time": now, "email": ADDRESS, "email_verified": True,
+         "iss": settings.token_issuer, "aud": settings.token_audience, "sub": account["account"],
+         "sid": session.ref.id, "iat": now, "nbf": now, "exp": now + limits.access_token_seconds,
+         "jti": secrets.token_urlsafe(16)},
         private_key, algorithm="ES256", headers={"kid": kid, "typ": "JWT"})
     bearer = {"authorization": f"Bearer {access_token}"}
-    refresh_token = ".".join(("rt1", base64.urlsafe_b64encode(ADDRESS.encode()).rstrip(b"=").decode(), session_id,
-                              secrets.token_urlsafe(32)))
     verify = {"action": "verify_otp", "email": ADDRESS}
+    guessed = ("dynamodb", "update_item", {"Attributes": stored(returning)})  # ALL_OLD of the reserving write
+    # The source network's failure budgets, read alongside that write: none spent.
+    gated = ("dynamodb", "batch_get_item", {"Responses": {settings.table_name: []}})
     operations = [
         Operation("send_otp", send, sent, 200),
+        # An account's sign-in: the guess's write is all it writes.
         Operation("verify_otp, right code", proxy_event("POST", "/otp", {**verify, "otp": CODE}),
-                  [("dynamodb", "update_item", {"Attributes": stored_code}), signed], 200),
+                  [guessed, gated, signed], 200),
+        # A wrong guess: the failure counts (the address's ceiling, the network's two budgets) in one transaction,
+        # which also takes the guess's session out again.
         Operation("verify_otp, wrong code", proxy_event("POST", "/otp", {**verify, "otp": OTHER_CODE}),
-                  [("dynamodb", "update_item", {"Attributes": stored_code}), ("dynamodb", "update_item", {})], 401),
-        Operation("POST /token/refresh", proxy_event("POST", "/token/refresh", {"refresh_token": refresh_token}),
-                  [("dynamodb", "update_item", {"Attributes": {"sessions": session}}), signed], 200),
+                  [guessed, gated, ("dynamodb", "transact_write_items", {})], 401),
+        Operation("POST /token/refresh",
+                  proxy_event("POST", "/token/refresh", {"refresh_token": session.refresh_token}),
+                  [("dynamodb", "update_item", {"Attributes": stored(rotated)}), signed], 200),
         Operation("GET /me", proxy_event("GET", "/me", headers=bearer),
-                  [("dynamodb", "get_item", {"Item": {"sessions": session}})], 200),
+                  [("dynamodb", "get_item", {"Item": stored(checked)})], 200),
         Operation("POST /signout", proxy_event("POST", "/signout", headers=bearer),
-                  [("dynamodb", "get_item", {"Item": {"sessions": session}}), ("dynamodb", "update_item", {})], 200),
+                  [("dynamodb", "get_item", {"Item": stored(checked)}), ("dynamodb", "update_item", {})], 200),
         Operation("GET /.well-known/jwks.json", proxy_event("GET", "/.well-known/jwks.json"), [], 200),
     ]
+    # The container's first sign-in is the address's first: the guess's write finds no account, so a second write
+    # creates it (answering with the item it made), and the public key is read before the first signature.
     public_key = ("kms", "get_public_key", {"KeyId": KEY_ARN, "PublicKey": public_der})
-    run_once(app, stubs, operations[1].event, [operations[1].calls[0], public_key, signed], 200)
+    first_guess = ("dynamodb", "update_item", {"Attributes": stored(code_state)})
+    created = ("dynamodb", "update_item", {"Attributes": stored(
+        {**returning, "guesses": 1, "last_guess": code_state["code"]})})
+    signed_in = run_once(app, stubs, operations[1].event, [first_guess, gated, created, public_key, signed], 200)
+    if (signed_in.get("user_id"), signed_in.get("email")) != (account["account"], ADDRESS):
+        raise SystemExit(f"the stubbed account did not open as the service stores it: {signed_in}")
     results: dict[str, Any] = {}
     with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):  # the access log, one line each
         for operation in operations:
