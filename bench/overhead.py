@@ -84,7 +84,7 @@ def measure(handler: Callable[..., Any], operation: Operation, stubs: dict[str, 
     timings = []
     for index in range(WARMUP + calls):
         for service, method, response in operation.calls:
-            stubs[service].add_response(method, response)
+            queue(stubs[service], method, response)
         started = time.perf_counter_ns()
         response = handler(operation.event, context)
         elapsed = time.perf_counter_ns() - started
@@ -100,10 +100,22 @@ def measure(handler: Callable[..., Any], operation: Operation, stubs: dict[str, 
             "aws_calls_per_request": len(operation.calls)}
 
 
+REFUSED = "ConditionalCheckFailedException"
+
+
+def queue(stub: Stubber, method: str, response: dict[str, Any]) -> None:
+    """Queue an answer, or with ``{"refused": item}`` a refused write condition (and the item as it stood)."""
+    if "refused" in response:
+        stub.add_client_error(method, service_error_code=REFUSED, http_status_code=400,
+                              modeled_fields={"Item": response["refused"]})
+    else:
+        stub.add_response(method, response)
+
+
 def run_once(handler: Callable[..., Any], stubs: dict[str, Stubber], event: dict[str, Any], calls: Queue,
              status: int) -> dict[str, Any]:
     for service, method, response in calls:
-        stubs[service].add_response(method, response)
+        queue(stubs[service], method, response)
     with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
         got = answer(handler(event, LambdaContext()))
     if got[0] != status:
@@ -154,7 +166,7 @@ def main(calls: int) -> dict[str, Any]:
                   TTL: now + limits.retention_seconds}
     account = {"account": str(uuid.uuid4()), "status": ACTIVE, "created_at": now,
                "ids": {EMAIL: hasher.sealer().seal(ADDRESS, _seal_context(home, EMAIL))}, PINNED: NEVER, TTL: NEVER,
-               "last_sign_in_at": now, "last_sign_in_by": session.ref.nonce}
+               "last_sign_in_at": now}
     entry = session.record.entry()
     # The account's home with a fresh code: what a returning person's guess finds (one session open already) ...
     returning = {**code_state, **account, SESSIONS: {session.ref.nonce: entry}}
@@ -178,10 +190,16 @@ def main(calls: int) -> dict[str, Any]:
         # An account's sign-in: the guess's write is all it writes.
         Operation("verify_otp, right code", proxy_event("POST", "/otp", {**verify, "otp": CODE}),
                   [guessed, gated, signed], 200),
-        # A wrong guess: the failure counts (the address's ceiling, the network's two budgets) in one transaction,
-        # which also takes the guess's session out again.
+        # A wrong guess: the address's ceiling, in the write that also takes the guess's session out again, and
+        # alongside it the network's two counters (a transaction of their own items).
         Operation("verify_otp, wrong code", proxy_event("POST", "/otp", {**verify, "otp": OTHER_CODE}),
-                  [guessed, gated, ("dynamodb", "transact_write_items", {})], 401),
+                  [guessed, gated, ("dynamodb", "update_item", {}), ("dynamodb", "transact_write_items", {})], 401),
+        # A wrong code for an address that never asked: the guess's write is refused (no item), and so is the
+        # ceiling's (made all the same, so that the requests do not tell the two apart); the counters as above.
+        Operation("verify_otp, no code requested",
+                  proxy_event("POST", "/otp", {"action": "verify_otp", "email": "never@example.com", "otp": CODE}),
+                  [("dynamodb", "update_item", {"refused": {}}), gated, ("dynamodb", "update_item", {"refused": {}}),
+                   ("dynamodb", "transact_write_items", {})], 401),
         Operation("POST /token/refresh",
                   proxy_event("POST", "/token/refresh", {"refresh_token": session.refresh_token}),
                   [("dynamodb", "update_item", {"Attributes": stored(rotated)}), signed], 200),

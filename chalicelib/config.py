@@ -146,11 +146,27 @@ class Limits:
     # OWASP ASVS 5.0 6.5.5: at most 10 minutes
     code_ttl_seconds: int = _defaulted(Integer("OTP_CODE_TTL_SECONDS", 600, "code lifetime", minimum=60))
     max_guesses_per_code: int = _defaulted(Integer("OTP_MAX_ATTEMPTS", 6, "guesses per code", minimum=1))
-    # NIST SP 800-63B-4 3.2.2
+    # NIST SP 800-63B-4 3.2.2: at most 100 consecutive failures; 50 per fixed window is 100 across a boundary
     failure_budget: Window = _defaulted(  # noqa: RUF009 a Window is frozen, so one default can be shared
         Windowed(
-            Integer("OTP_FAILURE_BUDGET", 20, "failed codes per address per window", minimum=1),
-            Integer("OTP_FAILURE_WINDOW_SECONDS", 86_400, "the failure budget's window", minimum=60),
+            Integer("OTP_FAILURE_BUDGET", 50, "wrong codes at an address's live codes per window, from anywhere: "
+                    "the ceiling", minimum=1),
+            Integer("OTP_FAILURE_WINDOW_SECONDS", 86_400, "the ceiling's window", minimum=60),
+        )
+    )
+    # A stranger exhausts only their own network's budgets, never the owner's sign-in from elsewhere.
+    failures_per_ip_and_address: Window = _defaulted(  # noqa: RUF009 a Window is frozen, so one default can be shared
+        Windowed(
+            Integer("OTP_FAILURES_PER_IP_AND_ADDRESS", 10, "failed verifies for one address from one source network "
+                    "per window", minimum=1),
+            Integer("OTP_FAILURES_PER_IP_AND_ADDRESS_WINDOW_SECONDS", 3_600, "its window", minimum=60),
+        )
+    )
+    failures_per_ip: Window = _defaulted(  # noqa: RUF009 a Window is frozen, so one default can be shared
+        Windowed(
+            Integer("OTP_FAILURES_PER_IP", 100, "failed verifies from one source network per window, across "
+                    "addresses", minimum=1),
+            Integer("OTP_FAILURES_PER_IP_WINDOW_SECONDS", 3_600, "its window", minimum=60),
         )
     )
     resend_cooldown_seconds: int = _defaulted(

@@ -33,7 +33,7 @@ from tests.conftest import REPO_ROOT, FakeClock, code_in, sent_mails
 EXAMPLES = 2100
 MIN_REQUESTS = 2000
 ROUTES = {"/otp": "POST", "/token/refresh": "POST", "/token/revoke": "POST", "/signout": "POST", "/me": "GET",
-          "/.well-known/jwks.json": "GET"}
+          "/.well-known/jwks.json": "GET", "/.well-known/openid-configuration": "GET"}
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
@@ -43,7 +43,7 @@ def answers(*entries: errors.Answer) -> set[tuple[int, str]]:
 
 BODY_ERRORS = answers(errors.INVALID_JSON, errors.INVALID_BODY, errors.BODY_TOO_LARGE)
 THROTTLES = answers(errors.RESEND_COOLDOWN, errors.SEND_QUOTA_EXCEEDED, errors.IP_QUOTA_EXCEEDED,
-                    errors.TOO_MANY_FAILURES)
+                    errors.TOO_MANY_FAILURES, errors.IP_FAILURE_QUOTA_EXCEEDED)
 # README, "API reference": what each route may answer to its own method, without a failing dependency.
 CATALOGUE = {
     "/otp": answers(errors.CODE_SENT, errors.VERIFIED, errors.MISSING_ACTION, errors.UNKNOWN_ACTION,
@@ -53,6 +53,7 @@ CATALOGUE = {
     "/signout": answers(errors.SIGNED_OUT, errors.INVALID_TOKEN) | BODY_ERRORS,
     "/me": answers(errors.SIGNED_IN, errors.INVALID_TOKEN),
     "/.well-known/jwks.json": answers(errors.JWKS),
+    "/.well-known/openid-configuration": answers(errors.OPENID_CONFIGURATION),
 }
 ALLOWED_ORIGIN = "http://127.0.0.1:8501"  # in the local stage's OTP_CORS_ORIGINS
 HOME = "fuzz@example.com"
@@ -128,7 +129,8 @@ generic_bodies = st.one_of(
     st.builds(lambda n: b"[" * n + b"]" * n, st.integers(500, 3000)),
 )
 BODIES = {"/otp": otp_bodies, "/token/refresh": refresh_bodies, "/token/revoke": refresh_bodies,
-          "/signout": signout_bodies, "/me": st.just(b""), "/.well-known/jwks.json": st.just(b"")}
+          "/signout": signout_bodies, "/me": st.just(b""), "/.well-known/jwks.json": st.just(b""),
+          "/.well-known/openid-configuration": st.just(b"")}
 encodings = st.sampled_from(["utf-8", "utf-8", "utf-8", "utf-8-sig", "utf-16", "latin-1"])
 header_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"),
                       max_size=60)

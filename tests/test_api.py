@@ -187,7 +187,10 @@ def test_the_hourly_quota_per_address(client: Client, clock: FakeClock) -> None:
     assert_throttled(send(client), "send_quota_exceeded", 3600 - 150)
 
 
-def test_the_failure_budget_is_a_429_that_a_resend_does_not_lift(client: Client, clock: FakeClock) -> None:
+def test_the_failure_ceiling_is_a_429_that_a_resend_does_not_lift(
+    client: Client, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    override_settings(monkeypatch, OTP_FAILURE_BUDGET="20", OTP_FAILURES_PER_IP_AND_ADDRESS="1000")
     clock.now -= clock.now % 86_400
     statuses = []
     for _ in range(4):
@@ -197,6 +200,62 @@ def test_the_failure_budget_is_a_429_that_a_resend_does_not_lift(client: Client,
     assert statuses[:20] == [401] * 20 and set(statuses[20:]) == {429}
     assert_throttled(send(client), "too_many_failures", 86_400 - 120)
     assert_throttled(verify(client, last_code()), "too_many_failures", 86_400 - 120)
+
+
+def verify_from(client: Client, monkeypatch: pytest.MonkeyPatch, source_ip: str, code: str,
+                email: str = ALICE) -> Any:
+    monkeypatch.setattr(LambdaEventConverter, "LOCAL_SOURCE_IP", source_ip)
+    return verify(client, code, email)
+
+
+def test_a_stranger_exhausts_only_their_own_budget_for_an_address(
+    client: Client, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lockout by strangers: 20 wrong codes from one network do not stop the owner signing in from another."""
+    statuses = []
+    for _ in range(4):
+        monkeypatch.setattr(LambdaEventConverter, "LOCAL_SOURCE_IP", "198.51.100.7")  # the owner asks for codes
+        send(client)
+        statuses += [verify_from(client, monkeypatch, "203.0.113.9", wrong_code()).status_code for _ in range(6)]
+        clock.advance(30)
+    assert statuses[:10] == [401] * 10 and set(statuses[10:]) == {429}  # the stranger's 10 an hour
+    refused = verify_from(client, monkeypatch, "203.0.113.9", last_code())
+    assert_throttled(refused, "too_many_failures", 3_600 - int(clock.now) % 3_600)  # even the right code
+    monkeypatch.setattr(LambdaEventConverter, "LOCAL_SOURCE_IP", "198.51.100.7")
+    send(client)
+    assert verify_from(client, monkeypatch, "198.51.100.7", last_code()).status_code == 200  # the owner
+
+
+def test_a_network_hammering_many_addresses_is_refused_at_its_budget_with_one_answer_for_all(
+    client: Client, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    override_settings(monkeypatch, OTP_FAILURES_PER_IP="15")
+    monkeypatch.setattr(LambdaEventConverter, "LOCAL_SOURCE_IP", "198.51.100.7")
+    send(client)  # Alice has a live code; the others never asked
+    answers = [verify_from(client, monkeypatch, "203.0.113.9", "000000", f"user{n}@example.com") for n in range(15)]
+    assert {answer.status_code for answer in answers} == {401}
+    # Spent: every address gets the same 429, known or not, with a live code or not, right code or not.
+    bodies = [verify_from(client, monkeypatch, "203.0.113.9", code, email).json_body
+              for email, code in ((ALICE, last_code()), (ALICE, wrong_code()), ("user1@example.com", "000000"),
+                                  ("never@example.com", "123456"))]
+    assert {body["code"] for body in bodies} == {"ip_failure_quota_exceeded"}
+    assert len({json.dumps(body, sort_keys=True) for body in bodies}) == 1
+    # The right code was withdrawn, not spent: from the owner's network it still signs in.
+    assert verify_from(client, monkeypatch, "198.51.100.7", last_code()).status_code == 200
+
+
+def test_a_network_whose_send_quota_is_spent_learns_nothing_about_an_address(
+    client: Client, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    override_settings(monkeypatch, OTP_SENDS_PER_IP="1", OTP_FAILURE_BUDGET="1")
+    monkeypatch.setattr(LambdaEventConverter, "LOCAL_SOURCE_IP", "198.51.100.7")
+    send(client)  # Alice: cooling down, and (after one wrong code) out of failures
+    verify(client, wrong_code())
+    monkeypatch.setattr(LambdaEventConverter, "LOCAL_SOURCE_IP", "203.0.113.9")
+    assert send(client, "first@example.com").status_code == 200  # the stranger's one send
+    bodies = {json.dumps(send(client, email).json_body, sort_keys=True)
+              for email in (ALICE, "first@example.com", "never@example.com")}
+    assert len(bodies) == 1 and json.loads(bodies.pop())["code"] == "ip_quota_exceeded"
 
 
 def test_the_per_ip_quota(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -388,23 +447,44 @@ class CallCounter:
         self.calls.append(model.name)
 
     def during(self, action: Any) -> list[str]:
+        """The operations ``action`` made, sorted: a verify reads the network's budgets alongside its write."""
         self.calls.clear()
         action()
-        return list(self.calls)
+        return sorted(self.calls)
 
 
 def test_dynamodb_round_trips_per_operation(client: Client, clock: FakeClock) -> None:
     send(client, "warmup@example.com")  # builds the clients, so that the counter can listen to them
     counter = CallCounter()
     assert counter.during(lambda: send(client)) == ["TransactWriteItems"]
-    # the first sign-in of an address: the guess's write, then the write that creates the account
-    assert counter.during(lambda: verify(client, last_code())) == ["UpdateItem", "UpdateItem"]
+    # Every verify reads the source network's two budgets (one BatchGetItem) in parallel with the guess's write:
+    # in sequence, a right code for an existing account is one write (and the signature).
+    # The first sign-in of an address: the guess's write, then the write that creates the account.
+    assert counter.during(lambda: verify(client, last_code())) == ["BatchGetItem", "UpdateItem", "UpdateItem"]
     clock.advance(30)
     send(client)
-    assert counter.during(lambda: verify(client, last_code())) == ["UpdateItem"]  # an account's sign-in
+    assert counter.during(lambda: verify(client, last_code())) == ["BatchGetItem", "UpdateItem"]  # an account's
     clock.advance(30)
     send(client)
-    assert counter.during(lambda: verify(client, wrong_code())) == ["UpdateItem", "UpdateItem"]
+    # A wrong code at a live code: the address's ceiling (an UpdateItem that also takes the guess's session out)
+    # and, alongside it, the network's two counters (one transaction of their own items).
+    assert counter.during(lambda: verify(client, wrong_code())) == [
+        "BatchGetItem", "TransactWriteItems", "UpdateItem", "UpdateItem"]
     # right after a failure: the second write clears the failure budget
-    assert counter.during(lambda: verify(client, last_code())) == ["UpdateItem", "UpdateItem"]
-    assert counter.during(lambda: verify(client, "123456", "nobody@example.com")) == ["UpdateItem", "UpdateItem"]
+    assert counter.during(lambda: verify(client, last_code())) == ["BatchGetItem", "UpdateItem", "UpdateItem"]
+    # An address that never asked: the same calls (the ceiling's write is made, and refused), nothing written to it.
+    assert counter.during(lambda: verify(client, "123456", "nobody@example.com")) == [
+        "BatchGetItem", "TransactWriteItems", "UpdateItem", "UpdateItem"]
+
+
+def test_a_verify_for_an_address_that_never_asked_writes_nothing_to_it(
+    client: Client, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(LambdaEventConverter, "LOCAL_SOURCE_IP", "203.0.113.9")
+    for _ in range(3):
+        assert verify(client, "123456", "never-asked@example.com").status_code == 401
+    keys = {item["pk"]["S"] for item in wiring.get_client("dynamodb").scan(TableName="otp_users")["Items"]}
+    address = wiring.get_hasher().subject_key("email", "never-asked@example.com")
+    network = wiring.get_hasher().subject_key("ip", "203.0.113.9")
+    assert address not in keys  # no item for the address: only the network's counters, which expire in the hour
+    assert keys and all(key.startswith(network + "/") for key in keys), keys

@@ -28,7 +28,7 @@ STAGES = list(CONFIG["stages"])
 DECLARED = {setting.name: setting for setting in SETTINGS}
 # README, "Security model": sends per source IP "30 / hour (1000 in `local`, where every caller is 127.0.0.1)".
 # Every other number of every stage is the default, which the README's configuration table gives.
-README_STAGE_LIMITS = {"local": {"sends_per_ip": Window(1000, 3_600)}}
+README_STAGE_LIMITS = {"local": {"sends_per_ip": Window(1000, 3_600), "failures_per_ip": Window(1000, 3_600)}}
 
 
 def documented_defaults() -> dict[str, str]:
@@ -59,7 +59,8 @@ def test_defaults_are_the_security_model() -> None:
     limits = Settings.from_environ(MINIMAL).limits
     assert limits == Limits()
     assert (limits.code_digits, limits.code_ttl_seconds, limits.max_guesses_per_code) == (6, 600, 6)
-    assert limits.failure_budget == Window(20, 86_400)
+    assert limits.failure_budget == Window(50, 86_400)
+    assert (limits.failures_per_ip_and_address, limits.failures_per_ip) == (Window(10, 3_600), Window(100, 3_600))
     assert (limits.resend_cooldown_seconds, limits.sends_per_address) == (30, Window(5, 3_600))
     assert (limits.access_token_seconds, limits.session_seconds, limits.refresh_grace_seconds) == (3_600, 432_000, 10)
     assert limits.max_sessions == 50
@@ -81,9 +82,18 @@ def test_every_number_is_a_setting() -> None:
         "OTP_SESSION_SECONDS": "86400",
         "OTP_REFRESH_GRACE_SECONDS": "5",
         "OTP_MAX_SESSIONS": "7",
+        "OTP_FAILURES_PER_IP_AND_ADDRESS": "4",
+        "OTP_FAILURES_PER_IP_AND_ADDRESS_WINDOW_SECONDS": "600",
+        "OTP_FAILURES_PER_IP": "40",
+        "OTP_FAILURES_PER_IP_WINDOW_SECONDS": "1800",
     }
     limits = Settings.from_environ(env).limits
-    assert limits == Limits(8, 900, 3, Window(10, 3_600), 60, Window(3, 7_200), Window(0, 3_600), 900, 86_400, 5, 7)
+    assert limits == Limits(
+        code_digits=8, code_ttl_seconds=900, max_guesses_per_code=3, failure_budget=Window(10, 3_600),
+        failures_per_ip_and_address=Window(4, 600), failures_per_ip=Window(40, 1_800), resend_cooldown_seconds=60,
+        sends_per_address=Window(3, 7_200), sends_per_ip=Window(0, 3_600), access_token_seconds=900,
+        session_seconds=86_400, refresh_grace_seconds=5, max_sessions=7,
+    )
     assert not limits.sends_per_ip.enabled
 
 

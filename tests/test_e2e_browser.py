@@ -84,7 +84,10 @@ def test_a_person_signs_in_with_a_code_from_the_dev_inbox_and_signs_out(stack: S
     expect(page.get_by_role("button", name="Verify")).to_have_count(0)  # the code form is gone, not just stale
     expect(page.get_by_text("Signed in as")).to_be_visible()
     expect(page.get_by_text("Session expires:")).to_be_visible()
-    assert "newcomer@example.com" in page.get_by_test_id("stMain").inner_text()
+    main_text = page.get_by_test_id("stMain").inner_text()
+    assert "newcomer@example.com" in main_text
+    expect(page.get_by_text("Account ID")).to_be_visible()  # /me answers the account's stable id
+    assert re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", main_text), main_text
     screenshot(page, "e2e-signed-in")
 
     page.get_by_role("button", name="Sign out", exact=True).click()

@@ -140,6 +140,11 @@ def two_wrong_guesses(ctx: Ctx) -> Any:
     return ctx.verify(wrong)
 
 
+def two_guesses_from_one_network(ctx: Ctx) -> Any:
+    assert ctx.verify("000000", "a@example.com").status_code == 401
+    return ctx.verify("000000", "b@example.com")  # another address: the network's budget is across addresses
+
+
 def signing_fails(ctx: Ctx, code: str, status: int) -> Any:
     ctx.send()
     wiring.get_keys().signing_kid  # noqa: B018 - the public keys are fetched once; only signing fails below
@@ -165,6 +170,7 @@ SCENARIOS: dict[str, Callable[[Ctx], Any]] = {
     "SIGNED_IN": lambda ctx: ctx.client.http.get(
         "/me", headers={"Authorization": f"Bearer {ctx.sign_in()['access_token']}"}),
     "JWKS": lambda ctx: ctx.client.http.get("/.well-known/jwks.json"),
+    "OPENID_CONFIGURATION": lambda ctx: ctx.client.http.get("/.well-known/openid-configuration"),
     "BODY_TOO_LARGE": lambda ctx: ctx.post("/otp", '{"action": "send_otp", "email": "' + "a" * 5000 + '@x.com"}'),
     "INVALID_JSON": lambda ctx: ctx.post("/otp", "{not json"),
     "INVALID_BODY": lambda ctx: ctx.post("/otp", "null"),
@@ -182,6 +188,7 @@ SCENARIOS: dict[str, Callable[[Ctx], Any]] = {
     "IP_QUOTA_EXCEEDED": lambda ctx: two_sends(ctx.with_settings(OTP_SENDS_PER_IP="1"), "a@example.com",
                                                "b@example.com"),
     "TOO_MANY_FAILURES": two_wrong_guesses,
+    "IP_FAILURE_QUOTA_EXCEEDED": lambda ctx: two_guesses_from_one_network(ctx.with_settings(OTP_FAILURES_PER_IP="1")),
     "MAIL_UNAVAILABLE": lambda ctx: ctx.failing("sesv2", "SendEmail", "TooManyRequestsException", 429).send(),
     "MAIL_REJECTED": lambda ctx: ctx.failing("sesv2", "SendEmail", "MessageRejected", 400).send(),
     "STORAGE_UNAVAILABLE": lambda ctx: ctx.failing(

@@ -167,11 +167,13 @@ def test_the_failure_budget_rolls_over_with_its_window(
     settings: Settings, sender: RecordingSender, clock: FakeClock
 ) -> None:
     service = make_service(settings, sender, clock, failure_budget=Window(2, 3_600))
+    service.send_code(ALICE, None)
+    wrong = "000000" if sender.last_code(ALICE) != "000000" else "111111"
     for _ in range(2):
         with pytest.raises(InvalidCode):
-            service.verify_code(ALICE, "123456")
+            service.verify_code(ALICE, wrong)
     with pytest.raises(Throttled) as refused:
-        service.verify_code(ALICE, "123456")
+        service.verify_code(ALICE, sender.last_code(ALICE))
     clock.advance(refused.value.retry_after)
     service.send_code(ALICE, None)
     service.verify_code(ALICE, sender.last_code(ALICE))
@@ -202,15 +204,16 @@ def test_unknown_and_known_addresses_fail_alike(service: OtpService, sender: Rec
     for address in (ALICE, BOB):
         for attempt in range(25):
             try:
-                service.verify_code(address, "999999" if sender.last_code(ALICE) != "999999" else "888888")
+                wrong = "999999" if sender.last_code(ALICE) != "999999" else "888888"
+                service.verify_code(address, wrong, "198.51.100.7")
                 outcome = "verified"
             except InvalidCode:
                 outcome = "invalid"
             except Throttled as refused:
                 outcome = f"throttled:{refused.reason}:{refused.retry_after}"
             outcomes.setdefault(address, []).append((attempt, outcome))
-    assert outcomes[ALICE] == outcomes[BOB]
-    assert outcomes[BOB][19][1] == "invalid" and outcomes[BOB][20][1].startswith("throttled:too_many_failures")
+    assert outcomes[ALICE] == outcomes[BOB]  # the network's budget for each: 10 an hour
+    assert outcomes[BOB][9][1] == "invalid" and outcomes[BOB][10][1].startswith("throttled:too_many_failures")
 
 
 def test_resend_cooldown(service: OtpService, clock: FakeClock) -> None:
@@ -341,7 +344,9 @@ def _try(service: OtpService, code: str) -> str:
 def test_limits_default_to_the_security_model() -> None:
     limits = Limits()
     assert (limits.code_digits, limits.code_ttl_seconds, limits.max_guesses_per_code) == (6, 600, 6)
-    assert limits.failure_budget == Window(20, 86_400)
+    assert limits.failure_budget == Window(50, 86_400)  # NIST's 100 consecutive at worst, across a boundary
+    assert limits.failures_per_ip_and_address == Window(10, 3_600)
+    assert limits.failures_per_ip == Window(100, 3_600)
     assert limits.resend_cooldown_seconds == 30 and limits.sends_per_address == Window(5, 3_600)
 
 

@@ -154,7 +154,7 @@ def requests_for(call: AwsCall, target: Stage) -> list[Request]:
     match call.service, call.operation:
         case "dynamodb", "TransactWriteItems" | "TransactGetItems":
             return [Request(TRANSACTION_ITEM_ACTIONS[kind], target.table_arn, because=why) for kind, _ in call.items]
-        case "dynamodb", ("GetItem" | "UpdateItem" | "PutItem" | "DeleteItem" | "Query") as operation:
+        case "dynamodb", ("GetItem" | "BatchGetItem" | "UpdateItem" | "PutItem" | "DeleteItem" | "Query") as operation:
             return [Request(f"dynamodb:{operation}", target.table_arn, because=why)]
         case "sesv2", "SendEmail":
             assert call.name("ConfigurationSetName") is None, f"{why}: a configuration set needs its own grant"

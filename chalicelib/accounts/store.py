@@ -6,7 +6,7 @@ and the revocation check at one consistent key lookup. Attributes of the home it
 
 - ``account`` (UUID), ``status``, ``created_at``, ``ids`` (identifier kind → sealed value), ``v`` (layout
   version) and ``pinned`` (no TTL: an account outlives every window);
-- ``last_sign_in_at`` / ``last_sign_in_by`` (the session nonce that set it);
+- ``last_sign_in_at``: when a sign-in that needed a write of its own happened (see :meth:`AccountStore.account`);
 - ``sessions``: one entry per session nonce, ``{c: created, x: expires, amr, h: current refresh tag,
   hp: a second current tag (after a grace use), hg: the tag retired last and r: when (honoured once more
   within the grace window)}``. A refresh token carries its own keyed tag, so a retired token is recognised as
@@ -25,10 +25,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from chalicelib.aws.dependencies import CONDITION_FAILED, guarded
-from chalicelib.aws.expressions import NEVER, PINNED, TTL, Item, Update, read_map, read_number, read_string
+from chalicelib.aws.dependencies import guarded
+from chalicelib.aws.expressions import (
+    NEVER,
+    PINNED,
+    TTL,
+    Item,
+    Update,
+    conditional_update,
+    read_map,
+    read_number,
+    read_string,
+)
 from chalicelib.config import Limits
 from chalicelib.crypto import Sealed, Sealer
 
@@ -127,11 +135,11 @@ class AccountStore:
         Its refresh secret exists only in this process until the guess proves right; a wrong guess's own
         second write takes it out again (:meth:`discard_speculative`).
         """
-        sessions = update.name(SESSIONS)
+        sessions, entry = update.name(SESSIONS), update.name(SESSIONS, session.nonce)
         update.require(f"size({sessions}) < {update.value(self.most_entries)}")
-        update.set(f"{update.name(SESSIONS, session.nonce)} = {update.value(session.entry())}")
-        update.set(f"{update.name('last_sign_in_at')} = {update.value(session.created_at)}")
-        update.set(f"{update.name('last_sign_in_by')} = {update.value(session.nonce)}")
+        # A retry of this write after a lost answer is refused, and recognised by this session being there.
+        update.require(f"attribute_not_exists({entry})")
+        update.set(f"{entry} = {update.value(session.entry())}")
 
     @staticmethod
     def session_opened(item: Item, nonce: str) -> bool:
@@ -140,25 +148,13 @@ class AccountStore:
     def is_full(self, item: Item) -> bool:
         return len(read_map(item, SESSIONS)) >= self.most_entries
 
-    def discard_speculative(self, update: Update, nonce: str, before: Item, restore_mark: bool) -> None:
-        """Clauses that take a wrong guess's session out again.
-
-        With ``restore_mark``, the last sign-in goes back to what it was before the guess, on the condition
-        that no later guess has set it since (the caller retries without, if that condition is what failed).
-        """
-        update.remove(SESSIONS, nonce)
-        if not restore_mark:
-            return
-        for name in ("last_sign_in_at", "last_sign_in_by"):
-            if name in before:
-                update.set(f"{update.name(name)} = {update.value(_plain(before[name]))}")
-            else:
-                update.remove(name)
-        update.require(f"{update.name('last_sign_in_by')} = {update.value(nonce)}")
-
     @staticmethod
-    def mark_is(item: Item, nonce: str) -> bool:
-        return read_string(item, "last_sign_in_by") == nonce
+    def discard_speculative(update: Update, nonce: str) -> None:
+        """The clause that takes a wrong (or withdrawn) guess's session out again, on the condition that it is
+        there (the caller stops when it is not: nothing of that guess is left to take out)."""
+        entry = update.name(SESSIONS, nonce)
+        update.require(f"attribute_exists({entry})")
+        update.remove(SESSIONS, nonce)
 
     def settle(self, key: str, kind: str, identifier: str, nonce: str, before: Item, now: int,
                also: Callable[[Update], None] | None = None) -> Account:
@@ -184,6 +180,8 @@ class AccountStore:
                 also(update)
             if not (update.sets or update.removes):
                 return self.account(key, before)
+            # A write that ends sessions must not lose when the account last signed in.
+            update.set(f"{update.name('last_sign_in_at')} = {update.value(now)}")
             done, item = self._conditional(key, update, "ALL_NEW")
             if done:
                 return self.account(key, item)
@@ -207,12 +205,16 @@ class AccountStore:
                 identifiers[kind] = self._sealer.open(sealed.get("S", ""), _seal_context(key, kind))
             except Sealed:
                 continue  # never shown rather than shown wrong; the account's id and sessions still work
+        # The last sign-in: the newest session's, or the one recorded when a write ended older sessions. The
+        # guess-reserving write records nothing more, so a wrong guess never passes for a sign-in (but for the
+        # moment its speculative session exists).
+        created = [read_number(entry, "c") for entry in _entries(item).values()]
         return Account(
             id=read_string(item, "account"),
             identifiers=identifiers,
             status=read_string(item, "status"),
             created_at=read_number(item, "created_at"),
-            last_sign_in_at=read_number(item, "last_sign_in_at"),
+            last_sign_in_at=max([read_number(item, "last_sign_in_at"), *created]),
         )
 
     # -- sessions ----------------------------------------------------------------------------------------
@@ -220,8 +222,9 @@ class AccountStore:
     def find(self, key: str, nonce: str, now: int) -> tuple[Account, SessionView] | None:
         """The live session and its active account, read consistently so that a revocation counts at once."""
         update = Update()  # used for its placeholders only
-        projection = [update.name(name) for name in ACCOUNT_FIELDS]
-        projection += [update.name(SESSIONS, nonce, name) for name in ("c", "x", "amr")]
+        # The whole sessions map (the last sign-in is its newest entry): a GetItem's read units are the item's
+        # size, whatever it projects.
+        projection = [update.name(name) for name in (*ACCOUNT_FIELDS, SESSIONS)]
         with guarded("dynamodb"):
             item = self._client.get_item(
                 TableName=self._table,
@@ -296,13 +299,7 @@ class AccountStore:
         self._conditional(key, update, "NONE")
 
     def _conditional(self, key: str, update: Update, returns: str) -> tuple[bool, Item]:
-        """Whether the write was done, and the item: as ``returns`` asks if done, as it stood if refused."""
-        try:
-            with guarded("dynamodb", expected=CONDITION_FAILED):
-                answer = self._client.update_item(**update.request(self._table, key, ReturnValues=returns))
-        except ClientError as refused:
-            return False, refused.response.get("Item", {})
-        return True, answer.get("Attributes", {})
+        return conditional_update(self._client, self._table, key, update, returns)
 
 
 def _fields(update: Update, nonce: str) -> Any:

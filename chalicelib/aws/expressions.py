@@ -9,6 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from botocore.exceptions import ClientError
+
+from chalicelib.aws.dependencies import CONDITION_FAILED, guarded
 from chalicelib.config import Window
 
 Item = Mapping[str, Mapping[str, Any]]
@@ -122,6 +125,17 @@ class Update(Expression):
                            **rest)
 
 
+def conditional_update(client: Any, table: str, key: str, update: Update, returns: str = "NONE") -> tuple[bool, Item]:
+    """Run ``update`` on item ``key``: whether it was done, and the item, as ``returns`` asks if it was, as it
+    stood if its condition refused it (a refusal is an answer, not a failure; failures raise DependencyError)."""
+    try:
+        with guarded("dynamodb", expected=CONDITION_FAILED):
+            answer = client.update_item(**update.request(table, key, ReturnValues=returns))
+    except ClientError as refused:
+        return False, refused.response.get("Item", {})
+    return True, answer.get("Attributes", {})
+
+
 class WindowCounter:
     """At most ``window.limit`` events per fixed, clock-aligned window, counted in an item of its own.
 
@@ -139,13 +153,14 @@ class WindowCounter:
     def key(self, subject_key: str) -> str:
         return f"{subject_key}/{self.name}@{self.index}"
 
-    def count_one(self, by: int = 1) -> Update:
-        """Count ``by`` events (negative: take them back); counting up is refused once the limit is reached."""
+    def count_one(self, by: int = 1, limited: bool = True) -> Update:
+        """Count ``by`` events (negative: take them back); counting up is refused once the limit is reached,
+        unless the event has happened already and is only being recorded (``limited=False``)."""
         update = Update()
         count = update.name("n")
         update.set(f"{count} = if_not_exists({count}, {update.value(0)}) + {update.value(by)}")
         update.set(f"{update.name(TTL)} = {update.value(self.ends_at)}")
-        if by > 0:
+        if by > 0 and limited:
             update.require(f"attribute_not_exists({count}) OR {count} < {update.value(self.window.limit)}")
         return update
 

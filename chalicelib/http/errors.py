@@ -113,6 +113,10 @@ IP_QUOTA_EXCEEDED = ErrorKind(
 TOO_MANY_FAILURES = ErrorKind(
     "too_many_failures", 429, "Too many failed attempts for this address. Please try again later.", retries=True
 )
+IP_FAILURE_QUOTA_EXCEEDED = ErrorKind(
+    "ip_failure_quota_exceeded", 429, "Too many failed attempts from your network. Please try again later.",
+    retries=True,
+)
 
 # -- dependencies: 503 when an immediate retry may work, 502 when it will not ------------------------------
 

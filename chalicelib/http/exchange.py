@@ -153,7 +153,8 @@ def method_not_allowed(exchange: Exchange) -> tuple[int, dict[str, Any]]:
 # The store's reasons for refusing a send or a guess are the codes of their answers.
 THROTTLES: dict[str, ErrorKind] = {
     kind.code: kind
-    for kind in (errors.RESEND_COOLDOWN, errors.SEND_QUOTA_EXCEEDED, errors.IP_QUOTA_EXCEEDED, errors.TOO_MANY_FAILURES)
+    for kind in (errors.RESEND_COOLDOWN, errors.SEND_QUOTA_EXCEEDED, errors.IP_QUOTA_EXCEEDED, errors.TOO_MANY_FAILURES,
+                 errors.IP_FAILURE_QUOTA_EXCEEDED)
 }
 # (when an immediate retry may work, when it will not), by failing service; any other service holds keys.
 DEPENDENCY_FAILURES: dict[str, tuple[ErrorKind, ErrorKind]] = {

@@ -37,7 +37,7 @@ def send_otp(exchange: Exchange, body: Body) -> tuple[int, dict[str, Any]]:
 def verify_otp(exchange: Exchange, body: Body) -> tuple[int, dict[str, Any]]:
     email = _address(exchange, body)
     code = parse_code(body.get("otp"), wiring.get_settings().limits.code_digits)
-    session = wiring.get_service().verify_code(email, code)
+    session = wiring.get_service().verify_code(email, code, exchange.source_network())
     return errors.VERIFIED.answer(session_body(session, wiring.now()))
 
 

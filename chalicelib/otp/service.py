@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from chalicelib.accounts.sessions import IssuedSession, SessionService
 from chalicelib.accounts.store import AccountStore
 from chalicelib.aws.dependencies import DependencyError
-from chalicelib.aws.expressions import Item
 from chalicelib.aws.mailer import CodeSender
 from chalicelib.config import Limits
 from chalicelib.crypto import KeyedHasher
@@ -85,10 +84,11 @@ class OtpService:
             raise
         return SentCode(email, self._limits.code_ttl_seconds, self._limits.resend_cooldown_seconds)
 
-    def verify_code(self, email: str, code: str) -> IssuedSession:
+    def verify_code(self, email: str, code: str, source_network: str | None = None) -> IssuedSession:
         """A new session, once ``code`` is proven to be the live code of the normalised address (it is used up).
 
-        The first sign-in of an address creates its account; later ones land in the same account. Raises
+        The first sign-in of an address creates its account; later ones land in the same account. Failures
+        count against ``source_network``'s budgets (see :meth:`CodeStore.check_guess`). Raises
         :class:`InvalidCode`, ``Throttled`` (failure budget spent) or ``DependencyError`` (when settling the
         account or signing the tokens fails, the code is put back, so the person can still use it).
         """
@@ -96,7 +96,8 @@ class OtpService:
         key = self._hasher.subject_key(EMAIL, email)
         guess_digest = self._hasher.digest(email, code)
         pending = self._sessions.prepare(key, now)
-        guess = self._store.check_guess(key, guess_digest, now, pending.record)
+        network_key = self._hasher.subject_key("ip", source_network) if source_network else None
+        guess = self._store.check_guess(key, guess_digest, now, pending.record, network_key)
         if guess.result is not GuessResult.RIGHT:
             raise InvalidCode()
         try:
@@ -104,12 +105,12 @@ class OtpService:
                                             also=self._store.failures_cleared(guess.before, now))
             return self._sessions.issue(pending, account, now)
         except DependencyError:
-            self._put_back(key, guess_digest, guess.before, pending.record.nonce)
+            self._put_back(key, guess_digest, pending.record.nonce)
             raise
 
-    def _put_back(self, key: str, guess_digest: str, before: Item, nonce: str) -> None:
+    def _put_back(self, key: str, guess_digest: str, nonce: str) -> None:
         try:
-            self._store.reopen_code(key, guess_digest, before, nonce)
+            self._store.withdraw_guess(key, guess_digest, nonce)
         except DependencyError as error:
             logger.warning("could not put back a code whose session could not be handed out: %s", error.detail)
 

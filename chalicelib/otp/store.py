@@ -17,21 +17,28 @@ from __future__ import annotations
 
 import enum
 import hmac
+import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from chalicelib.accounts.store import AccountStore, NewSession
-from chalicelib.aws.dependencies import CONDITION_FAILED, DependencyError, guarded
-from chalicelib.aws.expressions import Item, Update, WindowCounter, read_number, read_string
+from chalicelib.aws.dependencies import DependencyError, guarded
+from chalicelib.aws.expressions import Item, Update, WindowCounter, conditional_update, read_number, read_string
 from chalicelib.config import Limits
+
+logger = logging.getLogger(__name__)
 
 TRANSACTION_ATTEMPTS = 3
 WRITE_ATTEMPTS = 3
 TRANSACTION_CANCELLED = frozenset({"TransactionCanceledException"})
+NO_SESSION = "-"  # a session nonce no session has (nonces are base64url of 8 random bytes, 11 characters)
+# Reads made alongside a write rather than before it (one per verify): a few threads per container.
+_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="otp-gate")
 
 
 class Throttled(Exception):
@@ -179,38 +186,69 @@ class CodeStore:
 
     # -- verifying ---------------------------------------------------------------------------------------
 
-    def check_guess(self, key: str, guess_digest: str, now: int, session: NewSession) -> Guess:
+    def check_guess(
+        self, key: str, guess_digest: str, now: int, session: NewSession, network_key: str | None = None
+    ) -> Guess:
         """Spend one guess on the identifier's live code and say whether it was right.
 
-        A right guess consumes the code and opens ``session`` (the caller settles the account); a wrong one,
-        or one made when there is no live code to guess (none requested, expired, used, replaced, out of
-        guesses), counts against the failure budget. Raises :class:`Throttled` once the budget is spent,
-        whether or not a code was ever requested.
+        A right guess consumes the code and opens ``session`` (the caller settles the account). A wrong one
+        counts against the source network's budgets (per identifier, and across identifiers) and, if it was
+        made at a live code, against the identifier's ceiling; a guess when there is no live code to guess
+        (none requested, expired, used, replaced, out of guesses) counts against the network's budgets only,
+        and writes nothing to the identifier. Raises :class:`Throttled`: the network's budget across
+        identifiers first, whatever the identifier's state, then its budget for this identifier, then the
+        identifier's ceiling.
+
+        The network's budgets are read alongside the guess's own write, not before it, so a right code still
+        costs one write in sequence; a guess from a network over its budget is withdrawn again.
         """
+        gate = _POOL.submit(self._network_gate, key, network_key, now) if network_key else None
         for attempt in (1, 2):
-            update = self._reservation(guess_digest, now, session)
-            try:
-                with guarded("dynamodb", expected=CONDITION_FAILED):
-                    before = self._client.update_item(
-                        **update.request(self._table, key, ReturnValues="ALL_OLD")
-                    )["Attributes"]
-            except ClientError as refused:
-                before = refused.response.get("Item", {})
+            reserved, before = conditional_update(
+                self._client, self._table, key, self._reservation(guess_digest, now, session), "ALL_OLD"
+            )
+            if not reserved:
                 if self._accounts.session_opened(before, session.nonce):
                     # botocore retried a write whose answer was lost but which had landed: this very request's
                     # session is there. The guess was compared then; compare it now against what it found.
-                    return self._compared(key, before, guess_digest, session, now)
+                    return self._compared(key, before, guess_digest, session, now, network_key, gate)
+                refusal = _refusal(gate)
+                if refusal is not None:
+                    self._record_failure(key, before, now, network_key)
+                    raise refusal
                 if FailureBudget(self._limits, now).exhausted(before):
-                    raise Throttled("too_many_failures", FailureBudget(self._limits, now).seconds_left) from None
+                    raise Throttled("too_many_failures", FailureBudget(self._limits, now).seconds_left)
                 if _replays_used_code(before, guess_digest):
                     return Guess(GuessResult.WRONG, before)  # a double submit of the code that just signed in
                 if attempt == 1 and self._guessable(before, now) and self._accounts.is_full(before):
                     self._accounts.make_room(key, before, now)  # only after faults left speculative sessions
                     continue
-                self._record_failure(key, before, now)
+                self._record_failure(key, before, now, network_key)
                 return Guess(GuessResult.WRONG, before)
-            return self._compared(key, before, guess_digest, session, now)
+            return self._compared(key, before, guess_digest, session, now, network_key, gate)
         raise AssertionError("unreachable: the second attempt returns")
+
+    def _network_gate(self, key: str, network_key: str, now: int) -> Throttled | None:
+        """Whether the source network has spent a verify budget (an eventually consistent read of both)."""
+        across, pair = self._failure_counters(now)
+        keys = {across.key(network_key): across, pair.key(f"{network_key}/{key}"): pair}
+        request = {"Keys": [{"pk": {"S": k}} for k in keys], "ProjectionExpression": "pk, #n",
+                   "ExpressionAttributeNames": {"#n": "n"}}
+        with guarded("dynamodb"):
+            answer = self._client.batch_get_item(RequestItems={self._table: request})
+        if answer.get("UnprocessedKeys"):
+            raise DependencyError("dynamodb", True, "the network's budgets could not be read")
+        found = {item["pk"]["S"]: item for item in answer.get("Responses", {}).get(self._table, [])}
+        # Across identifiers first: that answer tells nothing about this one.
+        if across.exhausted(found.get(across.key(network_key), {})):
+            return Throttled("ip_failure_quota_exceeded", across.seconds_left)
+        if pair.exhausted(found.get(pair.key(f"{network_key}/{key}"), {})):
+            return Throttled("too_many_failures", pair.seconds_left)
+        return None
+
+    def _failure_counters(self, now: int) -> tuple[WindowCounter, WindowCounter]:
+        return (WindowCounter("fails", self._limits.failures_per_ip, now),
+                WindowCounter("fails", self._limits.failures_per_ip_and_address, now))
 
     def _reservation(self, guess_digest: str, now: int, session: NewSession) -> Update:
         update = Update()
@@ -230,10 +268,22 @@ class CodeStore:
                 and read_number(item, "guesses") < self._limits.max_guesses_per_code
                 and read_string(item, "last_guess") != code)
 
-    def _compared(self, key: str, before: Item, guess_digest: str, session: NewSession, now: int) -> Guess:
-        if hmac.compare_digest(read_string(before, "code"), guess_digest):
+    def _compared(
+        self, key: str, before: Item, guess_digest: str, session: NewSession, now: int, network_key: str | None,
+        gate: Future[Throttled | None] | None,
+    ) -> Guess:
+        """Compare a guess whose write landed. From a network over its budget, a right guess is given back
+        (the code stays live for its owner elsewhere) and a wrong one counts as any other; both answer 429."""
+        right = hmac.compare_digest(read_string(before, "code"), guess_digest)
+        refusal = _refusal(gate)
+        if right and refusal is None:
             return Guess(GuessResult.RIGHT, before)
-        self._record_failure(key, before, now, discard=session.nonce)
+        if right:
+            self.withdraw_guess(key, guess_digest, session.nonce)
+        else:
+            self._record_failure(key, before, now, network_key, discard=session.nonce)
+        if refusal is not None:
+            raise refusal
         return Guess(GuessResult.WRONG, before)
 
     def failures_cleared(self, before: Item, now: int) -> Callable[[Update], None] | None:
@@ -247,47 +297,68 @@ class CodeStore:
 
         return clear
 
-    def reopen_code(self, key: str, guess_digest: str, before: Item, nonce: str) -> None:
-        """Undo a right guess whose session could not be handed out: the code is live again, the session gone."""
-        restore = True
+    def withdraw_guess(self, key: str, guess_digest: str, nonce: str) -> None:
+        """Take back a right guess whose session is not handed out (signing failed, or its network is over
+        budget): the session goes, and the guess is given back (the code is live again) while it is still the
+        last one made. Keyed on the guess's own session, so nothing of it is left behind whatever came since.
+        """
+        give_back = True
         for _ in range(WRITE_ATTEMPTS):
             update = Update()
-            a = update.name
-            update.require(f"{a('last_guess')} = {update.value(guess_digest)}")
-            update.set(f"{a('guesses')} = {a('guesses')} - {update.value(1)}")
-            update.remove("last_guess")
-            self._accounts.discard_speculative(update, nonce, before, restore_mark=restore)
-            try:
-                with guarded("dynamodb", expected=CONDITION_FAILED):
-                    self._client.update_item(**update.request(self._table, key))
-                return
-            except ClientError as refused:
-                now_item = refused.response.get("Item", {})
-                if read_string(now_item, "last_guess") != guess_digest:
-                    return  # a newer send or guess has moved on: nothing of ours is left to undo
-                restore = self._accounts.mark_is(now_item, nonce)
+            self._accounts.discard_speculative(update, nonce)
+            if give_back:
+                a = update.name
+                update.require(f"{a('last_guess')} = {update.value(guess_digest)}")
+                update.set(f"{a('guesses')} = {a('guesses')} - {update.value(1)}")
+                update.remove("last_guess")
+            done, found = conditional_update(self._client, self._table, key, update)
+            if done or not self._accounts.session_opened(found, nonce):
+                return  # taken back, or nothing of this guess is left to take back
+            give_back = False  # a newer send or guess has moved on: take only the session out
 
-    def _record_failure(self, key: str, before: Item, now: int, discard: str = "") -> None:
-        """Count a failure; with ``discard``, also take that guess's speculative session out again.
+    def _record_failure(
+        self, key: str, before: Item, now: int, network_key: str | None, discard: str = ""
+    ) -> None:
+        """Count a failure against the network's budgets and, for a guess at a live code (``discard``: its
+        speculative session, taken out again in the same write), against the identifier's ceiling.
 
-        Both conditions (the failure window ``before`` shows; the last sign-in mark still this guess's) are
-        assumptions made from the guess's own answer, so a refusal retries with what the refusal showed.
+        The network's counters are their own items, written alongside (a transaction on the identifier's item
+        would make DynamoDB refuse every other write to it while it runs). The ceiling's window is assumed from
+        the guess's own answer, so a refusal retries with what the refusal showed.
+        """
+        counted = None
+        if network_key:
+            across, pair = self._failure_counters(now)
+            counters = [(across.key(network_key), across.count_one(limited=False)),
+                        (pair.key(f"{network_key}/{key}"), pair.count_one(limited=False))]
+            counted = _POOL.submit(self._transact, counters)
+        self._count_at_live_code(key, before, now, discard)
+        if counted is not None:
+            counted.result()
+
+    def _count_at_live_code(self, key: str, before: Item, now: int, nonce: str) -> None:
+        """Count the failure at the identifier, taking the guess's session out. Without a landed guess
+        (``nonce`` empty) the same write is made with a condition no item meets, and refused: the requests a
+        verify makes then do not tell whether the identifier had a live code, and nothing is written to it.
         """
         fails = FailureBudget(self._limits, now)
-        seen, restore = before, bool(discard)
+        if not nonce:
+            decoy = Update()
+            fails.count(decoy, before)
+            self._accounts.discard_speculative(decoy, NO_SESSION)
+            conditional_update(self._client, self._table, key, decoy)
+            return
+        seen, discard = before, True
         for _ in range(WRITE_ATTEMPTS):
             update = Update()
             fails.count(update, seen)
             update.keep_until(now + self._limits.retention_seconds)
             if discard:
-                self._accounts.discard_speculative(update, discard, before, restore_mark=restore)
-            try:
-                with guarded("dynamodb", expected=CONDITION_FAILED):
-                    self._client.update_item(**update.request(self._table, key))
+                self._accounts.discard_speculative(update, nonce)
+            done, seen = conditional_update(self._client, self._table, key, update)
+            if done:
                 return
-            except ClientError as refused:
-                seen = refused.response.get("Item", {})
-                restore = restore and self._accounts.mark_is(seen, discard)
+            discard = self._accounts.session_opened(seen, nonce)
         raise DependencyError("dynamodb", True, "the failure count kept changing under concurrent guesses")
 
     # -- plumbing ----------------------------------------------------------------------------------------
@@ -313,6 +384,18 @@ class CodeStore:
                     raise DependencyError("dynamodb", "ValidationError" not in codes, detail) from cancelled
                 self._sleep(0.05 * attempt)
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _refusal(gate: Future[Throttled | None] | None) -> Throttled | None:
+    """The network's refusal, if any. A read that failed refuses nothing: the per-code limit and the
+    identifier's ceiling, which are conditions of the writes, still hold."""
+    if gate is None:
+        return None
+    try:
+        return gate.result()
+    except DependencyError as error:
+        logger.warning("could not read the source network's budgets: %s", error.detail)
+        return None
 
 
 def code_unused(update: Update) -> str:
