@@ -3,7 +3,7 @@
 Run from the repository root with ``streamlit run frontend/app.py``. Configuration (no secrets are held here):
 
 - ``OTP_API_URL``: base URL of the sign-in API (else ``st.secrets["api_url"]``, else http://127.0.0.1:8000).
-- ``DEV_INBOX_URL``: local stack only; moto's ``/moto-api/data.json``. When set, a sidebar lists the captured
+- ``DEV_INBOX_URL``: local stack only; the embedded AWS's ``/_dev/inbox``. When set, a sidebar lists the captured
   mails. When unset (every deployed stage) the inbox code path is never entered.
 
 All state lives in ``st.session_state``; widget callbacks call the API and update that state, and the script
