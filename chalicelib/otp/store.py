@@ -7,10 +7,15 @@ the account the identifier created, if any (:mod:`chalicelib.accounts.store` own
 quotas are counted in items of their own, one per subject and window (:class:`WindowCounter`), which TTL
 removes when their window ends.
 
+Failed verifies are also counted per source network, and per source network and identifier, in counter items
+of their own (read alongside each guess, :meth:`CodeStore.check_guess`), so a stranger spends only their own
+network's budgets; the identifier's ``fails`` is the ceiling over all of them, counted at live codes only.
+
 Round trips: a send is one ``TransactWriteItems`` (identifier, its send counter, the source network's); a
 verify is one conditional ``UpdateItem`` that reserves a guess and opens the session before the guess is
-compared, so concurrent guesses can never exceed the per-code limit, and a right guess needs nothing more. A
-wrong guess costs a second write (the failure budget, taking its session out again).
+compared, so concurrent guesses can never exceed the per-code limit, and a right guess needs nothing more in
+sequence (the network's budgets are read alongside). A wrong guess costs a second write (the ceiling, taking its
+session out again) with the network's counters written alongside.
 """
 
 from __future__ import annotations
