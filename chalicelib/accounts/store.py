@@ -30,6 +30,7 @@ from chalicelib.aws.expressions import (
     NEVER,
     PINNED,
     TTL,
+    Expression,
     Item,
     Update,
     conditional_update,
@@ -221,16 +222,16 @@ class AccountStore:
 
     def find(self, key: str, nonce: str, now: int) -> tuple[Account, SessionView] | None:
         """The live session and its active account, read consistently so that a revocation counts at once."""
-        update = Update()  # used for its placeholders only
+        names = Expression()
         # The whole sessions map (the last sign-in is its newest entry): a GetItem's read units are the item's
         # size, whatever it projects.
-        projection = [update.name(name) for name in (*ACCOUNT_FIELDS, SESSIONS)]
+        projection = [names.name(name) for name in (*ACCOUNT_FIELDS, SESSIONS)]
         with guarded("dynamodb"):
             item = self._client.get_item(
                 TableName=self._table,
                 Key={"pk": {"S": key}},
                 ProjectionExpression=", ".join(projection),
-                ExpressionAttributeNames=update.names,
+                ExpressionAttributeNames=names.names,
                 ConsistentRead=True,
             ).get("Item", {})
         session = _view(_entries(item).get(nonce), now)
