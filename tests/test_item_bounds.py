@@ -163,10 +163,17 @@ def test_the_largest_home_item_the_design_allows_is_under_the_stated_bound(setti
         "prev_sent_at": {"N": str(big)}, "fails": {"N": str(limits.failure_budget.limit)},
         "fails_w": {"N": str(big)}, "account": {"S": "f" * 36}, "status": {"S": "active"},
         "created_at": {"N": str(big)}, "last_sign_in_at": {"N": str(big)},
-        "ids": {"M": {"email": {"S": hasher.sealer().seal(LONGEST, key)}}},
+        "ids": {"M": {"email": {"S": hasher.sealer().seal(LONGEST, key)},
+                      "phone": {"S": hasher.sealer().seal("+" + "9" * 15, key)}}},  # E.164's longest
         "sessions": {"M": sessions},
     }
     assert item_size(item) <= HOME_ITEM_BOUND < ITEM_LIMIT_BYTES
+    # A linked phone's item: the same code state and slots, and where its account lives instead of the account.
+    linked = {name: value for name, value in item.items()
+              if name not in ("account", "status", "created_at", "last_sign_in_at", "ids")}
+    linked.update(pk={"S": hasher.subject_key("phone", "+" + "9" * 15)}, home={"S": key},
+                  home_account={"S": "f" * 36})
+    assert item_size(linked) < item_size(item)
 
 
 def test_no_expression_the_service_sent_comes_near_the_4_kb_limit_or_names_an_attribute_bare() -> None:
@@ -177,5 +184,6 @@ def test_no_expression_the_service_sent_comes_near_the_4_kb_limit_or_names_an_at
 
 
 def test_limits_are_the_defaults_the_bound_was_stated_for(settings: Settings) -> None:
-    local_only = {"sends_per_ip": Limits().sends_per_ip, "failures_per_ip": Limits().failures_per_ip}
+    local_only = {"sends_per_ip": Limits().sends_per_ip, "failures_per_ip": Limits().failures_per_ip,
+                  "sms_sends_per_ip": Limits().sms_sends_per_ip}
     assert replace(settings.limits, **local_only) == Limits()
