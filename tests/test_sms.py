@@ -39,7 +39,7 @@ from tests.conftest import (
     sent_mails,
     sent_texts,
 )
-from tests.test_adversarial_faults import Faults
+from tests.test_adversarial_faults import Faults, aws_error
 from tests.test_service import KEY, RecordingSender, make_service
 from tools.bootstrap import load_stage_env
 
@@ -513,3 +513,40 @@ def test_a_dumped_table_holds_no_number(api: Api) -> None:
     api.sign_in()
     dump = json.dumps(table())
     assert NUMBER not in dump and NUMBER[1:] not in dump and "4155550" not in dump and ALICE not in dump
+
+
+def test_a_linked_phone_s_sign_in_that_cannot_be_signed_leaves_no_session_and_keeps_the_code(api: Api) -> None:
+    mine = api.sign_in_by_email()
+    assert link(api, mine["access_token"]).status_code == 200
+    api.clock.advance(61)
+    api.send()
+    code = code_in_text(NUMBER)
+    faults = Faults()
+    try:
+        wiring.get_keys().signing_kid  # noqa: B018 - the public keys are fetched once; only signing fails below
+        faults.inject("kms", "Sign", aws_error("KMSInternalException", 500))
+        refused = api.verify(code)
+        assert (refused.status_code, refused.json_body["code"]) == (503, "keys_unavailable")
+    finally:
+        faults.clear()
+    sessions = [item["sessions"]["M"] for item in table() if "sessions" in item]
+    assert sum(len(found) for found in sessions) == 1  # only the email sign-in's: nothing half-opened anywhere
+    assert api.verify(code).json_body["user_id"] == mine["user_id"]  # the code was put back
+
+
+def test_a_linked_phone_s_sign_in_whose_home_write_fails_keeps_the_code(api: Api) -> None:
+    mine = api.sign_in_by_email()
+    assert link(api, mine["access_token"]).status_code == 200
+    api.clock.advance(61)
+    api.send()
+    code = code_in_text(NUMBER)
+    faults = Faults()
+    try:
+        # The guess's own write passes; the one that opens the session at the home fails.
+        faults.inject("dynamodb", "UpdateItem", aws_error("ProvisionedThroughputExceededException", 400), skip=1,
+                      times=2)
+        refused = api.verify(code)
+        assert (refused.status_code, refused.json_body["code"]) == (503, "storage_unavailable")
+    finally:
+        faults.clear()
+    assert api.verify(code).json_body["user_id"] == mine["user_id"]

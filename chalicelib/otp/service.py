@@ -178,7 +178,7 @@ class OtpService:
                 raise InvalidCode()
             issued = self._sessions.issue(pending, account, now)
         except DependencyError:
-            self._accounts.revoke(home, pending.record.nonce)
+            self._end(home, pending.record.nonce)
             self._put_back(key, guess_digest, speculative)
             raise
         try:
@@ -190,6 +190,13 @@ class OtpService:
 
     def _network_key(self, source_network: str | None) -> str | None:
         return self._hasher.subject_key("ip", source_network) if source_network else None
+
+    def _end(self, home: str, nonce: str) -> None:
+        """End a session whose tokens were not handed out (nothing names it, but it holds a slot until then)."""
+        try:
+            self._accounts.revoke(home, nonce)
+        except DependencyError as error:
+            logger.warning("could not end a session whose tokens were not handed out: %s", error.detail)
 
     def _put_back(self, key: str, guess_digest: str, nonce: str) -> None:
         try:
