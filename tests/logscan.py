@@ -20,6 +20,7 @@ summary names the test, the section and the line. Assertion messages are not sca
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import re
@@ -89,10 +90,16 @@ class Secrets:
         """Remember a number the service could have texted (E.164), in the forms a log could spell it."""
         if not isinstance(value, str) or not re.fullmatch(r"\+[0-9]{7,15}", value):
             return
+        import phonenumbers
+
         from chalicelib.accounts.phones import display_phone
 
+        spellings = {value, value[1:]}
+        # Digits no number has (the test of the largest item) have no written-out form: only their digits.
+        with contextlib.suppress(phonenumbers.NumberParseException):
+            spellings.add(display_phone(value))
         with self._lock:
-            self.phones.update({value, value[1:], display_phone(value)})
+            self.phones.update(spellings)
 
 
 @dataclass(frozen=True)

@@ -515,12 +515,17 @@ def test_a_dumped_table_holds_no_number(api: Api) -> None:
     assert NUMBER not in dump and NUMBER[1:] not in dump and "4155550" not in dump and ALICE not in dump
 
 
-def test_a_linked_phone_s_sign_in_that_cannot_be_signed_leaves_no_session_and_keeps_the_code(api: Api) -> None:
+def linked_phone_s_code(api: Api) -> tuple[dict[str, Any], str]:
+    """An email account with the phone linked to it, and a fresh sign-in code texted to the phone."""
     mine = api.sign_in_by_email()
     assert link(api, mine["access_token"]).status_code == 200
     api.clock.advance(61)
     api.send()
-    code = code_in_text(NUMBER)
+    return mine, code_in_text(NUMBER)
+
+
+def test_a_linked_phone_s_sign_in_that_cannot_be_signed_leaves_no_session_and_keeps_the_code(api: Api) -> None:
+    mine, code = linked_phone_s_code(api)
     faults = Faults()
     try:
         wiring.get_keys().signing_kid  # noqa: B018 - the public keys are fetched once; only signing fails below
@@ -535,11 +540,7 @@ def test_a_linked_phone_s_sign_in_that_cannot_be_signed_leaves_no_session_and_ke
 
 
 def test_a_linked_phone_s_sign_in_whose_home_write_fails_keeps_the_code(api: Api) -> None:
-    mine = api.sign_in_by_email()
-    assert link(api, mine["access_token"]).status_code == 200
-    api.clock.advance(61)
-    api.send()
-    code = code_in_text(NUMBER)
+    mine, code = linked_phone_s_code(api)
     faults = Faults()
     try:
         # The guess's own write passes; the one that opens the session at the home fails.
