@@ -31,10 +31,12 @@ class Country:
 
     @property
     def label(self) -> str:
-        """What the picker shows: flag, code and dialling code, e.g. "🇬🇧 GB +44"."""
-        # Regional indicator symbols spell the flag from the two letters, so no table of names is needed.
-        flag = "".join(chr(0x1F1E6 + ord(letter) - ord("A")) for letter in self.code)
-        return f"{flag} {self.code} +{self.dialling_code}"
+        """What the picker shows: code and dialling code, e.g. "GB +44".
+
+        No flag: regional-indicator flags render as two boxes wherever no emoji font is installed (Linux
+        desktops, headless browsers), and no table of country names is needed for the codes people know.
+        """
+        return f"{self.code} +{self.dialling_code}"
 
 
 def countries(environ: Mapping[str, str]) -> tuple[Country, ...]:
