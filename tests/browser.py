@@ -94,6 +94,12 @@ def account_id(page: Any) -> str:
     return found.group(0)
 
 
+def markdown(page: Any, text: str) -> Any:
+    """The paragraph of the main area that holds ``text``, bold parts included (``get_by_text`` would find just
+    the bold part when ``text`` is one)."""
+    return page.get_by_test_id("stMain").get_by_test_id("stMarkdownContainer").filter(has_text=text)
+
+
 def sign_in_by_email(page: Any, ui_url: str, email: str) -> None:
     """From a fresh start page to the point after "Verify" with the code from the dev inbox."""
     from playwright.sync_api import expect
