@@ -12,6 +12,7 @@ from tests.browser import (
     account_id,
     markdown,
     needs_chromium,
+    press,
     read_sms_code_from_dev_inbox,
     screenshot,
     sign_in_by_email,
@@ -36,12 +37,12 @@ def sign_in_by_phone(page: Any, ui_url: str, country: str, typed: str, shown: st
         page.get_by_test_id("stSelectbox").click()
         page.get_by_role("option", name=country).click()
     page.get_by_label("Phone number").fill(typed)
-    page.get_by_role("button", name="Send code").click()
+    press(page, "Send code")
     # The number as the API read it, in international format.
     expect(page.get_by_text("We sent a sign-in code by SMS to")).to_contain_text(shown)
 
     page.get_by_label("Code", exact=True).fill(read_sms_code_from_dev_inbox(page))
-    page.get_by_role("button", name="Verify").click()
+    press(page, "Verify")
     expect(page.get_by_role("heading", name="Your account")).to_be_visible()
 
 
@@ -65,10 +66,10 @@ def test_a_phone_linked_to_an_email_account_signs_in_to_the_same_account(stack: 
     email_account = account_id(page)
 
     page.get_by_label("Phone number").fill("(201) 555-0123")  # US, preselected
-    page.get_by_role("button", name="Send code to phone").click()
+    press(page, "Send code to phone")
     expect(page.get_by_text("We sent a code by SMS to")).to_contain_text("+1 201-555-0123")
     page.get_by_label("Code from the SMS").fill(read_sms_code_from_dev_inbox(page))
-    page.get_by_role("button", name="Add phone").click()
+    press(page, "Add phone")
     expect(page.get_by_text("signs in to this account too")).to_contain_text("+1 201-555-0123")
     expect(markdown(page, "Identifiers:")).to_contain_text("linker@example.com (email), +1 201-555-0123 (phone)")
     screenshot(page, "e2e-phone-linked")
