@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 import pytest
 
+from chalicelib.accounts.identifiers import EMAIL, Identifier
 from chalicelib.accounts.sessions import SessionRejected, SessionService
 from chalicelib.accounts.store import AccountStore
 from chalicelib.aws.expressions import Update
@@ -43,8 +44,8 @@ class Mailbox:
     def __init__(self) -> None:
         self.codes: dict[str, str] = {}
 
-    def send_code(self, to: str, code: str, valid_minutes: int) -> None:
-        self.codes[to] = code
+    def send_code(self, to: Identifier, code: str, valid_minutes: int) -> None:
+        self.codes[to.value] = code
 
 
 class Rig:
@@ -56,7 +57,8 @@ class Rig:
         self.sessions = SessionService(self.accounts, UnsignedTokens(), self.hasher, limits)  # type: ignore[arg-type]
         store = CodeStore(self.dynamodb, self.table, limits, self.accounts, sleep=lambda _: None)
         self.mailbox = Mailbox()
-        self.service = OtpService(store, self.accounts, self.mailbox, self.sessions, self.hasher, limits, clock)
+        self.service = OtpService(store, self.accounts, lambda kind: self.mailbox, self.sessions, self.hasher, limits,
+                                  clock)
         self.largest = 0
 
     def home(self, email: str) -> dict[str, Any]:
@@ -99,8 +101,8 @@ def test_ten_thousand_refreshes_of_one_session_leave_its_item_as_it_was(strict_r
 
 def test_the_first_of_many_retired_refresh_tokens_is_still_recognised_as_reuse(rig: Rig, clock: FakeClock) -> None:
     """No list of retired tokens: the tag proves a token genuine, so any old one ends the session."""
-    rig.service.send_code(ALICE, None)
-    first = token = rig.service.verify_code(ALICE, rig.mailbox.codes[ALICE]).refresh_token
+    rig.service.send_code(Identifier(EMAIL, ALICE), None)
+    first = token = rig.service.verify_code(Identifier(EMAIL, ALICE), rig.mailbox.codes[ALICE]).refresh_token
     for _ in range(200):
         clock.advance(30)
         token = rig.sessions.refresh(token, int(clock())).refresh_token
@@ -120,17 +122,18 @@ def sign_in_without_transactions(rig: Rig, email: str, now: int) -> Any:
     update.set(f"{a('guesses')} = {v(0)}, {a('sent_at')} = {v(now)}")
     rig.accounts.prepare(update)
     rig.dynamodb.update_item(**update.request(rig.table, key))
-    return rig.service.verify_code(email, "123456")
+    return rig.service.verify_code(Identifier(EMAIL, email), "123456")
 
 
 def test_a_thousand_sign_ins_of_one_account_stay_under_the_bound(rig: Rig, clock: FakeClock) -> None:
     account_ids = set()
     for n in range(1_000):
-        rig.service.send_code(LONGEST, None)
+        rig.service.send_code(Identifier(EMAIL, LONGEST), None)
         if n % 7 == 0:
             with pytest.raises(InvalidCode):  # a mistyped code now and then: the failure budget's attributes
-                rig.service.verify_code(LONGEST, "000000" if rig.mailbox.codes[LONGEST] != "000000" else "111111")
-        issued = rig.service.verify_code(LONGEST, rig.mailbox.codes[LONGEST])
+                wrong = "000000" if rig.mailbox.codes[LONGEST] != "000000" else "111111"
+                rig.service.verify_code(Identifier(EMAIL, LONGEST), wrong)
+        issued = rig.service.verify_code(Identifier(EMAIL, LONGEST), rig.mailbox.codes[LONGEST])
         account_ids.add(issued.account.id)
         if n % 3 == 0:
             rig.sessions.refresh(issued.refresh_token, int(clock()))
