@@ -78,10 +78,12 @@ def read_code_from_dev_inbox(page: Any) -> str:
 
 
 def read_sms_code_from_dev_inbox(page: Any) -> str:
-    """The code of the newest SMS to the number in use (the inbox lists it first, marked "current number")."""
+    """The code of the newest SMS to the number in use (the inbox lists it first, marked "current number"), read
+    from its text: the heading holds the number, which may well contain six digits in a row."""
     inbox = page.get_by_test_id("stSidebar")
-    entry = inbox.get_by_test_id("stVerticalBlockBorderWrapper").filter(has_text="current number").first
-    return _newest(page, entry)
+    # Each message is a container of its own (the innermost blocks: the sidebar itself is one too).
+    messages = inbox.get_by_test_id("stVerticalBlock").filter(has_not=page.get_by_test_id("stVerticalBlock"))
+    return _newest(page, messages.filter(has_text="current number").first.get_by_test_id("stCode"))
 
 
 def account_id(page: Any) -> str:
@@ -101,6 +103,24 @@ def markdown(page: Any, text: str) -> Any:
     return page.get_by_test_id("stMain").get_by_test_id("stMarkdownContainer").filter(has_text=text)
 
 
+def send_code(page: Any, sent: Any) -> None:
+    """Press "Send code" until ``sent`` (a locator of the page's confirmation) shows.
+
+    If a code went to the same address or number moments ago (an earlier step of the same test), the API
+    answers with its resend cooldown: wait it out as a person would, until the page enables the button again.
+    """
+    from playwright.sync_api import expect
+
+    send = page.get_by_role("button", name="Send code", exact=True)
+    press(page, "Send code")
+    expect(sent.or_(page.get_by_text("You can try again in"))).to_be_visible()
+    if not sent.is_visible():
+        expect(page.get_by_text("You can try again in")).to_have_count(0, timeout=RESEND_COOLDOWN_MS)
+        expect(send).to_be_enabled()
+        press(page, "Send code")
+    expect(sent).to_be_visible()
+
+
 def sign_in_by_email(page: Any, ui_url: str, email: str) -> None:
     """From a fresh start page to the point after "Verify" with the code from the dev inbox."""
     from playwright.sync_api import expect
@@ -108,17 +128,7 @@ def sign_in_by_email(page: Any, ui_url: str, email: str) -> None:
     page.goto(ui_url)
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     page.get_by_label("Email address").fill(email)
-    send = page.get_by_role("button", name="Send code")
-    press(page, "Send code")
-    sent = page.get_by_text("We emailed a sign-in code to")
-    expect(sent.or_(page.get_by_text("You can try again in"))).to_be_visible()
-    if not sent.is_visible():
-        # A code went to this address moments ago (an earlier step of the same test): wait out the cooldown
-        # as a person would, until the page enables the button again.
-        expect(page.get_by_text("You can try again in")).to_have_count(0, timeout=RESEND_COOLDOWN_MS)
-        expect(send).to_be_enabled()
-        press(page, "Send code")
-    expect(sent).to_be_visible()
+    send_code(page, page.get_by_text("We emailed a sign-in code to"))
     page.get_by_label("Code", exact=True).fill(read_code_from_dev_inbox(page))
     press(page, "Verify")
 
