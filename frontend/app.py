@@ -796,6 +796,9 @@ def _account_details() -> None:
             _account_facts(account)
         if account is not None and account.signed_in_at is not None:
             st.markdown(f"**Session started:** {_utc(account.signed_in_at)}")
+        if account is not None and account.aal is not None:
+            proven = "proven in this session" if account.aal == 2 else "not used in this session"
+            st.markdown(f"**Second factor:** {proven}")
         access_epoch = account.access_token_expires_at if account else None
         st.markdown(f"**Access token expires:** {_when(session.access_expires_at, access_epoch)}")
         st.markdown(f"**Session expires:** {_when(session.expires_at, account.expires_at if account else None)}")

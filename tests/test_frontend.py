@@ -102,8 +102,9 @@ def tokens_answer(
     )
 
 
-def me_answer(issued_at: int = SIGNED_IN_AT, **account: Any) -> requests.Response:
-    """A ``GET /me`` answer as the API gave it before accounts; ``account`` adds top-level fields."""
+def me_answer(issued_at: int = SIGNED_IN_AT, aal: int | None = None, **account: Any) -> requests.Response:
+    """A ``GET /me`` answer as the API gave it before accounts; ``account`` adds top-level fields, ``aal`` the
+    session's assurance level (APIs with two-step verification)."""
     return response(
         200,
         {
@@ -117,6 +118,7 @@ def me_answer(issued_at: int = SIGNED_IN_AT, **account: Any) -> requests.Respons
                 "access_token_expires_at": issued_at + 3600,
                 "expires_at": SIGNED_IN_AT + 432_000,
                 **({"amr": ["otp"]} if account else {}),
+                **({"aal": aal, "auth_time": SIGNED_IN_AT} if aal is not None else {}),
             },
             **account,
         },
@@ -1530,7 +1532,9 @@ def test_two_step_is_offered_only_when_the_api_describes_it(app: AppTest, fake_a
 
 
 def test_enroll_shows_qr_and_key_then_the_recovery_codes_once(app: AppTest, fake_api: FakeApi) -> None:
-    signed_in_with(app, fake_api, **MFA_OFF)
+    send(app, fake_api, SENT)
+    verify(app, fake_api, VERIFIED, me_answer(aal=1, **ACCOUNT, **MFA_OFF))
+    assert markdown_line(app, "**Second factor:**") == "**Second factor:** not used in this session"
     assert "Two-step verification" in [header.value for header in app.subheader]
 
     click(app, fake_api, "start_totp", ENROLLMENT)
@@ -1541,7 +1545,7 @@ def test_enroll_shows_qr_and_key_then_the_recovery_codes_once(app: AppTest, fake
     assert SECRET in texts(app.main.code)  # the key for manual entry
 
     app.text_input(key="totp_code_input").input("123 456")
-    click(app, fake_api, "confirm_totp", ENABLED, me_answer(**ACCOUNT, mfa={**MFA_ON["mfa"]}, session_aal=2))
+    click(app, fake_api, "confirm_totp", ENABLED, me_answer(aal=2, **ACCOUNT, **MFA_ON))
     confirm, me = fake_api.calls[-2:]
     assert (confirm.path, confirm.json, confirm.bearer) == ("/mfa/totp/confirm", {"otp": "123456"}, ACCESS_1)
     assert me.bearer == ACCESS_2  # the tokens at the higher level replaced the old ones at once
@@ -1556,6 +1560,7 @@ def test_enroll_shows_qr_and_key_then_the_recovery_codes_once(app: AppTest, fake
 
     click(app, fake_api, "codes_saved")
     assert not any(CODES[0] in text for text in texts(app.main.code))
+    assert markdown_line(app, "**Second factor:**") == "**Second factor:** proven in this session"
     assert ":material/verified: **On**" in markdown_line(app, ":material/verified:")
     assert "10 recovery codes left." in markdown_line(app, ":material/verified:")
 
