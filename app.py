@@ -2,7 +2,9 @@
 
 from chalice import Chalice, Response
 
-from chalicelib.http import exchange, otp_routes, session_routes
+from chalicelib.http import exchange, mfa_routes, otp_routes, session_routes
+from chalicelib.http.exchange import bearer
+from chalicelib.mfa.state import Needs
 
 app = Chalice(app_name="otp-signin")
 
@@ -13,9 +15,13 @@ JWKS_CACHE_SECONDS = 300
 
 def _serve(path: str, method: str, handler: exchange.Handler, **options: int) -> Response:
     """Answer ``path`` with ``handler`` for ``method`` and a JSON 405 for every other method."""
+    return _serve_each(path, {method: handler}, **options)
+
+
+def _serve_each(path: str, handlers: dict[str, exchange.Handler], **options: int) -> Response:
+    """Answer ``path`` with the handler of the request's method, and a JSON 405 for any other method."""
     request = app.current_request
-    chosen = handler if request.method == method else exchange.method_not_allowed
-    return exchange.respond(request, path, chosen, **options)
+    return exchange.respond(request, path, handlers.get(request.method, exchange.method_not_allowed), **options)
 
 
 @app.route("/otp", methods=ALL_METHODS, content_types=ANY_BODY)
@@ -54,6 +60,38 @@ def openid_configuration() -> Response:
                   public_cache_seconds=JWKS_CACHE_SECONDS)
 
 
+# Two-step sign-in. bearer(Needs.X, ...) is the session a route needs: ENROLLMENT (any live session, also one
+# that may only enroll), SESSION (a full one), STEP_UP (AAL2 proven within OTP_STEP_UP_SECONDS). /mfa/verify
+# takes no bearer token: the mfa_token in its body is the credential.
+@app.route("/mfa/totp", methods=ALL_METHODS, content_types=ANY_BODY)
+def mfa_totp() -> Response:
+    return _serve_each("/mfa/totp", {
+        "POST": mfa_routes.enabled(bearer(Needs.ENROLLMENT, mfa_routes.enroll)),
+        "DELETE": mfa_routes.enabled(bearer(Needs.STEP_UP, mfa_routes.disable)),
+    })
+
+
+@app.route("/mfa/totp/confirm", methods=ALL_METHODS, content_types=ANY_BODY)
+def mfa_totp_confirm() -> Response:
+    return _serve("/mfa/totp/confirm", "POST", mfa_routes.enabled(bearer(Needs.ENROLLMENT, mfa_routes.confirm)))
+
+
+@app.route("/mfa/verify", methods=ALL_METHODS, content_types=ANY_BODY)
+def mfa_verify() -> Response:
+    return _serve("/mfa/verify", "POST", mfa_routes.enabled(mfa_routes.verify))
+
+
+@app.route("/mfa/reauthenticate", methods=ALL_METHODS, content_types=ANY_BODY)
+def mfa_reauthenticate() -> Response:
+    return _serve("/mfa/reauthenticate", "POST",
+                  mfa_routes.enabled(bearer(Needs.SESSION, mfa_routes.reauthenticate)))
+
+
+@app.route("/mfa/recovery-codes", methods=ALL_METHODS, content_types=ANY_BODY)
+def mfa_recovery_codes() -> Response:
+    return _serve("/mfa/recovery-codes", "POST", mfa_routes.enabled(bearer(Needs.STEP_UP, mfa_routes.regenerate)))
+
+
 @app.route("/otp", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/token/refresh", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/token/revoke", methods=["OPTIONS"], content_types=ANY_BODY)
@@ -61,5 +99,10 @@ def openid_configuration() -> Response:
 @app.route("/me", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/.well-known/jwks.json", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/.well-known/openid-configuration", methods=["OPTIONS"], content_types=ANY_BODY)
+@app.route("/mfa/totp", methods=["OPTIONS"], content_types=ANY_BODY)
+@app.route("/mfa/totp/confirm", methods=["OPTIONS"], content_types=ANY_BODY)
+@app.route("/mfa/verify", methods=["OPTIONS"], content_types=ANY_BODY)
+@app.route("/mfa/reauthenticate", methods=["OPTIONS"], content_types=ANY_BODY)
+@app.route("/mfa/recovery-codes", methods=["OPTIONS"], content_types=ANY_BODY)
 def preflight() -> Response:
     return exchange.preflight(app.current_request)

@@ -20,6 +20,9 @@ from typing import Any, ClassVar
 from chalicelib.http.network import IPV6_PREFIX_LENGTH
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+OFF, OPTIONAL, REQUIRED = "OFF", "OPTIONAL", "REQUIRED"
+MFA_POLICIES = (OFF, OPTIONAL, REQUIRED)
+DEFAULT_TOTP_ISSUER = "OTP Sign-in"
 
 
 class ConfigError(RuntimeError):
@@ -133,7 +136,7 @@ def _declared(declaration: Setting) -> Any:
     return field(metadata={_DECLARATION: declaration})
 
 
-def _defaulted(declaration: Integer | Windowed) -> Any:
+def _defaulted(declaration: Integer | Windowed | Choice) -> Any:
     """A ``Limits`` field, whose default is the declared one, so that ``Limits()`` is the defaults."""
     return field(default=declaration.default, metadata={_DECLARATION: declaration})
 
@@ -207,6 +210,31 @@ class Limits:
             maximum=200,
         )
     )
+    # -- two-step sign-in (chalicelib/mfa) --------------------------------------------------------------------
+    mfa_policy: str = _defaulted(
+        Choice("OTP_MFA", OPTIONAL, "two-step sign-in: OFF (factors ignored, /mfa answers 403), OPTIONAL (each "
+               "person may add one) or REQUIRED (a person without one may only enroll)", MFA_POLICIES)
+    )
+    mfa_token_seconds: int = _defaulted(
+        Integer("OTP_MFA_TOKEN_SECONDS", 300, "how long an mfa_token lasts after the first factor", minimum=30,
+                maximum=900)
+    )
+    mfa_attempts_per_token: int = _defaulted(
+        Integer("OTP_MFA_ATTEMPTS_PER_TOKEN", 5, "second-factor tries per mfa_token", minimum=1, maximum=10)
+    )
+    # Counted before each comparison and cleared by a success, so concurrent guesses cannot pass it; it also
+    # feeds the NIST ceiling of 100 consecutive failures (MFA_CONSECUTIVE_FAILURES).
+    mfa_failure_budget: Window = _defaulted(  # noqa: RUF009 a Window is frozen, so one default can be shared
+        Windowed(
+            Integer("OTP_MFA_FAILURE_BUDGET", 10, "wrong second-factor codes per account per window", minimum=1,
+                    maximum=100),
+            Integer("OTP_MFA_FAILURE_WINDOW_SECONDS", 900, "its window", minimum=60),
+        )
+    )
+    step_up_seconds: int = _defaulted(
+        Integer("OTP_STEP_UP_SECONDS", 300, "how recent the second factor must be for a sensitive action",
+                minimum=60, maximum=3_600)
+    )
 
     @property
     def retention_seconds(self) -> int:
@@ -257,6 +285,15 @@ class Settings:
     previous_signing_key_ids: tuple[str, ...] = _declared(
         Listing("OTP_PREVIOUS_SIGNING_KEY_IDS", "keys still published and accepted after a rotation")
     )
+    totp_issuer: str | None = _declared(
+        Text("OTP_TOTP_ISSUER", None, f"issuer in the otpauth URI an authenticator app shows; unset: "
+             f"{DEFAULT_TOTP_ISSUER!r}")
+    )
+
+    @property
+    def totp_issuer_name(self) -> str:
+        """The issuer an authenticator app shows beside the account (the otpauth URI's ``issuer``)."""
+        return self.totp_issuer or DEFAULT_TOTP_ISSUER
 
     @classmethod
     def from_environ(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import enum
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.aws.dependencies import guarded
@@ -42,6 +42,7 @@ from chalicelib.config import Limits
 from chalicelib.crypto import Sealed, Sealer
 
 SESSIONS = "sessions"
+MFA = "mfa"  # the account's second factors, owned by chalicelib/mfa/store.py
 LAYOUT_VERSION = 1
 ACTIVE = "active"
 ACCOUNT_FIELDS = ("account", "status", "created_at", "last_sign_in_at", "ids")
@@ -72,6 +73,12 @@ class SessionView:
     created_at: int
     expires_at: int
     amr: tuple[str, ...]
+    authenticated_at: int = 0  # the entry's ``a``: the last second factor (chalicelib/mfa), if any
+
+    @property
+    def auth_time(self) -> int:
+        """When the person last proved who they are: the second factor's time if there was one, else sign-in."""
+        return self.authenticated_at or self.created_at
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,7 @@ class Account:
     status: str
     created_at: int
     last_sign_in_at: int
+    mfa: dict[str, Any] = field(default_factory=dict)  # the raw ``mfa`` map: chalicelib/mfa/state.py reads it
 
 
 def _entries(item: Item) -> dict[str, dict[str, Any]]:
@@ -91,7 +99,7 @@ def _view(entry: dict[str, Any] | None, now: int) -> SessionView | None:
     if entry is None or read_number(entry, "x") <= now:
         return None
     amr = tuple(element.get("S", "") for element in entry.get("amr", {}).get("L", []))
-    return SessionView(read_number(entry, "c"), read_number(entry, "x"), amr)
+    return SessionView(read_number(entry, "c"), read_number(entry, "x"), amr, read_number(entry, "a"))
 
 
 def surplus_sessions(item: Item, now: int, keep: int, slack: int = 0) -> list[str]:
@@ -216,6 +224,7 @@ class AccountStore:
             status=read_string(item, "status"),
             created_at=read_number(item, "created_at"),
             last_sign_in_at=max([read_number(item, "last_sign_in_at"), *created]),
+            mfa=read_map(item, MFA),
         )
 
     # -- sessions ----------------------------------------------------------------------------------------
@@ -225,7 +234,7 @@ class AccountStore:
         names = Expression()
         # The whole sessions map (the last sign-in is its newest entry): a GetItem's read units are the item's
         # size, whatever it projects.
-        projection = [names.name(name) for name in (*ACCOUNT_FIELDS, SESSIONS)]
+        projection = [names.name(name) for name in (*ACCOUNT_FIELDS, SESSIONS, MFA)]
         with guarded("dynamodb"):
             item = self._client.get_item(
                 TableName=self._table,

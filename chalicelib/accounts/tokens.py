@@ -26,8 +26,8 @@ from chalicelib.aws.dependencies import DependencyError, guarded
 ALGORITHM = "ES256"
 REQUIRED_CLAIMS = ("iss", "aud", "sub", "sid", "iat", "nbf", "exp", "jti")
 # Every claim an access token may carry: ``sub`` is the account id; ``email`` the address it holds (OIDC names);
-# ``amr`` (RFC 8176) and ``auth_time`` describe the sign-in.
-CLAIMS_SUPPORTED = (*REQUIRED_CLAIMS, "email", "email_verified", "amr", "auth_time")
+# ``amr`` (RFC 8176), ``auth_time`` and ``aal`` (1, or 2 after a second factor) describe the sign-in.
+CLAIMS_SUPPORTED = (*REQUIRED_CLAIMS, "email", "email_verified", "amr", "auth_time", "aal")
 
 
 class InvalidToken(Exception):

@@ -25,6 +25,7 @@ from chalicelib.aws.dependencies import DependencyError
 from chalicelib.config import ConfigError
 from chalicelib.http import errors, network
 from chalicelib.http.errors import ApiError, ErrorKind
+from chalicelib.mfa import state as mfa
 from chalicelib.otp.codes import MalformedCode
 from chalicelib.otp.service import InvalidCode
 from chalicelib.otp.store import Throttled
@@ -66,13 +67,19 @@ class Exchange:
         identity = (self.request.context or {}).get("identity") or {}
         return network.source_network(identity.get("sourceIp"), wiring.get_settings().ipv6_prefix_length)
 
-    def principal(self) -> Principal:
-        """The signed-in caller named by the ``Authorization: Bearer`` header, or a 401."""
+    def principal(self, needs: mfa.Needs = mfa.Needs.SESSION) -> Principal:
+        """The signed-in caller named by the ``Authorization: Bearer`` header, or a 401; its session must meet
+        ``needs`` (else 403 ``mfa_enrollment_required`` or 401 ``reauthentication_required``)."""
         scheme, _, token = (self.request.headers or {}).get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise SessionRejected("no bearer token")
-        principal = wiring.get_sessions().authenticate(token.strip(), wiring.now())
+        now = wiring.now()
+        principal = wiring.get_sessions().authenticate(token.strip(), now)
         self.identify(principal.account)
+        limits = wiring.get_settings().limits
+        session = principal.session
+        mfa.require(needs, limits.mfa_policy, principal.account.mfa, session.amr, session.auth_time, now,
+                    limits.step_up_seconds)
         return principal
 
     def identify(self, who: str | Account) -> None:
@@ -84,6 +91,16 @@ class Exchange:
 
 
 Handler = Callable[[Exchange], tuple[int, dict[str, Any]]]
+BearerHandler = Callable[[Exchange, Principal], tuple[int, dict[str, Any]]]
+
+
+def bearer(needs: mfa.Needs, handler: BearerHandler) -> Handler:
+    """A route that needs a bearer token whose session meets ``needs``: what app.py declares per route."""
+
+    def serve(exchange: Exchange) -> tuple[int, dict[str, Any]]:
+        return handler(exchange, exchange.principal(needs))
+
+    return serve
 
 
 def respond(request: Request, route: str, handler: Handler, public_cache_seconds: int = 0) -> Response:
@@ -120,7 +137,7 @@ def preflight(request: Request) -> Response:
     if "Access-Control-Allow-Origin" in headers:
         headers.update(
             {
-                "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+                "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
                 "Access-Control-Allow-Headers": "Content-Type, Authorization",
                 "Access-Control-Max-Age": "600",
             }
@@ -162,6 +179,15 @@ DEPENDENCY_FAILURES: dict[str, tuple[ErrorKind, ErrorKind]] = {
     "dynamodb": (errors.STORAGE_UNAVAILABLE, errors.STORAGE_ERROR),
 }
 KEY_SERVICE_FAILURE = (errors.KEYS_UNAVAILABLE, errors.KEYS_ERROR)  # KMS, Secrets Manager, SSM
+# Two-step sign-in's refusals (chalicelib/mfa/state.py).
+MFA_REFUSALS: dict[type[Exception], ErrorKind] = {
+    mfa.InvalidMfaToken: errors.INVALID_MFA_TOKEN,
+    mfa.NoPendingEnrollment: errors.NO_PENDING_ENROLLMENT,
+    mfa.MfaAlreadyEnabled: errors.MFA_ALREADY_ENABLED,
+    mfa.MfaNotEnabled: errors.MFA_NOT_ENABLED,
+    mfa.EnrollmentRequired: errors.MFA_ENROLLMENT_REQUIRED,
+    mfa.ReauthenticationRequired: errors.REAUTHENTICATION_REQUIRED,
+}
 
 
 def _as_api_error(error: Exception) -> ApiError:
@@ -175,6 +201,8 @@ def _as_api_error(error: Exception) -> ApiError:
         return errors.INVALID_TOKEN.error()
     if isinstance(error, InvalidCode):
         return errors.INVALID_CODE.error()
+    if type(error) in MFA_REFUSALS:
+        return MFA_REFUSALS[type(error)].error()
     if isinstance(error, Throttled) and error.reason in THROTTLES:
         return THROTTLES[error.reason].error(retry_after=error.retry_after)
     if isinstance(error, DependencyError):

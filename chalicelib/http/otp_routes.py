@@ -10,6 +10,7 @@ from chalicelib.accounts.addresses import normalize_address
 from chalicelib.http import errors
 from chalicelib.http.exchange import Exchange
 from chalicelib.http.session_routes import session_body
+from chalicelib.mfa.challenge import MfaRequired
 from chalicelib.otp.codes import parse_code
 
 Body = Mapping[str, Any]
@@ -38,6 +39,9 @@ def verify_otp(exchange: Exchange, body: Body) -> tuple[int, dict[str, Any]]:
     email = _address(exchange, body)
     code = parse_code(body.get("otp"), wiring.get_settings().limits.code_digits)
     session = wiring.get_service().verify_code(email, code, exchange.source_network())
+    if isinstance(session, MfaRequired):  # the account has a second factor: no tokens yet (POST /mfa/verify)
+        return errors.MFA_REQUIRED.answer({"mfa_token": session.mfa_token, "factors": session.factors,
+                                           "expires_in": session.expires_in})
     return errors.VERIFIED.answer(session_body(session, wiring.now()))
 
 

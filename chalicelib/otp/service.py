@@ -18,6 +18,7 @@ from chalicelib.aws.dependencies import DependencyError
 from chalicelib.aws.mailer import CodeSender
 from chalicelib.config import Limits
 from chalicelib.crypto import KeyedHasher
+from chalicelib.mfa.challenge import Challenges, MfaRequired
 from chalicelib.otp.codes import generate_code
 from chalicelib.otp.store import CodeStore, GuessResult, SendTicket
 
@@ -48,6 +49,7 @@ class OtpService:
         hasher: KeyedHasher,
         limits: Limits,
         clock: Clock = time.time,
+        challenges: Challenges | None = None,
     ) -> None:
         self._store = store
         self._accounts = accounts
@@ -56,6 +58,7 @@ class OtpService:
         self._hasher = hasher
         self._limits = limits
         self._clock = clock
+        self._challenges = challenges
 
     def send_code(self, email: str, source_network: str | None) -> SentCode:
         """Mail a fresh code to the normalised address ``email``; it replaces any earlier code.
@@ -84,13 +87,15 @@ class OtpService:
             raise
         return SentCode(email, self._limits.code_ttl_seconds, self._limits.resend_cooldown_seconds)
 
-    def verify_code(self, email: str, code: str, source_network: str | None = None) -> IssuedSession:
+    def verify_code(self, email: str, code: str, source_network: str | None = None) -> IssuedSession | MfaRequired:
         """A new session, once ``code`` is proven to be the live code of the normalised address (it is used up).
 
         The first sign-in of an address creates its account; later ones land in the same account. Failures
         count against ``source_network``'s budgets (see :meth:`CodeStore.check_guess`). Raises
         :class:`InvalidCode`, ``Throttled`` (failure budget spent) or ``DependencyError`` (when settling the
         account or signing the tokens fails, the code is put back, so the person can still use it).
+        An account with an active second factor gets :class:`MfaRequired` instead of tokens: the session stays
+        pending until ``POST /mfa/verify`` (chalicelib/mfa).
         """
         now = int(self._clock())
         key = self._hasher.subject_key(EMAIL, email)
@@ -103,7 +108,8 @@ class OtpService:
         try:
             account = self._accounts.settle(key, EMAIL, email, pending.record.nonce, guess.before, now,
                                             also=self._store.failures_cleared(guess.before, now))
-            return self._sessions.issue(pending, account, now)
+            challenge = self._challenges.challenge(pending, account) if self._challenges else None
+            return challenge or self._sessions.issue(pending, account, now)
         except DependencyError:
             self._put_back(key, guess_digest, pending.record.nonce)
             raise
