@@ -209,8 +209,8 @@ class MfaStore:
         else:
             update.require(f"attribute_exists({a(MFA, 'rc', spend.digest)})")
             update.remove(MFA, "rc", spend.digest)
-        for name in ("f", "fw", "cf"):
-            update.remove(MFA, name)
+        # Zero rather than removed: the window ``fw`` stays, so concurrent tries keep counting in one form.
+        update.set(f"{a(MFA, 'f')} = {v(0)}, {a(MFA, 'cf')} = {v(0)}")
         entry_changes(update)
         return self._write(key, update)
 
