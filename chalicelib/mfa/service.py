@@ -118,7 +118,7 @@ class MfaService:
         """Prove the second factor again: ``auth_time`` renewed, new tokens (the old refresh token is retired,
         honoured once more within the refresh grace, as after a refresh)."""
         ref = principal.ref
-        item = reserved = self._store.reserve(ref.home, ref.nonce, proof.totp, now)
+        item = reserved = self._store.reserve(ref.home, ref.nonce, proof.totp, now, seen=principal.account.mfa)
         spend = self._spend(ref.home, item, proof, now)
         signed: tuple[IssuedSession, str] | None = None
         for _ in range(WRITE_ATTEMPTS):

@@ -145,7 +145,8 @@ class MfaStore:
 
     # -- using the factor --------------------------------------------------------------------------------
 
-    def reserve(self, key: str, nonce: str, totp: bool, now: int, pending_tag: str | None = None) -> Item:
+    def reserve(self, key: str, nonce: str, totp: bool, now: int, pending_tag: str | None = None,
+                seen: dict[str, Any] | None = None) -> Item:
         """Count one try as a failure before it is compared, and answer the item as it stood.
 
         With ``pending_tag`` (an mfa_token's), the session must still be that pending one, opened less than
@@ -153,9 +154,13 @@ class MfaStore:
         try also needs fewer than :data:`CONSECUTIVE_CEILING` consecutive failures (a recovery code is how an
         account locked by that ceiling gets back in). Raises :class:`InvalidMfaToken`, ``SessionRejected``,
         :class:`MfaNotEnabled` or ``Throttled`` (the window's budget, or the ceiling).
+
+        The count is written in one of two forms, a first try in the window or a further one; ``seen`` (the
+        ``mfa`` map as last read, if any) picks the first attempt's, else a first try is assumed. A wrong guess
+        costs one refused write more, never a wrong count: the condition checks the assumption.
         """
         budget = Budget(self._limits, now)
-        fresh = True
+        fresh = seen is None or not budget.in_window(seen)
         for _ in range(WRITE_ATTEMPTS):
             update = Update()
             a, v = update.name, update.value
