@@ -9,6 +9,9 @@ Refresh tokens are ``rt2.<sid>.<secret>.<tag>``: a 128-bit random secret and a k
 the secret that only this service can make. The home item holds the tag of the current token (which, without
 the secret, opens nothing); a presented token whose tag is genuine but no longer current is a retired one,
 recognised as reuse without any list of retired tokens.
+
+On an account with a second factor, a session whose ``amr`` lacks ``"mfa"`` is pending
+(:func:`chalicelib.mfa.state.pending`): its access and refresh tokens are refused like revoked ones.
 """
 
 from __future__ import annotations

@@ -10,7 +10,10 @@ and the revocation check at one consistent key lookup. Attributes of the home it
 - ``sessions``: one entry per session nonce, ``{c: created, x: expires, amr, h: current refresh tag,
   hp: a second current tag (after a grace use), hg: the tag retired last and r: when (honoured once more
   within the grace window)}``. A refresh token carries its own keyed tag, so a retired token is recognised as
-  genuine without remembering it: any genuine tag that is neither current nor in grace is reuse.
+  genuine without remembering it: any genuine tag that is neither current nor in grace is reuse. Two-step
+  sign-in (:mod:`chalicelib.mfa.store`) adds ``a`` (when the second factor was last proven) and ``t`` (an
+  mfa_token's tries) to an entry, and owns the item's ``mfa`` and ``mfa_p``; :meth:`AccountStore.find` reads
+  ``mfa`` too, so that a session's check also tells whether it still owes a second factor.
 
 Size bound: at most ``max_sessions`` live entries after every sign-in, and the guess-reserving write refuses
 to add one past ``max_sessions + max_guesses_per_code``; an entry holds a fixed set of short fields. Nothing
