@@ -237,7 +237,17 @@ def reauthenticated(ctx: Ctx) -> Any:
     return ctx.post("/mfa/reauthenticate", {"otp": pyotp.TOTP(secret).at(wiring.now())}, confirmed["access_token"])
 
 
+def second_factor_budget_spent(ctx: Ctx) -> Any:
+    secret, _ = enrolled(ctx.with_settings(OTP_MFA_FAILURE_BUDGET="1"))
+    ctx.send()
+    token = ctx.verify(ctx.last_code()).json_body["mfa_token"]
+    wrong = f"{(int(pyotp.TOTP(secret).at(wiring.now())) + 1) % 10**6:06d}"
+    assert ctx.post("/mfa/verify", {"mfa_token": token, "otp": wrong}).status_code == 401
+    return ctx.post("/mfa/verify", {"mfa_token": token, "otp": wrong})
+
+
 MFA_SCENARIOS: dict[str, Callable[[Ctx], Any]] = {
+    "TOO_MANY_SECOND_FACTOR_FAILURES": second_factor_budget_spent,
     "MFA_REQUIRED": second_sign_in,
     "TOTP_ENROLLMENT": lambda ctx: ctx.post("/mfa/totp", "", ctx.sign_in()["access_token"]),
     "MFA_ENABLED": lambda ctx: confirming(ctx)[1],

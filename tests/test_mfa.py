@@ -361,7 +361,7 @@ def test_the_accounts_budget_is_not_reset_by_a_new_mfa_token(rig: Rig) -> None:
     rig.clock.advance(100)
     with pytest.raises(Throttled) as refused:
         rig.mfa.verify(rig.challenge(), rig.totp(), rig.now)  # a new token, a right code: still refused
-    assert (refused.value.reason, refused.value.retry_after) == ("too_many_failures", 800)
+    assert (refused.value.reason, refused.value.retry_after) == ("too_many_second_factor_failures", 800)
     rig.clock.advance(800)
     rig.mfa.verify(rig.challenge(), rig.totp(), rig.now)
 

@@ -146,6 +146,9 @@ MFA_ENABLED = Success("mfa_enabled", 200, "Two-step verification is on. Keep you
 REAUTHENTICATED = Success("reauthenticated", 200, "Thank you: you confirmed it is you.")
 MFA_DISABLED = Success("mfa_disabled", 200, "Two-step verification is off. Your other sessions have ended.")
 RECOVERY_CODES = Success("recovery_codes", 200, "Here are your new recovery codes; the earlier ones no longer work.")
+TOO_MANY_SECOND_FACTOR_FAILURES = ErrorKind(
+    "too_many_failures", 429, "Too many wrong codes for this account. Please try again later.", retries=True
+)
 MFA_PROOF_BODY = ErrorKind("invalid_body", 400, 'Send exactly one of "otp" and "recovery_code".')
 INVALID_MFA_TOKEN = ErrorKind("invalid_mfa_token", 401,
                               "This sign-in has expired or was already completed. Please sign in again.")

@@ -26,6 +26,7 @@ from chalicelib.config import ConfigError
 from chalicelib.http import errors, network
 from chalicelib.http.errors import ApiError, ErrorKind
 from chalicelib.mfa import state as mfa
+from chalicelib.mfa.state import SECOND_FACTOR_FAILURES
 from chalicelib.otp.codes import MalformedCode
 from chalicelib.otp.service import InvalidCode
 from chalicelib.otp.store import Throttled
@@ -173,6 +174,7 @@ THROTTLES: dict[str, ErrorKind] = {
     for kind in (errors.RESEND_COOLDOWN, errors.SEND_QUOTA_EXCEEDED, errors.IP_QUOTA_EXCEEDED, errors.TOO_MANY_FAILURES,
                  errors.IP_FAILURE_QUOTA_EXCEEDED)
 }
+THROTTLES[SECOND_FACTOR_FAILURES] = errors.TOO_MANY_SECOND_FACTOR_FAILURES  # the same code, for the account
 # (when an immediate retry may work, when it will not), by failing service; any other service holds keys.
 DEPENDENCY_FAILURES: dict[str, tuple[ErrorKind, ErrorKind]] = {
     "ses": (errors.MAIL_UNAVAILABLE, errors.MAIL_REJECTED),

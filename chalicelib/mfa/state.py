@@ -22,6 +22,7 @@ from chalicelib.config import OFF, REQUIRED
 MFA_AMR = "mfa"  # RFC 8176: more than one factor was proven
 TOTP, RECOVERY_CODE = "totp", "recovery_code"
 TOTP_DIGITS = 6  # what every authenticator app shows (chalicelib/mfa/totp.py)
+SECOND_FACTOR_FAILURES = "too_many_second_factor_failures"  # the reason of a Throttled from chalicelib/mfa/store.py
 RECOVERY_CODES_LOW = 4  # fewer unused codes than this: the answers and /me say so
 
 

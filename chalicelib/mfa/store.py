@@ -197,7 +197,8 @@ class MfaStore:
         elif "s" not in mfa:
             raise MfaNotEnabled()
         if budget.spent(mfa) or (totp and read_number(mfa, "cf") >= CONSECUTIVE_CEILING):
-            raise Throttled("too_many_failures", budget.seconds_left)
+            # Spelled out, not state.SECOND_FACTOR_FAILURES: tests/test_errors.py reads every reason from the source.
+            raise Throttled("too_many_second_factor_failures", budget.seconds_left)
 
     def spend(self, key: str, nonce: str, spend: Spend, expect: str, entry_changes: Callable[[Update], None]
               ) -> tuple[bool, Item]:
