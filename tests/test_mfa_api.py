@@ -303,9 +303,9 @@ def test_a_failed_upgrade_write_leaves_the_mfa_token_and_the_code_usable(alice: 
 def test_an_upgrade_that_landed_but_whose_answer_was_lost_still_signs_in(alice: Person, faults: Faults) -> None:
     alice.enroll(alice.signed_in()["access_token"])
     token = alice.mfa_token()
-    faults.inject("dynamodb", "UpdateItem", timeout(), skip=1, applied=True, times=1)
+    lost = faults.inject("dynamodb", "UpdateItem", timeout(), skip=1, applied=True, times=1)
     verified = alice.post("/mfa/verify", {"mfa_token": token, "otp": alice.code()}).json_body
-    assert verified["code"] == "verified", verified
+    assert (verified["code"], lost.fired) == ("verified", 1), verified
     assert alice.me(verified["access_token"]).status_code == 200
     assert alice.post("/token/refresh", {"refresh_token": verified["refresh_token"]}).status_code == 200
 
@@ -313,7 +313,27 @@ def test_an_upgrade_that_landed_but_whose_answer_was_lost_still_signs_in(alice: 
 def test_a_confirm_that_landed_but_whose_answer_was_lost_still_enables(alice: Person, faults: Faults) -> None:
     token = alice.signed_in()["access_token"]
     alice.secret = alice.post("/mfa/totp", token=token).json_body["secret"]
-    faults.inject("dynamodb", "UpdateItem", timeout(), applied=True, times=1)
+    lost = faults.inject("dynamodb", "UpdateItem", timeout(), applied=True, times=1)
     confirmed = alice.post("/mfa/totp/confirm", {"otp": alice.code()}, token).json_body
-    assert confirmed["code"] == "mfa_enabled", confirmed
+    assert (confirmed["code"], lost.fired) == ("mfa_enabled", 1), confirmed
     assert alice.me(confirmed["access_token"]).json_body["mfa"]["totp"] is True
+
+
+def test_a_removal_that_landed_but_whose_answer_was_lost_still_answers_removed(alice: Person, faults: Faults
+                                                                              ) -> None:
+    confirmed = alice.enroll(alice.signed_in()["access_token"])
+    lost = faults.inject("dynamodb", "UpdateItem", timeout(), applied=True, times=1)
+    removed = alice.delete("/mfa/totp", confirmed["access_token"])
+    assert (removed.status_code, removed.json_body["code"], lost.fired) == (200, "mfa_disabled", 1)
+    assert alice.me(confirmed["access_token"]).json_body["mfa"]["totp"] is False
+
+
+def test_a_reauthentication_that_landed_but_whose_answer_was_lost_still_renews(alice: Person, faults: Faults,
+                                                                               clock: FakeClock) -> None:
+    confirmed = alice.enroll(alice.signed_in()["access_token"])
+    clock.advance(301)
+    lost = faults.inject("dynamodb", "UpdateItem", timeout(), skip=1, applied=True, times=1)
+    renewed = alice.post("/mfa/reauthenticate", {"otp": alice.code()}, confirmed["access_token"]).json_body
+    assert (renewed["code"], lost.fired) == ("reauthenticated", 1), renewed
+    faults.clear()
+    assert alice.post("/mfa/recovery-codes", token=renewed["access_token"]).json_body["code"] == "recovery_codes"
