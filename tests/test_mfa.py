@@ -199,6 +199,16 @@ def test_a_right_first_factor_answers_an_mfa_token_and_no_tokens(rig: Rig) -> No
     rig.sessions.refresh(verified.session.refresh_token, rig.now)
 
 
+def test_a_first_factor_alone_is_no_sign_in(rig: Rig) -> None:
+    """``last_sign_in_at`` counts sign-ins that completed: not a pending session, whoever holds the mailbox."""
+    rig.enrolled()
+    verified = rig.mfa.verify(rig.challenge(), rig.totp(), rig.now)
+    signed_in_at = rig.now
+    rig.clock.advance(60)
+    rig.challenge()
+    assert rig.principal(verified.session).account.last_sign_in_at == signed_in_at
+
+
 def test_a_pending_sessions_refresh_token_opens_nothing(rig: Rig) -> None:
     """The pending session's refresh token is never handed out; made from the mfa_token's secret with the
     service's key (as only the service could), it is still refused: a pending session cannot be refreshed."""

@@ -43,6 +43,7 @@ from chalicelib.aws.expressions import (
 )
 from chalicelib.config import Limits
 from chalicelib.crypto import Sealed, Sealer
+from chalicelib.mfa.state import pending
 
 SESSIONS = "sessions"
 MFA = "mfa"  # the account's second factors, owned by chalicelib/mfa/store.py
@@ -98,11 +99,14 @@ def _entries(item: Item) -> dict[str, dict[str, Any]]:
     return {nonce: entry.get("M", {}) for nonce, entry in read_map(item, SESSIONS).items()}
 
 
+def _amr(entry: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(element.get("S", "") for element in entry.get("amr", {}).get("L", []))
+
+
 def _view(entry: dict[str, Any] | None, now: int) -> SessionView | None:
     if entry is None or read_number(entry, "x") <= now:
         return None
-    amr = tuple(element.get("S", "") for element in entry.get("amr", {}).get("L", []))
-    return SessionView(read_number(entry, "c"), read_number(entry, "x"), amr, read_number(entry, "a"))
+    return SessionView(read_number(entry, "c"), read_number(entry, "x"), _amr(entry), read_number(entry, "a"))
 
 
 def surplus_sessions(item: Item, now: int, keep: int, slack: int = 0) -> list[str]:
@@ -219,8 +223,10 @@ class AccountStore:
                 continue  # never shown rather than shown wrong; the account's id and sessions still work
         # The last sign-in: the newest session's, or the one recorded when a write ended older sessions. The
         # guess-reserving write records nothing more, so a wrong guess never passes for a sign-in (but for the
-        # moment its speculative session exists).
-        created = [read_number(entry, "c") for entry in _entries(item).values()]
+        # moment its speculative session exists). Nor does a first factor whose second is still owed.
+        mfa = read_map(item, MFA)
+        created = [read_number(entry, "c") for entry in _entries(item).values()
+                   if not pending(self._limits.mfa_policy, mfa, _amr(entry))]
         return Account(
             id=read_string(item, "account"),
             identifiers=identifiers,
