@@ -2,7 +2,7 @@
 
 from chalice import Chalice, Response
 
-from chalicelib.http import exchange, mfa_routes, otp_routes, session_routes
+from chalicelib.http import exchange, mfa_routes, otp_routes, phone_routes, session_routes
 from chalicelib.http.exchange import bearer
 from chalicelib.mfa.state import Needs
 
@@ -15,11 +15,11 @@ JWKS_CACHE_SECONDS = 300
 
 def _serve(path: str, method: str, handler: exchange.Handler, **options: int) -> Response:
     """Answer ``path`` with ``handler`` for ``method`` and a JSON 405 for every other method."""
-    return _serve_each(path, {method: handler}, **options)
+    return _serve_methods(path, {method: handler}, **options)
 
 
-def _serve_each(path: str, handlers: dict[str, exchange.Handler], **options: int) -> Response:
-    """Answer ``path`` with the handler of the request's method, and a JSON 405 for any other method."""
+def _serve_methods(path: str, handlers: dict[str, exchange.Handler], **options: int) -> Response:
+    """Answer ``path`` with the handler of the request's method, and a JSON 405 for every other method."""
     request = app.current_request
     return exchange.respond(request, path, handlers.get(request.method, exchange.method_not_allowed), **options)
 
@@ -49,6 +49,16 @@ def me() -> Response:
     return _serve("/me", "GET", session_routes.me)
 
 
+@app.route("/me/phone", methods=ALL_METHODS, content_types=ANY_BODY)
+def me_phone() -> Response:
+    return _serve_methods("/me/phone", {"POST": phone_routes.add, "DELETE": phone_routes.remove})
+
+
+@app.route("/me/phone/verify", methods=ALL_METHODS, content_types=ANY_BODY)
+def me_phone_verify() -> Response:
+    return _serve("/me/phone/verify", "POST", phone_routes.verify)
+
+
 @app.route("/.well-known/jwks.json", methods=ALL_METHODS, content_types=ANY_BODY)
 def jwks() -> Response:
     return _serve("/.well-known/jwks.json", "GET", session_routes.jwks, public_cache_seconds=JWKS_CACHE_SECONDS)
@@ -65,7 +75,7 @@ def openid_configuration() -> Response:
 # takes no bearer token: the mfa_token in its body is the credential.
 @app.route("/mfa/totp", methods=ALL_METHODS, content_types=ANY_BODY)
 def mfa_totp() -> Response:
-    return _serve_each("/mfa/totp", {
+    return _serve_methods("/mfa/totp", {
         "POST": mfa_routes.enabled(bearer(Needs.ENROLLMENT, mfa_routes.enroll)),
         "DELETE": mfa_routes.enabled(bearer(Needs.STEP_UP, mfa_routes.disable)),
     })
@@ -97,6 +107,8 @@ def mfa_recovery_codes() -> Response:
 @app.route("/token/revoke", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/signout", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/me", methods=["OPTIONS"], content_types=ANY_BODY)
+@app.route("/me/phone", methods=["OPTIONS"], content_types=ANY_BODY)
+@app.route("/me/phone/verify", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/.well-known/jwks.json", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/.well-known/openid-configuration", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/mfa/totp", methods=["OPTIONS"], content_types=ANY_BODY)

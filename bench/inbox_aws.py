@@ -1,8 +1,8 @@
 """The embedded AWS of ``tools.embedded_aws`` plus a read of the last code mailed to one address, for the benchmark.
 
 The dev inbox lists only the newest mails, and under load the one a benchmark client waits for may already be
-older than those. ``GET /bench/inbox?to=<address>`` reads the mails moto's SES captured in this process and
-answers ``{"code": ...}`` from the last mail to the address, in well under a millisecond.
+older than those. ``GET /bench/inbox?to=<address or E.164 number>`` reads the mails moto's SES and the texts its SNS
+captured in this process and answers ``{"code": ...}`` from the last one to it, in well under a millisecond.
 
     python -m bench.inbox_aws --port 4566
 """
@@ -15,6 +15,9 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import parse_qs
+
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.sns.models import sns_backends
 
 from tools.embedded_aws import WsgiApp, captured_mails, create_app, serve, stack_region
 
@@ -29,6 +32,11 @@ def with_inbox(app: WsgiApp, region: str) -> WsgiApp:
 
     def inbox(address: str) -> str | None:
         nonlocal read
+        if address.startswith("+"):
+            texts = [text for to, text in list(sns_backends[DEFAULT_ACCOUNT_ID][region].sms_messages.values())
+                     if to == address]
+            found = CODE.search(texts[-1]) if texts else None
+            return found.group(1) if found else None
         messages = captured_mails(region)
         with lock:
             for message in messages[read:]:

@@ -15,14 +15,16 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar
+from decimal import Decimal, InvalidOperation
+from typing import Any
 
+from chalicelib.accounts.identifiers import PHONE
 from chalicelib.http.network import IPV6_PREFIX_LENGTH
+from chalicelib.otp.sms_text import DEFAULT_TEMPLATE, UnsendableText, check_template
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 OFF, OPTIONAL, REQUIRED = "OFF", "OPTIONAL", "REQUIRED"
 MFA_POLICIES = (OFF, OPTIONAL, REQUIRED)
-DEFAULT_TOTP_ISSUER = "OTP Sign-in"
 
 
 class ConfigError(RuntimeError):
@@ -83,14 +85,16 @@ class Text:
 
 @dataclass(frozen=True)
 class Listing:
-    """Comma-separated values, blanks dropped; unset or blank means none."""
+    """Comma-separated values, blanks dropped; unset means ``default``, set but blank means none."""
 
-    default: ClassVar[tuple[str, ...]] = ()
     name: str
     meaning: str
+    default: tuple[str, ...] = ()
 
     def read(self, env: Mapping[str, str]) -> tuple[str, ...]:
-        return tuple(item.strip() for item in env.get(self.name, "").split(",") if item.strip())
+        if self.name not in env:
+            return self.default
+        return tuple(item.strip() for item in env[self.name].split(",") if item.strip())
 
 
 @dataclass(frozen=True)
@@ -236,6 +240,62 @@ class Limits:
                 minimum=60, maximum=3_600)
     )
 
+    # -- text messages: each costs money, so each is limited on every axis SMS pumping moves along ----------
+    # NIST SP 800-63B-4 allows 10 minutes; a text is read at once, so 5 (Auth0: 3, Supabase: 1)
+    sms_code_ttl_seconds: int = _defaulted(
+        Integer("OTP_SMS_CODE_TTL_SECONDS", 300, "SMS code lifetime", minimum=60, maximum=600)
+    )
+    sms_resend_cooldown_seconds: int = _defaulted(
+        Integer("OTP_SMS_RESEND_COOLDOWN_SECONDS", 60, "minimum time between two texts to one number", minimum=0)
+    )
+    sms_sends_per_number: Window = _defaulted(  # noqa: RUF009 a Window is frozen, so one default can be shared
+        Windowed(
+            Integer("OTP_SMS_SENDS_PER_NUMBER", 5, "texts per number per window", minimum=1),
+            Integer("OTP_SMS_NUMBER_WINDOW_SECONDS", 3_600, "its window", minimum=60),
+        )
+    )
+    sms_sends_per_number_daily: Window = _defaulted(  # noqa: RUF009 a Window is frozen, so one default can be shared
+        Windowed(
+            Integer("OTP_SMS_SENDS_PER_NUMBER_DAILY", 10, "texts per number per longer window", minimum=1),
+            Integer("OTP_SMS_NUMBER_DAILY_WINDOW_SECONDS", 86_400, "its window", minimum=60),
+        )
+    )
+    sms_sends_per_ip: Window = _defaulted(  # noqa: RUF009 a Window is frozen, so one default can be shared
+        Windowed(
+            Integer("OTP_SMS_SENDS_PER_IP", 10, "texts requested from one source network per window; 0 switches "
+                    "it off", minimum=0),
+            Integer("OTP_SMS_IP_WINDOW_SECONDS", 3_600, "its window", minimum=60),
+        )
+    )
+    sms_sends_per_prefix: Window = _defaulted(  # noqa: RUF009 a Window is frozen, so one default can be shared
+        Windowed(
+            Integer("OTP_SMS_SENDS_PER_PREFIX", 20, "texts to the numbers of one block (a number without its last "
+                    "4 digits) per window; 0 switches it off", minimum=0),
+            Integer("OTP_SMS_PREFIX_WINDOW_SECONDS", 3_600, "its window", minimum=60),
+        )
+    )
+    sms_sends_per_country: Window = _defaulted(  # noqa: RUF009 a Window is frozen, so one default can be shared
+        Windowed(
+            Integer("OTP_SMS_SENDS_PER_COUNTRY", 200, "texts to the numbers of one country per window; 0 switches "
+                    "it off", minimum=0),
+            Integer("OTP_SMS_COUNTRY_WINDOW_SECONDS", 86_400, "its window", minimum=60),
+        )
+    )
+    # Refuses texts before the AWS account's SMS spend limit, which drops them silently; email keeps working.
+    sms_budget: Window = _defaulted(  # noqa: RUF009 a Window is frozen, so one default can be shared
+        Windowed(
+            Integer("OTP_SMS_DAILY_BUDGET", 1_000, "texts the whole stage sends per window", minimum=1),
+            Integer("OTP_SMS_BUDGET_WINDOW_SECONDS", 86_400, "its window", minimum=3_600),
+        )
+    )
+
+    def code_ttl(self, kind: str) -> int:
+        """How long a code sent to an identifier of ``kind`` is valid."""
+        return self.sms_code_ttl_seconds if kind == PHONE else self.code_ttl_seconds
+
+    def resend_cooldown(self, kind: str) -> int:
+        return self.sms_resend_cooldown_seconds if kind == PHONE else self.resend_cooldown_seconds
+
     @property
     def retention_seconds(self) -> int:
         """How long an identifier's code state stays relevant after its last write; drives the TTL attribute.
@@ -243,7 +303,8 @@ class Limits:
         An account's home item is pinned instead (it outlives every window), and window counters live in items
         of their own that expire with their window.
         """
-        return max(self.code_ttl_seconds, self.resend_cooldown_seconds, self.failure_budget.seconds)
+        return max(self.code_ttl_seconds, self.resend_cooldown_seconds, self.sms_code_ttl_seconds,
+                   self.sms_resend_cooldown_seconds, self.failure_budget.seconds)
 
 
 @dataclass(frozen=True)
@@ -285,15 +346,54 @@ class Settings:
     previous_signing_key_ids: tuple[str, ...] = _declared(
         Listing("OTP_PREVIOUS_SIGNING_KEY_IDS", "keys still published and accepted after a rotation")
     )
+    service_name: str = _declared(
+        Text("OTP_SERVICE_NAME", "OTP Sign-in", "what the service calls itself in text messages")
+    )
+    sms_countries: tuple[str, ...] = _declared(
+        Listing("OTP_SMS_COUNTRIES", "ISO 3166 countries whose numbers are texted codes (none: no SMS sign-in)",
+                default=("US", "CA", "GB", "DE", "FR", "AU"))
+    )
+    sms_voip: str = _declared(
+        Choice("OTP_SMS_VOIP", "REFUSE", "whether codes are texted to internet (VoIP) numbers", ("REFUSE", "ALLOW"))
+    )
+    # Published SNS prices (2026) with a margin; a country's message is refused by SNS if it would cost more.
+    sms_prices: tuple[str, ...] = _declared(
+        Listing("OTP_SMS_PRICES", "USD per text by country (COUNTRY=price), the estimate and each text's SNS "
+                "MaxPrice; every served country needs one",
+                default=("US=0.00883", "CA=0.00795", "GB=0.04630", "DE=0.09460", "FR=0.07770", "AU=0.04180"))
+    )
+    sms_template: str = _declared(
+        Text("OTP_SMS_TEMPLATE", DEFAULT_TEMPLATE, "the text: GSM-7, one segment with the longest code; fields "
+             "{code}, {service}, {minutes}")
+    )
+    sms_webotp_domain: str | None = _declared(
+        Text("OTP_SMS_WEBOTP_DOMAIN", None, "the site whose pages may autofill the code (adds the line "
+             "@<domain> #<code>)")
+    )
+    sms_sender_id: str | None = _declared(
+        Text("OTP_SMS_SENDER_ID", None, "alphanumeric sender id, where the country allows one")
+    )
+    sms_origination_number: str | None = _declared(
+        Text("OTP_SMS_ORIGINATION_NUMBER", None, "the origination number or its ARN (US: a registered "
+             "toll-free or 10DLC number)")
+    )
+
     totp_issuer: str | None = _declared(
-        Text("OTP_TOTP_ISSUER", None, f"issuer in the otpauth URI an authenticator app shows; unset: "
-             f"{DEFAULT_TOTP_ISSUER!r}")
+        Text("OTP_TOTP_ISSUER", None, "issuer in the otpauth URI an authenticator app shows; unset: OTP_SERVICE_NAME")
     )
 
     @property
     def totp_issuer_name(self) -> str:
         """The issuer an authenticator app shows beside the account (the otpauth URI's ``issuer``)."""
-        return self.totp_issuer or DEFAULT_TOTP_ISSUER
+        return self.totp_issuer or self.service_name
+
+    @property
+    def allow_voip(self) -> bool:
+        return self.sms_voip == "ALLOW"
+
+    def sms_price(self, country: str) -> Decimal:
+        """The configured price of one text to ``country`` (every served country has one: see from_environ)."""
+        return _prices(self.sms_prices)[country]
 
     @classmethod
     def from_environ(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -303,7 +403,34 @@ class Settings:
         values = _read(cls, env)
         if not (values["hash_secret"] or values["hash_secret_id"]):
             raise ConfigError("set OTP_HASH_SECRET_ID (a Secrets Manager secret) or OTP_HASH_SECRET")
-        return cls(**values, limits=Limits(**_read(Limits, env)))
+        settings = cls(**values, limits=Limits(**_read(Limits, env)))
+        settings._check_sms()
+        return settings
+
+    def _check_sms(self) -> None:
+        """Refuse SMS settings that would fail per message: unpriced countries, a text of more than one segment."""
+        prices = _prices(self.sms_prices)
+        unpriced = [country for country in self.sms_countries if country not in prices]
+        if unpriced:
+            raise ConfigError(f"OTP_SMS_PRICES has no price for {', '.join(unpriced)} (OTP_SMS_COUNTRIES)")
+        try:
+            check_template(self.sms_template, self.service_name, self.limits.code_digits,
+                           self.limits.sms_code_ttl_seconds // 60, self.sms_webotp_domain)
+        except UnsendableText as error:
+            raise ConfigError(f"OTP_SMS_TEMPLATE: {error}") from None
+
+
+def _prices(entries: tuple[str, ...]) -> dict[str, Decimal]:
+    prices = {}
+    for entry in entries:
+        country, _, price = entry.partition("=")
+        try:
+            prices[country.strip().upper()] = Decimal(price.strip())
+        except InvalidOperation:
+            raise ConfigError(f"OTP_SMS_PRICES: {entry!r} is not COUNTRY=price") from None
+        if not prices[country.strip().upper()] > 0:
+            raise ConfigError(f"OTP_SMS_PRICES: {entry!r} must be a positive price")
+    return prices
 
 
 def _read(cls: type, env: Mapping[str, str]) -> dict[str, Any]:

@@ -14,11 +14,13 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 
+from chalicelib.accounts.identifiers import PHONE
 from chalicelib.accounts.sessions import SessionService
 from chalicelib.accounts.store import AccountStore
 from chalicelib.accounts.tokens import AccessTokens, KmsKeys
 from chalicelib.aws.keys import load_hash_key
-from chalicelib.aws.mailer import SesMailer
+from chalicelib.aws.mailer import CodeSender, SesMailer
+from chalicelib.aws.texter import SnsTexter
 from chalicelib.config import Settings
 from chalicelib.crypto import KeyedHasher
 from chalicelib.mfa.challenge import Challenges
@@ -76,12 +78,21 @@ def get_sessions() -> SessionService:
 
 
 @functools.cache
+def get_sender(kind: str) -> CodeSender:
+    """The sender of codes to identifiers of ``kind``: its client is built only when a code goes that way."""
+    settings = get_settings()
+    if kind == PHONE:
+        return SnsTexter(get_client("sns"), settings)
+    return SesMailer(get_client("sesv2"), settings.sender)
+
+
+@functools.cache
 def get_service() -> OtpService:
     settings = get_settings()
     return OtpService(
         store=CodeStore(get_client("dynamodb"), settings.table_name, settings.limits, get_accounts()),
         accounts=get_accounts(),
-        sender=SesMailer(get_client("sesv2"), settings.sender),
+        senders=get_sender,
         sessions=get_sessions(),
         hasher=get_hasher(),
         limits=settings.limits,
@@ -113,6 +124,6 @@ def now() -> int:
 
 def reset() -> None:
     """Forget everything built so far (tests switch stages and settings between cases)."""
-    for cached in (get_settings, get_client, get_hasher, get_keys, get_accounts, get_sessions, get_service,
-                   get_challenges, get_mfa):
+    for cached in (get_settings, get_client, get_hasher, get_keys, get_accounts, get_sessions, get_sender,
+                   get_service, get_challenges, get_mfa):
         cached.cache_clear()

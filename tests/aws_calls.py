@@ -9,7 +9,8 @@ default session (which ``chalicelib.wiring`` builds its clients from), the sessi
 Only the deployed function's calls matter for its IAM policy, so a call is recorded only when a frame of a file
 under ``chalicelib/`` is on the stack: provisioning in fixtures, ``tools/bootstrap.py`` and assertions that read
 moto's state directly are left out. The record keeps the parameters that name a resource (table, key, secret,
-sender) and, for transactions, the kind of each item, because IAM authorises each item as its own action.
+sender, topic) and, for transactions, the kind of each item, because IAM authorises each item as its own action.
+A phone number is personal data and every number is authorised alike, so a call records only that it passed one.
 """
 
 from __future__ import annotations
@@ -36,14 +37,20 @@ NAMING_PARAMETERS = (
     "FromEmailAddress",
     "FromEmailAddressIdentityArn",
     "ConfigurationSetName",
+    "TopicArn",
+    "TargetArn",
 )
+# Parameters recorded only as present: their value is personal data and does not change the authorisation.
+PRESENT_PARAMETERS = ("PhoneNumber",)
+PRESENT = "<present>"
 
 
 @dataclass(frozen=True)
 class AwsCall:
     """One distinct call: ``service`` as botocore names it (``dynamodb``, ``sesv2``, ...) and its ``operation``.
 
-    ``names`` holds the parameters of :data:`NAMING_PARAMETERS` that the call passed; ``items`` the kind of each
+    ``names`` holds the parameters of :data:`NAMING_PARAMETERS` that the call passed, and those of
+    :data:`PRESENT_PARAMETERS` it passed with the value :data:`PRESENT`; ``items`` the kind of each
     item of a transaction (``Update``, ``ConditionCheck``, ...) and the table it targets; ``caller`` the innermost
     ``chalicelib`` line that made the call, to say where a missing permission comes from.
     """
@@ -83,7 +90,9 @@ class Recorder:
         caller = self._runtime_caller()
         if caller is None:
             return
-        names = tuple((key, str(params[key])) for key in NAMING_PARAMETERS if key in params)
+        names = tuple((key, str(params[key])) for key in NAMING_PARAMETERS if key in params) + tuple(
+            (key, PRESENT) for key in PRESENT_PARAMETERS if key in params
+        )
         items = tuple(
             (kind, str(body.get("TableName", "")))
             for item in params.get("TransactItems", [])

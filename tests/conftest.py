@@ -16,6 +16,7 @@ import pytest
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
+from moto.sns.models import sns_backends
 
 from chalicelib import wiring
 from chalicelib.accounts.sessions import SessionService
@@ -129,6 +130,19 @@ def sent_mails() -> list[dict[str, Any]]:
         {"to": list(m.destinations.get("ToAddresses", [])), "subject": m.subject, "body": m.body}
         for m in backend.sent_messages
     ]
+
+
+def sent_texts() -> list[tuple[str, str]]:
+    """Every text message moto's SNS captured, oldest first, as ``(number, message)``."""
+    return list(sns_backends[DEFAULT_ACCOUNT_ID][REGION].sms_messages.values())
+
+
+def code_in_text(number: str) -> str:
+    """The code of the last text to ``number``, read as a person reads it (the first run of digits)."""
+    message = [text for to, text in sent_texts() if to == number][-1]
+    match = re.search(r"\b(\d{6,10})\b", message)
+    assert match, f"no code in {message!r}"
+    return match.group(1)
 
 
 def code_in(mail: dict[str, Any]) -> str:

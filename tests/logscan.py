@@ -1,4 +1,4 @@
-"""After the whole test run: no log line may hold a code, a token or a full address (README, "Logs").
+"""After the whole test run: no log line may hold a code, a token, a full address or number (README, "Logs").
 
 A pytest plugin (``pytest_plugins`` in ``conftest.py``). While the suite runs it gathers two things:
 
@@ -6,13 +6,13 @@ A pytest plugin (``pytest_plugins`` in ``conftest.py``). While the suite runs it
   the output of processes that tests start and hand over with :func:`add_log_lines` (``chalice local``);
 - **secrets** the service handled in this process, taken where they cannot be missed: everything secret passes
   through :class:`~chalicelib.otp.codes.KeyedHasher` before it is stored, so its ``digest`` (address and code, right
-  or wrong), ``subject_key("email", ...)`` (every address) and ``tag("refresh", ...)`` (refresh token secrets) are
-  wrapped; every access token :class:`~chalicelib.accounts.tokens.AccessTokens` issues, and every token in an answer of
-  ``chalice.test``'s HTTP client. Two-step sign-in adds its own: ``tag("mfa", ...)`` (mfa_tokens: their secret and
-  tag), ``tag("recovery", ...)`` (every recovery code, as digested and as shown), every TOTP secret
-  ``chalicelib.mfa.totp.new_secret`` draws and every TOTP code ``matching_step`` compares, and the mfa_tokens,
-  secrets, otpauth URIs and recovery codes of HTTP answers and requests. Tests that talk to another process
-  register theirs with :func:`remember`.
+  or wrong), ``subject_key("email" | "phone", ...)`` (every address and number) and ``tag("refresh", ...)``
+  (refresh token secrets) are wrapped; every access token :class:`~chalicelib.accounts.tokens.AccessTokens`
+  issues, and every token in an answer of ``chalice.test``'s HTTP client. Two-step sign-in adds its own:
+  ``tag("mfa", ...)`` (mfa_tokens: their secret and tag), ``tag("recovery", ...)`` (every recovery code, as
+  digested and as shown), every TOTP secret ``chalicelib.mfa.totp.new_secret`` draws and every TOTP code
+  ``matching_step`` compares, and the mfa_tokens, secrets, otpauth URIs and recovery codes of HTTP answers and
+  requests. Tests that talk to another process register theirs with :func:`remember`.
 
 At the end of the session each line is cut into whole tokens and looked up in the sets: codes (digit strings of
 the configured lengths) in log records and in JSON access-log lines only, since any printed 6-digit number would
@@ -23,6 +23,7 @@ summary names the test, the section and the line. Assertion messages are not sca
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import re
@@ -52,6 +53,7 @@ class Secrets:
     codes: set[str] = field(default_factory=set)
     tokens: set[str] = field(default_factory=set)  # whole tokens and their secret parts
     addresses: set[str] = field(default_factory=set)  # lower-cased
+    phones: set[str] = field(default_factory=set)  # E.164, without the "+" and as libphonenumber writes it out
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add_code(self, value: object) -> None:
@@ -88,6 +90,22 @@ class Secrets:
             self.addresses.update({value.strip().lower(), normalised})
 
 
+    def add_phone(self, value: object) -> None:
+        """Remember a number the service could have texted (E.164), in the forms a log could spell it."""
+        if not isinstance(value, str) or not re.fullmatch(r"\+[0-9]{7,15}", value):
+            return
+        import phonenumbers
+
+        from chalicelib.accounts.phones import display_phone
+
+        spellings = {value, value[1:]}
+        # Digits no number has (the test of the largest item) have no written-out form: only their digits.
+        with contextlib.suppress(phonenumbers.NumberParseException):
+            spellings.add(display_phone(value))
+        with self._lock:
+            self.phones.update(spellings)
+
+
 @dataclass(frozen=True)
 class LogText:
     """Captured output: ``where`` names the test (or process), ``section`` pytest's title, e.g. "Captured log call"."""
@@ -115,8 +133,11 @@ ERRORS: list[str] = []
 _state: dict[str, Any] = {}
 
 
-def remember(codes: Iterable[str] = (), tokens: Iterable[str] = (), addresses: Iterable[str] = ()) -> None:
+def remember(codes: Iterable[str] = (), tokens: Iterable[str] = (), addresses: Iterable[str] = (),
+             phones: Iterable[str] = ()) -> None:
     """Secrets a test saw outside this process (e.g. read from the embedded AWS or an HTTP answer)."""
+    for phone in phones:
+        SECRETS.add_phone(phone)
     for code in codes:
         SECRETS.add_code(code)
     for token in tokens:
@@ -163,6 +184,8 @@ def _leaks_in(line: str, is_log_line: bool, secrets: Secrets) -> Iterator[str]:
             if address in secrets.addresses and mask_address(address) != address:
                 yield "address"
                 break
+    if secrets.phones and any(phone in line for phone in secrets.phones):
+        yield "phone number"
 
 
 # -- collecting ----------------------------------------------------------------------------------------------
@@ -194,6 +217,8 @@ def _digest(_: str, __: KeyedHasher, email: str, code: str) -> None:
 def _subject_key(_: str, __: KeyedHasher, kind: str, value: str) -> None:
     if kind == "email":
         SECRETS.add_address(value)
+    elif kind == "phone":
+        SECRETS.add_phone(value)
 
 
 def _tag(tag: str, __: KeyedHasher, purpose: str, *parts: str) -> None:
@@ -235,8 +260,10 @@ def _http_exchange(
         for code in answer.get("recovery_codes") or ():
             SECRETS.add_secret_part(code)
         SECRETS.add_address(answer.get("email"))
+        SECRETS.add_phone(answer.get("phone"))
     if isinstance(request, dict):
         SECRETS.add_address(request.get("email"))
+        SECRETS.add_phone(request.get("phone"))
         SECRETS.add_code(request.get("otp"))
         SECRETS.add_token(request.get("mfa_token"))
         SECRETS.add_secret_part(request.get("recovery_code"))
@@ -279,7 +306,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     lines = sum(log.text.count("\n") + 1 for log in LOGS)
     _state["summary"] = (
         f"{lines} captured lines checked against {len(SECRETS.codes)} codes, {len(SECRETS.tokens)} tokens and "
-        f"token secrets, {len(SECRETS.addresses)} addresses"
+        f"token secrets, {len(SECRETS.addresses)} addresses, {len(SECRETS.phones)} phone number spellings"
     )
     _state["leaks"] = leaks
     if (leaks or ERRORS) and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):

@@ -15,6 +15,7 @@ derandomised (the same requests on every run).
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -28,15 +29,15 @@ from hypothesis import strategies as st
 from app import app
 from chalicelib import wiring
 from chalicelib.http import errors
-from tests.conftest import REPO_ROOT, FakeClock, code_in, sent_mails
+from tests.conftest import REPO_ROOT, FakeClock, code_in, sent_mails, sent_texts
 
 EXAMPLES = 2100
 MIN_REQUESTS = 2000
-ROUTES = {"/otp": "POST", "/token/refresh": "POST", "/token/revoke": "POST", "/signout": "POST", "/me": "GET",
-          "/.well-known/jwks.json": "GET", "/.well-known/openid-configuration": "GET",
-          "/mfa/totp": "POST", "/mfa/totp/confirm": "POST", "/mfa/verify": "POST", "/mfa/reauthenticate": "POST",
-          "/mfa/recovery-codes": "POST"}
-ALSO_SERVED = {("/mfa/totp", "DELETE")}  # a second method of a path
+ROUTES = {"/otp": ("POST",), "/token/refresh": ("POST",), "/token/revoke": ("POST",), "/signout": ("POST",),
+          "/me": ("GET",), "/me/phone": ("POST", "DELETE"), "/me/phone/verify": ("POST",),
+          "/.well-known/jwks.json": ("GET",), "/.well-known/openid-configuration": ("GET",),
+          "/mfa/totp": ("POST", "DELETE"), "/mfa/totp/confirm": ("POST",), "/mfa/verify": ("POST",),
+          "/mfa/reauthenticate": ("POST",), "/mfa/recovery-codes": ("POST",)}
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
@@ -46,15 +47,23 @@ def answers(*entries: errors.Answer) -> set[tuple[int, str]]:
 
 BODY_ERRORS = answers(errors.INVALID_JSON, errors.INVALID_BODY, errors.BODY_TOO_LARGE)
 THROTTLES = answers(errors.RESEND_COOLDOWN, errors.SEND_QUOTA_EXCEEDED, errors.IP_QUOTA_EXCEEDED,
-                    errors.TOO_MANY_FAILURES, errors.IP_FAILURE_QUOTA_EXCEEDED)
+                    errors.TOO_MANY_FAILURES, errors.IP_FAILURE_QUOTA_EXCEEDED, errors.PREFIX_QUOTA_EXCEEDED,
+                    errors.COUNTRY_QUOTA_EXCEEDED, errors.SMS_BUDGET_EXCEEDED)
+PHONE_ERRORS = answers(errors.INVALID_PHONE, errors.PHONE_NOT_SUPPORTED)
 # README, "API reference": what each route may answer to its own method, without a failing dependency.
 CATALOGUE = {
     "/otp": answers(errors.CODE_SENT, errors.VERIFIED, errors.MISSING_ACTION, errors.UNKNOWN_ACTION,
-                    errors.INVALID_EMAIL, errors.INVALID_OTP, errors.INVALID_CODE) | BODY_ERRORS | THROTTLES,
+                    errors.INVALID_EMAIL, errors.INVALID_OTP, errors.INVALID_CODE) | BODY_ERRORS | THROTTLES
+    | PHONE_ERRORS,
     "/token/refresh": answers(errors.REFRESHED, errors.INVALID_TOKEN, errors.INVALID_REFRESH_TOKEN) | BODY_ERRORS,
     "/token/revoke": answers(errors.REVOKED, errors.INVALID_REFRESH_TOKEN) | BODY_ERRORS,
     "/signout": answers(errors.SIGNED_OUT, errors.INVALID_TOKEN) | BODY_ERRORS,
     "/me": answers(errors.SIGNED_IN, errors.INVALID_TOKEN),
+    "/me/phone": answers(errors.CODE_SENT, errors.PHONE_REMOVED, errors.INVALID_TOKEN, errors.ACCOUNT_HAS_PHONE,
+                         errors.PHONE_NOT_LINKED, errors.PHONE_IS_PRIMARY) | PHONE_ERRORS | BODY_ERRORS | THROTTLES,
+    "/me/phone/verify": answers(errors.PHONE_LINKED, errors.INVALID_TOKEN, errors.INVALID_CODE, errors.INVALID_OTP,
+                                errors.PHONE_ALREADY_LINKED, errors.ACCOUNT_HAS_PHONE) | PHONE_ERRORS | BODY_ERRORS
+    | THROTTLES,
     "/.well-known/jwks.json": answers(errors.JWKS),
     "/.well-known/openid-configuration": answers(errors.OPENID_CONFIGURATION),
 }
@@ -120,6 +129,13 @@ codes = weighted(
 )
 addresses = weighted((4, st.just(HOME)), (4, st.builds("person{}@example.com".format, st.integers(0, 40))),
                      (3, st.sampled_from(ADDRESSES)), (1, st.emails()), (1, st.text(max_size=40) | json_scalars))
+HOME_PHONE = "+14155550123"
+PHONES = [HOME_PHONE, "+1 (415) 555-0123", " +14155550123 ", "+14155550124", "+447400123456", "+61412345678",
+          "+19002345678", "+18002345678", "+441212345678", "+5511987654321", "14155550123", "+1 415 555 0123 x7",
+          "+1-800-FLOWERS", "+", "+1", "+14155550123\n", "+\u0661\u0664\u0661\u0665", "+" + "9" * 40, ""]
+phones = weighted((4, st.just(HOME_PHONE)), (3, st.builds("+1212555{:04d}".format, st.integers(0, 40))),
+                  (3, st.sampled_from(PHONES)), (1, st.from_regex(r"\A\+[0-9 ()-]{0,20}\Z")),
+                  (1, st.text(max_size=20) | json_scalars))
 actions = st.sampled_from(["send_otp"] * 3 + ["verify_otp"] * 5 + ["SEND_OTP", " send_otp", "delete"])
 
 
@@ -131,6 +147,8 @@ def mostly(value: st.SearchStrategy[Any], weight: int = 6) -> st.SearchStrategy[
 otp_bodies = weighted(
     (4, st.fixed_dictionaries({"action": mostly(actions), "email": mostly(addresses)},
                           optional={"otp": mostly(codes), "extra": json_values})),
+    (2, st.fixed_dictionaries({"action": mostly(actions), "phone": mostly(phones)},
+                          optional={"otp": mostly(codes), "email": addresses})),
     (1, st.fixed_dictionaries({}, optional={"action": mostly(actions), "email": mostly(addresses),
                                             "otp": mostly(codes), "refresh_token": any_token})),
 )
@@ -151,7 +169,9 @@ generic_bodies = st.one_of(
 mfa_bodies = st.fixed_dictionaries({}, optional={
     "otp": mostly(codes), "recovery_code": mostly(st.text(max_size=24) | st.just("abcd-efgh-ijkl-mnop")),
     "mfa_token": mostly(st.sampled_from(["mt1.x.y.z", "mt1...", ""]) | st.text(max_size=40) | any_token)})
-BODIES = {"/otp": otp_bodies, "/token/refresh": refresh_bodies, "/token/revoke": refresh_bodies,
+phone_bodies = st.fixed_dictionaries({"phone": mostly(phones)}, optional={"otp": mostly(codes), "email": addresses})
+BODIES = {"/otp": otp_bodies, "/me/phone": phone_bodies, "/me/phone/verify": phone_bodies,
+          "/token/refresh": refresh_bodies, "/token/revoke": refresh_bodies,
           "/signout": signout_bodies, "/me": st.just(b""), "/.well-known/jwks.json": st.just(b""),
           "/.well-known/openid-configuration": st.just(b""), "/mfa/totp": st.just(b""),
           "/mfa/totp/confirm": mfa_bodies, "/mfa/verify": mfa_bodies, "/mfa/reauthenticate": mfa_bodies,
@@ -187,14 +207,15 @@ class FuzzRequest:
     body: Any
     encoding: str
     advance: int
-    prelude: bool  # for a verify_otp: first a send_otp to the same address (31 s later, past the cooldown)
+    prelude: bool  # for a verify: first a send to the same address or number (61 s later, past the cooldown)
 
 
 @st.composite
 def requests(draw: st.DrawFn) -> FuzzRequest:
     """Mostly each route's own method with a body made for it; the rest anything at all."""
-    path = draw(st.sampled_from(["/otp"] * 4 + ["/token/refresh", "/me", "/signout"] * 2 + list(ROUTES)))
-    method = draw(st.sampled_from([ROUTES[path]] * 6 + METHODS))
+    path = draw(st.sampled_from(["/otp"] * 4 + ["/token/refresh", "/me", "/signout", "/me/phone",
+                                                 "/me/phone/verify"] * 2 + list(ROUTES)))
+    method = draw(st.sampled_from(list(ROUTES[path]) * 6 + METHODS))
     body = draw(weighted((4, BODIES[path]), (1, generic_bodies)))
     return FuzzRequest(
         method=method,
@@ -220,17 +241,16 @@ class Live:
     refresh: list[str] = field(default_factory=list)
     seen: Counter[tuple[str, str, int, str]] = field(default_factory=Counter)
 
-    def resolve(self, value: Any, email: Any) -> Any:
+    def resolve(self, value: Any, to: Any) -> Any:
         if isinstance(value, dict):
-            return {key: self.resolve(item, email) for key, item in value.items()}
+            return {key: self.resolve(item, to) for key, item in value.items()}
         if isinstance(value, tuple):  # (scheme, token) of an Authorization header
             scheme, token = value
-            return f"{scheme} {self.resolve(token, email)}"
+            return f"{scheme} {self.resolve(token, to)}"
         if not isinstance(value, Real):
             return value
         if value.what == "code":
-            mailed = [mail for mail in sent_mails() if isinstance(email, str) and mail["to"] == [email.strip().lower()]]
-            raw = code_in(mailed[-1]) if mailed else "123456"
+            raw = latest_code(to)
         else:
             pool = self.access if value.what == "access" else self.refresh
             raw = pool[-1] if pool else "none"
@@ -240,6 +260,17 @@ class Live:
         for name, pool in (("access_token", self.access), ("refresh_token", self.refresh)):
             if isinstance(body.get(name), str):
                 pool.append(body[name])
+
+
+def latest_code(to: Any) -> str:
+    """The code last mailed or texted to ``to`` (an address or a number, as the request spells it)."""
+    if isinstance(to, str) and to.strip().startswith("+"):
+        digits = "+" + "".join(char for char in to if char.isdigit())
+        texted = [text for number, text in sent_texts() if number == digits]
+        found = re.search(r"\b\d{6}\b", texted[-1]) if texted else None
+        return found.group(0) if found else "123456"
+    mailed = [mail for mail in sent_mails() if isinstance(to, str) and mail["to"] == [to.strip().lower()]]
+    return code_in(mailed[-1]) if mailed else "123456"
 
 
 def damage(token: str, how: str) -> str:
@@ -289,7 +320,7 @@ def check(request: FuzzRequest, status: int, headers: dict[str, str], raw: bytes
     assert isinstance(body, dict) and isinstance(body.get("message"), str) and body["message"], shown
     assert isinstance(body.get("code"), str), shown
     answer = (status, body["code"])
-    if request.method != ROUTES[request.path] and (request.path, request.method) not in ALSO_SERVED:
+    if request.method not in ROUTES[request.path]:
         assert answer == (405, "method_not_allowed"), shown
     else:
         assert answer in CATALOGUE[request.path], shown
@@ -334,13 +365,21 @@ def test_no_request_gets_a_5xx_or_an_answer_outside_the_catalogue(client: Client
     @given(request=requests())
     def fuzz(request: FuzzRequest) -> None:
         clock.advance(request.advance)
-        email = request.body.get("email") if isinstance(request.body, dict) else None
-        body = live.resolve(request.body, email)
-        headers = {name: live.resolve(value, email) for name, value in request.headers.items() if value is not None}
-        if request.prelude and isinstance(body, dict) and body.get("action") == "verify_otp":
-            clock.advance(31)
-            exchange(SEND, {"action": "send_otp", "email": body.get("email")}, {})
-            body = live.resolve(request.body, email)  # the code just mailed
+        named = request.body if isinstance(request.body, dict) else {}
+        to = named.get("phone") if isinstance(named.get("phone"), str) else named.get("email")
+        body = live.resolve(request.body, to)
+        headers = {name: live.resolve(value, to) for name, value in request.headers.items() if value is not None}
+        verifying = isinstance(body, dict) and (body.get("action") == "verify_otp"
+                                                or request.path == "/me/phone/verify")
+        if request.prelude and verifying:
+            clock.advance(61)
+            prelude = {"action": "send_otp", **{name: body[name] for name in ("email", "phone") if name in body}}
+            if request.path == "/me/phone/verify":
+                exchange(FuzzRequest("POST", "/me/phone", "", request.headers, None, "utf-8", 0, False),
+                         {"phone": body.get("phone")}, headers)
+            else:
+                exchange(SEND, prelude, {})
+            body = live.resolve(request.body, to)  # the code just sent
         exchange(request, body, headers)
 
     # Every route meets every method at least once, whatever the random draws below happen to cover.
@@ -355,7 +394,8 @@ def test_no_request_gets_a_5xx_or_an_answer_outside_the_catalogue(client: Client
     assert {(path, method) for path, method, _ in seen} == {(path, method) for path in ROUTES for method in METHODS}
     codes = {code for _, _, code in seen}
     assert {"code_sent", "verified", "refreshed", "signed_in", "signed_out", "revoked", "invalid_code",
-            "invalid_token", "resend_cooldown", "body_too_large"} <= codes, sorted(codes)
+            "invalid_token", "resend_cooldown", "body_too_large", "invalid_phone", "phone_not_supported"} <= codes, \
+        sorted(codes)
     print(f"\n{sum(seen.values())} requests; answers by code: {dict(Counter(c for _, _, c in seen.elements()))}")
 
 

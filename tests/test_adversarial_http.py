@@ -79,8 +79,9 @@ class LocalStack:
     hasher: KeyedHasher
     dynamodb: Any
 
-    def key(self, email: str) -> str:
-        return self.hasher.subject_key("email", email)
+    def key(self, who: str) -> str:
+        """The item key of an address, or of a number (E.164)."""
+        return self.hasher.subject_key("phone" if who.startswith("+") else "email", who)
 
     def item(self, email: str) -> dict[str, Any]:
         """The address's own item: its code state, failure budget and (once it signed in) its account."""
@@ -100,6 +101,18 @@ class LocalStack:
         with urllib.request.urlopen(self.stack.inbox_url, timeout=30) as answer:
             mails = json.load(answer)["mails"]
         return [m for m in mails if email in m["destinations"]["ToAddresses"]]
+
+    def texts_to(self, number: str) -> list[str]:
+        """The texts to ``number`` among the newest the embedded AWS captured (its dev inbox), newest first."""
+        with urllib.request.urlopen(f"{self.stack.inbox_url}?limit=1000", timeout=30) as answer:
+            texts = json.load(answer)["sms"]
+        return [text["message"] for text in texts if text["phone_number"] == number]
+
+    def code_for_number(self, number: str) -> str:
+        code = re.search(r"\b\d{6}\b", self.texts_to(number)[0])
+        assert code
+        logscan.remember(codes=[code[0]], phones=[number])
+        return code[0]
 
     def code_for(self, email: str) -> str:
         """The code of the last mail to ``email``, from the embedded AWS's captured mail (its dev inbox)."""
@@ -348,6 +361,33 @@ def test_50_concurrent_sends_to_one_address_mail_once(local: LocalStack) -> None
     assert local.sends(email) == 1  # one of 5 spent
     local.code_for(email)  # and exactly that one mail is in the inbox:
     assert len(local.mails_to(email)) == 1
+
+
+def test_50_concurrent_sends_to_one_number_text_once(local: LocalStack) -> None:
+    number = "+14155550150"
+    result = burst(local, [{"action": "send_otp", "phone": number}] * 50)
+    assert result.statuses() == Counter({200: 1, 429: 49})
+    assert result.codes()["resend_cooldown"] == 49
+    assert local.sends(number) == 1
+    assert len(local.texts_to(number)) == 1
+
+
+def test_200_concurrent_wrong_guesses_at_a_number_evaluate_exactly_the_per_code_limit(
+    one_network_unbudgeted: LocalStack,
+) -> None:
+    local = one_network_unbudgeted
+    number = "+14155550200"
+    assert post(local.stack.ports.api, {"action": "send_otp", "phone": number}).status == 200
+    right = local.code_for_number(number)
+    bodies = [{"action": "verify_otp", "phone": number, "otp": guess} for guess in wrong_codes(right, 200)]
+    result = burst(local, bodies)
+    assert set(result.statuses()) == {401}, result.statuses()
+    item = local.item(number)
+    assert int(item["guesses"]["N"]) == 6 and int(item["fails"]["N"]) == 6
+    assert item["sessions"]["M"] == {}
+    assert result.in_handler_average >= 20, "the burst did not run concurrently: " + result.describe()
+    refused = post(local.stack.ports.api, {"action": "verify_otp", "phone": number, "otp": right})
+    assert (refused.status, refused.body["code"]) == (401, "invalid_code")
 
 
 @pytest.mark.parametrize(("method", "path"), [("GET", "/.well-known/jwks.json"), ("OPTIONS", "/.well-known/jwks.json"),

@@ -53,6 +53,7 @@ def test_the_prototype_flow_signs_a_person_in(client: Client) -> None:
     assert sent.json_body == {
         "message": f"We sent a sign-in code to {ALICE}. It is valid for 10 minutes.",
         "code": "code_sent",
+        "to": ALICE,
         "expires_in": 600,
         "resend_after": 30,
     }
@@ -119,7 +120,14 @@ def test_unknown_and_known_addresses_are_indistinguishable(client: Client) -> No
         ({"email": ALICE}, "missing_action"),
         ({"action": "delete_everything", "email": ALICE}, "unknown_action"),
         ({"action": ["send_otp"], "email": ALICE}, "unknown_action"),
-        ({"action": "send_otp"}, "invalid_email"),
+        ({"action": "send_otp"}, "invalid_body"),
+        ({"action": "send_otp", "email": ALICE, "phone": "+14155550123"}, "invalid_body"),
+        ({"action": "send_otp", "phone": "4155550123"}, "invalid_phone"),
+        ({"action": "send_otp", "phone": "+1 415 555 0123 ext. 7"}, "invalid_phone"),
+        ({"action": "send_otp", "phone": "+1 555"}, "invalid_phone"),
+        ({"action": "send_otp", "phone": 14155550123}, "invalid_phone"),
+        ({"action": "send_otp", "phone": "+19002345678"}, "phone_not_supported"),
+        ({"action": "send_otp", "phone": "+5511987654321"}, "phone_not_supported"),
         ({"action": "send_otp", "email": 42}, "invalid_email"),
         ({"action": "send_otp", "email": "not-an-address"}, "invalid_email"),
         ({"action": "send_otp", "email": "a@b"}, "invalid_email"),

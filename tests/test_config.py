@@ -28,7 +28,8 @@ STAGES = list(CONFIG["stages"])
 DECLARED = {setting.name: setting for setting in SETTINGS}
 # README, "Security model": sends per source IP "30 / hour (1000 in `local`, where every caller is 127.0.0.1)".
 # Every other number of every stage is the default, which the README's configuration table gives.
-README_STAGE_LIMITS = {"local": {"sends_per_ip": Window(1000, 3_600), "failures_per_ip": Window(1000, 3_600)}}
+README_STAGE_LIMITS = {"local": {"sends_per_ip": Window(1000, 3_600), "failures_per_ip": Window(1000, 3_600),
+                                  "sms_sends_per_ip": Window(1000, 3_600)}}
 
 
 def documented_defaults() -> dict[str, str]:
@@ -49,7 +50,7 @@ def documented_defaults() -> dict[str, str]:
 def as_documented(setting: Setting) -> str:
     """How the README's table writes a setting's default."""
     if isinstance(setting, Listing):
-        return "none"
+        return f"`{','.join(setting.default)}`" if setting.default else "none"
     if setting.default is None:
         return "— (required)" if isinstance(setting, Text) and setting.required else "—"
     return str(setting.default) if isinstance(setting, Integer) else f"`{setting.default}`"
@@ -100,11 +101,34 @@ def test_every_number_is_a_setting() -> None:
 @pytest.mark.parametrize(
     ("name", "value"),
     [("OTP_CODE_DIGITS", "4"), ("OTP_CODE_TTL_SECONDS", "ten"), ("OTP_MAX_ATTEMPTS", "0"),
-     ("OTP_SENDER", ""), ("OTP_TOKEN_ISSUER", ""), ("LOG_LEVEL", "LOUD")],
+     ("OTP_SENDER", ""), ("OTP_TOKEN_ISSUER", ""), ("LOG_LEVEL", "LOUD"), ("OTP_SMS_VOIP", "maybe"),
+     ("OTP_SMS_CODE_TTL_SECONDS", "900"), ("OTP_SMS_DAILY_BUDGET", "0")],
 )
 def test_bad_settings_are_refused(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         Settings.from_environ({**MINIMAL, name: value})
+
+
+@pytest.mark.parametrize(
+    ("env", "complaint"),
+    [
+        ({"OTP_SMS_COUNTRIES": "US,BR"}, "OTP_SMS_PRICES has no price for BR"),
+        ({"OTP_SMS_PRICES": "US=cheap"}, "not COUNTRY=price"),
+        ({"OTP_SMS_PRICES": "US=0"}, "positive"),
+        ({"OTP_SMS_TEMPLATE": "Your code: {code} ✓"}, "GSM-7"),
+        ({"OTP_SMS_TEMPLATE": "Your code is {code}. " + "Never share it with anyone. " * 6}, "one segment"),
+        ({"OTP_SMS_TEMPLATE": "Sign in with {otp}"}, "must contain {code}"),
+        ({"OTP_SMS_TEMPLATE": "{code} {code} {code} {code}", "OTP_SMS_WEBOTP_DOMAIN": "x" * 130}, "one segment"),
+    ],
+)
+def test_sms_settings_that_would_fail_per_message_stop_the_service(env: dict[str, str], complaint: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(complaint)):
+        Settings.from_environ({**MINIMAL, **env})
+
+
+def test_blank_sms_countries_switch_sms_off_and_unset_means_the_default() -> None:
+    assert Settings.from_environ({**MINIMAL, "OTP_SMS_COUNTRIES": ""}).sms_countries == ()
+    assert Settings.from_environ(MINIMAL).sms_countries == ("US", "CA", "GB", "DE", "FR", "AU")
 
 
 def test_the_readme_lists_every_setting_with_its_default() -> None:

@@ -29,8 +29,9 @@ from chalicelib.aws.dependencies import DependencyError
 from chalicelib.http import errors, exchange, otp_routes
 from chalicelib.http.errors import ErrorKind
 from chalicelib.otp.store import Throttled
-from tests.conftest import REPO_ROOT, FakeClock, code_in, override_settings, sent_mails
+from tests.conftest import REPO_ROOT, FakeClock, code_in, code_in_text, override_settings, sent_mails
 from tests.test_adversarial_faults import Faults, aws_error
+from tests.test_sms import sns_error
 
 ALICE = "alice@example.com"
 HTTP_PACKAGE = REPO_ROOT / "chalicelib" / "http"
@@ -95,8 +96,8 @@ def test_entries_of_one_code_can_be_told_apart() -> None:
 class Ctx:
     """What a scenario needs: the client, the clock, settings and AWS failures."""
 
-    def __init__(self, client: Client, monkeypatch: pytest.MonkeyPatch, faults: Faults) -> None:
-        self.client, self.monkeypatch, self.faults = client, monkeypatch, faults
+    def __init__(self, client: Client, monkeypatch: pytest.MonkeyPatch, faults: Faults, clock: FakeClock) -> None:
+        self.client, self.monkeypatch, self.faults, self.clock = client, monkeypatch, faults, clock
 
     def post(self, path: str, body: Any, token: str | None = None) -> Any:
         headers = {"Content-Type": "application/json"}
@@ -125,8 +126,11 @@ class Ctx:
         return self
 
     def failing(self, service: str, operation: str, code: str, status: int) -> Ctx:
-        self.faults.inject(service, operation, aws_error(code, status))
+        self.faults.inject(service, operation, (sns_error if service == "sns" else aws_error)(code, status))
         return self
+
+    def sending_text(self) -> Any:
+        return text(self)
 
 
 def two_sends(ctx: Ctx, first: str = ALICE, second: str = ALICE) -> Any:
@@ -150,6 +154,52 @@ def signing_fails(ctx: Ctx, code: str, status: int) -> Any:
     ctx.send()
     wiring.get_keys().signing_kid  # noqa: B018 - the public keys are fetched once; only signing fails below
     return ctx.failing("kms", "Sign", code, status).verify(ctx.last_code())
+
+
+PHONE = "+14155550123"
+
+
+def text(ctx: Ctx, phone: str = PHONE) -> Any:
+    return ctx.post("/otp", {"action": "send_otp", "phone": phone})
+
+
+def by_phone(ctx: Ctx, phone: str = PHONE) -> dict[str, Any]:
+    assert text(ctx, phone).status_code == 200
+    answer = ctx.post("/otp", {"action": "verify_otp", "phone": phone, "otp": code_in_text(phone)})
+    assert answer.status_code == 200, answer.json_body
+    return answer.json_body
+
+
+def linked(ctx: Ctx, token: str, phone: str = PHONE) -> Any:
+    assert ctx.post("/me/phone", {"phone": phone}, token).status_code == 200
+    return ctx.post("/me/phone/verify", {"phone": phone, "otp": code_in_text(phone)}, token)
+
+
+def delete_phone(ctx: Ctx, token: str) -> Any:
+    return ctx.client.http.delete("/me/phone", headers={"Authorization": f"Bearer {token}"})
+
+
+def removed_phone(ctx: Ctx) -> Any:
+    token = ctx.sign_in()["access_token"]
+    assert linked(ctx, token).status_code == 200
+    return delete_phone(ctx, token)
+
+
+def another_account_s_phone(ctx: Ctx) -> Any:
+    by_phone(ctx)
+    ctx.clock.advance(60)  # the number's resend cooldown
+    return linked(ctx, ctx.sign_in()["access_token"])
+
+
+def a_second_phone(ctx: Ctx) -> Any:
+    token = ctx.sign_in()["access_token"]
+    assert linked(ctx, token).status_code == 200
+    return ctx.post("/me/phone", {"phone": "+447400123456"}, token)
+
+
+def two_texts_to_one_block(ctx: Ctx) -> Any:
+    assert text(ctx.with_settings(OTP_SMS_SENDS_PER_PREFIX="1"), "+14155550123").status_code == 200
+    return text(ctx, "+14155550124")
 
 
 def a_bug(ctx: Ctx) -> Any:
@@ -179,6 +229,23 @@ SCENARIOS: dict[str, Callable[[Ctx], Any]] = {
     "MISSING_ACTION": lambda ctx: ctx.post("/otp", {"email": ALICE}),
     "UNKNOWN_ACTION": lambda ctx: ctx.post("/otp", {"action": "delete_everything", "email": ALICE}),
     "INVALID_EMAIL": lambda ctx: ctx.send("not-an-address"),
+    "ONE_IDENTIFIER": lambda ctx: ctx.post("/otp", {"action": "send_otp", "email": ALICE, "phone": PHONE}),
+    "INVALID_BODY_PHONE": lambda ctx: ctx.post("/me/phone", {"email": ALICE}, ctx.sign_in()["access_token"]),
+    "INVALID_PHONE": lambda ctx: text(ctx, "4155550123"),
+    "PHONE_NOT_SUPPORTED": lambda ctx: text(ctx, "+19002345678"),
+    "PHONE_LINKED": lambda ctx: linked(ctx, ctx.sign_in()["access_token"]),
+    "PHONE_REMOVED": removed_phone,
+    "PHONE_ALREADY_LINKED": another_account_s_phone,
+    "ACCOUNT_HAS_PHONE": a_second_phone,
+    "PHONE_NOT_LINKED": lambda ctx: delete_phone(ctx, ctx.sign_in()["access_token"]),
+    "PHONE_IS_PRIMARY": lambda ctx: delete_phone(ctx, by_phone(ctx)["access_token"]),
+    "PREFIX_QUOTA_EXCEEDED": two_texts_to_one_block,
+    "COUNTRY_QUOTA_EXCEEDED": lambda ctx: text(ctx.with_settings(OTP_SMS_SENDS_PER_COUNTRY="1"), "+12125550123")
+    and text(ctx, PHONE),
+    "SMS_BUDGET_EXCEEDED": lambda ctx: text(ctx.with_settings(OTP_SMS_DAILY_BUDGET="1"), "+12125550123")
+    and text(ctx, PHONE),
+    "SMS_UNAVAILABLE": lambda ctx: ctx.failing("sns", "Publish", "Throttling", 400).sending_text(),
+    "SMS_REJECTED": lambda ctx: ctx.failing("sns", "Publish", "InvalidParameter", 400).sending_text(),
     "INVALID_OTP": lambda ctx: ctx.verify("12345"),
     "INVALID_REFRESH_TOKEN": lambda ctx: ctx.post("/token/refresh", {}),
     "METHOD_NOT_ALLOWED": lambda ctx: ctx.client.http.get("/otp"),
@@ -275,7 +342,7 @@ def ctx(aws: None, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Iterato
     monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0)  # retries, without waiting
     faults = Faults()
     with Client(app, stage_name="local", project_dir=str(REPO_ROOT)) as client:
-        yield Ctx(client, monkeypatch, faults)
+        yield Ctx(client, monkeypatch, faults, clock)
     faults.clear()
 
 
@@ -318,12 +385,16 @@ def test_a_message_is_filled_in_where_its_answer_is_made(ctx: Ctx) -> None:
 
 
 def throttle_reasons() -> list[ast.expr | None]:
-    """The first argument of every ``Throttled(...)`` in chalicelib, wherever it is raised."""
+    """The first argument of every ``Throttled(...)`` in chalicelib, wherever it is raised, and of every
+    ``Quota(...)``, whose reason a ``Throttled(quota.reason, ...)`` raises."""
     found = []
     for path in sorted((REPO_ROOT / "chalicelib").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "Throttled":
-                found.append(node.args[0] if node.args else None)
+            name = getattr(node, "func", None) and getattr(node.func, "id", getattr(node.func, "attr", None))
+            if isinstance(node, ast.Call) and name in ("Throttled", "Quota"):
+                reason = node.args[0] if node.args else None
+                if not (name == "Throttled" and ast.unparse(reason or ast.Constant(None)) == "quota.reason"):
+                    found.append(reason)
     return found
 
 
@@ -353,6 +424,8 @@ def test_a_throttle_reason_without_an_answer_is_a_logged_500(caplog: pytest.LogC
     [
         ("ses", True, "MAIL_UNAVAILABLE"),
         ("ses", False, "MAIL_REJECTED"),
+        ("sns", True, "SMS_UNAVAILABLE"),
+        ("sns", False, "SMS_REJECTED"),
         ("dynamodb", True, "STORAGE_UNAVAILABLE"),
         ("dynamodb", False, "STORAGE_ERROR"),
         ("kms", True, "KEYS_UNAVAILABLE"),

@@ -15,6 +15,7 @@ import boto3
 import pyotp
 import pytest
 
+from chalicelib.accounts.identifiers import EMAIL, Identifier
 from chalicelib.accounts.sessions import SessionRejected, SessionService
 from chalicelib.accounts.store import AccountStore
 from chalicelib.accounts.tokens import Claims
@@ -54,8 +55,8 @@ class Mailbox:
     def __init__(self) -> None:
         self.codes: dict[str, str] = {}
 
-    def send_code(self, to: str, code: str, valid_minutes: int) -> None:
-        self.codes[to] = code
+    def send_code(self, to: Identifier, code: str, valid_minutes: int) -> None:
+        self.codes[to.value] = code
 
 
 class Rig:
@@ -67,7 +68,8 @@ class Rig:
         self.sessions = SessionService(self.accounts, UnsignedTokens(), self.hasher, limits)  # type: ignore[arg-type]
         store = CodeStore(self.dynamodb, self.table, limits, self.accounts, sleep=lambda _: None)
         self.mailbox = Mailbox()
-        self.service = OtpService(store, self.accounts, self.mailbox, self.sessions, self.hasher, limits, clock)
+        self.service = OtpService(store, self.accounts, lambda kind: self.mailbox, self.sessions, self.hasher, limits,
+                                  clock)
         self.largest = 0
 
     def home(self, email: str) -> dict[str, Any]:
@@ -110,8 +112,8 @@ def test_ten_thousand_refreshes_of_one_session_leave_its_item_as_it_was(strict_r
 
 def test_the_first_of_many_retired_refresh_tokens_is_still_recognised_as_reuse(rig: Rig, clock: FakeClock) -> None:
     """No list of retired tokens: the tag proves a token genuine, so any old one ends the session."""
-    rig.service.send_code(ALICE, None)
-    first = token = rig.service.verify_code(ALICE, rig.mailbox.codes[ALICE]).refresh_token
+    rig.service.send_code(Identifier(EMAIL, ALICE), None)
+    first = token = rig.service.verify_code(Identifier(EMAIL, ALICE), rig.mailbox.codes[ALICE]).refresh_token
     for _ in range(200):
         clock.advance(30)
         token = rig.sessions.refresh(token, int(clock())).refresh_token
@@ -131,17 +133,18 @@ def sign_in_without_transactions(rig: Rig, email: str, now: int) -> Any:
     update.set(f"{a('guesses')} = {v(0)}, {a('sent_at')} = {v(now)}")
     rig.accounts.prepare(update)
     rig.dynamodb.update_item(**update.request(rig.table, key))
-    return rig.service.verify_code(email, "123456")
+    return rig.service.verify_code(Identifier(EMAIL, email), "123456")
 
 
 def test_a_thousand_sign_ins_of_one_account_stay_under_the_bound(rig: Rig, clock: FakeClock) -> None:
     account_ids = set()
     for n in range(1_000):
-        rig.service.send_code(LONGEST, None)
+        rig.service.send_code(Identifier(EMAIL, LONGEST), None)
         if n % 7 == 0:
             with pytest.raises(InvalidCode):  # a mistyped code now and then: the failure budget's attributes
-                rig.service.verify_code(LONGEST, "000000" if rig.mailbox.codes[LONGEST] != "000000" else "111111")
-        issued = rig.service.verify_code(LONGEST, rig.mailbox.codes[LONGEST])
+                wrong = "000000" if rig.mailbox.codes[LONGEST] != "000000" else "111111"
+                rig.service.verify_code(Identifier(EMAIL, LONGEST), wrong)
+        issued = rig.service.verify_code(Identifier(EMAIL, LONGEST), rig.mailbox.codes[LONGEST])
         account_ids.add(issued.account.id)
         if n % 3 == 0:
             rig.sessions.refresh(issued.refresh_token, int(clock()))
@@ -172,11 +175,18 @@ def test_the_largest_home_item_the_design_allows_is_under_the_stated_bound(setti
         "prev_sent_at": {"N": str(big)}, "fails": {"N": str(limits.failure_budget.limit)},
         "fails_w": {"N": str(big)}, "account": {"S": "f" * 36}, "status": {"S": "active"},
         "created_at": {"N": str(big)}, "last_sign_in_at": {"N": str(big)},
-        "ids": {"M": {"email": {"S": hasher.sealer().seal(LONGEST, key)}}},
+        "ids": {"M": {"email": {"S": hasher.sealer().seal(LONGEST, key)},
+                      "phone": {"S": hasher.sealer().seal("+" + "9" * 15, key)}}},  # E.164's longest
         "sessions": {"M": sessions},
         **largest_second_factor(key, hasher),
     }
     assert item_size(item) <= HOME_ITEM_BOUND < ITEM_LIMIT_BYTES
+    # A linked phone's item: the same code state and slots, and where its account lives instead of the account.
+    linked = {name: value for name, value in item.items()
+              if name not in ("account", "status", "created_at", "last_sign_in_at", "ids")}
+    linked.update(pk={"S": hasher.subject_key("phone", "+" + "9" * 15)}, home={"S": key},
+                  home_account={"S": "f" * 36})
+    assert item_size(linked) < item_size(item)
 
 
 def largest_second_factor(key: str, hasher: KeyedHasher) -> dict[str, Any]:
@@ -198,15 +208,16 @@ def test_a_second_factor_in_use_leaves_the_item_within_its_own_bound(settings: S
     rig = Rig(boto3.client("dynamodb"), settings.table_name, clock, limits)
     challenges = Challenges(rig.hasher, limits)
     rig.service = OtpService(CodeStore(rig.dynamodb, rig.table, limits, rig.accounts, sleep=lambda _: None),
-                             rig.accounts, rig.mailbox, rig.sessions, rig.hasher, limits, clock, challenges)
+                             rig.accounts, lambda kind: rig.mailbox, rig.sessions, rig.hasher, limits, clock,
+                             challenges)
     mfa = MfaService(MfaStore(rig.dynamodb, rig.table, rig.hasher.sealer(), limits), challenges, rig.sessions,
                      rig.accounts, rig.hasher, limits, "OTP Sign-in")
     key = rig.hasher.subject_key("email", LONGEST)
     bound = item_size(largest_second_factor(key, rig.hasher))
 
     def first_factor() -> Any:
-        rig.service.send_code(LONGEST, None)
-        return rig.service.verify_code(LONGEST, rig.mailbox.codes[LONGEST])
+        rig.service.send_code(Identifier(EMAIL, LONGEST), None)
+        return rig.service.verify_code(Identifier(EMAIL, LONGEST), rig.mailbox.codes[LONGEST])
 
     session = first_factor()
     principal = rig.sessions.authenticate(session.access_token, int(clock()))
@@ -240,5 +251,6 @@ def test_no_expression_the_service_sent_comes_near_the_4_kb_limit_or_names_an_at
 
 
 def test_limits_are_the_defaults_the_bound_was_stated_for(settings: Settings) -> None:
-    local_only = {"sends_per_ip": Limits().sends_per_ip, "failures_per_ip": Limits().failures_per_ip}
+    local_only = {"sends_per_ip": Limits().sends_per_ip, "failures_per_ip": Limits().failures_per_ip,
+                  "sms_sends_per_ip": Limits().sms_sends_per_ip}
     assert replace(settings.limits, **local_only) == Limits()

@@ -19,6 +19,7 @@ from tests.logscan import SECRETS, LogText, Secrets, find_leaks
 CODE = "004217"
 ADDRESS = "Leaky.Person@Example.com"
 REFRESH = "rt2.e0123456789abcdef0123456789abcdefAb3dEf5hIj7.Wx3zAb5dEf7hIj9lMn1pQr.c0ffee0123456789abcdef0123456789"
+PHONE = "+14155550123"
 JWT = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlLW9mLXRoZS1hY2Nlc3MtdG9rZW4tdGhhdC1pcy1sb25n"
 
 
@@ -28,6 +29,7 @@ def secrets() -> Secrets:
     found.add_address(ADDRESS)
     found.add_token(REFRESH)
     found.add_token(JWT)
+    found.add_phone(PHONE)
     return found
 
 
@@ -50,6 +52,10 @@ def kinds(text: str, section: str = "Captured log call") -> list[str]:
         ("INFO     x:x.py:1 other.leaky.person@example.com", []),  # another address that contains it
         ("INFO     x:x.py:1 took 1004217 us, id 004217ab", []),  # the digits inside longer tokens
         ("INFO     x:x.py:1 rt2 refresh attempt", []),
+        ("INFO     x:x.py:1 sms to +14155550123 failed", ["phone number"]),
+        ("INFO     x:x.py:1 sms to 14155550123 failed", ["phone number"]),  # without its "+"
+        ("INFO     x:x.py:1 sms to +1 415-555-0123 failed", ["phone number"]),  # as it is shown back
+        ("INFO     x:x.py:1 sms to +*********23 sent", []),  # the masked hint
     ],
 )
 def test_log_records_are_scanned_for_every_kind_of_secret(line: str, expected: list[str]) -> None:

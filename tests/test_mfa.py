@@ -17,6 +17,7 @@ import boto3
 import pyotp
 import pytest
 
+from chalicelib.accounts.identifiers import EMAIL, Identifier
 from chalicelib.accounts.sessions import IssuedSession, Principal, SessionRejected, SessionService
 from chalicelib.config import OFF, Settings, Window
 from chalicelib.crypto import KeyedHasher
@@ -57,8 +58,8 @@ class Rig:
         challenges = Challenges(self.hasher, self.limits)
         self.sender = RecordingSender()
         codes = CodeStore(client, self.table, self.limits, self.accounts, sleep=lambda _: None)
-        self.otp = OtpService(codes, self.accounts, self.sender, self.sessions, self.hasher, self.limits, clock,
-                              challenges)
+        self.otp = OtpService(codes, self.accounts, lambda kind: self.sender, self.sessions, self.hasher,
+                              self.limits, clock, challenges)
         store = MfaStore(client, self.table, self.hasher.sealer(), self.limits)
         self.mfa = MfaService(store, challenges, self.sessions, self.accounts, self.hasher, self.limits,
                               "OTP Sign-in")
@@ -69,8 +70,9 @@ class Rig:
         return int(self.clock())
 
     def first_factor(self, email: str = ALICE) -> IssuedSession | MfaRequired:
-        self.otp.send_code(email, None)
-        return self.otp.verify_code(email, self.sender.last_code(email))
+        to = Identifier(EMAIL, email)
+        self.otp.send_code(to, None)
+        return self.otp.verify_code(to, self.sender.last_code(to))
 
     def signed_in(self, email: str = ALICE) -> IssuedSession:
         issued = self.first_factor(email)

@@ -10,6 +10,7 @@ from dataclasses import replace
 import boto3
 import pytest
 
+from chalicelib.accounts.identifiers import EMAIL, Identifier
 from chalicelib.aws.dependencies import DependencyError
 from chalicelib.config import Limits, Settings, Window
 from chalicelib.crypto import KeyedHasher
@@ -17,8 +18,8 @@ from chalicelib.otp.service import InvalidCode, OtpService
 from chalicelib.otp.store import CodeStore, Throttled
 from tests.conftest import FakeClock, SerializedClient, account_store, session_service
 
-ALICE = "alice@example.com"
-BOB = "bob@example.com"
+ALICE = Identifier(EMAIL, "alice@example.com")
+BOB = Identifier(EMAIL, "bob@example.com")
 KEY = b"k" * 32
 
 
@@ -26,15 +27,15 @@ class RecordingSender:
     """Keeps every code it is asked to deliver; can be told to fail like SES does."""
 
     def __init__(self) -> None:
-        self.sent: list[tuple[str, str, int]] = []
+        self.sent: list[tuple[Identifier, str, int]] = []
         self.failure: DependencyError | None = None
 
-    def send_code(self, to: str, code: str, valid_minutes: int) -> None:
+    def send_code(self, to: Identifier, code: str, valid_minutes: int) -> None:
         if self.failure:
             raise self.failure
         self.sent.append((to, code, valid_minutes))
 
-    def last_code(self, to: str) -> str:
+    def last_code(self, to: Identifier) -> str:
         return next(code for address, code, _ in reversed(self.sent) if address == to)
 
 
@@ -50,7 +51,7 @@ def make_service(settings: Settings, sender: RecordingSender, clock: FakeClock, 
     accounts = account_store(settings, chosen, hasher, client)
     store = CodeStore(client, settings.table_name, chosen, accounts, sleep=lambda _: None)
     sessions = session_service(settings, accounts, hasher, chosen)
-    return OtpService(store, accounts, sender, sessions, hasher, chosen, clock)
+    return OtpService(store, accounts, lambda kind: sender, sessions, hasher, chosen, clock)
 
 
 @pytest.fixture
@@ -79,8 +80,8 @@ def test_the_code_is_stored_only_as_a_keyed_digest(
     code = sender.last_code(ALICE)
     dump = repr(stored_items(settings))
     assert code not in dump
-    assert ALICE not in dump and "192.0.2.1" not in dump
-    assert KeyedHasher(KEY).digest(ALICE, code) in dump
+    assert ALICE.value not in dump and "192.0.2.1" not in dump
+    assert KeyedHasher(KEY).digest(ALICE.value, code) in dump
 
 
 def test_a_code_is_bound_to_its_address(service: OtpService, sender: RecordingSender) -> None:
@@ -243,12 +244,12 @@ def test_sends_per_address_are_limited_per_window(service: OtpService, clock: Fa
 def test_sends_per_ip_are_limited(settings: Settings, sender: RecordingSender, clock: FakeClock) -> None:
     service = make_service(settings, sender, clock, sends_per_ip=Window(3, 3_600))
     for n in range(3):
-        service.send_code(f"user{n}@example.com", "198.51.100.7")
+        service.send_code(Identifier(EMAIL, f"user{n}@example.com"), "198.51.100.7")
     with pytest.raises(Throttled) as refused:
-        service.send_code("user9@example.com", "198.51.100.7")
+        service.send_code(Identifier(EMAIL, "user9@example.com"), "198.51.100.7")
     assert refused.value.reason == "ip_quota_exceeded"
-    service.send_code("user9@example.com", "198.51.100.8")
-    assert [to for to, _, _ in sender.sent][-1] == "user9@example.com"
+    service.send_code(Identifier(EMAIL, "user9@example.com"), "198.51.100.8")
+    assert [to.value for to, _, _ in sender.sent][-1] == "user9@example.com"
     assert len(sender.sent) == 4
 
 

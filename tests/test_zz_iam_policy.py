@@ -7,6 +7,11 @@ make: same operations, the stage's table, key aliases, secret and sender. Evalua
 (Allow/Deny, ``*``/``?`` wildcards, ``StringEquals``/``StringLike`` conditions; any other operator fails the
 test rather than being guessed at), so the policies are proven offline, without an AWS account.
 
+One grant cannot name its resource: SNS authorises a text against the phone number itself, not an ARN
+(AccessDenied reads "not authorized to perform: SNS:Publish on resource: +1..."), so ``sns:Publish`` is allowed
+on ``"*"`` and a Deny takes back every SNS ARN: the function can text a number, never publish to a topic or a
+mobile endpoint. Those tests do not depend on the recorded calls, and cover the CloudFormation template's role.
+
 Run alone, or on part of the suite, these tests fail: a policy can only be checked against calls that happened.
 """
 
@@ -23,19 +28,32 @@ import pytest
 
 from chalicelib.aws.keys import SSM_PREFIX
 from chalicelib.config import Settings
-from tests.aws_calls import RECORDER, AwsCall
+from tests.aws_calls import PRESENT, RECORDER, AwsCall
 from tests.conftest import REPO_ROOT
 from tools.bootstrap import load_stage_env
 
 pytestmark = pytest.mark.after_all
 
 CHALICE_DIR = REPO_ROOT / ".chalice"
+MERGE_TEMPLATE = REPO_ROOT / "deploy" / "resources.json"
 CONFIG = json.loads((CHALICE_DIR / "config.json").read_text())
 DEPLOYED_STAGES = sorted(stage for stage in CONFIG["stages"] if stage != "local")  # local runs on moto only
 REGION, ACCOUNT = "us-east-1", "123456789012"
 KEY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/0b6e3c5a-8f0e-4a51-9d43-6f1f2d7c9e10"
 # The Lambda service, not our code, writes the function's logs; these are never recorded, always needed.
 LOG_ACTIONS = frozenset({"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"})
+# Every number is authorised alike, and a call records only that it passed one: this one stands for all.
+SAMPLE_NUMBER = "+14155550123"
+# Actions whose target need not be an ARN, so that only "*" can grant them, and the ARNs a Deny must then take
+# back: topics (standard and FIFO, this account's and another's) and mobile push endpoints (TargetArn).
+NON_ARN_TARGETS = {
+    "sns:Publish": (
+        f"arn:aws:sns:{REGION}:{ACCOUNT}:otp-signin-alerts",
+        f"arn:aws:sns:{REGION}:{ACCOUNT}:orders.fifo",
+        "arn:aws:sns:eu-west-1:210987654321:someone-elses-topic",
+        f"arn:aws:sns:{REGION}:{ACCOUNT}:endpoint/APNS/otp-app/5e3c9b2a-0c1d-4f5e-8a7b-6c5d4e3f2a1b",
+    ),
+}
 # IAM authorises each item of a transaction as the single-item action it stands for; there is no
 # dynamodb:TransactWriteItems action (DynamoDB developer guide, "Using IAM with DynamoDB transactions").
 TRANSACTION_ITEM_ACTIONS = {
@@ -181,6 +199,13 @@ def requests_for(call: AwsCall, target: Stage) -> list[Request]:
             suffixed = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{secret}-Ab12Cd"
             arn = secret if secret.startswith("arn:") else suffixed
             return [Request("secretsmanager:GetSecretValue", arn, because=why)]
+        case "sns", "Publish":
+            # A publish is authorised against its target: a topic's or an endpoint's ARN, or a text's number.
+            arn = call.name("TopicArn") or call.name("TargetArn")
+            if arn is not None:
+                return [Request("sns:Publish", arn, because=why)]
+            assert call.name("PhoneNumber") == PRESENT, f"{why}: a publish names a topic, an endpoint or a number"
+            return [Request("sns:Publish", SAMPLE_NUMBER, because=why)]
         case "ssm", "GetParameter":
             if not target.reads_key_from_ssm:
                 return []
@@ -242,14 +267,22 @@ def test_every_deployed_stage_ships_its_own_committed_policy() -> None:
         assert (CHALICE_DIR / config["iam_policy_file"]).is_file()
 
 
+def _allow_statements(policy: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [statement for statement in policy["Statement"] if statement["Effect"] == "Allow"]
+
+
 @pytest.mark.parametrize("name", DEPLOYED_STAGES)
-def test_the_policy_is_plain_allow_statements(name: str) -> None:
+def test_the_policy_is_allow_statements_and_their_fences(name: str) -> None:
+    """Plain Allow statements, and Deny statements only to take back part of what an Allow grants."""
     policy = stage(name).policy
     assert policy["Version"] == "2012-10-17"
+    allowed = {action for statement in _allow_statements(policy) for action in _listed(statement["Action"])}
     for statement in policy["Statement"]:
-        assert statement["Effect"] == "Allow" and {"Action", "Resource"} <= set(statement), statement
+        assert statement["Effect"] in ("Allow", "Deny") and {"Action", "Resource"} <= set(statement), statement
         assert not {"NotAction", "NotResource", "Principal", "NotPrincipal"} & set(statement), statement
         assert not any("*" in action for action in _listed(statement["Action"])), f"wildcard action in {statement}"
+        if statement["Effect"] == "Deny":
+            assert set(_listed(statement["Action"])) <= allowed, f"a Deny of what nothing allows: {statement}"
 
 
 @pytest.mark.parametrize("name", DEPLOYED_STAGES)
@@ -267,7 +300,8 @@ def test_the_policy_grants_nothing_the_code_does_not_call(name: str) -> None:
     target = stage(name)
     required = required_requests(target, recorded_calls())
     unused = []
-    for statement in target.policy["Statement"]:
+    # A Deny grants nothing; test_texts_go_to_phone_numbers_and_never_to_topics proves what each one refuses.
+    for statement in _allow_statements(target.policy):
         sid = statement.get("Sid", "?")
         for action in _listed(statement["Action"]):
             wanted = [r for r in required if _like(action, r.action, ignore_case=True)]
@@ -294,17 +328,24 @@ def test_the_policy_grants_nothing_the_code_does_not_call(name: str) -> None:
 @pytest.mark.parametrize("name", DEPLOYED_STAGES)
 def test_every_grant_is_scoped_to_the_stage_resources(name: str) -> None:
     target = stage(name)
-    for statement in target.policy["Statement"]:
+    for statement in _allow_statements(target.policy):
         for resource in _listed(statement["Resource"]):
-            assert resource != "*", f"{statement.get('Sid')}: Resource '*'"
+            if resource == "*":
+                # Only for a target that is not an ARN, and only with every ARN of it taken back by a Deny.
+                actions = _listed(statement["Action"])
+                assert set(actions) <= set(NON_ARN_TARGETS), f"{statement.get('Sid')}: Resource '*'"
+                assert not any(allows(target.policy, Request(a, arn)) for a in actions for arn in NON_ARN_TARGETS[a])
+                continue
             resource_part = resource.split(":", 5)[-1]
             if resource_part in ("*", "") or resource_part.endswith("/*"):
                 # A wildcard resource name is acceptable only under a condition naming the stage's resource.
                 assert statement.get("Condition"), f"{statement.get('Sid')}: {resource} without a condition"
     # And the evaluation can say no: the same requests aimed at anything else are denied (log streams are
     # named by the Lambda service inside the group; test_logs_go_only_to_the_function_log_group covers them).
+    # Any other phone number is as allowed as the one texted: which numbers get a code is the service's rule
+    # (countries, number types, quotas), not IAM's.
     for request in required_requests(target, recorded_calls()):
-        if request.action in LOG_ACTIONS:
+        if request.action in LOG_ACTIONS or not request.resource.startswith("arn:"):
             continue
         assert not allows(target.policy, request.elsewhere()), f"{request.elsewhere()} is allowed"
         if request.context:
@@ -349,3 +390,61 @@ def test_the_iam_model_says_no() -> None:
     assert not any(allows(deny_all, r) for r in log_requests(stage(DEPLOYED_STAGES[0])))
     with pytest.raises(AssertionError, match="does not know"):
         _condition_holds({"Condition": {"ArnLike": {"aws:SourceArn": "x"}}}, table)
+
+
+# -- texts, never topics: independent of the recorded calls ----------------------------------------------
+
+
+def assert_texts_phone_numbers_only(policy: Mapping[str, Any], target: Stage) -> None:
+    """``policy`` lets the function text any number and publish to no topic or endpoint, by its Deny."""
+    text = AwsCall("sns", "Publish", (("PhoneNumber", PRESENT),), (), "a text to a number")
+    for request in requests_for(text, target):
+        for number in (request.resource, "+447700900123", "+61412345678"):
+            assert allows(policy, replace(request, resource=number)), f"a text to {number} is denied"
+    allow_only = {"Statement": _allow_statements(policy)}
+    for arn in NON_ARN_TARGETS["sns:Publish"]:
+        for parameter in ("TopicArn", "TargetArn"):
+            publish = AwsCall("sns", "Publish", ((parameter, arn),), (), f"a publish with {parameter} {arn}")
+            for request in requests_for(publish, target):
+                assert not allows(policy, request), f"{publish.caller} is allowed"
+                assert allows(allow_only, request), "the Deny refuses nothing the Allow grants: drop one of them"
+
+
+@pytest.mark.parametrize("name", DEPLOYED_STAGES)
+def test_texts_go_to_phone_numbers_and_never_to_topics(name: str) -> None:
+    assert_texts_phone_numbers_only(stage(name).policy, stage(name))
+
+
+# CloudFormation pseudo parameters, as the stack would resolve them in this test's account and region.
+PSEUDO_PARAMETERS = {"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT}
+
+
+def _resolve_pseudo(value: Any) -> Any:
+    """``value`` with each ``Fn::Sub`` that names only pseudo parameters replaced by its string; the rest as is."""
+    if isinstance(value, dict):
+        text = value.get("Fn::Sub")
+        if len(value) == 1 and isinstance(text, str):
+            names = re.findall(r"\$\{([^}]+)\}", text)
+            if all(name in PSEUDO_PARAMETERS for name in names):
+                return re.sub(r"\$\{([^}]+)\}", lambda m: PSEUDO_PARAMETERS[m[1]], text)
+        return {key: _resolve_pseudo(inner) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [_resolve_pseudo(inner) for inner in value]
+    return value
+
+
+def _sns_statements(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [s for s in document["Statement"] if any(a.startswith("sns:") for a in _listed(s["Action"]))]
+
+
+def test_the_template_role_texts_phone_numbers_only() -> None:
+    """The CloudFormation role (deploy/resources.json) has the stage policies' SNS statements, and they hold."""
+    template = json.loads(MERGE_TEMPLATE.read_text())
+    (role_policy,) = template["Resources"]["ApiHandlerRole"]["Properties"]["Policies"]
+    # Only the SNS statements are evaluated: the others name the stack's resources by Ref and GetAtt, and a
+    # statement whose actions are not SNS's neither allows nor denies an SNS request.
+    sns = {"Statement": _sns_statements(_resolve_pseudo(role_policy["PolicyDocument"]))}
+    assert sns["Statement"], "the template's role cannot send texts"
+    assert_texts_phone_numbers_only(sns, stage(DEPLOYED_STAGES[0]))
+    for name in DEPLOYED_STAGES:
+        assert sns["Statement"] == _sns_statements(stage(name).policy), f"the template and policy-{name}.json differ"

@@ -21,6 +21,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
+from chalicelib.accounts.identifiers import EMAIL, KIND_LETTERS, PHONE
 from chalicelib.accounts.store import Account, AccountStore, NewSession, Refresh, SessionView
 from chalicelib.accounts.tokens import AccessTokens, InvalidToken
 from chalicelib.config import Limits
@@ -28,7 +29,6 @@ from chalicelib.crypto import DIGEST_HEX_CHARS, KeyedHasher
 from chalicelib.mfa.state import aal, pending
 
 REFRESH_TOKEN_VERSION = "rt2"
-KIND_LETTERS = {"email": "e"}  # the kind of identifier an account's home item is keyed by
 _KINDS = {letter: kind for kind, letter in KIND_LETTERS.items()}
 NONCE_CHARS = 11  # secrets.token_urlsafe(8): names a session among its account's few, nothing more
 SECRET_CHARS = 22  # secrets.token_urlsafe(16): 128 bits
@@ -44,7 +44,7 @@ class SessionRejected(Exception):
 
 @dataclass(frozen=True)
 class SessionRef:
-    """Where a session lives: its account's home item (``email#<digest>``) and its nonce there."""
+    """Where a session lives: its account's home item (``email#<digest>``, ``phone#<digest>``) and its nonce."""
 
     home: str
     nonce: str
@@ -165,8 +165,11 @@ class SessionService:
     ) -> IssuedSession:
         profile: dict[str, object] = {"amr": list(session.amr), "auth_time": session.auth_time,
                                       "aal": aal(session.amr)}
-        if "email" in account.identifiers:
-            profile.update(email=account.identifiers["email"], email_verified=True)
+        # OpenID Connect's names; every identifier an account holds was proven with a code.
+        if EMAIL in account.identifiers:
+            profile.update(email=account.identifiers[EMAIL], email_verified=True)
+        if PHONE in account.identifiers:
+            profile.update(phone_number=account.identifiers[PHONE], phone_number_verified=True)
         access_token, access_expires_at = self._tokens.issue(account.id, ref.id, now, profile)
         return IssuedSession(account, ref.id, access_token, access_expires_at, refresh_token, session.expires_at)
 

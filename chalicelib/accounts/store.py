@@ -15,6 +15,10 @@ and the revocation check at one consistent key lookup. Attributes of the home it
   mfa_token's tries) to an entry, and owns the item's ``mfa`` and ``mfa_p``; :meth:`AccountStore.find` reads
   ``mfa`` too, so that a session's check also tells whether it still owes a second factor.
 
+An identifier linked to an account later (a phone added to an email account) keeps its code state on its own
+item, which then names the account's home (``home``, ``home_account``) and is pinned like a home; the account's
+home lists it among its ``ids``. Sessions always live on the home.
+
 Size bound: at most ``max_sessions`` live entries after every sign-in, and the guess-reserving write refuses
 to add one past ``max_sessions + max_guesses_per_code``; an entry holds a fixed set of short fields. Nothing
 here grows with use (docs/item-layout.md has the arithmetic).
@@ -40,6 +44,7 @@ from chalicelib.aws.expressions import (
     read_map,
     read_number,
     read_string,
+    transact,
 )
 from chalicelib.config import Limits
 from chalicelib.crypto import Sealed, Sealer
@@ -47,10 +52,18 @@ from chalicelib.mfa.state import pending
 
 SESSIONS = "sessions"
 MFA = "mfa"  # the account's second factors, owned by chalicelib/mfa/store.py
+HOME, HOME_ACCOUNT = "home", "home_account"  # on a linked identifier's item: where its account lives
 LAYOUT_VERSION = 1
 ACTIVE = "active"
 ACCOUNT_FIELDS = ("account", "status", "created_at", "last_sign_in_at", "ids")
 EXPIRED_SLACK = 2  # expired sessions a sign-in may leave behind for a later one to drop (see surplus_sessions)
+
+
+class Link(enum.Enum):
+    LINKED = "linked"
+    TAKEN = "taken"  # the identifier has an account of its own, or is linked to another one
+    ACCOUNT_HAS_ONE = "account_has_one"  # the account already holds an identifier of this kind
+    ACCOUNT_GONE = "account_gone"
 
 
 class Refresh(enum.Enum):
@@ -204,10 +217,11 @@ class AccountStore:
             before = item  # created meanwhile by an earlier code's sign-in: settle into that account
         raise AssertionError("unreachable: a write without a condition is not refused")
 
-    def make_room(self, key: str, before: Item, now: int) -> None:
-        """Drop expired and the oldest sessions of a full map, so that a new one fits (only after faults)."""
+    def make_room(self, key: str, before: Item, now: int, keep: int | None = None, slack: int = 0) -> None:
+        """Drop expired and the oldest sessions so that ``keep`` stay (by default: room for a new one)."""
         update = Update()
-        for nonce in surplus_sessions(before, now, self._limits.max_sessions - 1):
+        keep = self._limits.max_sessions - 1 if keep is None else keep
+        for nonce in surplus_sessions(before, now, keep, slack):
             update.remove(SESSIONS, nonce)
         if update.removes:
             with guarded("dynamodb"):
@@ -235,6 +249,92 @@ class AccountStore:
             last_sign_in_at=max([read_number(item, "last_sign_in_at"), *created]),
             mfa=read_map(item, MFA),
         )
+
+    # -- identifiers linked to an account's home ---------------------------------------------------------
+
+    @staticmethod
+    def linked_home(item: Item) -> str:
+        """The home of the account an identifier's item is linked to; empty if it is not linked."""
+        return read_string(item, HOME)
+
+    def sign_in_linked(self, before: Item, session: NewSession, now: int) -> Account | None:
+        """Open ``session`` on the home of the account a linked identifier belongs to (``before``: its item as a
+        right guess found it); None if the link no longer leads to that account.
+
+        The guess's own write could not know the identifier was linked, so it opened a speculative session on
+        the identifier's item; :meth:`tidy_linked` takes it out once the new session is handed out.
+        """
+        home, account_id = read_string(before, HOME), read_string(before, HOME_ACCOUNT)
+        for attempt in (1, 2):
+            update = Update()
+            entry = update.name(SESSIONS, session.nonce)
+            update.require(f"{update.name('account')} = {update.value(account_id)}")
+            update.require(f"size({update.name(SESSIONS)}) < {update.value(self.most_entries)}")
+            update.require(f"attribute_not_exists({entry})")  # a retry of a write that landed is recognised
+            update.set(f"{entry} = {update.value(session.entry())}")
+            done, item = self._conditional(home, update, "ALL_NEW")
+            if done or self.session_opened(item, session.nonce):
+                break
+            if attempt == 2 or read_string(item, "account") != account_id:
+                return None
+            self.make_room(home, item, now)
+        self.make_room(home, item, now, keep=self._limits.max_sessions, slack=EXPIRED_SLACK)
+        return self.account(home, item)
+
+    def tidy_linked(self, key: str, speculative: str, also: Callable[[Update], None] | None = None) -> None:
+        """Take a right guess's speculative session out of a linked identifier's item, with ``also``'s clauses."""
+        update = Update()
+        update.remove(SESSIONS, speculative)
+        if also:
+            also(update)
+        with guarded("dynamodb"):
+            self._client.update_item(**update.request(self._table, key))
+
+    def link(self, key: str, kind: str, identifier: str, speculative: str, home: str, account_id: str,
+             also: Callable[[Update], None] | None = None) -> Link:
+        """Link the identifier at ``key``, just proven with a right guess (which opened ``speculative``), to the
+        account at ``home``, in one transaction over both items: neither changes unless both may."""
+        mine = Update()
+        mine.require(f"attribute_not_exists({mine.name('account')})")
+        mine.require(f"attribute_not_exists({mine.name(HOME)}) OR {mine.name(HOME)} = {mine.value(home)}")
+        for name, value in ((HOME, home), (HOME_ACCOUNT, account_id), (PINNED, NEVER), (TTL, NEVER)):
+            mine.set(f"{mine.name(name)} = {mine.value(value)}")
+        mine.remove(SESSIONS, speculative)
+        if also:
+            also(mine)
+        theirs = Update()
+        theirs.require(f"{theirs.name('account')} = {theirs.value(account_id)}")
+        theirs.require(f"attribute_not_exists({theirs.name('ids', kind)})")
+        sealed = self._sealer.seal(identifier, _seal_context(home, kind))
+        theirs.set(f"{theirs.name('ids', kind)} = {theirs.value(sealed)}")
+        refused = transact(self._client, self._table, [(key, mine), (home, theirs)])
+        if refused is None:
+            return Link.LINKED
+        identifier_item, home_item = refused
+        self.revoke(key, speculative)
+        if read_string(identifier_item, HOME) == home and kind in read_map(home_item, "ids"):
+            return Link.LINKED  # linked by an earlier request: saying so is the same answer
+        if "account" in identifier_item or HOME in identifier_item:
+            return Link.TAKEN
+        if read_string(home_item, "account") != account_id:
+            return Link.ACCOUNT_GONE
+        return Link.ACCOUNT_HAS_ONE
+
+    def unlink(self, key: str, kind: str, home: str, account_id: str, now: int) -> bool:
+        """Take the identifier of ``kind`` at ``key`` out of the account at ``home``; False if it was not in it.
+
+        Its item forgets the account and expires like any identifier's code state.
+        """
+        theirs = Update()
+        theirs.require(f"{theirs.name('account')} = {theirs.value(account_id)}")
+        theirs.require(f"attribute_exists({theirs.name('ids', kind)})")
+        theirs.remove("ids", kind)
+        mine = Update()
+        mine.require(f"{mine.name(HOME)} = {mine.value(home)}")
+        for name in (HOME, HOME_ACCOUNT, PINNED):
+            mine.remove(name)
+        mine.set(f"{mine.name(TTL)} = {mine.value(now + self._limits.retention_seconds)}")
+        return transact(self._client, self._table, [(home, theirs), (key, mine)]) is None
 
     # -- sessions ----------------------------------------------------------------------------------------
 

@@ -6,16 +6,19 @@ state, the account, its sessions), so that one round trip can carry all of them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.aws.dependencies import CONDITION_FAILED, guarded
+from chalicelib.aws.dependencies import CONDITION_FAILED, DependencyError, guarded
 from chalicelib.config import Window
 
 Item = Mapping[str, Mapping[str, Any]]
 
+TRANSACTION_ATTEMPTS = 3
+TRANSACTION_CANCELLED = frozenset({"TransactionCanceledException"})
 TTL = "expires_at"  # the table's TTL attribute
 # An item that must outlive every window (an account's home) holds the string "never" here; DynamoDB's TTL
 # ignores items whose TTL attribute is not a number, so writes that keep an item alive write
@@ -134,6 +137,31 @@ def conditional_update(client: Any, table: str, key: str, update: Update, return
     except ClientError as refused:
         return False, refused.response.get("Item", {})
     return True, answer.get("Attributes", {})
+
+
+def transact(
+    client: Any, table: str, writes: list[tuple[str, Update]], sleep: Callable[[float], None] = time.sleep
+) -> list[Item] | None:
+    """Run the updates atomically; ``None`` when done, else the old items (``{}`` where absent) of a refusal.
+
+    Transactions touching a busy item are cancelled with ``TransactionConflict``; those are retried.
+    """
+    updates = [{"Update": update.request(table, key)} for key, update in writes]
+    for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
+        try:
+            with guarded("dynamodb", expected=TRANSACTION_CANCELLED):
+                client.transact_write_items(TransactItems=updates)
+            return None
+        except ClientError as cancelled:
+            reasons = cancelled.response.get("CancellationReasons", [])
+            codes = {str(reason.get("Code")) for reason in reasons}
+            if "ConditionalCheckFailed" in codes:
+                return [reason.get("Item", {}) for reason in reasons]
+            if not codes <= {"TransactionConflict", "None"} or attempt == TRANSACTION_ATTEMPTS:
+                detail = f"transaction cancelled: {', '.join(sorted(codes))}"
+                raise DependencyError("dynamodb", "ValidationError" not in codes, detail) from cancelled
+            sleep(0.05 * attempt)
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 class WindowCounter:

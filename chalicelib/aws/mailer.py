@@ -5,13 +5,14 @@ from __future__ import annotations
 import html
 from typing import Any, Protocol
 
+from chalicelib.accounts.identifiers import Identifier
 from chalicelib.aws.dependencies import guarded
 
 
 class CodeSender(Protocol):
-    """Delivers a code to an address or raises :class:`~chalicelib.aws.dependencies.DependencyError`."""
+    """Delivers a code to an identifier or raises :class:`~chalicelib.aws.dependencies.DependencyError`."""
 
-    def send_code(self, to: str, code: str, valid_minutes: int) -> None: ...
+    def send_code(self, to: Identifier, code: str, valid_minutes: int) -> None: ...
 
 
 def render_code_mail(code: str, valid_minutes: int) -> tuple[str, str, str]:
@@ -40,7 +41,7 @@ class SesMailer:
         self._client = client
         self._sender = sender
 
-    def send_code(self, to: str, code: str, valid_minutes: int) -> None:
+    def send_code(self, to: Identifier, code: str, valid_minutes: int) -> None:
         subject, text, body = render_code_mail(code, valid_minutes)
         content = {
             "Simple": {
@@ -50,5 +51,5 @@ class SesMailer:
         }
         with guarded("ses"):
             self._client.send_email(
-                FromEmailAddress=self._sender, Destination={"ToAddresses": [to]}, Content=content
+                FromEmailAddress=self._sender, Destination={"ToAddresses": [to.value]}, Content=content
             )

@@ -69,7 +69,7 @@ class ApiError(Exception):
 
 # -- successes -----------------------------------------------------------------------------------------------
 
-CODE_SENT = Success("code_sent", 200, "We sent a sign-in code to {email}. It is valid for {minutes} minutes.")
+CODE_SENT = Success("code_sent", 200, "We sent a sign-in code to {to}. It is valid for {minutes} minutes.")
 VERIFIED = Success("verified", 200, "You are signed in.")
 REFRESHED = Success("refreshed", 200, "Your session was renewed.")
 REVOKED = Success("revoked", 200, "The session has ended.")
@@ -78,6 +78,8 @@ SIGNED_OUT_EVERYWHERE = Success("signed_out", 200, "You are signed out on every 
 SIGNED_IN = Success("signed_in", 200, "Signed in as {who}.")
 JWKS = Success("jwks", 200, "Public keys for verifying access tokens.")
 OPENID_CONFIGURATION = Success("openid_configuration", 200, "How to verify this service's access tokens.")
+PHONE_LINKED = Success("phone_linked", 200, "{phone} is now a way to sign in to your account.")
+PHONE_REMOVED = Success("phone_removed", 200, "The phone number was removed from your account.")
 
 # -- the request ---------------------------------------------------------------------------------------------
 
@@ -85,9 +87,13 @@ BODY_TOO_LARGE = ErrorKind("body_too_large", 400, "The request body is too large
 INVALID_JSON = ErrorKind("invalid_json", 400, "The request body is not valid JSON.")
 INVALID_BODY = ErrorKind("invalid_body", 400, "The request body must be a JSON object.")
 EVERYWHERE_NOT_BOOLEAN = ErrorKind("invalid_body", 400, '"everywhere" must be true or false.')
+ONE_IDENTIFIER = ErrorKind("invalid_body", 400, 'Give exactly one of "email" or "phone".')
+INVALID_BODY_PHONE = ErrorKind("invalid_body", 400, 'Give the "phone" number to add.')
 MISSING_ACTION = ErrorKind("missing_action", 400, 'Say what to do: "action" is "send_otp" or "verify_otp".')
 UNKNOWN_ACTION = ErrorKind("unknown_action", 400, 'Unknown action: use "send_otp" or "verify_otp".')
 INVALID_EMAIL = ErrorKind("invalid_email", 400, "Enter a valid email address. {reason}")
+INVALID_PHONE = ErrorKind("invalid_phone", 400, "Enter a valid phone number: {reason}.")
+PHONE_NOT_SUPPORTED = ErrorKind("phone_not_supported", 400, "We cannot text a code to this number: {reason}.")
 INVALID_OTP = ErrorKind("invalid_otp", 400, "The code is not well-formed: {reason}.")
 INVALID_REFRESH_TOKEN = ErrorKind("invalid_refresh_token", 400, '"refresh_token" is required.')
 METHOD_NOT_ALLOWED = ErrorKind("method_not_allowed", 405, "{method} is not supported here.")
@@ -100,21 +106,44 @@ INVALID_TOKEN = ErrorKind(
     headers=(("WWW-Authenticate", 'Bearer error="invalid_token"'),),
 )
 
+# -- the account -----------------------------------------------------------------------------------------------
+
+PHONE_ALREADY_LINKED = ErrorKind("phone_already_linked", 409, "This number cannot be added to your account: it is "
+                                 "already used to sign in.")
+ACCOUNT_HAS_PHONE = ErrorKind("account_has_phone", 409, "Your account already has a phone number: remove it first.")
+PHONE_NOT_LINKED = ErrorKind("phone_not_linked", 404, "Your account has no phone number.")
+PHONE_IS_PRIMARY = ErrorKind("phone_is_primary", 409, "This account was created with its phone number, which is "
+                             "how it signs in: it cannot be removed.")
+
 # -- limits ----------------------------------------------------------------------------------------------------
 
 RESEND_COOLDOWN = ErrorKind("resend_cooldown", 429, "Please wait a moment before asking for another code.",
                             retries=True)
 SEND_QUOTA_EXCEEDED = ErrorKind(
-    "send_quota_exceeded", 429, "Too many codes were requested for this address. Please try again later.", retries=True
+    "send_quota_exceeded", 429, "Too many codes were requested for this address or number. Please try again later.",
+    retries=True,
 )
 IP_QUOTA_EXCEEDED = ErrorKind(
     "ip_quota_exceeded", 429, "Too many codes were requested from your network. Please try again later.", retries=True
 )
 TOO_MANY_FAILURES = ErrorKind(
-    "too_many_failures", 429, "Too many failed attempts for this address. Please try again later.", retries=True
+    "too_many_failures", 429, "Too many failed attempts for this address or number. Please try again later.",
+    retries=True,
 )
 IP_FAILURE_QUOTA_EXCEEDED = ErrorKind(
     "ip_failure_quota_exceeded", 429, "Too many failed attempts from your network. Please try again later.",
+    retries=True,
+)
+PREFIX_QUOTA_EXCEEDED = ErrorKind(
+    "prefix_quota_exceeded", 429, "Too many codes were texted to numbers like this one. Please try again later.",
+    retries=True,
+)
+COUNTRY_QUOTA_EXCEEDED = ErrorKind(
+    "country_quota_exceeded", 429, "Too many codes were texted to this country today. Please try again later or "
+    "sign in by email.", retries=True,
+)
+SMS_BUDGET_EXCEEDED = ErrorKind(
+    "sms_budget_exceeded", 429, "We cannot text more codes today. Please sign in by email or try again later.",
     retries=True,
 )
 
@@ -123,6 +152,10 @@ IP_FAILURE_QUOTA_EXCEEDED = ErrorKind(
 MAIL_UNAVAILABLE = ErrorKind("mail_unavailable", 503, "We could not send the mail just now. Please try again.",
                              retries=True)
 MAIL_REJECTED = ErrorKind("mail_rejected", 502, "The mail service refused to send the code. Please try again later.")
+SMS_UNAVAILABLE = ErrorKind("sms_unavailable", 503, "We could not text the code just now. Please try again.",
+                            retries=True)
+SMS_REJECTED = ErrorKind("sms_rejected", 502, "The text message service refused to send the code. Please try again "
+                         "later or sign in by email.")
 STORAGE_UNAVAILABLE = ErrorKind("storage_unavailable", 503, "The service is busy. Please try again in a moment.",
                                 retries=True)
 STORAGE_ERROR = ErrorKind("storage_error", 502, "The service could not complete the request. Please try again later.")

@@ -18,7 +18,8 @@ from typing import Any
 from chalice.app import Request, Response
 
 from chalicelib import wiring
-from chalicelib.accounts.addresses import InvalidAddress, mask_address
+from chalicelib.accounts.addresses import InvalidAddress
+from chalicelib.accounts.identifiers import EMAIL, PHONE, Identifier, InvalidPhone, PhoneNotSupported, mask
 from chalicelib.accounts.sessions import Principal, SessionRejected
 from chalicelib.accounts.store import Account
 from chalicelib.aws.dependencies import DependencyError
@@ -83,12 +84,19 @@ class Exchange:
                     limits.step_up_seconds)
         return principal
 
-    def identify(self, who: str | Account) -> None:
-        """Name the address (or the account's) in the access log the only ways allowed there: pseudonymised
-        and masked."""
-        email = who if isinstance(who, str) else who.identifiers.get("email", who.id)
-        self.log["user"] = wiring.get_hasher().pseudonym(email)
-        self.log["user_hint"] = mask_address(email)
+    def identify(self, who: Identifier | Account) -> None:
+        """Name the identifier (or the account's) in the access log the only ways allowed there: pseudonymised
+        and masked. An account is named by its address, else its number, as it was when it had only that."""
+        if isinstance(who, Account):
+            kind = EMAIL if EMAIL in who.identifiers else PHONE
+            value = who.identifiers.get(kind)
+            if value is None:
+                self.log["user"] = wiring.get_hasher().pseudonym(who.id)
+                return
+        else:
+            kind, value = who.kind, who.value
+        self.log["user"] = wiring.get_hasher().pseudonym(value)
+        self.log["user_hint"] = mask(kind, value)
 
 
 Handler = Callable[[Exchange], tuple[int, dict[str, Any]]]
@@ -172,12 +180,14 @@ def method_not_allowed(exchange: Exchange) -> tuple[int, dict[str, Any]]:
 THROTTLES: dict[str, ErrorKind] = {
     kind.code: kind
     for kind in (errors.RESEND_COOLDOWN, errors.SEND_QUOTA_EXCEEDED, errors.IP_QUOTA_EXCEEDED, errors.TOO_MANY_FAILURES,
-                 errors.IP_FAILURE_QUOTA_EXCEEDED)
+                 errors.IP_FAILURE_QUOTA_EXCEEDED, errors.PREFIX_QUOTA_EXCEEDED, errors.COUNTRY_QUOTA_EXCEEDED,
+                 errors.SMS_BUDGET_EXCEEDED)
 }
 THROTTLES[SECOND_FACTOR_FAILURES] = errors.TOO_MANY_SECOND_FACTOR_FAILURES  # the same code, for the account
 # (when an immediate retry may work, when it will not), by failing service; any other service holds keys.
 DEPENDENCY_FAILURES: dict[str, tuple[ErrorKind, ErrorKind]] = {
     "ses": (errors.MAIL_UNAVAILABLE, errors.MAIL_REJECTED),
+    "sns": (errors.SMS_UNAVAILABLE, errors.SMS_REJECTED),
     "dynamodb": (errors.STORAGE_UNAVAILABLE, errors.STORAGE_ERROR),
 }
 KEY_SERVICE_FAILURE = (errors.KEYS_UNAVAILABLE, errors.KEYS_ERROR)  # KMS, Secrets Manager, SSM
@@ -197,6 +207,10 @@ def _as_api_error(error: Exception) -> ApiError:
         return error
     if isinstance(error, InvalidAddress):
         return errors.INVALID_EMAIL.error(reason=error)
+    if isinstance(error, InvalidPhone):
+        return errors.INVALID_PHONE.error(reason=error)
+    if isinstance(error, PhoneNotSupported):
+        return errors.PHONE_NOT_SUPPORTED.error(reason=error)
     if isinstance(error, MalformedCode):
         return errors.INVALID_OTP.error(reason=error)
     if isinstance(error, SessionRejected):

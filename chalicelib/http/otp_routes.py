@@ -1,4 +1,5 @@
-"""``POST /otp``: the earlier prototype's contract, ``{"action": "send_otp" | "verify_otp", ...}``."""
+"""``POST /otp``: the earlier prototype's contract, ``{"action": "send_otp" | "verify_otp", ...}``, for an
+``"email"`` or, in its place, a ``"phone"``."""
 
 from __future__ import annotations
 
@@ -7,16 +8,19 @@ from typing import Any
 
 from chalicelib import wiring
 from chalicelib.accounts.addresses import normalize_address
+from chalicelib.accounts.identifiers import EMAIL, PHONE, Identifier
 from chalicelib.http import errors
 from chalicelib.http.exchange import Exchange
 from chalicelib.http.session_routes import session_body
 from chalicelib.mfa.challenge import MfaRequired
 from chalicelib.otp.codes import parse_code
+from chalicelib.otp.service import SentCode
 
 Body = Mapping[str, Any]
+Answer = tuple[int, dict[str, Any]]
 
 
-def handle(exchange: Exchange) -> tuple[int, dict[str, Any]]:
+def handle(exchange: Exchange) -> Answer:
     body = exchange.json_object()
     action = body.get("action")
     if action is None:
@@ -28,30 +32,52 @@ def handle(exchange: Exchange) -> tuple[int, dict[str, Any]]:
     return run(exchange, body)
 
 
-def send_otp(exchange: Exchange, body: Body) -> tuple[int, dict[str, Any]]:
-    email = _address(exchange, body)
-    sent = wiring.get_service().send_code(email, exchange.source_network())
-    extra = {"expires_in": sent.expires_in, "resend_after": sent.resend_after}
-    return errors.CODE_SENT.answer(extra, email=email, minutes=sent.expires_in // 60)
+def send_otp(exchange: Exchange, body: Body) -> Answer:
+    to = identifier(body)
+    exchange.identify(to)
+    return code_sent(wiring.get_service().send_code(to, exchange.source_network()))
 
 
-def verify_otp(exchange: Exchange, body: Body) -> tuple[int, dict[str, Any]]:
-    email = _address(exchange, body)
+def verify_otp(exchange: Exchange, body: Body) -> Answer:
+    who = identifier(body)
+    exchange.identify(who)
     code = parse_code(body.get("otp"), wiring.get_settings().limits.code_digits)
-    session = wiring.get_service().verify_code(email, code, exchange.source_network())
+    session = wiring.get_service().verify_code(who, code, exchange.source_network())
     if isinstance(session, MfaRequired):  # the account has a second factor: no tokens yet (POST /mfa/verify)
         return errors.MFA_REQUIRED.answer({"mfa_token": session.mfa_token, "factors": session.factors,
                                            "expires_in": session.expires_in})
     return errors.VERIFIED.answer(session_body(session, wiring.now()))
 
 
-def _address(exchange: Exchange, body: Body) -> str:
-    email = normalize_address(body.get("email"))
-    exchange.identify(email)
-    return email
+def identifier(body: Body, kinds: tuple[str, ...] = (EMAIL, PHONE)) -> Identifier:
+    """The one identifier of ``kinds`` the body names, normalised; the stage must be able to send to it."""
+    given = [kind for kind in (EMAIL, PHONE) if body.get(kind) is not None]
+    if len(given) != 1 or given[0] not in kinds:
+        raise (errors.ONE_IDENTIFIER if kinds == (EMAIL, PHONE) else errors.INVALID_BODY_PHONE).error()
+    if given[0] == EMAIL:
+        return Identifier(EMAIL, normalize_address(body[EMAIL]))
+    # Imported here: the phone library's metadata is loaded by the requests that name a phone, and only them.
+    from chalicelib.accounts.phones import normalize_phone
+
+    settings = wiring.get_settings()
+    return normalize_phone(body[PHONE], settings.sms_countries, settings.allow_voip)
 
 
-ACTIONS: dict[str, Callable[[Exchange, Body], tuple[int, dict[str, Any]]]] = {
+def shown(who: Identifier) -> str:
+    """The identifier as its owner reads it back (a number in international format)."""
+    if who.kind != PHONE:
+        return who.value
+    from chalicelib.accounts.phones import display_phone
+
+    return display_phone(who.value)
+
+
+def code_sent(sent: SentCode) -> Answer:
+    extra = {"to": shown(sent.to), "expires_in": sent.expires_in, "resend_after": sent.resend_after}
+    return errors.CODE_SENT.answer(extra, to=shown(sent.to), minutes=sent.expires_in // 60)
+
+
+ACTIONS: dict[str, Callable[[Exchange, Body], Answer]] = {
     "send_otp": send_otp,
     "verify_otp": verify_otp,
 }

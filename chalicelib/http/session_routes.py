@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib import wiring
+from chalicelib.accounts.identifiers import EMAIL, PHONE
 from chalicelib.accounts.sessions import IssuedSession
 from chalicelib.accounts.tokens import ALGORITHM, CLAIMS_SUPPORTED
 from chalicelib.http import errors
@@ -57,7 +58,7 @@ def me(exchange: Exchange) -> Answer:
     return errors.SIGNED_IN.answer({
         "user_id": account.id,
         **identifiers,
-        "identifiers": [{"type": kind, "value": value} for kind, value in sorted(identifiers.items())],
+        "identifiers": listed(identifiers),
         "created_at": account.created_at,
         "last_sign_in_at": account.last_sign_in_at,
         "mfa": Factors.of(account.mfa).summary(),
@@ -71,7 +72,12 @@ def me(exchange: Exchange) -> Answer:
             "access_token_expires_at": principal.expires_at,
             "expires_at": principal.session.expires_at,
         },
-    }, who=identifiers.get("email", account.id))
+    }, who=identifiers.get(EMAIL) or identifiers.get(PHONE) or account.id)
+
+
+def listed(identifiers: dict[str, str]) -> list[dict[str, str]]:
+    """An account's identifiers as answers list them."""
+    return [{"type": kind, "value": value} for kind, value in sorted(identifiers.items())]
 
 
 def jwks(exchange: Exchange) -> Answer:

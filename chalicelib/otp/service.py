@@ -1,7 +1,8 @@
 """The one-time-code service: sending and verifying codes, free of HTTP and of boto3.
 
 Its collaborators are passed in: a :class:`~chalicelib.otp.store.CodeStore`, an
-:class:`~chalicelib.accounts.store.AccountStore`, a :class:`~chalicelib.aws.mailer.CodeSender`, a
+:class:`~chalicelib.accounts.store.AccountStore`, the :class:`~chalicelib.aws.mailer.CodeSender` of each kind of
+identifier, a
 :class:`~chalicelib.accounts.sessions.SessionService`, a :class:`~chalicelib.crypto.KeyedHasher` and a clock.
 """
 
@@ -10,11 +11,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from chalicelib.accounts.sessions import IssuedSession, SessionService
-from chalicelib.accounts.store import AccountStore
+from chalicelib.accounts.identifiers import EMAIL, PHONE, Identifier
+from chalicelib.accounts.sessions import IssuedSession, PendingSession, SessionService
+from chalicelib.accounts.store import Account, AccountStore, Link
 from chalicelib.aws.dependencies import DependencyError
+from chalicelib.aws.expressions import Item
 from chalicelib.aws.mailer import CodeSender
 from chalicelib.config import Limits
 from chalicelib.crypto import KeyedHasher
@@ -25,16 +28,24 @@ from chalicelib.otp.store import CodeStore, GuessResult, SendTicket
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
-EMAIL = "email"
+Senders = Callable[[str], CodeSender]  # the sender of a kind of identifier, built when first needed
 
 
 class InvalidCode(Exception):
     """Wrong, expired, used, replaced or never requested: deliberately one answer for all of them."""
 
 
+class NotLinked(Exception):
+    """Linking refused: the identifier is another account's (``reason`` is a :class:`Link` other than LINKED)."""
+
+    def __init__(self, reason: Link) -> None:
+        super().__init__(reason.value)
+        self.reason = reason
+
+
 @dataclass(frozen=True)
 class SentCode:
-    email: str
+    to: Identifier
     expires_in: int
     resend_after: int
 
@@ -44,7 +55,7 @@ class OtpService:
         self,
         store: CodeStore,
         accounts: AccountStore,
-        sender: CodeSender,
+        senders: Senders,
         sessions: SessionService,
         hasher: KeyedHasher,
         limits: Limits,
@@ -53,66 +64,150 @@ class OtpService:
     ) -> None:
         self._store = store
         self._accounts = accounts
-        self._sender = sender
+        self._senders = senders
         self._sessions = sessions
         self._hasher = hasher
         self._limits = limits
         self._clock = clock
         self._challenges = challenges
 
-    def send_code(self, email: str, source_network: str | None) -> SentCode:
-        """Mail a fresh code to the normalised address ``email``; it replaces any earlier code.
+    def send_code(self, to: Identifier, source_network: str | None) -> SentCode:
+        """Send a fresh code to the normalised identifier ``to``; it replaces any earlier code.
 
-        Raises ``Throttled``, or ``DependencyError`` when storage or mail failed (a failed delivery is taken
+        Raises ``Throttled``, or ``DependencyError`` when storage or delivery failed (a failed delivery is taken
         back, so the person can ask again at once).
         """
         code = generate_code(self._limits.code_digits)
         ticket = SendTicket(
-            self._hasher.subject_key(EMAIL, email),
-            self._hasher.subject_key("ip", source_network) if source_network else None,
-            self._hasher.digest(email, code),
+            self._hasher.subject_key(to.kind, to.value),
+            to.kind,
+            self._network_key(source_network),
+            self._hasher.digest(to.value, code),
             int(self._clock()),
+            self._hasher.subject_key("prefix", to.prefix) if to.kind == PHONE else None,
+            to.country,
         )
         try:
             self._store.record_send(ticket)
         except DependencyError:
             # A timed-out write may have landed all the same: take it back, or the person would wait out a
-            # cooldown for a mail that never left. The take-back changes nothing if the write did not land.
+            # cooldown for a message that never left. The take-back changes nothing if the write did not land.
             self._take_back(ticket)
             raise
+        ttl = self._limits.code_ttl(to.kind)
         try:
-            self._sender.send_code(email, code, self._limits.code_ttl_seconds // 60)
+            self._senders(to.kind).send_code(to, code, ttl // 60)
         except Exception:
             self._take_back(ticket)
             raise
-        return SentCode(email, self._limits.code_ttl_seconds, self._limits.resend_cooldown_seconds)
+        return SentCode(to, ttl, self._limits.resend_cooldown(to.kind))
 
-    def verify_code(self, email: str, code: str, source_network: str | None = None) -> IssuedSession | MfaRequired:
-        """A new session, once ``code`` is proven to be the live code of the normalised address (it is used up).
+    def verify_code(self, identifier: Identifier, code: str, source_network: str | None = None
+                    ) -> IssuedSession | MfaRequired:
+        """A new session, once ``code`` is proven to be the identifier's live code (it is used up).
 
-        The first sign-in of an address creates its account; later ones land in the same account. Failures
-        count against ``source_network``'s budgets (see :meth:`CodeStore.check_guess`). Raises
-        :class:`InvalidCode`, ``Throttled`` (failure budget spent) or ``DependencyError`` (when settling the
-        account or signing the tokens fails, the code is put back, so the person can still use it).
-        An account with an active second factor gets :class:`MfaRequired` instead of tokens: the session stays
-        pending until ``POST /mfa/verify`` (chalicelib/mfa).
+        The first sign-in of an identifier that is not linked to an account creates its account; later ones,
+        and those of identifiers linked to it, land in the same account. Failures count against
+        ``source_network``'s budgets (see :meth:`CodeStore.check_guess`). Raises :class:`InvalidCode`,
+        ``Throttled`` (failure budget spent) or ``DependencyError`` (when settling the account or signing the
+        tokens fails, the code is put back, so the person can still use it). An account with an active second
+        factor gets :class:`MfaRequired` instead of tokens: the session stays pending until ``POST /mfa/verify``
+        (chalicelib/mfa).
         """
         now = int(self._clock())
-        key = self._hasher.subject_key(EMAIL, email)
-        guess_digest = self._hasher.digest(email, code)
-        pending = self._sessions.prepare(key, now)
-        network_key = self._hasher.subject_key("ip", source_network) if source_network else None
-        guess = self._store.check_guess(key, guess_digest, now, pending.record, network_key)
-        if guess.result is not GuessResult.RIGHT:
-            raise InvalidCode()
+        key, guess_digest, guess = self._guess(identifier, code, now, source_network)
+        amr = AMR[identifier.kind]
+        home = self._accounts.linked_home(guess.before)
+        if home:
+            return self._sign_in_linked(key, guess_digest, guess, home, amr, now)
+        pending = guess.pending
         try:
-            account = self._accounts.settle(key, EMAIL, email, pending.record.nonce, guess.before, now,
-                                            also=self._store.failures_cleared(guess.before, now))
-            challenge = self._challenges.challenge(pending, account) if self._challenges else None
-            return challenge or self._sessions.issue(pending, account, now)
+            account = self._accounts.settle(key, identifier.kind, identifier.value, pending.record.nonce,
+                                            guess.before, now, also=self._store.failures_cleared(guess.before, now))
+            return self._issue(pending, account, now)
         except DependencyError:
             self._put_back(key, guess_digest, pending.record.nonce)
             raise
+
+    def link(self, home: str, account: Account, identifier: Identifier, code: str,
+             source_network: str | None) -> Account:
+        """Add ``identifier`` to ``account`` (whose home item is ``home``), once ``code`` proves it is theirs.
+
+        Raises :class:`InvalidCode` and ``Throttled`` as :meth:`verify_code` does, and :class:`NotLinked` when
+        the identifier belongs to an account (this or another: the answer does not say whose) or the account
+        already holds one of its kind.
+        """
+        now = int(self._clock())
+        key, guess_digest, guess = self._guess(identifier, code, now, source_network)
+        nonce = guess.pending.record.nonce
+        try:
+            outcome = self._accounts.link(key, identifier.kind, identifier.value, nonce, home, account.id,
+                                          also=self._store.failures_cleared(guess.before, now))
+        except DependencyError:
+            self._put_back(key, guess_digest, nonce)
+            raise
+        if outcome is not Link.LINKED:
+            raise NotLinked(outcome)
+        return replace(account, identifiers={**account.identifiers, identifier.kind: identifier.value})
+
+    def unlink(self, home: str, account: Account, kind: str) -> bool:
+        """Take the identifier of ``kind`` out of the account; False if the account holds none."""
+        value = account.identifiers.get(kind)
+        if value is None:
+            return False
+        key = self._hasher.subject_key(kind, value)
+        return self._accounts.unlink(key, kind, home, account.id, int(self._clock()))
+
+    def _guess(
+        self, identifier: Identifier, code: str, now: int, source_network: str | None
+    ) -> tuple[str, str, _Guess]:
+        """Spend one guess at the identifier's live code; raises :class:`InvalidCode` unless it was right."""
+        key = self._hasher.subject_key(identifier.kind, identifier.value)
+        guess_digest = self._hasher.digest(identifier.value, code)
+        pending = self._sessions.prepare(key, now, AMR[identifier.kind])
+        guess = self._store.check_guess(key, guess_digest, now, pending.record, self._network_key(source_network))
+        if guess.result is not GuessResult.RIGHT:
+            raise InvalidCode()
+        return key, guess_digest, _Guess(guess.before, pending)
+
+    def _issue(self, pending: PendingSession, account: Account, now: int) -> IssuedSession | MfaRequired:
+        """Tokens for a proven first factor, or an mfa_token where the account owes a second one."""
+        challenge = self._challenges.challenge(pending, account) if self._challenges else None
+        return challenge or self._sessions.issue(pending, account, now)
+
+    def _sign_in_linked(self, key: str, guess_digest: str, guess: _Guess, home: str, amr: tuple[str, ...],
+                        now: int) -> IssuedSession | MfaRequired:
+        """A session at the account's home for a right guess at an identifier linked to it. The speculative
+        session the guess opened at the identifier goes once the tokens are out; until then it is what lets a
+        failure put the code back."""
+        speculative = guess.pending.record.nonce
+        pending = self._sessions.prepare(home, now, amr)
+        try:
+            account = self._accounts.sign_in_linked(guess.before, pending.record, now)
+            if account is None:
+                self._put_back(key, guess_digest, speculative)
+                raise InvalidCode()
+            issued = self._issue(pending, account, now)
+        except DependencyError:
+            self._end(home, pending.record.nonce)
+            self._put_back(key, guess_digest, speculative)
+            raise
+        try:
+            self._accounts.tidy_linked(key, speculative, also=self._store.failures_cleared(guess.before, now))
+        except DependencyError as error:
+            # The session is out; what is left is a session entry no token names, dropped with the next surplus.
+            logger.warning("could not tidy a linked identifier after its sign-in: %s", error.detail)
+        return issued
+
+    def _network_key(self, source_network: str | None) -> str | None:
+        return self._hasher.subject_key("ip", source_network) if source_network else None
+
+    def _end(self, home: str, nonce: str) -> None:
+        """End a session whose tokens were not handed out (nothing names it, but it holds a slot until then)."""
+        try:
+            self._accounts.revoke(home, nonce)
+        except DependencyError as error:
+            logger.warning("could not end a session whose tokens were not handed out: %s", error.detail)
 
     def _put_back(self, key: str, guess_digest: str, nonce: str) -> None:
         try:
@@ -125,5 +220,15 @@ class OtpService:
             self._store.undo_send(ticket)
         except DependencyError as error:
             # The first failure is what the caller must hear about; this one only costs a cooldown. Only the
-            # error code is logged: a chained SES error may quote the address.
+            # error code is logged: a chained SES or SNS error may quote the address or number.
             logger.warning("could not take back a failed send: %s", error.detail)
+
+
+@dataclass(frozen=True)
+class _Guess:
+    before: Item
+    pending: PendingSession
+
+
+# RFC 8176 authentication method references of a code by each channel.
+AMR = {EMAIL: ("otp",), PHONE: ("otp", "sms")}

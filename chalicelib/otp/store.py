@@ -29,18 +29,24 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
-
+from chalicelib.accounts.identifiers import PHONE
 from chalicelib.accounts.store import AccountStore, NewSession
 from chalicelib.aws.dependencies import DependencyError, guarded
-from chalicelib.aws.expressions import Item, Update, WindowCounter, conditional_update, read_number, read_string
+from chalicelib.aws.expressions import (
+    Item,
+    Update,
+    WindowCounter,
+    conditional_update,
+    read_number,
+    read_string,
+    transact,
+)
 from chalicelib.config import Limits
 
 logger = logging.getLogger(__name__)
 
-TRANSACTION_ATTEMPTS = 3
 WRITE_ATTEMPTS = 3
-TRANSACTION_CANCELLED = frozenset({"TransactionCanceledException"})
+STAGE_SMS = "stage#sms"  # the subject of the stage-wide SMS budget
 NO_SESSION = "-"  # a session nonce no session has (nonces are base64url of 8 random bytes, 11 characters)
 # Reads made alongside a write rather than before it (one per verify): a few threads per container.
 _POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="otp-gate")
@@ -68,12 +74,31 @@ class Guess:
 
 @dataclass(frozen=True)
 class SendTicket:
-    """One send: what :meth:`CodeStore.record_send` writes and :meth:`CodeStore.undo_send` takes back."""
+    """One send: what :meth:`CodeStore.record_send` writes and :meth:`CodeStore.undo_send` takes back.
+
+    A text message also names the number's block (``prefix_key``) and ``country``, which have quotas of their own.
+    """
 
     identifier_key: str
+    kind: str
     network_key: str | None
     code_digest: str
     now: int
+    prefix_key: str | None = None
+    country: str = ""
+
+
+@dataclass(frozen=True)
+class Quota:
+    """One send quota of a ticket: its counter item and the answer when it is spent."""
+
+    reason: str
+    counter: WindowCounter
+    subject_key: str
+
+    @property
+    def key(self) -> str:
+        return self.counter.key(self.subject_key)
 
 
 class FailureBudget:
@@ -130,42 +155,42 @@ class CodeStore:
     def record_send(self, ticket: SendTicket) -> None:
         """Make the ticket's code the identifier's only live code, if every send limit allows it.
 
-        Raises :class:`Throttled` (source network quota, exhausted failure budget, identifier quota,
-        cooldown, answered in that order) without changing anything.
+        Raises :class:`Throttled` without changing anything. The answer names the first limit spent in this
+        order: those that are not about the identifier (for a text: the stage's budget, the country's, the
+        number block's, then the source network's), the failure budget, the identifier's quotas, its cooldown.
         """
         limits, now = self._limits, ticket.now
+        cooldown = limits.resend_cooldown(ticket.kind)
         fails = FailureBudget(limits, now)
         update = Update()
         a, v = update.name, update.value
-        cooled = now - limits.resend_cooldown_seconds
-        update.require(f"attribute_not_exists({a('sent_at')}) OR {a('sent_at')} <= {v(cooled)}")
+        update.require(f"attribute_not_exists({a('sent_at')}) OR {a('sent_at')} <= {v(now - cooldown)}")
         update.require(fails.left(update))
         update.set(f"{a('code')} = {v(ticket.code_digest)}")
-        update.set(f"{a('code_expires_at')} = {v(now + limits.code_ttl_seconds)}")
+        update.set(f"{a('code_expires_at')} = {v(now + limits.code_ttl(ticket.kind))}")
         update.set(f"{a('guesses')} = {v(0)}")
         update.set(f"{a('prev_sent_at')} = if_not_exists({a('sent_at')}, {v(0)})")
         update.set(f"{a('sent_at')} = {v(now)}")
         update.keep_until(now + self._limits.retention_seconds)
         update.remove("last_guess")
         self._accounts.prepare(update)
-        sends, network = self._counters(ticket)
-        writes = [(ticket.identifier_key, update), (sends.key(ticket.identifier_key), sends.count_one())]
-        if network and ticket.network_key:
-            writes.append((network.key(ticket.network_key), network.count_one()))
-        reasons = self._transact(writes)
+        others, own = self._quotas(ticket)
+        quotas = [*others, *own]
+        reasons = transact(self._client, self._table,
+                           [(ticket.identifier_key, update), *((q.key, q.counter.count_one()) for q in quotas)],
+                           self._sleep)
         if reasons is None:
             return
-        identifier, quota = reasons[0], reasons[1]
-        network_item = reasons[2] if len(reasons) > 2 else {}
-        # The network's limit first: a caller whose quota is spent learns nothing about the identifier.
-        if network is not None and network.exhausted(network_item):
-            raise Throttled("ip_quota_exceeded", network.seconds_left)
-        if fails.exhausted(identifier):
+        found = dict(zip((q.key for q in quotas), reasons[1:], strict=True))
+        for quota in others:
+            if quota.counter.exhausted(found[quota.key]):
+                raise Throttled(quota.reason, quota.counter.seconds_left)
+        if fails.exhausted(reasons[0]):
             raise Throttled("too_many_failures", fails.seconds_left)
-        if sends.exhausted(quota):
-            raise Throttled("send_quota_exceeded", sends.seconds_left)
-        next_send = read_number(identifier, "sent_at") + limits.resend_cooldown_seconds
-        raise Throttled("resend_cooldown", next_send - now)
+        for quota in own:
+            if quota.counter.exhausted(found[quota.key]):
+                raise Throttled(quota.reason, quota.counter.seconds_left)
+        raise Throttled("resend_cooldown", read_number(reasons[0], "sent_at") + cooldown - now)
 
     def undo_send(self, ticket: SendTicket) -> None:
         """Take back a send whose message never left: no live code, cooldown and quotas as they were.
@@ -178,16 +203,39 @@ class CodeStore:
         update.set(f"{a('sent_at')} = {a('prev_sent_at')}")
         for name in ("code", "code_expires_at", "guesses", "last_guess"):
             update.remove(name)
-        sends, network = self._counters(ticket)
-        writes = [(ticket.identifier_key, update), (sends.key(ticket.identifier_key), sends.count_one(-1))]
-        if network and ticket.network_key:
-            writes.append((network.key(ticket.network_key), network.count_one(-1)))
-        self._transact(writes)
+        others, own = self._quotas(ticket)
+        transact(self._client, self._table,
+                 [(ticket.identifier_key, update), *((q.key, q.counter.count_one(-1)) for q in (*others, *own))],
+                 self._sleep)
 
-    def _counters(self, ticket: SendTicket) -> tuple[WindowCounter, WindowCounter | None]:
-        sends = WindowCounter("sends", self._limits.sends_per_address, ticket.now)
-        enabled = ticket.network_key and self._limits.sends_per_ip.enabled
-        return sends, WindowCounter("sends", self._limits.sends_per_ip, ticket.now) if enabled else None
+    def _quotas(self, ticket: SendTicket) -> tuple[list[Quota], list[Quota]]:
+        """The ticket's quotas: those not about the identifier, in the order they are answered, and its own.
+
+        Texts have quotas of their own on every axis SMS pumping moves along: the whole stage (a daily budget
+        that refuses before the AWS account's spend limit silently drops texts), a country, a block of numbers,
+        a source network, and the number itself over two windows. Email sends count per network and address.
+        """
+        limits, now = self._limits, ticket.now
+        if ticket.kind == PHONE:
+            others = [Quota("sms_budget_exceeded", WindowCounter("sms", limits.sms_budget, now), STAGE_SMS)]
+            if limits.sms_sends_per_country.enabled:
+                counter = WindowCounter("sms", limits.sms_sends_per_country, now)
+                others.append(Quota("country_quota_exceeded", counter, f"country#{ticket.country}"))
+            if limits.sms_sends_per_prefix.enabled and ticket.prefix_key:
+                counter = WindowCounter("sms", limits.sms_sends_per_prefix, now)
+                others.append(Quota("prefix_quota_exceeded", counter, ticket.prefix_key))
+            network, window = "sms", limits.sms_sends_per_ip
+            own = [Quota("send_quota_exceeded", WindowCounter("sends", limits.sms_sends_per_number, now),
+                         ticket.identifier_key),
+                   Quota("send_quota_exceeded", WindowCounter("sends_d", limits.sms_sends_per_number_daily, now),
+                         ticket.identifier_key)]
+        else:
+            others, network, window = [], "sends", limits.sends_per_ip
+            own = [Quota("send_quota_exceeded", WindowCounter("sends", limits.sends_per_address, now),
+                         ticket.identifier_key)]
+        if window.enabled and ticket.network_key:
+            others.append(Quota("ip_quota_exceeded", WindowCounter(network, window, now), ticket.network_key))
+        return others, own
 
     # -- verifying ---------------------------------------------------------------------------------------
 
@@ -336,7 +384,7 @@ class CodeStore:
             across, pair = self._failure_counters(now)
             counters = [(across.key(network_key), across.count_one(limited=False)),
                         (pair.key(f"{network_key}/{key}"), pair.count_one(limited=False))]
-            counted = _POOL.submit(self._transact, counters)
+            counted = _POOL.submit(transact, self._client, self._table, counters, self._sleep)
         self._count_at_live_code(key, before, now, discard)
         if counted is not None:
             counted.result()
@@ -365,31 +413,6 @@ class CodeStore:
                 return
             discard = self._accounts.session_opened(seen, nonce)
         raise DependencyError("dynamodb", True, "the failure count kept changing under concurrent guesses")
-
-    # -- plumbing ----------------------------------------------------------------------------------------
-
-    def _transact(self, writes: list[tuple[str, Update]]) -> list[Item] | None:
-        """Run the updates atomically; ``None`` when done, else the old items (``{}`` where absent) of a refusal.
-
-        Transactions touching a busy item are cancelled with ``TransactionConflict``; those are retried.
-        """
-        updates = [{"Update": update.request(self._table, key)} for key, update in writes]
-        for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
-            try:
-                with guarded("dynamodb", expected=TRANSACTION_CANCELLED):
-                    self._client.transact_write_items(TransactItems=updates)
-                return None
-            except ClientError as cancelled:
-                reasons = cancelled.response.get("CancellationReasons", [])
-                codes = {str(reason.get("Code")) for reason in reasons}
-                if "ConditionalCheckFailed" in codes:
-                    return [reason.get("Item", {}) for reason in reasons]
-                if not codes <= {"TransactionConflict", "None"} or attempt == TRANSACTION_ATTEMPTS:
-                    detail = f"transaction cancelled: {', '.join(sorted(codes))}"
-                    raise DependencyError("dynamodb", "ValidationError" not in codes, detail) from cancelled
-                self._sleep(0.05 * attempt)
-        raise AssertionError("unreachable: the last attempt returns or raises")
-
 
 def _refusal(gate: Future[Throttled | None] | None) -> Throttled | None:
     """The network's refusal, if any. A read that failed refuses nothing: the per-code limit and the

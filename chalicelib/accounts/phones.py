@@ -1,0 +1,67 @@
+"""Phone numbers: the one place that decides which numbers a code may be texted to, and how they are written.
+
+Validation is libphonenumber's (``phonenumberslite``: the same metadata without geocoding or carrier data). A code
+goes only to a valid number of a country the stage serves, of a type that receives text messages and is not
+billed to the sender's disadvantage: premium-rate, shared-cost, toll-free, UAN, voicemail, pager and personal
+numbers are what SMS pumping sends to, and landlines cannot receive a text at all. VoIP is a per-stage choice.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+
+import phonenumbers
+from phonenumbers import PhoneNumberFormat, PhoneNumberType
+
+from chalicelib.accounts.identifiers import PHONE, Identifier, InvalidPhone, PhoneNotSupported
+
+# International format only ("+" and the country code): without it a number means something else in every country.
+_WRITTEN = re.compile(r"\+[0-9][0-9 ().-]{2,30}")
+_TEXTABLE = frozenset({PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE})
+REFUSED_TYPES = {
+    PhoneNumberType.PREMIUM_RATE: "premium-rate numbers",
+    PhoneNumberType.SHARED_COST: "shared-cost numbers",
+    PhoneNumberType.TOLL_FREE: "toll-free numbers",
+    PhoneNumberType.UAN: "universal access numbers",
+    PhoneNumberType.VOICEMAIL: "voicemail numbers",
+    PhoneNumberType.PAGER: "pagers",
+    PhoneNumberType.PERSONAL_NUMBER: "personal (forwarding) numbers",
+    PhoneNumberType.VOIP: "internet (VoIP) numbers",
+    PhoneNumberType.FIXED_LINE: "landlines",
+}
+
+
+def normalize_phone(raw: object, countries: Collection[str], allow_voip: bool) -> Identifier:
+    """The number ``raw`` as an E.164 identifier, if the stage may text a code to it.
+
+    Raises :class:`InvalidPhone` or :class:`PhoneNotSupported`, whose messages say why in words meant for the
+    person typing (they say nothing about any account).
+    """
+    # Only plain spaces are stripped: a line break or other control character is refused wherever it sits.
+    if not isinstance(raw, str) or not _WRITTEN.fullmatch(raw.strip(" ")):
+        raise InvalidPhone("use international format: + and the country code, e.g. +14155550123")
+    try:
+        number = phonenumbers.parse(raw.strip(" "), None)
+    except phonenumbers.NumberParseException:
+        raise InvalidPhone("this is not a phone number") from None
+    if number.extension or not phonenumbers.is_valid_number(number):
+        raise InvalidPhone("this is not a valid phone number")
+    country = phonenumbers.region_code_for_number(number)
+    if country not in countries:
+        raise PhoneNotSupported("we do not send text messages to numbers of this country")
+    kind = phonenumbers.number_type(number)
+    if kind not in _TEXTABLE and not (kind == PhoneNumberType.VOIP and allow_voip):
+        refused = REFUSED_TYPES.get(kind, "numbers of this kind")
+        raise PhoneNotSupported(f"we do not send codes to {refused}")
+    return Identifier(PHONE, phonenumbers.format_number(number, PhoneNumberFormat.E164), country)
+
+
+def display_phone(e164: str) -> str:
+    """``+1 415-555-0123``: how the number is shown back to the person it belongs to."""
+    return phonenumbers.format_number(phonenumbers.parse(e164, None), PhoneNumberFormat.INTERNATIONAL)
+
+
+def country_of(e164: str) -> str:
+    """The ISO 3166 country of a number (as :func:`normalize_phone` accepted it)."""
+    return phonenumbers.region_code_for_number(phonenumbers.parse(e164, None)) or ""

@@ -1,0 +1,59 @@
+"""``/me/phone``: a signed-in person adds a phone number to their account, or removes it.
+
+Adding is a code to the number (``POST /me/phone``) and that code back (``POST /me/phone/verify``): the same
+code state, limits and budgets as signing in by the number. Whether a number already belongs to an account is
+said only to someone who has just proven the number is theirs, and never whose it is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib import wiring
+from chalicelib.accounts.identifiers import PHONE
+from chalicelib.accounts.sessions import SessionRejected
+from chalicelib.accounts.store import Link
+from chalicelib.http import errors
+from chalicelib.http.exchange import Exchange
+from chalicelib.http.otp_routes import code_sent, identifier, shown
+from chalicelib.http.session_routes import listed
+from chalicelib.otp.codes import parse_code
+from chalicelib.otp.service import NotLinked
+
+Answer = tuple[int, dict[str, Any]]
+REFUSALS = {Link.TAKEN: errors.PHONE_ALREADY_LINKED, Link.ACCOUNT_HAS_ONE: errors.ACCOUNT_HAS_PHONE}
+
+
+def add(exchange: Exchange) -> Answer:
+    principal = exchange.principal()
+    if PHONE in principal.account.identifiers:
+        raise errors.ACCOUNT_HAS_PHONE.error()
+    to = identifier(exchange.json_object(), (PHONE,))
+    return code_sent(wiring.get_service().send_code(to, exchange.source_network()))
+
+
+def verify(exchange: Exchange) -> Answer:
+    principal = exchange.principal()
+    body = exchange.json_object()
+    phone = identifier(body, (PHONE,))
+    code = parse_code(body.get("otp"), wiring.get_settings().limits.code_digits)
+    try:
+        account = wiring.get_service().link(principal.ref.home, principal.account, phone, code,
+                                            exchange.source_network())
+    except NotLinked as refused:
+        if refused.reason not in REFUSALS:
+            raise SessionRejected("account gone") from None
+        raise REFUSALS[refused.reason].error() from None
+    return errors.PHONE_LINKED.answer({"phone": phone.value, "identifiers": listed(account.identifiers)},
+                                      phone=shown(phone))
+
+
+def remove(exchange: Exchange) -> Answer:
+    principal = exchange.principal()
+    if PHONE not in principal.account.identifiers:
+        raise errors.PHONE_NOT_LINKED.error()
+    if principal.ref.home.startswith(f"{PHONE}#"):
+        raise errors.PHONE_IS_PRIMARY.error()
+    if not wiring.get_service().unlink(principal.ref.home, principal.account, PHONE):
+        raise errors.PHONE_NOT_LINKED.error()
+    return errors.PHONE_REMOVED.answer()
