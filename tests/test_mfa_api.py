@@ -15,7 +15,7 @@ from chalice.test import Client
 
 from app import app
 from chalicelib import wiring
-from tests.conftest import REPO_ROOT, FakeClock, code_in, override_settings, sent_mails
+from tests.conftest import REPO_ROOT, FakeClock, code_in, code_in_text, override_settings, sent_mails
 from tests.test_adversarial_faults import Faults, aws_error, timeout
 
 ALICE = "alice@example.com"
@@ -337,3 +337,39 @@ def test_a_reauthentication_that_landed_but_whose_answer_was_lost_still_renews(a
     assert (renewed["code"], lost.fired) == ("reauthenticated", 1), renewed
     faults.clear()
     assert alice.post("/mfa/recovery-codes", token=renewed["access_token"]).json_body["code"] == "recovery_codes"
+
+
+# -- by text message: a phone that created its account, and one linked to an email account ------------------
+
+
+def by_phone(alice: Person, number: str) -> Any:
+    assert alice.post("/otp", {"action": "send_otp", "phone": number}).status_code == 200
+    answer = alice.post("/otp", {"action": "verify_otp", "phone": number, "otp": code_in_text(number)})
+    alice.clock.advance(61)  # past the SMS resend cooldown; also a new TOTP step
+    return answer
+
+
+def test_a_phone_account_with_a_factor_signs_in_with_both(alice: Person) -> None:
+    number = "+14155550123"
+    first = by_phone(alice, number).json_body
+    alice.enroll(first["access_token"])
+    challenge = by_phone(alice, number).json_body
+    assert challenge["code"] == "mfa_required"
+    verified = alice.post("/mfa/verify", {"mfa_token": challenge["mfa_token"], "otp": alice.code()}).json_body
+    assert (verified["code"], verified["phone"]) == ("verified", number)
+    assert claims_of(verified["access_token"])["amr"] == ["otp", "sms", "mfa"]
+
+
+def test_a_phone_linked_to_an_account_with_a_factor_needs_the_factor_too(alice: Person) -> None:
+    number = "+14155550124"
+    confirmed = alice.enroll(alice.signed_in()["access_token"])
+    assert alice.post("/me/phone", {"phone": number}, confirmed["access_token"]).status_code == 200
+    linked = alice.post("/me/phone/verify", {"phone": number, "otp": code_in_text(number)},
+                        confirmed["access_token"])
+    assert linked.json_body["code"] == "phone_linked", linked.json_body
+    alice.clock.advance(61)
+    challenge = by_phone(alice, number).json_body
+    assert challenge["code"] == "mfa_required", challenge
+    verified = alice.post("/mfa/verify", {"mfa_token": challenge["mfa_token"], "otp": alice.code()}).json_body
+    assert verified["code"] == "verified" and verified["user_id"] == confirmed["user_id"]
+    assert alice.me(verified["access_token"]).json_body["session"]["aal"] == 2
