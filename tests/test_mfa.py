@@ -211,6 +211,24 @@ def test_a_first_factor_alone_is_no_sign_in(rig: Rig) -> None:
     assert rig.principal(verified.session).account.last_sign_in_at == signed_in_at
 
 
+def test_first_factors_whose_mfa_token_expired_do_not_push_out_real_sessions(settings: Settings,
+                                                                             clock: FakeClock) -> None:
+    """Someone who holds only the mailbox can open pending sessions at will; once their mfa_token has expired
+    they count as expired, so the account's cap ends them rather than the person's real sessions."""
+    rig = Rig(settings, clock, max_sessions=3)
+    rig.enrolled()
+    real = [rig.mfa.verify(rig.challenge(), rig.totp(), rig.now).session]
+    for _ in range(2):
+        rig.clock.advance(30)
+        real.append(rig.mfa.verify(rig.challenge(), rig.totp(), rig.now).session)
+    for _ in range(6):
+        rig.challenge()
+        rig.clock.advance(301)
+    for session in real:
+        rig.principal(session)
+    assert len(rig.item()["sessions"]["M"]) <= 3 + 1 + 2  # the cap, the newest pending one, the expired slack
+
+
 def test_a_pending_sessions_refresh_token_opens_nothing(rig: Rig) -> None:
     """The pending session's refresh token is never handed out; made from the mfa_token's secret with the
     service's key (as only the service could), it is still refused: a pending session cannot be refreshed."""

@@ -122,15 +122,22 @@ def _view(entry: dict[str, Any] | None, now: int) -> SessionView | None:
     return SessionView(read_number(entry, "c"), read_number(entry, "x"), _amr(entry), read_number(entry, "a"))
 
 
-def surplus_sessions(item: Item, now: int, keep: int, slack: int = 0) -> list[str]:
+def surplus_sessions(item: Item, now: int, keep: int, slack: int = 0,
+                     owing: Callable[[dict[str, Any]], bool] | None = None, owing_for: int = 0) -> list[str]:
     """The nonces to drop so that at most ``keep`` live sessions stay: the oldest, and every expired one.
 
     Up to ``slack`` expired entries may stay, when nothing else has to go: a later sign-in drops them with
-    others, so that most sign-ins need no second write while the item stays small.
+    others, so that most sign-ins need no second write while the item stays small. A session ``owing`` its
+    second factor neither counts towards ``keep`` nor is ended for it, so that someone who holds only the
+    mailbox cannot push the person's real sessions out (the guess's write bounds the map all the same); once
+    older than ``owing_for`` seconds (its mfa_token has expired) it counts as expired.
     """
     entries = _entries(item)
-    expired = [nonce for nonce, entry in entries.items() if read_number(entry, "x") <= now]
-    live = sorted((read_number(entry, "c"), nonce) for nonce, entry in entries.items() if nonce not in expired)
+    owes = owing or (lambda _: False)
+    expired = [nonce for nonce, entry in entries.items() if read_number(entry, "x") <= now
+               or (owes(entry) and read_number(entry, "c") <= now - owing_for)]
+    live = sorted((read_number(entry, "c"), nonce) for nonce, entry in entries.items()
+                  if nonce not in expired and not owes(entry))
     over = [nonce for _, nonce in live[: max(0, len(live) - keep)]]
     return expired + over if over or len(expired) > slack else []
 
@@ -193,8 +200,9 @@ class AccountStore:
         cap (the new one is the newest); with nothing to do, there is no write and the guess's own was all.
         """
         # The new session is the newest: keep it and the cap's worth of others, less one for it unless
-        # ``before`` already holds it (a retried write that had landed).
-        keep = self._limits.max_sessions - (0 if self.session_opened(before, nonce) else 1)
+        # ``before`` already holds it (a retried write that had landed) or it owes a second factor.
+        owing = self._owing(before)
+        keep = self._limits.max_sessions - (0 if self.session_opened(before, nonce) or owing else 1)
         for create in ("account" not in before, False):
             update = Update()
             if create:
@@ -203,7 +211,8 @@ class AccountStore:
                                     ("ids", ids), ("v", LAYOUT_VERSION), (PINNED, NEVER), (TTL, NEVER)):
                     update.set(f"{update.name(name)} = {update.value(value)}")
                 update.require(f"attribute_not_exists({update.name('account')})")
-            for surplus in surplus_sessions(before, now, keep, slack=EXPIRED_SLACK):
+            for surplus in surplus_sessions(before, now, keep, slack=EXPIRED_SLACK, owing=owing,
+                                            owing_for=self._limits.mfa_token_seconds):
                 update.remove(SESSIONS, surplus)
             if also:
                 also(update)
@@ -221,11 +230,19 @@ class AccountStore:
         """Drop expired and the oldest sessions so that ``keep`` stay (by default: room for a new one)."""
         update = Update()
         keep = self._limits.max_sessions - 1 if keep is None else keep
-        for nonce in surplus_sessions(before, now, keep, slack):
+        for nonce in surplus_sessions(before, now, keep, slack, owing=self._owing(before),
+                                      owing_for=self._limits.mfa_token_seconds):
             update.remove(SESSIONS, nonce)
         if update.removes:
             with guarded("dynamodb"):
                 self._client.update_item(**update.request(self._table, key))
+
+    def _owing(self, item: Item) -> Callable[[dict[str, Any]], bool] | None:
+        """Whether a session entry of ``item`` owes its second factor; None where no entry can."""
+        mfa = read_map(item, MFA)
+        if not pending(self._limits.mfa_policy, mfa, ()):
+            return None
+        return lambda entry: pending(self._limits.mfa_policy, mfa, _amr(entry))
 
     def account(self, key: str, item: Item) -> Account:
         """The account an item holds (its identifiers opened from their seals)."""
