@@ -11,6 +11,7 @@ import json
 import logging
 import time
 import traceback
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,12 +23,15 @@ from chalicelib.accounts.addresses import InvalidAddress
 from chalicelib.accounts.identifiers import EMAIL, PHONE, Identifier, InvalidPhone, PhoneNotSupported, mask
 from chalicelib.accounts.sessions import Principal, SessionRejected
 from chalicelib.accounts.store import Account
+from chalicelib.admin.access import AdminMfaRequired, NotAdmin, ReauthenticationRequired
+from chalicelib.admin.service import CannotLockSelf
+from chalicelib.admin.store import UserNotFound
 from chalicelib.aws.dependencies import DependencyError
 from chalicelib.config import ConfigError
-from chalicelib.http import errors, network
+from chalicelib.http import errors, metrics, network
 from chalicelib.http.errors import ApiError, ErrorKind
 from chalicelib.otp.codes import MalformedCode
-from chalicelib.otp.service import InvalidCode
+from chalicelib.otp.service import AccountLocked, InvalidCode
 from chalicelib.otp.store import Throttled
 
 logger = logging.getLogger(__name__)
@@ -87,8 +91,22 @@ class Exchange:
                 return
         else:
             kind, value = who.kind, who.value
+            self.channel(who)
         self.log["user"] = wiring.get_hasher().pseudonym(value)
         self.log["user_hint"] = mask(kind, value)
+
+    def channel(self, to: Identifier) -> None:
+        """Say in the access log which channel a code goes or came by, and a text's country (its metrics'
+        dimensions, :mod:`chalicelib.http.metrics`)."""
+        self.log[metrics.CHANNEL] = metrics.SMS_CHANNEL if to.kind == PHONE else metrics.EMAIL_CHANNEL
+        if to.kind == PHONE:
+            self.log[metrics.COUNTRY] = to.country
+
+    def request_id(self) -> str:
+        """API Gateway's id of this request (what its own logs name it by); one of our own where there is none
+        (chalice local)."""
+        given = (self.request.context or {}).get("requestId")
+        return given if isinstance(given, str) and given else str(uuid.uuid4())
 
 
 Handler = Callable[[Exchange], tuple[int, dict[str, Any]]]
@@ -118,8 +136,20 @@ def respond(request: Request, route: str, handler: Handler, public_cache_seconds
         headers["Cache-Control"] = f"public, max-age={public_cache_seconds}"
     headers.update(cors_headers(request))
     exchange.log.update(status=status, code=body["code"], latency_ms=round((time.perf_counter() - started) * 1000, 1))
+    exchange.log.update(_metrics(exchange.log))
     print(json.dumps(exchange.log, sort_keys=True), flush=True)
     return Response(body=body, status_code=status, headers=headers)
+
+
+def _metrics(log: dict[str, Any]) -> dict[str, Any]:
+    """The EMF fields of the access line, if it records any metric (none when the stage's settings are bad:
+    that answer is logged as an error already)."""
+    try:
+        settings = wiring.get_settings()
+    except ConfigError:
+        return {}
+    values = metrics.observed(log, REFUSAL_CODES, settings.sms_price)
+    return metrics.embedded(log, values, settings.metrics_namespace, int(time.time() * 1000)) if values else {}
 
 
 def preflight(request: Request) -> Response:
@@ -165,13 +195,24 @@ THROTTLES: dict[str, ErrorKind] = {
                  errors.IP_FAILURE_QUOTA_EXCEEDED, errors.PREFIX_QUOTA_EXCEEDED, errors.COUNTRY_QUOTA_EXCEEDED,
                  errors.SMS_BUDGET_EXCEEDED)
 }
+REFUSAL_CODES = frozenset(THROTTLES)  # counted as the metric "Refused", by code
 # (when an immediate retry may work, when it will not), by failing service; any other service holds keys.
 DEPENDENCY_FAILURES: dict[str, tuple[ErrorKind, ErrorKind]] = {
     "ses": (errors.MAIL_UNAVAILABLE, errors.MAIL_REJECTED),
     "sns": (errors.SMS_UNAVAILABLE, errors.SMS_REJECTED),
     "dynamodb": (errors.STORAGE_UNAVAILABLE, errors.STORAGE_ERROR),
+    "cloudwatch": (errors.METRICS_UNAVAILABLE, errors.METRICS_ERROR),
 }
 KEY_SERVICE_FAILURE = (errors.KEYS_UNAVAILABLE, errors.KEYS_ERROR)  # KMS, Secrets Manager, SSM
+# Refusals of the core that are answers as they are.
+REFUSALS: dict[type[Exception], ErrorKind] = {
+    AccountLocked: errors.ACCOUNT_LOCKED,
+    NotAdmin: errors.ADMIN_REQUIRED,
+    AdminMfaRequired: errors.ADMIN_MFA_REQUIRED,
+    ReauthenticationRequired: errors.REAUTHENTICATION_REQUIRED,
+    UserNotFound: errors.USER_NOT_FOUND,
+    CannotLockSelf: errors.CANNOT_LOCK_SELF,
+}
 
 
 def _as_api_error(error: Exception) -> ApiError:
@@ -189,6 +230,8 @@ def _as_api_error(error: Exception) -> ApiError:
         return errors.INVALID_TOKEN.error()
     if isinstance(error, InvalidCode):
         return errors.INVALID_CODE.error()
+    if type(error) in REFUSALS:
+        return REFUSALS[type(error)].error()
     if isinstance(error, Throttled) and error.reason in THROTTLES:
         return THROTTLES[error.reason].error(retry_after=error.retry_after)
     if isinstance(error, DependencyError):
