@@ -198,7 +198,8 @@ def test_an_index_of_another_shape_stops_bootstrap(clients: Clients) -> None:
     clients.dynamodb.create_table(
         TableName="otp_users", BillingMode="PAY_PER_REQUEST",
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "x", "AttributeType": "S"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                              {"AttributeName": "x", "AttributeType": "S"}],
         GlobalSecondaryIndexes=[{"IndexName": "account", "KeySchema": [{"AttributeName": "x", "KeyType": "HASH"}],
                                  "Projection": {"ProjectionType": "KEYS_ONLY"}}],
     )

@@ -149,7 +149,7 @@ def _metrics(log: dict[str, Any]) -> dict[str, Any]:
     except ConfigError:
         return {}
     values = metrics.observed(log, REFUSAL_CODES, settings.sms_price)
-    return metrics.embedded(log, values, settings.metrics_namespace, int(time.time() * 1000)) if values else {}
+    return metrics.embedded(log, values, settings.metrics_namespace, int(wiring.CLOCK() * 1000)) if values else {}
 
 
 def preflight(request: Request) -> Response:
