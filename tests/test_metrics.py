@@ -106,7 +106,7 @@ def test_stats_reads_back_what_the_access_lines_recorded(api: Api, capsys: pytes
     assert api.call("POST", "/otp", body={"action": "send_otp", "phone": "+14155550124"}).status_code == 200
     answer = api.call("POST", "/otp", body={"action": "verify_otp", "phone": PHONE, "otp": code_in_text(PHONE)})
     assert answer.status_code == 200
-    token = aal2(api.sign_in(ADMIN))["access_token"]
+    token = aal2(api, ADMIN)["access_token"]
     _feed_printed(capsys.readouterr().out)
     stats = api.call("GET", "/admin/stats?hours=48", token).json_body
     assert stats["code"] == "admin_stats" and len(stats["timestamps"]) == 48 and stats["period"] == 3600
@@ -126,14 +126,14 @@ def test_stats_reads_back_what_the_access_lines_recorded(api: Api, capsys: pytes
 @pytest.mark.parametrize(("query", "status"), [("hours=0", 400), ("hours=337", 400), ("hours=x", 400),
                                                ("hours=336", 200), ("", 200)])
 def test_stats_hours_are_bounded(api: Api, query: str, status: int) -> None:
-    token = aal2(api.sign_in(ADMIN))["access_token"]
+    token = aal2(api, ADMIN)["access_token"]
     assert api.call("GET", f"/admin/stats?{query}", token).status_code == status
 
 
 @pytest.mark.parametrize(("code", "http", "status", "answer"), [
     ("Throttling", 400, 503, "metrics_unavailable"), ("AccessDenied", 403, 502, "metrics_error")])
 def test_a_failing_cloudwatch_is_its_own_answer(api: Api, code: str, http: int, status: int, answer: str) -> None:
-    token = aal2(api.sign_in(ADMIN))["access_token"]
+    token = aal2(api, ADMIN)["access_token"]
     faults = Faults()
     faults.inject("cloudwatch", "GetMetricData", aws_error(code, http))
     try:
