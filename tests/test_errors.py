@@ -207,14 +207,10 @@ REASON = {"reason": "a support ticket"}
 
 
 def admin_token(ctx: Ctx) -> str:
-    """An admin's access token at AAL2 (tests/test_admin.py's aal2 says how)."""
-    from tests.test_admin import aal2
+    """An admin's access token at AAL2, made as tests/test_admin.py's aal2 makes one (an authenticator enrolled)."""
+    from tests.test_admin import Api, aal2
 
-    assert ctx.send(ADMIN).status_code == 200
-    code = code_in([mail for mail in sent_mails() if mail["to"] == [ADMIN]][-1])
-    answer = ctx.verify(code, ADMIN)
-    assert answer.status_code == 200, answer.json_body
-    return aal2(answer.json_body)["access_token"]
+    return aal2(Api(ctx.client, ctx.clock, ctx.monkeypatch), ADMIN)["access_token"]
 
 
 def as_admin(ctx: Ctx, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
