@@ -2,8 +2,9 @@
 
     python -m bench.run [--quick]
 
-1. Cold start: fresh processes (bench/cold_start.py) import `app` and answer their first send_otp and verify_otp,
-   against the embedded AWS; the same for a one-route Chalice app (bench/minimal_app.py).
+1. Cold start: fresh processes (bench/cold_start.py) each answer one first request against the embedded AWS,
+   interleaved: the prototype's handler (bench/prototype.py), the service's send_otp by mail and by text and its
+   verify_otp (right code), and a one-route Chalice app (bench/minimal_app.py).
 2. AWS calls per operation, warm, counted with a botocore ``before-call`` hook on the service's own clients.
 3. Complete sign-ins through `chalice local` and the embedded AWS, 1, 8 and 32 clients at once.
 4. Handler overhead with AWS answered instantly (bench/overhead.py, botocore's Stubber).
@@ -53,7 +54,7 @@ LOAD_SETTINGS = {"OTP_SENDS_PER_IP": "100000", "OTP_FAILURES_PER_IP": "100000", 
 @dataclass(frozen=True)
 class Plan:
     timing_pairs: int = 300
-    cold_runs: int = 7
+    cold_runs: int = 12
     overhead_calls: int = 2000
     load_levels: tuple[int, ...] = (1, 8, 32)
     load_seconds: float = 10.0
@@ -112,66 +113,105 @@ def stage_environment(stack: Stack) -> dict[str, str]:
     return env
 
 
-def cold_start(stack: Stack, runs: int) -> dict[str, Any]:
+# The first requests a container may answer, each against the prototype's: (module, what the request is).
+PROTOTYPE = "prototype"
+FIRST_REQUESTS = (PROTOTYPE, "send_otp (email)", "send_otp (SMS)", "verify_otp (right code)")
+MINIMAL = "one-route Chalice app"
+FIRST_PHONE = 14155550150  # +1 415 555-01xx: valid numbers reserved for fiction, one per run
+
+
+@dataclass
+class ColdRequests:
+    """Makes each kind of first request for a fresh process: a new address or number every time, and for a
+    verify the code sent beforehand by another process (chalice local), so that the verify is the first request
+    of its own container."""
+
+    stack: Stack
+    count: int = 0
+
+    def body(self, kind: str) -> tuple[str, dict[str, Any]]:
+        self.count += 1
+        email = f"cold-{self.count}@example.com"
+        if kind == "send_otp (SMS)":
+            return "app", {"action": "send_otp", "phone": f"+{FIRST_PHONE + self.count}"}
+        if kind == "verify_otp (right code)":
+            status, code, _ = post_api(self.stack, {"action": "send_otp", "email": email})
+            if status != 200:
+                raise RuntimeError(f"the code for a cold verify was not sent: {status} {code}")
+            return "app", {"action": "verify_otp", "email": email, "otp": read_code(self.stack, email)}
+        module = {PROTOTYPE: "bench.prototype", MINIMAL: "bench.minimal_app"}.get(kind, "app")
+        return module, {"action": "send_otp", "email": email}
+
+
+def cold_process(env: dict[str, str], module: str, body: dict[str, Any],
+                 flags: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+    """One fresh interpreter that imports ``module`` and answers ``body`` (bench/cold_start.py), timed from here."""
+    spawned = {"BENCH_SPAWNED_AT": repr(time.time())}
+    result = subprocess.run([sys.executable, *flags, "-m", "bench.cold_start", module, json.dumps(body)],
+                            cwd=REPO_ROOT, env={**env, **spawned}, capture_output=True, text=True, timeout=120,
+                            check=False)
+    if result.returncode != 0 or json.loads(result.stdout.strip().splitlines()[-1])["status"] != 200:
+        raise RuntimeError(f"cold start of {module} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def first_requests(stack: Stack, runs: int) -> dict[str, Any]:
+    """``runs`` rounds, each one fresh process per kind of first request (the order rotated from round to
+    round), so that a slow moment of the machine hits a round alike; each kind's ratio to the prototype is
+    taken within a round, then the median of the rounds'."""
     env = stage_environment(stack)
-    inbox = f"{stack.aws_url}{INBOX_PATH}"
+    requests = ColdRequests(stack)
+    kinds = (*FIRST_REQUESTS, MINIMAL)
 
-    def one(module: str, index: int, extra: dict[str, str] | None = None) -> dict[str, float]:
-        args = [sys.executable, "-m", "bench.cold_start", module, f"cold-{module}-{index}@example.com"]
-        if module == "app":
-            args.append(inbox)
-        spawned = {"BENCH_SPAWNED_AT": repr(time.time())}
-        result = subprocess.run(args, cwd=REPO_ROOT, env={**env, **spawned, **(extra or {})}, capture_output=True,
-                                text=True, timeout=120, check=False)
-        if result.returncode != 0:
-            raise RuntimeError(f"cold start of {module} failed:\n{result.stdout}\n{result.stderr}")
-        return json.loads(result.stdout.strip().splitlines()[-1])
+    def one(kind: str) -> dict[str, float]:
+        return json.loads(cold_process(env, *requests.body(kind)).stdout.strip().splitlines()[-1])
 
-    for module in ("app", "bench.minimal_app"):  # compile and cache bytecode, warm the OS's file cache
-        one(module, -1)
-    samples: dict[str, list[dict[str, float]]] = {"app": [], "bench.minimal_app": []}
-    for index in range(runs):  # interleaved, so that a slow moment of the machine hits both alike
-        for module in samples:
-            samples[module].append(one(module, index))
-    # An upper bound: nothing cached, every module compiled from source (Lambda's /var/task is read-only, so
-    # the package's own modules are compiled at every cold start; the runtime's boto3 comes precompiled).
+    for kind in kinds:  # compile and cache bytecode, warm the OS's file cache
+        one(kind)
+    samples: dict[str, list[dict[str, float]]] = {kind: [] for kind in kinds}
+    for index in range(runs):
+        for kind in kinds[index % len(kinds):] + kinds[:index % len(kinds)]:
+            samples[kind].append(one(kind))
+    figures: dict[str, Any] = {}
+    for kind, taken in samples.items():
+        figures[kind] = {key: statistics.median(sample[key] for sample in taken) for key in taken[0]}
+        for measure in ("spawn_to_first_answer_ms", "cpu_to_first_answer_ms"):
+            figures[kind][f"{measure.removesuffix('_ms')}_ratio"] = statistics.median(
+                mine[measure] / reference[measure] for mine, reference in zip(taken, samples[PROTOTYPE], strict=True))
+    return {"runs": runs, "kinds": figures, "imports_by_package_ms": import_breakdown(env, requests),
+            "samples": samples}
+
+
+def uncached(stack: Stack, runs: int) -> dict[str, float]:
+    """An upper bound: nothing cached, every module compiled from source (Lambda's /var/task is read-only, so the
+    package's own modules are compiled at every cold start; the runtime's boto3 comes precompiled)."""
+    requests = ColdRequests(stack)
     with tempfile.TemporaryDirectory() as empty:
-        no_cache = {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": empty}
-        uncached = [one("app", 100 + index, no_cache) for index in range(max(1, runs // 2))]
-    return {
-        "runs": runs,
-        "import_by_package_ms": import_breakdown(env),
-        "service": _medians(samples["app"]),
-        "minimal_app": _medians(samples["bench.minimal_app"]),
-        "service_no_bytecode_cache": _medians(uncached),
-        "uncached_runs": len(uncached),
-        "samples": samples,
-    }
+        env = {**stage_environment(stack), "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": empty}
+        taken = [json.loads(cold_process(env, *requests.body("send_otp (email)")).stdout.strip().splitlines()[-1])
+                 for _ in range(runs)]
+    return {"runs": runs, **{key: statistics.median(sample[key] for sample in taken) for key in taken[0]}}
 
 
-def import_breakdown(env: dict[str, str], runs: int = 5) -> dict[str, float]:
-    """Where ``import app`` spends its time: ``-X importtime``'s own-time per module, summed by top-level
-    package, median of a few runs (bytecode cached)."""
-    totals: dict[str, list[float]] = collections.defaultdict(list)
-    for _ in range(runs):
-        result = subprocess.run([sys.executable, "-X", "importtime", "-c", "import app"], cwd=REPO_ROOT, env=env,
-                                capture_output=True, text=True, timeout=120, check=True)
-        run: collections.Counter[str] = collections.Counter()
-        for line in result.stderr.splitlines():
-            if line.startswith("import time:") and "|" in line and "self" not in line:
-                own, _, name = line.removeprefix("import time:").split("|")
-                run[name.strip().split(".")[0]] += int(own) / 1000
-        for package, ms in run.items():
-            totals[package].append(ms)
-    medians = {package: statistics.median(values + [0.0] * (runs - len(values))) for package, values in totals.items()}
-    return dict(sorted(medians.items(), key=lambda item: -item[1]))
-
-
-def _medians(samples: list[dict[str, float]]) -> dict[str, float]:
-    medians = {key: statistics.median(sample[key] for sample in samples) for key in samples[0]}
-    medians["import_plus_first_request_ms"] = statistics.median(
-        sample["import_ms"] + sample["first_request_ms"] for sample in samples)
-    return medians
+def import_breakdown(env: dict[str, str], requests: ColdRequests, runs: int = 3) -> dict[str, dict[str, float]]:
+    """Where each kind of first request's process spends its imports: ``-X importtime``'s own time per module,
+    summed by top-level package, median of a few runs (bytecode cached); the imports a request makes count too."""
+    breakdown = {}
+    for kind in FIRST_REQUESTS:
+        totals: dict[str, list[float]] = collections.defaultdict(list)
+        for _ in range(runs):
+            result = cold_process(env, *requests.body(kind), flags=("-X", "importtime"))
+            run: collections.Counter[str] = collections.Counter()
+            for line in result.stderr.splitlines():
+                if line.startswith("import time:") and "|" in line and "self" not in line:
+                    own, _, name = line.removeprefix("import time:").split("|")
+                    run[name.strip().split(".")[0]] += int(own) / 1000
+            for package, ms in run.items():
+                totals[package].append(ms)
+        medians = {package: statistics.median(values + [0.0] * (runs - len(values)))
+                   for package, values in totals.items()}
+        breakdown[kind] = dict(sorted(medians.items(), key=lambda item: -item[1]))
+    return breakdown
 
 
 # -- 2. AWS calls per operation ---------------------------------------------------------------------------------
@@ -510,8 +550,9 @@ def main(argv: list[str] | None = None) -> int:
     tail: collections.deque[str] = collections.deque(maxlen=50)
     say("starting the embedded AWS and chalice local")
     with headless_stack(LOAD_SETTINGS, echo=tail.append, aws_module="bench.inbox_aws") as stack:
-        say(f"cold starts: {plan.cold_runs} of each app")
-        results["cold_start"] = cold_start(stack, plan.cold_runs)
+        say(f"cold starts: {plan.cold_runs} rounds of each first request")
+        results["cold_start"] = first_requests(stack, plan.cold_runs)
+        results["cold_start_uncached"] = uncached(stack, max(1, plan.cold_runs // 4))
         say("AWS calls per operation")
         results["aws_calls"] = aws_calls(stack)
         say(f"verify timing: {plan.timing_pairs} pairs of wrong codes (live code / never asked)")
