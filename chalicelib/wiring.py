@@ -61,7 +61,7 @@ def get_hasher() -> KeyedHasher:
 @functools.cache
 def get_keys() -> KmsKeys:
     settings = get_settings()
-    return KmsKeys(get_client("kms"), (settings.signing_key_id, *settings.previous_signing_key_ids))
+    return KmsKeys(get_client, (settings.signing_key_id, *settings.previous_signing_key_ids))
 
 
 @functools.cache

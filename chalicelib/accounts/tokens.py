@@ -12,7 +12,7 @@ import functools
 import hashlib
 import json
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,11 +84,19 @@ class VerificationKey:
 
 
 class KmsKeys:
-    """The signing key (first id) and the keys still accepted for verification, all held in KMS."""
+    """The signing key (first id) and the keys still accepted for verification, all held in KMS.
 
-    def __init__(self, kms: Any, key_ids: Sequence[str]) -> None:
-        self._kms = kms
+    ``client_for("kms")`` is asked for the KMS client when a key is first needed: a container whose first
+    requests only send codes never builds it.
+    """
+
+    def __init__(self, client_for: Callable[[str], Any], key_ids: Sequence[str]) -> None:
+        self._client_for = client_for
         self._key_ids = tuple(key_ids)
+
+    @functools.cached_property
+    def _kms(self) -> Any:
+        return self._client_for("kms")
 
     @functools.cached_property
     def _published(self) -> list[tuple[str, VerificationKey]]:
