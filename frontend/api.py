@@ -1,5 +1,6 @@
-"""A tiny client for the sign-in API: ``POST /otp`` and the session routes (``/token/refresh``,
-``/token/revoke``, ``/signout``, ``GET /me``).
+"""A tiny client for the sign-in API: ``POST /otp`` (by email or phone), the session routes (``/token/refresh``,
+``/token/revoke``, ``/signout``, ``GET /me``), a phone on the account (``/me/phone``) and two-step
+verification (``/mfa/...``).
 
 Contract: every call returns an :class:`ApiResult` and never raises for HTTP errors, unreachable servers or
 malformed answers, so the UI has exactly one shape to render. The API's own ``message`` is passed through
@@ -27,6 +28,10 @@ UNREACHABLE = "api_unreachable"
 BAD_RESPONSE = "bad_response"
 # For a 2xx answer that lacks what it promised (tokens, an address), so it cannot be used.
 UNEXPECTED_ANSWER = "The sign-in service sent an unexpected answer. Please try again."
+
+Channel = Literal["email", "phone"]  # how a sign-in code travels; also the body field that names the identifier
+SecondFactor = Literal["otp", "recovery_code"]  # the body field a second-factor code travels in
+Method = Literal["GET", "POST", "DELETE"]
 
 
 @dataclass(frozen=True)
@@ -76,14 +81,24 @@ class OtpClient:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
 
-    def send_otp(self, email: str) -> ApiResult:
-        """Ask the API to mail a code to ``email``. Success carries ``resend_after`` and ``expires_in``."""
-        return self._post("/otp", {"action": "send_otp", "email": email})
+    def send_otp(self, address: str, channel: Channel = "email") -> ApiResult:
+        """Ask the API to send a code to ``address`` (an email address, or with ``channel="phone"`` a number in
+        international format). Success carries ``resend_after``, ``expires_in`` and, for a phone, ``to``: the
+        number as the API understood it, in international format."""
+        return self._post("/otp", {"action": "send_otp", channel: address})
 
-    def verify_otp(self, email: str, otp: str) -> ApiResult:
-        """Check ``otp`` for ``email``. Success opens a session: ``email``, ``access_token``, ``expires_in``,
-        ``refresh_token``, ``refresh_expires_in``."""
-        return self._post("/otp", {"action": "verify_otp", "email": email, "otp": otp})
+    def verify_otp(self, address: str, otp: str, channel: Channel = "email") -> ApiResult:
+        """Check ``otp`` for ``address``. Success is either ``verified``, which opens a session (``user_id``,
+        ``access_token``, ``expires_in``, ``refresh_token``, ``refresh_expires_in`` and the account's ``email``
+        and/or ``phone``), or, for an account with a second factor, ``mfa_required`` (``mfa_token``,
+        ``factors``, ``expires_in``): then :meth:`verify_mfa` finishes the sign-in."""
+        return self._post("/otp", {"action": "verify_otp", channel: address, "otp": otp})
+
+    def verify_mfa(self, mfa_token: str, code: str, kind: SecondFactor = "otp") -> ApiResult:
+        """Finish a sign-in with the second factor: an authenticator code, or with ``kind="recovery_code"`` a
+        recovery code. Success is ``verified`` with the session and ``recovery_codes_left``; 401 ``invalid_code``
+        (try again), 401 ``invalid_mfa_token`` (the first step must be repeated), 429 ``too_many_failures``."""
+        return self._post("/mfa/verify", {"mfa_token": mfa_token, kind: code})
 
     def refresh(self, refresh_token: str) -> ApiResult:
         """Renew a session. Success carries the same token fields as ``verify_otp``; the refresh token sent is
@@ -99,21 +114,61 @@ class OtpClient:
         return self._post("/signout", {"everywhere": everywhere}, access_token=access_token)
 
     def me(self, access_token: str) -> ApiResult:
-        """Who is signed in: ``email``, ``session`` and (newer APIs) the account's ``user_id``, ``identifiers``,
-        ``created_at`` and ``last_sign_in_at``; times in epoch seconds. 401 for a bad/expired/revoked token."""
+        """Who is signed in: ``email`` and/or ``phone``, ``session`` and (newer APIs) the account's ``user_id``,
+        ``identifiers``, ``created_at``, ``last_sign_in_at`` and ``mfa``; times in epoch seconds. 401 for a
+        bad/expired/revoked token; 403 ``mfa_enrollment_required`` for a session that may only enroll."""
         return self._send("GET", "/me", None, access_token)
+
+    def add_phone(self, access_token: str, phone: str) -> ApiResult:
+        """Send a code to ``phone`` to link it to the account: 200 ``code_sent`` (with ``to``, as for sign-in)."""
+        return self._post("/me/phone", {"phone": phone}, access_token)
+
+    def link_phone(self, access_token: str, phone: str, otp: str) -> ApiResult:
+        """Link ``phone`` with the code sent to it: 200 ``phone_linked``; 409 ``phone_already_linked`` or
+        ``account_has_phone``."""
+        return self._post("/me/phone/verify", {"phone": phone, "otp": otp}, access_token)
+
+    def remove_phone(self, access_token: str) -> ApiResult:
+        """Unlink the account's phone: 200 ``phone_removed``; 404 ``phone_not_linked``, 409 ``phone_is_primary``."""
+        return self._send("DELETE", "/me/phone", None, access_token)
+
+    def start_totp(self, access_token: str) -> ApiResult:
+        """Begin enrolling an authenticator app: 200 ``totp_enrollment`` with ``secret``, ``otpauth_uri`` and
+        ``qr_svg``; nothing is active until :meth:`confirm_totp`. 409 ``mfa_already_enabled``."""
+        return self._post("/mfa/totp", {}, access_token)
+
+    def confirm_totp(self, access_token: str, otp: str) -> ApiResult:
+        """Activate the pending authenticator with a code from it: 200 ``mfa_enabled`` with ``recovery_codes``
+        and a new session (tokens at the higher assurance level); 401 ``invalid_code``, 404
+        ``no_pending_enrollment``."""
+        return self._post("/mfa/totp/confirm", {"otp": otp}, access_token)
+
+    def reauthenticate(self, access_token: str, code: str, kind: SecondFactor = "otp") -> ApiResult:
+        """Prove the second factor again for a sensitive action: 200 ``reauthenticated`` with a new session."""
+        return self._post("/mfa/reauthenticate", {kind: code}, access_token)
+
+    def remove_totp(self, access_token: str) -> ApiResult:
+        """Remove the authenticator (step-up: 401 ``reauthentication_required`` unless recently proven):
+        200 ``mfa_disabled``, which ends every other session; 404 ``mfa_not_enabled``."""
+        return self._send("DELETE", "/mfa/totp", None, access_token)
+
+    def new_recovery_codes(self, access_token: str) -> ApiResult:
+        """Replace the recovery codes (step-up, as :meth:`remove_totp`): 200 ``recovery_codes``."""
+        return self._post("/mfa/recovery-codes", {}, access_token)
 
     def _post(self, path: str, payload: Mapping[str, Any], access_token: str | None = None) -> ApiResult:
         return self._send("POST", path, payload, access_token)
 
     def _send(
-        self, method: Literal["GET", "POST"], path: str, payload: Mapping[str, Any] | None, access_token: str | None
+        self, method: Method, path: str, payload: Mapping[str, Any] | None, access_token: str | None
     ) -> ApiResult:
         url = f"{self.base_url}{path}"
         headers = {"Authorization": f"Bearer {access_token}"} if access_token is not None else None
         try:
             if method == "GET":
                 response = requests.get(url, headers=headers, timeout=self.timeout)
+            elif method == "DELETE":
+                response = requests.delete(url, headers=headers, timeout=self.timeout)
             else:
                 response = requests.post(url, json=payload, headers=headers, timeout=self.timeout)
         except requests.Timeout:

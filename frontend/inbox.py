@@ -1,11 +1,11 @@
-"""Reads the mails that the local stack's embedded AWS (moto server) captured instead of delivering.
+"""Reads the mails and SMS that the local stack's embedded AWS (moto server) captured instead of delivering.
 
 Local development only: the UI imports and calls this solely when ``DEV_INBOX_URL`` is set, which the local
 stack does and a deployed stage never does.
 
 ``GET {DEV_INBOX_URL}`` (``/_dev/inbox`` of ``tools.embedded_aws``) answers ``{"mails": [...], "sms": [...]}``:
-the newest captured mails (and SMS, not shown here), newest first. Each mail is the attributes of a moto SES
-model, named by ``kind``; SES v1 and v2 share one backend:
+the newest captured mails and SMS, newest first. Each mail is the attributes of a moto SES model, named by
+``kind``; SES v1 and v2 share one backend:
 
 - ``"Message"`` (``SendEmail`` with simple content; for SES v2 ``body`` is the HTML part when there is one,
   else the text part)::
@@ -17,7 +17,10 @@ model, named by ``kind``; SES v1 and v2 share one backend:
 
     {"kind": "RawMessage", "id": str, "source": str, "destinations": [str], "raw_data": str}
 
-Other kinds (templated mails) are not shown.
+Other kinds (templated mails) are not shown. Each SMS is what moto's SNS records of a ``Publish`` to a phone
+number: its message id (a UUID), the number exactly as published (E.164) and the text; no time, no attributes::
+
+    {"id": str, "phone_number": str, "message": str}
 """
 
 from __future__ import annotations
@@ -55,8 +58,30 @@ class Mail:
         return bool(wanted) and any(recipient.strip().lower() == wanted for recipient in self.to)
 
 
-def fetch_mails(url: str, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> list[Mail]:
-    """Fetch and parse the captured mails, newest first.
+@dataclass(frozen=True)
+class Sms:
+    """One captured SMS."""
+
+    id: str
+    to: str  # E.164, as the API published it
+    text: str
+
+    def is_for(self, number: str) -> bool:
+        """True if the SMS went to ``number`` (E.164, as the API normalises every number it sends to)."""
+        wanted = number.strip()
+        return bool(wanted) and self.to == wanted
+
+
+@dataclass(frozen=True)
+class Inbox:
+    """Everything captured, newest first."""
+
+    mails: list[Mail]
+    sms: list[Sms]
+
+
+def fetch_inbox(url: str, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> Inbox:
+    """Fetch and parse the captured mails and SMS, newest first.
 
     Raises :class:`InboxError` (never anything else) when the inbox is unreachable or answers something that
     is not the dev inbox's JSON.
@@ -72,7 +97,12 @@ def fetch_mails(url: str, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> list[Mail
         raise InboxError(f"{url} did not answer JSON") from exc
     if not isinstance(data, dict):
         raise InboxError(f"{url} did not answer a JSON object")
-    return parse_inbox(data)
+    return Inbox(parse_inbox(data), parse_sms(data))
+
+
+def fetch_mails(url: str, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> list[Mail]:
+    """The mails of :func:`fetch_inbox`, for callers that read only mail."""
+    return fetch_inbox(url, timeout).mails
 
 
 def parse_inbox(data: Mapping[str, Any]) -> list[Mail]:
@@ -88,6 +118,15 @@ def parse_inbox(data: Mapping[str, Any]) -> list[Mail]:
         if mail is not None:
             mails.append(mail)
     return mails
+
+
+def parse_sms(data: Mapping[str, Any]) -> list[Sms]:
+    """The SMS of the dev inbox's answer, in its order (newest first); malformed entries are skipped."""
+    return [
+        Sms(str(item.get("id", "")), item["phone_number"], item["message"])
+        for item in _dicts(data.get("sms"))
+        if isinstance(item.get("phone_number"), str) and isinstance(item.get("message"), str)
+    ]
 
 
 def _dicts(value: object) -> Iterable[Mapping[str, Any]]:

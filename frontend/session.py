@@ -29,13 +29,35 @@ class Identifier:
 
 
 @dataclass(frozen=True)
+class TwoStep:
+    """The account's second factor as ``/me`` describes it (``mfa``)."""
+
+    totp: bool
+    recovery_codes_left: int | None
+    recovery_codes_low: bool  # the API's own judgement of "few left": the UI does not count
+
+    @classmethod
+    def from_answer(cls, data: object) -> TwoStep | None:
+        """The ``mfa`` object of a ``/me`` answer, or ``None`` when the API sent none (two-step not offered)."""
+        if not isinstance(data, dict) or not isinstance(data.get("totp"), bool):
+            return None
+        left = data.get("recovery_codes_left")
+        return cls(
+            totp=data["totp"],
+            recovery_codes_left=left if isinstance(left, int) and not isinstance(left, bool) and left >= 0 else None,
+            recovery_codes_low=data.get("recovery_codes_low") is True,
+        )
+
+
+@dataclass(frozen=True)
 class Account:
     """What ``GET /me`` said about the account and the session, times as epoch seconds of the API's clock.
 
-    Fields an older API does not send are ``None`` (or no identifiers).
+    An account holds an email address, a phone (E.164) or both. Fields an older API does not send are ``None``
+    (or no identifiers).
     """
 
-    email: str
+    email: str | None
     signed_in_at: int | None
     access_token_expires_at: int | None
     expires_at: int | None
@@ -43,16 +65,25 @@ class Account:
     identifiers: tuple[Identifier, ...] = ()
     created_at: int | None = None
     last_sign_in_at: int | None = None
+    phone: str | None = None
+    two_step: TwoStep | None = None
+    aal: int | None = None  # the session's assurance level: 2 once a second factor was proven
+
+    @property
+    def name(self) -> str:
+        """Who is signed in, as the account view names them: the address, else the number."""
+        return self.email or self.phone or ""
 
     @classmethod
     def from_answer(cls, data: Mapping[str, Any]) -> Account | None:
-        """The account of a ``/me`` answer, or ``None`` when it does not name an address."""
-        email = data.get("email")
-        if not isinstance(email, str) or not email:
+        """The account of a ``/me`` answer, or ``None`` when it names neither an address nor a number."""
+        email, phone = _text(data.get("email")), _text(data.get("phone"))
+        if email is None and phone is None:
             return None
         details = data.get("session")
         details = details if isinstance(details, dict) else {}
         identifiers = data.get("identifiers")
+        aal = details.get("aal")
         return cls(
             email=email,
             signed_in_at=_epoch(details.get("signed_in_at")),
@@ -62,6 +93,9 @@ class Account:
             identifiers=tuple(_identifiers(identifiers if isinstance(identifiers, list) else [])),
             created_at=_epoch(data.get("created_at")),
             last_sign_in_at=_epoch(data.get("last_sign_in_at")),
+            phone=phone,
+            two_step=TwoStep.from_answer(data.get("mfa")),
+            aal=aal if aal in (1, 2) and not isinstance(aal, bool) else None,
         )
 
 

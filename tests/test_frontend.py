@@ -1,8 +1,9 @@
 """Tests for the Streamlit sign-in UI (frontend/), driven through Streamlit's AppTest.
 
-HTTP is faked at the ``requests`` level (``requests.post`` and ``requests.get``; GETs to the local stack's
-moto server go to the dev inbox fake, everything else to the API fake), so no network is used and the real
-client code (frontend/api.py, frontend/inbox.py) runs. Time is faked by replacing ``frontend.clock.now``.
+HTTP is faked at the ``requests`` level (``requests.post``, ``requests.get`` and ``requests.delete``; GETs to
+the local stack's moto server go to the dev inbox fake, everything else to the API fake), so no network is used
+and the real client code (frontend/api.py, frontend/inbox.py) runs. Time is faked by replacing
+``frontend.clock.now``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # plain `pytest` (not `python -m pytest`) does not add the root
     sys.path.insert(0, str(REPO_ROOT))
 
-from frontend import api, clock, inbox, session  # noqa: E402
+from frontend import api, clock, inbox, phone, session  # noqa: E402
 
 APP_PATH = REPO_ROOT / "frontend" / "app.py"
 API_URL = "http://api.test"
@@ -101,8 +102,9 @@ def tokens_answer(
     )
 
 
-def me_answer(issued_at: int = SIGNED_IN_AT, **account: Any) -> requests.Response:
-    """A ``GET /me`` answer as the API gave it before accounts; ``account`` adds top-level fields."""
+def me_answer(issued_at: int = SIGNED_IN_AT, aal: int | None = None, **account: Any) -> requests.Response:
+    """A ``GET /me`` answer as the API gave it before accounts; ``account`` adds top-level fields, ``aal`` the
+    session's assurance level (APIs with two-step verification)."""
     return response(
         200,
         {
@@ -116,6 +118,7 @@ def me_answer(issued_at: int = SIGNED_IN_AT, **account: Any) -> requests.Respons
                 "access_token_expires_at": issued_at + 3600,
                 "expires_at": SIGNED_IN_AT + 432_000,
                 **({"amr": ["otp"]} if account else {}),
+                **({"aal": aal, "auth_time": SIGNED_IN_AT} if aal is not None else {}),
             },
             **account,
         },
@@ -166,7 +169,7 @@ class Call:
 
 @dataclass
 class FakeApi:
-    """Stands in for requests.post and requests.get.
+    """Stands in for requests.post, requests.get and requests.delete.
 
     API calls are answered from a queue (queued exceptions are raised, queued functions are called) and
     recorded. GETs to the dev inbox go to ``inbox``, which fails loudly unless a test sets it; their URLs are
@@ -197,6 +200,11 @@ class FakeApi:
                 raise AssertionError(f"unexpected GET {url}")
             return self.inbox(url)
         return self._answer(Call("GET", url, None, dict(headers or {}), timeout))
+
+    def delete(
+        self, url: str, headers: dict[str, str] | None = None, timeout: float | None = None, **_: Any
+    ) -> requests.Response:
+        return self._answer(Call("DELETE", url, None, dict(headers or {}), timeout))
 
     def _answer(self, call: Call) -> requests.Response:
         self.calls.append(call)
@@ -229,6 +237,7 @@ def fake_api(monkeypatch: pytest.MonkeyPatch) -> FakeApi:
     fake = FakeApi()
     monkeypatch.setattr(requests, "post", fake.post)
     monkeypatch.setattr(requests, "get", fake.get)
+    monkeypatch.setattr(requests, "delete", fake.delete)
     return fake
 
 
@@ -307,13 +316,16 @@ def on_code_step(at: AppTest) -> bool:
     return "code_input" in keys and "email_input" not in keys
 
 
+SIGN_IN_INPUTS = {"email_input", "phone_input", "code_input", "second_factor_input"}
+
+
 def on_account_view(at: AppTest) -> bool:
     labels = {button.key: button.label for button in at.button}
     return (
         [title.value for title in at.title] == ["Your account"]
         and labels.get("sign_out") == "Sign out"
         and labels.get("sign_out_everywhere") == "Sign out everywhere"
-        and not at.text_input
+        and not {widget.key for widget in at.text_input} & SIGN_IN_INPUTS
     )
 
 
@@ -781,7 +793,7 @@ def test_sign_out_calls_api_with_bearer_and_returns_to_start(app: AppTest, fake_
     assert texts(app.success) == ["You are signed out."]
     assert app.text_input(key="email_input").value == ""
     assert held_session(app) is None
-    assert app.session_state["email"] == ""
+    assert app.session_state["address"] == ""
 
 
 def test_sign_out_everywhere_sends_everywhere(app: AppTest, fake_api: FakeApi) -> None:
@@ -1044,3 +1056,609 @@ def test_session_and_account_from_odd_answers() -> None:
     assert odd.identifiers == (session.Identifier("email", "a@b.com"), session.Identifier("phone", "+1"))
     assert (odd.user_id, odd.created_at, odd.last_sign_in_at) == (None, None, None)
     assert session.Account.from_answer({"user_id": USER_ID, "identifiers": []}) is None  # no address: not usable
+
+
+def test_client_phone_and_two_step_calls(fake_api: FakeApi) -> None:
+    """Each new route: its method, path, body and bearer, and its answer passed through as an ApiResult."""
+    client = api.OtpClient("http://x/")
+    calls: list[Callable[[], api.ApiResult]] = [
+        lambda: client.send_otp("+14155550123", "phone"),
+        lambda: client.verify_otp("+14155550123", "123456", "phone"),
+        lambda: client.verify_mfa("mfa-token-1", "654321"),
+        lambda: client.verify_mfa("mfa-token-1", "rc-one", "recovery_code"),
+        lambda: client.add_phone(ACCESS_1, "+14155550123"),
+        lambda: client.link_phone(ACCESS_1, "+14155550123", "123456"),
+        lambda: client.remove_phone(ACCESS_1),
+        lambda: client.start_totp(ACCESS_1),
+        lambda: client.confirm_totp(ACCESS_1, "111111"),
+        lambda: client.reauthenticate(ACCESS_1, "222222"),
+        lambda: client.reauthenticate(ACCESS_1, "rc-two", "recovery_code"),
+        lambda: client.remove_totp(ACCESS_1),
+        lambda: client.new_recovery_codes(ACCESS_1),
+    ]
+    fake_api.answers.extend(response(200, {"code": f"answer_{n}", "message": f"Answer {n}."}) for n in range(13))
+
+    results = [call() for call in calls]
+
+    assert [(result.status, result.code, result.message) for result in results] == [
+        (200, f"answer_{n}", f"Answer {n}.") for n in range(13)
+    ]
+    phone_number, signed_in = "+14155550123", ACCESS_1
+    assert [(call.method, call.url, call.json, call.bearer) for call in fake_api.calls] == [
+        ("POST", "http://x/otp", {"action": "send_otp", "phone": phone_number}, None),
+        ("POST", "http://x/otp", {"action": "verify_otp", "phone": phone_number, "otp": "123456"}, None),
+        ("POST", "http://x/mfa/verify", {"mfa_token": "mfa-token-1", "otp": "654321"}, None),
+        ("POST", "http://x/mfa/verify", {"mfa_token": "mfa-token-1", "recovery_code": "rc-one"}, None),
+        ("POST", "http://x/me/phone", {"phone": phone_number}, signed_in),
+        ("POST", "http://x/me/phone/verify", {"phone": phone_number, "otp": "123456"}, signed_in),
+        ("DELETE", "http://x/me/phone", None, signed_in),
+        ("POST", "http://x/mfa/totp", {}, signed_in),
+        ("POST", "http://x/mfa/totp/confirm", {"otp": "111111"}, signed_in),
+        ("POST", "http://x/mfa/reauthenticate", {"otp": "222222"}, signed_in),
+        ("POST", "http://x/mfa/reauthenticate", {"recovery_code": "rc-two"}, signed_in),
+        ("DELETE", "http://x/mfa/totp", None, signed_in),
+        ("POST", "http://x/mfa/recovery-codes", {}, signed_in),
+    ]
+    assert all(call.timeout == api.DEFAULT_TIMEOUT_SECONDS for call in fake_api.calls)
+
+
+def test_client_delete_never_raises(fake_api: FakeApi) -> None:
+    client = api.OtpClient("http://x")
+    fake_api.answers.extend(
+        [
+            requests.ConnectionError("refused"),
+            requests.ReadTimeout("slow"),
+            response(502, text="<html>Bad Gateway</html>"),
+            response(429, {"code": "too_many_failures", "message": "Later."}, headers={"Retry-After": "9"}),
+        ]
+    )
+
+    refused, slow, html, limited = (client.remove_totp(ACCESS_1) for _ in range(4))
+
+    assert refused.unreachable and "cannot be reached" in refused.message
+    assert slow.unreachable and "did not answer in time" in slow.message
+    assert (html.status, html.code) == (502, api.BAD_RESPONSE)
+    assert (limited.status, limited.code, limited.retry_after) == (429, "too_many_failures", 9)
+
+
+def test_phone_countries_from_the_stage_setting() -> None:
+    default = phone.countries({})
+    assert [(country.code, country.dialling_code) for country in default] == [
+        ("US", 1), ("CA", 1), ("GB", 44), ("DE", 49), ("FR", 33), ("AU", 61)
+    ]
+    assert default[2].label == "GB +44"
+    # The configured order (the first is preselected); unknown regions and repeats dropped; never empty.
+    configured = phone.countries({"OTP_SMS_COUNTRIES": " gb,XX,de,GB,001"})
+    assert [country.code for country in configured] == ["GB", "DE"]
+    assert phone.countries({"OTP_SMS_COUNTRIES": "XX, ,"}) == default
+
+
+@pytest.mark.parametrize(
+    ("typed", "country", "sent"),
+    [
+        ("(415) 555-0123", "US", "+14155550123"),
+        ("07700 900123", "GB", "+447700900123"),  # the trunk 0 goes
+        ("+49 1512 3456789", "US", "+4915123456789"),  # a full number wins over the picker
+        ("not a number", "US", "not a number"),  # left to the API, whose message is shown
+    ],
+)
+def test_phone_number_as_typed_becomes_e164(typed: str, country: str, sent: str) -> None:
+    assert phone.to_e164(typed, country) == sent
+
+
+def test_phone_shown_in_international_format() -> None:
+    assert phone.international("+14155550123") == "+1 415-555-0123"
+    assert phone.international("+447700900123") == "+44 7700 900123"
+    assert phone.international("garbled") == "garbled"
+
+
+def test_parse_sms_keeps_well_formed_entries_in_order() -> None:
+    data = {
+        "sms": [
+            {"id": "s-2", "phone_number": "+14155550123", "message": "Your code is 222222."},
+            {"id": "s-x", "phone_number": 14155550123, "message": "no"},
+            {"id": "s-y", "phone_number": "+14155550123"},
+            "junk",
+            {"id": "s-1", "phone_number": "+447700900123", "message": "Your code is 111111."},
+        ]
+    }
+    sms = inbox.parse_sms(data)
+    assert sms == [
+        inbox.Sms("s-2", "+14155550123", "Your code is 222222."),
+        inbox.Sms("s-1", "+447700900123", "Your code is 111111."),
+    ]
+    assert sms[0].is_for(" +14155550123") and not sms[0].is_for("+447700900123") and not sms[0].is_for("")
+    assert inbox.parse_sms({"sms": {}}) == [] and inbox.parse_sms({}) == []
+
+
+def test_account_with_a_phone_and_two_step() -> None:
+    account = session.Account.from_answer(
+        {
+            "phone": "+14155550123",
+            "identifiers": [{"type": "phone", "value": "+14155550123"}],
+            "mfa": {"totp": True, "recovery_codes_left": 3, "recovery_codes_low": True},
+            "session": {"aal": 2, "auth_time": SIGNED_IN_AT},
+        }
+    )
+    assert account is not None
+    assert (account.email, account.phone, account.name, account.aal) == (None, "+14155550123", "+14155550123", 2)
+    assert account.two_step == session.TwoStep(totp=True, recovery_codes_left=3, recovery_codes_low=True)
+
+    both = session.Account.from_answer({"email": "a@b.com", "phone": "+14155550123", "session": {"aal": True}})
+    assert both is not None and both.name == "a@b.com" and both.aal is None and both.two_step is None
+    # An mfa object the UI cannot read means no two-step section rather than a wrong one.
+    for mfa in ({"totp": "yes"}, [], {"recovery_codes_left": 4}):
+        odd = session.Account.from_answer({"email": "a@b.com", "mfa": mfa})
+        assert odd is not None and odd.two_step is None
+    partial = session.Account.from_answer({"email": "a@b.com", "mfa": {"totp": False, "recovery_codes_left": -1}})
+    assert partial is not None and partial.two_step == session.TwoStep(False, None, False)
+
+
+# ---------------------------------------------------------------------------------------- sign in by phone
+
+NUMBER, NUMBER_SHOWN = "+447700900123", "+44 7700 900123"
+SMS_SENT = response(
+    200,
+    {
+        "message": "We sent a code by SMS.",
+        "code": "code_sent",
+        "expires_in": 300,
+        "resend_after": 60,
+        "to": NUMBER_SHOWN,
+    },
+)
+PHONE_ACCOUNT = {
+    "user_id": USER_ID,
+    "phone": NUMBER,
+    "identifiers": [{"type": "phone", "value": NUMBER}],
+    "created_at": CREATED_AT,
+    "last_sign_in_at": SIGNED_IN_AT,
+}
+
+
+def phone_me(**account: Any) -> requests.Response:
+    """A ``GET /me`` answer of an account that signs in by phone and has no address."""
+    answer = me_answer(**PHONE_ACCOUNT, **account)
+    body = json.loads(answer.content)
+    del body["email"]
+    return response(200, body)
+
+
+def send_by_phone(
+    at: AppTest, fake_api: FakeApi, answer: requests.Response, typed: str = "07700 900123", country: str = "GB"
+) -> None:
+    at.radio(key="channel_input").set_value("phone").run()
+    fake_api.answers.append(answer)
+    at.selectbox(key="country_input").set_value(country)
+    at.text_input(key="phone_input").input(typed)
+    at.button(key="send").click().run()
+    assert not at.exception
+
+
+def test_phone_sign_in_sends_e164_and_shows_the_number_back(app: AppTest, fake_api: FakeApi) -> None:
+    app.radio(key="channel_input").set_value("phone").run()
+    picker = app.selectbox(key="country_input")
+    assert picker.options == [country.label for country in phone.countries({})]
+    assert picker.value == "US"  # the first of the stage's list
+    assert "email_input" not in {widget.key for widget in app.text_input}
+
+    send_by_phone(app, fake_api, SMS_SENT)
+    assert fake_api.payloads == [{"action": "send_otp", "phone": NUMBER}]
+    assert on_code_step(app)
+    assert markdown_line(app, "We sent a sign-in code by SMS to") == (
+        f"We sent a sign-in code by SMS to **{NUMBER_SHOWN}**. It is valid for 5 minutes."
+    )
+    assert app.button(key="change_address").label == "Use a different number"
+
+    verified = tokens_answer("verified", ACCESS_1, REFRESH_1, phone=NUMBER, user_id=USER_ID)
+    body = json.loads(verified.content)
+    del body["email"]
+    verify(app, fake_api, response(200, body), phone_me())
+    assert fake_api.payloads[1] == {"action": "verify_otp", "phone": NUMBER, "otp": "123456"}
+    assert on_account_view(app)
+    assert markdown_line(app, ":material/verified_user: Signed in as").endswith(f"**{NUMBER_SHOWN}**")
+    assert markdown_line(app, "**Identifiers:**") == f"**Identifiers:** {NUMBER_SHOWN} (phone)"
+    assert not app.error and not app.warning
+
+
+def test_a_different_number_returns_to_the_prefilled_phone_form(app: AppTest, fake_api: FakeApi) -> None:
+    send_by_phone(app, fake_api, SMS_SENT)
+    app.button(key="change_address").click().run()
+
+    assert app.radio(key="channel_input").value == "phone"
+    assert app.text_input(key="phone_input").value == NUMBER_SHOWN
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "message", "kind"),
+    [
+        (400, "invalid_phone", "Enter a valid mobile number.", "error"),
+        (400, "phone_not_supported", "We cannot send SMS to this country.", "error"),
+        (503, "sms_unavailable", "SMS sending is unavailable right now.", "error"),
+        (429, "sms_budget_exceeded", "No more SMS today. Sign in by email instead.", "warning"),
+    ],
+)
+def test_phone_send_failures_show_the_api_message(
+    app: AppTest, fake_api: FakeApi, status: int, code: str, message: str, kind: str
+) -> None:
+    send_by_phone(app, fake_api, response(status, {"message": message, "code": code, "retry_after": 60}))
+
+    assert texts(getattr(app, kind)) == [message]
+    assert "phone_input" in {widget.key for widget in app.text_input}
+
+
+def test_dev_inbox_shows_the_newest_sms_for_the_number_first(
+    env: pytest.MonkeyPatch, fake_api: FakeApi, fake_clock: FakeClock
+) -> None:
+    env.setenv("DEV_INBOX_URL", INBOX_URL)
+    data = {
+        **INBOX_DATA,
+        "sms": [
+            {"id": "s-3", "phone_number": "+14155550123", "message": "Your code is 333333."},
+            {"id": "s-2", "phone_number": NUMBER, "message": "Your code is 222222."},
+            {"id": "s-1", "phone_number": NUMBER, "message": "Your code is 111111."},
+        ],
+    }
+    fake_api.inbox = lambda url: response(200, data)
+    at = AppTest.from_file(str(APP_PATH), default_timeout=10).run()
+    send_by_phone(at, fake_api, SMS_SENT)
+
+    sidebar = at.sidebar
+    headings = [text for text in texts(sidebar.markdown) if text.startswith("**SMS to")]
+    assert headings == [
+        f"**SMS to {NUMBER_SHOWN}** :green-badge[current number]",
+        f"**SMS to {NUMBER_SHOWN}** :green-badge[current number]",
+        "**SMS to +1 415-555-0123**",
+    ]
+    bodies = texts(sidebar.code)
+    assert bodies[:3] == ["Your code is 222222.", "Your code is 111111.", "Your code is 333333."]
+    assert bodies[3:] == ["Your sign-in code is 222222.", "Your sign-in code is 111111."]  # the mails too
+    assert not any("current address" in text for text in texts(sidebar.markdown))
+
+
+# ------------------------------------------------------------------------------- a phone on the account
+
+LINK_SENT = response(200, {"message": "We sent a code by SMS.", "code": "code_sent", "to": NUMBER_SHOWN})
+
+
+def test_link_a_phone_to_an_email_account(app: AppTest, fake_api: FakeApi) -> None:
+    send(app, fake_api, SENT)
+    verify(app, fake_api, VERIFIED, me_answer(**ACCOUNT))
+    assert app.button(key="add_phone").label == "Send code to phone"
+
+    fake_api.answers.append(LINK_SENT)
+    app.selectbox(key="link_country_input").set_value("GB")
+    app.text_input(key="link_phone_input").input("07700 900123")
+    app.button(key="add_phone").click().run()
+    call = fake_api.calls[-1]
+    assert (call.method, call.path, call.json, call.bearer) == ("POST", "/me/phone", {"phone": NUMBER}, ACCESS_1)
+    assert texts(app.success) == ["We sent a code by SMS."]
+    assert f"We sent a code by SMS to **{NUMBER_SHOWN}**." in texts(app.markdown)
+
+    linked = response(200, {"message": "Your phone is linked.", "code": "phone_linked", "phone": NUMBER})
+    identifiers = [{"type": "email", "value": "a@b.com"}, {"type": "phone", "value": NUMBER}]
+    fake_api.answers.extend([linked, me_answer(**{**ACCOUNT, "identifiers": identifiers, "phone": NUMBER})])
+    app.text_input(key="link_code_input").input("654 321")
+    app.button(key="link_phone").click().run()
+    assert fake_api.answers == []
+    link, me = fake_api.calls[-2:]
+    assert (link.path, link.json, link.bearer) == ("/me/phone/verify", {"phone": NUMBER, "otp": "654321"}, ACCESS_1)
+    assert (me.path, me.bearer) == ("/me", ACCESS_1)
+    assert texts(app.success) == ["Your phone is linked."]
+    assert markdown_line(app, "**Identifiers:**") == f"**Identifiers:** a@b.com (email), {NUMBER_SHOWN} (phone)"
+    assert f"**{NUMBER_SHOWN}** signs in to this account too." in texts(app.markdown)
+    assert on_account_view(app)
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        ("phone_already_linked", "This number belongs to another account."),
+        ("account_has_phone", "Remove the phone this account has first."),
+    ],
+)
+def test_link_refused_shows_the_api_message(app: AppTest, fake_api: FakeApi, code: str, message: str) -> None:
+    sign_in(app, fake_api)
+    fake_api.answers.append(LINK_SENT)
+    app.text_input(key="link_phone_input").input("+44 7700 900123")
+    app.button(key="add_phone").click().run()
+    app.text_input(key="link_code_input").input("654321")
+
+    click(app, fake_api, "link_phone", response(409, {"message": message, "code": code}))
+    assert texts(app.error) == [message]
+    assert on_account_view(app)
+    click(app, fake_api, "cancel_linking")
+    assert "link_phone_input" in {widget.key for widget in app.text_input}
+    assert not app.error
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "message"),
+    [(404, "phone_not_linked", "There is no phone to remove."), (409, "phone_is_primary", "This number created it.")],
+)
+def test_remove_phone_refused_shows_the_api_message(
+    app: AppTest, fake_api: FakeApi, status: int, code: str, message: str
+) -> None:
+    send_by_phone(app, fake_api, SMS_SENT)
+    verify(app, fake_api, VERIFIED, phone_me())
+    click(app, fake_api, "remove_phone", response(status, {"message": message, "code": code}))
+
+    assert (fake_api.calls[-1].method, fake_api.calls[-1].path) == ("DELETE", "/me/phone")
+    assert texts(app.error) == [message]
+
+
+def test_remove_phone_reloads_the_account(app: AppTest, fake_api: FakeApi) -> None:
+    send(app, fake_api, SENT)
+    verify(app, fake_api, VERIFIED, me_answer(**{**ACCOUNT, "phone": NUMBER}))
+    removed = response(200, {"message": "The phone is removed.", "code": "phone_removed"})
+    click(app, fake_api, "remove_phone", removed, me_answer(**ACCOUNT))
+
+    assert fake_api.paths[-2:] == ["/me/phone", "/me"]
+    assert fake_api.calls[-2].bearer == ACCESS_1
+    assert texts(app.success) == ["The phone is removed."]
+    assert "add_phone" in {button.key for button in app.button}
+
+
+def test_a_session_ended_while_linking_returns_to_start(app: AppTest, fake_api: FakeApi) -> None:
+    sign_in(app, fake_api)
+    app.text_input(key="link_phone_input").input("+44 7700 900123")
+    click(app, fake_api, "add_phone", INVALID_TOKEN, INVALID_TOKEN)
+
+    assert fake_api.paths[-2:] == ["/me/phone", "/token/refresh"]
+    assert on_email_step(app)
+    assert texts(app.warning) == [SESSION_ENDED]
+
+
+# ------------------------------------------------------------------------------------ two-step sign-in
+
+MFA_TOKEN = "mfa1.opaque-mfa-token-value-0123456789abcdef"
+MFA_REQUIRED = response(
+    200,
+    {
+        "message": "Enter the code from your authenticator app.",
+        "code": "mfa_required",
+        "mfa_token": MFA_TOKEN,
+        "factors": ["totp", "recovery_code"],
+        "expires_in": 300,
+    },
+)
+INVALID_CODE = response(401, {"message": "That code is not valid.", "code": "invalid_code"})
+
+
+def to_second_factor(at: AppTest, fake_api: FakeApi) -> None:
+    send(at, fake_api, SENT)
+    verify(at, fake_api, MFA_REQUIRED)
+    assert fake_api.answers == []
+
+
+def second_factor(at: AppTest, fake_api: FakeApi, code: str, *answers: requests.Response) -> None:
+    fake_api.answers.extend(answers)
+    at.text_input(key="second_factor_input").input(code)
+    at.button(key="verify_second_factor").click().run()
+    assert not at.exception
+    assert fake_api.answers == []
+
+
+def test_mfa_required_asks_for_the_authenticator_code(app: AppTest, fake_api: FakeApi) -> None:
+    to_second_factor(app, fake_api)
+
+    assert fake_api.paths == ["/otp", "/otp"]  # no /me: there is no session yet
+    assert held_session(app) is None
+    assert texts(app.info) == ["Enter the code from your authenticator app."]
+    assert app.text_input(key="second_factor_input").label == "Authenticator code"
+    assert app.radio(key="factor_input").value == "otp"
+    assert "within 5 minutes" in markdown_line(app, "Two-step verification is on for **a@b.com**")
+    assert MFA_TOKEN not in page_text(app)
+
+    second_factor(app, fake_api, "000 000", INVALID_CODE)
+    assert fake_api.payloads[-1] == {"mfa_token": MFA_TOKEN, "otp": "000000"}
+    assert texts(app.error) == ["That code is not valid."]
+    assert app.text_input(key="second_factor_input").value == ""
+
+    second_factor(app, fake_api, "123456", tokens_answer("verified", ACCESS_1, REFRESH_1, recovery_codes_left=10), ME)
+    assert fake_api.paths[-2:] == ["/mfa/verify", "/me"]
+    assert fake_api.calls[-2].bearer is None and fake_api.calls[-1].bearer == ACCESS_1
+    assert on_account_view(app)
+    assert app.session_state["challenge"] is None  # the used mfa_token is forgotten
+
+
+def test_a_recovery_code_signs_in_too(app: AppTest, fake_api: FakeApi) -> None:
+    to_second_factor(app, fake_api)
+    app.radio(key="factor_input").set_value("recovery_code").run()
+    assert app.text_input(key="second_factor_input").label == "Recovery code"
+
+    second_factor(app, fake_api, " k7tq-2m9x-vw4p ", VERIFIED, ME)
+    assert fake_api.payloads[-2] == {"mfa_token": MFA_TOKEN, "recovery_code": "k7tq-2m9x-vw4p"}
+    assert on_account_view(app)
+
+
+def test_a_spent_mfa_token_starts_over_with_the_api_message(app: AppTest, fake_api: FakeApi) -> None:
+    to_second_factor(app, fake_api)
+    message = "This sign-in has expired. Please request a new code."
+    second_factor(app, fake_api, "123456", response(401, {"message": message, "code": "invalid_mfa_token"}))
+
+    assert on_email_step(app)
+    assert app.text_input(key="email_input").value == "a@b.com"
+    assert texts(app.warning) == [message]
+    assert app.session_state["challenge"] is None
+
+
+def test_too_many_second_factor_failures_block_with_a_countdown(app: AppTest, fake_api: FakeApi) -> None:
+    to_second_factor(app, fake_api)
+    message = "Too many wrong codes. Try again later."
+    limited = response(429, {"message": message, "code": "too_many_failures"}, headers={"Retry-After": "900"})
+    second_factor(app, fake_api, "123456", limited)
+
+    assert texts(app.warning) == [message]
+    assert "You can try again in 900 s." in texts(app.caption)
+    assert app.button(key="verify_second_factor").disabled is True
+    click(app, fake_api, "start_over")
+    assert on_email_step(app)
+
+
+# ----------------------------------------------------------------------------- two-step on the account
+
+SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+QR_SVG = (  # as segno writes one
+    '<?xml version="1.0" encoding="utf-8"?>\n'
+    '<svg xmlns="http://www.w3.org/2000/svg" width="29" height="29"><path d="M4 4h7v7h-7z"/></svg>'
+)
+ENROLLMENT = response(
+    200,
+    {
+        "message": "Scan the QR code.",
+        "code": "totp_enrollment",
+        "secret": SECRET,
+        "otpauth_uri": f"otpauth://totp/OTP%20Sign-in:a%40b.com?secret={SECRET}&issuer=OTP%20Sign-in",
+        "qr_svg": QR_SVG,
+    },
+)
+CODES = [f"code-{n:02d}-abcd-efgh" for n in range(10)]
+ENABLED = tokens_answer("mfa_enabled", ACCESS_2, REFRESH_2, recovery_codes=CODES)
+MFA_OFF = {"mfa": {"totp": False, "recovery_codes_left": 0, "recovery_codes_low": False}}
+MFA_ON = {"mfa": {"totp": True, "recovery_codes_left": 10, "recovery_codes_low": False}}
+
+
+def signed_in_with(at: AppTest, fake_api: FakeApi, **account: Any) -> None:
+    send(at, fake_api, SENT)
+    verify(at, fake_api, VERIFIED, me_answer(**ACCOUNT, **account))
+    assert on_account_view(at)
+
+
+def test_two_step_is_offered_only_when_the_api_describes_it(app: AppTest, fake_api: FakeApi) -> None:
+    sign_in(app, fake_api)  # an API without two-step verification
+    assert "Two-step verification" not in [header.value for header in app.subheader]
+    assert "start_totp" not in {button.key for button in app.button}
+
+
+def test_enroll_shows_qr_and_key_then_the_recovery_codes_once(app: AppTest, fake_api: FakeApi) -> None:
+    send(app, fake_api, SENT)
+    verify(app, fake_api, VERIFIED, me_answer(aal=1, **ACCOUNT, **MFA_OFF))
+    assert markdown_line(app, "**Second factor:**") == "**Second factor:** not used in this session"
+    assert "Two-step verification" in [header.value for header in app.subheader]
+
+    click(app, fake_api, "start_totp", ENROLLMENT)
+    assert (fake_api.calls[-1].path, fake_api.calls[-1].bearer) == ("/mfa/totp", ACCESS_1)
+    (image,) = app.get("image")
+    assert image.proto.imgs[0].url.startswith("data:image/svg+xml;base64,")
+    assert image.proto.imgs[0].alt == "QR code of the authenticator key"
+    assert SECRET in texts(app.main.code)  # the key for manual entry
+
+    app.text_input(key="totp_code_input").input("123 456")
+    click(app, fake_api, "confirm_totp", ENABLED, me_answer(aal=2, **ACCOUNT, **MFA_ON))
+    confirm, me = fake_api.calls[-2:]
+    assert (confirm.path, confirm.json, confirm.bearer) == ("/mfa/totp/confirm", {"otp": "123456"}, ACCESS_1)
+    assert me.bearer == ACCESS_2  # the tokens at the higher level replaced the old ones at once
+    held = held_session(app)
+    assert held is not None and (held.access_token, held.refresh_token) == (ACCESS_2, REFRESH_2)
+    assert SECRET not in page_text(app)  # the key is gone once it is active
+    assert not app.get("image")
+    assert "\n".join(CODES) in texts(app.main.code)
+    (download,) = app.get("download_button")
+    assert download.proto.label == "Download recovery codes"
+    assert download.proto.ignore_rerun  # downloading does not rerun the page and hide the codes
+
+    click(app, fake_api, "codes_saved")
+    assert not any(CODES[0] in text for text in texts(app.main.code))
+    assert markdown_line(app, "**Second factor:**") == "**Second factor:** proven in this session"
+    assert ":material/verified: **On**" in markdown_line(app, ":material/verified:")
+    assert "10 recovery codes left." in markdown_line(app, ":material/verified:")
+
+
+def test_confirm_with_a_wrong_code_keeps_the_enrollment(app: AppTest, fake_api: FakeApi) -> None:
+    signed_in_with(app, fake_api, **MFA_OFF)
+    click(app, fake_api, "start_totp", ENROLLMENT)
+    app.text_input(key="totp_code_input").input("000000")
+    click(app, fake_api, "confirm_totp", INVALID_CODE)
+
+    assert texts(app.error) == ["That code is not valid."]
+    assert SECRET in texts(app.main.code)
+    held = held_session(app)
+    assert held is not None and held.access_token == ACCESS_1
+    click(app, fake_api, "cancel_enrollment")
+    assert SECRET not in page_text(app)
+    assert "start_totp" in {button.key for button in app.button}
+
+
+def test_enroll_refused_shows_the_api_message(app: AppTest, fake_api: FakeApi) -> None:
+    signed_in_with(app, fake_api, **MFA_OFF)
+    message = "Two-step verification is already on."
+    click(app, fake_api, "start_totp", response(409, {"message": message, "code": "mfa_already_enabled"}))
+    assert texts(app.error) == [message]
+
+
+STEP_UP = response(401, {"message": "Confirm it is you first.", "code": "reauthentication_required"})
+REAUTHENTICATED = tokens_answer("reauthenticated", ACCESS_2, REFRESH_2)
+
+
+def test_remove_needs_a_fresh_second_factor_then_is_retried(app: AppTest, fake_api: FakeApi) -> None:
+    signed_in_with(app, fake_api, **MFA_ON)
+    click(app, fake_api, "remove_totp", STEP_UP)
+    assert (fake_api.calls[-1].method, fake_api.calls[-1].path) == ("DELETE", "/mfa/totp")
+    assert texts(app.info) == ["Confirm it is you first."]
+    assert held_session(app) is not None  # a 401 that asks for a factor is not a dead session
+    assert "remove your authenticator" in markdown_line(app, "To remove")
+
+    app.text_input(key="step_up_code_input").input("000000")
+    click(app, fake_api, "confirm_step_up", INVALID_CODE)
+    assert texts(app.error) == ["That code is not valid."]
+    assert "step_up_code_input" in {widget.key for widget in app.text_input}
+
+    disabled = response(200, {"message": "Two-step verification is off.", "code": "mfa_disabled"})
+    app.text_input(key="step_up_code_input").input("123456")
+    click(app, fake_api, "confirm_step_up", REAUTHENTICATED, disabled, me_answer(**ACCOUNT, **MFA_OFF))
+    proof, retry, me = fake_api.calls[-3:]
+    assert (proof.path, proof.json, proof.bearer) == ("/mfa/reauthenticate", {"otp": "123456"}, ACCESS_1)
+    assert (retry.method, retry.path, retry.bearer) == ("DELETE", "/mfa/totp", ACCESS_2)
+    assert me.bearer == ACCESS_2
+    assert texts(app.success) == ["Two-step verification is off."]
+    assert "start_totp" in {button.key for button in app.button}
+
+
+def test_new_recovery_codes_with_a_recovery_code_as_step_up(app: AppTest, fake_api: FakeApi) -> None:
+    signed_in_with(app, fake_api, mfa={"totp": True, "recovery_codes_left": 2, "recovery_codes_low": True})
+    assert texts(app.warning) == ["You are running out of recovery codes: create new ones."]
+    assert "2 recovery codes left." in markdown_line(app, ":material/verified:")
+
+    click(app, fake_api, "new_recovery_codes", STEP_UP)
+    app.radio(key="step_up_factor_input").set_value("recovery_code").run()
+    app.text_input(key="step_up_code_input").input("code-00-abcd-efgh")
+    fresh = response(200, {"message": "New recovery codes.", "code": "recovery_codes", "recovery_codes": CODES})
+    click(app, fake_api, "confirm_step_up", REAUTHENTICATED, fresh, me_answer(**ACCOUNT, **MFA_ON))
+
+    assert fake_api.calls[-3].json == {"recovery_code": "code-00-abcd-efgh"}
+    assert fake_api.paths[-2] == "/mfa/recovery-codes"
+    assert "\n".join(CODES) in texts(app.main.code)
+    (shown_once,) = texts(app.warning)  # the codes' own warning; "running out" is gone with the new /me
+    assert shown_once.startswith("Save these recovery codes now")
+
+
+def test_enrollment_required_offers_only_enrollment(app: AppTest, fake_api: FakeApi) -> None:
+    message = "Set up two-step verification to continue."
+    send(app, fake_api, SENT)
+    verify(app, fake_api, VERIFIED, response(403, {"message": message, "code": "mfa_enrollment_required"}))
+
+    assert on_account_view(app)
+    assert texts(app.warning) == [message]
+    assert "start_totp" in {button.key for button in app.button}
+    click(app, fake_api, "start_totp", ENROLLMENT)
+    app.text_input(key="totp_code_input").input("123456")
+    click(app, fake_api, "confirm_totp", ENABLED, me_answer(**ACCOUNT, **MFA_ON))
+    assert message not in texts(app.warning)
+    assert on_account_view(app) and markdown_line(app, "**Account ID:**")
+    assert app.session_state["enrollment_required"] is False
+
+
+def test_secrets_of_two_step_never_reach_the_url_or_the_page_after_use(app: AppTest, fake_api: FakeApi) -> None:
+    to_second_factor(app, fake_api)
+    second_factor(app, fake_api, "123456", VERIFIED, me_answer(**ACCOUNT, **MFA_OFF))
+    click(app, fake_api, "start_totp", ENROLLMENT)
+    app.text_input(key="totp_code_input").input("123456")
+    click(app, fake_api, "confirm_totp", ENABLED, me_answer(**ACCOUNT, **MFA_ON))
+    click(app, fake_api, "codes_saved")
+
+    page = page_text(app)
+    assert "10 recovery codes left" in page  # the scan reads the right page
+    for secret in (MFA_TOKEN, SECRET, *CODES, *ALL_TOKENS):
+        assert secret not in page
+    assert dict(app.query_params) == {}

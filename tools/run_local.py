@@ -337,6 +337,10 @@ class Stack:
         ui_args = ["-m", "streamlit", "run", "frontend/app.py"]
         ui_args += [arg for name, value in streamlit_options.items() for arg in (f"--{name}", value)]
         ui_env = {"OTP_API_URL": self.api_url, "DEV_INBOX_URL": self.inbox_url}
+        # The API does not list the countries it texts: the phone picker offers the stage's own.
+        countries = self.stage_env().get("OTP_SMS_COUNTRIES")
+        if countries is not None:
+            ui_env["OTP_SMS_COUNTRIES"] = countries
         return self._start("ui", "UI (streamlit)", ui_args, ui_env)
 
     def _port_dependent_settings(self, stage_env: Mapping[str, str]) -> dict[str, str]:

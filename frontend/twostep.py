@@ -1,0 +1,145 @@
+"""Two-step verification as the UI drives it: the challenge a sign-in stops at, an authenticator being enrolled,
+and sensitive calls that need a fresh second factor (step-up). A small policy with no UI in it, like
+:mod:`frontend.renewal`, which it builds on.
+
+Step-up, as the API defines it: removing the authenticator and replacing the recovery codes need a second
+factor proven within the last few minutes, else 401 ``reauthentication_required``. :class:`StepUp` reports that
+answer as "ask for a code" rather than as a failure, and once the person has given one, proves it
+(``POST /mfa/reauthenticate``) and retries the call once.
+
+The ``mfa_token`` of a challenge and the secret of an enrollment are secrets like the session's tokens: they are
+left out of ``repr`` and live only in ``st.session_state``. The secret is shown once, on purpose, so that it can
+be typed into an authenticator app.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from frontend import api
+from frontend.renewal import Call, TokenApi, TokenRenewal
+from frontend.session import Session, SessionBox
+
+MFA_REQUIRED = "mfa_required"
+REAUTHENTICATION_REQUIRED = "reauthentication_required"
+ENROLLMENT_REQUIRED = "mfa_enrollment_required"
+# An mfa_token the API no longer accepts: only repeating the first step helps.
+INVALID_MFA_TOKEN = "invalid_mfa_token"
+FACTORS: tuple[api.SecondFactor, ...] = ("otp", "recovery_code")
+# The API names the authenticator factor "totp" in `factors`; its code travels in the field "otp".
+_FACTOR_NAMES: dict[str, api.SecondFactor] = {"totp": "otp", "recovery_code": "recovery_code"}
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """A sign-in waiting for its second factor: the ``mfa_token`` and what may answer it, in the API's order.
+
+    ``expires_in`` is how long the token lasts, in seconds, as the API said (shown; the API enforces it).
+    """
+
+    token: str = field(repr=False)
+    factors: tuple[api.SecondFactor, ...]
+    expires_in: int | None
+
+    @classmethod
+    def from_answer(cls, data: Mapping[str, Any]) -> Challenge | None:
+        """The challenge of an ``mfa_required`` answer, or ``None`` for any other answer or one without a token.
+
+        Unknown factors are ignored; an answer naming none offers both, since the API accepts both.
+        """
+        token = data.get("mfa_token")
+        if data.get("code") != MFA_REQUIRED or not isinstance(token, str) or not token:
+            return None
+        named = data.get("factors")
+        names = [name for name in named if isinstance(name, str)] if isinstance(named, list) else []
+        offered = [_FACTOR_NAMES.get(name) for name in names]
+        factors = tuple(dict.fromkeys(kind for kind in offered if kind is not None))
+        return cls(token, factors or FACTORS, api.parse_seconds(data.get("expires_in")))
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    """An authenticator being enrolled: the key for manual entry and the QR code (an SVG document) of its URI."""
+
+    secret: str = field(repr=False)
+    qr_svg: str = field(repr=False)
+
+    @classmethod
+    def from_answer(cls, data: Mapping[str, Any]) -> Enrollment | None:
+        """The enrollment of a ``totp_enrollment`` answer, or ``None`` when it lacks the key or the QR code."""
+        secret, qr_svg = data.get("secret"), data.get("qr_svg")
+        if not (isinstance(secret, str) and secret and isinstance(qr_svg, str) and "<svg" in qr_svg):
+            return None
+        return cls(secret, qr_svg)
+
+
+def recovery_codes(data: Mapping[str, Any]) -> tuple[str, ...]:
+    """The recovery codes of an ``mfa_enabled`` or ``recovery_codes`` answer; none when they are not strings."""
+    codes = data.get("recovery_codes")
+    if not isinstance(codes, list) or not all(isinstance(code, str) and code for code in codes):
+        return ()
+    return tuple(codes)
+
+
+def adopt_session(box: SessionBox, result: api.ApiResult, now: float) -> bool:
+    """Put the tokens an answer issued (``mfa_enabled``, ``reauthenticated``) into ``box``; False if it had none.
+
+    A plain assignment first, as for a renewal (see :class:`frontend.session.SessionBox`): the new tokens
+    describe the higher assurance level, and the account details of the old ones no longer apply.
+    """
+    renewed = Session.from_answer(result.data, now) if result.ok else None
+    if renewed is None:
+        return False
+    box.current = renewed
+    return True
+
+
+class StepUpApi(TokenApi, Protocol):
+    """The part of :class:`frontend.api.OtpClient` step-up needs."""
+
+    def reauthenticate(self, access_token: str, code: str, kind: api.SecondFactor = "otp") -> api.ApiResult: ...
+
+
+@dataclass(frozen=True)
+class StepUpOutcome:
+    """What a sensitive call came to. ``needs_second_factor``: the API asks for a fresh second factor first
+    (``result`` is its answer); ``ended``: as :class:`frontend.renewal.Outcome`, the box is already empty."""
+
+    result: api.ApiResult
+    ended: bool = False
+    needs_second_factor: bool = False
+
+
+class StepUp:
+    """Runs sensitive calls for the session in ``box``, renewing its tokens through ``renewal`` as any call."""
+
+    def __init__(
+        self, client: StepUpApi, renewal: TokenRenewal, box: SessionBox, clock: Callable[[], float]
+    ) -> None:
+        self._client = client
+        self._renewal = renewal
+        self._box = box
+        self._clock = clock
+
+    def call(self, call: Call) -> StepUpOutcome:
+        """Run ``call``; a 401 ``reauthentication_required`` comes back as ``needs_second_factor``."""
+        outcome = self._renewal.call(call)
+        result = outcome.result
+        needs = result.status == 401 and result.code == REAUTHENTICATION_REQUIRED
+        return StepUpOutcome(result, outcome.ended, needs)
+
+    def reauthenticate_then(self, code: str, kind: api.SecondFactor, call: Call) -> StepUpOutcome:
+        """Prove ``code`` as the second factor, then run ``call`` once more.
+
+        A refused code (401 ``invalid_code``, 429...) is the outcome and ``call`` is not run. The new tokens of
+        the ``reauthenticated`` answer replace the session before the retry, which presents them; an answer
+        without tokens keeps the session as it is (the API may have renewed its ``auth_time`` in place). If
+        the retry still asks for a second factor, that is reported again and nothing is retried further.
+        """
+        proof = self._renewal.call(lambda token: self._client.reauthenticate(token, code, kind))
+        if proof.ended or not proof.result.ok:
+            return StepUpOutcome(proof.result, proof.ended)
+        adopt_session(self._box, proof.result, self._clock())
+        return self.call(call)

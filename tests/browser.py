@@ -1,0 +1,151 @@
+"""Real-browser helpers for the end-to-end tests: Debian's Chromium driven by Playwright against the `make run`
+stack (tests/local_stack.py), and what a person reads off the page (the dev inbox, the account id).
+
+Debian's Chromium is used (a test tool's own browser download is not available on these machines); CI installs
+it. Screenshots land in test-artifacts/. A module uses this with ``pytestmark = needs_chromium`` and by binding
+the fixtures ``stack_fixture`` and ``page`` in its own namespace.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.local_stack import REPO_ROOT, Stack, stack_fixture  # noqa: F401 (a fixture, re-exported)
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = REPO_ROOT / "test-artifacts"
+# Headless as root in a container, with no network beyond loopback: every background service is switched off.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TIMEOUT_MS = 30_000
+RESEND_COOLDOWN_MS = 65_000  # the longest resend cooldown of a channel (SMS: 60 s), with a margin
+ACCOUNT_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+needs_chromium = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium: sudo apt-get install chromium"
+)
+
+
+@pytest.fixture
+def page(stack: Stack) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+            page.set_default_timeout(TIMEOUT_MS)
+            yield page
+        finally:
+            browser.close()
+
+
+def screenshot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def _newest(page: Any, entry: Any) -> str:
+    """The first 6-digit run in ``entry`` (a locator in the dev inbox), refreshing while it has not arrived."""
+    from playwright.sync_api import expect
+
+    inbox = page.get_by_test_id("stSidebar")
+    for _ in range(5):  # the message may land a moment after the page drew the inbox
+        if entry.is_visible():
+            break
+        inbox.get_by_role("button", name="Refresh").click()
+        page.wait_for_timeout(500)
+    expect(entry).to_be_visible()
+    return re.search(r"\b\d{6}\b", entry.inner_text()).group(0)
+
+
+def read_code_from_dev_inbox(page: Any) -> str:
+    """The code of the newest mail in the UI's dev inbox, as a person would read it there."""
+    inbox = page.get_by_test_id("stSidebar")
+    return _newest(page, inbox.get_by_text(re.compile(r"Your sign-in code: \d{6}")).first)
+
+
+def read_sms_code_from_dev_inbox(page: Any) -> str:
+    """The code of the newest SMS to the number in use (the inbox lists it first, marked "current number"), read
+    from its text: the heading holds the number, which may well contain six digits in a row."""
+    inbox = page.get_by_test_id("stSidebar")
+    # Each message is a container of its own (the innermost blocks: the sidebar itself is one too).
+    messages = inbox.get_by_test_id("stVerticalBlock").filter(has_not=page.get_by_test_id("stVerticalBlock"))
+    return _newest(page, messages.filter(has_text="current number").first.get_by_test_id("stCode"))
+
+
+def account_id(page: Any) -> str:
+    """The Account ID the account view shows (it waits for the view)."""
+    from playwright.sync_api import expect
+
+    expect(page.get_by_text("Account ID")).to_be_visible()  # /me answers the account's stable id
+    main_text = page.get_by_test_id("stMain").inner_text()
+    found = ACCOUNT_ID.search(main_text)
+    assert found, main_text
+    return found.group(0)
+
+
+def markdown(page: Any, text: str) -> Any:
+    """The paragraph of the main area that holds ``text``, bold parts included (``get_by_text`` would find just
+    the bold part when ``text`` is one)."""
+    return page.get_by_test_id("stMain").get_by_test_id("stMarkdownContainer").filter(has_text=text)
+
+
+def send_code(page: Any, sent: Any) -> None:
+    """Press "Send code" until ``sent`` (a locator of the page's confirmation) shows.
+
+    If a code went to the same address or number moments ago (an earlier step of the same test), the API
+    answers with its resend cooldown: wait it out as a person would, until the page enables the button again.
+    """
+    from playwright.sync_api import expect
+
+    send = page.get_by_role("button", name="Send code", exact=True)
+    press(page, "Send code")
+    expect(sent.or_(page.get_by_text("You can try again in"))).to_be_visible()
+    if not sent.is_visible():
+        expect(page.get_by_text("You can try again in")).to_have_count(0, timeout=RESEND_COOLDOWN_MS)
+        expect(send).to_be_enabled()
+        press(page, "Send code")
+    expect(sent).to_be_visible()
+
+
+def sign_in_by_email(page: Any, ui_url: str, email: str) -> None:
+    """From a fresh start page to the point after "Verify" with the code from the dev inbox."""
+    from playwright.sync_api import expect
+
+    page.goto(ui_url)
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    page.get_by_label("Email address").fill(email)
+    send_code(page, page.get_by_text("We emailed a sign-in code to"))
+    page.get_by_label("Code", exact=True).fill(read_code_from_dev_inbox(page))
+    press(page, "Verify")
+
+
+def press(page: Any, name: str) -> None:
+    """Click the button ``name`` once the page has settled on one: while Streamlit reruns a page whose layout
+    changed it still shows the previous run's elements beside the new ones until the run ends."""
+    from playwright.sync_api import expect
+
+    button = page.get_by_role("button", name=name, exact=True)
+    expect(button).to_have_count(1)
+    button.click()
+
+
+def sign_out(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    press(page, "Sign out")
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    expect(page.get_by_text("You are signed out.")).to_be_visible()
