@@ -113,9 +113,12 @@ def stage_environment(stack: Stack) -> dict[str, str]:
     return env
 
 
-# The first requests a container may answer, each against the prototype's: (module, what the request is).
+# The first requests a container may answer, each against the prototype's; the service's also with the hashing key
+# read from the Parameters and Secrets Lambda Extension (the embedded AWS plays it: bench/inbox_aws.py).
 PROTOTYPE = "prototype"
-FIRST_REQUESTS = (PROTOTYPE, "send_otp (email)", "send_otp (SMS)", "verify_otp (right code)")
+SERVICE_REQUESTS = ("send_otp (email)", "send_otp (SMS)", "verify_otp (right code)")
+FIRST_REQUESTS = (PROTOTYPE, *SERVICE_REQUESTS)
+BY_EXTENSION = ", key from the extension"
 MINIMAL = "one-route Chalice app"
 FIRST_PHONE = 14155550150  # +1 415 555-01xx: valid numbers reserved for fiction, one per run
 
@@ -129,27 +132,33 @@ class ColdRequests:
     stack: Stack
     count: int = 0
 
-    def body(self, kind: str) -> tuple[str, dict[str, Any]]:
+    def make(self, kind: str) -> tuple[str, dict[str, Any], dict[str, str]]:
+        """(module, request body, environment over the stage's) for one process of ``kind``."""
         self.count += 1
         email = f"cold-{self.count}@example.com"
+        extra: dict[str, str] = {}
+        if kind.endswith(BY_EXTENSION):
+            kind = kind.removesuffix(BY_EXTENSION)
+            extra = {"OTP_SECRETS_EXTENSION_PORT": str(self.stack.ports.aws), "AWS_SESSION_TOKEN": "bench"}
         if kind == "send_otp (SMS)":
-            return "app", {"action": "send_otp", "phone": f"+{FIRST_PHONE + self.count}"}
+            return "app", {"action": "send_otp", "phone": f"+{FIRST_PHONE + self.count}"}, extra
         if kind == "verify_otp (right code)":
             status, code, _ = post_api(self.stack, {"action": "send_otp", "email": email})
             if status != 200:
                 raise RuntimeError(f"the code for a cold verify was not sent: {status} {code}")
-            return "app", {"action": "verify_otp", "email": email, "otp": read_code(self.stack, email)}
+            return "app", {"action": "verify_otp", "email": email, "otp": read_code(self.stack, email)}, extra
         module = {PROTOTYPE: "bench.prototype", MINIMAL: "bench.minimal_app"}.get(kind, "app")
-        return module, {"action": "send_otp", "email": email}
+        return module, {"action": "send_otp", "email": email}, extra
 
 
-def cold_process(env: dict[str, str], module: str, body: dict[str, Any],
+def cold_process(env: dict[str, str], made: tuple[str, dict[str, Any], dict[str, str]],
                  flags: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
-    """One fresh interpreter that imports ``module`` and answers ``body`` (bench/cold_start.py), timed from here."""
+    """One fresh interpreter that imports the module and answers the body (bench/cold_start.py), timed from here."""
+    module, body, extra = made
     spawned = {"BENCH_SPAWNED_AT": repr(time.time())}
     result = subprocess.run([sys.executable, *flags, "-m", "bench.cold_start", module, json.dumps(body)],
-                            cwd=REPO_ROOT, env={**env, **spawned}, capture_output=True, text=True, timeout=120,
-                            check=False)
+                            cwd=REPO_ROOT, env={**env, **extra, **spawned}, capture_output=True, text=True,
+                            timeout=120, check=False)
     if result.returncode != 0 or json.loads(result.stdout.strip().splitlines()[-1])["status"] != 200:
         raise RuntimeError(f"cold start of {module} failed:\n{result.stdout}\n{result.stderr}")
     return result
@@ -161,10 +170,10 @@ def first_requests(stack: Stack, runs: int) -> dict[str, Any]:
     taken within a round, then the median of the rounds'."""
     env = stage_environment(stack)
     requests = ColdRequests(stack)
-    kinds = (*FIRST_REQUESTS, MINIMAL)
+    kinds = (*FIRST_REQUESTS, *(kind + BY_EXTENSION for kind in SERVICE_REQUESTS), MINIMAL)
 
     def one(kind: str) -> dict[str, float]:
-        return json.loads(cold_process(env, *requests.body(kind)).stdout.strip().splitlines()[-1])
+        return json.loads(cold_process(env, requests.make(kind)).stdout.strip().splitlines()[-1])
 
     for kind in kinds:  # compile and cache bytecode, warm the OS's file cache
         one(kind)
@@ -188,7 +197,7 @@ def uncached(stack: Stack, runs: int) -> dict[str, float]:
     requests = ColdRequests(stack)
     with tempfile.TemporaryDirectory() as empty:
         env = {**stage_environment(stack), "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": empty}
-        taken = [json.loads(cold_process(env, *requests.body("send_otp (email)")).stdout.strip().splitlines()[-1])
+        taken = [json.loads(cold_process(env, requests.make("send_otp (email)")).stdout.strip().splitlines()[-1])
                  for _ in range(runs)]
     return {"runs": runs, **{key: statistics.median(sample[key] for sample in taken) for key in taken[0]}}
 
@@ -200,7 +209,7 @@ def import_breakdown(env: dict[str, str], requests: ColdRequests, runs: int = 3)
     for kind in FIRST_REQUESTS:
         totals: dict[str, list[float]] = collections.defaultdict(list)
         for _ in range(runs):
-            result = cold_process(env, *requests.body(kind), flags=("-X", "importtime"))
+            result = cold_process(env, requests.make(kind), flags=("-X", "importtime"))
             run: collections.Counter[str] = collections.Counter()
             for line in result.stderr.splitlines():
                 if line.startswith("import time:") and "|" in line and "self" not in line:
