@@ -2,10 +2,11 @@
 
 Imports ``<module>`` (``app``, ``bench.prototype`` or ``bench.minimal_app``) and calls its handler once, as Lambda
 calls it, with an API Gateway proxy event ``POST /otp`` whose JSON body is ``<body>``: the container's first
-request. Prints one JSON line: the answer's status, the import and the request in milliseconds, and from the
-moment the parent spawned this process (``BENCH_SPAWNED_AT``, a wall-clock time) to the answer, the wall time
-and this process's CPU time (user + system, interpreter start-up included). The environment (stage settings,
-the embedded AWS's endpoint) is the parent's to set.
+request. Prints one JSON line: the answer's status, the import and the request in milliseconds, from the moment
+the parent spawned this process (``BENCH_SPAWNED_AT``, a wall-clock time) to the answer the wall time and this
+process's CPU time (user + system, interpreter start-up included), and the AWS calls made before the answer (a
+botocore ``before-call`` hook that every session gets: the import of botocore's handlers counts as import). The
+environment (stage settings, the embedded AWS's endpoint) is the parent's to set.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import os
 import resource
 import sys
 import time
+from typing import Any
 
 from bench.events import LambdaContext, proxy_event
 
@@ -23,6 +25,13 @@ from bench.events import LambdaContext, proxy_event
 def main(argv: list[str]) -> None:
     module_name, body = argv
     started = time.perf_counter()
+    calls: list[str] = []
+    from botocore import handlers
+
+    def record(model: Any, **_: Any) -> None:
+        calls.append(f"{model.service_model.service_name}.{model.name}")
+
+    handlers.BUILTIN_HANDLERS.append(("before-call.*.*", record))
     handler = importlib.import_module(module_name).app
     imported = time.perf_counter()
     answered = handler(proxy_event("POST", "/otp", json.loads(body)), LambdaContext())
@@ -36,6 +45,7 @@ def main(argv: list[str]) -> None:
         "first_request_ms": (first_answer - imported) * 1000,
         "spawn_to_first_answer_ms": (first_answer_wall - spawned) * 1000,
         "cpu_to_first_answer_ms": (cpu.ru_utime + cpu.ru_stime) * 1000,
+        "aws_calls": calls,
     }))
 
 

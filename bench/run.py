@@ -183,12 +183,19 @@ def first_requests(stack: Stack, runs: int) -> dict[str, Any]:
             samples[kind].append(one(kind))
     figures: dict[str, Any] = {}
     for kind, taken in samples.items():
-        figures[kind] = {key: statistics.median(sample[key] for sample in taken) for key in taken[0]}
+        calls = [collections.Counter(sample["aws_calls"]) for sample in taken]
+        if any(made != calls[0] for made in calls):
+            raise RuntimeError(f"the processes of {kind} made different AWS calls: {calls}")
+        figures[kind] = {**_medians(taken), "aws_calls": dict(calls[0])}
         for measure in ("spawn_to_first_answer_ms", "cpu_to_first_answer_ms"):
             figures[kind][f"{measure.removesuffix('_ms')}_ratio"] = statistics.median(
                 mine[measure] / reference[measure] for mine, reference in zip(taken, samples[PROTOTYPE], strict=True))
     return {"runs": runs, "kinds": figures, "imports_by_package_ms": import_breakdown(env, requests),
             "samples": samples}
+
+
+def _medians(samples: list[dict[str, Any]]) -> dict[str, float]:
+    return {key: statistics.median(sample[key] for sample in samples) for key in samples[0] if key.endswith("_ms")}
 
 
 def uncached(stack: Stack, runs: int) -> dict[str, float]:
@@ -199,7 +206,7 @@ def uncached(stack: Stack, runs: int) -> dict[str, float]:
         env = {**stage_environment(stack), "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": empty}
         taken = [json.loads(cold_process(env, requests.make("send_otp (email)")).stdout.strip().splitlines()[-1])
                  for _ in range(runs)]
-    return {"runs": runs, **{key: statistics.median(sample[key] for sample in taken) for key in taken[0]}}
+    return {"runs": runs, **_medians(taken)}
 
 
 def import_breakdown(env: dict[str, str], requests: ColdRequests, runs: int = 3) -> dict[str, dict[str, float]]:
@@ -548,6 +555,15 @@ def package(stage: str) -> dict[str, Any]:
 # -- the report -------------------------------------------------------------------------------------------------
 
 
+def deployment() -> dict[str, Any]:
+    """What the deployed stages are given that the report's Lambda arithmetic uses: memory, runtime, throttling."""
+    chalice = json.loads((REPO_ROOT / ".chalice" / "config.json").read_text())
+    parameters = json.loads((REPO_ROOT / "deploy" / "resources.json").read_text())["Parameters"]
+    return {"memory_mb": chalice["lambda_memory_size"], "python": f"{sys.version_info.major}.{sys.version_info.minor}",
+            "throttling_rate": parameters["ThrottlingRateLimit"]["Default"],
+            "throttling_burst": parameters["ThrottlingBurstLimit"]["Default"]}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer runs and shorter loads (a smoke test)")
@@ -555,7 +571,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else Plan()
     began = time.monotonic()
-    results: dict[str, Any] = {"machine": machine(), "plan": plan.__dict__}
+    results: dict[str, Any] = {"machine": machine(), "plan": plan.__dict__, "deployment": deployment()}
     tail: collections.deque[str] = collections.deque(maxlen=50)
     say("starting the embedded AWS and chalice local")
     with headless_stack(LOAD_SETTINGS, echo=tail.append, aws_module="bench.inbox_aws") as stack:
