@@ -2,7 +2,9 @@
 
 from chalice import Chalice, Response
 
-from chalicelib.http import exchange, otp_routes, phone_routes, session_routes
+from chalicelib.http import exchange, mfa_routes, otp_routes, phone_routes, session_routes
+from chalicelib.http.exchange import bearer
+from chalicelib.mfa.state import Needs
 
 app = Chalice(app_name="otp-signin")
 
@@ -68,6 +70,38 @@ def openid_configuration() -> Response:
                   public_cache_seconds=JWKS_CACHE_SECONDS)
 
 
+# Two-step sign-in. bearer(Needs.X, ...) is the session a route needs: ENROLLMENT (any live session, also one
+# that may only enroll), SESSION (a full one), STEP_UP (AAL2 proven within OTP_STEP_UP_SECONDS). /mfa/verify
+# takes no bearer token: the mfa_token in its body is the credential.
+@app.route("/mfa/totp", methods=ALL_METHODS, content_types=ANY_BODY)
+def mfa_totp() -> Response:
+    return _serve_methods("/mfa/totp", {
+        "POST": mfa_routes.enabled(bearer(Needs.ENROLLMENT, mfa_routes.enroll)),
+        "DELETE": mfa_routes.enabled(bearer(Needs.STEP_UP, mfa_routes.disable)),
+    })
+
+
+@app.route("/mfa/totp/confirm", methods=ALL_METHODS, content_types=ANY_BODY)
+def mfa_totp_confirm() -> Response:
+    return _serve("/mfa/totp/confirm", "POST", mfa_routes.enabled(bearer(Needs.ENROLLMENT, mfa_routes.confirm)))
+
+
+@app.route("/mfa/verify", methods=ALL_METHODS, content_types=ANY_BODY)
+def mfa_verify() -> Response:
+    return _serve("/mfa/verify", "POST", mfa_routes.enabled(mfa_routes.verify))
+
+
+@app.route("/mfa/reauthenticate", methods=ALL_METHODS, content_types=ANY_BODY)
+def mfa_reauthenticate() -> Response:
+    return _serve("/mfa/reauthenticate", "POST",
+                  mfa_routes.enabled(bearer(Needs.SESSION, mfa_routes.reauthenticate)))
+
+
+@app.route("/mfa/recovery-codes", methods=ALL_METHODS, content_types=ANY_BODY)
+def mfa_recovery_codes() -> Response:
+    return _serve("/mfa/recovery-codes", "POST", mfa_routes.enabled(bearer(Needs.STEP_UP, mfa_routes.regenerate)))
+
+
 @app.route("/otp", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/token/refresh", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/token/revoke", methods=["OPTIONS"], content_types=ANY_BODY)
@@ -77,5 +111,10 @@ def openid_configuration() -> Response:
 @app.route("/me/phone/verify", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/.well-known/jwks.json", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/.well-known/openid-configuration", methods=["OPTIONS"], content_types=ANY_BODY)
+@app.route("/mfa/totp", methods=["OPTIONS"], content_types=ANY_BODY)
+@app.route("/mfa/totp/confirm", methods=["OPTIONS"], content_types=ANY_BODY)
+@app.route("/mfa/verify", methods=["OPTIONS"], content_types=ANY_BODY)
+@app.route("/mfa/reauthenticate", methods=["OPTIONS"], content_types=ANY_BODY)
+@app.route("/mfa/recovery-codes", methods=["OPTIONS"], content_types=ANY_BODY)
 def preflight() -> Response:
     return exchange.preflight(app.current_request)

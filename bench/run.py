@@ -342,9 +342,70 @@ def aws_calls(stack: Stack) -> dict[str, Any]:
                             lambda: post("/otp", {"action": "verify_otp", "phone": linked, "otp": linked_code}), 200))
         rows.append(counted("DELETE /me/phone (unlink)", lambda: c.http.delete(
             "/me/phone", headers={"Authorization": f"Bearer {owner['access_token']}"}), 200))
+        rows += two_step_calls(post, send, verify, sign_in, record, counted, c)
         wiring.reset()
     return {name: {"calls": dict(collections.Counter(made)), "total": len(made), "status": status}
             for name, made, status in rows}
+
+
+def two_step_calls(post: Callable[..., Any], send: Callable[[str], str], verify: Callable[[str, str], Any],
+                   sign_in: Callable[[str], dict[str, Any]], record: Callable[..., None],
+                   counted: Callable[[str, Callable[[], Any], int], tuple[str, list[str], int]], c: Any
+                   ) -> list[tuple[str, list[str], int]]:
+    """The AWS calls of each two-step step, on a service clock of its own that moves on by a TOTP step (and the
+    resend cooldown) between them, as a person waits for the next code."""
+    import pyotp
+
+    from chalicelib import wiring
+
+    real_clock, shift = wiring.CLOCK, [0.0]
+    wiring.CLOCK = lambda: time.time() + shift[0]
+    wiring.reset()  # rebuilt on that clock, then warmed again as the container was
+    try:
+        warm = sign_in("warm-mfa@example.com")
+        assert c.http.get("/me", headers={"Authorization": f"Bearer {warm['access_token']}"}).status_code == 200
+        for service in ("dynamodb", "sesv2", "kms", "secretsmanager"):
+            wiring.get_client(service).meta.events.register("before-call.*.*", record)
+        person, kept = "frank@example.com", {}
+        token = sign_in(person)["access_token"]
+
+        def keep(answer: Any) -> Any:
+            kept.update(answer.json_body)
+            return answer
+
+        def code() -> str:
+            shift[0] += 30  # the next time-step: a used one never works again
+            return pyotp.TOTP(kept["secret"]).at(int(wiring.CLOCK()))
+
+        def bearer(method: str, path: str, body: Any = None) -> Any:
+            if method == "DELETE":
+                return c.http.delete(path, headers={"Authorization": f"Bearer {kept['access_token']}"})
+            return post(path, body or {}, kept["access_token"])
+
+        def first_factor() -> Any:
+            shift[0] += 30  # past the resend cooldown
+            mailed = send(person)
+            return lambda: keep(verify(person, mailed))
+
+        rows = [counted("POST /mfa/totp", lambda: keep(post("/mfa/totp", {}, token)), 200)]
+        rows.append(counted("POST /mfa/totp/confirm", lambda: keep(post("/mfa/totp/confirm", {"otp": code()}, token)),
+                            200))
+        recovery_code = kept["recovery_codes"][0]
+        rows.append(counted("verify_otp, right code, second factor on", first_factor(), 200))
+        rows.append(counted("POST /mfa/verify, wrong code", lambda: post(
+            "/mfa/verify", {"mfa_token": kept["mfa_token"], "otp": f"{(int(code()) + 1) % 10**6:06d}"}), 401))
+        rows.append(counted("POST /mfa/verify, right code", lambda: keep(post(
+            "/mfa/verify", {"mfa_token": kept["mfa_token"], "otp": code()})), 200))
+        first_factor()()
+        rows.append(counted("POST /mfa/verify, recovery code", lambda: keep(post(
+            "/mfa/verify", {"mfa_token": kept["mfa_token"], "recovery_code": recovery_code})), 200))
+        rows.append(counted("POST /mfa/reauthenticate", lambda: keep(bearer(
+            "POST", "/mfa/reauthenticate", {"otp": code()})), 200))
+        rows.append(counted("POST /mfa/recovery-codes", lambda: bearer("POST", "/mfa/recovery-codes"), 200))
+        rows.append(counted("DELETE /mfa/totp", lambda: bearer("DELETE", "/mfa/totp"), 200))
+        return rows
+    finally:
+        wiring.CLOCK = real_clock
 
 
 def read_code(stack: Stack, email: str) -> str:

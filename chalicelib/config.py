@@ -23,6 +23,8 @@ from chalicelib.http.network import IPV6_PREFIX_LENGTH
 from chalicelib.otp.sms_text import DEFAULT_TEMPLATE, UnsendableText, check_template
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+OFF, OPTIONAL, REQUIRED = "OFF", "OPTIONAL", "REQUIRED"
+MFA_POLICIES = (OFF, OPTIONAL, REQUIRED)
 
 
 class ConfigError(RuntimeError):
@@ -138,7 +140,7 @@ def _declared(declaration: Setting) -> Any:
     return field(metadata={_DECLARATION: declaration})
 
 
-def _defaulted(declaration: Integer | Windowed) -> Any:
+def _defaulted(declaration: Integer | Windowed | Choice) -> Any:
     """A ``Limits`` field, whose default is the declared one, so that ``Limits()`` is the defaults."""
     return field(default=declaration.default, metadata={_DECLARATION: declaration})
 
@@ -211,6 +213,31 @@ class Limits:
             minimum=1,
             maximum=200,
         )
+    )
+    # -- two-step sign-in (chalicelib/mfa) --------------------------------------------------------------------
+    mfa_policy: str = _defaulted(
+        Choice("OTP_MFA", OPTIONAL, "two-step sign-in: OFF (factors ignored, /mfa answers 403), OPTIONAL (each "
+               "person may add one) or REQUIRED (a person without one may only enroll)", MFA_POLICIES)
+    )
+    mfa_token_seconds: int = _defaulted(
+        Integer("OTP_MFA_TOKEN_SECONDS", 300, "how long an mfa_token lasts after the first factor", minimum=30,
+                maximum=900)
+    )
+    mfa_attempts_per_token: int = _defaulted(
+        Integer("OTP_MFA_ATTEMPTS_PER_TOKEN", 5, "second-factor tries per mfa_token", minimum=1, maximum=10)
+    )
+    # Counted before each comparison and cleared by a success, so concurrent guesses cannot pass it; it also
+    # feeds the NIST ceiling of 100 consecutive failures (MFA_CONSECUTIVE_FAILURES).
+    mfa_failure_budget: Window = _defaulted(  # noqa: RUF009 a Window is frozen, so one default can be shared
+        Windowed(
+            Integer("OTP_MFA_FAILURE_BUDGET", 10, "wrong second-factor codes per account per window", minimum=1,
+                    maximum=100),
+            Integer("OTP_MFA_FAILURE_WINDOW_SECONDS", 900, "its window", minimum=60),
+        )
+    )
+    step_up_seconds: int = _defaulted(
+        Integer("OTP_STEP_UP_SECONDS", 300, "how recent the second factor must be for a sensitive action",
+                minimum=60, maximum=3_600)
     )
 
     # -- text messages: each costs money, so each is limited on every axis SMS pumping moves along ----------
@@ -355,6 +382,15 @@ class Settings:
         Text("OTP_SMS_ORIGINATION_NUMBER", None, "the origination number or its ARN (US: a registered "
              "toll-free or 10DLC number)")
     )
+
+    totp_issuer: str | None = _declared(
+        Text("OTP_TOTP_ISSUER", None, "issuer in the otpauth URI an authenticator app shows; unset: OTP_SERVICE_NAME")
+    )
+
+    @property
+    def totp_issuer_name(self) -> str:
+        """The issuer an authenticator app shows beside the account (the otpauth URI's ``issuer``)."""
+        return self.totp_issuer or self.service_name
 
     @property
     def allow_voip(self) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import botocore.session
 from botocore.config import Config
@@ -23,8 +23,12 @@ from chalicelib.aws.mailer import CodeSender, SesMailer
 from chalicelib.aws.texter import SnsTexter
 from chalicelib.config import Settings
 from chalicelib.crypto import KeyedHasher
+from chalicelib.mfa.challenge import Challenges
 from chalicelib.otp.service import OtpService
 from chalicelib.otp.store import CodeStore
+
+if TYPE_CHECKING:
+    from chalicelib.mfa.service import MfaService
 
 # Fail fast: one call's worst case, (1 s + 2 s) x 2 attempts + backoff, stays near 7 s, so even a request that
 # makes a second call after a hung one answers its own 503 within the 10 s Lambda timeout, never a gateway 504.
@@ -99,7 +103,25 @@ def get_service() -> OtpService:
         hasher=get_hasher(),
         limits=settings.limits,
         clock=CLOCK,
+        challenges=get_challenges(),
     )
+
+
+@functools.cache
+def get_challenges() -> Challenges:
+    return Challenges(get_hasher(), get_settings().limits)
+
+
+@functools.cache
+def get_mfa() -> MfaService:
+    """Two-step sign-in; its module (and pyotp with it) is imported only when a /mfa route first needs it."""
+    from chalicelib.mfa.service import MfaService
+    from chalicelib.mfa.store import MfaStore
+
+    settings = get_settings()
+    store = MfaStore(get_client("dynamodb"), settings.table_name, get_hasher().sealer(), settings.limits)
+    return MfaService(store, get_challenges(), get_sessions(), get_accounts(), get_hasher(), settings.limits,
+                      settings.totp_issuer_name)
 
 
 def now() -> int:
@@ -109,5 +131,5 @@ def now() -> int:
 def reset() -> None:
     """Forget everything built so far (tests switch stages and settings between cases)."""
     for cached in (get_settings, get_aws_session, get_client, get_hasher, get_keys, get_accounts, get_sessions,
-                   get_sender, get_service):
+                   get_sender, get_service, get_challenges, get_mfa):
         cached.cache_clear()

@@ -8,8 +8,11 @@ A pytest plugin (``pytest_plugins`` in ``conftest.py``). While the suite runs it
   through :class:`~chalicelib.otp.codes.KeyedHasher` before it is stored, so its ``digest`` (address and code, right
   or wrong), ``subject_key("email" | "phone", ...)`` (every address and number) and ``tag("refresh", ...)``
   (refresh token secrets) are wrapped; every access token :class:`~chalicelib.accounts.tokens.AccessTokens`
-  issues, and every token in an answer of ``chalice.test``'s HTTP client. Tests that talk to another process
-  register theirs with :func:`remember`.
+  issues, and every token in an answer of ``chalice.test``'s HTTP client. Two-step sign-in adds its own:
+  ``tag("mfa", ...)`` (mfa_tokens: their secret and tag), ``tag("recovery", ...)`` (every recovery code, as
+  digested and as shown), every TOTP secret ``chalicelib.mfa.totp.new_secret`` draws and every TOTP code
+  ``matching_step`` compares, and the mfa_tokens, secrets, otpauth URIs and recovery codes of HTTP answers and
+  requests. Tests that talk to another process register theirs with :func:`remember`.
 
 At the end of the session each line is cut into whole tokens and looked up in the sets: codes (digit strings of
 the configured lengths) in log records and in JSON access-log lines only, since any printed 6-digit number would
@@ -35,6 +38,7 @@ from chalice.test import TestHTTPClient
 from chalicelib.accounts.addresses import InvalidAddress, mask_address, normalize_address
 from chalicelib.accounts.tokens import AccessTokens
 from chalicelib.crypto import KeyedHasher
+from chalicelib.mfa import totp
 
 CODE = re.compile(r"[0-9]{6,10}")
 WORDS = re.compile(r"[A-Za-z0-9]+")
@@ -64,7 +68,7 @@ class Secrets:
             self.tokens.add(value)
             # The secret of a refresh token (rt2.<session id>.<secret>.<tag>) and its tag, and the signature of a
             # JWT, are each unique to their token: any of them alone in a log is a token in a log.
-            if value.startswith("rt2."):
+            if value.startswith(("rt2.", "mt1.")):  # a refresh token, an mfa_token: the same shape
                 self.tokens.update(value.split(".")[2:])
             elif value.count(".") == 2:
                 self.tokens.add(value.rsplit(".", 1)[-1])
@@ -187,7 +191,7 @@ def _leaks_in(line: str, is_log_line: bool, secrets: Secrets) -> Iterator[str]:
 # -- collecting ----------------------------------------------------------------------------------------------
 
 
-def _wrap(owner: type, name: str, record: Callable[..., None]) -> None:
+def _wrap(owner: Any, name: str, record: Callable[..., None]) -> None:
     original = getattr(owner, name)
     if getattr(original, "_logscan", False):
         return
@@ -221,6 +225,25 @@ def _tag(tag: str, __: KeyedHasher, purpose: str, *parts: str) -> None:
     if purpose == "refresh":
         SECRETS.add_secret_part(parts[-1])  # the token's secret
         SECRETS.add_secret_part(tag)
+    _mfa_tag(tag, purpose, parts)
+
+
+def _mfa_tag(tag: str, purpose: str, parts: tuple[str, ...]) -> None:
+    if purpose == "mfa":  # an mfa_token: the pending session's refresh secret, and its own tag
+        SECRETS.add_secret_part(parts[-1])
+        SECRETS.add_secret_part(tag)
+    elif purpose == "recovery":  # a recovery code, normalised; logs would more likely show it as it was shown
+        SECRETS.add_secret_part(parts[-1])
+        SECRETS.add_secret_part("-".join(parts[-1][i:i + 4] for i in range(0, len(parts[-1]), 4)))
+
+
+def _totp_secret(secret: str, *_: Any) -> None:
+    SECRETS.add_secret_part(secret)
+
+
+def _totp_compared(_: int | None, secret: str, code: str, *__: Any) -> None:
+    SECRETS.add_secret_part(secret)
+    SECRETS.add_code(code)
 
 
 def _issued(result: tuple[str, int], *_: Any, **__: Any) -> None:
@@ -232,14 +255,18 @@ def _http_exchange(
 ) -> None:
     answer, request = _json(response.body), _json(body)
     if isinstance(answer, dict):
-        for name in ("access_token", "refresh_token"):
+        for name in ("access_token", "refresh_token", "mfa_token", "secret", "otpauth_uri"):
             SECRETS.add_token(answer.get(name))
+        for code in answer.get("recovery_codes") or ():
+            SECRETS.add_secret_part(code)
         SECRETS.add_address(answer.get("email"))
         SECRETS.add_phone(answer.get("phone"))
     if isinstance(request, dict):
         SECRETS.add_address(request.get("email"))
         SECRETS.add_phone(request.get("phone"))
         SECRETS.add_code(request.get("otp"))
+        SECRETS.add_token(request.get("mfa_token"))
+        SECRETS.add_secret_part(request.get("recovery_code"))
 
 
 def _json(raw: Any) -> Any:
@@ -255,6 +282,8 @@ def install() -> None:
     _wrap(KeyedHasher, "subject_key", _subject_key)
     _wrap(KeyedHasher, "tag", _tag)
     _wrap(AccessTokens, "issue", _issued)
+    _wrap(totp, "new_secret", _totp_secret)  # type: ignore[arg-type]
+    _wrap(totp, "matching_step", _totp_compared)  # type: ignore[arg-type]
     _wrap(TestHTTPClient, "request", _http_exchange)
 
 

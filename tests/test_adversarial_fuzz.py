@@ -35,7 +35,9 @@ EXAMPLES = 2100
 MIN_REQUESTS = 2000
 ROUTES = {"/otp": ("POST",), "/token/refresh": ("POST",), "/token/revoke": ("POST",), "/signout": ("POST",),
           "/me": ("GET",), "/me/phone": ("POST", "DELETE"), "/me/phone/verify": ("POST",),
-          "/.well-known/jwks.json": ("GET",), "/.well-known/openid-configuration": ("GET",)}
+          "/.well-known/jwks.json": ("GET",), "/.well-known/openid-configuration": ("GET",),
+          "/mfa/totp": ("POST", "DELETE"), "/mfa/totp/confirm": ("POST",), "/mfa/verify": ("POST",),
+          "/mfa/reauthenticate": ("POST",), "/mfa/recovery-codes": ("POST",)}
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
@@ -65,6 +67,23 @@ CATALOGUE = {
     "/.well-known/jwks.json": answers(errors.JWKS),
     "/.well-known/openid-configuration": answers(errors.OPENID_CONFIGURATION),
 }
+# Two-step sign-in: 403 mfa_disabled_here and mfa_enrollment_required belong to other stages' policies.
+MFA_POLICY = answers(errors.MFA_DISABLED_HERE, errors.MFA_ENROLLMENT_REQUIRED)
+PROOFS = answers(errors.INVALID_CODE, errors.MFA_PROOF_BODY, errors.INVALID_OTP, errors.TOO_MANY_FAILURES)
+CATALOGUE["/otp"] |= answers(errors.MFA_REQUIRED)
+CATALOGUE["/me"] |= MFA_POLICY
+CATALOGUE.update({
+    "/mfa/totp": answers(errors.TOTP_ENROLLMENT, errors.MFA_ALREADY_ENABLED, errors.MFA_DISABLED,
+                         errors.MFA_NOT_ENABLED, errors.REAUTHENTICATION_REQUIRED, errors.INVALID_TOKEN) | MFA_POLICY,
+    "/mfa/totp/confirm": answers(errors.MFA_ENABLED, errors.INVALID_CODE, errors.INVALID_OTP,
+                                 errors.NO_PENDING_ENROLLMENT, errors.MFA_ALREADY_ENABLED, errors.INVALID_TOKEN)
+                         | BODY_ERRORS | MFA_POLICY,
+    "/mfa/verify": answers(errors.VERIFIED, errors.INVALID_MFA_TOKEN) | PROOFS | BODY_ERRORS | MFA_POLICY,
+    "/mfa/reauthenticate": answers(errors.REAUTHENTICATED, errors.INVALID_TOKEN, errors.MFA_NOT_ENABLED)
+                           | PROOFS | BODY_ERRORS | MFA_POLICY,
+    "/mfa/recovery-codes": answers(errors.RECOVERY_CODES, errors.REAUTHENTICATION_REQUIRED, errors.MFA_NOT_ENABLED,
+                                   errors.INVALID_TOKEN) | MFA_POLICY,
+})
 ALLOWED_ORIGIN = "http://127.0.0.1:8501"  # in the local stage's OTP_CORS_ORIGINS
 HOME = "fuzz@example.com"
 ADDRESSES = [HOME, "Fuzz@Example.COM", f"  {HOME}\t", "other.person+tag@example.org", "x@xn--mnchen-3ya.de",
@@ -147,11 +166,16 @@ generic_bodies = st.one_of(
               st.integers(4000, 5000)),
     st.builds(lambda n: b"[" * n + b"]" * n, st.integers(500, 3000)),
 )
+mfa_bodies = st.fixed_dictionaries({}, optional={
+    "otp": mostly(codes), "recovery_code": mostly(st.text(max_size=24) | st.just("abcd-efgh-ijkl-mnop")),
+    "mfa_token": mostly(st.sampled_from(["mt1.x.y.z", "mt1...", ""]) | st.text(max_size=40) | any_token)})
 phone_bodies = st.fixed_dictionaries({"phone": mostly(phones)}, optional={"otp": mostly(codes), "email": addresses})
 BODIES = {"/otp": otp_bodies, "/me/phone": phone_bodies, "/me/phone/verify": phone_bodies,
           "/token/refresh": refresh_bodies, "/token/revoke": refresh_bodies,
           "/signout": signout_bodies, "/me": st.just(b""), "/.well-known/jwks.json": st.just(b""),
-          "/.well-known/openid-configuration": st.just(b"")}
+          "/.well-known/openid-configuration": st.just(b""), "/mfa/totp": st.just(b""),
+          "/mfa/totp/confirm": mfa_bodies, "/mfa/verify": mfa_bodies, "/mfa/reauthenticate": mfa_bodies,
+          "/mfa/recovery-codes": st.just(b"")}
 encodings = st.sampled_from(["utf-8", "utf-8", "utf-8", "utf-8-sig", "utf-16", "latin-1"])
 header_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"),
                       max_size=60)

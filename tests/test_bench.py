@@ -32,7 +32,8 @@ def test_the_handler_overhead_bench_answers_every_aws_call_the_service_makes() -
     figures = run_module("bench.overhead", "20", env=env)
     assert {"send_otp", "verify_otp, right code", "verify_otp, wrong code", "verify_otp, no code requested",
             "POST /token/refresh", "GET /me",
-            "POST /signout", "GET /.well-known/jwks.json", "minimal one-route Chalice app"} == set(figures)
+            "POST /signout", "GET /.well-known/jwks.json", "minimal one-route Chalice app",
+            "verify_otp, right code, second factor on", "POST /mfa/verify, right code"} == set(figures)
     assert all(0 < row["p50_us"] <= row["p99_us"] for row in figures.values())
 
 

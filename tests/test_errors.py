@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pyotp
 import pytest
 from botocore.retries.standard import ExponentialBackoff
 from chalice.test import Client
@@ -267,6 +268,73 @@ SCENARIOS: dict[str, Callable[[Ctx], Any]] = {
     "INTERNAL_ERROR": a_bug,
 }
 
+
+# -- two-step sign-in ----------------------------------------------------------------------------------------
+
+
+def confirming(ctx: Ctx) -> tuple[str, Any]:
+    """Enroll an authenticator app and confirm it: its secret and the confirming answer (tokens at aal 2)."""
+    token = ctx.sign_in()["access_token"]
+    secret = ctx.post("/mfa/totp", "", token).json_body["secret"]
+    confirmed = ctx.post("/mfa/totp/confirm", {"otp": pyotp.TOTP(secret).at(wiring.now())}, token)
+    wiring.CLOCK.advance(30)  # type: ignore[attr-defined]  # the injected clock: past the cooldown, a new step
+    return secret, confirmed
+
+
+def enrolled(ctx: Ctx) -> tuple[str, dict[str, Any]]:
+    secret, confirmed = confirming(ctx)
+    assert confirmed.status_code == 200, confirmed.json_body
+    return secret, confirmed.json_body
+
+
+def second_sign_in(ctx: Ctx) -> Any:
+    enrolled(ctx)
+    ctx.send()
+    return ctx.verify(ctx.last_code())
+
+
+def step_up_expired(ctx: Ctx) -> Any:
+    token = enrolled(ctx)[1]["access_token"]
+    wiring.CLOCK.advance(301)  # type: ignore[attr-defined]
+    return ctx.client.http.delete("/mfa/totp", headers={"Authorization": f"Bearer {token}"})
+
+
+def reauthenticated(ctx: Ctx) -> Any:
+    secret, confirmed = enrolled(ctx)
+    return ctx.post("/mfa/reauthenticate", {"otp": pyotp.TOTP(secret).at(wiring.now())}, confirmed["access_token"])
+
+
+def second_factor_budget_spent(ctx: Ctx) -> Any:
+    secret, _ = enrolled(ctx.with_settings(OTP_MFA_FAILURE_BUDGET="1"))
+    ctx.send()
+    token = ctx.verify(ctx.last_code()).json_body["mfa_token"]
+    wrong = f"{(int(pyotp.TOTP(secret).at(wiring.now())) + 1) % 10**6:06d}"
+    assert ctx.post("/mfa/verify", {"mfa_token": token, "otp": wrong}).status_code == 401
+    return ctx.post("/mfa/verify", {"mfa_token": token, "otp": wrong})
+
+
+MFA_SCENARIOS: dict[str, Callable[[Ctx], Any]] = {
+    "TOO_MANY_SECOND_FACTOR_FAILURES": second_factor_budget_spent,
+    "MFA_REQUIRED": second_sign_in,
+    "TOTP_ENROLLMENT": lambda ctx: ctx.post("/mfa/totp", "", ctx.sign_in()["access_token"]),
+    "MFA_ENABLED": lambda ctx: confirming(ctx)[1],
+    "REAUTHENTICATED": reauthenticated,
+    "MFA_DISABLED": lambda ctx: ctx.client.http.delete(
+        "/mfa/totp", headers={"Authorization": f"Bearer {enrolled(ctx)[1]['access_token']}"}),
+    "RECOVERY_CODES": lambda ctx: ctx.post("/mfa/recovery-codes", "", enrolled(ctx)[1]["access_token"]),
+    "MFA_PROOF_BODY": lambda ctx: ctx.post("/mfa/verify", {"mfa_token": "mt1.x"}),
+    "INVALID_MFA_TOKEN": lambda ctx: ctx.post("/mfa/verify", {"mfa_token": "mt1.x", "otp": "123456"}),
+    "REAUTHENTICATION_REQUIRED": step_up_expired,
+    "MFA_ENROLLMENT_REQUIRED": lambda ctx: ctx.with_settings(OTP_MFA="required").client.http.get(
+        "/me", headers={"Authorization": f"Bearer {ctx.sign_in()['access_token']}"}),
+    "MFA_DISABLED_HERE": lambda ctx: ctx.with_settings(OTP_MFA="off").post("/mfa/verify", {}),
+    "NO_PENDING_ENROLLMENT": lambda ctx: ctx.post("/mfa/totp/confirm", {"otp": "123456"},
+                                                  ctx.sign_in()["access_token"]),
+    "MFA_NOT_ENABLED": lambda ctx: ctx.client.http.delete(
+        "/mfa/totp", headers={"Authorization": f"Bearer {ctx.sign_in()['access_token']}"}),
+    "MFA_ALREADY_ENABLED": lambda ctx: ctx.post("/mfa/totp", "", enrolled(ctx)[1]["access_token"]),
+}
+SCENARIOS.update(MFA_SCENARIOS)
 
 @pytest.fixture
 def ctx(aws: None, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ctx]:

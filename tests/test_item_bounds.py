@@ -12,14 +12,21 @@ from dataclasses import replace
 from typing import Any
 
 import boto3
+import pyotp
 import pytest
 
 from chalicelib.accounts.identifiers import EMAIL, Identifier
 from chalicelib.accounts.sessions import SessionRejected, SessionService
 from chalicelib.accounts.store import AccountStore
+from chalicelib.accounts.tokens import Claims
 from chalicelib.aws.expressions import Update
-from chalicelib.config import Limits, Settings
+from chalicelib.config import Limits, Settings, Window
 from chalicelib.crypto import KeyedHasher
+from chalicelib.mfa import recovery, totp
+from chalicelib.mfa.answers import Proof
+from chalicelib.mfa.challenge import Challenges
+from chalicelib.mfa.service import MfaService
+from chalicelib.mfa.store import CONSECUTIVE_CEILING, MfaStore
 from chalicelib.otp.service import InvalidCode, OtpService
 from chalicelib.otp.store import CodeStore
 from tests.aws_calls import RECORDER
@@ -37,7 +44,11 @@ class UnsignedTokens:
     """Access tokens without KMS: these tests measure the table, not the signature."""
 
     def issue(self, subject: str, session_id: str, now: int, profile: Any) -> tuple[str, int]:
-        return f"token-for-{session_id}", now + 3600
+        return f"token-for-{session_id}/{subject}/{now}", now + 3600
+
+    def verify(self, token: str, now: int) -> Claims:
+        session_id, subject, issued = token.removeprefix("token-for-").split("/")
+        return Claims(subject, session_id, int(issued), int(issued) + 3600)
 
 
 class Mailbox:
@@ -154,7 +165,8 @@ def test_the_largest_home_item_the_design_allows_is_under_the_stated_bound(setti
     big = 10**10 - 1
     entry = {"M": {"c": {"N": str(big)}, "x": {"N": str(big)}, "r": {"N": str(big)},
                    "h": {"S": "f" * 32}, "hp": {"S": "f" * 32}, "hg": {"S": "f" * 32},
-                   "amr": {"L": [{"S": "otp"}, {"S": "mfa"}, {"S": "sms"}]}}}
+                   "amr": {"L": [{"S": "otp"}, {"S": "mfa"}, {"S": "sms"}]},
+                   "a": {"N": str(big)}, "t": {"N": str(limits.mfa_attempts_per_token)}}}
     sessions = {f"{n:011d}": entry for n in range(limits.max_sessions + limits.max_guesses_per_code)}
     item = {
         "pk": {"S": key}, "v": {"N": "1"}, "pinned": {"S": "never"}, "expires_at": {"S": "never"},
@@ -166,6 +178,7 @@ def test_the_largest_home_item_the_design_allows_is_under_the_stated_bound(setti
         "ids": {"M": {"email": {"S": hasher.sealer().seal(LONGEST, key)},
                       "phone": {"S": hasher.sealer().seal("+" + "9" * 15, key)}}},  # E.164's longest
         "sessions": {"M": sessions},
+        **largest_second_factor(key, hasher),
     }
     assert item_size(item) <= HOME_ITEM_BOUND < ITEM_LIMIT_BYTES
     # A linked phone's item: the same code state and slots, and where its account lives instead of the account.
@@ -174,6 +187,60 @@ def test_the_largest_home_item_the_design_allows_is_under_the_stated_bound(setti
     linked.update(pk={"S": hasher.subject_key("phone", "+" + "9" * 15)}, home={"S": key},
                   home_account={"S": "f" * 36})
     assert item_size(linked) < item_size(item)
+
+
+def largest_second_factor(key: str, hasher: KeyedHasher) -> dict[str, Any]:
+    """``mfa`` with every field at its largest and ten recovery codes, and a pending enrollment beside it."""
+    sealed = MfaStore(None, TABLE, hasher.sealer(), Limits()).seal(key, totp.new_secret())
+    big = {"N": str(10**10 - 1)}
+    codes = {recovery.digest(hasher, key, recovery.normalised(code) or ""): {"N": "1"}
+             for code in recovery.new_codes()}
+    assert len(codes) == recovery.COUNT
+    return {"mfa": {"M": {"s": {"S": sealed}, "u": big, "f": big, "fw": big, "cf": {"N": str(CONSECUTIVE_CEILING)},
+                          "rc": {"M": codes}}},
+            "mfa_p": {"M": {"s": {"S": sealed}, "t": big}}}
+
+
+def test_a_second_factor_in_use_leaves_the_item_within_its_own_bound(settings: Settings, clock: FakeClock) -> None:
+    """Drive enrollment, sign-ins with both factors, failures, recovery codes and their renewal: the ``mfa``
+    and ``mfa_p`` attributes never outgrow the largest shape above."""
+    limits = replace(settings.limits, resend_cooldown_seconds=0, sends_per_address=Window(1_000, 3_600))
+    rig = Rig(boto3.client("dynamodb"), settings.table_name, clock, limits)
+    challenges = Challenges(rig.hasher, limits)
+    rig.service = OtpService(CodeStore(rig.dynamodb, rig.table, limits, rig.accounts, sleep=lambda _: None),
+                             rig.accounts, lambda kind: rig.mailbox, rig.sessions, rig.hasher, limits, clock,
+                             challenges)
+    mfa = MfaService(MfaStore(rig.dynamodb, rig.table, rig.hasher.sealer(), limits), challenges, rig.sessions,
+                     rig.accounts, rig.hasher, limits, "OTP Sign-in")
+    key = rig.hasher.subject_key("email", LONGEST)
+    bound = item_size(largest_second_factor(key, rig.hasher))
+
+    def first_factor() -> Any:
+        rig.service.send_code(Identifier(EMAIL, LONGEST), None)
+        return rig.service.verify_code(Identifier(EMAIL, LONGEST), rig.mailbox.codes[LONGEST])
+
+    session = first_factor()
+    principal = rig.sessions.authenticate(session.access_token, int(clock()))
+    secret = mfa.enroll(principal, int(clock())).secret
+    confirmed = mfa.confirm(principal, pyotp.TOTP(secret).at(int(clock())), int(clock()))
+    for n in range(40):
+        clock.advance(721)  # within the sends allowed per hour
+        challenge = first_factor()
+        if n % 3 == 0:
+            with pytest.raises(InvalidCode):
+                mfa.verify(challenge.mfa_token, Proof("000000" if pyotp.TOTP(secret).at(int(clock())) != "000000"
+                                                      else "111111", totp=True), int(clock()))
+        verified = mfa.verify(challenge.mfa_token, Proof(pyotp.TOTP(secret).at(int(clock())), totp=True),
+                              int(clock()))
+        if n % 15 == 0:
+            principal = rig.sessions.authenticate(verified.session.access_token, int(clock()))
+            codes = mfa.regenerate(principal, int(clock()))
+            mfa.verify(first_factor().mfa_token, Proof(recovery.normalised(codes[0]) or "", totp=False),
+                       int(clock()))
+        home = rig.home(LONGEST)
+        assert item_size({name: home[name] for name in ("mfa", "mfa_p") if name in home}) <= bound
+        rig.measure(LONGEST)
+    assert confirmed.recovery_codes and rig.largest <= HOME_ITEM_BOUND
 
 
 def test_no_expression_the_service_sent_comes_near_the_4_kb_limit_or_names_an_attribute_bare() -> None:

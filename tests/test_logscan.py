@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from chalicelib.crypto import KeyedHasher
+from chalicelib.mfa import recovery, totp
 from tests.conftest import REPO_ROOT
-from tests.logscan import LogText, Secrets, find_leaks
+from tests.logscan import SECRETS, LogText, Secrets, find_leaks
 
 CODE = "004217"
 ADDRESS = "Leaky.Person@Example.com"
@@ -67,6 +69,25 @@ def test_printed_lines_are_scanned_for_codes_only_when_they_are_json_log_lines()
     assert kinds(f"ran {CODE} iterations", "Captured stdout call") == []  # a number in a print is no log line
     assert kinds(f"ran {CODE} iterations", "process output") == ["code"]  # a server's output is all logs
     assert kinds(f"answer for {ADDRESS}", "Captured stderr call") == ["address"]  # unambiguous: everywhere
+
+
+def test_two_step_secrets_are_found_in_logs() -> None:
+    """An mfa_token (and its secret or tag alone), a TOTP secret, a recovery code as shown or as typed."""
+    hasher = KeyedHasher(b"k" * 32)
+    session_id = REFRESH.split(".")[1]
+    secret = REFRESH.split(".")[2]
+    mfa_token = ".".join(("mt1", session_id, secret, hasher.tag("mfa", session_id, secret)))
+    totp_secret = totp.new_secret()
+    shown = recovery.new_codes()[0]
+    recovery.digest(hasher, "email#x", recovery.normalised(shown) or "")
+    code = "918273"
+    totp.matching_step(totp_secret, code, 1_800_000_000)
+    for line in (f"mfa {mfa_token}", f"tag {mfa_token.rsplit('.', 1)[1]}", f"key={totp_secret}",
+                 f"uri otpauth://totp/x?secret={totp_secret}&issuer=y", f"rescued by {shown}",
+                 f"typed {recovery.normalised(shown)}"):
+        assert [leak.kind for leak in find_leaks([LogText("t", "Captured log call", line)], SECRETS)] == ["token"]
+    assert [leak.kind for leak in find_leaks([LogText("t", "Captured log call", f"totp {code}")], SECRETS)] == [
+        "code"]
 
 
 def test_only_deliverable_addresses_and_real_codes_are_secrets() -> None:

@@ -9,6 +9,9 @@ Refresh tokens are ``rt2.<sid>.<secret>.<tag>``: a 128-bit random secret and a k
 the secret that only this service can make. The home item holds the tag of the current token (which, without
 the secret, opens nothing); a presented token whose tag is genuine but no longer current is a retired one,
 recognised as reuse without any list of retired tokens.
+
+On an account with a second factor, a session whose ``amr`` lacks ``"mfa"`` is pending
+(:func:`chalicelib.mfa.state.pending`): its access and refresh tokens are refused like revoked ones.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from chalicelib.accounts.store import Account, AccountStore, NewSession, Refresh
 from chalicelib.accounts.tokens import AccessTokens, InvalidToken
 from chalicelib.config import Limits
 from chalicelib.crypto import DIGEST_HEX_CHARS, KeyedHasher
+from chalicelib.mfa.state import aal, pending
 
 REFRESH_TOKEN_VERSION = "rt2"
 _KINDS = {letter: kind for kind, letter in KIND_LETTERS.items()}
@@ -113,7 +117,14 @@ class SessionService:
         )
         if outcome not in (Refresh.ROTATED, Refresh.GRACE) or account is None or session is None:
             raise SessionRejected(outcome.value)
+        self._refuse_pending(account, session)
         return self._tokens_for(account, ref, session, refresh_token, now)
+
+    def reissue(self, account: Account, ref: SessionRef, session: SessionView, now: int) -> tuple[IssuedSession, str]:
+        """Tokens for ``session`` as a write is about to make it (a second factor proven), signed before that
+        write, and the new refresh token's tag, which the write stores."""
+        refresh_token, tag = self._new_refresh_token(ref)
+        return self._tokens_for(account, ref, session, refresh_token, now), tag
 
     def revoke(self, raw_token: object) -> None:
         """End the session of a current refresh token; anything else is silently ignored (RFC 7009)."""
@@ -135,6 +146,7 @@ class SessionService:
         account, session = found
         if not hmac.compare_digest(account.id, claims.subject):
             raise SessionRejected("session of another account")
+        self._refuse_pending(account, session)
         return Principal(account, ref, claims.issued_at, claims.expires_at, session)
 
     def sign_out(self, principal: Principal, everywhere: bool) -> None:
@@ -143,10 +155,16 @@ class SessionService:
         else:
             self._accounts.revoke(principal.ref.home, principal.ref.nonce)
 
+    def _refuse_pending(self, account: Account, session: SessionView) -> None:
+        """A session that still owes its second factor opens nothing (chalicelib/mfa/state.py)."""
+        if pending(self._limits.mfa_policy, account.mfa, session.amr):
+            raise SessionRejected("second factor pending")
+
     def _tokens_for(
         self, account: Account, ref: SessionRef, session: SessionView, refresh_token: str, now: int
     ) -> IssuedSession:
-        profile: dict[str, object] = {"amr": list(session.amr), "auth_time": session.created_at}
+        profile: dict[str, object] = {"amr": list(session.amr), "auth_time": session.auth_time,
+                                      "aal": aal(session.amr)}
         # OpenID Connect's names; every identifier an account holds was proven with a code.
         if EMAIL in account.identifiers:
             profile.update(email=account.identifiers[EMAIL], email_verified=True)

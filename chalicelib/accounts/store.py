@@ -10,7 +10,10 @@ and the revocation check at one consistent key lookup. Attributes of the home it
 - ``sessions``: one entry per session nonce, ``{c: created, x: expires, amr, h: current refresh tag,
   hp: a second current tag (after a grace use), hg: the tag retired last and r: when (honoured once more
   within the grace window)}``. A refresh token carries its own keyed tag, so a retired token is recognised as
-  genuine without remembering it: any genuine tag that is neither current nor in grace is reuse.
+  genuine without remembering it: any genuine tag that is neither current nor in grace is reuse. Two-step
+  sign-in (:mod:`chalicelib.mfa.store`) adds ``a`` (when the second factor was last proven) and ``t`` (an
+  mfa_token's tries) to an entry, and owns the item's ``mfa`` and ``mfa_p``; :meth:`AccountStore.find` reads
+  ``mfa`` too, so that a session's check also tells whether it still owes a second factor.
 
 An identifier linked to an account later (a phone added to an email account) keeps its code state on its own
 item, which then names the account's home (``home``, ``home_account``) and is pinned like a home; the account's
@@ -26,7 +29,7 @@ from __future__ import annotations
 import enum
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.aws.dependencies import guarded
@@ -45,8 +48,10 @@ from chalicelib.aws.expressions import (
 )
 from chalicelib.config import Limits
 from chalicelib.crypto import Sealed, Sealer
+from chalicelib.mfa.state import pending
 
 SESSIONS = "sessions"
+MFA = "mfa"  # the account's second factors, owned by chalicelib/mfa/store.py
 HOME, HOME_ACCOUNT = "home", "home_account"  # on a linked identifier's item: where its account lives
 LAYOUT_VERSION = 1
 ACTIVE = "active"
@@ -85,6 +90,12 @@ class SessionView:
     created_at: int
     expires_at: int
     amr: tuple[str, ...]
+    authenticated_at: int = 0  # the entry's ``a``: the last second factor (chalicelib/mfa), if any
+
+    @property
+    def auth_time(self) -> int:
+        """When the person last proved who they are: the second factor's time if there was one, else sign-in."""
+        return self.authenticated_at or self.created_at
 
 
 @dataclass(frozen=True)
@@ -94,28 +105,39 @@ class Account:
     status: str
     created_at: int
     last_sign_in_at: int
+    mfa: dict[str, Any] = field(default_factory=dict)  # the raw ``mfa`` map: chalicelib/mfa/state.py reads it
 
 
 def _entries(item: Item) -> dict[str, dict[str, Any]]:
     return {nonce: entry.get("M", {}) for nonce, entry in read_map(item, SESSIONS).items()}
 
 
+def _amr(entry: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(element.get("S", "") for element in entry.get("amr", {}).get("L", []))
+
+
 def _view(entry: dict[str, Any] | None, now: int) -> SessionView | None:
     if entry is None or read_number(entry, "x") <= now:
         return None
-    amr = tuple(element.get("S", "") for element in entry.get("amr", {}).get("L", []))
-    return SessionView(read_number(entry, "c"), read_number(entry, "x"), amr)
+    return SessionView(read_number(entry, "c"), read_number(entry, "x"), _amr(entry), read_number(entry, "a"))
 
 
-def surplus_sessions(item: Item, now: int, keep: int, slack: int = 0) -> list[str]:
+def surplus_sessions(item: Item, now: int, keep: int, slack: int = 0,
+                     owing: Callable[[dict[str, Any]], bool] | None = None, owing_for: int = 0) -> list[str]:
     """The nonces to drop so that at most ``keep`` live sessions stay: the oldest, and every expired one.
 
     Up to ``slack`` expired entries may stay, when nothing else has to go: a later sign-in drops them with
-    others, so that most sign-ins need no second write while the item stays small.
+    others, so that most sign-ins need no second write while the item stays small. A session ``owing`` its
+    second factor neither counts towards ``keep`` nor is ended for it, so that someone who holds only the
+    mailbox cannot push the person's real sessions out (the guess's write bounds the map all the same); once
+    older than ``owing_for`` seconds (its mfa_token has expired) it counts as expired.
     """
     entries = _entries(item)
-    expired = [nonce for nonce, entry in entries.items() if read_number(entry, "x") <= now]
-    live = sorted((read_number(entry, "c"), nonce) for nonce, entry in entries.items() if nonce not in expired)
+    owes = owing or (lambda _: False)
+    expired = [nonce for nonce, entry in entries.items() if read_number(entry, "x") <= now
+               or (owes(entry) and read_number(entry, "c") <= now - owing_for)]
+    live = sorted((read_number(entry, "c"), nonce) for nonce, entry in entries.items()
+                  if nonce not in expired and not owes(entry))
     over = [nonce for _, nonce in live[: max(0, len(live) - keep)]]
     return expired + over if over or len(expired) > slack else []
 
@@ -178,8 +200,9 @@ class AccountStore:
         cap (the new one is the newest); with nothing to do, there is no write and the guess's own was all.
         """
         # The new session is the newest: keep it and the cap's worth of others, less one for it unless
-        # ``before`` already holds it (a retried write that had landed).
-        keep = self._limits.max_sessions - (0 if self.session_opened(before, nonce) else 1)
+        # ``before`` already holds it (a retried write that had landed) or it owes a second factor.
+        owing = self._owing(before)
+        keep = self._limits.max_sessions - (0 if self.session_opened(before, nonce) or owing else 1)
         for create in ("account" not in before, False):
             update = Update()
             if create:
@@ -188,7 +211,8 @@ class AccountStore:
                                     ("ids", ids), ("v", LAYOUT_VERSION), (PINNED, NEVER), (TTL, NEVER)):
                     update.set(f"{update.name(name)} = {update.value(value)}")
                 update.require(f"attribute_not_exists({update.name('account')})")
-            for surplus in surplus_sessions(before, now, keep, slack=EXPIRED_SLACK):
+            for surplus in surplus_sessions(before, now, keep, slack=EXPIRED_SLACK, owing=owing,
+                                            owing_for=self._limits.mfa_token_seconds):
                 update.remove(SESSIONS, surplus)
             if also:
                 also(update)
@@ -206,11 +230,19 @@ class AccountStore:
         """Drop expired and the oldest sessions so that ``keep`` stay (by default: room for a new one)."""
         update = Update()
         keep = self._limits.max_sessions - 1 if keep is None else keep
-        for nonce in surplus_sessions(before, now, keep, slack):
+        for nonce in surplus_sessions(before, now, keep, slack, owing=self._owing(before),
+                                      owing_for=self._limits.mfa_token_seconds):
             update.remove(SESSIONS, nonce)
         if update.removes:
             with guarded("dynamodb"):
                 self._client.update_item(**update.request(self._table, key))
+
+    def _owing(self, item: Item) -> Callable[[dict[str, Any]], bool] | None:
+        """Whether a session entry of ``item`` owes its second factor; None where no entry can."""
+        mfa = read_map(item, MFA)
+        if not pending(self._limits.mfa_policy, mfa, ()):
+            return None
+        return lambda entry: pending(self._limits.mfa_policy, mfa, _amr(entry))
 
     def account(self, key: str, item: Item) -> Account:
         """The account an item holds (its identifiers opened from their seals)."""
@@ -222,14 +254,17 @@ class AccountStore:
                 continue  # never shown rather than shown wrong; the account's id and sessions still work
         # The last sign-in: the newest session's, or the one recorded when a write ended older sessions. The
         # guess-reserving write records nothing more, so a wrong guess never passes for a sign-in (but for the
-        # moment its speculative session exists).
-        created = [read_number(entry, "c") for entry in _entries(item).values()]
+        # moment its speculative session exists). Nor does a first factor whose second is still owed.
+        mfa = read_map(item, MFA)
+        created = [read_number(entry, "c") for entry in _entries(item).values()
+                   if not pending(self._limits.mfa_policy, mfa, _amr(entry))]
         return Account(
             id=read_string(item, "account"),
             identifiers=identifiers,
             status=read_string(item, "status"),
             created_at=read_number(item, "created_at"),
             last_sign_in_at=max([read_number(item, "last_sign_in_at"), *created]),
+            mfa=read_map(item, MFA),
         )
 
     # -- identifiers linked to an account's home ---------------------------------------------------------
@@ -325,7 +360,7 @@ class AccountStore:
         names = Expression()
         # The whole sessions map (the last sign-in is its newest entry): a GetItem's read units are the item's
         # size, whatever it projects.
-        projection = [names.name(name) for name in (*ACCOUNT_FIELDS, SESSIONS)]
+        projection = [names.name(name) for name in (*ACCOUNT_FIELDS, SESSIONS, MFA)]
         with guarded("dynamodb"):
             item = self._client.get_item(
                 TableName=self._table,

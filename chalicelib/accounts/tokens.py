@@ -24,9 +24,9 @@ if TYPE_CHECKING:
 ALGORITHM = "ES256"
 REQUIRED_CLAIMS = ("iss", "aud", "sub", "sid", "iat", "nbf", "exp", "jti")
 # Every claim an access token may carry: ``sub`` is the account id; ``email`` the address it holds (OIDC names);
-# ``amr`` (RFC 8176) and ``auth_time`` describe the sign-in.
+# ``amr`` (RFC 8176), ``auth_time`` and ``aal`` (1, or 2 after a second factor) describe the sign-in.
 CLAIMS_SUPPORTED = (*REQUIRED_CLAIMS, "email", "email_verified", "phone_number", "phone_number_verified", "amr",
-                    "auth_time")
+                    "auth_time", "aal")
 
 
 class InvalidToken(Exception):

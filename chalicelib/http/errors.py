@@ -169,4 +169,35 @@ MISCONFIGURED = ErrorKind("misconfigured", 500, "The service is not configured c
 INTERNAL_ERROR = ErrorKind("internal_error", 500, "Something went wrong on our side. Please try again.")
 
 
+# -- two-step sign-in (chalicelib/mfa, chalicelib/http/mfa_routes.py) ------------------------------------------
+
+MFA_REQUIRED = Success("mfa_required", 200, "Enter the code from your authenticator app, or a recovery code.")
+TOTP_ENROLLMENT = Success("totp_enrollment", 200,
+                          "Scan the QR code with your authenticator app, then confirm with a code from it.")
+MFA_ENABLED = Success("mfa_enabled", 200, "Two-step verification is on. Keep your recovery codes somewhere safe: "
+                      "they are shown only this once.")
+REAUTHENTICATED = Success("reauthenticated", 200, "Thank you: you confirmed it is you.")
+MFA_DISABLED = Success("mfa_disabled", 200, "Two-step verification is off. Your other sessions have ended.")
+RECOVERY_CODES = Success("recovery_codes", 200, "Here are your new recovery codes; the earlier ones no longer work.")
+TOO_MANY_SECOND_FACTOR_FAILURES = ErrorKind(
+    "too_many_failures", 429, "Too many wrong codes for this account. Please try again later.", retries=True
+)
+MFA_PROOF_BODY = ErrorKind("invalid_body", 400, 'Send exactly one of "otp" and "recovery_code".')
+INVALID_MFA_TOKEN = ErrorKind("invalid_mfa_token", 401,
+                              "This sign-in has expired or was already completed. Please sign in again.")
+# RFC 9470 (OAuth 2.0 Step-Up Authentication Challenge): the token is fine, its authentication is not enough.
+REAUTHENTICATION_REQUIRED = ErrorKind(
+    "reauthentication_required", 401, "Please confirm it is you with your authenticator app first.",
+    headers=(("WWW-Authenticate", 'Bearer error="insufficient_user_authentication"'),),
+)
+MFA_ENROLLMENT_REQUIRED = ErrorKind("mfa_enrollment_required", 403,
+                                    "Set up two-step verification to use your account.")
+MFA_DISABLED_HERE = ErrorKind("mfa_disabled_here", 403, "Two-step verification is not offered here.")
+NO_PENDING_ENROLLMENT = ErrorKind("no_pending_enrollment", 404,
+                                  "There is no authenticator setup to confirm. Please start again.")
+MFA_NOT_ENABLED = ErrorKind("mfa_not_enabled", 404, "Two-step verification is not on for this account.")
+MFA_ALREADY_ENABLED = ErrorKind("mfa_already_enabled", 409,
+                                "Two-step verification is already on. Remove it before adding another authenticator.")
+
+
 CATALOGUE: dict[str, Answer] = {name: value for name, value in globals().items() if isinstance(value, Answer)}

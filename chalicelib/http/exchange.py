@@ -26,6 +26,8 @@ from chalicelib.aws.dependencies import DependencyError
 from chalicelib.config import ConfigError
 from chalicelib.http import errors, network
 from chalicelib.http.errors import ApiError, ErrorKind
+from chalicelib.mfa import state as mfa
+from chalicelib.mfa.state import SECOND_FACTOR_FAILURES
 from chalicelib.otp.codes import MalformedCode
 from chalicelib.otp.service import InvalidCode
 from chalicelib.otp.store import Throttled
@@ -67,13 +69,19 @@ class Exchange:
         identity = (self.request.context or {}).get("identity") or {}
         return network.source_network(identity.get("sourceIp"), wiring.get_settings().ipv6_prefix_length)
 
-    def principal(self) -> Principal:
-        """The signed-in caller named by the ``Authorization: Bearer`` header, or a 401."""
+    def principal(self, needs: mfa.Needs = mfa.Needs.SESSION) -> Principal:
+        """The signed-in caller named by the ``Authorization: Bearer`` header, or a 401; its session must meet
+        ``needs`` (else 403 ``mfa_enrollment_required`` or 401 ``reauthentication_required``)."""
         scheme, _, token = (self.request.headers or {}).get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise SessionRejected("no bearer token")
-        principal = wiring.get_sessions().authenticate(token.strip(), wiring.now())
+        now = wiring.now()
+        principal = wiring.get_sessions().authenticate(token.strip(), now)
         self.identify(principal.account)
+        limits = wiring.get_settings().limits
+        session = principal.session
+        mfa.require(needs, limits.mfa_policy, principal.account.mfa, session.amr, session.auth_time, now,
+                    limits.step_up_seconds)
         return principal
 
     def identify(self, who: Identifier | Account) -> None:
@@ -92,6 +100,16 @@ class Exchange:
 
 
 Handler = Callable[[Exchange], tuple[int, dict[str, Any]]]
+BearerHandler = Callable[[Exchange, Principal], tuple[int, dict[str, Any]]]
+
+
+def bearer(needs: mfa.Needs, handler: BearerHandler) -> Handler:
+    """A route that needs a bearer token whose session meets ``needs``: what app.py declares per route."""
+
+    def serve(exchange: Exchange) -> tuple[int, dict[str, Any]]:
+        return handler(exchange, exchange.principal(needs))
+
+    return serve
 
 
 def respond(request: Request, route: str, handler: Handler, public_cache_seconds: int = 0) -> Response:
@@ -165,6 +183,7 @@ THROTTLES: dict[str, ErrorKind] = {
                  errors.IP_FAILURE_QUOTA_EXCEEDED, errors.PREFIX_QUOTA_EXCEEDED, errors.COUNTRY_QUOTA_EXCEEDED,
                  errors.SMS_BUDGET_EXCEEDED)
 }
+THROTTLES[SECOND_FACTOR_FAILURES] = errors.TOO_MANY_SECOND_FACTOR_FAILURES  # the same code, for the account
 # (when an immediate retry may work, when it will not), by failing service; any other service holds keys.
 DEPENDENCY_FAILURES: dict[str, tuple[ErrorKind, ErrorKind]] = {
     "ses": (errors.MAIL_UNAVAILABLE, errors.MAIL_REJECTED),
@@ -172,6 +191,15 @@ DEPENDENCY_FAILURES: dict[str, tuple[ErrorKind, ErrorKind]] = {
     "dynamodb": (errors.STORAGE_UNAVAILABLE, errors.STORAGE_ERROR),
 }
 KEY_SERVICE_FAILURE = (errors.KEYS_UNAVAILABLE, errors.KEYS_ERROR)  # KMS, Secrets Manager, SSM
+# Two-step sign-in's refusals (chalicelib/mfa/state.py).
+MFA_REFUSALS: dict[type[Exception], ErrorKind] = {
+    mfa.InvalidMfaToken: errors.INVALID_MFA_TOKEN,
+    mfa.NoPendingEnrollment: errors.NO_PENDING_ENROLLMENT,
+    mfa.MfaAlreadyEnabled: errors.MFA_ALREADY_ENABLED,
+    mfa.MfaNotEnabled: errors.MFA_NOT_ENABLED,
+    mfa.EnrollmentRequired: errors.MFA_ENROLLMENT_REQUIRED,
+    mfa.ReauthenticationRequired: errors.REAUTHENTICATION_REQUIRED,
+}
 
 
 def _as_api_error(error: Exception) -> ApiError:
@@ -189,6 +217,8 @@ def _as_api_error(error: Exception) -> ApiError:
         return errors.INVALID_TOKEN.error()
     if isinstance(error, InvalidCode):
         return errors.INVALID_CODE.error()
+    if type(error) in MFA_REFUSALS:
+        return MFA_REFUSALS[type(error)].error()
     if isinstance(error, Throttled) and error.reason in THROTTLES:
         return THROTTLES[error.reason].error(retry_after=error.retry_after)
     if isinstance(error, DependencyError):

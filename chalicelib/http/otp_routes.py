@@ -12,6 +12,7 @@ from chalicelib.accounts.identifiers import EMAIL, PHONE, Identifier
 from chalicelib.http import errors
 from chalicelib.http.exchange import Exchange
 from chalicelib.http.session_routes import session_body
+from chalicelib.mfa.challenge import MfaRequired
 from chalicelib.otp.codes import parse_code
 from chalicelib.otp.service import SentCode
 
@@ -42,6 +43,9 @@ def verify_otp(exchange: Exchange, body: Body) -> Answer:
     exchange.identify(who)
     code = parse_code(body.get("otp"), wiring.get_settings().limits.code_digits)
     session = wiring.get_service().verify_code(who, code, exchange.source_network())
+    if isinstance(session, MfaRequired):  # the account has a second factor: no tokens yet (POST /mfa/verify)
+        return errors.MFA_REQUIRED.answer({"mfa_token": session.mfa_token, "factors": session.factors,
+                                           "expires_in": session.expires_in})
     return errors.VERIFIED.answer(session_body(session, wiring.now()))
 
 

@@ -10,6 +10,7 @@ from chalicelib.accounts.sessions import IssuedSession
 from chalicelib.accounts.tokens import ALGORITHM, CLAIMS_SUPPORTED
 from chalicelib.http import errors
 from chalicelib.http.exchange import Exchange
+from chalicelib.mfa.state import Factors, Needs, aal
 
 Answer = tuple[int, dict[str, Any]]
 
@@ -41,7 +42,7 @@ def revoke(exchange: Exchange) -> Answer:
 
 
 def sign_out(exchange: Exchange) -> Answer:
-    principal = exchange.principal()
+    principal = exchange.principal(Needs.ENROLLMENT)  # a session that may only enroll can still sign out
     everywhere = exchange.json_object(optional=True).get("everywhere", False)
     if not isinstance(everywhere, bool):
         raise errors.EVERYWHERE_NOT_BOOLEAN.error()
@@ -60,10 +61,13 @@ def me(exchange: Exchange) -> Answer:
         "identifiers": listed(identifiers),
         "created_at": account.created_at,
         "last_sign_in_at": account.last_sign_in_at,
+        "mfa": Factors.of(account.mfa).summary(),
         "session": {
             "id": principal.ref.id,
             "signed_in_at": principal.session.created_at,
             "amr": list(principal.session.amr),
+            "aal": aal(principal.session.amr),
+            "auth_time": principal.session.auth_time,
             "access_token_issued_at": principal.issued_at,
             "access_token_expires_at": principal.expires_at,
             "expires_at": principal.session.expires_at,

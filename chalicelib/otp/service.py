@@ -21,6 +21,7 @@ from chalicelib.aws.expressions import Item
 from chalicelib.aws.mailer import CodeSender
 from chalicelib.config import Limits
 from chalicelib.crypto import KeyedHasher
+from chalicelib.mfa.challenge import Challenges, MfaRequired
 from chalicelib.otp.codes import generate_code
 from chalicelib.otp.store import CodeStore, GuessResult, SendTicket
 
@@ -59,6 +60,7 @@ class OtpService:
         hasher: KeyedHasher,
         limits: Limits,
         clock: Clock = time.time,
+        challenges: Challenges | None = None,
     ) -> None:
         self._store = store
         self._accounts = accounts
@@ -67,6 +69,7 @@ class OtpService:
         self._hasher = hasher
         self._limits = limits
         self._clock = clock
+        self._challenges = challenges
 
     def send_code(self, to: Identifier, source_network: str | None) -> SentCode:
         """Send a fresh code to the normalised identifier ``to``; it replaces any earlier code.
@@ -99,14 +102,17 @@ class OtpService:
             raise
         return SentCode(to, ttl, self._limits.resend_cooldown(to.kind))
 
-    def verify_code(self, identifier: Identifier, code: str, source_network: str | None = None) -> IssuedSession:
+    def verify_code(self, identifier: Identifier, code: str, source_network: str | None = None
+                    ) -> IssuedSession | MfaRequired:
         """A new session, once ``code`` is proven to be the identifier's live code (it is used up).
 
         The first sign-in of an identifier that is not linked to an account creates its account; later ones,
         and those of identifiers linked to it, land in the same account. Failures count against
         ``source_network``'s budgets (see :meth:`CodeStore.check_guess`). Raises :class:`InvalidCode`,
         ``Throttled`` (failure budget spent) or ``DependencyError`` (when settling the account or signing the
-        tokens fails, the code is put back, so the person can still use it).
+        tokens fails, the code is put back, so the person can still use it). An account with an active second
+        factor gets :class:`MfaRequired` instead of tokens: the session stays pending until ``POST /mfa/verify``
+        (chalicelib/mfa).
         """
         now = int(self._clock())
         key, guess_digest, guess = self._guess(identifier, code, now, source_network)
@@ -118,7 +124,7 @@ class OtpService:
         try:
             account = self._accounts.settle(key, identifier.kind, identifier.value, pending.record.nonce,
                                             guess.before, now, also=self._store.failures_cleared(guess.before, now))
-            return self._sessions.issue(pending, account, now)
+            return self._issue(pending, account, now)
         except DependencyError:
             self._put_back(key, guess_digest, pending.record.nonce)
             raise
@@ -164,8 +170,13 @@ class OtpService:
             raise InvalidCode()
         return key, guess_digest, _Guess(guess.before, pending)
 
+    def _issue(self, pending: PendingSession, account: Account, now: int) -> IssuedSession | MfaRequired:
+        """Tokens for a proven first factor, or an mfa_token where the account owes a second one."""
+        challenge = self._challenges.challenge(pending, account) if self._challenges else None
+        return challenge or self._sessions.issue(pending, account, now)
+
     def _sign_in_linked(self, key: str, guess_digest: str, guess: _Guess, home: str, amr: tuple[str, ...],
-                        now: int) -> IssuedSession:
+                        now: int) -> IssuedSession | MfaRequired:
         """A session at the account's home for a right guess at an identifier linked to it. The speculative
         session the guess opened at the identifier goes once the tokens are out; until then it is what lets a
         failure put the code back."""
@@ -176,7 +187,7 @@ class OtpService:
             if account is None:
                 self._put_back(key, guess_digest, speculative)
                 raise InvalidCode()
-            issued = self._sessions.issue(pending, account, now)
+            issued = self._issue(pending, account, now)
         except DependencyError:
             self._end(home, pending.record.nonce)
             self._put_back(key, guess_digest, speculative)

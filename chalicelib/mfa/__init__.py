@@ -1,0 +1,1 @@
+"""Two-step sign-in: a TOTP authenticator app and recovery codes as an account's second factor."""

@@ -1,0 +1,112 @@
+"""What an account's second factor is, as its home item's ``mfa`` map holds it, and what a session proves.
+
+Pure reading, no AWS and no TOTP library: :mod:`chalicelib.accounts.sessions` and the HTTP face use it on every
+authenticated call. The map is written only by :mod:`chalicelib.mfa.store`: ``s`` the sealed TOTP secret, ``u``
+the last time-step used, ``f``/``fw`` second-factor failures in window ``fw``, ``cf`` consecutive failures,
+``rc`` the keyed digests of the unused recovery codes.
+
+Assurance (NIST SP 800-63B-4): a session whose ``amr`` holds ``"mfa"`` (RFC 8176) is at AAL2, any other at AAL1.
+On an account with an active factor an AAL1 session is *pending* (its first factor proven, its second not yet)
+and opens nothing but ``POST /mfa/verify`` (through its mfa_token).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.config import OFF, REQUIRED
+
+MFA_AMR = "mfa"  # RFC 8176: more than one factor was proven
+TOTP, RECOVERY_CODE = "totp", "recovery_code"
+TOTP_DIGITS = 6  # what every authenticator app shows (chalicelib/mfa/totp.py)
+SECOND_FACTOR_FAILURES = "too_many_second_factor_failures"  # the reason of a Throttled from chalicelib/mfa/store.py
+RECOVERY_CODES_LOW = 4  # fewer unused codes than this: the answers and /me say so
+
+
+class InvalidMfaToken(Exception):
+    """Malformed, forged, expired, already used or out of tries: one answer for all of them."""
+
+
+class NoPendingEnrollment(Exception):
+    """Confirm without an enrollment to confirm."""
+
+
+class MfaAlreadyEnabled(Exception):
+    """The account has a factor already (remove it first)."""
+
+
+class MfaNotEnabled(Exception):
+    """The account has no factor to use, remove or renew codes for."""
+
+
+class EnrollmentRequired(Exception):
+    """Under ``OTP_MFA=REQUIRED`` a session of an account without a factor may only enroll one."""
+
+
+class ReauthenticationRequired(Exception):
+    """The action needs a second factor proven within ``OTP_STEP_UP_SECONDS`` (RFC 9470's step-up)."""
+
+
+class Needs(enum.Enum):
+    """What a bearer route asks of its session (app.py's routes and README's API tables say which)."""
+
+    ENROLLMENT = "any live session, also one that may only enroll a factor"
+    SESSION = "a full session: under REQUIRED, of an account with a factor"
+    STEP_UP = "AAL2, with the second factor proven within OTP_STEP_UP_SECONDS"
+
+
+@dataclass(frozen=True)
+class Factors:
+    totp: bool
+    recovery_codes_left: int
+
+    @classmethod
+    def of(cls, mfa: Mapping[str, Any]) -> Factors:
+        """The factors a raw ``mfa`` map (DynamoDB attribute values) holds."""
+        codes = mfa.get("rc", {}).get("M", {})
+        return cls("s" in mfa, len(codes) if "s" in mfa else 0)
+
+    @property
+    def active(self) -> bool:
+        return self.totp
+
+    @property
+    def recovery_codes_low(self) -> bool:
+        return self.active and self.recovery_codes_left < RECOVERY_CODES_LOW
+
+    def available(self) -> list[str]:
+        """The factors an mfa_token can be redeemed with."""
+        return [TOTP] + ([RECOVERY_CODE] if self.recovery_codes_left else [])
+
+    def summary(self) -> dict[str, Any]:
+        return {"totp": self.totp, "recovery_codes_left": self.recovery_codes_left,
+                "recovery_codes_low": self.recovery_codes_low}
+
+
+def aal(amr: Iterable[str]) -> int:
+    return 2 if MFA_AMR in amr else 1
+
+
+def pending(policy: str, mfa: Mapping[str, Any], amr: Iterable[str]) -> bool:
+    """Whether a session with ``amr`` still owes its second factor (never under ``OTP_MFA=OFF``)."""
+    return policy != OFF and Factors.of(mfa).active and aal(amr) < 2
+
+
+def require(needs: Needs, policy: str, mfa: Mapping[str, Any], amr: Iterable[str], auth_time: int, now: int,
+            step_up_seconds: int) -> None:
+    """Refuse a live, non-pending session that does not meet ``needs`` (from the server's own entry).
+
+    Raises :class:`EnrollmentRequired`, :class:`MfaNotEnabled` (step-up on an account without a factor) or
+    :class:`ReauthenticationRequired`.
+    """
+    factors = Factors.of(mfa)
+    if needs is not Needs.ENROLLMENT and policy == REQUIRED and not factors.active:
+        raise EnrollmentRequired()
+    if needs is Needs.STEP_UP:
+        if not factors.active:
+            raise MfaNotEnabled()
+        if aal(amr) < 2 or now - auth_time > step_up_seconds:
+            raise ReauthenticationRequired()
