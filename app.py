@@ -2,7 +2,8 @@
 
 from chalice import Chalice, Response
 
-from chalicelib.http import exchange, mfa_routes, otp_routes, phone_routes, session_routes
+from chalicelib.admin.store import Action
+from chalicelib.http import admin_routes, exchange, mfa_routes, otp_routes, phone_routes, session_routes
 from chalicelib.http.exchange import bearer
 from chalicelib.mfa.state import Needs
 
@@ -102,6 +103,48 @@ def mfa_recovery_codes() -> Response:
     return _serve("/mfa/recovery-codes", "POST", mfa_routes.enabled(bearer(Needs.STEP_UP, mfa_routes.regenerate)))
 
 
+# Admins only (chalicelib/http/admin_routes.py): reading() needs an admin's token at AAL2; acting() also needs the
+# admin's last proof within OTP_ADMIN_STEP_UP_SECONDS. The access log names the route by its template.
+@app.route("/admin/users", methods=ALL_METHODS, content_types=ANY_BODY)
+def admin_users() -> Response:
+    return _serve("/admin/users", "GET", admin_routes.reading(admin_routes.users))
+
+
+@app.route("/admin/users/{user_id}/lock", methods=ALL_METHODS, content_types=ANY_BODY)
+def admin_lock(user_id: str) -> Response:
+    return _serve("/admin/users/{id}/lock", "POST", admin_routes.acting(Action.LOCK, user_id))
+
+
+@app.route("/admin/users/{user_id}/unlock", methods=ALL_METHODS, content_types=ANY_BODY)
+def admin_unlock(user_id: str) -> Response:
+    return _serve("/admin/users/{id}/unlock", "POST", admin_routes.acting(Action.UNLOCK, user_id))
+
+
+@app.route("/admin/users/{user_id}/signout", methods=ALL_METHODS, content_types=ANY_BODY)
+def admin_signout(user_id: str) -> Response:
+    return _serve("/admin/users/{id}/signout", "POST", admin_routes.acting(Action.SIGN_OUT, user_id))
+
+
+@app.route("/admin/users/{user_id}/mfa", methods=ALL_METHODS, content_types=ANY_BODY)
+def admin_mfa(user_id: str) -> Response:
+    return _serve("/admin/users/{id}/mfa", "DELETE", admin_routes.acting(Action.DELETE_MFA, user_id))
+
+
+@app.route("/admin/users/{user_id}/clear-failures", methods=ALL_METHODS, content_types=ANY_BODY)
+def admin_clear_failures(user_id: str) -> Response:
+    return _serve("/admin/users/{id}/clear-failures", "POST", admin_routes.acting(Action.CLEAR_FAILURES, user_id))
+
+
+@app.route("/admin/audit", methods=ALL_METHODS, content_types=ANY_BODY)
+def admin_audit() -> Response:
+    return _serve("/admin/audit", "GET", admin_routes.reading(admin_routes.audit))
+
+
+@app.route("/admin/stats", methods=ALL_METHODS, content_types=ANY_BODY)
+def admin_stats() -> Response:
+    return _serve("/admin/stats", "GET", admin_routes.reading(admin_routes.stats))
+
+
 @app.route("/otp", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/token/refresh", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/token/revoke", methods=["OPTIONS"], content_types=ANY_BODY)
@@ -116,5 +159,13 @@ def mfa_recovery_codes() -> Response:
 @app.route("/mfa/verify", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/mfa/reauthenticate", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/mfa/recovery-codes", methods=["OPTIONS"], content_types=ANY_BODY)
-def preflight() -> Response:
+@app.route("/admin/users", methods=["OPTIONS"], content_types=ANY_BODY)
+@app.route("/admin/users/{user_id}/lock", methods=["OPTIONS"], content_types=ANY_BODY)
+@app.route("/admin/users/{user_id}/unlock", methods=["OPTIONS"], content_types=ANY_BODY)
+@app.route("/admin/users/{user_id}/signout", methods=["OPTIONS"], content_types=ANY_BODY)
+@app.route("/admin/users/{user_id}/mfa", methods=["OPTIONS"], content_types=ANY_BODY)
+@app.route("/admin/users/{user_id}/clear-failures", methods=["OPTIONS"], content_types=ANY_BODY)
+@app.route("/admin/audit", methods=["OPTIONS"], content_types=ANY_BODY)
+@app.route("/admin/stats", methods=["OPTIONS"], content_types=ANY_BODY)
+def preflight(**_path: str) -> Response:  # the admin routes' {user_id} arrives as a keyword
     return exchange.preflight(app.current_request)

@@ -392,9 +392,31 @@ class Settings:
         """The issuer an authenticator app shows beside the account (the otpauth URI's ``issuer``)."""
         return self.totp_issuer or self.service_name
 
+    # -- the admin dashboard (chalicelib/admin) ---------------------------------------------------------------
+    admin_emails: tuple[str, ...] = _declared(
+        Listing("OTP_ADMIN_EMAILS", "addresses whose accounts are admins (with two-step verification in use)")
+    )
+    # OWASP ASVS 5.0 7.5.3: re-authenticate before a sensitive change; an admin session at work stays usable
+    admin_step_up_seconds: int = _declared(
+        Integer("OTP_ADMIN_STEP_UP_SECONDS", 900, "how recent an admin's last proof must be for an action that "
+                "changes an account", minimum=60, maximum=86_400)
+    )
+    # 400 days: a year's audit with a month's slack for an investigation that starts late
+    audit_retention_days: int = _declared(
+        Integer("OTP_AUDIT_RETENTION_DAYS", 400, "how long audit entries of admin actions are kept", minimum=1,
+                maximum=3_650)
+    )
+    metrics_namespace: str = _declared(
+        Text("OTP_METRICS_NAMESPACE", "OtpSignin", "CloudWatch namespace of the metrics in the access log")
+    )
+
     @property
     def allow_voip(self) -> bool:
         return self.sms_voip == "ALLOW"
+
+    def is_admin(self, email: str | None) -> bool:
+        """Whether ``email`` (normalised, lower-case) is one of the stage's admins."""
+        return email is not None and email in {admin.lower() for admin in self.admin_emails}
 
     def sms_price(self, country: str) -> Decimal:
         """The configured price of one text to ``country`` (every served country has one: see from_environ)."""

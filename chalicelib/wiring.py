@@ -18,6 +18,9 @@ from chalicelib.accounts.identifiers import PHONE
 from chalicelib.accounts.sessions import SessionService
 from chalicelib.accounts.store import AccountStore
 from chalicelib.accounts.tokens import AccessTokens, KmsKeys
+from chalicelib.admin.service import AdminService
+from chalicelib.admin.stats import MetricsReader
+from chalicelib.admin.store import AdminStore
 from chalicelib.aws.keys import load_hash_key
 from chalicelib.aws.mailer import CodeSender, SesMailer
 from chalicelib.aws.texter import SnsTexter
@@ -124,6 +127,20 @@ def get_mfa() -> MfaService:
                       settings.totp_issuer_name)
 
 
+@functools.cache
+def get_admin() -> AdminService:
+    settings = get_settings()
+    store = AdminStore(get_client("dynamodb"), settings.table_name, get_accounts(), get_hasher().sealer(),
+                       settings.audit_retention_days)
+    return AdminService(store, get_hasher(), settings.limits, CLOCK)
+
+
+@functools.cache
+def get_metrics() -> MetricsReader:
+    settings = get_settings()
+    return MetricsReader(get_client("cloudwatch"), settings.metrics_namespace, settings.sms_countries)
+
+
 def now() -> int:
     return int(CLOCK())
 
@@ -131,5 +148,5 @@ def now() -> int:
 def reset() -> None:
     """Forget everything built so far (tests switch stages and settings between cases)."""
     for cached in (get_settings, get_aws_session, get_client, get_hasher, get_keys, get_accounts, get_sessions,
-                   get_sender, get_service, get_challenges, get_mfa):
+                   get_sender, get_service, get_challenges, get_mfa, get_admin, get_metrics):
         cached.cache_clear()

@@ -31,6 +31,7 @@ EVENT = "before-parameter-build"
 # Request parameters that name the resource an operation acts on, for the services the runtime may call.
 NAMING_PARAMETERS = (
     "TableName",
+    "IndexName",
     "KeyId",
     "SecretId",
     "Name",

@@ -45,13 +45,20 @@ def test_first_run_creates_every_resource(clients: Clients) -> None:
     assert actions(steps) == {
         "table": "created",
         "ttl": "enabled",
+        "index": "created",
         "ses identity": "created",
         "secret": "created",
         "signing key": "created",
     }
+    assert [step.name for step in steps if step.resource == "index"] == ["otp_users/account", "otp_users/audit"]
     table = clients.dynamodb.describe_table(TableName="otp_users")["Table"]
     assert table["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
-    assert table["AttributeDefinitions"] == [{"AttributeName": "pk", "AttributeType": "S"}]
+    assert {(a["AttributeName"], a["AttributeType"]) for a in table["AttributeDefinitions"]} == {
+        ("pk", "S"), ("account", "S"), ("audit_month", "S"), ("audit_at", "S")}
+    indexes = {index["IndexName"]: index for index in table["GlobalSecondaryIndexes"]}
+    assert indexes["account"]["KeySchema"] == [{"AttributeName": "account", "KeyType": "HASH"}]
+    assert indexes["account"]["Projection"] == {"ProjectionType": "KEYS_ONLY"}  # a lookup reads the home itself
+    assert [key["AttributeName"] for key in indexes["audit"]["KeySchema"]] == ["audit_month", "audit_at"]
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
     assert table["TableStatus"] == "ACTIVE"
     ttl = clients.dynamodb.describe_time_to_live(TableName="otp_users")["TimeToLiveDescription"]
@@ -187,6 +194,19 @@ def test_main_dry_run_prints_plan_and_changes_nothing(
     assert clients.kms.list_keys()["Keys"] == []
 
 
+def test_an_index_of_another_shape_stops_bootstrap(clients: Clients) -> None:
+    clients.dynamodb.create_table(
+        TableName="otp_users", BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                              {"AttributeName": "x", "AttributeType": "S"}],
+        GlobalSecondaryIndexes=[{"IndexName": "account", "KeySchema": [{"AttributeName": "x", "KeyType": "HASH"}],
+                                 "Projection": {"ProjectionType": "KEYS_ONLY"}}],
+    )
+    with pytest.raises(bootstrap.BootstrapError, match="index 'account'"):
+        bootstrap.bootstrap(clients, SETTINGS)
+
+
 def test_main_twice_reports_unchanged(clients: Clients, capsys: pytest.CaptureFixture[str]) -> None:
     assert bootstrap.main(["--stage", "local"]) == 0
     first = capsys.readouterr().out
@@ -194,7 +214,7 @@ def test_main_twice_reports_unchanged(clients: Clients, capsys: pytest.CaptureFi
     second = capsys.readouterr().out
 
     assert "table otp_users: created" in first
-    assert second.count(": unchanged") == 5, second
+    assert second.count(": unchanged") == 7, second
 
 
 def test_main_reports_errors_on_one_line(clients: Clients, capsys: pytest.CaptureFixture[str]) -> None:

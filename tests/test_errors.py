@@ -202,6 +202,57 @@ def two_texts_to_one_block(ctx: Ctx) -> Any:
     return text(ctx, "+14155550124")
 
 
+ADMIN = "admin@example.com"
+REASON = {"reason": "a support ticket"}
+
+
+def admin_token(ctx: Ctx) -> str:
+    """An admin's access token at AAL2 (tests/test_admin.py's aal2 says how)."""
+    from tests.test_admin import aal2
+
+    assert ctx.send(ADMIN).status_code == 200
+    code = code_in([mail for mail in sent_mails() if mail["to"] == [ADMIN]][-1])
+    answer = ctx.verify(code, ADMIN)
+    assert answer.status_code == 200, answer.json_body
+    return aal2(answer.json_body)["access_token"]
+
+
+def as_admin(ctx: Ctx, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
+    headers = {"Authorization": f"Bearer {token or admin_token(ctx)}", "Content-Type": "application/json"}
+    return getattr(ctx.client.http, method)(path, headers=headers, body="" if body is None else json.dumps(body))
+
+
+def acted(ctx: Ctx, action: str, method: str = "post") -> Any:
+    target = ctx.sign_in()["user_id"]
+    return as_admin(ctx, method, f"/admin/users/{target}/{action}", REASON)
+
+
+def locked_sign_in(ctx: Ctx) -> Any:
+    assert acted(ctx, "lock").status_code == 200
+    ctx.clock.advance(31)
+    ctx.send()
+    return ctx.verify(ctx.last_code())
+
+
+def stale_admin(ctx: Ctx) -> Any:
+    token = admin_token(ctx)
+    ctx.clock.advance(901)
+    return as_admin(ctx, "post", "/admin/users/0b6e3c5a-8f0e-4a51-9d43-6f1f2d7c9e10/signout", REASON, token)
+
+
+def locked_self(ctx: Ctx) -> Any:
+    token = admin_token(ctx)
+    me = ctx.client.http.get("/me", headers={"Authorization": f"Bearer {token}"}).json_body
+    return as_admin(ctx, "post", f"/admin/users/{me['user_id']}/lock", REASON, token)
+
+
+def admin_at_aal1(ctx: Ctx) -> Any:
+    assert ctx.send(ADMIN).status_code == 200
+    code = code_in([mail for mail in sent_mails() if mail["to"] == [ADMIN]][-1])
+    token = ctx.verify(code, ADMIN).json_body["access_token"]
+    return as_admin(ctx, "get", "/admin/audit", token=token)
+
+
 def a_bug(ctx: Ctx) -> Any:
     def broken(*_: Any) -> Any:
         raise RuntimeError("a bug")
@@ -266,6 +317,31 @@ SCENARIOS: dict[str, Callable[[Ctx], Any]] = {
     "KEYS_ERROR": lambda ctx: signing_fails(ctx, "AccessDeniedException", 400),
     "MISCONFIGURED": lambda ctx: ctx.with_settings(OTP_SENDER="").send(),
     "INTERNAL_ERROR": a_bug,
+    "USER_FOUND": lambda ctx: ctx.sign_in() and as_admin(ctx, "get", f"/admin/users?email={ALICE}"),
+    "USER_LOCKED": lambda ctx: acted(ctx, "lock"),
+    "USER_UNLOCKED": lambda ctx: acted(ctx, "unlock"),
+    "USER_SIGNED_OUT": lambda ctx: acted(ctx, "signout"),
+    "USER_MFA_REMOVED": lambda ctx: acted(ctx, "mfa", "delete"),
+    "USER_FAILURES_CLEARED": lambda ctx: acted(ctx, "clear-failures"),
+    "AUDIT_ENTRIES": lambda ctx: as_admin(ctx, "get", "/admin/audit"),
+    "ADMIN_STATS": lambda ctx: as_admin(ctx, "get", "/admin/stats"),
+    "INVALID_LOOKUP": lambda ctx: as_admin(ctx, "get", "/admin/users"),
+    "INVALID_LIMIT": lambda ctx: as_admin(ctx, "get", "/admin/audit?limit=0"),
+    "INVALID_BEFORE": lambda ctx: as_admin(ctx, "get", "/admin/audit?before=yesterday"),
+    "INVALID_HOURS": lambda ctx: as_admin(ctx, "get", "/admin/stats?hours=1000"),
+    "INVALID_USER_ID": lambda ctx: as_admin(ctx, "post", "/admin/users/42/lock", REASON),
+    "REASON_REQUIRED": lambda ctx: as_admin(ctx, "post", f"/admin/users/{ctx.sign_in()['user_id']}/lock", {}),
+    "ADMIN_REQUIRED": lambda ctx: ctx.client.http.get(
+        "/admin/audit", headers={"Authorization": f"Bearer {ctx.sign_in()['access_token']}"}),
+    "ADMIN_MFA_REQUIRED": admin_at_aal1,
+    "ACCOUNT_LOCKED": locked_sign_in,
+    "USER_NOT_FOUND": lambda ctx: as_admin(ctx, "get", "/admin/users?email=nobody@example.com"),
+    "CANNOT_LOCK_SELF": locked_self,
+    "REAUTHENTICATION_REQUIRED": stale_admin,
+    "METRICS_UNAVAILABLE": lambda ctx: ctx.failing("cloudwatch", "GetMetricData", "Throttling", 400) and as_admin(
+        ctx, "get", "/admin/stats"),
+    "METRICS_ERROR": lambda ctx: ctx.failing("cloudwatch", "GetMetricData", "AccessDenied", 403) and as_admin(
+        ctx, "get", "/admin/stats"),
 }
 
 
@@ -434,6 +510,8 @@ def test_a_throttle_reason_without_an_answer_is_a_logged_500(caplog: pytest.LogC
         ("secretsmanager", False, "KEYS_ERROR"),
         ("ssm", True, "KEYS_UNAVAILABLE"),
         ("ssm", False, "KEYS_ERROR"),
+        ("cloudwatch", True, "METRICS_UNAVAILABLE"),
+        ("cloudwatch", False, "METRICS_ERROR"),
     ],
 )
 def test_a_failing_service_gets_its_answer(service: str, transient: bool, name: str) -> None:

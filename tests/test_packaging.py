@@ -24,7 +24,9 @@ from typing import Any
 
 import pytest
 
+from chalicelib.http.metrics import METRICS, REFRESH_ROUTE
 from tests.conftest import REPO_ROOT
+from tools.bootstrap import INDEXES
 from tools.precompile import precompile
 
 CONFIG = json.loads((REPO_ROOT / ".chalice" / "config.json").read_text())
@@ -138,10 +140,30 @@ def test_the_table_is_on_demand_with_ttl_and_recovery(package: Package) -> None:
     properties = table["Properties"]
     assert properties["BillingMode"] == "PAY_PER_REQUEST"
     assert properties["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
-    assert properties["AttributeDefinitions"] == [{"AttributeName": "pk", "AttributeType": "S"}]
+    # The admin routes' indexes, exactly as bootstrap provisions them for `make deploy`.
+    assert properties["GlobalSecondaryIndexes"] == list(INDEXES)
+    keys = {key["AttributeName"] for index in INDEXES for key in index["KeySchema"]}
+    assert {(a["AttributeName"], a["AttributeType"]) for a in properties["AttributeDefinitions"]} == {
+        (name, "S") for name in ("pk", *keys)}
     assert properties["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert table["DeletionPolicy"] == "Retain"
+
+
+def test_the_alarms_watch_the_namespace_the_function_writes(package: Package) -> None:
+    template = package.template["Resources"]
+    namespace = template["APIHandler"]["Properties"]["Environment"]["Variables"]["OTP_METRICS_NAMESPACE"]
+    alarms = resources(package, "AWS::CloudWatch::Alarm")
+    assert set(alarms) == {"SmsPumpingAlarm", "RefreshReuseAlarm"}
+    reuse = alarms["RefreshReuseAlarm"]["Properties"]
+    assert (reuse["Namespace"], reuse["MetricName"], reuse["Threshold"]) == (namespace, "RefreshReuse", 0)
+    assert reuse["Dimensions"] == [{"Name": "route", "Value": REFRESH_ROUTE}]
+    pumping = {query["Id"]: query for query in alarms["SmsPumpingAlarm"]["Properties"]["Metrics"]}
+    for query, metric in (("sent", "SmsSent"), ("verified", "SmsVerified")):
+        watched = pumping[query]["MetricStat"]["Metric"]
+        assert (watched["Namespace"], watched["MetricName"]) == (namespace, metric)
+        assert watched["Dimensions"] == [{"Name": "channel", "Value": "sms"}]
+        assert metric in METRICS
 
 
 def test_the_signing_key_is_p256_and_named_by_an_alias(package: Package) -> None:
@@ -201,7 +223,7 @@ def test_the_role_grants_the_same_actions_as_the_stage_policy_on_template_resour
 
     assert actions(policy["PolicyDocument"]) == actions(stage_policy)
     # Every grant names a resource this template creates (or its sender parameter), never a name or "*"; SNS
-    # texts are the exception, granted on "*" with every SNS ARN denied.
+    # texts are the exception, granted on "*" with every SNS ARN denied, and metric reads, which take no resource.
     expected_target = {"dynamodb": "OtpTable", "secretsmanager": "CodeHashSecret", "kms": "SigningKey",
                        "logs": "ApiHandlerLogGroup", "ses": "SenderAddress"}
     for statement in policy["PolicyDocument"]["Statement"]:
@@ -210,6 +232,9 @@ def test_the_role_grants_the_same_actions_as_the_stage_policy_on_template_resour
         (service,) = services
         if service == "sns":
             continue  # a text's target is the number, not a stack resource: test_zz_iam_policy.py proves these
+        if service == "cloudwatch":
+            assert statement["Resource"] == "*"  # GetMetricData takes no resource (test_zz_iam_policy.py)
+            continue
         targets = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
         for target in targets:
             assert expected_target[service] in _references(target), f"{statement['Sid']}: {target}"

@@ -54,6 +54,10 @@ NON_ARN_TARGETS = {
         f"arn:aws:sns:{REGION}:{ACCOUNT}:endpoint/APNS/otp-app/5e3c9b2a-0c1d-4f5e-8a7b-6c5d4e3f2a1b",
     ),
 }
+# Actions that take no resource at all (IAM's service authorization reference lists no resource type for them):
+# only "*" grants them. GetMetricData reads any metric of the account and region; its answers carry only
+# counts of this service's namespace that the admin routes ask for.
+NO_RESOURCE_ACTIONS = frozenset({"cloudwatch:GetMetricData"})
 # IAM authorises each item of a transaction as the single-item action it stands for; there is no
 # dynamodb:TransactWriteItems action (DynamoDB developer guide, "Using IAM with DynamoDB transactions").
 TRANSACTION_ITEM_ACTIONS = {
@@ -172,8 +176,15 @@ def requests_for(call: AwsCall, target: Stage) -> list[Request]:
     match call.service, call.operation:
         case "dynamodb", "TransactWriteItems" | "TransactGetItems":
             return [Request(TRANSACTION_ITEM_ACTIONS[kind], target.table_arn, because=why) for kind, _ in call.items]
-        case "dynamodb", ("GetItem" | "BatchGetItem" | "UpdateItem" | "PutItem" | "DeleteItem" | "Query") as operation:
+        case "dynamodb", "Query":
+            # A query of an index is authorised against the index's ARN only.
+            index = call.name("IndexName")
+            arn = f"{target.table_arn}/index/{index}" if index else target.table_arn
+            return [Request("dynamodb:Query", arn, because=why)]
+        case "dynamodb", ("GetItem" | "BatchGetItem" | "UpdateItem" | "PutItem" | "DeleteItem") as operation:
             return [Request(f"dynamodb:{operation}", target.table_arn, because=why)]
+        case "cloudwatch", "GetMetricData":
+            return [Request("cloudwatch:GetMetricData", "*", because=why)]
         case "sesv2", "SendEmail":
             assert call.name("ConfigurationSetName") is None, f"{why}: a configuration set needs its own grant"
             sender = settings.sender
@@ -330,6 +341,8 @@ def test_every_grant_is_scoped_to_the_stage_resources(name: str) -> None:
     target = stage(name)
     for statement in _allow_statements(target.policy):
         for resource in _listed(statement["Resource"]):
+            if resource == "*" and set(_listed(statement["Action"])) <= NO_RESOURCE_ACTIONS:
+                continue  # nothing narrower exists to grant them on
             if resource == "*":
                 # Only for a target that is not an ARN, and only with every ARN of it taken back by a Deny.
                 actions = _listed(statement["Action"])

@@ -14,6 +14,7 @@ import argparse
 import json
 import secrets
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,16 @@ CHALICE_CONFIG = REPO_ROOT / ".chalice" / "config.json"
 PARTITION_KEY = "pk"
 TTL_ATTRIBUTE = "expires_at"
 ON_DEMAND = "PAY_PER_REQUEST"
+
+# Sparse global secondary indexes (only the items that carry their keys are in them): accounts by id, on the home
+# item's `account`; the admin audit trail by month, newest first (chalicelib/admin/store.py).
+INDEXES: tuple[dict[str, Any], ...] = (
+    {"IndexName": "account", "KeySchema": [{"AttributeName": "account", "KeyType": "HASH"}],
+     "Projection": {"ProjectionType": "KEYS_ONLY"}},
+    {"IndexName": "audit", "KeySchema": [{"AttributeName": "audit_month", "KeyType": "HASH"},
+                                         {"AttributeName": "audit_at", "KeyType": "RANGE"}],
+     "Projection": {"ProjectionType": "ALL"}},
+)
 
 CREATED = "created"
 UPDATED = "updated"
@@ -200,6 +211,49 @@ def ensure_ttl(dynamodb: Any, table: str, *, dry_run: bool = False) -> Step:
     return Step("ttl", f"{table}.{TTL_ATTRIBUTE}", _planned("enabled", dry_run))
 
 
+def ensure_indexes(dynamodb: Any, table: str, *, dry_run: bool = False) -> list[Step]:
+    """Make sure `table` has the service's global secondary indexes; add the missing ones, one at a time.
+
+    A new table gets them here too, so that one path provisions a new table and an existing one alike.
+    DynamoDB builds an index added to a table that holds items in the background (the existing homes are
+    indexed too) and takes one index creation per UpdateTable; each is waited for. Raises BootstrapError for
+    an index of that name with another key schema.
+    """
+    description = _describe_table(dynamodb, table)
+    existing = {index["IndexName"]: index for index in (description or {}).get("GlobalSecondaryIndexes", [])}
+    steps = []
+    for index in INDEXES:
+        name = index["IndexName"]
+        found = existing.get(name)
+        if found is not None:
+            if found["KeySchema"] != index["KeySchema"]:
+                raise BootstrapError(f"table {table} has an index {name!r} with key schema {found['KeySchema']}")
+            steps.append(Step("index", f"{table}/{name}", UNCHANGED))
+            continue
+        if not dry_run:
+            # Every definition the table has with the new ones (DynamoDB merges them; moto replaces them).
+            defined = {a["AttributeName"]: a["AttributeType"] for a in _describe_table(dynamodb, table)[
+                "AttributeDefinitions"]}
+            defined.update({key["AttributeName"]: "S" for key in index["KeySchema"]})
+            attributes = [{"AttributeName": name, "AttributeType": kind} for name, kind in defined.items()]
+            dynamodb.update_table(TableName=table, AttributeDefinitions=attributes,
+                                  GlobalSecondaryIndexUpdates=[{"Create": index}])
+            _wait_index_active(dynamodb, table, name)
+        steps.append(Step("index", f"{table}/{name}", _planned(CREATED, dry_run)))
+    return steps
+
+
+def _wait_index_active(dynamodb: Any, table: str, name: str, timeout: float = 1_800, poll: float = 5) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        indexes = dynamodb.describe_table(TableName=table)["Table"].get("GlobalSecondaryIndexes", [])
+        if any(index["IndexName"] == name and index.get("IndexStatus", "ACTIVE") == "ACTIVE" for index in indexes):
+            return
+        if time.monotonic() > deadline:
+            raise BootstrapError(f"index {name!r} of table {table} is not ACTIVE after {timeout:.0f} s")
+        time.sleep(poll)
+
+
 def _get_identity(sesv2: Any, identity: str) -> dict[str, Any] | None:
     """Return an SES identity's description, or None if it does not exist."""
     try:
@@ -301,6 +355,7 @@ def bootstrap(clients: Clients, settings: Settings, *, dry_run: bool = False) ->
     return [
         ensure_table(clients.dynamodb, settings.table, dry_run=dry_run),
         ensure_ttl(clients.dynamodb, settings.table, dry_run=dry_run),
+        *ensure_indexes(clients.dynamodb, settings.table, dry_run=dry_run),
         ensure_sender(clients.sesv2, settings.sender, dry_run=dry_run),
         ensure_secret(clients.secretsmanager, settings.secret_id, dry_run=dry_run),
         ensure_signing_key(clients.kms, settings.signing_key, dry_run=dry_run),

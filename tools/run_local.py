@@ -5,7 +5,8 @@ Starts, in order, each in its own session so that stopping kills whatever it spa
        http://127.0.0.1:$AWS_PORT (4566),
        then provisions it with tools.bootstrap for the `local` stage;
   api  `chalice local --stage local` on http://127.0.0.1:$API_PORT (8000), its boto3 clients pointed
-       at the embedded AWS through AWS_ENDPOINT_URL;
+       at the embedded AWS through AWS_ENDPOINT_URL; the metrics of its access lines are put into the
+       embedded AWS's CloudWatch (tools.emf_feed), as CloudWatch Logs extracts them in AWS;
   ui   the Streamlit UI on http://127.0.0.1:$UI_PORT (8501), with OTP_API_URL and DEV_INBOX_URL.
 Ctrl-C, SIGTERM or SIGHUP stop everything. Nothing here touches a real AWS account: every AWS_*
 variable of the calling environment is replaced by fake credentials and the local endpoint.
@@ -37,6 +38,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tools import bootstrap
+from tools.emf_feed import MetricsFeed
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
@@ -165,11 +167,13 @@ class Child:
     """A service process in its own session, its output echoed with a prefix and its tail kept."""
 
     def __init__(
-        self, label: str, title: str, argv: list[str], env: Mapping[str, str], echo: Echo = Output.line
+        self, label: str, title: str, argv: list[str], env: Mapping[str, str], echo: Echo = Output.line,
+        tap: Echo | None = None,
     ) -> None:
         self.label = label
         self.title = title
         self._echo_line = echo
+        self._tap = tap  # sees every line as the process printed it
         self._tail: deque[str] = deque(maxlen=TAIL_LINES)
         self.process = subprocess.Popen(
             argv,
@@ -188,6 +192,8 @@ class Child:
         for raw in self.process.stdout:
             line = raw.decode(errors="replace").rstrip()
             self._tail.append(line)
+            if self._tap is not None:
+                self._tap(line)
             self._echo_line(f"[{self.label}] {line}")
 
     def tail(self) -> list[str]:
@@ -266,6 +272,7 @@ class Stack:
         self.echo = echo
         self.reap_orphans = reap_orphans
         self.children: list[Child] = []
+        self.metrics: MetricsFeed | None = None  # started with the API
         self.aws_url = f"http://{HOST}:{ports.aws}"
         self.api_url = f"http://{HOST}:{ports.api}"
         self.ui_url = f"http://{HOST}:{ports.ui}"
@@ -274,9 +281,10 @@ class Stack:
         self.inbox_url = f"{self.aws_url}/_dev/inbox"
 
     def _start(
-        self, label: str, title: str, argv: list[str], extra_env: Mapping[str, str] | None = None
+        self, label: str, title: str, argv: list[str], extra_env: Mapping[str, str] | None = None,
+        tap: Echo | None = None,
     ) -> Child:
-        child = Child(label, title, [sys.executable, *argv], {**self.env, **(extra_env or {})}, self.echo)
+        child = Child(label, title, [sys.executable, *argv], {**self.env, **(extra_env or {})}, self.echo, tap)
         self.children.append(child)
         return child
 
@@ -317,8 +325,11 @@ class Stack:
         # the stack restarts in seconds.
         chalice_args = ["--stage", STAGE, "--host", HOST, "--port", str(self.ports.api), "--no-autoreload"]
         set_args = [arg for name, value in overrides.items() for arg in ("--set", f"{name}={value}")]
+        # Its access lines carry EMF metrics, which CloudWatch Logs would extract in AWS: the feed puts them.
+        self.metrics = MetricsFeed(self._session().client("cloudwatch", endpoint_url=self.aws_url), say)
         return self._start(
-            "api", "API (chalice local)", ["-m", "tools.chalice_local", *set_args, "--", *chalice_args]
+            "api", "API (chalice local)", ["-m", "tools.chalice_local", *set_args, "--", *chalice_args],
+            tap=self.metrics.offer,
         )
 
     def await_api(self, api: Child) -> None:
@@ -353,13 +364,16 @@ class Stack:
             settings["OTP_TOKEN_ISSUER"] = self.api_url
         return settings
 
-    def _bootstrap(self, stage_env: Mapping[str, str]) -> None:
-        session = boto3.Session(
+    def _session(self) -> boto3.Session:
+        """A session with the stack's fake credentials: its clients reach the embedded AWS only."""
+        return boto3.Session(
             aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
             region_name=self.env["AWS_DEFAULT_REGION"],
         )
-        clients = bootstrap.Clients.create(session, self.aws_url)
+
+    def _bootstrap(self, stage_env: Mapping[str, str]) -> None:
+        clients = bootstrap.Clients.create(self._session(), self.aws_url)
         try:
             steps = bootstrap.bootstrap(clients, bootstrap.Settings.from_env(stage_env))
         except (bootstrap.BootstrapError, BotoCoreError, ClientError) as error:

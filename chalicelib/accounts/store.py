@@ -122,6 +122,11 @@ def _view(entry: dict[str, Any] | None, now: int) -> SessionView | None:
     return SessionView(read_number(entry, "c"), read_number(entry, "x"), _amr(entry), read_number(entry, "a"))
 
 
+def live_sessions(item: Item, now: int) -> int:
+    """How many sessions of the home item are live (speculative ones of guesses in flight included)."""
+    return sum(1 for entry in _entries(item).values() if read_number(entry, "x") > now)
+
+
 def surplus_sessions(item: Item, now: int, keep: int, slack: int = 0,
                      owing: Callable[[dict[str, Any]], bool] | None = None, owing_for: int = 0) -> list[str]:
     """The nonces to drop so that at most ``keep`` live sessions stay: the oldest, and every expired one.

@@ -185,7 +185,7 @@ TOO_MANY_SECOND_FACTOR_FAILURES = ErrorKind(
 MFA_PROOF_BODY = ErrorKind("invalid_body", 400, 'Send exactly one of "otp" and "recovery_code".')
 INVALID_MFA_TOKEN = ErrorKind("invalid_mfa_token", 401,
                               "This sign-in has expired or was already completed. Please sign in again.")
-# RFC 9470 (OAuth 2.0 Step-Up Authentication Challenge): the token is fine, its authentication is not enough.
+# RFC 9470 (OAuth 2.0 Step-Up Authentication Challenge): the token is fine, its authentication is not recent enough.
 REAUTHENTICATION_REQUIRED = ErrorKind(
     "reauthentication_required", 401, "Please confirm it is you with your authenticator app first.",
     headers=(("WWW-Authenticate", 'Bearer error="insufficient_user_authentication"'),),
@@ -198,6 +198,35 @@ NO_PENDING_ENROLLMENT = ErrorKind("no_pending_enrollment", 404,
 MFA_NOT_ENABLED = ErrorKind("mfa_not_enabled", 404, "Two-step verification is not on for this account.")
 MFA_ALREADY_ENABLED = ErrorKind("mfa_already_enabled", 409,
                                 "Two-step verification is already on. Remove it before adding another authenticator.")
+
+# -- admins (chalicelib/admin, chalicelib/http/admin_routes.py) ------------------------------------------------
+
+USER_FOUND = Success("user_found", 200, "One account matches.")
+USER_LOCKED = Success("user_locked", 200, "The account is locked: its sessions have ended and it cannot sign in.")
+USER_UNLOCKED = Success("user_unlocked", 200, "The account is unlocked; it signs in again with a new code.")
+USER_SIGNED_OUT = Success("user_signed_out", 200, "Every session of the account has ended.")
+USER_MFA_REMOVED = Success("user_mfa_removed", 200, "The account's second factors and recovery codes are removed "
+                           "and every session of it has ended.")
+USER_FAILURES_CLEARED = Success("user_failures_cleared", 200, "The failure counts of the account's identifiers "
+                                "are cleared.")
+AUDIT_ENTRIES = Success("audit_entries", 200, "Admin actions, newest first.")
+ADMIN_STATS = Success("admin_stats", 200, "Sign-in metrics per hour.")
+INVALID_LOOKUP = ErrorKind("invalid_query", 400, 'Look an account up by exactly one of "email", "phone" or "id".')
+INVALID_LIMIT = ErrorKind("invalid_query", 400, '"limit" must be a whole number from 1 to {most}.')
+INVALID_BEFORE = ErrorKind("invalid_query", 400, '"before" must be the "next_before" of an earlier page.')
+INVALID_HOURS = ErrorKind("invalid_query", 400, '"hours" must be a whole number from 1 to {most}.')
+INVALID_USER_ID = ErrorKind("invalid_user_id", 400, "An account id is a UUID such as "
+                            "0b6e3c5a-8f0e-4a51-9d43-6f1f2d7c9e10.")
+REASON_REQUIRED = ErrorKind("reason_required", 400, 'Say why in "reason": 1 to {most} characters.')
+ADMIN_REQUIRED = ErrorKind("admin_required", 403, "This is for the service's admins only.")
+ADMIN_MFA_REQUIRED = ErrorKind("admin_mfa_required", 403, "Admins sign in with two-step verification: sign in "
+                               "again with your authenticator app.")
+ACCOUNT_LOCKED = ErrorKind("account_locked", 403, "This account is locked. Please contact the service's support.")
+USER_NOT_FOUND = ErrorKind("user_not_found", 404, "No account matches.")
+CANNOT_LOCK_SELF = ErrorKind("cannot_lock_self", 409, "You cannot lock your own account: ask another admin.")
+METRICS_UNAVAILABLE = ErrorKind("metrics_unavailable", 503, "The metrics cannot be read just now. Please try again.",
+                                retries=True)
+METRICS_ERROR = ErrorKind("metrics_error", 502, "The metrics service refused the request.")
 
 
 CATALOGUE: dict[str, Answer] = {name: value for name, value in globals().items() if isinstance(value, Answer)}

@@ -11,6 +11,7 @@ import json
 import logging
 import time
 import traceback
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,14 +23,17 @@ from chalicelib.accounts.addresses import InvalidAddress
 from chalicelib.accounts.identifiers import EMAIL, PHONE, Identifier, InvalidPhone, PhoneNotSupported, mask
 from chalicelib.accounts.sessions import Principal, SessionRejected
 from chalicelib.accounts.store import Account
+from chalicelib.admin.access import AdminMfaRequired, NotAdmin
+from chalicelib.admin.service import CannotLockSelf
+from chalicelib.admin.store import UserNotFound
 from chalicelib.aws.dependencies import DependencyError
 from chalicelib.config import ConfigError
-from chalicelib.http import errors, network
+from chalicelib.http import errors, metrics, network
 from chalicelib.http.errors import ApiError, ErrorKind
 from chalicelib.mfa import state as mfa
 from chalicelib.mfa.state import SECOND_FACTOR_FAILURES
 from chalicelib.otp.codes import MalformedCode
-from chalicelib.otp.service import InvalidCode
+from chalicelib.otp.service import AccountLocked, InvalidCode
 from chalicelib.otp.store import Throttled
 
 logger = logging.getLogger(__name__)
@@ -95,8 +99,22 @@ class Exchange:
                 return
         else:
             kind, value = who.kind, who.value
+            self.channel(who)
         self.log["user"] = wiring.get_hasher().pseudonym(value)
         self.log["user_hint"] = mask(kind, value)
+
+    def channel(self, to: Identifier) -> None:
+        """Say in the access log which channel a code goes or came by, and a text's country (its metrics'
+        dimensions, :mod:`chalicelib.http.metrics`)."""
+        self.log[metrics.CHANNEL] = metrics.SMS_CHANNEL if to.kind == PHONE else metrics.EMAIL_CHANNEL
+        if to.kind == PHONE:
+            self.log[metrics.COUNTRY] = to.country
+
+    def request_id(self) -> str:
+        """API Gateway's id of this request (what its own logs name it by); one of our own where there is none
+        (chalice local)."""
+        given = (self.request.context or {}).get("requestId")
+        return given if isinstance(given, str) and given else str(uuid.uuid4())
 
 
 Handler = Callable[[Exchange], tuple[int, dict[str, Any]]]
@@ -136,8 +154,20 @@ def respond(request: Request, route: str, handler: Handler, public_cache_seconds
         headers["Cache-Control"] = f"public, max-age={public_cache_seconds}"
     headers.update(cors_headers(request))
     exchange.log.update(status=status, code=body["code"], latency_ms=round((time.perf_counter() - started) * 1000, 1))
+    exchange.log.update(_metrics(exchange.log))
     print(json.dumps(exchange.log, sort_keys=True), flush=True)
     return Response(body=body, status_code=status, headers=headers)
+
+
+def _metrics(log: dict[str, Any]) -> dict[str, Any]:
+    """The EMF fields of the access line, if it records any metric (none when the stage's settings are bad:
+    that answer is logged as an error already)."""
+    try:
+        settings = wiring.get_settings()
+    except ConfigError:
+        return {}
+    values = metrics.observed(log, REFUSAL_CODES, settings.sms_price)
+    return metrics.embedded(log, values, settings.metrics_namespace, int(wiring.CLOCK() * 1000)) if values else {}
 
 
 def preflight(request: Request) -> Response:
@@ -184,21 +214,28 @@ THROTTLES: dict[str, ErrorKind] = {
                  errors.SMS_BUDGET_EXCEEDED)
 }
 THROTTLES[SECOND_FACTOR_FAILURES] = errors.TOO_MANY_SECOND_FACTOR_FAILURES  # the same code, for the account
+REFUSAL_CODES = frozenset(THROTTLES)  # counted as the metric "Refused", by code
 # (when an immediate retry may work, when it will not), by failing service; any other service holds keys.
 DEPENDENCY_FAILURES: dict[str, tuple[ErrorKind, ErrorKind]] = {
     "ses": (errors.MAIL_UNAVAILABLE, errors.MAIL_REJECTED),
     "sns": (errors.SMS_UNAVAILABLE, errors.SMS_REJECTED),
     "dynamodb": (errors.STORAGE_UNAVAILABLE, errors.STORAGE_ERROR),
+    "cloudwatch": (errors.METRICS_UNAVAILABLE, errors.METRICS_ERROR),
 }
 KEY_SERVICE_FAILURE = (errors.KEYS_UNAVAILABLE, errors.KEYS_ERROR)  # KMS, Secrets Manager, SSM
-# Two-step sign-in's refusals (chalicelib/mfa/state.py).
-MFA_REFUSALS: dict[type[Exception], ErrorKind] = {
+# Refusals of the core that are answers as they are: two-step sign-in's (chalicelib/mfa/state.py), the admins'.
+REFUSALS: dict[type[Exception], ErrorKind] = {
     mfa.InvalidMfaToken: errors.INVALID_MFA_TOKEN,
     mfa.NoPendingEnrollment: errors.NO_PENDING_ENROLLMENT,
     mfa.MfaAlreadyEnabled: errors.MFA_ALREADY_ENABLED,
     mfa.MfaNotEnabled: errors.MFA_NOT_ENABLED,
     mfa.EnrollmentRequired: errors.MFA_ENROLLMENT_REQUIRED,
     mfa.ReauthenticationRequired: errors.REAUTHENTICATION_REQUIRED,
+    AccountLocked: errors.ACCOUNT_LOCKED,
+    NotAdmin: errors.ADMIN_REQUIRED,
+    AdminMfaRequired: errors.ADMIN_MFA_REQUIRED,
+    UserNotFound: errors.USER_NOT_FOUND,
+    CannotLockSelf: errors.CANNOT_LOCK_SELF,
 }
 
 
@@ -217,8 +254,8 @@ def _as_api_error(error: Exception) -> ApiError:
         return errors.INVALID_TOKEN.error()
     if isinstance(error, InvalidCode):
         return errors.INVALID_CODE.error()
-    if type(error) in MFA_REFUSALS:
-        return MFA_REFUSALS[type(error)].error()
+    if type(error) in REFUSALS:
+        return REFUSALS[type(error)].error()
     if isinstance(error, Throttled) and error.reason in THROTTLES:
         return THROTTLES[error.reason].error(retry_after=error.retry_after)
     if isinstance(error, DependencyError):

@@ -29,6 +29,7 @@ def add(exchange: Exchange) -> Answer:
     if PHONE in principal.account.identifiers:
         raise errors.ACCOUNT_HAS_PHONE.error()
     to = identifier(exchange.json_object(), (PHONE,))
+    exchange.channel(to)
     return code_sent(wiring.get_service().send_code(to, exchange.source_network()))
 
 
@@ -36,6 +37,7 @@ def verify(exchange: Exchange) -> Answer:
     principal = exchange.principal()
     body = exchange.json_object()
     phone = identifier(body, (PHONE,))
+    exchange.channel(phone)
     code = parse_code(body.get("otp"), wiring.get_settings().limits.code_digits)
     try:
         account = wiring.get_service().link(principal.ref.home, principal.account, phone, code,

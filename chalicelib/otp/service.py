@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 from chalicelib.accounts.identifiers import EMAIL, PHONE, Identifier
 from chalicelib.accounts.sessions import IssuedSession, PendingSession, SessionService
-from chalicelib.accounts.store import Account, AccountStore, Link
+from chalicelib.accounts.store import ACTIVE, Account, AccountStore, Link
 from chalicelib.aws.dependencies import DependencyError
 from chalicelib.aws.expressions import Item
 from chalicelib.aws.mailer import CodeSender
@@ -33,6 +33,10 @@ Senders = Callable[[str], CodeSender]  # the sender of a kind of identifier, bui
 
 class InvalidCode(Exception):
     """Wrong, expired, used, replaced or never requested: deliberately one answer for all of them."""
+
+
+class AccountLocked(Exception):
+    """A right code for an account an admin has locked: said only to someone who just proved the code."""
 
 
 class NotLinked(Exception):
@@ -124,6 +128,11 @@ class OtpService:
         try:
             account = self._accounts.settle(key, identifier.kind, identifier.value, pending.record.nonce,
                                             guess.before, now, also=self._store.failures_cleared(guess.before, now))
+        except DependencyError:
+            self._put_back(key, guess_digest, pending.record.nonce)
+            raise
+        self._refuse_locked(account, key, pending.record.nonce)
+        try:
             return self._issue(pending, account, now)
         except DependencyError:
             self._put_back(key, guess_digest, pending.record.nonce)
@@ -187,6 +196,9 @@ class OtpService:
             if account is None:
                 self._put_back(key, guess_digest, speculative)
                 raise InvalidCode()
+            if account.status != ACTIVE:
+                self._end(key, speculative)
+            self._refuse_locked(account, home, pending.record.nonce)
             issued = self._issue(pending, account, now)
         except DependencyError:
             self._end(home, pending.record.nonce)
@@ -198,6 +210,16 @@ class OtpService:
             # The session is out; what is left is a session entry no token names, dropped with the next surplus.
             logger.warning("could not tidy a linked identifier after its sign-in: %s", error.detail)
         return issued
+
+    def _refuse_locked(self, account: Account, home: str, nonce: str) -> None:
+        """Raise :class:`AccountLocked`, the session the right code opened taken out, if the account is locked.
+
+        The status is the one the sign-in's own write saw: a lock that lands after it has emptied the sessions
+        map, this session with it, so its tokens are refused from their first use.
+        """
+        if account.status != ACTIVE:
+            self._end(home, nonce)
+            raise AccountLocked()
 
     def _network_key(self, source_network: str | None) -> str | None:
         return self._hasher.subject_key("ip", source_network) if source_network else None

@@ -1,0 +1,33 @@
+"""Who may use the admin routes: an admin's account, signed in with two factors, recently for a change.
+
+The assurance of a session is two-step sign-in's own rule (:mod:`chalicelib.mfa.state`: a session whose ``amr``
+holds ``"mfa"`` is at AAL2; its ``auth_time`` is the last proof), read from the server's session entry.
+"""
+
+from __future__ import annotations
+
+from chalicelib.accounts.identifiers import EMAIL
+from chalicelib.accounts.sessions import Principal
+from chalicelib.config import Settings
+from chalicelib.mfa.state import ReauthenticationRequired, aal
+
+
+class NotAdmin(Exception):
+    """The account is not named in ``OTP_ADMIN_EMAILS``."""
+
+
+class AdminMfaRequired(Exception):
+    """An admin's session at AAL1: an admin route needs the second factor used at sign-in."""
+
+
+def require_admin(principal: Principal, settings: Settings, now: int, changing: bool) -> None:
+    """Refuse ``principal`` unless it is an admin at AAL2, and for a ``changing`` action one who proved it
+    within ``OTP_ADMIN_STEP_UP_SECONDS`` (else two-step sign-in's :class:`ReauthenticationRequired`, renewed by
+    ``POST /mfa/reauthenticate``). Checked in that order, so a non-admin learns nothing more."""
+    if not settings.is_admin(principal.account.identifiers.get(EMAIL)):
+        raise NotAdmin()
+    session = principal.session
+    if aal(session.amr) < 2:
+        raise AdminMfaRequired()
+    if changing and now - session.auth_time > settings.admin_step_up_seconds:
+        raise ReauthenticationRequired()

@@ -1,0 +1,101 @@
+"""What an admin can learn about an account and do to it; free of HTTP and of boto3.
+
+An account card is read with at most three consistent reads (the identifier or index, the home, a linked
+identifier's item); an action is one transaction with its audit entry (:mod:`chalicelib.admin.store`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from chalicelib.accounts.identifiers import Identifier
+from chalicelib.admin.store import Action, Actor, AdminStore, AuditEntry, Found, UserNotFound
+from chalicelib.aws.expressions import read_map
+from chalicelib.config import Limits
+from chalicelib.crypto import KeyedHasher
+from chalicelib.mfa.state import Factors
+from chalicelib.otp.store import FailureBudget
+
+Clock = Callable[[], float]
+
+
+class CannotLockSelf(Exception):
+    """An admin tried to lock their own account (no admin could then unlock it but another)."""
+
+
+@dataclass(frozen=True)
+class IdentifierState:
+    """One identifier of an account and its failure ceiling in the current window."""
+
+    kind: str
+    value: str
+    failures: int
+    limit: int
+    resets_in: int
+
+
+@dataclass(frozen=True)
+class UserCard:
+    id: str
+    status: str
+    created_at: int
+    last_sign_in_at: int
+    identifiers: list[IdentifierState]
+    factors: list[str]
+    recovery_codes_left: int
+    live_sessions: int
+
+
+class AdminService:
+    def __init__(self, store: AdminStore, hasher: KeyedHasher, limits: Limits, clock: Clock = time.time) -> None:
+        self._store = store
+        self._hasher = hasher
+        self._limits = limits
+        self._clock = clock
+
+    def find_by_id(self, account_id: str) -> UserCard | None:
+        found = self._store.home_by_id(account_id)
+        return self._card(found) if found else None
+
+    def find_by_identifier(self, identifier: Identifier) -> UserCard | None:
+        found = self._store.home(self._hasher.subject_key(identifier.kind, identifier.value))
+        return self._card(found) if found else None
+
+    def act(self, action: Action, account_id: str, actor: Actor, reason: str, request_id: str) -> AuditEntry:
+        """Apply ``action`` to the account and record it (one transaction); raises :class:`UserNotFound` and,
+        for an admin locking their own account, :class:`CannotLockSelf`."""
+        if action is Action.LOCK and account_id == actor.account_id:
+            raise CannotLockSelf()
+        found = self._store.home_by_id(account_id)
+        if found is None:
+            raise UserNotFound()
+        linked = [key for key in self._identifier_keys(found) if key != found.key]
+        return self._store.act(action, found, linked, actor, reason, request_id, int(self._clock() * 1000))
+
+    def audit(self, limit: int, before: str | None) -> tuple[list[AuditEntry], str | None]:
+        return self._store.audit(limit, before, int(self._clock()))
+
+    def _identifier_keys(self, found: Found) -> list[str]:
+        return [self._hasher.subject_key(kind, value) for kind, value in sorted(found.account.identifiers.items())]
+
+    def _card(self, found: Found) -> UserCard:
+        now = int(self._clock())
+        budget = FailureBudget(self._limits, now)
+        states = []
+        for (kind, value), key in zip(sorted(found.account.identifiers.items()), self._identifier_keys(found),
+                                      strict=True):
+            item = found.item if key == found.key else self._store.read(key)
+            failures = budget.current(item)
+            states.append(IdentifierState(kind, value, failures, budget.limit, budget.seconds_left if failures else 0))
+        factors, codes_left = _factors(found)
+        account = found.account
+        return UserCard(account.id, account.status, account.created_at, account.last_sign_in_at, states, factors,
+                        codes_left, self._store.live_sessions(found, now))
+
+
+def _factors(found: Found) -> tuple[list[str], int]:
+    """The second factors on the home's ``mfa`` map, as two-step sign-in reads them."""
+    factors = Factors.of(read_map(found.item, "mfa"))
+    return (factors.available() if factors.active else []), factors.recovery_codes_left

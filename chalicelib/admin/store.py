@@ -1,0 +1,249 @@
+"""The admin's view of the table: accounts found by id or identifier, the actions, and the audit trail.
+
+- **By id**: a sparse global secondary index (``account``, keys only) on the home item's ``account`` attribute,
+  which only homes carry; the home is then read consistently. **By identifier**: its item's key is the keyed
+  digest, so only an exact identifier can be looked up (there is no substring search), and a linked identifier's
+  item names its ``home``.
+- **Actions** are each one ``TransactWriteItems``: the change, conditioned on the home still holding that
+  account, and the audit entry (a ``Put`` that must not overwrite anything). No action lands without its entry,
+  and no entry without its action. ``ClientRequestToken`` is the entry's id, so a retry of a transaction that
+  landed is recognised by DynamoDB instead of applied twice.
+- **Audit entries** (``audit#<uuid>``) carry ``audit_month`` ("2026-12") and ``audit_at`` (zero-padded epoch
+  milliseconds, ``#``, the request id): the partition and sort key of a second sparse index (``audit``), read
+  newest first month by month. The reason is sealed (an admin may quote personal data in it); TTL removes an entry
+  after ``OTP_AUDIT_RETENTION_DAYS``.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib.accounts.store import ACTIVE, SESSIONS, Account, AccountStore, live_sessions
+from chalicelib.aws.dependencies import DependencyError, guarded
+from chalicelib.aws.expressions import TRANSACTION_CANCELLED as CANCELLED
+from chalicelib.aws.expressions import TTL, Expression, Item, Update, read_number, read_string, to_attribute
+from chalicelib.crypto import Sealed, Sealer
+
+USER_INDEX = "account"  # partition key: the home item's ``account``; keys only
+AUDIT_INDEX = "audit"  # partition key ``audit_month``, sort key ``audit_at``; every attribute projected
+AUDIT_PREFIX = "audit#"
+LOCKED = "locked"
+MFA = "mfa"  # the account's second factors (two-step sign-in's map on the home item)
+FAILURE_FIELDS = ("fails", "fails_w")
+CURSOR = re.compile(r"\d{13}#[0-9A-Za-z-]{1,64}")
+DAY_SECONDS = 86_400
+TRANSACTION_ATTEMPTS = 3
+
+
+class Action(enum.Enum):
+    LOCK = "lock"
+    UNLOCK = "unlock"
+    SIGN_OUT = "signout"
+    DELETE_MFA = "delete_mfa"
+    CLEAR_FAILURES = "clear_failures"
+
+
+class UserNotFound(Exception):
+    """No account has that id (any more)."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The admin acting: account id and masked address (what the audit shows of them)."""
+
+    account_id: str
+    hint: str
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    at_ms: int
+    actor: str
+    actor_hint: str
+    action: str
+    target: str
+    reason: str
+    request_id: str
+    cursor: str  # its ``audit_at``: the ``before`` that starts the next page after it
+
+
+@dataclass(frozen=True)
+class Found:
+    """A home item as a consistent read found it, with the account it holds."""
+
+    key: str
+    item: Item
+    account: Account
+
+
+class AdminStore:
+    def __init__(self, client: Any, table_name: str, accounts: AccountStore, sealer: Sealer,
+                 retention_days: int) -> None:
+        self._client = client
+        self._table = table_name
+        self._accounts = accounts
+        self._sealer = sealer
+        self._retention_seconds = retention_days * DAY_SECONDS
+
+    # -- lookup ----------------------------------------------------------------------------------------------
+
+    def read(self, key: str) -> Item:
+        with guarded("dynamodb"):
+            return self._client.get_item(TableName=self._table, Key={"pk": {"S": key}},
+                                         ConsistentRead=True).get("Item", {})
+
+    def home(self, key: str) -> Found | None:
+        """The account whose home is ``key``, or that the identifier item at ``key`` is linked to."""
+        item = self.read(key)
+        if "account" not in item and read_string(item, "home"):
+            linked_to = read_string(item, "home_account")
+            key, item = read_string(item, "home"), self.read(read_string(item, "home"))
+            if read_string(item, "account") != linked_to:
+                return None  # a link being undone: its account no longer lists it
+        if "account" not in item:
+            return None
+        return Found(key, item, self._accounts.account(key, item))
+
+    def home_by_id(self, account_id: str) -> Found | None:
+        """The account with id ``account_id``: its home's key from the index, the home read consistently."""
+        names = Expression()
+        condition = f"{names.name('account')} = {names.value(account_id)}"
+        with guarded("dynamodb"):
+            answer = self._client.query(**names.params(TableName=self._table, IndexName=USER_INDEX,
+                                                       KeyConditionExpression=condition, Limit=1))
+        keys = [read_string(item, "pk") for item in answer.get("Items", [])]
+        found = self.home(keys[0]) if keys else None
+        return found if found is not None and found.account.id == account_id else None
+
+    @staticmethod
+    def live_sessions(found: Found, now: int) -> int:
+        return live_sessions(found.item, now)
+
+    # -- actions ---------------------------------------------------------------------------------------------
+
+    def act(self, action: Action, found: Found, linked: list[str], actor: Actor, reason: str, request_id: str,
+            now_ms: int) -> AuditEntry:
+        """Apply ``action`` to the account ``found`` and write its audit entry, in one transaction.
+
+        ``linked`` are the keys of the account's identifier items other than its home (clear-failures clears
+        them too). Raises :class:`UserNotFound` when the home no longer holds the account.
+        """
+        account_id = found.account.id
+        home = Update()
+        home.require(f"{home.name('account')} = {home.value(account_id)}")
+        writes = [(found.key, home)]
+        if action is Action.LOCK:
+            home.set(f"{home.name('status')} = {home.value(LOCKED)}")
+        if action is Action.UNLOCK:
+            home.set(f"{home.name('status')} = {home.value(ACTIVE)}")
+        if action is Action.DELETE_MFA:
+            home.remove(MFA)
+        if action is Action.CLEAR_FAILURES:
+            for name in FAILURE_FIELDS:
+                home.remove(name)
+            for key in linked:
+                other = Update()
+                # Only an item that is still this account's: clearing must not create or reach another's.
+                other.require(f"{other.name('home_account')} = {other.value(account_id)}")
+                for name in FAILURE_FIELDS:
+                    other.remove(name)
+                writes.append((key, other))
+        else:
+            # Every action but clearing failures ends every session: a locked, unlocked (so that nothing opened
+            # before the lock comes back) or de-factored account signs in afresh.
+            home.set(f"{home.name(SESSIONS)} = {home.value({})}")
+        entry_id = str(uuid.uuid4())
+        entry = AuditEntry(now_ms, actor.account_id, actor.hint, action.value, account_id, reason,
+                           request_id, f"{now_ms:013d}#{request_id}")
+        items = [{"Update": update.request(self._table, key)} for key, update in writes]
+        items.append({"Put": self._audit_put(entry_id, entry)})
+        self._transact(items, entry_id)
+        return entry
+
+    def _audit_put(self, entry_id: str, entry: AuditEntry) -> dict[str, Any]:
+        key = AUDIT_PREFIX + entry_id
+        at = entry.at_ms // 1000
+        values = {
+            "pk": key, "v": 1, "audit_month": time.strftime("%Y-%m", time.gmtime(at)), "audit_at": entry.cursor,
+            "at": entry.at_ms, "actor": entry.actor, "actor_hint": entry.actor_hint, "action": entry.action,
+            "target": entry.target, "reason": self._sealer.seal(entry.reason, _reason_context(key)),
+            "request_id": entry.request_id, TTL: at + self._retention_seconds,
+        }
+        names = Expression()
+        return names.params(TableName=self._table, Item={name: to_attribute(value) for name, value in values.items()},
+                            ConditionExpression=f"attribute_not_exists({names.name('pk')})")
+
+    def _transact(self, items: list[dict[str, Any]], token: str) -> None:
+        for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
+            try:
+                with guarded("dynamodb", expected=CANCELLED):
+                    self._client.transact_write_items(TransactItems=items, ClientRequestToken=token)
+                return
+            except ClientError as cancelled:
+                codes = [str(reason.get("Code")) for reason in cancelled.response.get("CancellationReasons", [])]
+                if "ConditionalCheckFailed" in codes:
+                    # The home no longer holds the account, or a linked identifier was unlinked meanwhile: either
+                    # way the admin acted on what is no longer there and looks the account up again.
+                    raise UserNotFound() from None
+                if not set(codes) <= {"TransactionConflict", "None"} or attempt == TRANSACTION_ATTEMPTS:
+                    raise DependencyError("dynamodb", True, f"transaction cancelled: {', '.join(codes)}") from None
+                time.sleep(0.05 * attempt)
+
+    # -- the audit trail ---------------------------------------------------------------------------------------
+
+    def audit(self, limit: int, before: str | None, now: int) -> tuple[list[AuditEntry], str | None]:
+        """Up to ``limit`` entries older than the cursor ``before`` (else the newest), newest first, and the
+        cursor of the next page (None when there is none). Reads the index month by month back to the
+        retention horizon: at most one query per month of retention."""
+        start = int(before[:13]) // 1000 if before else now
+        cursor = before or f"{(now + 1) * 1000:013d}#"
+        entries: list[AuditEntry] = []
+        horizon = _month(now - self._retention_seconds)
+        month = _month(start)
+        while len(entries) < limit and month >= horizon:
+            names = Expression()
+            condition = (f"{names.name('audit_month')} = {names.value(month)} AND "
+                         f"{names.name('audit_at')} < {names.value(cursor)}")
+            with guarded("dynamodb"):
+                answer = self._client.query(**names.params(
+                    TableName=self._table, IndexName=AUDIT_INDEX, KeyConditionExpression=condition,
+                    ScanIndexForward=False, Limit=limit - len(entries)))
+            entries += [self._entry(item) for item in answer.get("Items", [])]
+            month = _previous_month(month)
+        # A full page may be the last one: the next then answers no entries (one query per month to find out).
+        return entries, (entries[-1].cursor if len(entries) == limit else None)
+
+    def _entry(self, item: Item) -> AuditEntry:
+        key = read_string(item, "pk")
+        try:
+            reason = self._sealer.open(read_string(item, "reason"), _reason_context(key))
+        except Sealed:
+            reason = ""  # never shown wrong; the rest of the entry still stands
+        return AuditEntry(read_number(item, "at"), read_string(item, "actor"), read_string(item, "actor_hint"),
+                          read_string(item, "action"), read_string(item, "target"), reason,
+                          read_string(item, "request_id"), read_string(item, "audit_at"))
+
+
+def valid_cursor(cursor: str) -> bool:
+    return CURSOR.fullmatch(cursor) is not None
+
+
+def _reason_context(key: str) -> str:
+    # Bound to the entry's item and the field: a sealed reason copied onto another entry does not open.
+    return f"{key}\x00reason"
+
+
+def _month(epoch: int) -> str:
+    return time.strftime("%Y-%m", time.gmtime(max(0, epoch)))
+
+
+def _previous_month(month: str) -> str:
+    year, number = int(month[:4]), int(month[5:])
+    return f"{year - 1}-12" if number == 1 else f"{year}-{number - 1:02d}"

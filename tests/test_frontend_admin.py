@@ -1,0 +1,196 @@
+"""The admin page (frontend/pages/admin.py, frontend/admin_page.py) through Streamlit's AppTest, with the API
+faked at ``requests.request``, and its client's contract: calls never raise."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+import requests
+from streamlit.testing.v1 import AppTest
+
+from frontend import admin_api, admin_page
+from frontend.session import Session, SessionBox
+from tests.conftest import REPO_ROOT
+
+PAGE = REPO_ROOT / "frontend" / "pages" / "admin.py"
+USER_ID = "0b6e3c5a-8f0e-4a51-9d43-6f1f2d7c9e10"
+HOURS = 48
+
+
+def response(status: int, body: Any) -> requests.Response:
+    answer = requests.Response()
+    answer.status_code = status
+    answer._content = json.dumps(body).encode()
+    answer.headers["Content-Type"] = "application/json"
+    return answer
+
+
+def stats(hours: int) -> dict[str, Any]:
+    ones = [1.0] * hours
+    return {"code": "admin_stats", "message": "m", "timestamps": list(range(hours)), "period": 3600,
+            "channels": {"email": {"metrics": {"CodesSent": ones, "SignIns": ones, "WrongCodes": [0.0] * hours},
+                                   "refused": {"resend_cooldown": ones}},
+                         "sms": {"metrics": {"CodesSent": ones, "SignIns": ones, "WrongCodes": ones,
+                                             "SmsSent": ones, "SmsCost": [0.01] * hours, "SmsVerified": ones},
+                                 "refused": {}}},
+            "countries": {"US": {"SmsSent": ones, "SmsVerified": [0.0] * hours, "SmsCost": [0.01] * hours}},
+            "accounts_locked": [0.0] * hours, "refresh_reuse": [0.0] * hours,
+            "sms_budget": {"texts": 1000, "window_seconds": 86400, "prices_usd": {"US": 0.00883}}}
+
+
+CARD = {"id": USER_ID, "status": "active", "created_at": 1_800_000_000, "last_sign_in_at": 1_800_000_100,
+        "identifiers": [{"type": "email", "value": "alice@example.com",
+                         "failures": {"count": 2, "limit": 50, "resets_in": 600}}],
+        "factors": [], "recovery_codes_left": 0, "live_sessions": 3}
+ENTRY = {"at": 1_800_000_200.5, "actor": {"user_id": "x", "email": "a***@example.com"}, "action": "lock",
+         "user_id": USER_ID, "reason": "stolen, phone", "request_id": "r-1", "cursor": "c"}
+
+
+class FakeApi:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, Any, Any, str]] = []
+        self.act_answers: list[requests.Response] = []
+
+    def request(self, method: str, url: str, json: Any = None, params: Any = None, headers: Any = None,
+                timeout: float = 0) -> requests.Response:
+        path = urlparse(url).path
+        self.calls.append((method, path, json, params, headers["Authorization"]))
+        routes: dict[str, Callable[[], requests.Response]] = {
+            "/admin/stats": lambda: response(200, stats(int(params["hours"]))),
+            "/admin/audit": lambda: response(200, {"code": "audit_entries", "message": "m", "entries": [ENTRY],
+                                                   "next_before": None}),
+            "/admin/users": lambda: response(200, {"code": "user_found", "message": "m", "user": CARD}),
+            "/mfa/reauthenticate": lambda: response(200, {"code": "reauthenticated", "message": "m",
+                                                          "access_token": "new-access", "refresh_token": "new-refresh",
+                                                          "expires_in": 3600, "refresh_expires_in": 400000}),
+        }
+        if path in routes:
+            return routes[path]()
+        return self.act_answers.pop(0)
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> FakeApi:
+    api = FakeApi()
+    monkeypatch.setattr(requests, "request", api.request)
+    monkeypatch.setenv("OTP_API_URL", "http://api.test")
+    return api
+
+
+def page(signed_in: bool = True) -> AppTest:
+    at = AppTest.from_file(str(PAGE), default_timeout=10)
+    box = SessionBox()
+    if signed_in:
+        box.current = Session("admin-access", "admin-refresh", 0.0, 3600, 400000)
+    at.session_state["session_box"] = box
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def text(at: AppTest) -> str:
+    return "\n".join(e.value for kind in ("markdown", "caption", "info", "success", "warning", "error")
+                     for e in getattr(at, kind))
+
+
+def test_without_a_session_the_page_says_where_to_sign_in(fake: FakeApi) -> None:
+    at = page(signed_in=False)
+    assert "Sign in on the main page" in at.info[0].value and fake.calls == []
+
+
+def test_the_charts_compare_two_periods_and_show_the_sms_budget(fake: FakeApi) -> None:
+    at = page()
+    assert ("GET", "/admin/stats", None, {"hours": HOURS}, "Bearer admin-access") in fake.calls
+    metrics = {m.label: (m.value, m.delta) for m in at.metric}
+    assert metrics["Codes sent"] == ("24", "+0 vs previous period")
+    assert "24 of 1000 texts of the daily budget, about $0.24 of at most $8.83." in text(at)
+    assert "resend_cooldown 24" in text(at)
+    assert len(at.get("vega_lite_chart")) == 6  # three charts per channel, each this period and the previous
+    at.radio(key="admin_period").set_value("7 days").run()
+    assert ("GET", "/admin/stats", None, {"hours": 336}, "Bearer admin-access") in fake.calls
+
+
+def test_periods_are_split_oldest_first() -> None:
+    assert admin_page.split_periods([1, 2, 3, 4], 2) == ([3, 4], [1, 2])
+    assert admin_page.split_periods([5], 2) == ([0.0, 5], [0.0, 0.0])
+
+
+def test_the_audit_table_downloads_as_csv(fake: FakeApi) -> None:
+    at = page()
+    frame = admin_page.audit_frame([ENTRY])
+    assert list(frame.iloc[0]) == ["2027-01-15 08:03 UTC", "a***@example.com", "lock", USER_ID, "stolen, phone",
+                                   "r-1"]
+    csv = frame.to_csv(index=False)
+    assert '"stolen, phone"' in csv and csv.startswith("when,admin,action,account,reason,request id")
+    assert at.get("download_button")
+
+
+def _look_up(at: AppTest) -> AppTest:
+    at.selectbox(key="admin_lookup_by").set_value("email")
+    at.text_input(key="admin_lookup_value").set_value("alice@example.com")
+    (submit,) = [button for button in at.button if button.label == "Look up"]
+    return submit.click().run()
+
+
+def test_an_action_needs_a_confirmation_with_a_reason(fake: FakeApi) -> None:
+    at = _look_up(page())
+    assert ("GET", "/admin/users", None, {"email": "alice@example.com"}, "Bearer admin-access") in fake.calls
+    assert f"Account {USER_ID}" in [h.value for h in at.subheader]
+    at.button(key="admin_action_lock").click().run()
+    assert at.button(key="admin_confirm").disabled  # no reason yet
+    at.text_input(key="admin_reason").set_value("stolen phone").run()
+    fake.act_answers.append(response(200, {"code": "user_locked", "message": "The account is locked."}))
+    at.button(key="admin_confirm").click().run()
+    assert ("POST", f"/admin/users/{USER_ID}/lock", {"reason": "stolen phone"}, None,
+            "Bearer admin-access") in fake.calls
+    assert "The account is locked." in text(at)
+
+
+def test_a_stale_proof_asks_for_the_authenticator_and_renews_the_session(fake: FakeApi) -> None:
+    at = _look_up(page())
+    at.button(key="admin_action_mfa").click().run()
+    at.text_input(key="admin_reason").set_value("lost authenticator").run()
+    fake.act_answers.append(response(401, {"code": "reauthentication_required", "message": "Confirm it is you."}))
+    at.button(key="admin_confirm").click().run()
+    assert "Confirm it is you." in text(at)
+    at.text_input(key="admin_reauth_input").set_value("123456").run()
+    at.button(key="admin_reauth").click().run()
+    assert ("POST", "/mfa/reauthenticate", {"otp": "123456"}, None, "Bearer admin-access") in fake.calls
+    assert at.session_state["session_box"].current.access_token == "new-access"
+    fake.act_answers.append(response(200, {"code": "user_mfa_removed", "message": "Removed."}))
+    at.button(key="admin_confirm").click().run()
+    assert ("DELETE", f"/admin/users/{USER_ID}/mfa", {"reason": "lost authenticator"}, None,
+            "Bearer new-access") in fake.calls
+
+
+def test_a_refusal_is_shown_as_the_api_wrote_it(fake: FakeApi, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(requests, "request", lambda *a, **k: response(
+        403, {"code": "admin_required", "message": "This is for the service's admins only."}))
+    at = page()
+    assert "This is for the service's admins only." in [e.value for e in at.error]
+
+
+@pytest.mark.parametrize("failure", [requests.ConnectionError("refused"), requests.Timeout("slow")])
+def test_the_admin_client_never_raises(monkeypatch: pytest.MonkeyPatch, failure: Exception) -> None:
+    def fail(*_: Any, **__: Any) -> requests.Response:
+        raise failure
+
+    monkeypatch.setattr(requests, "request", fail)
+    client = admin_api.AdminClient("http://api.test")
+    for result in (client.user("t", "id", USER_ID), client.act("t", USER_ID, "lock", "r"), client.audit("t"),
+                   client.stats("t", 24), client.reauthenticate("t", "123456")):
+        assert (result.status, result.code) == (None, "api_unreachable")
+    html = requests.Response()
+    html.status_code, html._content = 502, b"<html>bad gateway</html>"
+    monkeypatch.setattr(requests, "request", lambda *a, **k: html)
+    assert client.stats("t", 24).code == "bad_response"
+
+
+def test_a_path_id_is_quoted(fake: FakeApi) -> None:
+    fake.act_answers.append(response(404, {"code": "user_not_found", "message": "No account matches."}))
+    admin_api.AdminClient("http://api.test").act("t", "../../otp", "lock", "r")
+    assert fake.calls[-1][1] == "/admin/users/..%2F..%2Fotp/lock"
