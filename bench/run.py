@@ -2,13 +2,14 @@
 
     python -m bench.run [--quick]
 
+0. The deployment zip, built by the deployment's own `make package` (first: the cold starts run from it too).
 1. Cold start: fresh processes (bench/cold_start.py) each answer one first request against the embedded AWS,
    interleaved: the prototype's handler (bench/prototype.py), the service's send_otp by mail and by text and its
-   verify_otp (right code), and a one-route Chalice app (bench/minimal_app.py).
+   verify_otp (right code), each also with the hashing key from the secrets extension, and a one-route Chalice
+   app (bench/minimal_app.py); then send_otp from the deployment zip, as Lambda loads it.
 2. AWS calls per operation, warm, counted with a botocore ``before-call`` hook on the service's own clients.
 3. Complete sign-ins through `chalice local` and the embedded AWS, 1, 8 and 32 clients at once.
 4. Handler overhead with AWS answered instantly (bench/overhead.py, botocore's Stubber).
-5. The deployment zip, built by the deployment's own `make package`.
 
 The embedded AWS and `chalice local` are started by `tools.run_local.headless_stack`, as `make run` starts them
 (here with a read of the captured mail that does not slow down as mail accumulates: bench/inbox_aws.py).
@@ -152,12 +153,12 @@ class ColdRequests:
 
 
 def cold_process(env: dict[str, str], made: tuple[str, dict[str, Any], dict[str, str]],
-                 flags: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+                 flags: tuple[str, ...] = (), cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess[str]:
     """One fresh interpreter that imports the module and answers the body (bench/cold_start.py), timed from here."""
     module, body, extra = made
     spawned = {"BENCH_SPAWNED_AT": repr(time.time())}
     result = subprocess.run([sys.executable, *flags, "-m", "bench.cold_start", module, json.dumps(body)],
-                            cwd=REPO_ROOT, env={**env, **extra, **spawned}, capture_output=True, text=True,
+                            cwd=cwd, env={**env, **extra, **spawned}, capture_output=True, text=True,
                             timeout=120, check=False)
     if result.returncode != 0 or json.loads(result.stdout.strip().splitlines()[-1])["status"] != 200:
         raise RuntimeError(f"cold start of {module} failed:\n{result.stdout}\n{result.stderr}")
@@ -181,6 +182,13 @@ def first_requests(stack: Stack, runs: int) -> dict[str, Any]:
     for index in range(runs):
         for kind in kinds[index % len(kinds):] + kinds[:index % len(kinds)]:
             samples[kind].append(one(kind))
+    return {"runs": runs, "kinds": _ratios(samples), "imports_by_package_ms": import_breakdown(env, requests),
+            "samples": samples}
+
+
+def _ratios(samples: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Per kind: the medians, the AWS calls (the same in every process, or the bench is not measuring what it
+    says), and the median of each round's ratio to the prototype's process of the same round."""
     figures: dict[str, Any] = {}
     for kind, taken in samples.items():
         calls = [collections.Counter(sample["aws_calls"]) for sample in taken]
@@ -190,23 +198,45 @@ def first_requests(stack: Stack, runs: int) -> dict[str, Any]:
         for measure in ("spawn_to_first_answer_ms", "cpu_to_first_answer_ms"):
             figures[kind][f"{measure.removesuffix('_ms')}_ratio"] = statistics.median(
                 mine[measure] / reference[measure] for mine, reference in zip(taken, samples[PROTOTYPE], strict=True))
-    return {"runs": runs, "kinds": figures, "imports_by_package_ms": import_breakdown(env, requests),
-            "samples": samples}
+    return figures
 
 
 def _medians(samples: list[dict[str, Any]]) -> dict[str, float]:
     return {key: statistics.median(sample[key] for sample in samples) for key in samples[0] if key.endswith("_ms")}
 
 
-def uncached(stack: Stack, runs: int) -> dict[str, float]:
-    """An upper bound: nothing cached, every module compiled from source (Lambda's /var/task is read-only, so the
-    package's own modules are compiled at every cold start; the runtime's boto3 comes precompiled)."""
+AS_BUILT, SOURCES_ONLY = "send_otp (email), the zip as built", "send_otp (email), the zip's sources only"
+
+
+def from_the_zip(stack: Stack, archive: Path, runs: int) -> dict[str, Any]:
+    """The service as Lambda loads it: from the deployment zip unpacked, writing no bytecode (/var/task is
+    read-only), botocore from this interpreter's packages as the runtime has it (compiled). As ``make package``
+    builds the zip (with its modules' bytecode, tools/precompile.py) and with its sources only (as Chalice alone
+    builds it), interleaved with the prototype's process; ratios to the prototype within each round."""
+    env = {**stage_environment(stack), "PYTHONDONTWRITEBYTECODE": "1"}
     requests = ColdRequests(stack)
-    with tempfile.TemporaryDirectory() as empty:
-        env = {**stage_environment(stack), "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": empty}
-        taken = [json.loads(cold_process(env, requests.make("send_otp (email)")).stdout.strip().splitlines()[-1])
-                 for _ in range(runs)]
-    return {"runs": runs, **_medians(taken)}
+    with tempfile.TemporaryDirectory() as scratch:
+        built, sources = Path(scratch, "built"), Path(scratch, "sources")
+        with zipfile.ZipFile(archive) as zipped:
+            zipped.extractall(built)
+            zipped.extractall(sources)
+        for cached in sources.rglob("*.pyc"):
+            cached.unlink()
+        tasks = {AS_BUILT: built, SOURCES_ONLY: sources}
+
+        def one(kind: str) -> dict[str, Any]:
+            if kind == PROTOTYPE:
+                return json.loads(cold_process(env, requests.make(kind)).stdout.strip().splitlines()[-1])
+            task = {**env, "PYTHONPATH": f"{tasks[kind]}:{REPO_ROOT}"}  # the zip's modules first, then bench/
+            made = cold_process(task, requests.make("send_otp (email)"), cwd=tasks[kind])
+            return json.loads(made.stdout.strip().splitlines()[-1])
+
+        kinds = (PROTOTYPE, AS_BUILT, SOURCES_ONLY)
+        samples: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds}
+        for index in range(runs):
+            for kind in kinds[index % len(kinds):] + kinds[:index % len(kinds)]:
+                samples[kind].append(one(kind))
+    return {"runs": runs, "zipped_bytes": archive.stat().st_size, "kinds": _ratios(samples)}
 
 
 def import_breakdown(env: dict[str, str], requests: ColdRequests, runs: int = 3) -> dict[str, dict[str, float]]:
@@ -634,11 +664,16 @@ def main(argv: list[str] | None = None) -> int:
     began = time.monotonic()
     results: dict[str, Any] = {"machine": machine(), "plan": plan.__dict__, "deployment": deployment()}
     tail: collections.deque[str] = collections.deque(maxlen=50)
+    say(f"deployment zip: make package STAGE={PACKAGE_STAGE}")
+    results["package"] = package(PACKAGE_STAGE)
+    archive = REPO_ROOT / "out" / PACKAGE_STAGE / "deployment.zip"
     say("starting the embedded AWS and chalice local")
     with headless_stack(LOAD_SETTINGS, echo=tail.append, aws_module="bench.inbox_aws") as stack:
         say(f"cold starts: {plan.cold_runs} rounds of each first request")
         results["cold_start"] = first_requests(stack, plan.cold_runs)
-        results["cold_start_uncached"] = uncached(stack, max(1, plan.cold_runs // 4))
+        if "error" not in results["package"]:
+            say(f"cold starts from the deployment zip: {plan.cold_runs // 2} rounds")
+            results["cold_start_zip"] = from_the_zip(stack, archive, plan.cold_runs // 2)
         say("AWS calls per operation")
         results["aws_calls"] = aws_calls(stack)
         say(f"verify timing: {plan.timing_pairs} pairs of wrong codes (live code / never asked)")
@@ -648,8 +683,6 @@ def main(argv: list[str] | None = None) -> int:
         results["load"] = load(stack, plan.load_levels, plan.load_seconds, plan.load_warmup_seconds)
     say(f"handler overhead: {plan.overhead_calls} calls per operation")
     results["handler_overhead"] = overhead(plan.overhead_calls)
-    say(f"deployment zip: make package STAGE={PACKAGE_STAGE}")
-    results["package"] = package(PACKAGE_STAGE)
     results["bench_seconds"] = round(time.monotonic() - began, 1)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "benchmarks.json").write_text(json.dumps(results, indent=2) + "\n")
