@@ -463,8 +463,11 @@ def verify_timing(stack: Stack, pairs: int) -> dict[str, Any]:
     never: list[float] = []
     for n in range(pairs):
         for email, samples in ((f"timing-live-{n}@example.com", live), (f"timing-never-{n}@example.com", never)):
-            started = time.perf_counter()
-            status, code, _ = post_api(stack, {"action": "verify_otp", "email": email, "otp": "000000"})
+            for _ in range(2):  # once more after a 503: the busy local stack's storage outlasted the 2 s timeout
+                started = time.perf_counter()
+                status, code, _ = post_api(stack, {"action": "verify_otp", "email": email, "otp": "000000"})
+                if status != 503:
+                    break
             samples.append((time.perf_counter() - started) * 1000)
             if status != 401:
                 raise RuntimeError(f"verify for {email}: {status} {code}")
@@ -674,6 +677,9 @@ def main(argv: list[str] | None = None) -> int:
         if "error" not in results["package"]:
             say(f"cold starts from the deployment zip: {plan.cold_runs // 2} rounds")
             results["cold_start_zip"] = from_the_zip(stack, archive, plan.cold_runs // 2)
+    # A fresh embedded AWS again: the cold starts leave moto holding a few hundred codes, mails and texts.
+    say("AWS calls and verify timing (a fresh embedded AWS and chalice local)")
+    with headless_stack(LOAD_SETTINGS, echo=tail.append, aws_module="bench.inbox_aws") as stack:
         say("AWS calls per operation")
         results["aws_calls"] = aws_calls(stack)
         say(f"verify timing: {plan.timing_pairs} pairs of wrong codes (live code / never asked)")
