@@ -55,7 +55,7 @@ LOAD_SETTINGS = {"OTP_SENDS_PER_IP": "100000", "OTP_FAILURES_PER_IP": "100000", 
 @dataclass(frozen=True)
 class Plan:
     timing_pairs: int = 300
-    cold_runs: int = 12
+    cold_runs: int = 16
     overhead_calls: int = 2000
     load_levels: tuple[int, ...] = (1, 8, 32)
     load_seconds: float = 10.0
