@@ -34,9 +34,9 @@ ACTIONS = {  # the API's action -> (button, what confirming does)
 }
 REAUTH = "reauthentication_required"
 # Session-state keys of this page.
-CARD, PENDING, NOTICE, LOOKUP_BY, LOOKUP_VALUE, REASON, REAUTH_CODE = (
+CARD, PENDING, NOTICE, LOOKUP_BY, LOOKUP_VALUE, REASON, REAUTH_CODE, VIEW = (
     "admin_card", "admin_pending", "admin_notice", "admin_lookup_by", "admin_lookup_value", "admin_reason",
-    "admin_reauth_code")
+    "admin_reauth_code", "admin_view")
 
 
 def _session() -> Session | None:
@@ -252,10 +252,8 @@ def main(client: AdminClient | None = None) -> None:
     notice = st.session_state.pop(NOTICE, None)
     if notice:
         getattr(st, notice[0])(notice[1])
-    charts, accounts, audit = st.tabs(["Charts", "Accounts", "Audit trail"])
-    with charts:
-        render_charts(client, session.access_token)
-    with accounts:
-        render_account(client, session.access_token)
-    with audit:
-        render_audit(client, session.access_token)
+    # A choice kept in the session, not st.tabs: tabs fall back to the first one on every rerun (an action's
+    # confirmation would jump back to the charts), and they run every tab's calls, shown or not.
+    views = {"Charts": render_charts, "Accounts": render_account, "Audit trail": render_audit}
+    shown = st.radio("Show", list(views), key=VIEW, horizontal=True, label_visibility="collapsed")
+    views[shown](client, session.access_token)

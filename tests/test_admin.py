@@ -1,7 +1,7 @@
 """The admin routes over Chalice's test client and moto: who may call them, what they answer, what they change.
 
 Admins are the local stage's ``OTP_ADMIN_EMAILS`` (admin@example.com). An admin session at AAL2 is made by
-:func:`aal2`, the one place that knows how two-step sign-in raises a session's assurance.
+:func:`aal2`, as a person makes one: by enrolling an authenticator app and confirming it with a code.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 import boto3
-import jwt
+import pyotp
 import pytest
 from botocore.retries.standard import ExponentialBackoff
 from chalice.test import Client
@@ -43,6 +43,8 @@ REASON = {"reason": "support ticket 4711: the person asked us to"}
 class Api:
     def __init__(self, client: Client, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
         self.client, self.clock, self.monkeypatch = client, clock, monkeypatch
+        self.totp: dict[str, pyotp.TOTP] = {}  # the authenticator app of each account that enrolled one
+        self.used_step: dict[str, int] = {}
 
     def call(self, method: str, path: str, token: str | None = None, body: Any = None) -> Any:
         headers = {"Content-Type": "application/json"}
@@ -68,7 +70,16 @@ class Api:
         return self.call("GET", "/me", token)
 
     def admin(self) -> dict[str, Any]:
-        return aal2(self.sign_in(ADMIN))
+        return aal2(self, ADMIN)
+
+    def code_from_app(self, email: str) -> str:
+        """A code of the authenticator ``email`` enrolled (see :func:`aal2`), of a time step not used before: a
+        used step never works again, so the clock moves on to the next one if it must."""
+        totp = self.totp[email]
+        if int(self.clock()) // totp.interval <= self.used_step.get(email, -1):
+            self.clock.advance(totp.interval - int(self.clock()) % totp.interval)
+        self.used_step[email] = int(self.clock()) // totp.interval
+        return totp.at(self.clock())
 
     def act(self, token: str, user_id: str, action: str, body: Any = REASON) -> Any:
         method, suffix = ("DELETE", "mfa") if action == "mfa" else ("POST", action)
@@ -92,17 +103,22 @@ def home(user_id: str) -> dict[str, Any]:
     return item
 
 
-def aal2(session: dict[str, Any]) -> dict[str, Any]:
-    """``session`` (a sign-in's answer) raised to AAL2 as a second factor at sign-in raises it: its entry's
-    ``amr`` holds ``"mfa"`` (RFC 8176; chalicelib/admin/access.py reads it there)."""
-    nonce = jwt.decode(session["access_token"], options={"verify_signature": False})["sid"][-11:]
-    key = home(session["user_id"])["pk"]["S"]
-    boto3.client("dynamodb").update_item(
-        TableName=TABLE, Key={"pk": {"S": key}}, UpdateExpression="SET #s.#n.#a = :amr",
-        ExpressionAttributeNames={"#s": "sessions", "#n": nonce, "#a": "amr"},
-        ExpressionAttributeValues={":amr": {"L": [{"S": "otp"}, {"S": "mfa"}]}},
-    )
-    return session
+def aal2(api: Api, email: str) -> dict[str, Any]:
+    """A sign-in of ``email`` at AAL2, as a person makes one: the first time, by enrolling an authenticator app
+    and confirming it with a code (issue 12), which raises the session and hands out new tokens; once enrolled,
+    by answering the sign-in's ``mfa_required`` with a code from the app."""
+    session = api.sign_in(email)
+    if session["code"] == "mfa_required":
+        verified = api.call("POST", "/mfa/verify", None,
+                            {"mfa_token": session["mfa_token"], "otp": api.code_from_app(email)})
+        assert verified.status_code == 200, verified.json_body
+        return verified.json_body
+    enrolled = api.call("POST", "/mfa/totp", session["access_token"])
+    assert enrolled.status_code == 200, enrolled.json_body
+    api.totp[email] = pyotp.TOTP(enrolled.json_body["secret"])
+    confirmed = api.call("POST", "/mfa/totp/confirm", session["access_token"], {"otp": api.code_from_app(email)})
+    assert confirmed.status_code == 200, confirmed.json_body
+    return confirmed.json_body
 
 
 # -- who may call ---------------------------------------------------------------------------------------------
@@ -122,7 +138,7 @@ def _route(path: str, target: str) -> str:
 def test_every_admin_route_refuses_all_but_an_admin_at_aal2(api: Api, method: str, path: str) -> None:
     target = api.sign_in(ALICE)["user_id"]
     path = _route(path, target)
-    stranger = aal2(api.sign_in(BOB))["access_token"]
+    stranger = aal2(api, BOB)["access_token"]
     admin_aal1 = api.sign_in(ADMIN)["access_token"]
     api.clock.advance(31)  # the address's resend cooldown
     for token, status, code in ((None, 401, "invalid_token"), ("not.a.token", 401, "invalid_token"),
@@ -455,8 +471,8 @@ def test_no_session_survives_a_lock_that_races_sign_ins(services: tuple[OtpServi
 def test_the_admin_setting_is_a_list_of_addresses(api: Api) -> None:
     override_settings(api.monkeypatch, OTP_ADMIN_EMAILS="Someone@Example.com, bob@example.com")
     wiring.reset()
-    bob = aal2(api.sign_in(BOB))["access_token"]
+    bob = aal2(api, BOB)["access_token"]
     assert api.call("GET", "/admin/audit", bob).status_code == 200
-    admin = aal2(api.sign_in(ADMIN))["access_token"]
+    admin = aal2(api, ADMIN)["access_token"]
     assert api.call("GET", "/admin/audit", admin).json_body["code"] == "admin_required"
     assert replace(wiring.get_settings(), admin_emails=()).is_admin(BOB) is False

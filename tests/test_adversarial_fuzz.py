@@ -84,6 +84,27 @@ CATALOGUE.update({
     "/mfa/recovery-codes": answers(errors.RECOVERY_CODES, errors.REAUTHENTICATION_REQUIRED, errors.MFA_NOT_ENABLED,
                                    errors.INVALID_TOKEN) | MFA_POLICY,
 })
+# The admin routes: the fuzz's tokens are no admin's, but every answer a route documents counts.
+NOBODY = "0b6e3c5a-8f0e-4a51-9d43-6f1f2d7c9e10"
+ADMIN_CALLER = answers(errors.INVALID_TOKEN, errors.ADMIN_REQUIRED, errors.ADMIN_MFA_REQUIRED) | MFA_POLICY
+ADMIN_CHANGE = ADMIN_CALLER | BODY_ERRORS | answers(errors.REAUTHENTICATION_REQUIRED, errors.USER_NOT_FOUND,
+                                                    errors.INVALID_USER_ID, errors.REASON_REQUIRED)
+ADMIN_ACTIONS = {"lock": ("POST", answers(errors.USER_LOCKED, errors.CANNOT_LOCK_SELF)),
+                 "unlock": ("POST", answers(errors.USER_UNLOCKED)),
+                 "signout": ("POST", answers(errors.USER_SIGNED_OUT)),
+                 "mfa": ("DELETE", answers(errors.USER_MFA_REMOVED)),
+                 "clear-failures": ("POST", answers(errors.USER_FAILURES_CLEARED))}
+ROUTES.update({"/admin/users": ("GET",), "/admin/audit": ("GET",), "/admin/stats": ("GET",),
+               **{f"/admin/users/{NOBODY}/{action}": (method,) for action, (method, _) in ADMIN_ACTIONS.items()}})
+CATALOGUE["/otp"] |= answers(errors.ACCOUNT_LOCKED)
+CATALOGUE["/mfa/verify"] |= answers(errors.ACCOUNT_LOCKED)
+CATALOGUE.update({
+    "/admin/users": ADMIN_CALLER | answers(errors.USER_FOUND, errors.USER_NOT_FOUND, errors.INVALID_LOOKUP,
+                                           errors.INVALID_USER_ID, errors.INVALID_EMAIL) | PHONE_ERRORS,
+    "/admin/audit": ADMIN_CALLER | answers(errors.AUDIT_ENTRIES, errors.INVALID_LIMIT),
+    "/admin/stats": ADMIN_CALLER | answers(errors.ADMIN_STATS, errors.INVALID_HOURS),
+    **{f"/admin/users/{NOBODY}/{action}": ADMIN_CHANGE | done for action, (_, done) in ADMIN_ACTIONS.items()},
+})
 ALLOWED_ORIGIN = "http://127.0.0.1:8501"  # in the local stage's OTP_CORS_ORIGINS
 HOME = "fuzz@example.com"
 ADDRESSES = [HOME, "Fuzz@Example.COM", f"  {HOME}\t", "other.person+tag@example.org", "x@xn--mnchen-3ya.de",
@@ -175,7 +196,10 @@ BODIES = {"/otp": otp_bodies, "/me/phone": phone_bodies, "/me/phone/verify": pho
           "/signout": signout_bodies, "/me": st.just(b""), "/.well-known/jwks.json": st.just(b""),
           "/.well-known/openid-configuration": st.just(b""), "/mfa/totp": st.just(b""),
           "/mfa/totp/confirm": mfa_bodies, "/mfa/verify": mfa_bodies, "/mfa/reauthenticate": mfa_bodies,
-          "/mfa/recovery-codes": st.just(b"")}
+          "/mfa/recovery-codes": st.just(b""), "/admin/users": st.just(b""), "/admin/audit": st.just(b""),
+          "/admin/stats": st.just(b""),
+          **{f"/admin/users/{NOBODY}/{action}": st.fixed_dictionaries({}, optional={"reason": json_values})
+             for action in ADMIN_ACTIONS}}
 encodings = st.sampled_from(["utf-8", "utf-8", "utf-8", "utf-8-sig", "utf-16", "latin-1"])
 header_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"),
                       max_size=60)
@@ -213,8 +237,11 @@ class FuzzRequest:
 @st.composite
 def requests(draw: st.DrawFn) -> FuzzRequest:
     """Mostly each route's own method with a body made for it; the rest anything at all."""
+    # The admin actions only once in a while: with the fuzz's non-admin tokens they all answer alike.
     path = draw(st.sampled_from(["/otp"] * 4 + ["/token/refresh", "/me", "/signout", "/me/phone",
-                                                 "/me/phone/verify"] * 2 + list(ROUTES)))
+                                                 "/me/phone/verify"] * 2
+                                + [path for path in ROUTES if not path.startswith("/admin/users/")]
+                                + [f"/admin/users/{NOBODY}/lock"]))
     method = draw(st.sampled_from(list(ROUTES[path]) * 6 + METHODS))
     body = draw(weighted((4, BODIES[path]), (1, generic_bodies)))
     return FuzzRequest(

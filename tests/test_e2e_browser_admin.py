@@ -66,6 +66,7 @@ def test_an_admin_locks_and_unlocks_a_person_and_reads_the_audit(stack: Stack, p
     # The admin enrolls an authenticator; confirming it gives the session its second factor (AAL 2).
     browser.sign_in_by_email(page, stack.ui_url, ADMIN)
     browser.press(page, "Set up an authenticator app")
+    expect(page.get_by_role("img", name="QR code of the authenticator key")).to_be_visible()
     shown = page.get_by_test_id("stMain").get_by_test_id("stCode").all_inner_texts()
     (key,) = [text.strip() for text in shown if BASE32_KEY.match(text.strip())]
     page.get_by_label("Code from the app").fill(pyotp.TOTP(key).now())
@@ -77,7 +78,7 @@ def test_an_admin_locks_and_unlocks_a_person_and_reads_the_audit(stack: Stack, p
     expect(page.get_by_test_id("stVegaLiteChart").first).to_be_visible()  # the charts rendered
     browser.screenshot(page, "e2e-admin-charts")
 
-    page.get_by_role("tab", name="Accounts").click()
+    page.get_by_test_id("stRadio").get_by_text("Accounts", exact=True).click()
     page.get_by_label("Exact address, number (+ and country code) or account id").fill(PERSON)
     browser.press(page, "Look up")
     expect(page.get_by_text("Status active")).to_be_visible()
@@ -86,7 +87,7 @@ def test_an_admin_locks_and_unlocks_a_person_and_reads_the_audit(stack: Stack, p
     act(page, "Unlock", "the laptop was found", "The account is unlocked")
     browser.screenshot(page, "e2e-admin-account")
 
-    page.get_by_role("tab", name="Audit trail").click()
+    page.get_by_test_id("stRadio").get_by_text("Audit trail", exact=True).click()
     with page.expect_download() as download:
         browser.press(page, "Download CSV")
     saved = tmp_path / "audit.csv"

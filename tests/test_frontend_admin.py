@@ -126,10 +126,13 @@ def test_the_audit_table_downloads_as_csv(fake: FakeApi) -> None:
                                    "r-1"]
     csv = frame.to_csv(index=False)
     assert '"stolen, phone"' in csv and csv.startswith("when,admin,action,account,reason,request id")
+    assert not at.get("download_button")  # one view at a time: the charts first
+    at.radio(key="admin_view").set_value("Audit trail").run()
     assert at.get("download_button")
 
 
 def _look_up(at: AppTest) -> AppTest:
+    at.radio(key="admin_view").set_value("Accounts").run()
     at.selectbox(key="admin_lookup_by").set_value("email")
     at.text_input(key="admin_lookup_value").set_value("alice@example.com")
     (submit,) = [button for button in at.button if button.label == "Look up"]

@@ -39,6 +39,13 @@ def price(country: str) -> Decimal:
     ({"route": "/otp", "code": "verified", "channel": "sms", "country": "US"}, {"SignIns": 1, "SmsVerified": 1}),
     ({"route": "/me/phone/verify", "code": "phone_linked", "channel": "sms", "country": "US"}, {"SmsVerified": 1}),
     ({"route": "/otp", "code": "invalid_code", "channel": "email"}, {"WrongCodes": 1}),
+    ({"route": "/otp", "code": "mfa_required", "channel": "email"}, {"SecondFactorChallenges": 1}),
+    ({"route": "/otp", "code": "mfa_required", "channel": "sms", "country": "US"},
+     {"SecondFactorChallenges": 1, "SmsVerified": 1}),  # the text's code was typed back: no pumping
+    ({"route": "/mfa/verify", "code": "verified"}, {"SecondFactorSignIns": 1}),
+    ({"route": "/mfa/verify", "code": "invalid_code"}, {"SecondFactorFailures": 1}),
+    ({"route": "/mfa/verify", "code": "invalid_mfa_token"}, {"SecondFactorFailures": 1}),
+    ({"route": "/mfa/verify", "code": "too_many_failures"}, {"SecondFactorFailures": 1}),
     ({"route": "/otp", "code": "prefix_quota_exceeded", "channel": "sms", "country": "US"}, {"Refused": 1}),
     ({"route": "/admin/users/{id}/lock", "code": "user_locked"}, {"AccountsLocked": 1}),
     ({"route": "/token/refresh", "code": "invalid_token", "reason": "reused"}, {"RefreshReuse": 1}),
@@ -106,12 +113,23 @@ def test_stats_reads_back_what_the_access_lines_recorded(api: Api, capsys: pytes
     assert api.call("POST", "/otp", body={"action": "send_otp", "phone": "+14155550124"}).status_code == 200
     answer = api.call("POST", "/otp", body={"action": "verify_otp", "phone": PHONE, "otp": code_in_text(PHONE)})
     assert answer.status_code == 200
-    token = aal2(api.sign_in(ADMIN))["access_token"]
+    aal2(api, ADMIN)  # the admin enrolls an authenticator
+    api.clock.advance(31)
+    pending = api.sign_in(ADMIN)  # mfa_required: a second-factor challenge
+    right = api.code_from_app(ADMIN)
+    wrong = api.call("POST", "/mfa/verify", None,
+                     {"mfa_token": pending["mfa_token"], "otp": "000000" if right != "000000" else "111111"})
+    assert wrong.json_body["code"] == "invalid_code"
+    api.clock.advance(31)
+    token = aal2(api, ADMIN)["access_token"]  # a second-factor sign-in
     _feed_printed(capsys.readouterr().out)
     stats = api.call("GET", "/admin/stats?hours=48", token).json_body
+    assert sum(stats["channels"]["email"]["metrics"]["SecondFactorChallenges"]) == 2
+    assert [sum(stats["second_factor"][name]) for name in ("sign_ins", "failures")] == [1, 1]
     assert stats["code"] == "admin_stats" and len(stats["timestamps"]) == 48 and stats["period"] == 3600
     email, sms = stats["channels"]["email"], stats["channels"]["sms"]
-    assert sum(email["metrics"]["CodesSent"]) == 3 and sum(email["metrics"]["SignIns"]) == 2  # the admin's too
+    # The admin's three sign-ins sent codes too; the first one signed in at once, the others owed a second factor.
+    assert sum(email["metrics"]["CodesSent"]) == 5 and sum(email["metrics"]["SignIns"]) == 2
     assert sum(email["metrics"]["WrongCodes"]) == 1 and sum(email["refused"]["resend_cooldown"]) == 1
     assert "SmsSent" not in email["metrics"]
     assert (sum(sms["metrics"]["SmsSent"]), sum(sms["metrics"]["SmsVerified"])) == (2, 1)
@@ -126,14 +144,14 @@ def test_stats_reads_back_what_the_access_lines_recorded(api: Api, capsys: pytes
 @pytest.mark.parametrize(("query", "status"), [("hours=0", 400), ("hours=337", 400), ("hours=x", 400),
                                                ("hours=336", 200), ("", 200)])
 def test_stats_hours_are_bounded(api: Api, query: str, status: int) -> None:
-    token = aal2(api.sign_in(ADMIN))["access_token"]
+    token = aal2(api, ADMIN)["access_token"]
     assert api.call("GET", f"/admin/stats?{query}", token).status_code == status
 
 
 @pytest.mark.parametrize(("code", "http", "status", "answer"), [
     ("Throttling", 400, 503, "metrics_unavailable"), ("AccessDenied", 403, 502, "metrics_error")])
 def test_a_failing_cloudwatch_is_its_own_answer(api: Api, code: str, http: int, status: int, answer: str) -> None:
-    token = aal2(api.sign_in(ADMIN))["access_token"]
+    token = aal2(api, ADMIN)["access_token"]
     faults = Faults()
     faults.inject("cloudwatch", "GetMetricData", aws_error(code, http))
     try:

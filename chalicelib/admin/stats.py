@@ -1,7 +1,8 @@
 """The admin's statistics: the access log's metrics (chalicelib/http/metrics.py) read back hourly.
 
 One ``GetMetricData`` call (paged) reads every series: per channel the codes sent, sign-ins, wrong codes and
-refusals by each rate limit's code; per SMS country the texts sent and verified (their ratio is the SMS-pumping
+refusals by each rate limit's code, second-factor challenges; the second factor's sign-ins and failures; per SMS
+country the texts sent and verified (their ratio is the SMS-pumping
 signal: bots request texts and never type the codes) and their estimated cost; accounts locked and reused
 refresh tokens. Hours without data are zeros.
 """
@@ -21,6 +22,7 @@ from chalicelib.http.metrics import (
     COUNTRY,
     EMAIL_CHANNEL,
     LOCK_ROUTE,
+    MFA_VERIFY_ROUTE,
     OUTCOME,
     REFRESH_ROUTE,
     ROUTE,
@@ -30,6 +32,7 @@ from chalicelib.http.metrics import (
 
 HOUR = 3_600
 CHANNELS = (EMAIL_CHANNEL, SMS_CHANNEL)
+SECOND_FACTOR = {"sign_ins": "SecondFactorSignIns", "failures": "SecondFactorFailures"}
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,8 @@ class MetricsReader:
             answer["countries"][country] = {metric: series(Query(metric, by)) for metric in SMS_METRICS}
         answer["accounts_locked"] = series(Query("AccountsLocked", ((ROUTE, LOCK_ROUTE),)))
         answer["refresh_reuse"] = series(Query("RefreshReuse", ((ROUTE, REFRESH_ROUTE),)))
+        answer["second_factor"] = {name: series(Query(metric, ((ROUTE, MFA_VERIFY_ROUTE),)))
+                                   for name, metric in SECOND_FACTOR.items()}
         return answer
 
     def _queries(self, codes: tuple[str, ...]) -> list[Query]:
@@ -92,6 +97,7 @@ class MetricsReader:
         queries += [Query(metric, ((CHANNEL, SMS_CHANNEL), (COUNTRY, country)))
                     for country in self._countries for metric in SMS_METRICS]
         queries += [Query("AccountsLocked", ((ROUTE, LOCK_ROUTE),)), Query("RefreshReuse", ((ROUTE, REFRESH_ROUTE),))]
+        queries += [Query(metric, ((ROUTE, MFA_VERIFY_ROUTE),)) for metric in SECOND_FACTOR.values()]
         return queries
 
     def _read(self, queries: list[Query], start: int, end: int) -> dict[str, dict[int, float]]:

@@ -32,13 +32,21 @@ METRICS: dict[str, tuple[str, tuple[tuple[str, ...], ...]]] = {
     "SmsSent": ("Count", BY_COUNTRY),
     "SmsCost": ("None", BY_COUNTRY),  # US dollars: CloudWatch has no currency unit
     "SmsVerified": ("Count", BY_COUNTRY),
+    "SecondFactorChallenges": ("Count", BY_CHANNEL),  # a right first code whose account owes its second factor
+    "SecondFactorSignIns": ("Count", BY_ROUTE),
+    "SecondFactorFailures": ("Count", BY_ROUTE),  # wrong, replayed or out-of-budget codes; spent mfa_tokens
     "AccountsLocked": ("Count", BY_ROUTE),
     "RefreshReuse": ("Count", BY_ROUTE),
 }
-CHANNEL_METRICS = ("CodesSent", "SignIns", "WrongCodes")
+CHANNEL_METRICS = ("CodesSent", "SignIns", "WrongCodes", "SecondFactorChallenges")
 SMS_METRICS = ("SmsSent", "SmsCost", "SmsVerified")
 SENT = frozenset({("/otp", errors.CODE_SENT.code), ("/me/phone", errors.CODE_SENT.code)})
-PROVEN = frozenset({("/otp", errors.VERIFIED.code), ("/me/phone/verify", errors.PHONE_LINKED.code)})
+# A code typed back: a sign-in, a sign-in that goes on to the second factor, a phone linked.
+PROVEN = frozenset({("/otp", errors.VERIFIED.code), ("/otp", errors.MFA_REQUIRED.code),
+                    ("/me/phone/verify", errors.PHONE_LINKED.code)})
+MFA_VERIFY_ROUTE = "/mfa/verify"
+SECOND_FACTOR_FAILED = frozenset({errors.INVALID_CODE.code, errors.INVALID_MFA_TOKEN.code,
+                                  errors.TOO_MANY_SECOND_FACTOR_FAILURES.code})
 LOCK_ROUTE = "/admin/users/{id}/lock"
 REFRESH_ROUTE = "/token/refresh"
 
@@ -61,12 +69,18 @@ def observed(log: Mapping[str, Any], refusals: frozenset[str], price: Callable[[
         if (route, code) in PROVEN:
             if code == errors.VERIFIED.code:
                 found["SignIns"] = 1
+            if code == errors.MFA_REQUIRED.code:
+                found["SecondFactorChallenges"] = 1
             if sms:
                 found["SmsVerified"] = 1
         if code == errors.INVALID_CODE.code:
             found["WrongCodes"] = 1
         if code in refusals:
             found["Refused"] = 1
+    if route == MFA_VERIFY_ROUTE and code == errors.VERIFIED.code:
+        found["SecondFactorSignIns"] = 1
+    if route == MFA_VERIFY_ROUTE and code in SECOND_FACTOR_FAILED:
+        found["SecondFactorFailures"] = 1
     if route == LOCK_ROUTE and code == errors.USER_LOCKED.code:
         found["AccountsLocked"] = 1
     if route == REFRESH_ROUTE and log.get("reason") == "reused":
