@@ -40,10 +40,12 @@ stage-guard:
 	$(if $(filter-out 1,$(words $(STAGE))),$(error STAGE must be one of: $(DEPLOYED_STAGES) (local is never deployed)))
 	$(if $(filter $(STAGE),$(DEPLOYED_STAGES)),,$(error STAGE must be one of: $(DEPLOYED_STAGES), not '$(STAGE)' (local is never deployed)))
 
-# A SAM/CloudFormation template (out/$(STAGE)/sam.json) that also creates the table, signing key and secret.
+# A SAM/CloudFormation template (out/$(STAGE)/sam.json) that also creates the table, signing key and secret, and a
+# zip with its modules' bytecode (tools/precompile.py: Lambda cannot cache what it compiles at a cold start).
 package: stage-guard $(STAMP)
 	rm -rf out/$(STAGE)
 	$(BIN)/chalice package --stage $(STAGE) --merge-template deploy/resources.json out/$(STAGE)
+	$(BIN)/python -m tools.precompile out/$(STAGE)/deployment.zip
 	$(BIN)/cfn-lint out/$(STAGE)/sam.json
 
 # Provision first (idempotent), so the function never starts without its table, key, secret or log retention.

@@ -4,6 +4,10 @@ The dev inbox lists only the newest mails, and under load the one a benchmark cl
 older than those. ``GET /bench/inbox?to=<address or E.164 number>`` reads the mails moto's SES and the texts its SNS
 captured in this process and answers ``{"code": ...}`` from the last one to it, in well under a millisecond.
 
+It also plays the AWS Parameters and Secrets Lambda Extension for Secrets Manager: ``GET /secretsmanager/get?
+secretId=<id>`` with an ``X-Aws-Parameters-Secrets-Token`` header answers the secret as ``GetSecretValue`` would,
+so that a cold start can be measured with the hashing key read the way ``OTP_SECRETS_EXTENSION_PORT`` reads it.
+
     python -m bench.inbox_aws --port 4566
 """
 
@@ -17,11 +21,13 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from moto.core import DEFAULT_ACCOUNT_ID
+from moto.secretsmanager.models import secretsmanager_backends
 from moto.sns.models import sns_backends
 
 from tools.embedded_aws import WsgiApp, captured_mails, create_app, serve, stack_region
 
 INBOX_PATH = "/bench/inbox"
+EXTENSION_SECRET_PATH = "/secretsmanager/get"
 CODE = re.compile(r"\b(\d{6,10})\b")
 
 
@@ -59,9 +65,31 @@ def with_inbox(app: WsgiApp, region: str) -> WsgiApp:
     return handle
 
 
+def with_secrets_extension(app: WsgiApp, region: str) -> WsgiApp:
+    """``app`` with the extension's ``GET /secretsmanager/get`` answered from moto's Secrets Manager."""
+
+    def handle(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") != EXTENSION_SECRET_PATH:
+            return app(environ, start_response)
+        if not environ.get("HTTP_X_AWS_PARAMETERS_SECRETS_TOKEN"):
+            start_response("401 Unauthorized", [("Content-Type", "text/plain")])
+            return [b"no X-Aws-Parameters-Secrets-Token"]
+        secret_id = parse_qs(environ.get("QUERY_STRING", "")).get("secretId", [""])[0]
+        try:
+            secret = secretsmanager_backends[DEFAULT_ACCOUNT_ID][region].get_secret_value(secret_id, "", "")
+        except Exception:  # moto's not-found and the like: the extension answers AWS's 400 as its own
+            start_response("400 Bad Request", [("Content-Type", "text/plain")])
+            return [b"ResourceNotFoundException"]
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps(secret, default=str).encode()]
+
+    return handle
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     region = stack_region()
-    serve(with_inbox(create_app(region), region), argv, prog="python -m bench.inbox_aws")
+    app = with_secrets_extension(with_inbox(create_app(region), region), region)
+    serve(app, argv, prog="python -m bench.inbox_aws")
 
 
 if __name__ == "__main__":

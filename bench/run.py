@@ -2,12 +2,14 @@
 
     python -m bench.run [--quick]
 
-1. Cold start: fresh processes (bench/cold_start.py) import `app` and answer their first send_otp and verify_otp,
-   against the embedded AWS; the same for a one-route Chalice app (bench/minimal_app.py).
+0. The deployment zip, built by the deployment's own `make package` (first: the cold starts run from it too).
+1. Cold start: fresh processes (bench/cold_start.py) each answer one first request against the embedded AWS,
+   interleaved: the prototype's handler (bench/prototype.py), the service's send_otp by mail and by text and its
+   verify_otp (right code), each also with the hashing key from the secrets extension, and a one-route Chalice
+   app (bench/minimal_app.py); then send_otp from the deployment zip, as Lambda loads it.
 2. AWS calls per operation, warm, counted with a botocore ``before-call`` hook on the service's own clients.
 3. Complete sign-ins through `chalice local` and the embedded AWS, 1, 8 and 32 clients at once.
 4. Handler overhead with AWS answered instantly (bench/overhead.py, botocore's Stubber).
-5. The deployment zip, built by the deployment's own `make package`.
 
 The embedded AWS and `chalice local` are started by `tools.run_local.headless_stack`, as `make run` starts them
 (here with a read of the captured mail that does not slow down as mail accumulates: bench/inbox_aws.py).
@@ -53,7 +55,7 @@ LOAD_SETTINGS = {"OTP_SENDS_PER_IP": "100000", "OTP_FAILURES_PER_IP": "100000", 
 @dataclass(frozen=True)
 class Plan:
     timing_pairs: int = 300
-    cold_runs: int = 7
+    cold_runs: int = 16
     overhead_calls: int = 2000
     load_levels: tuple[int, ...] = (1, 8, 32)
     load_seconds: float = 10.0
@@ -112,66 +114,150 @@ def stage_environment(stack: Stack) -> dict[str, str]:
     return env
 
 
-def cold_start(stack: Stack, runs: int) -> dict[str, Any]:
+# The first requests a container may answer, each against the prototype's; the service's also with the hashing key
+# read from the Parameters and Secrets Lambda Extension (the embedded AWS plays it: bench/inbox_aws.py).
+PROTOTYPE = "prototype"
+SERVICE_REQUESTS = ("send_otp (email)", "send_otp (SMS)", "verify_otp (right code)")
+FIRST_REQUESTS = (PROTOTYPE, *SERVICE_REQUESTS)
+BY_EXTENSION = ", key from the extension"
+MINIMAL = "one-route Chalice app"
+FIRST_PHONE = 14155550150  # +1 415 555-01xx: valid numbers reserved for fiction, one per run
+
+
+@dataclass
+class ColdRequests:
+    """Makes each kind of first request for a fresh process: a new address or number every time, and for a
+    verify the code sent beforehand by another process (chalice local), so that the verify is the first request
+    of its own container."""
+
+    stack: Stack
+    count: int = 0
+
+    def make(self, kind: str) -> tuple[str, dict[str, Any], dict[str, str]]:
+        """(module, request body, environment over the stage's) for one process of ``kind``."""
+        self.count += 1
+        email = f"cold-{self.count}@example.com"
+        extra: dict[str, str] = {}
+        if kind.endswith(BY_EXTENSION):
+            kind = kind.removesuffix(BY_EXTENSION)
+            extra = {"OTP_SECRETS_EXTENSION_PORT": str(self.stack.ports.aws), "AWS_SESSION_TOKEN": "bench"}
+        if kind == "send_otp (SMS)":
+            return "app", {"action": "send_otp", "phone": f"+{FIRST_PHONE + self.count}"}, extra
+        if kind == "verify_otp (right code)":
+            status, code, _ = post_api(self.stack, {"action": "send_otp", "email": email})
+            if status != 200:
+                raise RuntimeError(f"the code for a cold verify was not sent: {status} {code}")
+            return "app", {"action": "verify_otp", "email": email, "otp": read_code(self.stack, email)}, extra
+        module = {PROTOTYPE: "bench.prototype", MINIMAL: "bench.minimal_app"}.get(kind, "app")
+        return module, {"action": "send_otp", "email": email}, extra
+
+
+def cold_process(env: dict[str, str], made: tuple[str, dict[str, Any], dict[str, str]],
+                 flags: tuple[str, ...] = (), cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess[str]:
+    """One fresh interpreter that imports the module and answers the body (bench/cold_start.py), timed from here."""
+    module, body, extra = made
+    spawned = {"BENCH_SPAWNED_AT": repr(time.time())}
+    result = subprocess.run([sys.executable, *flags, "-m", "bench.cold_start", module, json.dumps(body)],
+                            cwd=cwd, env={**env, **extra, **spawned}, capture_output=True, text=True,
+                            timeout=120, check=False)
+    if result.returncode != 0 or json.loads(result.stdout.strip().splitlines()[-1])["status"] != 200:
+        raise RuntimeError(f"cold start of {module} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def first_requests(stack: Stack, runs: int) -> dict[str, Any]:
+    """``runs`` rounds, each one fresh process per kind of first request (the order rotated from round to
+    round), so that a slow moment of the machine hits a round alike; each kind's ratio to the prototype is
+    taken within a round, then the median of the rounds'."""
     env = stage_environment(stack)
-    inbox = f"{stack.aws_url}{INBOX_PATH}"
+    requests = ColdRequests(stack)
+    kinds = (*FIRST_REQUESTS, *(kind + BY_EXTENSION for kind in SERVICE_REQUESTS), MINIMAL)
 
-    def one(module: str, index: int, extra: dict[str, str] | None = None) -> dict[str, float]:
-        args = [sys.executable, "-m", "bench.cold_start", module, f"cold-{module}-{index}@example.com"]
-        if module == "app":
-            args.append(inbox)
-        spawned = {"BENCH_SPAWNED_AT": repr(time.time())}
-        result = subprocess.run(args, cwd=REPO_ROOT, env={**env, **spawned, **(extra or {})}, capture_output=True,
-                                text=True, timeout=120, check=False)
-        if result.returncode != 0:
-            raise RuntimeError(f"cold start of {module} failed:\n{result.stdout}\n{result.stderr}")
-        return json.loads(result.stdout.strip().splitlines()[-1])
+    def one(kind: str) -> dict[str, float]:
+        return json.loads(cold_process(env, requests.make(kind)).stdout.strip().splitlines()[-1])
 
-    for module in ("app", "bench.minimal_app"):  # compile and cache bytecode, warm the OS's file cache
-        one(module, -1)
-    samples: dict[str, list[dict[str, float]]] = {"app": [], "bench.minimal_app": []}
-    for index in range(runs):  # interleaved, so that a slow moment of the machine hits both alike
-        for module in samples:
-            samples[module].append(one(module, index))
-    # An upper bound: nothing cached, every module compiled from source (Lambda's /var/task is read-only, so
-    # the package's own modules are compiled at every cold start; the runtime's boto3 comes precompiled).
-    with tempfile.TemporaryDirectory() as empty:
-        no_cache = {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": empty}
-        uncached = [one("app", 100 + index, no_cache) for index in range(max(1, runs // 2))]
-    return {
-        "runs": runs,
-        "import_by_package_ms": import_breakdown(env),
-        "service": _medians(samples["app"]),
-        "minimal_app": _medians(samples["bench.minimal_app"]),
-        "service_no_bytecode_cache": _medians(uncached),
-        "uncached_runs": len(uncached),
-        "samples": samples,
-    }
+    for kind in kinds:  # compile and cache bytecode, warm the OS's file cache
+        one(kind)
+    samples: dict[str, list[dict[str, float]]] = {kind: [] for kind in kinds}
+    for index in range(runs):
+        for kind in kinds[index % len(kinds):] + kinds[:index % len(kinds)]:
+            samples[kind].append(one(kind))
+    return {"runs": runs, "kinds": _ratios(samples), "imports_by_package_ms": import_breakdown(env, requests),
+            "samples": samples}
 
 
-def import_breakdown(env: dict[str, str], runs: int = 5) -> dict[str, float]:
-    """Where ``import app`` spends its time: ``-X importtime``'s own-time per module, summed by top-level
-    package, median of a few runs (bytecode cached)."""
-    totals: dict[str, list[float]] = collections.defaultdict(list)
-    for _ in range(runs):
-        result = subprocess.run([sys.executable, "-X", "importtime", "-c", "import app"], cwd=REPO_ROOT, env=env,
-                                capture_output=True, text=True, timeout=120, check=True)
-        run: collections.Counter[str] = collections.Counter()
-        for line in result.stderr.splitlines():
-            if line.startswith("import time:") and "|" in line and "self" not in line:
-                own, _, name = line.removeprefix("import time:").split("|")
-                run[name.strip().split(".")[0]] += int(own) / 1000
-        for package, ms in run.items():
-            totals[package].append(ms)
-    medians = {package: statistics.median(values + [0.0] * (runs - len(values))) for package, values in totals.items()}
-    return dict(sorted(medians.items(), key=lambda item: -item[1]))
+def _ratios(samples: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Per kind: the medians, the AWS calls (the same in every process, or the bench is not measuring what it
+    says), and the median of each round's ratio to the prototype's process of the same round."""
+    figures: dict[str, Any] = {}
+    for kind, taken in samples.items():
+        calls = [collections.Counter(sample["aws_calls"]) for sample in taken]
+        if any(made != calls[0] for made in calls):
+            raise RuntimeError(f"the processes of {kind} made different AWS calls: {calls}")
+        figures[kind] = {**_medians(taken), "aws_calls": dict(calls[0])}
+        for measure in ("spawn_to_first_answer_ms", "cpu_to_first_answer_ms"):
+            figures[kind][f"{measure.removesuffix('_ms')}_ratio"] = statistics.median(
+                mine[measure] / reference[measure] for mine, reference in zip(taken, samples[PROTOTYPE], strict=True))
+    return figures
 
 
-def _medians(samples: list[dict[str, float]]) -> dict[str, float]:
-    medians = {key: statistics.median(sample[key] for sample in samples) for key in samples[0]}
-    medians["import_plus_first_request_ms"] = statistics.median(
-        sample["import_ms"] + sample["first_request_ms"] for sample in samples)
-    return medians
+def _medians(samples: list[dict[str, Any]]) -> dict[str, float]:
+    return {key: statistics.median(sample[key] for sample in samples) for key in samples[0] if key.endswith("_ms")}
+
+
+AS_BUILT, SOURCES_ONLY = "send_otp (email), the zip as built", "send_otp (email), the zip's sources only"
+
+
+def from_the_zip(stack: Stack, archive: Path, runs: int) -> dict[str, Any]:
+    """The service as Lambda loads it: from the deployment zip unpacked, writing no bytecode (/var/task is
+    read-only), botocore from this interpreter's packages as the runtime has it (compiled). As ``make package``
+    builds the zip (with its modules' bytecode, tools/precompile.py) and with its sources only (as Chalice alone
+    builds it), interleaved with the prototype's process; ratios to the prototype within each round."""
+    env = {**stage_environment(stack), "PYTHONDONTWRITEBYTECODE": "1"}
+    requests = ColdRequests(stack)
+    with tempfile.TemporaryDirectory() as scratch:
+        built, sources = Path(scratch, "built"), Path(scratch, "sources")
+        with zipfile.ZipFile(archive) as zipped:
+            zipped.extractall(built)
+            zipped.extractall(sources)
+        for cached in sources.rglob("*.pyc"):
+            cached.unlink()
+        tasks = {AS_BUILT: built, SOURCES_ONLY: sources}
+
+        def one(kind: str) -> dict[str, Any]:
+            if kind == PROTOTYPE:
+                return json.loads(cold_process(env, requests.make(kind)).stdout.strip().splitlines()[-1])
+            task = {**env, "PYTHONPATH": f"{tasks[kind]}:{REPO_ROOT}"}  # the zip's modules first, then bench/
+            made = cold_process(task, requests.make("send_otp (email)"), cwd=tasks[kind])
+            return json.loads(made.stdout.strip().splitlines()[-1])
+
+        kinds = (PROTOTYPE, AS_BUILT, SOURCES_ONLY)
+        samples: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds}
+        for index in range(runs):
+            for kind in kinds[index % len(kinds):] + kinds[:index % len(kinds)]:
+                samples[kind].append(one(kind))
+    return {"runs": runs, "zipped_bytes": archive.stat().st_size, "kinds": _ratios(samples)}
+
+
+def import_breakdown(env: dict[str, str], requests: ColdRequests, runs: int = 3) -> dict[str, dict[str, float]]:
+    """Where each kind of first request's process spends its imports: ``-X importtime``'s own time per module,
+    summed by top-level package, median of a few runs (bytecode cached); the imports a request makes count too."""
+    breakdown = {}
+    for kind in FIRST_REQUESTS:
+        totals: dict[str, list[float]] = collections.defaultdict(list)
+        for _ in range(runs):
+            result = cold_process(env, requests.make(kind), flags=("-X", "importtime"))
+            run: collections.Counter[str] = collections.Counter()
+            for line in result.stderr.splitlines():
+                if line.startswith("import time:") and "|" in line and "self" not in line:
+                    own, _, name = line.removeprefix("import time:").split("|")
+                    run[name.strip().split(".")[0]] += int(own) / 1000
+            for package, ms in run.items():
+                totals[package].append(ms)
+        medians = {package: statistics.median(values + [0.0] * (runs - len(values)))
+                   for package, values in totals.items()}
+        breakdown[kind] = dict(sorted(medians.items(), key=lambda item: -item[1]))
+    return breakdown
 
 
 # -- 2. AWS calls per operation ---------------------------------------------------------------------------------
@@ -377,8 +463,11 @@ def verify_timing(stack: Stack, pairs: int) -> dict[str, Any]:
     never: list[float] = []
     for n in range(pairs):
         for email, samples in ((f"timing-live-{n}@example.com", live), (f"timing-never-{n}@example.com", never)):
-            started = time.perf_counter()
-            status, code, _ = post_api(stack, {"action": "verify_otp", "email": email, "otp": "000000"})
+            for _ in range(2):  # once more after a 503: the busy local stack's storage outlasted the 2 s timeout
+                started = time.perf_counter()
+                status, code, _ = post_api(stack, {"action": "verify_otp", "email": email, "otp": "000000"})
+                if status != 503:
+                    break
             samples.append((time.perf_counter() - started) * 1000)
             if status != 401:
                 raise RuntimeError(f"verify for {email}: {status} {code}")
@@ -560,6 +649,15 @@ def package(stage: str) -> dict[str, Any]:
 # -- the report -------------------------------------------------------------------------------------------------
 
 
+def deployment() -> dict[str, Any]:
+    """What the deployed stages are given that the report's Lambda arithmetic uses: memory, runtime, throttling."""
+    chalice = json.loads((REPO_ROOT / ".chalice" / "config.json").read_text())
+    parameters = json.loads((REPO_ROOT / "deploy" / "resources.json").read_text())["Parameters"]
+    return {"memory_mb": chalice["lambda_memory_size"], "python": f"{sys.version_info.major}.{sys.version_info.minor}",
+            "throttling_rate": parameters["ThrottlingRateLimit"]["Default"],
+            "throttling_burst": parameters["ThrottlingBurstLimit"]["Default"]}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer runs and shorter loads (a smoke test)")
@@ -567,12 +665,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else Plan()
     began = time.monotonic()
-    results: dict[str, Any] = {"machine": machine(), "plan": plan.__dict__}
+    results: dict[str, Any] = {"machine": machine(), "plan": plan.__dict__, "deployment": deployment()}
     tail: collections.deque[str] = collections.deque(maxlen=50)
+    say(f"deployment zip: make package STAGE={PACKAGE_STAGE}")
+    results["package"] = package(PACKAGE_STAGE)
+    archive = REPO_ROOT / "out" / PACKAGE_STAGE / "deployment.zip"
     say("starting the embedded AWS and chalice local")
     with headless_stack(LOAD_SETTINGS, echo=tail.append, aws_module="bench.inbox_aws") as stack:
-        say(f"cold starts: {plan.cold_runs} of each app")
-        results["cold_start"] = cold_start(stack, plan.cold_runs)
+        say(f"cold starts: {plan.cold_runs} rounds of each first request")
+        results["cold_start"] = first_requests(stack, plan.cold_runs)
+        if "error" not in results["package"]:
+            say(f"cold starts from the deployment zip: {plan.cold_runs // 2} rounds")
+            results["cold_start_zip"] = from_the_zip(stack, archive, plan.cold_runs // 2)
+    # A fresh embedded AWS again: the cold starts leave moto holding a few hundred codes, mails and texts.
+    say("AWS calls and verify timing (a fresh embedded AWS and chalice local)")
+    with headless_stack(LOAD_SETTINGS, echo=tail.append, aws_module="bench.inbox_aws") as stack:
         say("AWS calls per operation")
         results["aws_calls"] = aws_calls(stack)
         say(f"verify timing: {plan.timing_pairs} pairs of wrong codes (live code / never asked)")
@@ -582,8 +689,6 @@ def main(argv: list[str] | None = None) -> int:
         results["load"] = load(stack, plan.load_levels, plan.load_seconds, plan.load_warmup_seconds)
     say(f"handler overhead: {plan.overhead_calls} calls per operation")
     results["handler_overhead"] = overhead(plan.overhead_calls)
-    say(f"deployment zip: make package STAGE={PACKAGE_STAGE}")
-    results["package"] = package(PACKAGE_STAGE)
     results["bench_seconds"] = round(time.monotonic() - began, 1)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "benchmarks.json").write_text(json.dumps(results, indent=2) + "\n")

@@ -329,6 +329,11 @@ class Settings:
             "Secrets Manager name/ARN of the code-hashing key, or ssm:/param for an SSM SecureString",
         )
     )
+    secrets_extension_port: int = _declared(
+        Integer("OTP_SECRETS_EXTENSION_PORT", 0,
+                "port of the AWS Parameters and Secrets Lambda Extension to read the code-hashing key from (2773 "
+                "with its layer); 0 reads it with the SDK", minimum=0, maximum=65535)
+    )
     max_body_bytes: int = _declared(Integer("OTP_MAX_BODY_BYTES", 4096, "largest accepted request body", minimum=256))
     ipv6_prefix_length: int = _declared(
         Integer("OTP_IPV6_PREFIX_LENGTH", IPV6_PREFIX_LENGTH,

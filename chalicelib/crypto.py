@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import os
+from typing import TYPE_CHECKING
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 MIN_KEY_BYTES = 32
 DIGEST_HEX_CHARS = 32  # 128 bits: no collision among any number of identifiers a table will ever hold
@@ -67,7 +69,14 @@ class Sealer:
     """AES-256-GCM for values the service must show again; ``context`` binds a value to where it is stored."""
 
     def __init__(self, key: bytes) -> None:
-        self._aead = AESGCM(key)
+        self._key = key
+
+    @functools.cached_property
+    def _aead(self) -> AESGCM:
+        # Imported here and in open(): a send seals nothing, so a container that only sends never loads cryptography.
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        return AESGCM(self._key)
 
     def seal(self, plaintext: str, context: str) -> str:
         nonce = os.urandom(NONCE_BYTES)  # random 96-bit nonces: safe far beyond the values one key will seal
@@ -75,6 +84,8 @@ class Sealer:
         return f"{SEAL_VERSION}.{base64.urlsafe_b64encode(sealed).decode()}"
 
     def open(self, sealed: str, context: str) -> str:
+        from cryptography.exceptions import InvalidTag
+
         version, _, body = sealed.partition(".")
         try:
             if version != SEAL_VERSION:

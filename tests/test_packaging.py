@@ -8,6 +8,7 @@ for the properties the issue asks for, because a template can lint clean and sti
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -26,6 +27,7 @@ import pytest
 from chalicelib.http.metrics import METRICS, REFRESH_ROUTE
 from tests.conftest import REPO_ROOT
 from tools.bootstrap import INDEXES
+from tools.precompile import precompile
 
 CONFIG = json.loads((REPO_ROOT / ".chalice" / "config.json").read_text())
 DEPLOYED_STAGES = sorted(stage for stage in CONFIG["stages"] if stage != "local")
@@ -86,6 +88,7 @@ def package(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         cwd=REPO_ROOT, env=offline_env(), capture_output=True, text=True, timeout=300, check=False,
     )
     assert result.returncode == 0, f"chalice package failed:\n{result.stdout}\n{result.stderr}"
+    precompile(out / "deployment.zip")  # as make package does
     yield Package(stage, out, time.monotonic() - started)
 
 
@@ -115,6 +118,9 @@ def test_the_zip_holds_only_runtime_code(package: Package) -> None:
     # Wheels for Lambda (manylinux, x86_64 as the template's Architectures), whatever machine built the zip.
     assert any("manylinux" in tag and tag.endswith("x86_64") for tag in tags), tags
     assert size < ZIP_CEILING_BYTES, f"deployment.zip is {size / 1e6:.1f} MB"
+    # Every module with this Python's bytecode beside it (tools/precompile.py), and no other bytecode.
+    sources = {n for n in names if n.endswith(".py")}
+    assert {n for n in names if n.endswith(".pyc")} == {importlib.util.cache_from_source(n) for n in sources}
 
 
 # -- the CloudFormation template ----------------------------------------------------------------------

@@ -205,7 +205,7 @@ def stage_tokens(**overrides: Any) -> AccessTokens:
     settings = wiring.get_settings()
     options = {"issuer": settings.token_issuer, "audience": settings.token_audience, "lifetime_seconds": 3600}
     options.update(overrides)
-    keys = overrides.pop("keys", None) or KmsKeys(boto3.client("kms"), [settings.signing_key_id])
+    keys = overrides.pop("keys", None) or KmsKeys(boto3.client, [settings.signing_key_id])
     options.pop("keys", None)
     return AccessTokens(keys, **options)
 
@@ -229,7 +229,7 @@ def test_forged_and_foreign_tokens_are_rejected(client: Client, clock: FakeClock
         "HS256 with the public key as secret": hs256_input.decode() + "."
         + b64url(hmac.new(public_pem, hs256_input, hashlib.sha256).digest()),
         "unknown kid": forge({**header, "kid": "nope"}, claims, base64.urlsafe_b64decode(signature_part + "==")),
-        "signed by an unpublished key": stage_tokens(keys=KmsKeys(boto3.client("kms"), [other_key["KeyId"]]))
+        "signed by an unpublished key": stage_tokens(keys=KmsKeys(boto3.client, [other_key["KeyId"]]))
         .issue(claims["sub"], claims["sid"], now, {})[0],
         "wrong audience": stage_tokens(audience="someone-else").issue(claims["sub"], claims["sid"], now, {})[0],
         "wrong issuer": stage_tokens(issuer="https://evil.example").issue(claims["sub"], claims["sid"], now, {})[0],

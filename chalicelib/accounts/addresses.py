@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import unicodedata
 
-from email_validator import EmailNotValidError, validate_email
-
 MAX_ADDRESS_LENGTH = 254  # RFC 5321 path limit
 # Cc: C0 (tab, CR, LF...), DEL and C1 (NEL...); Zl and Zp: U+2028 and U+2029, line breaks to Unicode-aware readers.
 CONTROL_CATEGORIES = frozenset({"Cc", "Zl", "Zp"})
@@ -26,6 +24,9 @@ def normalize_address(raw: object) -> str:
     # Checked before anything is stripped: a line break at either end is as much a header injection as one inside.
     if any(unicodedata.category(char) in CONTROL_CATEGORIES for char in raw):
         raise InvalidAddress("email must not contain line breaks or other control characters")
+    # Imported here: its patterns take ~35 ms to compile, and only requests that name an address need them.
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         result = validate_email(raw.strip(" "), check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as error:

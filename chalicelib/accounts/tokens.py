@@ -12,16 +12,14 @@ import functools
 import hashlib
 import json
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import jwt
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-from cryptography.hazmat.primitives.serialization import load_der_public_key
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.aws.dependencies import DependencyError, guarded
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec
 
 ALGORITHM = "ES256"
 REQUIRED_CLAIMS = ("iss", "aud", "sub", "sid", "iat", "nbf", "exp", "jti")
@@ -58,6 +56,10 @@ class VerificationKey:
 
     @classmethod
     def from_der(cls, der: bytes) -> VerificationKey:
+        # Imported here and in sign(): a container that only sends codes never loads cryptography's key code.
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.serialization import load_der_public_key
+
         public_key = load_der_public_key(der)
         if not isinstance(public_key, ec.EllipticCurvePublicKey) or public_key.curve.name != "secp256r1":
             raise ValueError("signing keys must be ECC_NIST_P256")
@@ -84,11 +86,19 @@ class VerificationKey:
 
 
 class KmsKeys:
-    """The signing key (first id) and the keys still accepted for verification, all held in KMS."""
+    """The signing key (first id) and the keys still accepted for verification, all held in KMS.
 
-    def __init__(self, kms: Any, key_ids: Sequence[str]) -> None:
-        self._kms = kms
+    ``client_for("kms")`` is asked for the KMS client when a key is first needed: a container whose first
+    requests only send codes never builds it.
+    """
+
+    def __init__(self, client_for: Callable[[str], Any], key_ids: Sequence[str]) -> None:
+        self._client_for = client_for
         self._key_ids = tuple(key_ids)
+
+    @functools.cached_property
+    def _kms(self) -> Any:
+        return self._client_for("kms")
 
     @functools.cached_property
     def _published(self) -> list[tuple[str, VerificationKey]]:
@@ -124,6 +134,8 @@ class KmsKeys:
         if _key_uuid(answer["KeyId"]) != self._published[0][0]:
             del self._published
             return None
+        from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
         r, s = decode_dss_signature(answer["Signature"])
         return r.to_bytes(32, "big") + s.to_bytes(32, "big")
 
@@ -169,6 +181,8 @@ class AccessTokens:
         Only ES256 with a published ``kid`` is accepted, whatever the header asks for (no ``none``, no HMAC
         with a public key as secret). Revocation is the caller's check.
         """
+        import jwt  # here: PyJWT's imports cost a cold start ~45 ms, and only checking a token needs them
+
         try:
             header = jwt.get_unverified_header(token)
             key = self._keys.verification_keys.get(str(header.get("kid")))
