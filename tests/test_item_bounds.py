@@ -136,9 +136,10 @@ def sign_in_without_transactions(rig: Rig, email: str, now: int) -> Any:
     return rig.service.verify_code(Identifier(EMAIL, email), "123456")
 
 
-def test_a_thousand_sign_ins_of_one_account_stay_under_the_bound(rig: Rig, clock: FakeClock) -> None:
+def test_four_hundred_sign_ins_of_one_account_stay_under_the_bound(rig: Rig, clock: FakeClock) -> None:
+    """Eight times round the 50-session cap, with mistyped codes, refreshes and weeks away between."""
     account_ids = set()
-    for n in range(1_000):
+    for n in range(400):
         rig.service.send_code(Identifier(EMAIL, LONGEST), None)
         if n % 7 == 0:
             with pytest.raises(InvalidCode):  # a mistyped code now and then: the failure budget's attributes
