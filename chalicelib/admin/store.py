@@ -23,12 +23,18 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from chalicelib.accounts.store import ACTIVE, SESSIONS, Account, AccountStore, live_sessions
-from chalicelib.aws.dependencies import DependencyError, guarded
-from chalicelib.aws.expressions import TRANSACTION_CANCELLED as CANCELLED
-from chalicelib.aws.expressions import TTL, Expression, Item, Update, read_number, read_string, to_attribute
+from chalicelib.aws.dependencies import guarded
+from chalicelib.aws.expressions import (
+    TTL,
+    Expression,
+    Item,
+    Update,
+    read_number,
+    read_string,
+    to_attribute,
+    transact,
+)
 from chalicelib.crypto import Sealed, Sealer
 
 USER_INDEX = "account"  # partition key: the home item's ``account``; keys only
@@ -39,7 +45,6 @@ MFA = "mfa"  # the account's second factors (two-step sign-in's map on the home 
 FAILURE_FIELDS = ("fails", "fails_w")
 CURSOR = re.compile(r"\d{13}#[0-9A-Za-z-]{1,64}")
 DAY_SECONDS = 86_400
-TRANSACTION_ATTEMPTS = 3
 
 
 class Action(enum.Enum):
@@ -162,9 +167,11 @@ class AdminStore:
         entry_id = str(uuid.uuid4())
         entry = AuditEntry(now_ms, actor.account_id, actor.hint, action.value, account_id, reason,
                            request_id, f"{now_ms:013d}#{request_id}")
-        items = [{"Update": update.request(self._table, key)} for key, update in writes]
-        items.append({"Put": self._audit_put(entry_id, entry)})
-        self._transact(items, entry_id)
+        if transact(self._client, self._table, writes, puts=(self._audit_put(entry_id, entry),),
+                    token=entry_id) is not None:
+            # The home no longer holds the account, or a linked identifier was unlinked meanwhile: either way the
+            # admin acted on what is no longer there and looks the account up again.
+            raise UserNotFound()
         return entry
 
     def _audit_put(self, entry_id: str, entry: AuditEntry) -> dict[str, Any]:
@@ -179,22 +186,6 @@ class AdminStore:
         names = Expression()
         return names.params(TableName=self._table, Item={name: to_attribute(value) for name, value in values.items()},
                             ConditionExpression=f"attribute_not_exists({names.name('pk')})")
-
-    def _transact(self, items: list[dict[str, Any]], token: str) -> None:
-        for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
-            try:
-                with guarded("dynamodb", expected=CANCELLED):
-                    self._client.transact_write_items(TransactItems=items, ClientRequestToken=token)
-                return
-            except ClientError as cancelled:
-                codes = [str(reason.get("Code")) for reason in cancelled.response.get("CancellationReasons", [])]
-                if "ConditionalCheckFailed" in codes:
-                    # The home no longer holds the account, or a linked identifier was unlinked meanwhile: either
-                    # way the admin acted on what is no longer there and looks the account up again.
-                    raise UserNotFound() from None
-                if not set(codes) <= {"TransactionConflict", "None"} or attempt == TRANSACTION_ATTEMPTS:
-                    raise DependencyError("dynamodb", True, f"transaction cancelled: {', '.join(codes)}") from None
-                time.sleep(0.05 * attempt)
 
     # -- the audit trail ---------------------------------------------------------------------------------------
 

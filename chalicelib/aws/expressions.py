@@ -140,17 +140,21 @@ def conditional_update(client: Any, table: str, key: str, update: Update, return
 
 
 def transact(
-    client: Any, table: str, writes: list[tuple[str, Update]], sleep: Callable[[float], None] = time.sleep
+    client: Any, table: str, writes: list[tuple[str, Update]], sleep: Callable[[float], None] = time.sleep,
+    puts: tuple[dict[str, Any], ...] = (), token: str | None = None,
 ) -> list[Item] | None:
-    """Run the updates atomically; ``None`` when done, else the old items (``{}`` where absent) of a refusal.
+    """Run the updates (and ``puts``, whole ``Put`` requests) atomically; ``None`` when done, else the old items
+    (``{}`` where absent) of a refusal, in the order of the writes and then the puts.
 
-    Transactions touching a busy item are cancelled with ``TransactionConflict``; those are retried.
+    Transactions touching a busy item are cancelled with ``TransactionConflict``; those are retried. With
+    ``token`` (DynamoDB's ``ClientRequestToken``), a retry of a transaction that landed is not applied twice.
     """
-    updates = [{"Update": update.request(table, key)} for key, update in writes]
+    updates = [{"Update": update.request(table, key)} for key, update in writes] + [{"Put": put} for put in puts]
+    idempotent = {"ClientRequestToken": token} if token else {}
     for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
         try:
             with guarded("dynamodb", expected=TRANSACTION_CANCELLED):
-                client.transact_write_items(TransactItems=updates)
+                client.transact_write_items(TransactItems=updates, **idempotent)
             return None
         except ClientError as cancelled:
             reasons = cancelled.response.get("CancellationReasons", [])
