@@ -38,7 +38,7 @@ from chalice.test import TestHTTPClient
 from chalicelib.accounts.addresses import InvalidAddress, mask_address, normalize_address
 from chalicelib.accounts.tokens import AccessTokens
 from chalicelib.crypto import KeyedHasher
-from chalicelib.mfa import totp
+from chalicelib.mfa import recovery, totp
 
 CODE = re.compile(r"[0-9]{6,10}")
 WORDS = re.compile(r"[A-Za-z0-9]+")
@@ -265,8 +265,11 @@ def _http_exchange(
         SECRETS.add_address(request.get("email"))
         SECRETS.add_phone(request.get("phone"))
         SECRETS.add_code(request.get("otp"))
-        SECRETS.add_token(request.get("mfa_token"))
-        SECRETS.add_secret_part(request.get("recovery_code"))
+        if str(request.get("mfa_token")).startswith("mt1."):  # one this service made, not any fuzzed string
+            SECRETS.add_token(request.get("mfa_token"))
+        # Only what could be a recovery code is one: the fuzz sends any string, even the answer codes it found.
+        if recovery.normalised(request.get("recovery_code")):
+            SECRETS.add_secret_part(request.get("recovery_code"))
 
 
 def _json(raw: Any) -> Any:
