@@ -16,7 +16,7 @@ import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, NamedTuple
 
 from chalicelib.accounts.identifiers import PHONE
 from chalicelib.http.network import IPV6_PREFIX_LENGTH
@@ -31,8 +31,7 @@ class ConfigError(RuntimeError):
     """A required setting is missing or malformed; the service cannot run safely without it."""
 
 
-@dataclass(frozen=True)
-class Window:
+class Window(NamedTuple):
     """At most ``limit`` events per fixed, clock-aligned window of ``seconds``; ``limit`` 0 switches it off."""
 
     limit: int
@@ -43,8 +42,7 @@ class Window:
         return self.limit > 0
 
 
-@dataclass(frozen=True)
-class Integer:
+class Integer(NamedTuple):
     """A whole number from ``minimum`` to ``maximum`` (None: no upper bound); unset or blank means ``default``."""
 
     name: str
@@ -67,8 +65,7 @@ class Integer:
         return value
 
 
-@dataclass(frozen=True)
-class Text:
+class Text(NamedTuple):
     """A string, surrounding blanks dropped; unset or blank means ``default``, or is refused if ``required``."""
 
     name: str
@@ -83,8 +80,7 @@ class Text:
         return value or self.default
 
 
-@dataclass(frozen=True)
-class Listing:
+class Listing(NamedTuple):
     """Comma-separated values, blanks dropped; unset means ``default``, set but blank means none."""
 
     name: str
@@ -97,8 +93,7 @@ class Listing:
         return tuple(item.strip() for item in env[self.name].split(",") if item.strip())
 
 
-@dataclass(frozen=True)
-class Choice:
+class Choice(NamedTuple):
     """One of ``choices``, in any case; unset or blank means ``default``."""
 
     name: str
@@ -117,8 +112,7 @@ Setting = Integer | Text | Listing | Choice
 """One environment variable and the rules for its value."""
 
 
-@dataclass(frozen=True)
-class Windowed:
+class Windowed(NamedTuple):
     """A ``Window`` read from two settings: how many events, and per how many seconds."""
 
     limit: Integer

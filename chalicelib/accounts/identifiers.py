@@ -7,7 +7,7 @@ subject_key`), and the value is always the normalised one (:mod:`~chalicelib.acc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from chalicelib.accounts.addresses import mask_address
 
@@ -26,8 +26,7 @@ class PhoneNotSupported(ValueError):
     """A valid number this stage does not text codes to (its country, or its type)."""
 
 
-@dataclass(frozen=True)
-class Identifier:
+class Identifier(NamedTuple):
     """A normalised identifier: a lower-cased address, or an E.164 number with its ISO 3166 ``country``."""
 
     kind: str

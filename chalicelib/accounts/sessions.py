@@ -19,7 +19,7 @@ from __future__ import annotations
 import hmac
 import re
 import secrets
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from chalicelib.accounts.identifiers import EMAIL, KIND_LETTERS, PHONE
 from chalicelib.accounts.store import Account, AccountStore, NewSession, Refresh, SessionView
@@ -42,8 +42,7 @@ class SessionRejected(Exception):
     """Missing, malformed, expired, revoked or reused credentials: one answer for all of them."""
 
 
-@dataclass(frozen=True)
-class SessionRef:
+class SessionRef(NamedTuple):
     """Where a session lives: its account's home item (``email#<digest>``, ``phone#<digest>``) and its nonce."""
 
     home: str
@@ -62,8 +61,7 @@ class SessionRef:
         return cls(f"{_KINDS[match.group(1)]}#{match.group(2)}", match.group(3))
 
 
-@dataclass(frozen=True)
-class PendingSession:
+class PendingSession(NamedTuple):
     """A session prepared before its code is checked; it becomes real only if the code was right."""
 
     ref: SessionRef
@@ -71,8 +69,7 @@ class PendingSession:
     refresh_token: str
 
 
-@dataclass(frozen=True)
-class IssuedSession:
+class IssuedSession(NamedTuple):
     account: Account
     session_id: str
     access_token: str
@@ -81,8 +78,7 @@ class IssuedSession:
     session_expires_at: int
 
 
-@dataclass(frozen=True)
-class Principal:
+class Principal(NamedTuple):
     account: Account
     ref: SessionRef
     issued_at: int

@@ -29,8 +29,7 @@ from __future__ import annotations
 import enum
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from chalicelib.aws.dependencies import guarded
 from chalicelib.aws.expressions import (
@@ -73,8 +72,7 @@ class Refresh(enum.Enum):
     INVALID = "invalid"
 
 
-@dataclass(frozen=True)
-class NewSession:
+class NewSession(NamedTuple):
     nonce: str
     refresh_tag: str
     created_at: int
@@ -85,8 +83,7 @@ class NewSession:
         return {"c": self.created_at, "x": self.expires_at, "h": self.refresh_tag, "amr": list(self.amr)}
 
 
-@dataclass(frozen=True)
-class SessionView:
+class SessionView(NamedTuple):
     created_at: int
     expires_at: int
     amr: tuple[str, ...]
@@ -98,14 +95,13 @@ class SessionView:
         return self.authenticated_at or self.created_at
 
 
-@dataclass(frozen=True)
-class Account:
+class Account(NamedTuple):
     id: str
     identifiers: dict[str, str]  # kind ("email") → the identifier, opened from its seal
     status: str
     created_at: int
     last_sign_in_at: int
-    mfa: dict[str, Any] = field(default_factory=dict)  # the raw ``mfa`` map: chalicelib/mfa/state.py reads it
+    mfa: dict[str, Any]  # the raw ``mfa`` map: chalicelib/mfa/state.py reads it
 
 
 def _entries(item: Item) -> dict[str, dict[str, Any]]:

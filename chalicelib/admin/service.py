@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from chalicelib.accounts.identifiers import Identifier
 from chalicelib.admin.store import Action, Actor, AdminStore, AuditEntry, Found, UserNotFound
@@ -25,8 +25,7 @@ class CannotLockSelf(Exception):
     """An admin tried to lock their own account (no admin could then unlock it but another)."""
 
 
-@dataclass(frozen=True)
-class IdentifierState:
+class IdentifierState(NamedTuple):
     """One identifier of an account and its failure ceiling in the current window."""
 
     kind: str
@@ -36,8 +35,7 @@ class IdentifierState:
     resets_in: int
 
 
-@dataclass(frozen=True)
-class UserCard:
+class UserCard(NamedTuple):
     id: str
     status: str
     created_at: int

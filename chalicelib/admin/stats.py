@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from chalicelib.aws.dependencies import guarded
 from chalicelib.http.metrics import (
@@ -35,8 +34,7 @@ CHANNELS = (EMAIL_CHANNEL, SMS_CHANNEL)
 SECOND_FACTOR = {"sign_ins": "SecondFactorSignIns", "failures": "SecondFactorFailures"}
 
 
-@dataclass(frozen=True)
-class Query:
+class Query(NamedTuple):
     """One series: a metric with one set of dimension values, summed per hour."""
 
     metric: str

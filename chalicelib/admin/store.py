@@ -20,8 +20,7 @@ import enum
 import re
 import time
 import uuid
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from chalicelib.accounts.store import ACTIVE, SESSIONS, Account, AccountStore, live_sessions
 from chalicelib.aws.dependencies import guarded
@@ -59,16 +58,14 @@ class UserNotFound(Exception):
     """No account has that id (any more)."""
 
 
-@dataclass(frozen=True)
-class Actor:
+class Actor(NamedTuple):
     """The admin acting: account id and masked address (what the audit shows of them)."""
 
     account_id: str
     hint: str
 
 
-@dataclass(frozen=True)
-class AuditEntry:
+class AuditEntry(NamedTuple):
     at_ms: int
     actor: str
     actor_hint: str
@@ -79,8 +76,7 @@ class AuditEntry:
     cursor: str  # its ``audit_at``: the ``before`` that starts the next page after it
 
 
-@dataclass(frozen=True)
-class Found:
+class Found(NamedTuple):
     """A home item as a consistent read found it, with the account it holds."""
 
     key: str

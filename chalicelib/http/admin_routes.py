@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import asdict
 from typing import Any
 
 from chalicelib import wiring
@@ -103,7 +102,7 @@ def stats(exchange: Exchange, principal: Principal) -> Answer:
 
 
 def user_card(card: UserCard) -> dict[str, Any]:
-    answer = asdict(card)
+    answer = card._asdict()
     answer["identifiers"] = [{"type": state.kind, "value": state.value,
                               "failures": {"count": state.failures, "limit": state.limit,
                                            "resets_in": state.resets_in}} for state in card.identifiers]

@@ -2,30 +2,27 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from chalicelib.accounts.sessions import IssuedSession
 
 NEW_RECOVERY_CODES = "recovery_codes"  # the answer field that carries new recovery codes, shown only then
 
 
-@dataclass(frozen=True)
-class Proof:
+class Proof(NamedTuple):
     """A second factor as presented: a TOTP code (``totp``) or a normalised recovery code."""
 
     code: str
     totp: bool
 
 
-@dataclass(frozen=True)
-class Enrollment:
+class Enrollment(NamedTuple):
     secret: str
     otpauth_uri: str
     qr_svg: str
 
 
-@dataclass(frozen=True)
-class Upgraded:
+class Upgraded(NamedTuple):
     """Tokens at AAL2, the recovery codes left, and the new codes themselves right after confirming."""
 
     session: IssuedSession

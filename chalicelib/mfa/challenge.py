@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hmac
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from chalicelib.accounts.sessions import SECRET_CHARS, PendingSession, SessionRef, SessionRejected
 from chalicelib.accounts.store import Account
@@ -26,8 +26,7 @@ _SECRET = re.compile(rf"[A-Za-z0-9_-]{{{SECRET_CHARS}}}")
 _TAG = re.compile(rf"[0-9a-f]{{{DIGEST_HEX_CHARS}}}")
 
 
-@dataclass(frozen=True)
-class MfaRequired:
+class MfaRequired(NamedTuple):
     """The answer to a right first factor on an account with an active second factor."""
 
     mfa_token: str
@@ -35,8 +34,7 @@ class MfaRequired:
     expires_in: int
 
 
-@dataclass(frozen=True)
-class Ticket:
+class Ticket(NamedTuple):
     """A genuine mfa_token: its pending session and the refresh tag that entry must still hold."""
 
     ref: SessionRef

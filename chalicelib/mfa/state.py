@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from chalicelib.config import OFF, REQUIRED
 
@@ -58,8 +57,7 @@ class Needs(enum.Enum):
     STEP_UP = "AAL2, with the second factor proven within OTP_STEP_UP_SECONDS"
 
 
-@dataclass(frozen=True)
-class Factors:
+class Factors(NamedTuple):
     totp: bool
     recovery_codes_left: int
 

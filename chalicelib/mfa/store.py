@@ -18,8 +18,7 @@ wins, and every other one is refused by DynamoDB.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from chalicelib.accounts.sessions import SessionRejected
 from chalicelib.accounts.store import SESSIONS
@@ -40,16 +39,14 @@ def seal_context(key: str) -> str:
     return f"{key}\x00totp"
 
 
-@dataclass(frozen=True)
-class TotpStep:
+class TotpStep(NamedTuple):
     """Spend the time-step ``step`` of the factor whose sealed secret is ``sealed``."""
 
     step: int
     sealed: str
 
 
-@dataclass(frozen=True)
-class RecoveryDigest:
+class RecoveryDigest(NamedTuple):
     digest: str
 
 

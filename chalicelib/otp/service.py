@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from chalicelib.accounts.identifiers import EMAIL, PHONE, Identifier
 from chalicelib.accounts.sessions import IssuedSession, PendingSession, SessionService
@@ -47,8 +47,7 @@ class NotLinked(Exception):
         self.reason = reason
 
 
-@dataclass(frozen=True)
-class SentCode:
+class SentCode(NamedTuple):
     to: Identifier
     expires_in: int
     resend_after: int
@@ -157,7 +156,7 @@ class OtpService:
             raise
         if outcome is not Link.LINKED:
             raise NotLinked(outcome)
-        return replace(account, identifiers={**account.identifiers, identifier.kind: identifier.value})
+        return account._replace(identifiers={**account.identifiers, identifier.kind: identifier.value})
 
     def unlink(self, home: str, account: Account, kind: str) -> bool:
         """Take the identifier of ``kind`` out of the account; False if the account holds none."""
@@ -246,8 +245,7 @@ class OtpService:
             logger.warning("could not take back a failed send: %s", error.detail)
 
 
-@dataclass(frozen=True)
-class _Guess:
+class _Guess(NamedTuple):
     before: Item
     pending: PendingSession
 

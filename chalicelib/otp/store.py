@@ -26,8 +26,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from chalicelib.accounts.identifiers import PHONE
 from chalicelib.accounts.store import AccountStore, NewSession
@@ -66,14 +65,12 @@ class GuessResult(enum.Enum):
     WRONG = "wrong"
 
 
-@dataclass(frozen=True)
-class Guess:
+class Guess(NamedTuple):
     result: GuessResult
     before: Item  # the item as the guess found it (with the guess's own session if its write was retried)
 
 
-@dataclass(frozen=True)
-class SendTicket:
+class SendTicket(NamedTuple):
     """One send: what :meth:`CodeStore.record_send` writes and :meth:`CodeStore.undo_send` takes back.
 
     A text message also names the number's block (``prefix_key``) and ``country``, which have quotas of their own.
@@ -88,8 +85,7 @@ class SendTicket:
     country: str = ""
 
 
-@dataclass(frozen=True)
-class Quota:
+class Quota(NamedTuple):
     """One send quota of a ticket: its counter item and the answer when it is spent."""
 
     reason: str
