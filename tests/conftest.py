@@ -27,6 +27,7 @@ from chalicelib.crypto import KeyedHasher
 from tests.aws_calls import RECORDER
 from tools.bootstrap import Clients, bootstrap, load_stage_env
 from tools.bootstrap import Settings as ResourceNames
+from tools.embedded_aws import transactions_by_item
 
 pytest_plugins = ["tests.logscan"]  # fails the run if a code, a token or an address reaches a log
 
@@ -169,6 +170,8 @@ os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
 # Record the runtime's AWS calls for the whole session (tests/test_zz_iam_policy.py checks the IAM policies
 # against them). Installed at import, before any test builds a boto3 session, so that no client escapes it.
 RECORDER.install()
+# In-process moto as the local stack's: a transaction costs what its items cost (tools/embedded_aws.py).
+transactions_by_item()
 
 
 def pytest_configure(config: pytest.Config) -> None:
