@@ -3,6 +3,8 @@
 The private key never leaves KMS: a token's signing input goes to ``kms:Sign`` and comes back as a DER
 signature, re-encoded here as JWS wants it. Verification uses the public keys of the current and any previous
 signing keys (fetched once per container), so a key rotation leaves issued tokens valid until they expire.
+Issuing a token and publishing the keys read KMS's answers with :mod:`chalicelib.accounts.der`; only verifying
+a token loads PyJWT and cryptography.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from chalicelib.accounts.der import p256_public_point, p256_signature
 from chalicelib.aws.dependencies import DependencyError, guarded
 
 if TYPE_CHECKING:
@@ -51,34 +54,40 @@ def _b64url_int(value: int) -> str:
 
 @dataclass(frozen=True)
 class VerificationKey:
+    """A published P-256 key: its RFC 7638 thumbprint ``kid`` and its point ``(x, y)``."""
+
     kid: str
-    public_key: ec.EllipticCurvePublicKey
+    x: int
+    y: int
 
     @classmethod
     def from_der(cls, der: bytes) -> VerificationKey:
-        # Imported here and in sign(): a container that only sends codes never loads cryptography's key code.
-        from cryptography.hazmat.primitives.asymmetric import ec
-        from cryptography.hazmat.primitives.serialization import load_der_public_key
-
-        public_key = load_der_public_key(der)
-        if not isinstance(public_key, ec.EllipticCurvePublicKey) or public_key.curve.name != "secp256r1":
-            raise ValueError("signing keys must be ECC_NIST_P256")
-        numbers = public_key.public_numbers()
+        """The key of a DER SubjectPublicKeyInfo, as ``kms:GetPublicKey`` answers; ``ValueError`` unless P-256."""
+        try:
+            x, y = p256_public_point(der)
+        except ValueError as error:
+            raise ValueError("signing keys must be ECC_NIST_P256") from error
         # RFC 7638 thumbprint: the kid names the key itself, not the KMS key that holds it.
         canonical = json.dumps(
-            {"crv": "P-256", "kty": "EC", "x": _b64url_int(numbers.x), "y": _b64url_int(numbers.y)},
+            {"crv": "P-256", "kty": "EC", "x": _b64url_int(x), "y": _b64url_int(y)},
             separators=(",", ":"),
             sort_keys=True,
         )
-        return cls(b64url(hashlib.sha256(canonical.encode()).digest()), public_key)
+        return cls(b64url(hashlib.sha256(canonical.encode()).digest()), x, y)
+
+    @functools.cached_property
+    def public_key(self) -> ec.EllipticCurvePublicKey:
+        """The key as cryptography holds it, built on first use: only verifying a token needs it."""
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        return ec.EllipticCurvePublicNumbers(self.x, self.y, ec.SECP256R1()).public_key()
 
     def jwk(self) -> dict[str, str]:
-        numbers = self.public_key.public_numbers()
         return {
             "kty": "EC",
             "crv": "P-256",
-            "x": _b64url_int(numbers.x),
-            "y": _b64url_int(numbers.y),
+            "x": _b64url_int(self.x),
+            "y": _b64url_int(self.y),
             "kid": self.kid,
             "use": "sig",
             "alg": ALGORITHM,
@@ -134,9 +143,7 @@ class KmsKeys:
         if _key_uuid(answer["KeyId"]) != self._published[0][0]:
             del self._published
             return None
-        from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-
-        r, s = decode_dss_signature(answer["Signature"])
+        r, s = p256_signature(answer["Signature"])  # ValueError if KMS answered anything but a P-256 signature
         return r.to_bytes(32, "big") + s.to_bytes(32, "big")
 
     def jwks(self) -> dict[str, list[dict[str, str]]]:
