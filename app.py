@@ -2,12 +2,16 @@
 
 from chalice import Chalice, Response
 
-from chalicelib.admin.store import Action
-from chalicelib.http import admin_routes, exchange, mfa_routes, otp_routes, phone_routes, session_routes
-from chalicelib.http.exchange import bearer
+from chalicelib.admin.actions import Action
+from chalicelib.http import exchange, otp_routes, phone_routes, session_routes
+from chalicelib.http.exchange import LazyRoutes, bearer
 from chalicelib.mfa.state import Needs
 
 app = Chalice(app_name="otp-signin")
+# Imported at the first request that needs them: a container that only signs people in never loads the code of
+# two-step enrollment and of the admin routes (a new visitor waits for its cold start).
+mfa_routes = LazyRoutes("chalicelib.http.mfa_routes")
+admin_routes = LazyRoutes("chalicelib.http.admin_routes")
 
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 ANY_BODY = ["*/*"]  # bodies are parsed as JSON whatever their declared type; Chalice would answer 415 itself

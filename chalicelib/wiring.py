@@ -18,9 +18,6 @@ from chalicelib.accounts.identifiers import PHONE
 from chalicelib.accounts.sessions import SessionService
 from chalicelib.accounts.store import AccountStore
 from chalicelib.accounts.tokens import AccessTokens, KmsKeys
-from chalicelib.admin.service import AdminService
-from chalicelib.admin.stats import MetricsReader
-from chalicelib.admin.store import AdminStore
 from chalicelib.aws.keys import load_hash_key
 from chalicelib.aws.mailer import CodeSender, SesMailer
 from chalicelib.aws.texter import SnsTexter
@@ -31,6 +28,8 @@ from chalicelib.otp.service import OtpService
 from chalicelib.otp.store import CodeStore
 
 if TYPE_CHECKING:
+    from chalicelib.admin.service import AdminService
+    from chalicelib.admin.stats import MetricsReader
     from chalicelib.mfa.service import MfaService
 
 # Fail fast: one call's worst case, (1 s + 2 s) x 2 attempts + backoff, stays near 7 s, so even a request that
@@ -129,6 +128,10 @@ def get_mfa() -> MfaService:
 
 @functools.cache
 def get_admin() -> AdminService:
+    """The admin core: imported at the first admin request, as its routes are (app.py)."""
+    from chalicelib.admin.service import AdminService
+    from chalicelib.admin.store import AdminStore
+
     settings = get_settings()
     store = AdminStore(get_client("dynamodb"), settings.table_name, get_accounts(), get_hasher().sealer(),
                        settings.audit_retention_days)
@@ -137,6 +140,8 @@ def get_admin() -> AdminService:
 
 @functools.cache
 def get_metrics() -> MetricsReader:
+    from chalicelib.admin.stats import MetricsReader
+
     settings = get_settings()
     return MetricsReader(get_client("cloudwatch"), settings.metrics_namespace, settings.sms_countries)
 

@@ -24,8 +24,9 @@ from app import app
 from chalicelib import wiring
 from chalicelib.accounts.identifiers import EMAIL, Identifier
 from chalicelib.accounts.sessions import SessionRejected
+from chalicelib.admin.actions import Action
 from chalicelib.admin.service import AdminService
-from chalicelib.admin.store import Action, Actor, AdminStore
+from chalicelib.admin.store import Actor, AdminStore
 from chalicelib.config import Settings, Window
 from chalicelib.crypto import KeyedHasher
 from chalicelib.otp.service import AccountLocked, OtpService

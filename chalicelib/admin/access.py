@@ -8,16 +8,9 @@ from __future__ import annotations
 
 from chalicelib.accounts.identifiers import EMAIL
 from chalicelib.accounts.sessions import Principal
+from chalicelib.admin.actions import AdminMfaRequired, NotAdmin
 from chalicelib.config import Settings
 from chalicelib.mfa.state import ReauthenticationRequired, aal
-
-
-class NotAdmin(Exception):
-    """The account is not named in ``OTP_ADMIN_EMAILS``."""
-
-
-class AdminMfaRequired(Exception):
-    """An admin's session at AAL1: an admin route needs the second factor used at sign-in."""
 
 
 def require_admin(principal: Principal, settings: Settings, now: int, changing: bool) -> None:

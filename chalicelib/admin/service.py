@@ -11,7 +11,8 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from chalicelib.accounts.identifiers import Identifier
-from chalicelib.admin.store import Action, Actor, AdminStore, AuditEntry, Found, UserNotFound
+from chalicelib.admin.actions import Action, CannotLockSelf, UserNotFound
+from chalicelib.admin.store import Actor, AdminStore, AuditEntry, Found
 from chalicelib.aws.expressions import read_map
 from chalicelib.config import Limits
 from chalicelib.crypto import KeyedHasher
@@ -19,10 +20,6 @@ from chalicelib.mfa.state import Factors
 from chalicelib.otp.store import FailureBudget
 
 Clock = Callable[[], float]
-
-
-class CannotLockSelf(Exception):
-    """An admin tried to lock their own account (no admin could then unlock it but another)."""
 
 
 class IdentifierState(NamedTuple):

@@ -16,13 +16,13 @@
 
 from __future__ import annotations
 
-import enum
 import re
 import time
 import uuid
 from typing import Any, NamedTuple
 
 from chalicelib.accounts.store import ACTIVE, SESSIONS, Account, AccountStore, live_sessions
+from chalicelib.admin.actions import Action, UserNotFound
 from chalicelib.aws.dependencies import guarded
 from chalicelib.aws.expressions import (
     TTL,
@@ -44,18 +44,6 @@ MFA = "mfa"  # the account's second factors (two-step sign-in's map on the home 
 FAILURE_FIELDS = ("fails", "fails_w")
 CURSOR = re.compile(r"\d{13}#[0-9A-Za-z-]{1,64}")
 DAY_SECONDS = 86_400
-
-
-class Action(enum.Enum):
-    LOCK = "lock"
-    UNLOCK = "unlock"
-    SIGN_OUT = "signout"
-    DELETE_MFA = "delete_mfa"
-    CLEAR_FAILURES = "clear_failures"
-
-
-class UserNotFound(Exception):
-    """No account has that id (any more)."""
 
 
 class Actor(NamedTuple):

@@ -15,8 +15,9 @@ from chalicelib import wiring
 from chalicelib.accounts.identifiers import EMAIL, PHONE, mask
 from chalicelib.accounts.sessions import Principal
 from chalicelib.admin.access import require_admin
+from chalicelib.admin.actions import Action
 from chalicelib.admin.service import UserCard
-from chalicelib.admin.store import Action, Actor, AuditEntry, valid_cursor
+from chalicelib.admin.store import Actor, AuditEntry, valid_cursor
 from chalicelib.http import errors
 from chalicelib.http.exchange import REFUSAL_CODES, Exchange, Handler
 from chalicelib.http.otp_routes import identifier

@@ -7,6 +7,7 @@ statuses and messages are declared in :mod:`chalicelib.http.errors`; this module
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import time
@@ -23,9 +24,7 @@ from chalicelib.accounts.addresses import InvalidAddress
 from chalicelib.accounts.identifiers import EMAIL, PHONE, Identifier, InvalidPhone, PhoneNotSupported, mask
 from chalicelib.accounts.sessions import Principal, SessionRejected
 from chalicelib.accounts.store import Account
-from chalicelib.admin.access import AdminMfaRequired, NotAdmin
-from chalicelib.admin.service import CannotLockSelf
-from chalicelib.admin.store import UserNotFound
+from chalicelib.admin.actions import AdminMfaRequired, CannotLockSelf, NotAdmin, UserNotFound
 from chalicelib.aws.dependencies import DependencyError
 from chalicelib.config import ConfigError
 from chalicelib.http import errors, metrics, network
@@ -119,6 +118,18 @@ class Exchange:
 
 Handler = Callable[[Exchange], tuple[int, dict[str, Any]]]
 BearerHandler = Callable[[Exchange, Principal], tuple[int, dict[str, Any]]]
+
+
+class LazyRoutes:
+    """A module of route handlers, imported when a request first asks it for one: what a container's first
+    requests do not run is then no part of its cold start. ``LazyRoutes("chalicelib.http.x").handler`` is
+    ``chalicelib.http.x.handler``."""
+
+    def __init__(self, module: str) -> None:
+        self._module = module
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(importlib.import_module(self._module), name)
 
 
 def bearer(needs: mfa.Needs, handler: BearerHandler) -> Handler:

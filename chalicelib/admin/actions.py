@@ -1,0 +1,34 @@
+"""What an admin may do, and the refusals of the admin core: names only, free of everything else.
+
+app.py's routes name the actions and the HTTP layer turns the refusals into answers; both import this module
+alone, so that a container which only signs people in never loads the admin code (its cold start is the one a
+visitor waits for). The code that acts is in :mod:`chalicelib.admin.service` and :mod:`chalicelib.admin.store`.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class Action(enum.Enum):
+    LOCK = "lock"
+    UNLOCK = "unlock"
+    SIGN_OUT = "signout"
+    DELETE_MFA = "delete_mfa"
+    CLEAR_FAILURES = "clear_failures"
+
+
+class NotAdmin(Exception):
+    """The account is not named in ``OTP_ADMIN_EMAILS``."""
+
+
+class AdminMfaRequired(Exception):
+    """An admin's session at AAL1: an admin route needs the second factor used at sign-in."""
+
+
+class UserNotFound(Exception):
+    """No account has that id (any more)."""
+
+
+class CannotLockSelf(Exception):
+    """An admin tried to lock their own account (no admin could then unlock it but another)."""
