@@ -1,13 +1,15 @@
 """botocore's data for the AWS services this function calls, trimmed to the operations it calls.
 
 Building a botocore client reads the service's model (``service-2.json``), and the first client of a session
-also reads ``endpoints.json`` and lists every service botocore knows. With botocore's full data that costs a
-cold start some 65 ms for three clients: two listings of ~430 model directories, and the parsing of models that
-describe hundreds of operations (DynamoDB's alone is over 1 MB with its documentation) and of the endpoints of
-every service in every partition. :data:`OPERATIONS` declares, once, what the function calls;
-``botocore_data/`` next to this module holds botocore's own data trimmed to it (``python -m tools.slim_models``
-writes it from the installed botocore, ``tests/test_botocore_data.py`` checks that it is current and that the
-suite calls exactly these operations), and :class:`TrimmedDataLoader` reads that directory first.
+also reads ``endpoints.json`` and lists every service botocore knows (twice: models and endpoint rule sets). With
+botocore's full data that is a large share of a first request's time: listings of ~430 model directories, and
+the parsing of models that describe up to hundreds of operations with their documentation and of the endpoints
+of every service in every partition; three clients take about four times as long to build as from the trimmed
+data. :data:`OPERATIONS` declares, once, what the function calls; ``botocore_data/`` next to this module holds
+botocore's own data trimmed to it (``python -m tools.slim_models`` writes it from the installed botocore,
+``tests/test_botocore_data.py`` checks that it is current and that its clients send what botocore's own would;
+tests/test_zz_iam_policy.py that the suite calls exactly these operations), and :class:`TrimmedDataLoader`
+reads that directory first.
 
 Everything else still comes from the botocore of the runtime, which may be older or newer than the one that
 wrote the data: the endpoint rule sets, ``partitions.json``, ``_retry.json``, ``sdk-default-configuration.json``
