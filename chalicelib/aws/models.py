@@ -22,7 +22,7 @@ from pathlib import Path
 
 from botocore.loaders import Loader
 
-# The operations the runtime calls, by botocore service name (tests/test_botocore_data.py compares this with the
+# The operations the runtime calls, by botocore service name (tests/test_zz_iam_policy.py compares this with the
 # calls the test suite saw chalicelib make, both ways). A client has a method for these only.
 OPERATIONS: dict[str, tuple[str, ...]] = {
     "cloudwatch": ("GetMetricData",),  # chalicelib/admin/stats.py
