@@ -20,6 +20,7 @@ from chalicelib.accounts.store import AccountStore
 from chalicelib.accounts.tokens import AccessTokens, KmsKeys
 from chalicelib.aws.keys import load_hash_key
 from chalicelib.aws.mailer import CodeSender, SesMailer
+from chalicelib.aws.models import TrimmedDataLoader
 from chalicelib.aws.texter import SnsTexter
 from chalicelib.config import Settings
 from chalicelib.crypto import KeyedHasher
@@ -49,8 +50,12 @@ def get_settings() -> Settings:
 
 @functools.cache
 def get_aws_session() -> botocore.session.Session:
-    """botocore's own session: boto3's clients are these, and importing boto3 adds some 40 ms to a cold start."""
-    return botocore.session.get_session()
+    """botocore's own session: boto3's clients are these, and importing boto3 adds some 40 ms to a cold start.
+
+    Its clients read botocore's data trimmed to the calls the function makes (chalicelib/aws/models.py)."""
+    session = botocore.session.get_session()
+    session.register_component("data_loader", TrimmedDataLoader())
+    return session
 
 
 @functools.cache

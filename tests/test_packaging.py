@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib.aws.models import DATA_DIR
 from chalicelib.http.metrics import METRICS, REFRESH_ROUTE
 from tests.conftest import REPO_ROOT
 from tools.bootstrap import INDEXES
@@ -114,6 +115,9 @@ def test_the_zip_holds_only_runtime_code(package: Package) -> None:
     # Everything the function imports is there: the routes, every runtime module, the five requirements.
     runtime = {p.relative_to(REPO_ROOT).as_posix() for p in (REPO_ROOT / "chalicelib").rglob("*.py")}
     assert {"app.py", *runtime} <= set(names)
+    # And the botocore data the clients are built from (chalicelib/aws/models.py): Chalice copies chalicelib/ whole.
+    data = {p.relative_to(REPO_ROOT).as_posix() for p in DATA_DIR.rglob("*.json")}
+    assert data and data <= set(names), sorted(data - set(names))
     assert {"jwt", "email_validator", "cryptography", "pyotp", "segno"} <= tops
     # Wheels for Lambda (manylinux, x86_64 as the template's Architectures), whatever machine built the zip.
     assert any("manylinux" in tag and tag.endswith("x86_64") for tag in tags), tags

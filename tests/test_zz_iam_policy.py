@@ -13,6 +13,7 @@ on ``"*"`` and a Deny takes back every SNS ARN: the function can text a number, 
 mobile endpoint. Those tests do not depend on the recorded calls, and cover the CloudFormation template's role.
 
 Run alone, or on part of the suite, these tests fail: a policy can only be checked against calls that happened.
+(The check that chalicelib/aws/models.py declares no operation never called skips instead, on part of the suite.)
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 import pytest
 
 from chalicelib.aws.keys import SSM_PREFIX
+from chalicelib.aws.models import OPERATIONS
 from chalicelib.config import Settings
 from tests.aws_calls import PRESENT, RECORDER, AwsCall
 from tests.conftest import REPO_ROOT
@@ -266,6 +268,27 @@ def test_the_suite_recorded_what_the_runtime_calls() -> None:
         print(f"  {service}.{operation}: {count} calls from {', '.join(callers)}")
     # Fixtures and tools/bootstrap make their own calls (CreateTable, CreateKey, ...): none may count as runtime.
     assert not {operation for _, operation in RECORDER.operations()} & {"CreateTable", "CreateKey", "CreateSecret"}
+
+
+def _whole_suite_ran(session: pytest.Session) -> bool:
+    """Whether this session ran (at least part of) every test file: a partial run calls only some operations."""
+    ran = {item.path.name for item in session.items}
+    return {path.name for path in (REPO_ROOT / "tests").glob("test_*.py")} <= ran
+
+
+def test_the_botocore_data_declares_exactly_what_the_runtime_calls(request: pytest.FixtureRequest) -> None:
+    """chalicelib/aws/models.py's OPERATIONS, the only methods the service's clients have, are the calls made."""
+    recorded_calls()
+    recorded = RECORDER.operations()
+    declared = {(service, operation) for service, operations in OPERATIONS.items() for operation in operations}
+    # A call the service's own clients lack fails where it is made; this finds those made on a test's full client.
+    assert recorded <= declared, (
+        f"chalicelib calls {sorted(recorded - declared)}: declare them in chalicelib/aws/models.py "
+        "and run python -m tools.slim_models"
+    )
+    if declared - recorded and not _whole_suite_ran(request.session):
+        pytest.skip(f"part of the suite ran, which did not call {sorted(declared - recorded)}")
+    assert declared <= recorded, f"declared in chalicelib/aws/models.py, never called: {sorted(declared - recorded)}"
 
 
 def test_every_deployed_stage_ships_its_own_committed_policy() -> None:
