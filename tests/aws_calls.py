@@ -2,8 +2,8 @@
 
 The recorder is a botocore event handler for ``before-parameter-build``, which every client emits with the
 operation and its parameters just before serialising a request. It is installed once, when ``conftest.py`` is
-imported, into botocore's list of built-in handlers, so every session created afterwards carries it: boto3's
-default session (which ``chalicelib.wiring`` builds its clients from), the sessions the tests and
+imported, into botocore's list of built-in handlers, so every session created afterwards carries it: the botocore
+session ``chalicelib.wiring`` builds its clients from, boto3's default session, the sessions the tests and
 ``tools.bootstrap`` create, and those moto works behind.
 
 Only the deployed function's calls matter for its IAM policy, so a call is recorded only when a frame of a file

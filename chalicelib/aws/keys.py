@@ -2,7 +2,7 @@
 
 Either with the SDK, or from the AWS Parameters and Secrets Lambda Extension (``OTP_SECRETS_EXTENSION_PORT``):
 a process of the Lambda environment that makes the same call with the function's role and keeps the answer in
-its cache, so that the function itself builds no Secrets Manager client, its costliest step before a first answer.
+its cache, so that the function itself builds no Secrets Manager client and makes no call to AWS for the key.
 """
 
 from __future__ import annotations
