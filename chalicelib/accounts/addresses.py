@@ -19,17 +19,17 @@ CONTROL_CATEGORIES = frozenset({"Cc", "Zl", "Zp"})
 # A subset of what email_validator 2.4 accepts with normalize_address's options, on which its ASCII form is the
 # input but for case (it lower-cases the domain and RFC 2142 names like Postmaster). At most 254 characters, as the
 # library requires. Local part: a dot-atom of RFC 5322 atext, at most 64 characters (the library checks that only
-# when strict, so the bound only narrows the shortcut). Domain: two or more LDH labels of 1-63 characters, at most
-# 253 in all, ending in a label of letters only (the library wants a last letter). No "--" anywhere in the domain:
-# that keeps Punycode ("xn--") and the R-LDH labels RFC 5890 reserves on the library's path, where they are decoded
-# or refused. The character classes are spelled out, never re.IGNORECASE, which would also match the Kelvin sign
-# and the long s: only ASCII can match. Kept as a string, compiled by re on first use and cached there: a cold
-# start that names no address skips its ~0.4 ms.
+# when strict, so the bound only narrows the shortcut). Domain: two or more LDH labels of 1-63 characters (at most
+# 252 in all, as the local part takes one, so within the library's 253), ending in a label of letters only (the
+# library wants a last letter). No "--" anywhere in the domain: that keeps Punycode ("xn--") and the R-LDH labels
+# RFC 5890 reserves on the library's path, where they are decoded or refused. The character classes are spelled
+# out, never re.IGNORECASE, which would also match the Kelvin sign and the long s: only ASCII can match. Kept as a
+# string, compiled by re on first use and cached there: a cold start that names no address skips its ~0.4 ms.
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 PLAIN_ADDRESS = (
     rf"(?=.{{1,254}}\Z)(?=[^@]{{1,64}}@){_ATEXT}+(?:\.{_ATEXT}+)*"
-    rf"@(?!.*--)(?=.{{1,253}}\Z)(?:{_LABEL}\.)+[A-Za-z]{{1,63}}"
+    rf"@(?!.*--)(?:{_LABEL}\.)+[A-Za-z]{{1,63}}"
 )
 # email_validator.SPECIAL_USE_DOMAIN_NAMES (a test keeps the two equal): refused under any spelling of case.
 SPECIAL_USE_DOMAIN_NAMES = ("arpa", "invalid", "local", "localhost", "onion", "test")
