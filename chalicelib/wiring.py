@@ -35,7 +35,11 @@ if TYPE_CHECKING:
 
 # Fail fast: one call's worst case, (1 s + 2 s) x 2 attempts + backoff, stays near 7 s, so even a request that
 # makes a second call after a hung one answers its own 503 within the 10 s Lambda timeout, never a gateway 504.
-CLIENT_CONFIG = Config(connect_timeout=1, read_timeout=2, retries={"mode": "standard", "total_max_attempts": 2})
+# No client-side parameter validation: AWS validates every request itself, and botocore's own walk through every
+# parameter of every call was about a fifth of the service's warm time per request. The test suite still
+# validates every call chalicelib makes, as botocore would have (tests/aws_calls.py).
+CLIENT_CONFIG = Config(connect_timeout=1, read_timeout=2, retries={"mode": "standard", "total_max_attempts": 2},
+                       parameter_validation=False)
 # The service's clock; tests replace it before the first request to move time at will.
 CLOCK = time.time
 

@@ -11,6 +11,10 @@ under ``chalicelib/`` is on the stack: provisioning in fixtures, ``tools/bootstr
 moto's state directly are left out. The record keeps the parameters that name a resource (table, key, secret,
 sender, topic) and, for transactions, the kind of each item, because IAM authorises each item as its own action.
 A phone number is personal data and every number is authorised alike, so a call records only that it passed one.
+
+The recorder also validates each runtime call's parameters against the operation's model, raising botocore's own
+``ParamValidationError`` from the call: the service's clients skip that check (``chalicelib.wiring``), and the
+suite keeps it.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any
 
 import boto3
 from botocore import handlers
+from botocore.validate import validate_parameters
 
 RUNTIME_DIR = Path(__file__).resolve().parents[1] / "chalicelib"
 EVENT = "before-parameter-build"
@@ -91,6 +96,7 @@ class Recorder:
         caller = self._runtime_caller()
         if caller is None:
             return
+        validate_parameters(params, model.input_shape)  # what the service's clients do not (module docstring)
         names = tuple((key, str(params[key])) for key in NAMING_PARAMETERS if key in params) + tuple(
             (key, PRESENT) for key in PRESENT_PARAMETERS if key in params
         )
