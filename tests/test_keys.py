@@ -1,4 +1,5 @@
-"""The code-hashing key read from the Parameters and Secrets Lambda Extension (``OTP_SECRETS_EXTENSION_PORT``).
+"""The code-hashing key read from the Parameters and Secrets Lambda Extension (``OTP_SECRETS_EXTENSION_PORT``), and
+an SSM parameter read through the service's own client when there is no extension.
 
 The extension is played by the benchmark's stand-in (bench/inbox_aws.py) over real HTTP on loopback, in front of
 the in-process moto account the ``aws`` fixture provisions; failures by a server that answers what it is told.
@@ -102,3 +103,16 @@ def test_an_ssm_parameter_is_asked_of_the_extension_by_name_and_decrypted(
         key = load_hash_key(with_port(stage_env, port, OTP_HASH_SECRET_ID="ssm:/otp/hash-key"), no_client)
     assert key == b"p" * 64
     assert asked == ["/systemsmanager/parameters/get?name=%2Fotp%2Fhash-key&withDecryption=true"]
+
+
+def test_an_ssm_parameter_is_read_through_the_service_client_when_there_is_no_extension(
+        aws: None, stage_env: dict[str, str]) -> None:
+    from chalicelib import wiring
+
+    boto3.client("ssm", region_name=REGION).put_parameter(Name="/otp/hash-key", Value="s" * 64, Type="SecureString")
+    settings = Settings.from_environ({**stage_env, "OTP_HASH_SECRET_ID": "ssm:/otp/hash-key"})
+    assert load_hash_key(settings, wiring.get_client) == b"s" * 64
+    missing = Settings.from_environ({**stage_env, "OTP_HASH_SECRET_ID": "ssm:/otp/no-such-key"})
+    with pytest.raises(DependencyError) as failed:
+        load_hash_key(missing, wiring.get_client)
+    assert (failed.value.service, failed.value.transient) == ("ssm", False)
