@@ -16,7 +16,7 @@ import json
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from chalicelib.accounts.der import p256_public_point, p256_signature
 from chalicelib.aws.dependencies import DependencyError, guarded
@@ -36,8 +36,7 @@ class InvalidToken(Exception):
     """Bad signature, unknown key, wrong algorithm, issuer or audience, expired, not yet valid or malformed."""
 
 
-@dataclass(frozen=True)
-class Claims:
+class Claims(NamedTuple):
     subject: str
     session_id: str
     issued_at: int
