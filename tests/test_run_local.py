@@ -23,6 +23,7 @@ import requests
 
 from tests.local_stack import REPO_ROOT, STOP_TIMEOUT_SECONDS, Stack, free_ports, stack_fixture  # noqa: F401
 from tools.embedded_aws import DEV_INBOX_PATH
+from tools.run_local import setting_overrides
 
 pytestmark = pytest.mark.skipif(
     not Path("/proc/self/stat").exists(), reason="reads the process table in /proc"
@@ -204,3 +205,9 @@ def test_port_in_use_is_a_one_line_error() -> None:
     assert result.returncode != 0
     assert result.stdout == ""
     assert result.stderr == f"error: port {api_port} is already in use (set API_PORT=... to use another)\n"
+
+
+def test_only_the_service_settings_of_the_environment_override_the_stage() -> None:
+    environ = {"OTP_MFA": "required", "OTP_RESEND_COOLDOWN_SECONDS": "5", "PATH": "/bin", "OTP_NO_SUCH": "1",
+               "API_PORT": "8010", "OTP_API_URL": "http://x"}  # the last: the UI's variable, not the API's setting
+    assert setting_overrides(environ) == {"OTP_MFA": "required", "OTP_RESEND_COOLDOWN_SECONDS": "5"}

@@ -319,8 +319,10 @@ class Stack:
             ) from error
 
     def launch_api(self, settings: Mapping[str, str] | None = None) -> Child:
-        """Start `chalice local` for the local stage, `settings` over the stage's own; do not wait for it."""
-        overrides = {**self._port_dependent_settings(self.stage_env()), **(settings or {})}
+        """Start `chalice local` for the local stage, `settings` over the stage's own and over those given in the
+        stack's environment (:func:`setting_overrides`); do not wait for it."""
+        overrides = {**self._port_dependent_settings(self.stage_env()), **setting_overrides(self.env),
+                     **(settings or {})}
         # No autoreload: chalice's watcher walks the whole tree (.venv included) and overflows inotify;
         # the stack restarts in seconds.
         chalice_args = ["--stage", STAGE, "--host", HOST, "--port", str(self.ports.api), "--no-autoreload"]
@@ -349,7 +351,7 @@ class Stack:
         ui_args += [arg for name, value in streamlit_options.items() for arg in (f"--{name}", value)]
         ui_env = {"OTP_API_URL": self.api_url, "DEV_INBOX_URL": self.inbox_url}
         # The API does not list the countries it texts: the phone picker offers the stage's own.
-        countries = self.stage_env().get("OTP_SMS_COUNTRIES")
+        countries = {**self.stage_env(), **setting_overrides(self.env)}.get("OTP_SMS_COUNTRIES")
         if countries is not None:
             ui_env["OTP_SMS_COUNTRIES"] = countries
         return self._start("ui", "UI (streamlit)", ui_args, ui_env)
@@ -440,11 +442,23 @@ def install_stop_signals(stop: threading.Event) -> None:
         signal.signal(signum, request_stop)
 
 
+def setting_overrides(environ: Mapping[str, str]) -> dict[str, str]:
+    """The service's settings (chalicelib/config.py) that ``environ`` gives, e.g. ``OTP_MFA=required make run``:
+    they win over the local stage's own in .chalice/config.json."""
+    from chalicelib.config import SETTINGS
+
+    names = {declaration.name for declaration in SETTINGS}
+    return {name: value for name, value in environ.items() if name in names}
+
+
 def print_banner(stack: Stack, started: float) -> None:
     say(f"local stack is up after {time.monotonic() - started:.1f} s (Ctrl-C stops it):")
     say(f"  UI   {stack.ui_url}")
     say(f"  API  {stack.api_url}")
     say(f"  AWS  {stack.aws_url}  (captured mail: {stack.inbox_url})")
+    overrides = setting_overrides(stack.env)
+    if overrides:
+        say("  settings from the environment: " + ", ".join(f"{name}={value}" for name, value in overrides.items()))
 
 
 def report(error: StackError) -> None:
