@@ -53,13 +53,18 @@ class MetricsFeed:
         self._cloudwatch = cloudwatch
         self._say = say
         self._lines: queue.Queue[str | threading.Event] = queue.Queue()
+        self._closed = threading.Event()
         self._thread = threading.Thread(target=self._run, name="emf-feed", daemon=True)
         self._thread.start()
 
     def offer(self, line: str) -> None:
         """Called with every line the API prints; only EMF lines are kept (a cheap test before any parsing)."""
-        if '"_aws"' in line:
+        if '"_aws"' in line and not self._closed.is_set():
             self._lines.put(line)
+
+    def close(self) -> None:
+        """Put nothing more, whatever is still queued: the stack is stopping, and the embedded AWS with it."""
+        self._closed.set()
 
     def drain(self, timeout: float = 10) -> None:
         """Wait until every line offered so far is put (tests)."""
@@ -72,6 +77,8 @@ class MetricsFeed:
             line = self._lines.get()
             if isinstance(line, threading.Event):
                 line.set()
+                continue
+            if self._closed.is_set():
                 continue
             by_namespace: dict[str, list[dict[str, Any]]] = {}
             for namespace, datum in metric_data(line):

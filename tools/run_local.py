@@ -393,6 +393,8 @@ class Stack:
 
     def stop(self) -> None:
         """SIGTERM every child's process group, SIGKILL what is left after STOP_TIMEOUT, reap them all."""
+        if self.metrics is not None:
+            self.metrics.close()  # the API's last lines would only find the embedded AWS gone
         for child in reversed(self.children):
             child.signal_group(signal.SIGTERM)
         if not self._wait_gone(time.monotonic() + STOP_TIMEOUT_SECONDS):
