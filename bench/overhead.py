@@ -2,11 +2,11 @@
 
 Runs in a fresh process (``python -m bench.overhead <calls>``, started by bench.run with the local stage's
 settings and no AWS endpoint). botocore's ``Stubber`` sits on every client ``chalicelib.wiring.get_client``
-hands out, so each AWS call is validated and serialised by botocore and then answered from memory: what is left
-is the handler (Chalice's routing, validation, HMACs, JWT checks, expression building, botocore's client side,
-the access-log line, sent to /dev/null). The handler is called with API Gateway proxy events, as Lambda calls it.
-KMS is played by a local P-256 key, so the access token used for ``/me`` and sign-out is a real one.
-Prints JSON: per operation, p50/p99/mean in microseconds.
+hands out, so each AWS call is serialised by botocore (the service's clients skip its parameter validation) and
+then answered from memory: what is left is the handler (Chalice's routing, validation, HMACs, JWT checks,
+expression building, botocore's client side, the access-log line, sent to /dev/null). The handler is called
+with API Gateway proxy events, as Lambda calls it. KMS is played by a local P-256 key, so the access token used
+for ``/me`` and sign-out is a real one. Prints JSON: per operation, p50/p99/mean in microseconds.
 """
 
 from __future__ import annotations
