@@ -68,12 +68,15 @@ def serialize_dynamodb(app: WsgiApp) -> WsgiApp:
 
 
 class _TablesByReference:
-    """The ``copy`` that moto's DynamoDB backend sees: deep copies as ever, but a table is itself. The one table
-    moto copies is a transaction's rollback state, which :func:`_by_item` keeps item by item instead."""
+    """The ``copy`` module as moto's DynamoDB backend sees it: deep copies as ever, but a table is itself. The one
+    table moto copies is a transaction's rollback state, which :func:`_by_item` keeps item by item instead."""
 
     @staticmethod
     def deepcopy(value: Any, memo: dict[int, Any] | None = None) -> Any:
         return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)  # anything else of the module, as it is
 
 
 def _by_item(transact: Callable[[DynamoDBBackend, list[dict[str, Any]]], None]) -> Callable[..., None]:
@@ -108,7 +111,7 @@ def _by_item(transact: Callable[[DynamoDBBackend, list[dict[str, Any]]], None]) 
 def transactions_by_item() -> None:
     """Make moto's transactions cost what their items cost, not what their tables hold (module docstring)."""
     if not hasattr(DynamoDBBackend.transact_write_items, "__wrapped__"):
-        dynamodb_models.copy = _TablesByReference  # type: ignore[assignment]
+        dynamodb_models.copy = _TablesByReference()  # type: ignore[assignment]
         DynamoDBBackend.transact_write_items = _by_item(DynamoDBBackend.transact_write_items)  # type: ignore[method-assign]
 
 
