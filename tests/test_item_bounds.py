@@ -55,7 +55,7 @@ class Mailbox:
     def __init__(self) -> None:
         self.codes: dict[str, str] = {}
 
-    def send_code(self, to: Identifier, code: str, valid_minutes: int) -> None:
+    def send_code(self, to: Identifier, code: str, valid_minutes: int, purpose: object = None) -> None:
         self.codes[to.value] = code
 
 

@@ -14,6 +14,7 @@ from chalicelib.accounts.identifiers import EMAIL, Identifier
 from chalicelib.aws.dependencies import DependencyError
 from chalicelib.config import Limits, Settings, Window
 from chalicelib.crypto import KeyedHasher
+from chalicelib.otp.codes import Purpose
 from chalicelib.otp.service import InvalidCode, OtpService
 from chalicelib.otp.store import CodeStore, Throttled
 from tests.conftest import FakeClock, SerializedClient, account_store, session_service
@@ -29,8 +30,10 @@ class RecordingSender:
     def __init__(self) -> None:
         self.sent: list[tuple[Identifier, str, int]] = []
         self.failure: DependencyError | None = None
+        self.purposes: list[Purpose] = []
 
-    def send_code(self, to: Identifier, code: str, valid_minutes: int) -> None:
+    def send_code(self, to: Identifier, code: str, valid_minutes: int, purpose: Purpose = Purpose.SIGN_IN) -> None:
+        self.purposes.append(purpose)
         if self.failure:
             raise self.failure
         self.sent.append((to, code, valid_minutes))

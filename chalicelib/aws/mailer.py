@@ -7,12 +7,13 @@ from typing import Any, Protocol
 
 from chalicelib.accounts.identifiers import Identifier
 from chalicelib.aws.dependencies import guarded
+from chalicelib.otp.codes import Purpose
 
 
 class CodeSender(Protocol):
     """Delivers a code to an identifier or raises :class:`~chalicelib.aws.dependencies.DependencyError`."""
 
-    def send_code(self, to: Identifier, code: str, valid_minutes: int) -> None: ...
+    def send_code(self, to: Identifier, code: str, valid_minutes: int, purpose: Purpose = Purpose.SIGN_IN) -> None: ...
 
 
 def render_code_mail(code: str, valid_minutes: int) -> tuple[str, str, str]:
@@ -41,7 +42,7 @@ class SesMailer:
         self._client = client
         self._sender = sender
 
-    def send_code(self, to: Identifier, code: str, valid_minutes: int) -> None:
+    def send_code(self, to: Identifier, code: str, valid_minutes: int, purpose: Purpose = Purpose.SIGN_IN) -> None:
         subject, text, body = render_code_mail(code, valid_minutes)
         content = {
             "Simple": {

@@ -7,6 +7,7 @@ from typing import Any
 from chalicelib.accounts.identifiers import Identifier
 from chalicelib.aws.dependencies import guarded
 from chalicelib.config import Settings
+from chalicelib.otp.codes import Purpose
 from chalicelib.otp.sms_text import render_sms
 
 
@@ -17,7 +18,7 @@ class SnsTexter:
         self._client = client
         self._settings = settings
 
-    def send_code(self, to: Identifier, code: str, valid_minutes: int) -> None:
+    def send_code(self, to: Identifier, code: str, valid_minutes: int, purpose: Purpose = Purpose.SIGN_IN) -> None:
         settings = self._settings
         text = render_sms(settings.sms_template, settings.service_name, code, valid_minutes,
                           settings.sms_webotp_domain)

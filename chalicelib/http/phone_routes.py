@@ -17,7 +17,7 @@ from chalicelib.http import errors
 from chalicelib.http.exchange import Exchange
 from chalicelib.http.otp_routes import code_sent, identifier, shown
 from chalicelib.http.session_routes import listed
-from chalicelib.otp.codes import parse_code
+from chalicelib.otp.codes import Purpose, parse_code
 from chalicelib.otp.service import NotLinked
 
 Answer = tuple[int, dict[str, Any]]
@@ -30,7 +30,7 @@ def add(exchange: Exchange) -> Answer:
         raise errors.ACCOUNT_HAS_PHONE.error()
     to = identifier(exchange.json_object(), (PHONE,))
     exchange.channel(to)
-    return code_sent(wiring.get_service().send_code(to, exchange.source_network()))
+    return code_sent(wiring.get_service().send_code(to, exchange.source_network(), Purpose.LINK))
 
 
 def verify(exchange: Exchange) -> Answer:

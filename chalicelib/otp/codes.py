@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+import enum
 import secrets
+
+
+class Purpose(enum.Enum):
+    """What a code is sent for. A code works only for its own purpose (its digest is keyed by it), and its
+    message says what it does, so a person asked for "your code" cannot be talked into linking their number to
+    someone else's account with a sign-in code."""
+
+    SIGN_IN = "sign_in"
+    LINK = "link"  # adds the identifier to the signed-in account that asked
+    REAUTHENTICATE = "reauthenticate"  # a recent proof before an account change
 
 
 def generate_code(digits: int) -> str:

@@ -22,7 +22,7 @@ from chalicelib.aws.mailer import CodeSender
 from chalicelib.config import Limits
 from chalicelib.crypto import KeyedHasher
 from chalicelib.mfa.challenge import Challenges, MfaRequired
-from chalicelib.otp.codes import generate_code
+from chalicelib.otp.codes import Purpose, generate_code
 from chalicelib.otp.store import CodeStore, GuessResult, SendTicket
 
 logger = logging.getLogger(__name__)
@@ -74,8 +74,9 @@ class OtpService:
         self._clock = clock
         self._challenges = challenges
 
-    def send_code(self, to: Identifier, source_network: str | None) -> SentCode:
-        """Send a fresh code to the normalised identifier ``to``; it replaces any earlier code.
+    def send_code(self, to: Identifier, source_network: str | None, purpose: Purpose = Purpose.SIGN_IN) -> SentCode:
+        """Send a fresh code for ``purpose`` to the normalised identifier ``to``; it replaces any earlier code
+        (of whatever purpose: an identifier has one live code), and works only for ``purpose``.
 
         Raises ``Throttled``, or ``DependencyError`` when storage or delivery failed (a failed delivery is taken
         back, so the person can ask again at once).
@@ -85,7 +86,7 @@ class OtpService:
             self._hasher.subject_key(to.kind, to.value),
             to.kind,
             self._network_key(source_network),
-            self._hasher.digest(to.value, code),
+            self._code_digest(to, code, purpose),
             int(self._clock()),
             self._hasher.subject_key("prefix", to.prefix) if to.kind == PHONE else None,
             to.country,
@@ -99,7 +100,7 @@ class OtpService:
             raise
         ttl = self._limits.code_ttl(to.kind)
         try:
-            self._senders(to.kind).send_code(to, code, ttl // 60)
+            self._senders(to.kind).send_code(to, code, ttl // 60, purpose)
         except Exception:
             self._take_back(ticket)
             raise
@@ -146,7 +147,7 @@ class OtpService:
         already holds one of its kind.
         """
         now = int(self._clock())
-        key, guess_digest, guess = self._guess(identifier, code, now, source_network)
+        key, guess_digest, guess = self._guess(identifier, code, now, source_network, Purpose.LINK)
         nonce = guess.pending.record.nonce
         try:
             outcome = self._accounts.link(key, identifier.kind, identifier.value, nonce, home, account.id,
@@ -167,11 +168,12 @@ class OtpService:
         return self._accounts.unlink(key, kind, home, account.id, int(self._clock()))
 
     def _guess(
-        self, identifier: Identifier, code: str, now: int, source_network: str | None
+        self, identifier: Identifier, code: str, now: int, source_network: str | None,
+        purpose: Purpose = Purpose.SIGN_IN,
     ) -> tuple[str, str, _Guess]:
         """Spend one guess at the identifier's live code; raises :class:`InvalidCode` unless it was right."""
         key = self._hasher.subject_key(identifier.kind, identifier.value)
-        guess_digest = self._hasher.digest(identifier.value, code)
+        guess_digest = self._code_digest(identifier, code, purpose)
         pending = self._sessions.prepare(key, now, AMR[identifier.kind])
         guess = self._store.check_guess(key, guess_digest, now, pending.record, self._network_key(source_network))
         if guess.result is not GuessResult.RIGHT:
@@ -219,6 +221,13 @@ class OtpService:
         if account.status != ACTIVE:
             self._end(home, nonce)
             raise AccountLocked()
+
+    def _code_digest(self, to: Identifier, code: str, purpose: Purpose) -> str:
+        """The stored form of ``code``, keyed by its purpose: a code sent for one purpose is a wrong guess for
+        every other (a sign-in code cannot link a number, a linking code cannot sign in)."""
+        if purpose is Purpose.SIGN_IN:
+            return self._hasher.digest(to.value, code)
+        return self._hasher.tag(f"otp-{purpose.value}", to.value, code)
 
     def _network_key(self, source_network: str | None) -> str | None:
         return self._hasher.subject_key("ip", source_network) if source_network else None
