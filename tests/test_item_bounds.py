@@ -44,11 +44,13 @@ class UnsignedTokens:
     """Access tokens without KMS: these tests measure the table, not the signature."""
 
     def issue(self, subject: str, session_id: str, now: int, profile: Any) -> tuple[str, int]:
-        return f"token-for-{session_id}/{subject}/{now}", now + 3600
+        claims = "/".join(str(profile[name]) for name in ("aal", "auth_time", "gen"))
+        return f"token-for-{session_id}/{subject}/{now}/{claims}", now + 3600
 
     def verify(self, token: str, now: int) -> Claims:
-        session_id, subject, issued = token.removeprefix("token-for-").split("/")
-        return Claims(subject, session_id, int(issued), int(issued) + 3600)
+        session_id, subject, issued, *claims = token.removeprefix("token-for-").split("/")
+        aal, auth_time, generation = map(int, claims)
+        return Claims(subject, session_id, int(issued), int(issued) + 3600, aal, auth_time, generation)
 
 
 class Mailbox:

@@ -112,8 +112,9 @@ def test_enroll_sign_in_with_both_factors_then_a_recovery_code_then_remove_after
     alice.secret = enrollment["secret"]
     confirmed = alice.post("/mfa/totp/confirm", {"otp": alice.code()}, first["access_token"]).json_body
     assert len(confirmed["recovery_codes"]) == 10 and confirmed["user_id"] == first["user_id"]
-    # The same session, upgraded: its earlier access token still works, and /me tells the server's view.
-    assert alice.me(first["access_token"]).json_body["session"]["aal"] == 2
+    # The same session, upgraded with new tokens: the earlier ones are refused (a token never carries more than its
+    # own claims), so a token stolen before enrollment cannot remove the new factor.
+    assert alice.me(first["access_token"]).json_body["code"] == "invalid_token"
     me = alice.me(confirmed["access_token"]).json_body
     assert me["mfa"] == {"totp": True, "recovery_codes_left": 10, "recovery_codes_low": False}
     assert (me["session"]["aal"], me["session"]["amr"], me["session"]["auth_time"]) == (2, ["otp", "mfa"],
@@ -232,7 +233,7 @@ def test_where_two_step_is_off_its_routes_say_so(alice: Person, monkeypatch: pyt
 def sign(claims: dict[str, Any]) -> str:
     """A token signed by the service's own key: what only a bug or a stolen key could make."""
     token, _ = wiring.get_sessions()._tokens.issue(claims["sub"], claims["sid"], claims["iat"], {
-        name: value for name, value in claims.items() if name in ("amr", "auth_time", "aal", "email")})
+        name: value for name, value in claims.items() if name in ("amr", "auth_time", "aal", "gen", "email")})
     return token
 
 
@@ -373,3 +374,54 @@ def test_a_phone_linked_to_an_account_with_a_factor_needs_the_factor_too(alice: 
     verified = alice.post("/mfa/verify", {"mfa_token": challenge["mfa_token"], "otp": alice.code()}).json_body
     assert verified["code"] == "verified" and verified["user_id"] == confirmed["user_id"]
     assert alice.me(verified["access_token"]).json_body["session"]["aal"] == 2
+
+
+# -- an upgrade issues new tokens and ends the old ones (a token never carries more than its own claims) --------
+
+
+def test_a_token_from_before_enrollment_cannot_remove_the_new_factor(alice: Person) -> None:
+    """The outside review's finding: token A (AAL1) used to inherit the session's upgrade and remove the factor."""
+    first = alice.signed_in()
+    confirmed = alice.enroll(first["access_token"])
+    for path, method in (("/mfa/totp", "DELETE"), ("/mfa/recovery-codes", "POST"), ("/me", "GET")):
+        answer = alice.post(path, token=first["access_token"], method=method)
+        assert (answer.status_code, answer.json_body["code"]) == (401, "invalid_token"), path
+    assert claims_of(confirmed["access_token"])["gen"] == claims_of(first["access_token"])["gen"] + 1
+    # Its refresh token is retired without grace: presented now, it is reuse, and the session ends with it.
+    reused = alice.post("/token/refresh", {"refresh_token": first["refresh_token"]})
+    assert (reused.status_code, reused.json_body["code"]) == (401, "invalid_token")
+    assert alice.me(confirmed["access_token"]).status_code == 401
+
+
+def test_re_authenticating_ends_the_tokens_issued_before_it(alice: Person, clock: FakeClock) -> None:
+    confirmed = alice.enroll(alice.signed_in()["access_token"])
+    clock.advance(301)
+    old = confirmed["access_token"]
+    renewed = alice.post("/mfa/reauthenticate", {"otp": alice.code()}, old).json_body
+    assert renewed["code"] == "reauthenticated"
+    stale = alice.delete("/mfa/totp", old)
+    assert (stale.status_code, stale.json_body["code"]) == (401, "invalid_token")
+    # Within the refresh grace that a refresh would honour: the upgrade honours none.
+    reused = alice.post("/token/refresh", {"refresh_token": confirmed["refresh_token"]})
+    assert (reused.status_code, reused.json_body["code"]) == (401, "invalid_token")
+
+
+def test_a_refresh_keeps_the_generation_and_the_refreshed_token_keeps_working(alice: Person) -> None:
+    confirmed = alice.enroll(alice.signed_in()["access_token"])
+    refreshed = alice.post("/token/refresh", {"refresh_token": confirmed["refresh_token"]}).json_body
+    assert claims_of(refreshed["access_token"])["gen"] == claims_of(confirmed["access_token"])["gen"]
+    assert alice.me(confirmed["access_token"]).status_code == 200  # a refresh is no upgrade: both stay valid
+    assert alice.me(refreshed["access_token"]).status_code == 200
+
+
+def test_a_token_whose_own_claims_say_less_than_the_session_gets_no_more(alice: Person, clock: FakeClock) -> None:
+    """Step-up reads the lesser of the token's claims and the server's entry: a token of the current generation
+    that claims AAL1, or an old auth_time, cannot act as if it had proven more."""
+    confirmed = alice.enroll(alice.signed_in()["access_token"])
+    claims = claims_of(confirmed["access_token"])
+    for weaker in ({"aal": 1}, {"auth_time": int(clock()) - 3600}):
+        forged = sign({**claims, **weaker, "iat": int(clock())})
+        assert alice.me(forged).status_code == 200  # genuine, live and current: a session
+        refused = alice.delete("/mfa/totp", forged)
+        assert (refused.status_code, refused.json_body["code"]) == (401, "reauthentication_required"), weaker
+    assert alice.delete("/mfa/totp", confirmed["access_token"]).json_body["code"] == "mfa_disabled"

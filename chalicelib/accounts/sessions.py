@@ -12,6 +12,13 @@ recognised as reuse without any list of retired tokens.
 
 On an account with a second factor, a session whose ``amr`` lacks ``"mfa"`` is pending
 (:func:`chalicelib.mfa.state.pending`): its access and refresh tokens are refused like revoked ones.
+
+A token never carries more privilege than its own claims say (OWASP ASVS 5.0, V7.2: new session tokens on every
+authentication and re-authentication). Every upgrade of a session (a factor confirmed, an mfa_token redeemed, a
+re-authentication) counts its generation up (the entry's ``g``) and hands out new tokens of that generation, whose
+access tokens carry it as ``gen``; an access token of another generation is refused, and the upgrade's own write
+retires the earlier refresh token with no grace, so presenting it afterwards is reuse. A route's step-up rule then
+reads the lesser of what the token claims and what the session entry holds (:attr:`Principal.aal`).
 """
 
 from __future__ import annotations
@@ -79,11 +86,19 @@ class IssuedSession(NamedTuple):
 
 
 class Principal(NamedTuple):
+    """A caller whose access token is genuine, live and of its session's current generation.
+
+    ``aal`` and ``auth_time`` are the lesser of the token's own claims and the session entry's: what a route that
+    needs a recent or two-factor proof reads.
+    """
+
     account: Account
     ref: SessionRef
     issued_at: int
     expires_at: int
     session: SessionView
+    aal: int
+    auth_time: int
 
 
 class SessionService:
@@ -117,8 +132,8 @@ class SessionService:
         return self._tokens_for(account, ref, session, refresh_token, now)
 
     def reissue(self, account: Account, ref: SessionRef, session: SessionView, now: int) -> tuple[IssuedSession, str]:
-        """Tokens for ``session`` as a write is about to make it (a second factor proven), signed before that
-        write, and the new refresh token's tag, which the write stores."""
+        """Tokens for ``session`` as an upgrade's write is about to make it (its generation counted up), signed
+        before that write, and the new refresh token's tag, which the write stores."""
         refresh_token, tag = self._new_refresh_token(ref)
         return self._tokens_for(account, ref, session, refresh_token, now), tag
 
@@ -142,8 +157,11 @@ class SessionService:
         account, session = found
         if not hmac.compare_digest(account.id, claims.subject):
             raise SessionRejected("session of another account")
+        if claims.generation != session.generation:
+            raise SessionRejected("superseded")  # issued before the session's last upgrade
         self._refuse_pending(account, session)
-        return Principal(account, ref, claims.issued_at, claims.expires_at, session)
+        return Principal(account, ref, claims.issued_at, claims.expires_at, session,
+                         min(claims.aal, aal(session.amr)), min(claims.auth_time, session.auth_time))
 
     def sign_out(self, principal: Principal, everywhere: bool) -> None:
         if everywhere:
@@ -160,7 +178,7 @@ class SessionService:
         self, account: Account, ref: SessionRef, session: SessionView, refresh_token: str, now: int
     ) -> IssuedSession:
         profile: dict[str, object] = {"amr": list(session.amr), "auth_time": session.auth_time,
-                                      "aal": aal(session.amr)}
+                                      "aal": aal(session.amr), "gen": session.generation}
         # OpenID Connect's names; every identifier an account holds was proven with a code.
         if EMAIL in account.identifiers:
             profile.update(email=account.identifiers[EMAIL], email_verified=True)

@@ -9,11 +9,13 @@ and the revocation check at one consistent key lookup. Attributes of the home it
 - ``last_sign_in_at``: when a sign-in that needed a write of its own happened (see :meth:`AccountStore.account`);
 - ``sessions``: one entry per session nonce, ``{c: created, x: expires, amr, h: current refresh tag,
   hp: a second current tag (after a grace use), hg: the tag retired last and r: when (honoured once more
-  within the grace window)}``. A refresh token carries its own keyed tag, so a retired token is recognised as
-  genuine without remembering it: any genuine tag that is neither current nor in grace is reuse. Two-step
-  sign-in (:mod:`chalicelib.mfa.store`) adds ``a`` (when the second factor was last proven) and ``t`` (an
-  mfa_token's tries) to an entry, and owns the item's ``mfa`` and ``mfa_p``; :meth:`AccountStore.find` reads
-  ``mfa`` too, so that a session's check also tells whether it still owes a second factor.
+  within the grace window), a: when the person last proved who they are again (a second factor or a
+  re-authentication code), g: the generation of its tokens, counted up by every such proof (absent: 0)}``. A
+  refresh token carries its own keyed tag, so a retired token is recognised as genuine without remembering it:
+  any genuine tag that is neither current nor in grace is reuse. Two-step sign-in (:mod:`chalicelib.mfa.store`)
+  adds ``t`` (an mfa_token's tries) to an entry, and owns the item's ``mfa`` and ``mfa_p``;
+  :meth:`AccountStore.find` reads ``mfa`` too, so that a session's check also tells whether it still owes a
+  second factor.
 
 An identifier linked to an account later (a phone added to an email account) keeps its code state on its own
 item, which then names the account's home (``home``, ``home_account``) and is pinned like a home; the account's
@@ -87,7 +89,8 @@ class SessionView(NamedTuple):
     created_at: int
     expires_at: int
     amr: tuple[str, ...]
-    authenticated_at: int = 0  # the entry's ``a``: the last second factor (chalicelib/mfa), if any
+    authenticated_at: int = 0  # the entry's ``a``: the last proof since sign-in (chalicelib/mfa, a code), if any
+    generation: int = 0  # the entry's ``g``: how many times the session was upgraded (see SessionService)
 
     @property
     def auth_time(self) -> int:
@@ -115,7 +118,8 @@ def _amr(entry: dict[str, Any]) -> tuple[str, ...]:
 def _view(entry: dict[str, Any] | None, now: int) -> SessionView | None:
     if entry is None or read_number(entry, "x") <= now:
         return None
-    return SessionView(read_number(entry, "c"), read_number(entry, "x"), _amr(entry), read_number(entry, "a"))
+    return SessionView(read_number(entry, "c"), read_number(entry, "x"), _amr(entry), read_number(entry, "a"),
+                       read_number(entry, "g"))
 
 
 def live_sessions(item: Item, now: int) -> int:

@@ -27,9 +27,10 @@ if TYPE_CHECKING:
 ALGORITHM = "ES256"
 REQUIRED_CLAIMS = ("iss", "aud", "sub", "sid", "iat", "nbf", "exp", "jti")
 # Every claim an access token may carry: ``sub`` is the account id; ``email`` the address it holds (OIDC names);
-# ``amr`` (RFC 8176), ``auth_time`` and ``aal`` (1, or 2 after a second factor) describe the sign-in.
+# ``amr`` (RFC 8176), ``auth_time`` and ``aal`` (1, or 2 after a second factor) describe the sign-in; ``gen`` is
+# the generation of the session's tokens (chalicelib/accounts/sessions.py): an upgrade ends the earlier ones.
 CLAIMS_SUPPORTED = (*REQUIRED_CLAIMS, "email", "email_verified", "phone_number", "phone_number_verified", "amr",
-                    "auth_time", "aal")
+                    "auth_time", "aal", "gen")
 
 
 class InvalidToken(Exception):
@@ -41,6 +42,9 @@ class Claims(NamedTuple):
     session_id: str
     issued_at: int
     expires_at: int
+    aal: int = 1  # what the token itself says of its sign-in: a token never counts for more than its claims
+    auth_time: int = 0  # absent: never a recent proof
+    generation: int = 0  # absent: a token issued before generations were counted, valid until the first upgrade
 
 
 def b64url(data: bytes) -> str:
@@ -206,12 +210,16 @@ class AccessTokens:
             )
         except jwt.PyJWTError as error:
             raise InvalidToken(type(error).__name__) from None
-        times = (claims["iat"], claims["nbf"], claims["exp"])
-        if not all(type(t) is int for t in times) or not isinstance(claims["sub"], str):
+        numbers = (claims["iat"], claims["nbf"], claims["exp"], *(claims.get(name, 0) for name in _OPTIONAL_NUMBERS))
+        if not all(type(n) is int for n in numbers) or not isinstance(claims["sub"], str):
             raise InvalidToken("malformed claims")
         if not claims["nbf"] <= now < claims["exp"]:
             raise InvalidToken("outside its validity")
-        return Claims(claims["sub"], str(claims["sid"]), int(claims["iat"]), int(claims["exp"]))
+        return Claims(claims["sub"], str(claims["sid"]), claims["iat"], claims["exp"], claims.get("aal", 1),
+                      claims.get("auth_time", 0), claims.get("gen", 0))
+
+
+_OPTIONAL_NUMBERS = ("aal", "auth_time", "gen")
 
 
 def _key_uuid(key_id_or_arn: str) -> str:

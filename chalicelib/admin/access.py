@@ -1,7 +1,8 @@
 """Who may use the admin routes: an admin's account, signed in with two factors, recently for a change.
 
 The assurance of a session is two-step sign-in's own rule (:mod:`chalicelib.mfa.state`: a session whose ``amr``
-holds ``"mfa"`` is at AAL2; its ``auth_time`` is the last proof), read from the server's session entry.
+holds ``"mfa"`` is at AAL2; its ``auth_time`` is the last proof), the lesser of what the caller's token claims and
+what the server's session entry holds (:class:`chalicelib.accounts.sessions.Principal`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from chalicelib.accounts.identifiers import EMAIL
 from chalicelib.accounts.sessions import Principal
 from chalicelib.admin.actions import AdminMfaRequired, NotAdmin
 from chalicelib.config import Settings
-from chalicelib.mfa.state import ReauthenticationRequired, aal
+from chalicelib.mfa.state import ReauthenticationRequired
 
 
 def require_admin(principal: Principal, settings: Settings, now: int, changing: bool) -> None:
@@ -19,8 +20,7 @@ def require_admin(principal: Principal, settings: Settings, now: int, changing: 
     ``POST /mfa/reauthenticate``). Checked in that order, so a non-admin learns nothing more."""
     if not settings.is_admin(principal.account.identifiers.get(EMAIL)):
         raise NotAdmin()
-    session = principal.session
-    if aal(session.amr) < 2:
+    if principal.aal < 2:
         raise AdminMfaRequired()
-    if changing and now - session.auth_time > settings.admin_step_up_seconds:
+    if changing and now - principal.auth_time > settings.admin_step_up_seconds:
         raise ReauthenticationRequired()

@@ -82,8 +82,7 @@ class Exchange:
         principal = wiring.get_sessions().authenticate(token.strip(), now)
         self.identify(principal.account)
         limits = wiring.get_settings().limits
-        session = principal.session
-        mfa.require(needs, limits.mfa_policy, principal.account.mfa, session.amr, session.auth_time, now,
+        mfa.require(needs, limits.mfa_policy, principal.account.mfa, principal.aal, principal.auth_time, now,
                     limits.step_up_seconds)
         return principal
 

@@ -8,6 +8,9 @@ recognised on its retry by the new refresh tag it stored, so a sign-in is never 
 Invariant kept by :meth:`MfaService.confirm`: once an account has a factor, every live session of it has
 ``"mfa"`` in its ``amr``; a session without it is pending and refused everywhere
 (:meth:`chalicelib.accounts.sessions.SessionService.authenticate`, ``refresh``).
+
+Every upgrade (confirm, verify, reauthenticate) counts the session's generation up and retires its refresh token
+with no grace: the tokens issued before it are refused from then on, so none carries more than its own claims.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib.accounts.sessions import IssuedSession, Principal, SessionRef, SessionRejected, SessionService
+from chalicelib.accounts.sessions import IssuedSession, Principal, SessionRejected, SessionService
 from chalicelib.accounts.store import SESSIONS, AccountStore, SessionView
 from chalicelib.aws.expressions import Item, Update, read_map, read_number, read_string
 from chalicelib.config import Limits
@@ -82,11 +85,11 @@ class MfaService:
             if step is None:
                 raise InvalidCode()
             entry = _live_entry(item, ref.nonce, now)
-            view = SessionView(read_number(entry, "c"), read_number(entry, "x"), _upgraded_amr(entry), now)
+            view = _upgraded(entry, read_number(entry, "x"), now)
             signed = signed or self._sessions.reissue(principal.account, ref, view, now)
             session, tag = signed
-            upgraded = {**{name: plain(value) for name, value in entry.items() if name not in ("hp", "t")},
-                        "amr": list(view.amr), "a": now, "h": tag, "hg": read_string(entry, "h"), "r": now}
+            upgraded = {**{name: plain(value) for name, value in entry.items() if name not in _RETIRED},
+                        "amr": list(view.amr), "a": now, "h": tag, "g": view.generation}
             done, found = self._store.confirm(ref.home, ref.nonce, sealed, step, digests, upgraded,
                                               read_string(entry, "h"), now)
             if done or _holds(found, ref.nonce, tag):
@@ -104,9 +107,10 @@ class MfaService:
         item = self._store.reserve(ref.home, ref.nonce, proof.totp, now, ticket.pending_tag)
         spend = self._spend(ref.home, item, proof, now)
         entry = read_map(item, SESSIONS)[ref.nonce]["M"]
-        view = SessionView(read_number(entry, "c"), now + self._limits.session_seconds, _upgraded_amr(entry), now)
+        view = _upgraded(entry, now + self._limits.session_seconds, now)
         session, tag = self._sessions.reissue(self._accounts.account(ref.home, item), ref, view, now)
-        upgrade = _changing(ref.nonce, {"amr": list(view.amr), "h": tag, "a": now, "x": view.expires_at}, "t")
+        upgrade = _changing(ref.nonce, {"amr": list(view.amr), "h": tag, "a": now, "x": view.expires_at,
+                                        "g": view.generation}, "t")
         done, found = self._store.spend(ref.home, ref.nonce, spend, ticket.pending_tag, upgrade)
         if not (done or _holds(found, ref.nonce, tag)):
             if read_string(read_map(found, SESSIONS).get(ref.nonce, {}).get("M", {}), "h") != ticket.pending_tag:
@@ -115,19 +119,20 @@ class MfaService:
         return Upgraded(session, self._codes_left(item, spend))
 
     def reauthenticate(self, principal: Principal, proof: Proof, now: int) -> Upgraded:
-        """Prove the second factor again: ``auth_time`` renewed, new tokens (the old refresh token is retired,
-        honoured once more within the refresh grace, as after a refresh)."""
+        """Prove the second factor again: ``auth_time`` renewed, new tokens of the next generation (the earlier
+        access tokens are refused, and the earlier refresh token is retired without grace)."""
         ref = principal.ref
         item = reserved = self._store.reserve(ref.home, ref.nonce, proof.totp, now, seen=principal.account.mfa)
         spend = self._spend(ref.home, item, proof, now)
         signed: tuple[IssuedSession, str] | None = None
         for _ in range(WRITE_ATTEMPTS):
             entry = _live_entry(item, ref.nonce, now)
-            view = SessionView(read_number(entry, "c"), read_number(entry, "x"), _upgraded_amr(entry), now)
+            view = _upgraded(entry, read_number(entry, "x"), now)
             signed = signed or self._sessions.reissue(principal.account, ref, view, now)
             session, tag = signed
             retired = read_string(entry, "h")
-            renew = _changing(ref.nonce, {"a": now, "h": tag, "hg": retired, "r": now, "amr": list(view.amr)}, "hp")
+            renew = _changing(ref.nonce, {"a": now, "h": tag, "amr": list(view.amr), "g": view.generation},
+                              *_RETIRED)
             done, item = self._store.spend(ref.home, ref.nonce, spend, retired, renew)
             if done or _holds(item, ref.nonce, tag):
                 return Upgraded(session, self._codes_left(reserved, spend))
@@ -145,10 +150,11 @@ class MfaService:
                 raise MfaNotEnabled()
             entry = _live_entry(item, ref.nonce, now)
             kept = {name: plain(value) for name, value in entry.items()}
-            done, found = self._store.disable(ref.home, ref.nonce, kept, read_string(entry, "h"), now)
+            done, found = self._store.disable(ref.home, ref.nonce, kept, read_string(entry, "h"), now,
+                                              principal.session.generation)
             if done or not Factors.of(read_map(found, MFA)).active:
                 return  # gone: also when this write landed, its answer was lost and botocore's retry refused
-            self._refused_step_up(found, ref, now)
+            self._refused_step_up(found, principal, now)
         raise SessionRejected("the session kept changing while the factor was removed")
 
     def regenerate(self, principal: Principal, now: int) -> list[str]:
@@ -156,19 +162,21 @@ class MfaService:
         ref = principal.ref
         codes = recovery.new_codes()
         digests = [recovery.digest(self._hasher, ref.home, recovery.normalised(c) or "") for c in codes]
-        done, found = self._store.replace_codes(ref.home, ref.nonce, digests, now)
+        done, found = self._store.replace_codes(ref.home, ref.nonce, digests, now, principal.session.generation)
         if not done:
-            self._refused_step_up(found, ref, now)
+            self._refused_step_up(found, principal, now)
             raise ReauthenticationRequired()
         return codes
 
     # -- helpers -----------------------------------------------------------------------------------------
 
-    def _refused_step_up(self, item: Item, ref: SessionRef, now: int) -> None:
+    def _refused_step_up(self, item: Item, principal: Principal, now: int) -> None:
         """Why a step-up write was refused, unless only the session's refresh tag moved (then: try again)."""
         if not Factors.of(read_map(item, MFA)).active:
             raise MfaNotEnabled()
-        entry = _live_entry(item, ref.nonce, now)
+        entry = _live_entry(item, principal.ref.nonce, now)
+        if read_number(entry, "g") != principal.session.generation:
+            raise SessionRejected("superseded")  # upgraded meanwhile: the caller's token is of an earlier generation
         amr = [element.get("S") for element in entry.get("amr", {}).get("L", [])]
         if MFA_AMR not in amr or read_number(entry, "a") < now - self._limits.step_up_seconds:
             raise ReauthenticationRequired()
@@ -202,13 +210,14 @@ class MfaService:
         return left - 1 if isinstance(spend, RecoveryDigest) else left
 
 
-def _changing(nonce: str, values: dict[str, Any], removed: str) -> Callable[[Update], None]:
-    """Clauses that set ``values`` in the session's entry and remove its field ``removed``."""
+def _changing(nonce: str, values: dict[str, Any], *removed: str) -> Callable[[Update], None]:
+    """Clauses that set ``values`` in the session's entry and remove its fields ``removed``."""
 
     def change(update: Update) -> None:
         for name, value in values.items():
             update.set(f"{update.name(SESSIONS, nonce, name)} = {update.value(value)}")
-        update.remove(SESSIONS, nonce, removed)
+        for name in removed:
+            update.remove(SESSIONS, nonce, name)
 
     return change
 
@@ -221,10 +230,17 @@ def _live_entry(item: Item, nonce: str, now: int) -> dict[str, Any]:
     return fields
 
 
-def _upgraded_amr(entry: dict[str, Any]) -> tuple[str, ...]:
-    """The first factor's methods and ``"mfa"`` (RFC 8176), once."""
+# A session entry's fields an upgrade drops: the second current refresh tag, the retired one and its grace (an
+# upgrade honours no earlier refresh token), and the mfa_token's tries.
+_RETIRED = ("hp", "hg", "r", "t")
+
+
+def _upgraded(entry: dict[str, Any], expires_at: int, now: int) -> SessionView:
+    """The session of ``entry`` once a second factor is proven at ``now``: the first factor's methods and
+    ``"mfa"`` (RFC 8176), once; its next generation."""
     amr = [element.get("S", "") for element in entry.get("amr", {}).get("L", [])]
-    return tuple(dict.fromkeys([*amr, MFA_AMR]))
+    return SessionView(read_number(entry, "c"), expires_at, tuple(dict.fromkeys([*amr, MFA_AMR])), now,
+                       read_number(entry, "g") + 1)
 
 
 def _holds(item: Item, nonce: str, tag: str) -> bool:

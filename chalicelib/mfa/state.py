@@ -46,7 +46,12 @@ class EnrollmentRequired(Exception):
 
 
 class ReauthenticationRequired(Exception):
-    """The action needs a second factor proven within ``OTP_STEP_UP_SECONDS`` (RFC 9470's step-up)."""
+    """The action needs a proof within ``OTP_STEP_UP_SECONDS`` (RFC 9470's step-up): the second factor on an
+    account that uses one (``POST /mfa/reauthenticate``), else a fresh code (``by_code``, ``POST /reauthenticate``)."""
+
+    def __init__(self, by_code: bool = False) -> None:
+        super().__init__("by code" if by_code else "by second factor")
+        self.by_code = by_code
 
 
 class Needs(enum.Enum):
@@ -55,6 +60,7 @@ class Needs(enum.Enum):
     ENROLLMENT = "any live session, also one that may only enroll a factor"
     SESSION = "a full session: under REQUIRED, of an account with a factor"
     STEP_UP = "AAL2, with the second factor proven within OTP_STEP_UP_SECONDS"
+    RECENT = "a proof within OTP_STEP_UP_SECONDS: the second factor where the account uses one, else a code"
 
 
 class Factors(NamedTuple):
@@ -93,9 +99,11 @@ def pending(policy: str, mfa: Mapping[str, Any], amr: Iterable[str]) -> bool:
     return policy != OFF and Factors.of(mfa).active and aal(amr) < 2
 
 
-def require(needs: Needs, policy: str, mfa: Mapping[str, Any], amr: Iterable[str], auth_time: int, now: int,
+def require(needs: Needs, policy: str, mfa: Mapping[str, Any], assurance: int, auth_time: int, now: int,
             step_up_seconds: int) -> None:
-    """Refuse a live, non-pending session that does not meet ``needs`` (from the server's own entry).
+    """Refuse a live, non-pending session that does not meet ``needs``, given its ``assurance`` (AAL) and
+    ``auth_time``: the lesser of the token's claims and the session entry's
+    (:attr:`chalicelib.accounts.sessions.Principal.aal`).
 
     Raises :class:`EnrollmentRequired`, :class:`MfaNotEnabled` (step-up on an account without a factor) or
     :class:`ReauthenticationRequired`.
@@ -103,8 +111,13 @@ def require(needs: Needs, policy: str, mfa: Mapping[str, Any], amr: Iterable[str
     factors = Factors.of(mfa)
     if needs is not Needs.ENROLLMENT and policy == REQUIRED and not factors.active:
         raise EnrollmentRequired()
+    recent = now - auth_time <= step_up_seconds
     if needs is Needs.STEP_UP:
         if not factors.active:
             raise MfaNotEnabled()
-        if aal(amr) < 2 or now - auth_time > step_up_seconds:
+        if assurance < 2 or not recent:
             raise ReauthenticationRequired()
+    if needs is Needs.RECENT:
+        by_factor = policy != OFF and factors.active
+        if (by_factor and assurance < 2) or not recent:
+            raise ReauthenticationRequired(by_code=not by_factor)

@@ -5,7 +5,8 @@ Attributes owned here (docs/item-layout.md has the bounds):
 - ``mfa``: the active factor, ``{s: sealed TOTP secret, u: last time-step used, f/fw: failures in window fw,
   cf: consecutive failures, rc: {keyed digest of an unused recovery code: 1, ...}}``;
 - ``mfa_p``: an enrollment not confirmed yet, ``{s: sealed secret, t: when}`` (one; a new one replaces it);
-- in a session entry: ``a`` when the second factor was last proven and ``t`` the tries made with its mfa_token.
+- in a session entry: ``a`` when the second factor was last proven, ``g`` the generation of its tokens (counted
+  up by every upgrade, :mod:`chalicelib.accounts.sessions`) and ``t`` the tries made with its mfa_token.
 
 Guessing is bounded without a read first: each try is *counted as a failure before it is compared*, in the write
 that reserves it (window budget ``f``/``fw``, consecutive ``cf``, the mfa_token's ``t``), and a success clears
@@ -77,6 +78,12 @@ class Budget:
         else:
             update.set(f"{count} = {count} + {update.value(1)}")
             update.require(f"{window} = {update.value(self.index)} AND {count} < {update.value(self.limit)}")
+
+
+def generation_is(update: Update, nonce: str, generation: int) -> str:
+    """The condition that the session entry is at ``generation`` (an entry never upgraded has no ``g``)."""
+    field = update.name(SESSIONS, nonce, "g")
+    return f"attribute_not_exists({field}) OR {field} = {update.value(generation)}"
 
 
 def _entry(item: Item, nonce: str) -> dict[str, Any] | None:
@@ -219,24 +226,26 @@ class MfaStore:
 
     # -- step-up actions ---------------------------------------------------------------------------------
 
-    def disable(self, key: str, nonce: str, entry: dict[str, Any], expect: str, now: int) -> tuple[bool, Item]:
+    def disable(self, key: str, nonce: str, entry: dict[str, Any], expect: str, now: int, generation: int
+                ) -> tuple[bool, Item]:
         """Remove the factor (and any pending enrollment) and keep ``entry`` as the account's only session,
-        while that session is stepped up and still holds ``expect``."""
+        while that session is stepped up at ``generation`` and still holds ``expect``."""
         update = Update()
         update.require(f"attribute_exists({update.name(MFA, 's')})")
         self._session_holds(update, nonce, expect, now)
-        self._stepped_up(update, nonce, now)
+        self._stepped_up(update, nonce, now, generation)
         update.set(f"{update.name(SESSIONS)} = {update.value({nonce: entry})}")
         update.remove(MFA)
         update.remove(PENDING)
         return self._write(key, update)
 
-    def replace_codes(self, key: str, nonce: str, digests: list[str], now: int) -> tuple[bool, Item]:
-        """Make ``digests`` the account's recovery codes, while the session is stepped up."""
+    def replace_codes(self, key: str, nonce: str, digests: list[str], now: int, generation: int
+                      ) -> tuple[bool, Item]:
+        """Make ``digests`` the account's recovery codes, while the session is stepped up at ``generation``."""
         update = Update()
         update.require(f"attribute_exists({update.name(MFA, 's')})")
         update.require(f"{update.name(SESSIONS, nonce, 'x')} > {update.value(now)}")
-        self._stepped_up(update, nonce, now)
+        self._stepped_up(update, nonce, now, generation)
         update.set(f"{update.name(MFA, 'rc')} = {update.value(dict.fromkeys(digests, 1))}")
         return self._write(key, update)
 
@@ -247,10 +256,13 @@ class MfaStore:
         update.require(f"{update.name(SESSIONS, nonce, 'h')} = {update.value(expect)}")
         update.require(f"{update.name(SESSIONS, nonce, 'x')} > {update.value(now)}")
 
-    def _stepped_up(self, update: Update, nonce: str, now: int) -> None:
-        """The step-up rule as a condition: the server's own entry, not the token's claims, decides."""
-        update.require(f"contains({update.name(SESSIONS, nonce, 'amr')}, {update.value(MFA_AMR)})")
-        update.require(f"{update.name(SESSIONS, nonce, 'a')} >= {update.value(now - self._limits.step_up_seconds)}")
+    def _stepped_up(self, update: Update, nonce: str, now: int, generation: int) -> None:
+        """The step-up rule as a condition on the server's own entry, at the generation of the caller's token (so
+        the entry's ``amr`` and ``a`` are the ones the token itself claims: an upgrade meanwhile refuses it)."""
+        a, v = update.name, update.value
+        update.require(f"contains({a(SESSIONS, nonce, 'amr')}, {v(MFA_AMR)})")
+        update.require(f"{a(SESSIONS, nonce, 'a')} >= {v(now - self._limits.step_up_seconds)}")
+        update.require(generation_is(update, nonce, generation))
 
     def _write(self, key: str, update: Update, returns: str = "NONE") -> tuple[bool, Item]:
         return conditional_update(self._client, self._table, key, update, returns)
