@@ -24,6 +24,7 @@ from moto.core.botocore_stubber import MockRawResponse
 from app import app
 from chalicelib import wiring
 from chalicelib.accounts.identifiers import PHONE, Identifier
+from chalicelib.accounts.store import AccountStore
 from chalicelib.aws.texter import SnsTexter
 from chalicelib.config import Settings
 from chalicelib.crypto import KeyedHasher
@@ -551,3 +552,31 @@ def test_a_linked_phone_s_sign_in_whose_home_write_fails_keeps_the_code(api: Api
     finally:
         faults.clear()
     assert api.verify(code).json_body["user_id"] == mine["user_id"]
+
+
+def test_a_number_linked_between_a_first_sign_in_s_two_writes_ends_in_one_account(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The outside review's race: a first sign-in by the number passes its code check; before the write that
+    would create its account lands, the number is linked to another account. The creating write refuses an
+    identifier linked meanwhile, and the sign-in lands in the account the number now belongs to."""
+    bob = api.sign_in_by_email("bob@example.com")
+    assert api.send().status_code == 200
+    sign_in_code = code_in_text(NUMBER)
+    settle = AccountStore.settle
+
+    def paused(store: AccountStore, *args: Any, **kwargs: Any) -> Any:
+        monkeypatch.setattr(AccountStore, "settle", settle)  # once: the link's own requests settle as usual
+        api.clock.advance(61)  # past the resend cooldown
+        assert link(api, bob["access_token"]).json_body["code"] == "phone_linked"
+        return settle(store, *args, **kwargs)
+
+    monkeypatch.setattr(AccountStore, "settle", paused)
+    verified = api.verify(sign_in_code)
+    assert (verified.status_code, verified.json_body["user_id"]) == (200, bob["user_id"])
+    accounts = [item for item in table() if "account" in item]
+    assert len(accounts) == 1  # bob's: the number created none
+    number_item = next(item for item in table() if "home" in item)
+    assert "account" not in number_item and number_item["sessions"]["M"] == {}  # its guess's session tidied
+    api.clock.advance(61)
+    assert api.sign_in()["user_id"] == bob["user_id"]

@@ -98,6 +98,13 @@ class SessionView(NamedTuple):
         return self.authenticated_at or self.created_at
 
 
+class LinkedMeanwhile(NamedTuple):
+    """What :meth:`AccountStore.settle` answers when the identifier was linked to an account after its guess and
+    before the write that would have created an account of its own: ``item``, as that write found it."""
+
+    item: Item
+
+
 class Account(NamedTuple):
     id: str
     identifiers: dict[str, str]  # kind ("email") → the identifier, opened from its seal
@@ -198,11 +205,14 @@ class AccountStore:
         update.remove(SESSIONS, nonce)
 
     def settle(self, key: str, kind: str, identifier: str, nonce: str, before: Item, now: int,
-               also: Callable[[Update], None] | None = None) -> Account:
+               also: Callable[[Update], None] | None = None) -> Account | LinkedMeanwhile:
         """The account a right guess signs in to, after the write it needs, if any (``also`` adds clauses).
 
         That write creates the account on its identifier's first sign-in and ends the oldest sessions past the
-        cap (the new one is the newest); with nothing to do, there is no write and the guess's own was all.
+        cap (the new one is the newest); with nothing to do, there is no write and the guess's own was all. It
+        creates an account only while the identifier has none *and is linked to none*: one linked since the
+        guess (``/me/phone/verify`` between the guess and this write) answers :class:`LinkedMeanwhile`, so an
+        identifier never ends up in two accounts.
         """
         # The new session is the newest: keep it and the cap's worth of others, less one for it unless
         # ``before`` already holds it (a retried write that had landed) or it owes a second factor.
@@ -216,6 +226,7 @@ class AccountStore:
                                     ("ids", ids), ("v", LAYOUT_VERSION), (PINNED, NEVER), (TTL, NEVER)):
                     update.set(f"{update.name(name)} = {update.value(value)}")
                 update.require(f"attribute_not_exists({update.name('account')})")
+                update.require(f"attribute_not_exists({update.name(HOME)})")
             for surplus in surplus_sessions(before, now, keep, slack=EXPIRED_SLACK, owing=owing,
                                             owing_for=self._limits.mfa_token_seconds):
                 update.remove(SESSIONS, surplus)
@@ -228,6 +239,8 @@ class AccountStore:
             done, item = self._conditional(key, update, "ALL_NEW")
             if done:
                 return self.account(key, item)
+            if HOME in item:
+                return LinkedMeanwhile(item)
             before = item  # created meanwhile by an earlier code's sign-in: settle into that account
         raise AssertionError("unreachable: a write without a condition is not refused")
 

@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 from chalicelib.accounts.identifiers import EMAIL, PHONE, Identifier
 from chalicelib.accounts.sessions import IssuedSession, PendingSession, SessionService
-from chalicelib.accounts.store import ACTIVE, Account, AccountStore, Link
+from chalicelib.accounts.store import ACTIVE, Account, AccountStore, Link, LinkedMeanwhile
 from chalicelib.aws.dependencies import DependencyError
 from chalicelib.aws.expressions import Item
 from chalicelib.aws.mailer import CodeSender
@@ -131,6 +131,9 @@ class OtpService:
         except DependencyError:
             self._put_back(key, guess_digest, pending.record.nonce)
             raise
+        if isinstance(account, LinkedMeanwhile):  # linked to an account since the guess: sign in there
+            linked = _Guess(account.item, pending)
+            return self._sign_in_linked(key, guess_digest, linked, self._accounts.linked_home(account.item), amr, now)
         self._refuse_locked(account, key, pending.record.nonce)
         try:
             return self._issue(pending, account, now)
