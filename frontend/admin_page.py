@@ -235,7 +235,8 @@ def render_audit(client: AdminClient, token: str) -> None:
     st.download_button("Download CSV", frame.to_csv(index=False), file_name="audit.csv", mime="text/csv",
                        key="admin_audit_csv")
     if result.data.get("next_before"):
-        st.caption("The newest 100 entries; older ones through GET /admin/audit?before=…")
+        # Not "the newest 100": one request reads a bounded number of months, so a page may hold fewer.
+        st.caption("Older entries than these through GET /admin/audit?before=…")
 
 
 # ---------------------------------------------------------------------------------------------- the page

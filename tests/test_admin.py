@@ -26,10 +26,11 @@ from chalicelib.accounts.identifiers import EMAIL, Identifier
 from chalicelib.accounts.sessions import SessionRejected
 from chalicelib.admin.actions import Action
 from chalicelib.admin.service import AdminService
-from chalicelib.admin.store import Actor, AdminStore
+from chalicelib.admin.store import AUDIT_INDEX, AUDIT_MONTHS_PER_REQUEST, Actor, AdminStore
 from chalicelib.config import Settings, Window
 from chalicelib.crypto import KeyedHasher
 from chalicelib.otp.service import AccountLocked, OtpService
+from tests.aws_calls import RECORDER
 from tests.conftest import REPO_ROOT, FakeClock, SerializedClient, code_in, code_in_text, override_settings, sent_mails
 from tests.test_adversarial_faults import Faults, aws_error
 from tests.test_service import KEY, RecordingSender, make_service
@@ -388,9 +389,80 @@ def test_the_audit_reads_across_months_and_entries_expire(api: Api) -> None:
             assert int(item["expires_at"]["N"]) == int(item["at"]["N"]) // 1000 + 400 * 86_400
 
 
+def audit_page(api: Api, token: str, query: str) -> tuple[dict[str, Any], int]:
+    """The answer of ``GET /admin/audit?<query>`` and the DynamoDB ``Query`` calls it made on the audit index,
+    as the suite's record of AWS calls counts them (tests/aws_calls.py)."""
+
+    def queries() -> int:
+        return sum(count for call, count in RECORDER.calls.items()
+                   if call.operation == "Query" and call.name("IndexName") == AUDIT_INDEX)
+
+    made = queries()
+    answer = api.call("GET", f"/admin/audit?{query}", token)
+    assert answer.status_code == 200, answer.json_body
+    return answer.json_body, queries() - made
+
+
+def test_a_cursor_in_the_future_reads_from_now_in_a_bounded_request(api: Api) -> None:
+    """The security finding: a cursor of the year 2286 walked back one query per month (3,132 in one request)."""
+    alice = api.sign_in(ALICE)
+    token = api.admin()["access_token"]
+    assert api.act(token, alice["user_id"], "signout").status_code == 200
+    newest, queries = audit_page(api, token, "limit=100")
+    future, future_queries = audit_page(api, token, "limit=100&before=9999999999999%23x")
+    assert 0 < future_queries == queries <= AUDIT_MONTHS_PER_REQUEST
+    assert future == newest and [entry["action"] for entry in future["entries"]] == ["signout"]
+    # A client whose clock runs a little ahead still pages: its cursor reads as now, not as a refusal.
+    ahead = f"{int(api.clock() + 600) * 1000:013d}%23x"
+    assert audit_page(api, token, f"before={ahead}")[0]["entries"] == newest["entries"]
+
+
+def test_a_cursor_past_the_retention_horizon_reads_nothing(api: Api) -> None:
+    alice = api.sign_in(ALICE)
+    token = api.admin()["access_token"]
+    assert api.act(token, alice["user_id"], "signout").status_code == 200
+    answer, queries = audit_page(api, token, "before=0000000000001%23x")
+    assert (answer["entries"], answer["next_before"], queries) == ([], None, 0)
+
+
+@pytest.mark.parametrize(("now", "months"), [(1_800_000_000, 14), (1_772_323_200, 15)])  # the second: 1 March 2026
+def test_an_empty_trail_is_read_in_one_bounded_request(api: Api, now: int, months: int) -> None:
+    """The default retention (400 days) spans at most 15 month partitions (from 1 March 2026 back to January 2025,
+    for one): a request reads them all, one query each, so an empty trail is known to be empty from one request."""
+    api.clock.now = now
+    token = api.admin()["access_token"]
+    answer, queries = audit_page(api, token, "")
+    assert (answer["entries"], answer["next_before"], queries) == ([], None, months)
+    assert queries <= AUDIT_MONTHS_PER_REQUEST
+
+
+def test_paging_reaches_entries_older_than_one_request_reads(api: Api) -> None:
+    """With a retention longer than the bound, a request that runs out of months answers the start of the oldest
+    month it read as ``next_before``, however few entries it found, and paging on reaches the whole trail."""
+    override_settings(api.monkeypatch, OTP_AUDIT_RETENTION_DAYS="3650")
+    alice = api.sign_in(ALICE)
+    token = api.admin()["access_token"]
+    assert api.act(token, alice["user_id"], "lock").status_code == 200
+    api.clock.advance((AUDIT_MONTHS_PER_REQUEST + 3) * 31 * 86_400)
+    token = api.admin()["access_token"]
+    assert api.act(token, alice["user_id"], "unlock").status_code == 200
+    found, pages, query = [], 0, "limit=2"
+    while True:
+        answer, queries = audit_page(api, token, query)
+        assert queries <= AUDIT_MONTHS_PER_REQUEST
+        found += [entry["action"] for entry in answer["entries"]]
+        pages += 1
+        if answer["next_before"] is None:
+            break
+        query = f"limit=2&before={quote(answer['next_before'])}"
+    # 3650 days span at most 121 month partitions, and no page here is cut short by its limit.
+    assert found == ["unlock", "lock"] and 1 < pages <= -(-121 // AUDIT_MONTHS_PER_REQUEST)
+
+
 @pytest.mark.parametrize(("query", "code"), [
     ("limit=0", "invalid_query"), ("limit=101", "invalid_query"), ("limit=ten", "invalid_query"),
-    ("before=yesterday", "invalid_query"), ("limit=²", "invalid_query"),
+    ("before=yesterday", "invalid_query"), ("limit=²", "invalid_query"), ("before=123%23x", "invalid_query"),
+    ("before=99999999999999%23x", "invalid_query"), ("before=1800000000000", "invalid_query"),
 ])
 def test_audit_paging_parameters_are_checked(api: Api, query: str, code: str) -> None:
     token = api.admin()["access_token"]

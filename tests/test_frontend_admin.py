@@ -54,6 +54,7 @@ class FakeApi:
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, Any, Any, str]] = []
         self.act_answers: list[requests.Response] = []
+        self.next_before: str | None = None  # of the audit's answer
 
     def request(self, method: str, url: str, json: Any = None, params: Any = None, headers: Any = None,
                 timeout: float = 0) -> requests.Response:
@@ -62,7 +63,7 @@ class FakeApi:
         routes: dict[str, Callable[[], requests.Response]] = {
             "/admin/stats": lambda: response(200, stats(int(params["hours"]))),
             "/admin/audit": lambda: response(200, {"code": "audit_entries", "message": "m", "entries": [ENTRY],
-                                                   "next_before": None}),
+                                                   "next_before": self.next_before}),
             "/admin/users": lambda: response(200, {"code": "user_found", "message": "m", "user": CARD}),
             "/mfa/reauthenticate": lambda: response(200, {"code": "reauthenticated", "message": "m",
                                                           "access_token": "new-access", "refresh_token": "new-refresh",
@@ -129,6 +130,16 @@ def test_the_audit_table_downloads_as_csv(fake: FakeApi) -> None:
     assert not at.get("download_button")  # one view at a time: the charts first
     at.radio(key="admin_view").set_value("Audit trail").run()
     assert at.get("download_button")
+
+
+def test_the_audit_says_when_older_entries_remain(fake: FakeApi) -> None:
+    at = page()
+    at.radio(key="admin_view").set_value("Audit trail").run()
+    assert "Older entries" not in text(at)
+    fake.next_before = "1800000000000#"  # a page cut short by the months one request reads: one entry, not 100
+    at.radio(key="admin_view").set_value("Charts").run()
+    at.radio(key="admin_view").set_value("Audit trail").run()
+    assert "Older entries than these through GET /admin/audit?before=" in text(at) and "100" not in text(at)
 
 
 def _look_up(at: AppTest) -> AppTest:

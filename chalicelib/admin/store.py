@@ -10,12 +10,13 @@
   landed is recognised by DynamoDB instead of applied twice.
 - **Audit entries** (``audit#<uuid>``) carry ``audit_month`` ("2026-12") and ``audit_at`` (zero-padded epoch
   milliseconds, ``#``, the request id): the partition and sort key of a second sparse index (``audit``), read
-  newest first month by month. The reason is sealed (an admin may quote personal data in it); TTL removes an entry
-  after ``OTP_AUDIT_RETENTION_DAYS``.
+  newest first month by month, at most :data:`AUDIT_MONTHS_PER_REQUEST` months a request. The reason is sealed
+  (an admin may quote personal data in it); TTL removes an entry after ``OTP_AUDIT_RETENTION_DAYS``.
 """
 
 from __future__ import annotations
 
+import calendar
 import re
 import time
 import uuid
@@ -42,7 +43,14 @@ AUDIT_PREFIX = "audit#"
 LOCKED = "locked"
 MFA = "mfa"  # the account's second factors (two-step sign-in's map on the home item)
 FAILURE_FIELDS = ("fails", "fails_w")
-CURSOR = re.compile(r"\d{13}#[0-9A-Za-z-]{1,64}")
+# An entry's ``audit_at``, or with no request id the start of a month: where a page cut short by
+# AUDIT_MONTHS_PER_REQUEST stopped (:meth:`AdminStore.audit`).
+CURSOR = re.compile(r"\d{13}#[0-9A-Za-z-]{0,64}")
+# The month partitions one request reads at most, one Query each, whatever its cursor and whatever the table holds.
+# 15 is the most that the default retention (400 days) spans (from 1 March 2026, back to January 2025), so with
+# the default a request still reads the whole trail and an empty trail is known empty at once; a longer retention
+# (up to 3650 days, 121 months) pages instead of spending up to 121 queries on one request.
+AUDIT_MONTHS_PER_REQUEST = 15
 DAY_SECONDS = 86_400
 
 
@@ -175,14 +183,22 @@ class AdminStore:
 
     def audit(self, limit: int, before: str | None, now: int) -> tuple[list[AuditEntry], str | None]:
         """Up to ``limit`` entries older than the cursor ``before`` (else the newest), newest first, and the
-        cursor of the next page (None when there is none). Reads the index month by month back to the
-        retention horizon: at most one query per month of retention."""
-        start = int(before[:13]) // 1000 if before else now
-        cursor = before or f"{(now + 1) * 1000:013d}#"
+        cursor of the next page (None when there is none).
+
+        A cursor later than now reads as now: a client whose clock runs ahead still pages. The index is read month
+        by month back to the retention horizon, one query per month and at most :data:`AUDIT_MONTHS_PER_REQUEST`
+        months: when those are read before ``limit`` entries are found, the next cursor is the start of the oldest
+        month read, so a page may hold fewer entries than ``limit`` (even none) and still have a next one.
+        """
+        latest = f"{(now + 1) * 1000:013d}#"  # every entry of the current second is older than this
+        # Both begin with 13 zero-padded digits, so they compare as their times do.
+        cursor = min(before, latest) if before else latest
         entries: list[AuditEntry] = []
         horizon = _month(now - self._retention_seconds)
-        month = _month(start)
+        month, months_read = _month(_newest_ms(cursor) // 1000), 0
         while len(entries) < limit and month >= horizon:
+            if months_read == AUDIT_MONTHS_PER_REQUEST:
+                return entries, cursor
             names = Expression()
             condition = (f"{names.name('audit_month')} = {names.value(month)} AND "
                          f"{names.name('audit_at')} < {names.value(cursor)}")
@@ -191,8 +207,10 @@ class AdminStore:
                     TableName=self._table, IndexName=AUDIT_INDEX, KeyConditionExpression=condition,
                     ScanIndexForward=False, Limit=limit - len(entries)))
             entries += [self._entry(item) for item in answer.get("Items", [])]
-            month = _previous_month(month)
-        # A full page may be the last one: the next then answers no entries (one query per month to find out).
+            # One query reads the month to its start, or fills the page (whose last entry's cursor is then the
+            # next): it stops short only at 1 MB, and 100 entries of under 3.5 KB (docs/item-layout.md) are far less.
+            cursor, month, months_read = f"{_month_start(month) * 1000:013d}#", _previous_month(month), months_read + 1
+        # A full page may be the last one: the next then answers no entries.
         return entries, (entries[-1].cursor if len(entries) == limit else None)
 
     def _entry(self, item: Item) -> AuditEntry:
@@ -217,6 +235,18 @@ def _reason_context(key: str) -> str:
 
 def _month(epoch: int) -> str:
     return time.strftime("%Y-%m", time.gmtime(max(0, epoch)))
+
+
+def _newest_ms(cursor: str) -> int:
+    """The time of the newest entry older than ``cursor`` can have: its own millisecond if it names a request (an
+    entry of that millisecond with a smaller request id sorts before it), else the millisecond before."""
+    at_ms = int(cursor[:13])
+    return at_ms if cursor[14:] else at_ms - 1
+
+
+def _month_start(month: str) -> int:
+    """The epoch second ``month`` ("2026-12") begins, UTC."""
+    return calendar.timegm((int(month[:4]), int(month[5:]), 1, 0, 0, 0))
 
 
 def _previous_month(month: str) -> str:

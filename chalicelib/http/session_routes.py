@@ -85,8 +85,9 @@ def jwks(exchange: Exchange) -> Answer:
 
 
 def openid_configuration(exchange: Exchange) -> Answer:
-    """OpenID Connect discovery (the parts that apply): enough for a standard library, or an API Gateway HTTP
-    API's JWT authorizer, to verify this service's access tokens with no code of ours."""
+    """OpenID Connect discovery (the parts that apply): enough for a standard JOSE library that supports ES256 to
+    verify this service's access tokens with no code of ours. Not an API Gateway HTTP API's JWT authorizer, which
+    accepts only RSA-signed tokens (README, "Sessions")."""
     issuer = wiring.get_settings().token_issuer
     return errors.OPENID_CONFIGURATION.answer({
         "issuer": issuer,
