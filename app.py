@@ -3,7 +3,7 @@
 from chalice import Chalice, Response
 
 from chalicelib.admin.actions import Action
-from chalicelib.http import exchange, otp_routes, phone_routes, session_routes
+from chalicelib.http import exchange, otp_routes, phone_routes, reauth_routes, session_routes
 from chalicelib.http.exchange import LazyRoutes, bearer
 from chalicelib.mfa.state import Needs
 
@@ -54,14 +54,22 @@ def me() -> Response:
     return _serve("/me", "GET", session_routes.me)
 
 
+# Account changes: each needs a proof within OTP_STEP_UP_SECONDS (Needs.RECENT), renewed by POST /reauthenticate
+# (a fresh code) or, on an account with a second factor, POST /mfa/reauthenticate.
 @app.route("/me/phone", methods=ALL_METHODS, content_types=ANY_BODY)
 def me_phone() -> Response:
-    return _serve_methods("/me/phone", {"POST": phone_routes.add, "DELETE": phone_routes.remove})
+    return _serve_methods("/me/phone", {"POST": bearer(Needs.RECENT, phone_routes.add),
+                                        "DELETE": bearer(Needs.RECENT, phone_routes.remove)})
 
 
 @app.route("/me/phone/verify", methods=ALL_METHODS, content_types=ANY_BODY)
 def me_phone_verify() -> Response:
-    return _serve("/me/phone/verify", "POST", phone_routes.verify)
+    return _serve("/me/phone/verify", "POST", bearer(Needs.RECENT, phone_routes.verify))
+
+
+@app.route("/reauthenticate", methods=ALL_METHODS, content_types=ANY_BODY)
+def reauthenticate() -> Response:
+    return _serve("/reauthenticate", "POST", bearer(Needs.SESSION, reauth_routes.reauthenticate))
 
 
 @app.route("/.well-known/jwks.json", methods=ALL_METHODS, content_types=ANY_BODY)
@@ -76,8 +84,8 @@ def openid_configuration() -> Response:
 
 
 # Two-step sign-in. bearer(Needs.X, ...) is the session a route needs: ENROLLMENT (any live session, also one
-# that may only enroll), SESSION (a full one), STEP_UP (AAL2 proven within OTP_STEP_UP_SECONDS). /mfa/verify
-# takes no bearer token: the mfa_token in its body is the credential.
+# that may only enroll), SESSION (a full one), STEP_UP (AAL2 proven within OTP_STEP_UP_SECONDS), RECENT (above).
+# /mfa/verify takes no bearer token: the mfa_token in its body is the credential.
 @app.route("/mfa/totp", methods=ALL_METHODS, content_types=ANY_BODY)
 def mfa_totp() -> Response:
     return _serve_methods("/mfa/totp", {

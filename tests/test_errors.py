@@ -179,6 +179,18 @@ def delete_phone(ctx: Ctx, token: str) -> Any:
     return ctx.client.http.delete("/me/phone", headers={"Authorization": f"Bearer {token}"})
 
 
+def reauthentication_code(ctx: Ctx) -> Any:
+    token = ctx.sign_in()["access_token"]
+    ctx.clock.advance(30)  # the address's resend cooldown: its sign-in code was sent just now
+    return ctx.post("/reauthenticate", "", token)
+
+
+def stale_sign_in_adds_a_phone(ctx: Ctx) -> Any:
+    token = ctx.sign_in()["access_token"]
+    ctx.clock.advance(301)  # past OTP_STEP_UP_SECONDS: adding a way into the account needs a recent proof
+    return ctx.post("/me/phone", {"phone": PHONE}, token)
+
+
 def removed_phone(ctx: Ctx) -> Any:
     token = ctx.sign_in()["access_token"]
     assert linked(ctx, token).status_code == 200
@@ -281,6 +293,10 @@ SCENARIOS: dict[str, Callable[[Ctx], Any]] = {
     "INVALID_PHONE": lambda ctx: text(ctx, "4155550123"),
     "PHONE_NOT_SUPPORTED": lambda ctx: text(ctx, "+19002345678"),
     "PHONE_LINKED": lambda ctx: linked(ctx, ctx.sign_in()["access_token"]),
+    "LINK_CODE_SENT": lambda ctx: ctx.post("/me/phone", {"phone": PHONE}, ctx.sign_in()["access_token"]),
+    "REAUTHENTICATION_CODE_SENT": reauthentication_code,
+    "INVALID_VIA": lambda ctx: ctx.post("/reauthenticate", {"via": "phone"}, ctx.sign_in()["access_token"]),
+    "REAUTHENTICATION_BY_CODE_REQUIRED": stale_sign_in_adds_a_phone,
     "PHONE_REMOVED": removed_phone,
     "PHONE_ALREADY_LINKED": another_account_s_phone,
     "ACCOUNT_HAS_PHONE": a_second_phone,
@@ -397,6 +413,7 @@ MFA_SCENARIOS: dict[str, Callable[[Ctx], Any]] = {
     "MFA_PROOF_BODY": lambda ctx: ctx.post("/mfa/verify", {"mfa_token": "mt1.x"}),
     "INVALID_MFA_TOKEN": lambda ctx: ctx.post("/mfa/verify", {"mfa_token": "mt1.x", "otp": "123456"}),
     "REAUTHENTICATION_REQUIRED": step_up_expired,
+    "USE_SECOND_FACTOR": lambda ctx: ctx.post("/reauthenticate", "", enrolled(ctx)[1]["access_token"]),
     "MFA_ENROLLMENT_REQUIRED": lambda ctx: ctx.with_settings(OTP_MFA="required").client.http.get(
         "/me", headers={"Authorization": f"Bearer {ctx.sign_in()['access_token']}"}),
     "MFA_DISABLED_HERE": lambda ctx: ctx.with_settings(OTP_MFA="off").post("/mfa/verify", {}),

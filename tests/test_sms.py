@@ -580,3 +580,85 @@ def test_a_number_linked_between_a_first_sign_in_s_two_writes_ends_in_one_accoun
     assert "account" not in number_item and number_item["sessions"]["M"] == {}  # its guess's session tidied
     api.clock.advance(61)
     assert api.sign_in()["user_id"] == bob["user_id"]
+
+
+# -- account changes need a recent proof (the outside review, finding 4) ----------------------------------------
+
+
+def mailed_code(email: str = ALICE) -> str:
+    return code_in([mail for mail in sent_mails() if mail["to"] == [email]][-1])
+
+
+def test_a_stale_session_must_prove_it_is_its_person_again_before_adding_or_removing_a_number(api: Api) -> None:
+    mine = api.sign_in_by_email()
+    old = mine["access_token"]
+    api.clock.advance(301)  # past OTP_STEP_UP_SECONDS: the sign-in is no longer a recent proof
+    for refused in (api.post("/me/phone", {"phone": NUMBER}, old),
+                    api.post("/me/phone/verify", {"phone": NUMBER, "otp": "123456"}, old),
+                    api.client.http.delete("/me/phone", headers={"Authorization": f"Bearer {old}"})):
+        assert (refused.status_code, refused.json_body["code"]) == (401, "reauthentication_required")
+        assert refused.json_body["message"] == "Please confirm it is you with a new code first."
+        assert refused.headers["WWW-Authenticate"] == 'Bearer error="insufficient_user_authentication"'
+    assert sent_texts() == []
+    sent = api.post("/reauthenticate", {}, old)
+    assert (sent.status_code, sent.json_body["code"], sent.json_body["to"]) == (200, "code_sent", ALICE)
+    renewed = api.post("/reauthenticate", {"otp": mailed_code()}, old)
+    assert (renewed.status_code, renewed.json_body["code"]) == (200, "reauthenticated"), renewed.json_body
+    new = renewed.json_body["access_token"]
+    assert claims(new)["auth_time"] == int(api.clock()) and claims(new)["gen"] == claims(old)["gen"] + 1
+    assert api.me(old).status_code == 401  # the earlier tokens end with the re-authentication
+    assert link(api, new).json_body["code"] == "phone_linked"
+    api.clock.advance(301)
+    stale = api.client.http.delete("/me/phone", headers={"Authorization": f"Bearer {new}"})
+    assert stale.json_body["code"] == "reauthentication_required"
+
+
+def test_a_code_works_only_for_what_it_was_sent_for(api: Api) -> None:
+    """A sign-in code read out to a stranger cannot link the number to the stranger's account, a linking code
+    cannot sign in, and neither re-authenticates (each is a wrong guess, counted as one)."""
+    stranger = api.sign_in_by_email("mallory@example.com")["access_token"]
+    assert api.send().status_code == 200  # the number's owner asks for a sign-in code, and reads it out
+    read_out = api.post("/me/phone/verify", {"phone": NUMBER, "otp": code_in_text(NUMBER)}, stranger)
+    assert (read_out.status_code, read_out.json_body["code"]) == (401, "invalid_code")
+    api.clock.advance(61)
+    assert api.post("/me/phone", {"phone": NUMBER}, stranger).status_code == 200
+    assert api.verify(code_in_text(NUMBER)).json_body["code"] == "invalid_code"
+    api.clock.advance(61)
+    mine = api.sign_in_by_email()["access_token"]
+    api.clock.advance(30)
+    assert api.post("/reauthenticate", {}, mine).status_code == 200
+    assert api.post("/otp", {"action": "verify_otp", "email": ALICE, "otp": mailed_code()}).status_code == 401
+    api.clock.advance(30)
+    assert api.post("/otp", {"action": "send_otp", "email": ALICE}).status_code == 200
+    refused = api.post("/reauthenticate", {"otp": mailed_code()}, mine)
+    assert (refused.status_code, refused.json_body["code"]) == (401, "invalid_code")
+
+
+def test_a_linked_number_re_authenticates_and_its_item_keeps_no_session(api: Api) -> None:
+    mine = api.sign_in_by_email()
+    assert link(api, mine["access_token"]).status_code == 200
+    api.clock.advance(301)
+    assert api.post("/reauthenticate", {"via": "phone"}, mine["access_token"]).json_body["to"] == "+1 415-555-0123"
+    renewed = api.post("/reauthenticate", {"via": "phone", "otp": code_in_text(NUMBER)}, mine["access_token"])
+    assert renewed.json_body["code"] == "reauthenticated", renewed.json_body
+    token = renewed.json_body["access_token"]
+    removed = api.client.http.delete("/me/phone", headers={"Authorization": f"Bearer {token}"})
+    assert removed.json_body["code"] == "phone_removed"
+    assert all(item.get("sessions", {}).get("M", {}) == {} for item in table() if "account" not in item)
+
+
+def test_an_account_with_a_second_factor_re_proves_with_it(api: Api) -> None:
+    import pyotp
+
+    mine = api.sign_in_by_email()
+    secret = api.post("/mfa/totp", None, mine["access_token"]).json_body["secret"]
+    confirmed = api.post("/mfa/totp/confirm", {"otp": pyotp.TOTP(secret).at(int(api.clock()))},
+                         mine["access_token"]).json_body
+    api.clock.advance(301)
+    token = confirmed["access_token"]
+    by_code = api.post("/reauthenticate", {}, token)
+    assert (by_code.status_code, by_code.json_body["code"]) == (403, "use_second_factor")
+    stale = api.post("/me/phone", {"phone": NUMBER}, token)
+    assert stale.json_body["message"] == "Please confirm it is you with your authenticator app first."
+    renewed = api.post("/mfa/reauthenticate", {"otp": pyotp.TOTP(secret).at(int(api.clock()))}, token).json_body
+    assert link(api, renewed["access_token"]).json_body["code"] == "phone_linked"

@@ -434,6 +434,26 @@ class AccountStore:
         self.revoke(key, nonce)
         return Refresh.REUSED, None, None
 
+    def reauthenticated(self, key: str, nonce: str, generation: int, tag: str, now: int,
+                        also: Callable[[Update], None] | None = None) -> bool:
+        """Record that the person of session ``nonce`` (at ``generation``) proved who they are again at ``now``: its
+        next generation, with the refresh tag ``tag`` current and every earlier one retired without grace (``also``
+        adds clauses). False if the session ended, or was upgraded by another request, meanwhile."""
+        update = Update()
+        field = _fields(update, nonce)
+        update.require(f"{field('x')} > {update.value(now)}")
+        update.require(f"{update.name('status')} = {update.value(ACTIVE)}")
+        update.require(generation_is(update, nonce, generation))
+        for name, value in (("a", now), ("g", generation + 1), ("h", tag)):
+            update.set(f"{field(name)} = {update.value(value)}")
+        for name in ("hp", "hg", "r"):
+            update.remove(SESSIONS, nonce, name)
+        if also:
+            also(update)
+        done, item = self._conditional(key, update, "ALL_NEW")
+        # Refused with this very tag in place: botocore retried a write that had landed.
+        return done or read_string(_entries(item).get(nonce, {}), "h") == tag
+
     def revoke(self, key: str, nonce: str, presented: str | None = None) -> None:
         """End one session; with ``presented``, only if that refresh tag is one of its current ones."""
         update = Update()
@@ -454,6 +474,12 @@ class AccountStore:
 
     def _conditional(self, key: str, update: Update, returns: str) -> tuple[bool, Item]:
         return conditional_update(self._client, self._table, key, update, returns)
+
+
+def generation_is(update: Update, nonce: str, generation: int) -> str:
+    """The condition that session ``nonce`` is at ``generation`` (an entry never upgraded has no ``g``)."""
+    field = update.name(SESSIONS, nonce, "g")
+    return f"attribute_not_exists({field}) OR {field} = {update.value(generation)}"
 
 
 def _fields(update: Update, nonce: str) -> Any:

@@ -70,6 +70,10 @@ class ApiError(Exception):
 # -- successes -----------------------------------------------------------------------------------------------
 
 CODE_SENT = Success("code_sent", 200, "We sent a sign-in code to {to}. It is valid for {minutes} minutes.")
+LINK_CODE_SENT = Success("code_sent", 200, "We sent a code to {to} to add it to your account. It is valid for "
+                         "{minutes} minutes.")
+REAUTHENTICATION_CODE_SENT = Success("code_sent", 200, "We sent a code to {to} to confirm it is you. It is valid "
+                                     "for {minutes} minutes.")
 VERIFIED = Success("verified", 200, "You are signed in.")
 REFRESHED = Success("refreshed", 200, "Your session was renewed.")
 REVOKED = Success("revoked", 200, "The session has ended.")
@@ -89,6 +93,7 @@ INVALID_BODY = ErrorKind("invalid_body", 400, "The request body must be a JSON o
 EVERYWHERE_NOT_BOOLEAN = ErrorKind("invalid_body", 400, '"everywhere" must be true or false.')
 ONE_IDENTIFIER = ErrorKind("invalid_body", 400, 'Give exactly one of "email" or "phone".')
 INVALID_BODY_PHONE = ErrorKind("invalid_body", 400, 'Give the "phone" number to add.')
+INVALID_VIA = ErrorKind("invalid_body", 400, '"via" must be "email" or "phone", and one your account has.')
 MISSING_ACTION = ErrorKind("missing_action", 400, 'Say what to do: "action" is "send_otp" or "verify_otp".')
 UNKNOWN_ACTION = ErrorKind("unknown_action", 400, 'Unknown action: use "send_otp" or "verify_otp".')
 INVALID_EMAIL = ErrorKind("invalid_email", 400, "Enter a valid email address. {reason}")
@@ -190,6 +195,13 @@ REAUTHENTICATION_REQUIRED = ErrorKind(
     "reauthentication_required", 401, "Please confirm it is you with your authenticator app first.",
     headers=(("WWW-Authenticate", 'Bearer error="insufficient_user_authentication"'),),
 )
+# The same, for an account without a second factor: a fresh code re-proves it (POST /reauthenticate).
+REAUTHENTICATION_BY_CODE_REQUIRED = ErrorKind(
+    "reauthentication_required", 401, "Please confirm it is you with a new code first.",
+    headers=(("WWW-Authenticate", 'Bearer error="insufficient_user_authentication"'),),
+)
+USE_SECOND_FACTOR = ErrorKind("use_second_factor", 403, "Your account has two-step verification: confirm it is "
+                              "you with your authenticator app or a recovery code instead.")
 MFA_ENROLLMENT_REQUIRED = ErrorKind("mfa_enrollment_required", 403,
                                     "Set up two-step verification to use your account.")
 MFA_DISABLED_HERE = ErrorKind("mfa_disabled_here", 403, "Two-step verification is not offered here.")

@@ -264,6 +264,8 @@ def _as_api_error(error: Exception) -> ApiError:
         return errors.INVALID_TOKEN.error()
     if isinstance(error, InvalidCode):
         return errors.INVALID_CODE.error()
+    if isinstance(error, mfa.ReauthenticationRequired) and error.by_code:
+        return errors.REAUTHENTICATION_BY_CODE_REQUIRED.error()
     if type(error) in REFUSALS:
         return REFUSALS[type(error)].error()
     if isinstance(error, Throttled) and error.reason in THROTTLES:

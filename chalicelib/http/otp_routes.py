@@ -10,6 +10,7 @@ from chalicelib import wiring
 from chalicelib.accounts.addresses import normalize_address
 from chalicelib.accounts.identifiers import EMAIL, PHONE, Identifier
 from chalicelib.http import errors
+from chalicelib.http.errors import Success
 from chalicelib.http.exchange import Exchange
 from chalicelib.http.session_routes import session_body
 from chalicelib.mfa.challenge import MfaRequired
@@ -72,9 +73,10 @@ def shown(who: Identifier) -> str:
     return display_phone(who.value)
 
 
-def code_sent(sent: SentCode) -> Answer:
+def code_sent(sent: SentCode, answer: Success = errors.CODE_SENT) -> Answer:
+    """``code_sent`` in ``answer``'s words (a sign-in code's, a linking code's, a re-authentication code's)."""
     extra = {"to": shown(sent.to), "expires_in": sent.expires_in, "resend_after": sent.resend_after}
-    return errors.CODE_SENT.answer(extra, to=shown(sent.to), minutes=sent.expires_in // 60)
+    return answer.answer(extra, to=shown(sent.to), minutes=sent.expires_in // 60)
 
 
 ACTIONS: dict[str, Callable[[Exchange, Body], Answer]] = {

@@ -1,8 +1,10 @@
 """``/me/phone``: a signed-in person adds a phone number to their account, or removes it.
 
 Adding is a code to the number (``POST /me/phone``) and that code back (``POST /me/phone/verify``): the same
-code state, limits and budgets as signing in by the number. Whether a number already belongs to an account is
-said only to someone who has just proven the number is theirs, and never whose it is.
+code state, limits and budgets as signing in by the number, but a code of its own purpose, whose text says what it
+does and which cannot sign in (nor a sign-in code link). Whether a number already belongs to an account is said
+only to someone who has just proven the number is theirs, and never whose it is. Every step is an account change:
+app.py asks each for a recent proof (``Needs.RECENT``), so a stolen token alone never adds a way into the account.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import Any
 
 from chalicelib import wiring
 from chalicelib.accounts.identifiers import PHONE
-from chalicelib.accounts.sessions import SessionRejected
+from chalicelib.accounts.sessions import Principal, SessionRejected
 from chalicelib.accounts.store import Link
 from chalicelib.http import errors
 from chalicelib.http.exchange import Exchange
@@ -24,17 +26,16 @@ Answer = tuple[int, dict[str, Any]]
 REFUSALS = {Link.TAKEN: errors.PHONE_ALREADY_LINKED, Link.ACCOUNT_HAS_ONE: errors.ACCOUNT_HAS_PHONE}
 
 
-def add(exchange: Exchange) -> Answer:
-    principal = exchange.principal()
+def add(exchange: Exchange, principal: Principal) -> Answer:
     if PHONE in principal.account.identifiers:
         raise errors.ACCOUNT_HAS_PHONE.error()
     to = identifier(exchange.json_object(), (PHONE,))
     exchange.channel(to)
-    return code_sent(wiring.get_service().send_code(to, exchange.source_network(), Purpose.LINK))
+    sent = wiring.get_service().send_code(to, exchange.source_network(), Purpose.LINK)
+    return code_sent(sent, errors.LINK_CODE_SENT)
 
 
-def verify(exchange: Exchange) -> Answer:
-    principal = exchange.principal()
+def verify(exchange: Exchange, principal: Principal) -> Answer:
     body = exchange.json_object()
     phone = identifier(body, (PHONE,))
     exchange.channel(phone)
@@ -50,8 +51,7 @@ def verify(exchange: Exchange) -> Answer:
                                       phone=shown(phone))
 
 
-def remove(exchange: Exchange) -> Answer:
-    principal = exchange.principal()
+def remove(exchange: Exchange, principal: Principal) -> Answer:
     if PHONE not in principal.account.identifiers:
         raise errors.PHONE_NOT_LINKED.error()
     if principal.ref.home.startswith(f"{PHONE}#"):

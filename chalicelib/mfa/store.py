@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from chalicelib.accounts.sessions import SessionRejected
-from chalicelib.accounts.store import SESSIONS
+from chalicelib.accounts.store import SESSIONS, generation_is
 from chalicelib.aws.dependencies import DependencyError, guarded
 from chalicelib.aws.expressions import Item, Update, conditional_update, read_map, read_number, read_string
 from chalicelib.config import Limits
@@ -78,12 +78,6 @@ class Budget:
         else:
             update.set(f"{count} = {count} + {update.value(1)}")
             update.require(f"{window} = {update.value(self.index)} AND {count} < {update.value(self.limit)}")
-
-
-def generation_is(update: Update, nonce: str, generation: int) -> str:
-    """The condition that the session entry is at ``generation`` (an entry never upgraded has no ``g``)."""
-    field = update.name(SESSIONS, nonce, "g")
-    return f"attribute_not_exists({field}) OR {field} = {update.value(generation)}"
 
 
 def _entry(item: Item, nonce: str) -> dict[str, Any] | None:

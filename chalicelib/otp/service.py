@@ -14,10 +14,10 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from chalicelib.accounts.identifiers import EMAIL, PHONE, Identifier
-from chalicelib.accounts.sessions import IssuedSession, PendingSession, SessionService
-from chalicelib.accounts.store import ACTIVE, Account, AccountStore, Link, LinkedMeanwhile
+from chalicelib.accounts.sessions import IssuedSession, PendingSession, Principal, SessionRejected, SessionService
+from chalicelib.accounts.store import ACTIVE, SESSIONS, Account, AccountStore, Link, LinkedMeanwhile
 from chalicelib.aws.dependencies import DependencyError
-from chalicelib.aws.expressions import Item
+from chalicelib.aws.expressions import Item, Update
 from chalicelib.aws.mailer import CodeSender
 from chalicelib.config import Limits
 from chalicelib.crypto import KeyedHasher
@@ -161,6 +161,44 @@ class OtpService:
         if outcome is not Link.LINKED:
             raise NotLinked(outcome)
         return account._replace(identifiers={**account.identifiers, identifier.kind: identifier.value})
+
+    def reauthenticate(self, principal: Principal, identifier: Identifier, code: str,
+                       source_network: str | None) -> IssuedSession:
+        """New tokens for ``principal``'s session once ``code`` proves, again, that its person holds
+        ``identifier`` (one of the account's, sent a code for :attr:`Purpose.REAUTHENTICATE`): ``auth_time`` is
+        now, and the tokens issued before are refused from then on (the session's next generation).
+
+        The guess is spent and counted as any other (:class:`InvalidCode`, ``Throttled``); a failure to sign or
+        to write puts the code back (``DependencyError``). ``SessionRejected`` if the session ended, or was
+        upgraded by another request, meanwhile.
+        """
+        now = int(self._clock())
+        key, guess_digest, guess = self._guess(identifier, code, now, source_network, Purpose.REAUTHENTICATE)
+        speculative, ref, session = guess.pending.record.nonce, principal.ref, principal.session
+        cleared = self._store.failures_cleared(guess.before, now)
+
+        def tidy(update: Update) -> None:  # the guess's own session, on the home when the identifier is its own
+            update.remove(SESSIONS, speculative)
+            if cleared:
+                cleared(update)
+
+        renewed = session._replace(authenticated_at=now, generation=session.generation + 1)
+        try:
+            issued, tag = self._sessions.reissue(principal.account, ref, renewed, now)
+            done = self._accounts.reauthenticated(ref.home, ref.nonce, session.generation, tag, now,
+                                                  also=tidy if key == ref.home else None)
+        except DependencyError:
+            self._put_back(key, guess_digest, speculative)
+            raise
+        if not done:
+            self._end(key, speculative)
+            raise SessionRejected("session ended or upgraded meanwhile")
+        if key != ref.home:
+            try:
+                self._accounts.tidy_linked(key, speculative, also=cleared)
+            except DependencyError as error:
+                logger.warning("could not tidy an identifier after a re-authentication: %s", error.detail)
+        return issued
 
     def unlink(self, home: str, account: Account, kind: str) -> bool:
         """Take the identifier of ``kind`` out of the account; False if the account holds none."""
