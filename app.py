@@ -1,13 +1,13 @@
 """HTTP routes of the sign-in service. Routing only: behaviour lives in ``chalicelib``."""
 
-from chalice import Chalice, Response
+from chalice import Response
 
 from chalicelib.admin.actions import Action
-from chalicelib.http import exchange, otp_routes, phone_routes, session_routes
+from chalicelib.http import direct, exchange, otp_routes, phone_routes, session_routes
 from chalicelib.http.exchange import LazyRoutes, bearer
 from chalicelib.mfa.state import Needs
 
-app = Chalice(app_name="otp-signin")
+app = direct.App(app_name="otp-signin")  # Chalice that also answers the prototype's direct test events as POST /otp
 # Imported at the first request that needs them: a container that only signs people in never loads the code of
 # two-step enrollment and of the admin routes (a new visitor waits for its cold start).
 mfa_routes = LazyRoutes("chalicelib.http.mfa_routes")

@@ -27,7 +27,7 @@ from chalicelib.accounts.store import Account
 from chalicelib.admin.actions import AdminMfaRequired, CannotLockSelf, NotAdmin, UserNotFound
 from chalicelib.aws.dependencies import DependencyError
 from chalicelib.config import ConfigError
-from chalicelib.http import errors, metrics, network
+from chalicelib.http import direct, errors, metrics, network
 from chalicelib.http.errors import ApiError, ErrorKind
 from chalicelib.mfa import state as mfa
 from chalicelib.mfa.state import SECOND_FACTOR_FAILURES
@@ -70,7 +70,10 @@ class Exchange:
 
     def json_object(self, optional: bool = False) -> Mapping[str, Any]:
         """The body as a JSON object; with ``optional``, an empty body is an empty object."""
-        raw = self.request.raw_body or b""
+        try:
+            raw = self.request.raw_body or b""
+        except ValueError:  # a body marked base64 that is not: only a direct invocation can send one (direct.py)
+            raise errors.INVALID_JSON.error() from None
         if optional and not raw.strip():
             return {}
         if len(raw) > wiring.get_settings().max_body_bytes:
@@ -85,7 +88,10 @@ class Exchange:
 
     def source_network(self) -> str | None:
         """The caller's source network (``chalicelib.http.network``): what the per-source send quota counts."""
-        identity = (self.request.context or {}).get("identity") or {}
+        context = self.request.context or {}
+        if context.get(direct.INVOKED_DIRECTLY) is True:
+            return direct.NETWORK  # no gateway, so no source address: every such caller counts as one network
+        identity = context.get("identity") or {}
         return network.source_network(identity.get("sourceIp"), wiring.get_settings().ipv6_prefix_length)
 
     def principal(self, needs: mfa.Needs = mfa.Needs.SESSION) -> Principal:
