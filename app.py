@@ -1,13 +1,13 @@
 """HTTP routes of the sign-in service. Routing only: behaviour lives in ``chalicelib``."""
 
-from chalice import Chalice, Response
+from chalice import Response
 
 from chalicelib.admin.actions import Action
-from chalicelib.http import exchange, otp_routes, phone_routes, reauth_routes, session_routes
+from chalicelib.http import direct, exchange, otp_routes, phone_routes, reauth_routes, session_routes
 from chalicelib.http.exchange import LazyRoutes, bearer
 from chalicelib.mfa.state import Needs
 
-app = Chalice(app_name="otp-signin")
+app = direct.App(app_name="otp-signin")  # Chalice that also answers the prototype's direct test events as POST /otp
 # Imported at the first request that needs them: a container that only signs people in never loads the code of
 # two-step enrollment and of the admin routes (a new visitor waits for its cold start).
 mfa_routes = LazyRoutes("chalicelib.http.mfa_routes")
@@ -16,17 +16,24 @@ admin_routes = LazyRoutes("chalicelib.http.admin_routes")
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 ANY_BODY = ["*/*"]  # bodies are parsed as JSON whatever their declared type; Chalice would answer 415 itself
 JWKS_CACHE_SECONDS = 300
+# The public documents, and how long caches may keep them: any origin may read them (GET and preflight), with no
+# credentials. Every other route answers only the stage's CORS origins (OTP_CORS_ORIGINS).
+PUBLIC_DOCUMENTS = {
+    "/.well-known/jwks.json": JWKS_CACHE_SECONDS,
+    "/.well-known/openid-configuration": JWKS_CACHE_SECONDS,
+}
 
 
-def _serve(path: str, method: str, handler: exchange.Handler, **options: int) -> Response:
+def _serve(path: str, method: str, handler: exchange.Handler) -> Response:
     """Answer ``path`` with ``handler`` for ``method`` and a JSON 405 for every other method."""
-    return _serve_methods(path, {method: handler}, **options)
+    return _serve_methods(path, {method: handler})
 
 
-def _serve_methods(path: str, handlers: dict[str, exchange.Handler], **options: int) -> Response:
+def _serve_methods(path: str, handlers: dict[str, exchange.Handler]) -> Response:
     """Answer ``path`` with the handler of the request's method, and a JSON 405 for every other method."""
     request = app.current_request
-    return exchange.respond(request, path, handlers.get(request.method, exchange.method_not_allowed), **options)
+    return exchange.respond(request, path, handlers.get(request.method, exchange.method_not_allowed),
+                            public_cache_seconds=PUBLIC_DOCUMENTS.get(path))
 
 
 @app.route("/otp", methods=ALL_METHODS, content_types=ANY_BODY)
@@ -74,13 +81,12 @@ def reauthenticate() -> Response:
 
 @app.route("/.well-known/jwks.json", methods=ALL_METHODS, content_types=ANY_BODY)
 def jwks() -> Response:
-    return _serve("/.well-known/jwks.json", "GET", session_routes.jwks, public_cache_seconds=JWKS_CACHE_SECONDS)
+    return _serve("/.well-known/jwks.json", "GET", session_routes.jwks)
 
 
 @app.route("/.well-known/openid-configuration", methods=ALL_METHODS, content_types=ANY_BODY)
 def openid_configuration() -> Response:
-    return _serve("/.well-known/openid-configuration", "GET", session_routes.openid_configuration,
-                  public_cache_seconds=JWKS_CACHE_SECONDS)
+    return _serve("/.well-known/openid-configuration", "GET", session_routes.openid_configuration)
 
 
 # Two-step sign-in. bearer(Needs.X, ...) is the session a route needs: ENROLLMENT (any live session, also one
@@ -180,4 +186,5 @@ def admin_stats() -> Response:
 @app.route("/admin/audit", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/admin/stats", methods=["OPTIONS"], content_types=ANY_BODY)
 def preflight(**_path: str) -> Response:  # the admin routes' {user_id} arrives as a keyword
-    return exchange.preflight(app.current_request)
+    request = app.current_request
+    return exchange.preflight(request, public=request.path in PUBLIC_DOCUMENTS)  # path: the route's template

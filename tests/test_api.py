@@ -376,40 +376,87 @@ def test_other_methods_get_a_json_405(client: Client, path: str, allowed: str) -
         assert json.loads(answer.body)["code"] == "method_not_allowed"
 
 
+UI_ORIGIN = "http://127.0.0.1:8501"  # in the local stage's OTP_CORS_ORIGINS
+EXPOSED = "Retry-After, WWW-Authenticate"
+PUBLIC_PATHS = ["/.well-known/jwks.json", "/.well-known/openid-configuration"]
+
+
 def test_cors_allows_only_the_stage_origins(client: Client) -> None:
     allowed = send(client, "a@example.com") and post(
-        client, {"action": "send_otp", "email": "b@example.com"}, Origin="http://127.0.0.1:8501"
+        client, {"action": "send_otp", "email": "b@example.com"}, Origin=UI_ORIGIN
     )
-    assert allowed.headers["Access-Control-Allow-Origin"] == "http://127.0.0.1:8501"
+    assert allowed.headers["Access-Control-Allow-Origin"] == UI_ORIGIN
+    assert allowed.headers["Access-Control-Expose-Headers"] == EXPOSED
+    assert "Access-Control-Allow-Credentials" not in allowed.headers  # the bearer token is a header, not a cookie
     other = post(client, {"action": "send_otp", "email": "c@example.com"}, Origin="https://evil.example")
-    assert "Access-Control-Allow-Origin" not in other.headers
+    assert "Access-Control-Allow-Origin" not in other.headers and "Access-Control-Expose-Headers" not in other.headers
     preflight = client.http.request("OPTIONS", "/otp", headers={"Origin": "http://localhost:8501"})
     assert preflight.status_code == 204
     assert preflight.headers["Access-Control-Allow-Origin"] == "http://localhost:8501"
     assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
+    assert {"Content-Type", "Authorization"} <= set(preflight.headers["Access-Control-Allow-Headers"].split(", "))
+    assert "Access-Control-Allow-Credentials" not in preflight.headers
     refused = client.http.request("OPTIONS", "/otp", headers={"Origin": "https://evil.example"})
     assert "Access-Control-Allow-Origin" not in refused.headers
 
 
-@pytest.mark.parametrize("origin", ["http://127.0.0.1:8501", "https://evil.example", None])
-def test_every_answer_varies_by_origin_when_the_stage_has_origins(
+def test_an_allowed_origin_can_read_retry_after_and_www_authenticate(client: Client) -> None:
+    send(client)
+    cooling = post(client, {"action": "send_otp", "email": ALICE}, Origin=UI_ORIGIN)
+    assert (cooling.status_code, cooling.headers["Retry-After"]) == (429, "30")
+    signed_out = client.http.get("/me", headers={"Origin": UI_ORIGIN, "Authorization": "Bearer nonsense"})
+    assert signed_out.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+    for answer in (cooling, signed_out):
+        # Neither header is CORS-safelisted: without the list a page's fetch() reads them as null.
+        assert answer.headers["Access-Control-Expose-Headers"] == EXPOSED
+        assert answer.headers["Access-Control-Allow-Origin"] == UI_ORIGIN and answer.headers["Vary"] == "Origin"
+
+
+@pytest.mark.parametrize("origin", [UI_ORIGIN, "https://evil.example", "null", None])
+@pytest.mark.parametrize("path", PUBLIC_PATHS)
+def test_the_public_documents_are_readable_from_any_origin(client: Client, path: str, origin: str | None) -> None:
+    headers = {"Origin": origin} if origin else {}
+    read = client.http.get(path, headers=headers)
+    refused = client.http.post(path, headers=headers, body="{}")  # a 405, readable too: it holds nothing private
+    preflight = client.http.request("OPTIONS", path, headers={**headers, "Access-Control-Request-Method": "GET",
+                                                              "Access-Control-Request-Headers": "x-requested-with"})
+    assert (read.status_code, refused.status_code, preflight.status_code) == (200, 405, 204)
+    assert read.headers["Cache-Control"] == "public, max-age=300"
+    for answer in (read, refused, preflight):
+        # The same answer for every origin: "*" (never with credentials), and nothing for a cache to vary on.
+        assert answer.headers["Access-Control-Allow-Origin"] == "*"
+        assert "Vary" not in answer.headers and "Access-Control-Allow-Credentials" not in answer.headers
+    assert read.headers["Access-Control-Expose-Headers"] == EXPOSED
+    assert (preflight.headers["Access-Control-Allow-Methods"], preflight.headers["Access-Control-Allow-Headers"]) == (
+        "GET", "*")
+
+
+def test_the_public_documents_stay_public_without_stage_origins(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    override_settings(monkeypatch, OTP_CORS_ORIGINS="")
+    for path in PUBLIC_PATHS:
+        for answer in (client.http.get(path, headers={"Origin": "https://evil.example"}),
+                       client.http.request("OPTIONS", path, headers={"Origin": "https://evil.example"})):
+            assert answer.headers["Access-Control-Allow-Origin"] == "*"
+
+
+@pytest.mark.parametrize("origin", [UI_ORIGIN, "https://evil.example", None])
+def test_every_private_answer_varies_by_origin_when_the_stage_has_origins(
     client: Client, monkeypatch: pytest.MonkeyPatch, origin: str | None
 ) -> None:
     headers = {"Origin": origin} if origin else {}
     answers = [
-        client.http.get("/.well-known/jwks.json", headers=headers),  # public and cacheable: where it matters most
         client.http.post("/otp", headers=headers, body=json.dumps({"action": "send_otp", "email": "v@example.com"})),
         client.http.get("/me", headers=headers),
         client.http.request("OPTIONS", "/otp", headers=headers),
     ]
     for answer in answers:
         assert answer.headers["Vary"] == "Origin"
-        assert ("Access-Control-Allow-Origin" in answer.headers) == (origin == "http://127.0.0.1:8501")
-    assert answers[0].headers["Cache-Control"].startswith("public")
+        assert ("Access-Control-Allow-Origin" in answer.headers) == (origin == UI_ORIGIN)
 
     override_settings(monkeypatch, OTP_CORS_ORIGINS="")  # no origins: no answer depends on the header
-    for answer in (client.http.get("/.well-known/jwks.json", headers=headers),
-                   client.http.request("OPTIONS", "/otp", headers=headers)):
+    for answer in (client.http.get("/me", headers=headers), client.http.request("OPTIONS", "/otp", headers=headers)):
         assert "Vary" not in answer.headers and "Access-Control-Allow-Origin" not in answer.headers
 
 

@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from chalicelib.aws.models import DATA_DIR
+from chalicelib.http.exchange import EXPOSED_HEADERS
 from chalicelib.http.metrics import METRICS, REFRESH_ROUTE
 from tests.conftest import REPO_ROOT
 from tools.bootstrap import INDEXES
@@ -265,7 +266,15 @@ def test_gateway_errors_have_the_api_s_json_shape(package: Package, kind: str) -
     )
     parsed = json.loads(body)
     assert {"message", "code"} <= set(parsed) and re.fullmatch(r"[a-z_]+", parsed["code"])
-    assert response["responseParameters"]["gatewayresponse.header.Cache-Control"] == "'no-store'"
+    headers = {name.removeprefix("gatewayresponse.header."): value
+               for name, value in response["responseParameters"].items()}
+    assert headers["Cache-Control"] == "'no-store'"
+    # A page reads the gateway's own errors too (else fetch() only says "Failed to fetch"). A gateway response
+    # cannot check an allow-list per origin, and these bodies hold nothing private: "*", which rules out
+    # credentials, as the function's answers never use them either (the bearer token is a header).
+    assert headers["Access-Control-Allow-Origin"] == "'*'"
+    assert headers["Access-Control-Expose-Headers"] == f"'{EXPOSED_HEADERS}'"
+    assert "Access-Control-Allow-Credentials" not in headers
 
 
 # -- make ---------------------------------------------------------------------------------------------

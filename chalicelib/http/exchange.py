@@ -27,7 +27,7 @@ from chalicelib.accounts.store import Account
 from chalicelib.admin.actions import AdminMfaRequired, CannotLockSelf, NotAdmin, UserNotFound
 from chalicelib.aws.dependencies import DependencyError
 from chalicelib.config import ConfigError
-from chalicelib.http import errors, metrics, network
+from chalicelib.http import direct, errors, metrics, network
 from chalicelib.http.errors import ApiError, ErrorKind
 from chalicelib.mfa import state as mfa
 from chalicelib.mfa.state import SECOND_FACTOR_FAILURES
@@ -43,6 +43,22 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
 }
 TRANSIENT_RETRY_AFTER = 2
+# Headers of our answers a page's fetch() must read that are not CORS-safelisted: a browser hides them from
+# another origin unless they are listed (a 429's or a 503's wait, a 401's bearer error).
+EXPOSED_HEADERS = "Retry-After, WWW-Authenticate"
+# What a preflight's answer allows the request to be. Expose-Headers is not among them: it goes on the answer to
+# the request itself (a browser ignores it on a preflight's).
+PRIVATE_PREFLIGHT = {
+    "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
+    "Access-Control-Allow-Headers": "Content-Type, Authorization",
+    "Access-Control-Max-Age": "600",
+}
+# A public document is only read (GET); "*" allows any header but Authorization, which it does not need.
+PUBLIC_PREFLIGHT = {
+    "Access-Control-Allow-Methods": "GET",
+    "Access-Control-Allow-Headers": "*",
+    "Access-Control-Max-Age": "600",
+}
 
 
 @dataclass
@@ -54,7 +70,10 @@ class Exchange:
 
     def json_object(self, optional: bool = False) -> Mapping[str, Any]:
         """The body as a JSON object; with ``optional``, an empty body is an empty object."""
-        raw = self.request.raw_body or b""
+        try:
+            raw = self.request.raw_body or b""
+        except ValueError:  # a body marked base64 that is not: only a direct invocation can send one (direct.py)
+            raise errors.INVALID_JSON.error() from None
         if optional and not raw.strip():
             return {}
         if len(raw) > wiring.get_settings().max_body_bytes:
@@ -69,7 +88,10 @@ class Exchange:
 
     def source_network(self) -> str | None:
         """The caller's source network (``chalicelib.http.network``): what the per-source send quota counts."""
-        identity = (self.request.context or {}).get("identity") or {}
+        context = self.request.context or {}
+        if context.get(direct.INVOKED_DIRECTLY) is True:
+            return direct.NETWORK  # no gateway, so no source address: every such caller counts as one network
+        identity = context.get("identity") or {}
         return network.source_network(identity.get("sourceIp"), wiring.get_settings().ipv6_prefix_length)
 
     def principal(self, needs: mfa.Needs = mfa.Needs.SESSION) -> Principal:
@@ -140,10 +162,12 @@ def bearer(needs: mfa.Needs, handler: BearerHandler) -> Handler:
     return serve
 
 
-def respond(request: Request, route: str, handler: Handler, public_cache_seconds: int = 0) -> Response:
+def respond(request: Request, route: str, handler: Handler, public_cache_seconds: int | None = None) -> Response:
     """Run ``handler`` and turn its result, or whatever it raised, into a JSON answer with CORS headers.
 
-    Answers are private and uncacheable unless ``public_cache_seconds`` marks a success as public.
+    Answers are private and uncacheable, readable only from the stage's CORS origins. A route given
+    ``public_cache_seconds`` serves a public document: any origin may read its answers (:func:`cors_headers`),
+    and caches may keep its successes that long.
     """
     started = time.perf_counter()
     exchange = Exchange(request, {"route": route, "method": request.method})
@@ -160,9 +184,10 @@ def respond(request: Request, route: str, handler: Handler, public_cache_seconds
             body["retry_after"] = failure.retry_after
             headers["Retry-After"] = str(failure.retry_after)
     headers.update(SECURITY_HEADERS)
-    if public_cache_seconds and status == 200:
+    public = public_cache_seconds is not None
+    if public and status == 200:
         headers["Cache-Control"] = f"public, max-age={public_cache_seconds}"
-    headers.update(cors_headers(request))
+    headers.update(cors_headers(request, public))
     exchange.log.update(status=status, code=body["code"], latency_ms=round((time.perf_counter() - started) * 1000, 1))
     exchange.log.update(_metrics(exchange.log))
     print(json.dumps(exchange.log, sort_keys=True), flush=True)
@@ -180,26 +205,37 @@ def _metrics(log: dict[str, Any]) -> dict[str, Any]:
     return metrics.embedded(log, values, settings.metrics_namespace, int(wiring.CLOCK() * 1000)) if values else {}
 
 
-def preflight(request: Request) -> Response:
-    """Answer a CORS preflight: allowed only from the stage's configured origins."""
-    headers = cors_headers(request)
+def preflight(request: Request, public: bool = False) -> Response:
+    """Answer a CORS preflight: for a public document from any origin, else only from the stage's origins."""
+    headers = _origin_headers(request, public)
     if "Access-Control-Allow-Origin" in headers:
-        headers.update(
-            {
-                "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
-                "Access-Control-Allow-Headers": "Content-Type, Authorization",
-                "Access-Control-Max-Age": "600",
-            }
-        )
+        headers.update(PUBLIC_PREFLIGHT if public else PRIVATE_PREFLIGHT)
     return Response(body="", status_code=204, headers=headers)
 
 
-def cors_headers(request: Request) -> dict[str, str]:
-    """The CORS headers for the request's origin, and ``Vary: Origin`` whenever the stage has CORS origins.
+def cors_headers(request: Request, public: bool = False) -> dict[str, str]:
+    """The CORS headers of an answer to ``request``: who may read it, and which of its headers a page sees.
 
-    With origins configured, every answer depends on the ``Origin`` header, also one that allows no origin or
-    answers a request without one: without ``Vary`` a shared cache could serve it to another origin.
+    A public document (``public``) is readable from every origin: ``Access-Control-Allow-Origin: *`` whatever the
+    request's ``Origin`` and the stage's settings, so nothing depends on that header and no ``Vary`` is needed.
+    Any other answer is readable only from the stage's CORS origins, its ``Access-Control-Allow-Origin`` echoes
+    the request's, and it carries ``Vary: Origin`` whenever the stage has origins: also an answer that allows no
+    origin or answers a request without one, or a shared cache could serve it to another origin.
+
+    Neither allows credentials (``Access-Control-Allow-Credentials``): the bearer token is a header, not a cookie,
+    so a page never needs ``credentials: "include"``, and a wildcard could not be combined with it anyway.
     """
+    headers = _origin_headers(request, public)
+    if "Access-Control-Allow-Origin" in headers:
+        headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
+    return headers
+
+
+def _origin_headers(request: Request, public: bool) -> dict[str, str]:
+    """``Access-Control-Allow-Origin`` if the request's origin may read the answer, and ``Vary`` (see
+    :func:`cors_headers`)."""
+    if public:
+        return {"Access-Control-Allow-Origin": "*"}
     origin = (request.headers or {}).get("origin")
     try:
         allowed = wiring.get_settings().cors_origins
