@@ -169,7 +169,7 @@ def test_the_largest_home_item_the_design_allows_is_under_the_stated_bound(setti
     entry = {"M": {"c": {"N": str(big)}, "x": {"N": str(big)}, "r": {"N": str(big)},
                    "h": {"S": "f" * 32}, "hp": {"S": "f" * 32}, "hg": {"S": "f" * 32},
                    "amr": {"L": [{"S": "otp"}, {"S": "mfa"}, {"S": "sms"}]},
-                   "a": {"N": str(big)}, "t": {"N": str(limits.mfa_attempts_per_token)}}}
+                   "a": {"N": str(big)}, "g": {"N": str(big)}, "t": {"N": str(limits.mfa_attempts_per_token)}}}
     sessions = {f"{n:011d}": entry for n in range(limits.max_sessions + limits.max_guesses_per_code)}
     item = {
         "pk": {"S": key}, "v": {"N": "1"}, "pinned": {"S": "never"}, "expires_at": {"S": "never"},
