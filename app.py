@@ -170,6 +170,7 @@ def admin_stats() -> Response:
 @app.route("/me", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/me/phone", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/me/phone/verify", methods=["OPTIONS"], content_types=ANY_BODY)
+@app.route("/reauthenticate", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/.well-known/jwks.json", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/.well-known/openid-configuration", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/mfa/totp", methods=["OPTIONS"], content_types=ANY_BODY)

@@ -35,7 +35,7 @@ EXAMPLES = 2100
 SEED_EVERY = 100  # a fresh sign-in every so many examples
 MIN_REQUESTS = 2000
 ROUTES = {"/otp": ("POST",), "/token/refresh": ("POST",), "/token/revoke": ("POST",), "/signout": ("POST",),
-          "/me": ("GET",), "/me/phone": ("POST", "DELETE"), "/me/phone/verify": ("POST",),
+          "/me": ("GET",), "/me/phone": ("POST", "DELETE"), "/me/phone/verify": ("POST",), "/reauthenticate": ("POST",),
           "/.well-known/jwks.json": ("GET",), "/.well-known/openid-configuration": ("GET",),
           "/mfa/totp": ("POST", "DELETE"), "/mfa/totp/confirm": ("POST",), "/mfa/verify": ("POST",),
           "/mfa/reauthenticate": ("POST",), "/mfa/recovery-codes": ("POST",)}
@@ -60,11 +60,15 @@ CATALOGUE = {
     "/token/revoke": answers(errors.REVOKED, errors.INVALID_REFRESH_TOKEN) | BODY_ERRORS,
     "/signout": answers(errors.SIGNED_OUT, errors.INVALID_TOKEN) | BODY_ERRORS,
     "/me": answers(errors.SIGNED_IN, errors.INVALID_TOKEN),
-    "/me/phone": answers(errors.CODE_SENT, errors.PHONE_REMOVED, errors.INVALID_TOKEN, errors.ACCOUNT_HAS_PHONE,
-                         errors.PHONE_NOT_LINKED, errors.PHONE_IS_PRIMARY) | PHONE_ERRORS | BODY_ERRORS | THROTTLES,
+    "/me/phone": answers(errors.LINK_CODE_SENT, errors.PHONE_REMOVED, errors.INVALID_TOKEN, errors.ACCOUNT_HAS_PHONE,
+                         errors.PHONE_NOT_LINKED, errors.PHONE_IS_PRIMARY, errors.REAUTHENTICATION_BY_CODE_REQUIRED)
+    | PHONE_ERRORS | BODY_ERRORS | THROTTLES,
     "/me/phone/verify": answers(errors.PHONE_LINKED, errors.INVALID_TOKEN, errors.INVALID_CODE, errors.INVALID_OTP,
-                                errors.PHONE_ALREADY_LINKED, errors.ACCOUNT_HAS_PHONE) | PHONE_ERRORS | BODY_ERRORS
-    | THROTTLES,
+                                errors.PHONE_ALREADY_LINKED, errors.ACCOUNT_HAS_PHONE,
+                                errors.REAUTHENTICATION_BY_CODE_REQUIRED) | PHONE_ERRORS | BODY_ERRORS | THROTTLES,
+    "/reauthenticate": answers(errors.REAUTHENTICATION_CODE_SENT, errors.REAUTHENTICATED, errors.INVALID_TOKEN,
+                               errors.USE_SECOND_FACTOR, errors.INVALID_VIA, errors.INVALID_OTP, errors.INVALID_CODE)
+    | PHONE_ERRORS | BODY_ERRORS | THROTTLES,
     "/.well-known/jwks.json": answers(errors.JWKS),
     "/.well-known/openid-configuration": answers(errors.OPENID_CONFIGURATION),
 }
@@ -73,6 +77,7 @@ MFA_POLICY = answers(errors.MFA_DISABLED_HERE, errors.MFA_ENROLLMENT_REQUIRED)
 PROOFS = answers(errors.INVALID_CODE, errors.MFA_PROOF_BODY, errors.INVALID_OTP, errors.TOO_MANY_FAILURES)
 CATALOGUE["/otp"] |= answers(errors.MFA_REQUIRED)
 CATALOGUE["/me"] |= MFA_POLICY
+CATALOGUE["/reauthenticate"] |= MFA_POLICY
 CATALOGUE.update({
     "/mfa/totp": answers(errors.TOTP_ENROLLMENT, errors.MFA_ALREADY_ENABLED, errors.MFA_DISABLED,
                          errors.MFA_NOT_ENABLED, errors.REAUTHENTICATION_REQUIRED, errors.INVALID_TOKEN) | MFA_POLICY,
@@ -197,7 +202,10 @@ mfa_bodies = st.fixed_dictionaries({}, optional={
     "otp": mostly(codes), "recovery_code": mostly(st.text(max_size=24) | st.just("abcd-efgh-ijkl-mnop")),
     "mfa_token": mostly(st.sampled_from(["mt1.x.y.z", "mt1...", ""]) | st.text(max_size=40) | any_token)})
 phone_bodies = st.fixed_dictionaries({"phone": mostly(phones)}, optional={"otp": mostly(codes), "email": addresses})
+reauthentication_bodies = st.fixed_dictionaries({}, optional={
+    "otp": mostly(codes), "via": mostly(st.sampled_from(["email", "phone"])) | json_values})
 BODIES = {"/otp": otp_bodies, "/me/phone": phone_bodies, "/me/phone/verify": phone_bodies,
+          "/reauthenticate": reauthentication_bodies,
           "/token/refresh": refresh_bodies, "/token/revoke": refresh_bodies,
           "/signout": signout_bodies, "/me": st.just(b""), "/.well-known/jwks.json": st.just(b""),
           "/.well-known/openid-configuration": st.just(b""), "/mfa/totp": st.just(b""),

@@ -545,3 +545,10 @@ def test_a_verify_for_an_address_that_never_asked_writes_nothing_to_it(
     network = wiring.get_hasher().subject_key("ip", "203.0.113.9")
     assert address not in keys  # no item for the address: only the network's counters, which expire in the hour
     assert keys and all(key.startswith(network + "/") for key in keys), keys
+
+
+def test_every_route_answers_a_preflight() -> None:
+    """app.py lists the preflight's paths apart from the routes: a route left out of it would answer a browser's
+    preflight with Chalice's own bodiless OPTIONS, and every cross-origin call to it would fail."""
+    missing = [path for path, methods in app.routes.items() if "OPTIONS" not in methods]
+    assert missing == []
