@@ -230,7 +230,8 @@ class Limits:
         )
     )
     step_up_seconds: int = _defaulted(
-        Integer("OTP_STEP_UP_SECONDS", 300, "how recent the second factor must be for a sensitive action",
+        Integer("OTP_STEP_UP_SECONDS", 300, "how recent the last proof must be for a sensitive action or an "
+                "account change",
                 minimum=60, maximum=3_600)
     )
 
