@@ -66,17 +66,23 @@ class Integer(NamedTuple):
 
 
 class Text(NamedTuple):
-    """A string, surrounding blanks dropped; unset or blank means ``default``, or is refused if ``required``."""
+    """A string, surrounding blanks dropped; unset or blank means ``default``, or is refused if ``required``.
+
+    A ``one_line`` string has no control character: it goes into a mail header, where a line break would end it.
+    """
 
     name: str
     default: str | None
     meaning: str
     required: bool = False
+    one_line: bool = False
 
     def read(self, env: Mapping[str, str]) -> str | None:
         value = env.get(self.name, "").strip()
         if not value and self.required:
             raise ConfigError(f"{self.name} is not set")
+        if self.one_line and any(ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0 for char in value):  # C0, DEL, C1
+            raise ConfigError(f"{self.name} must be one line without control characters, not {value!r}")
         return value or self.default
 
 
@@ -346,7 +352,8 @@ class Settings:
         Listing("OTP_PREVIOUS_SIGNING_KEY_IDS", "keys still published and accepted after a rotation")
     )
     service_name: str = _declared(
-        Text("OTP_SERVICE_NAME", "OTP Sign-in", "what the service calls itself in text messages")
+        Text("OTP_SERVICE_NAME", "OTP Sign-in", "what the service calls itself: the mails' sender name, their "
+             "subjects and bodies, and the texts", one_line=True)
     )
     sms_countries: tuple[str, ...] = _declared(
         Listing("OTP_SMS_COUNTRIES", "ISO 3166 countries whose numbers are texted codes (none: no SMS sign-in)",

@@ -126,6 +126,13 @@ def test_sms_settings_that_would_fail_per_message_stop_the_service(env: dict[str
         Settings.from_environ({**MINIMAL, **env})
 
 
+@pytest.mark.parametrize("name", ["OTP\nSign-in", "OTP\rSign-in", "OTP\x00Sign-in", "OTP\x85Sign-in"])
+def test_a_service_name_is_one_line(name: str) -> None:
+    """It goes into the mails' From header, where a line break would end the header."""
+    with pytest.raises(ConfigError, match="OTP_SERVICE_NAME must be one line without control characters"):
+        Settings.from_environ({**MINIMAL, "OTP_SERVICE_NAME": name})
+
+
 def test_blank_sms_countries_switch_sms_off_and_unset_means_the_default() -> None:
     assert Settings.from_environ({**MINIMAL, "OTP_SMS_COUNTRIES": ""}).sms_countries == ()
     assert Settings.from_environ(MINIMAL).sms_countries == ("US", "CA", "GB", "DE", "FR", "AU")
