@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 from chalicelib.accounts.identifiers import PHONE
 from chalicelib.http.network import IPV6_PREFIX_LENGTH
-from chalicelib.otp.sms_text import DEFAULT_TEMPLATE, UnsendableText, check_template
+from chalicelib.otp.sms_text import DEFAULT_TEMPLATE, UnsendableText, check_template, is_origin_host, origin_host
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 OFF, OPTIONAL, REQUIRED = "OFF", "OPTIONAL", "REQUIRED"
@@ -86,6 +86,23 @@ class Text(NamedTuple):
         return value or self.default
 
 
+class Host(NamedTuple):
+    """A bare host name, lower-cased (``sms_text.is_origin_host``: no scheme, port or path); unset or blank means
+    ``default``."""
+
+    name: str
+    default: str | None
+    meaning: str
+
+    def read(self, env: Mapping[str, str]) -> str | None:
+        value = env.get(self.name, "").strip()
+        if not value:
+            return self.default
+        if not is_origin_host(value):
+            raise ConfigError(f"{self.name} must be a bare host name such as signin.example.com, not {value!r}")
+        return value.lower()
+
+
 class Listing(NamedTuple):
     """Comma-separated values, blanks dropped; unset means ``default``, set but blank means none."""
 
@@ -114,7 +131,7 @@ class Choice(NamedTuple):
         return value
 
 
-Setting = Integer | Text | Listing | Choice
+Setting = Integer | Text | Listing | Choice | Host
 """One environment variable and the rules for its value."""
 
 
@@ -373,8 +390,8 @@ class Settings:
              "{code}, {service}, {minutes}")
     )
     sms_webotp_domain: str | None = _declared(
-        Text("OTP_SMS_WEBOTP_DOMAIN", None, "the site whose pages may autofill the code (adds the line "
-             "@<domain> #<code>)")
+        Host("OTP_SMS_WEBOTP_DOMAIN", None, "the host whose pages may autofill the code (the line @<host> #<code> "
+             "that ends every text); unset: OTP_TOKEN_ISSUER's host, unless an IP address")
     )
     sms_sender_id: str | None = _declared(
         Text("OTP_SMS_SENDER_ID", None, "alphanumeric sender id, where the country allows one")
@@ -412,6 +429,11 @@ class Settings:
     )
 
     @property
+    def sms_origin_host(self) -> str | None:
+        """The host of the origin-bound line that ends every text (``@<host> #<code>``); ``None``: no line."""
+        return self.sms_webotp_domain or origin_host(self.token_issuer)
+
+    @property
     def allow_voip(self) -> bool:
         return self.sms_voip == "ALLOW"
 
@@ -443,7 +465,7 @@ class Settings:
             raise ConfigError(f"OTP_SMS_PRICES has no price for {', '.join(unpriced)} (OTP_SMS_COUNTRIES)")
         try:
             check_template(self.sms_template, self.service_name, self.limits.code_digits,
-                           self.limits.sms_code_ttl_seconds // 60, self.sms_webotp_domain)
+                           self.limits.sms_code_ttl_seconds // 60, self.sms_origin_host)
         except UnsendableText as error:
             raise ConfigError(f"OTP_SMS_TEMPLATE: {error}") from None
 

@@ -129,6 +129,7 @@ def test_a_number_signs_in_with_the_texted_code(api: Api) -> None:
     ((to, text),) = sent_texts()
     assert to == NUMBER  # E.164
     code = code_in_text(NUMBER)
+    # No origin-bound line: the local stage's token issuer is an IP address (tests/test_config.py).
     assert text == f"{code} is your OTP Sign-in code. It is valid for 5 minutes."
     answer = api.verify(code)
     assert answer.status_code == 200 and answer.json_body["code"] == "verified"
@@ -194,6 +195,20 @@ def test_the_message_and_its_sns_attributes(settings: Settings) -> None:
         "AWS.SNS.SMS.SenderID": {"DataType": "String", "StringValue": "SIGNIN"},
         "AWS.MM.SMS.OriginationNumber": {"DataType": "String", "StringValue": "+18005550100"},
     }
+
+
+def test_a_text_ends_with_the_token_issuer_s_host_unless_the_setting_names_another() -> None:
+    published: list[str] = []
+
+    class Sns:
+        def publish(self, **request: Any) -> None:
+            published.append(request["Message"])
+
+    prod = {**load_stage_env("prod"), "OTP_HASH_SECRET": "k" * 32}  # its token issuer: https://signin.example.com
+    for env, line in ((prod, "@signin.example.com #123456"), ({**prod, "OTP_SMS_WEBOTP_DOMAIN": "nw.test"},
+                                                             "@nw.test #123456")):
+        SnsTexter(Sns(), Settings.from_environ(env)).send_code(Identifier(PHONE, NUMBER, "US"), "123456", 5)
+        assert published.pop() == f"123456 is your OTP Sign-in code. It is valid for 5 minutes.\n\n{line}"
 
 
 @pytest.mark.parametrize("stage", ["local", "dev", "prod"])

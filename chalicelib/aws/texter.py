@@ -20,8 +20,7 @@ class SnsTexter:
 
     def send_code(self, to: Identifier, code: str, valid_minutes: int, purpose: Purpose = Purpose.SIGN_IN) -> None:
         settings = self._settings
-        text = render_sms(settings.sms_template, settings.service_name, code, valid_minutes,
-                          settings.sms_webotp_domain)
+        text = render_sms(settings.sms_template, settings.service_name, code, valid_minutes, settings.sms_origin_host)
         attributes = {
             # Transactional: routed for delivery rather than cost, and not subject to promotional opt-outs.
             "AWS.SNS.SMS.SMSType": "Transactional",
