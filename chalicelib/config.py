@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 
 from chalicelib.accounts.identifiers import PHONE
 from chalicelib.http.network import IPV6_PREFIX_LENGTH
+from chalicelib.otp.codes import Purpose
 from chalicelib.otp.sms_text import DEFAULT_TEMPLATE, UnsendableText, check_template, is_origin_host, origin_host
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -458,7 +459,8 @@ class Settings:
         return settings
 
     def _check_sms(self) -> None:
-        """Refuse SMS settings that would fail per message: unpriced countries, a text of more than one segment."""
+        """Refuse SMS settings that would fail per message: unpriced countries, a text of any purpose that is not
+        one GSM-7 segment (the service's own texts hold the service name: a name too long for them is refused)."""
         prices = _prices(self.sms_prices)
         unpriced = [country for country in self.sms_countries if country not in prices]
         if unpriced:
@@ -467,7 +469,13 @@ class Settings:
             check_template(self.sms_template, self.service_name, self.limits.code_digits,
                            self.limits.sms_code_ttl_seconds // 60, self.sms_origin_host)
         except UnsendableText as error:
-            raise ConfigError(f"OTP_SMS_TEMPLATE: {error}") from None
+            if error.purpose is Purpose.SIGN_IN:
+                raise ConfigError(f"OTP_SMS_TEMPLATE: {error}") from None
+            if error.purpose is None:  # the name is not GSM-7
+                raise ConfigError(f"OTP_SERVICE_NAME: {error}") from None
+            # The service's own texts are fixed: only the name, and the host of the line, make them longer.
+            host = ", or name a shorter host of the site in OTP_SMS_WEBOTP_DOMAIN" if self.sms_origin_host else ""
+            raise ConfigError(f"OTP_SERVICE_NAME: {error}; shorten it{host}") from None
 
 
 def _prices(entries: tuple[str, ...]) -> dict[str, Decimal]:

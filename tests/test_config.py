@@ -121,12 +121,37 @@ def test_bad_settings_are_refused(name: str, value: str) -> None:
         ({"OTP_SMS_TEMPLATE": "Sign in with {otp}"}, "must contain {code}"),
         # 132 septets alone, 161 with the origin-bound line
         ({"OTP_SMS_TEMPLATE": "{code} " * 18 + "{code}", "OTP_SMS_WEBOTP_DOMAIN": "signin.example.com"},
-         "OTP_SMS_TEMPLATE: the message needs 161 septets, more than one segment"),
+         "OTP_SMS_TEMPLATE: the sign-in text needs 161 septets with a 6-digit code and the line "
+         "@signin.example.com #<code>, more than one segment"),
+        ({"OTP_SERVICE_NAME": "Sign-in ✓"}, "OTP_SERVICE_NAME: the service name: '✓' is not in the GSM-7 alphabet"),
+        ({"OTP_SERVICE_NAME": "Sign-in ✓", "OTP_SMS_TEMPLATE": "{code}"}, "OTP_SERVICE_NAME"),
     ],
 )
 def test_sms_settings_that_would_fail_per_message_stop_the_service(env: dict[str, str], complaint: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(complaint)):
         Settings.from_environ({**MINIMAL, **env})
+
+
+# 40 characters: the service's own texts hold it beside a 6-digit code and the line of a host of up to 19.
+LONG_NAME = "Northwind Traders Customer Sign-in (EU)!"
+
+
+def test_a_long_service_name_fits_every_text_or_stops_the_service_naming_it() -> None:
+    assert len(LONG_NAME) == 40
+    fits = Settings.from_environ({**MINIMAL, "OTP_SERVICE_NAME": LONG_NAME, "OTP_SMS_WEBOTP_DOMAIN": "example.com"})
+    assert fits.service_name == LONG_NAME  # tests/test_sms.py holds every text to one segment, whatever fits here
+    too_long = {**MINIMAL, "OTP_SERVICE_NAME": LONG_NAME, "OTP_TOKEN_ISSUER": "https://signin.dev.example.com"}
+    with pytest.raises(ConfigError, match=re.escape(
+        "OTP_SERVICE_NAME: the reauthenticate text needs 163 septets with a 6-digit code and the line "
+        "@signin.dev.example.com #<code>, more than one segment; shorten it, or name a shorter host of the site in "
+        "OTP_SMS_WEBOTP_DOMAIN"
+    )):
+        Settings.from_environ(too_long)
+    assert Settings.from_environ({**too_long, "OTP_SMS_WEBOTP_DOMAIN": "example.com"}).service_name == LONG_NAME
+    without_line = {**MINIMAL, "OTP_SERVICE_NAME": LONG_NAME * 2, "OTP_TOKEN_ISSUER": "http://127.0.0.1:8000"}
+    with pytest.raises(ConfigError, match=r"^OTP_SERVICE_NAME: the link text needs 161 septets with a "
+                                          r"6-digit code, more than one segment; shorten it$"):
+        Settings.from_environ(without_line)
 
 
 @pytest.mark.parametrize("name", ["OTP\nSign-in", "OTP\rSign-in", "OTP\x00Sign-in", "OTP\x85Sign-in"])
