@@ -20,7 +20,8 @@ from typing import Any, NamedTuple
 
 from chalicelib.accounts.identifiers import PHONE
 from chalicelib.http.network import IPV6_PREFIX_LENGTH
-from chalicelib.otp.sms_text import DEFAULT_TEMPLATE, UnsendableText, check_template
+from chalicelib.otp.codes import Purpose
+from chalicelib.otp.sms_text import DEFAULT_TEMPLATE, UnsendableText, check_template, is_origin_host, origin_host
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 OFF, OPTIONAL, REQUIRED = "OFF", "OPTIONAL", "REQUIRED"
@@ -66,18 +67,41 @@ class Integer(NamedTuple):
 
 
 class Text(NamedTuple):
-    """A string, surrounding blanks dropped; unset or blank means ``default``, or is refused if ``required``."""
+    """A string, surrounding blanks dropped; unset or blank means ``default``, or is refused if ``required``.
+
+    A ``one_line`` string has no control character: it goes into a mail header, where a line break would end it.
+    """
 
     name: str
     default: str | None
     meaning: str
     required: bool = False
+    one_line: bool = False
 
     def read(self, env: Mapping[str, str]) -> str | None:
         value = env.get(self.name, "").strip()
         if not value and self.required:
             raise ConfigError(f"{self.name} is not set")
+        if self.one_line and any(ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0 for char in value):  # C0, DEL, C1
+            raise ConfigError(f"{self.name} must be one line without control characters, not {value!r}")
         return value or self.default
+
+
+class Host(NamedTuple):
+    """A bare host name, lower-cased (``sms_text.is_origin_host``: no scheme, port or path); unset or blank means
+    ``default``."""
+
+    name: str
+    default: str | None
+    meaning: str
+
+    def read(self, env: Mapping[str, str]) -> str | None:
+        value = env.get(self.name, "").strip()
+        if not value:
+            return self.default
+        if not is_origin_host(value):
+            raise ConfigError(f"{self.name} must be a bare host name such as signin.example.com, not {value!r}")
+        return value.lower()
 
 
 class Listing(NamedTuple):
@@ -108,7 +132,7 @@ class Choice(NamedTuple):
         return value
 
 
-Setting = Integer | Text | Listing | Choice
+Setting = Integer | Text | Listing | Choice | Host
 """One environment variable and the rules for its value."""
 
 
@@ -347,7 +371,8 @@ class Settings:
         Listing("OTP_PREVIOUS_SIGNING_KEY_IDS", "keys still published and accepted after a rotation")
     )
     service_name: str = _declared(
-        Text("OTP_SERVICE_NAME", "OTP Sign-in", "what the service calls itself in text messages")
+        Text("OTP_SERVICE_NAME", "OTP Sign-in", "what the service calls itself: the mails' sender name, their "
+             "subjects and bodies, and the texts", one_line=True)
     )
     sms_countries: tuple[str, ...] = _declared(
         Listing("OTP_SMS_COUNTRIES", "ISO 3166 countries whose numbers are texted codes (none: no SMS sign-in)",
@@ -367,8 +392,8 @@ class Settings:
              "{code}, {service}, {minutes}")
     )
     sms_webotp_domain: str | None = _declared(
-        Text("OTP_SMS_WEBOTP_DOMAIN", None, "the site whose pages may autofill the code (adds the line "
-             "@<domain> #<code>)")
+        Host("OTP_SMS_WEBOTP_DOMAIN", None, "the host whose pages may autofill the code (the line @<host> #<code> "
+             "that ends every text); unset: OTP_TOKEN_ISSUER's host, unless an IP address")
     )
     sms_sender_id: str | None = _declared(
         Text("OTP_SMS_SENDER_ID", None, "alphanumeric sender id, where the country allows one")
@@ -406,6 +431,11 @@ class Settings:
     )
 
     @property
+    def sms_origin_host(self) -> str | None:
+        """The host of the origin-bound line that ends every text (``@<host> #<code>``); ``None``: no line."""
+        return self.sms_webotp_domain or origin_host(self.token_issuer)
+
+    @property
     def allow_voip(self) -> bool:
         return self.sms_voip == "ALLOW"
 
@@ -430,16 +460,23 @@ class Settings:
         return settings
 
     def _check_sms(self) -> None:
-        """Refuse SMS settings that would fail per message: unpriced countries, a text of more than one segment."""
+        """Refuse SMS settings that would fail per message: unpriced countries, a text of any purpose that is not
+        one GSM-7 segment (the service's own texts hold the service name: a name too long for them is refused)."""
         prices = _prices(self.sms_prices)
         unpriced = [country for country in self.sms_countries if country not in prices]
         if unpriced:
             raise ConfigError(f"OTP_SMS_PRICES has no price for {', '.join(unpriced)} (OTP_SMS_COUNTRIES)")
         try:
             check_template(self.sms_template, self.service_name, self.limits.code_digits,
-                           self.limits.sms_code_ttl_seconds // 60, self.sms_webotp_domain)
+                           self.limits.sms_code_ttl_seconds // 60, self.sms_origin_host)
         except UnsendableText as error:
-            raise ConfigError(f"OTP_SMS_TEMPLATE: {error}") from None
+            if error.purpose is Purpose.SIGN_IN:
+                raise ConfigError(f"OTP_SMS_TEMPLATE: {error}") from None
+            if error.purpose is None:  # the name is not GSM-7
+                raise ConfigError(f"OTP_SERVICE_NAME: {error}") from None
+            # The service's own texts are fixed: only the name, and the host of the line, make them longer.
+            host = ", or name a shorter host of the site in OTP_SMS_WEBOTP_DOMAIN" if self.sms_origin_host else ""
+            raise ConfigError(f"OTP_SERVICE_NAME: {error}; shorten it{host}") from None
 
 
 def _prices(entries: tuple[str, ...]) -> dict[str, Decimal]:

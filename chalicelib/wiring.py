@@ -100,7 +100,7 @@ def get_sender(kind: str) -> CodeSender:
     settings = get_settings()
     if kind == PHONE:
         return SnsTexter(get_client("sns"), settings)
-    return SesMailer(get_client("sesv2"), settings.sender)
+    return SesMailer(get_client("sesv2"), settings.sender, settings.service_name)
 
 
 @functools.cache

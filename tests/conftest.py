@@ -131,10 +131,11 @@ def session_service(settings: Settings, accounts: AccountStore, hasher: KeyedHas
 
 
 def sent_mails() -> list[dict[str, Any]]:
-    """Every mail moto's SES captured, oldest first, as ``{"to", "subject", "body"}`` (moto keeps the HTML)."""
+    """Every mail moto's SES captured, oldest first, as ``{"from", "to", "subject", "body"}`` (moto keeps the
+    HTML)."""
     backend = ses_backends[DEFAULT_ACCOUNT_ID][REGION]
     return [
-        {"to": list(m.destinations.get("ToAddresses", [])), "subject": m.subject, "body": m.body}
+        {"from": m.source, "to": list(m.destinations.get("ToAddresses", [])), "subject": m.subject, "body": m.body}
         for m in backend.sent_messages
     ]
 

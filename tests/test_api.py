@@ -60,6 +60,8 @@ def test_the_prototype_flow_signs_a_person_in(client: Client) -> None:
     }
     mail = sent_mails()[-1]
     assert mail["to"] == [ALICE]
+    assert mail["from"] == "OTP Sign-in <no-reply@signin.localhost.dev>"  # OTP_SERVICE_NAME <OTP_SENDER>
+    assert mail["subject"] == f"Your OTP Sign-in sign-in code: {last_code()}"
     assert "10 minutes" in mail["body"]
     verified = verify(client, last_code())
     assert verified.status_code == 200

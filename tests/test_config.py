@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 
 from chalicelib.config import SETTINGS, ConfigError, Integer, Limits, Listing, Setting, Settings, Text, Window
+from chalicelib.otp.sms_text import is_origin_host
 from tests.conftest import REPO_ROOT
 from tools.bootstrap import BootstrapError, load_stage_env
 from tools.bootstrap import Settings as ResourceNames
@@ -118,12 +119,91 @@ def test_bad_settings_are_refused(name: str, value: str) -> None:
         ({"OTP_SMS_TEMPLATE": "Your code: {code} ✓"}, "GSM-7"),
         ({"OTP_SMS_TEMPLATE": "Your code is {code}. " + "Never share it with anyone. " * 6}, "one segment"),
         ({"OTP_SMS_TEMPLATE": "Sign in with {otp}"}, "must contain {code}"),
-        ({"OTP_SMS_TEMPLATE": "{code} {code} {code} {code}", "OTP_SMS_WEBOTP_DOMAIN": "x" * 130}, "one segment"),
+        # 132 septets alone, 161 with the origin-bound line
+        ({"OTP_SMS_TEMPLATE": "{code} " * 18 + "{code}", "OTP_SMS_WEBOTP_DOMAIN": "signin.example.com"},
+         "OTP_SMS_TEMPLATE: the sign-in text needs 161 septets with a 6-digit code and the line "
+         "@signin.example.com #<code>, more than one segment"),
+        ({"OTP_SERVICE_NAME": "Sign-in ✓"}, "OTP_SERVICE_NAME: the service name: '✓' is not in the GSM-7 alphabet"),
+        ({"OTP_SERVICE_NAME": "Sign-in ✓", "OTP_SMS_TEMPLATE": "{code}"}, "OTP_SERVICE_NAME"),
     ],
 )
 def test_sms_settings_that_would_fail_per_message_stop_the_service(env: dict[str, str], complaint: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(complaint)):
         Settings.from_environ({**MINIMAL, **env})
+
+
+# 40 characters: the service's own texts hold it beside a 6-digit code and the line of a host of up to 19.
+LONG_NAME = "Northwind Traders Customer Sign-in (EU)!"
+
+
+def test_a_long_service_name_fits_every_text_or_stops_the_service_naming_it() -> None:
+    assert len(LONG_NAME) == 40
+    fits = Settings.from_environ({**MINIMAL, "OTP_SERVICE_NAME": LONG_NAME, "OTP_SMS_WEBOTP_DOMAIN": "example.com"})
+    assert fits.service_name == LONG_NAME  # tests/test_sms.py holds every text to one segment, whatever fits here
+    too_long = {**MINIMAL, "OTP_SERVICE_NAME": LONG_NAME, "OTP_TOKEN_ISSUER": "https://signin.dev.example.com"}
+    with pytest.raises(ConfigError, match=re.escape(
+        "OTP_SERVICE_NAME: the reauthenticate text needs 163 septets with a 6-digit code and the line "
+        "@signin.dev.example.com #<code>, more than one segment; shorten it, or name a shorter host of the site in "
+        "OTP_SMS_WEBOTP_DOMAIN"
+    )):
+        Settings.from_environ(too_long)
+    assert Settings.from_environ({**too_long, "OTP_SMS_WEBOTP_DOMAIN": "example.com"}).service_name == LONG_NAME
+    without_line = {**MINIMAL, "OTP_SERVICE_NAME": LONG_NAME * 2, "OTP_TOKEN_ISSUER": "http://127.0.0.1:8000"}
+    with pytest.raises(ConfigError, match=r"^OTP_SERVICE_NAME: the link text needs 161 septets with a "
+                                          r"6-digit code, more than one segment; shorten it$"):
+        Settings.from_environ(without_line)
+
+
+@pytest.mark.parametrize("name", ["OTP\nSign-in", "OTP\rSign-in", "OTP\x00Sign-in", "OTP\x85Sign-in"])
+def test_a_service_name_is_one_line(name: str) -> None:
+    """It goes into the mails' From header, where a line break would end the header."""
+    with pytest.raises(ConfigError, match="OTP_SERVICE_NAME must be one line without control characters"):
+        Settings.from_environ({**MINIMAL, "OTP_SERVICE_NAME": name})
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["https://signin.example.com", "signin example.com", "signin.example.com/otp", "signin.example.com:443",
+     "signin..example.com", ".example.com", "example.com.", "-signin.example.com", "signin-.example.com",
+     "sign_in.example.com", "bücher.example", "x" * 64 + ".example.com", "127.0.0.1", "[::1]", "::1",
+     "@signin.example.com"],
+)
+def test_an_origin_bound_host_that_is_not_a_bare_host_name_stops_the_service(value: str) -> None:
+    complaint = f"^OTP_SMS_WEBOTP_DOMAIN must be a bare host name .*{re.escape(repr(value))}"
+    with pytest.raises(ConfigError, match=complaint):
+        Settings.from_environ({**MINIMAL, "OTP_SMS_WEBOTP_DOMAIN": value})
+
+
+def test_an_origin_bound_host_has_labels_of_at_most_63_and_at_most_253_characters() -> None:
+    assert is_origin_host("x" * 63 + ".example.com") and not is_origin_host("x" * 64 + ".example.com")
+    longest = ".".join(["x" * 63] * 3 + ["x" * 61])
+    assert len(longest) == 253 and is_origin_host(longest) and not is_origin_host("x" + longest)
+
+
+@pytest.mark.parametrize(
+    ("env", "host"),
+    [
+        ({"OTP_SMS_WEBOTP_DOMAIN": " App.Example.COM "}, "app.example.com"),  # the setting wins over the issuer
+        ({"OTP_SMS_WEBOTP_DOMAIN": "localhost"}, "localhost"),
+        ({"OTP_SMS_WEBOTP_DOMAIN": "xn--bcher-kva.example"}, "xn--bcher-kva.example"),
+        ({}, "signin.example.com"),  # unset: the token issuer's host
+        ({"OTP_TOKEN_ISSUER": "https://Signin.Example.com:8443/otp"}, "signin.example.com"),  # no port, no path
+        ({"OTP_TOKEN_ISSUER": "http://localhost:8000"}, "localhost"),  # Chromium binds it to http://localhost
+        ({"OTP_TOKEN_ISSUER": "http://127.0.0.1:8000"}, None),  # an IP address names no site: no line
+        ({"OTP_TOKEN_ISSUER": "http://[::1]:8000"}, None),
+        ({"OTP_TOKEN_ISSUER": "http://[::1"}, None),
+        ({"OTP_TOKEN_ISSUER": "otp-signin"}, None),
+    ],
+)
+def test_the_origin_bound_host_is_the_setting_or_the_token_issuer_s(env: dict[str, str], host: str | None) -> None:
+    assert Settings.from_environ({**MINIMAL, **env}).sms_origin_host == host
+
+
+def test_the_local_stage_s_texts_carry_no_origin_bound_line_and_the_deployed_stages_name_their_issuer() -> None:
+    assert Settings.from_environ(load_stage_env("local")).sms_origin_host is None  # issuer http://127.0.0.1:8000
+    for stage in ("dev", "prod"):
+        settings = Settings.from_environ(load_stage_env(stage))
+        assert settings.sms_origin_host == settings.token_issuer.removeprefix("https://")
 
 
 def test_blank_sms_countries_switch_sms_off_and_unset_means_the_default() -> None:

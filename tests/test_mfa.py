@@ -8,20 +8,23 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
+from xml.etree import ElementTree
 
 import boto3
 import pyotp
 import pytest
+import segno
 
 from chalicelib.accounts.identifiers import EMAIL, Identifier
 from chalicelib.accounts.sessions import IssuedSession, Principal, SessionRejected, SessionService
 from chalicelib.config import OFF, Settings, Window
 from chalicelib.crypto import KeyedHasher
-from chalicelib.mfa import recovery
+from chalicelib.mfa import recovery, totp
 from chalicelib.mfa.answers import Proof, Upgraded
 from chalicelib.mfa.challenge import Challenges, MfaRequired
 from chalicelib.mfa.service import MfaService
@@ -146,6 +149,42 @@ def test_enrolling_gives_a_160_bit_secret_its_uri_and_a_qr_code_and_activates_no
     assert enrollment.qr_svg.startswith("<?xml") and "<svg" in enrollment.qr_svg
     assert isinstance(rig.first_factor(), IssuedSession)  # nothing is active until confirmed
     rig.principal(session)
+
+
+def dark_modules(path: str) -> set[tuple[int, int]]:
+    """The modules segno's SVG path draws: each ``h`` is a run of dark modules along a row, stroked through its
+    middle (``M``/``m`` move to a run's start, absolute / relative)."""
+    x = y = 0.0
+    dark: set[tuple[int, int]] = set()
+    for command, dx, dy in re.findall(r"([Mmh])(-?[\d.]+)(?: (-?[\d.]+))?", path):
+        if command == "h":
+            dark |= {(int(x) + step, int(y)) for step in range(int(dx))}
+            x += float(dx)
+        else:
+            x, y = (float(dx), float(dy)) if command == "M" else (x + float(dx), y + float(dy))
+    return dark
+
+
+def test_the_qr_code_is_the_uri_s_symbol_on_an_opaque_white_square_with_a_4_module_quiet_zone() -> None:
+    """It scans on a dark page too: nothing of it is transparent, and the quiet zone is light (ISO/IEC 18004)."""
+    uri = totp.provisioning_uri(totp.new_secret(), "alice@example.com", "OTP Sign-in")
+    svg = ElementTree.fromstring(totp.qr_svg(uri))
+    ns = {"svg": "http://www.w3.org/2000/svg"}
+    (group,) = svg.findall("svg:g", ns)
+    background, modules = group.findall("svg:path", ns)
+    scale = int(re.fullmatch(r"scale\((\d+)\)", group.get("transform", "")).group(1))  # type: ignore[union-attr]
+    side = int(svg.get("width", "")) // scale
+    assert int(svg.get("height", "")) == side * scale  # a square, in whole modules
+    # The light square covers the whole image, opaque.
+    assert background.get("fill") in {"#fff", "#ffffff"} and background.get("d") == f"M0 0h{side}v{side}h-{side}z"
+    assert not {"opacity", "fill-opacity"} & (set(background.keys()) | set(group.keys()) | set(svg.keys()))
+    assert modules.get("stroke") == "#000" and modules.get("fill") is None
+    # The dark modules are the URI's symbol, 4 light modules in from every edge.
+    matrix = segno.make(uri, error="m").matrix
+    assert side == len(matrix) + 2 * totp.QUIET_ZONE_MODULES == len(matrix) + 8
+    assert dark_modules(modules.get("d", "")) == {
+        (column + 4, row + 4) for row, cells in enumerate(matrix) for column, cell in enumerate(cells) if cell
+    }
 
 
 def test_confirming_activates_the_factor_upgrades_this_session_and_ends_every_other(rig: Rig) -> None:

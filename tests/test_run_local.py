@@ -136,7 +136,7 @@ def test_sign_in_end_to_end_through_the_dev_inbox(stack: Stack) -> None:
     inbox = requests.get(f"{stack.aws_url}{DEV_INBOX_PATH}", timeout=10).json()
     mails = [m for m in inbox["mails"] if address in m["destinations"]["ToAddresses"]]
     assert len(mails) == 1
-    assert mails[0]["source"] == "no-reply@signin.localhost.dev"
+    assert mails[0]["source"] == "OTP Sign-in <no-reply@signin.localhost.dev>"  # OTP_SERVICE_NAME <OTP_SENDER>
     code = re.search(r"\b\d{6}\b", mails[0]["subject"])
     assert code, mails[0]
 

@@ -14,11 +14,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
+import hypothesis
 import jwt
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.retries.standard import ExponentialBackoff
 from chalice.test import Client
+from hypothesis import given
+from hypothesis import strategies as st
 from moto.core.botocore_stubber import MockRawResponse
 
 from app import app
@@ -26,10 +29,11 @@ from chalicelib import wiring
 from chalicelib.accounts.identifiers import PHONE, Identifier
 from chalicelib.accounts.store import AccountStore
 from chalicelib.aws.texter import SnsTexter
-from chalicelib.config import Settings
+from chalicelib.config import ConfigError, Settings
 from chalicelib.crypto import KeyedHasher
+from chalicelib.otp.codes import Purpose
 from chalicelib.otp.service import InvalidCode, OtpService
-from chalicelib.otp.sms_text import SEGMENT_SEPTETS, septets
+from chalicelib.otp.sms_text import GSM7_BASIC, GSM7_EXTENSION, SEGMENT_SEPTETS, septets
 from chalicelib.otp.store import Throttled
 from tests.conftest import (
     REPO_ROOT,
@@ -130,6 +134,7 @@ def test_a_number_signs_in_with_the_texted_code(api: Api) -> None:
     ((to, text),) = sent_texts()
     assert to == NUMBER  # E.164
     code = code_in_text(NUMBER)
+    # No origin-bound line: the local stage's token issuer is an IP address (tests/test_config.py).
     assert text == f"{code} is your OTP Sign-in code. It is valid for 5 minutes."
     answer = api.verify(code)
     assert answer.status_code == 200 and answer.json_body["code"] == "verified"
@@ -197,23 +202,74 @@ def test_the_message_and_its_sns_attributes(settings: Settings) -> None:
     }
 
 
-@pytest.mark.parametrize("stage", ["local", "dev", "prod"])
-@pytest.mark.parametrize("digits", range(6, 11))
-def test_every_stage_s_text_is_one_gsm7_segment_for_every_code_length(stage: str, digits: int) -> None:
-    """The settings refuse a template that does not fit; this holds the stages' own to it, at every length."""
-    env = {**load_stage_env(stage), "OTP_CODE_DIGITS": str(digits), "OTP_HASH_SECRET": "k" * 32}
+def texts(settings: Settings, code: str = "123456", minutes: int = 5) -> dict[Purpose, str]:
+    """The text ``SnsTexter`` sends ``code`` in, for each purpose."""
     published: list[str] = []
 
     class Sns:
         def publish(self, **request: Any) -> None:
             published.append(request["Message"])
 
+    texter = SnsTexter(Sns(), settings)
+    for purpose in Purpose:
+        texter.send_code(Identifier(PHONE, NUMBER, "US"), code, minutes, purpose)
+    return dict(zip(Purpose, published, strict=True))
+
+
+PROD = {**load_stage_env("prod"), "OTP_HASH_SECRET": "k" * 32}  # its token issuer: https://signin.example.com
+
+
+def test_each_purpose_s_text_says_what_its_code_does_and_ends_with_the_origin_bound_line() -> None:
+    sent = texts(Settings.from_environ(PROD))
+    line = "\n\n@signin.example.com #123456"  # by default the token issuer's host: autofill offers it on that site
+    assert sent == {
+        Purpose.SIGN_IN: "123456 is your OTP Sign-in code. It is valid for 5 minutes." + line,
+        Purpose.LINK: "Code to add this number to an account at OTP Sign-in: 123456. If you did not ask, ignore it."
+        + line,
+        Purpose.REAUTHENTICATE: "123456 confirms it is you before a change to your OTP Sign-in account. If you did "
+        "not ask, ignore it." + line,
+    }
+    named = texts(Settings.from_environ({**PROD, "OTP_SERVICE_NAME": "Northwind", "OTP_SMS_WEBOTP_DOMAIN": "nw.test"}))
+    assert all("Northwind" in text and text.endswith("\n\n@nw.test #123456") for text in named.values())
+
+
+def test_the_code_that_links_a_number_says_so(api: Api) -> None:
+    token = api.sign_in_by_email()["access_token"]
+    assert api.post("/me/phone", {"phone": NUMBER}, token).status_code == 200
+    ((_, text),) = sent_texts()
+    code = code_in_text(NUMBER)
+    assert text == f"Code to add this number to an account at OTP Sign-in: {code}. If you did not ask, ignore it."
+
+
+@pytest.mark.parametrize("stage", ["local", "dev", "prod"])
+@pytest.mark.parametrize("digits", range(6, 11))
+def test_every_stage_s_texts_are_one_gsm7_segment_for_every_code_length(stage: str, digits: int) -> None:
+    """The settings refuse texts that do not fit; this holds the stages' own to it, every purpose, every length."""
+    env = {**load_stage_env(stage), "OTP_CODE_DIGITS": str(digits), "OTP_HASH_SECRET": "k" * 32}
     for webotp in (None, "a-long-subdomain.signin.example.com"):
         settings = Settings.from_environ({**env, **({"OTP_SMS_WEBOTP_DOMAIN": webotp} if webotp else {})})
-        SnsTexter(Sns(), settings).send_code(Identifier(PHONE, NUMBER, "US"), "9" * digits,
-                                             settings.limits.sms_code_ttl_seconds // 60)
-        text = published.pop()
-        assert septets(text) <= SEGMENT_SEPTETS and "9" * digits in text and "minutes" in text
+        sent = texts(settings, "9" * digits, settings.limits.sms_code_ttl_seconds // 60)
+        for purpose, text in sent.items():
+            assert septets(text) <= SEGMENT_SEPTETS and "9" * digits in text, purpose
+        assert "minutes" in sent[Purpose.SIGN_IN] and len(set(sent.values())) == len(Purpose)
+
+
+@hypothesis.settings(max_examples=300, deadline=None)
+@given(
+    name=st.text(st.sampled_from([*sorted(GSM7_BASIC | GSM7_EXTENSION), "✓", "ł"]), max_size=70),
+    digits=st.integers(6, 10),
+    host=st.sampled_from([None, "nw.test", "signin.example.com", "a-long-subdomain.signin.example.com"]),
+)
+def test_any_service_name_fits_every_text_or_stops_the_service(name: str, digits: int, host: str | None) -> None:
+    """Never a text refused per message: a name the settings accept fits every purpose's text, with any code."""
+    env = {**PROD, "OTP_SERVICE_NAME": name, "OTP_CODE_DIGITS": str(digits)}
+    try:
+        settings = Settings.from_environ({**env, **({"OTP_SMS_WEBOTP_DOMAIN": host} if host else {})})
+    except ConfigError as refused:
+        assert str(refused).startswith("OTP_SERVICE_NAME")
+        return
+    for text in texts(settings, "9" * digits).values():
+        assert septets(text) <= SEGMENT_SEPTETS
 
 
 # -- what a code may be texted to ------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from chalicelib.accounts.identifiers import Identifier
 from chalicelib.aws.dependencies import guarded
 from chalicelib.config import Settings
 from chalicelib.otp.codes import Purpose
-from chalicelib.otp.sms_text import render_sms
+from chalicelib.otp.sms_text import render_sms, template_for
 
 
 class SnsTexter:
@@ -19,9 +19,10 @@ class SnsTexter:
         self._settings = settings
 
     def send_code(self, to: Identifier, code: str, valid_minutes: int, purpose: Purpose = Purpose.SIGN_IN) -> None:
+        """Text ``code`` to ``to`` in the words of its ``purpose``, ending with the origin-bound line if any."""
         settings = self._settings
-        text = render_sms(settings.sms_template, settings.service_name, code, valid_minutes,
-                          settings.sms_webotp_domain)
+        text = render_sms(template_for(purpose, settings.sms_template), settings.service_name, code, valid_minutes,
+                          settings.sms_origin_host)
         attributes = {
             # Transactional: routed for delivery rather than cost, and not subject to promotional opt-outs.
             "AWS.SNS.SMS.SMSType": "Transactional",

@@ -18,6 +18,7 @@ DIGITS = TOTP_DIGITS
 STEP_SECONDS = 30
 DRIFT_STEPS = 1
 SECRET_CHARS = 32  # base32: 160 bits, the HMAC-SHA1 key length RFC 4226 §4 recommends
+QUIET_ZONE_MODULES = 4  # ISO/IEC 18004: a QR code's light margin, 4 modules wide
 
 
 def new_secret() -> str:
@@ -50,11 +51,17 @@ def provisioning_uri(secret: str, label: str, issuer: str) -> str:
 
 
 def qr_svg(uri: str) -> str:
-    """A QR code of ``uri`` as an SVG document (segno: pure Python, imported only when a person enrolls)."""
+    """A QR code of ``uri`` as an SVG document (segno: pure Python, imported only when a person enrolls): dark
+    modules on an opaque white square that includes the 4-module quiet zone ISO/IEC 18004 asks for.
+
+    segno leaves the light modules transparent unless told, and a page in dark mode would then show dark modules
+    on a dark background: a camera cannot find the code.
+    """
     import io
 
     import segno
 
     out = io.BytesIO()
-    segno.make(uri, error="m").save(out, kind="svg", scale=4, title="Authenticator key")
+    segno.make(uri, error="m").save(out, kind="svg", scale=4, border=QUIET_ZONE_MODULES, light="#ffffff",
+                                    dark="#000000", title="Authenticator key")
     return out.getvalue().decode()

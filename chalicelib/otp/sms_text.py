@@ -3,11 +3,18 @@
 A message outside the GSM 03.38 alphabet is sent as UCS-2, whose segments hold 70 characters, not 160; one
 longer than a segment is split and billed per part. Both are refused when the settings are read (see
 :func:`check_template`), not discovered per message.
+
+Each purpose has its text: a sign-in code's is the configured template, a code that links a number or confirms a
+change says so in the service's own words (:data:`PURPOSE_TEMPLATES`), so that a person asked to read out "your
+code" can see what it would do. Every text ends with the origin-bound line (:func:`origin_host`) where there is one.
 """
 
 from __future__ import annotations
 
 import string
+from urllib.parse import urlsplit
+
+from chalicelib.otp.codes import Purpose
 
 # GSM 03.38 basic character set (one septet each) and its extension table (an escape plus one septet: two).
 GSM7_BASIC = frozenset(
@@ -18,10 +25,28 @@ GSM7_EXTENSION = frozenset("^{}\\[~]|€\f")
 SEGMENT_SEPTETS = 160
 FIELDS = frozenset({"code", "service", "minutes"})
 DEFAULT_TEMPLATE = "{code} is your {service} code. It is valid for {minutes} minutes."
+# The texts of codes that do not sign in: the service's own, not settings, so that they always say what the code
+# does. Same fields as the sign-in template. Short, as each must fit one segment beside the service name, a
+# 10-digit code and the origin-bound line: the longer's own 84 septets leave 76 for those.
+PURPOSE_TEMPLATES: dict[Purpose, str] = {
+    Purpose.LINK: "Code to add this number to an account at {service}: {code}. If you did not ask, ignore it.",
+    Purpose.REAUTHENTICATE: "{code} confirms it is you before a change to your {service} account. "
+                            "If you did not ask, ignore it.",
+}
+HOST_CHARACTERS = frozenset(string.ascii_lowercase + string.digits + "-")
+MAX_HOST_LENGTH = 253
+MAX_LABEL_LENGTH = 63
 
 
 class UnsendableText(ValueError):
-    """A message that is not GSM-7, or needs more than one segment."""
+    """A message that is not GSM-7, or needs more than one segment.
+
+    ``purpose`` is that of the text at fault, ``None`` when the service name fails every text.
+    """
+
+    def __init__(self, message: str, purpose: Purpose | None = None) -> None:
+        super().__init__(message)
+        self.purpose = purpose
 
 
 def septets(text: str) -> int:
@@ -37,21 +62,86 @@ def septets(text: str) -> int:
     return count
 
 
+def is_origin_host(host: str) -> bool:
+    """Whether ``host`` may be the host of an origin-bound line (``@<host> #<code>``): a bare DNS name.
+
+    The line names a host and nothing else: the WICG's "Origin-bound one-time codes delivered via SMS" makes its
+    origin ("https", host, no port), and Chromium's WebOTP parser reads only ``[A-Za-z0-9.-]`` after the ``@``
+    (a scheme, a port or a path makes no line at all) and binds ``localhost`` to http://localhost. So a host is
+    dot-separated labels of ASCII letters, digits and hyphens (an internationalised name in its ``xn--`` form),
+    each 1 to 63 characters and neither starting nor ending with a hyphen, at most 253 in all, its last
+    label not all digits: an IP address names no site (an IPv4 address is all digits, an IPv6 one has colons).
+    ``localhost`` is such a name.
+    """
+    labels = host.lower().split(".")
+    return (
+        len(host) <= MAX_HOST_LENGTH
+        and not labels[-1].isdigit()
+        and all(
+            0 < len(label) <= MAX_LABEL_LENGTH and set(label) <= HOST_CHARACTERS
+            and not label.startswith("-") and not label.endswith("-")
+            for label in labels
+        )
+    )
+
+
+def origin_host(issuer: str) -> str | None:
+    """The host of ``issuer`` (a URL), lower-cased and without its port, if it may bind codes (:func:`is_origin_host`).
+
+    The spec matches the line to the page same-site, but some browsers match the origin exactly: a sign-in page on
+    another host than the token issuer's names its own with ``OTP_SMS_WEBOTP_DOMAIN``. An issuer on an IP address,
+    as the local stage's http://127.0.0.1:8000, binds no code: its texts carry no line.
+    """
+    try:
+        host = urlsplit(issuer).hostname
+    except ValueError:  # a malformed URL (an unclosed IPv6 bracket): nothing to bind to
+        return None
+    return host if host and is_origin_host(host) else None
+
+
+def template_for(purpose: Purpose, sign_in_template: str) -> str:
+    """The template of the text that carries a code for ``purpose``."""
+    return sign_in_template if purpose is Purpose.SIGN_IN else PURPOSE_TEMPLATES[purpose]
+
+
 def render_sms(template: str, service: str, code: str, valid_minutes: int, webotp_domain: str | None) -> str:
     """The message for ``code``; with ``webotp_domain``, its last line is the WebOTP / iOS autofill binding
     (``@<domain> #<code>``), which browsers read to offer the code only on that site."""
-    text = template.format(code=code, service=service, minutes=valid_minutes)
-    if webotp_domain:
-        text += f"\n\n@{webotp_domain} #{code}"
+    text = _compose(template, service, code, valid_minutes, webotp_domain)
     if septets(text) > SEGMENT_SEPTETS:
         raise UnsendableText(f"the message needs {septets(text)} septets, more than one segment")
     return text
 
 
 def check_template(template: str, service: str, digits: int, valid_minutes: int, webotp_domain: str | None) -> None:
-    """Refuse a template that names unknown fields, lacks the code, or makes a message that is not one GSM-7
-    segment for a ``digits``-long code (digits are one septet each, so one code stands for all)."""
+    """Refuse settings whose text of any purpose would not be sent: a sign-in template that names unknown fields or
+    lacks the code, or a text that is not one GSM-7 segment for a ``digits``-long code (digits are one septet
+    each, so one code stands for all).
+
+    The service's own texts are checked before the template, so that a service name too long for them is
+    reported as such (:attr:`UnsendableText.purpose`), whatever the template.
+    """
     named = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
     if "code" not in named or not named <= FIELDS:
-        raise UnsendableText("the template must contain {code} and no fields but {code}, {service}, {minutes}")
-    render_sms(template, service, "0" * digits, valid_minutes, webotp_domain)
+        raise UnsendableText("the template must contain {code} and no fields but {code}, {service}, {minutes}",
+                             Purpose.SIGN_IN)
+    try:
+        septets(service)
+    except UnsendableText as error:
+        raise UnsendableText(f"the service name: {error}") from None
+    line = f" and the line @{webotp_domain} #<code>" if webotp_domain else ""
+    for purpose in (*PURPOSE_TEMPLATES, Purpose.SIGN_IN):
+        what = purpose.value.replace("_", "-")
+        text = _compose(template_for(purpose, template), service, "0" * digits, valid_minutes, webotp_domain)
+        try:
+            needed = septets(text)
+        except UnsendableText as error:
+            raise UnsendableText(f"the {what} text: {error}", purpose) from None
+        if needed > SEGMENT_SEPTETS:
+            raise UnsendableText(f"the {what} text needs {needed} septets with a {digits}-digit code{line}, more "
+                                 f"than one segment", purpose)
+
+
+def _compose(template: str, service: str, code: str, valid_minutes: int, webotp_domain: str | None) -> str:
+    text = template.format(code=code, service=service, minutes=valid_minutes)
+    return f"{text}\n\n@{webotp_domain} #{code}" if webotp_domain else text
