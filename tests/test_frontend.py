@@ -1058,7 +1058,7 @@ def test_session_and_account_from_odd_answers() -> None:
     assert session.Account.from_answer({"user_id": USER_ID, "identifiers": []}) is None  # no address: not usable
 
 
-def test_client_phone_and_two_step_calls(fake_api: FakeApi) -> None:
+def test_client_phone_reauthentication_and_two_step_calls(fake_api: FakeApi) -> None:
     """Each new route: its method, path, body and bearer, and its answer passed through as an ApiResult."""
     client = api.OtpClient("http://x/")
     calls: list[Callable[[], api.ApiResult]] = [
@@ -1075,13 +1075,17 @@ def test_client_phone_and_two_step_calls(fake_api: FakeApi) -> None:
         lambda: client.reauthenticate(ACCESS_1, "rc-two", "recovery_code"),
         lambda: client.remove_totp(ACCESS_1),
         lambda: client.new_recovery_codes(ACCESS_1),
+        lambda: client.send_reauthentication_code(ACCESS_1),
+        lambda: client.send_reauthentication_code(ACCESS_1, "phone"),
+        lambda: client.reauthenticate_by_code(ACCESS_1, "333333"),
+        lambda: client.reauthenticate_by_code(ACCESS_1, "444444", "email"),
     ]
-    fake_api.answers.extend(response(200, {"code": f"answer_{n}", "message": f"Answer {n}."}) for n in range(13))
+    fake_api.answers.extend(response(200, {"code": f"answer_{n}", "message": f"Answer {n}."}) for n in range(17))
 
     results = [call() for call in calls]
 
     assert [(result.status, result.code, result.message) for result in results] == [
-        (200, f"answer_{n}", f"Answer {n}.") for n in range(13)
+        (200, f"answer_{n}", f"Answer {n}.") for n in range(17)
     ]
     phone_number, signed_in = "+14155550123", ACCESS_1
     assert [(call.method, call.url, call.json, call.bearer) for call in fake_api.calls] == [
@@ -1098,6 +1102,10 @@ def test_client_phone_and_two_step_calls(fake_api: FakeApi) -> None:
         ("POST", "http://x/mfa/reauthenticate", {"recovery_code": "rc-two"}, signed_in),
         ("DELETE", "http://x/mfa/totp", None, signed_in),
         ("POST", "http://x/mfa/recovery-codes", {}, signed_in),
+        ("POST", "http://x/reauthenticate", {}, signed_in),  # the API's default: the address, else the number
+        ("POST", "http://x/reauthenticate", {"via": "phone"}, signed_in),
+        ("POST", "http://x/reauthenticate", {"otp": "333333"}, signed_in),
+        ("POST", "http://x/reauthenticate", {"otp": "444444", "via": "email"}, signed_in),
     ]
     assert all(call.timeout == api.DEFAULT_TIMEOUT_SECONDS for call in fake_api.calls)
 
