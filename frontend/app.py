@@ -549,8 +549,10 @@ def _on_confirm_totp() -> None:
     client = _client()
     with st.spinner("Checking code..."):
         outcome = _renewal(client).call(lambda token: client.confirm_totp(token, code))
-        # The answer holds new tokens at the higher assurance level: kept at once (see SessionBox).
-        twostep.adopt_session(_box(), outcome.result, clock.now())
+        if not outcome.ended:
+            # The answer holds new tokens at the higher assurance level and the API refuses the old ones from now
+            # on: kept at once (see SessionBox).
+            outcome = twostep.adopt_session(_box(), outcome.result, clock.now())
     if outcome.ended:
         _end_session()
         return
@@ -589,7 +591,7 @@ def _finish_sensitive(action: SensitiveAction, outcome: twostep.StepUpOutcome) -
         _end_session()
         return
     result = outcome.result
-    if outcome.needs_second_factor:
+    if outcome.needs_reauthentication:
         st.session_state.step_up = action
         st.session_state[STEP_UP_CODE_INPUT] = ""
         _notify("info", result.message)

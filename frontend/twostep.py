@@ -5,7 +5,8 @@ and sensitive calls that need a fresh second factor (step-up). A small policy wi
 Step-up, as the API defines it: removing the authenticator and replacing the recovery codes need a second
 factor proven within the last few minutes, else 401 ``reauthentication_required``. :class:`StepUp` reports that
 answer as "ask for a code" rather than as a failure, and once the person has given one, proves it
-(``POST /mfa/reauthenticate``) and retries the call once.
+(``POST /mfa/reauthenticate``) and retries the call once. Every proof, like confirming an authenticator, issues
+new tokens and retires the earlier ones: :func:`adopt_session` puts them in place before anything else is called.
 
 The ``mfa_token`` of a challenge and the secret of an enrollment are secrets like the session's tokens: they are
 left out of ``repr`` and live only in ``st.session_state``. The secret is shown once, on purpose, so that it can
@@ -15,11 +16,11 @@ be typed into an authenticator app.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from frontend import api
-from frontend.renewal import Call, TokenApi, TokenRenewal
+from frontend.renewal import Call, Outcome, TokenApi, TokenRenewal
 from frontend.session import Session, SessionBox
 
 MFA_REQUIRED = "mfa_required"
@@ -83,17 +84,22 @@ def recovery_codes(data: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(codes)
 
 
-def adopt_session(box: SessionBox, result: api.ApiResult, now: float) -> bool:
-    """Put the tokens an answer issued (``mfa_enabled``, ``reauthenticated``) into ``box``; False if it had none.
+def adopt_session(box: SessionBox, result: api.ApiResult, now: float) -> Outcome:
+    """Put the tokens of an answer that proved more about the person (``mfa_enabled``, ``reauthenticated``) into
+    ``box``, in place of the session's earlier ones; a failed answer changes nothing.
 
-    A plain assignment first, as for a renewal (see :class:`frontend.session.SessionBox`): the new tokens
-    describe the higher assurance level, and the account details of the old ones no longer apply.
+    The API refuses the earlier tokens from then on (the old refresh token presented again counts as reuse and
+    ends the session), so they are replaced by a plain assignment before anything else, as for a renewal (see
+    :class:`frontend.session.SessionBox`), and the account details of the old ones go with them. A 2xx without
+    usable tokens leaves nothing to go on with: the box is emptied and the outcome says the session ended.
     """
-    renewed = Session.from_answer(result.data, now) if result.ok else None
-    if renewed is None:
-        return False
+    if not result.ok:
+        return Outcome(result)
+    renewed = Session.from_answer(result.data, now)
     box.current = renewed
-    return True
+    if renewed is None:
+        return Outcome(api.ApiResult(result.status, api.BAD_RESPONSE, api.UNEXPECTED_ANSWER), ended=True)
+    return Outcome(result)
 
 
 class StepUpApi(TokenApi, Protocol):
@@ -104,12 +110,14 @@ class StepUpApi(TokenApi, Protocol):
 
 @dataclass(frozen=True)
 class StepUpOutcome:
-    """What a sensitive call came to. ``needs_second_factor``: the API asks for a fresh second factor first
-    (``result`` is its answer); ``ended``: as :class:`frontend.renewal.Outcome`, the box is already empty."""
+    """What a sensitive call came to. ``needs_reauthentication``: the API asks for a fresh proof first (``result``
+    is its answer); ``ended``: as :class:`frontend.renewal.Outcome`, the box is already empty; ``proven``: a proof
+    was accepted on the way (its tokens are in the box) and ``result`` is the retried call's answer."""
 
     result: api.ApiResult
     ended: bool = False
-    needs_second_factor: bool = False
+    needs_reauthentication: bool = False
+    proven: bool = False
 
 
 class StepUp:
@@ -124,22 +132,29 @@ class StepUp:
         self._clock = clock
 
     def call(self, call: Call) -> StepUpOutcome:
-        """Run ``call``; a 401 ``reauthentication_required`` comes back as ``needs_second_factor``."""
+        """Run ``call``; a 401 ``reauthentication_required`` comes back as ``needs_reauthentication``."""
         outcome = self._renewal.call(call)
         result = outcome.result
         needs = result.status == 401 and result.code == REAUTHENTICATION_REQUIRED
         return StepUpOutcome(result, outcome.ended, needs)
 
     def reauthenticate_then(self, code: str, kind: api.SecondFactor, call: Call) -> StepUpOutcome:
-        """Prove ``code`` as the second factor, then run ``call`` once more.
+        """Prove ``code`` as the second factor (``POST /mfa/reauthenticate``), then run ``call`` once more, as
+        :meth:`prove_then`."""
+        return self.prove_then(lambda token: self._client.reauthenticate(token, code, kind), call)
 
-        A refused code (401 ``invalid_code``, 429...) is the outcome and ``call`` is not run. The new tokens of
-        the ``reauthenticated`` answer replace the session before the retry, which presents them; an answer
-        without tokens keeps the session as it is (the API may have renewed its ``auth_time`` in place). If
-        the retry still asks for a second factor, that is reported again and nothing is retried further.
+    def prove_then(self, prove: Call, call: Call) -> StepUpOutcome:
+        """Run ``prove``, a re-authentication answered ``reauthenticated`` with new tokens, then ``call`` once more.
+
+        A refused proof (401 ``invalid_code``, 429...) is the outcome and ``call`` is not run. The new tokens
+        replace the session before the retry, which presents them; an answer without tokens ends the session,
+        since the API no longer takes the earlier ones. If the retry still asks for a proof, that is reported
+        again and nothing is retried further.
         """
-        proof = self._renewal.call(lambda token: self._client.reauthenticate(token, code, kind))
+        proof = self._renewal.call(prove)
         if proof.ended or not proof.result.ok:
             return StepUpOutcome(proof.result, proof.ended)
-        adopt_session(self._box, proof.result, self._clock())
-        return self.call(call)
+        adopted = adopt_session(self._box, proof.result, self._clock())
+        if adopted.ended:
+            return StepUpOutcome(adopted.result, ended=True)
+        return replace(self.call(call), proven=True)

@@ -167,6 +167,11 @@ class Call:
         return token if scheme == "Bearer" else None
 
 
+# Answers that prove more about the person: the API issues new tokens with them and refuses the session's
+# earlier ones from then on.
+UPGRADES = frozenset({"mfa_enabled", "reauthenticated"})
+
+
 @dataclass
 class FakeApi:
     """Stands in for requests.post, requests.get and requests.delete.
@@ -174,12 +179,19 @@ class FakeApi:
     API calls are answered from a queue (queued exceptions are raised, queued functions are called) and
     recorded. GETs to the dev inbox go to ``inbox``, which fails loudly unless a test sets it; their URLs are
     recorded in ``inbox_gets``.
+
+    Like the API, an upgrade answer (:data:`UPGRADES`) retires the tokens of the session it was asked with, new
+    tokens in it or not: a call that presents either again raises (the API would refuse the access token, and
+    take the refresh token for reuse and end the session). The tests reuse a few token values, so a value that a
+    later answer issues again is live again. ``sessions`` pairs each access token answered with its refresh token.
     """
 
     answers: list[requests.Response | Exception | Callable[[], requests.Response]] = field(default_factory=list)
     calls: list[Call] = field(default_factory=list)
     inbox: Callable[[str], requests.Response] | None = None
     inbox_gets: list[str] = field(default_factory=list)
+    sessions: dict[str, str] = field(default_factory=dict)
+    retired: set[str] = field(default_factory=set)
 
     def post(
         self,
@@ -208,12 +220,32 @@ class FakeApi:
 
     def _answer(self, call: Call) -> requests.Response:
         self.calls.append(call)
+        presented = {call.bearer, (call.json or {}).get("refresh_token")}
+        if presented & self.retired:
+            raise AssertionError(f"{call.method} {call.path} presented a token that an upgrade retired")
         if not self.answers:
             raise AssertionError(f"no answer queued for {call.method} {call.url}")
         answer = self.answers.pop(0)
         if isinstance(answer, Exception):
             raise answer
-        return answer() if callable(answer) else answer
+        result = answer() if callable(answer) else answer
+        self._issue(call, result)
+        return result
+
+    def _issue(self, call: Call, result: requests.Response) -> None:
+        """Retire the session an upgrade answer proved more about; remember the tokens an answer issues."""
+        try:
+            body = result.json()
+        except ValueError:
+            return
+        if not isinstance(body, dict):
+            return
+        if result.ok and body.get("code") in UPGRADES and call.bearer:
+            self.retired |= {call.bearer, self.sessions.get(call.bearer, "")}
+        access, refresh = body.get("access_token"), body.get("refresh_token")
+        if isinstance(access, str) and isinstance(refresh, str):
+            self.sessions[access] = refresh
+            self.retired -= {access, refresh}
 
     @property
     def payloads(self) -> list[dict[str, Any] | None]:
@@ -222,6 +254,11 @@ class FakeApi:
     @property
     def paths(self) -> list[str]:
         return [call.path for call in self.calls]
+
+
+def presented(calls: list[Call]) -> set[str]:
+    """Every token the calls presented, as bearer or as the refresh token of a body."""
+    return {token for call in calls for token in (call.bearer, (call.json or {}).get("refresh_token")) if token}
 
 
 @dataclass
@@ -1559,6 +1596,7 @@ def test_enroll_shows_qr_and_key_then_the_recovery_codes_once(app: AppTest, fake
     assert me.bearer == ACCESS_2  # the tokens at the higher level replaced the old ones at once
     held = held_session(app)
     assert held is not None and (held.access_token, held.refresh_token) == (ACCESS_2, REFRESH_2)
+    assert not presented(fake_api.calls[-1:]) & {ACCESS_1, REFRESH_1}  # retired by the answer: never again
     assert SECRET not in page_text(app)  # the key is gone once it is active
     assert not app.get("image")
     assert "\n".join(CODES) in texts(app.main.code)
