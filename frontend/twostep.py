@@ -3,10 +3,12 @@ and sensitive calls that need a fresh second factor (step-up). A small policy wi
 :mod:`frontend.renewal`, which it builds on.
 
 Step-up, as the API defines it: removing the authenticator and replacing the recovery codes need a second
-factor proven within the last few minutes, else 401 ``reauthentication_required``. :class:`StepUp` reports that
-answer as "ask for a code" rather than as a failure, and once the person has given one, proves it
-(``POST /mfa/reauthenticate``) and retries the call once. Every proof, like confirming an authenticator, issues
-new tokens and retires the earlier ones: :func:`adopt_session` puts them in place before anything else is called.
+factor proven within the last few minutes, and adding or removing a phone needs a proof that recent (the second
+factor on an account that has one, else a code sent to the account's own address or number), else 401
+``reauthentication_required``. :class:`StepUp` reports that answer as "ask for a code" rather than as a failure,
+and once the person has given one, proves it (``POST /mfa/reauthenticate`` or ``POST /reauthenticate``) and
+retries the call once. Every proof, like confirming an authenticator, issues new tokens and retires the earlier
+ones: :func:`adopt_session` puts them in place before anything else is called.
 
 The ``mfa_token`` of a challenge and the secret of an enrollment are secrets like the session's tokens: they are
 left out of ``repr`` and live only in ``st.session_state``. The secret is shown once, on purpose, so that it can
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from frontend import api
 from frontend.renewal import Call, Outcome, TokenApi, TokenRenewal
@@ -25,12 +27,18 @@ from frontend.session import Session, SessionBox
 
 MFA_REQUIRED = "mfa_required"
 REAUTHENTICATION_REQUIRED = "reauthentication_required"
+# POST /reauthenticate's refusal for an account with an authenticator app: it proves with that instead.
+USE_SECOND_FACTOR = "use_second_factor"
 ENROLLMENT_REQUIRED = "mfa_enrollment_required"
 # An mfa_token the API no longer accepts: only repeating the first step helps.
 INVALID_MFA_TOKEN = "invalid_mfa_token"
 FACTORS: tuple[api.SecondFactor, ...] = ("otp", "recovery_code")
 # The API names the authenticator factor "totp" in `factors`; its code travels in the field "otp".
 _FACTOR_NAMES: dict[str, api.SecondFactor] = {"totp": "otp", "recovery_code": "recovery_code"}
+# The calls that may answer reauthentication_required: the first two need the second factor itself, the phone
+# changes a recent proof of any kind (the second factor where the account has one, else a code).
+SensitiveAction = Literal["remove_totp", "new_recovery_codes", "add_phone", "link_phone", "remove_phone"]
+PHONE_CHANGES: frozenset[SensitiveAction] = frozenset({"add_phone", "link_phone", "remove_phone"})
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,41 @@ class Enrollment:
         if not (isinstance(secret, str) and secret and isinstance(qr_svg, str) and "<svg" in qr_svg):
             return None
         return cls(secret, qr_svg)
+
+
+@dataclass(frozen=True)
+class CodeProof:
+    """How an account without a second factor confirms it is the person: a code sent to one of its own
+    identifiers (``POST /reauthenticate``).
+
+    ``via`` names which one and ``to`` is how the page names it (the address, or the number in international
+    format; the API's ``to`` once a code went). ``resend_at`` is the clock value from which another code may be
+    asked for, ``None`` until one was sent.
+    """
+
+    via: api.Channel
+    to: str
+    resend_at: float | None = None
+
+    @property
+    def sent(self) -> bool:
+        return self.resend_at is not None
+
+
+@dataclass(frozen=True)
+class Change:
+    """A sensitive call the API answered ``reauthentication_required``, kept as the person asked for it so that it
+    is retried as asked once they have confirmed it is them.
+
+    ``number`` (E.164) and ``code`` (the code texted to it) are the call's arguments where it takes them.
+    ``proof`` is how the person confirms: a code by mail or SMS, or, when ``None``, the second factor (a code from
+    the authenticator app or a recovery code).
+    """
+
+    action: SensitiveAction
+    number: str = ""
+    code: str = field(default="", repr=False)
+    proof: CodeProof | None = None
 
 
 def recovery_codes(data: Mapping[str, Any]) -> tuple[str, ...]:
