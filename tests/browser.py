@@ -132,21 +132,21 @@ def markdown(page: Any, text: str) -> Any:
     return page.get_by_test_id("stMain").get_by_test_id("stMarkdownContainer").filter(has_text=text)
 
 
-def send_code(page: Any, sent: Any) -> None:
-    """Press "Send code" until ``sent`` (a locator of the page's confirmation) shows.
+def send_code(page: Any, sent: Any, button: str = "Send code") -> None:
+    """Press ``button`` until ``sent`` (a locator of what the page shows once the code went) shows.
 
     If a code went to the same address or number moments ago (an earlier step of the same test), the API
     answers with its resend cooldown: wait it out as a person would, until the page enables the button again.
     """
     from playwright.sync_api import expect
 
-    press(page, "Send code")
+    press(page, button)
     expect(sent.or_(page.get_by_text("You can try again in"))).to_be_visible()
     if not sent.is_visible():
         expect(page.get_by_text("You can try again in")).to_have_count(0, timeout=RESEND_COOLDOWN_MS)
         # The rerun that enables the button may still show the previous run's disabled one beside it.
-        expect(page.get_by_role("button", name="Send code", exact=True, disabled=False).first).to_be_visible()
-        press(page, "Send code")
+        expect(page.get_by_role("button", name=button, exact=True, disabled=False).first).to_be_visible()
+        press(page, button)
     expect(sent).to_be_visible()
 
 
