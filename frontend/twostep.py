@@ -1,5 +1,5 @@
 """Two-step verification as the UI drives it: the challenge a sign-in stops at, an authenticator being enrolled,
-and sensitive calls that need a fresh second factor (step-up). A small policy with no UI in it, like
+and sensitive calls that need a recent proof (step-up). A small policy with no UI in it, like
 :mod:`frontend.renewal`, which it builds on.
 
 Step-up, as the API defines it: removing the authenticator and replacing the recovery codes need a second
