@@ -1,13 +1,16 @@
 """A tiny client for the sign-in API: ``POST /otp`` (by email or phone), the session routes (``/token/refresh``,
-``/token/revoke``, ``/signout``, ``GET /me``), a phone on the account (``/me/phone``) and two-step
-verification (``/mfa/...``).
+``/token/revoke``, ``/signout``, ``GET /me``), a phone on the account (``/me/phone``), confirming it is you before
+such a change (``/reauthenticate``) and two-step verification (``/mfa/...``).
 
 Contract: every call returns an :class:`ApiResult` and never raises for HTTP errors, unreachable servers or
 malformed answers, so the UI has exactly one shape to render. The API's own ``message`` is passed through
 untouched whenever the API sent one, because it is written for the person signing in.
 
 Tokens are parameters, never state of the client: the caller holds them (in ``st.session_state``) and
-decides when to renew them. Nothing here logs or formats a token.
+decides when to renew them. Nothing here logs or formats a token. An answer that proves more about the person
+(``mfa_enabled``, ``reauthenticated``) carries new tokens and the API refuses the earlier ones from then on: the
+caller must replace both, and never present the old ones again (an old refresh token counts as reuse and ends
+the session).
 """
 
 from __future__ import annotations
@@ -120,17 +123,38 @@ class OtpClient:
         return self._send("GET", "/me", None, access_token)
 
     def add_phone(self, access_token: str, phone: str) -> ApiResult:
-        """Send a code to ``phone`` to link it to the account: 200 ``code_sent`` (with ``to``, as for sign-in)."""
+        """Send a code to ``phone`` to link it to the account: 200 ``code_sent`` (with ``to``, as for sign-in).
+
+        Like :meth:`link_phone` and :meth:`remove_phone` it needs a recent proof: 401 ``reauthentication_required``
+        once the last one is older than the stage's step-up window (then :meth:`send_reauthentication_code` and
+        :meth:`reauthenticate_by_code`, or for an account with an authenticator app :meth:`reauthenticate`)."""
         return self._post("/me/phone", {"phone": phone}, access_token)
 
     def link_phone(self, access_token: str, phone: str, otp: str) -> ApiResult:
         """Link ``phone`` with the code sent to it: 200 ``phone_linked``; 409 ``phone_already_linked`` or
-        ``account_has_phone``."""
+        ``account_has_phone``; 401 ``reauthentication_required`` as :meth:`add_phone`."""
         return self._post("/me/phone/verify", {"phone": phone, "otp": otp}, access_token)
 
     def remove_phone(self, access_token: str) -> ApiResult:
-        """Unlink the account's phone: 200 ``phone_removed``; 404 ``phone_not_linked``, 409 ``phone_is_primary``."""
+        """Unlink the account's phone: 200 ``phone_removed``; 404 ``phone_not_linked``, 409 ``phone_is_primary``;
+        401 ``reauthentication_required`` as :meth:`add_phone`."""
         return self._send("DELETE", "/me/phone", None, access_token)
+
+    def send_reauthentication_code(self, access_token: str, via: Channel | None = None) -> ApiResult:
+        """Send a code that confirms it is the person before an account change, to the account's own address or
+        number (``via``; by default the address, else the number): 200 ``code_sent`` with ``to``, ``expires_in``
+        and ``resend_after``; 403 ``use_second_factor`` for an account with an authenticator app (it proves with
+        :meth:`reauthenticate` instead), 400 ``invalid_body`` when ``via`` names nothing the account has, and the
+        429s and 502/503 of :meth:`send_otp`."""
+        return self._post("/reauthenticate", {"via": via} if via else {}, access_token)
+
+    def reauthenticate_by_code(self, access_token: str, otp: str, via: Channel | None = None) -> ApiResult:
+        """Prove the code :meth:`send_reauthentication_code` sent (with the same ``via``): 200 ``reauthenticated``
+        with a new session (``access_token``, ``refresh_token``, ``expires_in``, ``refresh_expires_in``...) whose
+        proof is now; the earlier tokens are refused from then on. 401 ``invalid_code``, 400 ``invalid_otp``, 403
+        ``use_second_factor``, the 429s of :meth:`verify_otp`."""
+        body: dict[str, str] = {"otp": otp, "via": via} if via else {"otp": otp}
+        return self._post("/reauthenticate", body, access_token)
 
     def start_totp(self, access_token: str) -> ApiResult:
         """Begin enrolling an authenticator app: 200 ``totp_enrollment`` with ``secret``, ``otpauth_uri`` and
@@ -139,12 +163,14 @@ class OtpClient:
 
     def confirm_totp(self, access_token: str, otp: str) -> ApiResult:
         """Activate the pending authenticator with a code from it: 200 ``mfa_enabled`` with ``recovery_codes``
-        and a new session (tokens at the higher assurance level); 401 ``invalid_code``, 404
-        ``no_pending_enrollment``."""
+        and a new session (tokens at the higher assurance level; the earlier ones are refused from then on); 401
+        ``invalid_code``, 404 ``no_pending_enrollment``."""
         return self._post("/mfa/totp/confirm", {"otp": otp}, access_token)
 
     def reauthenticate(self, access_token: str, code: str, kind: SecondFactor = "otp") -> ApiResult:
-        """Prove the second factor again for a sensitive action: 200 ``reauthenticated`` with a new session."""
+        """Prove the second factor again for a sensitive action or an account change: 200 ``reauthenticated``
+        with a new session (the earlier tokens are refused from then on); 401 ``invalid_code``, 404
+        ``mfa_not_enabled``, 429 ``too_many_failures``."""
         return self._post("/mfa/reauthenticate", {kind: code}, access_token)
 
     def remove_totp(self, access_token: str) -> ApiResult:

@@ -1,5 +1,7 @@
 """Streamlit sign-in page: email address or phone -> one-time code -> (authenticator code, for an account with
-two-step verification) -> account view (who is signed in, until when; a phone and two-step verification).
+two-step verification) -> account view (who is signed in, until when; a phone and two-step verification). A
+change the API wants a recent proof for opens a prompt beside it that asks the person to confirm it is them (a
+fresh code by mail or SMS, or the second factor), then makes the change as asked.
 
 Run from the repository root with ``streamlit run frontend/app.py``. Configuration (no secrets are held here):
 
@@ -23,6 +25,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -40,7 +43,9 @@ from frontend.session import Account, Session, SessionBox, TwoStep  # noqa: E402
 
 Stage = Literal["start", "code", "second_factor", "signed_in"]
 NoticeKind = Literal["success", "info", "warning", "error"]
-SensitiveAction = Literal["remove_totp", "new_recovery_codes"]  # calls that need a fresh second factor
+# Where a notice shows: at the top of the page, or in the prompt that asks to confirm it is you, beside the change
+# that asked for it (where the person is looking).
+NoticePlace = Literal["page", "step_up"]
 
 # Session-state keys of the widgets; everything in _DEFAULTS is written only by callbacks.
 CHANNEL_INPUT = "channel_input"  # "email" | "phone": how to sign in
@@ -55,7 +60,7 @@ LINK_PHONE_INPUT = "link_phone_input"
 LINK_CODE_INPUT = "link_code_input"
 TOTP_CODE_INPUT = "totp_code_input"
 STEP_UP_FACTOR_INPUT = "step_up_factor_input"
-STEP_UP_CODE_INPUT = "step_up_code_input"
+STEP_UP_CODE_INPUT = "step_up_code_input"  # the code that confirms it is you: second factor, or sent by mail/SMS
 _DEFAULTS: dict[str, object] = {
     "stage": "start",  # Stage
     "channel": "email",  # api.Channel the code went by
@@ -64,14 +69,14 @@ _DEFAULTS: dict[str, object] = {
     "expires_in": None,  # seconds a sent code stays valid, as the API said
     "resend_at": None,  # clock.now() value from which "Resend code" is allowed again
     "blocked_until": None,  # clock.now() value until which a 429 forbids the primary actions
-    "notice": None,  # (NoticeKind, text) shown above the current step
+    "notice": None,  # (NoticeKind, text, NoticePlace): above the current step, or in the step-up prompt
     "challenge": None,  # twostep.Challenge: a sign-in waiting for its second factor
     "account_problem": None,  # why the account could not be read or renewed just now, shown in the account view
     "enrollment_required": False,  # /me said the session may only enroll a second factor (OTP_MFA=required)
     "linking": None,  # (E.164, as shown back) of the number a link code went to
     "enrollment": None,  # twostep.Enrollment being confirmed
     "recovery_codes": (),  # shown once, until the person says they saved them
-    "step_up": None,  # SensitiveAction waiting for a fresh second factor
+    "step_up": None,  # twostep.Change waiting for the person to confirm it is them
 }
 # The SessionBox holding the Session while signed in (tokens, when they run out, the account details). Not in
 # _DEFAULTS: it is created once per browser session and then only changed in place.
@@ -113,8 +118,8 @@ def _escape(text: str) -> str:
     return "".join(f"\\{char}" if char in "\\`*_[]<>#|~$:" else char for char in text)
 
 
-def _notify(kind: NoticeKind, text: str) -> None:
-    st.session_state.notice = (kind, text)
+def _notify(kind: NoticeKind, text: str, place: NoticePlace = "page") -> None:
+    st.session_state.notice = (kind, text, place)
 
 
 def _countries() -> dict[str, phone.Country]:
@@ -135,14 +140,15 @@ def _client() -> api.OtpClient:
     return api.client_from_env(secrets)
 
 
-def _apply_failure(result: api.ApiResult) -> None:
-    """Show a failed call's message; a 429 with a retry time also blocks the primary actions until then."""
+def _apply_failure(result: api.ApiResult, place: NoticePlace = "page") -> None:
+    """Show a failed call's message at ``place``; a 429 with a retry time also blocks the primary actions until
+    then, and its countdown shows there too."""
     if result.status != 429:
-        _notify("error", result.message)
+        _notify("error", result.message, place)
         return
     if result.retry_after:
         st.session_state.blocked_until = clock.now() + result.retry_after
-    _notify("warning", result.message)
+    _notify("warning", result.message, place)
 
 
 def _expire_block() -> None:
@@ -468,17 +474,7 @@ def _on_add_phone() -> None:
         _notify("warning", "Enter the phone number to add.")
         return
     number = phone.to_e164(typed, st.session_state.get(LINK_COUNTRY_INPUT) or phone.DEFAULT_COUNTRIES[0])
-    with st.spinner("Sending code..."):
-        result = _account_call(lambda token: _client().add_phone(token, number))
-    if result is None:
-        return
-    if not result.ok:
-        _apply_failure(result)
-        return
-    to = result.data.get("to")
-    st.session_state.linking = (number, to if isinstance(to, str) and to else phone.international(number))
-    st.session_state[LINK_CODE_INPUT] = ""
-    _notify("success", result.message)
+    _change(twostep.Change("add_phone", number=number), "Sending code...")
 
 
 def _on_link_phone() -> None:
@@ -489,34 +485,19 @@ def _on_link_phone() -> None:
     if not code:
         _notify("warning", "Enter the code we sent to the phone.")
         return
-    with st.spinner("Checking code..."):
-        result = _account_call(lambda token: _client().link_phone(token, linking[0], code))
-    if result is None:
-        return
-    if not result.ok:
-        _apply_failure(result)
-        return
-    st.session_state.linking = None
-    st.session_state[LINK_PHONE_INPUT] = ""
-    _notify("success", result.message)
-    _load_account()  # the identifiers changed
+    _change(twostep.Change("link_phone", number=linking[0], code=code), "Checking code...")
 
 
 def _on_cancel_linking() -> None:
+    change: twostep.Change | None = st.session_state.step_up
+    if change is not None and change.action in twostep.PHONE_CHANGES:
+        st.session_state.step_up = None  # its prompt would confirm a change no longer on screen
     st.session_state.linking = None
     st.session_state.notice = None
 
 
 def _on_remove_phone() -> None:
-    with st.spinner("Removing phone..."):
-        result = _account_call(lambda token: _client().remove_phone(token))
-    if result is None:
-        return
-    if not result.ok:
-        _apply_failure(result)
-        return
-    _notify("success", result.message)
-    _load_account()
+    _change(twostep.Change("remove_phone"), "Removing phone...")
 
 
 # ---------------------------------------------------------------------- account view: two-step verification
@@ -549,8 +530,10 @@ def _on_confirm_totp() -> None:
     client = _client()
     with st.spinner("Checking code..."):
         outcome = _renewal(client).call(lambda token: client.confirm_totp(token, code))
-        # The answer holds new tokens at the higher assurance level: kept at once (see SessionBox).
-        twostep.adopt_session(_box(), outcome.result, clock.now())
+        if not outcome.ended:
+            # The answer holds new tokens at the higher assurance level and the API refuses the old ones from now
+            # on: kept at once (see SessionBox).
+            outcome = twostep.adopt_session(_box(), outcome.result, clock.now())
     if outcome.ended:
         _end_session()
         return
@@ -573,57 +556,151 @@ def _on_codes_saved() -> None:
     st.session_state.recovery_codes = ()  # shown once: they are gone from this UI now
 
 
+# -------------------------------------------------------------- account view: changes that need a recent proof
+
+
 def _step_up() -> twostep.StepUp:
     client = _client()
     return twostep.StepUp(client, _renewal(client), _box(), clock.now)
 
 
-def _sensitive_call(action: SensitiveAction) -> renewal.Call:
+def _change_call(change: twostep.Change) -> renewal.Call:
+    """The API call of ``change``, with the arguments the person gave it."""
     client = _client()
-    return client.remove_totp if action == "remove_totp" else client.new_recovery_codes
+    calls: dict[twostep.SensitiveAction, renewal.Call] = {
+        "remove_totp": client.remove_totp,
+        "new_recovery_codes": client.new_recovery_codes,
+        "add_phone": lambda token: client.add_phone(token, change.number),
+        "link_phone": lambda token: client.link_phone(token, change.number, change.code),
+        "remove_phone": client.remove_phone,
+    }
+    return calls[change.action]
 
 
-def _finish_sensitive(action: SensitiveAction, outcome: twostep.StepUpOutcome) -> None:
-    """Show what a sensitive call came to: a request for a fresh second factor, a failure or its success."""
+def _change(change: twostep.Change, working: str) -> None:
+    """Make ``change``; if the API first wants the person to confirm it is them, open the prompt that asks."""
+    with st.spinner(working):
+        outcome = _step_up().call(_change_call(change))
+    _finish_change(change, outcome)
+
+
+def _finish_change(change: twostep.Change, outcome: twostep.StepUpOutcome) -> None:
+    """Show what a change came to: a request to confirm it is you (the prompt opens beside the change), a
+    failure, or its success."""
     if outcome.ended:
         _end_session()
         return
     result = outcome.result
-    if outcome.needs_second_factor:
-        st.session_state.step_up = action
-        st.session_state[STEP_UP_CODE_INPUT] = ""
-        _notify("info", result.message)
+    if outcome.needs_reauthentication:
+        _ask_for_proof(change)
+        if outcome.proven:  # confirmed just now, yet the API asks again: say so rather than ask silently
+            _notify("warning", result.message, "step_up")
         return
+    st.session_state.step_up = None  # any proof is spent: what follows is the change's own answer
     if not result.ok:
         _apply_failure(result)
         return
-    st.session_state.step_up = None
-    if action == "new_recovery_codes":
+    if change.action == "add_phone":
+        to = result.data.get("to")
+        shown_to = to if isinstance(to, str) and to else phone.international(change.number)
+        st.session_state.linking = (change.number, shown_to)
+        st.session_state[LINK_CODE_INPUT] = ""
+        _notify("success", result.message)
+        return  # nothing on the account changed yet
+    if change.action == "link_phone":
+        st.session_state.linking = None
+        st.session_state[LINK_PHONE_INPUT] = ""
+    elif change.action == "new_recovery_codes":
         st.session_state.recovery_codes = twostep.recovery_codes(result.data)
     _notify("success", result.message)
-    _load_account()
+    _load_account()  # the identifiers or the second factor changed
 
 
-def _on_sensitive(action: SensitiveAction) -> None:
-    with st.spinner("Working..."):
-        outcome = _step_up().call(_sensitive_call(action))
-    _finish_sensitive(action, outcome)
+def _ask_for_proof(change: twostep.Change) -> None:
+    """Open the prompt for ``change`` that asks the person to confirm it is them.
+
+    Two-step changes need the second factor itself, and so does every change on an account with an authenticator
+    app; any other account confirms with a code sent to its own address, else its number. That is the API's own
+    default, named here so that the button can say where the code goes.
+    """
+    session = _session()
+    account = session.account if session is not None else None
+    two_step = account.two_step if account is not None else None
+    by_second_factor = change.action not in twostep.PHONE_CHANGES or (two_step is not None and two_step.totp)
+    own: str = st.session_state.address  # the account's name once /me was read: its address, else its number
+    proof = None if by_second_factor else twostep.CodeProof("phone" if own.startswith("+") else "email", _shown(own))
+    st.session_state.step_up = replace(change, proof=proof)
+    st.session_state[STEP_UP_CODE_INPUT] = ""
+    st.session_state.notice = None  # the prompt says what is needed; an older notice would only distract
+
+
+def _use_second_factor(change: twostep.Change, result: api.ApiResult) -> None:
+    """The API says the account confirms with its second factor (it gained one since /me was read): ask for it."""
+    st.session_state.step_up = replace(change, proof=None)
+    st.session_state[STEP_UP_CODE_INPUT] = ""
+    _notify("info", result.message, "step_up")
+
+
+def _on_sensitive(action: twostep.SensitiveAction) -> None:
+    _change(twostep.Change(action), "Working...")
+
+
+def _on_send_proof_code() -> None:
+    """Send the code that confirms it is you to the account's own address or number (again, after a cooldown)."""
+    change: twostep.Change | None = st.session_state.step_up
+    if change is None or change.proof is None:  # a stale click after the prompt closed or changed
+        return
+    proof = change.proof
+    client = _client()
+    with st.spinner("Sending code..."):
+        result = _account_call(lambda token: client.send_reauthentication_code(token, proof.via))
+    if result is None:
+        return
+    if result.status == 403 and result.code == twostep.USE_SECOND_FACTOR:
+        _use_second_factor(change, result)
+        return
+    if not result.ok:
+        _apply_failure(result, "step_up")
+        return
+    to = result.data.get("to")
+    shown_to = to if isinstance(to, str) and to else proof.to
+    # Measured from this successful send, as the API's cooldown is.
+    resend_at = clock.now() + (api.parse_seconds(result.data.get("resend_after")) or 0)
+    st.session_state.step_up = replace(change, proof=replace(proof, to=shown_to, resend_at=resend_at))
+    st.session_state[STEP_UP_CODE_INPUT] = ""  # an old code is useless once a new one is on its way
+    _notify("success", result.message, "step_up")
 
 
 def _on_step_up() -> None:
-    action: SensitiveAction | None = st.session_state.step_up
-    if action is None:
+    """Prove the code typed into the prompt, then make the change it was opened for, with the new tokens."""
+    change: twostep.Change | None = st.session_state.step_up
+    if change is None:
         return
-    kind: api.SecondFactor = st.session_state.get(STEP_UP_FACTOR_INPUT) or "otp"
+    proof = change.proof
+    kind: api.SecondFactor = "otp" if proof is not None else st.session_state.get(STEP_UP_FACTOR_INPUT) or "otp"
     typed = st.session_state.get(STEP_UP_CODE_INPUT) or ""
+    # Codes are digits people type with spaces; a recovery code is sent as written, trimmed.
     code = _digits(STEP_UP_CODE_INPUT) if kind == "otp" else typed.strip()
     if not code:
-        _notify("warning", "Enter the code from your authenticator app." if kind == "otp" else "Enter a recovery code.")
+        wanted = "the code we sent you" if proof is not None else "the code from your authenticator app"
+        _notify("warning", f"Enter {wanted}." if kind == "otp" else "Enter a recovery code.", "step_up")
         return
+    client = _client()
     with st.spinner("Checking code..."):
-        outcome = _step_up().reauthenticate_then(code, kind, _sensitive_call(action))
+        if proof is None:
+            outcome = _step_up().reauthenticate_then(code, kind, _change_call(change))
+        else:
+            outcome = _step_up().prove_then(
+                lambda token: client.reauthenticate_by_code(token, code, proof.via), _change_call(change)
+            )
     st.session_state[STEP_UP_CODE_INPUT] = ""
-    _finish_sensitive(action, outcome)
+    result = outcome.result
+    if outcome.ended or outcome.proven:
+        _finish_change(change, outcome)
+    elif result.status == 403 and result.code == twostep.USE_SECOND_FACTOR:
+        _use_second_factor(change, result)
+    else:
+        _apply_failure(result, "step_up")  # the code was refused: said beside it, and the prompt stays
 
 
 def _on_cancel_step_up() -> None:
@@ -643,13 +720,26 @@ def _countdown(until: float, template: str) -> None:
     st.caption(template.format(seconds=seconds))
 
 
-def _render_notice() -> None:
+def _notice_place() -> NoticePlace:
+    """Where the notice and a 429's countdown show: in the step-up prompt when they are about it and it is open,
+    else at the top of the page (so that neither is ever lost with a prompt that closed)."""
     notice = st.session_state.notice
-    if not notice:
+    if notice and notice[2] == "step_up" and st.session_state.step_up is not None:
+        return "step_up"
+    return "page"
+
+
+def _render_notice(place: NoticePlace, blocked: bool) -> None:
+    """The notice, and while a 429 blocks the primary actions its countdown, if they show at ``place``."""
+    if _notice_place() != place:
         return
-    kind, text = notice
-    show = {"success": st.success, "info": st.info, "warning": st.warning, "error": st.error}[kind]
-    show(_escape(text))
+    notice = st.session_state.notice
+    if notice:
+        kind, text, _ = notice
+        show = {"success": st.success, "info": st.info, "warning": st.warning, "error": st.error}[kind]
+        show(_escape(text))
+    if blocked:
+        _countdown(st.session_state.blocked_until, "You can try again in {seconds} s.")
 
 
 def _phone_fields(country_key: str, number_key: str) -> None:
@@ -813,25 +903,37 @@ def _account_details() -> None:
 
 
 def _render_phone(account: Account, blocked: bool) -> None:
-    """The account's phone: remove it, or add one (send a code to it, then enter that code)."""
+    """The account's phone: remove it, or add one (send a code to it, then enter that code).
+
+    When the API wants the person to confirm it is them first, the prompt opens right below the form that asked,
+    which stays in view to show what is being confirmed; its button waits until the prompt is done or cancelled.
+    """
     st.subheader("Phone", divider="gray")
     linking: tuple[str, str] | None = st.session_state.linking
+    change: twostep.Change | None = st.session_state.step_up
+    confirming = change is not None and change.action in twostep.PHONE_CHANGES
     if account.phone:
         st.markdown(f"**{_escape(phone.international(account.phone))}** signs in to this account too.")
-        st.button("Remove phone", key="remove_phone", icon=":material/delete:", on_click=_on_remove_phone)
+        st.button(
+            "Remove phone", key="remove_phone", icon=":material/delete:", on_click=_on_remove_phone, disabled=confirming
+        )
     elif linking is not None:
         st.markdown(f"We sent a code by SMS to **{_escape(linking[1])}**.")
         with st.form("link_phone_form"):
             st.text_input("Code from the SMS", key=LINK_CODE_INPUT, placeholder="123456", autocomplete="one-time-code")
             st.form_submit_button(
-                "Add phone", key="link_phone", type="primary", on_click=_on_link_phone, disabled=blocked
+                "Add phone", key="link_phone", type="primary", on_click=_on_link_phone, disabled=blocked or confirming
             )
         st.button("Cancel", key="cancel_linking", type="tertiary", on_click=_on_cancel_linking)
     else:
         st.caption("Add a phone to sign in to this account by SMS code as well.")
         with st.form("add_phone_form"):
             _phone_fields(LINK_COUNTRY_INPUT, LINK_PHONE_INPUT)
-            st.form_submit_button("Send code to phone", key="add_phone", on_click=_on_add_phone, disabled=blocked)
+            st.form_submit_button(
+                "Send code to phone", key="add_phone", on_click=_on_add_phone, disabled=blocked or confirming
+            )
+    if change is not None and confirming:
+        _render_step_up(change, blocked)
 
 
 def _render_recovery_codes(codes: tuple[str, ...]) -> None:
@@ -855,15 +957,60 @@ def _render_recovery_codes(codes: tuple[str, ...]) -> None:
     right.button("I have saved them", key="codes_saved", type="primary", on_click=_on_codes_saved)
 
 
-def _render_step_up(action: SensitiveAction, blocked: bool) -> None:
-    what = "remove your authenticator" if action == "remove_totp" else "create new recovery codes"
-    st.markdown(f"To {what}, confirm it is you with a code from your authenticator app or a recovery code.")
-    kind = _factor_picker(twostep.FACTORS, STEP_UP_FACTOR_INPUT)
-    with st.form("step_up_form"):
-        _second_factor_field(kind, STEP_UP_CODE_INPUT)
-        st.form_submit_button(
-            "Confirm", key="confirm_step_up", type="primary", on_click=_on_step_up, disabled=blocked
+def _what(change: twostep.Change) -> str:
+    """What ``change`` does, as the step-up prompt's sentence says it ("To ..., first confirm it is you")."""
+    if change.action in ("add_phone", "link_phone"):
+        return f"add **{_escape(phone.international(change.number))}** to your account"
+    return {
+        "remove_phone": "remove this phone from your account",
+        "remove_totp": "remove your authenticator",
+        "new_recovery_codes": "create new recovery codes",
+    }[change.action]
+
+
+def _render_step_up(change: twostep.Change, blocked: bool) -> None:
+    """The prompt that asks the person to confirm it is them before ``change``, where the change was asked for.
+
+    With a code sent to the account's own address or number (a button sends it, then a field takes it), or with
+    the second factor: a code from the authenticator app or a recovery code. Its notices show in it.
+    """
+    proof = change.proof
+    by_factor = "a code from your authenticator app or a recovery code"
+    how = f"a code we send to **{_escape(proof.to)}**" if proof else by_factor
+    st.markdown(f"To {_what(change)}, first confirm it is you with {how}.")
+    _render_notice("step_up", blocked)
+    if proof is not None and not proof.sent:
+        st.button(
+            f"Send a code to {_escape(proof.to)}",
+            key="send_proof_code",
+            type="primary",
+            icon=":material/send:",
+            on_click=_on_send_proof_code,
+            disabled=blocked,
         )
+    else:
+        # The factor picker stays out of the form: choosing a factor must rerun to relabel the field.
+        kind = _factor_picker(twostep.FACTORS, STEP_UP_FACTOR_INPUT) if proof is None else "otp"
+        with st.form("step_up_form"):
+            if proof is None:
+                _second_factor_field(kind, STEP_UP_CODE_INPUT)
+            else:
+                label = "Code from the SMS" if proof.via == "phone" else "Code from the email"
+                st.text_input(label, key=STEP_UP_CODE_INPUT, placeholder="123456", autocomplete="one-time-code")
+            st.form_submit_button(
+                "Confirm", key="confirm_step_up", type="primary", on_click=_on_step_up, disabled=blocked
+            )
+    if proof is not None and proof.sent:
+        resend_wait = _remaining(proof.resend_at)
+        st.button(
+            "Send a new code",
+            key="resend_proof_code",
+            icon=":material/refresh:",
+            on_click=_on_send_proof_code,
+            disabled=blocked or resend_wait > 0,
+        )
+        if resend_wait > 0 and not blocked:
+            _countdown(proof.resend_at, "You can request a new code in {seconds} s.")
     st.button("Cancel", key="cancel_step_up", type="tertiary", on_click=_on_cancel_step_up)
 
 
@@ -888,12 +1035,12 @@ def _render_two_step(two_step: TwoStep | None, blocked: bool) -> None:
     """Two-step verification: whichever step is in progress, else its state and what can be done about it."""
     st.subheader("Two-step verification", divider="gray")
     codes: tuple[str, ...] = st.session_state.recovery_codes
-    action: SensitiveAction | None = st.session_state.step_up
+    change: twostep.Change | None = st.session_state.step_up
     enrollment: twostep.Enrollment | None = st.session_state.enrollment
     if codes:
         _render_recovery_codes(codes)
-    elif action is not None:
-        _render_step_up(action, blocked)
+    elif change is not None and change.action not in twostep.PHONE_CHANGES:
+        _render_step_up(change, blocked)
     elif enrollment is not None:
         _render_enrollment(enrollment, blocked)
     elif two_step is not None and two_step.totp:
@@ -1002,10 +1149,8 @@ def main() -> None:
     if not signed_in:
         st.caption("No password needed: enter your email address or phone number and we send you a one-time code.")
 
-    _render_notice()
     blocked = _remaining(st.session_state.blocked_until) > 0
-    if blocked:
-        _countdown(st.session_state.blocked_until, "You can try again in {seconds} s.")
+    _render_notice("page", blocked)
 
     if signed_in:
         _render_account(blocked)

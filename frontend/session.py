@@ -165,8 +165,9 @@ class SessionBox:
     Streamlit may abort a script run at any ``st`` call, reading or writing ``st.session_state`` included, when
     a newer run is requested (a click during the keep-alive renewal, say). Refresh tokens rotate: once the API
     has answered a refresh, the old token is used up and presenting it again after the short grace window ends
-    the whole session. So the new session is stored with a plain attribute assignment, which no rerun can
-    interrupt, before anything else happens.
+    the whole session; after a proof (an authenticator confirmed, a re-authentication) there is no grace at all.
+    So the new session is stored with a plain attribute assignment, which no rerun can interrupt, before
+    anything else happens.
     """
 
     __slots__ = ("current",)

@@ -1,11 +1,14 @@
 """Two-step verification as the UI drives it: the challenge a sign-in stops at, an authenticator being enrolled,
-and sensitive calls that need a fresh second factor (step-up). A small policy with no UI in it, like
+and sensitive calls that need a recent proof (step-up). A small policy with no UI in it, like
 :mod:`frontend.renewal`, which it builds on.
 
 Step-up, as the API defines it: removing the authenticator and replacing the recovery codes need a second
-factor proven within the last few minutes, else 401 ``reauthentication_required``. :class:`StepUp` reports that
-answer as "ask for a code" rather than as a failure, and once the person has given one, proves it
-(``POST /mfa/reauthenticate``) and retries the call once.
+factor proven within the last few minutes, and adding or removing a phone needs a proof that recent (the second
+factor on an account that has one, else a code sent to the account's own address or number), else 401
+``reauthentication_required``. :class:`StepUp` reports that answer as "ask for a code" rather than as a failure,
+and once the person has given one, proves it (``POST /mfa/reauthenticate`` or ``POST /reauthenticate``) and
+retries the call once. Every proof, like confirming an authenticator, issues new tokens and retires the earlier
+ones: :func:`adopt_session` puts them in place before anything else is called.
 
 The ``mfa_token`` of a challenge and the secret of an enrollment are secrets like the session's tokens: they are
 left out of ``repr`` and live only in ``st.session_state``. The secret is shown once, on purpose, so that it can
@@ -15,21 +18,27 @@ be typed into an authenticator app.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, Protocol
 
 from frontend import api
-from frontend.renewal import Call, TokenApi, TokenRenewal
+from frontend.renewal import Call, Outcome, TokenApi, TokenRenewal
 from frontend.session import Session, SessionBox
 
 MFA_REQUIRED = "mfa_required"
 REAUTHENTICATION_REQUIRED = "reauthentication_required"
+# POST /reauthenticate's refusal for an account with an authenticator app: it proves with that instead.
+USE_SECOND_FACTOR = "use_second_factor"
 ENROLLMENT_REQUIRED = "mfa_enrollment_required"
 # An mfa_token the API no longer accepts: only repeating the first step helps.
 INVALID_MFA_TOKEN = "invalid_mfa_token"
 FACTORS: tuple[api.SecondFactor, ...] = ("otp", "recovery_code")
 # The API names the authenticator factor "totp" in `factors`; its code travels in the field "otp".
 _FACTOR_NAMES: dict[str, api.SecondFactor] = {"totp": "otp", "recovery_code": "recovery_code"}
+# The calls that may answer reauthentication_required: the first two need the second factor itself, the phone
+# changes a recent proof of any kind (the second factor where the account has one, else a code).
+SensitiveAction = Literal["remove_totp", "new_recovery_codes", "add_phone", "link_phone", "remove_phone"]
+PHONE_CHANGES: frozenset[SensitiveAction] = frozenset({"add_phone", "link_phone", "remove_phone"})
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,41 @@ class Enrollment:
         return cls(secret, qr_svg)
 
 
+@dataclass(frozen=True)
+class CodeProof:
+    """How an account without a second factor confirms it is the person: a code sent to one of its own
+    identifiers (``POST /reauthenticate``).
+
+    ``via`` names which one and ``to`` is how the page names it (the address, or the number in international
+    format; the API's ``to`` once a code went). ``resend_at`` is the clock value from which another code may be
+    asked for, ``None`` until one was sent.
+    """
+
+    via: api.Channel
+    to: str
+    resend_at: float | None = None
+
+    @property
+    def sent(self) -> bool:
+        return self.resend_at is not None
+
+
+@dataclass(frozen=True)
+class Change:
+    """A sensitive call the API answered ``reauthentication_required``, kept as the person asked for it so that it
+    is retried as asked once they have confirmed it is them.
+
+    ``number`` (E.164) and ``code`` (the code texted to it) are the call's arguments where it takes them.
+    ``proof`` is how the person confirms: a code by mail or SMS, or, when ``None``, the second factor (a code from
+    the authenticator app or a recovery code).
+    """
+
+    action: SensitiveAction
+    number: str = ""
+    code: str = field(default="", repr=False)
+    proof: CodeProof | None = None
+
+
 def recovery_codes(data: Mapping[str, Any]) -> tuple[str, ...]:
     """The recovery codes of an ``mfa_enabled`` or ``recovery_codes`` answer; none when they are not strings."""
     codes = data.get("recovery_codes")
@@ -83,17 +127,22 @@ def recovery_codes(data: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(codes)
 
 
-def adopt_session(box: SessionBox, result: api.ApiResult, now: float) -> bool:
-    """Put the tokens an answer issued (``mfa_enabled``, ``reauthenticated``) into ``box``; False if it had none.
+def adopt_session(box: SessionBox, result: api.ApiResult, now: float) -> Outcome:
+    """Put the tokens of an answer that proved more about the person (``mfa_enabled``, ``reauthenticated``) into
+    ``box``, in place of the session's earlier ones; a failed answer changes nothing.
 
-    A plain assignment first, as for a renewal (see :class:`frontend.session.SessionBox`): the new tokens
-    describe the higher assurance level, and the account details of the old ones no longer apply.
+    The API refuses the earlier tokens from then on (the old refresh token presented again counts as reuse and
+    ends the session), so they are replaced by a plain assignment before anything else, as for a renewal (see
+    :class:`frontend.session.SessionBox`), and the account details of the old ones go with them. A 2xx without
+    usable tokens leaves nothing to go on with: the box is emptied and the outcome says the session ended.
     """
-    renewed = Session.from_answer(result.data, now) if result.ok else None
-    if renewed is None:
-        return False
+    if not result.ok:
+        return Outcome(result)
+    renewed = Session.from_answer(result.data, now)
     box.current = renewed
-    return True
+    if renewed is None:
+        return Outcome(api.ApiResult(result.status, api.BAD_RESPONSE, api.UNEXPECTED_ANSWER), ended=True)
+    return Outcome(result)
 
 
 class StepUpApi(TokenApi, Protocol):
@@ -104,12 +153,14 @@ class StepUpApi(TokenApi, Protocol):
 
 @dataclass(frozen=True)
 class StepUpOutcome:
-    """What a sensitive call came to. ``needs_second_factor``: the API asks for a fresh second factor first
-    (``result`` is its answer); ``ended``: as :class:`frontend.renewal.Outcome`, the box is already empty."""
+    """What a sensitive call came to. ``needs_reauthentication``: the API asks for a fresh proof first (``result``
+    is its answer); ``ended``: as :class:`frontend.renewal.Outcome`, the box is already empty; ``proven``: a proof
+    was accepted on the way (its tokens are in the box) and ``result`` is the retried call's answer."""
 
     result: api.ApiResult
     ended: bool = False
-    needs_second_factor: bool = False
+    needs_reauthentication: bool = False
+    proven: bool = False
 
 
 class StepUp:
@@ -124,22 +175,29 @@ class StepUp:
         self._clock = clock
 
     def call(self, call: Call) -> StepUpOutcome:
-        """Run ``call``; a 401 ``reauthentication_required`` comes back as ``needs_second_factor``."""
+        """Run ``call``; a 401 ``reauthentication_required`` comes back as ``needs_reauthentication``."""
         outcome = self._renewal.call(call)
         result = outcome.result
         needs = result.status == 401 and result.code == REAUTHENTICATION_REQUIRED
         return StepUpOutcome(result, outcome.ended, needs)
 
     def reauthenticate_then(self, code: str, kind: api.SecondFactor, call: Call) -> StepUpOutcome:
-        """Prove ``code`` as the second factor, then run ``call`` once more.
+        """Prove ``code`` as the second factor (``POST /mfa/reauthenticate``), then run ``call`` once more, as
+        :meth:`prove_then`."""
+        return self.prove_then(lambda token: self._client.reauthenticate(token, code, kind), call)
 
-        A refused code (401 ``invalid_code``, 429...) is the outcome and ``call`` is not run. The new tokens of
-        the ``reauthenticated`` answer replace the session before the retry, which presents them; an answer
-        without tokens keeps the session as it is (the API may have renewed its ``auth_time`` in place). If
-        the retry still asks for a second factor, that is reported again and nothing is retried further.
+    def prove_then(self, prove: Call, call: Call) -> StepUpOutcome:
+        """Run ``prove``, a re-authentication answered ``reauthenticated`` with new tokens, then ``call`` once more.
+
+        A refused proof (401 ``invalid_code``, 429...) is the outcome and ``call`` is not run. The new tokens
+        replace the session before the retry, which presents them; an answer without tokens ends the session,
+        since the API no longer takes the earlier ones. If the retry still asks for a proof, that is reported
+        again and nothing is retried further.
         """
-        proof = self._renewal.call(lambda token: self._client.reauthenticate(token, code, kind))
+        proof = self._renewal.call(prove)
         if proof.ended or not proof.result.ok:
             return StepUpOutcome(proof.result, proof.ended)
-        adopt_session(self._box, proof.result, self._clock())
-        return self.call(call)
+        adopted = adopt_session(self._box, proof.result, self._clock())
+        if adopted.ended:
+            return StepUpOutcome(adopted.result, ended=True)
+        return replace(self.call(call), proven=True)

@@ -73,33 +73,46 @@ def screenshot(page: Any, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-def _newest(page: Any, entry: Any) -> str:
-    """The first 6-digit run in ``entry`` (a locator in the dev inbox), refreshing while it has not arrived."""
+def _newest(page: Any, entry: Any, arrived: Any = None) -> str:
+    """The first 6-digit run in ``entry`` (a locator in the dev inbox), refreshing while it, or the message that
+    ``arrived`` locates, has not arrived."""
     from playwright.sync_api import expect
 
     inbox = page.get_by_test_id("stSidebar")
+    awaited = entry if arrived is None else arrived
     for _ in range(5):  # the message may land a moment after the page drew the inbox
-        if entry.is_visible():
+        if awaited.is_visible():
             break
         inbox.get_by_role("button", name="Refresh").click()
         page.wait_for_timeout(500)
-    expect(entry).to_be_visible()
+    expect(awaited).to_be_visible()
     return re.search(r"\b\d{6}\b", entry.inner_text()).group(0)
 
 
-def read_code_from_dev_inbox(page: Any) -> str:
-    """The code of the newest mail in the UI's dev inbox, as a person would read it there."""
+def _messages(page: Any) -> Any:
+    """The messages the dev inbox lists, newest first: each a container of its own (the innermost blocks: the
+    sidebar itself is one too)."""
     inbox = page.get_by_test_id("stSidebar")
-    return _newest(page, inbox.get_by_text(re.compile(r"Your .*sign-in code: \d{6}")).first)
+    return inbox.get_by_test_id("stVerticalBlock").filter(has_not=page.get_by_test_id("stVerticalBlock"))
+
+
+def read_code_from_dev_inbox(page: Any, mails: int = 1) -> str:
+    """The code of the newest mail to the address in use, as a person would read it in the UI's dev inbox.
+
+    The inbox marks those mails "current address" and lists them newest first; this waits until it lists
+    ``mails`` of them. A page whose rerun has not drawn the sidebar yet still shows the previous run's inbox, in
+    which the address was not in use (the start page) or its newest mail not there yet: reading the first mail
+    that looks like a code would read a stale one. The code is read from the body, the six digits in it,
+    whatever the wording (it differs with what the code is for: signing in, confirming a change).
+    """
+    mine = _messages(page).filter(has_text="current address")
+    return _newest(page, mine.first.get_by_test_id("stCode"), arrived=mine.nth(mails - 1))
 
 
 def read_sms_code_from_dev_inbox(page: Any) -> str:
     """The code of the newest SMS to the number in use (the inbox lists it first, marked "current number"), read
     from its text: the heading holds the number, which may well contain six digits in a row."""
-    inbox = page.get_by_test_id("stSidebar")
-    # Each message is a container of its own (the innermost blocks: the sidebar itself is one too).
-    messages = inbox.get_by_test_id("stVerticalBlock").filter(has_not=page.get_by_test_id("stVerticalBlock"))
-    return _newest(page, messages.filter(has_text="current number").first.get_by_test_id("stCode"))
+    return _newest(page, _messages(page).filter(has_text="current number").first.get_by_test_id("stCode"))
 
 
 def account_id(page: Any) -> str:
@@ -119,21 +132,21 @@ def markdown(page: Any, text: str) -> Any:
     return page.get_by_test_id("stMain").get_by_test_id("stMarkdownContainer").filter(has_text=text)
 
 
-def send_code(page: Any, sent: Any) -> None:
-    """Press "Send code" until ``sent`` (a locator of the page's confirmation) shows.
+def send_code(page: Any, sent: Any, button: str = "Send code") -> None:
+    """Press ``button`` until ``sent`` (a locator of what the page shows once the code went) shows.
 
     If a code went to the same address or number moments ago (an earlier step of the same test), the API
     answers with its resend cooldown: wait it out as a person would, until the page enables the button again.
     """
     from playwright.sync_api import expect
 
-    press(page, "Send code")
+    press(page, button)
     expect(sent.or_(page.get_by_text("You can try again in"))).to_be_visible()
     if not sent.is_visible():
         expect(page.get_by_text("You can try again in")).to_have_count(0, timeout=RESEND_COOLDOWN_MS)
         # The rerun that enables the button may still show the previous run's disabled one beside it.
-        expect(page.get_by_role("button", name="Send code", exact=True, disabled=False).first).to_be_visible()
-        press(page, "Send code")
+        expect(page.get_by_role("button", name=button, exact=True, disabled=False).first).to_be_visible()
+        press(page, button)
     expect(sent).to_be_visible()
 
 

@@ -36,7 +36,9 @@ ACCESS_1 = "eyJhbGciOiJFUzI1NiJ9.access-one-payload.access-one-signature"
 REFRESH_1 = "rt1.YUBiLmNvbQ.session-id-1.refresh-one-secret-0123456789abcdef"
 ACCESS_2 = "eyJhbGciOiJFUzI1NiJ9.access-two-payload.access-two-signature"
 REFRESH_2 = "rt1.YUBiLmNvbQ.session-id-1.refresh-two-secret-0123456789abcdef"
-ALL_TOKENS = (ACCESS_1, REFRESH_1, ACCESS_2, REFRESH_2)
+ACCESS_3 = "eyJhbGciOiJFUzI1NiJ9.access-three-payload.access-three-signature"
+REFRESH_3 = "rt1.YUBiLmNvbQ.session-id-1.refresh-three-secret-0123456789abcdef"
+ALL_TOKENS = (ACCESS_1, REFRESH_1, ACCESS_2, REFRESH_2, ACCESS_3, REFRESH_3)
 SIGNED_IN_AT = 1_767_225_600  # 2026-01-01 00:00:00 UTC, the API's clock
 
 # What the embedded AWS's dev inbox really answers after SES (v1 or v2) sent two mails: newest first.
@@ -167,6 +169,11 @@ class Call:
         return token if scheme == "Bearer" else None
 
 
+# Answers that prove more about the person: the API issues new tokens with them and refuses the session's
+# earlier ones from then on.
+UPGRADES = frozenset({"mfa_enabled", "reauthenticated"})
+
+
 @dataclass
 class FakeApi:
     """Stands in for requests.post, requests.get and requests.delete.
@@ -174,12 +181,19 @@ class FakeApi:
     API calls are answered from a queue (queued exceptions are raised, queued functions are called) and
     recorded. GETs to the dev inbox go to ``inbox``, which fails loudly unless a test sets it; their URLs are
     recorded in ``inbox_gets``.
+
+    Like the API, an upgrade answer (:data:`UPGRADES`) retires the tokens of the session it was asked with, new
+    tokens in it or not: a call that presents either again raises (the API would refuse the access token, and
+    take the refresh token for reuse and end the session). The tests reuse a few token values, so a value that a
+    later answer issues again is live again. ``sessions`` pairs each access token answered with its refresh token.
     """
 
     answers: list[requests.Response | Exception | Callable[[], requests.Response]] = field(default_factory=list)
     calls: list[Call] = field(default_factory=list)
     inbox: Callable[[str], requests.Response] | None = None
     inbox_gets: list[str] = field(default_factory=list)
+    sessions: dict[str, str] = field(default_factory=dict)
+    retired: set[str] = field(default_factory=set)
 
     def post(
         self,
@@ -208,12 +222,32 @@ class FakeApi:
 
     def _answer(self, call: Call) -> requests.Response:
         self.calls.append(call)
+        presented = {call.bearer, (call.json or {}).get("refresh_token")}
+        if presented & self.retired:
+            raise AssertionError(f"{call.method} {call.path} presented a token that an upgrade retired")
         if not self.answers:
             raise AssertionError(f"no answer queued for {call.method} {call.url}")
         answer = self.answers.pop(0)
         if isinstance(answer, Exception):
             raise answer
-        return answer() if callable(answer) else answer
+        result = answer() if callable(answer) else answer
+        self._issue(call, result)
+        return result
+
+    def _issue(self, call: Call, result: requests.Response) -> None:
+        """Retire the session an upgrade answer proved more about; remember the tokens an answer issues."""
+        try:
+            body = result.json()
+        except ValueError:
+            return
+        if not isinstance(body, dict):
+            return
+        if result.ok and body.get("code") in UPGRADES and call.bearer:
+            self.retired |= {call.bearer, self.sessions.get(call.bearer, "")}
+        access, refresh = body.get("access_token"), body.get("refresh_token")
+        if isinstance(access, str) and isinstance(refresh, str):
+            self.sessions[access] = refresh
+            self.retired -= {access, refresh}
 
     @property
     def payloads(self) -> list[dict[str, Any] | None]:
@@ -222,6 +256,11 @@ class FakeApi:
     @property
     def paths(self) -> list[str]:
         return [call.path for call in self.calls]
+
+
+def presented(calls: list[Call]) -> set[str]:
+    """Every token the calls presented, as bearer or as the refresh token of a body."""
+    return {token for call in calls for token in (call.bearer, (call.json or {}).get("refresh_token")) if token}
 
 
 @dataclass
@@ -333,6 +372,15 @@ def markdown_line(at: AppTest, prefix: str) -> str:
     """The one markdown element starting with ``prefix``."""
     (line,) = [text for text in texts(at.markdown) if text.startswith(prefix)]
     return line
+
+
+def section(at: AppTest, heading: str, kind: str) -> list[Any]:
+    """The values of the ``kind`` elements ("markdown", "error"...) under the subheader ``heading`` of the main
+    area, up to the next subheader: what a person reads where they are looking."""
+    nodes = list(at.main)
+    start = next(i for i, node in enumerate(nodes) if node.type == "subheader" and node.value == heading)
+    end = next((i for i in range(start + 1, len(nodes)) if nodes[i].type == "subheader"), len(nodes))
+    return [node.value for node in nodes[start:end] if node.type == kind]
 
 
 # ---------------------------------------------------------------------------------------------- flow
@@ -1058,7 +1106,7 @@ def test_session_and_account_from_odd_answers() -> None:
     assert session.Account.from_answer({"user_id": USER_ID, "identifiers": []}) is None  # no address: not usable
 
 
-def test_client_phone_and_two_step_calls(fake_api: FakeApi) -> None:
+def test_client_phone_reauthentication_and_two_step_calls(fake_api: FakeApi) -> None:
     """Each new route: its method, path, body and bearer, and its answer passed through as an ApiResult."""
     client = api.OtpClient("http://x/")
     calls: list[Callable[[], api.ApiResult]] = [
@@ -1075,13 +1123,17 @@ def test_client_phone_and_two_step_calls(fake_api: FakeApi) -> None:
         lambda: client.reauthenticate(ACCESS_1, "rc-two", "recovery_code"),
         lambda: client.remove_totp(ACCESS_1),
         lambda: client.new_recovery_codes(ACCESS_1),
+        lambda: client.send_reauthentication_code(ACCESS_1),
+        lambda: client.send_reauthentication_code(ACCESS_1, "phone"),
+        lambda: client.reauthenticate_by_code(ACCESS_1, "333333"),
+        lambda: client.reauthenticate_by_code(ACCESS_1, "444444", "email"),
     ]
-    fake_api.answers.extend(response(200, {"code": f"answer_{n}", "message": f"Answer {n}."}) for n in range(13))
+    fake_api.answers.extend(response(200, {"code": f"answer_{n}", "message": f"Answer {n}."}) for n in range(17))
 
     results = [call() for call in calls]
 
     assert [(result.status, result.code, result.message) for result in results] == [
-        (200, f"answer_{n}", f"Answer {n}.") for n in range(13)
+        (200, f"answer_{n}", f"Answer {n}.") for n in range(17)
     ]
     phone_number, signed_in = "+14155550123", ACCESS_1
     assert [(call.method, call.url, call.json, call.bearer) for call in fake_api.calls] == [
@@ -1098,6 +1150,10 @@ def test_client_phone_and_two_step_calls(fake_api: FakeApi) -> None:
         ("POST", "http://x/mfa/reauthenticate", {"recovery_code": "rc-two"}, signed_in),
         ("DELETE", "http://x/mfa/totp", None, signed_in),
         ("POST", "http://x/mfa/recovery-codes", {}, signed_in),
+        ("POST", "http://x/reauthenticate", {}, signed_in),  # the API's default: the address, else the number
+        ("POST", "http://x/reauthenticate", {"via": "phone"}, signed_in),
+        ("POST", "http://x/reauthenticate", {"otp": "333333"}, signed_in),
+        ("POST", "http://x/reauthenticate", {"otp": "444444", "via": "email"}, signed_in),
     ]
     assert all(call.timeout == api.DEFAULT_TIMEOUT_SECONDS for call in fake_api.calls)
 
@@ -1551,6 +1607,7 @@ def test_enroll_shows_qr_and_key_then_the_recovery_codes_once(app: AppTest, fake
     assert me.bearer == ACCESS_2  # the tokens at the higher level replaced the old ones at once
     held = held_session(app)
     assert held is not None and (held.access_token, held.refresh_token) == (ACCESS_2, REFRESH_2)
+    assert not presented(fake_api.calls[-1:]) & {ACCESS_1, REFRESH_1}  # retired by the answer: never again
     assert SECRET not in page_text(app)  # the key is gone once it is active
     assert not app.get("image")
     assert "\n".join(CODES) in texts(app.main.code)
@@ -1587,7 +1644,11 @@ def test_enroll_refused_shows_the_api_message(app: AppTest, fake_api: FakeApi) -
     assert texts(app.error) == [message]
 
 
-STEP_UP = response(401, {"message": "Confirm it is you first.", "code": "reauthentication_required"})
+STEP_UP = response(
+    401,
+    {"message": "Please confirm it is you with your authenticator app first.", "code": "reauthentication_required"},
+    headers={"WWW-Authenticate": 'Bearer error="insufficient_user_authentication"'},
+)
 REAUTHENTICATED = tokens_answer("reauthenticated", ACCESS_2, REFRESH_2)
 
 
@@ -1595,13 +1656,16 @@ def test_remove_needs_a_fresh_second_factor_then_is_retried(app: AppTest, fake_a
     signed_in_with(app, fake_api, **MFA_ON)
     click(app, fake_api, "remove_totp", STEP_UP)
     assert (fake_api.calls[-1].method, fake_api.calls[-1].path) == ("DELETE", "/mfa/totp")
-    assert texts(app.info) == ["Confirm it is you first."]
+    assert not app.info and not app.error  # the prompt says what is needed, where the person is looking
     assert held_session(app) is not None  # a 401 that asks for a factor is not a dead session
-    assert "remove your authenticator" in markdown_line(app, "To remove")
+    assert markdown_line(app, "To remove") == (
+        "To remove your authenticator, first confirm it is you with a code from your authenticator app or a "
+        "recovery code."
+    )
 
     app.text_input(key="step_up_code_input").input("000000")
     click(app, fake_api, "confirm_step_up", INVALID_CODE)
-    assert texts(app.error) == ["That code is not valid."]
+    assert section(app, "Two-step verification", "error") == ["That code is not valid."]
     assert "step_up_code_input" in {widget.key for widget in app.text_input}
 
     disabled = response(200, {"message": "Two-step verification is off.", "code": "mfa_disabled"})
@@ -1631,6 +1695,188 @@ def test_new_recovery_codes_with_a_recovery_code_as_step_up(app: AppTest, fake_a
     assert "\n".join(CODES) in texts(app.main.code)
     (shown_once,) = texts(app.warning)  # the codes' own warning; "running out" is gone with the new /me
     assert shown_once.startswith("Save these recovery codes now")
+
+
+# ------------------------------------------------------- confirming it is you before a phone is added or removed
+
+STEP_UP_BY_CODE = response(
+    401,
+    {"message": "Please confirm it is you with a new code first.", "code": "reauthentication_required"},
+    headers={"WWW-Authenticate": 'Bearer error="insufficient_user_authentication"'},
+)
+PROOF_SENT_MESSAGE = "We sent a code to a@b.com to confirm it is you. It is valid for 10 minutes."
+PROOF_SENT = response(
+    200, {"message": PROOF_SENT_MESSAGE, "code": "code_sent", "to": "a@b.com", "expires_in": 600, "resend_after": 30}
+)
+ADD_PROMPT = f"To add **{NUMBER_SHOWN}** to your account, first confirm it is you with a code we send to **a@b.com**."
+def test_a_phone_added_late_is_confirmed_with_a_mailed_code_then_sent_with_the_new_tokens(
+    app: AppTest, fake_api: FakeApi, fake_clock: FakeClock
+) -> None:
+    signed_in_with(app, fake_api, **MFA_OFF)
+    app.selectbox(key="link_country_input").set_value("GB")
+    app.text_input(key="link_phone_input").input("07700 900123")
+    click(app, fake_api, "add_phone", STEP_UP_BY_CODE)
+
+    # Not an error: the phone section itself says what is needed and offers to send the code.
+    assert not app.error and not app.warning and not app.info
+    assert ADD_PROMPT in section(app, "Phone", "markdown")
+    assert app.button(key="send_proof_code").label == "Send a code to a@b.com"
+    assert app.button(key="add_phone").disabled is True  # the change waits for the prompt...
+    assert app.text_input(key="link_phone_input").value == "07700 900123"  # ...beside the form that asked
+    assert "step_up_code_input" not in {widget.key for widget in app.text_input}  # no code sent yet
+
+    click(app, fake_api, "send_proof_code", PROOF_SENT)
+    sent = fake_api.calls[-1]
+    assert (sent.method, sent.path, sent.json, sent.bearer) == ("POST", "/reauthenticate", {"via": "email"}, ACCESS_1)
+    assert section(app, "Phone", "success") == [PROOF_SENT_MESSAGE]
+    assert app.text_input(key="step_up_code_input").label == "Code from the email"
+    assert app.button(key="resend_proof_code").disabled is True
+    assert "You can request a new code in 30 s." in section(app, "Phone", "caption")
+
+    app.text_input(key="step_up_code_input").input("000000")
+    click(app, fake_api, "confirm_step_up", INVALID_CODE)
+    assert section(app, "Phone", "error") == ["That code is not valid."]  # next to the field
+    assert app.text_input(key="step_up_code_input").value == ""
+    held = held_session(app)
+    assert held is not None and held.access_token == ACCESS_1  # a refused code changes nothing
+
+    app.text_input(key="step_up_code_input").input("123 456")
+    before_proof = len(fake_api.calls)
+    click(app, fake_api, "confirm_step_up", REAUTHENTICATED, LINK_SENT, me_answer(**ACCOUNT, **MFA_OFF))
+    proof, retry, me = fake_api.calls[before_proof:]
+    assert (proof.path, proof.json, proof.bearer) == ("/reauthenticate", {"otp": "123456", "via": "email"}, ACCESS_1)
+    # The change the person asked for, as they asked it, with the tokens of the proof.
+    assert (retry.method, retry.path, retry.json, retry.bearer) == ("POST", "/me/phone", {"phone": NUMBER}, ACCESS_2)
+    assert me.bearer == ACCESS_2
+    held = held_session(app)
+    assert held is not None and (held.access_token, held.refresh_token) == (ACCESS_2, REFRESH_2)
+    assert texts(app.success) == ["We sent a code by SMS."]
+    assert f"We sent a code by SMS to **{NUMBER_SHOWN}**." in section(app, "Phone", "markdown")
+    assert "step_up_code_input" not in {widget.key for widget in app.text_input}
+
+    linked = response(200, {"message": "Your phone is linked.", "code": "phone_linked", "phone": NUMBER})
+    app.text_input(key="link_code_input").input("654321")
+    click(app, fake_api, "link_phone", linked, me_answer(**{**ACCOUNT, "phone": NUMBER}, **MFA_OFF))
+    assert fake_api.calls[-2].bearer == ACCESS_2
+    assert f"**{NUMBER_SHOWN}** signs in to this account too." in texts(app.markdown)
+
+    # The session renews with the refresh token the proof issued; the retired pair is never presented again.
+    fake_clock.advance(3600 - 30)
+    fake_api.answers.extend([tokens_answer("refreshed", ACCESS_3, REFRESH_3), me_answer(**ACCOUNT)])
+    app.run()
+    assert not app.exception and fake_api.answers == []
+    assert fake_api.calls[-2].json == {"refresh_token": REFRESH_2}
+    assert not presented(fake_api.calls[before_proof + 1:]) & {ACCESS_1, REFRESH_1}
+
+
+def test_removing_a_phone_late_shows_a_send_limit_in_the_prompt_then_confirms(
+    app: AppTest, fake_api: FakeApi, fake_clock: FakeClock
+) -> None:
+    signed_in_with(app, fake_api, phone=NUMBER, **MFA_OFF)
+    click(app, fake_api, "remove_phone", STEP_UP_BY_CODE)
+    assert (
+        "To remove this phone from your account, first confirm it is you with a code we send to **a@b.com**."
+        in section(app, "Phone", "markdown")
+    )
+    assert app.button(key="remove_phone").disabled is True
+
+    wait = "Please wait a moment before asking for another code."
+    limited = response(429, {"message": wait, "code": "resend_cooldown", "retry_after": 20})
+    click(app, fake_api, "send_proof_code", limited)
+    assert section(app, "Phone", "warning") == [wait]
+    assert "You can try again in 20 s." in section(app, "Phone", "caption")  # the wait, beside the button
+    assert texts(app.main.caption).count("You can try again in 20 s.") == 1  # and not at the top as well
+    assert app.button(key="send_proof_code").disabled is True
+
+    fake_clock.advance(20)
+    app.run()
+    assert app.button(key="send_proof_code").disabled is False
+    assert not app.warning
+
+    click(app, fake_api, "send_proof_code", PROOF_SENT)
+    app.text_input(key="step_up_code_input").input("123456")
+    removed = response(200, {"message": "The phone is removed.", "code": "phone_removed"})
+    click(app, fake_api, "confirm_step_up", REAUTHENTICATED, removed, me_answer(**ACCOUNT, **MFA_OFF))
+    proof, retry, me = fake_api.calls[-3:]
+    assert (proof.path, proof.bearer) == ("/reauthenticate", ACCESS_1)
+    assert (retry.method, retry.path, retry.bearer) == ("DELETE", "/me/phone", ACCESS_2)
+    assert me.bearer == ACCESS_2
+    assert texts(app.success) == ["The phone is removed."]
+    assert "add_phone" in {button.key for button in app.button}
+    assert "step_up_code_input" not in {widget.key for widget in app.text_input}
+
+
+def test_an_account_with_an_authenticator_confirms_a_phone_change_with_it(app: AppTest, fake_api: FakeApi) -> None:
+    signed_in_with(app, fake_api, **MFA_ON)
+    app.text_input(key="link_phone_input").input("+44 7700 900123")
+    click(app, fake_api, "add_phone", STEP_UP)
+
+    assert (
+        f"To add **{NUMBER_SHOWN}** to your account, first confirm it is you with a code from your authenticator "
+        "app or a recovery code." in section(app, "Phone", "markdown")
+    )
+    assert app.text_input(key="step_up_code_input").label == "Authenticator code"  # the two-step prompt's field
+    assert "send_proof_code" not in {button.key for button in app.button}
+
+    app.radio(key="step_up_factor_input").set_value("recovery_code").run()
+    app.text_input(key="step_up_code_input").input(" k7tq-2m9x-vw4p ")
+    click(app, fake_api, "confirm_step_up", REAUTHENTICATED, LINK_SENT, me_answer(**ACCOUNT, **MFA_ON))
+    proof, retry, _ = fake_api.calls[-3:]
+    assert (proof.path, proof.json) == ("/mfa/reauthenticate", {"recovery_code": "k7tq-2m9x-vw4p"})
+    assert proof.bearer == ACCESS_1
+    assert (retry.path, retry.json, retry.bearer) == ("/me/phone", {"phone": NUMBER}, ACCESS_2)
+    held = held_session(app)
+    assert held is not None and (held.access_token, held.refresh_token) == (ACCESS_2, REFRESH_2)
+    assert f"We sent a code by SMS to **{NUMBER_SHOWN}**." in section(app, "Phone", "markdown")
+
+
+def test_use_second_factor_turns_the_prompt_to_the_authenticator(app: AppTest, fake_api: FakeApi) -> None:
+    """/me did not say the account has an authenticator (an API without two-step in /me, or one enrolled since):
+    the API's refusal of a code says so, and the prompt asks for the authenticator instead."""
+    sign_in(app, fake_api)
+    app.text_input(key="link_phone_input").input("+44 7700 900123")
+    click(app, fake_api, "add_phone", STEP_UP_BY_CODE)
+    message = "Your account has two-step verification. Confirm it is you with your authenticator app instead."
+    click(app, fake_api, "send_proof_code", response(403, {"message": message, "code": "use_second_factor"}))
+
+    assert section(app, "Phone", "info") == [message]
+    assert app.text_input(key="step_up_code_input").label == "Authenticator code"
+    assert "send_proof_code" not in {button.key for button in app.button}
+
+    click(app, fake_api, "cancel_step_up")
+    assert "step_up_code_input" not in {widget.key for widget in app.text_input}
+    assert not app.info
+    assert app.button(key="add_phone").disabled is False
+
+
+def test_a_proof_answered_without_tokens_ends_the_session(app: AppTest, fake_api: FakeApi) -> None:
+    """The API retired the session's tokens with the proof: none is left to make the change or renew with."""
+    signed_in_with(app, fake_api, **MFA_OFF)
+    app.text_input(key="link_phone_input").input("+44 7700 900123")
+    click(app, fake_api, "add_phone", STEP_UP_BY_CODE)
+    click(app, fake_api, "send_proof_code", PROOF_SENT)
+    app.text_input(key="step_up_code_input").input("123456")
+    click(app, fake_api, "confirm_step_up", response(200, {"message": "Confirmed.", "code": "reauthenticated"}))
+
+    assert fake_api.paths[-1] == "/reauthenticate"  # the change is not tried with the retired tokens
+    assert held_session(app) is None
+    assert on_email_step(app)
+    assert texts(app.warning) == [SESSION_ENDED]
+
+
+def test_cancelling_the_link_closes_its_prompt(app: AppTest, fake_api: FakeApi) -> None:
+    signed_in_with(app, fake_api, **MFA_OFF)
+    app.text_input(key="link_phone_input").input("+44 7700 900123")
+    click(app, fake_api, "add_phone", LINK_SENT)
+    app.text_input(key="link_code_input").input("654321")
+    click(app, fake_api, "link_phone", STEP_UP_BY_CODE)
+    assert app.button(key="send_proof_code").label == "Send a code to a@b.com"
+    assert app.button(key="link_phone").disabled is True
+
+    click(app, fake_api, "cancel_linking")
+    assert "send_proof_code" not in {button.key for button in app.button}
+    assert app.session_state["step_up"] is None
+    assert "link_phone_input" in {widget.key for widget in app.text_input}
 
 
 def test_enrollment_required_offers_only_enrollment(app: AppTest, fake_api: FakeApi) -> None:

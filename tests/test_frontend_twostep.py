@@ -47,24 +47,44 @@ DISABLED = api.ApiResult(200, "mfa_disabled", "Two-step verification is off.")
 
 @dataclass
 class FakeApi:
-    """Answers refresh, reauthenticate and the sensitive call from queues, logging (name, token, details)."""
+    """Answers refresh, reauthenticate and the sensitive call from queues, logging (name, token, details).
+
+    Like the API, an accepted proof retires the tokens of the session it proved, with or without new ones in its
+    answer: presenting either again fails the test (the API would refuse the access token, and take the refresh
+    token for reuse and end the session). ``sessions`` pairs each access token issued with its refresh token.
+    """
 
     refreshes: list[api.ApiResult] = field(default_factory=list)
     proofs: list[api.ApiResult] = field(default_factory=list)
     calls: list[api.ApiResult] = field(default_factory=list)
     log: list[tuple[str, str, Any]] = field(default_factory=list)
+    sessions: dict[str, str] = field(default_factory=lambda: {ACCESS_1: REFRESH_1})
+    retired: set[str] = field(default_factory=set)
 
     def refresh(self, refresh_token: str) -> api.ApiResult:
-        self.log.append(("refresh", refresh_token, None))
-        return self.refreshes.pop(0)
+        self._present("refresh", refresh_token, None)
+        return self._issue(self.refreshes.pop(0))
 
     def reauthenticate(self, access_token: str, code: str, kind: api.SecondFactor = "otp") -> api.ApiResult:
-        self.log.append(("reauthenticate", access_token, (kind, code)))
-        return self.proofs.pop(0)
+        self._present("reauthenticate", access_token, (kind, code))
+        answer = self.proofs.pop(0)
+        if answer.ok:
+            self.retired |= {access_token, self.sessions.get(access_token, "")}
+        return self._issue(answer)
 
     def remove_totp(self, access_token: str) -> api.ApiResult:
-        self.log.append(("remove_totp", access_token, None))
+        self._present("remove_totp", access_token, None)
         return self.calls.pop(0)
+
+    def _present(self, name: str, token: str, details: Any) -> None:
+        assert token not in self.retired, f"{name} presented a token that a proof retired"
+        self.log.append((name, token, details))
+
+    def _issue(self, answer: api.ApiResult) -> api.ApiResult:
+        access, refresh = answer.data.get("access_token"), answer.data.get("refresh_token")
+        if isinstance(access, str) and isinstance(refresh, str):
+            self.sessions[access] = refresh
+        return answer
 
     def done(self) -> bool:
         return self.refreshes == [] and self.proofs == [] and self.calls == []
@@ -106,7 +126,7 @@ def test_reauthentication_required_asks_for_a_second_factor_and_keeps_the_sessio
 
     outcome = world.step_up.call(world.api.remove_totp)
 
-    assert outcome == twostep.StepUpOutcome(NEEDS_STEP_UP, ended=False, needs_second_factor=True)
+    assert outcome == twostep.StepUpOutcome(NEEDS_STEP_UP, ended=False, needs_reauthentication=True)
     assert [name for name, _, _ in world.api.log] == ["remove_totp"]  # not mistaken for a dead token
     assert world.held() == (ACCESS_1, REFRESH_1)
 
@@ -117,13 +137,30 @@ def test_proof_then_the_retry_presents_the_new_tokens(world: World) -> None:
 
     outcome = world.step_up.reauthenticate_then("123456", "otp", world.api.remove_totp)
 
-    assert outcome == twostep.StepUpOutcome(DISABLED)
+    assert outcome == twostep.StepUpOutcome(DISABLED, proven=True)
     assert world.api.log == [
         ("reauthenticate", ACCESS_1, ("otp", "123456")),
         ("remove_totp", ACCESS_3, None),
     ]
     assert world.held() == (ACCESS_3, REFRESH_3)
     assert world.api.done()
+
+
+def test_any_proof_then_the_retry_presents_its_new_tokens(world: World) -> None:
+    """The code a change asks of an account without a second factor (POST /reauthenticate) is proven the same."""
+    world.api.proofs.append(REAUTHENTICATED)
+    world.api.calls.append(DISABLED)
+
+    outcome = world.step_up.prove_then(
+        lambda token: world.api.reauthenticate(token, "654321"), world.api.remove_totp
+    )
+
+    assert outcome == twostep.StepUpOutcome(DISABLED, proven=True)
+    assert [(name, token) for name, token, _ in world.api.log] == [
+        ("reauthenticate", ACCESS_1),
+        ("remove_totp", ACCESS_3),
+    ]
+    assert world.held() == (ACCESS_3, REFRESH_3)
 
 
 def test_a_recovery_code_proves_it_too(world: World) -> None:
@@ -145,15 +182,16 @@ def test_a_wrong_code_runs_nothing_else(world: World) -> None:
     assert world.held() == (ACCESS_1, REFRESH_1)
 
 
-def test_a_proof_without_tokens_keeps_the_session_and_still_retries(world: World) -> None:
+def test_a_proof_without_tokens_ends_the_session_and_retries_nothing(world: World) -> None:
+    """The API retired the session's tokens with the proof: nothing is left that it would take."""
     world.api.proofs.append(api.ApiResult(200, "reauthenticated", "Confirmed."))
-    world.api.calls.append(DISABLED)
 
     outcome = world.step_up.reauthenticate_then("123456", "otp", world.api.remove_totp)
 
-    assert outcome == twostep.StepUpOutcome(DISABLED)
-    assert world.api.log[-1] == ("remove_totp", ACCESS_1, None)
-    assert world.held() == (ACCESS_1, REFRESH_1)
+    assert outcome.ended and not outcome.proven
+    assert outcome.result.code == api.BAD_RESPONSE
+    assert [name for name, _, _ in world.api.log] == ["reauthenticate"]
+    assert world.box.current is None
 
 
 def test_still_required_after_the_proof_is_reported_once_without_looping(world: World) -> None:
@@ -162,7 +200,7 @@ def test_still_required_after_the_proof_is_reported_once_without_looping(world: 
 
     outcome = world.step_up.reauthenticate_then("123456", "otp", world.api.remove_totp)
 
-    assert outcome.needs_second_factor and not outcome.ended
+    assert outcome.needs_reauthentication and outcome.proven and not outcome.ended
     assert [name for name, _, _ in world.api.log] == ["reauthenticate", "remove_totp"]
     assert world.api.done()
 
@@ -229,14 +267,18 @@ def test_recovery_codes_only_when_all_are_strings() -> None:
     assert twostep.recovery_codes({}) == ()
 
 
-def test_adopt_session_replaces_the_tokens_or_leaves_them() -> None:
+def test_adopt_session_replaces_the_tokens_or_ends_the_session() -> None:
     box = SessionBox()
     box.current = Session(ACCESS_1, REFRESH_1, received_at=0.0, expires_in=3600, refresh_expires_in=432_000)
 
-    assert not twostep.adopt_session(box, api.ApiResult(200, "mfa_enabled", "On.", data={"recovery_codes": []}), 5.0)
-    assert not twostep.adopt_session(box, INVALID_CODE, 5.0)
+    assert twostep.adopt_session(box, INVALID_CODE, 5.0) == renewal.Outcome(INVALID_CODE)  # nothing was proven
     assert box.current is not None and box.current.access_token == ACCESS_1
 
-    assert twostep.adopt_session(box, REAUTHENTICATED, 5.0)
+    assert twostep.adopt_session(box, REAUTHENTICATED, 5.0) == renewal.Outcome(REAUTHENTICATED)
     assert box.current is not None
     assert (box.current.access_token, box.current.refresh_token, box.current.received_at) == (ACCESS_3, REFRESH_3, 5.0)
+
+    # The API retired the old tokens whatever the answer held: one without new ones leaves no session.
+    ended = twostep.adopt_session(box, api.ApiResult(200, "mfa_enabled", "On.", data={"recovery_codes": []}), 6.0)
+    assert ended.ended and ended.result.code == api.BAD_RESPONSE
+    assert box.current is None
