@@ -164,8 +164,10 @@ PHONES = [HOME_PHONE, "+1 (415) 555-0123", " +14155550123 ", "+14155550124", "+4
 # the stage does not serve.
 REFUSED_PHONES = ["+19002345678", "+18002345678", "+4918012345", "+441212345678", "+447640123456", "+445612345678",
                   "+5511987654321", "+8613812345678"]
+# Refused numbers weigh as much as the account's own: a stale session now meets /me/phone's recent-proof check
+# before its number is read, so a refused number's answer comes mostly from /otp, and the depth check needs it.
 phones = weighted((4, st.just(HOME_PHONE)), (3, st.builds("+1212555{:04d}".format, st.integers(0, 40))),
-                  (3, st.sampled_from(PHONES)), (2, st.sampled_from(REFUSED_PHONES)),
+                  (3, st.sampled_from(PHONES)), (4, st.sampled_from(REFUSED_PHONES)),
                   (1, st.from_regex(r"\A\+[0-9 ()-]{0,20}\Z")),
                   (1, st.text(max_size=20) | json_scalars))
 actions = st.sampled_from(["send_otp"] * 3 + ["verify_otp"] * 5 + ["SEND_OTP", " send_otp", "delete"])

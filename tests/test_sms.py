@@ -718,3 +718,34 @@ def test_an_account_with_a_second_factor_re_proves_with_it(api: Api) -> None:
     assert stale.json_body["message"] == "Please confirm it is you with your authenticator app first."
     renewed = api.post("/mfa/reauthenticate", {"otp": pyotp.TOTP(secret).at(int(api.clock()))}, token).json_body
     assert link(api, renewed["access_token"]).json_body["code"] == "phone_linked"
+
+
+@pytest.mark.parametrize("change", ["link", "unlink"])
+def test_a_sign_out_between_the_check_and_the_change_refuses_the_change(
+    api: Api, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    """The recency the bearer check read holds in the change's own write: the session must still be live and of
+    its token's generation there, so a sign-out (or an upgrade) landing in between refuses the change."""
+    mine = api.sign_in_by_email()
+    token = mine["access_token"]
+    if change == "unlink":
+        assert link(api, token).status_code == 200
+    original = getattr(AccountStore, change)
+
+    def signed_out_first(store: AccountStore, *args: Any, **kwargs: Any) -> Any:
+        assert api.post("/signout", {"everywhere": True}, token).status_code == 200
+        return original(store, *args, **kwargs)
+
+    monkeypatch.setattr(AccountStore, change, signed_out_first)
+    if change == "link":
+        assert api.post("/me/phone", {"phone": NUMBER}, token).status_code == 200
+        refused = api.post("/me/phone/verify", {"phone": NUMBER, "otp": code_in_text(NUMBER)}, token)
+    else:
+        refused = api.client.http.delete("/me/phone", headers={"Authorization": f"Bearer {token}"})
+    assert (refused.status_code, refused.json_body["code"]) == (401, "invalid_token")
+    monkeypatch.setattr(AccountStore, change, original)
+    api.clock.advance(61)
+    again = api.sign_in_by_email()
+    assert api.me(again["access_token"]).json_body["identifiers"] == (
+        [{"type": "email", "value": ALICE}] if change == "link"
+        else [{"type": "email", "value": ALICE}, {"type": "phone", "value": NUMBER}])

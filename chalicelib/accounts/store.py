@@ -65,6 +65,33 @@ class Link(enum.Enum):
     TAKEN = "taken"  # the identifier has an account of its own, or is linked to another one
     ACCOUNT_HAS_ONE = "account_has_one"  # the account already holds an identifier of this kind
     ACCOUNT_GONE = "account_gone"
+    SESSION_GONE = "session_gone"  # the session that asked ended, or was upgraded, before the write
+
+
+class Unlink(enum.Enum):
+    UNLINKED = "unlinked"
+    NOT_LINKED = "not_linked"
+    SESSION_GONE = "session_gone"
+
+
+class Asking(NamedTuple):
+    """The session that asks for an account change, as the caller's token found it (its nonce and generation).
+
+    The change's write requires that session still live and at that generation: the recency the bearer check read
+    from it (``a``, ``c``) changes only with the generation, so a sign-out or an upgrade in between refuses the
+    change instead of letting a check made moments earlier stand for it.
+    """
+
+    nonce: str
+    generation: int
+
+    def require(self, update: Update, now: int) -> None:
+        update.require(f"{_fields(update, self.nonce)('x')} > {update.value(now)}")
+        update.require(generation_is(update, self.nonce, self.generation))
+
+    def still_in(self, item: Item, now: int) -> bool:
+        view = _view(_entries(item).get(self.nonce), now)
+        return view is not None and view.generation == self.generation
 
 
 class Refresh(enum.Enum):
@@ -326,9 +353,10 @@ class AccountStore:
             self._client.update_item(**update.request(self._table, key))
 
     def link(self, key: str, kind: str, identifier: str, speculative: str, home: str, account_id: str,
-             also: Callable[[Update], None] | None = None) -> Link:
+             asking: Asking, now: int, also: Callable[[Update], None] | None = None) -> Link:
         """Link the identifier at ``key``, just proven with a right guess (which opened ``speculative``), to the
-        account at ``home``, in one transaction over both items: neither changes unless both may."""
+        account at ``home`` for the session ``asking``, in one transaction over both items: neither changes unless
+        both may."""
         mine = Update()
         mine.require(f"attribute_not_exists({mine.name('account')})")
         mine.require(f"attribute_not_exists({mine.name(HOME)}) OR {mine.name(HOME)} = {mine.value(home)}")
@@ -340,6 +368,7 @@ class AccountStore:
         theirs = Update()
         theirs.require(f"{theirs.name('account')} = {theirs.value(account_id)}")
         theirs.require(f"attribute_not_exists({theirs.name('ids', kind)})")
+        asking.require(theirs, now)
         sealed = self._sealer.seal(identifier, _seal_context(home, kind))
         theirs.set(f"{theirs.name('ids', kind)} = {theirs.value(sealed)}")
         refused = transact(self._client, self._table, [(key, mine), (home, theirs)])
@@ -351,25 +380,33 @@ class AccountStore:
             return Link.LINKED  # linked by an earlier request: saying so is the same answer
         if "account" in identifier_item or HOME in identifier_item:
             return Link.TAKEN
+        # Past here the home's condition failed (a refusal returns only the items whose condition failed).
         if read_string(home_item, "account") != account_id:
             return Link.ACCOUNT_GONE
+        if not asking.still_in(home_item, now):
+            return Link.SESSION_GONE
         return Link.ACCOUNT_HAS_ONE
 
-    def unlink(self, key: str, kind: str, home: str, account_id: str, now: int) -> bool:
-        """Take the identifier of ``kind`` at ``key`` out of the account at ``home``; False if it was not in it.
+    def unlink(self, key: str, kind: str, home: str, account_id: str, asking: Asking, now: int) -> Unlink:
+        """Take the identifier of ``kind`` at ``key`` out of the account at ``home``, for the session ``asking``.
 
         Its item forgets the account and expires like any identifier's code state.
         """
         theirs = Update()
         theirs.require(f"{theirs.name('account')} = {theirs.value(account_id)}")
         theirs.require(f"attribute_exists({theirs.name('ids', kind)})")
+        asking.require(theirs, now)
         theirs.remove("ids", kind)
         mine = Update()
         mine.require(f"{mine.name(HOME)} = {mine.value(home)}")
         for name in (HOME, HOME_ACCOUNT, PINNED):
             mine.remove(name)
         mine.set(f"{mine.name(TTL)} = {mine.value(now + self._limits.retention_seconds)}")
-        return transact(self._client, self._table, [(home, theirs), (key, mine)]) is None
+        refused = transact(self._client, self._table, [(home, theirs), (key, mine)])
+        if refused is None:
+            return Unlink.UNLINKED
+        home_item = refused[0]  # empty unless the home's own condition failed
+        return Unlink.SESSION_GONE if home_item and not asking.still_in(home_item, now) else Unlink.NOT_LINKED
 
     # -- sessions ----------------------------------------------------------------------------------------
 

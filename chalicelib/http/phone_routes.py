@@ -41,11 +41,10 @@ def verify(exchange: Exchange, principal: Principal) -> Answer:
     exchange.channel(phone)
     code = parse_code(body.get("otp"), wiring.get_settings().limits.code_digits)
     try:
-        account = wiring.get_service().link(principal.ref.home, principal.account, phone, code,
-                                            exchange.source_network())
+        account = wiring.get_service().link(principal, phone, code, exchange.source_network())
     except NotLinked as refused:
         if refused.reason not in REFUSALS:
-            raise SessionRejected("account gone") from None
+            raise SessionRejected(refused.reason.value) from None
         raise REFUSALS[refused.reason].error() from None
     return errors.PHONE_LINKED.answer({"phone": phone.value, "identifiers": listed(account.identifiers)},
                                       phone=shown(phone))
@@ -56,6 +55,6 @@ def remove(exchange: Exchange, principal: Principal) -> Answer:
         raise errors.PHONE_NOT_LINKED.error()
     if principal.ref.home.startswith(f"{PHONE}#"):
         raise errors.PHONE_IS_PRIMARY.error()
-    if not wiring.get_service().unlink(principal.ref.home, principal.account, PHONE):
+    if not wiring.get_service().unlink(principal, PHONE):
         raise errors.PHONE_NOT_LINKED.error()
     return errors.PHONE_REMOVED.answer()

@@ -15,7 +15,16 @@ from typing import NamedTuple
 
 from chalicelib.accounts.identifiers import EMAIL, PHONE, Identifier
 from chalicelib.accounts.sessions import IssuedSession, PendingSession, Principal, SessionRejected, SessionService
-from chalicelib.accounts.store import ACTIVE, SESSIONS, Account, AccountStore, Link, LinkedMeanwhile
+from chalicelib.accounts.store import (
+    ACTIVE,
+    SESSIONS,
+    Account,
+    AccountStore,
+    Asking,
+    Link,
+    LinkedMeanwhile,
+    Unlink,
+)
 from chalicelib.aws.dependencies import DependencyError
 from chalicelib.aws.expressions import Item, Update
 from chalicelib.aws.mailer import CodeSender
@@ -141,19 +150,20 @@ class OtpService:
             self._put_back(key, guess_digest, pending.record.nonce)
             raise
 
-    def link(self, home: str, account: Account, identifier: Identifier, code: str,
-             source_network: str | None) -> Account:
-        """Add ``identifier`` to ``account`` (whose home item is ``home``), once ``code`` proves it is theirs.
+    def link(self, principal: Principal, identifier: Identifier, code: str, source_network: str | None) -> Account:
+        """Add ``identifier`` to ``principal``'s account, once ``code`` proves it is theirs, while the session that
+        asks is still live and of its token's generation.
 
         Raises :class:`InvalidCode` and ``Throttled`` as :meth:`verify_code` does, and :class:`NotLinked` when
-        the identifier belongs to an account (this or another: the answer does not say whose) or the account
-        already holds one of its kind.
+        the identifier belongs to an account (this or another: the answer does not say whose), the account
+        already holds one of its kind, or the session ended or was upgraded meanwhile.
         """
         now = int(self._clock())
         key, guess_digest, guess = self._guess(identifier, code, now, source_network, Purpose.LINK)
-        nonce = guess.pending.record.nonce
+        nonce, account = guess.pending.record.nonce, principal.account
         try:
-            outcome = self._accounts.link(key, identifier.kind, identifier.value, nonce, home, account.id,
+            outcome = self._accounts.link(key, identifier.kind, identifier.value, nonce, principal.ref.home,
+                                          account.id, _asking(principal), now,
                                           also=self._store.failures_cleared(guess.before, now))
         except DependencyError:
             self._put_back(key, guess_digest, nonce)
@@ -200,13 +210,19 @@ class OtpService:
                 logger.warning("could not tidy an identifier after a re-authentication: %s", error.detail)
         return issued
 
-    def unlink(self, home: str, account: Account, kind: str) -> bool:
-        """Take the identifier of ``kind`` out of the account; False if the account holds none."""
+    def unlink(self, principal: Principal, kind: str) -> bool:
+        """Take the identifier of ``kind`` out of ``principal``'s account; False if the account holds none.
+        ``SessionRejected`` if the session that asks ended, or was upgraded, meanwhile."""
+        account = principal.account
         value = account.identifiers.get(kind)
         if value is None:
             return False
         key = self._hasher.subject_key(kind, value)
-        return self._accounts.unlink(key, kind, home, account.id, int(self._clock()))
+        outcome = self._accounts.unlink(key, kind, principal.ref.home, account.id, _asking(principal),
+                                        int(self._clock()))
+        if outcome is Unlink.SESSION_GONE:
+            raise SessionRejected("session ended or upgraded meanwhile")
+        return outcome is Unlink.UNLINKED
 
     def _guess(
         self, identifier: Identifier, code: str, now: int, source_network: str | None,
@@ -293,6 +309,10 @@ class OtpService:
             # The first failure is what the caller must hear about; this one only costs a cooldown. Only the
             # error code is logged: a chained SES or SNS error may quote the address or number.
             logger.warning("could not take back a failed send: %s", error.detail)
+
+
+def _asking(principal: Principal) -> Asking:
+    return Asking(principal.ref.nonce, principal.session.generation)
 
 
 class _Guess(NamedTuple):
