@@ -38,6 +38,11 @@ def price(country: str) -> Decimal:
     ({"route": "/otp", "code": "verified", "channel": "email"}, {"SignIns": 1}),
     ({"route": "/otp", "code": "verified", "channel": "sms", "country": "US"}, {"SignIns": 1, "SmsVerified": 1}),
     ({"route": "/me/phone/verify", "code": "phone_linked", "channel": "sms", "country": "US"}, {"SmsVerified": 1}),
+    ({"route": "/reauthenticate", "code": "code_sent", "channel": "sms", "country": "US"},
+     {"CodesSent": 1, "SmsSent": 1, "SmsCost": 0.00883}),  # a confirmation text costs as a sign-in's
+    ({"route": "/reauthenticate", "code": "reauthenticated", "channel": "sms", "country": "US"}, {"SmsVerified": 1}),
+    ({"route": "/reauthenticate", "code": "reauthenticated", "channel": "email"}, {}),
+    ({"route": "/reauthenticate", "code": "invalid_code", "channel": "email"}, {"WrongCodes": 1}),
     ({"route": "/otp", "code": "invalid_code", "channel": "email"}, {"WrongCodes": 1}),
     ({"route": "/otp", "code": "mfa_required", "channel": "email"}, {"SecondFactorChallenges": 1}),
     ({"route": "/otp", "code": "mfa_required", "channel": "sms", "country": "US"},
