@@ -206,8 +206,8 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         needs=Needs.ENROLLMENT.value, request="TotpCodeRequest"),
     ("POST", "/mfa/verify"): Operation(
         "Complete a two-step sign-in: redeem the mfa_token with the second factor", "two-step",
-        (errors.VERIFIED, *BODY, *MFA_PROOF, errors.INVALID_MFA_TOKEN, errors.ACCOUNT_LOCKED,
-         errors.MFA_ENROLLMENT_REQUIRED, *MFA_ROUTE, *STATE, *SERVICE),
+        (errors.VERIFIED, *BODY, *MFA_PROOF, errors.INVALID_MFA_TOKEN, errors.ACCOUNT_LOCKED, *MFA_ROUTE, *STATE,
+         *SERVICE),
         request="MfaVerifyRequest", bodies={"verified": "UpgradedSession"}),
     ("POST", "/mfa/reauthenticate"): Operation(
         "Confirm it is you with the second factor: new tokens whose auth_time is now", "two-step",
