@@ -46,8 +46,8 @@ RETRY_AFTER = {"type": "integer", "minimum": 1, "description": "seconds to wait 
 # -- what app.py serves ------------------------------------------------------------------------------------------
 
 
-def served(app: Chalice) -> dict[str, tuple[str, ...]]:
-    """Each route of ``app`` (its Chalice path template) and the methods whose handler is not the 405, in the
+def served(api: Chalice) -> dict[str, tuple[str, ...]]:
+    """Each route of ``api`` (its Chalice path template) and the methods whose handler is not the 405, in the
     order of :data:`METHODS`.
 
     Reads what app.py's views do rather than what they are decorated with: every route takes every method (so
@@ -56,21 +56,21 @@ def served(app: Chalice) -> dict[str, tuple[str, ...]]:
     replaced by a recorder for the call.
     """
     routes: dict[str, tuple[str, ...]] = {}
-    for path, entries in app.routes.items():
+    for path, entries in api.routes.items():
         entry = next((entries[method] for method in METHODS if method in entries), None)
         if entry is None:  # the preflight alone
             continue
         routes[path] = tuple(method for method in METHODS
-                             if _handler(app, entry, method) is not exchange.method_not_allowed)
+                             if _handler(api, entry, method) is not exchange.method_not_allowed)
     return routes
 
 
-def _handler(app: Chalice, entry: RouteEntry, method: str) -> exchange.Handler:
+def _handler(api: Chalice, entry: RouteEntry, method: str) -> exchange.Handler:
     """The handler ``entry``'s view hands ``exchange.respond`` for a request of ``method``."""
     handed: list[exchange.Handler] = []
     # create: Chalice sets current_request at its first request only
     with mock.patch.object(exchange, "respond", lambda _request, _path, handler, **_: handed.append(handler)), \
-            mock.patch.object(app, "current_request", SimpleNamespace(method=method), create=True):
+            mock.patch.object(api, "current_request", SimpleNamespace(method=method), create=True):
         entry.view_function(**{name: "0" for name in entry.view_args})
     if len(handed) != 1:
         raise RuntimeError(f"{entry.path}: its view must answer through exchange.respond, once")
@@ -354,8 +354,11 @@ def schemas() -> dict[str, Any]:
                                "prices_usd": {"type": "object", "additionalProperties": {"type": "number"}}}),
         }),
         # Request bodies. The service parses a body as JSON whatever its declared type.
-        "OtpRequest": {"oneOf": [_otp_request("send_otp"), _otp_request("verify_otp", otp=True)],
-                       "discriminator": {"propertyName": "action"}},
+        "OtpRequest": {"oneOf": [ref("SendOtpRequest"), ref("VerifyOtpRequest")], "discriminator": {
+            "propertyName": "action",
+            "mapping": {"send_otp": SCHEMAS + "SendOtpRequest", "verify_otp": SCHEMAS + "VerifyOtpRequest"}}},
+        "SendOtpRequest": _otp_request("send_otp"),
+        "VerifyOtpRequest": _otp_request("verify_otp", otp=True),
         "RefreshTokenRequest": obj({"refresh_token": STRING}),
         "SignOutRequest": obj({"everywhere": {"type": "boolean", "default": False}}, []),
         "PhoneRequest": obj({"phone": PHONE_NUMBER}),
@@ -423,20 +426,20 @@ def _success(code: str, extra: str | None) -> dict[str, Any]:
     return {"allOf": parts, "properties": {"code": {"const": code}}}
 
 
-def document(app: Chalice) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of ``app``'s routes, as :data:`OPERATIONS` describes them.
+def document(api: Chalice) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of ``api``'s routes, as :data:`OPERATIONS` describes them.
 
     Raises ``ValueError`` when app.py serves an operation that is not described, or a description names one
     app.py does not serve: the document is then out of step with the code.
     """
-    routes = served(app)
+    routes = served(api)
     found = {(method, path) for path, methods in routes.items() for method in methods}
     if found != set(OPERATIONS):
         raise ValueError(f"describe in tools/openapi.py: {sorted(found - set(OPERATIONS))}; "
                          f"no longer served: {sorted(set(OPERATIONS) - found)}")
     paths: dict[str, Any] = {}
     for path, methods in routes.items():
-        entries = app.routes[path]
+        entries = api.routes[path]
         item: dict[str, Any] = {"description": f"Any other method answers 405 `{errors.METHOD_NOT_ALLOWED.code}`."}
         if entries[methods[0]].view_args:
             item["parameters"] = [{"name": name, "in": "path", "required": True, "schema": PATH_PARAMETERS[name]}
@@ -482,9 +485,9 @@ def _operation(method: str, view: str, operation: Operation) -> dict[str, Any]:
     return described
 
 
-def render(app: Chalice) -> str:
+def render(api: Chalice) -> str:
     """The document as docs/openapi.json holds it."""
-    return json.dumps(document(app), indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(document(api), indent=2, ensure_ascii=False) + "\n"
 
 
 def main() -> None:
