@@ -20,12 +20,13 @@ from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 from app import app
 from chalicelib import wiring
 from chalicelib.http import errors
-from tests.conftest import REPO_ROOT, FakeClock, code_in, sent_mails
+from tests.conftest import REPO_ROOT, FakeClock, code_in, code_in_text, sent_mails
 from tests.test_adversarial_fuzz import CATALOGUE as FUZZ_CATALOGUE
 from tests.test_adversarial_fuzz import MFA_POLICY, NOBODY
 from tools import openapi
 
 ALICE = "alice@example.com"
+PHONE = "+14155550123"
 DOCUMENT: dict[str, Any] = json.loads(openapi.DOCUMENT.read_text())
 OPERATIONS = [(method.upper(), path) for path, item in DOCUMENT["paths"].items()
               for method in item if method.upper() in openapi.METHODS]
@@ -116,12 +117,21 @@ def test_a_sign_in_s_answers_match_the_document(client: Client, clock: FakeClock
     assert call("GET", "/me", token=token)["code"] == "signed_in"
     assert call("GET", "/.well-known/jwks.json")["code"] == "jwks"
     assert call("GET", "/.well-known/openid-configuration")["code"] == "openid_configuration"
-    clock.advance(60)  # past the resend cooldown: the re-authentication code goes to the same address
-    assert call("POST", "/reauthenticate", {}, token=token)["code"] == "code_sent"
     assert call("POST", "/mfa/totp", token=token)["code"] == "totp_enrollment"
     renewed = call("POST", "/token/refresh", {"refresh_token": session["refresh_token"]})
     assert renewed["code"] == "refreshed"
-    assert call("POST", "/signout", {"everywhere": True}, token=renewed["access_token"])["code"] == "signed_out"
+    token = renewed["access_token"]
+    clock.advance(600)  # past the sign-in's recent proof and the resend cooldown: the change asks for a new one
+    assert call("POST", "/me/phone", {"phone": PHONE}, token=token)["code"] == "reauthentication_required"
+    assert call("POST", "/reauthenticate", {}, token=token)["code"] == "code_sent"
+    proved = call("POST", "/reauthenticate", {"otp": code_in(sent_mails()[-1])}, token=token)
+    assert proved["code"] == "reauthenticated"
+    token = proved["access_token"]
+    assert call("POST", "/me/phone", {"phone": PHONE}, token=token)["code"] == "code_sent"
+    linked = call("POST", "/me/phone/verify", {"phone": PHONE, "otp": code_in_text(PHONE)}, token=token)
+    assert linked["code"] == "phone_linked"
+    assert call("DELETE", "/me/phone", token=token)["code"] == "phone_removed"
+    assert call("POST", "/signout", {"everywhere": True}, token=token)["code"] == "signed_out"
 
 
 def conforms(answer: Any, method: str, path: str) -> None:
