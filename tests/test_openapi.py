@@ -33,7 +33,8 @@ OPERATIONS = [(method.upper(), path) for path, item in DOCUMENT["paths"].items()
 
 
 def test_the_document_is_what_the_generator_writes_now() -> None:
-    assert openapi.render(app) == openapi.DOCUMENT.read_text(), f"docs/openapi.json is stale: {openapi.REGENERATE}"
+    if openapi.render(app) != openapi.DOCUMENT.read_text():
+        pytest.fail(f"docs/openapi.json is stale: run {openapi.REGENERATE}")  # not a diff of 200 KB of JSON
 
 
 def test_the_document_is_valid_openapi_3_1() -> None:
