@@ -48,7 +48,7 @@ def normalize_phone(raw: object, countries: Collection[str], allow_voip: bool) -
     if number.extension or not phonenumbers.is_valid_number(number):
         raise InvalidPhone("this is not a valid phone number")
     country = phonenumbers.region_code_for_number(number)
-    if country not in countries:
+    if country is None or country not in countries:  # None: no region is known for it
         raise PhoneNotSupported("we do not send text messages to numbers of this country")
     kind = phonenumbers.number_type(number)
     if kind not in _TEXTABLE and not (kind == PhoneNumberType.VOIP and allow_voip):
