@@ -60,8 +60,3 @@ def normalize_phone(raw: object, countries: Collection[str], allow_voip: bool) -
 def display_phone(e164: str) -> str:
     """``+1 415-555-0123``: how the number is shown back to the person it belongs to."""
     return phonenumbers.format_number(phonenumbers.parse(e164, None), PhoneNumberFormat.INTERNATIONAL)
-
-
-def country_of(e164: str) -> str:
-    """The ISO 3166 country of a number (as :func:`normalize_phone` accepted it)."""
-    return phonenumbers.region_code_for_number(phonenumbers.parse(e164, None)) or ""
