@@ -29,6 +29,7 @@ venv: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 test: lint $(DYNALITE)
 	$(BIN)/python -m pytest

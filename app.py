@@ -1,6 +1,7 @@
 """HTTP routes of the sign-in service. Routing only: behaviour lives in ``chalicelib``."""
 
 from chalice import Response
+from chalice.app import Request
 
 from chalicelib.admin.actions import Action
 from chalicelib.http import direct, exchange, otp_routes, phone_routes, reauth_routes, session_routes
@@ -29,9 +30,17 @@ def _serve(path: str, method: str, handler: exchange.Handler) -> Response:
     return _serve_methods(path, {method: handler})
 
 
+def _request() -> Request:
+    """The request being answered: Chalice sets it before it calls a route's function."""
+    request = app.current_request
+    if request is None:
+        raise RuntimeError("no request is being answered")
+    return request
+
+
 def _serve_methods(path: str, handlers: dict[str, exchange.Handler]) -> Response:
     """Answer ``path`` with the handler of the request's method, and a JSON 405 for every other method."""
-    request = app.current_request
+    request = _request()
     return exchange.respond(request, path, handlers.get(request.method, exchange.method_not_allowed),
                             public_cache_seconds=PUBLIC_DOCUMENTS.get(path))
 
@@ -187,5 +196,5 @@ def admin_stats() -> Response:
 @app.route("/admin/audit", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/admin/stats", methods=["OPTIONS"], content_types=ANY_BODY)
 def preflight(**_path: str) -> Response:  # the admin routes' {user_id} arrives as a keyword
-    request = app.current_request
+    request = _request()
     return exchange.preflight(request, public=request.path in PUBLIC_DOCUMENTS)  # path: the route's template

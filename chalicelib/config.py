@@ -330,6 +330,9 @@ class Limits:
 class Settings:
     """A stage's settings; each field but ``limits`` is the one variable its declaration names."""
 
+    # First: a type checker takes the declared fields (``_declared``, which hides ``field``) for defaulted ones,
+    # after which a field without a default is an error; at run time none of them has a default.
+    limits: Limits
     table_name: str = _declared(
         Text("OTP_TABLE", "otp_users", "DynamoDB table (partition key pk S, TTL on expires_at)")
     )
@@ -361,7 +364,6 @@ class Settings:
     log_level: str = _declared(
         Choice("LOG_LEVEL", "INFO", "level of diagnostics; the JSON access log is always written", LOG_LEVELS)
     )
-    limits: Limits
     token_issuer: str = _declared(Text("OTP_TOKEN_ISSUER", None, "iss of access tokens", required=True))
     token_audience: str = _declared(Text("OTP_TOKEN_AUDIENCE", "otp-signin", "aud of access tokens"))
     signing_key_id: str = _declared(

@@ -712,7 +712,7 @@ def _on_cancel_step_up() -> None:
 
 
 @st.fragment(run_every=1)
-def _countdown(until: float, template: str) -> None:
+def _countdown(until: float | None, template: str) -> None:
     """Re-render the seconds left every second; at zero, rerun the whole page so its buttons re-enable."""
     seconds = _remaining(until)
     if seconds == 0:

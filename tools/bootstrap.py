@@ -232,8 +232,9 @@ def ensure_indexes(dynamodb: Any, table: str, *, dry_run: bool = False) -> list[
             continue
         if not dry_run:
             # Every definition the table has with the new ones (DynamoDB merges them; moto replaces them).
-            defined = {a["AttributeName"]: a["AttributeType"] for a in _describe_table(dynamodb, table)[
-                "AttributeDefinitions"]}
+            # The table exists: ensure_table made it, unless this is a dry run.
+            defined = {a["AttributeName"]: a["AttributeType"]
+                       for a in dynamodb.describe_table(TableName=table)["Table"]["AttributeDefinitions"]}
             defined.update({key["AttributeName"]: "S" for key in index["KeySchema"]})
             attributes = [{"AttributeName": name, "AttributeType": kind} for name, kind in defined.items()]
             dynamodb.update_table(TableName=table, AttributeDefinitions=attributes,

@@ -59,7 +59,7 @@ def report_client_addresses() -> None:
         setup(self)
         self.local_gateway.event_converter.LOCAL_SOURCE_IP = self.client_address[0]
 
-    ChaliceRequestHandler.setup = setup_with_client_address  # type: ignore[method-assign]
+    ChaliceRequestHandler.setup = setup_with_client_address
 
 
 def main(argv: Sequence[str] | None = None) -> None:

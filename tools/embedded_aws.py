@@ -87,7 +87,7 @@ def _by_item(transact: Callable[[DynamoDBBackend, list[dict[str, Any]]], None]) 
         saved: dict[tuple[str, DynamoType], tuple[Table, bool, Any]] = {}
         for entry in transact_items:
             for op in entry.values():
-                table = backend.tables.get(op.get("TableName")) if isinstance(op, dict) else None
+                table = backend.tables.get(op.get("TableName", "")) if isinstance(op, dict) else None  # no table is ""
                 key = (op.get("Item") if "Put" in entry else op.get("Key")) if table else None
                 if table is None or not isinstance(key, dict) or table.hash_key_attr not in key:
                     continue  # moto refuses it before it writes anything

@@ -68,6 +68,9 @@ def normalize_address(raw: object) -> str:
         result = validate_email(address, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as error:
         raise InvalidAddress(str(error)) from None
+    # None only for an address that needs SMTPUTF8, which allow_smtputf8=False has refused already.
+    if result.ascii_email is None:
+        raise InvalidAddress("email must be an address in ASCII")
     return result.ascii_email.lower()
 
 

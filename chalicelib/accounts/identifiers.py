@@ -34,11 +34,6 @@ class Identifier(NamedTuple):
     country: str = ""
 
     @property
-    def masked(self) -> str:
-        """Enough for a person reading logs, never the whole identifier."""
-        return mask(self.kind, self.value)
-
-    @property
     def prefix(self) -> str:
         """A number's block (``+1415555``): SMS pumping walks through the numbers of a block."""
         return self.value[:-SUFFIX_DIGITS]

@@ -48,7 +48,7 @@ def normalize_phone(raw: object, countries: Collection[str], allow_voip: bool) -
     if number.extension or not phonenumbers.is_valid_number(number):
         raise InvalidPhone("this is not a valid phone number")
     country = phonenumbers.region_code_for_number(number)
-    if country not in countries:
+    if country is None or country not in countries:  # None: no region is known for it
         raise PhoneNotSupported("we do not send text messages to numbers of this country")
     kind = phonenumbers.number_type(number)
     if kind not in _TEXTABLE and not (kind == PhoneNumberType.VOIP and allow_voip):
@@ -60,8 +60,3 @@ def normalize_phone(raw: object, countries: Collection[str], allow_voip: bool) -
 def display_phone(e164: str) -> str:
     """``+1 415-555-0123``: how the number is shown back to the person it belongs to."""
     return phonenumbers.format_number(phonenumbers.parse(e164, None), PhoneNumberFormat.INTERNATIONAL)
-
-
-def country_of(e164: str) -> str:
-    """The ISO 3166 country of a number (as :func:`normalize_phone` accepted it)."""
-    return phonenumbers.region_code_for_number(phonenumbers.parse(e164, None)) or ""

@@ -527,9 +527,3 @@ def _seal_context(key: str, kind: str) -> str:
     # A sealed identifier opens only on the item and under the kind it was sealed for: one copied elsewhere
     # in the table does not.
     return f"{key}\x00{kind}"
-
-
-def _plain(attribute: Any) -> Any:
-    if "N" in attribute:
-        return int(attribute["N"])
-    return attribute.get("S", "")

@@ -68,6 +68,7 @@ class MetricsReader:
             return [found.get(stamp, 0.0) for stamp in stamps]
 
         answer: dict[str, Any] = {"timestamps": stamps, "period": HOUR, "channels": {}, "countries": {}}
+        by: tuple[tuple[str, str], ...]
         for channel in CHANNELS:
             by = ((CHANNEL, channel),)
             answer["channels"][channel] = {

@@ -37,6 +37,8 @@ from chalicelib.otp.store import Throttled
 
 logger = logging.getLogger(__name__)
 
+Headers = dict[str, str | list[str]]  # an answer's headers, as chalice.Response takes them (its HeadersType)
+
 SECURITY_HEADERS = {
     "Content-Type": "application/json",
     "Cache-Control": "no-store",
@@ -97,7 +99,7 @@ class Exchange:
     def principal(self, needs: mfa.Needs = mfa.Needs.SESSION) -> Principal:
         """The signed-in caller named by the ``Authorization: Bearer`` header, or a 401; its session must meet
         ``needs`` (else 403 ``mfa_enrollment_required`` or 401 ``reauthentication_required``)."""
-        scheme, _, token = (self.request.headers or {}).get("authorization", "").partition(" ")
+        scheme, _, token = self.request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise SessionRejected("no bearer token")
         now = wiring.now()
@@ -173,7 +175,7 @@ def respond(request: Request, route: str, handler: Handler, public_cache_seconds
     exchange = Exchange(request, {"route": route, "method": request.method})
     try:
         status, body = handler(exchange)
-        headers: dict[str, str] = {}
+        headers: Headers = {}
     except Exception as error:
         if isinstance(error, SessionRejected):
             exchange.log["reason"] = str(error)  # e.g. "reused": a stolen refresh token; worth an alarm
@@ -207,7 +209,7 @@ def _metrics(log: dict[str, Any]) -> dict[str, Any]:
 
 def preflight(request: Request, public: bool = False) -> Response:
     """Answer a CORS preflight: for a public document from any origin, else only from the stage's origins."""
-    headers = _origin_headers(request, public)
+    headers: Headers = {**_origin_headers(request, public)}
     if "Access-Control-Allow-Origin" in headers:
         headers.update(PUBLIC_PREFLIGHT if public else PRIVATE_PREFLIGHT)
     return Response(body="", status_code=204, headers=headers)
@@ -236,7 +238,7 @@ def _origin_headers(request: Request, public: bool) -> dict[str, str]:
     :func:`cors_headers`)."""
     if public:
         return {"Access-Control-Allow-Origin": "*"}
-    origin = (request.headers or {}).get("origin")
+    origin = request.headers.get("origin")
     try:
         allowed = wiring.get_settings().cors_origins
     except ConfigError:
