@@ -73,7 +73,7 @@ def _handler(api: Chalice, entry: RouteEntry, method: str) -> exchange.Handler:
             mock.patch.object(api, "current_request", SimpleNamespace(method=method), create=True):
         entry.view_function(**{name: "0" for name in entry.view_args})
     if len(handed) != 1:
-        raise RuntimeError(f"{entry.path}: its view must answer through exchange.respond, once")
+        raise RuntimeError(f"{entry.uri_pattern}: its view must answer through exchange.respond, once")
     return handed[0]
 
 
@@ -401,8 +401,8 @@ def _response(entries: list[Answer], bodies: dict[str, str]) -> dict[str, Any]:
     failures = [entry for entry in entries if isinstance(entry, ErrorKind)]
     if not failures:
         shapes = [_success(code, bodies.get(code, SUCCESS_BODIES.get(code))) for code in codes]
-        schema = shapes[0] if len(shapes) == 1 else {"oneOf": shapes}
-        return {"description": description, "content": {JSON: {"schema": schema}}}
+        one = shapes[0] if len(shapes) == 1 else {"oneOf": shapes}
+        return {"description": description, "content": {JSON: {"schema": one}}}
     if len(failures) != len(entries):
         raise ValueError(f"{codes}: a status is either successes or failures")
     retries = [entry.retries for entry in failures]
