@@ -165,7 +165,7 @@ def _defaulted(declaration: Integer | Windowed | Choice) -> Any:
 
 @dataclass(frozen=True)
 class Limits:
-    """The numbers of the security model (see README, "Security model")."""
+    """The numbers of the security model (see docs/security-model.md)."""
 
     code_digits: int = _defaulted(Integer("OTP_CODE_DIGITS", 6, "code length", minimum=6, maximum=10))
     # OWASP ASVS 5.0 6.5.5: at most 10 minutes

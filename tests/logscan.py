@@ -1,4 +1,4 @@
-"""After the whole test run: no log line may hold a code, a token, a full address or number (README, "Logs").
+"""After the whole test run: no log line may hold a code, a token, a full address or number (docs/api.md, "Logs").
 
 A pytest plugin (``pytest_plugins`` in ``conftest.py``). While the suite runs it gathers two things:
 

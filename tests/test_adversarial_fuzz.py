@@ -7,7 +7,7 @@ and its clock moves in steps that cross cooldowns, code lifetimes and quota wind
 spent quotas, used codes, rotated and revoked tokens.
 
 The property: never a 5xx (no fault is injected here); every answer JSON with a human ``message`` and a
-``code`` and message from the catalogue (``chalicelib/http/errors.py``, which the README lists) for that route
+``code`` and message from the catalogue (``chalicelib/http/errors.py``, which docs/api.md lists) for that route
 and method, with the headers the catalogue promises; an ``OPTIONS`` preflight is a 204 without a body. Runs
 derandomised (the same requests on every run).
 """
@@ -51,7 +51,7 @@ THROTTLES = answers(errors.RESEND_COOLDOWN, errors.SEND_QUOTA_EXCEEDED, errors.I
                     errors.TOO_MANY_FAILURES, errors.IP_FAILURE_QUOTA_EXCEEDED, errors.PREFIX_QUOTA_EXCEEDED,
                     errors.COUNTRY_QUOTA_EXCEEDED, errors.SMS_BUDGET_EXCEEDED)
 PHONE_ERRORS = answers(errors.INVALID_PHONE, errors.PHONE_NOT_SUPPORTED)
-# README, "API reference": what each route may answer to its own method, without a failing dependency.
+# docs/api.md: what each route may answer to its own method, without a failing dependency.
 CATALOGUE = {
     "/otp": answers(errors.CODE_SENT, errors.VERIFIED, errors.MISSING_ACTION, errors.UNKNOWN_ACTION,
                     errors.INVALID_EMAIL, errors.INVALID_OTP, errors.INVALID_CODE) | BODY_ERRORS | THROTTLES
@@ -458,7 +458,7 @@ def test_no_request_gets_a_5xx_or_an_answer_outside_the_catalogue(client: Client
 
 def test_the_catalogue_is_the_code_s() -> None:
     """The answers this test accepts are those of the code's catalogue (which tests/test_errors.py holds against
-    the README) that need no failing dependency or broken stage: all of them, and only them."""
+    docs/api.md) that need no failing dependency or broken stage: all of them, and only them."""
     accepted = {answer for route in CATALOGUE.values() for answer in route} | answers(errors.METHOD_NOT_ALLOWED)
     assert accepted == {(entry.status, entry.code) for entry in errors.CATALOGUE.values() if entry.status < 500}
 

@@ -8,9 +8,10 @@ from dataclasses import replace
 
 import pytest
 
-from chalicelib.config import SETTINGS, ConfigError, Integer, Limits, Listing, Setting, Settings, Text, Window
+from chalicelib.config import SETTINGS, ConfigError, Integer, Limits, Settings, Text, Window
 from chalicelib.otp.sms_text import is_origin_host
 from tests.conftest import REPO_ROOT
+from tools import config_doc
 from tools.bootstrap import BootstrapError, load_stage_env
 from tools.bootstrap import Settings as ResourceNames
 
@@ -23,38 +24,14 @@ MINIMAL = {
 }
 INTEGERS = [setting for setting in SETTINGS if isinstance(setting, Integer)]
 REQUIRED = [setting for setting in SETTINGS if isinstance(setting, Text) and setting.required]
-README = (REPO_ROOT / "README.md").read_text()
+SECURITY_MODEL = (REPO_ROOT / "docs" / "security-model.md").read_text()
 CONFIG = json.loads((REPO_ROOT / ".chalice" / "config.json").read_text())
 STAGES = list(CONFIG["stages"])
 DECLARED = {setting.name: setting for setting in SETTINGS}
-# README, "Security model": sends per source IP "30 / hour (1000 in `local`, where every caller is 127.0.0.1)".
-# Every other number of every stage is the default, which the README's configuration table gives.
-README_STAGE_LIMITS = {"local": {"sends_per_ip": Window(1000, 3_600), "failures_per_ip": Window(1000, 3_600),
+# docs/security-model.md: sends per source IP "30 / hour (1000 in `local`, where the UI calls from 127.0.0.1 for
+# everyone)". Every other number of every stage is the default, which docs/configuration.md gives.
+DOCUMENTED_STAGE_LIMITS = {"local": {"sends_per_ip": Window(1000, 3_600), "failures_per_ip": Window(1000, 3_600),
                                   "sms_sends_per_ip": Window(1000, 3_600)}}
-
-
-def documented_defaults() -> dict[str, str]:
-    """The README's configuration table as variable -> default; a row may pair variables ("`A` / `B`", "1 / 2")."""
-    section = README.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
-    defaults: dict[str, str] = {}
-    for row in (line for line in section.splitlines() if line.startswith("| `")):
-        variables, default = (cell.strip() for cell in row.strip("|").split("|")[:2])
-        names = re.findall(r"`(\w+)`", variables)
-        values = default.split(" / ") if len(names) > 1 else [default]
-        assert len(values) == len(names), f"{row}: one default per variable"
-        for name, value in zip(names, values, strict=True):
-            assert name not in defaults, f"{name} has two rows"
-            defaults[name] = value
-    return defaults
-
-
-def as_documented(setting: Setting) -> str:
-    """How the README's table writes a setting's default."""
-    if isinstance(setting, Listing):
-        return f"`{','.join(setting.default)}`" if setting.default else "none"
-    if setting.default is None:
-        return "— (required)" if isinstance(setting, Text) and setting.required else "—"
-    return str(setting.default) if isinstance(setting, Integer) else f"`{setting.default}`"
 
 
 def test_defaults_are_the_security_model() -> None:
@@ -211,8 +188,18 @@ def test_blank_sms_countries_switch_sms_off_and_unset_means_the_default() -> Non
     assert Settings.from_environ(MINIMAL).sms_countries == ("US", "CA", "GB", "DE", "FR", "AU")
 
 
-def test_the_readme_lists_every_setting_with_its_default() -> None:
-    assert documented_defaults() == {setting.name: as_documented(setting) for setting in SETTINGS}
+def test_docs_configuration_is_rendered_from_the_declarations() -> None:
+    """docs/configuration.md's table is what ``python -m tools.config_doc`` renders from ``SETTINGS`` today."""
+    document = config_doc.DOC.read_text()
+    assert config_doc.render(document) == document, "docs/configuration.md is stale: run `python -m tools.config_doc`"
+    assert config_doc.main(["--check"]) == 0
+
+
+def test_docs_configuration_has_a_row_per_setting_with_its_default() -> None:
+    rows = [line for line in config_doc.render_table().splitlines() if line.startswith("| `")]
+    assert [row.split("`")[1] for row in rows] == [setting.name for setting in SETTINGS]
+    assert "| `OTP_CODE_DIGITS` | 6 | 6\N{EN DASH}10 |" in config_doc.DOC.read_text()
+    assert "| `OTP_SENDER` | — (required) |" in config_doc.DOC.read_text()
 
 
 def test_each_variable_is_declared_once() -> None:
@@ -306,8 +293,8 @@ def test_bootstrap_provisions_what_the_stage_uses(stage: str) -> None:
 
 
 @pytest.mark.parametrize("stage", STAGES)
-def test_each_stage_has_the_numbers_the_readme_gives(stage: str) -> None:
-    assert "30 / hour (1000 in `local`" in README
+def test_each_stage_has_the_numbers_the_docs_give(stage: str) -> None:
+    assert "30 / hour (1000 in `local`" in SECURITY_MODEL
     settings = Settings.from_environ(load_stage_env(stage))
-    assert settings.limits == replace(Limits(), **README_STAGE_LIMITS.get(stage, {}))
+    assert settings.limits == replace(Limits(), **DOCUMENTED_STAGE_LIMITS.get(stage, {}))
     assert (settings.max_body_bytes, settings.token_audience) == (4096, "otp-signin")

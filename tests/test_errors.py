@@ -1,6 +1,6 @@
-"""The answer catalogue (``chalicelib/http/errors.py``): the README lists it, a request reaches each entry.
+"""The answer catalogue (``chalicelib/http/errors.py``): docs/api.md lists it, a request reaches each entry.
 
-- README.md's "API reference" tables name exactly the catalogue's codes, each with the catalogue's status;
+- docs/api.md's tables name exactly the catalogue's codes, each with the catalogue's status;
 - every entry, success or not, is the answer to one request through Chalice's test client (AWS failures are
   injected as tests/test_adversarial_faults.py injects them), with its status, code, message and headers;
 - every reason the code store gives for a throttle has an answer, and one without an answer is a logged 500;
@@ -37,18 +37,17 @@ ALICE = "alice@example.com"
 HTTP_PACKAGE = REPO_ROOT / "chalicelib" / "http"
 
 
-# -- the README ----------------------------------------------------------------------------------------------
+# -- docs/api.md --------------------------------------------------------------------------------------------
 
 
-def readme_answers() -> set[tuple[int, str]]:
-    """``(status, code)`` of every row of the tables under "API reference".
+def documented_answers() -> set[tuple[int, str]]:
+    """``(status, code)`` of every row of the tables of docs/api.md.
 
     Two layouts: ``| 502 / 503 | `storage_error` / `storage_unavailable` | ...`` (statuses and codes paired in
     order; one status for all codes when only one is given) and ``| route | 200 `signed_in`: ... | 401
     `invalid_token`, 400 `invalid_refresh_token` |`` (each status right before its code).
     """
-    text = (REPO_ROOT / "README.md").read_text()
-    section = text.split("\n## API reference\n", 1)[1].split("\n## ", 1)[0]
+    section = (REPO_ROOT / "docs" / "api.md").read_text()
     found: set[tuple[int, str]] = set()
     for line in section.splitlines():
         if not line.startswith("|"):
@@ -57,7 +56,7 @@ def readme_answers() -> set[tuple[int, str]]:
         if re.fullmatch(r"\d{3}( / \d{3})*", cells[0]):
             statuses = [int(status) for status in cells[0].split(" / ")]
             codes = re.findall(r"`([a-z_]+)`", cells[1])
-            assert codes and len(statuses) in {1, len(codes)}, f"cannot read this README row: {line}"
+            assert codes and len(statuses) in {1, len(codes)}, f"cannot read this docs/api.md row: {line}"
             found |= set(zip(statuses * len(codes) if len(statuses) == 1 else statuses, codes, strict=True))
         else:
             found |= {(int(status), code) for cell in cells[1:]
@@ -69,10 +68,10 @@ def catalogue_answers() -> set[tuple[int, str]]:
     return {(entry.status, entry.code) for entry in errors.CATALOGUE.values()}
 
 
-def test_the_readme_lists_exactly_the_catalogue() -> None:
-    documented, declared = readme_answers(), catalogue_answers()
-    assert not documented - declared, f"in README.md but not in chalicelib/http/errors.py: {documented - declared}"
-    assert not declared - documented, f"in chalicelib/http/errors.py but not in README.md: {declared - documented}"
+def test_docs_api_lists_exactly_the_catalogue() -> None:
+    documented, declared = documented_answers(), catalogue_answers()
+    assert not documented - declared, f"in docs/api.md but not in chalicelib/http/errors.py: {documented - declared}"
+    assert not declared - documented, f"in chalicelib/http/errors.py but not in docs/api.md: {declared - documented}"
 
 
 def test_a_code_has_one_status() -> None:

@@ -1,7 +1,7 @@
 """Every answer the service gives, declared once: its stable ``code``, its HTTP status and its human message.
 
 Handlers raise failures from here (``INVALID_JSON.error()``) and build successes from here
-(``REVOKED.answer()``); no other module spells a code. README.md's "API reference" tables list exactly these codes
+(``REVOKED.answer()``); no other module spells a code. The tables of docs/api.md list exactly these codes
 with these statuses, and tests/test_errors.py holds the two together and reaches every entry with a request.
 
 A message is a :meth:`str.format` template; its fields (``{reason}``, ``{method}``, ``{email}``) are filled in where

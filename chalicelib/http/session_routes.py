@@ -87,7 +87,7 @@ def jwks(exchange: Exchange) -> Answer:
 def openid_configuration(exchange: Exchange) -> Answer:
     """OpenID Connect discovery (the parts that apply): enough for a standard JOSE library that supports ES256 to
     verify this service's access tokens with no code of ours. Not an API Gateway HTTP API's JWT authorizer, which
-    accepts only RSA-signed tokens (README, "Sessions")."""
+    accepts only RSA-signed tokens (docs/api.md, "Sessions")."""
     issuer = wiring.get_settings().token_issuer
     return errors.OPENID_CONFIGURATION.answer({
         "issuer": issuer,

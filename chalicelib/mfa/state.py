@@ -55,7 +55,7 @@ class ReauthenticationRequired(Exception):
 
 
 class Needs(enum.Enum):
-    """What a bearer route asks of its session (app.py's routes and README's API tables say which)."""
+    """What a bearer route asks of its session (app.py's routes and docs/api.md's tables say which)."""
 
     ENROLLMENT = "any live session, also one that may only enroll a factor"
     SESSION = "a full session: under REQUIRED, of an account with a factor"
