@@ -6,6 +6,7 @@ import functools
 import json
 import os
 import re
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,7 @@ from chalicelib.accounts.store import AccountStore
 from chalicelib.accounts.tokens import AccessTokens, KmsKeys
 from chalicelib.config import Limits, Settings
 from chalicelib.crypto import KeyedHasher
+from tests import tiers
 from tests.aws_calls import RECORDER
 from tools.bootstrap import Clients, bootstrap, load_stage_env
 from tools.bootstrap import Settings as ResourceNames
@@ -175,10 +177,30 @@ RECORDER.install()
 transactions_by_item()
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "after_all: run after every other test (it checks what they recorded)")
-
-
+@pytest.hookimpl(tryfirst=True)  # before -m reads the markers to deselect
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Move ``after_all`` tests to the end, whatever order the files were collected in."""
+    """Mark each test with the tiers its code reaches (tests/tiers.py); move ``after_all`` tests to the end,
+    whatever order the files were collected in."""
+    for item in items:
+        for kind in sorted(tiers.classify(item)):
+            item.add_marker(kind)
     items.sort(key=lambda item: item.get_closest_marker("after_all") is not None)
+
+
+@pytest.fixture(autouse=True)
+def _processes_only_where_marked(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The unit tier's promise, kept: a test not marked ``subprocess`` that starts a process fails, saying so.
+
+    tests/tiers.py finds the tests that start processes from their code; this catches what it cannot see (a
+    process started behind an attribute, or by a library), in every run, so ``make test`` proves the marking.
+    """
+    if request.node.get_closest_marker("subprocess") is not None:
+        return
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError(
+            f"{request.node.nodeid} starts a process ({args[:1]!r}) but is not marked `subprocess`, so "
+            "`make test-fast` would run it: mark it @pytest.mark.subprocess, or teach tests/tiers.py to see it"
+        )
+
+    monkeypatch.setattr(subprocess, "Popen", refuse)
