@@ -14,6 +14,8 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.retries.standard import ExponentialBackoff
+from chalice.test import Client
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
@@ -109,6 +111,22 @@ def settings(aws: None, stage_env: dict[str, str]) -> Settings:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+@pytest.fixture
+def client(aws: None, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
+    """Chalice's test client for app.py as the ``local`` stage, over the in-process AWS, on the test's clock."""
+    from app import app  # at first use, as the test modules did: after RECORDER is installed below
+
+    monkeypatch.setattr(wiring, "CLOCK", clock)
+    with Client(app, stage_name="local", project_dir=str(REPO_ROOT)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def no_wait_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """botocore retries at once: fault tests fail many calls, and a retry's back-off tests nothing of ours."""
+    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0)
 
 
 def override_settings(monkeypatch: pytest.MonkeyPatch, **overrides: str) -> None:
