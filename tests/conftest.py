@@ -10,7 +10,7 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import boto3
 import pytest
@@ -195,6 +195,10 @@ RECORDER.install()
 transactions_by_item()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(RunScope(config), RunScope.__name__)
+
+
 @pytest.hookimpl(tryfirst=True)  # before -m reads the markers to deselect
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark each test with the tiers its code reaches (tests/tiers.py); move ``after_all`` tests to the end,
@@ -222,3 +226,48 @@ def _processes_only_where_marked(request: pytest.FixtureRequest, monkeypatch: py
         )
 
     monkeypatch.setattr(subprocess, "Popen", refuse)
+
+
+# -- whether this run is the whole suite (tests/test_zz_iam_policy.py checks what the whole suite called) ------
+
+
+class RunScope:
+    """What this session collected and left out, to tell the whole suite from a part of it."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.collected_files: set[str] = set()
+        self.deselected = 0
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        # A file skipped whole (an importorskip) counts too: it was part of the run asked for.
+        file, _, inner = report.nodeid.partition("::")
+        if not inner and file.endswith(".py"):
+            self.collected_files.add(Path(file).name)
+
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        self.deselected += len(items)  # by -k, -m, --deselect, --lf and the like
+
+    def partial(self) -> str | None:
+        """Why this session is not the whole suite (every tests/test_*.py, nothing deselected), or None."""
+        missing = sorted({path.name for path in (REPO_ROOT / "tests").glob("test_*.py")} - self.collected_files)
+        if missing:
+            shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+            return f"not every test file was collected: not {shown}"
+        if self.deselected:
+            option = self.config.option
+            filters = " ".join(f"{flag} {value!r}" for flag, value in (("-m", option.markexpr), ("-k", option.keyword))
+                               if value)
+            return f"{self.deselected} tests were deselected" + (f" ({filters})" if filters else "")
+        if any("::" in arg for arg in self.config.args):
+            return "only some tests of a file were asked for"
+        return None
+
+
+def partial_run(config: pytest.Config) -> str | None:
+    """Why this session ran only part of the suite, or None when it runs the whole of it."""
+    # By name, not class: pytest imports this file as ``conftest`` and the tests as ``tests.conftest``, so the
+    # registered RunScope is of the other module's class.
+    scope = config.pluginmanager.get_plugin(RunScope.__name__)
+    assert scope is not None, "tests/conftest.py's pytest_configure registers it"
+    return cast(RunScope, scope).partial()
