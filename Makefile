@@ -33,12 +33,12 @@ lint: $(STAMP)
 test: lint $(DYNALITE)
 	$(BIN)/python -m pytest
 
-# The unit tier, while working: no process, browser, stack or dynalite (tests/tiers.py), under a minute on two
-# cores. ruff first, as CI has it (a fraction of a second); not the lint target, whose slower checks (types) are
-# `make test`'s.
+# The unit tier, while working: no process, browser, stack or dynalite (tests/tiers.py marks those `subprocess`),
+# and not the volume tests (`slow`). ruff first, as CI has it (a fraction of a second); not the lint target, whose
+# slower checks (types) are `make test`'s.
 test-fast: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -m "not subprocess"
+	$(BIN)/python -m pytest -m "not subprocess and not slow"
 
 run: $(STAMP)
 	$(BIN)/python -m tools.run_local
