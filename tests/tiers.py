@@ -1,9 +1,11 @@
 """The suite's tiers: which tests start other programs, found from their code rather than marked by hand.
 
-``make test-fast`` runs the unit tier, ``pytest -m "not subprocess"``: in-process only (moto, Chalice's test
-client, Streamlit's AppTest, loopback servers on threads), no child process, no browser. ``make test`` runs
-everything. A test is outside the unit tier when its code, the code of its fixtures, or the code of the project
-functions those name (followed transitively through their globals) reaches:
+``make test-fast`` runs the unit tier, ``pytest -m "not subprocess and not slow"``: in-process only (moto,
+Chalice's test client, Streamlit's AppTest, loopback servers on threads), no child process, no browser, and not
+the few volume tests marked ``slow`` by hand. ``make test`` runs everything.
+
+A test is outside the unit tier when its code, the code of its fixtures, or the code of the project functions
+those name (followed transitively through their globals) reaches:
 
 - ``subprocess``: any child process (``chalice package``, cfn-lint, dynalite under node, a Python child, and the
   two below);
