@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-stamp
 DEPLOYED_STAGES := dev prod
 STAGE ?=
 
-.PHONY: venv run test lint package deploy stage-guard
+.PHONY: venv run test test-fast lint package deploy stage-guard
 
 DYNALITE := tools/dynalite/node_modules/.installed-stamp
 
@@ -33,6 +33,13 @@ lint: $(STAMP)
 
 test: lint $(DYNALITE)
 	$(BIN)/python -m pytest
+
+# The unit tier, while working: no process, browser, stack or dynalite (tests/tiers.py marks those `subprocess`),
+# and not the volume tests (`slow`). ruff first, as CI has it (a fraction of a second); not the lint target, whose
+# slower checks (types) are `make test`'s.
+test-fast: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -m "not subprocess and not slow"
 
 run: $(STAMP)
 	$(BIN)/python -m tools.run_local

@@ -6,13 +6,16 @@ import functools
 import json
 import os
 import re
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import boto3
 import pytest
+from botocore.retries.standard import ExponentialBackoff
+from chalice.test import Client
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
@@ -24,6 +27,7 @@ from chalicelib.accounts.store import AccountStore
 from chalicelib.accounts.tokens import AccessTokens, KmsKeys
 from chalicelib.config import Limits, Settings
 from chalicelib.crypto import KeyedHasher
+from tests import tiers
 from tests.aws_calls import RECORDER
 from tools.bootstrap import Clients, bootstrap, load_stage_env
 from tools.bootstrap import Settings as ResourceNames
@@ -109,6 +113,22 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+@pytest.fixture
+def client(aws: None, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
+    """Chalice's test client for app.py as the ``local`` stage, over the in-process AWS, on the test's clock."""
+    from app import app  # at first use, as the test modules did: after RECORDER is installed below
+
+    monkeypatch.setattr(wiring, "CLOCK", clock)
+    with Client(app, stage_name="local", project_dir=str(REPO_ROOT)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def no_wait_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """botocore retries at once: fault tests fail many calls, and a retry's back-off tests nothing of ours."""
+    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0)
+
+
 def override_settings(monkeypatch: pytest.MonkeyPatch, **overrides: str) -> None:
     """The stage's settings with ``overrides`` on top, read at request time as Chalice sets the stage's."""
 
@@ -176,9 +196,78 @@ transactions_by_item()
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "after_all: run after every other test (it checks what they recorded)")
+    config.pluginmanager.register(RunScope(config), RunScope.__name__)
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m reads the markers to deselect
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Move ``after_all`` tests to the end, whatever order the files were collected in."""
+    """Mark each test with the tiers its code reaches (tests/tiers.py); move ``after_all`` tests to the end,
+    whatever order the files were collected in."""
+    for item in items:
+        for kind in sorted(tiers.classify(item)):
+            item.add_marker(kind)
     items.sort(key=lambda item: item.get_closest_marker("after_all") is not None)
+
+
+@pytest.fixture(autouse=True)
+def _processes_only_where_marked(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The unit tier's promise, kept: a test not marked ``subprocess`` that starts a process fails, saying so.
+
+    tests/tiers.py finds the tests that start processes from their code; this catches what it cannot see (a
+    process started behind an attribute, or by a library), in every run, so ``make test`` proves the marking.
+    """
+    if request.node.get_closest_marker("subprocess") is not None:
+        return
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError(
+            f"{request.node.nodeid} starts a process ({args[:1]!r}) but is not marked `subprocess`, so "
+            "`make test-fast` would run it: mark it @pytest.mark.subprocess, or teach tests/tiers.py to see it"
+        )
+
+    monkeypatch.setattr(subprocess, "Popen", refuse)
+
+
+# -- whether this run is the whole suite (tests/test_zz_iam_policy.py checks what the whole suite called) ------
+
+
+class RunScope:
+    """What this session collected and left out, to tell the whole suite from a part of it."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.collected_files: set[str] = set()
+        self.deselected = 0
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        # A file skipped whole (an importorskip) counts too: it was part of the run asked for.
+        file, _, inner = report.nodeid.partition("::")
+        if not inner and file.endswith(".py"):
+            self.collected_files.add(Path(file).name)
+
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        self.deselected += len(items)  # by -k, -m, --deselect, --lf and the like
+
+    def partial(self) -> str | None:
+        """Why this session is not the whole suite (every tests/test_*.py, nothing deselected), or None."""
+        missing = sorted({path.name for path in (REPO_ROOT / "tests").glob("test_*.py")} - self.collected_files)
+        if missing:
+            shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+            return f"not every test file was collected: not {shown}"
+        if self.deselected:
+            option = self.config.option
+            filters = " ".join(f"{flag} {value!r}" for flag, value in (("-m", option.markexpr), ("-k", option.keyword))
+                               if value)
+            return f"{self.deselected} tests were deselected" + (f" ({filters})" if filters else "")
+        if any("::" in arg for arg in self.config.args):
+            return "only some tests of a file were asked for"
+        return None
+
+
+def partial_run(config: pytest.Config) -> str | None:
+    """Why this session ran only part of the suite, or None when it runs the whole of it."""
+    # By name, not class: pytest imports this file as ``conftest`` and the tests as ``tests.conftest``, so the
+    # registered RunScope is of the other module's class.
+    scope = config.pluginmanager.get_plugin(RunScope.__name__)
+    assert scope is not None, "tests/conftest.py's pytest_configure registers it"
+    return cast(RunScope, scope).partial()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
@@ -17,10 +16,8 @@ from urllib.parse import quote
 import boto3
 import pyotp
 import pytest
-from botocore.retries.standard import ExponentialBackoff
 from chalice.test import Client
 
-from app import app
 from chalicelib import wiring
 from chalicelib.accounts.identifiers import EMAIL, Identifier
 from chalicelib.accounts.sessions import SessionRejected
@@ -31,7 +28,7 @@ from chalicelib.config import Settings, Window
 from chalicelib.crypto import KeyedHasher
 from chalicelib.otp.service import AccountLocked, OtpService
 from tests.aws_calls import RECORDER
-from tests.conftest import REPO_ROOT, FakeClock, SerializedClient, code_in, code_in_text, override_settings, sent_mails
+from tests.conftest import FakeClock, SerializedClient, code_in, code_in_text, override_settings, sent_mails
 from tests.test_adversarial_faults import Faults, aws_error
 from tests.test_service import KEY, RecordingSender, make_service
 
@@ -89,11 +86,8 @@ class Api:
 
 
 @pytest.fixture
-def api(aws: None, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
-    monkeypatch.setattr(wiring, "CLOCK", clock)
-    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0)
-    with Client(app, stage_name="local", project_dir=str(REPO_ROOT)) as client:
-        yield Api(client, clock, monkeypatch)
+def api(client: Client, clock: FakeClock, monkeypatch: pytest.MonkeyPatch, no_wait_retries: None) -> Api:
+    return Api(client, clock, monkeypatch)
 
 
 def items() -> list[dict[str, Any]]:

@@ -20,15 +20,13 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ReadTimeoutError
-from botocore.retries.standard import ExponentialBackoff
 from chalice.test import Client
 from moto.core.botocore_stubber import MockRawResponse
 
-from app import app
 from chalicelib import wiring
 from chalicelib.crypto import KeyedHasher
 from chalicelib.http.network import source_network
-from tests.conftest import REPO_ROOT, FakeClock, code_in, sent_mails
+from tests.conftest import FakeClock, code_in, sent_mails
 
 ALICE = "alice@example.com"
 TABLE = "otp_users"
@@ -114,18 +112,10 @@ class Faults:
 
 
 @pytest.fixture
-def faults(monkeypatch: pytest.MonkeyPatch) -> Iterator[Faults]:
-    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0)  # retries, without waiting
+def faults(no_wait_retries: None) -> Iterator[Faults]:
     injected = Faults()
     yield injected
     injected.clear()
-
-
-@pytest.fixture
-def client(aws: None, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
-    monkeypatch.setattr(wiring, "CLOCK", clock)
-    with Client(app, stage_name="local", project_dir=str(REPO_ROOT)) as test_client:
-        yield test_client
 
 
 @pytest.fixture

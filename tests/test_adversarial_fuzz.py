@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,10 +25,9 @@ from chalice.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app import PUBLIC_DOCUMENTS, app
-from chalicelib import wiring
+from app import PUBLIC_DOCUMENTS
 from chalicelib.http import errors
-from tests.conftest import REPO_ROOT, FakeClock, code_in, sent_mails, sent_texts
+from tests.conftest import FakeClock, code_in, sent_mails, sent_texts
 
 EXAMPLES = 2100
 SEED_EVERY = 100  # a fresh sign-in every so many examples
@@ -343,13 +341,6 @@ def encode(body: Any, encoding: str) -> bytes:
         return text.encode(encoding)
     except UnicodeEncodeError:  # not representable in latin-1: send it as UTF-8 after all
         return text.encode("utf-8", errors="surrogatepass")
-
-
-@pytest.fixture
-def client(aws: None, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
-    monkeypatch.setattr(wiring, "CLOCK", clock)
-    with Client(app, stage_name="local", project_dir=str(REPO_ROOT)) as test_client:
-        yield test_client
 
 
 def check(request: FuzzRequest, status: int, headers: dict[str, str], raw: bytes) -> str:

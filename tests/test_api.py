@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -14,17 +13,10 @@ from chalice.test import Client
 
 from app import app
 from chalicelib import wiring
-from tests.conftest import REPO_ROOT, FakeClock, code_in, json_lines, override_settings, sent_mails
+from tests.conftest import FakeClock, code_in, json_lines, override_settings, sent_mails
 
 ALICE = "alice@example.com"
 INVALID_CODE = {"message": "The code is invalid or has expired.", "code": "invalid_code"}
-
-
-@pytest.fixture
-def client(aws: None, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
-    monkeypatch.setattr(wiring, "CLOCK", clock)
-    with Client(app, stage_name="local", project_dir=str(REPO_ROOT)) as test_client:
-        yield test_client
 
 
 def post(client: Client, body: Any, **headers: str) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -16,17 +16,10 @@ from app import app
 from bench.events import LambdaContext
 from chalicelib import wiring
 from chalicelib.http import direct
-from tests.conftest import REPO_ROOT, FakeClock, code_in, json_lines, override_settings, sent_mails
+from tests.conftest import code_in, json_lines, override_settings, sent_mails
 
 ALICE = "alice@example.com"
 Invoke = Callable[[Any], dict[str, Any]]
-
-
-@pytest.fixture
-def client(aws: None, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
-    monkeypatch.setattr(wiring, "CLOCK", clock)
-    with Client(app, stage_name="local", project_dir=str(REPO_ROOT)) as test_client:
-        yield test_client
 
 
 @pytest.fixture

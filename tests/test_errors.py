@@ -19,10 +19,8 @@ from typing import Any
 
 import pyotp
 import pytest
-from botocore.retries.standard import ExponentialBackoff
 from chalice.test import Client
 
-from app import app
 from chalicelib import wiring
 from chalicelib.accounts.addresses import InvalidAddress, normalize_address
 from chalicelib.aws.dependencies import DependencyError
@@ -425,12 +423,9 @@ MFA_SCENARIOS: dict[str, Callable[[Ctx], Any]] = {
 SCENARIOS.update(MFA_SCENARIOS)
 
 @pytest.fixture
-def ctx(aws: None, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ctx]:
-    monkeypatch.setattr(wiring, "CLOCK", clock)
-    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0)  # retries, without waiting
+def ctx(client: Client, clock: FakeClock, monkeypatch: pytest.MonkeyPatch, no_wait_retries: None) -> Iterator[Ctx]:
     faults = Faults()
-    with Client(app, stage_name="local", project_dir=str(REPO_ROOT)) as client:
-        yield Ctx(client, monkeypatch, faults, clock)
+    yield Ctx(client, monkeypatch, faults, clock)
     faults.clear()
 
 

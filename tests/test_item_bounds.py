@@ -138,6 +138,7 @@ def sign_in_without_transactions(rig: Rig, email: str, now: int) -> Any:
     return rig.service.verify_code(Identifier(EMAIL, email), "123456")
 
 
+@pytest.mark.slow  # hundreds of sign-ins on moto: most of a minute, so make test's only
 def test_four_hundred_sign_ins_of_one_account_stay_under_the_bound(rig: Rig, clock: FakeClock) -> None:
     """Eight times round the 50-session cap, with mistyped codes, refreshes and weeks away between."""
     account_ids = set()
@@ -204,6 +205,7 @@ def largest_second_factor(key: str, hasher: KeyedHasher) -> dict[str, Any]:
             "mfa_p": {"M": {"s": {"S": sealed}, "t": big}}}
 
 
+@pytest.mark.slow  # hundreds of sign-ins on moto: most of a minute, so make test's only
 def test_a_second_factor_in_use_leaves_the_item_within_its_own_bound(settings: Settings, clock: FakeClock) -> None:
     """Drive enrollment, sign-ins with both factors, failures, recovery codes and their renewal: the ``mfa``
     and ``mfa_p`` attributes never outgrow the largest shape above."""

@@ -10,12 +10,10 @@ from typing import Any
 
 import pyotp
 import pytest
-from botocore.retries.standard import ExponentialBackoff
 from chalice.test import Client
 
-from app import app
 from chalicelib import wiring
-from tests.conftest import REPO_ROOT, FakeClock, code_in, code_in_text, override_settings, sent_mails
+from tests.conftest import FakeClock, code_in, code_in_text, override_settings, sent_mails
 from tests.test_adversarial_faults import Faults, aws_error, timeout
 
 ALICE = "alice@example.com"
@@ -77,12 +75,10 @@ def stage(monkeypatch: pytest.MonkeyPatch, **overrides: str) -> None:
 
 
 @pytest.fixture
-def client(aws: None, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
-    monkeypatch.setattr(wiring, "CLOCK", clock)
+def client(client: Client, monkeypatch: pytest.MonkeyPatch, no_wait_retries: None) -> Client:
+    """conftest.py's client on :func:`stage`, whose faults are retried without waiting."""
     stage(monkeypatch)
-    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0)  # retries, without waiting
-    with Client(app, stage_name="local", project_dir=str(REPO_ROOT)) as test_client:
-        yield test_client
+    return client
 
 
 @pytest.fixture

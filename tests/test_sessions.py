@@ -7,7 +7,6 @@ import hashlib
 import hmac
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -15,23 +14,15 @@ import pytest
 from chalice.test import Client
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from app import app
 from chalicelib import wiring
 from chalicelib.accounts.tokens import AccessTokens, KmsKeys, b64url
-from tests.conftest import REPO_ROOT, FakeClock, code_in, override_settings, sent_mails
+from tests.conftest import FakeClock, code_in, override_settings, sent_mails
 
 ALICE = "alice@example.com"
 INVALID_TOKEN = {
     "message": "Your session is invalid or has ended. Please sign in again.",
     "code": "invalid_token",
 }
-
-
-@pytest.fixture
-def client(aws: None, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
-    monkeypatch.setattr(wiring, "CLOCK", clock)
-    with Client(app, stage_name="local", project_dir=str(REPO_ROOT)) as test_client:
-        yield test_client
 
 
 def post(client: Client, path: str, body: Any = None, token: str | None = None) -> Any:

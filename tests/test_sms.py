@@ -9,7 +9,7 @@ import json
 import sys
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -18,13 +18,11 @@ import hypothesis
 import jwt
 import pytest
 from botocore.awsrequest import AWSResponse
-from botocore.retries.standard import ExponentialBackoff
 from chalice.test import Client
 from hypothesis import given
 from hypothesis import strategies as st
 from moto.core.botocore_stubber import MockRawResponse
 
-from app import app
 from chalicelib import wiring
 from chalicelib.accounts.identifiers import PHONE, Identifier
 from chalicelib.accounts.store import AccountStore
@@ -36,7 +34,6 @@ from chalicelib.otp.service import InvalidCode, OtpService
 from chalicelib.otp.sms_text import GSM7_BASIC, GSM7_EXTENSION, SEGMENT_SEPTETS, septets
 from chalicelib.otp.store import Throttled
 from tests.conftest import (
-    REPO_ROOT,
     FakeClock,
     code_in,
     code_in_text,
@@ -91,11 +88,8 @@ class Api:
 
 
 @pytest.fixture
-def api(aws: None, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
-    monkeypatch.setattr(wiring, "CLOCK", clock)
-    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0)
-    with Client(app, stage_name="local", project_dir=str(REPO_ROOT)) as client:
-        yield Api(client, clock, monkeypatch)
+def api(client: Client, clock: FakeClock, monkeypatch: pytest.MonkeyPatch, no_wait_retries: None) -> Api:
+    return Api(client, clock, monkeypatch)
 
 
 def claims(access_token: str) -> dict[str, Any]:

@@ -1,0 +1,117 @@
+"""chalicelib/admin/store.py's AdminStore on its own, over the in-process AWS: lookups, an action and its audit
+entry as one transaction, and the audit trail's pages, as the module's docstrings state them. An account is made
+the way a person makes one (a code sent and verified, tests/test_service.py's service); the admin routes and the
+audit trail across months and retention are tests/test_admin.py's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+
+from chalicelib.accounts.identifiers import EMAIL, Identifier
+from chalicelib.admin.actions import Action, UserNotFound
+from chalicelib.admin.store import AUDIT_PREFIX, LOCKED, Actor, AdminStore, Found
+from chalicelib.config import Settings
+from chalicelib.crypto import KeyedHasher
+from chalicelib.otp.service import OtpService
+from tests.conftest import FakeClock
+from tests.test_service import KEY, RecordingSender, make_service
+
+ALICE = Identifier(EMAIL, "alice@example.com")
+ADMIN = Actor("11111111-1111-4111-8111-111111111111", "a***@example.com")
+REASON = "asked by alice@example.com on the phone"
+
+
+class Rig:
+    def __init__(self, settings: Settings, clock: FakeClock) -> None:
+        self.sender = RecordingSender()
+        self.otp: OtpService = make_service(settings, self.sender, clock)
+        self.client = boto3.client("dynamodb")
+        self.table = settings.table_name
+        self.store = AdminStore(self.client, self.table, self.otp._accounts, KeyedHasher(KEY).sealer(), 400)
+        self.clock = clock
+
+    def account(self, who: Identifier = ALICE) -> str:
+        """The id of ``who``'s account, made by signing in."""
+        self.otp.send_code(who, None)
+        return self.otp.verify_code(who, self.sender.last_code(who)).account.id  # type: ignore[union-attr]
+
+    def found(self, account_id: str) -> Found:
+        found = self.store.home_by_id(account_id)
+        assert found is not None
+        return found
+
+    def act(self, action: Action, account_id: str, request_id: str = "req-1") -> Any:
+        self.clock.advance(1)
+        return self.store.act(action, self.found(account_id), [], ADMIN, REASON, request_id,
+                              int(self.clock() * 1000))
+
+    def audit_items(self) -> list[dict[str, Any]]:
+        items = self.client.scan(TableName=self.table, ConsistentRead=True)["Items"]
+        return [item for item in items if item["pk"]["S"].startswith(AUDIT_PREFIX)]
+
+
+@pytest.fixture
+def rig(settings: Settings, clock: FakeClock) -> Rig:
+    return Rig(settings, clock)
+
+
+def test_an_account_is_found_by_its_id_and_by_its_home_key_and_nothing_else(rig: Rig) -> None:
+    account_id = rig.account()
+    found = rig.found(account_id)
+    assert found.account.id == account_id and found.account.identifiers == {EMAIL: ALICE.value}
+    by_key = rig.store.home(found.key)
+    assert by_key is not None and by_key.account == found.account
+    assert rig.store.home_by_id("22222222-2222-4222-8222-222222222222") is None
+    assert rig.store.home(found.key + "x") is None
+
+
+def test_an_action_lands_with_its_audit_entry_whose_reason_is_sealed(rig: Rig) -> None:
+    account_id = rig.account()
+    entry = rig.act(Action.LOCK, account_id)
+    found = rig.found(account_id)
+    assert found.account.status == LOCKED and rig.store.live_sessions(found, int(rig.clock())) == 0
+    (item,) = rig.audit_items()
+    assert REASON not in str(item)  # an admin may quote personal data in a reason
+    entries, _ = rig.store.audit(10, None, int(rig.clock()))
+    assert entries == [entry]
+    assert (entry.action, entry.target, entry.actor, entry.reason) == (Action.LOCK.value, account_id,
+                                                                       ADMIN.account_id, REASON)
+
+
+def test_an_action_on_an_account_no_longer_there_writes_nothing(rig: Rig) -> None:
+    account_id = rig.account()
+    stale = rig.found(account_id)
+    rig.client.delete_item(TableName=rig.table, Key={"pk": {"S": stale.key}})
+    with pytest.raises(UserNotFound):
+        rig.store.act(Action.LOCK, stale, [], ADMIN, REASON, "req-1", int(rig.clock() * 1000))
+    assert rig.audit_items() == []  # no entry without its action
+    assert rig.store.home(stale.key) is None  # and the condition created no home
+
+
+def test_the_audit_trail_pages_newest_first(rig: Rig) -> None:
+    account_id = rig.account()
+    made = [rig.act(action, account_id, f"req-{n}")
+            for n, action in enumerate((Action.LOCK, Action.UNLOCK, Action.CLEAR_FAILURES))]
+    now = int(rig.clock())
+    first, cursor = rig.store.audit(2, None, now)
+    assert first == made[:0:-1] and cursor == made[1].cursor
+    rest, last = rig.store.audit(2, cursor, now)
+    assert (rest, last) == ([made[0]], None)
+    # A cursor from a clock running ahead reads as now.
+    assert rig.store.audit(10, f"{(now + 86_400) * 1000:013d}#", now)[0] == made[::-1]
+
+
+def test_a_sealed_reason_copied_onto_another_entry_does_not_open_there(rig: Rig) -> None:
+    account_id = rig.account()
+    rig.act(Action.LOCK, account_id, "req-1")
+    rig.act(Action.UNLOCK, account_id, "req-2")
+    older, newer = sorted(rig.audit_items(), key=lambda item: item["audit_at"]["S"])
+    rig.client.update_item(TableName=rig.table, Key={"pk": newer["pk"]}, UpdateExpression="SET reason = :r",
+                           ExpressionAttributeValues={":r": older["reason"]})
+    (newest, oldest), _ = rig.store.audit(10, None, int(rig.clock()))
+    assert (newest.reason, newest.action) == ("", Action.UNLOCK.value)  # the rest of the entry still stands
+    assert oldest.reason == REASON
