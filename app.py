@@ -41,8 +41,12 @@ def _request() -> Request:
 def _serve_methods(path: str, handlers: dict[str, exchange.Handler]) -> Response:
     """Answer ``path`` with the handler of the request's method, and a JSON 405 for every other method."""
     request = _request()
-    return exchange.respond(request, path, handlers.get(request.method, exchange.method_not_allowed),
-                            public_cache_seconds=PUBLIC_DOCUMENTS.get(path))
+    return exchange.respond(
+        request,
+        path,
+        handlers.get(request.method, exchange.method_not_allowed),
+        public_cache_seconds=PUBLIC_DOCUMENTS.get(path),
+    )
 
 
 @app.route("/otp", methods=ALL_METHODS, content_types=ANY_BODY)
@@ -74,8 +78,10 @@ def me() -> Response:
 # (a fresh code) or, on an account with a second factor, POST /mfa/reauthenticate.
 @app.route("/me/phone", methods=ALL_METHODS, content_types=ANY_BODY)
 def me_phone() -> Response:
-    return _serve_methods("/me/phone", {"POST": bearer(Needs.RECENT, phone_routes.add),
-                                        "DELETE": bearer(Needs.RECENT, phone_routes.remove)})
+    return _serve_methods(
+        "/me/phone",
+        {"POST": bearer(Needs.RECENT, phone_routes.add), "DELETE": bearer(Needs.RECENT, phone_routes.remove)},
+    )
 
 
 @app.route("/me/phone/verify", methods=ALL_METHODS, content_types=ANY_BODY)
@@ -103,10 +109,13 @@ def openid_configuration() -> Response:
 # /mfa/verify takes no bearer token: the mfa_token in its body is the credential.
 @app.route("/mfa/totp", methods=ALL_METHODS, content_types=ANY_BODY)
 def mfa_totp() -> Response:
-    return _serve_methods("/mfa/totp", {
-        "POST": mfa_routes.enabled(bearer(Needs.ENROLLMENT, mfa_routes.enroll)),
-        "DELETE": mfa_routes.enabled(bearer(Needs.STEP_UP, mfa_routes.disable)),
-    })
+    return _serve_methods(
+        "/mfa/totp",
+        {
+            "POST": mfa_routes.enabled(bearer(Needs.ENROLLMENT, mfa_routes.enroll)),
+            "DELETE": mfa_routes.enabled(bearer(Needs.STEP_UP, mfa_routes.disable)),
+        },
+    )
 
 
 @app.route("/mfa/totp/confirm", methods=ALL_METHODS, content_types=ANY_BODY)
@@ -121,8 +130,7 @@ def mfa_verify() -> Response:
 
 @app.route("/mfa/reauthenticate", methods=ALL_METHODS, content_types=ANY_BODY)
 def mfa_reauthenticate() -> Response:
-    return _serve("/mfa/reauthenticate", "POST",
-                  mfa_routes.enabled(bearer(Needs.SESSION, mfa_routes.reauthenticate)))
+    return _serve("/mfa/reauthenticate", "POST", mfa_routes.enabled(bearer(Needs.SESSION, mfa_routes.reauthenticate)))
 
 
 @app.route("/mfa/recovery-codes", methods=ALL_METHODS, content_types=ANY_BODY)

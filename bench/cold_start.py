@@ -39,14 +39,18 @@ def main(argv: list[str]) -> None:
     first_answer_wall = time.time()
     cpu = resource.getrusage(resource.RUSAGE_SELF)
     spawned = float(os.environ.get("BENCH_SPAWNED_AT", "nan"))
-    print(json.dumps({
-        "status": answered["statusCode"],
-        "import_ms": (imported - started) * 1000,
-        "first_request_ms": (first_answer - imported) * 1000,
-        "spawn_to_first_answer_ms": (first_answer_wall - spawned) * 1000,
-        "cpu_to_first_answer_ms": (cpu.ru_utime + cpu.ru_stime) * 1000,
-        "aws_calls": calls,
-    }))
+    print(
+        json.dumps(
+            {
+                "status": answered["statusCode"],
+                "import_ms": (imported - started) * 1000,
+                "first_request_ms": (first_answer - imported) * 1000,
+                "spawn_to_first_answer_ms": (first_answer_wall - spawned) * 1000,
+                "cpu_to_first_answer_ms": (cpu.ru_utime + cpu.ru_stime) * 1000,
+                "aws_calls": calls,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

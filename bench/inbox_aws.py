@@ -39,8 +39,11 @@ def with_inbox(app: WsgiApp, region: str) -> WsgiApp:
     def inbox(address: str) -> str | None:
         nonlocal read
         if address.startswith("+"):
-            texts = [text for to, text in list(sns_backends[DEFAULT_ACCOUNT_ID][region].sms_messages.values())
-                     if to == address]
+            texts = [
+                text
+                for to, text in list(sns_backends[DEFAULT_ACCOUNT_ID][region].sms_messages.values())
+                if to == address
+            ]
             found = CODE.search(texts[-1]) if texts else None
             return found.group(1) if found else None
         messages = captured_mails(region)

@@ -95,9 +95,13 @@ def measure(handler: Callable[..., Any], operation: Operation, stubs: dict[str, 
             stub.assert_no_pending_responses()
         if index >= WARMUP:
             timings.append(elapsed / 1000)
-    return {"p50_us": percentile(timings, 0.5), "p99_us": percentile(timings, 0.99),
-            "mean_us": statistics.fmean(timings), "calls": calls,
-            "aws_calls_per_request": len(operation.calls)}
+    return {
+        "p50_us": percentile(timings, 0.5),
+        "p99_us": percentile(timings, 0.99),
+        "mean_us": statistics.fmean(timings),
+        "calls": calls,
+        "aws_calls_per_request": len(operation.calls),
+    }
 
 
 REFUSED = "ConditionalCheckFailedException"
@@ -106,14 +110,16 @@ REFUSED = "ConditionalCheckFailedException"
 def queue(stub: Stubber, method: str, response: dict[str, Any]) -> None:
     """Queue an answer, or with ``{"refused": item}`` a refused write condition (and the item as it stood)."""
     if "refused" in response:
-        stub.add_client_error(method, service_error_code=REFUSED, http_status_code=400,
-                              modeled_fields={"Item": response["refused"]})
+        stub.add_client_error(
+            method, service_error_code=REFUSED, http_status_code=400, modeled_fields={"Item": response["refused"]}
+        )
     else:
         stub.add_response(method, response)
 
 
-def run_once(handler: Callable[..., Any], stubs: dict[str, Stubber], event: dict[str, Any], calls: Queue,
-             status: int) -> dict[str, Any]:
+def run_once(
+    handler: Callable[..., Any], stubs: dict[str, Stubber], event: dict[str, Any], calls: Queue, status: int
+) -> dict[str, Any]:
     for service, method, response in calls:
         queue(stubs[service], method, response)
     with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
@@ -144,8 +150,9 @@ def main(calls: int) -> dict[str, Any]:
     private_key = ec.generate_private_key(ec.SECP256R1())
     public_der = private_key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
     kid = VerificationKey.from_der(public_der).kid
-    signature = private_key.sign(b"any input: the signature is not checked by the call that asks for it",
-                                 ec.ECDSA(hashes.SHA256()))
+    signature = private_key.sign(
+        b"any input: the signature is not checked by the call that asks for it", ec.ECDSA(hashes.SHA256())
+    )
     stubs = {name: AnyOrderStubber(wiring.get_client(name)) for name in ("dynamodb", "sesv2", "kms", "secretsmanager")}
     for stub in stubs.values():
         stub.activate()
@@ -166,25 +173,54 @@ def main(calls: int) -> dict[str, Any]:
     home = hasher.subject_key(EMAIL, ADDRESS)
     session = wiring.get_sessions().prepare(home, now)  # the bench's signed-in session: its nonce, entry, token
     # The address's item as a send leaves it: a live code, no guess made at it yet.
-    code_state = {"pk": home, "code": hasher.digest(ADDRESS, CODE), "code_expires_at": now + limits.code_ttl_seconds,
-                  "guesses": 0, "prev_sent_at": 0, "sent_at": now, SESSIONS: {}, "v": LAYOUT_VERSION,
-                  TTL: now + limits.retention_seconds}
-    account = {"account": str(uuid.uuid4()), "status": ACTIVE, "created_at": now,
-               "ids": {EMAIL: hasher.sealer().seal(ADDRESS, _seal_context(home, EMAIL))}, PINNED: NEVER, TTL: NEVER,
-               "last_sign_in_at": now}
+    code_state = {
+        "pk": home,
+        "code": hasher.digest(ADDRESS, CODE),
+        "code_expires_at": now + limits.code_ttl_seconds,
+        "guesses": 0,
+        "prev_sent_at": 0,
+        "sent_at": now,
+        SESSIONS: {},
+        "v": LAYOUT_VERSION,
+        TTL: now + limits.retention_seconds,
+    }
+    account = {
+        "account": str(uuid.uuid4()),
+        "status": ACTIVE,
+        "created_at": now,
+        "ids": {EMAIL: hasher.sealer().seal(ADDRESS, _seal_context(home, EMAIL))},
+        PINNED: NEVER,
+        TTL: NEVER,
+        "last_sign_in_at": now,
+    }
     entry = session.record.entry()
     # The account's home with a fresh code: what a returning person's guess finds (one session open already) ...
     returning = {**code_state, **account, SESSIONS: {session.ref.nonce: entry}}
     # ... and what a refresh leaves (the presented tag retired, a new one current) and a session check reads.
     rotated = {**returning, SESSIONS: {session.ref.nonce: {**entry, "h": "0" * 32, "hg": entry["h"], "r": now}}}
-    checked = {**{name: returning[name] for name in ACCOUNT_FIELDS},
-               SESSIONS: {session.ref.nonce: {name: entry[name] for name in ("c", "x", "amr")}}}
+    checked = {
+        **{name: returning[name] for name in ACCOUNT_FIELDS},
+        SESSIONS: {session.ref.nonce: {name: entry[name] for name in ("c", "x", "amr")}},
+    }
     access_token = jwt.encode(
-        {"amr": list(session.record.amr), "auth_time": now, "email": ADDRESS, "email_verified": True,
-         "iss": settings.token_issuer, "aud": settings.token_audience, "sub": account["account"],
-         "sid": session.ref.id, "iat": now, "nbf": now, "exp": now + limits.access_token_seconds,
-         "jti": secrets.token_urlsafe(16)},
-        private_key, algorithm="ES256", headers={"kid": kid, "typ": "JWT"})
+        {
+            "amr": list(session.record.amr),
+            "auth_time": now,
+            "email": ADDRESS,
+            "email_verified": True,
+            "iss": settings.token_issuer,
+            "aud": settings.token_audience,
+            "sub": account["account"],
+            "sid": session.ref.id,
+            "iat": now,
+            "nbf": now,
+            "exp": now + limits.access_token_seconds,
+            "jti": secrets.token_urlsafe(16),
+        },
+        private_key,
+        algorithm="ES256",
+        headers={"kid": kid, "typ": "JWT"},
+    )
     bearer = {"authorization": f"Bearer {access_token}"}
     verify = {"action": "verify_otp", "email": ADDRESS}
     guessed = ("dynamodb", "update_item", {"Attributes": stored(returning)})  # ALL_OLD of the reserving write
@@ -193,25 +229,51 @@ def main(calls: int) -> dict[str, Any]:
     operations = [
         Operation("send_otp", send, sent, 200),
         # An account's sign-in: the guess's write is all it writes.
-        Operation("verify_otp, right code", proxy_event("POST", "/otp", {**verify, "otp": CODE}),
-                  [guessed, gated, signed], 200),
+        Operation(
+            "verify_otp, right code",
+            proxy_event("POST", "/otp", {**verify, "otp": CODE}),
+            [guessed, gated, signed],
+            200,
+        ),
         # A wrong guess: the address's ceiling, in the write that also takes the guess's session out again, and
         # alongside it the network's two counters (a transaction of their own items).
-        Operation("verify_otp, wrong code", proxy_event("POST", "/otp", {**verify, "otp": OTHER_CODE}),
-                  [guessed, gated, ("dynamodb", "update_item", {}), ("dynamodb", "transact_write_items", {})], 401),
+        Operation(
+            "verify_otp, wrong code",
+            proxy_event("POST", "/otp", {**verify, "otp": OTHER_CODE}),
+            [guessed, gated, ("dynamodb", "update_item", {}), ("dynamodb", "transact_write_items", {})],
+            401,
+        ),
         # A wrong code for an address that never asked: the guess's write is refused (no item), and so is the
         # ceiling's (made all the same, so that the requests do not tell the two apart); the counters as above.
-        Operation("verify_otp, no code requested",
-                  proxy_event("POST", "/otp", {"action": "verify_otp", "email": "never@example.com", "otp": CODE}),
-                  [("dynamodb", "update_item", {"refused": {}}), gated, ("dynamodb", "update_item", {"refused": {}}),
-                   ("dynamodb", "transact_write_items", {})], 401),
-        Operation("POST /token/refresh",
-                  proxy_event("POST", "/token/refresh", {"refresh_token": session.refresh_token}),
-                  [("dynamodb", "update_item", {"Attributes": stored(rotated)}), signed], 200),
-        Operation("GET /me", proxy_event("GET", "/me", headers=bearer),
-                  [("dynamodb", "get_item", {"Item": stored(checked)})], 200),
-        Operation("POST /signout", proxy_event("POST", "/signout", headers=bearer),
-                  [("dynamodb", "get_item", {"Item": stored(checked)}), ("dynamodb", "update_item", {})], 200),
+        Operation(
+            "verify_otp, no code requested",
+            proxy_event("POST", "/otp", {"action": "verify_otp", "email": "never@example.com", "otp": CODE}),
+            [
+                ("dynamodb", "update_item", {"refused": {}}),
+                gated,
+                ("dynamodb", "update_item", {"refused": {}}),
+                ("dynamodb", "transact_write_items", {}),
+            ],
+            401,
+        ),
+        Operation(
+            "POST /token/refresh",
+            proxy_event("POST", "/token/refresh", {"refresh_token": session.refresh_token}),
+            [("dynamodb", "update_item", {"Attributes": stored(rotated)}), signed],
+            200,
+        ),
+        Operation(
+            "GET /me",
+            proxy_event("GET", "/me", headers=bearer),
+            [("dynamodb", "get_item", {"Item": stored(checked)})],
+            200,
+        ),
+        Operation(
+            "POST /signout",
+            proxy_event("POST", "/signout", headers=bearer),
+            [("dynamodb", "get_item", {"Item": stored(checked)}), ("dynamodb", "update_item", {})],
+            200,
+        ),
         Operation("GET /.well-known/jwks.json", proxy_event("GET", "/.well-known/jwks.json"), [], 200),
         *two_step_operations(returning, verify, gated, signed),
     ]
@@ -219,8 +281,11 @@ def main(calls: int) -> dict[str, Any]:
     # creates it (answering with the item it made), and the public key is read before the first signature.
     public_key = ("kms", "get_public_key", {"KeyId": KEY_ARN, "PublicKey": public_der})
     first_guess = ("dynamodb", "update_item", {"Attributes": stored(code_state)})
-    created = ("dynamodb", "update_item", {"Attributes": stored(
-        {**returning, "guesses": 1, "last_guess": code_state["code"]})})
+    created = (
+        "dynamodb",
+        "update_item",
+        {"Attributes": stored({**returning, "guesses": 1, "last_guess": code_state["code"]})},
+    )
     signed_in = run_once(app, stubs, operations[1].event, [first_guess, gated, created, public_key, signed], 200)
     if (signed_in.get("user_id"), signed_in.get("email")) != (account["account"], ADDRESS):
         raise SystemExit(f"the stubbed account did not open as the service stores it: {signed_in}")
@@ -233,8 +298,7 @@ def main(calls: int) -> dict[str, Any]:
     return results
 
 
-def two_step_operations(returning: dict[str, Any], verify: dict[str, Any], gated: Any, signed: Any
-                        ) -> list[Operation]:
+def two_step_operations(returning: dict[str, Any], verify: dict[str, Any], gated: Any, signed: Any) -> list[Operation]:
     """A right first factor on an account with an authenticator app (answered ``mfa_required``), and the
     pending session it opened redeemed with the app's current code (the TOTP check and the seal are the
     service's own work; the code stays valid: the service's clock stands still for the run)."""
@@ -254,13 +318,19 @@ def two_step_operations(returning: dict[str, Any], verify: dict[str, Any], gated
     with_factor = {**returning, "mfa": factor}
     awaiting = {**with_factor, SESSIONS: {pending.ref.nonce: pending.record.entry()}}
     return [
-        Operation("verify_otp, right code, second factor on", proxy_event("POST", "/otp", {**verify, "otp": CODE}),
-                  [("dynamodb", "update_item", {"Attributes": stored(with_factor)}), gated], 200),
+        Operation(
+            "verify_otp, right code, second factor on",
+            proxy_event("POST", "/otp", {**verify, "otp": CODE}),
+            [("dynamodb", "update_item", {"Attributes": stored(with_factor)}), gated],
+            200,
+        ),
         # The try's reserving write (answering the item), the signature, the write that spends the step.
-        Operation("POST /mfa/verify, right code",
-                  proxy_event("POST", "/mfa/verify", {"mfa_token": mfa_token, "otp": pyotp.TOTP(secret).at(now)}),
-                  [("dynamodb", "update_item", {"Attributes": stored(awaiting)}), signed,
-                   ("dynamodb", "update_item", {})], 200),
+        Operation(
+            "POST /mfa/verify, right code",
+            proxy_event("POST", "/mfa/verify", {"mfa_token": mfa_token, "otp": pyotp.TOTP(secret).at(now)}),
+            [("dynamodb", "update_item", {"Attributes": stored(awaiting)}), signed, ("dynamodb", "update_item", {})],
+            200,
+        ),
     ]
 
 

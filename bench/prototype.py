@@ -29,9 +29,19 @@ def app(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if body.get("action") != "send_otp" or "@" not in email:
         return {"statusCode": 400, "body": json.dumps({"message": "bad request"})}
     code = f"{secrets.randbelow(10**6):06d}"
-    table.put_item(Item={"pk": f"prototype#{email}", "code": hashlib.sha256(code.encode()).hexdigest(),
-                         "expires_at": int(time.time()) + CODE_TTL_SECONDS})
-    ses.send_email(Source=os.environ["OTP_SENDER"], Destination={"ToAddresses": [email]},
-                   Message={"Subject": {"Data": f"Your sign-in code: {code}"},
-                            "Body": {"Text": {"Data": f"Your code is {code}. It expires in 5 minutes."}}})
+    table.put_item(
+        Item={
+            "pk": f"prototype#{email}",
+            "code": hashlib.sha256(code.encode()).hexdigest(),
+            "expires_at": int(time.time()) + CODE_TTL_SECONDS,
+        }
+    )
+    ses.send_email(
+        Source=os.environ["OTP_SENDER"],
+        Destination={"ToAddresses": [email]},
+        Message={
+            "Subject": {"Data": f"Your sign-in code: {code}"},
+            "Body": {"Text": {"Data": f"Your code is {code}. It expires in 5 minutes."}},
+        },
+    )
     return {"statusCode": 200, "body": json.dumps({"message": "code sent"})}

@@ -29,8 +29,10 @@ def timing_line(results: dict[str, Any]) -> str:
     timing = results.get("verify_timing")
     if not timing:
         return "not measured"
-    return (f"{timing['difference_ms']:+.2f} ms ({timing['live_code_ms']:.2f} vs {timing['never_asked_ms']:.2f} ms, "
-            f"{timing['pairs']} pairs)")
+    return (
+        f"{timing['difference_ms']:+.2f} ms ({timing['live_code_ms']:.2f} vs {timing['never_asked_ms']:.2f} ms, "
+        f"{timing['pairs']} pairs)"
+    )
 
 
 def own_timing_line(results: dict[str, Any]) -> str:
@@ -43,8 +45,9 @@ def own_timing_line(results: dict[str, Any]) -> str:
 
 def render(results: dict[str, Any]) -> str:
     m = results["machine"]
-    cold, calls, load, overhead, package = (results[k] for k in ("cold_start", "aws_calls", "load",
-                                                                  "handler_overhead", "package"))
+    cold, calls, load, overhead, package = (
+        results[k] for k in ("cold_start", "aws_calls", "load", "handler_overhead", "package")
+    )
     kinds = cold["kinds"]
     prototype, minimal = kinds[PROTOTYPE], kinds[MINIMAL]
     lines = [
@@ -78,7 +81,8 @@ def render(results: dict[str, Any]) -> str:
             f"({ms(mine['spawn_to_first_answer_ms'])} wall, {ms(mine['cpu_to_first_answer_ms'])} CPU); "
             f"{ratio(extension)} with the key from the extension | the median of the rounds' ratios, wall / CPU; "
             "the hashing key from Secrets Manager, or from the Parameters and Secrets Lambda Extension "
-            "(`OTP_SECRETS_EXTENSION_PORT`, played by the embedded AWS) |")
+            "(`OTP_SECRETS_EXTENSION_PORT`, played by the embedded AWS) |"
+        )
     lines += [
         f"| Cold start of a one-route Chalice app | {ms(minimal['spawn_to_first_answer_ms'])} wall, "
         f"{ms(minimal['cpu_to_first_answer_ms'])} CPU | the floor: `bench/minimal_app.py` answers a JSON constant |",
@@ -102,7 +106,8 @@ def render(results: dict[str, Any]) -> str:
             f"p50 {ms(level['p50_ms'])}, p95 {ms(level['p95_ms'])}, p99 {ms(level['p99_ms'])}; "
             f"**{level['sign_ins_per_second']:.1f} sign-ins/s**{failed} | {level['sign_ins']} complete sign-ins "
             f"(send → code from the embedded AWS → verify) timed in {level['seconds']:.0f} s after a warm-up; "
-            "bounded by the embedded AWS, see below |")
+            "bounded by the embedded AWS, see below |"
+        )
     floor = overhead["minimal one-route Chalice app"]
     lines += [
         f"| Handler overhead, AWS answering instantly | {overhead_range(overhead)} p50 per request; "
@@ -120,16 +125,25 @@ def render(results: dict[str, Any]) -> str:
     ]
     for kind, figures in kinds.items():
         made = ", ".join(f"{op} x {n}" if n > 1 else op for op, n in figures["aws_calls"].items()) or "none"
-        lines.append(f"| {kind} | {made} | {figures['import_ms']:.0f} | {figures['first_request_ms']:.0f} | "
-                     f"{figures['spawn_to_first_answer_ms']:.0f} | {figures['cpu_to_first_answer_ms']:.0f} | "
-                     f"{ratio(figures)} |")
-    lines += ["", "Where each kind of process spends its imports, the request's own included (`python -X importtime`, "
-              "each module's own time summed by top-level package, median of 3 runs):", ""]
+        lines.append(
+            f"| {kind} | {made} | {figures['import_ms']:.0f} | {figures['first_request_ms']:.0f} | "
+            f"{figures['spawn_to_first_answer_ms']:.0f} | {figures['cpu_to_first_answer_ms']:.0f} | "
+            f"{ratio(figures)} |"
+        )
+    lines += [
+        "",
+        "Where each kind of process spends its imports, the request's own included (`python -X importtime`, "
+        "each module's own time summed by top-level package, median of 3 runs):",
+        "",
+    ]
     for kind, by_package in cold["imports_by_package_ms"].items():
         top = list(by_package.items())[:6]
         rest = sum(by_package.values()) - sum(value for _, value in top)
-        lines.append(f"- {kind}: " + ", ".join(f"`{name}` {value:.0f} ms" for name, value in top)
-                     + f", everything else {rest:.0f} ms (total {sum(by_package.values()):.0f} ms)")
+        lines.append(
+            f"- {kind}: "
+            + ", ".join(f"`{name}` {value:.0f} ms" for name, value in top)
+            + f", everything else {rest:.0f} ms (total {sum(by_package.values()):.0f} ms)"
+        )
     lines += ["", *WHAT_WAS_CUT, "", *zip_section(results.get("cold_start_zip")), "", lambda_text(results), ""]
     lines += [
         "## AWS calls per operation",
@@ -169,7 +183,8 @@ def render(results: dict[str, Any]) -> str:
             f"| {clients} | {level['sign_ins']} | {level['sign_ins_per_second']:.1f} | {ms(level['p50_ms'])} | "
             f"{ms(level['p95_ms'])} | {ms(level['p99_ms'])} | {ms(level['send_p50_ms'])} | "
             f"{ms(level['inbox_p50_ms'])} | {ms(level['verify_p50_ms'])} | {failures} | {level['reconnects']} | "
-            f"{cpu['aws']} % / {cpu['api']} % / {cpu['load generator']} % |")
+            f"{cpu['aws']} % / {cpu['api']} % / {cpu['load generator']} % |"
+        )
     lines += [
         "",
         "The embedded AWS is the bottleneck (its CPU column): moto spends far more time per call than the "
@@ -206,8 +221,10 @@ def render(results: dict[str, Any]) -> str:
         "|---|---|---|---|---|",
     ]
     for name, row in overhead.items():
-        lines.append(f"| {name} | {row['aws_calls_per_request']} | {us(row['p50_us'])} | {us(row['p99_us'])} | "
-                     f"{us(row['mean_us'])} |")
+        lines.append(
+            f"| {name} | {row['aws_calls_per_request']} | {us(row['p50_us'])} | {us(row['p99_us'])} | "
+            f"{us(row['mean_us'])} |"
+        )
     lines += ["", "## Deployment package", "", package_text(package), ""]
     return "\n".join(lines)
 
@@ -246,29 +263,39 @@ WHAT_WAS_CUT = [
 
 
 def overhead_range(overhead: dict[str, Any]) -> str:
-    service = [row["p50_us"] for name, row in overhead.items()
-               if name != "minimal one-route Chalice app" and row["aws_calls_per_request"]]
+    service = [
+        row["p50_us"]
+        for name, row in overhead.items()
+        if name != "minimal one-route Chalice app" and row["aws_calls_per_request"]
+    ]
     return f"{us(min(service))} to {us(max(service))}"
 
 
 def package_row(package: dict[str, Any]) -> str:
     if "error" in package:
         return "| Deployment zip | not measured | see below |"
-    return (f"| Deployment zip ({package['stage']}) | {size(package['zipped_bytes'])} zipped, "
-            f"{size(package['unzipped_bytes'])} unzipped ({package['files']} files) | built by the deployment's own "
-            f"`{package['built_by']}` (chalice package, manylinux wheels from PyPI) |")
+    return (
+        f"| Deployment zip ({package['stage']}) | {size(package['zipped_bytes'])} zipped, "
+        f"{size(package['unzipped_bytes'])} unzipped ({package['files']} files) | built by the deployment's own "
+        f"`{package['built_by']}` (chalice package, manylinux wheels from PyPI) |"
+    )
 
 
 def package_text(package: dict[str, Any]) -> str:
     if "error" in package:
         return f"Not measured: {package['error']}"
-    note = "" if package["make_status"] == 0 else (
-        f" (`make` exited with {package['make_status']} after building the zip: its template lint failed)")
-    return (f"`{package['built_by']}` built `out/{package['stage']}/deployment.zip` in {package['seconds']:.0f} s"
-            f"{note}: {package['zipped_bytes']:,} bytes zipped ({size(package['zipped_bytes'])}), "
-            f"{package['unzipped_bytes']:,} bytes unzipped ({size(package['unzipped_bytes'])}), {package['files']} "
-            "files. Lambda's limits are 50 MiB zipped and 250 MiB unzipped; boto3 is not in the zip (the runtime "
-            "has it), the zip holds the app, `chalicelib/` and the three runtime requirements.")
+    note = (
+        ""
+        if package["make_status"] == 0
+        else (f" (`make` exited with {package['make_status']} after building the zip: its template lint failed)")
+    )
+    return (
+        f"`{package['built_by']}` built `out/{package['stage']}/deployment.zip` in {package['seconds']:.0f} s"
+        f"{note}: {package['zipped_bytes']:,} bytes zipped ({size(package['zipped_bytes'])}), "
+        f"{package['unzipped_bytes']:,} bytes unzipped ({size(package['unzipped_bytes'])}), {package['files']} "
+        "files. Lambda's limits are 50 MiB zipped and 250 MiB unzipped; boto3 is not in the zip (the runtime "
+        "has it), the zip holds the app, `chalicelib/` and the three runtime requirements."
+    )
 
 
 def ratio(figures: dict[str, Any]) -> str:
@@ -278,17 +305,22 @@ def ratio(figures: dict[str, Any]) -> str:
 
 def worst(kinds: dict[str, Any], suffix: str = "") -> float:
     """The largest ratio to the prototype, wall or CPU, over the service's first requests (``suffix``: a variant)."""
-    return max(kinds[kind + suffix][f"{measure}_ratio"] for kind in SERVICE_REQUESTS
-               for measure in ("spawn_to_first_answer", "cpu_to_first_answer"))
+    return max(
+        kinds[kind + suffix][f"{measure}_ratio"]
+        for kind in SERVICE_REQUESTS
+        for measure in ("spawn_to_first_answer", "cpu_to_first_answer")
+    )
 
 
 def verdict(kinds: dict[str, Any]) -> str:
     """Whether every first request meets the target (<= 1.0x the prototype, wall and CPU) and the aim (0.7x)."""
     slowest, by_extension = worst(kinds), worst(kinds, BY_EXTENSION)
     target = "met" if slowest <= 1.0 else "met only with the extension" if by_extension <= 1.0 else "not met"
-    return (f"The slowest first request is {slowest:.2f}x the prototype (wall or CPU, whichever is worse), "
-            f"{by_extension:.2f}x with the key from the extension: the target of 1.0x on every one is {target}, "
-            f"the aim of 0.7x {'met' if min(slowest, by_extension) <= 0.7 else 'not met'}.")
+    return (
+        f"The slowest first request is {slowest:.2f}x the prototype (wall or CPU, whichever is worse), "
+        f"{by_extension:.2f}x with the key from the extension: the target of 1.0x on every one is {target}, "
+        f"the aim of 0.7x {'met' if min(slowest, by_extension) <= 0.7 else 'not met'}."
+    )
 
 
 def cold_text(cold: dict[str, Any]) -> str:
@@ -306,8 +338,8 @@ def cold_text(cold: dict[str, Any]) -> str:
         "The embedded AWS rolls a cancelled `TransactWriteItems` back from copies of the items it names "
         "(tools/embedded_aws.py): moto copies each table it names whole before every transaction, which made a "
         "send's transaction slower with every code the rounds had left in the table (7 items: 14 ms in an empty "
-        "table, 98 ms at 500 items), where DynamoDB's time does not grow with the table. "
-        + verdict(cold["kinds"]))
+        "table, 98 ms at 500 items), where DynamoDB's time does not grow with the table. " + verdict(cold["kinds"])
+    )
 
 
 def lambda_text(results: dict[str, Any]) -> str:
@@ -319,89 +351,95 @@ def lambda_text(results: dict[str, Any]) -> str:
         figures = kinds[kind]
         cpu = figures["cpu_to_first_answer_ms"]
         calls = sum(figures["aws_calls"].values())
-        rows.append(f"| {kind} | {cpu:.0f} ms | {cpu / share:,.0f} ms | {calls} | "
-                    f"**{(cpu / share + calls * AWS_CALL_MS) / 1000:.1f} s** | "
-                    f"{(cpu + calls * AWS_CALL_MS) / 1000:.2f} s |")
+        rows.append(
+            f"| {kind} | {cpu:.0f} ms | {cpu / share:,.0f} ms | {calls} | "
+            f"**{(cpu / share + calls * AWS_CALL_MS) / 1000:.1f} s** | "
+            f"{(cpu + calls * AWS_CALL_MS) / 1000:.2f} s |"
+        )
     burst, rate = deployment["throttling_burst"], deployment["throttling_rate"]
     email = kinds["send_otp (email)"]
     email_wait = (email["cpu_to_first_answer_ms"] / share + sum(email["aws_calls"].values()) * AWS_CALL_MS) / 1000
-    return "\n".join([
-        "## On Lambda",
-        "",
-        "What the figures above mean for a deployed stage, on paper; after a deployment the `REPORT` lines of "
-        "a cold start (`Init Duration`, then the first request's `Duration`) are the figures to compare.",
-        "",
-        "- **The init phase.** Lambda starts the Python runtime and imports `app` in the init phase (at most "
-        "10 s), then hands the first request to the handler. The service does nothing at import but import; its "
-        "settings, clients and hashing key are made by the first request, and only those that request needs (a "
-        "send builds DynamoDB's client and SES's or SNS's, a verify DynamoDB's and KMS's; Secrets Manager's only "
-        "without the extension). The prototype built its clients at import, in the init phase. A visitor waits "
-        "for both phases alike, and since August 2025 Lambda bills the init phase of on-demand functions too.",
-        f"- **{memory} MB's share of a vCPU.** Lambda gives a function CPU in proportion to its memory, one vCPU "
-        f"at {ONE_VCPU_MB:,} MB: the stages' {memory} MB (`lambda_memory_size` in `.chalice/config.json`) is "
-        f"{share:.2f} of a vCPU. A cold start is nearly all CPU (compare the wall and CPU columns above), so, "
-        "taking one of Lambda's vCPUs as worth one of this machine's cores and about "
-        f"{AWS_CALL_MS} ms per AWS call within a region, a cold start there takes about:",
-        "",
-        f"| first request | CPU here | CPU at {memory} MB (÷ {share:.2f}) | AWS calls | ≈ wait at {memory} MB | "
-        f"≈ wait at {ONE_VCPU_MB:,} MB |",
-        "|---|---|---|---|---|---|",
-        *rows,
-        "",
-        "  Memory is the one switch the project's config has for this (`lambda_memory_size`): at "
-        f"{ONE_VCPU_MB:,} MB the same work gets a whole vCPU, at {ONE_VCPU_MB / memory:.1f}x the price per "
-        "millisecond for about as many fewer milliseconds, so a cold start costs about the same and waits a "
-        "third as long; above that a second vCPU does not speed up a single-threaded import. Lambda is said to "
-        "give the init phase more CPU than the memory's share; that is not documented, so the table does not "
-        "count on it.",
-        "- **Provisioned concurrency** keeps a number of environments initialised ahead of requests, paid by the "
-        "hour: a request that lands on one skips the init phase (the import), though with this service's lazy "
-        "wiring not the first request's clients and key. The template cannot switch it on as it stands: it "
-        "applies to a published version or alias, and the API that Chalice generates invokes the function's "
-        "unqualified ARN (`${APIHandler.Arn}`); it would take `AutoPublishAlias` and "
-        "`ProvisionedConcurrencyConfig` merged into `APIHandler` through `deploy/resources.json` and the API "
-        "integration pointed at the alias. `reserved_concurrency`, which Chalice's config does have, only caps "
-        "the function and starts nothing ahead.",
-        f"- **SnapStart** (Python 3.12 and later) restores a snapshot of an initialised environment instead of "
-        f"running the init phase. The stages run Python {deployment['python']} (Chalice takes the runtime from "
-        "the interpreter that packages the app), and SnapStart too applies only to published versions, so it "
-        "needs both the newer runtime and the alias above (`SnapStart: {ApplyOn: PublishedVersions}` on "
-        "`APIHandler`). It would pay most if the clients were built at import, into the snapshot; the hashing key "
-        "must not be (a snapshot is stored, and restored environments would share whatever it holds).",
-        "- **The Parameters and Secrets Lambda Extension** (`OTP_SECRETS_EXTENSION_PORT=2773`, and the "
-        "extension's layer for the region on the function, e.g. the stage's `layers` in `.chalice/config.json`) "
-        "is a separate process of the environment that reads the secret with the function's role and caches it: "
-        "the function builds no Secrets Manager client (the rows marked *key from the extension*). The "
-        "extension's own start and its one call to Secrets Manager still happen within the cold start, in a "
-        "compiled process, and on the same share of a vCPU. Its cache is per environment, like the service's "
-        "own once-per-container read, so it saves no call to Secrets Manager: what it saves is the client and the "
-        "function's own wait for the call.",
-        "",
-        f"**A burst of 1,000 new visitors in one second**, each asking for a code by mail. API Gateway comes "
-        f"first: the template's stage throttling (`ThrottlingBurstLimit` {burst}, `ThrottlingRateLimit` {rate} a "
-        f"second by default) lets {burst} through at once and {rate} more during that second, so {burst + rate} "
-        f"are served and {1000 - burst - rate} are answered 429 by API Gateway before any Lambda runs (a client "
-        "that retries with backoff comes back within seconds). Raise both to 1,000 and every request meets a "
-        "container of its own: none of the first ones is free again within the second (a cold start outlasts it), "
-        "and Lambda adds up to 1,000 environments every 10 s per function, within the account's concurrency "
-        f"(1,000 per region unless raised). So about 1,000 cold starts run at once, and each visitor waits one: "
-        f"about {email_wait:.1f} s at {memory} MB by the table above, where the prototype's would be "
-        f"{(kinds[PROTOTYPE]['cpu_to_first_answer_ms'] / share + 2 * AWS_CALL_MS) / 1000:.1f} s. Their codes' "
-        "verifies, a minute later, find those containers warm. Behind Lambda, the account's SES sending rate "
-        "(a per-second quota shown in the SES console) refuses the mails above it with 503 `mail_unavailable`, "
-        "and KMS allows 1,000 ECC signatures a second per account and region by default; DynamoDB on demand takes "
-        "the writes.",
-    ])
+    return "\n".join(
+        [
+            "## On Lambda",
+            "",
+            "What the figures above mean for a deployed stage, on paper; after a deployment the `REPORT` lines of "
+            "a cold start (`Init Duration`, then the first request's `Duration`) are the figures to compare.",
+            "",
+            "- **The init phase.** Lambda starts the Python runtime and imports `app` in the init phase (at most "
+            "10 s), then hands the first request to the handler. The service does nothing at import but import; its "
+            "settings, clients and hashing key are made by the first request, and only those that request needs (a "
+            "send builds DynamoDB's client and SES's or SNS's, a verify DynamoDB's and KMS's; Secrets Manager's only "
+            "without the extension). The prototype built its clients at import, in the init phase. A visitor waits "
+            "for both phases alike, and since August 2025 Lambda bills the init phase of on-demand functions too.",
+            f"- **{memory} MB's share of a vCPU.** Lambda gives a function CPU in proportion to its memory, one vCPU "
+            f"at {ONE_VCPU_MB:,} MB: the stages' {memory} MB (`lambda_memory_size` in `.chalice/config.json`) is "
+            f"{share:.2f} of a vCPU. A cold start is nearly all CPU (compare the wall and CPU columns above), so, "
+            "taking one of Lambda's vCPUs as worth one of this machine's cores and about "
+            f"{AWS_CALL_MS} ms per AWS call within a region, a cold start there takes about:",
+            "",
+            f"| first request | CPU here | CPU at {memory} MB (÷ {share:.2f}) | AWS calls | ≈ wait at {memory} MB | "
+            f"≈ wait at {ONE_VCPU_MB:,} MB |",
+            "|---|---|---|---|---|---|",
+            *rows,
+            "",
+            "  Memory is the one switch the project's config has for this (`lambda_memory_size`): at "
+            f"{ONE_VCPU_MB:,} MB the same work gets a whole vCPU, at {ONE_VCPU_MB / memory:.1f}x the price per "
+            "millisecond for about as many fewer milliseconds, so a cold start costs about the same and waits a "
+            "third as long; above that a second vCPU does not speed up a single-threaded import. Lambda is said to "
+            "give the init phase more CPU than the memory's share; that is not documented, so the table does not "
+            "count on it.",
+            "- **Provisioned concurrency** keeps a number of environments initialised ahead of requests, paid by the "
+            "hour: a request that lands on one skips the init phase (the import), though with this service's lazy "
+            "wiring not the first request's clients and key. The template cannot switch it on as it stands: it "
+            "applies to a published version or alias, and the API that Chalice generates invokes the function's "
+            "unqualified ARN (`${APIHandler.Arn}`); it would take `AutoPublishAlias` and "
+            "`ProvisionedConcurrencyConfig` merged into `APIHandler` through `deploy/resources.json` and the API "
+            "integration pointed at the alias. `reserved_concurrency`, which Chalice's config does have, only caps "
+            "the function and starts nothing ahead.",
+            f"- **SnapStart** (Python 3.12 and later) restores a snapshot of an initialised environment instead of "
+            f"running the init phase. The stages run Python {deployment['python']} (Chalice takes the runtime from "
+            "the interpreter that packages the app), and SnapStart too applies only to published versions, so it "
+            "needs both the newer runtime and the alias above (`SnapStart: {ApplyOn: PublishedVersions}` on "
+            "`APIHandler`). It would pay most if the clients were built at import, into the snapshot; the hashing key "
+            "must not be (a snapshot is stored, and restored environments would share whatever it holds).",
+            "- **The Parameters and Secrets Lambda Extension** (`OTP_SECRETS_EXTENSION_PORT=2773`, and the "
+            "extension's layer for the region on the function, e.g. the stage's `layers` in `.chalice/config.json`) "
+            "is a separate process of the environment that reads the secret with the function's role and caches it: "
+            "the function builds no Secrets Manager client (the rows marked *key from the extension*). The "
+            "extension's own start and its one call to Secrets Manager still happen within the cold start, in a "
+            "compiled process, and on the same share of a vCPU. Its cache is per environment, like the service's "
+            "own once-per-container read, so it saves no call to Secrets Manager: what it saves is the client and the "
+            "function's own wait for the call.",
+            "",
+            f"**A burst of 1,000 new visitors in one second**, each asking for a code by mail. API Gateway comes "
+            f"first: the template's stage throttling (`ThrottlingBurstLimit` {burst}, `ThrottlingRateLimit` {rate} a "
+            f"second by default) lets {burst} through at once and {rate} more during that second, so {burst + rate} "
+            f"are served and {1000 - burst - rate} are answered 429 by API Gateway before any Lambda runs (a client "
+            "that retries with backoff comes back within seconds). Raise both to 1,000 and every request meets a "
+            "container of its own: none of the first ones is free again within the second (a cold start outlasts it), "
+            "and Lambda adds up to 1,000 environments every 10 s per function, within the account's concurrency "
+            f"(1,000 per region unless raised). So about 1,000 cold starts run at once, and each visitor waits one: "
+            f"about {email_wait:.1f} s at {memory} MB by the table above, where the prototype's would be "
+            f"{(kinds[PROTOTYPE]['cpu_to_first_answer_ms'] / share + 2 * AWS_CALL_MS) / 1000:.1f} s. Their codes' "
+            "verifies, a minute later, find those containers warm. Behind Lambda, the account's SES sending rate "
+            "(a per-second quota shown in the SES console) refuses the mails above it with 503 `mail_unavailable`, "
+            "and KMS allows 1,000 ECC signatures a second per account and region by default; DynamoDB on demand takes "
+            "the writes.",
+        ]
+    )
 
 
 def zip_row(from_zip: dict[str, Any] | None) -> str:
     if not from_zip:
         return "| Cold start from the deployment zip | not measured (no zip: see below) | |"
     built, sources = from_zip["kinds"][AS_BUILT], from_zip["kinds"][SOURCES_ONLY]
-    return (f"| Cold start of `send_otp` (email) from the deployment zip, as Lambda loads it, vs. the prototype | "
-            f"**{ratio(built)}** with the zip's bytecode (`make package`), {ratio(sources)} from its sources only | "
-            f"{from_zip['runs']} interleaved rounds; the zip unpacked and nothing written (Lambda's /var/task is "
-            "read-only), botocore compiled as in the runtime; see below |")
+    return (
+        f"| Cold start of `send_otp` (email) from the deployment zip, as Lambda loads it, vs. the prototype | "
+        f"**{ratio(built)}** with the zip's bytecode (`make package`), {ratio(sources)} from its sources only | "
+        f"{from_zip['runs']} interleaved rounds; the zip unpacked and nothing written (Lambda's /var/task is "
+        "read-only), botocore compiled as in the runtime; see below |"
+    )
 
 
 def zip_section(from_zip: dict[str, Any] | None) -> list[str]:
@@ -424,6 +462,8 @@ def zip_section(from_zip: dict[str, Any] | None) -> list[str]:
         "|---|---|---|---|",
     ]
     for kind, figures in kinds.items():
-        lines.append(f"| {kind} | {figures['spawn_to_first_answer_ms']:.0f} | "
-                     f"{figures['cpu_to_first_answer_ms']:.0f} | {ratio(figures)} |")
+        lines.append(
+            f"| {kind} | {figures['spawn_to_first_answer_ms']:.0f} | "
+            f"{figures['cpu_to_first_answer_ms']:.0f} | {ratio(figures)} |"
+        )
     return lines

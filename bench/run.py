@@ -48,8 +48,13 @@ INBOX_PATH = "/bench/inbox"
 PACKAGE_STAGE = "prod"
 # Every client here calls from 127.0.0.1: lift the per-source limits, which would otherwise be what is measured.
 # The SMS cooldown too: the AWS calls of a linked phone's sign-in follow the code that linked it at once.
-LOAD_SETTINGS = {"OTP_SENDS_PER_IP": "100000", "OTP_FAILURES_PER_IP": "100000", "OTP_SMS_SENDS_PER_IP": "100000",
-                 "OTP_SMS_SENDS_PER_PREFIX": "100000", "OTP_SMS_RESEND_COOLDOWN_SECONDS": "0"}
+LOAD_SETTINGS = {
+    "OTP_SENDS_PER_IP": "100000",
+    "OTP_FAILURES_PER_IP": "100000",
+    "OTP_SMS_SENDS_PER_IP": "100000",
+    "OTP_SMS_SENDS_PER_PREFIX": "100000",
+    "OTP_SMS_RESEND_COOLDOWN_SECONDS": "0",
+}
 
 
 @dataclass(frozen=True)
@@ -62,8 +67,9 @@ class Plan:
     load_warmup_seconds: float = 2.0
 
 
-QUICK = Plan(timing_pairs=40, cold_runs=3, overhead_calls=300, load_levels=(1, 8), load_seconds=3.0,
-             load_warmup_seconds=1.0)
+QUICK = Plan(
+    timing_pairs=40, cold_runs=3, overhead_calls=300, load_levels=(1, 8), load_seconds=3.0, load_warmup_seconds=1.0
+)
 
 
 def say(text: str) -> None:
@@ -80,10 +86,17 @@ def percentile(samples: list[float], fraction: float) -> float:
 
 
 def machine() -> dict[str, Any]:
-    cpu = next((line.split(":", 1)[1].strip() for line in _read("/proc/cpuinfo").splitlines()
-                if line.startswith("model name")), platform.processor() or "unknown")
-    memory = next((line.split()[1] for line in _read("/proc/meminfo").splitlines() if line.startswith("MemTotal")),
-                  None)
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in _read("/proc/cpuinfo").splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or "unknown",
+    )
+    memory = next(
+        (line.split()[1] for line in _read("/proc/meminfo").splitlines() if line.startswith("MemTotal")), None
+    )
     return {
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "nproc": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
@@ -152,14 +165,24 @@ class ColdRequests:
         return module, {"action": "send_otp", "email": email}, extra
 
 
-def cold_process(env: dict[str, str], made: tuple[str, dict[str, Any], dict[str, str]],
-                 flags: tuple[str, ...] = (), cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess[str]:
+def cold_process(
+    env: dict[str, str],
+    made: tuple[str, dict[str, Any], dict[str, str]],
+    flags: tuple[str, ...] = (),
+    cwd: Path = REPO_ROOT,
+) -> subprocess.CompletedProcess[str]:
     """One fresh interpreter that imports the module and answers the body (bench/cold_start.py), timed from here."""
     module, body, extra = made
     spawned = {"BENCH_SPAWNED_AT": repr(time.time())}
-    result = subprocess.run([sys.executable, *flags, "-m", "bench.cold_start", module, json.dumps(body)],
-                            cwd=cwd, env={**env, **extra, **spawned}, capture_output=True, text=True,
-                            timeout=120, check=False)
+    result = subprocess.run(
+        [sys.executable, *flags, "-m", "bench.cold_start", module, json.dumps(body)],
+        cwd=cwd,
+        env={**env, **extra, **spawned},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     if result.returncode != 0 or json.loads(result.stdout.strip().splitlines()[-1])["status"] != 200:
         raise RuntimeError(f"cold start of {module} failed:\n{result.stdout}\n{result.stderr}")
     return result
@@ -180,10 +203,14 @@ def first_requests(stack: Stack, runs: int) -> dict[str, Any]:
         one(kind)
     samples: dict[str, list[dict[str, float]]] = {kind: [] for kind in kinds}
     for index in range(runs):
-        for kind in kinds[index % len(kinds):] + kinds[:index % len(kinds)]:
+        for kind in kinds[index % len(kinds) :] + kinds[: index % len(kinds)]:
             samples[kind].append(one(kind))
-    return {"runs": runs, "kinds": _ratios(samples), "imports_by_package_ms": import_breakdown(env, requests),
-            "samples": samples}
+    return {
+        "runs": runs,
+        "kinds": _ratios(samples),
+        "imports_by_package_ms": import_breakdown(env, requests),
+        "samples": samples,
+    }
 
 
 def _ratios(samples: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
@@ -197,7 +224,8 @@ def _ratios(samples: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
         figures[kind] = {**_medians(taken), "aws_calls": dict(calls[0])}
         for measure in ("spawn_to_first_answer_ms", "cpu_to_first_answer_ms"):
             figures[kind][f"{measure.removesuffix('_ms')}_ratio"] = statistics.median(
-                mine[measure] / reference[measure] for mine, reference in zip(taken, samples[PROTOTYPE], strict=True))
+                mine[measure] / reference[measure] for mine, reference in zip(taken, samples[PROTOTYPE], strict=True)
+            )
     return figures
 
 
@@ -234,7 +262,7 @@ def from_the_zip(stack: Stack, archive: Path, runs: int) -> dict[str, Any]:
         kinds = (PROTOTYPE, AS_BUILT, SOURCES_ONLY)
         samples: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds}
         for index in range(runs):
-            for kind in kinds[index % len(kinds):] + kinds[:index % len(kinds)]:
+            for kind in kinds[index % len(kinds) :] + kinds[: index % len(kinds)]:
                 samples[kind].append(one(kind))
     return {"runs": runs, "zipped_bytes": archive.stat().st_size, "kinds": _ratios(samples)}
 
@@ -254,8 +282,9 @@ def import_breakdown(env: dict[str, str], requests: ColdRequests, runs: int = 3)
                     run[name.strip().split(".")[0]] += int(own) / 1000
             for package, ms in run.items():
                 totals[package].append(ms)
-        medians = {package: statistics.median(values + [0.0] * (runs - len(values)))
-                   for package, values in totals.items()}
+        medians = {
+            package: statistics.median(values + [0.0] * (runs - len(values))) for package, values in totals.items()
+        }
         breakdown[kind] = dict(sorted(medians.items(), key=lambda item: -item[1]))
     return breakdown
 
@@ -287,9 +316,12 @@ def aws_calls(stack: Stack) -> dict[str, Any]:
     def record(model: Any, **_: Any) -> None:
         calls.append(f"{model.service_model.service_name}.{model.name}")
 
-    with (environment(stage_environment(stack)), open(os.devnull, "w") as devnull,
-          contextlib.redirect_stdout(devnull),  # the access log, one line per request
-          Client(app, stage_name="local", project_dir=str(REPO_ROOT)) as c):
+    with (
+        environment(stage_environment(stack)),
+        open(os.devnull, "w") as devnull,
+        contextlib.redirect_stdout(devnull),  # the access log, one line per request
+        Client(app, stage_name="local", project_dir=str(REPO_ROOT)) as c,
+    ):
         wiring.reset()
 
         def post(path: str, body: Any, token: str | None = None) -> Any:
@@ -325,15 +357,17 @@ def aws_calls(stack: Stack) -> dict[str, Any]:
             return name, list(calls), answer.status_code
 
         rows = []
-        rows.append(counted("send_otp", lambda: post("/otp", {"action": "send_otp", "email": "alice@example.com"}),
-                            200))
+        rows.append(
+            counted("send_otp", lambda: post("/otp", {"action": "send_otp", "email": "alice@example.com"}), 200)
+        )
         alice_code = read_code(stack, "alice@example.com")
         rows.append(counted("verify_otp, right code", lambda: verify("alice@example.com", alice_code), 200))
         bob_code = send("bob@example.com")
         wrong = "000000" if bob_code != "000000" else "111111"
         rows.append(counted("verify_otp, wrong code", lambda: verify("bob@example.com", wrong), 401))
-        rows.append(counted("verify_otp, right code after a wrong one", lambda: verify("bob@example.com", bob_code),
-                            200))
+        rows.append(
+            counted("verify_otp, right code after a wrong one", lambda: verify("bob@example.com", bob_code), 200)
+        )
         rows.append(counted("verify_otp, no code requested", lambda: verify("nobody@example.com", "123456"), 401))
         alice = sign_in("alice2@example.com")
         refreshed = {}
@@ -348,40 +382,75 @@ def aws_calls(stack: Stack) -> dict[str, Any]:
         rows.append(counted("GET /me", lambda: c.http.get("/me", headers={"Authorization": f"Bearer {token}"}), 200))
         rows.append(counted("POST /signout", lambda: post("/signout", {}, token), 200))
         everywhere = sign_in("carol@example.com")
-        rows.append(counted("POST /signout everywhere",
-                            lambda: post("/signout", {"everywhere": True}, everywhere["access_token"]), 200))
+        rows.append(
+            counted(
+                "POST /signout everywhere",
+                lambda: post("/signout", {"everywhere": True}, everywhere["access_token"]),
+                200,
+            )
+        )
         revoked = sign_in("dave@example.com")
-        rows.append(counted("POST /token/revoke",
-                            lambda: post("/token/revoke", {"refresh_token": revoked["refresh_token"]}), 200))
+        rows.append(
+            counted(
+                "POST /token/revoke", lambda: post("/token/revoke", {"refresh_token": revoked["refresh_token"]}), 200
+            )
+        )
         rows.append(counted("GET /.well-known/jwks.json", lambda: c.http.get("/.well-known/jwks.json"), 200))
 
         # By text message: the same rows for a phone, and for a phone linked to an account created by mail.
         number, linked = "+14155550123", "+14155550124"
         rows.append(counted("send_otp (SMS)", lambda: post("/otp", {"action": "send_otp", "phone": number}), 200))
         sms_code = read_code(stack, number)
-        rows.append(counted("verify_otp (SMS), right code, first sign-in",
-                            lambda: post("/otp", {"action": "verify_otp", "phone": number, "otp": sms_code}), 200))
+        rows.append(
+            counted(
+                "verify_otp (SMS), right code, first sign-in",
+                lambda: post("/otp", {"action": "verify_otp", "phone": number, "otp": sms_code}),
+                200,
+            )
+        )
         owner = sign_in("erin@example.com")
         assert post("/me/phone", {"phone": linked}, owner["access_token"]).status_code == 200
         link_code = read_code(stack, linked)
-        rows.append(counted("POST /me/phone/verify (link)", lambda: post(
-            "/me/phone/verify", {"phone": linked, "otp": link_code}, owner["access_token"]), 200))
+        rows.append(
+            counted(
+                "POST /me/phone/verify (link)",
+                lambda: post("/me/phone/verify", {"phone": linked, "otp": link_code}, owner["access_token"]),
+                200,
+            )
+        )
         assert post("/otp", {"action": "send_otp", "phone": linked}).status_code == 200
         linked_code = read_code(stack, linked)
-        rows.append(counted("verify_otp (SMS), right code, linked phone",
-                            lambda: post("/otp", {"action": "verify_otp", "phone": linked, "otp": linked_code}), 200))
-        rows.append(counted("DELETE /me/phone (unlink)", lambda: c.http.delete(
-            "/me/phone", headers={"Authorization": f"Bearer {owner['access_token']}"}), 200))
+        rows.append(
+            counted(
+                "verify_otp (SMS), right code, linked phone",
+                lambda: post("/otp", {"action": "verify_otp", "phone": linked, "otp": linked_code}),
+                200,
+            )
+        )
+        rows.append(
+            counted(
+                "DELETE /me/phone (unlink)",
+                lambda: c.http.delete("/me/phone", headers={"Authorization": f"Bearer {owner['access_token']}"}),
+                200,
+            )
+        )
         rows += two_step_calls(post, send, verify, sign_in, record, counted, c)
         wiring.reset()
-    return {name: {"calls": dict(collections.Counter(made)), "total": len(made), "status": status}
-            for name, made, status in rows}
+    return {
+        name: {"calls": dict(collections.Counter(made)), "total": len(made), "status": status}
+        for name, made, status in rows
+    }
 
 
-def two_step_calls(post: Callable[..., Any], send: Callable[[str], str], verify: Callable[[str, str], Any],
-                   sign_in: Callable[[str], dict[str, Any]], record: Callable[..., None],
-                   counted: Callable[[str, Callable[[], Any], int], tuple[str, list[str], int]], c: Any
-                   ) -> list[tuple[str, list[str], int]]:
+def two_step_calls(
+    post: Callable[..., Any],
+    send: Callable[[str], str],
+    verify: Callable[[str, str], Any],
+    sign_in: Callable[[str], dict[str, Any]],
+    record: Callable[..., None],
+    counted: Callable[[str, Callable[[], Any], int], tuple[str, list[str], int]],
+    c: Any,
+) -> list[tuple[str, list[str], int]]:
     """The AWS calls of each two-step step, on a service clock of its own that moves on by a TOTP step (and the
     resend cooldown) between them, as a person waits for the next code."""
     import pyotp
@@ -418,19 +487,40 @@ def two_step_calls(post: Callable[..., Any], send: Callable[[str], str], verify:
             return lambda: keep(verify(person, mailed))
 
         rows = [counted("POST /mfa/totp", lambda: keep(post("/mfa/totp", {}, token)), 200)]
-        rows.append(counted("POST /mfa/totp/confirm", lambda: keep(post("/mfa/totp/confirm", {"otp": code()}, token)),
-                            200))
+        rows.append(
+            counted("POST /mfa/totp/confirm", lambda: keep(post("/mfa/totp/confirm", {"otp": code()}, token)), 200)
+        )
         recovery_code = kept["recovery_codes"][0]
         rows.append(counted("verify_otp, right code, second factor on", first_factor(), 200))
-        rows.append(counted("POST /mfa/verify, wrong code", lambda: post(
-            "/mfa/verify", {"mfa_token": kept["mfa_token"], "otp": f"{(int(code()) + 1) % 10**6:06d}"}), 401))
-        rows.append(counted("POST /mfa/verify, right code", lambda: keep(post(
-            "/mfa/verify", {"mfa_token": kept["mfa_token"], "otp": code()})), 200))
+        rows.append(
+            counted(
+                "POST /mfa/verify, wrong code",
+                lambda: post(
+                    "/mfa/verify", {"mfa_token": kept["mfa_token"], "otp": f"{(int(code()) + 1) % 10**6:06d}"}
+                ),
+                401,
+            )
+        )
+        rows.append(
+            counted(
+                "POST /mfa/verify, right code",
+                lambda: keep(post("/mfa/verify", {"mfa_token": kept["mfa_token"], "otp": code()})),
+                200,
+            )
+        )
         first_factor()()
-        rows.append(counted("POST /mfa/verify, recovery code", lambda: keep(post(
-            "/mfa/verify", {"mfa_token": kept["mfa_token"], "recovery_code": recovery_code})), 200))
-        rows.append(counted("POST /mfa/reauthenticate", lambda: keep(bearer(
-            "POST", "/mfa/reauthenticate", {"otp": code()})), 200))
+        rows.append(
+            counted(
+                "POST /mfa/verify, recovery code",
+                lambda: keep(post("/mfa/verify", {"mfa_token": kept["mfa_token"], "recovery_code": recovery_code})),
+                200,
+            )
+        )
+        rows.append(
+            counted(
+                "POST /mfa/reauthenticate", lambda: keep(bearer("POST", "/mfa/reauthenticate", {"otp": code()})), 200
+            )
+        )
         rows.append(counted("POST /mfa/recovery-codes", lambda: bearer("POST", "/mfa/recovery-codes"), 200))
         rows.append(counted("DELETE /mfa/totp", lambda: bearer("DELETE", "/mfa/totp"), 200))
         return rows
@@ -472,8 +562,12 @@ def verify_timing(stack: Stack, pairs: int) -> dict[str, Any]:
             if status != 401:
                 raise RuntimeError(f"verify for {email}: {status} {code}")
     live_ms, never_ms = statistics.median(live), statistics.median(never)
-    return {"pairs": pairs, "live_code_ms": round(live_ms, 2), "never_asked_ms": round(never_ms, 2),
-            "difference_ms": round(live_ms - never_ms, 2)}
+    return {
+        "pairs": pairs,
+        "live_code_ms": round(live_ms, 2),
+        "never_asked_ms": round(never_ms, 2),
+        "difference_ms": round(live_ms - never_ms, 2),
+    }
 
 
 # -- 3. sign-ins through chalice local --------------------------------------------------------------------------
@@ -529,8 +623,15 @@ def sign_in_once(stack: Stack, email: str) -> SignIn:
     after_inbox = time.perf_counter()
     verified, verify_code, verify_reconnects = post_api(stack, {"action": "verify_otp", "email": email, "otp": code})
     finished = time.perf_counter()
-    return SignIn(started, finished, after_send - started, after_inbox - after_send, finished - after_inbox,
-                  "ok" if verified == 200 else f"verify: {verify_code}", send_reconnects + verify_reconnects)
+    return SignIn(
+        started,
+        finished,
+        after_send - started,
+        after_inbox - after_send,
+        finished - after_inbox,
+        "ok" if verified == 200 else f"verify: {verify_code}",
+        send_reconnects + verify_reconnects,
+    )
 
 
 def cpu_seconds(stack: Stack) -> dict[str, float]:
@@ -605,11 +706,24 @@ def overhead(calls: int) -> dict[str, Any]:
     from tools.bootstrap import load_stage_env
 
     env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
-    env.update(load_stage_env("local"), AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-               AWS_DEFAULT_REGION="us-east-1", AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-               PYTHONPATH=str(REPO_ROOT))
-    result = subprocess.run([sys.executable, "-m", "bench.overhead", str(calls)], cwd=REPO_ROOT, env=env,
-                            capture_output=True, text=True, timeout=600, check=False)
+    env.update(
+        load_stage_env("local"),
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+        PYTHONPATH=str(REPO_ROOT),
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.overhead", str(calls)],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     if result.returncode != 0:
         raise RuntimeError(f"bench.overhead failed:\n{result.stdout}\n{result.stderr}")
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -621,18 +735,24 @@ def overhead(calls: int) -> dict[str, Any]:
 def package(stage: str) -> dict[str, Any]:
     """Built by the deployment's own `make package` (chalice package + cfn-lint), offline from AWS."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
-    env.update(AWS_DEFAULT_REGION="us-east-1", AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-               AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)
+    env.update(
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+    )
     started = time.time()
     command = ["make", "package", f"STAGE={stage}"]
     if sys.prefix != sys.base_prefix:  # this interpreter's virtualenv, rather than make's default one
         command.append(f"VENV={sys.prefix}")
-    result = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900,
-                            check=False)
+    result = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
     archive = REPO_ROOT / "out" / stage / "deployment.zip"
     if not archive.exists() or archive.stat().st_mtime < started:
-        return {"error": f"`make package STAGE={stage}` built no zip (status {result.returncode}): "
-                         f"{(result.stdout + result.stderr).strip()[-2000:]}"}
+        return {
+            "error": f"`make package STAGE={stage}` built no zip (status {result.returncode}): "
+            f"{(result.stdout + result.stderr).strip()[-2000:]}"
+        }
     with zipfile.ZipFile(archive) as opened:
         infos = opened.infolist()
     return {
@@ -653,9 +773,12 @@ def deployment() -> dict[str, Any]:
     """What the deployed stages are given that the report's Lambda arithmetic uses: memory, runtime, throttling."""
     chalice = json.loads((REPO_ROOT / ".chalice" / "config.json").read_text())
     parameters = json.loads((REPO_ROOT / "deploy" / "resources.json").read_text())["Parameters"]
-    return {"memory_mb": chalice["lambda_memory_size"], "python": f"{sys.version_info.major}.{sys.version_info.minor}",
-            "throttling_rate": parameters["ThrottlingRateLimit"]["Default"],
-            "throttling_burst": parameters["ThrottlingBurstLimit"]["Default"]}
+    return {
+        "memory_mb": chalice["lambda_memory_size"],
+        "python": f"{sys.version_info.major}.{sys.version_info.minor}",
+        "throttling_rate": parameters["ThrottlingRateLimit"]["Default"],
+        "throttling_burst": parameters["ThrottlingBurstLimit"]["Default"],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -174,23 +174,35 @@ class Limits:
     # NIST SP 800-63B-4 3.2.2: at most 100 consecutive failures; 50 per fixed window is 100 across a boundary
     failure_budget: Window = _defaulted(  # noqa: RUF009 a Window is frozen, so one default can be shared
         Windowed(
-            Integer("OTP_FAILURE_BUDGET", 50, "wrong codes at an address's live codes per window, from anywhere: "
-                    "the ceiling", minimum=1),
+            Integer(
+                "OTP_FAILURE_BUDGET",
+                50,
+                "wrong codes at an address's live codes per window, from anywhere: the ceiling",
+                minimum=1,
+            ),
             Integer("OTP_FAILURE_WINDOW_SECONDS", 86_400, "the ceiling's window", minimum=60),
         )
     )
     # A stranger exhausts only their own network's budgets, never the owner's sign-in from elsewhere.
     failures_per_ip_and_address: Window = _defaulted(  # noqa: RUF009 a Window is frozen, so one default can be shared
         Windowed(
-            Integer("OTP_FAILURES_PER_IP_AND_ADDRESS", 10, "failed verifies for one address from one source network "
-                    "per window", minimum=1),
+            Integer(
+                "OTP_FAILURES_PER_IP_AND_ADDRESS",
+                10,
+                "failed verifies for one address from one source network per window",
+                minimum=1,
+            ),
             Integer("OTP_FAILURES_PER_IP_AND_ADDRESS_WINDOW_SECONDS", 3_600, "its window", minimum=60),
         )
     )
     failures_per_ip: Window = _defaulted(  # noqa: RUF009 a Window is frozen, so one default can be shared
         Windowed(
-            Integer("OTP_FAILURES_PER_IP", 100, "failed verifies from one source network per window, across "
-                    "addresses", minimum=1),
+            Integer(
+                "OTP_FAILURES_PER_IP",
+                100,
+                "failed verifies from one source network per window, across addresses",
+                minimum=1,
+            ),
             Integer("OTP_FAILURES_PER_IP_WINDOW_SECONDS", 3_600, "its window", minimum=60),
         )
     )
@@ -234,12 +246,18 @@ class Limits:
     )
     # -- two-step sign-in (chalicelib/mfa) --------------------------------------------------------------------
     mfa_policy: str = _defaulted(
-        Choice("OTP_MFA", OPTIONAL, "two-step sign-in: OFF (factors ignored, /mfa answers 403), OPTIONAL (each "
-               "person may add one) or REQUIRED (a person without one may only enroll)", MFA_POLICIES)
+        Choice(
+            "OTP_MFA",
+            OPTIONAL,
+            "two-step sign-in: OFF (factors ignored, /mfa answers 403), OPTIONAL (each "
+            "person may add one) or REQUIRED (a person without one may only enroll)",
+            MFA_POLICIES,
+        )
     )
     mfa_token_seconds: int = _defaulted(
-        Integer("OTP_MFA_TOKEN_SECONDS", 300, "how long an mfa_token lasts after the first factor", minimum=30,
-                maximum=900)
+        Integer(
+            "OTP_MFA_TOKEN_SECONDS", 300, "how long an mfa_token lasts after the first factor", minimum=30, maximum=900
+        )
     )
     mfa_attempts_per_token: int = _defaulted(
         Integer("OTP_MFA_ATTEMPTS_PER_TOKEN", 5, "second-factor tries per mfa_token", minimum=1, maximum=10)
@@ -248,15 +266,20 @@ class Limits:
     # feeds the NIST ceiling of 100 consecutive failures (MFA_CONSECUTIVE_FAILURES).
     mfa_failure_budget: Window = _defaulted(  # noqa: RUF009 a Window is frozen, so one default can be shared
         Windowed(
-            Integer("OTP_MFA_FAILURE_BUDGET", 10, "wrong second-factor codes per account per window", minimum=1,
-                    maximum=100),
+            Integer(
+                "OTP_MFA_FAILURE_BUDGET", 10, "wrong second-factor codes per account per window", minimum=1, maximum=100
+            ),
             Integer("OTP_MFA_FAILURE_WINDOW_SECONDS", 900, "its window", minimum=60),
         )
     )
     step_up_seconds: int = _defaulted(
-        Integer("OTP_STEP_UP_SECONDS", 300, "how recent the last proof must be for a sensitive action or an "
-                "account change",
-                minimum=60, maximum=3_600)
+        Integer(
+            "OTP_STEP_UP_SECONDS",
+            300,
+            "how recent the last proof must be for a sensitive action or an account change",
+            minimum=60,
+            maximum=3_600,
+        )
     )
 
     # -- text messages: each costs money, so each is limited on every axis SMS pumping moves along ----------
@@ -281,22 +304,34 @@ class Limits:
     )
     sms_sends_per_ip: Window = _defaulted(  # noqa: RUF009 a Window is frozen, so one default can be shared
         Windowed(
-            Integer("OTP_SMS_SENDS_PER_IP", 10, "texts requested from one source network per window; 0 switches "
-                    "it off", minimum=0),
+            Integer(
+                "OTP_SMS_SENDS_PER_IP",
+                10,
+                "texts requested from one source network per window; 0 switches it off",
+                minimum=0,
+            ),
             Integer("OTP_SMS_IP_WINDOW_SECONDS", 3_600, "its window", minimum=60),
         )
     )
     sms_sends_per_prefix: Window = _defaulted(  # noqa: RUF009 a Window is frozen, so one default can be shared
         Windowed(
-            Integer("OTP_SMS_SENDS_PER_PREFIX", 20, "texts to the numbers of one block (a number without its last "
-                    "4 digits) per window; 0 switches it off", minimum=0),
+            Integer(
+                "OTP_SMS_SENDS_PER_PREFIX",
+                20,
+                "texts to the numbers of one block (a number without its last 4 digits) per window; 0 switches it off",
+                minimum=0,
+            ),
             Integer("OTP_SMS_PREFIX_WINDOW_SECONDS", 3_600, "its window", minimum=60),
         )
     )
     sms_sends_per_country: Window = _defaulted(  # noqa: RUF009 a Window is frozen, so one default can be shared
         Windowed(
-            Integer("OTP_SMS_SENDS_PER_COUNTRY", 200, "texts to the numbers of one country per window; 0 switches "
-                    "it off", minimum=0),
+            Integer(
+                "OTP_SMS_SENDS_PER_COUNTRY",
+                200,
+                "texts to the numbers of one country per window; 0 switches it off",
+                minimum=0,
+            ),
             Integer("OTP_SMS_COUNTRY_WINDOW_SECONDS", 86_400, "its window", minimum=60),
         )
     )
@@ -322,8 +357,13 @@ class Limits:
         An account's home item is pinned instead (it outlives every window), and window counters live in items
         of their own that expire with their window.
         """
-        return max(self.code_ttl_seconds, self.resend_cooldown_seconds, self.sms_code_ttl_seconds,
-                   self.sms_resend_cooldown_seconds, self.failure_budget.seconds)
+        return max(
+            self.code_ttl_seconds,
+            self.resend_cooldown_seconds,
+            self.sms_code_ttl_seconds,
+            self.sms_resend_cooldown_seconds,
+            self.failure_budget.seconds,
+        )
 
 
 @dataclass(frozen=True)
@@ -352,14 +392,24 @@ class Settings:
         )
     )
     secrets_extension_port: int = _declared(
-        Integer("OTP_SECRETS_EXTENSION_PORT", 0,
-                "port of the AWS Parameters and Secrets Lambda Extension to read the code-hashing key from (2773 "
-                "with its layer); 0 reads it with the SDK", minimum=0, maximum=65535)
+        Integer(
+            "OTP_SECRETS_EXTENSION_PORT",
+            0,
+            "port of the AWS Parameters and Secrets Lambda Extension to read the code-hashing key from (2773 "
+            "with its layer); 0 reads it with the SDK",
+            minimum=0,
+            maximum=65535,
+        )
     )
     max_body_bytes: int = _declared(Integer("OTP_MAX_BODY_BYTES", 4096, "largest accepted request body", minimum=256))
     ipv6_prefix_length: int = _declared(
-        Integer("OTP_IPV6_PREFIX_LENGTH", IPV6_PREFIX_LENGTH,
-                "IPv6 callers in one network of this prefix length count as one source", minimum=32, maximum=128)
+        Integer(
+            "OTP_IPV6_PREFIX_LENGTH",
+            IPV6_PREFIX_LENGTH,
+            "IPv6 callers in one network of this prefix length count as one source",
+            minimum=32,
+            maximum=128,
+        )
     )
     log_level: str = _declared(
         Choice("LOG_LEVEL", "INFO", "level of diagnostics; the JSON access log is always written", LOG_LEVELS)
@@ -373,36 +423,56 @@ class Settings:
         Listing("OTP_PREVIOUS_SIGNING_KEY_IDS", "keys still published and accepted after a rotation")
     )
     service_name: str = _declared(
-        Text("OTP_SERVICE_NAME", "OTP Sign-in", "what the service calls itself: the mails' sender name, their "
-             "subjects and bodies, and the texts", one_line=True)
+        Text(
+            "OTP_SERVICE_NAME",
+            "OTP Sign-in",
+            "what the service calls itself: the mails' sender name, their subjects and bodies, and the texts",
+            one_line=True,
+        )
     )
     sms_countries: tuple[str, ...] = _declared(
-        Listing("OTP_SMS_COUNTRIES", "ISO 3166 countries whose numbers are texted codes (none: no SMS sign-in)",
-                default=("US", "CA", "GB", "DE", "FR", "AU"))
+        Listing(
+            "OTP_SMS_COUNTRIES",
+            "ISO 3166 countries whose numbers are texted codes (none: no SMS sign-in)",
+            default=("US", "CA", "GB", "DE", "FR", "AU"),
+        )
     )
     sms_voip: str = _declared(
         Choice("OTP_SMS_VOIP", "REFUSE", "whether codes are texted to internet (VoIP) numbers", ("REFUSE", "ALLOW"))
     )
     # Published SNS prices (2026) with a margin; a country's message is refused by SNS if it would cost more.
     sms_prices: tuple[str, ...] = _declared(
-        Listing("OTP_SMS_PRICES", "USD per text by country (COUNTRY=price), the estimate and each text's SNS "
-                "MaxPrice; every served country needs one",
-                default=("US=0.00883", "CA=0.00795", "GB=0.04630", "DE=0.09460", "FR=0.07770", "AU=0.04180"))
+        Listing(
+            "OTP_SMS_PRICES",
+            "USD per text by country (COUNTRY=price), the estimate and each text's SNS "
+            "MaxPrice; every served country needs one",
+            default=("US=0.00883", "CA=0.00795", "GB=0.04630", "DE=0.09460", "FR=0.07770", "AU=0.04180"),
+        )
     )
     sms_template: str = _declared(
-        Text("OTP_SMS_TEMPLATE", DEFAULT_TEMPLATE, "the text: GSM-7, one segment with the longest code; fields "
-             "{code}, {service}, {minutes}")
+        Text(
+            "OTP_SMS_TEMPLATE",
+            DEFAULT_TEMPLATE,
+            "the text: GSM-7, one segment with the longest code; fields {code}, {service}, {minutes}",
+        )
     )
     sms_webotp_domain: str | None = _declared(
-        Host("OTP_SMS_WEBOTP_DOMAIN", None, "the host whose pages may autofill the code (the line @<host> #<code> "
-             "that ends every text); unset: OTP_TOKEN_ISSUER's host, unless an IP address")
+        Host(
+            "OTP_SMS_WEBOTP_DOMAIN",
+            None,
+            "the host whose pages may autofill the code (the line @<host> #<code> "
+            "that ends every text); unset: OTP_TOKEN_ISSUER's host, unless an IP address",
+        )
     )
     sms_sender_id: str | None = _declared(
         Text("OTP_SMS_SENDER_ID", None, "alphanumeric sender id, where the country allows one")
     )
     sms_origination_number: str | None = _declared(
-        Text("OTP_SMS_ORIGINATION_NUMBER", None, "the origination number or its ARN (US: a registered "
-             "toll-free or 10DLC number)")
+        Text(
+            "OTP_SMS_ORIGINATION_NUMBER",
+            None,
+            "the origination number or its ARN (US: a registered toll-free or 10DLC number)",
+        )
     )
 
     totp_issuer: str | None = _declared(
@@ -420,13 +490,23 @@ class Settings:
     )
     # OWASP ASVS 5.0 7.5.3: re-authenticate before a sensitive change; an admin session at work stays usable
     admin_step_up_seconds: int = _declared(
-        Integer("OTP_ADMIN_STEP_UP_SECONDS", 900, "how recent an admin's last proof must be for an action that "
-                "changes an account", minimum=60, maximum=86_400)
+        Integer(
+            "OTP_ADMIN_STEP_UP_SECONDS",
+            900,
+            "how recent an admin's last proof must be for an action that changes an account",
+            minimum=60,
+            maximum=86_400,
+        )
     )
     # 400 days: a year's audit with a month's slack for an investigation that starts late
     audit_retention_days: int = _declared(
-        Integer("OTP_AUDIT_RETENTION_DAYS", 400, "how long audit entries of admin actions are kept", minimum=1,
-                maximum=3_650)
+        Integer(
+            "OTP_AUDIT_RETENTION_DAYS",
+            400,
+            "how long audit entries of admin actions are kept",
+            minimum=1,
+            maximum=3_650,
+        )
     )
     metrics_namespace: str = _declared(
         Text("OTP_METRICS_NAMESPACE", "OtpSignin", "CloudWatch namespace of the metrics in the access log")
@@ -469,8 +549,13 @@ class Settings:
         if unpriced:
             raise ConfigError(f"OTP_SMS_PRICES has no price for {', '.join(unpriced)} (OTP_SMS_COUNTRIES)")
         try:
-            check_template(self.sms_template, self.service_name, self.limits.code_digits,
-                           self.limits.sms_code_ttl_seconds // 60, self.sms_origin_host)
+            check_template(
+                self.sms_template,
+                self.service_name,
+                self.limits.code_digits,
+                self.limits.sms_code_ttl_seconds // 60,
+                self.sms_origin_host,
+            )
         except UnsendableText as error:
             if error.purpose is Purpose.SIGN_IN:
                 raise ConfigError(f"OTP_SMS_TEMPLATE: {error}") from None

@@ -38,8 +38,9 @@ if TYPE_CHECKING:
 # No client-side parameter validation: AWS validates every request itself, and botocore's own walk through every
 # parameter of every call was about a fifth of the service's warm time per request. The test suite still
 # validates every call chalicelib makes, as botocore would have (tests/aws_calls.py).
-CLIENT_CONFIG = Config(connect_timeout=1, read_timeout=2, retries={"mode": "standard", "total_max_attempts": 2},
-                       parameter_validation=False)
+CLIENT_CONFIG = Config(
+    connect_timeout=1, read_timeout=2, retries={"mode": "standard", "total_max_attempts": 2}, parameter_validation=False
+)
 # The service's clock; tests replace it before the first request to move time at will.
 CLOCK = time.time
 
@@ -131,8 +132,15 @@ def get_mfa() -> MfaService:
 
     settings = get_settings()
     store = MfaStore(get_client("dynamodb"), settings.table_name, get_hasher().sealer(), settings.limits)
-    return MfaService(store, get_challenges(), get_sessions(), get_accounts(), get_hasher(), settings.limits,
-                      settings.totp_issuer_name)
+    return MfaService(
+        store,
+        get_challenges(),
+        get_sessions(),
+        get_accounts(),
+        get_hasher(),
+        settings.limits,
+        settings.totp_issuer_name,
+    )
 
 
 @functools.cache
@@ -142,8 +150,13 @@ def get_admin() -> AdminService:
     from chalicelib.admin.store import AdminStore
 
     settings = get_settings()
-    store = AdminStore(get_client("dynamodb"), settings.table_name, get_accounts(), get_hasher().sealer(),
-                       settings.audit_retention_days)
+    store = AdminStore(
+        get_client("dynamodb"),
+        settings.table_name,
+        get_accounts(),
+        get_hasher().sealer(),
+        settings.audit_retention_days,
+    )
     return AdminService(store, get_hasher(), settings.limits, CLOCK)
 
 
@@ -161,6 +174,19 @@ def now() -> int:
 
 def reset() -> None:
     """Forget everything built so far (tests switch stages and settings between cases)."""
-    for cached in (get_settings, get_aws_session, get_client, get_hasher, get_keys, get_accounts, get_sessions,
-                   get_sender, get_service, get_challenges, get_mfa, get_admin, get_metrics):
+    for cached in (
+        get_settings,
+        get_aws_session,
+        get_client,
+        get_hasher,
+        get_keys,
+        get_accounts,
+        get_sessions,
+        get_sender,
+        get_service,
+        get_challenges,
+        get_mfa,
+        get_admin,
+        get_metrics,
+    ):
         cached.cache_clear()

@@ -46,11 +46,23 @@ class AdminClient:
         """A code from the authenticator renews the session's proof: success carries new tokens."""
         return self._send("POST", "/mfa/reauthenticate", token, {"otp": otp})
 
-    def _send(self, method: Method, path: str, token: str, payload: Mapping[str, Any] | None = None,
-              params: Mapping[str, Any] | None = None) -> ApiResult:
+    def _send(
+        self,
+        method: Method,
+        path: str,
+        token: str,
+        payload: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> ApiResult:
         try:
-            response = requests.request(method, f"{self.base_url}{path}", json=payload, params=params,
-                                        headers={"Authorization": f"Bearer {token}"}, timeout=self.timeout)
+            response = requests.request(
+                method,
+                f"{self.base_url}{path}",
+                json=payload,
+                params=params,
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=self.timeout,
+            )
         except requests.RequestException:
             return ApiResult(None, UNREACHABLE, "The sign-in service cannot be reached right now. Please try again.")
         return _to_result(response)

@@ -35,8 +35,15 @@ ACTIONS = {  # the API's action -> (button, what confirming does)
 REAUTH = "reauthentication_required"
 # Session-state keys of this page.
 CARD, PENDING, NOTICE, LOOKUP_BY, LOOKUP_VALUE, REASON, REAUTH_CODE, VIEW = (
-    "admin_card", "admin_pending", "admin_notice", "admin_lookup_by", "admin_lookup_value", "admin_reason",
-    "admin_reauth_code", "admin_view")
+    "admin_card",
+    "admin_pending",
+    "admin_notice",
+    "admin_lookup_by",
+    "admin_lookup_value",
+    "admin_reason",
+    "admin_reauth_code",
+    "admin_view",
+)
 
 
 def _session() -> Session | None:
@@ -64,7 +71,7 @@ def _utc(epoch: float) -> str:
 
 def split_periods(series: Sequence[float], hours: int) -> tuple[list[float], list[float]]:
     """(this period, the previous one) of a series of ``2 * hours`` hourly values, oldest first."""
-    values = list(series)[-2 * hours:]
+    values = list(series)[-2 * hours :]
     values = [0.0] * (2 * hours - len(values)) + values
     return values[hours:], values[:hours]
 
@@ -72,8 +79,10 @@ def split_periods(series: Sequence[float], hours: int) -> tuple[list[float], lis
 def _chart(title: str, series: Sequence[float], hours: int) -> None:
     current, previous = split_periods(series, hours)
     st.metric(title, f"{sum(current):g}", delta=f"{sum(current) - sum(previous):+g} vs previous period")
-    frame = pd.DataFrame({"this period": current, "previous period": previous},
-                         index=pd.Index(range(-hours + 1, 1), name="hours ago (0 = this hour)"))
+    frame = pd.DataFrame(
+        {"this period": current, "previous period": previous},
+        index=pd.Index(range(-hours + 1, 1), name="hours ago (0 = this hour)"),
+    )
     st.line_chart(frame)
 
 
@@ -95,8 +104,10 @@ def render_charts(client: AdminClient, token: str) -> None:
                 _chart(title, found.get("metrics", {}).get(metric, []), hours)
         refused = {code: sum(split_periods(values, hours)[0]) for code, values in found.get("refused", {}).items()}
         if any(refused.values()):
-            st.caption("Refused by limit, this period: " + ", ".join(
-                f"{code} {count:g}" for code, count in sorted(refused.items()) if count))
+            st.caption(
+                "Refused by limit, this period: "
+                + ", ".join(f"{code} {count:g}" for code, count in sorted(refused.items()) if count)
+            )
     _sms_spend(data)
 
 
@@ -114,9 +125,15 @@ def _sms_spend(data: Mapping[str, Any]) -> None:
     rows = []
     for country, series in sorted(data.get("countries", {}).items()):
         sent_c, verified_c = sum(series.get("SmsSent", [])), sum(series.get("SmsVerified", []))
-        rows.append({"country": country, "sent": sent_c, "verified": verified_c,
-                     "verified per sent": round(verified_c / sent_c, 2) if sent_c else None,
-                     "cost (USD)": round(sum(series.get("SmsCost", [])), 2)})
+        rows.append(
+            {
+                "country": country,
+                "sent": sent_c,
+                "verified": verified_c,
+                "verified per sent": round(verified_c / sent_c, 2) if sent_c else None,
+                "cost (USD)": round(sum(series.get("SmsCost", [])), 2),
+            }
+        )
     if rows:
         st.caption("Per country, the whole period shown: few verified texts per sent text is SMS pumping.")
         st.dataframe(pd.DataFrame(rows), hide_index=True)
@@ -148,14 +165,25 @@ def _look_up(client: AdminClient, token: str, by: Any, value: str) -> None:
 
 def _card(card: Mapping[str, Any]) -> None:
     st.subheader(f"Account {card.get('id')}")
-    st.write(f"Status **{card.get('status')}** · {card.get('live_sessions', 0)} live sessions · created "
-             f"{_utc(card.get('created_at', 0))} · last sign-in {_utc(card.get('last_sign_in_at', 0))}")
+    st.write(
+        f"Status **{card.get('status')}** · {card.get('live_sessions', 0)} live sessions · created "
+        f"{_utc(card.get('created_at', 0))} · last sign-in {_utc(card.get('last_sign_in_at', 0))}"
+    )
     factors = card.get("factors") or []
-    st.write("Two-step verification: " + (", ".join(factors) + f" ({card.get('recovery_codes_left', 0)} "
-                                         "recovery codes left)" if factors else "off"))
-    rows = [{"type": i.get("type"), "value": i.get("value"), "failed codes": i.get("failures", {}).get("count"),
-             "ceiling": i.get("failures", {}).get("limit"), "resets in (s)": i.get("failures", {}).get("resets_in")}
-            for i in card.get("identifiers", [])]
+    st.write(
+        "Two-step verification: "
+        + (", ".join(factors) + f" ({card.get('recovery_codes_left', 0)} recovery codes left)" if factors else "off")
+    )
+    rows = [
+        {
+            "type": i.get("type"),
+            "value": i.get("value"),
+            "failed codes": i.get("failures", {}).get("count"),
+            "ceiling": i.get("failures", {}).get("limit"),
+            "resets in (s)": i.get("failures", {}).get("resets_in"),
+        }
+        for i in card.get("identifiers", [])
+    ]
     st.dataframe(pd.DataFrame(rows), hide_index=True)
 
 
@@ -171,8 +199,14 @@ def _actions(client: AdminClient, token: str, card: Mapping[str, Any]) -> None:
     st.warning(f"{label}: {effect} Give the reason; it goes into the audit trail.")
     reason = st.text_input("Reason (required)", key=REASON, max_chars=500)
     confirm, cancel = st.columns(2)
-    confirm.button(f"Confirm: {label}", key="admin_confirm", disabled=not reason.strip(), type="primary",
-                   on_click=_confirm, args=(client, token, str(card.get("id")), pending))
+    confirm.button(
+        f"Confirm: {label}",
+        key="admin_confirm",
+        disabled=not reason.strip(),
+        type="primary",
+        on_click=_confirm,
+        args=(client, token, str(card.get("id")), pending),
+    )
     cancel.button("Cancel", key="admin_cancel", on_click=_choose, args=(None,))
     if st.session_state.get(REAUTH_CODE) is not None:
         _reauthenticate_form(client, token)
@@ -201,8 +235,13 @@ def _confirm(client: AdminClient, token: str, user_id: str, action: str) -> None
 
 def _reauthenticate_form(client: AdminClient, token: str) -> None:
     code = st.text_input("Code from your authenticator app", key="admin_reauth_input", max_chars=6)
-    st.button("Confirm it is me", key="admin_reauth", disabled=len(code.strip()) != 6, on_click=_reauthenticate,
-              args=(client, token))
+    st.button(
+        "Confirm it is me",
+        key="admin_reauth",
+        disabled=len(code.strip()) != 6,
+        on_click=_reauthenticate,
+        args=(client, token),
+    )
 
 
 def _reauthenticate(client: AdminClient, token: str) -> None:
@@ -219,10 +258,20 @@ def _reauthenticate(client: AdminClient, token: str) -> None:
 
 
 def audit_frame(entries: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-    return pd.DataFrame([{"when": _utc(e.get("at", 0)), "admin": e.get("actor", {}).get("email"),
-                          "action": e.get("action"), "account": e.get("user_id"), "reason": e.get("reason"),
-                          "request id": e.get("request_id")} for e in entries],
-                        columns=["when", "admin", "action", "account", "reason", "request id"])
+    return pd.DataFrame(
+        [
+            {
+                "when": _utc(e.get("at", 0)),
+                "admin": e.get("actor", {}).get("email"),
+                "action": e.get("action"),
+                "account": e.get("user_id"),
+                "reason": e.get("reason"),
+                "request id": e.get("request_id"),
+            }
+            for e in entries
+        ],
+        columns=["when", "admin", "action", "account", "reason", "request id"],
+    )
 
 
 def render_audit(client: AdminClient, token: str) -> None:
@@ -232,8 +281,9 @@ def render_audit(client: AdminClient, token: str) -> None:
         return
     frame = audit_frame(result.data.get("entries", []))
     st.dataframe(frame, hide_index=True)
-    st.download_button("Download CSV", frame.to_csv(index=False), file_name="audit.csv", mime="text/csv",
-                       key="admin_audit_csv")
+    st.download_button(
+        "Download CSV", frame.to_csv(index=False), file_name="audit.csv", mime="text/csv", key="admin_audit_csv"
+    )
     if result.data.get("next_before"):
         # Not "the newest 100": one request reads a bounded number of months, so a page may hold fewer.
         st.caption("Older entries than these through GET /admin/audit?before=…")

@@ -198,14 +198,10 @@ class OtpClient:
             else:
                 response = requests.post(url, json=payload, headers=headers, timeout=self.timeout)
         except requests.Timeout:
-            return ApiResult(
-                None, UNREACHABLE, "The sign-in service did not answer in time. Please try again."
-            )
+            return ApiResult(None, UNREACHABLE, "The sign-in service did not answer in time. Please try again.")
         except requests.RequestException:
             # Connection refused, DNS failure, TLS error...: the person can only retry later.
-            return ApiResult(
-                None, UNREACHABLE, "The sign-in service cannot be reached right now. Please try again."
-            )
+            return ApiResult(None, UNREACHABLE, "The sign-in service cannot be reached right now. Please try again.")
         return _to_result(response)
 
 

@@ -1058,9 +1058,7 @@ def _render_two_step(two_step: TwoStep | None, blocked: bool) -> None:
         )
     else:
         st.caption("Off: a sign-in code alone signs you in. Add an authenticator app to ask for a second code.")
-        st.button(
-            "Set up an authenticator app", key="start_totp", icon=":material/qr_code:", on_click=_on_start_totp
-        )
+        st.button("Set up an authenticator app", key="start_totp", icon=":material/qr_code:", on_click=_on_start_totp)
 
 
 def _render_account(blocked: bool) -> None:

@@ -166,9 +166,7 @@ class StepUpOutcome:
 class StepUp:
     """Runs sensitive calls for the session in ``box``, renewing its tokens through ``renewal`` as any call."""
 
-    def __init__(
-        self, client: StepUpApi, renewal: TokenRenewal, box: SessionBox, clock: Callable[[], float]
-    ) -> None:
+    def __init__(self, client: StepUpApi, renewal: TokenRenewal, box: SessionBox, clock: Callable[[], float]) -> None:
         self._client = client
         self._renewal = renewal
         self._box = box

@@ -120,7 +120,7 @@ class Recorder:
         while frame is not None:
             filename = frame.f_code.co_filename
             if filename.startswith(self._prefix):
-                return f"chalicelib/{filename[len(self._prefix):]}:{frame.f_lineno}"
+                return f"chalicelib/{filename[len(self._prefix) :]}:{frame.f_lineno}"
             frame = frame.f_back
         return None
 
@@ -131,9 +131,27 @@ class Recorder:
 EXPRESSIONS = ("UpdateExpression", "ConditionExpression", "ProjectionExpression", "KeyConditionExpression")
 # Words an expression may hold that are not attribute names: keywords and functions. Placeholders (#n0, :v0)
 # are not matched, since WORDS only finds words that do not follow # or :.
-EXPRESSION_WORDS = frozenset({"SET", "REMOVE", "ADD", "DELETE", "AND", "OR", "NOT", "IN", "BETWEEN",
-                              "if_not_exists", "list_append", "attribute_exists", "attribute_not_exists",
-                              "attribute_type", "begins_with", "contains", "size"})
+EXPRESSION_WORDS = frozenset(
+    {
+        "SET",
+        "REMOVE",
+        "ADD",
+        "DELETE",
+        "AND",
+        "OR",
+        "NOT",
+        "IN",
+        "BETWEEN",
+        "if_not_exists",
+        "list_append",
+        "attribute_exists",
+        "attribute_not_exists",
+        "attribute_type",
+        "begins_with",
+        "contains",
+        "size",
+    }
+)
 WORDS = re.compile(r"(?<![#:\w])[A-Za-z_]\w*")
 
 RECORDER = Recorder(RUNTIME_DIR)

@@ -256,8 +256,9 @@ class RunScope:
             return f"not every test file was collected: not {shown}"
         if self.deselected:
             option = self.config.option
-            filters = " ".join(f"{flag} {value!r}" for flag, value in (("-m", option.markexpr), ("-k", option.keyword))
-                               if value)
+            filters = " ".join(
+                f"{flag} {value!r}" for flag, value in (("-m", option.markexpr), ("-k", option.keyword)) if value
+            )
             return f"{self.deselected} tests were deselected" + (f" ({filters})" if filters else "")
         if any("::" in arg for arg in self.config.args):
             return "only some tests of a file were asked for"

@@ -33,18 +33,27 @@ def dynalite_table() -> Iterator[Any]:
             pytest.fail(message)  # CI must run the bound tests, never skip them
         pytest.skip(message)
     (port,) = free_ports(1)
-    process = subprocess.Popen([str(DYNALITE), "--port", str(port)], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [str(DYNALITE), "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
-        client = boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
-                              aws_access_key_id="dynalite", aws_secret_access_key="dynalite",
-                              config=Config(retries={"mode": "standard", "total_max_attempts": 1}))
+        client = boto3.client(
+            "dynamodb",
+            endpoint_url=f"http://127.0.0.1:{port}",
+            region_name="us-east-1",
+            aws_access_key_id="dynalite",
+            aws_secret_access_key="dynalite",
+            config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
+        )
         deadline = time.monotonic() + STARTUP_SECONDS
         while True:
             try:
-                client.create_table(TableName=TABLE, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                                    AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                                    BillingMode="PAY_PER_REQUEST")
+                client.create_table(
+                    TableName=TABLE,
+                    KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                    AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                    BillingMode="PAY_PER_REQUEST",
+                )
                 break
             except Exception:
                 if time.monotonic() > deadline:

@@ -20,7 +20,7 @@ def number_size(text: str) -> int:
 
 
 def value_size(value: Mapping[str, Any]) -> int:
-    (kind, content), = value.items()
+    ((kind, content),) = value.items()
     if kind == "S":
         return len(content.encode())
     if kind == "N":

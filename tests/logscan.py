@@ -89,7 +89,6 @@ class Secrets:
         with self._lock:
             self.addresses.update({value.strip().lower(), normalised})
 
-
     def add_phone(self, value: object) -> None:
         """Remember a number the service could have texted (E.164), in the forms a log could spell it."""
         if not isinstance(value, str) or not re.fullmatch(r"\+[0-9]{7,15}", value):
@@ -133,8 +132,9 @@ ERRORS: list[str] = []
 _state: dict[str, Any] = {}
 
 
-def remember(codes: Iterable[str] = (), tokens: Iterable[str] = (), addresses: Iterable[str] = (),
-             phones: Iterable[str] = ()) -> None:
+def remember(
+    codes: Iterable[str] = (), tokens: Iterable[str] = (), addresses: Iterable[str] = (), phones: Iterable[str] = ()
+) -> None:
     """Secrets a test saw outside this process (e.g. read from the embedded AWS or an HTTP answer)."""
     for phone in phones:
         SECRETS.add_phone(phone)
@@ -234,7 +234,7 @@ def _mfa_tag(tag: str, purpose: str, parts: tuple[str, ...]) -> None:
         SECRETS.add_secret_part(tag)
     elif purpose == "recovery":  # a recovery code, normalised; logs would more likely show it as it was shown
         SECRETS.add_secret_part(parts[-1])
-        SECRETS.add_secret_part("-".join(parts[-1][i:i + 4] for i in range(0, len(parts[-1]), 4)))
+        SECRETS.add_secret_part("-".join(parts[-1][i : i + 4] for i in range(0, len(parts[-1]), 4)))
 
 
 def _totp_secret(secret: str, *_: Any) -> None:

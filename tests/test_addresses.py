@@ -120,23 +120,56 @@ def near_plain_addresses(draw: st.DrawFn) -> str:
         mutation = draw(st.integers(0, 15))
         position = draw(st.integers(0, 300))
         if mutation == 0:  # dots at the ends of either part, or doubled
-            address = draw(st.sampled_from([f".{local}@{domain}", f"{local}.@{domain}", f"{local}@.{domain}",
-                                            f"{local}@{domain}.", insert(local, position, "..") + "@" + domain,
-                                            local + "@" + insert(domain, position, "..")]))
+            address = draw(
+                st.sampled_from(
+                    [
+                        f".{local}@{domain}",
+                        f"{local}.@{domain}",
+                        f"{local}@.{domain}",
+                        f"{local}@{domain}.",
+                        insert(local, position, "..") + "@" + domain,
+                        local + "@" + insert(domain, position, ".."),
+                    ]
+                )
+            )
         elif mutation == 1:  # hyphens at label edges and inside
             address = local + "@" + insert(domain, position, draw(st.sampled_from(["-", "--", "-.", ".-"])))
         elif mutation == 2:  # a top-level label with digits, or only digits
             digits = draw(st.text(string.digits, min_size=1, max_size=4))
-            address = draw(st.sampled_from([f"{address}{digits}", f"{address}.{digits}",
-                                            f"{local}@{insert(domain, -1, digits)}"]))
+            address = draw(
+                st.sampled_from([f"{address}{digits}", f"{address}.{digits}", f"{local}@{insert(domain, -1, digits)}"])
+            )
         elif mutation == 3:  # special-use names, as the domain, its last label, or a label before the last
             name = draw(st.sampled_from(SPECIAL_USE_DOMAIN_NAMES))
             name = draw(st.sampled_from([name, name.upper(), name.title()]))
-            address = draw(st.sampled_from([f"{local}@{name}", f"{local}@{domain}.{name}", f"{local}@{name}.{domain}",
-                                            f"{local}@x{name}", f"{local}@{domain}.{name}x"]))
+            address = draw(
+                st.sampled_from(
+                    [
+                        f"{local}@{name}",
+                        f"{local}@{domain}.{name}",
+                        f"{local}@{name}.{domain}",
+                        f"{local}@x{name}",
+                        f"{local}@{domain}.{name}x",
+                    ]
+                )
+            )
         elif mutation == 4:  # Punycode and R-LDH labels, real and bogus
-            label = draw(st.sampled_from(["xn--bcher-kva", "XN--BCHER-KVA", "xn--", "xn--a", "xn--zz-zz", "ab--cd",
-                                          "a--b", "xn--4dbc", "xn--mnchen-3ya", "zz--"]))
+            label = draw(
+                st.sampled_from(
+                    [
+                        "xn--bcher-kva",
+                        "XN--BCHER-KVA",
+                        "xn--",
+                        "xn--a",
+                        "xn--zz-zz",
+                        "ab--cd",
+                        "a--b",
+                        "xn--4dbc",
+                        "xn--mnchen-3ya",
+                        "zz--",
+                    ]
+                )
+            )
             address = draw(st.sampled_from([f"{local}@{label}.{domain}", f"{local}@{domain}.{label}"]))
         elif mutation == 5:  # labels of 63 and 64 characters
             label = draw(st.sampled_from(string.ascii_letters)) * draw(st.integers(62, 65))
@@ -145,7 +178,7 @@ def near_plain_addresses(draw: st.DrawFn) -> str:
             address = "x" * draw(st.integers(62, 66)) + "@" + domain
         elif mutation == 7:  # domains of 253 and 254 characters, addresses of 254 and 255
             fill = ".".join(["a" * 63] * 3) + "."
-            address = local[:1] + "@" + (fill + domain)[-draw(st.integers(250, 256)):].lstrip(".-")
+            address = local[:1] + "@" + (fill + domain)[-draw(st.integers(250, 256)) :].lstrip(".-")
         elif mutation == 8:
             address = draw(st.sampled_from([address.upper(), address.swapcase(), address.title()]))
         elif mutation == 9:
@@ -156,8 +189,17 @@ def near_plain_addresses(draw: st.DrawFn) -> str:
         elif mutation == 11:  # any printable ASCII: quotes, brackets, another @, a display name's <
             address = insert(address, position, draw(st.sampled_from(string.printable)))
         elif mutation == 12:  # the syntaxes the options refuse: quoted local parts, literals, display names
-            address = draw(st.sampled_from([f'"{local}"@{domain}', f"{local}@[127.0.0.1]", f"Bob <{address}>",
-                                            f'"a b"@{domain}', f"<{address}>"]))
+            address = draw(
+                st.sampled_from(
+                    [
+                        f'"{local}"@{domain}',
+                        f"{local}@[127.0.0.1]",
+                        f"Bob <{address}>",
+                        f'"a b"@{domain}',
+                        f"<{address}>",
+                    ]
+                )
+            )
         elif mutation == 13:  # one character fewer
             address = address[: position % len(address)] + address[position % len(address) + 1 :] or "@"
         elif mutation == 14:  # the @ lost or doubled
@@ -189,11 +231,25 @@ def test_any_text_gets_the_librarys_answer(raw: str) -> None:
 
 @pytest.mark.parametrize(
     ("raw", "plain"),
-    [("Bob.Smith+x@Example.COM", True), ("a@b.c0m", False), ("a@xn--bcher-kva.de", False), ("a@b.onion", False),
-     ("a@B.Local", False), ("a@arpa.com", True), ("x" * 64 + "@example.com", True),
-     ("x" * 65 + "@example.com", False), (f"a@{'b' * 63}.com", True), (f"a@{'b' * 64}.com", False),
-     (f"ab@{'b.' * 124}com", True), (f"abc@{'b.' * 124}com", False), ("ab--c@example.com", True),
-     ("a@ab--c.com", False), ("POSTMASTER@example.com", True), ("a@example.k", True), ("a@b", False)],
+    [
+        ("Bob.Smith+x@Example.COM", True),
+        ("a@b.c0m", False),
+        ("a@xn--bcher-kva.de", False),
+        ("a@b.onion", False),
+        ("a@B.Local", False),
+        ("a@arpa.com", True),
+        ("x" * 64 + "@example.com", True),
+        ("x" * 65 + "@example.com", False),
+        (f"a@{'b' * 63}.com", True),
+        (f"a@{'b' * 64}.com", False),
+        (f"ab@{'b.' * 124}com", True),
+        (f"abc@{'b.' * 124}com", False),
+        ("ab--c@example.com", True),
+        ("a@ab--c.com", False),
+        ("POSTMASTER@example.com", True),
+        ("a@example.k", True),
+        ("a@b", False),
+    ],
 )
 def test_edges_of_the_grammar_get_the_librarys_answer(raw: str, plain: bool) -> None:
     assert is_plain_address(raw) == plain

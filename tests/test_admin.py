@@ -105,8 +105,9 @@ def aal2(api: Api, email: str) -> dict[str, Any]:
     by answering the sign-in's ``mfa_required`` with a code from the app."""
     session = api.sign_in(email)
     if session["code"] == "mfa_required":
-        verified = api.call("POST", "/mfa/verify", None,
-                            {"mfa_token": session["mfa_token"], "otp": api.code_from_app(email)})
+        verified = api.call(
+            "POST", "/mfa/verify", None, {"mfa_token": session["mfa_token"], "otp": api.code_from_app(email)}
+        )
         assert verified.status_code == 200, verified.json_body
         return verified.json_body
     enrolled = api.call("POST", "/mfa/totp", session["access_token"])
@@ -120,9 +121,13 @@ def aal2(api: Api, email: str) -> dict[str, Any]:
 # -- who may call ---------------------------------------------------------------------------------------------
 
 READING = [("GET", "/admin/users?email=alice@example.com"), ("GET", "/admin/audit"), ("GET", "/admin/stats")]
-CHANGING = [("POST", "/admin/users/{id}/lock"), ("POST", "/admin/users/{id}/unlock"),
-            ("POST", "/admin/users/{id}/signout"), ("DELETE", "/admin/users/{id}/mfa"),
-            ("POST", "/admin/users/{id}/clear-failures")]
+CHANGING = [
+    ("POST", "/admin/users/{id}/lock"),
+    ("POST", "/admin/users/{id}/unlock"),
+    ("POST", "/admin/users/{id}/signout"),
+    ("DELETE", "/admin/users/{id}/mfa"),
+    ("POST", "/admin/users/{id}/clear-failures"),
+]
 ROUTES = READING + CHANGING
 
 
@@ -137,8 +142,12 @@ def test_every_admin_route_refuses_all_but_an_admin_at_aal2(api: Api, method: st
     stranger = aal2(api, BOB)["access_token"]
     admin_aal1 = api.sign_in(ADMIN)["access_token"]
     api.clock.advance(31)  # the address's resend cooldown
-    for token, status, code in ((None, 401, "invalid_token"), ("not.a.token", 401, "invalid_token"),
-                                (stranger, 403, "admin_required"), (admin_aal1, 403, "admin_mfa_required")):
+    for token, status, code in (
+        (None, 401, "invalid_token"),
+        ("not.a.token", 401, "invalid_token"),
+        (stranger, 403, "admin_required"),
+        (admin_aal1, 403, "admin_mfa_required"),
+    ):
         answer = api.call(method, path, token, REASON)
         assert (answer.status_code, answer.json_body["code"]) == (status, code), (token, answer.json_body)
     admin = api.admin()["access_token"]
@@ -173,12 +182,19 @@ def test_a_change_needs_a_recent_proof_and_a_read_does_not(api: Api, method: str
 
 
 @pytest.mark.parametrize(("method", "path"), CHANGING)
-@pytest.mark.parametrize(("user_id", "status", "code"), [
-    (NOBODY, 404, "user_not_found"), ("not-an-id", 400, "invalid_user_id"), ("a" * 5000, 400, "invalid_user_id"),
-    (NOBODY.upper(), 400, "invalid_user_id"), (NOBODY + "0", 400, "invalid_user_id"),
-])
-def test_path_ids_that_do_not_exist_or_are_malformed(api: Api, method: str, path: str, user_id: str, status: int,
-                                                      code: str) -> None:
+@pytest.mark.parametrize(
+    ("user_id", "status", "code"),
+    [
+        (NOBODY, 404, "user_not_found"),
+        ("not-an-id", 400, "invalid_user_id"),
+        ("a" * 5000, 400, "invalid_user_id"),
+        (NOBODY.upper(), 400, "invalid_user_id"),
+        (NOBODY + "0", 400, "invalid_user_id"),
+    ],
+)
+def test_path_ids_that_do_not_exist_or_are_malformed(
+    api: Api, method: str, path: str, user_id: str, status: int, code: str
+) -> None:
     admin = api.admin()["access_token"]
     answer = api.call(method, _route(path, user_id), admin, REASON)
     assert (answer.status_code, answer.json_body["code"]) == (status, code)
@@ -214,26 +230,42 @@ def test_an_account_is_found_by_id_email_or_linked_phone(api: Api) -> None:
     wrong = "000000" if api.code(ALICE) != "000000" else "111111"
     assert api.verify(ALICE, wrong).status_code == 401
     admin = api.admin()["access_token"]
-    cards = [api.call("GET", f"/admin/users?{query}", admin).json_body["user"]
-             for query in (f"id={alice['user_id']}", "email=Alice@Example.com", "phone=%2B14155550123")]
+    cards = [
+        api.call("GET", f"/admin/users?{query}", admin).json_body["user"]
+        for query in (f"id={alice['user_id']}", "email=Alice@Example.com", "phone=%2B14155550123")
+    ]
     assert cards[0] == cards[1] == cards[2]
     card = cards[0]
     assert (card["id"], card["status"], card["factors"], card["live_sessions"]) == (alice["user_id"], "active", [], 1)
     assert card["created_at"] == card["last_sign_in_at"] == int(api.clock.now) - 31
     email, phone = card["identifiers"]
     assert (email["type"], email["value"], email["failures"]["count"], email["failures"]["limit"]) == (
-        "email", ALICE, 1, 50)
+        "email",
+        ALICE,
+        1,
+        50,
+    )
     assert 0 < email["failures"]["resets_in"] <= 86_400
-    assert (phone["type"], phone["value"], phone["failures"]) == ("phone", PHONE, {"count": 0, "limit": 50,
-                                                                                   "resets_in": 0})
+    assert (phone["type"], phone["value"], phone["failures"]) == (
+        "phone",
+        PHONE,
+        {"count": 0, "limit": 50, "resets_in": 0},
+    )
 
 
-@pytest.mark.parametrize(("query", "status", "code"), [
-    ("email=nobody@example.com", 404, "user_not_found"), (f"id={NOBODY}", 404, "user_not_found"),
-    ("phone=%2B14155550199", 404, "user_not_found"), ("", 400, "invalid_query"),
-    ("email=alice@example.com&id=" + NOBODY, 400, "invalid_query"), ("id=42", 400, "invalid_user_id"),
-    ("email=not-an-address", 400, "invalid_email"), ("name=alice", 400, "invalid_query"),
-])
+@pytest.mark.parametrize(
+    ("query", "status", "code"),
+    [
+        ("email=nobody@example.com", 404, "user_not_found"),
+        (f"id={NOBODY}", 404, "user_not_found"),
+        ("phone=%2B14155550199", 404, "user_not_found"),
+        ("", 400, "invalid_query"),
+        ("email=alice@example.com&id=" + NOBODY, 400, "invalid_query"),
+        ("id=42", 400, "invalid_user_id"),
+        ("email=not-an-address", 400, "invalid_email"),
+        ("name=alice", 400, "invalid_query"),
+    ],
+)
 def test_a_lookup_is_exact(api: Api, query: str, status: int, code: str) -> None:
     api.sign_in(ALICE)
     admin = api.admin()["access_token"]
@@ -304,10 +336,13 @@ def test_removing_factors_ends_every_session(api: Api) -> None:
     key = home(alice["user_id"])["pk"]["S"]
     # Two-step sign-in's map (chalicelib/mfa): a confirmed secret and two unused recovery codes.
     boto3.client("dynamodb").update_item(
-        TableName=TABLE, Key={"pk": {"S": key}}, UpdateExpression="SET #m = :m",
+        TableName=TABLE,
+        Key={"pk": {"S": key}},
+        UpdateExpression="SET #m = :m",
         ExpressionAttributeNames={"#m": "mfa"},
-        ExpressionAttributeValues={":m": {"M": {"s": {"S": "sealed"},
-                                                "rc": {"M": {"a": {"N": "1"}, "b": {"N": "1"}}}}}},
+        ExpressionAttributeValues={
+            ":m": {"M": {"s": {"S": "sealed"}, "rc": {"M": {"a": {"N": "1"}, "b": {"N": "1"}}}}}
+        },
     )
     admin = api.admin()["access_token"]
     card = api.call("GET", f"/admin/users?id={alice['user_id']}", admin).json_body["user"]
@@ -321,8 +356,12 @@ def test_removing_factors_ends_every_session(api: Api) -> None:
 def test_clear_failures_clears_every_identifier_of_the_account(api: Api) -> None:
     alice = api.sign_in(ALICE)
     assert api.call("POST", "/me/phone", alice["access_token"], {"phone": PHONE}).status_code == 200
-    assert api.call("POST", "/me/phone/verify", alice["access_token"],
-                    {"phone": PHONE, "otp": code_in_text(PHONE)}).status_code == 200
+    assert (
+        api.call(
+            "POST", "/me/phone/verify", alice["access_token"], {"phone": PHONE, "otp": code_in_text(PHONE)}
+        ).status_code
+        == 200
+    )
     api.clock.advance(61)
     for send, guess in (({"email": ALICE}, {"email": ALICE}), ({"phone": PHONE}, {"phone": PHONE})):
         assert api.call("POST", "/otp", body={"action": "send_otp", **send}).status_code == 200
@@ -354,7 +393,11 @@ def test_every_action_is_in_the_audit_newest_first_and_pages(api: Api) -> None:
     assert answer["code"] == "audit_entries" and answer["next_before"] is None
     newest, oldest = answer["entries"]
     assert (newest["action"], newest["reason"], oldest["action"], oldest["reason"]) == (
-        "unlock", "the owner called back", "lock", "stolen phone")
+        "unlock",
+        "the owner called back",
+        "lock",
+        "stolen phone",
+    )
     assert newest["at"] - oldest["at"] == 1
     for entry in (newest, oldest):
         assert entry["actor"] == {"user_id": admin["user_id"], "email": "a***@example.com"}
@@ -388,8 +431,11 @@ def audit_page(api: Api, token: str, query: str) -> tuple[dict[str, Any], int]:
     as the suite's record of AWS calls counts them (tests/aws_calls.py)."""
 
     def queries() -> int:
-        return sum(count for call, count in RECORDER.calls.items()
-                   if call.operation == "Query" and call.name("IndexName") == AUDIT_INDEX)
+        return sum(
+            count
+            for call, count in RECORDER.calls.items()
+            if call.operation == "Query" and call.name("IndexName") == AUDIT_INDEX
+        )
 
     made = queries()
     answer = api.call("GET", f"/admin/audit?{query}", token)
@@ -453,11 +499,19 @@ def test_paging_reaches_entries_older_than_one_request_reads(api: Api) -> None:
     assert found == ["unlock", "lock"] and 1 < pages <= -(-121 // AUDIT_MONTHS_PER_REQUEST)
 
 
-@pytest.mark.parametrize(("query", "code"), [
-    ("limit=0", "invalid_query"), ("limit=101", "invalid_query"), ("limit=ten", "invalid_query"),
-    ("before=yesterday", "invalid_query"), ("limit=²", "invalid_query"), ("before=123%23x", "invalid_query"),
-    ("before=99999999999999%23x", "invalid_query"), ("before=1800000000000", "invalid_query"),
-])
+@pytest.mark.parametrize(
+    ("query", "code"),
+    [
+        ("limit=0", "invalid_query"),
+        ("limit=101", "invalid_query"),
+        ("limit=ten", "invalid_query"),
+        ("before=yesterday", "invalid_query"),
+        ("limit=²", "invalid_query"),
+        ("before=123%23x", "invalid_query"),
+        ("before=99999999999999%23x", "invalid_query"),
+        ("before=1800000000000", "invalid_query"),
+    ],
+)
 def test_audit_paging_parameters_are_checked(api: Api, query: str, code: str) -> None:
     token = api.admin()["access_token"]
     answer = api.call("GET", f"/admin/audit?{query}", token)
@@ -498,8 +552,9 @@ def services(settings: Settings, clock: FakeClock) -> tuple[OtpService, AdminSer
     return otp, AdminService(store, hasher, settings.limits, clock), sender
 
 
-def test_no_session_survives_a_lock_that_races_sign_ins(services: tuple[OtpService, AdminService, RecordingSender],
-                                                      clock: FakeClock) -> None:
+def test_no_session_survives_a_lock_that_races_sign_ins(
+    services: tuple[OtpService, AdminService, RecordingSender], clock: FakeClock
+) -> None:
     otp, admin, sender = services
     alice = Identifier(EMAIL, ALICE)
     otp.send_code(alice, None)

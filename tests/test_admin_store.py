@@ -46,8 +46,7 @@ class Rig:
 
     def act(self, action: Action, account_id: str, request_id: str = "req-1") -> Any:
         self.clock.advance(1)
-        return self.store.act(action, self.found(account_id), [], ADMIN, REASON, request_id,
-                              int(self.clock() * 1000))
+        return self.store.act(action, self.found(account_id), [], ADMIN, REASON, request_id, int(self.clock() * 1000))
 
     def audit_items(self) -> list[dict[str, Any]]:
         items = self.client.scan(TableName=self.table, ConsistentRead=True)["Items"]
@@ -78,8 +77,12 @@ def test_an_action_lands_with_its_audit_entry_whose_reason_is_sealed(rig: Rig) -
     assert REASON not in str(item)  # an admin may quote personal data in a reason
     entries, _ = rig.store.audit(10, None, int(rig.clock()))
     assert entries == [entry]
-    assert (entry.action, entry.target, entry.actor, entry.reason) == (Action.LOCK.value, account_id,
-                                                                       ADMIN.account_id, REASON)
+    assert (entry.action, entry.target, entry.actor, entry.reason) == (
+        Action.LOCK.value,
+        account_id,
+        ADMIN.account_id,
+        REASON,
+    )
 
 
 def test_an_action_on_an_account_no_longer_there_writes_nothing(rig: Rig) -> None:
@@ -94,8 +97,10 @@ def test_an_action_on_an_account_no_longer_there_writes_nothing(rig: Rig) -> Non
 
 def test_the_audit_trail_pages_newest_first(rig: Rig) -> None:
     account_id = rig.account()
-    made = [rig.act(action, account_id, f"req-{n}")
-            for n, action in enumerate((Action.LOCK, Action.UNLOCK, Action.CLEAR_FAILURES))]
+    made = [
+        rig.act(action, account_id, f"req-{n}")
+        for n, action in enumerate((Action.LOCK, Action.UNLOCK, Action.CLEAR_FAILURES))
+    ]
     now = int(rig.clock())
     first, cursor = rig.store.audit(2, None, now)
     assert first == made[:0:-1] and cursor == made[1].cursor
@@ -110,8 +115,12 @@ def test_a_sealed_reason_copied_onto_another_entry_does_not_open_there(rig: Rig)
     rig.act(Action.LOCK, account_id, "req-1")
     rig.act(Action.UNLOCK, account_id, "req-2")
     older, newer = sorted(rig.audit_items(), key=lambda item: item["audit_at"]["S"])
-    rig.client.update_item(TableName=rig.table, Key={"pk": newer["pk"]}, UpdateExpression="SET reason = :r",
-                           ExpressionAttributeValues={":r": older["reason"]})
+    rig.client.update_item(
+        TableName=rig.table,
+        Key={"pk": newer["pk"]},
+        UpdateExpression="SET reason = :r",
+        ExpressionAttributeValues={":r": older["reason"]},
+    )
     (newest, oldest), _ = rig.store.audit(10, None, int(rig.clock()))
     assert (newest.reason, newest.action) == ("", Action.UNLOCK.value)  # the rest of the entry still stands
     assert oldest.reason == REASON

@@ -131,8 +131,11 @@ class Table:
     hasher: KeyedHasher
 
     def item(self, key: str) -> dict[str, Any]:
-        return boto3.client("dynamodb").get_item(TableName=TABLE, Key={"pk": {"S": key}},
-                                                 ConsistentRead=True).get("Item", {})
+        return (
+            boto3.client("dynamodb")
+            .get_item(TableName=TABLE, Key={"pk": {"S": key}}, ConsistentRead=True)
+            .get("Item", {})
+        )
 
     def address_key(self, email: str = ALICE) -> str:
         return self.hasher.subject_key("email", email)
@@ -156,9 +159,17 @@ class Table:
         return found
 
     def _items_under(self, prefix: str) -> list[dict[str, Any]]:
-        pages = boto3.client("dynamodb").get_paginator("scan").paginate(
-            TableName=TABLE, ConsistentRead=True, FilterExpression="begins_with(#pk, :prefix)",
-            ExpressionAttributeNames={"#pk": "pk"}, ExpressionAttributeValues={":prefix": {"S": prefix}})
+        pages = (
+            boto3.client("dynamodb")
+            .get_paginator("scan")
+            .paginate(
+                TableName=TABLE,
+                ConsistentRead=True,
+                FilterExpression="begins_with(#pk, :prefix)",
+                ExpressionAttributeNames={"#pk": "pk"},
+                ExpressionAttributeValues={":prefix": {"S": prefix}},
+            )
+        )
         return [item for page in pages for item in page["Items"]]
 
     def live_code(self, email: str = ALICE) -> str | None:
@@ -272,8 +283,9 @@ def test_when_the_mail_and_its_take_back_both_fail_it_costs_one_cooldown_only(
     client: Client, faults: Faults, table: Table, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     faults.inject("sesv2", "SendEmail", aws_error("TooManyRequestsException", 429))
-    undo = faults.inject("dynamodb", "TransactWriteItems", aws_error("ProvisionedThroughputExceededException", 400),
-                         skip=1)
+    undo = faults.inject(
+        "dynamodb", "TransactWriteItems", aws_error("ProvisionedThroughputExceededException", 400), skip=1
+    )
     with caplog.at_level(logging.WARNING, logger="chalicelib"):
         assert_answer(send(client), 503, "mail_unavailable")  # the mail's failure is what the person hears
     assert undo.fired >= 1
@@ -407,8 +419,9 @@ def test_a_refresh_whose_answer_was_lost_can_be_retried_in_the_grace_window(
 ) -> None:
     session = sign_in(client)
     faults.inject("dynamodb", "UpdateItem", timeout(), applied=True)  # rotated in the table, answer lost
-    assert_answer(post(client, "/token/refresh", {"refresh_token": session["refresh_token"]}), 503,
-                  "storage_unavailable")
+    assert_answer(
+        post(client, "/token/refresh", {"refresh_token": session["refresh_token"]}), 503, "storage_unavailable"
+    )
     faults.clear()
     clock.advance(2)  # the answer's Retry-After
     retried = post(client, "/token/refresh", {"refresh_token": session["refresh_token"]})

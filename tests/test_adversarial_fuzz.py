@@ -32,11 +32,23 @@ from tests.conftest import FakeClock, code_in, sent_mails, sent_texts
 EXAMPLES = 2100
 SEED_EVERY = 100  # a fresh sign-in every so many examples
 MIN_REQUESTS = 2000
-ROUTES = {"/otp": ("POST",), "/token/refresh": ("POST",), "/token/revoke": ("POST",), "/signout": ("POST",),
-          "/me": ("GET",), "/me/phone": ("POST", "DELETE"), "/me/phone/verify": ("POST",), "/reauthenticate": ("POST",),
-          "/.well-known/jwks.json": ("GET",), "/.well-known/openid-configuration": ("GET",),
-          "/mfa/totp": ("POST", "DELETE"), "/mfa/totp/confirm": ("POST",), "/mfa/verify": ("POST",),
-          "/mfa/reauthenticate": ("POST",), "/mfa/recovery-codes": ("POST",)}
+ROUTES = {
+    "/otp": ("POST",),
+    "/token/refresh": ("POST",),
+    "/token/revoke": ("POST",),
+    "/signout": ("POST",),
+    "/me": ("GET",),
+    "/me/phone": ("POST", "DELETE"),
+    "/me/phone/verify": ("POST",),
+    "/reauthenticate": ("POST",),
+    "/.well-known/jwks.json": ("GET",),
+    "/.well-known/openid-configuration": ("GET",),
+    "/mfa/totp": ("POST", "DELETE"),
+    "/mfa/totp/confirm": ("POST",),
+    "/mfa/verify": ("POST",),
+    "/mfa/reauthenticate": ("POST",),
+    "/mfa/recovery-codes": ("POST",),
+}
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
@@ -45,28 +57,71 @@ def answers(*entries: errors.Answer) -> set[tuple[int, str]]:
 
 
 BODY_ERRORS = answers(errors.INVALID_JSON, errors.INVALID_BODY, errors.BODY_TOO_LARGE)
-THROTTLES = answers(errors.RESEND_COOLDOWN, errors.SEND_QUOTA_EXCEEDED, errors.IP_QUOTA_EXCEEDED,
-                    errors.TOO_MANY_FAILURES, errors.IP_FAILURE_QUOTA_EXCEEDED, errors.PREFIX_QUOTA_EXCEEDED,
-                    errors.COUNTRY_QUOTA_EXCEEDED, errors.SMS_BUDGET_EXCEEDED)
+THROTTLES = answers(
+    errors.RESEND_COOLDOWN,
+    errors.SEND_QUOTA_EXCEEDED,
+    errors.IP_QUOTA_EXCEEDED,
+    errors.TOO_MANY_FAILURES,
+    errors.IP_FAILURE_QUOTA_EXCEEDED,
+    errors.PREFIX_QUOTA_EXCEEDED,
+    errors.COUNTRY_QUOTA_EXCEEDED,
+    errors.SMS_BUDGET_EXCEEDED,
+)
 PHONE_ERRORS = answers(errors.INVALID_PHONE, errors.PHONE_NOT_SUPPORTED)
 # docs/api.md: what each route may answer to its own method, without a failing dependency.
 CATALOGUE = {
-    "/otp": answers(errors.CODE_SENT, errors.VERIFIED, errors.MISSING_ACTION, errors.UNKNOWN_ACTION,
-                    errors.INVALID_EMAIL, errors.INVALID_OTP, errors.INVALID_CODE) | BODY_ERRORS | THROTTLES
+    "/otp": answers(
+        errors.CODE_SENT,
+        errors.VERIFIED,
+        errors.MISSING_ACTION,
+        errors.UNKNOWN_ACTION,
+        errors.INVALID_EMAIL,
+        errors.INVALID_OTP,
+        errors.INVALID_CODE,
+    )
+    | BODY_ERRORS
+    | THROTTLES
     | PHONE_ERRORS,
     "/token/refresh": answers(errors.REFRESHED, errors.INVALID_TOKEN, errors.INVALID_REFRESH_TOKEN) | BODY_ERRORS,
     "/token/revoke": answers(errors.REVOKED, errors.INVALID_REFRESH_TOKEN) | BODY_ERRORS,
     "/signout": answers(errors.SIGNED_OUT, errors.INVALID_TOKEN) | BODY_ERRORS,
     "/me": answers(errors.SIGNED_IN, errors.INVALID_TOKEN),
-    "/me/phone": answers(errors.LINK_CODE_SENT, errors.PHONE_REMOVED, errors.INVALID_TOKEN, errors.ACCOUNT_HAS_PHONE,
-                         errors.PHONE_NOT_LINKED, errors.PHONE_IS_PRIMARY, errors.REAUTHENTICATION_BY_CODE_REQUIRED)
-    | PHONE_ERRORS | BODY_ERRORS | THROTTLES,
-    "/me/phone/verify": answers(errors.PHONE_LINKED, errors.INVALID_TOKEN, errors.INVALID_CODE, errors.INVALID_OTP,
-                                errors.PHONE_ALREADY_LINKED, errors.ACCOUNT_HAS_PHONE,
-                                errors.REAUTHENTICATION_BY_CODE_REQUIRED) | PHONE_ERRORS | BODY_ERRORS | THROTTLES,
-    "/reauthenticate": answers(errors.REAUTHENTICATION_CODE_SENT, errors.REAUTHENTICATED, errors.INVALID_TOKEN,
-                               errors.USE_SECOND_FACTOR, errors.INVALID_VIA, errors.INVALID_OTP, errors.INVALID_CODE)
-    | PHONE_ERRORS | BODY_ERRORS | THROTTLES,
+    "/me/phone": answers(
+        errors.LINK_CODE_SENT,
+        errors.PHONE_REMOVED,
+        errors.INVALID_TOKEN,
+        errors.ACCOUNT_HAS_PHONE,
+        errors.PHONE_NOT_LINKED,
+        errors.PHONE_IS_PRIMARY,
+        errors.REAUTHENTICATION_BY_CODE_REQUIRED,
+    )
+    | PHONE_ERRORS
+    | BODY_ERRORS
+    | THROTTLES,
+    "/me/phone/verify": answers(
+        errors.PHONE_LINKED,
+        errors.INVALID_TOKEN,
+        errors.INVALID_CODE,
+        errors.INVALID_OTP,
+        errors.PHONE_ALREADY_LINKED,
+        errors.ACCOUNT_HAS_PHONE,
+        errors.REAUTHENTICATION_BY_CODE_REQUIRED,
+    )
+    | PHONE_ERRORS
+    | BODY_ERRORS
+    | THROTTLES,
+    "/reauthenticate": answers(
+        errors.REAUTHENTICATION_CODE_SENT,
+        errors.REAUTHENTICATED,
+        errors.INVALID_TOKEN,
+        errors.USE_SECOND_FACTOR,
+        errors.INVALID_VIA,
+        errors.INVALID_OTP,
+        errors.INVALID_CODE,
+    )
+    | PHONE_ERRORS
+    | BODY_ERRORS
+    | THROTTLES,
     "/.well-known/jwks.json": answers(errors.JWKS),
     "/.well-known/openid-configuration": answers(errors.OPENID_CONFIGURATION),
 }
@@ -76,45 +131,102 @@ PROOFS = answers(errors.INVALID_CODE, errors.MFA_PROOF_BODY, errors.INVALID_OTP,
 CATALOGUE["/otp"] |= answers(errors.MFA_REQUIRED)
 CATALOGUE["/me"] |= MFA_POLICY
 CATALOGUE["/reauthenticate"] |= MFA_POLICY
-CATALOGUE.update({
-    "/mfa/totp": answers(errors.TOTP_ENROLLMENT, errors.MFA_ALREADY_ENABLED, errors.MFA_DISABLED,
-                         errors.MFA_NOT_ENABLED, errors.REAUTHENTICATION_REQUIRED, errors.INVALID_TOKEN) | MFA_POLICY,
-    "/mfa/totp/confirm": answers(errors.MFA_ENABLED, errors.INVALID_CODE, errors.INVALID_OTP,
-                                 errors.NO_PENDING_ENROLLMENT, errors.MFA_ALREADY_ENABLED, errors.INVALID_TOKEN)
-                         | BODY_ERRORS | MFA_POLICY,
-    "/mfa/verify": answers(errors.VERIFIED, errors.INVALID_MFA_TOKEN) | PROOFS | BODY_ERRORS | MFA_POLICY,
-    "/mfa/reauthenticate": answers(errors.REAUTHENTICATED, errors.INVALID_TOKEN, errors.MFA_NOT_ENABLED)
-                           | PROOFS | BODY_ERRORS | MFA_POLICY,
-    "/mfa/recovery-codes": answers(errors.RECOVERY_CODES, errors.REAUTHENTICATION_REQUIRED, errors.MFA_NOT_ENABLED,
-                                   errors.INVALID_TOKEN) | MFA_POLICY,
-})
+CATALOGUE.update(
+    {
+        "/mfa/totp": answers(
+            errors.TOTP_ENROLLMENT,
+            errors.MFA_ALREADY_ENABLED,
+            errors.MFA_DISABLED,
+            errors.MFA_NOT_ENABLED,
+            errors.REAUTHENTICATION_REQUIRED,
+            errors.INVALID_TOKEN,
+        )
+        | MFA_POLICY,
+        "/mfa/totp/confirm": answers(
+            errors.MFA_ENABLED,
+            errors.INVALID_CODE,
+            errors.INVALID_OTP,
+            errors.NO_PENDING_ENROLLMENT,
+            errors.MFA_ALREADY_ENABLED,
+            errors.INVALID_TOKEN,
+        )
+        | BODY_ERRORS
+        | MFA_POLICY,
+        "/mfa/verify": answers(errors.VERIFIED, errors.INVALID_MFA_TOKEN) | PROOFS | BODY_ERRORS | MFA_POLICY,
+        "/mfa/reauthenticate": answers(errors.REAUTHENTICATED, errors.INVALID_TOKEN, errors.MFA_NOT_ENABLED)
+        | PROOFS
+        | BODY_ERRORS
+        | MFA_POLICY,
+        "/mfa/recovery-codes": answers(
+            errors.RECOVERY_CODES, errors.REAUTHENTICATION_REQUIRED, errors.MFA_NOT_ENABLED, errors.INVALID_TOKEN
+        )
+        | MFA_POLICY,
+    }
+)
 # The admin routes: the fuzz's tokens are no admin's, but every answer a route documents counts.
 NOBODY = "0b6e3c5a-8f0e-4a51-9d43-6f1f2d7c9e10"
 ADMIN_CALLER = answers(errors.INVALID_TOKEN, errors.ADMIN_REQUIRED, errors.ADMIN_MFA_REQUIRED) | MFA_POLICY
-ADMIN_CHANGE = ADMIN_CALLER | BODY_ERRORS | answers(errors.REAUTHENTICATION_REQUIRED, errors.USER_NOT_FOUND,
-                                                    errors.INVALID_USER_ID, errors.REASON_REQUIRED)
-ADMIN_ACTIONS = {"lock": ("POST", answers(errors.USER_LOCKED, errors.CANNOT_LOCK_SELF)),
-                 "unlock": ("POST", answers(errors.USER_UNLOCKED)),
-                 "signout": ("POST", answers(errors.USER_SIGNED_OUT)),
-                 "mfa": ("DELETE", answers(errors.USER_MFA_REMOVED)),
-                 "clear-failures": ("POST", answers(errors.USER_FAILURES_CLEARED))}
-ROUTES.update({"/admin/users": ("GET",), "/admin/audit": ("GET",), "/admin/stats": ("GET",),
-               **{f"/admin/users/{NOBODY}/{action}": (method,) for action, (method, _) in ADMIN_ACTIONS.items()}})
+ADMIN_CHANGE = (
+    ADMIN_CALLER
+    | BODY_ERRORS
+    | answers(errors.REAUTHENTICATION_REQUIRED, errors.USER_NOT_FOUND, errors.INVALID_USER_ID, errors.REASON_REQUIRED)
+)
+ADMIN_ACTIONS = {
+    "lock": ("POST", answers(errors.USER_LOCKED, errors.CANNOT_LOCK_SELF)),
+    "unlock": ("POST", answers(errors.USER_UNLOCKED)),
+    "signout": ("POST", answers(errors.USER_SIGNED_OUT)),
+    "mfa": ("DELETE", answers(errors.USER_MFA_REMOVED)),
+    "clear-failures": ("POST", answers(errors.USER_FAILURES_CLEARED)),
+}
+ROUTES.update(
+    {
+        "/admin/users": ("GET",),
+        "/admin/audit": ("GET",),
+        "/admin/stats": ("GET",),
+        **{f"/admin/users/{NOBODY}/{action}": (method,) for action, (method, _) in ADMIN_ACTIONS.items()},
+    }
+)
 CATALOGUE["/otp"] |= answers(errors.ACCOUNT_LOCKED)
 CATALOGUE["/mfa/verify"] |= answers(errors.ACCOUNT_LOCKED)
-CATALOGUE.update({
-    "/admin/users": ADMIN_CALLER | answers(errors.USER_FOUND, errors.USER_NOT_FOUND, errors.INVALID_LOOKUP,
-                                           errors.INVALID_USER_ID, errors.INVALID_EMAIL) | PHONE_ERRORS,
-    "/admin/audit": ADMIN_CALLER | answers(errors.AUDIT_ENTRIES, errors.INVALID_LIMIT),
-    "/admin/stats": ADMIN_CALLER | answers(errors.ADMIN_STATS, errors.INVALID_HOURS),
-    **{f"/admin/users/{NOBODY}/{action}": ADMIN_CHANGE | done for action, (_, done) in ADMIN_ACTIONS.items()},
-})
+CATALOGUE.update(
+    {
+        "/admin/users": ADMIN_CALLER
+        | answers(
+            errors.USER_FOUND,
+            errors.USER_NOT_FOUND,
+            errors.INVALID_LOOKUP,
+            errors.INVALID_USER_ID,
+            errors.INVALID_EMAIL,
+        )
+        | PHONE_ERRORS,
+        "/admin/audit": ADMIN_CALLER | answers(errors.AUDIT_ENTRIES, errors.INVALID_LIMIT),
+        "/admin/stats": ADMIN_CALLER | answers(errors.ADMIN_STATS, errors.INVALID_HOURS),
+        **{f"/admin/users/{NOBODY}/{action}": ADMIN_CHANGE | done for action, (_, done) in ADMIN_ACTIONS.items()},
+    }
+)
 ALLOWED_ORIGIN = "http://127.0.0.1:8501"  # in the local stage's OTP_CORS_ORIGINS
 HOME = "fuzz@example.com"
-ADDRESSES = [HOME, "Fuzz@Example.COM", f"  {HOME}\t", "other.person+tag@example.org", "x@xn--mnchen-3ya.de",
-             "a@münchen.de", "\u0430dmin@example.com", "a@b", "@example.com", "fuzz@", "fuzz@@example.com",
-             f"{HOME}\r\nBcc: victim@example.com", '"quoted"@example.com', "a" * 250 + "@example.com",
-             "fuzz@example.com.", "fuzz@[127.0.0.1]", "fuzz@localhost", "a@b.c", ""]
+ADDRESSES = [
+    HOME,
+    "Fuzz@Example.COM",
+    f"  {HOME}\t",
+    "other.person+tag@example.org",
+    "x@xn--mnchen-3ya.de",
+    "a@münchen.de",
+    "\u0430dmin@example.com",
+    "a@b",
+    "@example.com",
+    "fuzz@",
+    "fuzz@@example.com",
+    f"{HOME}\r\nBcc: victim@example.com",
+    '"quoted"@example.com',
+    "a" * 250 + "@example.com",
+    "fuzz@example.com.",
+    "fuzz@[127.0.0.1]",
+    "fuzz@localhost",
+    "a@b.c",
+    "",
+]
 
 
 class Real:
@@ -135,10 +247,19 @@ def weighted(*choices: tuple[int, st.SearchStrategy[Any]]) -> st.SearchStrategy[
     return st.sampled_from([strategy for weight, strategy in choices for _ in range(weight)]).flatmap(lambda s: s)
 
 
-json_scalars = st.none() | st.booleans() | st.integers() | st.integers(min_value=-(10**30), max_value=10**30) | \
-    st.floats(allow_nan=False) | st.text(max_size=20)
-json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=4)
-                           | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=-(10**30), max_value=10**30)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=20)
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
 damages = st.sampled_from(["", "", "", "truncate", "flip", "append", "swap_parts", "lower", "strip_dots"])
 access_tokens = st.builds(Real, st.just("access"), damages)
 refresh_tokens = st.builds(Real, st.just("refresh"), damages)
@@ -148,26 +269,72 @@ codes = weighted(
     (8, real_codes),
     (2, st.from_regex(r"\A[0-9]{6}\Z")),
     (1, st.from_regex(r"\A[0-9]{0,12}\Z") | st.text(max_size=12)),
-    (1, st.sampled_from(["\u0661\u0662\u0663\u0664\u0665\u0666", "12 456", "+12345", "0x1234",
-                         "\uff11\uff12\uff13\uff14\uff15\uff16", " 123456 "])),
+    (
+        1,
+        st.sampled_from(
+            [
+                "\u0661\u0662\u0663\u0664\u0665\u0666",
+                "12 456",
+                "+12345",
+                "0x1234",
+                "\uff11\uff12\uff13\uff14\uff15\uff16",
+                " 123456 ",
+            ]
+        ),
+    ),
     (1, st.integers() | st.floats(allow_nan=False) | st.none() | st.lists(st.integers(), max_size=3)),
 )
-addresses = weighted((4, st.just(HOME)), (4, st.builds("person{}@example.com".format, st.integers(0, 40))),
-                     (3, st.sampled_from(ADDRESSES)), (1, st.emails()), (1, st.text(max_size=40) | json_scalars))
+addresses = weighted(
+    (4, st.just(HOME)),
+    (4, st.builds("person{}@example.com".format, st.integers(0, 40))),
+    (3, st.sampled_from(ADDRESSES)),
+    (1, st.emails()),
+    (1, st.text(max_size=40) | json_scalars),
+)
 HOME_PHONE = "+14155550123"
-PHONES = [HOME_PHONE, "+1 (415) 555-0123", " +14155550123 ", "+14155550124", "+447400123456", "+61412345678",
-          "+19002345678", "+18002345678", "+441212345678", "+5511987654321", "14155550123", "+1 415 555 0123 x7",
-          "+1-800-FLOWERS", "+", "+1", "+14155550123\n", "+\u0661\u0664\u0661\u0665", "+" + "9" * 40, ""]
+PHONES = [
+    HOME_PHONE,
+    "+1 (415) 555-0123",
+    " +14155550123 ",
+    "+14155550124",
+    "+447400123456",
+    "+61412345678",
+    "+19002345678",
+    "+18002345678",
+    "+441212345678",
+    "+5511987654321",
+    "14155550123",
+    "+1 415 555 0123 x7",
+    "+1-800-FLOWERS",
+    "+",
+    "+1",
+    "+14155550123\n",
+    "+\u0661\u0664\u0661\u0665",
+    "+" + "9" * 40,
+    "",
+]
 # Valid numbers a code must never go to: premium-rate, toll-free, shared-cost, a landline, a pager, VoIP, a country
 # the stage does not serve.
-REFUSED_PHONES = ["+19002345678", "+18002345678", "+4918012345", "+441212345678", "+447640123456", "+445612345678",
-                  "+5511987654321", "+8613812345678"]
+REFUSED_PHONES = [
+    "+19002345678",
+    "+18002345678",
+    "+4918012345",
+    "+441212345678",
+    "+447640123456",
+    "+445612345678",
+    "+5511987654321",
+    "+8613812345678",
+]
 # Refused numbers weigh as much as the account's own: a stale session now meets /me/phone's recent-proof check
 # before its number is read, so a refused number's answer comes mostly from /otp, and the depth check needs it.
-phones = weighted((4, st.just(HOME_PHONE)), (3, st.builds("+1212555{:04d}".format, st.integers(0, 40))),
-                  (3, st.sampled_from(PHONES)), (4, st.sampled_from(REFUSED_PHONES)),
-                  (1, st.from_regex(r"\A\+[0-9 ()-]{0,20}\Z")),
-                  (1, st.text(max_size=20) | json_scalars))
+phones = weighted(
+    (4, st.just(HOME_PHONE)),
+    (3, st.builds("+1212555{:04d}".format, st.integers(0, 40))),
+    (3, st.sampled_from(PHONES)),
+    (4, st.sampled_from(REFUSED_PHONES)),
+    (1, st.from_regex(r"\A\+[0-9 ()-]{0,20}\Z")),
+    (1, st.text(max_size=20) | json_scalars),
+)
 actions = st.sampled_from(["send_otp"] * 3 + ["verify_otp"] * 5 + ["SEND_OTP", " send_otp", "delete"])
 
 
@@ -177,16 +344,45 @@ def mostly(value: st.SearchStrategy[Any], weight: int = 6) -> st.SearchStrategy[
 
 
 otp_bodies = weighted(
-    (4, st.fixed_dictionaries({"action": mostly(actions), "email": mostly(addresses)},
-                          optional={"otp": mostly(codes), "extra": json_values})),
-    (3, st.fixed_dictionaries({"action": mostly(actions), "phone": mostly(phones)},
-                          optional={"otp": mostly(codes), "email": addresses})),
-    (1, st.fixed_dictionaries({}, optional={"action": mostly(actions), "email": mostly(addresses),
-                                            "otp": mostly(codes), "refresh_token": any_token})),
+    (
+        4,
+        st.fixed_dictionaries(
+            {"action": mostly(actions), "email": mostly(addresses)},
+            optional={"otp": mostly(codes), "extra": json_values},
+        ),
+    ),
+    (
+        3,
+        st.fixed_dictionaries(
+            {"action": mostly(actions), "phone": mostly(phones)}, optional={"otp": mostly(codes), "email": addresses}
+        ),
+    ),
+    (
+        1,
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "action": mostly(actions),
+                "email": mostly(addresses),
+                "otp": mostly(codes),
+                "refresh_token": any_token,
+            },
+        ),
+    ),
 )
 refresh_bodies = weighted(
-    (4, st.fixed_dictionaries({"refresh_token": mostly(
-        weighted((6, refresh_tokens), (1, any_token), (1, st.sampled_from(["rt1.x.y.z", "rt1...", "rt1", ""]))))})),
+    (
+        4,
+        st.fixed_dictionaries(
+            {
+                "refresh_token": mostly(
+                    weighted(
+                        (6, refresh_tokens), (1, any_token), (1, st.sampled_from(["rt1.x.y.z", "rt1...", "rt1", ""]))
+                    )
+                )
+            }
+        ),
+    ),
     (1, st.fixed_dictionaries({}, optional={"refresh_token": any_token, "extra": json_values})),
 )
 signout_bodies = st.fixed_dictionaries({}, optional={"everywhere": mostly(st.booleans(), 3), "extra": json_values})
@@ -194,46 +390,91 @@ generic_bodies = st.one_of(
     json_values,
     st.binary(max_size=300),
     st.just(b""),
-    st.builds(lambda n: b'{"action": "send_otp", "email": "' + b"a" * n + b'@example.com"}',
-              st.integers(4000, 5000)),
+    st.builds(lambda n: b'{"action": "send_otp", "email": "' + b"a" * n + b'@example.com"}', st.integers(4000, 5000)),
     st.builds(lambda n: b"[" * n + b"]" * n, st.integers(500, 3000)),
 )
-mfa_bodies = st.fixed_dictionaries({}, optional={
-    "otp": mostly(codes), "recovery_code": mostly(st.text(max_size=24) | st.just("abcd-efgh-ijkl-mnop")),
-    "mfa_token": mostly(st.sampled_from(["mt1.x.y.z", "mt1...", ""]) | st.text(max_size=40) | any_token)})
+mfa_bodies = st.fixed_dictionaries(
+    {},
+    optional={
+        "otp": mostly(codes),
+        "recovery_code": mostly(st.text(max_size=24) | st.just("abcd-efgh-ijkl-mnop")),
+        "mfa_token": mostly(st.sampled_from(["mt1.x.y.z", "mt1...", ""]) | st.text(max_size=40) | any_token),
+    },
+)
 phone_bodies = st.fixed_dictionaries({"phone": mostly(phones)}, optional={"otp": mostly(codes), "email": addresses})
-reauthentication_bodies = st.fixed_dictionaries({}, optional={
-    "otp": mostly(codes), "via": mostly(st.sampled_from(["email", "phone"])) | json_values})
-BODIES = {"/otp": otp_bodies, "/me/phone": phone_bodies, "/me/phone/verify": phone_bodies,
-          "/reauthenticate": reauthentication_bodies,
-          "/token/refresh": refresh_bodies, "/token/revoke": refresh_bodies,
-          "/signout": signout_bodies, "/me": st.just(b""), "/.well-known/jwks.json": st.just(b""),
-          "/.well-known/openid-configuration": st.just(b""), "/mfa/totp": st.just(b""),
-          "/mfa/totp/confirm": mfa_bodies, "/mfa/verify": mfa_bodies, "/mfa/reauthenticate": mfa_bodies,
-          "/mfa/recovery-codes": st.just(b""), "/admin/users": st.just(b""), "/admin/audit": st.just(b""),
-          "/admin/stats": st.just(b""),
-          **{f"/admin/users/{NOBODY}/{action}": st.fixed_dictionaries({}, optional={"reason": json_values})
-             for action in ADMIN_ACTIONS}}
+reauthentication_bodies = st.fixed_dictionaries(
+    {}, optional={"otp": mostly(codes), "via": mostly(st.sampled_from(["email", "phone"])) | json_values}
+)
+BODIES = {
+    "/otp": otp_bodies,
+    "/me/phone": phone_bodies,
+    "/me/phone/verify": phone_bodies,
+    "/reauthenticate": reauthentication_bodies,
+    "/token/refresh": refresh_bodies,
+    "/token/revoke": refresh_bodies,
+    "/signout": signout_bodies,
+    "/me": st.just(b""),
+    "/.well-known/jwks.json": st.just(b""),
+    "/.well-known/openid-configuration": st.just(b""),
+    "/mfa/totp": st.just(b""),
+    "/mfa/totp/confirm": mfa_bodies,
+    "/mfa/verify": mfa_bodies,
+    "/mfa/reauthenticate": mfa_bodies,
+    "/mfa/recovery-codes": st.just(b""),
+    "/admin/users": st.just(b""),
+    "/admin/audit": st.just(b""),
+    "/admin/stats": st.just(b""),
+    **{
+        f"/admin/users/{NOBODY}/{action}": st.fixed_dictionaries({}, optional={"reason": json_values})
+        for action in ADMIN_ACTIONS
+    },
+}
 encodings = st.sampled_from(["utf-8", "utf-8", "utf-8", "utf-8-sig", "utf-16", "latin-1"])
-header_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"),
-                      max_size=60)
-content_types = st.one_of(st.none(), header_text, st.sampled_from([
-    "application/json", "application/json; charset=utf-8", "text/plain", "application/x-www-form-urlencoded",
-    "multipart/form-data; boundary=xyz", "application/octet-stream", "image/png", "*/*", ""]))
+header_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"), max_size=60)
+content_types = st.one_of(
+    st.none(),
+    header_text,
+    st.sampled_from(
+        [
+            "application/json",
+            "application/json; charset=utf-8",
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=xyz",
+            "application/octet-stream",
+            "image/png",
+            "*/*",
+            "",
+        ]
+    ),
+)
 bearer_tokens = st.builds(lambda token: ("Bearer", token), access_tokens)
 authorizations = weighted(
     (6, bearer_tokens),
     (1, st.none() | header_text),
-    (1, st.builds(lambda scheme, token: (scheme, token), st.sampled_from(["bearer", "BEARER", "Basic", "Bearer ",
-                                                                          "Token", ""]), any_token)),
+    (
+        1,
+        st.builds(
+            lambda scheme, token: (scheme, token),
+            st.sampled_from(["bearer", "BEARER", "Basic", "Bearer ", "Token", ""]),
+            any_token,
+        ),
+    ),
     (1, st.sampled_from(["Bearer", "Bearer ", "Bearer null", "Bearer e30.e30.", "Bearer a.b.c"])),
 )
-origins = st.one_of(st.none(), header_text, st.sampled_from([ALLOWED_ORIGIN, "http://localhost:8501", "null",
-                                                             "https://evil.example", ALLOWED_ORIGIN + "/"]))
-accepts = st.one_of(st.none(), st.sampled_from(["*/*", "application/json", "application/octet-stream",
-                                                "image/png", "text/html"]), header_text)
-headers = st.fixed_dictionaries({}, optional={"content-type": content_types, "origin": origins, "accept": accepts,
-                                              "x-forwarded-for": header_text})
+origins = st.one_of(
+    st.none(),
+    header_text,
+    st.sampled_from([ALLOWED_ORIGIN, "http://localhost:8501", "null", "https://evil.example", ALLOWED_ORIGIN + "/"]),
+)
+accepts = st.one_of(
+    st.none(),
+    st.sampled_from(["*/*", "application/json", "application/octet-stream", "image/png", "text/html"]),
+    header_text,
+)
+headers = st.fixed_dictionaries(
+    {}, optional={"content-type": content_types, "origin": origins, "accept": accepts, "x-forwarded-for": header_text}
+)
 
 
 @dataclass(frozen=True)
@@ -252,18 +493,25 @@ class FuzzRequest:
 def requests(draw: st.DrawFn) -> FuzzRequest:
     """Mostly each route's own method with a body made for it; the rest anything at all."""
     # The admin actions only once in a while: with the fuzz's non-admin tokens they all answer alike.
-    path = draw(st.sampled_from(["/otp"] * 5 + ["/token/refresh"] * 3 + ["/me", "/signout", "/me/phone",
-                                                                       "/me/phone/verify"] * 2
-                                + [path for path in ROUTES if not path.startswith("/admin/users/")]
-                                + [f"/admin/users/{NOBODY}/lock"]))
+    path = draw(
+        st.sampled_from(
+            ["/otp"] * 5
+            + ["/token/refresh"] * 3
+            + ["/me", "/signout", "/me/phone", "/me/phone/verify"] * 2
+            + [path for path in ROUTES if not path.startswith("/admin/users/")]
+            + [f"/admin/users/{NOBODY}/lock"]
+        )
+    )
     method = draw(st.sampled_from(list(ROUTES[path]) * 6 + METHODS))
     body = draw(weighted((4, BODIES[path]), (1, generic_bodies)))
     return FuzzRequest(
         method=method,
         path=path,
         query=draw(st.sampled_from(["", "", "", "", "?", "?action=send_otp", "?a=1&a=2"])),
-        headers={**draw(headers), **draw(weighted((3, st.builds(dict, authorization=authorizations)),
-                                                   (1, st.just({}))))},
+        headers={
+            **draw(headers),
+            **draw(weighted((3, st.builds(dict, authorization=authorizations)), (1, st.just({})))),
+        },
         body=body,
         encoding=draw(encodings),
         advance=draw(st.sampled_from([0] * 12 + [1, 5, 11, 31, 601, 3600, 86_400])),
@@ -319,7 +567,7 @@ def damage(token: str, how: str) -> str:
         return token[: len(token) * 2 // 3]
     if how == "flip":
         i = len(token) // 2
-        return token[:i] + ("A" if token[i:i + 1] != "A" else "B") + token[i + 1:]
+        return token[:i] + ("A" if token[i : i + 1] != "A" else "B") + token[i + 1 :]
     if how == "append":
         return token + "x"
     if how == "swap_parts":
@@ -385,8 +633,9 @@ def test_no_request_gets_a_5xx_or_an_answer_outside_the_catalogue(client: Client
     seen: Counter[tuple[str, str, str]] = Counter()
 
     def exchange(request: FuzzRequest, body: Any, headers: dict[str, Any]) -> None:
-        answer = client.http.request(request.method, request.path + request.query, headers=headers,
-                                     body=encode(body, request.encoding))
+        answer = client.http.request(
+            request.method, request.path + request.query, headers=headers, body=encode(body, request.encoding)
+        )
         code = check(request, answer.status_code, answer.headers, answer.body)
         if answer.status_code == 200 and code in {"verified", "refreshed"}:
             live.learn(json.loads(answer.body))
@@ -404,9 +653,18 @@ def test_no_request_gets_a_5xx_or_an_answer_outside_the_catalogue(client: Client
     assert live.access and live.refresh
     examples = Counter[str]()
 
-    @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                     HealthCheck.data_too_large, HealthCheck.large_base_example])
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.large_base_example,
+        ],
+    )
     @given(request=requests())
     def fuzz(request: FuzzRequest) -> None:
         examples["run"] += 1
@@ -417,14 +675,18 @@ def test_no_request_gets_a_5xx_or_an_answer_outside_the_catalogue(client: Client
         to = named.get("phone") if isinstance(named.get("phone"), str) else named.get("email")
         body = live.resolve(request.body, to)
         headers = {name: live.resolve(value, to) for name, value in request.headers.items() if value is not None}
-        verifying = isinstance(body, dict) and (body.get("action") == "verify_otp"
-                                                or request.path == "/me/phone/verify")
+        verifying = isinstance(body, dict) and (
+            body.get("action") == "verify_otp" or request.path == "/me/phone/verify"
+        )
         if request.prelude and verifying:
             clock.advance(61)
             prelude = {"action": "send_otp", **{name: body[name] for name in ("email", "phone") if name in body}}
             if request.path == "/me/phone/verify":
-                exchange(FuzzRequest("POST", "/me/phone", "", request.headers, None, "utf-8", 0, False),
-                         {"phone": body.get("phone")}, headers)
+                exchange(
+                    FuzzRequest("POST", "/me/phone", "", request.headers, None, "utf-8", 0, False),
+                    {"phone": body.get("phone")},
+                    headers,
+                )
             else:
                 exchange(SEND, prelude, {})
             body = live.resolve(request.body, to)  # the code just sent
@@ -433,17 +695,31 @@ def test_no_request_gets_a_5xx_or_an_answer_outside_the_catalogue(client: Client
     # Every route meets every method at least once, whatever the random draws below happen to cover.
     for path in ROUTES:
         for method in METHODS:
-            exchange(FuzzRequest(method, path, "", {"content-type": "text/plain"}, {}, "utf-8", 0, False), {},
-                     {"content-type": "text/plain"})
+            exchange(
+                FuzzRequest(method, path, "", {"content-type": "text/plain"}, {}, "utf-8", 0, False),
+                {},
+                {"content-type": "text/plain"},
+            )
     fuzz()
 
     assert sum(seen.values()) >= MIN_REQUESTS
     # The fuzzing got deep: sign-ins, refreshes and sign-outs happened.
     assert {(path, method) for path, method, _ in seen} == {(path, method) for path in ROUTES for method in METHODS}
     codes = {code for _, _, code in seen}
-    assert {"code_sent", "verified", "refreshed", "signed_in", "signed_out", "revoked", "invalid_code",
-            "invalid_token", "resend_cooldown", "body_too_large", "invalid_phone", "phone_not_supported"} <= codes, \
-        sorted(codes)
+    assert {
+        "code_sent",
+        "verified",
+        "refreshed",
+        "signed_in",
+        "signed_out",
+        "revoked",
+        "invalid_code",
+        "invalid_token",
+        "resend_cooldown",
+        "body_too_large",
+        "invalid_phone",
+        "phone_not_supported",
+    } <= codes, sorted(codes)
     print(f"\n{sum(seen.values())} requests; answers by code: {dict(Counter(c for _, _, c in seen.elements()))}")
 
 

@@ -93,8 +93,12 @@ class LocalStack:
         """The address's sends, summed over its send-counter items (``<address key>/sends@<window>``)."""
         prefix = {":prefix": {"S": f"{self.key(email)}/sends@"}}
         pages = self.dynamodb.get_paginator("scan").paginate(
-            TableName=TABLE, ConsistentRead=True, FilterExpression="begins_with(#pk, :prefix)",
-            ExpressionAttributeNames={"#pk": "pk"}, ExpressionAttributeValues=prefix)
+            TableName=TABLE,
+            ConsistentRead=True,
+            FilterExpression="begins_with(#pk, :prefix)",
+            ExpressionAttributeNames={"#pk": "pk"},
+            ExpressionAttributeValues=prefix,
+        )
         return sum(int(item["n"]["N"]) for page in pages for item in page["Items"])
 
     def mails_to(self, email: str) -> list[dict[str, Any]]:
@@ -141,17 +145,23 @@ def local_stack(settings: dict[str, str]) -> Iterator[LocalStack]:
     output = Output()
     try:
         with headless_stack(settings, echo=output) as stack:
-            session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
-                                    region_name="us-east-1")
+            session = boto3.Session(
+                aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+            )
             secret_id = load_stage_env("local")["OTP_HASH_SECRET_ID"]
             secret = session.client("secretsmanager", endpoint_url=stack.aws_url).get_secret_value(SecretId=secret_id)
-            yield LocalStack(stack, output, KeyedHasher(secret["SecretString"].encode()),
-                             session.client("dynamodb", endpoint_url=stack.aws_url))
+            yield LocalStack(
+                stack,
+                output,
+                KeyedHasher(secret["SecretString"].encode()),
+                session.client("dynamodb", endpoint_url=stack.aws_url),
+            )
     except StackError as error:
         pytest.fail(f"the local stack did not start: {error}\n" + "\n".join(error.tail))
     finally:
-        logscan.add_log_lines("chalice local and the embedded AWS (tests/test_adversarial_http.py)",
-                              [line for _, line in output.lines])
+        logscan.add_log_lines(
+            "chalice local and the embedded AWS (tests/test_adversarial_http.py)", [line for _, line in output.lines]
+        )
 
 
 @dataclass(frozen=True)
@@ -178,9 +188,11 @@ class Burst:
 
     def describe(self) -> str:
         duration = max(a.received for a in self.answers) - self.released
-        return (f"{len(self.answers)} requests in {duration:.2f} s: {dict(self.statuses())}; in the handler at once: "
-                f"{self.in_handler_average:.0f} on average, {self.in_handler_peak} at peak; open at the clients at "
-                f"peak: {self.open_peak}")
+        return (
+            f"{len(self.answers)} requests in {duration:.2f} s: {dict(self.statuses())}; in the handler at once: "
+            f"{self.in_handler_average:.0f} on average, {self.in_handler_peak} at peak; open at the clients at "
+            f"peak: {self.open_peak}"
+        )
 
 
 def post(port: int, body: dict[str, Any], connection: http.client.HTTPConnection | None = None) -> Answer:
@@ -391,8 +403,10 @@ def test_200_concurrent_wrong_guesses_at_a_number_evaluate_exactly_the_per_code_
     assert (refused.status, refused.body["code"]) == (401, "invalid_code")
 
 
-@pytest.mark.parametrize(("method", "path"), [("GET", "/.well-known/jwks.json"), ("OPTIONS", "/.well-known/jwks.json"),
-                                            ("POST", "/otp"), ("OPTIONS", "/otp")])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/.well-known/jwks.json"), ("OPTIONS", "/.well-known/jwks.json"), ("POST", "/otp"), ("OPTIONS", "/otp")],
+)
 def test_answers_that_depend_on_the_origin_say_so_to_caches(local: LocalStack, method: str, path: str) -> None:
     allowed_origin = f"http://{HOST}:{local.stack.ports.ui}"  # the UI's, in the stage's OTP_CORS_ORIGINS
     public = path in PUBLIC_DOCUMENTS  # any origin reads it: one answer for all, nothing to vary on
@@ -407,8 +421,17 @@ def test_answers_that_depend_on_the_origin_say_so_to_caches(local: LocalStack, m
         assert response.getheader("Access-Control-Allow-Origin") == expected, (origin, response.getheaders())
 
 
-@pytest.mark.parametrize("spelled", ["victim@example.com\n", "victim@example.com\r\n", "\r\nvictim@example.com",
-                                     "victim@example.com\u2028", "victim@example.com\x85", "\tvictim@example.com "])
+@pytest.mark.parametrize(
+    "spelled",
+    [
+        "victim@example.com\n",
+        "victim@example.com\r\n",
+        "\r\nvictim@example.com",
+        "victim@example.com\u2028",
+        "victim@example.com\x85",
+        "\tvictim@example.com ",
+    ],
+)
 def test_an_address_with_a_line_break_or_control_character_is_refused(local: LocalStack, spelled: str) -> None:
     answer = post(local.stack.ports.api, {"action": "send_otp", "email": spelled})
     assert (answer.status, answer.body["code"]) == (400, "invalid_email")

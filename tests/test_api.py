@@ -59,7 +59,10 @@ def test_the_prototype_flow_signs_a_person_in(client: Client) -> None:
     assert verified.status_code == 200
     body = verified.json_body
     assert (body["message"], body["code"], body["email"], body["token_type"]) == (
-        "You are signed in.", "verified", ALICE, "Bearer"
+        "You are signed in.",
+        "verified",
+        ALICE,
+        "Bearer",
     )
     assert (body["expires_in"], body["refresh_expires_in"]) == (3600, 432_000)
     assert body["access_token"].count(".") == 2 and body["refresh_token"].startswith("rt2.")
@@ -94,9 +97,10 @@ def test_unknown_and_known_addresses_are_indistinguishable(client: Client) -> No
     send(client)
     answers = {}
     for email in (ALICE, "stranger@example.com"):
-        answers[email] = [(r.status_code, r.json_body, r.headers.get("Retry-After"))
-                          for r in (verify(client, "999999" if last_code() != "999999" else "999998", email)
-                                    for _ in range(22))]
+        answers[email] = [
+            (r.status_code, r.json_body, r.headers.get("Retry-After"))
+            for r in (verify(client, "999999" if last_code() != "999999" else "999998", email) for _ in range(22))
+        ]
     assert answers[ALICE] == answers["stranger@example.com"]
     assert answers[ALICE][-1][0] == 429
 
@@ -205,8 +209,7 @@ def test_the_failure_ceiling_is_a_429_that_a_resend_does_not_lift(
     assert_throttled(verify(client, last_code()), "too_many_failures", 86_400 - 120)
 
 
-def verify_from(client: Client, monkeypatch: pytest.MonkeyPatch, source_ip: str, code: str,
-                email: str = ALICE) -> Any:
+def verify_from(client: Client, monkeypatch: pytest.MonkeyPatch, source_ip: str, code: str, email: str = ALICE) -> Any:
     monkeypatch.setattr(LambdaEventConverter, "LOCAL_SOURCE_IP", source_ip)
     return verify(client, code, email)
 
@@ -238,9 +241,15 @@ def test_a_network_hammering_many_addresses_is_refused_at_its_budget_with_one_an
     answers = [verify_from(client, monkeypatch, "203.0.113.9", "000000", f"user{n}@example.com") for n in range(15)]
     assert {answer.status_code for answer in answers} == {401}
     # Spent: every address gets the same 429, known or not, with a live code or not, right code or not.
-    bodies = [verify_from(client, monkeypatch, "203.0.113.9", code, email).json_body
-              for email, code in ((ALICE, last_code()), (ALICE, wrong_code()), ("user1@example.com", "000000"),
-                                  ("never@example.com", "123456"))]
+    bodies = [
+        verify_from(client, monkeypatch, "203.0.113.9", code, email).json_body
+        for email, code in (
+            (ALICE, last_code()),
+            (ALICE, wrong_code()),
+            ("user1@example.com", "000000"),
+            ("never@example.com", "123456"),
+        )
+    ]
     assert {body["code"] for body in bodies} == {"ip_failure_quota_exceeded"}
     assert len({json.dumps(body, sort_keys=True) for body in bodies}) == 1
     # The right code was withdrawn, not spent: from the owner's network it still signs in.
@@ -256,8 +265,10 @@ def test_a_network_whose_send_quota_is_spent_learns_nothing_about_an_address(
     verify(client, wrong_code())
     monkeypatch.setattr(LambdaEventConverter, "LOCAL_SOURCE_IP", "203.0.113.9")
     assert send(client, "first@example.com").status_code == 200  # the stranger's one send
-    bodies = {json.dumps(send(client, email).json_body, sort_keys=True)
-              for email in (ALICE, "first@example.com", "never@example.com")}
+    bodies = {
+        json.dumps(send(client, email).json_body, sort_keys=True)
+        for email in (ALICE, "first@example.com", "never@example.com")
+    }
     assert len(bodies) == 1 and json.loads(bodies.pop())["code"] == "ip_quota_exceeded"
 
 
@@ -298,8 +309,13 @@ def test_the_per_ip_quota_counts_every_spelling_of_an_address_as_one(
 
 
 def client_error(code: str, status: int, operation: str) -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": "refused for x@example.com"},
-                        "ResponseMetadata": {"HTTPStatusCode": status}}, operation)
+    return ClientError(
+        {
+            "Error": {"Code": code, "Message": "refused for x@example.com"},
+            "ResponseMetadata": {"HTTPStatusCode": status},
+        },
+        operation,
+    )
 
 
 def fail(monkeypatch: pytest.MonkeyPatch, service: str, method: str, error: Exception) -> None:
@@ -360,8 +376,14 @@ def test_storage_failures_are_502_or_503(
 
 @pytest.mark.parametrize(
     ("path", "allowed"),
-    [("/otp", "POST"), ("/token/refresh", "POST"), ("/token/revoke", "POST"), ("/signout", "POST"),
-     ("/me", "GET"), ("/.well-known/jwks.json", "GET")],
+    [
+        ("/otp", "POST"),
+        ("/token/refresh", "POST"),
+        ("/token/revoke", "POST"),
+        ("/signout", "POST"),
+        ("/me", "GET"),
+        ("/.well-known/jwks.json", "GET"),
+    ],
 )
 def test_other_methods_get_a_json_405(client: Client, path: str, allowed: str) -> None:
     for method in {"GET", "POST", "PUT", "PATCH", "DELETE"} - {allowed}:
@@ -412,8 +434,15 @@ def test_the_public_documents_are_readable_from_any_origin(client: Client, path:
     headers = {"Origin": origin} if origin else {}
     read = client.http.get(path, headers=headers)
     refused = client.http.post(path, headers=headers, body="{}")  # a 405, readable too: it holds nothing private
-    preflight = client.http.request("OPTIONS", path, headers={**headers, "Access-Control-Request-Method": "GET",
-                                                              "Access-Control-Request-Headers": "x-requested-with"})
+    preflight = client.http.request(
+        "OPTIONS",
+        path,
+        headers={
+            **headers,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "x-requested-with",
+        },
+    )
     assert (read.status_code, refused.status_code, preflight.status_code) == (200, 405, 204)
     assert read.headers["Cache-Control"] == "public, max-age=300"
     for answer in (read, refused, preflight):
@@ -422,7 +451,9 @@ def test_the_public_documents_are_readable_from_any_origin(client: Client, path:
         assert "Vary" not in answer.headers and "Access-Control-Allow-Credentials" not in answer.headers
     assert read.headers["Access-Control-Expose-Headers"] == EXPOSED
     assert (preflight.headers["Access-Control-Allow-Methods"], preflight.headers["Access-Control-Allow-Headers"]) == (
-        "GET", "*")
+        "GET",
+        "*",
+    )
 
 
 def test_the_public_documents_stay_public_without_stage_origins(
@@ -430,8 +461,10 @@ def test_the_public_documents_stay_public_without_stage_origins(
 ) -> None:
     override_settings(monkeypatch, OTP_CORS_ORIGINS="")
     for path in PUBLIC_PATHS:
-        for answer in (client.http.get(path, headers={"Origin": "https://evil.example"}),
-                       client.http.request("OPTIONS", path, headers={"Origin": "https://evil.example"})):
+        for answer in (
+            client.http.get(path, headers={"Origin": "https://evil.example"}),
+            client.http.request("OPTIONS", path, headers={"Origin": "https://evil.example"}),
+        ):
             assert answer.headers["Access-Control-Allow-Origin"] == "*"
 
 
@@ -519,12 +552,20 @@ def test_dynamodb_round_trips_per_operation(client: Client, clock: FakeClock) ->
     # A wrong code at a live code: the address's ceiling (an UpdateItem that also takes the guess's session out)
     # and, alongside it, the network's two counters (one transaction of their own items).
     assert counter.during(lambda: verify(client, wrong_code())) == [
-        "BatchGetItem", "TransactWriteItems", "UpdateItem", "UpdateItem"]
+        "BatchGetItem",
+        "TransactWriteItems",
+        "UpdateItem",
+        "UpdateItem",
+    ]
     # right after a failure: the second write clears the failure budget
     assert counter.during(lambda: verify(client, last_code())) == ["BatchGetItem", "UpdateItem", "UpdateItem"]
     # An address that never asked: the same calls (the ceiling's write is made, and refused), nothing written to it.
     assert counter.during(lambda: verify(client, "123456", "nobody@example.com")) == [
-        "BatchGetItem", "TransactWriteItems", "UpdateItem", "UpdateItem"]
+        "BatchGetItem",
+        "TransactWriteItems",
+        "UpdateItem",
+        "UpdateItem",
+    ]
 
 
 def test_a_verify_for_an_address_that_never_asked_writes_nothing_to_it(

@@ -12,7 +12,8 @@ from tests.aws_calls import Recorder
 
 
 def test_the_service_clients_skip_botocore_validation_and_the_recorder_does_it_instead(
-        aws: None, stage_env: dict[str, str]) -> None:
+    aws: None, stage_env: dict[str, str]
+) -> None:
     client = wiring.get_client("dynamodb")
     # A recorder that takes this file's frames for the runtime's, on this client only.
     recorder = Recorder(Path(__file__).resolve().parent)

@@ -18,8 +18,9 @@ from tools.bootstrap import load_stage_env
 
 
 def run_module(*args: str, env: dict[str, str] | None = None) -> dict:
-    result = subprocess.run([sys.executable, "-m", *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-                            timeout=120, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -27,27 +28,46 @@ def run_module(*args: str, env: dict[str, str] | None = None) -> dict:
 def test_the_handler_overhead_bench_answers_every_aws_call_the_service_makes() -> None:
     # bench/overhead.py queues one answer per AWS call it expects; a call added, dropped or reordered stops it.
     env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
-    env.update(load_stage_env("local"), AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-               AWS_DEFAULT_REGION="us-east-1", AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)
+    env.update(
+        load_stage_env("local"),
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+    )
     figures = run_module("bench.overhead", "20", env=env)
-    assert {"send_otp", "verify_otp, right code", "verify_otp, wrong code", "verify_otp, no code requested",
-            "POST /token/refresh", "GET /me",
-            "POST /signout", "GET /.well-known/jwks.json", "minimal one-route Chalice app",
-            "verify_otp, right code, second factor on", "POST /mfa/verify, right code"} == set(figures)
+    assert {
+        "send_otp",
+        "verify_otp, right code",
+        "verify_otp, wrong code",
+        "verify_otp, no code requested",
+        "POST /token/refresh",
+        "GET /me",
+        "POST /signout",
+        "GET /.well-known/jwks.json",
+        "minimal one-route Chalice app",
+        "verify_otp, right code, second factor on",
+        "POST /mfa/verify, right code",
+    } == set(figures)
     assert all(0 < row["p50_us"] <= row["p99_us"] for row in figures.values())
 
 
 def test_a_cold_start_is_measured_in_a_fresh_process() -> None:
-    figures = run_module("bench.cold_start", "bench.minimal_app",
-                         json.dumps({"action": "send_otp", "email": "cold@example.com"}),
-                         env={**os.environ, "BENCH_SPAWNED_AT": "0"})
+    figures = run_module(
+        "bench.cold_start",
+        "bench.minimal_app",
+        json.dumps({"action": "send_otp", "email": "cold@example.com"}),
+        env={**os.environ, "BENCH_SPAWNED_AT": "0"},
+    )
     assert figures["status"] == 200 and figures["aws_calls"] == []
     assert figures["import_ms"] > 0 and figures["first_request_ms"] > 0
     assert figures["spawn_to_first_answer_ms"] > figures["import_ms"] and figures["cpu_to_first_answer_ms"] > 0
 
 
 def test_the_prototype_reference_answers_send_otp_with_one_put_item_and_one_send_email(
-        aws: None, stage_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    aws: None, stage_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     # What the issue describes the earlier prototype's handler doing: the cold starts are held to it.
     for name in ("OTP_TABLE", "OTP_SENDER"):
         monkeypatch.setenv(name, stage_env[name])
@@ -60,8 +80,9 @@ def test_the_prototype_reference_answers_send_otp_with_one_put_item_and_one_send
 
     for client in (prototype.table.meta.client, prototype.ses):
         client.meta.events.register("before-call.*.*", record)
-    status, _ = answer(prototype.app(proxy_event("POST", "/otp", {"action": "send_otp", "email": "p@example.com"}),
-                                     LambdaContext()))
+    status, _ = answer(
+        prototype.app(proxy_event("POST", "/otp", {"action": "send_otp", "email": "p@example.com"}), LambdaContext())
+    )
     assert (status, calls) == (200, ["dynamodb.PutItem", "ses.SendEmail"])
     sys.modules.pop("bench.prototype")
 

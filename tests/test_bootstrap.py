@@ -54,7 +54,11 @@ def test_first_run_creates_every_resource(clients: Clients) -> None:
     table = clients.dynamodb.describe_table(TableName="otp_users")["Table"]
     assert table["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
     assert {(a["AttributeName"], a["AttributeType"]) for a in table["AttributeDefinitions"]} == {
-        ("pk", "S"), ("account", "S"), ("audit_month", "S"), ("audit_at", "S")}
+        ("pk", "S"),
+        ("account", "S"),
+        ("audit_month", "S"),
+        ("audit_at", "S"),
+    }
     indexes = {index["IndexName"]: index for index in table["GlobalSecondaryIndexes"]}
     assert indexes["account"]["KeySchema"] == [{"AttributeName": "account", "KeyType": "HASH"}]
     assert indexes["account"]["Projection"] == {"ProjectionType": "KEYS_ONLY"}  # a lookup reads the home itself
@@ -156,9 +160,7 @@ def test_stage_env_is_merged_over_top_level_like_chalice(tmp_path: Path) -> None
         json.dumps(
             {
                 "environment_variables": {"OTP_TABLE": "top", "LOG_LEVEL": "INFO"},
-                "stages": {
-                    "local": {"environment_variables": {"LOG_LEVEL": "DEBUG", "OTP_SENDER": "a@b.dev"}}
-                },
+                "stages": {"local": {"environment_variables": {"LOG_LEVEL": "DEBUG", "OTP_SENDER": "a@b.dev"}}},
             }
         )
     )
@@ -181,9 +183,7 @@ def test_local_stage_of_the_repository_names_all_resources() -> None:
     )
 
 
-def test_main_dry_run_prints_plan_and_changes_nothing(
-    clients: Clients, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_main_dry_run_prints_plan_and_changes_nothing(clients: Clients, capsys: pytest.CaptureFixture[str]) -> None:
     assert bootstrap.main(["--stage", "local", "--dry-run"]) == 0
 
     out = capsys.readouterr().out
@@ -196,12 +196,20 @@ def test_main_dry_run_prints_plan_and_changes_nothing(
 
 def test_an_index_of_another_shape_stops_bootstrap(clients: Clients) -> None:
     clients.dynamodb.create_table(
-        TableName="otp_users", BillingMode="PAY_PER_REQUEST",
+        TableName="otp_users",
+        BillingMode="PAY_PER_REQUEST",
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                              {"AttributeName": "x", "AttributeType": "S"}],
-        GlobalSecondaryIndexes=[{"IndexName": "account", "KeySchema": [{"AttributeName": "x", "KeyType": "HASH"}],
-                                 "Projection": {"ProjectionType": "KEYS_ONLY"}}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "x", "AttributeType": "S"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "account",
+                "KeySchema": [{"AttributeName": "x", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            }
+        ],
     )
     with pytest.raises(bootstrap.BootstrapError, match="index 'account'"):
         bootstrap.bootstrap(clients, SETTINGS)

@@ -40,18 +40,36 @@ PARAMETERS: dict[tuple[str, str], dict[str, Any]] = {
     },
     ("dynamodb", "BatchGetItem"): {"RequestItems": {TABLE: {"Keys": [KEY]}}},
     ("dynamodb", "GetItem"): {"TableName": TABLE, "Key": KEY, "ConsistentRead": True},
-    ("dynamodb", "Query"): {"TableName": TABLE, "IndexName": "by-user", "KeyConditionExpression": "#n = :v",
-                            "ExpressionAttributeNames": {"#n": "pk"}, "ExpressionAttributeValues": {":v": {"S": "k"}}},
+    ("dynamodb", "Query"): {
+        "TableName": TABLE,
+        "IndexName": "by-user",
+        "KeyConditionExpression": "#n = :v",
+        "ExpressionAttributeNames": {"#n": "pk"},
+        "ExpressionAttributeValues": {":v": {"S": "k"}},
+    },
     ("dynamodb", "TransactWriteItems"): {
         # The token is generated when absent, and would differ between the two requests.
-        "TransactItems": [{"Update": {"TableName": TABLE, "Key": KEY, "UpdateExpression": "SET #n = :v",
-                                      "ExpressionAttributeNames": {"#n": "a"},
-                                      "ExpressionAttributeValues": {":v": {"N": "1"}}}}],
+        "TransactItems": [
+            {
+                "Update": {
+                    "TableName": TABLE,
+                    "Key": KEY,
+                    "UpdateExpression": "SET #n = :v",
+                    "ExpressionAttributeNames": {"#n": "a"},
+                    "ExpressionAttributeValues": {":v": {"N": "1"}},
+                }
+            }
+        ],
         "ClientRequestToken": "token",
     },
-    ("dynamodb", "UpdateItem"): {"TableName": TABLE, "Key": KEY, "UpdateExpression": "SET #n = :v",
-                                 "ExpressionAttributeNames": {"#n": "a"},
-                                 "ExpressionAttributeValues": {":v": {"N": "1"}}, "ReturnValues": "ALL_OLD"},
+    ("dynamodb", "UpdateItem"): {
+        "TableName": TABLE,
+        "Key": KEY,
+        "UpdateExpression": "SET #n = :v",
+        "ExpressionAttributeNames": {"#n": "a"},
+        "ExpressionAttributeValues": {":v": {"N": "1"}},
+        "ReturnValues": "ALL_OLD",
+    },
     ("kms", "GetPublicKey"): {"KeyId": "alias/k"},
     ("kms", "Sign"): {"KeyId": "alias/k", "Message": b"m", "MessageType": "RAW", "SigningAlgorithm": "ECDSA_SHA_256"},
     ("secretsmanager", "GetSecretValue"): {"SecretId": "s"},
@@ -60,9 +78,11 @@ PARAMETERS: dict[tuple[str, str], dict[str, Any]] = {
         "Destination": {"ToAddresses": ["b@example.com"]},
         "Content": {"Simple": {"Subject": {"Data": "s"}, "Body": {"Text": {"Data": "b"}}}},
     },
-    ("sns", "Publish"): {"PhoneNumber": "+14155550123", "Message": "m",
-                         "MessageAttributes": {"AWS.SNS.SMS.SMSType": {"DataType": "String",
-                                                                       "StringValue": "Transactional"}}},
+    ("sns", "Publish"): {
+        "PhoneNumber": "+14155550123",
+        "Message": "m",
+        "MessageAttributes": {"AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Transactional"}},
+    },
     ("ssm", "GetParameter"): {"Name": "/n", "WithDecryption": True},
 }
 # Where the clients are built: one region in each of three of the commercial partition's geographies, the China
@@ -107,8 +127,13 @@ def sent(client: Any, operation: str) -> dict[str, Any]:
     credential = request.headers["Authorization"].decode().split("Credential=")[1].split(",")[0]
     headers = {k.lower(): v for k, v in request.headers.items() if k.lower() not in VOLATILE_HEADERS}
     headers["user-agent"] = FEATURES.sub(b"", headers["user-agent"])
-    return {"method": request.method, "url": request.url, "headers": headers, "body": request.body,
-            "signed for": credential.split("/")[2:4]}  # access key / date / region / service / aws4_request
+    return {
+        "method": request.method,
+        "url": request.url,
+        "headers": headers,
+        "body": request.body,
+        "signed for": credential.split("/")[2:4],
+    }  # access key / date / region / service / aws4_request
 
 
 def _python_name(client: Any, operation: str) -> str:
@@ -147,8 +172,9 @@ def place(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> It
 
 def test_the_shipped_data_is_what_tools_slim_models_writes() -> None:
     expected = generate()
-    shipped = {path.relative_to(DATA_DIR).as_posix(): path.read_bytes() for path in DATA_DIR.rglob("*")
-               if path.is_file()}
+    shipped = {
+        path.relative_to(DATA_DIR).as_posix(): path.read_bytes() for path in DATA_DIR.rglob("*") if path.is_file()
+    }
     stale = sorted(name for name in expected.keys() | shipped.keys() if expected.get(name) != shipped.get(name))
     assert not stale, f"chalicelib/aws/botocore_data/ is not this botocore's: run python -m tools.slim_models ({stale})"
 

@@ -87,8 +87,9 @@ def test_a_send_within_the_cooldown_is_refused_with_the_wait_and_changes_nothing
     assert store.item() == before
 
 
-def test_the_first_spent_limit_named_is_the_network_s_before_the_identifier_s(settings: Settings,
-                                                                               clock: FakeClock) -> None:
+def test_the_first_spent_limit_named_is_the_network_s_before_the_identifier_s(
+    settings: Settings, clock: FakeClock
+) -> None:
     store = Store(settings, clock, sends_per_ip=Window(1, 3600), sends_per_address=Window(1, 3600))
     store.send("first")
     store.wait_out_cooldown()
@@ -99,8 +100,9 @@ def test_the_first_spent_limit_named_is_the_network_s_before_the_identifier_s(se
     assert store.item()["code"] == {"S": "first"}
 
 
-def test_undoing_a_send_leaves_no_live_code_and_gives_back_its_cooldown_and_quotas(settings: Settings,
-                                                                                   clock: FakeClock) -> None:
+def test_undoing_a_send_leaves_no_live_code_and_gives_back_its_cooldown_and_quotas(
+    settings: Settings, clock: FakeClock
+) -> None:
     store = Store(settings, clock, sends_per_ip=Window(1, 3600), sends_per_address=Window(1, 3600))
     ticket = store.send("never-delivered")
     store.codes.undo_send(ticket)
@@ -152,8 +154,7 @@ def test_a_guess_without_a_live_code_writes_nothing_to_the_identifier(store: Sto
     assert store.item() == expired
 
 
-def test_the_identifier_s_ceiling_refuses_every_guess_and_send_once_spent(settings: Settings,
-                                                                         clock: FakeClock) -> None:
+def test_the_identifier_s_ceiling_refuses_every_guess_and_send_once_spent(settings: Settings, clock: FakeClock) -> None:
     store = Store(settings, clock, failure_budget=Window(2, 3600), max_guesses_per_code=10)
     store.send("code")
     assert [store.guess("wrong", f"net#{n}") for n in range(2)] == [GuessResult.WRONG] * 2
@@ -163,8 +164,7 @@ def test_the_identifier_s_ceiling_refuses_every_guess_and_send_once_spent(settin
     assert refusal(lambda: store.send("new"))[0] == "too_many_failures"
 
 
-def test_a_network_over_its_budget_across_identifiers_is_refused_first(settings: Settings,
-                                                                       clock: FakeClock) -> None:
+def test_a_network_over_its_budget_across_identifiers_is_refused_first(settings: Settings, clock: FakeClock) -> None:
     store = Store(settings, clock, failures_per_ip=Window(2, 3600), failure_budget=Window(100, 3600))
     for _ in range(2):
         store.guess("wrong")  # no live code: counted against the network only

@@ -42,8 +42,11 @@ def test_malformed_codes(raw: object) -> None:
 
 @pytest.mark.parametrize(
     ("raw", "normalized"),
-    [("Bob@Example.COM", "bob@example.com"), ("  a.b+tag@sub.example.org ", "a.b+tag@sub.example.org"),
-     ("a@bücher.de", "a@xn--bcher-kva.de")],
+    [
+        ("Bob@Example.COM", "bob@example.com"),
+        ("  a.b+tag@sub.example.org ", "a.b+tag@sub.example.org"),
+        ("a@bücher.de", "a@xn--bcher-kva.de"),
+    ],
 )
 def test_addresses_are_normalised(raw: str, normalized: str) -> None:
     assert normalize_address(raw) == normalized
@@ -51,8 +54,18 @@ def test_addresses_are_normalised(raw: str, normalized: str) -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    ["", "plain", "a@b", "a@localhost", "a@example.com\r\nBcc: b@example.com", "ü@example.com",
-     "a" * 245 + "@example.com", None, 7, ["a@example.com"]],
+    [
+        "",
+        "plain",
+        "a@b",
+        "a@localhost",
+        "a@example.com\r\nBcc: b@example.com",
+        "ü@example.com",
+        "a" * 245 + "@example.com",
+        None,
+        7,
+        ["a@example.com"],
+    ],
 )
 def test_invalid_addresses(raw: object) -> None:
     with pytest.raises(InvalidAddress):

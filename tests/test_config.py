@@ -30,8 +30,13 @@ STAGES = list(CONFIG["stages"])
 DECLARED = {setting.name: setting for setting in SETTINGS}
 # docs/security-model.md: sends per source IP "30 / hour (1000 in `local`, where the UI calls from 127.0.0.1 for
 # everyone)". Every other number of every stage is the default, which docs/configuration.md gives.
-DOCUMENTED_STAGE_LIMITS = {"local": {"sends_per_ip": Window(1000, 3_600), "failures_per_ip": Window(1000, 3_600),
-                                  "sms_sends_per_ip": Window(1000, 3_600)}}
+DOCUMENTED_STAGE_LIMITS = {
+    "local": {
+        "sends_per_ip": Window(1000, 3_600),
+        "failures_per_ip": Window(1000, 3_600),
+        "sms_sends_per_ip": Window(1000, 3_600),
+    }
+}
 
 
 def test_defaults_are_the_security_model() -> None:
@@ -68,19 +73,36 @@ def test_every_number_is_a_setting() -> None:
     }
     limits = Settings.from_environ(env).limits
     assert limits == Limits(
-        code_digits=8, code_ttl_seconds=900, max_guesses_per_code=3, failure_budget=Window(10, 3_600),
-        failures_per_ip_and_address=Window(4, 600), failures_per_ip=Window(40, 1_800), resend_cooldown_seconds=60,
-        sends_per_address=Window(3, 7_200), sends_per_ip=Window(0, 3_600), access_token_seconds=900,
-        session_seconds=86_400, refresh_grace_seconds=5, max_sessions=7,
+        code_digits=8,
+        code_ttl_seconds=900,
+        max_guesses_per_code=3,
+        failure_budget=Window(10, 3_600),
+        failures_per_ip_and_address=Window(4, 600),
+        failures_per_ip=Window(40, 1_800),
+        resend_cooldown_seconds=60,
+        sends_per_address=Window(3, 7_200),
+        sends_per_ip=Window(0, 3_600),
+        access_token_seconds=900,
+        session_seconds=86_400,
+        refresh_grace_seconds=5,
+        max_sessions=7,
     )
     assert not limits.sends_per_ip.enabled
 
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("OTP_CODE_DIGITS", "4"), ("OTP_CODE_TTL_SECONDS", "ten"), ("OTP_MAX_ATTEMPTS", "0"),
-     ("OTP_SENDER", ""), ("OTP_TOKEN_ISSUER", ""), ("LOG_LEVEL", "LOUD"), ("OTP_SMS_VOIP", "maybe"),
-     ("OTP_SMS_CODE_TTL_SECONDS", "900"), ("OTP_SMS_DAILY_BUDGET", "0")],
+    [
+        ("OTP_CODE_DIGITS", "4"),
+        ("OTP_CODE_TTL_SECONDS", "ten"),
+        ("OTP_MAX_ATTEMPTS", "0"),
+        ("OTP_SENDER", ""),
+        ("OTP_TOKEN_ISSUER", ""),
+        ("LOG_LEVEL", "LOUD"),
+        ("OTP_SMS_VOIP", "maybe"),
+        ("OTP_SMS_CODE_TTL_SECONDS", "900"),
+        ("OTP_SMS_DAILY_BUDGET", "0"),
+    ],
 )
 def test_bad_settings_are_refused(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
@@ -97,9 +119,11 @@ def test_bad_settings_are_refused(name: str, value: str) -> None:
         ({"OTP_SMS_TEMPLATE": "Your code is {code}. " + "Never share it with anyone. " * 6}, "one segment"),
         ({"OTP_SMS_TEMPLATE": "Sign in with {otp}"}, "must contain {code}"),
         # 132 septets alone, 161 with the origin-bound line
-        ({"OTP_SMS_TEMPLATE": "{code} " * 18 + "{code}", "OTP_SMS_WEBOTP_DOMAIN": "signin.example.com"},
-         "OTP_SMS_TEMPLATE: the sign-in text needs 161 septets with a 6-digit code and the line "
-         "@signin.example.com #<code>, more than one segment"),
+        (
+            {"OTP_SMS_TEMPLATE": "{code} " * 18 + "{code}", "OTP_SMS_WEBOTP_DOMAIN": "signin.example.com"},
+            "OTP_SMS_TEMPLATE: the sign-in text needs 161 septets with a 6-digit code and the line "
+            "@signin.example.com #<code>, more than one segment",
+        ),
         ({"OTP_SERVICE_NAME": "Sign-in ✓"}, "OTP_SERVICE_NAME: the service name: '✓' is not in the GSM-7 alphabet"),
         ({"OTP_SERVICE_NAME": "Sign-in ✓", "OTP_SMS_TEMPLATE": "{code}"}, "OTP_SERVICE_NAME"),
     ],
@@ -118,16 +142,22 @@ def test_a_long_service_name_fits_every_text_or_stops_the_service_naming_it() ->
     fits = Settings.from_environ({**MINIMAL, "OTP_SERVICE_NAME": LONG_NAME, "OTP_SMS_WEBOTP_DOMAIN": "example.com"})
     assert fits.service_name == LONG_NAME  # tests/test_sms.py holds every text to one segment, whatever fits here
     too_long = {**MINIMAL, "OTP_SERVICE_NAME": LONG_NAME, "OTP_TOKEN_ISSUER": "https://signin.dev.example.com"}
-    with pytest.raises(ConfigError, match=re.escape(
-        "OTP_SERVICE_NAME: the reauthenticate text needs 163 septets with a 6-digit code and the line "
-        "@signin.dev.example.com #<code>, more than one segment; shorten it, or name a shorter host of the site in "
-        "OTP_SMS_WEBOTP_DOMAIN"
-    )):
+    with pytest.raises(
+        ConfigError,
+        match=re.escape(
+            "OTP_SERVICE_NAME: the reauthenticate text needs 163 septets with a 6-digit code and the line "
+            "@signin.dev.example.com #<code>, more than one segment; shorten it, or name a shorter host of the site in "
+            "OTP_SMS_WEBOTP_DOMAIN"
+        ),
+    ):
         Settings.from_environ(too_long)
     assert Settings.from_environ({**too_long, "OTP_SMS_WEBOTP_DOMAIN": "example.com"}).service_name == LONG_NAME
     without_line = {**MINIMAL, "OTP_SERVICE_NAME": LONG_NAME * 2, "OTP_TOKEN_ISSUER": "http://127.0.0.1:8000"}
-    with pytest.raises(ConfigError, match=r"^OTP_SERVICE_NAME: the link text needs 161 septets with a "
-                                          r"6-digit code, more than one segment; shorten it$"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^OTP_SERVICE_NAME: the link text needs 161 septets with a "
+        r"6-digit code, more than one segment; shorten it$",
+    ):
         Settings.from_environ(without_line)
 
 
@@ -140,10 +170,24 @@ def test_a_service_name_is_one_line(name: str) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["https://signin.example.com", "signin example.com", "signin.example.com/otp", "signin.example.com:443",
-     "signin..example.com", ".example.com", "example.com.", "-signin.example.com", "signin-.example.com",
-     "sign_in.example.com", "bücher.example", "x" * 64 + ".example.com", "127.0.0.1", "[::1]", "::1",
-     "@signin.example.com"],
+    [
+        "https://signin.example.com",
+        "signin example.com",
+        "signin.example.com/otp",
+        "signin.example.com:443",
+        "signin..example.com",
+        ".example.com",
+        "example.com.",
+        "-signin.example.com",
+        "signin-.example.com",
+        "sign_in.example.com",
+        "bücher.example",
+        "x" * 64 + ".example.com",
+        "127.0.0.1",
+        "[::1]",
+        "::1",
+        "@signin.example.com",
+    ],
 )
 def test_an_origin_bound_host_that_is_not_a_bare_host_name_stops_the_service(value: str) -> None:
     complaint = f"^OTP_SMS_WEBOTP_DOMAIN must be a bare host name .*{re.escape(repr(value))}"
@@ -288,7 +332,10 @@ def test_a_stage_repeats_a_default_only_where_bootstrap_reads_it(stage: str) -> 
 def test_bootstrap_provisions_what_the_stage_uses(stage: str) -> None:
     names, settings = ResourceNames.from_env(load_stage_env(stage)), Settings.from_environ(load_stage_env(stage))
     assert (names.table, names.sender, names.secret_id, names.signing_key) == (
-        settings.table_name, settings.sender, settings.hash_secret_id, settings.signing_key_id
+        settings.table_name,
+        settings.sender,
+        settings.hash_secret_id,
+        settings.signing_key_id,
     )
 
 

@@ -21,8 +21,9 @@ from chalicelib.accounts.tokens import VerificationKey, b64url
 SCALARS = st.integers(1, P256_N - 1)
 # Values whose DER INTEGER takes every shape: one byte, a high bit needing a leading zero, leading zero bytes
 # dropped (short integers), the largest allowed.
-EDGE_SCALARS = st.sampled_from([1, 0x7F, 0x80, 0xFF, 0x100, 0x7FFF, 0x8000, 2**248 - 1, 2**248, 2**255 - 1, 2**255,
-                                P256_N - 1])
+EDGE_SCALARS = st.sampled_from(
+    [1, 0x7F, 0x80, 0xFF, 0x100, 0x7FFF, 0x8000, 2**248 - 1, 2**248, 2**255 - 1, 2**255, P256_N - 1]
+)
 
 
 def spki(public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey) -> bytes:
@@ -32,8 +33,9 @@ def spki(public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey) -> bytes:
 def thumbprint(public_key: ec.EllipticCurvePublicKey) -> str:
     """RFC 7638 from PyJWT's JWK of the key: an encoding of x and y independent of the service's."""
     jwk = ECAlgorithm.to_jwk(public_key, as_dict=True)
-    canonical = json.dumps({name: jwk[name] for name in ("crv", "kty", "x", "y")}, separators=(",", ":"),
-                           sort_keys=True)
+    canonical = json.dumps(
+        {name: jwk[name] for name in ("crv", "kty", "x", "y")}, separators=(",", ":"), sort_keys=True
+    )
     return b64url(hashlib.sha256(canonical.encode()).digest())
 
 
@@ -90,12 +92,21 @@ def point_with_a_small_x() -> tuple[int, int]:
 
 @pytest.mark.parametrize(
     "name",
-    ["P-384", "secp256k1", "RSA", "empty", "truncated", "trailing byte", "compressed point", "off the curve",
-     "x beyond the field"],
+    [
+        "P-384",
+        "secp256k1",
+        "RSA",
+        "empty",
+        "truncated",
+        "trailing byte",
+        "compressed point",
+        "off the curve",
+        "x beyond the field",
+    ],
 )
 def test_a_public_key_of_another_shape_is_refused(name: str) -> None:
     good = valid_spki()
-    point = good[len(P256_SPKI_PREFIX):]
+    point = good[len(P256_SPKI_PREFIX) :]
     small_x, its_y = point_with_a_small_x()
     der = {
         "P-384": lambda: spki(ec.generate_private_key(ec.SECP384R1()).public_key()),
@@ -106,8 +117,9 @@ def test_a_public_key_of_another_shape_is_refused(name: str) -> None:
         "trailing byte": lambda: good + b"\x00",
         "compressed point": lambda: P256_SPKI_PREFIX + b"\x02" + point[1:33],
         "off the curve": lambda: good[:-1] + bytes([good[-1] ^ 1]),
-        "x beyond the field": lambda: P256_SPKI_PREFIX + b"\x04" + (small_x + P256_P).to_bytes(32, "big")
-        + its_y.to_bytes(32, "big"),
+        "x beyond the field": lambda: (
+            P256_SPKI_PREFIX + b"\x04" + (small_x + P256_P).to_bytes(32, "big") + its_y.to_bytes(32, "big")
+        ),
     }[name]()
     assert canonical_point(der) is None  # cryptography refuses it too, or reads something other than a P-256 key
     with pytest.raises(ValueError):
@@ -210,16 +222,17 @@ def mutate(der: bytes, mutation: tuple[int, str, int]) -> bytes:
     at, kind, byte = mutation
     at %= len(der) + (kind == "insert")
     if kind == "replace":
-        return der[:at] + bytes([byte]) + der[at + 1:]
+        return der[:at] + bytes([byte]) + der[at + 1 :]
     if kind == "insert":
         return der[:at] + bytes([byte]) + der[at:]
-    return der[:at] + der[at + 1:]
+    return der[:at] + der[at + 1 :]
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.one_of(SCALARS, EDGE_SCALARS), st.one_of(SCALARS, EDGE_SCALARS), mutations())
-def test_a_mutated_signature_reads_only_if_it_is_still_exactly_der(r: int, s: int, mutation: tuple[int, str, int]
-                                                                   ) -> None:
+def test_a_mutated_signature_reads_only_if_it_is_still_exactly_der(
+    r: int, s: int, mutation: tuple[int, str, int]
+) -> None:
     der = mutate(encode_dss_signature(r, s), mutation)
     try:
         read = p256_signature(der)
@@ -230,8 +243,9 @@ def test_a_mutated_signature_reads_only_if_it_is_still_exactly_der(r: int, s: in
 
 @settings(max_examples=300, deadline=None)
 @given(SCALARS, mutations())
-def test_a_mutated_public_key_reads_only_if_it_is_still_a_p256_key(private_scalar: int,
-                                                                    mutation: tuple[int, str, int]) -> None:
+def test_a_mutated_public_key_reads_only_if_it_is_still_a_p256_key(
+    private_scalar: int, mutation: tuple[int, str, int]
+) -> None:
     der = mutate(spki(ec.derive_private_key(private_scalar, ec.SECP256R1()).public_key()), mutation)
     try:
         read = p256_public_point(der)

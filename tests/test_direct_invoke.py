@@ -42,10 +42,16 @@ def parsed(answer: dict[str, Any]) -> tuple[int, dict[str, Any]]:
 
 def test_the_request_object_itself_mails_a_code(invoke: Invoke) -> None:
     answer = invoke({"action": "send_otp", "email": ALICE})
-    assert parsed(answer) == (200, {
-        "message": f"We sent a sign-in code to {ALICE}. It is valid for 10 minutes.",
-        "code": "code_sent", "to": ALICE, "expires_in": 600, "resend_after": 30,
-    })
+    assert parsed(answer) == (
+        200,
+        {
+            "message": f"We sent a sign-in code to {ALICE}. It is valid for 10 minutes.",
+            "code": "code_sent",
+            "to": ALICE,
+            "expires_in": 600,
+            "resend_after": 30,
+        },
+    )
     assert sent_mails()[-1]["to"] == [ALICE]
     headers = answer["headers"]
     assert (headers["Content-Type"], headers["Cache-Control"]) == ("application/json", "no-store")
@@ -89,12 +95,16 @@ def test_any_other_event_gets_the_answer_post_otp_gives(
     client: Client, invoke: Invoke, event: Any, raw: str | None, code: str
 ) -> None:
     answer = invoke(event)
-    over_http = client.http.post("/otp", headers={"Content-Type": "application/json"},
-                                 body=json.dumps(event) if raw is None else raw)
+    over_http = client.http.post(
+        "/otp", headers={"Content-Type": "application/json"}, body=json.dumps(event) if raw is None else raw
+    )
     assert (over_http.status_code, over_http.json_body["code"]) == (400, code)
     assert parsed(answer) == (400, over_http.json_body)  # never Chalice's {"Code", "Message"}
-    assert answer["headers"] == {name: value for name, value in over_http.headers.items()
-                                 if name.lower() not in {"content-length", "date", "server"}}
+    assert answer["headers"] == {
+        name: value
+        for name, value in over_http.headers.items()
+        if name.lower() not in {"content-length", "date", "server"}
+    }
 
 
 def test_direct_callers_share_one_send_budget_of_their_own(
@@ -102,8 +112,7 @@ def test_direct_callers_share_one_send_budget_of_their_own(
 ) -> None:
     override_settings(monkeypatch, OTP_SENDS_PER_IP="2")
     sends = [parsed(invoke({"action": "send_otp", "email": f"direct{n}@example.com"})) for n in range(3)]
-    assert [(status, body["code"]) for status, body in sends] == [(200, "code_sent")] * 2 + [
-        (429, "ip_quota_exceeded")]
+    assert [(status, body["code"]) for status, body in sends] == [(200, "code_sent")] * 2 + [(429, "ip_quota_exceeded")]
     assert sends[2][1]["retry_after"] > 0
     # Counted under the pseudo-network's keyed digest, as an address's sends are under its own.
     keys = {item["pk"]["S"] for item in boto3.client("dynamodb").scan(TableName="otp_users")["Items"]}
@@ -118,5 +127,7 @@ def test_a_direct_call_writes_the_route_s_access_line(invoke: Invoke, capsys: py
     invoke({"body": "{oops"})
     lines = json_lines(capsys.readouterr().out)
     assert [(line["route"], line["method"], line.get("action"), line["status"], line["code"]) for line in lines] == [
-        ("/otp", "POST", "send_otp", 200, "code_sent"), ("/otp", "POST", None, 400, "invalid_json")]
+        ("/otp", "POST", "send_otp", 200, "code_sent"),
+        ("/otp", "POST", None, 400, "invalid_json"),
+    ]
     assert lines[0]["user_hint"] == "a***@example.com" and "_aws" in lines[0]  # with its metrics (EMF)

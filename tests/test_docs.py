@@ -40,8 +40,15 @@ def anchors(document: Path) -> set[str]:
 
 def test_there_are_documents() -> None:
     names = {document.relative_to(REPO_ROOT).as_posix() for document in DOCUMENTS}
-    assert {"README.md", "CONTRIBUTING.md", "CHANGELOG.md", "docs/api.md", "docs/configuration.md",
-            "docs/security-model.md", "docs/testing.md"} <= names
+    assert {
+        "README.md",
+        "CONTRIBUTING.md",
+        "CHANGELOG.md",
+        "docs/api.md",
+        "docs/configuration.md",
+        "docs/security-model.md",
+        "docs/testing.md",
+    } <= names
 
 
 @pytest.mark.parametrize("document", DOCUMENTS, ids=lambda document: document.relative_to(REPO_ROOT).as_posix())
@@ -88,6 +95,10 @@ def test_the_security_model_names_code_that_exists() -> None:
             missing.append(path)
             continue
         text = source.read_text()
-        missing += [f"{path} {name}" for name in names
-                    for part in name.split(".") if not re.search(rf"\b{re.escape(part)}\b", text)]
+        missing += [
+            f"{path} {name}"
+            for name in names
+            for part in name.split(".")
+            if not re.search(rf"\b{re.escape(part)}\b", text)
+        ]
     assert not missing, f"docs/security-model.md names code that is not there: {missing}"

@@ -7,8 +7,20 @@ import pytest
 from tests.dynamodb_size import item_size, number_size, value_size
 
 
-@pytest.mark.parametrize(("text", "size"), [("0", 2), ("7", 2), ("12", 2), ("123", 3), ("1800000000", 2),
-                                            ("1800000001", 6), ("1234567890", 6), ("-12.50", 3), ("100", 2)])
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [
+        ("0", 2),
+        ("7", 2),
+        ("12", 2),
+        ("123", 3),
+        ("1800000000", 2),
+        ("1800000001", 6),
+        ("1234567890", 6),
+        ("-12.50", 3),
+        ("100", 2),
+    ],
+)
 def test_numbers_cost_a_byte_per_two_significant_digits_plus_one(text: str, size: int) -> None:
     assert number_size(text) == size
 

@@ -18,7 +18,8 @@ import pytest
 import requests
 
 browser = pytest.importorskip(
-    "tests.browser", reason="needs tests/browser.py and the two-step sign-in UI of the UI branch (issue 12's UI)")
+    "tests.browser", reason="needs tests/browser.py and the two-step sign-in UI of the UI branch (issue 12's UI)"
+)
 pyotp = pytest.importorskip("pyotp")
 
 from tests.local_stack import Stack  # noqa: E402
@@ -32,13 +33,16 @@ BASE32_KEY = re.compile(r"^[A-Z2-7]{16,}=*$")
 
 def signed_in_person(stack: Stack) -> str:
     """The person's access token, signed in over HTTP with the code from the embedded AWS's inbox."""
-    assert requests.post(f"{stack.api_url}/otp", json={"action": "send_otp", "email": PERSON},
-                         timeout=10).status_code == 200
+    assert (
+        requests.post(f"{stack.api_url}/otp", json={"action": "send_otp", "email": PERSON}, timeout=10).status_code
+        == 200
+    )
     mails = requests.get(f"{stack.aws_url}/_dev/inbox?limit=20", timeout=10).json()["mails"]
     mail = next(m for m in mails if PERSON in str(m.get("destinations", m)))
     code = re.search(r"\b(\d{6})\b", str(mail.get("subject", mail))).group(1)
-    answer = requests.post(f"{stack.api_url}/otp", json={"action": "verify_otp", "email": PERSON, "otp": code},
-                           timeout=10)
+    answer = requests.post(
+        f"{stack.api_url}/otp", json={"action": "verify_otp", "email": PERSON, "otp": code}, timeout=10
+    )
     assert answer.status_code == 200, answer.text
     return answer.json()["access_token"]
 

@@ -93,7 +93,10 @@ def fetched(page: Any, origin: str, script: str, arg: Any) -> dict[str, Any]:
 def test_a_page_of_an_allowed_origin_reads_the_refusal_and_its_headers(
     stack: Stack, origins: tuple[str, str], page: Any
 ) -> None:
-    seen = fetched(page, origins[0], """
+    seen = fetched(
+        page,
+        origins[0],
+        """
       async ([api, email]) => {
         // application/json makes these preflighted requests: the preflight must allow them first.
         const send = () => fetch(api + "/otp", {method: "POST", headers: {"Content-Type": "application/json"},
@@ -103,7 +106,9 @@ def test_a_page_of_an_allowed_origin_reads_the_refusal_and_its_headers(
           again: await outcome(send(), ["Retry-After"]),  // within the resend cooldown
           me: await outcome(fetch(api + "/me", {headers: {Authorization: "Bearer nonsense"}}), ["WWW-Authenticate"]),
         };
-      }""", [stack.api_url, ADDRESS])
+      }""",
+        [stack.api_url, ADDRESS],
+    )
 
     assert (seen["sent"]["status"], seen["sent"]["body"]["code"]) == (200, "code_sent")
     again = seen["again"]
@@ -118,7 +123,10 @@ def test_a_page_of_an_allowed_origin_reads_the_refusal_and_its_headers(
 def test_a_page_of_another_origin_reads_only_the_public_documents(
     stack: Stack, origins: tuple[str, str], page: Any
 ) -> None:
-    seen = fetched(page, origins[1], """
+    seen = fetched(
+        page,
+        origins[1],
+        """
       async (api) => ({
         // Refused at the preflight: the request is never made.
         send: await outcome(fetch(api + "/otp", {method: "POST", headers: {"Content-Type": "application/json"},
@@ -130,7 +138,9 @@ def test_a_page_of_another_origin_reads_only_the_public_documents(
         discovery: await outcome(fetch(api + "/.well-known/openid-configuration")),
         // A header that needs a preflight: the public documents allow it too.
         preflighted: await outcome(fetch(api + "/.well-known/jwks.json", {headers: {"X-Requested-With": "page"}})),
-      })""", stack.api_url)
+      })""",
+        stack.api_url,
+    )
 
     for refused in ("send", "me", "simple"):
         assert seen[refused] == {"error": "TypeError"}, (refused, seen[refused])  # "Failed to fetch"

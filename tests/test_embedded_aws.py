@@ -32,7 +32,8 @@ def test_the_dev_inbox_lists_the_newest_mails_and_sms_first(aws: None) -> None:
     for n in range(3):
         send_mail(f"person{n}@example.com", f"mail {n}")
     boto3.client("ses", region_name=REGION).send_raw_email(
-        Source=SENDER, Destinations=["raw@example.com"],
+        Source=SENDER,
+        Destinations=["raw@example.com"],
         RawMessage={"Data": f"From: {SENDER}\r\nTo: raw@example.com\r\nSubject: raw\r\n\r\nraw body\r\n"},
     )
     sns = boto3.client("sns", region_name=REGION)
@@ -47,9 +48,13 @@ def test_the_dev_inbox_lists_the_newest_mails_and_sms_first(aws: None) -> None:
     assert [mail["kind"] for mail in inbox["mails"]] == ["RawMessage", "Message"]
     assert "raw@example.com" in inbox["mails"][0]["destinations"]
     assert (inbox["mails"][1]["subject"], inbox["mails"][1]["destinations"]) == (
-        "mail 2", {"ToAddresses": ["person2@example.com"]})
+        "mail 2",
+        {"ToAddresses": ["person2@example.com"]},
+    )
     assert [(sms["phone_number"], sms["message"]) for sms in inbox["sms"]] == [
-        ("+15550100002", "sms 2"), ("+15550100001", "sms 1")]
+        ("+15550100002", "sms 2"),
+        ("+15550100001", "sms 1"),
+    ]
     assert len(json.loads(client.get(DEV_INBOX_PATH).data)["mails"]) == 4  # the default (20) holds them all
 
 
@@ -66,11 +71,15 @@ def test_the_dev_inbox_refuses_a_bad_limit_and_leaves_other_paths_to_moto(aws: N
 
 def _table_with_range_key(name: str) -> Any:
     client = boto3.client("dynamodb", region_name=REGION)
-    client.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
-                        KeySchema=[{"AttributeName": "h", "KeyType": "HASH"},
-                                   {"AttributeName": "r", "KeyType": "RANGE"}],
-                        AttributeDefinitions=[{"AttributeName": "h", "AttributeType": "S"},
-                                              {"AttributeName": "r", "AttributeType": "S"}])
+    client.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "h", "KeyType": "HASH"}, {"AttributeName": "r", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "h", "AttributeType": "S"},
+            {"AttributeName": "r", "AttributeType": "S"},
+        ],
+    )
     return client
 
 
@@ -83,8 +92,12 @@ def _put(table: str, h: str, r: str, v: str) -> dict[str, Any]:
 
 
 def _update(table: str, h: str, r: str, v: str, condition: str | None = None) -> dict[str, Any]:
-    update: dict[str, Any] = {"TableName": table, "Key": {"h": {"S": h}, "r": {"S": r}},
-                              "UpdateExpression": "SET v = :v", "ExpressionAttributeValues": {":v": {"S": v}}}
+    update: dict[str, Any] = {
+        "TableName": table,
+        "Key": {"h": {"S": h}, "r": {"S": r}},
+        "UpdateExpression": "SET v = :v",
+        "ExpressionAttributeValues": {":v": {"S": v}},
+    }
     if condition:
         update["ConditionExpression"] = condition
     return {"Update": update}
@@ -92,17 +105,24 @@ def _update(table: str, h: str, r: str, v: str, condition: str | None = None) ->
 
 def test_a_cancelled_transaction_leaves_every_item_it_named_as_it_was(aws: None) -> None:
     client = _table_with_range_key("rollback")
-    client.transact_write_items(TransactItems=[_put("rollback", "a", "1", "old"), _put("rollback", "b", "1", "old"),
-                                               _put("rollback", "c", "1", "untouched")])
+    client.transact_write_items(
+        TransactItems=[
+            _put("rollback", "a", "1", "old"),
+            _put("rollback", "b", "1", "old"),
+            _put("rollback", "c", "1", "untouched"),
+        ]
+    )
     before = _items(client, "rollback")
     try:
-        client.transact_write_items(TransactItems=[
-            _update("rollback", "a", "1", "new"),  # an update of an existing item
-            _put("rollback", "a", "2", "new"),  # a new item beside it under the same hash key
-            {"Delete": {"TableName": "rollback", "Key": {"h": {"S": "b"}, "r": {"S": "1"}}}},
-            _put("rollback", "d", "1", "new"),  # a new hash key
-            _update("rollback", "c", "1", "new", condition="v = :v"),  # refused: v is "untouched"
-        ])
+        client.transact_write_items(
+            TransactItems=[
+                _update("rollback", "a", "1", "new"),  # an update of an existing item
+                _put("rollback", "a", "2", "new"),  # a new item beside it under the same hash key
+                {"Delete": {"TableName": "rollback", "Key": {"h": {"S": "b"}, "r": {"S": "1"}}}},
+                _put("rollback", "d", "1", "new"),  # a new hash key
+                _update("rollback", "c", "1", "new", condition="v = :v"),  # refused: v is "untouched"
+            ]
+        )
     except client.exceptions.TransactionCanceledException as cancelled:
         reasons = [reason["Code"] for reason in cancelled.response["CancellationReasons"]]
     assert reasons == ["None", "None", "None", "None", "ConditionalCheckFailed"]

@@ -57,8 +57,9 @@ def documented_answers() -> set[tuple[int, str]]:
             assert codes and len(statuses) in {1, len(codes)}, f"cannot read this docs/api.md row: {line}"
             found |= set(zip(statuses * len(codes) if len(statuses) == 1 else statuses, codes, strict=True))
         else:
-            found |= {(int(status), code) for cell in cells[1:]
-                      for status, code in re.findall(r"\b(\d{3}) `([a-z_]+)`", cell)}
+            found |= {
+                (int(status), code) for cell in cells[1:] for status, code in re.findall(r"\b(\d{3}) `([a-z_]+)`", cell)
+            }
     return found
 
 
@@ -275,7 +276,8 @@ SCENARIOS: dict[str, Callable[[Ctx], Any]] = {
     "SIGNED_OUT": lambda ctx: ctx.post("/signout", "", ctx.sign_in()["access_token"]),
     "SIGNED_OUT_EVERYWHERE": lambda ctx: ctx.post("/signout", {"everywhere": True}, ctx.sign_in()["access_token"]),
     "SIGNED_IN": lambda ctx: ctx.client.http.get(
-        "/me", headers={"Authorization": f"Bearer {ctx.sign_in()['access_token']}"}),
+        "/me", headers={"Authorization": f"Bearer {ctx.sign_in()['access_token']}"}
+    ),
     "JWKS": lambda ctx: ctx.client.http.get("/.well-known/jwks.json"),
     "OPENID_CONFIGURATION": lambda ctx: ctx.client.http.get("/.well-known/openid-configuration"),
     "BODY_TOO_LARGE": lambda ctx: ctx.post("/otp", '{"action": "send_otp", "email": "' + "a" * 5000 + '@x.com"}'),
@@ -300,10 +302,12 @@ SCENARIOS: dict[str, Callable[[Ctx], Any]] = {
     "PHONE_NOT_LINKED": lambda ctx: delete_phone(ctx, ctx.sign_in()["access_token"]),
     "PHONE_IS_PRIMARY": lambda ctx: delete_phone(ctx, by_phone(ctx)["access_token"]),
     "PREFIX_QUOTA_EXCEEDED": two_texts_to_one_block,
-    "COUNTRY_QUOTA_EXCEEDED": lambda ctx: text(ctx.with_settings(OTP_SMS_SENDS_PER_COUNTRY="1"), "+12125550123")
-    and text(ctx, PHONE),
-    "SMS_BUDGET_EXCEEDED": lambda ctx: text(ctx.with_settings(OTP_SMS_DAILY_BUDGET="1"), "+12125550123")
-    and text(ctx, PHONE),
+    "COUNTRY_QUOTA_EXCEEDED": lambda ctx: (
+        text(ctx.with_settings(OTP_SMS_SENDS_PER_COUNTRY="1"), "+12125550123") and text(ctx, PHONE)
+    ),
+    "SMS_BUDGET_EXCEEDED": lambda ctx: (
+        text(ctx.with_settings(OTP_SMS_DAILY_BUDGET="1"), "+12125550123") and text(ctx, PHONE)
+    ),
     "SMS_UNAVAILABLE": lambda ctx: ctx.failing("sns", "Publish", "Throttling", 400).sending_text(),
     "SMS_REJECTED": lambda ctx: ctx.failing("sns", "Publish", "InvalidParameter", 400).sending_text(),
     "INVALID_OTP": lambda ctx: ctx.verify("12345"),
@@ -313,14 +317,16 @@ SCENARIOS: dict[str, Callable[[Ctx], Any]] = {
     "INVALID_TOKEN": lambda ctx: ctx.client.http.get("/me"),
     "RESEND_COOLDOWN": two_sends,
     "SEND_QUOTA_EXCEEDED": lambda ctx: two_sends(ctx.with_settings(OTP_SENDS_PER_ADDRESS="1")),
-    "IP_QUOTA_EXCEEDED": lambda ctx: two_sends(ctx.with_settings(OTP_SENDS_PER_IP="1"), "a@example.com",
-                                               "b@example.com"),
+    "IP_QUOTA_EXCEEDED": lambda ctx: two_sends(
+        ctx.with_settings(OTP_SENDS_PER_IP="1"), "a@example.com", "b@example.com"
+    ),
     "TOO_MANY_FAILURES": two_wrong_guesses,
     "IP_FAILURE_QUOTA_EXCEEDED": lambda ctx: two_guesses_from_one_network(ctx.with_settings(OTP_FAILURES_PER_IP="1")),
     "MAIL_UNAVAILABLE": lambda ctx: ctx.failing("sesv2", "SendEmail", "TooManyRequestsException", 429).send(),
     "MAIL_REJECTED": lambda ctx: ctx.failing("sesv2", "SendEmail", "MessageRejected", 400).send(),
     "STORAGE_UNAVAILABLE": lambda ctx: ctx.failing(
-        "dynamodb", "TransactWriteItems", "ProvisionedThroughputExceededException", 400).send(),
+        "dynamodb", "TransactWriteItems", "ProvisionedThroughputExceededException", 400
+    ).send(),
     "STORAGE_ERROR": lambda ctx: ctx.failing("dynamodb", "TransactWriteItems", "AccessDeniedException", 400).send(),
     "KEYS_UNAVAILABLE": lambda ctx: signing_fails(ctx, "KMSInternalException", 500),
     "KEYS_ERROR": lambda ctx: signing_fails(ctx, "AccessDeniedException", 400),
@@ -341,16 +347,19 @@ SCENARIOS: dict[str, Callable[[Ctx], Any]] = {
     "INVALID_USER_ID": lambda ctx: as_admin(ctx, "post", "/admin/users/42/lock", REASON),
     "REASON_REQUIRED": lambda ctx: as_admin(ctx, "post", f"/admin/users/{ctx.sign_in()['user_id']}/lock", {}),
     "ADMIN_REQUIRED": lambda ctx: ctx.client.http.get(
-        "/admin/audit", headers={"Authorization": f"Bearer {ctx.sign_in()['access_token']}"}),
+        "/admin/audit", headers={"Authorization": f"Bearer {ctx.sign_in()['access_token']}"}
+    ),
     "ADMIN_MFA_REQUIRED": admin_at_aal1,
     "ACCOUNT_LOCKED": locked_sign_in,
     "USER_NOT_FOUND": lambda ctx: as_admin(ctx, "get", "/admin/users?email=nobody@example.com"),
     "CANNOT_LOCK_SELF": locked_self,
     "REAUTHENTICATION_REQUIRED": stale_admin,
-    "METRICS_UNAVAILABLE": lambda ctx: ctx.failing("cloudwatch", "GetMetricData", "Throttling", 400) and as_admin(
-        ctx, "get", "/admin/stats"),
-    "METRICS_ERROR": lambda ctx: ctx.failing("cloudwatch", "GetMetricData", "AccessDenied", 403) and as_admin(
-        ctx, "get", "/admin/stats"),
+    "METRICS_UNAVAILABLE": lambda ctx: (
+        ctx.failing("cloudwatch", "GetMetricData", "Throttling", 400) and as_admin(ctx, "get", "/admin/stats")
+    ),
+    "METRICS_ERROR": lambda ctx: (
+        ctx.failing("cloudwatch", "GetMetricData", "AccessDenied", 403) and as_admin(ctx, "get", "/admin/stats")
+    ),
 }
 
 
@@ -405,22 +414,27 @@ MFA_SCENARIOS: dict[str, Callable[[Ctx], Any]] = {
     "MFA_ENABLED": lambda ctx: confirming(ctx)[1],
     "REAUTHENTICATED": reauthenticated,
     "MFA_DISABLED": lambda ctx: ctx.client.http.delete(
-        "/mfa/totp", headers={"Authorization": f"Bearer {enrolled(ctx)[1]['access_token']}"}),
+        "/mfa/totp", headers={"Authorization": f"Bearer {enrolled(ctx)[1]['access_token']}"}
+    ),
     "RECOVERY_CODES": lambda ctx: ctx.post("/mfa/recovery-codes", "", enrolled(ctx)[1]["access_token"]),
     "MFA_PROOF_BODY": lambda ctx: ctx.post("/mfa/verify", {"mfa_token": "mt1.x"}),
     "INVALID_MFA_TOKEN": lambda ctx: ctx.post("/mfa/verify", {"mfa_token": "mt1.x", "otp": "123456"}),
     "REAUTHENTICATION_REQUIRED": step_up_expired,
     "USE_SECOND_FACTOR": lambda ctx: ctx.post("/reauthenticate", "", enrolled(ctx)[1]["access_token"]),
     "MFA_ENROLLMENT_REQUIRED": lambda ctx: ctx.with_settings(OTP_MFA="required").client.http.get(
-        "/me", headers={"Authorization": f"Bearer {ctx.sign_in()['access_token']}"}),
+        "/me", headers={"Authorization": f"Bearer {ctx.sign_in()['access_token']}"}
+    ),
     "MFA_DISABLED_HERE": lambda ctx: ctx.with_settings(OTP_MFA="off").post("/mfa/verify", {}),
-    "NO_PENDING_ENROLLMENT": lambda ctx: ctx.post("/mfa/totp/confirm", {"otp": "123456"},
-                                                  ctx.sign_in()["access_token"]),
+    "NO_PENDING_ENROLLMENT": lambda ctx: ctx.post(
+        "/mfa/totp/confirm", {"otp": "123456"}, ctx.sign_in()["access_token"]
+    ),
     "MFA_NOT_ENABLED": lambda ctx: ctx.client.http.delete(
-        "/mfa/totp", headers={"Authorization": f"Bearer {ctx.sign_in()['access_token']}"}),
+        "/mfa/totp", headers={"Authorization": f"Bearer {ctx.sign_in()['access_token']}"}
+    ),
     "MFA_ALREADY_ENABLED": lambda ctx: ctx.post("/mfa/totp", "", enrolled(ctx)[1]["access_token"]),
 }
 SCENARIOS.update(MFA_SCENARIOS)
+
 
 @pytest.fixture
 def ctx(client: Client, clock: FakeClock, monkeypatch: pytest.MonkeyPatch, no_wait_retries: None) -> Iterator[Ctx]:
@@ -484,8 +498,11 @@ def throttle_reasons() -> list[ast.expr | None]:
 def test_every_throttle_reason_has_an_answer() -> None:
     reasons = throttle_reasons()
     assert reasons, "no Throttled(...) found in chalicelib: how does the store refuse now? Update this test."
-    unreadable = [ast.unparse(reason) if reason else "(none)" for reason in reasons
-                  if not (isinstance(reason, ast.Constant) and isinstance(reason.value, str))]
+    unreadable = [
+        ast.unparse(reason) if reason else "(none)"
+        for reason in reasons
+        if not (isinstance(reason, ast.Constant) and isinstance(reason.value, str))
+    ]
     assert not unreadable, f"Throttled(...) reasons this test cannot check for an answer: {unreadable}"
     given = {reason.value for reason in reasons if isinstance(reason, ast.Constant)}
     assert given - set(exchange.THROTTLES) == set(), "a throttle reason without an answer: declare it in errors.py"
@@ -539,6 +556,9 @@ def test_only_the_catalogue_spells_a_code(path: Path) -> None:
     codes = {entry.code for entry in errors.CATALOGUE.values()}
     strings = {node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)}
     assert strings & codes == set(), f"{path.name} spells a code: raise or answer from chalicelib/http/errors.py"
-    calls = {getattr(node.func, "id", getattr(node.func, "attr", None)) for node in ast.walk(tree)
-             if isinstance(node, ast.Call)}
+    calls = {
+        getattr(node.func, "id", getattr(node.func, "attr", None))
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+    }
     assert calls & {"ApiError", "ErrorKind", "Success"} == set(), f"{path.name} makes an answer of its own"

@@ -37,19 +37,26 @@ UI = "http://127.0.0.1:8501"  # one of the local stage's CORS origins (.chalice/
 ELSEWHERE = "https://evil.example"
 
 
-def request(body: str | bytes | None = None, method: str = "POST", headers: dict[str, str] | None = None,
-            context: dict[str, Any] | None = None, base64_encoded: bool = False) -> Request:
+def request(
+    body: str | bytes | None = None,
+    method: str = "POST",
+    headers: dict[str, str] | None = None,
+    context: dict[str, Any] | None = None,
+    base64_encoded: bool = False,
+) -> Request:
     """A request as Chalice builds it from API Gateway's event."""
     text = body.decode() if isinstance(body, bytes) else body
-    return Request({
-        "multiValueQueryStringParameters": None,
-        "headers": headers or {},
-        "pathParameters": None,
-        "requestContext": {"httpMethod": method, "resourcePath": "/otp", **(context or {})},
-        "body": text,
-        "isBase64Encoded": base64_encoded,
-        "stageVariables": None,
-    })
+    return Request(
+        {
+            "multiValueQueryStringParameters": None,
+            "headers": headers or {},
+            "pathParameters": None,
+            "requestContext": {"httpMethod": method, "resourcePath": "/otp", **(context or {})},
+            "body": text,
+            "isBase64Encoded": base64_encoded,
+            "stageVariables": None,
+        }
+    )
 
 
 @pytest.fixture
@@ -74,15 +81,17 @@ def failure_of(error: Exception) -> errors.ApiError:
 
 
 def test_a_json_object_body_is_read_as_it_is(stage: Any) -> None:
-    assert Exchange(request('{"action": "send_otp", "n": [1, 2]}')).json_object() == {"action": "send_otp",
-                                                                                      "n": [1, 2]}
+    assert Exchange(request('{"action": "send_otp", "n": [1, 2]}')).json_object() == {"action": "send_otp", "n": [1, 2]}
 
 
-@pytest.mark.parametrize(("body", "kind"), [
-    (None, errors.INVALID_BODY),  # nothing is not an object
-    ("", errors.INVALID_BODY),
-    ("  \n ", errors.INVALID_JSON),  # blanks are not JSON
-])
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        (None, errors.INVALID_BODY),  # nothing is not an object
+        ("", errors.INVALID_BODY),
+        ("  \n ", errors.INVALID_JSON),  # blanks are not JSON
+    ],
+)
 def test_an_empty_body_is_an_empty_object_only_where_optional(stage: Any, body: str | None, kind: ErrorKind) -> None:
     assert Exchange(request(body)).json_object(optional=True) == {}
     with pytest.raises(errors.ApiError) as refused:
@@ -90,13 +99,16 @@ def test_an_empty_body_is_an_empty_object_only_where_optional(stage: Any, body: 
     assert refused.value.kind is kind
 
 
-@pytest.mark.parametrize(("body", "kind"), [
-    ("{not json", errors.INVALID_JSON),
-    ("[" * 100_000 + "]" * 100_000, errors.INVALID_JSON),  # json's recursion limit, refused like any bad JSON
-    ('["an", "array"]', errors.INVALID_BODY),
-    ('"a string"', errors.INVALID_BODY),
-    ("null", errors.INVALID_BODY),
-])
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        ("{not json", errors.INVALID_JSON),
+        ("[" * 100_000 + "]" * 100_000, errors.INVALID_JSON),  # json's recursion limit, refused like any bad JSON
+        ('["an", "array"]', errors.INVALID_BODY),
+        ('"a string"', errors.INVALID_BODY),
+        ("null", errors.INVALID_BODY),
+    ],
+)
 def test_a_body_that_is_not_a_json_object_is_refused(stage: Any, body: str, kind: ErrorKind) -> None:
     stage(OTP_MAX_BODY_BYTES="1000000")
     with pytest.raises(errors.ApiError) as refused:
@@ -167,17 +179,20 @@ def test_principal_without_a_bearer_token_is_rejected_before_any_lookup(monkeypa
 # -- exceptions as answers -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("error", "kind"), [
-    (InvalidAddress("no @"), errors.INVALID_EMAIL),
-    (InvalidPhone("too short"), errors.INVALID_PHONE),
-    (PhoneNotSupported("not a mobile"), errors.PHONE_NOT_SUPPORTED),
-    (MalformedCode("letters"), errors.INVALID_OTP),
-    (SessionRejected("reused"), errors.INVALID_TOKEN),
-    (InvalidCode(), errors.INVALID_CODE),
-    (mfa.ReauthenticationRequired(by_code=True), errors.REAUTHENTICATION_BY_CODE_REQUIRED),
-    (mfa.ReauthenticationRequired(), errors.REAUTHENTICATION_REQUIRED),
-    (ConfigError("OTP_TABLE is not set"), errors.MISCONFIGURED),
-])
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (InvalidAddress("no @"), errors.INVALID_EMAIL),
+        (InvalidPhone("too short"), errors.INVALID_PHONE),
+        (PhoneNotSupported("not a mobile"), errors.PHONE_NOT_SUPPORTED),
+        (MalformedCode("letters"), errors.INVALID_OTP),
+        (SessionRejected("reused"), errors.INVALID_TOKEN),
+        (InvalidCode(), errors.INVALID_CODE),
+        (mfa.ReauthenticationRequired(by_code=True), errors.REAUTHENTICATION_BY_CODE_REQUIRED),
+        (mfa.ReauthenticationRequired(), errors.REAUTHENTICATION_REQUIRED),
+        (ConfigError("OTP_TABLE is not set"), errors.MISCONFIGURED),
+    ],
+)
 def test_each_refusal_of_the_core_is_its_answer(error: Exception, kind: ErrorKind) -> None:
     assert failure_of(error).kind is kind
 
@@ -198,17 +213,21 @@ def test_every_throttle_is_its_answer_with_the_store_s_wait(reason: str) -> None
     assert (failure.kind, failure.retry_after) == (exchange.THROTTLES[reason], 37)
 
 
-@pytest.mark.parametrize(("service", "transient", "kind", "retry_after"), [
-    ("ses", True, errors.MAIL_UNAVAILABLE, exchange.TRANSIENT_RETRY_AFTER),
-    ("ses", False, errors.MAIL_REJECTED, None),
-    ("sns", True, errors.SMS_UNAVAILABLE, exchange.TRANSIENT_RETRY_AFTER),
-    ("dynamodb", False, errors.STORAGE_ERROR, None),
-    ("cloudwatch", True, errors.METRICS_UNAVAILABLE, exchange.TRANSIENT_RETRY_AFTER),
-    ("kms", True, errors.KEYS_UNAVAILABLE, exchange.TRANSIENT_RETRY_AFTER),  # any other service holds keys
-    ("secretsmanager", False, errors.KEYS_ERROR, None),
-])
-def test_a_failing_service_is_a_503_to_retry_or_a_502(service: str, transient: bool, kind: ErrorKind,
-                                                      retry_after: int | None) -> None:
+@pytest.mark.parametrize(
+    ("service", "transient", "kind", "retry_after"),
+    [
+        ("ses", True, errors.MAIL_UNAVAILABLE, exchange.TRANSIENT_RETRY_AFTER),
+        ("ses", False, errors.MAIL_REJECTED, None),
+        ("sns", True, errors.SMS_UNAVAILABLE, exchange.TRANSIENT_RETRY_AFTER),
+        ("dynamodb", False, errors.STORAGE_ERROR, None),
+        ("cloudwatch", True, errors.METRICS_UNAVAILABLE, exchange.TRANSIENT_RETRY_AFTER),
+        ("kms", True, errors.KEYS_UNAVAILABLE, exchange.TRANSIENT_RETRY_AFTER),  # any other service holds keys
+        ("secretsmanager", False, errors.KEYS_ERROR, None),
+    ],
+)
+def test_a_failing_service_is_a_503_to_retry_or_a_502(
+    service: str, transient: bool, kind: ErrorKind, retry_after: int | None
+) -> None:
     failure = failure_of(DependencyError(service, transient, "ThrottlingException"))
     assert (failure.kind, failure.retry_after) == (kind, retry_after)
     assert failure.status == (503 if transient else 502)
@@ -229,8 +248,9 @@ def test_anything_else_is_an_internal_error_logged_without_its_message(
 # -- respond -------------------------------------------------------------------------------------------------
 
 
-def test_a_refusal_is_json_with_its_wait_in_the_body_and_the_header(stage: Any,
-                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_refusal_is_json_with_its_wait_in_the_body_and_the_header(
+    stage: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     def throttled(_: Exchange) -> tuple[int, dict[str, Any]]:
         raise Throttled("resend_cooldown", 42)
 
@@ -267,14 +287,19 @@ def test_a_public_document_is_cacheable_only_when_it_succeeds(stage: Any) -> Non
 def test_a_public_answer_is_readable_from_every_origin_and_needs_no_vary(stage: Any, origin: str | None) -> None:
     headers = {} if origin is None else {"Origin": origin}
     assert cors_headers(request(headers=headers), public=True) == {
-        "Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": exchange.EXPOSED_HEADERS}
+        "Access-Control-Allow-Origin": "*",
+        "Access-Control-Expose-Headers": exchange.EXPOSED_HEADERS,
+    }
     stage(OTP_CORS_ORIGINS="")
     assert cors_headers(request(headers=headers), public=True)["Access-Control-Allow-Origin"] == "*"
 
 
 def test_a_private_answer_is_readable_only_from_the_stage_origins(stage: Any) -> None:
     assert cors_headers(request(headers={"Origin": UI})) == {
-        "Access-Control-Allow-Origin": UI, "Vary": "Origin", "Access-Control-Expose-Headers": exchange.EXPOSED_HEADERS}
+        "Access-Control-Allow-Origin": UI,
+        "Vary": "Origin",
+        "Access-Control-Expose-Headers": exchange.EXPOSED_HEADERS,
+    }
     # Refused or origin-less, it still varies by origin, or a shared cache could hand it to an allowed page.
     assert cors_headers(request(headers={"Origin": ELSEWHERE})) == {"Vary": "Origin"}
     assert cors_headers(request()) == {"Vary": "Origin"}

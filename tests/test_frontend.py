@@ -309,9 +309,7 @@ def texts(elements: Any) -> list[str]:
     return [element.value for element in elements]
 
 
-def send(
-    at: AppTest, fake_api: FakeApi, answer: requests.Response | Exception, email: str = "a@b.com"
-) -> None:
+def send(at: AppTest, fake_api: FakeApi, answer: requests.Response | Exception, email: str = "a@b.com") -> None:
     fake_api.answers.append(answer)
     at.text_input(key="email_input").input(email)
     at.button(key="send").click().run()
@@ -456,9 +454,7 @@ def test_empty_address_is_not_sent(app: AppTest, fake_api: FakeApi) -> None:
     assert texts(app.warning) == ["Enter your email address."]
 
 
-def test_rate_limit_shows_message_and_live_countdown(
-    app: AppTest, fake_api: FakeApi, fake_clock: FakeClock
-) -> None:
+def test_rate_limit_shows_message_and_live_countdown(app: AppTest, fake_api: FakeApi, fake_clock: FakeClock) -> None:
     message = "Too many codes requested for this address. Try again later."
     limited = response(
         429,
@@ -496,9 +492,7 @@ def test_rate_limit_falls_back_to_retry_after_header(app: AppTest, fake_api: Fak
 def test_too_many_failures_blocks_verify(app: AppTest, fake_api: FakeApi) -> None:
     send(app, fake_api, SENT)
     message = "Too many wrong codes. Try again later."
-    verify(
-        app, fake_api, response(429, {"message": message, "code": "too_many_failures", "retry_after": 600})
-    )
+    verify(app, fake_api, response(429, {"message": message, "code": "too_many_failures", "retry_after": 600}))
 
     assert texts(app.warning) == [message]
     assert "You can try again in 600 s." in texts(app.caption)
@@ -514,9 +508,7 @@ def test_too_many_failures_blocks_verify(app: AppTest, fake_api: FakeApi) -> Non
         (503, "mail_unavailable", "Email sending is unavailable right now. Try again in a few minutes."),
     ],
 )
-def test_mail_failure_shows_api_message(
-    app: AppTest, fake_api: FakeApi, status: int, code: str, message: str
-) -> None:
+def test_mail_failure_shows_api_message(app: AppTest, fake_api: FakeApi, status: int, code: str, message: str) -> None:
     send(app, fake_api, response(status, {"message": message, "code": code}))
 
     assert texts(app.error) == [message]
@@ -543,9 +535,7 @@ def test_api_trouble_shows_one_clear_line(
     assert on_email_step(app)
 
 
-def test_resend_is_disabled_until_cooldown_passes(
-    app: AppTest, fake_api: FakeApi, fake_clock: FakeClock
-) -> None:
+def test_resend_is_disabled_until_cooldown_passes(app: AppTest, fake_api: FakeApi, fake_clock: FakeClock) -> None:
     send(app, fake_api, SENT)
     assert app.button(key="resend").disabled is True
     assert "You can request a new code in 30 s." in texts(app.caption)
@@ -576,9 +566,7 @@ def test_use_a_different_address_returns_to_prefilled_start(app: AppTest, fake_a
     assert not app.success
 
 
-def test_api_url_falls_back_to_secrets(
-    env: pytest.MonkeyPatch, fake_api: FakeApi, fake_clock: FakeClock
-) -> None:
+def test_api_url_falls_back_to_secrets(env: pytest.MonkeyPatch, fake_api: FakeApi, fake_clock: FakeClock) -> None:
     env.delenv("OTP_API_URL")
     at = AppTest.from_file(str(APP_PATH), default_timeout=10)
     at.secrets["api_url"] = "https://signin.example.com/api/"
@@ -1180,7 +1168,12 @@ def test_client_delete_never_raises(fake_api: FakeApi) -> None:
 def test_phone_countries_from_the_stage_setting() -> None:
     default = phone.countries({})
     assert [(country.code, country.dialling_code) for country in default] == [
-        ("US", 1), ("CA", 1), ("GB", 44), ("DE", 49), ("FR", 33), ("AU", 61)
+        ("US", 1),
+        ("CA", 1),
+        ("GB", 44),
+        ("DE", 49),
+        ("FR", 33),
+        ("AU", 61),
     ]
     assert default[2].label == "GB +44"
     # The configured order (the first is preselected); unknown regions and repeats dropped; never empty.
@@ -1709,6 +1702,8 @@ PROOF_SENT = response(
     200, {"message": PROOF_SENT_MESSAGE, "code": "code_sent", "to": "a@b.com", "expires_in": 600, "resend_after": 30}
 )
 ADD_PROMPT = f"To add **{NUMBER_SHOWN}** to your account, first confirm it is you with a code we send to **a@b.com**."
+
+
 def test_a_phone_added_late_is_confirmed_with_a_mailed_code_then_sent_with_the_new_tokens(
     app: AppTest, fake_api: FakeApi, fake_clock: FakeClock
 ) -> None:
@@ -1766,7 +1761,7 @@ def test_a_phone_added_late_is_confirmed_with_a_mailed_code_then_sent_with_the_n
     app.run()
     assert not app.exception and fake_api.answers == []
     assert fake_api.calls[-2].json == {"refresh_token": REFRESH_2}
-    assert not presented(fake_api.calls[before_proof + 1:]) & {ACCESS_1, REFRESH_1}
+    assert not presented(fake_api.calls[before_proof + 1 :]) & {ACCESS_1, REFRESH_1}
 
 
 def test_removing_a_phone_late_shows_a_send_limit_in_the_prompt_then_confirms(

@@ -31,23 +31,56 @@ def response(status: int, body: Any) -> requests.Response:
 
 def stats(hours: int) -> dict[str, Any]:
     ones = [1.0] * hours
-    return {"code": "admin_stats", "message": "m", "timestamps": list(range(hours)), "period": 3600,
-            "channels": {"email": {"metrics": {"CodesSent": ones, "SignIns": ones, "WrongCodes": [0.0] * hours},
-                                   "refused": {"resend_cooldown": ones}},
-                         "sms": {"metrics": {"CodesSent": ones, "SignIns": ones, "WrongCodes": ones,
-                                             "SmsSent": ones, "SmsCost": [0.01] * hours, "SmsVerified": ones},
-                                 "refused": {}}},
-            "countries": {"US": {"SmsSent": ones, "SmsVerified": [0.0] * hours, "SmsCost": [0.01] * hours}},
-            "accounts_locked": [0.0] * hours, "refresh_reuse": [0.0] * hours,
-            "sms_budget": {"texts": 1000, "window_seconds": 86400, "prices_usd": {"US": 0.00883}}}
+    return {
+        "code": "admin_stats",
+        "message": "m",
+        "timestamps": list(range(hours)),
+        "period": 3600,
+        "channels": {
+            "email": {
+                "metrics": {"CodesSent": ones, "SignIns": ones, "WrongCodes": [0.0] * hours},
+                "refused": {"resend_cooldown": ones},
+            },
+            "sms": {
+                "metrics": {
+                    "CodesSent": ones,
+                    "SignIns": ones,
+                    "WrongCodes": ones,
+                    "SmsSent": ones,
+                    "SmsCost": [0.01] * hours,
+                    "SmsVerified": ones,
+                },
+                "refused": {},
+            },
+        },
+        "countries": {"US": {"SmsSent": ones, "SmsVerified": [0.0] * hours, "SmsCost": [0.01] * hours}},
+        "accounts_locked": [0.0] * hours,
+        "refresh_reuse": [0.0] * hours,
+        "sms_budget": {"texts": 1000, "window_seconds": 86400, "prices_usd": {"US": 0.00883}},
+    }
 
 
-CARD = {"id": USER_ID, "status": "active", "created_at": 1_800_000_000, "last_sign_in_at": 1_800_000_100,
-        "identifiers": [{"type": "email", "value": "alice@example.com",
-                         "failures": {"count": 2, "limit": 50, "resets_in": 600}}],
-        "factors": [], "recovery_codes_left": 0, "live_sessions": 3}
-ENTRY = {"at": 1_800_000_200.5, "actor": {"user_id": "x", "email": "a***@example.com"}, "action": "lock",
-         "user_id": USER_ID, "reason": "stolen, phone", "request_id": "r-1", "cursor": "c"}
+CARD = {
+    "id": USER_ID,
+    "status": "active",
+    "created_at": 1_800_000_000,
+    "last_sign_in_at": 1_800_000_100,
+    "identifiers": [
+        {"type": "email", "value": "alice@example.com", "failures": {"count": 2, "limit": 50, "resets_in": 600}}
+    ],
+    "factors": [],
+    "recovery_codes_left": 0,
+    "live_sessions": 3,
+}
+ENTRY = {
+    "at": 1_800_000_200.5,
+    "actor": {"user_id": "x", "email": "a***@example.com"},
+    "action": "lock",
+    "user_id": USER_ID,
+    "reason": "stolen, phone",
+    "request_id": "r-1",
+    "cursor": "c",
+}
 
 
 class FakeApi:
@@ -56,18 +89,28 @@ class FakeApi:
         self.act_answers: list[requests.Response] = []
         self.next_before: str | None = None  # of the audit's answer
 
-    def request(self, method: str, url: str, json: Any = None, params: Any = None, headers: Any = None,
-                timeout: float = 0) -> requests.Response:
+    def request(
+        self, method: str, url: str, json: Any = None, params: Any = None, headers: Any = None, timeout: float = 0
+    ) -> requests.Response:
         path = urlparse(url).path
         self.calls.append((method, path, json, params, headers["Authorization"]))
         routes: dict[str, Callable[[], requests.Response]] = {
             "/admin/stats": lambda: response(200, stats(int(params["hours"]))),
-            "/admin/audit": lambda: response(200, {"code": "audit_entries", "message": "m", "entries": [ENTRY],
-                                                   "next_before": self.next_before}),
+            "/admin/audit": lambda: response(
+                200, {"code": "audit_entries", "message": "m", "entries": [ENTRY], "next_before": self.next_before}
+            ),
             "/admin/users": lambda: response(200, {"code": "user_found", "message": "m", "user": CARD}),
-            "/mfa/reauthenticate": lambda: response(200, {"code": "reauthenticated", "message": "m",
-                                                          "access_token": "new-access", "refresh_token": "new-refresh",
-                                                          "expires_in": 3600, "refresh_expires_in": 400000}),
+            "/mfa/reauthenticate": lambda: response(
+                200,
+                {
+                    "code": "reauthenticated",
+                    "message": "m",
+                    "access_token": "new-access",
+                    "refresh_token": "new-refresh",
+                    "expires_in": 3600,
+                    "refresh_expires_in": 400000,
+                },
+            ),
         }
         if path in routes:
             return routes[path]()
@@ -94,8 +137,9 @@ def page(signed_in: bool = True) -> AppTest:
 
 
 def text(at: AppTest) -> str:
-    return "\n".join(e.value for kind in ("markdown", "caption", "info", "success", "warning", "error")
-                     for e in getattr(at, kind))
+    return "\n".join(
+        e.value for kind in ("markdown", "caption", "info", "success", "warning", "error") for e in getattr(at, kind)
+    )
 
 
 def test_without_a_session_the_page_says_where_to_sign_in(fake: FakeApi) -> None:
@@ -123,8 +167,7 @@ def test_periods_are_split_oldest_first() -> None:
 def test_the_audit_table_downloads_as_csv(fake: FakeApi) -> None:
     at = page()
     frame = admin_page.audit_frame([ENTRY])
-    assert list(frame.iloc[0]) == ["2027-01-15 08:03 UTC", "a***@example.com", "lock", USER_ID, "stolen, phone",
-                                   "r-1"]
+    assert list(frame.iloc[0]) == ["2027-01-15 08:03 UTC", "a***@example.com", "lock", USER_ID, "stolen, phone", "r-1"]
     csv = frame.to_csv(index=False)
     assert '"stolen, phone"' in csv and csv.startswith("when,admin,action,account,reason,request id")
     assert not at.get("download_button")  # one view at a time: the charts first
@@ -159,8 +202,13 @@ def test_an_action_needs_a_confirmation_with_a_reason(fake: FakeApi) -> None:
     at.text_input(key="admin_reason").set_value("stolen phone").run()
     fake.act_answers.append(response(200, {"code": "user_locked", "message": "The account is locked."}))
     at.button(key="admin_confirm").click().run()
-    assert ("POST", f"/admin/users/{USER_ID}/lock", {"reason": "stolen phone"}, None,
-            "Bearer admin-access") in fake.calls
+    assert (
+        "POST",
+        f"/admin/users/{USER_ID}/lock",
+        {"reason": "stolen phone"},
+        None,
+        "Bearer admin-access",
+    ) in fake.calls
     assert "The account is locked." in text(at)
 
 
@@ -177,13 +225,21 @@ def test_a_stale_proof_asks_for_the_authenticator_and_renews_the_session(fake: F
     assert at.session_state["session_box"].current.access_token == "new-access"
     fake.act_answers.append(response(200, {"code": "user_mfa_removed", "message": "Removed."}))
     at.button(key="admin_confirm").click().run()
-    assert ("DELETE", f"/admin/users/{USER_ID}/mfa", {"reason": "lost authenticator"}, None,
-            "Bearer new-access") in fake.calls
+    assert (
+        "DELETE",
+        f"/admin/users/{USER_ID}/mfa",
+        {"reason": "lost authenticator"},
+        None,
+        "Bearer new-access",
+    ) in fake.calls
 
 
 def test_a_refusal_is_shown_as_the_api_wrote_it(fake: FakeApi, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(requests, "request", lambda *a, **k: response(
-        403, {"code": "admin_required", "message": "This is for the service's admins only."}))
+    monkeypatch.setattr(
+        requests,
+        "request",
+        lambda *a, **k: response(403, {"code": "admin_required", "message": "This is for the service's admins only."}),
+    )
     at = page()
     assert "This is for the service's admins only." in [e.value for e in at.error]
 
@@ -195,8 +251,13 @@ def test_the_admin_client_never_raises(monkeypatch: pytest.MonkeyPatch, failure:
 
     monkeypatch.setattr(requests, "request", fail)
     client = admin_api.AdminClient("http://api.test")
-    for result in (client.user("t", "id", USER_ID), client.act("t", USER_ID, "lock", "r"), client.audit("t"),
-                   client.stats("t", 24), client.reauthenticate("t", "123456")):
+    for result in (
+        client.user("t", "id", USER_ID),
+        client.act("t", USER_ID, "lock", "r"),
+        client.audit("t"),
+        client.stats("t", 24),
+        client.reauthenticate("t", "123456"),
+    ):
         assert (result.status, result.code) == (None, "api_unreachable")
     html = requests.Response()
     html.status_code, html._content = 502, b"<html>bad gateway</html>"

@@ -151,9 +151,7 @@ def test_any_proof_then_the_retry_presents_its_new_tokens(world: World) -> None:
     world.api.proofs.append(REAUTHENTICATED)
     world.api.calls.append(DISABLED)
 
-    outcome = world.step_up.prove_then(
-        lambda token: world.api.reauthenticate(token, "654321"), world.api.remove_totp
-    )
+    outcome = world.step_up.prove_then(lambda token: world.api.reauthenticate(token, "654321"), world.api.remove_totp)
 
     assert outcome == twostep.StepUpOutcome(DISABLED, proven=True)
     assert [(name, token) for name, token, _ in world.api.log] == [
@@ -243,9 +241,7 @@ def test_challenge_from_an_mfa_required_answer() -> None:
     # Unknown factors are ignored, and none at all means both (the API accepts both).
     odd = twostep.Challenge.from_answer({**data, "factors": ["webauthn", 7, "recovery_code"], "expires_in": "x"})
     assert odd == twostep.Challenge("mt-1", ("recovery_code",), None)
-    assert twostep.Challenge.from_answer({**data, "factors": "totp"}) == twostep.Challenge(
-        "mt-1", twostep.FACTORS, 300
-    )
+    assert twostep.Challenge.from_answer({**data, "factors": "totp"}) == twostep.Challenge("mt-1", twostep.FACTORS, 300)
     for not_a_challenge in ({**data, "code": "verified"}, {**data, "mfa_token": ""}, {"code": "mfa_required"}):
         assert twostep.Challenge.from_answer(not_a_challenge) is None
 

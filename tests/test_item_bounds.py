@@ -70,8 +70,9 @@ class Rig:
         self.sessions = SessionService(self.accounts, UnsignedTokens(), self.hasher, limits)  # type: ignore[arg-type]
         store = CodeStore(self.dynamodb, self.table, limits, self.accounts, sleep=lambda _: None)
         self.mailbox = Mailbox()
-        self.service = OtpService(store, self.accounts, lambda kind: self.mailbox, self.sessions, self.hasher, limits,
-                                  clock)
+        self.service = OtpService(
+            store, self.accounts, lambda kind: self.mailbox, self.sessions, self.hasher, limits, clock
+        )
         self.largest = 0
 
     def home(self, email: str) -> dict[str, Any]:
@@ -167,29 +168,55 @@ def test_the_largest_home_item_the_design_allows_is_under_the_stated_bound(setti
     hasher = KeyedHasher(b"k" * 32)
     key = hasher.subject_key("email", LONGEST)
     big = 10**10 - 1
-    entry = {"M": {"c": {"N": str(big)}, "x": {"N": str(big)}, "r": {"N": str(big)},
-                   "h": {"S": "f" * 32}, "hp": {"S": "f" * 32}, "hg": {"S": "f" * 32},
-                   "amr": {"L": [{"S": "otp"}, {"S": "mfa"}, {"S": "sms"}]},
-                   "a": {"N": str(big)}, "g": {"N": str(big)}, "t": {"N": str(limits.mfa_attempts_per_token)}}}
+    entry = {
+        "M": {
+            "c": {"N": str(big)},
+            "x": {"N": str(big)},
+            "r": {"N": str(big)},
+            "h": {"S": "f" * 32},
+            "hp": {"S": "f" * 32},
+            "hg": {"S": "f" * 32},
+            "amr": {"L": [{"S": "otp"}, {"S": "mfa"}, {"S": "sms"}]},
+            "a": {"N": str(big)},
+            "g": {"N": str(big)},
+            "t": {"N": str(limits.mfa_attempts_per_token)},
+        }
+    }
     sessions = {f"{n:011d}": entry for n in range(limits.max_sessions + limits.max_guesses_per_code)}
     item = {
-        "pk": {"S": key}, "v": {"N": "1"}, "pinned": {"S": "never"}, "expires_at": {"S": "never"},
-        "code": {"S": "f" * 32}, "last_guess": {"S": "f" * 32}, "code_expires_at": {"N": str(big)},
-        "guesses": {"N": str(limits.max_guesses_per_code)}, "sent_at": {"N": str(big)},
-        "prev_sent_at": {"N": str(big)}, "fails": {"N": str(limits.failure_budget.limit)},
-        "fails_w": {"N": str(big)}, "account": {"S": "f" * 36}, "status": {"S": "active"},
-        "created_at": {"N": str(big)}, "last_sign_in_at": {"N": str(big)},
-        "ids": {"M": {"email": {"S": hasher.sealer().seal(LONGEST, key)},
-                      "phone": {"S": hasher.sealer().seal("+" + "9" * 15, key)}}},  # E.164's longest
+        "pk": {"S": key},
+        "v": {"N": "1"},
+        "pinned": {"S": "never"},
+        "expires_at": {"S": "never"},
+        "code": {"S": "f" * 32},
+        "last_guess": {"S": "f" * 32},
+        "code_expires_at": {"N": str(big)},
+        "guesses": {"N": str(limits.max_guesses_per_code)},
+        "sent_at": {"N": str(big)},
+        "prev_sent_at": {"N": str(big)},
+        "fails": {"N": str(limits.failure_budget.limit)},
+        "fails_w": {"N": str(big)},
+        "account": {"S": "f" * 36},
+        "status": {"S": "active"},
+        "created_at": {"N": str(big)},
+        "last_sign_in_at": {"N": str(big)},
+        "ids": {
+            "M": {
+                "email": {"S": hasher.sealer().seal(LONGEST, key)},
+                "phone": {"S": hasher.sealer().seal("+" + "9" * 15, key)},
+            }
+        },  # E.164's longest
         "sessions": {"M": sessions},
         **largest_second_factor(key, hasher),
     }
     assert item_size(item) <= HOME_ITEM_BOUND < ITEM_LIMIT_BYTES
     # A linked phone's item: the same code state and slots, and where its account lives instead of the account.
-    linked = {name: value for name, value in item.items()
-              if name not in ("account", "status", "created_at", "last_sign_in_at", "ids")}
-    linked.update(pk={"S": hasher.subject_key("phone", "+" + "9" * 15)}, home={"S": key},
-                  home_account={"S": "f" * 36})
+    linked = {
+        name: value
+        for name, value in item.items()
+        if name not in ("account", "status", "created_at", "last_sign_in_at", "ids")
+    }
+    linked.update(pk={"S": hasher.subject_key("phone", "+" + "9" * 15)}, home={"S": key}, home_account={"S": "f" * 36})
     assert item_size(linked) < item_size(item)
 
 
@@ -197,12 +224,21 @@ def largest_second_factor(key: str, hasher: KeyedHasher) -> dict[str, Any]:
     """``mfa`` with every field at its largest and ten recovery codes, and a pending enrollment beside it."""
     sealed = MfaStore(None, TABLE, hasher.sealer(), Limits()).seal(key, totp.new_secret())
     big = {"N": str(10**10 - 1)}
-    codes = {recovery.digest(hasher, key, recovery.normalised(code) or ""): {"N": "1"}
-             for code in recovery.new_codes()}
+    codes = {recovery.digest(hasher, key, recovery.normalised(code) or ""): {"N": "1"} for code in recovery.new_codes()}
     assert len(codes) == recovery.COUNT
-    return {"mfa": {"M": {"s": {"S": sealed}, "u": big, "f": big, "fw": big, "cf": {"N": str(CONSECUTIVE_CEILING)},
-                          "rc": {"M": codes}}},
-            "mfa_p": {"M": {"s": {"S": sealed}, "t": big}}}
+    return {
+        "mfa": {
+            "M": {
+                "s": {"S": sealed},
+                "u": big,
+                "f": big,
+                "fw": big,
+                "cf": {"N": str(CONSECUTIVE_CEILING)},
+                "rc": {"M": codes},
+            }
+        },
+        "mfa_p": {"M": {"s": {"S": sealed}, "t": big}},
+    }
 
 
 @pytest.mark.slow  # hundreds of sign-ins on moto: most of a minute, so make test's only
@@ -212,11 +248,25 @@ def test_a_second_factor_in_use_leaves_the_item_within_its_own_bound(settings: S
     limits = replace(settings.limits, resend_cooldown_seconds=0, sends_per_address=Window(1_000, 3_600))
     rig = Rig(boto3.client("dynamodb"), settings.table_name, clock, limits)
     challenges = Challenges(rig.hasher, limits)
-    rig.service = OtpService(CodeStore(rig.dynamodb, rig.table, limits, rig.accounts, sleep=lambda _: None),
-                             rig.accounts, lambda kind: rig.mailbox, rig.sessions, rig.hasher, limits, clock,
-                             challenges)
-    mfa = MfaService(MfaStore(rig.dynamodb, rig.table, rig.hasher.sealer(), limits), challenges, rig.sessions,
-                     rig.accounts, rig.hasher, limits, "OTP Sign-in")
+    rig.service = OtpService(
+        CodeStore(rig.dynamodb, rig.table, limits, rig.accounts, sleep=lambda _: None),
+        rig.accounts,
+        lambda kind: rig.mailbox,
+        rig.sessions,
+        rig.hasher,
+        limits,
+        clock,
+        challenges,
+    )
+    mfa = MfaService(
+        MfaStore(rig.dynamodb, rig.table, rig.hasher.sealer(), limits),
+        challenges,
+        rig.sessions,
+        rig.accounts,
+        rig.hasher,
+        limits,
+        "OTP Sign-in",
+    )
     key = rig.hasher.subject_key("email", LONGEST)
     bound = item_size(largest_second_factor(key, rig.hasher))
 
@@ -233,15 +283,16 @@ def test_a_second_factor_in_use_leaves_the_item_within_its_own_bound(settings: S
         challenge = first_factor()
         if n % 3 == 0:
             with pytest.raises(InvalidCode):
-                mfa.verify(challenge.mfa_token, Proof("000000" if pyotp.TOTP(secret).at(int(clock())) != "000000"
-                                                      else "111111", totp=True), int(clock()))
-        verified = mfa.verify(challenge.mfa_token, Proof(pyotp.TOTP(secret).at(int(clock())), totp=True),
-                              int(clock()))
+                mfa.verify(
+                    challenge.mfa_token,
+                    Proof("000000" if pyotp.TOTP(secret).at(int(clock())) != "000000" else "111111", totp=True),
+                    int(clock()),
+                )
+        verified = mfa.verify(challenge.mfa_token, Proof(pyotp.TOTP(secret).at(int(clock())), totp=True), int(clock()))
         if n % 15 == 0:
             principal = rig.sessions.authenticate(verified.session.access_token, int(clock()))
             codes = mfa.regenerate(principal, int(clock()))
-            mfa.verify(first_factor().mfa_token, Proof(recovery.normalised(codes[0]) or "", totp=False),
-                       int(clock()))
+            mfa.verify(first_factor().mfa_token, Proof(recovery.normalised(codes[0]) or "", totp=False), int(clock()))
         home = rig.home(LONGEST)
         assert item_size({name: home[name] for name in ("mfa", "mfa_p") if name in home}) <= bound
         rig.measure(LONGEST)
@@ -256,6 +307,9 @@ def test_no_expression_the_service_sent_comes_near_the_4_kb_limit_or_names_an_at
 
 
 def test_limits_are_the_defaults_the_bound_was_stated_for(settings: Settings) -> None:
-    local_only = {"sends_per_ip": Limits().sends_per_ip, "failures_per_ip": Limits().failures_per_ip,
-                  "sms_sends_per_ip": Limits().sms_sends_per_ip}
+    local_only = {
+        "sends_per_ip": Limits().sends_per_ip,
+        "failures_per_ip": Limits().failures_per_ip,
+        "sms_sends_per_ip": Limits().sms_sends_per_ip,
+    }
     assert replace(settings.limits, **local_only) == Limits()

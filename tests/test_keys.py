@@ -54,10 +54,12 @@ def with_port(stage_env: dict[str, str], port: int, **overrides: str) -> Setting
 
 
 def test_the_key_comes_from_the_extension_and_no_sdk_client_is_built(
-        aws: None, stage_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    aws: None, stage_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("AWS_SESSION_TOKEN", "the-function's-session-token")
     stored = boto3.client("secretsmanager", region_name=REGION).get_secret_value(
-        SecretId=stage_env["OTP_HASH_SECRET_ID"])["SecretString"]
+        SecretId=stage_env["OTP_HASH_SECRET_ID"]
+    )["SecretString"]
     with serving(with_secrets_extension(answering("404 Not Found", b"{}"), REGION)) as port:
         assert load_hash_key(with_port(stage_env, port), no_client) == stored.encode()
         # Without the session token the extension refuses to answer: a refusal a retry would not change.
@@ -67,14 +69,18 @@ def test_the_key_comes_from_the_extension_and_no_sdk_client_is_built(
     assert (refused.value.service, refused.value.transient) == ("secretsmanager", False)
 
 
-@pytest.mark.parametrize(("status", "body", "transient"), [
-    ("503 Service Unavailable", b"{}", True),  # the extension's own call to AWS failed: worth a retry
-    ("400 Bad Request", b"ResourceNotFoundException", False),
-    ("200 OK", b"not json", False),
-    ("200 OK", b"[]", False),
-])
+@pytest.mark.parametrize(
+    ("status", "body", "transient"),
+    [
+        ("503 Service Unavailable", b"{}", True),  # the extension's own call to AWS failed: worth a retry
+        ("400 Bad Request", b"ResourceNotFoundException", False),
+        ("200 OK", b"not json", False),
+        ("200 OK", b"[]", False),
+    ],
+)
 def test_a_failing_extension_is_a_key_service_failure(
-        stage_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, status: str, body: bytes, transient: bool) -> None:
+    stage_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, status: str, body: bytes, transient: bool
+) -> None:
     monkeypatch.setenv("AWS_SESSION_TOKEN", "token")
     with serving(answering(status, body)) as port, pytest.raises(DependencyError) as failed:
         load_hash_key(with_port(stage_env, port), no_client)
@@ -90,7 +96,8 @@ def test_an_extension_that_does_not_listen_is_worth_a_retry(stage_env: dict[str,
 
 
 def test_an_ssm_parameter_is_asked_of_the_extension_by_name_and_decrypted(
-        stage_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    stage_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     asked: list[str] = []
 
     def extension(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -106,7 +113,8 @@ def test_an_ssm_parameter_is_asked_of_the_extension_by_name_and_decrypted(
 
 
 def test_an_ssm_parameter_is_read_through_the_service_client_when_there_is_no_extension(
-        aws: None, stage_env: dict[str, str]) -> None:
+    aws: None, stage_env: dict[str, str]
+) -> None:
     from chalicelib import wiring
 
     boto3.client("ssm", region_name=REGION).put_parameter(Name="/otp/hash-key", Value="s" * 64, Type="SecureString")

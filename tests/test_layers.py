@@ -16,16 +16,18 @@ from pathlib import Path
 from tests.conftest import REPO_ROOT
 
 PACKAGE = REPO_ROOT / "chalicelib"
-MUTUAL = frozenset({
-    ("accounts", "aws"),  # accounts' stores write through aws.expressions; aws' senders take an Identifier
-    ("accounts", "config"),  # config reads the identifier kinds
-    ("accounts", "mfa"),  # sessions read mfa.state; the mfa service drives accounts' sessions
-    ("admin", "http"),  # admin.stats reads the metric names of http.metrics
-    ("aws", "otp"),  # the senders render otp.sms_text; the code store writes through aws.expressions
-    ("config", "http"),  # config reads http.network's default prefix length
-    ("config", "otp"),  # config checks the SMS texts with otp.sms_text
-    ("mfa", "otp"),  # mfa raises otp's InvalidCode and Throttled; otp issues mfa challenges
-})
+MUTUAL = frozenset(
+    {
+        ("accounts", "aws"),  # accounts' stores write through aws.expressions; aws' senders take an Identifier
+        ("accounts", "config"),  # config reads the identifier kinds
+        ("accounts", "mfa"),  # sessions read mfa.state; the mfa service drives accounts' sessions
+        ("admin", "http"),  # admin.stats reads the metric names of http.metrics
+        ("aws", "otp"),  # the senders render otp.sms_text; the code store writes through aws.expressions
+        ("config", "http"),  # config reads http.network's default prefix length
+        ("config", "otp"),  # config checks the SMS texts with otp.sms_text
+        ("mfa", "otp"),  # mfa raises otp's InvalidCode and Throttled; otp issues mfa challenges
+    }
+)
 
 
 def _unit(path: Path) -> str:
@@ -40,8 +42,11 @@ def imports() -> dict[tuple[str, str], set[str]]:
         importer = _unit(path)
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                names = ([f"{node.module}.{alias.name}" for alias in node.names] if node.module == "chalicelib"
-                         else [node.module])
+                names = (
+                    [f"{node.module}.{alias.name}" for alias in node.names]
+                    if node.module == "chalicelib"
+                    else [node.module]
+                )
             elif isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]
             else:

@@ -51,8 +51,9 @@ def send_from(stack: Stack, source: str, email: str) -> tuple[int, str]:
     logscan.remember(addresses=[email])
     connection = http.client.HTTPConnection(HOST, stack.ports.api, timeout=30, source_address=(source, 0))
     try:
-        connection.request("POST", "/otp", json.dumps({"action": "send_otp", "email": email}),
-                           {"Content-Type": "application/json"})
+        connection.request(
+            "POST", "/otp", json.dumps({"action": "send_otp", "email": email}), {"Content-Type": "application/json"}
+        )
         response = connection.getresponse()
         return response.status, json.loads(response.read())["code"]
     finally:
@@ -90,13 +91,24 @@ def load_dynamodb(endpoint: str, requests: int) -> None:
     Spoken in DynamoDB's JSON protocol on kept-alive connections: boto3 would spend more CPU per request than the
     embedded AWS does, and on a small machine take it from the server.
     """
-    boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
-                 aws_secret_access_key="testing").create_table(
-        TableName="load", BillingMode="PAY_PER_REQUEST", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
-    headers = {"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "DynamoDB_20120810.PutItem",
-               "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/dynamodb/aws4_request, "
-                                "SignedHeaders=host, Signature=0"}  # moto checks the shape, not the signature
+    boto3.client(
+        "dynamodb",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    ).create_table(
+        TableName="load",
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+    )
+    headers = {
+        "Content-Type": "application/x-amz-json-1.0",
+        "X-Amz-Target": "DynamoDB_20120810.PutItem",
+        "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/dynamodb/aws4_request, "
+        "SignedHeaders=host, Signature=0",
+    }  # moto checks the shape, not the signature
 
     def write(worker: int) -> None:
         connection = http.client.HTTPConnection(urlsplit(endpoint).netloc, timeout=30)

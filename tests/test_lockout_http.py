@@ -90,8 +90,14 @@ def test_a_network_hammering_many_addresses_stops_at_its_budget(stack: Stack) ->
     send(stack, OWNER, victim)
     answers = [verify(stack, HAMMER, f"target-{n}@example.com", "123456") for n in range(NETWORK_BUDGET)]
     assert {status for status, _ in answers} == {401}
-    refused = [verify(stack, HAMMER, email, code) for email, code in
-               ((victim, code_for(stack, victim)), ("target-0@example.com", "123456"), ("nobody@example.com", "1"*6))]
+    refused = [
+        verify(stack, HAMMER, email, code)
+        for email, code in (
+            (victim, code_for(stack, victim)),
+            ("target-0@example.com", "123456"),
+            ("nobody@example.com", "1" * 6),
+        )
+    ]
     assert {(status, body["code"]) for status, body in refused} == {(429, "ip_failure_quota_exceeded")}
     # Nothing told apart: the same answer for all three, but for the window's seconds left, which the wall clock
     # may tick down between them.

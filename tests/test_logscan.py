@@ -82,12 +82,16 @@ def test_two_step_secrets_are_found_in_logs() -> None:
     recovery.digest(hasher, "email#x", recovery.normalised(shown) or "")
     code = "918273"
     totp.matching_step(totp_secret, code, 1_800_000_000)
-    for line in (f"mfa {mfa_token}", f"tag {mfa_token.rsplit('.', 1)[1]}", f"key={totp_secret}",
-                 f"uri otpauth://totp/x?secret={totp_secret}&issuer=y", f"rescued by {shown}",
-                 f"typed {recovery.normalised(shown)}"):
+    for line in (
+        f"mfa {mfa_token}",
+        f"tag {mfa_token.rsplit('.', 1)[1]}",
+        f"key={totp_secret}",
+        f"uri otpauth://totp/x?secret={totp_secret}&issuer=y",
+        f"rescued by {shown}",
+        f"typed {recovery.normalised(shown)}",
+    ):
         assert [leak.kind for leak in find_leaks([LogText("t", "Captured log call", line)], SECRETS)] == ["token"]
-    assert [leak.kind for leak in find_leaks([LogText("t", "Captured log call", f"totp {code}")], SECRETS)] == [
-        "code"]
+    assert [leak.kind for leak in find_leaks([LogText("t", "Captured log call", f"totp {code}")], SECRETS)] == ["code"]
 
 
 def test_only_deliverable_addresses_and_real_codes_are_secrets() -> None:
@@ -106,7 +110,12 @@ def run_pytest(tmp_path: Path, test_source: str) -> subprocess.CompletedProcess[
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "tests.logscan", "-p", "no:cacheprovider", "-q", str(tmp_path)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 

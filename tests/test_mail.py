@@ -77,8 +77,10 @@ def test_each_purpose_s_mail_says_what_its_code_does_in_both_bodies() -> None:
     says = {
         Purpose.SIGN_IN: ("Your Northwind sign-in code is 123456", "If you did not ask to sign in"),
         Purpose.LINK: ("Code to add this address to an account at Northwind: 123456", "the address is not added"),
-        Purpose.REAUTHENTICATE: ("This code confirms it is you before a change to your Northwind account: 123456",
-                                 "nothing changes without the code"),
+        Purpose.REAUTHENTICATE: (
+            "This code confirms it is you before a change to your Northwind account: 123456",
+            "nothing changes without the code",
+        ),
     }
     for purpose, (lead, unasked) in says.items():
         _, text, body = render_code_mail("123456", 10, "Northwind", purpose)

@@ -29,42 +29,62 @@ def price(country: str) -> Decimal:
     return {"US": Decimal("0.00883"), "GB": Decimal("0.04630")}[country]
 
 
-@pytest.mark.parametrize(("line", "expected"), [
-    ({"route": "/otp", "code": "code_sent", "channel": "email"}, {"CodesSent": 1}),
-    ({"route": "/otp", "code": "code_sent", "channel": "sms", "country": "GB"},
-     {"CodesSent": 1, "SmsSent": 1, "SmsCost": 0.0463}),
-    ({"route": "/me/phone", "code": "code_sent", "channel": "sms", "country": "US"},
-     {"CodesSent": 1, "SmsSent": 1, "SmsCost": 0.00883}),
-    ({"route": "/otp", "code": "verified", "channel": "email"}, {"SignIns": 1}),
-    ({"route": "/otp", "code": "verified", "channel": "sms", "country": "US"}, {"SignIns": 1, "SmsVerified": 1}),
-    ({"route": "/me/phone/verify", "code": "phone_linked", "channel": "sms", "country": "US"}, {"SmsVerified": 1}),
-    ({"route": "/reauthenticate", "code": "code_sent", "channel": "sms", "country": "US"},
-     {"CodesSent": 1, "SmsSent": 1, "SmsCost": 0.00883}),  # a confirmation text costs as a sign-in's
-    ({"route": "/reauthenticate", "code": "reauthenticated", "channel": "sms", "country": "US"}, {"SmsVerified": 1}),
-    ({"route": "/reauthenticate", "code": "reauthenticated", "channel": "email"}, {}),
-    ({"route": "/reauthenticate", "code": "invalid_code", "channel": "email"}, {"WrongCodes": 1}),
-    ({"route": "/otp", "code": "invalid_code", "channel": "email"}, {"WrongCodes": 1}),
-    ({"route": "/otp", "code": "mfa_required", "channel": "email"}, {"SecondFactorChallenges": 1}),
-    ({"route": "/otp", "code": "mfa_required", "channel": "sms", "country": "US"},
-     {"SecondFactorChallenges": 1, "SmsVerified": 1}),  # the text's code was typed back: no pumping
-    ({"route": "/mfa/verify", "code": "verified"}, {"SecondFactorSignIns": 1}),
-    ({"route": "/mfa/verify", "code": "invalid_code"}, {"SecondFactorFailures": 1}),
-    ({"route": "/mfa/verify", "code": "invalid_mfa_token"}, {"SecondFactorFailures": 1}),
-    ({"route": "/mfa/verify", "code": "too_many_failures"}, {"SecondFactorFailures": 1}),
-    ({"route": "/otp", "code": "prefix_quota_exceeded", "channel": "sms", "country": "US"}, {"Refused": 1}),
-    ({"route": "/admin/users/{id}/lock", "code": "user_locked"}, {"AccountsLocked": 1}),
-    ({"route": "/token/refresh", "code": "invalid_token", "reason": "reused"}, {"RefreshReuse": 1}),
-    ({"route": "/token/refresh", "code": "invalid_token", "reason": "expired"}, {}),
-    ({"route": "/me", "code": "signed_in"}, {}),
-    ({"route": "/otp", "code": "invalid_email"}, {}),
-])
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ({"route": "/otp", "code": "code_sent", "channel": "email"}, {"CodesSent": 1}),
+        (
+            {"route": "/otp", "code": "code_sent", "channel": "sms", "country": "GB"},
+            {"CodesSent": 1, "SmsSent": 1, "SmsCost": 0.0463},
+        ),
+        (
+            {"route": "/me/phone", "code": "code_sent", "channel": "sms", "country": "US"},
+            {"CodesSent": 1, "SmsSent": 1, "SmsCost": 0.00883},
+        ),
+        ({"route": "/otp", "code": "verified", "channel": "email"}, {"SignIns": 1}),
+        ({"route": "/otp", "code": "verified", "channel": "sms", "country": "US"}, {"SignIns": 1, "SmsVerified": 1}),
+        ({"route": "/me/phone/verify", "code": "phone_linked", "channel": "sms", "country": "US"}, {"SmsVerified": 1}),
+        (
+            {"route": "/reauthenticate", "code": "code_sent", "channel": "sms", "country": "US"},
+            {"CodesSent": 1, "SmsSent": 1, "SmsCost": 0.00883},
+        ),  # a confirmation text costs as a sign-in's
+        (
+            {"route": "/reauthenticate", "code": "reauthenticated", "channel": "sms", "country": "US"},
+            {"SmsVerified": 1},
+        ),
+        ({"route": "/reauthenticate", "code": "reauthenticated", "channel": "email"}, {}),
+        ({"route": "/reauthenticate", "code": "invalid_code", "channel": "email"}, {"WrongCodes": 1}),
+        ({"route": "/otp", "code": "invalid_code", "channel": "email"}, {"WrongCodes": 1}),
+        ({"route": "/otp", "code": "mfa_required", "channel": "email"}, {"SecondFactorChallenges": 1}),
+        (
+            {"route": "/otp", "code": "mfa_required", "channel": "sms", "country": "US"},
+            {"SecondFactorChallenges": 1, "SmsVerified": 1},
+        ),  # the text's code was typed back: no pumping
+        ({"route": "/mfa/verify", "code": "verified"}, {"SecondFactorSignIns": 1}),
+        ({"route": "/mfa/verify", "code": "invalid_code"}, {"SecondFactorFailures": 1}),
+        ({"route": "/mfa/verify", "code": "invalid_mfa_token"}, {"SecondFactorFailures": 1}),
+        ({"route": "/mfa/verify", "code": "too_many_failures"}, {"SecondFactorFailures": 1}),
+        ({"route": "/otp", "code": "prefix_quota_exceeded", "channel": "sms", "country": "US"}, {"Refused": 1}),
+        ({"route": "/admin/users/{id}/lock", "code": "user_locked"}, {"AccountsLocked": 1}),
+        ({"route": "/token/refresh", "code": "invalid_token", "reason": "reused"}, {"RefreshReuse": 1}),
+        ({"route": "/token/refresh", "code": "invalid_token", "reason": "expired"}, {}),
+        ({"route": "/me", "code": "signed_in"}, {}),
+        ({"route": "/otp", "code": "invalid_email"}, {}),
+    ],
+)
 def test_a_line_records_what_it_says(line: dict[str, Any], expected: dict[str, float]) -> None:
     assert metrics.observed(line, REFUSAL_CODES, price) == expected
 
 
 def test_the_emf_block_names_only_bounded_fields_of_the_line() -> None:
-    line = {"route": "/otp", "code": "country_quota_exceeded", "channel": "sms", "country": "US",
-            "user": "0123456789abcdef", "user_hint": "+*********23"}
+    line = {
+        "route": "/otp",
+        "code": "country_quota_exceeded",
+        "channel": "sms",
+        "country": "US",
+        "user": "0123456789abcdef",
+        "user_hint": "+*********23",
+    }
     line.update(metrics.embedded(line, {"Refused": 1, "SmsSent": 1}, NAMESPACE, 1_800_000_000_000))
     (block,) = [value for key, value in line.items() if key == "_aws"]
     assert block["Timestamp"] == 1_800_000_000_000
@@ -78,8 +98,9 @@ def test_the_emf_block_names_only_bounded_fields_of_the_line() -> None:
         for metric in directive["Metrics"]:
             assert isinstance(line[metric["Name"]], int | float)
     assert line["outcome"] == "country_quota_exceeded" and used == {"channel", "outcome", "country"}
-    by_name = {(m["Name"], tuple(map(tuple, d["Dimensions"])))
-               for d in block["CloudWatchMetrics"] for m in d["Metrics"]}
+    by_name = {
+        (m["Name"], tuple(map(tuple, d["Dimensions"]))) for d in block["CloudWatchMetrics"] for m in d["Metrics"]
+    }
     assert by_name == {("Refused", (("channel", "outcome"),)), ("SmsSent", (("channel",), ("channel", "country")))}
 
 
@@ -94,8 +115,11 @@ def test_emf_lines_become_metric_data_and_other_lines_none() -> None:
     line.update(metrics.embedded(line, {"SmsSent": 1, "SmsCost": 0.00883}, NAMESPACE, 1_800_000_000_000))
     data = metric_data(json.dumps(line))
     assert {(d["MetricName"], tuple(x["Value"] for x in d["Dimensions"]), d["Value"]) for _, d in data} == {
-        ("SmsSent", ("sms",), 1.0), ("SmsSent", ("sms", "US"), 1.0),
-        ("SmsCost", ("sms",), 0.00883), ("SmsCost", ("sms", "US"), 0.00883)}
+        ("SmsSent", ("sms",), 1.0),
+        ("SmsSent", ("sms", "US"), 1.0),
+        ("SmsCost", ("sms",), 0.00883),
+        ("SmsCost", ("sms", "US"), 0.00883),
+    }
     assert {namespace for namespace, _ in data} == {NAMESPACE}
     assert metric_data('{"route": "/me", "code": "signed_in"}') == metric_data("[api] starting") == []
 
@@ -122,8 +146,12 @@ def test_stats_reads_back_what_the_access_lines_recorded(api: Api, capsys: pytes
     api.clock.advance(31)
     pending = api.sign_in(ADMIN)  # mfa_required: a second-factor challenge
     right = api.code_from_app(ADMIN)
-    wrong = api.call("POST", "/mfa/verify", None,
-                     {"mfa_token": pending["mfa_token"], "otp": "000000" if right != "000000" else "111111"})
+    wrong = api.call(
+        "POST",
+        "/mfa/verify",
+        None,
+        {"mfa_token": pending["mfa_token"], "otp": "000000" if right != "000000" else "111111"},
+    )
     assert wrong.json_body["code"] == "invalid_code"
     api.clock.advance(31)
     token = aal2(api, ADMIN)["access_token"]  # a second-factor sign-in
@@ -146,15 +174,18 @@ def test_stats_reads_back_what_the_access_lines_recorded(api: Api, capsys: pytes
     assert stats["timestamps"][-1] <= api.clock.now < stats["timestamps"][-1] + 3600
 
 
-@pytest.mark.parametrize(("query", "status"), [("hours=0", 400), ("hours=337", 400), ("hours=x", 400),
-                                               ("hours=336", 200), ("", 200)])
+@pytest.mark.parametrize(
+    ("query", "status"), [("hours=0", 400), ("hours=337", 400), ("hours=x", 400), ("hours=336", 200), ("", 200)]
+)
 def test_stats_hours_are_bounded(api: Api, query: str, status: int) -> None:
     token = aal2(api, ADMIN)["access_token"]
     assert api.call("GET", f"/admin/stats?{query}", token).status_code == status
 
 
-@pytest.mark.parametrize(("code", "http", "status", "answer"), [
-    ("Throttling", 400, 503, "metrics_unavailable"), ("AccessDenied", 403, 502, "metrics_error")])
+@pytest.mark.parametrize(
+    ("code", "http", "status", "answer"),
+    [("Throttling", 400, 503, "metrics_unavailable"), ("AccessDenied", 403, 502, "metrics_error")],
+)
 def test_a_failing_cloudwatch_is_its_own_answer(api: Api, code: str, http: int, status: int, answer: str) -> None:
     token = aal2(api, ADMIN)["access_token"]
     faults = Faults()
@@ -178,7 +209,8 @@ def test_the_feed_puts_lines_in_order_and_survives_a_failing_put(aws: None) -> N
             self.calls += 1
             if self.calls == 1:
                 raise self.real.exceptions.InvalidParameterValueException(
-                    {"Error": {"Code": "InvalidParameterValue", "Message": "no"}}, "PutMetricData")
+                    {"Error": {"Code": "InvalidParameterValue", "Message": "no"}}, "PutMetricData"
+                )
             return self.real.put_metric_data(**request)
 
     cloudwatch = Flaky()
@@ -207,11 +239,17 @@ def stack() -> Iterator[Any]:
 
 def test_the_local_stack_puts_the_api_metrics_into_its_cloudwatch(stack: Any) -> None:
     """What `make run` does: a sign-in through chalice local shows in the embedded AWS's CloudWatch."""
-    answer = requests.post(f"{stack.api_url}/otp", json={"action": "send_otp", "email": "metrics@example.com"},
-                           timeout=10)
+    answer = requests.post(
+        f"{stack.api_url}/otp", json={"action": "send_otp", "email": "metrics@example.com"}, timeout=10
+    )
     assert answer.status_code == 200
     stack.metrics.drain()
-    cloudwatch = boto3.client("cloudwatch", endpoint_url=stack.aws_url, region_name="us-east-1",
-                              aws_access_key_id="testing", aws_secret_access_key="testing")
+    cloudwatch = boto3.client(
+        "cloudwatch",
+        endpoint_url=stack.aws_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     listed = cloudwatch.list_metrics(Namespace=NAMESPACE, MetricName="CodesSent")["Metrics"]
     assert [{d["Name"]: d["Value"] for d in m["Dimensions"]} for m in listed] == [{"channel": "email"}]

@@ -50,8 +50,9 @@ class Rig:
 
     def __init__(self, settings: Settings, clock: FakeClock, **limits: Any) -> None:
         # Sign-ins follow each other quickly here: the send limits are not what these tests are about.
-        self.limits = replace(settings.limits, resend_cooldown_seconds=0, sends_per_address=Window(10_000, 3_600),
-                              **limits)
+        self.limits = replace(
+            settings.limits, resend_cooldown_seconds=0, sends_per_address=Window(10_000, 3_600), **limits
+        )
         self.clock = clock
         self.table = settings.table_name
         client = SerializedClient(boto3.client("dynamodb"))
@@ -61,11 +62,11 @@ class Rig:
         challenges = Challenges(self.hasher, self.limits)
         self.sender = RecordingSender()
         codes = CodeStore(client, self.table, self.limits, self.accounts, sleep=lambda _: None)
-        self.otp = OtpService(codes, self.accounts, lambda kind: self.sender, self.sessions, self.hasher,
-                              self.limits, clock, challenges)
+        self.otp = OtpService(
+            codes, self.accounts, lambda kind: self.sender, self.sessions, self.hasher, self.limits, clock, challenges
+        )
         store = MfaStore(client, self.table, self.hasher.sealer(), self.limits)
-        self.mfa = MfaService(store, challenges, self.sessions, self.accounts, self.hasher, self.limits,
-                              "OTP Sign-in")
+        self.mfa = MfaService(store, challenges, self.sessions, self.accounts, self.hasher, self.limits, "OTP Sign-in")
         self.secret = ""
 
     @property
@@ -126,6 +127,7 @@ def wrong(code: str) -> str:
 
 def outcomes(calls: list[Callable[[], Any]]) -> list[str]:
     """Run ``calls`` at once on threads; each one's outcome: "ok" or the exception's class name."""
+
     def run(call: Callable[[], Any]) -> str:
         try:
             call()
@@ -144,8 +146,9 @@ def test_enrolling_gives_a_160_bit_secret_its_uri_and_a_qr_code_and_activates_no
     session = rig.signed_in()
     enrollment = rig.mfa.enroll(rig.principal(session), rig.now)
     assert len(base64.b32decode(enrollment.secret)) == 20
-    assert enrollment.otpauth_uri == (f"otpauth://totp/OTP%20Sign-in:alice%40example.com?secret={enrollment.secret}"
-                                      "&issuer=OTP%20Sign-in")
+    assert enrollment.otpauth_uri == (
+        f"otpauth://totp/OTP%20Sign-in:alice%40example.com?secret={enrollment.secret}&issuer=OTP%20Sign-in"
+    )
     assert enrollment.qr_svg.startswith("<?xml") and "<svg" in enrollment.qr_svg
     assert isinstance(rig.first_factor(), IssuedSession)  # nothing is active until confirmed
     rig.principal(session)
@@ -250,8 +253,9 @@ def test_a_first_factor_alone_is_no_sign_in(rig: Rig) -> None:
     assert rig.principal(verified.session).account.last_sign_in_at == signed_in_at
 
 
-def test_first_factors_whose_mfa_token_expired_do_not_push_out_real_sessions(settings: Settings,
-                                                                             clock: FakeClock) -> None:
+def test_first_factors_whose_mfa_token_expired_do_not_push_out_real_sessions(
+    settings: Settings, clock: FakeClock
+) -> None:
     """Someone who holds only the mailbox can open pending sessions at will; once their mfa_token has expired
     they count as expired, so the account's cap ends them rather than the person's real sessions."""
     rig = Rig(settings, clock, max_sessions=3)
@@ -330,8 +334,7 @@ def test_twenty_simultaneous_submits_of_one_right_code_sign_in_exactly_once(rig:
     rig.enrolled()
     tokens = [rig.challenge() for _ in range(20)]
     code = rig.code()
-    results = outcomes([lambda token=token: rig.mfa.verify(token, Proof(code, totp=True), rig.now)
-                        for token in tokens])
+    results = outcomes([lambda token=token: rig.mfa.verify(token, Proof(code, totp=True), rig.now) for token in tokens])
     assert results.count("ok") == 1, results
     assert set(results) <= {"ok", "InvalidCode", "Throttled"}
 
@@ -348,8 +351,13 @@ def test_simultaneous_wrong_codes_are_compared_no_more_often_than_the_budget(rig
     rig.enrolled()
     tokens = [rig.challenge() for _ in range(4)]
     bad = wrong(rig.code())
-    results = outcomes([lambda token=token: rig.mfa.verify(token, Proof(bad, totp=True), rig.now)
-                        for token in tokens for _ in range(5)])
+    results = outcomes(
+        [
+            lambda token=token: rig.mfa.verify(token, Proof(bad, totp=True), rig.now)
+            for token in tokens
+            for _ in range(5)
+        ]
+    )
     assert (results.count("InvalidCode"), results.count("Throttled")) == (10, 10), results
 
 
@@ -357,8 +365,7 @@ def test_a_right_code_lands_among_simultaneous_wrong_ones(rig: Rig) -> None:
     rig.enrolled()
     tokens = [rig.challenge() for _ in range(6)]
     right = rig.code()
-    calls = [lambda token=token: rig.mfa.verify(token, Proof(wrong(right), totp=True), rig.now)
-             for token in tokens[:5]]
+    calls = [lambda token=token: rig.mfa.verify(token, Proof(wrong(right), totp=True), rig.now) for token in tokens[:5]]
     calls.insert(2, lambda: rig.mfa.verify(tokens[5], Proof(right, totp=True), rig.now))
     results = outcomes(calls)
     assert results.count("ok") == 1 and results.count("InvalidCode") == 5, results
@@ -401,16 +408,18 @@ def test_an_mfa_token_has_five_tries(rig: Rig) -> None:
         rig.mfa.verify(spent, rig.totp(1), rig.now)  # a sixth, even right, is refused
 
 
-@pytest.mark.parametrize("tamper", [
-    lambda token: token.replace("mt1.", "mt2.", 1),
-    lambda token: token[:-1] + ("0" if token[-1] != "0" else "1"),  # the tag
-    lambda token: ".".join([*token.split(".")[:2], "A" * 22, token.split(".")[3]]),  # another secret
-    lambda token: token + ".x",
-    lambda _: None,
-    lambda _: "mt1." + "a" * 300,
-])
-def test_a_forged_or_malformed_mfa_token_is_refused_before_any_lookup(rig: Rig, tamper: Callable[[str], Any]
-                                                                      ) -> None:
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda token: token.replace("mt1.", "mt2.", 1),
+        lambda token: token[:-1] + ("0" if token[-1] != "0" else "1"),  # the tag
+        lambda token: ".".join([*token.split(".")[:2], "A" * 22, token.split(".")[3]]),  # another secret
+        lambda token: token + ".x",
+        lambda _: None,
+        lambda _: "mt1." + "a" * 300,
+    ],
+)
+def test_a_forged_or_malformed_mfa_token_is_refused_before_any_lookup(rig: Rig, tamper: Callable[[str], Any]) -> None:
     rig.enrolled()
     with pytest.raises(InvalidMfaToken):
         rig.mfa.verify(tamper(rig.challenge()), rig.totp(), rig.now)
@@ -480,8 +489,9 @@ def test_ten_simultaneous_submits_of_one_recovery_code_sign_in_exactly_once(rig:
     codes = rig.enrolled().recovery_codes or []
     code = recovery.normalised(codes[0]) or ""
     tokens = [rig.challenge() for _ in range(10)]
-    results = outcomes([lambda token=token: rig.mfa.verify(token, Proof(code, totp=False), rig.now)
-                        for token in tokens])
+    results = outcomes(
+        [lambda token=token: rig.mfa.verify(token, Proof(code, totp=False), rig.now) for token in tokens]
+    )
     assert results.count("ok") == 1 and results.count("InvalidCode") == 9, results
     assert len(rig.item()["mfa"]["M"]["rc"]["M"]) == 9
 

@@ -113,20 +113,25 @@ def test_enroll_sign_in_with_both_factors_then_a_recovery_code_then_remove_after
     assert alice.me(first["access_token"]).json_body["code"] == "invalid_token"
     me = alice.me(confirmed["access_token"]).json_body
     assert me["mfa"] == {"totp": True, "recovery_codes_left": 10, "recovery_codes_low": False}
-    assert (me["session"]["aal"], me["session"]["amr"], me["session"]["auth_time"]) == (2, ["otp", "mfa"],
-                                                                                       int(clock()))
+    assert (me["session"]["aal"], me["session"]["amr"], me["session"]["auth_time"]) == (2, ["otp", "mfa"], int(clock()))
     assert alice.post("/mfa/totp", token=confirmed["access_token"]).json_body["code"] == "mfa_already_enabled"
     assert alice.post("/signout", token=confirmed["access_token"]).status_code == 200
 
     clock.advance(30)
     challenge = alice.first_factor().json_body
     assert {k: challenge[k] for k in ("code", "factors", "expires_in")} == {
-        "code": "mfa_required", "factors": ["totp", "recovery_code"], "expires_in": 300}
+        "code": "mfa_required",
+        "factors": ["totp", "recovery_code"],
+        "expires_in": 300,
+    }
     assert "access_token" not in challenge and "refresh_token" not in challenge
     code = alice.code()
     verified = alice.post("/mfa/verify", {"mfa_token": challenge["mfa_token"], "otp": code})
     assert (verified.status_code, verified.json_body["code"], verified.json_body["recovery_codes_left"]) == (
-        200, "verified", 10)
+        200,
+        "verified",
+        10,
+    )
     assert claims_of(verified.json_body["access_token"])["aal"] == 2
     replayed = alice.post("/mfa/verify", {"mfa_token": alice.mfa_token(), "otp": code})
     assert (replayed.status_code, replayed.json_body["code"]) == (401, "invalid_code")
@@ -155,21 +160,27 @@ def test_recovery_codes_are_renewed_only_after_step_up(alice: Person, clock: Fak
     confirmed = alice.enroll(alice.signed_in()["access_token"])
     renewed = alice.post("/mfa/recovery-codes", token=confirmed["access_token"])
     assert (renewed.status_code, renewed.json_body["code"], len(renewed.json_body["recovery_codes"])) == (
-        200, "recovery_codes", 10)
+        200,
+        "recovery_codes",
+        10,
+    )
     clock.advance(301)
     assert alice.post("/mfa/recovery-codes", token=confirmed["access_token"]).json_body["code"] == (
-        "reauthentication_required")
+        "reauthentication_required"
+    )
 
 
 def test_the_body_of_a_second_factor_is_exactly_one_proof(alice: Person) -> None:
     alice.enroll(alice.signed_in()["access_token"])
     token = alice.mfa_token()
-    for body, code in [({"mfa_token": token}, "invalid_body"),
-                       ({"mfa_token": token, "otp": "123456", "recovery_code": "x"}, "invalid_body"),
-                       ({"mfa_token": token, "otp": "12345"}, "invalid_otp"),
-                       ({"mfa_token": token, "recovery_code": "not-a-code"}, "invalid_code"),
-                       ({"otp": "123456"}, "invalid_mfa_token"),
-                       ({"mfa_token": "mt1.x.y.z", "otp": "123456"}, "invalid_mfa_token")]:
+    for body, code in [
+        ({"mfa_token": token}, "invalid_body"),
+        ({"mfa_token": token, "otp": "123456", "recovery_code": "x"}, "invalid_body"),
+        ({"mfa_token": token, "otp": "12345"}, "invalid_otp"),
+        ({"mfa_token": token, "recovery_code": "not-a-code"}, "invalid_code"),
+        ({"otp": "123456"}, "invalid_mfa_token"),
+        ({"mfa_token": "mt1.x.y.z", "otp": "123456"}, "invalid_mfa_token"),
+    ]:
         assert alice.post("/mfa/verify", body).json_body["code"] == code, body
 
 
@@ -197,8 +208,7 @@ def test_with_two_step_required_a_person_without_a_factor_may_only_enroll(
     token = first["access_token"]
     refused = alice.me(token)
     assert (refused.status_code, refused.json_body["code"]) == (403, "mfa_enrollment_required")
-    assert alice.post("/mfa/reauthenticate", {"otp": "123456"}, token).json_body["code"] == (
-        "mfa_enrollment_required")
+    assert alice.post("/mfa/reauthenticate", {"otp": "123456"}, token).json_body["code"] == ("mfa_enrollment_required")
     refreshed = alice.post("/token/refresh", {"refresh_token": first["refresh_token"]}).json_body
     assert refreshed["code"] == "refreshed"
     confirmed = alice.enroll(refreshed["access_token"])
@@ -217,9 +227,12 @@ def test_an_enrollment_only_session_can_sign_out(alice: Person, monkeypatch: pyt
 def test_where_two_step_is_off_its_routes_say_so(alice: Person, monkeypatch: pytest.MonkeyPatch) -> None:
     stage(monkeypatch, OTP_MFA="off")
     token = alice.signed_in()["access_token"]
-    for answer in (alice.post("/mfa/totp", token=token), alice.delete("/mfa/totp", token),
-                   alice.post("/mfa/verify", {"mfa_token": "x", "otp": "123456"}),
-                   alice.post("/mfa/recovery-codes")):
+    for answer in (
+        alice.post("/mfa/totp", token=token),
+        alice.delete("/mfa/totp", token),
+        alice.post("/mfa/verify", {"mfa_token": "x", "otp": "123456"}),
+        alice.post("/mfa/recovery-codes"),
+    ):
         assert (answer.status_code, answer.json_body["code"]) == (403, "mfa_disabled_here")
 
 
@@ -228,16 +241,27 @@ def test_where_two_step_is_off_its_routes_say_so(alice: Person, monkeypatch: pyt
 
 def sign(claims: dict[str, Any]) -> str:
     """A token signed by the service's own key: what only a bug or a stolen key could make."""
-    token, _ = wiring.get_sessions()._tokens.issue(claims["sub"], claims["sid"], claims["iat"], {
-        name: value for name, value in claims.items() if name in ("amr", "auth_time", "aal", "gen", "email")})
+    token, _ = wiring.get_sessions()._tokens.issue(
+        claims["sub"],
+        claims["sid"],
+        claims["iat"],
+        {name: value for name, value in claims.items() if name in ("amr", "auth_time", "aal", "gen", "email")},
+    )
     return token
 
 
 def test_a_token_claiming_aal_2_for_a_pending_session_is_refused(alice: Person, clock: FakeClock) -> None:
     confirmed = alice.enroll(alice.signed_in()["access_token"])
     _, session_id, _, _ = alice.mfa_token().split(".")
-    forged = sign({**claims_of(confirmed["access_token"]), "sid": session_id, "amr": ["otp", "mfa"], "aal": 2,
-                   "iat": int(clock())})
+    forged = sign(
+        {
+            **claims_of(confirmed["access_token"]),
+            "sid": session_id,
+            "amr": ["otp", "mfa"],
+            "aal": 2,
+            "iat": int(clock()),
+        }
+    )
     assert alice.me(forged).json_body["code"] == "invalid_token"
     assert alice.delete("/mfa/totp", forged).json_body["code"] == "invalid_token"
 
@@ -251,8 +275,7 @@ def test_a_token_claiming_a_fresh_auth_time_does_not_pass_step_up(alice: Person,
     assert alice.delete("/mfa/totp", forged).json_body["code"] == "reauthentication_required"
 
 
-def test_an_aal_1_token_where_aal_2_is_needed(alice: Person, monkeypatch: pytest.MonkeyPatch,
-                                              clock: FakeClock) -> None:
+def test_an_aal_1_token_where_aal_2_is_needed(alice: Person, monkeypatch: pytest.MonkeyPatch, clock: FakeClock) -> None:
     """A session opened where two-step was off is at aal 1; back under optional it opens nothing."""
     confirmed = alice.enroll(alice.signed_in()["access_token"])
     stage(monkeypatch, OTP_MFA="off")
@@ -260,9 +283,12 @@ def test_an_aal_1_token_where_aal_2_is_needed(alice: Person, monkeypatch: pytest
     aal1 = alice.signed_in()
     assert claims_of(aal1["access_token"])["aal"] == 1
     stage(monkeypatch, OTP_MFA="optional")
-    for answer in (alice.me(aal1["access_token"]), alice.delete("/mfa/totp", aal1["access_token"]),
-                   alice.post("/mfa/recovery-codes", token=aal1["access_token"]),
-                   alice.post("/token/refresh", {"refresh_token": aal1["refresh_token"]})):
+    for answer in (
+        alice.me(aal1["access_token"]),
+        alice.delete("/mfa/totp", aal1["access_token"]),
+        alice.post("/mfa/recovery-codes", token=aal1["access_token"]),
+        alice.post("/token/refresh", {"refresh_token": aal1["refresh_token"]}),
+    ):
         assert answer.json_body["code"] == "invalid_token"
     assert alice.me(confirmed["access_token"]).status_code == 200
 
@@ -316,8 +342,7 @@ def test_a_confirm_that_landed_but_whose_answer_was_lost_still_enables(alice: Pe
     assert alice.me(confirmed["access_token"]).json_body["mfa"]["totp"] is True
 
 
-def test_a_removal_that_landed_but_whose_answer_was_lost_still_answers_removed(alice: Person, faults: Faults
-                                                                              ) -> None:
+def test_a_removal_that_landed_but_whose_answer_was_lost_still_answers_removed(alice: Person, faults: Faults) -> None:
     confirmed = alice.enroll(alice.signed_in()["access_token"])
     lost = faults.inject("dynamodb", "UpdateItem", timeout(), applied=True, times=1)
     removed = alice.delete("/mfa/totp", confirmed["access_token"])
@@ -325,8 +350,9 @@ def test_a_removal_that_landed_but_whose_answer_was_lost_still_answers_removed(a
     assert alice.me(confirmed["access_token"]).json_body["mfa"]["totp"] is False
 
 
-def test_a_reauthentication_that_landed_but_whose_answer_was_lost_still_renews(alice: Person, faults: Faults,
-                                                                               clock: FakeClock) -> None:
+def test_a_reauthentication_that_landed_but_whose_answer_was_lost_still_renews(
+    alice: Person, faults: Faults, clock: FakeClock
+) -> None:
     confirmed = alice.enroll(alice.signed_in()["access_token"])
     clock.advance(301)
     lost = faults.inject("dynamodb", "UpdateItem", timeout(), skip=1, applied=True, times=1)
@@ -361,8 +387,7 @@ def test_a_phone_linked_to_an_account_with_a_factor_needs_the_factor_too(alice: 
     number = "+14155550124"
     confirmed = alice.enroll(alice.signed_in()["access_token"])
     assert alice.post("/me/phone", {"phone": number}, confirmed["access_token"]).status_code == 200
-    linked = alice.post("/me/phone/verify", {"phone": number, "otp": code_in_text(number)},
-                        confirmed["access_token"])
+    linked = alice.post("/me/phone/verify", {"phone": number, "otp": code_in_text(number)}, confirmed["access_token"])
     assert linked.json_body["code"] == "phone_linked", linked.json_body
     alice.clock.advance(61)
     challenge = by_phone(alice, number).json_body

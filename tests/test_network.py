@@ -28,8 +28,12 @@ def spellings(draw: st.DrawFn, address: IPv6Address) -> str:
         texts.append(text.upper() if draw(st.booleans()) else text)
     if draw(st.booleans()):
         texts[6:] = [str(IPv4Address(value & 0xFFFFFFFF))]
-    zero_runs = [(start, end) for start in range(len(texts)) for end in range(start + 1, len(texts) + 1)
-                 if all(g == 0 for g in groups[start:end]) and not (end == len(texts) == 7)]
+    zero_runs = [
+        (start, end)
+        for start in range(len(texts))
+        for end in range(start + 1, len(texts) + 1)
+        if all(g == 0 for g in groups[start:end]) and not (end == len(texts) == 7)
+    ]
     if zero_runs and draw(st.booleans()):
         start, end = draw(st.sampled_from(zero_runs))
         return ":".join(texts[:start]) + "::" + ":".join(texts[end:])
@@ -64,8 +68,18 @@ def test_addresses_of_different_64s_are_different_sources(one: IPv6Address, othe
 
 
 @deterministic
-@given(ipv4, st.sampled_from(["::ffff:{v4}", "::FFFF:{v4}", "0:0:0:0:0:ffff:{v4}", "::ffff:{hi:x}:{lo:x}",
-                              "0000:0000:0000:0000:0000:FFFF:{hi:04X}:{lo:04X}"]))
+@given(
+    ipv4,
+    st.sampled_from(
+        [
+            "::ffff:{v4}",
+            "::FFFF:{v4}",
+            "0:0:0:0:0:ffff:{v4}",
+            "::ffff:{hi:x}:{lo:x}",
+            "0000:0000:0000:0000:0000:FFFF:{hi:04X}:{lo:04X}",
+        ]
+    ),
+)
 def test_an_ipv4_address_is_one_source_however_it_arrives(address: IPv4Address, form: str) -> None:
     value = int(address)
     mapped = form.format(v4=address, hi=value >> 16, lo=value & 0xFFFF)
@@ -96,9 +110,25 @@ def test_a_zone_does_not_split_a_network() -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    [None, "", " ", "localhost", "192.0.2.1 ", " 2001:db8::1", "192.0.2.1\n", "192.0.2.01", "192.0.2", "256.0.0.1",
-     "2001:db8::1/64", "2001:db8:::1", "1:2:3:4:5:6:7:8:9", "test-invoke-source-ip", 3232235777, b"192.0.2.1",
-     ["192.0.2.1"]],
+    [
+        None,
+        "",
+        " ",
+        "localhost",
+        "192.0.2.1 ",
+        " 2001:db8::1",
+        "192.0.2.1\n",
+        "192.0.2.01",
+        "192.0.2",
+        "256.0.0.1",
+        "2001:db8::1/64",
+        "2001:db8:::1",
+        "1:2:3:4:5:6:7:8:9",
+        "test-invoke-source-ip",
+        3232235777,
+        b"192.0.2.1",
+        ["192.0.2.1"],
+    ],
 )
 def test_anything_but_an_address_is_no_source(raw: object) -> None:
     assert source_network(raw) is None

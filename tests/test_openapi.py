@@ -28,8 +28,12 @@ from tools import openapi
 ALICE = "alice@example.com"
 PHONE = "+14155550123"
 DOCUMENT: dict[str, Any] = json.loads(openapi.DOCUMENT.read_text())
-OPERATIONS = [(method.upper(), path) for path, item in DOCUMENT["paths"].items()
-              for method in item if method.upper() in openapi.METHODS]
+OPERATIONS = [
+    (method.upper(), path)
+    for path, item in DOCUMENT["paths"].items()
+    for method in item
+    if method.upper() in openapi.METHODS
+]
 
 
 def test_the_document_is_what_the_generator_writes_now() -> None:
@@ -45,8 +49,10 @@ def test_the_document_is_valid_openapi_3_1() -> None:
 def test_every_route_of_app_py_is_documented_with_the_methods_it_serves() -> None:
     served = openapi.served(app)
     assert {path for path, entries in app.routes.items() if set(entries) != {"OPTIONS"}} == set(served)
-    assert {path: tuple(method.upper() for method in DOCUMENT["paths"][path] if method.upper() in openapi.METHODS)
-            for path in served} == served
+    assert {
+        path: tuple(method.upper() for method in DOCUMENT["paths"][path] if method.upper() in openapi.METHODS)
+        for path in served
+    } == served
     assert served["/me/phone"] == ("POST", "DELETE") and served["/me"] == ("GET",)  # what app.py says, read back
 
 
@@ -60,18 +66,27 @@ def test_every_entry_of_the_catalogue_is_some_operation_s_answer() -> None:
     declared = {entry for operation in openapi.OPERATIONS.values() for entry in operation.answers}
     declared.add(errors.METHOD_NOT_ALLOWED)  # any route's answer to a method it does not serve
     assert set(errors.CATALOGUE.values()) == declared
-    documented = {answer for method, path in OPERATIONS
-                  for answer in _answers(DOCUMENT["paths"][path][method.lower()]["responses"])}
-    documented |= {(errors.METHOD_NOT_ALLOWED.status, code)
-                   for code in _codes(DOCUMENT["components"]["responses"]["MethodNotAllowed"])}
+    documented = {
+        answer
+        for method, path in OPERATIONS
+        for answer in _answers(DOCUMENT["paths"][path][method.lower()]["responses"])
+    }
+    documented |= {
+        (errors.METHOD_NOT_ALLOWED.status, code)
+        for code in _codes(DOCUMENT["components"]["responses"]["MethodNotAllowed"])
+    }
     assert documented == {(entry.status, entry.code) for entry in errors.CATALOGUE.values()}
 
 
 def test_each_route_documents_every_answer_the_fuzz_may_meet_there() -> None:
     for fuzzed, expected in FUZZ_CATALOGUE.items():
         path = fuzzed.replace(NOBODY, "{user_id}")
-        documented = {answer for method, known in OPERATIONS if known == path
-                      for answer in _answers(DOCUMENT["paths"][path][method.lower()]["responses"])}
+        documented = {
+            answer
+            for method, known in OPERATIONS
+            if known == path
+            for answer in _answers(DOCUMENT["paths"][path][method.lower()]["responses"])
+        }
         # The fuzz allows the two-step policy's refusals on whole groups of routes; which ones give them is the
         # document's to say (mfa_routes.enabled, and the session each route needs).
         expected = expected - MFA_POLICY
@@ -86,8 +101,9 @@ def client(aws: None, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Iter
 
 
 @pytest.mark.parametrize(("method", "path"), OPERATIONS)
-def test_an_operation_needs_a_bearer_token_exactly_when_the_document_says(client: Client, method: str,
-                                                                          path: str) -> None:
+def test_an_operation_needs_a_bearer_token_exactly_when_the_document_says(
+    client: Client, method: str, path: str
+) -> None:
     url = path.replace("{user_id}", NOBODY)
     answer = client.http.request(method, url, headers={"Content-Type": "application/json"}, body=b"{}")
     secured = "security" in DOCUMENT["paths"][path][method.lower()]
@@ -157,8 +173,9 @@ def _request_schema(method: str, path: str) -> dict[str, Any]:
 def _validator(schema: dict[str, Any]) -> Draft202012Validator:
     """A validator of ``schema`` whose references into the document's components resolve (an OpenAPI 3.1 schema
     is JSON Schema 2020-12); formats such as ``uuid`` are checked too."""
-    return Draft202012Validator({**schema, "components": DOCUMENT["components"]},
-                                format_checker=Draft202012Validator.FORMAT_CHECKER)
+    return Draft202012Validator(
+        {**schema, "components": DOCUMENT["components"]}, format_checker=Draft202012Validator.FORMAT_CHECKER
+    )
 
 
 def _answers(responses: dict[str, Any]) -> set[tuple[int, str]]:

@@ -37,9 +37,30 @@ MERGE_TEMPLATE = REPO_ROOT / "deploy" / "resources.json"
 ZIP_CEILING_BYTES = 15 * 1024 * 1024
 # Anything in the zip whose first path part is one of these is not runtime code.
 NOT_RUNTIME = {
-    "boto3", "botocore", "s3transfer", "moto", "pytest", "_pytest", "hypothesis", "streamlit", "playwright",
-    "ruff", "cfnlint", "samtranslator", "requests", "tests", "frontend", "tools", "docs", "deploy", ".chalice",
-    "out", ".venv", "Makefile", "README.md", "requirements-dev.txt",
+    "boto3",
+    "botocore",
+    "s3transfer",
+    "moto",
+    "pytest",
+    "_pytest",
+    "hypothesis",
+    "streamlit",
+    "playwright",
+    "ruff",
+    "cfnlint",
+    "samtranslator",
+    "requests",
+    "tests",
+    "frontend",
+    "tools",
+    "docs",
+    "deploy",
+    ".chalice",
+    "out",
+    ".venv",
+    "Makefile",
+    "README.md",
+    "requirements-dev.txt",
 }
 TEST_FILE = re.compile(r"(^|/)(tests?/|conftest\.py$|test_[^/]*\.py$|[^/]*_test\.py$)")
 
@@ -87,7 +108,12 @@ def package(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     started = time.monotonic()
     result = subprocess.run(
         [venv_tool("chalice"), "package", "--stage", stage, "--merge-template", str(MERGE_TEMPLATE), str(out)],
-        cwd=REPO_ROOT, env=offline_env(), capture_output=True, text=True, timeout=300, check=False,
+        cwd=REPO_ROOT,
+        env=offline_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert result.returncode == 0, f"chalice package failed:\n{result.stdout}\n{result.stderr}"
     precompile(out / "deployment.zip")  # as make package does
@@ -108,8 +134,10 @@ def test_the_zip_holds_only_runtime_code(package: Package) -> None:
         (wheel,) = [n for n in names if re.fullmatch(r"cryptography-[^/]+\.dist-info/WHEEL", n)]
         tags = [line for line in archive.read(wheel).decode().splitlines() if line.startswith("Tag:")]
     size = package.zip_path.stat().st_size
-    print(f"\n{package.stage}: deployment.zip {size / 1e6:.2f} MB ({unpacked / 1e6:.1f} MB unpacked, "
-          f"{len(names)} files), chalice package took {package.seconds:.1f} s")
+    print(
+        f"\n{package.stage}: deployment.zip {size / 1e6:.2f} MB ({unpacked / 1e6:.1f} MB unpacked, "
+        f"{len(names)} files), chalice package took {package.seconds:.1f} s"
+    )
     tops = {name.split("/")[0] for name in names}
     assert not tops & NOT_RUNTIME, f"not runtime code in the zip: {sorted(tops & NOT_RUNTIME)}"
     assert not [n for n in names if TEST_FILE.search(n)], "test files in the zip"
@@ -134,7 +162,10 @@ def test_the_zip_holds_only_runtime_code(package: Package) -> None:
 def test_the_merged_template_passes_cfn_lint(package: Package) -> None:
     result = subprocess.run(
         [venv_tool("cfn-lint"), "--format", "parseable", str(package.directory / "sam.json")],
-        capture_output=True, text=True, timeout=300, check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     # Exit status: 0 clean, 2 errors, 4 warnings, 8 informational; all of them fail here.
     assert result.returncode == 0, f"cfn-lint ({result.returncode}):\n{result.stdout}{result.stderr}"
@@ -149,7 +180,8 @@ def test_the_table_is_on_demand_with_ttl_and_recovery(package: Package) -> None:
     assert properties["GlobalSecondaryIndexes"] == list(INDEXES)
     keys = {key["AttributeName"] for index in INDEXES for key in index["KeySchema"]}
     assert {(a["AttributeName"], a["AttributeType"]) for a in properties["AttributeDefinitions"]} == {
-        (name, "S") for name in ("pk", *keys)}
+        (name, "S") for name in ("pk", *keys)
+    }
     assert properties["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert table["DeletionPolicy"] == "Retain"
@@ -175,7 +207,9 @@ def test_the_signing_key_is_p256_and_named_by_an_alias(package: Package) -> None
     template = package.template["Resources"]
     key = template["SigningKey"]
     assert (key["Type"], key["Properties"]["KeySpec"], key["Properties"]["KeyUsage"]) == (
-        "AWS::KMS::Key", "ECC_NIST_P256", "SIGN_VERIFY"
+        "AWS::KMS::Key",
+        "ECC_NIST_P256",
+        "SIGN_VERIFY",
     )
     assert key["Properties"]["KeyPolicy"]["Statement"], "a key needs a key policy"
     alias = template["SigningKeyAlias"]
@@ -229,11 +263,18 @@ def test_the_role_grants_the_same_actions_as_the_stage_policy_on_template_resour
     assert actions(policy["PolicyDocument"]) == actions(stage_policy)
     # Every grant names a resource this template creates (or its sender parameter), never a name or "*"; SNS
     # texts are the exception, granted on "*" with every SNS ARN denied, and metric reads, which take no resource.
-    expected_target = {"dynamodb": "OtpTable", "secretsmanager": "CodeHashSecret", "kms": "SigningKey",
-                       "logs": "ApiHandlerLogGroup", "ses": "SenderAddress"}
+    expected_target = {
+        "dynamodb": "OtpTable",
+        "secretsmanager": "CodeHashSecret",
+        "kms": "SigningKey",
+        "logs": "ApiHandlerLogGroup",
+        "ses": "SenderAddress",
+    }
     for statement in policy["PolicyDocument"]["Statement"]:
-        services = {a.split(":")[0] for a in ([statement["Action"]] if isinstance(statement["Action"], str)
-                                             else statement["Action"])}
+        services = {
+            a.split(":")[0]
+            for a in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
+        }
         (service,) = services
         if service == "sns":
             continue  # a text's target is the number, not a stack resource: test_zz_iam_policy.py proves these
@@ -266,8 +307,9 @@ def test_gateway_errors_have_the_api_s_json_shape(package: Package, kind: str) -
     )
     parsed = json.loads(body)
     assert {"message", "code"} <= set(parsed) and re.fullmatch(r"[a-z_]+", parsed["code"])
-    headers = {name.removeprefix("gatewayresponse.header."): value
-               for name, value in response["responseParameters"].items()}
+    headers = {
+        name.removeprefix("gatewayresponse.header."): value for name, value in response["responseParameters"].items()
+    }
     assert headers["Cache-Control"] == "'no-store'"
     # A page reads the gateway's own errors too (else fetch() only says "Failed to fetch"). A gateway response
     # cannot check an allow-list per origin, and these bodies hold nothing private: "*", which rules out
@@ -283,8 +325,9 @@ def test_gateway_errors_have_the_api_s_json_shape(package: Package, kind: str) -
 def make_dry_run(*args: str) -> subprocess.CompletedProcess[str]:
     """``make -n``: prints the recipes without running them (the stage guard still stops at expansion)."""
     env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}  # under make test
-    return subprocess.run(["make", "-n", *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-                          timeout=60, check=False)
+    return subprocess.run(
+        ["make", "-n", *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 @pytest.mark.parametrize("stage", ["local", "", "qa", "dev prod"])

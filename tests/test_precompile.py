@@ -22,11 +22,17 @@ def test_the_zip_s_bytecode_is_what_runs_whatever_the_unpacked_sources_say(tmp_p
     with zipfile.ZipFile(archive) as zipped:
         zipped.extractall(task)
         assert {info.filename for info in zipped.infolist() if info.filename.endswith(".pyc")} == {
-            f"pkg/__pycache__/{name}.{sys.implementation.cache_tag}.pyc" for name in ("__init__", "mod")}
+            f"pkg/__pycache__/{name}.{sys.implementation.cache_tag}.pyc" for name in ("__init__", "mod")
+        }
     # Unpacked, the sources get new times (and here, new text): an unchecked-hash pyc is used all the same, so
     # the cold start compiles nothing; a timestamp pyc would be stale and compiled again, in memory, every time.
     (task / "pkg" / "mod.py").write_text("VALUE = 'compiled at the cold start'\n")
-    ran = subprocess.run([sys.executable, "-c", "import pkg.mod; print(pkg.mod.VALUE, pkg.mod.__cached__)"],
-                         cwd=task, env={"PYTHONDONTWRITEBYTECODE": "1", "PATH": ""}, capture_output=True, text=True,
-                         check=True)
+    ran = subprocess.run(
+        [sys.executable, "-c", "import pkg.mod; print(pkg.mod.VALUE, pkg.mod.__cached__)"],
+        cwd=task,
+        env={"PYTHONDONTWRITEBYTECODE": "1", "PATH": ""},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert ran.stdout.split()[:3] == ["compiled", "at", "packaging"]

@@ -25,9 +25,7 @@ from tests.local_stack import REPO_ROOT, STOP_TIMEOUT_SECONDS, Stack, free_ports
 from tools.embedded_aws import DEV_INBOX_PATH
 from tools.run_local import setting_overrides
 
-pytestmark = pytest.mark.skipif(
-    not Path("/proc/self/stat").exists(), reason="reads the process table in /proc"
-)
+pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table in /proc")
 
 
 @dataclass(frozen=True)
@@ -95,17 +93,15 @@ def test_banner_lists_the_three_urls(stack: Stack) -> None:
 
 
 def test_embedded_aws_is_provisioned(stack: Stack) -> None:
-    session = boto3.Session(
-        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
-    )
+    session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
     dynamodb = session.client("dynamodb", endpoint_url=stack.aws_url)
 
     table = dynamodb.describe_table(TableName="otp_users")["Table"]
 
     assert table["TableStatus"] == "ACTIVE"
-    assert dynamodb.describe_time_to_live(TableName="otp_users")["TimeToLiveDescription"][
-        "AttributeName"
-    ] == ("expires_at")
+    assert dynamodb.describe_time_to_live(TableName="otp_users")["TimeToLiveDescription"]["AttributeName"] == (
+        "expires_at"
+    )
 
 
 def test_services_get_the_local_environment(stack: Stack) -> None:
@@ -208,6 +204,12 @@ def test_port_in_use_is_a_one_line_error() -> None:
 
 
 def test_only_the_service_settings_of_the_environment_override_the_stage() -> None:
-    environ = {"OTP_MFA": "required", "OTP_RESEND_COOLDOWN_SECONDS": "5", "PATH": "/bin", "OTP_NO_SUCH": "1",
-               "API_PORT": "8010", "OTP_API_URL": "http://x"}  # the last: the UI's variable, not the API's setting
+    environ = {
+        "OTP_MFA": "required",
+        "OTP_RESEND_COOLDOWN_SECONDS": "5",
+        "PATH": "/bin",
+        "OTP_NO_SUCH": "1",
+        "API_PORT": "8010",
+        "OTP_API_URL": "http://x",
+    }  # the last: the UI's variable, not the API's setting
     assert setting_overrides(environ) == {"OTP_MFA": "required", "OTP_RESEND_COOLDOWN_SECONDS": "5"}

@@ -279,9 +279,7 @@ def test_a_failed_delivery_leaves_no_live_code_and_no_cooldown(
 def test_a_failed_delivery_does_not_use_up_the_quotas(
     settings: Settings, sender: RecordingSender, clock: FakeClock
 ) -> None:
-    service = make_service(
-        settings, sender, clock, sends_per_address=Window(1, 3_600), sends_per_ip=Window(1, 3_600)
-    )
+    service = make_service(settings, sender, clock, sends_per_address=Window(1, 3_600), sends_per_ip=Window(1, 3_600))
     sender.failure = DependencyError("ses", True, "TooManyRequestsException")
     for _ in range(3):
         with pytest.raises(DependencyError):

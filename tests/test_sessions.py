@@ -138,11 +138,16 @@ def test_an_unknown_or_malformed_refresh_token_is_rejected(client: Client, clock
     other = sign_in(client, clock, "bob@example.com")
     version, sid, secret, tag = session["refresh_token"].split(".")
     _, other_sid, other_secret, other_tag = other["refresh_token"].split(".")
-    for token in (f"{version}.{sid}.{'A' * 22}.{tag}",  # another secret under the genuine tag
-                  f"{version}.{sid}.{secret}.{'0' * 32}",  # a made-up tag: not reuse, nothing is revoked
-                  f"{version}.{other_sid}.{secret}.{tag}",  # moved to another session
-                  f"{version}.{sid}.{other_secret}.{other_tag}",
-                  f"rt1.{sid}.{secret}.{tag}", "rt2.x.y.z", "garbage", "a" * 600):
+    for token in (
+        f"{version}.{sid}.{'A' * 22}.{tag}",  # another secret under the genuine tag
+        f"{version}.{sid}.{secret}.{'0' * 32}",  # a made-up tag: not reuse, nothing is revoked
+        f"{version}.{other_sid}.{secret}.{tag}",  # moved to another session
+        f"{version}.{sid}.{other_secret}.{other_tag}",
+        f"rt1.{sid}.{secret}.{tag}",
+        "rt2.x.y.z",
+        "garbage",
+        "a" * 600,
+    ):
         assert_rejected(refresh(client, token))
     assert me(client, session["access_token"]).status_code == 200  # guessing did not end the session
     assert refresh(client, session["refresh_token"]).status_code == 200  # nor spent its refresh token
@@ -207,8 +212,10 @@ def test_forged_and_foreign_tokens_are_rejected(client: Client, clock: FakeClock
     header_part, payload_part, signature_part = token.split(".")
     header, claims = json.loads(base64.urlsafe_b64decode(header_part + "==")), claims_of(token)
     now = int(clock())
-    public_pem = wiring.get_keys().verification_keys[header["kid"]].public_key.public_bytes(
-        Encoding.PEM, PublicFormat.SubjectPublicKeyInfo
+    public_pem = (
+        wiring.get_keys()
+        .verification_keys[header["kid"]]
+        .public_key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
     )
     hs256_header = {"alg": "HS256", "typ": "JWT", "kid": header["kid"]}
     hs256_input = f"{b64url(json.dumps(hs256_header).encode())}.{payload_part}".encode()
@@ -217,11 +224,13 @@ def test_forged_and_foreign_tokens_are_rejected(client: Client, clock: FakeClock
         "tampered payload": f"{header_part}.{b64url(json.dumps({**claims, 'sub': str(uuid.uuid4())}).encode())}."
         f"{signature_part}",
         "alg none": forge({"alg": "none", "typ": "JWT", "kid": header["kid"]}, claims),
-        "HS256 with the public key as secret": hs256_input.decode() + "."
+        "HS256 with the public key as secret": hs256_input.decode()
+        + "."
         + b64url(hmac.new(public_pem, hs256_input, hashlib.sha256).digest()),
         "unknown kid": forge({**header, "kid": "nope"}, claims, base64.urlsafe_b64decode(signature_part + "==")),
-        "signed by an unpublished key": stage_tokens(keys=KmsKeys(boto3.client, [other_key["KeyId"]]))
-        .issue(claims["sub"], claims["sid"], now, {})[0],
+        "signed by an unpublished key": stage_tokens(keys=KmsKeys(boto3.client, [other_key["KeyId"]])).issue(
+            claims["sub"], claims["sid"], now, {}
+        )[0],
         "wrong audience": stage_tokens(audience="someone-else").issue(claims["sub"], claims["sid"], now, {})[0],
         "wrong issuer": stage_tokens(issuer="https://evil.example").issue(claims["sub"], claims["sid"], now, {})[0],
         "not yet valid": stage_tokens().issue(claims["sub"], claims["sid"], now + 60, {})[0],
@@ -247,8 +256,12 @@ def test_the_jwks_publishes_the_verification_keys(client: Client, clock: FakeClo
     assert answer.status_code == 200
     assert answer.headers["Cache-Control"] == "public, max-age=300"
     (key,) = answer.json_body["keys"]
-    assert {k: key[k] for k in ("kty", "crv", "alg", "use")} == {"kty": "EC", "crv": "P-256", "alg": "ES256",
-                                                                 "use": "sig"}
+    assert {k: key[k] for k in ("kty", "crv", "alg", "use")} == {
+        "kty": "EC",
+        "crv": "P-256",
+        "alg": "ES256",
+        "use": "sig",
+    }
     assert "d" not in key  # no private part, ever
     session = sign_in(client, clock)
     header = json.loads(base64.urlsafe_b64decode(session["access_token"].split(".")[0] + "=="))
@@ -284,8 +297,9 @@ def test_when_signing_fails_the_code_can_be_used_again(
     def unavailable(**_: Any) -> None:
         from botocore.exceptions import ClientError
 
-        raise ClientError({"Error": {"Code": "KMSInternalException"}, "ResponseMetadata": {"HTTPStatusCode": 500}},
-                          "Sign")
+        raise ClientError(
+            {"Error": {"Code": "KMSInternalException"}, "ResponseMetadata": {"HTTPStatusCode": 500}}, "Sign"
+        )
 
     monkeypatch.setattr(wiring.get_client("kms"), "sign", unavailable)
     answer = post(client, "/otp", {"action": "verify_otp", "email": ALICE, "otp": code})

@@ -104,8 +104,10 @@ def sns_error(code: str, status: int) -> Callable[[Any], AWSResponse]:
     """An SNS error answer (the query protocol's XML); its message quotes the number, as SNS's can."""
 
     def answer(request: Any) -> AWSResponse:
-        body = (f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>injected for {NUMBER}"
-                "</Message></Error><RequestId>r</RequestId></ErrorResponse>")
+        body = (
+            f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>injected for {NUMBER}"
+            "</Message></Error><RequestId>r</RequestId></ErrorResponse>"
+        )
         return AWSResponse(request.url, status, {"Content-Type": "text/xml"}, MockRawResponse(body.encode()))
 
     return answer
@@ -123,7 +125,10 @@ def test_a_number_signs_in_with_the_texted_code(api: Api) -> None:
     assert sent.status_code == 200
     assert sent.json_body == {
         "message": "We sent a sign-in code to +1 415-555-0123. It is valid for 5 minutes.",
-        "code": "code_sent", "to": "+1 415-555-0123", "expires_in": 300, "resend_after": 60,
+        "code": "code_sent",
+        "to": "+1 415-555-0123",
+        "expires_in": 300,
+        "resend_after": 60,
     }
     ((to, text),) = sent_texts()
     assert to == NUMBER  # E.164
@@ -181,13 +186,20 @@ def test_the_message_and_its_sns_attributes(settings: Settings) -> None:
         def publish(self, **request: Any) -> None:
             published.append(request)
 
-    configured = Settings.from_environ({**load_stage_env("local"), "OTP_SMS_WEBOTP_DOMAIN": "signin.example.com",
-                                        "OTP_SMS_SENDER_ID": "SIGNIN", "OTP_SMS_ORIGINATION_NUMBER": "+18005550100"})
+    configured = Settings.from_environ(
+        {
+            **load_stage_env("local"),
+            "OTP_SMS_WEBOTP_DOMAIN": "signin.example.com",
+            "OTP_SMS_SENDER_ID": "SIGNIN",
+            "OTP_SMS_ORIGINATION_NUMBER": "+18005550100",
+        }
+    )
     SnsTexter(Sns(), configured).send_code(Identifier(PHONE, "+447400123456", "GB"), "123456", 5)
     (request,) = published
     assert request["PhoneNumber"] == "+447400123456" and "TopicArn" not in request
-    assert request["Message"] == ("123456 is your OTP Sign-in code. It is valid for 5 minutes.\n\n"
-                                  "@signin.example.com #123456")
+    assert request["Message"] == (
+        "123456 is your OTP Sign-in code. It is valid for 5 minutes.\n\n@signin.example.com #123456"
+    )
     assert request["MessageAttributes"] == {
         "AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Transactional"},
         "AWS.SNS.SMS.MaxPrice": {"DataType": "Number", "StringValue": "0.04630"},  # GB's configured price
@@ -308,8 +320,10 @@ def test_a_country_outside_the_stage_s_list_is_refused_and_one_inside_it_is_not(
     assert api.send("+447400123456").status_code == 200
 
 
-@pytest.mark.parametrize("written", ["4155550123", "+1 415 555 0123 ext. 7", "+1-800-FLOWERS", "+1 555", "",
-                                     "+14155550123\n", "+" + "1" * 40])
+@pytest.mark.parametrize(
+    "written",
+    ["4155550123", "+1 415 555 0123 ext. 7", "+1-800-FLOWERS", "+1 555", "", "+14155550123\n", "+" + "1" * 40],
+)
 def test_malformed_numbers_are_invalid(api: Api, written: str) -> None:
     assert api.send(written).json_body["code"] == "invalid_phone"
     assert sent_texts() == []
@@ -413,8 +427,10 @@ def test_a_number_that_never_asked_is_answered_as_one_that_did(api: Api) -> None
     right = code_in_text(NUMBER)
     answers = {}
     for number in (NUMBER, "+12125550199"):
-        answers[number] = [(r.status_code, r.json_body, r.headers.get("Retry-After"))
-                           for r in (api.verify(wrong(right), number) for _ in range(12))]
+        answers[number] = [
+            (r.status_code, r.json_body, r.headers.get("Retry-After"))
+            for r in (api.verify(wrong(right), number) for _ in range(12))
+        ]
     assert answers[NUMBER] == answers["+12125550199"]
     assert answers[NUMBER][-1][0] == 429
 
@@ -545,8 +561,7 @@ def test_the_number_an_account_was_created_with_cannot_be_removed(api: Api) -> N
 def test_a_wrong_code_does_not_link_and_counts_as_a_failure(api: Api) -> None:
     mine = api.sign_in_by_email()
     api.post("/me/phone", {"phone": NUMBER}, mine["access_token"])
-    refused = api.post("/me/phone/verify", {"phone": NUMBER, "otp": wrong(code_in_text(NUMBER))},
-                       mine["access_token"])
+    refused = api.post("/me/phone/verify", {"phone": NUMBER, "otp": wrong(code_in_text(NUMBER))}, mine["access_token"])
     assert (refused.status_code, refused.json_body["code"]) == (401, "invalid_code")
     assert api.me(mine["access_token"]).json_body["identifiers"] == [{"type": "email", "value": ALICE}]
 
@@ -595,8 +610,9 @@ def test_a_linked_phone_s_sign_in_whose_home_write_fails_keeps_the_code(api: Api
     faults = Faults()
     try:
         # The guess's own write passes; the one that opens the session at the home fails.
-        faults.inject("dynamodb", "UpdateItem", aws_error("ProvisionedThroughputExceededException", 400), skip=1,
-                      times=2)
+        faults.inject(
+            "dynamodb", "UpdateItem", aws_error("ProvisionedThroughputExceededException", 400), skip=1, times=2
+        )
         refused = api.verify(code)
         assert (refused.status_code, refused.json_body["code"]) == (503, "storage_unavailable")
     finally:
@@ -643,9 +659,11 @@ def test_a_stale_session_must_prove_it_is_its_person_again_before_adding_or_remo
     mine = api.sign_in_by_email()
     old = mine["access_token"]
     api.clock.advance(301)  # past OTP_STEP_UP_SECONDS: the sign-in is no longer a recent proof
-    for refused in (api.post("/me/phone", {"phone": NUMBER}, old),
-                    api.post("/me/phone/verify", {"phone": NUMBER, "otp": "123456"}, old),
-                    api.client.http.delete("/me/phone", headers={"Authorization": f"Bearer {old}"})):
+    for refused in (
+        api.post("/me/phone", {"phone": NUMBER}, old),
+        api.post("/me/phone/verify", {"phone": NUMBER, "otp": "123456"}, old),
+        api.client.http.delete("/me/phone", headers={"Authorization": f"Bearer {old}"}),
+    ):
         assert (refused.status_code, refused.json_body["code"]) == (401, "reauthentication_required")
         assert refused.json_body["message"] == "Please confirm it is you with a new code first."
         assert refused.headers["WWW-Authenticate"] == 'Bearer error="insufficient_user_authentication"'
@@ -702,8 +720,9 @@ def test_an_account_with_a_second_factor_re_proves_with_it(api: Api) -> None:
 
     mine = api.sign_in_by_email()
     secret = api.post("/mfa/totp", None, mine["access_token"]).json_body["secret"]
-    confirmed = api.post("/mfa/totp/confirm", {"otp": pyotp.TOTP(secret).at(int(api.clock()))},
-                         mine["access_token"]).json_body
+    confirmed = api.post(
+        "/mfa/totp/confirm", {"otp": pyotp.TOTP(secret).at(int(api.clock()))}, mine["access_token"]
+    ).json_body
     api.clock.advance(301)
     token = confirmed["access_token"]
     by_code = api.post("/reauthenticate", {}, token)
@@ -741,5 +760,7 @@ def test_a_sign_out_between_the_check_and_the_change_refuses_the_change(
     api.clock.advance(61)
     again = api.sign_in_by_email()
     assert api.me(again["access_token"]).json_body["identifiers"] == (
-        [{"type": "email", "value": ALICE}] if change == "link"
-        else [{"type": "email", "value": ALICE}, {"type": "phone", "value": NUMBER}])
+        [{"type": "email", "value": ALICE}]
+        if change == "link"
+        else [{"type": "email", "value": ALICE}, {"type": "phone", "value": NUMBER}]
+    )

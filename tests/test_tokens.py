@@ -42,11 +42,20 @@ def test_a_token_signed_in_kms_verifies_with_pyjwt_and_cryptography_against_the_
     )
     assert published == kms_key.public_numbers()  # the JWKS publishes the key KMS holds
 
-    claims = jwt.decode(token, jwt.PyJWK(jwk).key, algorithms=["ES256"], audience=settings.token_audience,
-                        issuer=settings.token_issuer, options={"verify_exp": False, "verify_nbf": False,
-                                                               "verify_iat": False})
-    assert (claims["sub"], claims["sid"], claims["exp"], claims["email"]) == ("account-1", "session-1", expires_at,
-                                                                           "a@example.com")
+    claims = jwt.decode(
+        token,
+        jwt.PyJWK(jwk).key,
+        algorithms=["ES256"],
+        audience=settings.token_audience,
+        issuer=settings.token_issuer,
+        options={"verify_exp": False, "verify_nbf": False, "verify_iat": False},
+    )
+    assert (claims["sub"], claims["sid"], claims["exp"], claims["email"]) == (
+        "account-1",
+        "session-1",
+        expires_at,
+        "a@example.com",
+    )
     header, payload, signature = token.split(".")
     raw = unpadded(signature)
     assert len(raw) == 64
@@ -88,8 +97,16 @@ def test_every_signature_shape_becomes_a_64_byte_jws_signature(wanted: Callable[
     tokens = AccessTokens(KmsKeys(lambda name: kms, [KEY_ARN]), "https://issuer.example", "audience", 60)
     token, _ = tokens.issue("account-1", "session-1", NOW, {})
     assert len(unpadded(token.rsplit(".", 1)[1])) == 64
-    assert jwt.decode(token, kms.private_key.public_key(), algorithms=["ES256"], audience="audience",
-                      options={"verify_exp": False, "verify_iat": False, "verify_nbf": False})["sub"] == "account-1"
+    assert (
+        jwt.decode(
+            token,
+            kms.private_key.public_key(),
+            algorithms=["ES256"],
+            audience="audience",
+            options={"verify_exp": False, "verify_iat": False, "verify_nbf": False},
+        )["sub"]
+        == "account-1"
+    )
     assert tokens.verify(token, NOW).session_id == "session-1"
 
 
@@ -98,7 +115,8 @@ def test_a_kms_answer_out_of_shape_is_refused_as_before() -> None:
     kms.trailing = b"\x00"
     with pytest.raises(ValueError):
         AccessTokens(KmsKeys(lambda name: kms, [KEY_ARN]), "https://issuer.example", "audience", 60).issue(
-            "account-1", "session-1", NOW, {})
+            "account-1", "session-1", NOW, {}
+        )
     p384 = ec.generate_private_key(ec.SECP384R1()).public_key()
     kms.public_key = p384.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
     with pytest.raises(ValueError, match="signing keys must be ECC_NIST_P256"):
@@ -139,14 +157,26 @@ print(json.dumps(steps))
 def test_issuing_a_token_loads_neither_cryptography_nor_pyjwt_and_verifying_loads_both() -> None:
     kms = StubKms()
     token, _ = AccessTokens(KmsKeys(lambda name: kms, [KEY_ARN]), "https://issuer.example", "audience", 60).issue(
-        "account-1", "session-1", NOW, {})
-    answers = {"key_arn": KEY_ARN, "public_key": kms.public_key.hex(), "now": NOW, "token": token,
-               "signature": kms.sign(KEY_ARN, b"any message", "RAW", "ECDSA_SHA_256")["Signature"].hex()}
-    child = subprocess.run([sys.executable, "-c", CHILD], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
-                           env={**os.environ, "KMS_ANSWERS": json.dumps(answers)}, check=True)
+        "account-1", "session-1", NOW, {}
+    )
+    answers = {
+        "key_arn": KEY_ARN,
+        "public_key": kms.public_key.hex(),
+        "now": NOW,
+        "token": token,
+        "signature": kms.sign(KEY_ARN, b"any message", "RAW", "ECDSA_SHA_256")["Signature"].hex(),
+    }
+    child = subprocess.run(
+        [sys.executable, "-c", CHILD],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "KMS_ANSWERS": json.dumps(answers)},
+        check=True,
+    )
     steps = json.loads(child.stdout)
-    assert steps == {"import": [], "issue": [], "jwks": [], "subject": "account-1",
-                     "verify": ["cryptography", "jwt"]}
+    assert steps == {"import": [], "issue": [], "jwks": [], "subject": "account-1", "verify": ["cryptography", "jwt"]}
 
 
 def test_a_token_under_the_published_kid_but_signed_by_another_key_is_refused() -> None:

@@ -194,8 +194,12 @@ def requests_for(call: AwsCall, target: Stage) -> list[Request]:
             sender = settings.sender
             # SES authorises the identity that verified the sender: the address itself, or its domain.
             return [
-                Request("ses:SendEmail", f"arn:aws:ses:{REGION}:{ACCOUNT}:identity/{identity}",
-                        {"ses:FromAddress": sender}, why)
+                Request(
+                    "ses:SendEmail",
+                    f"arn:aws:ses:{REGION}:{ACCOUNT}:identity/{identity}",
+                    {"ses:FromAddress": sender},
+                    why,
+                )
                 for identity in (sender, sender.rpartition("@")[2])
             ]
         case "kms", "Sign":
@@ -351,9 +355,7 @@ def test_the_policy_grants_nothing_the_code_does_not_call(name: str, pytestconfi
                 for key, values in tests.items():
                     for value in _listed(values):
                         probe = {key.lower(): value}
-                        if not any(
-                            _condition_holds({"Condition": {operator: probe}}, r) for r in wanted
-                        ):
+                        if not any(_condition_holds({"Condition": {operator: probe}}, r) for r in wanted):
                             unused.append(f"{sid}: {action} with {key} {value!r}")
     if unused:
         skip_if_partial(pytestconfig, f"policy-{name}.json grants what no recorded call needed: {unused}")

@@ -89,6 +89,10 @@ def classify(item: pytest.Item) -> set[str]:
     roots: list[Any] = [getattr(item, "function", None)]
     fixture_info = getattr(item, "_fixtureinfo", None)
     if fixture_info is not None:
-        roots.extend(definition.func for name, definitions in fixture_info.name2fixturedefs.items()
-                     if name != TRIPWIRE for definition in definitions)
+        roots.extend(
+            definition.func
+            for name, definitions in fixture_info.name2fixturedefs.items()
+            if name != TRIPWIRE
+            for definition in definitions
+        )
     return kinds_reached([root for root in roots if root is not None])

@@ -33,11 +33,19 @@ ON_DEMAND = "PAY_PER_REQUEST"
 # Sparse global secondary indexes (only the items that carry their keys are in them): accounts by id, on the home
 # item's `account`; the admin audit trail by month, newest first (chalicelib/admin/store.py).
 INDEXES: tuple[dict[str, Any], ...] = (
-    {"IndexName": "account", "KeySchema": [{"AttributeName": "account", "KeyType": "HASH"}],
-     "Projection": {"ProjectionType": "KEYS_ONLY"}},
-    {"IndexName": "audit", "KeySchema": [{"AttributeName": "audit_month", "KeyType": "HASH"},
-                                         {"AttributeName": "audit_at", "KeyType": "RANGE"}],
-     "Projection": {"ProjectionType": "ALL"}},
+    {
+        "IndexName": "account",
+        "KeySchema": [{"AttributeName": "account", "KeyType": "HASH"}],
+        "Projection": {"ProjectionType": "KEYS_ONLY"},
+    },
+    {
+        "IndexName": "audit",
+        "KeySchema": [
+            {"AttributeName": "audit_month", "KeyType": "HASH"},
+            {"AttributeName": "audit_at", "KeyType": "RANGE"},
+        ],
+        "Projection": {"ProjectionType": "ALL"},
+    },
 )
 
 CREATED = "created"
@@ -196,14 +204,10 @@ def ensure_ttl(dynamodb: Any, table: str, *, dry_run: bool = False) -> Step:
     attribute = description.get("AttributeName")
     if status in ("ENABLED", "ENABLING"):
         if attribute != TTL_ATTRIBUTE:
-            raise BootstrapError(
-                f"table {table} has TTL on {attribute!r}, the backend expects {TTL_ATTRIBUTE!r}"
-            )
+            raise BootstrapError(f"table {table} has TTL on {attribute!r}, the backend expects {TTL_ATTRIBUTE!r}")
         return Step("ttl", f"{table}.{TTL_ATTRIBUTE}", UNCHANGED)
     if status == "DISABLING":
-        raise BootstrapError(
-            f"TTL on table {table} is being disabled; run bootstrap again once it is DISABLED"
-        )
+        raise BootstrapError(f"TTL on table {table} is being disabled; run bootstrap again once it is DISABLED")
     if not dry_run:
         dynamodb.update_time_to_live(
             TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE}
@@ -233,12 +237,15 @@ def ensure_indexes(dynamodb: Any, table: str, *, dry_run: bool = False) -> list[
         if not dry_run:
             # Every definition the table has with the new ones (DynamoDB merges them; moto replaces them).
             # The table exists: ensure_table made it, unless this is a dry run.
-            defined = {a["AttributeName"]: a["AttributeType"]
-                       for a in dynamodb.describe_table(TableName=table)["Table"]["AttributeDefinitions"]}
+            defined = {
+                a["AttributeName"]: a["AttributeType"]
+                for a in dynamodb.describe_table(TableName=table)["Table"]["AttributeDefinitions"]
+            }
             defined.update({key["AttributeName"]: "S" for key in index["KeySchema"]})
             attributes = [{"AttributeName": name, "AttributeType": kind} for name, kind in defined.items()]
-            dynamodb.update_table(TableName=table, AttributeDefinitions=attributes,
-                                  GlobalSecondaryIndexUpdates=[{"Create": index}])
+            dynamodb.update_table(
+                TableName=table, AttributeDefinitions=attributes, GlobalSecondaryIndexUpdates=[{"Create": index}]
+            )
             _wait_index_active(dynamodb, table, name)
         steps.append(Step("index", f"{table}/{name}", _planned(CREATED, dry_run)))
     return steps
@@ -303,9 +310,7 @@ def ensure_secret(secretsmanager: Any, secret_id: str, *, dry_run: bool = False)
             raise
     else:
         if description.get("DeletedDate"):
-            raise BootstrapError(
-                f"secret {secret_id} is scheduled for deletion; restore it with restore-secret"
-            )
+            raise BootstrapError(f"secret {secret_id} is scheduled for deletion; restore it with restore-secret")
         return Step("secret", secret_id, UNCHANGED)
     if not dry_run:
         secretsmanager.create_secret(
@@ -368,15 +373,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m tools.bootstrap", description="Provision the AWS resources of a Chalice stage."
     )
-    parser.add_argument(
-        "--stage", default="local", help="Chalice stage whose environment names the resources"
-    )
-    parser.add_argument(
-        "--endpoint-url", help="AWS endpoint, e.g. a local moto server (default: AWS_ENDPOINT_URL)"
-    )
-    parser.add_argument(
-        "--region", help="AWS region (default: boto3's, i.e. AWS_DEFAULT_REGION or the profile)"
-    )
+    parser.add_argument("--stage", default="local", help="Chalice stage whose environment names the resources")
+    parser.add_argument("--endpoint-url", help="AWS endpoint, e.g. a local moto server (default: AWS_ENDPOINT_URL)")
+    parser.add_argument("--region", help="AWS region (default: boto3's, i.e. AWS_DEFAULT_REGION or the profile)")
     parser.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     parser.add_argument("--config", type=Path, default=CHALICE_CONFIG, help="Chalice config file")
     return parser.parse_args(argv)

@@ -36,13 +36,18 @@ def metric_data(line: str) -> list[tuple[str, dict[str, Any]]]:
             if not all(name in document for name in dimensions):
                 continue
             for metric in directive.get("Metrics", []):
-                data.append((directive["Namespace"], {
-                    "MetricName": metric["Name"],
-                    "Dimensions": [{"Name": name, "Value": str(document[name])} for name in dimensions],
-                    "Value": float(document[metric["Name"]]),
-                    "Unit": metric.get("Unit", "None"),
-                    "Timestamp": when,
-                }))
+                data.append(
+                    (
+                        directive["Namespace"],
+                        {
+                            "MetricName": metric["Name"],
+                            "Dimensions": [{"Name": name, "Value": str(document[name])} for name in dimensions],
+                            "Value": float(document[metric["Name"]]),
+                            "Unit": metric.get("Unit", "None"),
+                            "Timestamp": when,
+                        },
+                    )
+                )
     return data
 
 
@@ -86,8 +91,9 @@ class MetricsFeed:
             for namespace, data in by_namespace.items():
                 try:
                     for start in range(0, len(data), MAX_DATA_PER_CALL):
-                        self._cloudwatch.put_metric_data(Namespace=namespace,
-                                                         MetricData=data[start:start + MAX_DATA_PER_CALL])
+                        self._cloudwatch.put_metric_data(
+                            Namespace=namespace, MetricData=data[start : start + MAX_DATA_PER_CALL]
+                        )
                 except (BotoCoreError, ClientError) as error:
                     # The stack goes on without this line's metrics; the dashboard then shows fewer.
                     self._say(f"[stack] metrics of an access line were not put: {error}")

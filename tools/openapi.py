@@ -60,8 +60,9 @@ def served(api: Chalice) -> dict[str, tuple[str, ...]]:
         entry = next((entries[method] for method in METHODS if method in entries), None)
         if entry is None:  # the preflight alone
             continue
-        routes[path] = tuple(method for method in METHODS
-                             if _handler(api, entry, method) is not exchange.method_not_allowed)
+        routes[path] = tuple(
+            method for method in METHODS if _handler(api, entry, method) is not exchange.method_not_allowed
+        )
     return routes
 
 
@@ -69,8 +70,10 @@ def _handler(api: Chalice, entry: RouteEntry, method: str) -> exchange.Handler:
     """The handler ``entry``'s view hands ``exchange.respond`` for a request of ``method``."""
     handed: list[exchange.Handler] = []
     # create: Chalice sets current_request at its first request only
-    with mock.patch.object(exchange, "respond", lambda _request, _path, handler, **_: handed.append(handler)), \
-            mock.patch.object(api, "current_request", SimpleNamespace(method=method), create=True):
+    with (
+        mock.patch.object(exchange, "respond", lambda _request, _path, handler, **_: handed.append(handler)),
+        mock.patch.object(api, "current_request", SimpleNamespace(method=method), create=True),
+    ):
         entry.view_function(**{name: "0" for name in entry.view_args})
     if len(handed) != 1:
         raise RuntimeError(f"{entry.uri_pattern}: its view must answer through exchange.respond, once")
@@ -80,9 +83,16 @@ def _handler(api: Chalice, entry: RouteEntry, method: str) -> exchange.Handler:
 # -- what each operation takes and answers -----------------------------------------------------------------------
 
 BODY = (errors.INVALID_JSON, errors.INVALID_BODY, errors.BODY_TOO_LARGE)
-THROTTLES = (errors.RESEND_COOLDOWN, errors.SEND_QUOTA_EXCEEDED, errors.IP_QUOTA_EXCEEDED, errors.TOO_MANY_FAILURES,
-             errors.IP_FAILURE_QUOTA_EXCEEDED, errors.PREFIX_QUOTA_EXCEEDED, errors.COUNTRY_QUOTA_EXCEEDED,
-             errors.SMS_BUDGET_EXCEEDED)
+THROTTLES = (
+    errors.RESEND_COOLDOWN,
+    errors.SEND_QUOTA_EXCEEDED,
+    errors.IP_QUOTA_EXCEEDED,
+    errors.TOO_MANY_FAILURES,
+    errors.IP_FAILURE_QUOTA_EXCEEDED,
+    errors.PREFIX_QUOTA_EXCEEDED,
+    errors.COUNTRY_QUOTA_EXCEEDED,
+    errors.SMS_BUDGET_EXCEEDED,
+)
 PHONE = (errors.INVALID_PHONE, errors.PHONE_NOT_SUPPORTED)
 MAIL = (errors.MAIL_UNAVAILABLE, errors.MAIL_REJECTED)
 SMS = (errors.SMS_UNAVAILABLE, errors.SMS_REJECTED)
@@ -109,8 +119,14 @@ def bearer(needs: Needs) -> tuple[ErrorKind, ...]:
 ADMIN = "an admin's session at aal 2 (OTP_ADMIN_EMAILS)"
 ADMIN_ACTING = f"{ADMIN}, whose last proof is within OTP_ADMIN_STEP_UP_SECONDS"
 ADMIN_READING = (*bearer(Needs.SESSION), errors.ADMIN_REQUIRED, errors.ADMIN_MFA_REQUIRED)
-ADMIN_CHANGE = (*ADMIN_READING, errors.REAUTHENTICATION_REQUIRED, errors.INVALID_USER_ID, errors.REASON_REQUIRED,
-                *BODY, errors.USER_NOT_FOUND)
+ADMIN_CHANGE = (
+    *ADMIN_READING,
+    errors.REAUTHENTICATION_REQUIRED,
+    errors.INVALID_USER_ID,
+    errors.REASON_REQUIRED,
+    *BODY,
+    errors.USER_NOT_FOUND,
+)
 
 
 def ref(name: str) -> dict[str, str]:
@@ -143,125 +159,322 @@ class Operation:
 REASON = "ReasonRequest"
 OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/otp"): Operation(
-        "Send a sign-in code to an address or number, or verify it and open a session", "sign-in",
-        (errors.CODE_SENT, errors.VERIFIED, errors.MFA_REQUIRED, *BODY, errors.ONE_IDENTIFIER, errors.MISSING_ACTION,
-         errors.UNKNOWN_ACTION, errors.INVALID_EMAIL, *PHONE, errors.INVALID_OTP, errors.INVALID_CODE,
-         errors.ACCOUNT_LOCKED, *THROTTLES, *MAIL, *SMS, *STATE, *SERVICE),
-        request="OtpRequest"),
+        "Send a sign-in code to an address or number, or verify it and open a session",
+        "sign-in",
+        (
+            errors.CODE_SENT,
+            errors.VERIFIED,
+            errors.MFA_REQUIRED,
+            *BODY,
+            errors.ONE_IDENTIFIER,
+            errors.MISSING_ACTION,
+            errors.UNKNOWN_ACTION,
+            errors.INVALID_EMAIL,
+            *PHONE,
+            errors.INVALID_OTP,
+            errors.INVALID_CODE,
+            errors.ACCOUNT_LOCKED,
+            *THROTTLES,
+            *MAIL,
+            *SMS,
+            *STATE,
+            *SERVICE,
+        ),
+        request="OtpRequest",
+    ),
     ("POST", "/token/refresh"): Operation(
-        "Renew a session: a new access token and a new refresh token (the old one is used up)", "sessions",
+        "Renew a session: a new access token and a new refresh token (the old one is used up)",
+        "sessions",
         (errors.REFRESHED, *BODY, errors.INVALID_REFRESH_TOKEN, errors.INVALID_TOKEN, *STATE, *SERVICE),
-        request="RefreshTokenRequest"),
+        request="RefreshTokenRequest",
+    ),
     ("POST", "/token/revoke"): Operation(
-        "End the session of a refresh token (also answered for unknown tokens, per RFC 7009)", "sessions",
-        (errors.REVOKED, *BODY, errors.INVALID_REFRESH_TOKEN, *STATE, *SERVICE), request="RefreshTokenRequest"),
+        "End the session of a refresh token (also answered for unknown tokens, per RFC 7009)",
+        "sessions",
+        (errors.REVOKED, *BODY, errors.INVALID_REFRESH_TOKEN, *STATE, *SERVICE),
+        request="RefreshTokenRequest",
+    ),
     ("POST", "/signout"): Operation(
-        "Sign out this session, or every session of the account", "sessions",
-        (errors.SIGNED_OUT, errors.SIGNED_OUT_EVERYWHERE, *BODY, errors.EVERYWHERE_NOT_BOOLEAN,
-         *bearer(Needs.ENROLLMENT), *STATE, *SERVICE),
-        needs=Needs.ENROLLMENT.value, request="SignOutRequest", body_required=False),
+        "Sign out this session, or every session of the account",
+        "sessions",
+        (
+            errors.SIGNED_OUT,
+            errors.SIGNED_OUT_EVERYWHERE,
+            *BODY,
+            errors.EVERYWHERE_NOT_BOOLEAN,
+            *bearer(Needs.ENROLLMENT),
+            *STATE,
+            *SERVICE,
+        ),
+        needs=Needs.ENROLLMENT.value,
+        request="SignOutRequest",
+        body_required=False,
+    ),
     ("GET", "/me"): Operation(
-        "The signed-in account and session", "sessions",
-        (errors.SIGNED_IN, *bearer(Needs.SESSION), *STATE, *SERVICE), needs=Needs.SESSION.value),
+        "The signed-in account and session",
+        "sessions",
+        (errors.SIGNED_IN, *bearer(Needs.SESSION), *STATE, *SERVICE),
+        needs=Needs.SESSION.value,
+    ),
     ("POST", "/me/phone"): Operation(
-        "Text a code to a number to add it to the account", "account",
-        (errors.LINK_CODE_SENT, *BODY, errors.INVALID_BODY_PHONE, *PHONE, errors.ACCOUNT_HAS_PHONE,
-         *bearer(Needs.RECENT), *THROTTLES, *SMS, *STATE, *SERVICE),
-        needs=Needs.RECENT.value, request="PhoneRequest"),
+        "Text a code to a number to add it to the account",
+        "account",
+        (
+            errors.LINK_CODE_SENT,
+            *BODY,
+            errors.INVALID_BODY_PHONE,
+            *PHONE,
+            errors.ACCOUNT_HAS_PHONE,
+            *bearer(Needs.RECENT),
+            *THROTTLES,
+            *SMS,
+            *STATE,
+            *SERVICE,
+        ),
+        needs=Needs.RECENT.value,
+        request="PhoneRequest",
+    ),
     ("DELETE", "/me/phone"): Operation(
-        "Remove the account's phone number", "account",
-        (errors.PHONE_REMOVED, errors.PHONE_NOT_LINKED, errors.PHONE_IS_PRIMARY, *bearer(Needs.RECENT), *STATE,
-         *SERVICE),
-        needs=Needs.RECENT.value),
+        "Remove the account's phone number",
+        "account",
+        (
+            errors.PHONE_REMOVED,
+            errors.PHONE_NOT_LINKED,
+            errors.PHONE_IS_PRIMARY,
+            *bearer(Needs.RECENT),
+            *STATE,
+            *SERVICE,
+        ),
+        needs=Needs.RECENT.value,
+    ),
     ("POST", "/me/phone/verify"): Operation(
-        "Add the number to the account with the code texted to it", "account",
-        (errors.PHONE_LINKED, *BODY, errors.INVALID_BODY_PHONE, *PHONE, errors.INVALID_OTP, errors.INVALID_CODE,
-         errors.PHONE_ALREADY_LINKED, errors.ACCOUNT_HAS_PHONE, *bearer(Needs.RECENT), *THROTTLES, *STATE, *SERVICE),
-        needs=Needs.RECENT.value, request="PhoneVerifyRequest"),
+        "Add the number to the account with the code texted to it",
+        "account",
+        (
+            errors.PHONE_LINKED,
+            *BODY,
+            errors.INVALID_BODY_PHONE,
+            *PHONE,
+            errors.INVALID_OTP,
+            errors.INVALID_CODE,
+            errors.PHONE_ALREADY_LINKED,
+            errors.ACCOUNT_HAS_PHONE,
+            *bearer(Needs.RECENT),
+            *THROTTLES,
+            *STATE,
+            *SERVICE,
+        ),
+        needs=Needs.RECENT.value,
+        request="PhoneVerifyRequest",
+    ),
     ("POST", "/reauthenticate"): Operation(
         "Confirm it is you with a fresh code before an account change: without otp, send it; with otp, check it",
         "account",
-        (errors.REAUTHENTICATION_CODE_SENT, errors.REAUTHENTICATED, *BODY, errors.INVALID_VIA, *PHONE,
-         errors.INVALID_OTP, errors.INVALID_CODE, errors.USE_SECOND_FACTOR, *bearer(Needs.SESSION), *THROTTLES,
-         *MAIL, *SMS, *STATE, *SERVICE),
-        needs=Needs.SESSION.value, request="ReauthenticateRequest", body_required=False),
+        (
+            errors.REAUTHENTICATION_CODE_SENT,
+            errors.REAUTHENTICATED,
+            *BODY,
+            errors.INVALID_VIA,
+            *PHONE,
+            errors.INVALID_OTP,
+            errors.INVALID_CODE,
+            errors.USE_SECOND_FACTOR,
+            *bearer(Needs.SESSION),
+            *THROTTLES,
+            *MAIL,
+            *SMS,
+            *STATE,
+            *SERVICE,
+        ),
+        needs=Needs.SESSION.value,
+        request="ReauthenticateRequest",
+        body_required=False,
+    ),
     ("GET", "/.well-known/jwks.json"): Operation(
-        "The public keys that verify access tokens (any origin may read it; cacheable 5 minutes)", "public",
-        (errors.JWKS, errors.KEYS_UNAVAILABLE, errors.KEYS_ERROR, *SERVICE)),
+        "The public keys that verify access tokens (any origin may read it; cacheable 5 minutes)",
+        "public",
+        (errors.JWKS, errors.KEYS_UNAVAILABLE, errors.KEYS_ERROR, *SERVICE),
+    ),
     ("GET", "/.well-known/openid-configuration"): Operation(
         "OpenID Connect discovery: how to verify access tokens (any origin may read it; cacheable 5 minutes)",
-        "public", (errors.OPENID_CONFIGURATION, *SERVICE)),
+        "public",
+        (errors.OPENID_CONFIGURATION, *SERVICE),
+    ),
     ("POST", "/mfa/totp"): Operation(
-        "Start adding an authenticator app: its secret, URI and QR code, active once confirmed", "two-step",
-        (errors.TOTP_ENROLLMENT, errors.MFA_ALREADY_ENABLED, *MFA_ROUTE, *bearer(Needs.ENROLLMENT), *STATE,
-         *SERVICE),
-        needs=Needs.ENROLLMENT.value),
+        "Start adding an authenticator app: its secret, URI and QR code, active once confirmed",
+        "two-step",
+        (errors.TOTP_ENROLLMENT, errors.MFA_ALREADY_ENABLED, *MFA_ROUTE, *bearer(Needs.ENROLLMENT), *STATE, *SERVICE),
+        needs=Needs.ENROLLMENT.value,
+    ),
     ("DELETE", "/mfa/totp"): Operation(
-        "Remove the authenticator app and its recovery codes; every other session ends", "two-step",
-        (errors.MFA_DISABLED, *MFA_ROUTE, *bearer(Needs.STEP_UP), *STATE, *SERVICE), needs=Needs.STEP_UP.value),
+        "Remove the authenticator app and its recovery codes; every other session ends",
+        "two-step",
+        (errors.MFA_DISABLED, *MFA_ROUTE, *bearer(Needs.STEP_UP), *STATE, *SERVICE),
+        needs=Needs.STEP_UP.value,
+    ),
     ("POST", "/mfa/totp/confirm"): Operation(
-        "Confirm the authenticator app with a code from it: recovery codes and new tokens at aal 2", "two-step",
-        (errors.MFA_ENABLED, *BODY, errors.INVALID_OTP, errors.INVALID_CODE, errors.NO_PENDING_ENROLLMENT,
-         errors.MFA_ALREADY_ENABLED, *MFA_ROUTE, *bearer(Needs.ENROLLMENT), *STATE, *SERVICE),
-        needs=Needs.ENROLLMENT.value, request="TotpCodeRequest"),
+        "Confirm the authenticator app with a code from it: recovery codes and new tokens at aal 2",
+        "two-step",
+        (
+            errors.MFA_ENABLED,
+            *BODY,
+            errors.INVALID_OTP,
+            errors.INVALID_CODE,
+            errors.NO_PENDING_ENROLLMENT,
+            errors.MFA_ALREADY_ENABLED,
+            *MFA_ROUTE,
+            *bearer(Needs.ENROLLMENT),
+            *STATE,
+            *SERVICE,
+        ),
+        needs=Needs.ENROLLMENT.value,
+        request="TotpCodeRequest",
+    ),
     ("POST", "/mfa/verify"): Operation(
-        "Complete a two-step sign-in: redeem the mfa_token with the second factor", "two-step",
-        (errors.VERIFIED, *BODY, *MFA_PROOF, errors.INVALID_MFA_TOKEN, errors.ACCOUNT_LOCKED, *MFA_ROUTE, *STATE,
-         *SERVICE),
-        request="MfaVerifyRequest", bodies={"verified": "UpgradedSession"}),
+        "Complete a two-step sign-in: redeem the mfa_token with the second factor",
+        "two-step",
+        (
+            errors.VERIFIED,
+            *BODY,
+            *MFA_PROOF,
+            errors.INVALID_MFA_TOKEN,
+            errors.ACCOUNT_LOCKED,
+            *MFA_ROUTE,
+            *STATE,
+            *SERVICE,
+        ),
+        request="MfaVerifyRequest",
+        bodies={"verified": "UpgradedSession"},
+    ),
     ("POST", "/mfa/reauthenticate"): Operation(
-        "Confirm it is you with the second factor: new tokens whose auth_time is now", "two-step",
-        (errors.REAUTHENTICATED, *BODY, *MFA_PROOF, errors.MFA_NOT_ENABLED, *MFA_ROUTE, *bearer(Needs.SESSION),
-         *STATE, *SERVICE),
-        needs=Needs.SESSION.value, request="MfaProofRequest", bodies={"reauthenticated": "UpgradedSession"}),
+        "Confirm it is you with the second factor: new tokens whose auth_time is now",
+        "two-step",
+        (
+            errors.REAUTHENTICATED,
+            *BODY,
+            *MFA_PROOF,
+            errors.MFA_NOT_ENABLED,
+            *MFA_ROUTE,
+            *bearer(Needs.SESSION),
+            *STATE,
+            *SERVICE,
+        ),
+        needs=Needs.SESSION.value,
+        request="MfaProofRequest",
+        bodies={"reauthenticated": "UpgradedSession"},
+    ),
     ("POST", "/mfa/recovery-codes"): Operation(
-        "Replace the recovery codes: every earlier one stops working", "two-step",
-        (errors.RECOVERY_CODES, *MFA_ROUTE, *bearer(Needs.STEP_UP), *STATE, *SERVICE), needs=Needs.STEP_UP.value),
+        "Replace the recovery codes: every earlier one stops working",
+        "two-step",
+        (errors.RECOVERY_CODES, *MFA_ROUTE, *bearer(Needs.STEP_UP), *STATE, *SERVICE),
+        needs=Needs.STEP_UP.value,
+    ),
     ("GET", "/admin/users"): Operation(
-        "Look an account up by exactly one of email, phone or id", "admin",
-        (errors.USER_FOUND, errors.USER_NOT_FOUND, errors.INVALID_LOOKUP, errors.INVALID_USER_ID,
-         errors.INVALID_EMAIL, *PHONE, *ADMIN_READING, *STATE, *SERVICE),
-        needs=ADMIN, parameters=(query("email", {"type": "string"}, "the account's address"),
-                                 query("phone", {"type": "string"}, "the account's number, international format"),
-                                 query("id", USER_ID, "the account's id"))),
+        "Look an account up by exactly one of email, phone or id",
+        "admin",
+        (
+            errors.USER_FOUND,
+            errors.USER_NOT_FOUND,
+            errors.INVALID_LOOKUP,
+            errors.INVALID_USER_ID,
+            errors.INVALID_EMAIL,
+            *PHONE,
+            *ADMIN_READING,
+            *STATE,
+            *SERVICE,
+        ),
+        needs=ADMIN,
+        parameters=(
+            query("email", {"type": "string"}, "the account's address"),
+            query("phone", {"type": "string"}, "the account's number, international format"),
+            query("id", USER_ID, "the account's id"),
+        ),
+    ),
     ("POST", "/admin/users/{user_id}/lock"): Operation(
-        "Lock an account: its sessions end and it cannot sign in", "admin",
+        "Lock an account: its sessions end and it cannot sign in",
+        "admin",
         (errors.USER_LOCKED, errors.CANNOT_LOCK_SELF, *ADMIN_CHANGE, *STATE, *SERVICE),
-        needs=ADMIN_ACTING, request=REASON),
+        needs=ADMIN_ACTING,
+        request=REASON,
+    ),
     ("POST", "/admin/users/{user_id}/unlock"): Operation(
-        "Unlock an account", "admin", (errors.USER_UNLOCKED, *ADMIN_CHANGE, *STATE, *SERVICE),
-        needs=ADMIN_ACTING, request=REASON),
+        "Unlock an account",
+        "admin",
+        (errors.USER_UNLOCKED, *ADMIN_CHANGE, *STATE, *SERVICE),
+        needs=ADMIN_ACTING,
+        request=REASON,
+    ),
     ("POST", "/admin/users/{user_id}/signout"): Operation(
-        "End every session of an account", "admin", (errors.USER_SIGNED_OUT, *ADMIN_CHANGE, *STATE, *SERVICE),
-        needs=ADMIN_ACTING, request=REASON),
+        "End every session of an account",
+        "admin",
+        (errors.USER_SIGNED_OUT, *ADMIN_CHANGE, *STATE, *SERVICE),
+        needs=ADMIN_ACTING,
+        request=REASON,
+    ),
     ("DELETE", "/admin/users/{user_id}/mfa"): Operation(
-        "Remove an account's second factors and recovery codes; every session ends", "admin",
-        (errors.USER_MFA_REMOVED, *ADMIN_CHANGE, *STATE, *SERVICE), needs=ADMIN_ACTING, request=REASON),
+        "Remove an account's second factors and recovery codes; every session ends",
+        "admin",
+        (errors.USER_MFA_REMOVED, *ADMIN_CHANGE, *STATE, *SERVICE),
+        needs=ADMIN_ACTING,
+        request=REASON,
+    ),
     ("POST", "/admin/users/{user_id}/clear-failures"): Operation(
-        "Clear the failure ceilings of an account's identifiers", "admin",
-        (errors.USER_FAILURES_CLEARED, *ADMIN_CHANGE, *STATE, *SERVICE), needs=ADMIN_ACTING, request=REASON),
+        "Clear the failure ceilings of an account's identifiers",
+        "admin",
+        (errors.USER_FAILURES_CLEARED, *ADMIN_CHANGE, *STATE, *SERVICE),
+        needs=ADMIN_ACTING,
+        request=REASON,
+    ),
     ("GET", "/admin/audit"): Operation(
-        "Admin actions, newest first, a page at a time", "admin",
+        "Admin actions, newest first, a page at a time",
+        "admin",
         (errors.AUDIT_ENTRIES, errors.INVALID_LIMIT, errors.INVALID_BEFORE, *ADMIN_READING, *STATE, *SERVICE),
-        needs=ADMIN, parameters=(
+        needs=ADMIN,
+        parameters=(
             query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_AUDIT_LIMIT}, "entries per page"),
-            query("before", {"type": "string"}, "the next_before of an earlier page"))),
+            query("before", {"type": "string"}, "the next_before of an earlier page"),
+        ),
+    ),
     ("GET", "/admin/stats"): Operation(
-        "Sign-in metrics per hour (CloudWatch)", "admin",
-        (errors.ADMIN_STATS, errors.INVALID_HOURS, errors.METRICS_UNAVAILABLE, errors.METRICS_ERROR, *ADMIN_READING,
-         *STATE, *SERVICE),
-        needs=ADMIN, parameters=(
-            query("hours", {"type": "integer", "minimum": 1, "maximum": MAX_HOURS}, "how many hours, up to now"),)),
+        "Sign-in metrics per hour (CloudWatch)",
+        "admin",
+        (
+            errors.ADMIN_STATS,
+            errors.INVALID_HOURS,
+            errors.METRICS_UNAVAILABLE,
+            errors.METRICS_ERROR,
+            *ADMIN_READING,
+            *STATE,
+            *SERVICE,
+        ),
+        needs=ADMIN,
+        parameters=(
+            query("hours", {"type": "integer", "minimum": 1, "maximum": MAX_HOURS}, "how many hours, up to now"),
+        ),
+    ),
 }
 
 # The component schema of each success's extra fields (beyond message and code); a success without one has none.
 SUCCESS_BODIES = {
-    "code_sent": "CodeSent", "verified": "Session", "mfa_required": "MfaRequired", "refreshed": "Session",
-    "signed_in": "SignedIn", "jwks": "Jwks", "openid_configuration": "OpenIdConfiguration",
-    "phone_linked": "PhoneLinked", "reauthenticated": "Session", "totp_enrollment": "TotpEnrollment",
-    "mfa_enabled": "MfaEnabled", "recovery_codes": "RecoveryCodes", "user_found": "UserFound",
-    "user_locked": "AdminAction", "user_unlocked": "AdminAction", "user_signed_out": "AdminAction",
-    "user_mfa_removed": "AdminAction", "user_failures_cleared": "AdminAction", "audit_entries": "AuditEntries",
+    "code_sent": "CodeSent",
+    "verified": "Session",
+    "mfa_required": "MfaRequired",
+    "refreshed": "Session",
+    "signed_in": "SignedIn",
+    "jwks": "Jwks",
+    "openid_configuration": "OpenIdConfiguration",
+    "phone_linked": "PhoneLinked",
+    "reauthenticated": "Session",
+    "totp_enrollment": "TotpEnrollment",
+    "mfa_enabled": "MfaEnabled",
+    "recovery_codes": "RecoveryCodes",
+    "user_found": "UserFound",
+    "user_locked": "AdminAction",
+    "user_unlocked": "AdminAction",
+    "user_signed_out": "AdminAction",
+    "user_mfa_removed": "AdminAction",
+    "user_failures_cleared": "AdminAction",
+    "audit_entries": "AuditEntries",
     "admin_stats": "AdminStats",
 }
 
@@ -271,8 +484,12 @@ SUCCESS_BODIES = {
 
 def obj(properties: dict[str, Any], required: Iterable[str] | None = None, **more: Any) -> dict[str, Any]:
     """A JSON object schema; every property is required unless ``required`` says which are."""
-    return {"type": "object", "properties": properties,
-            "required": list(properties if required is None else required), **more}
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties if required is None else required),
+        **more,
+    }
 
 
 def array(items: dict[str, Any]) -> dict[str, Any]:
@@ -288,88 +505,219 @@ PHONE_NUMBER = {"type": "string", "description": "a mobile number in internation
 def schemas() -> dict[str, Any]:
     """The document's component schemas: the answers' common shape, success bodies and request bodies."""
     codes = sorted({entry.code for entry in errors.CATALOGUE.values()})
-    session = obj({"user_id": USER_ID, "email": STRING, "phone": STRING, "access_token": STRING,
-                   "token_type": {"const": "Bearer"}, "expires_in": SECONDS, "refresh_token": STRING,
-                   "refresh_expires_in": SECONDS},
-                  ["user_id", "access_token", "token_type", "expires_in", "refresh_token", "refresh_expires_in"],
-                  description="A session's tokens (OAuth 2.0 names) and the account's identifiers.")
-    upgraded = {"allOf": [ref("Session"), obj({"recovery_codes_left": SECONDS, "recovery_codes_low": {
-        "type": "boolean"}})], "description": "A session upgraded by a second factor."}
+    session = obj(
+        {
+            "user_id": USER_ID,
+            "email": STRING,
+            "phone": STRING,
+            "access_token": STRING,
+            "token_type": {"const": "Bearer"},
+            "expires_in": SECONDS,
+            "refresh_token": STRING,
+            "refresh_expires_in": SECONDS,
+        },
+        ["user_id", "access_token", "token_type", "expires_in", "refresh_token", "refresh_expires_in"],
+        description="A session's tokens (OAuth 2.0 names) and the account's identifiers.",
+    )
+    upgraded = {
+        "allOf": [ref("Session"), obj({"recovery_codes_left": SECONDS, "recovery_codes_low": {"type": "boolean"}})],
+        "description": "A session upgraded by a second factor.",
+    }
     new_codes = obj({"recovery_codes": array(STRING)})
     identifiers = array(obj({"type": IDENTIFIER_KIND, "value": STRING}))
-    audit_entry = obj({"at": {"type": "number"}, "actor": obj({"user_id": USER_ID, "email": STRING}),
-                       "action": STRING, "user_id": USER_ID, "reason": STRING, "request_id": STRING,
-                       "cursor": STRING})
+    audit_entry = obj(
+        {
+            "at": {"type": "number"},
+            "actor": obj({"user_id": USER_ID, "email": STRING}),
+            "action": STRING,
+            "user_id": USER_ID,
+            "reason": STRING,
+            "request_id": STRING,
+            "cursor": STRING,
+        }
+    )
     proof = {"otp": {"type": "string", "pattern": f"^[0-9]{{{TOTP_DIGITS}}}$"}, "recovery_code": STRING}
     return {
-        "Answer": obj({"message": {"type": "string", "description": "for people: may change, never parse it"},
-                       "code": {"enum": codes, "description": "for programs: stable"}},
-                      description="What every answer carries; a success adds its own fields."),
+        "Answer": obj(
+            {
+                "message": {"type": "string", "description": "for people: may change, never parse it"},
+                "code": {"enum": codes, "description": "for programs: stable"},
+            },
+            description="What every answer carries; a success adds its own fields.",
+        ),
         "Retry": obj({"retry_after": RETRY_AFTER}),
         "Session": session,
         "UpgradedSession": upgraded,
         "CodeSent": obj({"to": STRING, "expires_in": SECONDS, "resend_after": SECONDS}),
-        "MfaRequired": obj({"mfa_token": STRING, "factors": array({"enum": ["totp", "recovery_code"]}),
-                            "expires_in": SECONDS}),
-        "SignedIn": obj({
-            "user_id": USER_ID, "email": STRING, "phone": STRING, "identifiers": identifiers,
-            "created_at": TIMESTAMP, "last_sign_in_at": TIMESTAMP,
-            "mfa": obj({"totp": {"type": "boolean"}, "recovery_codes_left": SECONDS,
-                        "recovery_codes_low": {"type": "boolean"}}),
-            "session": obj({"id": STRING, "signed_in_at": TIMESTAMP, "amr": array(STRING), "aal": {"enum": [1, 2]},
-                            "auth_time": TIMESTAMP, "access_token_issued_at": TIMESTAMP,
-                            "access_token_expires_at": TIMESTAMP, "expires_at": TIMESTAMP}),
-        }, ["user_id", "identifiers", "created_at", "last_sign_in_at", "mfa", "session"]),
-        "Jwks": obj({"keys": array(obj({"kty": {"const": "EC"}, "crv": STRING, "x": STRING, "y": STRING,
-                                        "kid": STRING, "use": STRING, "alg": {"const": "ES256"}}))}),
-        "OpenIdConfiguration": obj({"issuer": STRING, "jwks_uri": STRING,
-                                    **{name: array(STRING) for name in (
-                                        "id_token_signing_alg_values_supported", "subject_types_supported",
-                                        "response_types_supported", "claims_supported",
-                                        "token_endpoint_auth_methods_supported")}}),
+        "MfaRequired": obj(
+            {"mfa_token": STRING, "factors": array({"enum": ["totp", "recovery_code"]}), "expires_in": SECONDS}
+        ),
+        "SignedIn": obj(
+            {
+                "user_id": USER_ID,
+                "email": STRING,
+                "phone": STRING,
+                "identifiers": identifiers,
+                "created_at": TIMESTAMP,
+                "last_sign_in_at": TIMESTAMP,
+                "mfa": obj(
+                    {
+                        "totp": {"type": "boolean"},
+                        "recovery_codes_left": SECONDS,
+                        "recovery_codes_low": {"type": "boolean"},
+                    }
+                ),
+                "session": obj(
+                    {
+                        "id": STRING,
+                        "signed_in_at": TIMESTAMP,
+                        "amr": array(STRING),
+                        "aal": {"enum": [1, 2]},
+                        "auth_time": TIMESTAMP,
+                        "access_token_issued_at": TIMESTAMP,
+                        "access_token_expires_at": TIMESTAMP,
+                        "expires_at": TIMESTAMP,
+                    }
+                ),
+            },
+            ["user_id", "identifiers", "created_at", "last_sign_in_at", "mfa", "session"],
+        ),
+        "Jwks": obj(
+            {
+                "keys": array(
+                    obj(
+                        {
+                            "kty": {"const": "EC"},
+                            "crv": STRING,
+                            "x": STRING,
+                            "y": STRING,
+                            "kid": STRING,
+                            "use": STRING,
+                            "alg": {"const": "ES256"},
+                        }
+                    )
+                )
+            }
+        ),
+        "OpenIdConfiguration": obj(
+            {
+                "issuer": STRING,
+                "jwks_uri": STRING,
+                **{
+                    name: array(STRING)
+                    for name in (
+                        "id_token_signing_alg_values_supported",
+                        "subject_types_supported",
+                        "response_types_supported",
+                        "claims_supported",
+                        "token_endpoint_auth_methods_supported",
+                    )
+                },
+            }
+        ),
         "PhoneLinked": obj({"phone": STRING, "identifiers": identifiers}),
-        "TotpEnrollment": obj({"secret": {"type": "string", "description": "base32, for manual entry"},
-                               "otpauth_uri": STRING, "qr_svg": {"type": "string", "description": "an SVG document"}}),
+        "TotpEnrollment": obj(
+            {
+                "secret": {"type": "string", "description": "base32, for manual entry"},
+                "otpauth_uri": STRING,
+                "qr_svg": {"type": "string", "description": "an SVG document"},
+            }
+        ),
         "MfaEnabled": {"allOf": [ref("UpgradedSession"), new_codes]},
         "RecoveryCodes": new_codes,
-        "UserFound": obj({"user": obj({
-            "id": USER_ID, "status": STRING, "created_at": TIMESTAMP, "last_sign_in_at": TIMESTAMP,
-            "identifiers": array(obj({"type": IDENTIFIER_KIND, "value": STRING, "failures": obj({
-                "count": SECONDS, "limit": SECONDS, "resets_in": SECONDS})})),
-            "factors": array(STRING), "recovery_codes_left": SECONDS, "live_sessions": SECONDS})}),
+        "UserFound": obj(
+            {
+                "user": obj(
+                    {
+                        "id": USER_ID,
+                        "status": STRING,
+                        "created_at": TIMESTAMP,
+                        "last_sign_in_at": TIMESTAMP,
+                        "identifiers": array(
+                            obj(
+                                {
+                                    "type": IDENTIFIER_KIND,
+                                    "value": STRING,
+                                    "failures": obj({"count": SECONDS, "limit": SECONDS, "resets_in": SECONDS}),
+                                }
+                            )
+                        ),
+                        "factors": array(STRING),
+                        "recovery_codes_left": SECONDS,
+                        "live_sessions": SECONDS,
+                    }
+                )
+            }
+        ),
         "AuditEntry": audit_entry,
         "AdminAction": obj({"user_id": USER_ID, "audit": ref("AuditEntry")}),
-        "AuditEntries": obj({"entries": array(ref("AuditEntry")),
-                             "next_before": {"type": ["string", "null"], "description": "null on the last page"}}),
-        "AdminStats": obj({
-            "hours": SECONDS, "timestamps": array(TIMESTAMP), "period": SECONDS,
-            "channels": {"type": "object", "additionalProperties": obj({
-                "metrics": {"type": "object", "additionalProperties": SERIES},
-                "refused": {"type": "object", "additionalProperties": SERIES}})},
-            "countries": {"type": "object", "additionalProperties": {"type": "object",
-                                                                     "additionalProperties": SERIES}},
-            "accounts_locked": SERIES, "refresh_reuse": SERIES,
-            "second_factor": {"type": "object", "additionalProperties": SERIES},
-            "sms_budget": obj({"texts": SECONDS, "window_seconds": SECONDS,
-                               "prices_usd": {"type": "object", "additionalProperties": {"type": "number"}}}),
-        }),
+        "AuditEntries": obj(
+            {
+                "entries": array(ref("AuditEntry")),
+                "next_before": {"type": ["string", "null"], "description": "null on the last page"},
+            }
+        ),
+        "AdminStats": obj(
+            {
+                "hours": SECONDS,
+                "timestamps": array(TIMESTAMP),
+                "period": SECONDS,
+                "channels": {
+                    "type": "object",
+                    "additionalProperties": obj(
+                        {
+                            "metrics": {"type": "object", "additionalProperties": SERIES},
+                            "refused": {"type": "object", "additionalProperties": SERIES},
+                        }
+                    ),
+                },
+                "countries": {
+                    "type": "object",
+                    "additionalProperties": {"type": "object", "additionalProperties": SERIES},
+                },
+                "accounts_locked": SERIES,
+                "refresh_reuse": SERIES,
+                "second_factor": {"type": "object", "additionalProperties": SERIES},
+                "sms_budget": obj(
+                    {
+                        "texts": SECONDS,
+                        "window_seconds": SECONDS,
+                        "prices_usd": {"type": "object", "additionalProperties": {"type": "number"}},
+                    }
+                ),
+            }
+        ),
         # Request bodies. The service parses a body as JSON whatever its declared type.
-        "OtpRequest": {"oneOf": [ref("SendOtpRequest"), ref("VerifyOtpRequest")], "discriminator": {
-            "propertyName": "action",
-            "mapping": {"send_otp": SCHEMAS + "SendOtpRequest", "verify_otp": SCHEMAS + "VerifyOtpRequest"}}},
+        "OtpRequest": {
+            "oneOf": [ref("SendOtpRequest"), ref("VerifyOtpRequest")],
+            "discriminator": {
+                "propertyName": "action",
+                "mapping": {"send_otp": SCHEMAS + "SendOtpRequest", "verify_otp": SCHEMAS + "VerifyOtpRequest"},
+            },
+        },
         "SendOtpRequest": _otp_request("send_otp"),
         "VerifyOtpRequest": _otp_request("verify_otp", otp=True),
         "RefreshTokenRequest": obj({"refresh_token": STRING}),
         "SignOutRequest": obj({"everywhere": {"type": "boolean", "default": False}}, []),
         "PhoneRequest": obj({"phone": PHONE_NUMBER}),
         "PhoneVerifyRequest": obj({"phone": PHONE_NUMBER, "otp": {"type": "string", "pattern": CODE_DIGITS}}),
-        "ReauthenticateRequest": obj({
-            "via": {**IDENTIFIER_KIND, "description": "one of the account's own; by default its address"},
-            "otp": {"type": "string", "pattern": CODE_DIGITS, "description": "absent: send a code; given: check it"},
-        }, []),
+        "ReauthenticateRequest": obj(
+            {
+                "via": {**IDENTIFIER_KIND, "description": "one of the account's own; by default its address"},
+                "otp": {
+                    "type": "string",
+                    "pattern": CODE_DIGITS,
+                    "description": "absent: send a code; given: check it",
+                },
+            },
+            [],
+        ),
         "TotpCodeRequest": obj({"otp": proof["otp"]}),
-        "MfaProofRequest": {"type": "object", "properties": proof,
-                            "oneOf": [{"required": ["otp"]}, {"required": ["recovery_code"]}]},
+        "MfaProofRequest": {
+            "type": "object",
+            "properties": proof,
+            "oneOf": [{"required": ["otp"]}, {"required": ["recovery_code"]}],
+        },
         "MfaVerifyRequest": {"allOf": [ref("MfaProofRequest"), obj({"mfa_token": STRING})]},
         REASON: obj({"reason": {"type": "string", "minLength": 1, "maxLength": MAX_REASON_CHARS}}),
     }
@@ -380,8 +728,10 @@ def _otp_request(action: str, otp: bool = False) -> dict[str, Any]:
     properties = {"action": {"const": action}, "email": {"type": "string", "format": "email"}, "phone": PHONE_NUMBER}
     if otp:
         properties["otp"] = {"type": "string", "pattern": CODE_DIGITS}
-    return {**obj(properties, ["action", "otp"] if otp else ["action"]),
-            "oneOf": [{"required": ["email"]}, {"required": ["phone"]}]}
+    return {
+        **obj(properties, ["action", "otp"] if otp else ["action"]),
+        "oneOf": [{"required": ["email"]}, {"required": ["phone"]}],
+    }
 
 
 # -- the document ------------------------------------------------------------------------------------------------
@@ -410,13 +760,18 @@ def _response(entries: list[Answer], bodies: dict[str, str]) -> dict[str, Any]:
     headers: dict[str, Any] = {}
     if any(retries):
         schema["allOf"].append(ref("Retry") if all(retries) else {"properties": {"retry_after": RETRY_AFTER}})
-        headers["Retry-After"] = {"description": "seconds to wait before retrying", "required": all(retries),
-                                  "schema": {"type": "integer", "minimum": 1}}
+        headers["Retry-After"] = {
+            "description": "seconds to wait before retrying",
+            "required": all(retries),
+            "schema": {"type": "integer", "minimum": 1},
+        }
     challenges = [dict(entry.headers).get("WWW-Authenticate") for entry in failures]
     if any(challenges):
-        headers["WWW-Authenticate"] = {"description": "the bearer error (RFC 6750, RFC 9470)",
-                                       "required": all(challenges),
-                                       "schema": {"enum": sorted({value for value in challenges if value})}}
+        headers["WWW-Authenticate"] = {
+            "description": "the bearer error (RFC 6750, RFC 9470)",
+            "required": all(challenges),
+            "schema": {"enum": sorted({value for value in challenges if value})},
+        }
     answer = {"description": description, "content": {JSON: {"schema": schema}}}
     return {**answer, "headers": headers} if headers else answer
 
@@ -435,15 +790,19 @@ def document(api: Chalice) -> dict[str, Any]:
     routes = served(api)
     found = {(method, path) for path, methods in routes.items() for method in methods}
     if found != set(OPERATIONS):
-        raise ValueError(f"describe in tools/openapi.py: {sorted(found - set(OPERATIONS))}; "
-                         f"no longer served: {sorted(set(OPERATIONS) - found)}")
+        raise ValueError(
+            f"describe in tools/openapi.py: {sorted(found - set(OPERATIONS))}; "
+            f"no longer served: {sorted(set(OPERATIONS) - found)}"
+        )
     paths: dict[str, Any] = {}
     for path, methods in routes.items():
         entries = api.routes[path]
         item: dict[str, Any] = {"description": f"Any other method answers 405 `{errors.METHOD_NOT_ALLOWED.code}`."}
         if entries[methods[0]].view_args:
-            item["parameters"] = [{"name": name, "in": "path", "required": True, "schema": PATH_PARAMETERS[name]}
-                                  for name in entries[methods[0]].view_args]
+            item["parameters"] = [
+                {"name": name, "in": "path", "required": True, "schema": PATH_PARAMETERS[name]}
+                for name in entries[methods[0]].view_args
+            ]
         for method in methods:
             item[method.lower()] = _operation(method, entries[method].view_name, OPERATIONS[method, path])
         paths[path] = item
@@ -453,10 +812,10 @@ def document(api: Chalice) -> dict[str, Any]:
             "title": "OTP Sign-in",
             "version": "1",
             "summary": "Passwordless sign-in by a code mailed or texted, sessions of ES256 access tokens and "
-                       "rotating refresh tokens, two-step verification and admin routes.",
+            "rotating refresh tokens, two-step verification and admin routes.",
             "description": "Every answer is JSON with a human `message` and a stable `code` (README.md, "
-                           f"\"API reference\"). Generated by `{REGENERATE}` from app.py and "
-                           "chalicelib/http/errors.py: do not edit.",
+            f'"API reference"). Generated by `{REGENERATE}` from app.py and '
+            "chalicelib/http/errors.py: do not edit.",
         },
         "servers": [{"url": LOCAL_SERVER, "description": "the local stack (make run)"}],
         "tags": [{"name": tag} for tag in dict.fromkeys(operation.tag for operation in OPERATIONS.values())],
@@ -464,23 +823,34 @@ def document(api: Chalice) -> dict[str, Any]:
         "components": {
             "schemas": schemas(),
             "responses": {"MethodNotAllowed": _response([errors.METHOD_NOT_ALLOWED], {})},
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
-                                           "description": "an access token (ES256) from a verified code"}},
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": "an access token (ES256) from a verified code",
+                }
+            },
         },
     }
 
 
 def _operation(method: str, view: str, operation: Operation) -> dict[str, Any]:
-    described: dict[str, Any] = {"operationId": f"{method.lower()}_{view}", "summary": operation.summary,
-                                 "tags": [operation.tag]}
+    described: dict[str, Any] = {
+        "operationId": f"{method.lower()}_{view}",
+        "summary": operation.summary,
+        "tags": [operation.tag],
+    }
     if operation.needs is not None:
         described["description"] = f"Needs a bearer token of {operation.needs}."
         described["security"] = [{"bearer": []}]
     if operation.parameters:
         described["parameters"] = list(operation.parameters)
     if operation.request is not None:
-        described["requestBody"] = {"required": operation.body_required,
-                                    "content": {JSON: {"schema": ref(operation.request)}}}
+        described["requestBody"] = {
+            "required": operation.body_required,
+            "content": {JSON: {"schema": ref(operation.request)}},
+        }
     described["responses"] = responses(operation)
     return described
 

@@ -56,8 +56,13 @@ def _compiled(name: str, source: bytes, scratch: Path) -> bytes | None:
     path, cached = scratch / "module.py", scratch / "module.pyc"
     path.write_bytes(source)
     try:
-        py_compile.compile(str(path), cfile=str(cached), dfile=f"{LAMBDA_TASK_ROOT}/{name}", doraise=True,
-                           invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+        py_compile.compile(
+            str(path),
+            cfile=str(cached),
+            dfile=f"{LAMBDA_TASK_ROOT}/{name}",
+            doraise=True,
+            invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+        )
     except py_compile.PyCompileError:
         return None
     return cached.read_bytes()

@@ -95,11 +95,7 @@ def ensure_port_free(port: int, variable: str) -> None:
         try:
             probe.bind((HOST, port))
         except OSError as error:
-            reason = (
-                "is already in use"
-                if error.errno == errno.EADDRINUSE
-                else f"cannot be used ({error.strerror})"
-            )
+            reason = "is already in use" if error.errno == errno.EADDRINUSE else f"cannot be used ({error.strerror})"
             raise StackError(f"port {port} {reason} (set {variable}=... to use another)") from None
     # On BSD/macOS the bind above succeeds even when another program listens on 0.0.0.0:port.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
@@ -167,7 +163,12 @@ class Child:
     """A service process in its own session, its output echoed with a prefix and its tail kept."""
 
     def __init__(
-        self, label: str, title: str, argv: list[str], env: Mapping[str, str], echo: Echo = Output.line,
+        self,
+        label: str,
+        title: str,
+        argv: list[str],
+        env: Mapping[str, str],
+        echo: Echo = Output.line,
         tap: Echo | None = None,
     ) -> None:
         self.label = label
@@ -228,9 +229,7 @@ def http_get(url: str) -> tuple[int, bytes] | None:
         return None
 
 
-def wait_until_ready(
-    child: Child, url: str, accepts: Callable[[int, bytes], bool], stop: threading.Event
-) -> None:
+def wait_until_ready(child: Child, url: str, accepts: Callable[[int, bytes], bool], stop: threading.Event) -> None:
     """Poll url until `accepts` its answer; StackError if the child exits or STARTUP_TIMEOUT passes."""
     deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
     while True:
@@ -243,9 +242,7 @@ def wait_until_ready(
         if answer is not None and accepts(*answer):
             return
         if time.monotonic() > deadline:
-            raise StackError(
-                f"{child.title} did not answer {url} within {STARTUP_TIMEOUT_SECONDS:.0f} s", child.tail()
-            )
+            raise StackError(f"{child.title} did not answer {url} within {STARTUP_TIMEOUT_SECONDS:.0f} s", child.tail())
         time.sleep(POLL_SECONDS)
 
 
@@ -281,7 +278,11 @@ class Stack:
         self.inbox_url = f"{self.aws_url}/_dev/inbox"
 
     def _start(
-        self, label: str, title: str, argv: list[str], extra_env: Mapping[str, str] | None = None,
+        self,
+        label: str,
+        title: str,
+        argv: list[str],
+        extra_env: Mapping[str, str] | None = None,
         tap: Echo | None = None,
     ) -> Child:
         child = Child(label, title, [sys.executable, *argv], {**self.env, **(extra_env or {})}, self.echo, tap)
@@ -295,9 +296,7 @@ class Stack:
         ui = self.launch_ui()
         self.await_api(api)
         health = f"{self.ui_url}/_stcore/health"
-        wait_until_ready(
-            ui, health, lambda status, body: status == 200 and body == b"ok", self.stop_requested
-        )
+        wait_until_ready(ui, health, lambda status, body: status == 200 and body == b"ok", self.stop_requested)
 
     def start_aws(self, module: str = "tools.embedded_aws") -> None:
         """Start the embedded AWS and provision it for the local stage; return once it is ready.
@@ -314,15 +313,16 @@ class Stack:
         try:
             return bootstrap.load_stage_env(STAGE)
         except (bootstrap.BootstrapError, OSError, ValueError) as error:
-            raise StackError(
-                f"cannot read the {STAGE!r} stage of {bootstrap.CHALICE_CONFIG}: {error}"
-            ) from error
+            raise StackError(f"cannot read the {STAGE!r} stage of {bootstrap.CHALICE_CONFIG}: {error}") from error
 
     def launch_api(self, settings: Mapping[str, str] | None = None) -> Child:
         """Start `chalice local` for the local stage, `settings` over the stage's own and over those given in the
         stack's environment (:func:`setting_overrides`); do not wait for it."""
-        overrides = {**self._port_dependent_settings(self.stage_env()), **setting_overrides(self.env),
-                     **(settings or {})}
+        overrides = {
+            **self._port_dependent_settings(self.stage_env()),
+            **setting_overrides(self.env),
+            **(settings or {}),
+        }
         # No autoreload: chalice's watcher walks the whole tree (.venv included) and overflows inotify;
         # the stack restarts in seconds.
         chalice_args = ["--stage", STAGE, "--host", HOST, "--port", str(self.ports.api), "--no-autoreload"]
@@ -330,7 +330,9 @@ class Stack:
         # Its access lines carry EMF metrics, which CloudWatch Logs would extract in AWS: the feed puts them.
         self.metrics = MetricsFeed(self._session().client("cloudwatch", endpoint_url=self.aws_url), say)
         return self._start(
-            "api", "API (chalice local)", ["-m", "tools.chalice_local", *set_args, "--", *chalice_args],
+            "api",
+            "API (chalice local)",
+            ["-m", "tools.chalice_local", *set_args, "--", *chalice_args],
             tap=self.metrics.offer,
         )
 

@@ -36,8 +36,11 @@ def _botocore_loader() -> Loader:
 
 def _undocumented(node: Any, names: bool = False) -> Any:
     if isinstance(node, Mapping):
-        return {key: _undocumented(value, key in NAME_MAPS and not names)
-                for key, value in node.items() if names or key not in DOCUMENTATION_KEYS}
+        return {
+            key: _undocumented(value, key in NAME_MAPS and not names)
+            for key, value in node.items()
+            if names or key not in DOCUMENTATION_KEYS
+        }
     if isinstance(node, list):
         return [_undocumented(value) for value in node]
     return node

@@ -27,7 +27,7 @@ def p256_public_point(spki: bytes) -> tuple[int, int]:
     """The point ``(x, y)`` of a P-256 public key given as DER SubjectPublicKeyInfo."""
     if len(spki) != len(P256_SPKI_PREFIX) + 65 or not spki.startswith(P256_SPKI_PREFIX):
         raise ValueError("not a P-256 SubjectPublicKeyInfo")
-    point = spki[len(P256_SPKI_PREFIX):]
+    point = spki[len(P256_SPKI_PREFIX) :]
     if point[0] != _UNCOMPRESSED:
         raise ValueError("not an uncompressed point")
     x, y = int.from_bytes(point[1:33], "big"), int.from_bytes(point[33:], "big")

@@ -160,8 +160,15 @@ class SessionService:
         if claims.generation != session.generation:
             raise SessionRejected("superseded")  # issued before the session's last upgrade
         self._refuse_pending(account, session)
-        return Principal(account, ref, claims.issued_at, claims.expires_at, session,
-                         min(claims.aal, aal(session.amr)), min(claims.auth_time, session.auth_time))
+        return Principal(
+            account,
+            ref,
+            claims.issued_at,
+            claims.expires_at,
+            session,
+            min(claims.aal, aal(session.amr)),
+            min(claims.auth_time, session.auth_time),
+        )
 
     def sign_out(self, principal: Principal, everywhere: bool) -> None:
         if everywhere:
@@ -177,8 +184,12 @@ class SessionService:
     def _tokens_for(
         self, account: Account, ref: SessionRef, session: SessionView, refresh_token: str, now: int
     ) -> IssuedSession:
-        profile: dict[str, object] = {"amr": list(session.amr), "auth_time": session.auth_time,
-                                      "aal": aal(session.amr), "gen": session.generation}
+        profile: dict[str, object] = {
+            "amr": list(session.amr),
+            "auth_time": session.auth_time,
+            "aal": aal(session.amr),
+            "gen": session.generation,
+        }
         # OpenID Connect's names; every identifier an account holds was proven with a code.
         if EMAIL in account.identifiers:
             profile.update(email=account.identifiers[EMAIL], email_verified=True)

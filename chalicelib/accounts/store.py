@@ -152,8 +152,9 @@ def _amr(entry: dict[str, Any]) -> tuple[str, ...]:
 def _view(entry: dict[str, Any] | None, now: int) -> SessionView | None:
     if entry is None or read_number(entry, "x") <= now:
         return None
-    return SessionView(read_number(entry, "c"), read_number(entry, "x"), _amr(entry), read_number(entry, "a"),
-                       read_number(entry, "g"))
+    return SessionView(
+        read_number(entry, "c"), read_number(entry, "x"), _amr(entry), read_number(entry, "a"), read_number(entry, "g")
+    )
 
 
 def live_sessions(item: Item, now: int) -> int:
@@ -161,8 +162,14 @@ def live_sessions(item: Item, now: int) -> int:
     return sum(1 for entry in _entries(item).values() if read_number(entry, "x") > now)
 
 
-def surplus_sessions(item: Item, now: int, keep: int, slack: int = 0,
-                     owing: Callable[[dict[str, Any]], bool] | None = None, owing_for: int = 0) -> list[str]:
+def surplus_sessions(
+    item: Item,
+    now: int,
+    keep: int,
+    slack: int = 0,
+    owing: Callable[[dict[str, Any]], bool] | None = None,
+    owing_for: int = 0,
+) -> list[str]:
     """The nonces to drop so that at most ``keep`` live sessions stay: the oldest, and every expired one.
 
     Up to ``slack`` expired entries may stay, when nothing else has to go: a later sign-in drops them with
@@ -173,10 +180,14 @@ def surplus_sessions(item: Item, now: int, keep: int, slack: int = 0,
     """
     entries = _entries(item)
     owes = owing or (lambda _: False)
-    expired = [nonce for nonce, entry in entries.items() if read_number(entry, "x") <= now
-               or (owes(entry) and read_number(entry, "c") <= now - owing_for)]
-    live = sorted((read_number(entry, "c"), nonce) for nonce, entry in entries.items()
-                  if nonce not in expired and not owes(entry))
+    expired = [
+        nonce
+        for nonce, entry in entries.items()
+        if read_number(entry, "x") <= now or (owes(entry) and read_number(entry, "c") <= now - owing_for)
+    ]
+    live = sorted(
+        (read_number(entry, "c"), nonce) for nonce, entry in entries.items() if nonce not in expired and not owes(entry)
+    )
     over = [nonce for _, nonce in live[: max(0, len(live) - keep)]]
     return expired + over if over or len(expired) > slack else []
 
@@ -231,8 +242,16 @@ class AccountStore:
         update.require(f"attribute_exists({entry})")
         update.remove(SESSIONS, nonce)
 
-    def settle(self, key: str, kind: str, identifier: str, nonce: str, before: Item, now: int,
-               also: Callable[[Update], None] | None = None) -> Account | LinkedMeanwhile:
+    def settle(
+        self,
+        key: str,
+        kind: str,
+        identifier: str,
+        nonce: str,
+        before: Item,
+        now: int,
+        also: Callable[[Update], None] | None = None,
+    ) -> Account | LinkedMeanwhile:
         """The account a right guess signs in to, after the write it needs, if any (``also`` adds clauses).
 
         That write creates the account on its identifier's first sign-in and ends the oldest sessions past the
@@ -249,13 +268,21 @@ class AccountStore:
             update = Update()
             if create:
                 ids = {kind: self._sealer.seal(identifier, _seal_context(key, kind))}
-                for name, value in (("account", str(uuid.uuid4())), ("status", ACTIVE), ("created_at", now),
-                                    ("ids", ids), ("v", LAYOUT_VERSION), (PINNED, NEVER), (TTL, NEVER)):
+                for name, value in (
+                    ("account", str(uuid.uuid4())),
+                    ("status", ACTIVE),
+                    ("created_at", now),
+                    ("ids", ids),
+                    ("v", LAYOUT_VERSION),
+                    (PINNED, NEVER),
+                    (TTL, NEVER),
+                ):
                     update.set(f"{update.name(name)} = {update.value(value)}")
                 update.require(f"attribute_not_exists({update.name('account')})")
                 update.require(f"attribute_not_exists({update.name(HOME)})")
-            for surplus in surplus_sessions(before, now, keep, slack=EXPIRED_SLACK, owing=owing,
-                                            owing_for=self._limits.mfa_token_seconds):
+            for surplus in surplus_sessions(
+                before, now, keep, slack=EXPIRED_SLACK, owing=owing, owing_for=self._limits.mfa_token_seconds
+            ):
                 update.remove(SESSIONS, surplus)
             if also:
                 also(update)
@@ -275,8 +302,9 @@ class AccountStore:
         """Drop expired and the oldest sessions so that ``keep`` stay (by default: room for a new one)."""
         update = Update()
         keep = self._limits.max_sessions - 1 if keep is None else keep
-        for nonce in surplus_sessions(before, now, keep, slack, owing=self._owing(before),
-                                      owing_for=self._limits.mfa_token_seconds):
+        for nonce in surplus_sessions(
+            before, now, keep, slack, owing=self._owing(before), owing_for=self._limits.mfa_token_seconds
+        ):
             update.remove(SESSIONS, nonce)
         if update.removes:
             with guarded("dynamodb"):
@@ -301,8 +329,11 @@ class AccountStore:
         # guess-reserving write records nothing more, so a wrong guess never passes for a sign-in (but for the
         # moment its speculative session exists). Nor does a first factor whose second is still owed.
         mfa = read_map(item, MFA)
-        created = [read_number(entry, "c") for entry in _entries(item).values()
-                   if not pending(self._limits.mfa_policy, mfa, _amr(entry))]
+        created = [
+            read_number(entry, "c")
+            for entry in _entries(item).values()
+            if not pending(self._limits.mfa_policy, mfa, _amr(entry))
+        ]
         return Account(
             id=read_string(item, "account"),
             identifiers=identifiers,
@@ -352,8 +383,18 @@ class AccountStore:
         with guarded("dynamodb"):
             self._client.update_item(**update.request(self._table, key))
 
-    def link(self, key: str, kind: str, identifier: str, speculative: str, home: str, account_id: str,
-             asking: Asking, now: int, also: Callable[[Update], None] | None = None) -> Link:
+    def link(
+        self,
+        key: str,
+        kind: str,
+        identifier: str,
+        speculative: str,
+        home: str,
+        account_id: str,
+        asking: Asking,
+        now: int,
+        also: Callable[[Update], None] | None = None,
+    ) -> Link:
         """Link the identifier at ``key``, just proven with a right guess (which opened ``speculative``), to the
         account at ``home`` for the session ``asking``, in one transaction over both items: neither changes unless
         both may."""
@@ -471,8 +512,9 @@ class AccountStore:
         self.revoke(key, nonce)
         return Refresh.REUSED, None, None
 
-    def reauthenticated(self, key: str, nonce: str, generation: int, tag: str, now: int,
-                        also: Callable[[Update], None] | None = None) -> bool:
+    def reauthenticated(
+        self, key: str, nonce: str, generation: int, tag: str, now: int, also: Callable[[Update], None] | None = None
+    ) -> bool:
         """Record that the person of session ``nonce`` (at ``generation``) proved who they are again at ``now``: its
         next generation, with the refresh tag ``tag`` current and every earlier one retired without grace (``also``
         adds clauses). False if the session ended, or was upgraded by another request, meanwhile."""

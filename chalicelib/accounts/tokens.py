@@ -29,8 +29,17 @@ REQUIRED_CLAIMS = ("iss", "aud", "sub", "sid", "iat", "nbf", "exp", "jti")
 # Every claim an access token may carry: ``sub`` is the account id; ``email`` the address it holds (OIDC names);
 # ``amr`` (RFC 8176), ``auth_time`` and ``aal`` (1, or 2 after a second factor) describe the sign-in; ``gen`` is
 # the generation of the session's tokens (chalicelib/accounts/sessions.py): an upgrade ends the earlier ones.
-CLAIMS_SUPPORTED = (*REQUIRED_CLAIMS, "email", "email_verified", "phone_number", "phone_number_verified", "amr",
-                    "auth_time", "aal", "gen")
+CLAIMS_SUPPORTED = (
+    *REQUIRED_CLAIMS,
+    "email",
+    "email_verified",
+    "phone_number",
+    "phone_number_verified",
+    "amr",
+    "auth_time",
+    "aal",
+    "gen",
+)
 
 
 class InvalidToken(Exception):
@@ -205,8 +214,12 @@ class AccessTokens:
                 audience=self._audience,
                 issuer=self._issuer,
                 # Time is checked below against the service's own clock.
-                options={"require": list(REQUIRED_CLAIMS), "verify_exp": False, "verify_nbf": False,
-                         "verify_iat": False},
+                options={
+                    "require": list(REQUIRED_CLAIMS),
+                    "verify_exp": False,
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                },
             )
         except jwt.PyJWTError as error:
             raise InvalidToken(type(error).__name__) from None
@@ -215,8 +228,15 @@ class AccessTokens:
             raise InvalidToken("malformed claims")
         if not claims["nbf"] <= now < claims["exp"]:
             raise InvalidToken("outside its validity")
-        return Claims(claims["sub"], str(claims["sid"]), claims["iat"], claims["exp"], claims.get("aal", 1),
-                      claims.get("auth_time", 0), claims.get("gen", 0))
+        return Claims(
+            claims["sub"],
+            str(claims["sid"]),
+            claims["iat"],
+            claims["exp"],
+            claims.get("aal", 1),
+            claims.get("auth_time", 0),
+            claims.get("gen", 0),
+        )
 
 
 _OPTIONAL_NUMBERS = ("aal", "auth_time", "gen")
@@ -229,4 +249,3 @@ def _key_uuid(key_id_or_arn: str) -> str:
 
 def _encode_json(value: dict[str, Any]) -> str:
     return b64url(json.dumps(value, separators=(",", ":")).encode())
-

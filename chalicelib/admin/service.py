@@ -79,15 +79,24 @@ class AdminService:
         now = int(self._clock())
         budget = FailureBudget(self._limits, now)
         states = []
-        for (kind, value), key in zip(sorted(found.account.identifiers.items()), self._identifier_keys(found),
-                                      strict=True):
+        for (kind, value), key in zip(
+            sorted(found.account.identifiers.items()), self._identifier_keys(found), strict=True
+        ):
             item = found.item if key == found.key else self._store.read(key)
             failures = budget.current(item)
             states.append(IdentifierState(kind, value, failures, budget.limit, budget.seconds_left if failures else 0))
         factors, codes_left = _factors(found)
         account = found.account
-        return UserCard(account.id, account.status, account.created_at, account.last_sign_in_at, states, factors,
-                        codes_left, self._store.live_sessions(found, now))
+        return UserCard(
+            account.id,
+            account.status,
+            account.created_at,
+            account.last_sign_in_at,
+            states,
+            factors,
+            codes_left,
+            self._store.live_sessions(found, now),
+        )
 
 
 def _factors(found: Found) -> tuple[list[str], int]:

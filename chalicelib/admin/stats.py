@@ -72,18 +72,21 @@ class MetricsReader:
         for channel in CHANNELS:
             by = ((CHANNEL, channel),)
             answer["channels"][channel] = {
-                "metrics": {metric: series(Query(metric, by)) for metric in (*CHANNEL_METRICS, *SMS_METRICS)
-                            if channel == SMS_CHANNEL or metric not in SMS_METRICS},
-                "refused": {code: series(Query("Refused", ((CHANNEL, channel), (OUTCOME, code))))
-                            for code in codes},
+                "metrics": {
+                    metric: series(Query(metric, by))
+                    for metric in (*CHANNEL_METRICS, *SMS_METRICS)
+                    if channel == SMS_CHANNEL or metric not in SMS_METRICS
+                },
+                "refused": {code: series(Query("Refused", ((CHANNEL, channel), (OUTCOME, code)))) for code in codes},
             }
         for country in self._countries:
             by = ((CHANNEL, SMS_CHANNEL), (COUNTRY, country))
             answer["countries"][country] = {metric: series(Query(metric, by)) for metric in SMS_METRICS}
         answer["accounts_locked"] = series(Query("AccountsLocked", ((ROUTE, LOCK_ROUTE),)))
         answer["refresh_reuse"] = series(Query("RefreshReuse", ((ROUTE, REFRESH_ROUTE),)))
-        answer["second_factor"] = {name: series(Query(metric, ((ROUTE, MFA_VERIFY_ROUTE),)))
-                                   for name, metric in SECOND_FACTOR.items()}
+        answer["second_factor"] = {
+            name: series(Query(metric, ((ROUTE, MFA_VERIFY_ROUTE),))) for name, metric in SECOND_FACTOR.items()
+        }
         return answer
 
     def _queries(self, codes: tuple[str, ...]) -> list[Query]:
@@ -93,8 +96,11 @@ class MetricsReader:
             queries += [Query(metric, by) for metric in CHANNEL_METRICS]
             queries += [Query("Refused", (*by, (OUTCOME, code))) for code in codes]
         queries += [Query(metric, ((CHANNEL, SMS_CHANNEL),)) for metric in SMS_METRICS]
-        queries += [Query(metric, ((CHANNEL, SMS_CHANNEL), (COUNTRY, country)))
-                    for country in self._countries for metric in SMS_METRICS]
+        queries += [
+            Query(metric, ((CHANNEL, SMS_CHANNEL), (COUNTRY, country)))
+            for country in self._countries
+            for metric in SMS_METRICS
+        ]
         queries += [Query("AccountsLocked", ((ROUTE, LOCK_ROUTE),)), Query("RefreshReuse", ((ROUTE, REFRESH_ROUTE),))]
         queries += [Query(metric, ((ROUTE, MFA_VERIFY_ROUTE),)) for metric in SECOND_FACTOR.values()]
         return queries
@@ -102,16 +108,22 @@ class MetricsReader:
     def _read(self, queries: list[Query], start: int, end: int) -> dict[str, dict[int, float]]:
         """Each query's values by hour (epoch seconds)."""
         request: dict[str, Any] = {
-            "MetricDataQueries": [{
-                "Id": query.id,
-                "MetricStat": {
-                    "Metric": {"Namespace": self._namespace, "MetricName": query.metric,
-                               "Dimensions": [{"Name": name, "Value": value} for name, value in query.dimensions]},
-                    "Period": HOUR,
-                    "Stat": "Sum",
-                },
-                "ReturnData": True,
-            } for query in queries],
+            "MetricDataQueries": [
+                {
+                    "Id": query.id,
+                    "MetricStat": {
+                        "Metric": {
+                            "Namespace": self._namespace,
+                            "MetricName": query.metric,
+                            "Dimensions": [{"Name": name, "Value": value} for name, value in query.dimensions],
+                        },
+                        "Period": HOUR,
+                        "Stat": "Sum",
+                    },
+                    "ReturnData": True,
+                }
+                for query in queries
+            ],
             "StartTime": datetime.fromtimestamp(start, UTC),
             "EndTime": datetime.fromtimestamp(end, UTC),
             "ScanBy": "TimestampAscending",

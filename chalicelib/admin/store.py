@@ -81,8 +81,9 @@ class Found(NamedTuple):
 
 
 class AdminStore:
-    def __init__(self, client: Any, table_name: str, accounts: AccountStore, sealer: Sealer,
-                 retention_days: int) -> None:
+    def __init__(
+        self, client: Any, table_name: str, accounts: AccountStore, sealer: Sealer, retention_days: int
+    ) -> None:
         self._client = client
         self._table = table_name
         self._accounts = accounts
@@ -93,8 +94,9 @@ class AdminStore:
 
     def read(self, key: str) -> Item:
         with guarded("dynamodb"):
-            return self._client.get_item(TableName=self._table, Key={"pk": {"S": key}},
-                                         ConsistentRead=True).get("Item", {})
+            return self._client.get_item(TableName=self._table, Key={"pk": {"S": key}}, ConsistentRead=True).get(
+                "Item", {}
+            )
 
     def home(self, key: str) -> Found | None:
         """The account whose home is ``key``, or that the identifier item at ``key`` is linked to."""
@@ -113,8 +115,9 @@ class AdminStore:
         names = Expression()
         condition = f"{names.name('account')} = {names.value(account_id)}"
         with guarded("dynamodb"):
-            answer = self._client.query(**names.params(TableName=self._table, IndexName=USER_INDEX,
-                                                       KeyConditionExpression=condition, Limit=1))
+            answer = self._client.query(
+                **names.params(TableName=self._table, IndexName=USER_INDEX, KeyConditionExpression=condition, Limit=1)
+            )
         keys = [read_string(item, "pk") for item in answer.get("Items", [])]
         found = self.home(keys[0]) if keys else None
         return found if found is not None and found.account.id == account_id else None
@@ -125,8 +128,9 @@ class AdminStore:
 
     # -- actions ---------------------------------------------------------------------------------------------
 
-    def act(self, action: Action, found: Found, linked: list[str], actor: Actor, reason: str, request_id: str,
-            now_ms: int) -> AuditEntry:
+    def act(
+        self, action: Action, found: Found, linked: list[str], actor: Actor, reason: str, request_id: str, now_ms: int
+    ) -> AuditEntry:
         """Apply ``action`` to the account ``found`` and write its audit entry, in one transaction.
 
         ``linked`` are the keys of the account's identifier items other than its home (clear-failures clears
@@ -157,10 +161,20 @@ class AdminStore:
             # before the lock comes back) or de-factored account signs in afresh.
             home.set(f"{home.name(SESSIONS)} = {home.value({})}")
         entry_id = str(uuid.uuid4())
-        entry = AuditEntry(now_ms, actor.account_id, actor.hint, action.value, account_id, reason,
-                           request_id, f"{now_ms:013d}#{request_id}")
-        if transact(self._client, self._table, writes, puts=(self._audit_put(entry_id, entry),),
-                    token=entry_id) is not None:
+        entry = AuditEntry(
+            now_ms,
+            actor.account_id,
+            actor.hint,
+            action.value,
+            account_id,
+            reason,
+            request_id,
+            f"{now_ms:013d}#{request_id}",
+        )
+        if (
+            transact(self._client, self._table, writes, puts=(self._audit_put(entry_id, entry),), token=entry_id)
+            is not None
+        ):
             # The home no longer holds the account, or a linked identifier was unlinked meanwhile: either way the
             # admin acted on what is no longer there and looks the account up again.
             raise UserNotFound()
@@ -170,14 +184,25 @@ class AdminStore:
         key = AUDIT_PREFIX + entry_id
         at = entry.at_ms // 1000
         values = {
-            "pk": key, "v": 1, "audit_month": time.strftime("%Y-%m", time.gmtime(at)), "audit_at": entry.cursor,
-            "at": entry.at_ms, "actor": entry.actor, "actor_hint": entry.actor_hint, "action": entry.action,
-            "target": entry.target, "reason": self._sealer.seal(entry.reason, _reason_context(key)),
-            "request_id": entry.request_id, TTL: at + self._retention_seconds,
+            "pk": key,
+            "v": 1,
+            "audit_month": time.strftime("%Y-%m", time.gmtime(at)),
+            "audit_at": entry.cursor,
+            "at": entry.at_ms,
+            "actor": entry.actor,
+            "actor_hint": entry.actor_hint,
+            "action": entry.action,
+            "target": entry.target,
+            "reason": self._sealer.seal(entry.reason, _reason_context(key)),
+            "request_id": entry.request_id,
+            TTL: at + self._retention_seconds,
         }
         names = Expression()
-        return names.params(TableName=self._table, Item={name: to_attribute(value) for name, value in values.items()},
-                            ConditionExpression=f"attribute_not_exists({names.name('pk')})")
+        return names.params(
+            TableName=self._table,
+            Item={name: to_attribute(value) for name, value in values.items()},
+            ConditionExpression=f"attribute_not_exists({names.name('pk')})",
+        )
 
     # -- the audit trail ---------------------------------------------------------------------------------------
 
@@ -200,12 +225,20 @@ class AdminStore:
             if months_read == AUDIT_MONTHS_PER_REQUEST:
                 return entries, cursor
             names = Expression()
-            condition = (f"{names.name('audit_month')} = {names.value(month)} AND "
-                         f"{names.name('audit_at')} < {names.value(cursor)}")
+            condition = (
+                f"{names.name('audit_month')} = {names.value(month)} AND "
+                f"{names.name('audit_at')} < {names.value(cursor)}"
+            )
             with guarded("dynamodb"):
-                answer = self._client.query(**names.params(
-                    TableName=self._table, IndexName=AUDIT_INDEX, KeyConditionExpression=condition,
-                    ScanIndexForward=False, Limit=limit - len(entries)))
+                answer = self._client.query(
+                    **names.params(
+                        TableName=self._table,
+                        IndexName=AUDIT_INDEX,
+                        KeyConditionExpression=condition,
+                        ScanIndexForward=False,
+                        Limit=limit - len(entries),
+                    )
+                )
             entries += [self._entry(item) for item in answer.get("Items", [])]
             # One query reads the month to its start, or fills the page (whose last entry's cursor is then the
             # next): it stops short only at 1 MB, and 100 entries of under 3.5 KB (docs/item-layout.md) are far less.
@@ -219,9 +252,16 @@ class AdminStore:
             reason = self._sealer.open(read_string(item, "reason"), _reason_context(key))
         except Sealed:
             reason = ""  # never shown wrong; the rest of the entry still stands
-        return AuditEntry(read_number(item, "at"), read_string(item, "actor"), read_string(item, "actor_hint"),
-                          read_string(item, "action"), read_string(item, "target"), reason,
-                          read_string(item, "request_id"), read_string(item, "audit_at"))
+        return AuditEntry(
+            read_number(item, "at"),
+            read_string(item, "actor"),
+            read_string(item, "actor_hint"),
+            read_string(item, "action"),
+            read_string(item, "target"),
+            reason,
+            read_string(item, "request_id"),
+            read_string(item, "audit_at"),
+        )
 
 
 def valid_cursor(cursor: str) -> bool:

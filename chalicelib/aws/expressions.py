@@ -124,8 +124,7 @@ class Update(Expression):
                 "ConditionExpression": " AND ".join(self.conditions),
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
-        return self.params(TableName=table, Key={"pk": {"S": key}}, UpdateExpression=self.expression(), **extra,
-                           **rest)
+        return self.params(TableName=table, Key={"pk": {"S": key}}, UpdateExpression=self.expression(), **extra, **rest)
 
 
 def conditional_update(client: Any, table: str, key: str, update: Update, returns: str = "NONE") -> tuple[bool, Item]:
@@ -140,8 +139,12 @@ def conditional_update(client: Any, table: str, key: str, update: Update, return
 
 
 def transact(
-    client: Any, table: str, writes: list[tuple[str, Update]], sleep: Callable[[float], None] = time.sleep,
-    puts: tuple[dict[str, Any], ...] = (), token: str | None = None,
+    client: Any,
+    table: str,
+    writes: list[tuple[str, Update]],
+    sleep: Callable[[float], None] = time.sleep,
+    puts: tuple[dict[str, Any], ...] = (),
+    token: str | None = None,
 ) -> list[Item] | None:
     """Run the updates (and ``puts``, whole ``Put`` requests) atomically; ``None`` when done, else the old items
     (``{}`` where absent) of a refusal, in the order of the writes and then the puts.

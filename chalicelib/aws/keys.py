@@ -55,8 +55,9 @@ def from_extension(port: int, service: str, path: str) -> dict[str, Any]:
     connection = http.client.HTTPConnection(EXTENSION_HOST, port, timeout=EXTENSION_TIMEOUT_SECONDS)
     try:
         # The extension answers only callers that show the function's session token.
-        connection.request("GET", path, headers={"X-Aws-Parameters-Secrets-Token":
-                                                 os.environ.get("AWS_SESSION_TOKEN", "")})
+        connection.request(
+            "GET", path, headers={"X-Aws-Parameters-Secrets-Token": os.environ.get("AWS_SESSION_TOKEN", "")}
+        )
         response = connection.getresponse()
         body = response.read()
     except (OSError, http.client.HTTPException) as error:

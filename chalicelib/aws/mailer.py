@@ -53,7 +53,7 @@ def render_code_mail(code: str, valid_minutes: int, service: str, purpose: Purpo
     text = f"{lead} {code}\n\n{validity}\n{unasked}\n"
     body = (
         '<!doctype html><html><body style="font-family:sans-serif">'
-        f"<p>{html.escape(lead)}</p><p style=\"font-size:28px;letter-spacing:4px\"><b>{html.escape(code)}</b></p>"
+        f'<p>{html.escape(lead)}</p><p style="font-size:28px;letter-spacing:4px"><b>{html.escape(code)}</b></p>'
         f"<p>{validity}</p><p>{html.escape(unasked)}</p>"
         "</body></html>"
     )

@@ -21,8 +21,13 @@ class SnsTexter:
     def send_code(self, to: Identifier, code: str, valid_minutes: int, purpose: Purpose = Purpose.SIGN_IN) -> None:
         """Text ``code`` to ``to`` in the words of its ``purpose``, ending with the origin-bound line if any."""
         settings = self._settings
-        text = render_sms(template_for(purpose, settings.sms_template), settings.service_name, code, valid_minutes,
-                          settings.sms_origin_host)
+        text = render_sms(
+            template_for(purpose, settings.sms_template),
+            settings.service_name,
+            code,
+            valid_minutes,
+            settings.sms_origin_host,
+        )
         attributes = {
             # Transactional: routed for delivery rather than cost, and not subject to promotional opt-outs.
             "AWS.SNS.SMS.SMSType": "Transactional",

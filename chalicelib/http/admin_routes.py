@@ -86,8 +86,9 @@ def audit(exchange: Exchange, principal: Principal) -> Answer:
     if before is not None and not valid_cursor(before):
         raise errors.INVALID_BEFORE.error()
     entries, next_before = wiring.get_admin().audit(limit, before)
-    return errors.AUDIT_ENTRIES.answer({"entries": [audit_entry(entry) for entry in entries],
-                                        "next_before": next_before})
+    return errors.AUDIT_ENTRIES.answer(
+        {"entries": [audit_entry(entry) for entry in entries], "next_before": next_before}
+    )
 
 
 def stats(exchange: Exchange, principal: Principal) -> Answer:
@@ -96,24 +97,38 @@ def stats(exchange: Exchange, principal: Principal) -> Answer:
     found = wiring.get_metrics().hourly(hours, wiring.now(), REFUSAL_CODES)
     budget = settings.limits.sms_budget
     prices = {country: float(settings.sms_price(country)) for country in settings.sms_countries}
-    return errors.ADMIN_STATS.answer({
-        "hours": hours, **found,
-        "sms_budget": {"texts": budget.limit, "window_seconds": budget.seconds, "prices_usd": prices},
-    })
+    return errors.ADMIN_STATS.answer(
+        {
+            "hours": hours,
+            **found,
+            "sms_budget": {"texts": budget.limit, "window_seconds": budget.seconds, "prices_usd": prices},
+        }
+    )
 
 
 def user_card(card: UserCard) -> dict[str, Any]:
     answer = card._asdict()
-    answer["identifiers"] = [{"type": state.kind, "value": state.value,
-                              "failures": {"count": state.failures, "limit": state.limit,
-                                           "resets_in": state.resets_in}} for state in card.identifiers]
+    answer["identifiers"] = [
+        {
+            "type": state.kind,
+            "value": state.value,
+            "failures": {"count": state.failures, "limit": state.limit, "resets_in": state.resets_in},
+        }
+        for state in card.identifiers
+    ]
     return answer
 
 
 def audit_entry(entry: AuditEntry) -> dict[str, Any]:
-    return {"at": entry.at_ms / 1000, "actor": {"user_id": entry.actor, "email": entry.actor_hint},
-            "action": entry.action, "user_id": entry.target, "reason": entry.reason,
-            "request_id": entry.request_id, "cursor": entry.cursor}
+    return {
+        "at": entry.at_ms / 1000,
+        "actor": {"user_id": entry.actor, "email": entry.actor_hint},
+        "action": entry.action,
+        "user_id": entry.target,
+        "reason": entry.reason,
+        "request_id": entry.request_id,
+        "cursor": entry.cursor,
+    }
 
 
 def _admin(exchange: Exchange, changing: bool) -> Principal:

@@ -33,8 +33,10 @@ class Answer:
 
     def matches(self, message: str) -> bool:
         """Whether ``message`` is this answer's message with its fields filled in (with anything at all)."""
-        parts = [re.escape(literal) + ("" if name is None else ".*")
-                 for literal, name, _, _ in string.Formatter().parse(self.message)]
+        parts = [
+            re.escape(literal) + ("" if name is None else ".*")
+            for literal, name, _, _ in string.Formatter().parse(self.message)
+        ]
         return re.fullmatch("".join(parts), message, re.DOTALL) is not None
 
 
@@ -70,10 +72,12 @@ class ApiError(Exception):
 # -- successes -----------------------------------------------------------------------------------------------
 
 CODE_SENT = Success("code_sent", 200, "We sent a sign-in code to {to}. It is valid for {minutes} minutes.")
-LINK_CODE_SENT = Success("code_sent", 200, "We sent a code to {to} to add it to your account. It is valid for "
-                         "{minutes} minutes.")
-REAUTHENTICATION_CODE_SENT = Success("code_sent", 200, "We sent a code to {to} to confirm it is you. It is valid "
-                                     "for {minutes} minutes.")
+LINK_CODE_SENT = Success(
+    "code_sent", 200, "We sent a code to {to} to add it to your account. It is valid for {minutes} minutes."
+)
+REAUTHENTICATION_CODE_SENT = Success(
+    "code_sent", 200, "We sent a code to {to} to confirm it is you. It is valid for {minutes} minutes."
+)
 VERIFIED = Success("verified", 200, "You are signed in.")
 REFRESHED = Success("refreshed", 200, "Your session was renewed.")
 REVOKED = Success("revoked", 200, "The session has ended.")
@@ -107,65 +111,91 @@ METHOD_NOT_ALLOWED = ErrorKind("method_not_allowed", 405, "{method} is not suppo
 
 INVALID_CODE = ErrorKind("invalid_code", 401, "The code is invalid or has expired.")
 INVALID_TOKEN = ErrorKind(
-    "invalid_token", 401, "Your session is invalid or has ended. Please sign in again.",
+    "invalid_token",
+    401,
+    "Your session is invalid or has ended. Please sign in again.",
     headers=(("WWW-Authenticate", 'Bearer error="invalid_token"'),),
 )
 
 # -- the account -----------------------------------------------------------------------------------------------
 
-PHONE_ALREADY_LINKED = ErrorKind("phone_already_linked", 409, "This number cannot be added to your account: it is "
-                                 "already used to sign in.")
+PHONE_ALREADY_LINKED = ErrorKind(
+    "phone_already_linked", 409, "This number cannot be added to your account: it is already used to sign in."
+)
 ACCOUNT_HAS_PHONE = ErrorKind("account_has_phone", 409, "Your account already has a phone number: remove it first.")
 PHONE_NOT_LINKED = ErrorKind("phone_not_linked", 404, "Your account has no phone number.")
-PHONE_IS_PRIMARY = ErrorKind("phone_is_primary", 409, "This account was created with its phone number, which is "
-                             "how it signs in: it cannot be removed.")
+PHONE_IS_PRIMARY = ErrorKind(
+    "phone_is_primary",
+    409,
+    "This account was created with its phone number, which is how it signs in: it cannot be removed.",
+)
 
 # -- limits ----------------------------------------------------------------------------------------------------
 
-RESEND_COOLDOWN = ErrorKind("resend_cooldown", 429, "Please wait a moment before asking for another code.",
-                            retries=True)
+RESEND_COOLDOWN = ErrorKind(
+    "resend_cooldown", 429, "Please wait a moment before asking for another code.", retries=True
+)
 SEND_QUOTA_EXCEEDED = ErrorKind(
-    "send_quota_exceeded", 429, "Too many codes were requested for this address or number. Please try again later.",
+    "send_quota_exceeded",
+    429,
+    "Too many codes were requested for this address or number. Please try again later.",
     retries=True,
 )
 IP_QUOTA_EXCEEDED = ErrorKind(
     "ip_quota_exceeded", 429, "Too many codes were requested from your network. Please try again later.", retries=True
 )
 TOO_MANY_FAILURES = ErrorKind(
-    "too_many_failures", 429, "Too many failed attempts for this address or number. Please try again later.",
+    "too_many_failures",
+    429,
+    "Too many failed attempts for this address or number. Please try again later.",
     retries=True,
 )
 IP_FAILURE_QUOTA_EXCEEDED = ErrorKind(
-    "ip_failure_quota_exceeded", 429, "Too many failed attempts from your network. Please try again later.",
+    "ip_failure_quota_exceeded",
+    429,
+    "Too many failed attempts from your network. Please try again later.",
     retries=True,
 )
 PREFIX_QUOTA_EXCEEDED = ErrorKind(
-    "prefix_quota_exceeded", 429, "Too many codes were texted to numbers like this one. Please try again later.",
+    "prefix_quota_exceeded",
+    429,
+    "Too many codes were texted to numbers like this one. Please try again later.",
     retries=True,
 )
 COUNTRY_QUOTA_EXCEEDED = ErrorKind(
-    "country_quota_exceeded", 429, "Too many codes were texted to this country today. Please try again later or "
-    "sign in by email.", retries=True,
+    "country_quota_exceeded",
+    429,
+    "Too many codes were texted to this country today. Please try again later or sign in by email.",
+    retries=True,
 )
 SMS_BUDGET_EXCEEDED = ErrorKind(
-    "sms_budget_exceeded", 429, "We cannot text more codes today. Please sign in by email or try again later.",
+    "sms_budget_exceeded",
+    429,
+    "We cannot text more codes today. Please sign in by email or try again later.",
     retries=True,
 )
 
 # -- dependencies: 503 when an immediate retry may work, 502 when it will not ------------------------------
 
-MAIL_UNAVAILABLE = ErrorKind("mail_unavailable", 503, "We could not send the mail just now. Please try again.",
-                             retries=True)
+MAIL_UNAVAILABLE = ErrorKind(
+    "mail_unavailable", 503, "We could not send the mail just now. Please try again.", retries=True
+)
 MAIL_REJECTED = ErrorKind("mail_rejected", 502, "The mail service refused to send the code. Please try again later.")
-SMS_UNAVAILABLE = ErrorKind("sms_unavailable", 503, "We could not text the code just now. Please try again.",
-                            retries=True)
-SMS_REJECTED = ErrorKind("sms_rejected", 502, "The text message service refused to send the code. Please try again "
-                         "later or sign in by email.")
-STORAGE_UNAVAILABLE = ErrorKind("storage_unavailable", 503, "The service is busy. Please try again in a moment.",
-                                retries=True)
+SMS_UNAVAILABLE = ErrorKind(
+    "sms_unavailable", 503, "We could not text the code just now. Please try again.", retries=True
+)
+SMS_REJECTED = ErrorKind(
+    "sms_rejected",
+    502,
+    "The text message service refused to send the code. Please try again later or sign in by email.",
+)
+STORAGE_UNAVAILABLE = ErrorKind(
+    "storage_unavailable", 503, "The service is busy. Please try again in a moment.", retries=True
+)
 STORAGE_ERROR = ErrorKind("storage_error", 502, "The service could not complete the request. Please try again later.")
-KEYS_UNAVAILABLE = ErrorKind("keys_unavailable", 503, "The service is busy. Please try again in a moment.",
-                             retries=True)
+KEYS_UNAVAILABLE = ErrorKind(
+    "keys_unavailable", 503, "The service is busy. Please try again in a moment.", retries=True
+)
 KEYS_ERROR = ErrorKind("keys_error", 502, "The service could not complete the request. Please try again later.")
 
 # -- the service itself --------------------------------------------------------------------------------------
@@ -177,10 +207,14 @@ INTERNAL_ERROR = ErrorKind("internal_error", 500, "Something went wrong on our s
 # -- two-step sign-in (chalicelib/mfa, chalicelib/http/mfa_routes.py) ------------------------------------------
 
 MFA_REQUIRED = Success("mfa_required", 200, "Enter the code from your authenticator app, or a recovery code.")
-TOTP_ENROLLMENT = Success("totp_enrollment", 200,
-                          "Scan the QR code with your authenticator app, then confirm with a code from it.")
-MFA_ENABLED = Success("mfa_enabled", 200, "Two-step verification is on. Keep your recovery codes somewhere safe: "
-                      "they are shown only this once.")
+TOTP_ENROLLMENT = Success(
+    "totp_enrollment", 200, "Scan the QR code with your authenticator app, then confirm with a code from it."
+)
+MFA_ENABLED = Success(
+    "mfa_enabled",
+    200,
+    "Two-step verification is on. Keep your recovery codes somewhere safe: they are shown only this once.",
+)
 REAUTHENTICATED = Success("reauthenticated", 200, "Thank you: you confirmed it is you.")
 MFA_DISABLED = Success("mfa_disabled", 200, "Two-step verification is off. Your other sessions have ended.")
 RECOVERY_CODES = Success("recovery_codes", 200, "Here are your new recovery codes; the earlier ones no longer work.")
@@ -188,28 +222,37 @@ TOO_MANY_SECOND_FACTOR_FAILURES = ErrorKind(
     "too_many_failures", 429, "Too many wrong codes for this account. Please try again later.", retries=True
 )
 MFA_PROOF_BODY = ErrorKind("invalid_body", 400, 'Send exactly one of "otp" and "recovery_code".')
-INVALID_MFA_TOKEN = ErrorKind("invalid_mfa_token", 401,
-                              "This sign-in has expired or was already completed. Please sign in again.")
+INVALID_MFA_TOKEN = ErrorKind(
+    "invalid_mfa_token", 401, "This sign-in has expired or was already completed. Please sign in again."
+)
 # RFC 9470 (OAuth 2.0 Step-Up Authentication Challenge): the token is fine, its authentication is not recent enough.
 REAUTHENTICATION_REQUIRED = ErrorKind(
-    "reauthentication_required", 401, "Please confirm it is you with your authenticator app first.",
+    "reauthentication_required",
+    401,
+    "Please confirm it is you with your authenticator app first.",
     headers=(("WWW-Authenticate", 'Bearer error="insufficient_user_authentication"'),),
 )
 # The same, for an account without a second factor: a fresh code re-proves it (POST /reauthenticate).
 REAUTHENTICATION_BY_CODE_REQUIRED = ErrorKind(
-    "reauthentication_required", 401, "Please confirm it is you with a new code first.",
+    "reauthentication_required",
+    401,
+    "Please confirm it is you with a new code first.",
     headers=(("WWW-Authenticate", 'Bearer error="insufficient_user_authentication"'),),
 )
-USE_SECOND_FACTOR = ErrorKind("use_second_factor", 403, "Your account has two-step verification: confirm it is "
-                              "you with your authenticator app or a recovery code instead.")
-MFA_ENROLLMENT_REQUIRED = ErrorKind("mfa_enrollment_required", 403,
-                                    "Set up two-step verification to use your account.")
+USE_SECOND_FACTOR = ErrorKind(
+    "use_second_factor",
+    403,
+    "Your account has two-step verification: confirm it is you with your authenticator app or a recovery code instead.",
+)
+MFA_ENROLLMENT_REQUIRED = ErrorKind("mfa_enrollment_required", 403, "Set up two-step verification to use your account.")
 MFA_DISABLED_HERE = ErrorKind("mfa_disabled_here", 403, "Two-step verification is not offered here.")
-NO_PENDING_ENROLLMENT = ErrorKind("no_pending_enrollment", 404,
-                                  "There is no authenticator setup to confirm. Please start again.")
+NO_PENDING_ENROLLMENT = ErrorKind(
+    "no_pending_enrollment", 404, "There is no authenticator setup to confirm. Please start again."
+)
 MFA_NOT_ENABLED = ErrorKind("mfa_not_enabled", 404, "Two-step verification is not on for this account.")
-MFA_ALREADY_ENABLED = ErrorKind("mfa_already_enabled", 409,
-                                "Two-step verification is already on. Remove it before adding another authenticator.")
+MFA_ALREADY_ENABLED = ErrorKind(
+    "mfa_already_enabled", 409, "Two-step verification is already on. Remove it before adding another authenticator."
+)
 
 # -- admins (chalicelib/admin, chalicelib/http/admin_routes.py) ------------------------------------------------
 
@@ -217,27 +260,34 @@ USER_FOUND = Success("user_found", 200, "One account matches.")
 USER_LOCKED = Success("user_locked", 200, "The account is locked: its sessions have ended and it cannot sign in.")
 USER_UNLOCKED = Success("user_unlocked", 200, "The account is unlocked; it signs in again with a new code.")
 USER_SIGNED_OUT = Success("user_signed_out", 200, "Every session of the account has ended.")
-USER_MFA_REMOVED = Success("user_mfa_removed", 200, "The account's second factors and recovery codes are removed "
-                           "and every session of it has ended.")
-USER_FAILURES_CLEARED = Success("user_failures_cleared", 200, "The failure counts of the account's identifiers "
-                                "are cleared.")
+USER_MFA_REMOVED = Success(
+    "user_mfa_removed",
+    200,
+    "The account's second factors and recovery codes are removed and every session of it has ended.",
+)
+USER_FAILURES_CLEARED = Success(
+    "user_failures_cleared", 200, "The failure counts of the account's identifiers are cleared."
+)
 AUDIT_ENTRIES = Success("audit_entries", 200, "Admin actions, newest first.")
 ADMIN_STATS = Success("admin_stats", 200, "Sign-in metrics per hour.")
 INVALID_LOOKUP = ErrorKind("invalid_query", 400, 'Look an account up by exactly one of "email", "phone" or "id".')
 INVALID_LIMIT = ErrorKind("invalid_query", 400, '"limit" must be a whole number from 1 to {most}.')
 INVALID_BEFORE = ErrorKind("invalid_query", 400, '"before" must be the "next_before" of an earlier page.')
 INVALID_HOURS = ErrorKind("invalid_query", 400, '"hours" must be a whole number from 1 to {most}.')
-INVALID_USER_ID = ErrorKind("invalid_user_id", 400, "An account id is a UUID such as "
-                            "0b6e3c5a-8f0e-4a51-9d43-6f1f2d7c9e10.")
+INVALID_USER_ID = ErrorKind(
+    "invalid_user_id", 400, "An account id is a UUID such as 0b6e3c5a-8f0e-4a51-9d43-6f1f2d7c9e10."
+)
 REASON_REQUIRED = ErrorKind("reason_required", 400, 'Say why in "reason": 1 to {most} characters.')
 ADMIN_REQUIRED = ErrorKind("admin_required", 403, "This is for the service's admins only.")
-ADMIN_MFA_REQUIRED = ErrorKind("admin_mfa_required", 403, "Admins sign in with two-step verification: sign in "
-                               "again with your authenticator app.")
+ADMIN_MFA_REQUIRED = ErrorKind(
+    "admin_mfa_required", 403, "Admins sign in with two-step verification: sign in again with your authenticator app."
+)
 ACCOUNT_LOCKED = ErrorKind("account_locked", 403, "This account is locked. Please contact the service's support.")
 USER_NOT_FOUND = ErrorKind("user_not_found", 404, "No account matches.")
 CANNOT_LOCK_SELF = ErrorKind("cannot_lock_self", 409, "You cannot lock your own account: ask another admin.")
-METRICS_UNAVAILABLE = ErrorKind("metrics_unavailable", 503, "The metrics cannot be read just now. Please try again.",
-                                retries=True)
+METRICS_UNAVAILABLE = ErrorKind(
+    "metrics_unavailable", 503, "The metrics cannot be read just now. Please try again.", retries=True
+)
 METRICS_ERROR = ErrorKind("metrics_error", 502, "The metrics service refused the request.")
 
 

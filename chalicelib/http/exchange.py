@@ -106,8 +106,15 @@ class Exchange:
         principal = wiring.get_sessions().authenticate(token.strip(), now)
         self.identify(principal.account)
         limits = wiring.get_settings().limits
-        mfa.require(needs, limits.mfa_policy, principal.account.mfa, principal.aal, principal.auth_time, now,
-                    limits.step_up_seconds)
+        mfa.require(
+            needs,
+            limits.mfa_policy,
+            principal.account.mfa,
+            principal.aal,
+            principal.auth_time,
+            now,
+            limits.step_up_seconds,
+        )
         return principal
 
     def identify(self, who: Identifier | Account) -> None:
@@ -257,9 +264,16 @@ def method_not_allowed(exchange: Exchange) -> tuple[int, dict[str, Any]]:
 # The store's reasons for refusing a send or a guess are the codes of their answers.
 THROTTLES: dict[str, ErrorKind] = {
     kind.code: kind
-    for kind in (errors.RESEND_COOLDOWN, errors.SEND_QUOTA_EXCEEDED, errors.IP_QUOTA_EXCEEDED, errors.TOO_MANY_FAILURES,
-                 errors.IP_FAILURE_QUOTA_EXCEEDED, errors.PREFIX_QUOTA_EXCEEDED, errors.COUNTRY_QUOTA_EXCEEDED,
-                 errors.SMS_BUDGET_EXCEEDED)
+    for kind in (
+        errors.RESEND_COOLDOWN,
+        errors.SEND_QUOTA_EXCEEDED,
+        errors.IP_QUOTA_EXCEEDED,
+        errors.TOO_MANY_FAILURES,
+        errors.IP_FAILURE_QUOTA_EXCEEDED,
+        errors.PREFIX_QUOTA_EXCEEDED,
+        errors.COUNTRY_QUOTA_EXCEEDED,
+        errors.SMS_BUDGET_EXCEEDED,
+    )
 }
 THROTTLES[SECOND_FACTOR_FAILURES] = errors.TOO_MANY_SECOND_FACTOR_FAILURES  # the same code, for the account
 REFUSAL_CODES = frozenset(THROTTLES)  # counted as the metric "Refused", by code

@@ -41,15 +41,22 @@ METRICS: dict[str, tuple[str, tuple[tuple[str, ...], ...]]] = {
 CHANNEL_METRICS = ("CodesSent", "SignIns", "WrongCodes", "SecondFactorChallenges")
 SMS_METRICS = ("SmsSent", "SmsCost", "SmsVerified")
 # Every route that sends a code: each text costs the same, whatever the code is for.
-SENT = frozenset({("/otp", errors.CODE_SENT.code), ("/me/phone", errors.CODE_SENT.code),
-                  ("/reauthenticate", errors.CODE_SENT.code)})
+SENT = frozenset(
+    {("/otp", errors.CODE_SENT.code), ("/me/phone", errors.CODE_SENT.code), ("/reauthenticate", errors.CODE_SENT.code)}
+)
 # A code typed back: a sign-in, a sign-in that goes on to the second factor, a phone linked, a re-authentication.
-PROVEN = frozenset({("/otp", errors.VERIFIED.code), ("/otp", errors.MFA_REQUIRED.code),
-                    ("/me/phone/verify", errors.PHONE_LINKED.code),
-                    ("/reauthenticate", errors.REAUTHENTICATED.code)})
+PROVEN = frozenset(
+    {
+        ("/otp", errors.VERIFIED.code),
+        ("/otp", errors.MFA_REQUIRED.code),
+        ("/me/phone/verify", errors.PHONE_LINKED.code),
+        ("/reauthenticate", errors.REAUTHENTICATED.code),
+    }
+)
 MFA_VERIFY_ROUTE = "/mfa/verify"
-SECOND_FACTOR_FAILED = frozenset({errors.INVALID_CODE.code, errors.INVALID_MFA_TOKEN.code,
-                                  errors.TOO_MANY_SECOND_FACTOR_FAILURES.code})
+SECOND_FACTOR_FAILED = frozenset(
+    {errors.INVALID_CODE.code, errors.INVALID_MFA_TOKEN.code, errors.TOO_MANY_SECOND_FACTOR_FAILURES.code}
+)
 LOCK_ROUTE = "/admin/users/{id}/lock"
 REFRESH_ROUTE = "/token/refresh"
 

@@ -28,8 +28,9 @@ Answer = tuple[int, dict[str, Any]]
 
 def enroll(exchange: Exchange, principal: Principal) -> Answer:
     enrollment = wiring.get_mfa().enroll(principal, wiring.now())
-    return errors.TOTP_ENROLLMENT.answer({"secret": enrollment.secret, "otpauth_uri": enrollment.otpauth_uri,
-                                          "qr_svg": enrollment.qr_svg})
+    return errors.TOTP_ENROLLMENT.answer(
+        {"secret": enrollment.secret, "otpauth_uri": enrollment.otpauth_uri, "qr_svg": enrollment.qr_svg}
+    )
 
 
 def confirm(exchange: Exchange, principal: Principal) -> Answer:
@@ -89,5 +90,8 @@ def _proof(body: Mapping[str, Any]) -> Proof:
 
 def _upgraded(upgraded: Upgraded, now: int) -> dict[str, Any]:
     left = upgraded.recovery_codes_left
-    return {**session_body(upgraded.session, now), "recovery_codes_left": left,
-            "recovery_codes_low": left < RECOVERY_CODES_LOW}
+    return {
+        **session_body(upgraded.session, now),
+        "recovery_codes_left": left,
+        "recovery_codes_low": left < RECOVERY_CODES_LOW,
+    }

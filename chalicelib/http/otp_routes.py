@@ -45,8 +45,9 @@ def verify_otp(exchange: Exchange, body: Body) -> Answer:
     code = parse_code(body.get("otp"), wiring.get_settings().limits.code_digits)
     session = wiring.get_service().verify_code(who, code, exchange.source_network())
     if isinstance(session, MfaRequired):  # the account has a second factor: no tokens yet (POST /mfa/verify)
-        return errors.MFA_REQUIRED.answer({"mfa_token": session.mfa_token, "factors": session.factors,
-                                           "expires_in": session.expires_in})
+        return errors.MFA_REQUIRED.answer(
+            {"mfa_token": session.mfa_token, "factors": session.factors, "expires_in": session.expires_in}
+        )
     return errors.VERIFIED.answer(session_body(session, wiring.now()))
 
 

@@ -46,8 +46,9 @@ def verify(exchange: Exchange, principal: Principal) -> Answer:
         if refused.reason not in REFUSALS:
             raise SessionRejected(refused.reason.value) from None
         raise REFUSALS[refused.reason].error() from None
-    return errors.PHONE_LINKED.answer({"phone": phone.value, "identifiers": listed(account.identifiers)},
-                                      phone=shown(phone))
+    return errors.PHONE_LINKED.answer(
+        {"phone": phone.value, "identifiers": listed(account.identifiers)}, phone=shown(phone)
+    )
 
 
 def remove(exchange: Exchange, principal: Principal) -> Answer:

@@ -55,24 +55,27 @@ def me(exchange: Exchange) -> Answer:
     principal = exchange.principal()
     account = principal.account
     identifiers = account.identifiers
-    return errors.SIGNED_IN.answer({
-        "user_id": account.id,
-        **identifiers,
-        "identifiers": listed(identifiers),
-        "created_at": account.created_at,
-        "last_sign_in_at": account.last_sign_in_at,
-        "mfa": Factors.of(account.mfa).summary(),
-        "session": {
-            "id": principal.ref.id,
-            "signed_in_at": principal.session.created_at,
-            "amr": list(principal.session.amr),
-            "aal": aal(principal.session.amr),
-            "auth_time": principal.session.auth_time,
-            "access_token_issued_at": principal.issued_at,
-            "access_token_expires_at": principal.expires_at,
-            "expires_at": principal.session.expires_at,
+    return errors.SIGNED_IN.answer(
+        {
+            "user_id": account.id,
+            **identifiers,
+            "identifiers": listed(identifiers),
+            "created_at": account.created_at,
+            "last_sign_in_at": account.last_sign_in_at,
+            "mfa": Factors.of(account.mfa).summary(),
+            "session": {
+                "id": principal.ref.id,
+                "signed_in_at": principal.session.created_at,
+                "amr": list(principal.session.amr),
+                "aal": aal(principal.session.amr),
+                "auth_time": principal.session.auth_time,
+                "access_token_issued_at": principal.issued_at,
+                "access_token_expires_at": principal.expires_at,
+                "expires_at": principal.session.expires_at,
+            },
         },
-    }, who=identifiers.get(EMAIL) or identifiers.get(PHONE) or account.id)
+        who=identifiers.get(EMAIL) or identifiers.get(PHONE) or account.id,
+    )
 
 
 def listed(identifiers: dict[str, str]) -> list[dict[str, str]]:
@@ -89,15 +92,17 @@ def openid_configuration(exchange: Exchange) -> Answer:
     verify this service's access tokens with no code of ours. Not an API Gateway HTTP API's JWT authorizer, which
     accepts only RSA-signed tokens (docs/api.md, "Sessions")."""
     issuer = wiring.get_settings().token_issuer
-    return errors.OPENID_CONFIGURATION.answer({
-        "issuer": issuer,
-        "jwks_uri": f"{issuer.rstrip('/')}/.well-known/jwks.json",
-        "id_token_signing_alg_values_supported": [ALGORITHM],
-        "subject_types_supported": ["public"],
-        "response_types_supported": ["token"],
-        "claims_supported": list(CLAIMS_SUPPORTED),
-        "token_endpoint_auth_methods_supported": ["none"],
-    })
+    return errors.OPENID_CONFIGURATION.answer(
+        {
+            "issuer": issuer,
+            "jwks_uri": f"{issuer.rstrip('/')}/.well-known/jwks.json",
+            "id_token_signing_alg_values_supported": [ALGORITHM],
+            "subject_types_supported": ["public"],
+            "response_types_supported": ["token"],
+            "claims_supported": list(CLAIMS_SUPPORTED),
+            "token_endpoint_auth_methods_supported": ["none"],
+        }
+    )
 
 
 def _refresh_token(exchange: Exchange) -> str:

@@ -39,4 +39,4 @@ def digest(hasher: KeyedHasher, home: str, code: str) -> str:
 
 
 def _shown(code: str) -> str:
-    return "-".join(code[i:i + 4] for i in range(0, len(code), 4))
+    return "-".join(code[i : i + 4] for i in range(0, len(code), 4))

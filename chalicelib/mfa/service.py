@@ -43,8 +43,16 @@ logger = logging.getLogger(__name__)
 
 
 class MfaService:
-    def __init__(self, store: MfaStore, challenges: Challenges, sessions: SessionService, accounts: AccountStore,
-                 hasher: KeyedHasher, limits: Limits, issuer: str) -> None:
+    def __init__(
+        self,
+        store: MfaStore,
+        challenges: Challenges,
+        sessions: SessionService,
+        accounts: AccountStore,
+        hasher: KeyedHasher,
+        limits: Limits,
+        issuer: str,
+    ) -> None:
         self._store = store
         self._challenges = challenges
         self._sessions = sessions
@@ -88,10 +96,16 @@ class MfaService:
             view = _upgraded(entry, read_number(entry, "x"), now)
             signed = signed or self._sessions.reissue(principal.account, ref, view, now)
             session, tag = signed
-            upgraded = {**{name: plain(value) for name, value in entry.items() if name not in _RETIRED},
-                        "amr": list(view.amr), "a": now, "h": tag, "g": view.generation}
-            done, found = self._store.confirm(ref.home, ref.nonce, sealed, step, digests, upgraded,
-                                              read_string(entry, "h"), now)
+            upgraded = {
+                **{name: plain(value) for name, value in entry.items() if name not in _RETIRED},
+                "amr": list(view.amr),
+                "a": now,
+                "h": tag,
+                "g": view.generation,
+            }
+            done, found = self._store.confirm(
+                ref.home, ref.nonce, sealed, step, digests, upgraded, read_string(entry, "h"), now
+            )
             if done or _holds(found, ref.nonce, tag):
                 return Upgraded(session, len(codes), codes)
             # Refreshed, replaced or confirmed meanwhile: look again.
@@ -109,8 +123,9 @@ class MfaService:
         entry = read_map(item, SESSIONS)[ref.nonce]["M"]
         view = _upgraded(entry, now + self._limits.session_seconds, now)
         session, tag = self._sessions.reissue(self._accounts.account(ref.home, item), ref, view, now)
-        upgrade = _changing(ref.nonce, {"amr": list(view.amr), "h": tag, "a": now, "x": view.expires_at,
-                                        "g": view.generation}, "t")
+        upgrade = _changing(
+            ref.nonce, {"amr": list(view.amr), "h": tag, "a": now, "x": view.expires_at, "g": view.generation}, "t"
+        )
         done, found = self._store.spend(ref.home, ref.nonce, spend, ticket.pending_tag, upgrade)
         if not (done or _holds(found, ref.nonce, tag)):
             if read_string(read_map(found, SESSIONS).get(ref.nonce, {}).get("M", {}), "h") != ticket.pending_tag:
@@ -131,8 +146,7 @@ class MfaService:
             signed = signed or self._sessions.reissue(principal.account, ref, view, now)
             session, tag = signed
             retired = read_string(entry, "h")
-            renew = _changing(ref.nonce, {"a": now, "h": tag, "amr": list(view.amr), "g": view.generation},
-                              *_RETIRED)
+            renew = _changing(ref.nonce, {"a": now, "h": tag, "amr": list(view.amr), "g": view.generation}, *_RETIRED)
             done, item = self._store.spend(ref.home, ref.nonce, spend, retired, renew)
             if done or _holds(item, ref.nonce, tag):
                 return Upgraded(session, self._codes_left(reserved, spend))
@@ -150,8 +164,9 @@ class MfaService:
                 raise MfaNotEnabled()
             entry = _live_entry(item, ref.nonce, now)
             kept = {name: plain(value) for name, value in entry.items()}
-            done, found = self._store.disable(ref.home, ref.nonce, kept, read_string(entry, "h"), now,
-                                              principal.session.generation)
+            done, found = self._store.disable(
+                ref.home, ref.nonce, kept, read_string(entry, "h"), now, principal.session.generation
+            )
             if done or not Factors.of(read_map(found, MFA)).active:
                 return  # gone: also when this write landed, its answer was lost and botocore's retry refused
             self._refused_step_up(found, principal, now)
@@ -239,8 +254,9 @@ def _upgraded(entry: dict[str, Any], expires_at: int, now: int) -> SessionView:
     """The session of ``entry`` once a second factor is proven at ``now``: the first factor's methods and
     ``"mfa"`` (RFC 8176), once; its next generation."""
     amr = [element.get("S", "") for element in entry.get("amr", {}).get("L", [])]
-    return SessionView(read_number(entry, "c"), expires_at, tuple(dict.fromkeys([*amr, MFA_AMR])), now,
-                       read_number(entry, "g") + 1)
+    return SessionView(
+        read_number(entry, "c"), expires_at, tuple(dict.fromkeys([*amr, MFA_AMR])), now, read_number(entry, "g") + 1
+    )
 
 
 def _holds(item: Item, nonce: str, tag: str) -> bool:
@@ -254,5 +270,3 @@ def _still_spendable(item: Item, spend: Spend) -> bool:
     if isinstance(spend, RecoveryDigest):
         return spend.digest in read_map(mfa, "rc")
     return read_string(mfa, "s") == spend.sealed and ("u" not in mfa or read_number(mfa, "u") < spend.step)
-
-

@@ -86,8 +86,11 @@ class Factors(NamedTuple):
         return [TOTP] + ([RECOVERY_CODE] if self.recovery_codes_left else [])
 
     def summary(self) -> dict[str, Any]:
-        return {"totp": self.totp, "recovery_codes_left": self.recovery_codes_left,
-                "recovery_codes_low": self.recovery_codes_low}
+        return {
+            "totp": self.totp,
+            "recovery_codes_left": self.recovery_codes_left,
+            "recovery_codes_low": self.recovery_codes_low,
+        }
 
 
 def aal(amr: Iterable[str]) -> int:
@@ -99,8 +102,9 @@ def pending(policy: str, mfa: Mapping[str, Any], amr: Iterable[str]) -> bool:
     return policy != OFF and Factors.of(mfa).active and aal(amr) < 2
 
 
-def require(needs: Needs, policy: str, mfa: Mapping[str, Any], assurance: int, auth_time: int, now: int,
-            step_up_seconds: int) -> None:
+def require(
+    needs: Needs, policy: str, mfa: Mapping[str, Any], assurance: int, auth_time: int, now: int, step_up_seconds: int
+) -> None:
     """Refuse a live, non-pending session that does not meet ``needs``, given its ``assurance`` (AAL) and
     ``auth_time``: the lesser of the token's claims and the session entry's
     (:attr:`chalicelib.accounts.sessions.Principal.aal`).

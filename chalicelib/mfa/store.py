@@ -124,11 +124,21 @@ class MfaStore:
     def read(self, key: str) -> Item:
         """The whole home item, read consistently (confirming and removing a factor start from it)."""
         with guarded("dynamodb"):
-            return self._client.get_item(TableName=self._table, Key={"pk": {"S": key}},
-                                         ConsistentRead=True).get("Item", {})
+            return self._client.get_item(TableName=self._table, Key={"pk": {"S": key}}, ConsistentRead=True).get(
+                "Item", {}
+            )
 
-    def confirm(self, key: str, nonce: str, sealed: str, step: int, digests: list[str], entry: dict[str, Any],
-                expect: str, now: int) -> tuple[bool, Item]:
+    def confirm(
+        self,
+        key: str,
+        nonce: str,
+        sealed: str,
+        step: int,
+        digests: list[str],
+        entry: dict[str, Any],
+        expect: str,
+        now: int,
+    ) -> tuple[bool, Item]:
         """Activate the pending secret ``sealed`` with ``step`` used, and make ``entry`` (the confirming
         session, upgraded) the account's only session; while the session still holds the refresh tag
         ``expect`` and no factor is active. The item as it stood if refused."""
@@ -143,8 +153,15 @@ class MfaStore:
 
     # -- using the factor --------------------------------------------------------------------------------
 
-    def reserve(self, key: str, nonce: str, totp: bool, now: int, pending_tag: str | None = None,
-                seen: dict[str, Any] | None = None) -> Item:
+    def reserve(
+        self,
+        key: str,
+        nonce: str,
+        totp: bool,
+        now: int,
+        pending_tag: str | None = None,
+        seen: dict[str, Any] | None = None,
+    ) -> Item:
         """Count one try as a failure before it is compared, and answer the item as it stood.
 
         With ``pending_tag`` (an mfa_token's), the session must still be that pending one, opened less than
@@ -186,9 +203,13 @@ class MfaStore:
     def _refused(self, item: Item, nonce: str, totp: bool, now: int, pending_tag: str | None, budget: Budget) -> None:
         entry, mfa = _entry(item, nonce), read_map(item, MFA)
         if pending_tag is not None:
-            if (entry is None or read_string(entry, "h") != pending_tag or "s" not in mfa
-                    or read_number(entry, "c") <= now - self._limits.mfa_token_seconds
-                    or read_number(entry, "t") >= self._limits.mfa_attempts_per_token):
+            if (
+                entry is None
+                or read_string(entry, "h") != pending_tag
+                or "s" not in mfa
+                or read_number(entry, "c") <= now - self._limits.mfa_token_seconds
+                or read_number(entry, "t") >= self._limits.mfa_attempts_per_token
+            ):
                 raise InvalidMfaToken()
         elif entry is None or read_number(entry, "x") <= now:
             raise SessionRejected("session ended")
@@ -198,8 +219,9 @@ class MfaStore:
             # Spelled out, not state.SECOND_FACTOR_FAILURES: tests/test_errors.py reads every reason from the source.
             raise Throttled("too_many_second_factor_failures", budget.seconds_left)
 
-    def spend(self, key: str, nonce: str, spend: Spend, expect: str, entry_changes: Callable[[Update], None]
-              ) -> tuple[bool, Item]:
+    def spend(
+        self, key: str, nonce: str, spend: Spend, expect: str, entry_changes: Callable[[Update], None]
+    ) -> tuple[bool, Item]:
         """Spend the factor and change the session entry in one write, clearing the failure counts; while the
         entry still holds the refresh tag ``expect``. The item as it stood if refused."""
         update = Update()
@@ -220,8 +242,9 @@ class MfaStore:
 
     # -- step-up actions ---------------------------------------------------------------------------------
 
-    def disable(self, key: str, nonce: str, entry: dict[str, Any], expect: str, now: int, generation: int
-                ) -> tuple[bool, Item]:
+    def disable(
+        self, key: str, nonce: str, entry: dict[str, Any], expect: str, now: int, generation: int
+    ) -> tuple[bool, Item]:
         """Remove the factor (and any pending enrollment) and keep ``entry`` as the account's only session,
         while that session is stepped up at ``generation`` and still holds ``expect``."""
         update = Update()
@@ -233,8 +256,7 @@ class MfaStore:
         update.remove(PENDING)
         return self._write(key, update)
 
-    def replace_codes(self, key: str, nonce: str, digests: list[str], now: int, generation: int
-                      ) -> tuple[bool, Item]:
+    def replace_codes(self, key: str, nonce: str, digests: list[str], now: int, generation: int) -> tuple[bool, Item]:
         """Make ``digests`` the account's recovery codes, while the session is stepped up at ``generation``."""
         update = Update()
         update.require(f"attribute_exists({update.name(MFA, 's')})")

@@ -46,8 +46,7 @@ def matching_step(secret: str, code: str, now: int) -> int | None:
 
 def provisioning_uri(secret: str, label: str, issuer: str) -> str:
     """The ``otpauth://totp/`` URI an app scans (Google Authenticator's key URI format, with the defaults)."""
-    return pyotp.TOTP(secret, digits=DIGITS, interval=STEP_SECONDS).provisioning_uri(
-        name=label, issuer_name=issuer)
+    return pyotp.TOTP(secret, digits=DIGITS, interval=STEP_SECONDS).provisioning_uri(name=label, issuer_name=issuer)
 
 
 def qr_svg(uri: str) -> str:
@@ -62,6 +61,7 @@ def qr_svg(uri: str) -> str:
     import segno
 
     out = io.BytesIO()
-    segno.make(uri, error="m").save(out, kind="svg", scale=4, border=QUIET_ZONE_MODULES, light="#ffffff",
-                                    dark="#000000", title="Authenticator key")
+    segno.make(uri, error="m").save(
+        out, kind="svg", scale=4, border=QUIET_ZONE_MODULES, light="#ffffff", dark="#000000", title="Authenticator key"
+    )
     return out.getvalue().decode()

@@ -115,8 +115,9 @@ class OtpService:
             raise
         return SentCode(to, ttl, self._limits.resend_cooldown(to.kind))
 
-    def verify_code(self, identifier: Identifier, code: str, source_network: str | None = None
-                    ) -> IssuedSession | MfaRequired:
+    def verify_code(
+        self, identifier: Identifier, code: str, source_network: str | None = None
+    ) -> IssuedSession | MfaRequired:
         """A new session, once ``code`` is proven to be the identifier's live code (it is used up).
 
         The first sign-in of an identifier that is not linked to an account creates its account; later ones,
@@ -135,8 +136,15 @@ class OtpService:
             return self._sign_in_linked(key, guess_digest, guess, home, amr, now)
         pending = guess.pending
         try:
-            account = self._accounts.settle(key, identifier.kind, identifier.value, pending.record.nonce,
-                                            guess.before, now, also=self._store.failures_cleared(guess.before, now))
+            account = self._accounts.settle(
+                key,
+                identifier.kind,
+                identifier.value,
+                pending.record.nonce,
+                guess.before,
+                now,
+                also=self._store.failures_cleared(guess.before, now),
+            )
         except DependencyError:
             self._put_back(key, guess_digest, pending.record.nonce)
             raise
@@ -162,9 +170,17 @@ class OtpService:
         key, guess_digest, guess = self._guess(identifier, code, now, source_network, Purpose.LINK)
         nonce, account = guess.pending.record.nonce, principal.account
         try:
-            outcome = self._accounts.link(key, identifier.kind, identifier.value, nonce, principal.ref.home,
-                                          account.id, _asking(principal), now,
-                                          also=self._store.failures_cleared(guess.before, now))
+            outcome = self._accounts.link(
+                key,
+                identifier.kind,
+                identifier.value,
+                nonce,
+                principal.ref.home,
+                account.id,
+                _asking(principal),
+                now,
+                also=self._store.failures_cleared(guess.before, now),
+            )
         except DependencyError:
             self._put_back(key, guess_digest, nonce)
             raise
@@ -172,8 +188,9 @@ class OtpService:
             raise NotLinked(outcome)
         return account._replace(identifiers={**account.identifiers, identifier.kind: identifier.value})
 
-    def reauthenticate(self, principal: Principal, identifier: Identifier, code: str,
-                       source_network: str | None) -> IssuedSession:
+    def reauthenticate(
+        self, principal: Principal, identifier: Identifier, code: str, source_network: str | None
+    ) -> IssuedSession:
         """New tokens for ``principal``'s session once ``code`` proves, again, that its person holds
         ``identifier`` (one of the account's, sent a code for :attr:`Purpose.REAUTHENTICATE`): ``auth_time`` is
         now, and the tokens issued before are refused from then on (the session's next generation).
@@ -195,8 +212,9 @@ class OtpService:
         renewed = session._replace(authenticated_at=now, generation=session.generation + 1)
         try:
             issued, tag = self._sessions.reissue(principal.account, ref, renewed, now)
-            done = self._accounts.reauthenticated(ref.home, ref.nonce, session.generation, tag, now,
-                                                  also=tidy if key == ref.home else None)
+            done = self._accounts.reauthenticated(
+                ref.home, ref.nonce, session.generation, tag, now, also=tidy if key == ref.home else None
+            )
         except DependencyError:
             self._put_back(key, guess_digest, speculative)
             raise
@@ -218,14 +236,19 @@ class OtpService:
         if value is None:
             return False
         key = self._hasher.subject_key(kind, value)
-        outcome = self._accounts.unlink(key, kind, principal.ref.home, account.id, _asking(principal),
-                                        int(self._clock()))
+        outcome = self._accounts.unlink(
+            key, kind, principal.ref.home, account.id, _asking(principal), int(self._clock())
+        )
         if outcome is Unlink.SESSION_GONE:
             raise SessionRejected("session ended or upgraded meanwhile")
         return outcome is Unlink.UNLINKED
 
     def _guess(
-        self, identifier: Identifier, code: str, now: int, source_network: str | None,
+        self,
+        identifier: Identifier,
+        code: str,
+        now: int,
+        source_network: str | None,
         purpose: Purpose = Purpose.SIGN_IN,
     ) -> tuple[str, str, _Guess]:
         """Spend one guess at the identifier's live code; raises :class:`InvalidCode` unless it was right."""
@@ -242,8 +265,9 @@ class OtpService:
         challenge = self._challenges.challenge(pending, account) if self._challenges else None
         return challenge or self._sessions.issue(pending, account, now)
 
-    def _sign_in_linked(self, key: str, guess_digest: str, guess: _Guess, home: str, amr: tuple[str, ...],
-                        now: int) -> IssuedSession | MfaRequired:
+    def _sign_in_linked(
+        self, key: str, guess_digest: str, guess: _Guess, home: str, amr: tuple[str, ...], now: int
+    ) -> IssuedSession | MfaRequired:
         """A session at the account's home for a right guess at an identifier linked to it. The speculative
         session the guess opened at the identifier goes once the tokens are out; until then it is what lets a
         failure put the code back."""

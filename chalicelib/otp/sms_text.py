@@ -31,7 +31,7 @@ DEFAULT_TEMPLATE = "{code} is your {service} code. It is valid for {minutes} min
 PURPOSE_TEMPLATES: dict[Purpose, str] = {
     Purpose.LINK: "Code to add this number to an account at {service}: {code}. If you did not ask, ignore it.",
     Purpose.REAUTHENTICATE: "{code} confirms it is you before a change to your {service} account. "
-                            "If you did not ask, ignore it.",
+    "If you did not ask, ignore it.",
 }
 HOST_CHARACTERS = frozenset(string.ascii_lowercase + string.digits + "-")
 MAX_HOST_LENGTH = 253
@@ -78,8 +78,10 @@ def is_origin_host(host: str) -> bool:
         len(host) <= MAX_HOST_LENGTH
         and not labels[-1].isdigit()
         and all(
-            0 < len(label) <= MAX_LABEL_LENGTH and set(label) <= HOST_CHARACTERS
-            and not label.startswith("-") and not label.endswith("-")
+            0 < len(label) <= MAX_LABEL_LENGTH
+            and set(label) <= HOST_CHARACTERS
+            and not label.startswith("-")
+            and not label.endswith("-")
             for label in labels
         )
     )
@@ -123,8 +125,9 @@ def check_template(template: str, service: str, digits: int, valid_minutes: int,
     """
     named = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
     if "code" not in named or not named <= FIELDS:
-        raise UnsendableText("the template must contain {code} and no fields but {code}, {service}, {minutes}",
-                             Purpose.SIGN_IN)
+        raise UnsendableText(
+            "the template must contain {code} and no fields but {code}, {service}, {minutes}", Purpose.SIGN_IN
+        )
     try:
         septets(service)
     except UnsendableText as error:
@@ -138,8 +141,10 @@ def check_template(template: str, service: str, digits: int, valid_minutes: int,
         except UnsendableText as error:
             raise UnsendableText(f"the {what} text: {error}", purpose) from None
         if needed > SEGMENT_SEPTETS:
-            raise UnsendableText(f"the {what} text needs {needed} septets with a {digits}-digit code{line}, more "
-                                 f"than one segment", purpose)
+            raise UnsendableText(
+                f"the {what} text needs {needed} septets with a {digits}-digit code{line}, more than one segment",
+                purpose,
+            )
 
 
 def _compose(template: str, service: str, code: str, valid_minutes: int, webotp_domain: str | None) -> str:

@@ -115,8 +115,10 @@ class FailureBudget:
     def left(self, update: Update) -> str:
         """The condition that the budget is not spent (a count from an earlier window counts as zero)."""
         window = update.name("fails_w")
-        return (f"attribute_not_exists({window}) OR {window} <> {update.value(self.index)} "
-                f"OR {update.name('fails')} < {update.value(self.limit)}")
+        return (
+            f"attribute_not_exists({window}) OR {window} <> {update.value(self.index)} "
+            f"OR {update.name('fails')} < {update.value(self.limit)}"
+        )
 
     def count(self, update: Update, before: Item) -> None:
         """One more failure, assuming the window ``before`` shows; the condition makes that assumption safe."""
@@ -172,9 +174,12 @@ class CodeStore:
         self._accounts.prepare(update)
         others, own = self._quotas(ticket)
         quotas = [*others, *own]
-        reasons = transact(self._client, self._table,
-                           [(ticket.identifier_key, update), *((q.key, q.counter.count_one()) for q in quotas)],
-                           self._sleep)
+        reasons = transact(
+            self._client,
+            self._table,
+            [(ticket.identifier_key, update), *((q.key, q.counter.count_one()) for q in quotas)],
+            self._sleep,
+        )
         if reasons is None:
             return
         found = dict(zip((q.key for q in quotas), reasons[1:], strict=True))
@@ -200,9 +205,12 @@ class CodeStore:
         for name in ("code", "code_expires_at", "guesses", "last_guess"):
             update.remove(name)
         others, own = self._quotas(ticket)
-        transact(self._client, self._table,
-                 [(ticket.identifier_key, update), *((q.key, q.counter.count_one(-1)) for q in (*others, *own))],
-                 self._sleep)
+        transact(
+            self._client,
+            self._table,
+            [(ticket.identifier_key, update), *((q.key, q.counter.count_one(-1)) for q in (*others, *own))],
+            self._sleep,
+        )
 
     def _quotas(self, ticket: SendTicket) -> tuple[list[Quota], list[Quota]]:
         """The ticket's quotas: those not about the identifier, in the order they are answered, and its own.
@@ -221,14 +229,25 @@ class CodeStore:
                 counter = WindowCounter("sms", limits.sms_sends_per_prefix, now)
                 others.append(Quota("prefix_quota_exceeded", counter, ticket.prefix_key))
             network, window = "sms", limits.sms_sends_per_ip
-            own = [Quota("send_quota_exceeded", WindowCounter("sends", limits.sms_sends_per_number, now),
-                         ticket.identifier_key),
-                   Quota("send_quota_exceeded", WindowCounter("sends_d", limits.sms_sends_per_number_daily, now),
-                         ticket.identifier_key)]
+            own = [
+                Quota(
+                    "send_quota_exceeded",
+                    WindowCounter("sends", limits.sms_sends_per_number, now),
+                    ticket.identifier_key,
+                ),
+                Quota(
+                    "send_quota_exceeded",
+                    WindowCounter("sends_d", limits.sms_sends_per_number_daily, now),
+                    ticket.identifier_key,
+                ),
+            ]
         else:
             others, network, window = [], "sends", limits.sends_per_ip
-            own = [Quota("send_quota_exceeded", WindowCounter("sends", limits.sends_per_address, now),
-                         ticket.identifier_key)]
+            own = [
+                Quota(
+                    "send_quota_exceeded", WindowCounter("sends", limits.sends_per_address, now), ticket.identifier_key
+                )
+            ]
         if window.enabled and ticket.network_key:
             others.append(Quota("ip_quota_exceeded", WindowCounter(network, window, now), ticket.network_key))
         return others, own
@@ -281,8 +300,11 @@ class CodeStore:
         """Whether the source network has spent a verify budget (an eventually consistent read of both)."""
         across, pair = self._failure_counters(now)
         keys = {across.key(network_key): across, pair.key(f"{network_key}/{key}"): pair}
-        request = {"Keys": [{"pk": {"S": k}} for k in keys], "ProjectionExpression": "pk, #n",
-                   "ExpressionAttributeNames": {"#n": "n"}}
+        request = {
+            "Keys": [{"pk": {"S": k}} for k in keys],
+            "ProjectionExpression": "pk, #n",
+            "ExpressionAttributeNames": {"#n": "n"},
+        }
         with guarded("dynamodb"):
             answer = self._client.batch_get_item(RequestItems={self._table: request})
         if answer.get("UnprocessedKeys"):
@@ -296,8 +318,10 @@ class CodeStore:
         return None
 
     def _failure_counters(self, now: int) -> tuple[WindowCounter, WindowCounter]:
-        return (WindowCounter("fails", self._limits.failures_per_ip, now),
-                WindowCounter("fails", self._limits.failures_per_ip_and_address, now))
+        return (
+            WindowCounter("fails", self._limits.failures_per_ip, now),
+            WindowCounter("fails", self._limits.failures_per_ip_and_address, now),
+        )
 
     def _reservation(self, guess_digest: str, now: int, session: NewSession) -> Update:
         update = Update()
@@ -313,12 +337,21 @@ class CodeStore:
 
     def _guessable(self, item: Item, now: int) -> bool:
         code = read_string(item, "code")
-        return (bool(code) and read_number(item, "code_expires_at") > now
-                and read_number(item, "guesses") < self._limits.max_guesses_per_code
-                and read_string(item, "last_guess") != code)
+        return (
+            bool(code)
+            and read_number(item, "code_expires_at") > now
+            and read_number(item, "guesses") < self._limits.max_guesses_per_code
+            and read_string(item, "last_guess") != code
+        )
 
     def _compared(
-        self, key: str, before: Item, guess_digest: str, session: NewSession, now: int, network_key: str | None,
+        self,
+        key: str,
+        before: Item,
+        guess_digest: str,
+        session: NewSession,
+        now: int,
+        network_key: str | None,
         gate: Future[Throttled | None] | None,
     ) -> Guess:
         """Compare a guess whose write landed. From a network over its budget, a right guess is given back
@@ -365,9 +398,7 @@ class CodeStore:
                 return  # taken back, or nothing of this guess is left to take back
             give_back = False  # a newer send or guess has moved on: take only the session out
 
-    def _record_failure(
-        self, key: str, before: Item, now: int, network_key: str | None, discard: str = ""
-    ) -> None:
+    def _record_failure(self, key: str, before: Item, now: int, network_key: str | None, discard: str = "") -> None:
         """Count a failure against the network's budgets and, for a guess at a live code (``discard``: its
         speculative session, taken out again in the same write), against the identifier's ceiling.
 
@@ -378,8 +409,10 @@ class CodeStore:
         counted = None
         if network_key:
             across, pair = self._failure_counters(now)
-            counters = [(across.key(network_key), across.count_one(limited=False)),
-                        (pair.key(f"{network_key}/{key}"), pair.count_one(limited=False))]
+            counters = [
+                (across.key(network_key), across.count_one(limited=False)),
+                (pair.key(f"{network_key}/{key}"), pair.count_one(limited=False)),
+            ]
             counted = _POOL.submit(transact, self._client, self._table, counters, self._sleep)
         self._count_at_live_code(key, before, now, discard)
         if counted is not None:
@@ -409,6 +442,7 @@ class CodeStore:
                 return
             discard = self._accounts.session_opened(seen, nonce)
         raise DependencyError("dynamodb", True, "the failure count kept changing under concurrent guesses")
+
 
 def _refusal(gate: Future[Throttled | None] | None) -> Throttled | None:
     """The network's refusal, if any. A read that failed refuses nothing: the per-code limit and the
