@@ -55,8 +55,18 @@ def act(page: Any, button: str, reason: str, done: str) -> None:
     from playwright.sync_api import expect
 
     browser.press(page, button)
-    page.get_by_label("Reason (required)").fill(reason)
-    page.get_by_label("Reason (required)").press("Enter")
+    field = page.get_by_label("Reason (required)")
+    confirm = page.get_by_role("button", name=f"Confirm: {button}", exact=True)
+    # The confirm button is enabled once a run has the reason. A rerun still in flight when it is typed can draw
+    # the field anew, empty, and the button then waits for a reason nobody types again: type it until it is taken.
+    for _ in range(3):
+        field.fill(reason)
+        field.press("Enter")
+        try:
+            expect(confirm).to_be_enabled(timeout=5_000)
+            break
+        except AssertionError:
+            continue
     browser.press(page, f"Confirm: {button}")
     expect(page.get_by_text(done)).to_be_visible()
 
