@@ -57,16 +57,7 @@ def answers(*entries: errors.Answer) -> set[tuple[int, str]]:
 
 
 BODY_ERRORS = answers(errors.INVALID_JSON, errors.INVALID_BODY, errors.BODY_TOO_LARGE)
-THROTTLES = answers(
-    errors.RESEND_COOLDOWN,
-    errors.SEND_QUOTA_EXCEEDED,
-    errors.IP_QUOTA_EXCEEDED,
-    errors.TOO_MANY_FAILURES,
-    errors.IP_FAILURE_QUOTA_EXCEEDED,
-    errors.PREFIX_QUOTA_EXCEEDED,
-    errors.COUNTRY_QUOTA_EXCEEDED,
-    errors.SMS_BUDGET_EXCEEDED,
-)
+THROTTLES = answers(*errors.CODE_THROTTLES)
 PHONE_ERRORS = answers(errors.INVALID_PHONE, errors.PHONE_NOT_SUPPORTED)
 # docs/api.md: what each route may answer to its own method, without a failing dependency.
 CATALOGUE = {

@@ -83,16 +83,7 @@ def _handler(api: Chalice, entry: RouteEntry, method: str) -> exchange.Handler:
 # -- what each operation takes and answers -----------------------------------------------------------------------
 
 BODY = (errors.INVALID_JSON, errors.INVALID_BODY, errors.BODY_TOO_LARGE)
-THROTTLES = (
-    errors.RESEND_COOLDOWN,
-    errors.SEND_QUOTA_EXCEEDED,
-    errors.IP_QUOTA_EXCEEDED,
-    errors.TOO_MANY_FAILURES,
-    errors.IP_FAILURE_QUOTA_EXCEEDED,
-    errors.PREFIX_QUOTA_EXCEEDED,
-    errors.COUNTRY_QUOTA_EXCEEDED,
-    errors.SMS_BUDGET_EXCEEDED,
-)
+THROTTLES = errors.CODE_THROTTLES
 PHONE = (errors.INVALID_PHONE, errors.PHONE_NOT_SUPPORTED)
 MAIL = (errors.MAIL_UNAVAILABLE, errors.MAIL_REJECTED)
 SMS = (errors.SMS_UNAVAILABLE, errors.SMS_REJECTED)

@@ -174,6 +174,17 @@ SMS_BUDGET_EXCEEDED = ErrorKind(
     "We cannot text more codes today. Please sign in by email or try again later.",
     retries=True,
 )
+# The limits of sending a code and of guessing one: a send or a verify may get any of them.
+CODE_THROTTLES = (
+    RESEND_COOLDOWN,
+    SEND_QUOTA_EXCEEDED,
+    IP_QUOTA_EXCEEDED,
+    TOO_MANY_FAILURES,
+    IP_FAILURE_QUOTA_EXCEEDED,
+    PREFIX_QUOTA_EXCEEDED,
+    COUNTRY_QUOTA_EXCEEDED,
+    SMS_BUDGET_EXCEEDED,
+)
 
 # -- dependencies: 503 when an immediate retry may work, 502 when it will not ------------------------------
 

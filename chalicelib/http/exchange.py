@@ -262,19 +262,7 @@ def method_not_allowed(exchange: Exchange) -> tuple[int, dict[str, Any]]:
 
 
 # The store's reasons for refusing a send or a guess are the codes of their answers.
-THROTTLES: dict[str, ErrorKind] = {
-    kind.code: kind
-    for kind in (
-        errors.RESEND_COOLDOWN,
-        errors.SEND_QUOTA_EXCEEDED,
-        errors.IP_QUOTA_EXCEEDED,
-        errors.TOO_MANY_FAILURES,
-        errors.IP_FAILURE_QUOTA_EXCEEDED,
-        errors.PREFIX_QUOTA_EXCEEDED,
-        errors.COUNTRY_QUOTA_EXCEEDED,
-        errors.SMS_BUDGET_EXCEEDED,
-    )
-}
+THROTTLES: dict[str, ErrorKind] = {kind.code: kind for kind in errors.CODE_THROTTLES}
 THROTTLES[SECOND_FACTOR_FAILURES] = errors.TOO_MANY_SECOND_FACTOR_FAILURES  # the same code, for the account
 REFUSAL_CODES = frozenset(THROTTLES)  # counted as the metric "Refused", by code
 # (when an immediate retry may work, when it will not), by failing service; any other service holds keys.
