@@ -78,7 +78,7 @@ def test_an_admin_locks_and_unlocks_a_person_and_reads_the_audit(stack: Stack, p
     assert me(stack, token) == 200
 
     # The admin enrolls an authenticator; confirming it gives the session its second factor (AAL 2).
-    browser.sign_in_by_email(page, stack.ui_url, ADMIN)
+    browser.sign_in_by_email(page, stack, ADMIN)
     browser.press(page, "Set up an authenticator app")
     expect(page.get_by_role("img", name="QR code of the authenticator key")).to_be_visible()
     shown = page.get_by_test_id("stMain").get_by_test_id("stCode").all_inner_texts()

@@ -36,7 +36,7 @@ def code_in_a_fresh_time_step(totp: pyotp.TOTP, used_at: float) -> str:
 def test_enroll_then_sign_in_with_totp_and_with_a_recovery_code(stack: Stack, page: Any, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
-    sign_in_by_email(page, stack.ui_url, "twostep@example.com")
+    sign_in_by_email(page, stack, "twostep@example.com")
     the_account = account_id(page)
 
     press(page, "Set up an authenticator app")
@@ -63,7 +63,7 @@ def test_enroll_then_sign_in_with_totp_and_with_a_recovery_code(stack: Stack, pa
     sign_out(page)
 
     # Email code, then the authenticator.
-    sign_in_by_email(page, stack.ui_url, "twostep@example.com")
+    sign_in_by_email(page, stack, "twostep@example.com")
     expect(page.get_by_label("Authenticator code")).to_be_visible()
     page.get_by_label("Authenticator code").fill(code_in_a_fresh_time_step(totp, confirmed_at))
     press(page, "Continue")
@@ -72,7 +72,7 @@ def test_enroll_then_sign_in_with_totp_and_with_a_recovery_code(stack: Stack, pa
     sign_out(page)
 
     # Email code, then a recovery code instead.
-    sign_in_by_email(page, stack.ui_url, "twostep@example.com")
+    sign_in_by_email(page, stack, "twostep@example.com")
     page.get_by_test_id("stRadio").get_by_text("Recovery code", exact=True).click()
     page.get_by_role("textbox", name="Recovery code").fill(recovery_codes[0])
     press(page, "Continue")

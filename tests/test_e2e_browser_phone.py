@@ -68,7 +68,7 @@ def test_a_person_signs_in_by_phone_with_the_code_from_the_dev_inbox(stack: Stac
 def test_a_phone_linked_to_an_email_account_signs_in_to_the_same_account(stack: Stack, page: Any) -> None:
     from playwright.sync_api import expect
 
-    sign_in_by_email(page, stack.ui_url, "linker@example.com")
+    sign_in_by_email(page, stack, "linker@example.com")
     email_account = account_id(page)
 
     page.get_by_label("Phone number").fill("(201) 555-0123")  # US, preselected
@@ -119,7 +119,7 @@ def make_the_last_proof_old(stack: Stack, user_id: str) -> None:
 def test_a_phone_added_after_the_step_up_window_is_confirmed_with_a_mailed_code(stack: Stack, page: Any) -> None:
     from playwright.sync_api import expect
 
-    sign_in_by_email(page, stack.ui_url, "late@example.com")
+    sign_in_by_email(page, stack, "late@example.com")
     make_the_last_proof_old(stack, account_id(page))
 
     page.get_by_label("Phone number").fill("(201) 555-0188")  # US, preselected
