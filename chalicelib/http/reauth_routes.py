@@ -17,12 +17,11 @@ from chalicelib import wiring
 from chalicelib.accounts.identifiers import EMAIL, PHONE, Identifier
 from chalicelib.accounts.sessions import Principal
 from chalicelib.accounts.store import Account
-from chalicelib.config import OFF
 from chalicelib.http import errors
 from chalicelib.http.exchange import Exchange
 from chalicelib.http.otp_routes import code_sent, identifier
 from chalicelib.http.session_routes import session_body
-from chalicelib.mfa.state import Factors
+from chalicelib.mfa.state import uses_second_factor
 from chalicelib.otp.codes import Purpose, parse_code
 
 Answer = tuple[int, dict[str, Any]]
@@ -31,7 +30,7 @@ Answer = tuple[int, dict[str, Any]]
 def reauthenticate(exchange: Exchange, principal: Principal) -> Answer:
     body = exchange.json_object(optional=True)
     settings = wiring.get_settings()
-    if settings.limits.mfa_policy != OFF and Factors.of(principal.account.mfa).active:
+    if uses_second_factor(settings.limits.mfa_policy, principal.account.mfa):
         raise errors.USE_SECOND_FACTOR.error()
     to = _own(principal.account, body)
     exchange.channel(to)

@@ -97,9 +97,15 @@ def aal(amr: Iterable[str]) -> int:
     return 2 if MFA_AMR in amr else 1
 
 
+def uses_second_factor(policy: str, mfa: Mapping[str, Any]) -> bool:
+    """Whether the account proves who it is with its second factor: it has one, and the stage has not turned
+    two-step off (``OTP_MFA=OFF`` leaves stored factors dormant)."""
+    return policy != OFF and Factors.of(mfa).active
+
+
 def pending(policy: str, mfa: Mapping[str, Any], amr: Iterable[str]) -> bool:
     """Whether a session with ``amr`` still owes its second factor (never under ``OTP_MFA=OFF``)."""
-    return policy != OFF and Factors.of(mfa).active and aal(amr) < 2
+    return uses_second_factor(policy, mfa) and aal(amr) < 2
 
 
 def require(
@@ -122,6 +128,6 @@ def require(
         if assurance < 2 or not recent:
             raise ReauthenticationRequired()
     if needs is Needs.RECENT:
-        by_factor = policy != OFF and factors.active
+        by_factor = uses_second_factor(policy, mfa)
         if (by_factor and assurance < 2) or not recent:
             raise ReauthenticationRequired(by_code=not by_factor)
