@@ -43,11 +43,16 @@ from moto.moto_server.threaded_moto_server import MotoRequestHandler
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from moto.ses.models import ses_backends
 from moto.sns.models import sns_backends
-from werkzeug.serving import make_server
+from werkzeug.serving import ThreadedWSGIServer
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 DEFAULT_REGION = "us-east-1"
+# The listen backlog. werkzeug's 128 overflowed when a test's 200 concurrent requests each opened a connection
+# here while the accepting thread waited for the CPU: a dropped SYN is only retried by TCP after a second, past
+# the service's 1 s connect timeout, and the request answered 503 (seen on a loaded 2-core CI machine). The
+# kernel caps it at net.core.somaxconn.
+LISTEN_BACKLOG = 1024
 DEV_INBOX_PATH = "/_dev/inbox"
 DEV_INBOX_LIMIT = 20  # as many as the UI lists
 MAX_DEV_INBOX_LIMIT = 1000
@@ -160,13 +165,17 @@ def stack_region() -> str:
     return os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
 
 
+class _Server(ThreadedWSGIServer):
+    request_queue_size = LISTEN_BACKLOG
+
+
 def serve(app: WsgiApp, argv: Sequence[str] | None = None, prog: str = "python -m tools.embedded_aws") -> None:
     """Serve ``app`` on ``--host``/``--port`` from ``argv``, one thread per request, until killed."""
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=4566)
     args = parser.parse_args(argv)
-    server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
+    server = _Server(args.host, args.port, app, handler=MotoRequestHandler)
     print(f"embedded AWS on http://{args.host}:{args.port}", flush=True)
     server.serve_forever()
 
