@@ -4,9 +4,9 @@ from chalice import Response
 from chalice.app import Request
 
 from chalicelib.admin.actions import Action
+from chalicelib.core.assurance import Needs
 from chalicelib.http import direct, exchange, otp_routes, phone_routes, reauth_routes, session_routes
 from chalicelib.http.exchange import LazyRoutes, bearer
-from chalicelib.mfa.state import Needs
 
 app = direct.App(app_name="otp-signin")  # Chalice that also answers the prototype's direct test events as POST /otp
 # Imported at the first request that needs them: a container that only signs people in never loads the code of

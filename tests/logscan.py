@@ -35,8 +35,9 @@ from typing import Any
 import pytest
 from chalice.test import TestHTTPClient
 
-from chalicelib.accounts.addresses import InvalidAddress, mask_address, normalize_address
+from chalicelib.accounts.addresses import mask_address, normalize_address
 from chalicelib.accounts.tokens import AccessTokens
+from chalicelib.core.refusals import InvalidAddress
 from chalicelib.crypto import KeyedHasher
 from chalicelib.mfa import recovery, totp
 

@@ -25,10 +25,10 @@ from chalicelib.accounts.addresses import (
     CONTROL_CATEGORIES,
     MAX_ADDRESS_LENGTH,
     SPECIAL_USE_DOMAIN_NAMES,
-    InvalidAddress,
     is_plain_address,
     normalize_address,
 )
+from chalicelib.core.refusals import InvalidAddress
 
 
 def examples(n: int) -> settings:

@@ -20,13 +20,13 @@ from chalice.test import Client
 
 from chalicelib import wiring
 from chalicelib.accounts.identifiers import EMAIL, Identifier
-from chalicelib.accounts.sessions import SessionRejected
 from chalicelib.admin.actions import Action
 from chalicelib.admin.service import AdminService
 from chalicelib.admin.store import AUDIT_INDEX, AUDIT_MONTHS_PER_REQUEST, Actor, AdminStore
 from chalicelib.config import Settings, Window
+from chalicelib.core.refusals import AccountLocked, SessionRejected
 from chalicelib.crypto import KeyedHasher
-from chalicelib.otp.service import AccountLocked, OtpService
+from chalicelib.otp.service import OtpService
 from tests.aws_calls import RECORDER
 from tests.conftest import FakeClock, SerializedClient, code_in, code_in_text, override_settings, sent_mails
 from tests.test_adversarial_faults import Faults, aws_error

@@ -14,8 +14,9 @@ import pytest
 from chalicelib.accounts.identifiers import EMAIL
 from chalicelib.accounts.store import NewSession
 from chalicelib.config import Limits, Settings, Window
+from chalicelib.core.refusals import Throttled
 from chalicelib.crypto import KeyedHasher
-from chalicelib.otp.store import CodeStore, GuessResult, SendTicket, Throttled
+from chalicelib.otp.store import CodeStore, GuessResult, SendTicket
 from tests.conftest import FakeClock, account_store
 
 KEY = "email#alice-digest"  # the identifier item's key, as the service names it: kind and keyed digest

@@ -7,8 +7,9 @@ import secrets
 
 import pytest
 
-from chalicelib.accounts.addresses import InvalidAddress, mask_address, normalize_address
-from chalicelib.otp.codes import MalformedCode, generate_code, parse_code
+from chalicelib.accounts.addresses import mask_address, normalize_address
+from chalicelib.core.refusals import InvalidAddress, MalformedCode
+from chalicelib.otp.codes import generate_code, parse_code
 
 
 def test_codes_cover_the_full_range_including_leading_zeros(monkeypatch: pytest.MonkeyPatch) -> None:

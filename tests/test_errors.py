@@ -22,11 +22,11 @@ import pytest
 from chalice.test import Client
 
 from chalicelib import wiring
-from chalicelib.accounts.addresses import InvalidAddress, normalize_address
+from chalicelib.accounts.addresses import normalize_address
 from chalicelib.aws.dependencies import DependencyError
+from chalicelib.core.refusals import InvalidAddress, Throttled
 from chalicelib.http import errors, exchange, otp_routes
 from chalicelib.http.errors import ErrorKind
-from chalicelib.otp.store import Throttled
 from tests.conftest import REPO_ROOT, FakeClock, code_in, code_in_text, override_settings, sent_mails
 from tests.test_adversarial_faults import Faults, aws_error
 from tests.test_sms import sns_error
@@ -505,8 +505,9 @@ def test_every_throttle_reason_has_an_answer() -> None:
     ]
     assert not unreadable, f"Throttled(...) reasons this test cannot check for an answer: {unreadable}"
     given = {reason.value for reason in reasons if isinstance(reason, ast.Constant)}
-    assert given - set(exchange.THROTTLES) == set(), "a throttle reason without an answer: declare it in errors.py"
-    assert set(exchange.THROTTLES) - given == set(), "an answer for a throttle reason nothing gives any more"
+    throttles = {reason for reason, kind in errors.REFUSALS.items() if kind.retries}
+    assert given - throttles == set(), "a throttle reason without an answer: declare it in errors.REFUSALS"
+    assert throttles - given == set(), "an answer for a throttle reason nothing gives any more"
 
 
 def test_a_throttle_reason_without_an_answer_is_a_logged_500(caplog: pytest.LogCaptureFixture) -> None:

@@ -20,18 +20,24 @@ import pytest
 from chalice.app import Request
 
 from chalicelib import wiring
-from chalicelib.accounts.addresses import InvalidAddress
-from chalicelib.accounts.identifiers import EMAIL, Identifier, InvalidPhone, PhoneNotSupported
-from chalicelib.accounts.sessions import SessionRejected
+from chalicelib.accounts.identifiers import EMAIL, Identifier
 from chalicelib.aws.dependencies import DependencyError
 from chalicelib.config import ConfigError, Settings
+from chalicelib.core import assurance, refusals
+from chalicelib.core.refusals import (
+    InvalidAddress,
+    InvalidCode,
+    InvalidPhone,
+    MalformedCode,
+    PhoneNotSupported,
+    ReauthenticationRequired,
+    Refusal,
+    SessionRejected,
+    Throttled,
+)
 from chalicelib.http import direct, errors, exchange, network
 from chalicelib.http.errors import ErrorKind
 from chalicelib.http.exchange import Exchange, LazyRoutes, bearer, cors_headers, preflight, respond
-from chalicelib.mfa import state as mfa
-from chalicelib.otp.codes import MalformedCode
-from chalicelib.otp.service import InvalidCode
-from chalicelib.otp.store import Throttled
 
 UI = "http://127.0.0.1:8501"  # one of the local stage's CORS origins (.chalice/config.json)
 ELSEWHERE = "https://evil.example"
@@ -188,8 +194,8 @@ def test_principal_without_a_bearer_token_is_rejected_before_any_lookup(monkeypa
         (MalformedCode("letters"), errors.INVALID_OTP),
         (SessionRejected("reused"), errors.INVALID_TOKEN),
         (InvalidCode(), errors.INVALID_CODE),
-        (mfa.ReauthenticationRequired(by_code=True), errors.REAUTHENTICATION_BY_CODE_REQUIRED),
-        (mfa.ReauthenticationRequired(), errors.REAUTHENTICATION_REQUIRED),
+        (ReauthenticationRequired(by_code=True), errors.REAUTHENTICATION_BY_CODE_REQUIRED),
+        (ReauthenticationRequired(), errors.REAUTHENTICATION_REQUIRED),
         (ConfigError("OTP_TABLE is not set"), errors.MISCONFIGURED),
     ],
 )
@@ -202,15 +208,27 @@ def test_an_api_error_is_its_own_answer() -> None:
     assert failure_of(raised) is raised
 
 
-@pytest.mark.parametrize("refusal", sorted(exchange.REFUSALS, key=lambda kind: kind.__name__))
-def test_every_declared_refusal_maps_to_its_kind(refusal: type[Exception]) -> None:
-    assert failure_of(refusal()).kind is exchange.REFUSALS[refusal]
+def declared_refusals() -> list[Refusal]:
+    """One of every refusal chalicelib/core/refusals.py declares (both kinds of re-authentication)."""
+    kinds = [kind for kind in vars(refusals).values() if isinstance(kind, type) and issubclass(kind, Refusal)]
+    plain = [kind("a detail") for kind in kinds if kind not in (Refusal, Throttled, ReauthenticationRequired)]
+    return [*plain, ReauthenticationRequired(), ReauthenticationRequired(by_code=True)]
 
 
-@pytest.mark.parametrize("reason", sorted(exchange.THROTTLES))
+@pytest.mark.parametrize("refusal", declared_refusals(), ids=lambda refusal: refusal.reason)
+def test_every_declared_refusal_is_the_answer_of_its_reason(refusal: Refusal) -> None:
+    assert failure_of(refusal).kind is errors.REFUSALS[refusal.reason]
+
+
+def test_every_answer_of_a_refusal_but_the_limits_has_its_refusal() -> None:
+    others = {reason for reason, kind in errors.REFUSALS.items() if not kind.retries}  # tests/test_errors.py: limits
+    assert others == {refusal.reason for refusal in declared_refusals()}
+
+
+@pytest.mark.parametrize("reason", sorted(reason for reason, kind in errors.REFUSALS.items() if kind.retries))
 def test_every_throttle_is_its_answer_with_the_store_s_wait(reason: str) -> None:
     failure = failure_of(Throttled(reason, 37))
-    assert (failure.kind, failure.retry_after) == (exchange.THROTTLES[reason], 37)
+    assert (failure.kind, failure.retry_after) == (errors.REFUSALS[reason], 37)
 
 
 @pytest.mark.parametrize(
@@ -336,10 +354,10 @@ def test_a_preflight_allows_the_request_only_for_an_allowed_origin(stage: Any) -
 
 
 def test_bearer_hands_the_handler_the_principal_of_the_needs_it_declares() -> None:
-    asked: list[mfa.Needs] = []
+    asked: list[assurance.Needs] = []
 
     class Signed(Exchange):
-        def principal(self, needs: mfa.Needs = mfa.Needs.SESSION) -> Any:
+        def principal(self, needs: assurance.Needs = assurance.Needs.SESSION) -> Any:
             asked.append(needs)
             return "the principal"
 
@@ -347,13 +365,13 @@ def test_bearer_hands_the_handler_the_principal_of_the_needs_it_declares() -> No
         return 200, {"exchange": seen, "principal": principal}
 
     signed = Signed(request())
-    needs = list(mfa.Needs)[-1]
+    needs = list(assurance.Needs)[-1]
     assert bearer(needs, handler)(signed) == (200, {"exchange": signed, "principal": "the principal"})
     assert asked == [needs]
 
 
 def test_bearer_runs_no_handler_for_a_caller_without_a_token() -> None:
-    route = bearer(mfa.Needs.SESSION, lambda *_: pytest.fail("the handler ran"))
+    route = bearer(assurance.Needs.SESSION, lambda *_: pytest.fail("the handler ran"))
     with pytest.raises(SessionRejected):
         route(Exchange(request()))
 

@@ -16,18 +16,19 @@ import pyotp
 import pytest
 
 from chalicelib.accounts.identifiers import EMAIL, Identifier
-from chalicelib.accounts.sessions import SessionRejected, SessionService
+from chalicelib.accounts.sessions import SessionService
 from chalicelib.accounts.store import AccountStore
 from chalicelib.accounts.tokens import Claims
 from chalicelib.aws.expressions import Update
 from chalicelib.config import Limits, Settings, Window
+from chalicelib.core.refusals import InvalidCode, SessionRejected
 from chalicelib.crypto import KeyedHasher
 from chalicelib.mfa import recovery, totp
 from chalicelib.mfa.answers import Proof
 from chalicelib.mfa.challenge import Challenges
 from chalicelib.mfa.service import MfaService
 from chalicelib.mfa.store import CONSECUTIVE_CEILING, MfaStore
-from chalicelib.otp.service import InvalidCode, OtpService
+from chalicelib.otp.service import OtpService
 from chalicelib.otp.store import CodeStore
 from tests.aws_calls import RECORDER
 from tests.conftest import FakeClock

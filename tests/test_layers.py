@@ -20,12 +20,10 @@ MUTUAL = frozenset(
     {
         ("accounts", "aws"),  # accounts' stores write through aws.expressions; aws' senders take an Identifier
         ("accounts", "config"),  # config reads the identifier kinds
-        ("accounts", "mfa"),  # sessions read mfa.state; the mfa service drives accounts' sessions
         ("admin", "http"),  # admin.stats reads the metric names of http.metrics
         ("aws", "otp"),  # the senders render otp.sms_text; the code store writes through aws.expressions
         ("config", "http"),  # config reads http.network's default prefix length
         ("config", "otp"),  # config checks the SMS texts with otp.sms_text
-        ("mfa", "otp"),  # mfa raises otp's InvalidCode and Throttled; otp issues mfa challenges
     }
 )
 

@@ -12,8 +12,7 @@ import boto3
 import pytest
 import requests
 
-from chalicelib.http import metrics
-from chalicelib.http.exchange import REFUSAL_CODES
+from chalicelib.http import errors, metrics
 from tests import test_admin
 from tests.conftest import code_in, code_in_text, sent_mails
 from tests.test_admin import ADMIN, ALICE, PHONE, Api, aal2
@@ -73,7 +72,7 @@ def price(country: str) -> Decimal:
     ],
 )
 def test_a_line_records_what_it_says(line: dict[str, Any], expected: dict[str, float]) -> None:
-    assert metrics.observed(line, REFUSAL_CODES, price) == expected
+    assert metrics.observed(line, errors.THROTTLE_CODES, price) == expected
 
 
 def test_the_emf_block_names_only_bounded_fields_of_the_line() -> None:

@@ -21,23 +21,26 @@ import pytest
 import segno
 
 from chalicelib.accounts.identifiers import EMAIL, Identifier
-from chalicelib.accounts.sessions import IssuedSession, Principal, SessionRejected, SessionService
+from chalicelib.accounts.sessions import IssuedSession, Principal, SessionService
 from chalicelib.config import OFF, Settings, Window
-from chalicelib.crypto import KeyedHasher
-from chalicelib.mfa import recovery, totp
-from chalicelib.mfa.answers import Proof, Upgraded
-from chalicelib.mfa.challenge import Challenges, MfaRequired
-from chalicelib.mfa.service import MfaService
-from chalicelib.mfa.state import (
+from chalicelib.core.refusals import (
+    InvalidCode,
     InvalidMfaToken,
     MfaAlreadyEnabled,
     MfaNotEnabled,
     NoPendingEnrollment,
     ReauthenticationRequired,
+    SessionRejected,
+    Throttled,
 )
+from chalicelib.crypto import KeyedHasher
+from chalicelib.mfa import recovery, totp
+from chalicelib.mfa.answers import Proof, Upgraded
+from chalicelib.mfa.challenge import Challenges, MfaRequired
+from chalicelib.mfa.service import MfaService
 from chalicelib.mfa.store import CONSECUTIVE_CEILING, MfaStore
-from chalicelib.otp.service import InvalidCode, OtpService
-from chalicelib.otp.store import CodeStore, Throttled
+from chalicelib.otp.service import OtpService
+from chalicelib.otp.store import CodeStore
 from tests.conftest import FakeClock, SerializedClient, account_store, session_service
 from tests.test_service import RecordingSender
 
@@ -564,7 +567,7 @@ def test_fewer_than_four_recovery_codes_left_is_said(rig: Rig) -> None:
     for n, code in enumerate(codes[:7]):
         verified = rig.mfa.verify(rig.challenge(), Proof(recovery.normalised(code) or "", totp=False), rig.now)
         assert verified.recovery_codes_left == 9 - n
-    from chalicelib.mfa.state import Factors
+    from chalicelib.core.assurance import Factors
 
     factors = Factors.of(rig.principal(verified.session).account.mfa)
     assert (factors.recovery_codes_left, factors.recovery_codes_low) == (3, True)

@@ -13,10 +13,11 @@ import pytest
 from chalicelib.accounts.identifiers import EMAIL, Identifier
 from chalicelib.aws.dependencies import DependencyError
 from chalicelib.config import Limits, Settings, Window
+from chalicelib.core.refusals import InvalidCode, Throttled
 from chalicelib.crypto import KeyedHasher
 from chalicelib.otp.codes import Purpose
-from chalicelib.otp.service import InvalidCode, OtpService
-from chalicelib.otp.store import CodeStore, Throttled
+from chalicelib.otp.service import OtpService
+from chalicelib.otp.store import CodeStore
 from tests.conftest import FakeClock, SerializedClient, account_store, session_service
 
 ALICE = Identifier(EMAIL, "alice@example.com")

@@ -28,11 +28,11 @@ from chalicelib.accounts.identifiers import PHONE, Identifier
 from chalicelib.accounts.store import AccountStore
 from chalicelib.aws.texter import SnsTexter
 from chalicelib.config import ConfigError, Settings
+from chalicelib.core.refusals import InvalidCode, Throttled
 from chalicelib.crypto import KeyedHasher
 from chalicelib.otp.codes import Purpose
-from chalicelib.otp.service import InvalidCode, OtpService
+from chalicelib.otp.service import OtpService
 from chalicelib.otp.sms_text import GSM7_BASIC, GSM7_EXTENSION, SEGMENT_SEPTETS, septets
-from chalicelib.otp.store import Throttled
 from tests.conftest import (
     FakeClock,
     code_in,

@@ -24,10 +24,10 @@ from chalice import Chalice
 from chalice.app import RouteEntry
 
 from app import app
+from chalicelib.core.assurance import TOTP_DIGITS, Needs
 from chalicelib.http import errors, exchange
 from chalicelib.http.admin_routes import MAX_AUDIT_LIMIT, MAX_HOURS, MAX_REASON_CHARS
 from chalicelib.http.errors import Answer, ErrorKind
-from chalicelib.mfa.state import TOTP_DIGITS, Needs
 
 DOCUMENT = Path(__file__).resolve().parent.parent / "docs" / "openapi.json"
 REGENERATE = "python -m tools.openapi"
@@ -95,7 +95,7 @@ MFA_PROOF = (errors.MFA_PROOF_BODY, errors.INVALID_OTP, errors.INVALID_CODE, err
 
 
 def bearer(needs: Needs) -> tuple[ErrorKind, ...]:
-    """What a route answers a bearer token whose session does not meet ``needs`` (chalicelib/mfa/state.py's
+    """What a route answers a bearer token whose session does not meet ``needs`` (chalicelib/core/assurance.py's
     ``require``)."""
     refusals: tuple[ErrorKind, ...] = (errors.INVALID_TOKEN,)
     if needs is not Needs.ENROLLMENT:

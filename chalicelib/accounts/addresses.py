@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from chalicelib.core.refusals import InvalidAddress
+
 MAX_ADDRESS_LENGTH = 254  # RFC 5321 path limit
 # Cc: C0 (tab, CR, LF...), DEL and C1 (NEL...); Zl and Zp: U+2028 and U+2029, line breaks to Unicode-aware readers.
 CONTROL_CATEGORIES = frozenset({"Cc", "Zl", "Zp"})
@@ -33,10 +35,6 @@ PLAIN_ADDRESS = (
 )
 # email_validator.SPECIAL_USE_DOMAIN_NAMES (a test keeps the two equal): refused under any spelling of case.
 SPECIAL_USE_DOMAIN_NAMES = ("arpa", "invalid", "local", "localhost", "onion", "test")
-
-
-class InvalidAddress(ValueError):
-    """The input is not an address we can mail a code to."""
 
 
 def is_plain_address(address: str) -> bool:

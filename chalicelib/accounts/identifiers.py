@@ -18,14 +18,6 @@ KIND_LETTERS = {EMAIL: "e", PHONE: "p"}
 SUFFIX_DIGITS = 4  # a number's prefix is the number without its last four digits: one block of subscribers
 
 
-class InvalidPhone(ValueError):
-    """The input is not a phone number in international format."""
-
-
-class PhoneNotSupported(ValueError):
-    """A valid number this stage does not text codes to (its country, or its type)."""
-
-
 class Identifier(NamedTuple):
     """A normalised identifier: a lower-cased address, or an E.164 number with its ISO 3166 ``country``."""
 

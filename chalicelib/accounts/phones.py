@@ -14,7 +14,8 @@ from collections.abc import Collection
 import phonenumbers
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
-from chalicelib.accounts.identifiers import PHONE, Identifier, InvalidPhone, PhoneNotSupported
+from chalicelib.accounts.identifiers import PHONE, Identifier
+from chalicelib.core.refusals import InvalidPhone, PhoneNotSupported
 
 # International format only ("+" and the country code): without it a number means something else in every country.
 _WRITTEN = re.compile(r"\+[0-9][0-9 ().-]{2,30}")

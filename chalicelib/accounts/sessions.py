@@ -11,7 +11,7 @@ the secret, opens nothing); a presented token whose tag is genuine but no longer
 recognised as reuse without any list of retired tokens.
 
 On an account with a second factor, a session whose ``amr`` lacks ``"mfa"`` is pending
-(:func:`chalicelib.mfa.state.pending`): its access and refresh tokens are refused like revoked ones.
+(:func:`chalicelib.core.assurance.pending`): its access and refresh tokens are refused like revoked ones.
 
 A token never carries more privilege than its own claims say (OWASP ASVS 5.0, V7.2: new session tokens on every
 authentication and re-authentication). Every upgrade of a session (a factor confirmed, an mfa_token redeemed, a
@@ -32,8 +32,9 @@ from chalicelib.accounts.identifiers import EMAIL, KIND_LETTERS, PHONE
 from chalicelib.accounts.store import Account, AccountStore, NewSession, Refresh, SessionView
 from chalicelib.accounts.tokens import AccessTokens, InvalidToken
 from chalicelib.config import Limits
+from chalicelib.core.assurance import aal, pending
+from chalicelib.core.refusals import SessionRejected
 from chalicelib.crypto import DIGEST_HEX_CHARS, KeyedHasher
-from chalicelib.mfa.state import aal, pending
 
 REFRESH_TOKEN_VERSION = "rt2"
 _KINDS = {letter: kind for kind, letter in KIND_LETTERS.items()}
@@ -43,10 +44,6 @@ _SESSION_ID = re.compile(rf"([a-z])([0-9a-f]{{{DIGEST_HEX_CHARS}}})([A-Za-z0-9_-
 _SECRET = re.compile(rf"[A-Za-z0-9_-]{{{SECRET_CHARS}}}")
 _TAG = re.compile(rf"[0-9a-f]{{{DIGEST_HEX_CHARS}}}")
 MAX_REFRESH_TOKEN_CHARS = 256
-
-
-class SessionRejected(Exception):
-    """Missing, malformed, expired, revoked or reused credentials: one answer for all of them."""
 
 
 class SessionRef(NamedTuple):
@@ -177,7 +174,7 @@ class SessionService:
             self._accounts.revoke(principal.ref.home, principal.ref.nonce)
 
     def _refuse_pending(self, account: Account, session: SessionView) -> None:
-        """A session that still owes its second factor opens nothing (chalicelib/mfa/state.py)."""
+        """A session that still owes its second factor opens nothing (chalicelib/core/assurance.py)."""
         if pending(self._limits.mfa_policy, account.mfa, session.amr):
             raise SessionRejected("second factor pending")
 

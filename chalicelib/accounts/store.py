@@ -48,8 +48,8 @@ from chalicelib.aws.expressions import (
     transact,
 )
 from chalicelib.config import Limits
+from chalicelib.core.assurance import pending
 from chalicelib.crypto import Sealed, Sealer
-from chalicelib.mfa.state import pending
 
 SESSIONS = "sessions"
 MFA = "mfa"  # the account's second factors, owned by chalicelib/mfa/store.py
@@ -138,7 +138,7 @@ class Account(NamedTuple):
     status: str
     created_at: int
     last_sign_in_at: int
-    mfa: dict[str, Any]  # the raw ``mfa`` map: chalicelib/mfa/state.py reads it
+    mfa: dict[str, Any]  # the raw ``mfa`` map: chalicelib/core/assurance.py reads it
 
 
 def _entries(item: Item) -> dict[str, dict[str, Any]]:

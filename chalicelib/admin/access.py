@@ -1,6 +1,6 @@
 """Who may use the admin routes: an admin's account, signed in with two factors, recently for a change.
 
-The assurance of a session is two-step sign-in's own rule (:mod:`chalicelib.mfa.state`: a session whose ``amr``
+The assurance of a session is two-step sign-in's own rule (:mod:`chalicelib.core.assurance`: a session whose ``amr``
 holds ``"mfa"`` is at AAL2; its ``auth_time`` is the last proof), the lesser of what the caller's token claims and
 what the server's session entry holds (:class:`chalicelib.accounts.sessions.Principal`).
 """
@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from chalicelib.accounts.identifiers import EMAIL
 from chalicelib.accounts.sessions import Principal
-from chalicelib.admin.actions import AdminMfaRequired, NotAdmin
 from chalicelib.config import Settings
-from chalicelib.mfa.state import ReauthenticationRequired
+from chalicelib.core.refusals import AdminMfaRequired, NotAdmin, ReauthenticationRequired
 
 
 def require_admin(principal: Principal, settings: Settings, now: int, changing: bool) -> None:

@@ -16,19 +16,3 @@ class Action(enum.Enum):
     SIGN_OUT = "signout"
     DELETE_MFA = "delete_mfa"
     CLEAR_FAILURES = "clear_failures"
-
-
-class NotAdmin(Exception):
-    """The account is not named in ``OTP_ADMIN_EMAILS``."""
-
-
-class AdminMfaRequired(Exception):
-    """An admin's session at AAL1: an admin route needs the second factor used at sign-in."""
-
-
-class UserNotFound(Exception):
-    """No account has that id (any more)."""
-
-
-class CannotLockSelf(Exception):
-    """An admin tried to lock their own account (no admin could then unlock it but another)."""

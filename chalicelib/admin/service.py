@@ -11,12 +11,13 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from chalicelib.accounts.identifiers import Identifier
-from chalicelib.admin.actions import Action, CannotLockSelf, UserNotFound
+from chalicelib.admin.actions import Action
 from chalicelib.admin.store import Actor, AdminStore, AuditEntry, Found
 from chalicelib.aws.expressions import read_map
 from chalicelib.config import Limits
+from chalicelib.core.assurance import Factors
+from chalicelib.core.refusals import CannotLockSelf, UserNotFound
 from chalicelib.crypto import KeyedHasher
-from chalicelib.mfa.state import Factors
 from chalicelib.otp.store import FailureBudget
 
 Clock = Callable[[], float]

@@ -23,7 +23,7 @@ import uuid
 from typing import Any, NamedTuple
 
 from chalicelib.accounts.store import ACTIVE, SESSIONS, Account, AccountStore, live_sessions
-from chalicelib.admin.actions import Action, UserNotFound
+from chalicelib.admin.actions import Action
 from chalicelib.aws.dependencies import guarded
 from chalicelib.aws.expressions import (
     TTL,
@@ -35,6 +35,7 @@ from chalicelib.aws.expressions import (
     to_attribute,
     transact,
 )
+from chalicelib.core.refusals import UserNotFound
 from chalicelib.crypto import Sealed, Sealer
 
 USER_INDEX = "account"  # partition key: the home item's ``account``; keys only

@@ -19,7 +19,7 @@ from chalicelib.admin.actions import Action
 from chalicelib.admin.service import UserCard
 from chalicelib.admin.store import Actor, AuditEntry, valid_cursor
 from chalicelib.http import errors
-from chalicelib.http.exchange import REFUSAL_CODES, Exchange, Handler
+from chalicelib.http.exchange import Exchange, Handler
 from chalicelib.http.otp_routes import identifier
 
 Answer = tuple[int, dict[str, Any]]
@@ -94,7 +94,7 @@ def audit(exchange: Exchange, principal: Principal) -> Answer:
 def stats(exchange: Exchange, principal: Principal) -> Answer:
     hours = _whole(_query(exchange).get("hours"), DEFAULT_HOURS, MAX_HOURS, errors.INVALID_HOURS)
     settings = wiring.get_settings()
-    found = wiring.get_metrics().hourly(hours, wiring.now(), REFUSAL_CODES)
+    found = wiring.get_metrics().hourly(hours, wiring.now(), errors.THROTTLE_CODES)
     budget = settings.limits.sms_budget
     prices = {country: float(settings.sms_price(country)) for country in settings.sms_countries}
     return errors.ADMIN_STATS.answer(

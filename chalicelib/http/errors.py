@@ -301,5 +301,32 @@ METRICS_UNAVAILABLE = ErrorKind(
 )
 METRICS_ERROR = ErrorKind("metrics_error", 502, "The metrics service refused the request.")
 
+# -- refusals: the answer to each refusal of the core (chalicelib/core/refusals.py), by its reason --------------
+
+REFUSALS: dict[str, ErrorKind] = {
+    **{kind.code: kind for kind in CODE_THROTTLES},  # a limit of codes refuses with its answer's code as reason
+    "too_many_second_factor_failures": TOO_MANY_SECOND_FACTOR_FAILURES,  # the same code, for the account
+    "invalid_email": INVALID_EMAIL,
+    "invalid_phone": INVALID_PHONE,
+    "phone_not_supported": PHONE_NOT_SUPPORTED,
+    "invalid_otp": INVALID_OTP,
+    "invalid_code": INVALID_CODE,
+    "account_locked": ACCOUNT_LOCKED,
+    "invalid_token": INVALID_TOKEN,
+    "invalid_mfa_token": INVALID_MFA_TOKEN,
+    "no_pending_enrollment": NO_PENDING_ENROLLMENT,
+    "mfa_already_enabled": MFA_ALREADY_ENABLED,
+    "mfa_not_enabled": MFA_NOT_ENABLED,
+    "mfa_enrollment_required": MFA_ENROLLMENT_REQUIRED,
+    "reauthentication_required": REAUTHENTICATION_REQUIRED,
+    "reauthentication_by_code_required": REAUTHENTICATION_BY_CODE_REQUIRED,
+    "admin_required": ADMIN_REQUIRED,
+    "admin_mfa_required": ADMIN_MFA_REQUIRED,
+    "user_not_found": USER_NOT_FOUND,
+    "cannot_lock_self": CANNOT_LOCK_SELF,
+}
+# The answers of the rate limits, counted as the metric "Refused" by code (chalicelib/http/metrics.py).
+THROTTLE_CODES = frozenset(kind.code for kind in (*CODE_THROTTLES, TOO_MANY_SECOND_FACTOR_FAILURES))
+
 
 CATALOGUE: dict[str, Answer] = {name: value for name, value in globals().items() if isinstance(value, Answer)}

@@ -20,20 +20,15 @@ from typing import Any
 from chalice.app import Request, Response
 
 from chalicelib import wiring
-from chalicelib.accounts.addresses import InvalidAddress
-from chalicelib.accounts.identifiers import EMAIL, PHONE, Identifier, InvalidPhone, PhoneNotSupported, mask
-from chalicelib.accounts.sessions import Principal, SessionRejected
+from chalicelib.accounts.identifiers import EMAIL, PHONE, Identifier, mask
+from chalicelib.accounts.sessions import Principal
 from chalicelib.accounts.store import Account
-from chalicelib.admin.actions import AdminMfaRequired, CannotLockSelf, NotAdmin, UserNotFound
 from chalicelib.aws.dependencies import DependencyError
 from chalicelib.config import ConfigError
+from chalicelib.core import assurance
+from chalicelib.core.refusals import Refusal, SessionRejected
 from chalicelib.http import direct, errors, metrics, network
 from chalicelib.http.errors import ApiError, ErrorKind
-from chalicelib.mfa import state as mfa
-from chalicelib.mfa.state import SECOND_FACTOR_FAILURES
-from chalicelib.otp.codes import MalformedCode
-from chalicelib.otp.service import AccountLocked, InvalidCode
-from chalicelib.otp.store import Throttled
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +91,7 @@ class Exchange:
         identity = context.get("identity") or {}
         return network.source_network(identity.get("sourceIp"), wiring.get_settings().ipv6_prefix_length)
 
-    def principal(self, needs: mfa.Needs = mfa.Needs.SESSION) -> Principal:
+    def principal(self, needs: assurance.Needs = assurance.Needs.SESSION) -> Principal:
         """The signed-in caller named by the ``Authorization: Bearer`` header, or a 401; its session must meet
         ``needs`` (else 403 ``mfa_enrollment_required`` or 401 ``reauthentication_required``)."""
         scheme, _, token = self.request.headers.get("authorization", "").partition(" ")
@@ -106,7 +101,7 @@ class Exchange:
         principal = wiring.get_sessions().authenticate(token.strip(), now)
         self.identify(principal.account)
         limits = wiring.get_settings().limits
-        mfa.require(
+        assurance.require(
             needs,
             limits.mfa_policy,
             principal.account.mfa,
@@ -162,7 +157,7 @@ class LazyRoutes:
         return getattr(importlib.import_module(self._module), name)
 
 
-def bearer(needs: mfa.Needs, handler: BearerHandler) -> Handler:
+def bearer(needs: assurance.Needs, handler: BearerHandler) -> Handler:
     """A route that needs a bearer token whose session meets ``needs``: what app.py declares per route."""
 
     def serve(exchange: Exchange) -> tuple[int, dict[str, Any]]:
@@ -210,7 +205,7 @@ def _metrics(log: dict[str, Any]) -> dict[str, Any]:
         settings = wiring.get_settings()
     except ConfigError:
         return {}
-    values = metrics.observed(log, REFUSAL_CODES, settings.sms_price)
+    values = metrics.observed(log, errors.THROTTLE_CODES, settings.sms_price)
     return metrics.embedded(log, values, settings.metrics_namespace, int(wiring.CLOCK() * 1000)) if values else {}
 
 
@@ -261,10 +256,6 @@ def method_not_allowed(exchange: Exchange) -> tuple[int, dict[str, Any]]:
     raise errors.METHOD_NOT_ALLOWED.error(method=exchange.request.method)
 
 
-# The store's reasons for refusing a send or a guess are the codes of their answers.
-THROTTLES: dict[str, ErrorKind] = {kind.code: kind for kind in errors.CODE_THROTTLES}
-THROTTLES[SECOND_FACTOR_FAILURES] = errors.TOO_MANY_SECOND_FACTOR_FAILURES  # the same code, for the account
-REFUSAL_CODES = frozenset(THROTTLES)  # counted as the metric "Refused", by code
 # (when an immediate retry may work, when it will not), by failing service; any other service holds keys.
 DEPENDENCY_FAILURES: dict[str, tuple[ErrorKind, ErrorKind]] = {
     "ses": (errors.MAIL_UNAVAILABLE, errors.MAIL_REJECTED),
@@ -273,51 +264,24 @@ DEPENDENCY_FAILURES: dict[str, tuple[ErrorKind, ErrorKind]] = {
     "cloudwatch": (errors.METRICS_UNAVAILABLE, errors.METRICS_ERROR),
 }
 KEY_SERVICE_FAILURE = (errors.KEYS_UNAVAILABLE, errors.KEYS_ERROR)  # KMS, Secrets Manager, SSM
-# Refusals of the core that are answers as they are: two-step sign-in's (chalicelib/mfa/state.py), the admins'.
-REFUSALS: dict[type[Exception], ErrorKind] = {
-    mfa.InvalidMfaToken: errors.INVALID_MFA_TOKEN,
-    mfa.NoPendingEnrollment: errors.NO_PENDING_ENROLLMENT,
-    mfa.MfaAlreadyEnabled: errors.MFA_ALREADY_ENABLED,
-    mfa.MfaNotEnabled: errors.MFA_NOT_ENABLED,
-    mfa.EnrollmentRequired: errors.MFA_ENROLLMENT_REQUIRED,
-    mfa.ReauthenticationRequired: errors.REAUTHENTICATION_REQUIRED,
-    AccountLocked: errors.ACCOUNT_LOCKED,
-    NotAdmin: errors.ADMIN_REQUIRED,
-    AdminMfaRequired: errors.ADMIN_MFA_REQUIRED,
-    UserNotFound: errors.USER_NOT_FOUND,
-    CannotLockSelf: errors.CANNOT_LOCK_SELF,
-}
 
 
 def _as_api_error(error: Exception) -> ApiError:
     if isinstance(error, ApiError):
         return error
-    if isinstance(error, InvalidAddress):
-        return errors.INVALID_EMAIL.error(reason=error)
-    if isinstance(error, InvalidPhone):
-        return errors.INVALID_PHONE.error(reason=error)
-    if isinstance(error, PhoneNotSupported):
-        return errors.PHONE_NOT_SUPPORTED.error(reason=error)
-    if isinstance(error, MalformedCode):
-        return errors.INVALID_OTP.error(reason=error)
-    if isinstance(error, SessionRejected):
-        return errors.INVALID_TOKEN.error()
-    if isinstance(error, InvalidCode):
-        return errors.INVALID_CODE.error()
-    if isinstance(error, mfa.ReauthenticationRequired) and error.by_code:
-        return errors.REAUTHENTICATION_BY_CODE_REQUIRED.error()
-    if type(error) in REFUSALS:
-        return REFUSALS[type(error)].error()
-    if isinstance(error, Throttled) and error.reason in THROTTLES:
-        return THROTTLES[error.reason].error(retry_after=error.retry_after)
+    if isinstance(error, Refusal) and error.reason in errors.REFUSALS:
+        kind = errors.REFUSALS[error.reason]
+        # The answer shows the refusal's detail only where its words have a place for it (an input's fault).
+        shown = {"reason": error.detail} if "reason" in kind.fields() else {}
+        return kind.error(retry_after=error.retry_after, **shown)
     if isinstance(error, DependencyError):
         return _dependency_failure(error)
     if isinstance(error, ConfigError):
         logger.error("configuration: %s", error)
         return errors.MISCONFIGURED.error()
-    # Only the frames, never the message: it could quote request data. A throttle whose reason has no answer is
+    # Only the frames, never the message: it could quote request data. A refusal whose reason has no answer is
     # a bug too; its reason is safe to log.
-    reason = f" ({error.reason})" if isinstance(error, Throttled) else ""
+    reason = f" ({error.reason})" if isinstance(error, Refusal) else ""
     logger.error("unexpected %s%s\n%s", type(error).__name__, reason, "".join(traceback.format_tb(error.__traceback__)))
     return errors.INTERNAL_ERROR.error()
 

@@ -14,14 +14,14 @@ from typing import Any
 from chalicelib import wiring
 from chalicelib.accounts.sessions import Principal
 from chalicelib.config import OFF
+from chalicelib.core.assurance import RECOVERY_CODES_LOW, TOTP_DIGITS
+from chalicelib.core.refusals import InvalidCode
 from chalicelib.http import errors
 from chalicelib.http.exchange import Exchange, Handler
 from chalicelib.http.session_routes import session_body
 from chalicelib.mfa import recovery
 from chalicelib.mfa.answers import NEW_RECOVERY_CODES, Proof, Upgraded
-from chalicelib.mfa.state import RECOVERY_CODES_LOW, TOTP_DIGITS
 from chalicelib.otp.codes import parse_code
-from chalicelib.otp.service import InvalidCode
 
 Answer = tuple[int, dict[str, Any]]
 

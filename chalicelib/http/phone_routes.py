@@ -13,8 +13,9 @@ from typing import Any
 
 from chalicelib import wiring
 from chalicelib.accounts.identifiers import PHONE
-from chalicelib.accounts.sessions import Principal, SessionRejected
+from chalicelib.accounts.sessions import Principal
 from chalicelib.accounts.store import Link
+from chalicelib.core.refusals import SessionRejected
 from chalicelib.http import errors
 from chalicelib.http.exchange import Exchange
 from chalicelib.http.otp_routes import code_sent, identifier, shown

@@ -17,11 +17,11 @@ from chalicelib import wiring
 from chalicelib.accounts.identifiers import EMAIL, PHONE, Identifier
 from chalicelib.accounts.sessions import Principal
 from chalicelib.accounts.store import Account
+from chalicelib.core.assurance import uses_second_factor
 from chalicelib.http import errors
 from chalicelib.http.exchange import Exchange
 from chalicelib.http.otp_routes import code_sent, identifier
 from chalicelib.http.session_routes import session_body
-from chalicelib.mfa.state import uses_second_factor
 from chalicelib.otp.codes import Purpose, parse_code
 
 Answer = tuple[int, dict[str, Any]]

@@ -8,9 +8,9 @@ from chalicelib import wiring
 from chalicelib.accounts.identifiers import EMAIL, PHONE
 from chalicelib.accounts.sessions import IssuedSession
 from chalicelib.accounts.tokens import ALGORITHM, CLAIMS_SUPPORTED
+from chalicelib.core.assurance import Factors, Needs, aal
 from chalicelib.http import errors
 from chalicelib.http.exchange import Exchange
-from chalicelib.mfa.state import Factors, Needs, aal
 
 Answer = tuple[int, dict[str, Any]]
 

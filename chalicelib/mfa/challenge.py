@@ -14,11 +14,12 @@ import hmac
 import re
 from typing import NamedTuple
 
-from chalicelib.accounts.sessions import SECRET_CHARS, PendingSession, SessionRef, SessionRejected
+from chalicelib.accounts.sessions import SECRET_CHARS, PendingSession, SessionRef
 from chalicelib.accounts.store import Account
 from chalicelib.config import Limits
+from chalicelib.core.assurance import Factors, pending
+from chalicelib.core.refusals import InvalidMfaToken, SessionRejected
 from chalicelib.crypto import DIGEST_HEX_CHARS, KeyedHasher
-from chalicelib.mfa.state import Factors, InvalidMfaToken, pending
 
 MFA_TOKEN_VERSION = "mt1"
 MAX_MFA_TOKEN_CHARS = 256

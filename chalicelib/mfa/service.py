@@ -19,25 +19,25 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib.accounts.sessions import IssuedSession, Principal, SessionRejected, SessionService
+from chalicelib.accounts.sessions import IssuedSession, Principal, SessionService
 from chalicelib.accounts.store import SESSIONS, AccountStore, SessionView
 from chalicelib.aws.expressions import Item, Update, read_map, read_number, read_string
 from chalicelib.config import Limits
-from chalicelib.crypto import KeyedHasher, Sealed
-from chalicelib.mfa import recovery, totp
-from chalicelib.mfa.answers import Enrollment, Proof, Upgraded
-from chalicelib.mfa.challenge import Challenges
-from chalicelib.mfa.state import (
-    MFA_AMR,
-    Factors,
+from chalicelib.core.assurance import MFA_AMR, Factors
+from chalicelib.core.refusals import (
+    InvalidCode,
     InvalidMfaToken,
     MfaAlreadyEnabled,
     MfaNotEnabled,
     NoPendingEnrollment,
     ReauthenticationRequired,
+    SessionRejected,
 )
+from chalicelib.crypto import KeyedHasher, Sealed
+from chalicelib.mfa import recovery, totp
+from chalicelib.mfa.answers import Enrollment, Proof, Upgraded
+from chalicelib.mfa.challenge import Challenges
 from chalicelib.mfa.store import MFA, PENDING, WRITE_ATTEMPTS, MfaStore, RecoveryDigest, Spend, TotpStep, plain
-from chalicelib.otp.service import InvalidCode
 
 logger = logging.getLogger(__name__)
 

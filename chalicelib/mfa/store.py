@@ -21,14 +21,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from chalicelib.accounts.sessions import SessionRejected
 from chalicelib.accounts.store import SESSIONS, generation_is
 from chalicelib.aws.dependencies import DependencyError, guarded
 from chalicelib.aws.expressions import Item, Update, conditional_update, read_map, read_number, read_string
 from chalicelib.config import Limits
+from chalicelib.core.assurance import MFA_AMR
+from chalicelib.core.refusals import InvalidMfaToken, MfaAlreadyEnabled, MfaNotEnabled, SessionRejected, Throttled
 from chalicelib.crypto import Sealer
-from chalicelib.mfa.state import MFA_AMR, InvalidMfaToken, MfaAlreadyEnabled, MfaNotEnabled
-from chalicelib.otp.store import Throttled
 
 MFA, PENDING = "mfa", "mfa_p"
 CONSECUTIVE_CEILING = 100  # NIST SP 800-63B-4 §3.2.2: at most 100 consecutive failed attempts
@@ -216,7 +215,6 @@ class MfaStore:
         elif "s" not in mfa:
             raise MfaNotEnabled()
         if budget.spent(mfa) or (totp and read_number(mfa, "cf") >= CONSECUTIVE_CEILING):
-            # Spelled out, not state.SECOND_FACTOR_FAILURES: tests/test_errors.py reads every reason from the source.
             raise Throttled("too_many_second_factor_failures", budget.seconds_left)
 
     def spend(

@@ -12,7 +12,7 @@ import hmac
 
 import pyotp
 
-from chalicelib.mfa.state import TOTP_DIGITS
+from chalicelib.core.assurance import TOTP_DIGITS
 
 DIGITS = TOTP_DIGITS
 STEP_SECONDS = 30

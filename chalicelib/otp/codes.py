@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 import secrets
 
+from chalicelib.core.refusals import MalformedCode
+
 
 class Purpose(enum.Enum):
     """What a code is sent for. A code works only for its own purpose (its digest is keyed by it), and its
@@ -19,10 +21,6 @@ class Purpose(enum.Enum):
 def generate_code(digits: int) -> str:
     """A uniformly random code over the full range 0..10**digits-1, zero-padded, from the OS CSPRNG."""
     return f"{secrets.randbelow(10**digits):0{digits}d}"
-
-
-class MalformedCode(ValueError):
-    """The submitted code is not a string of exactly the configured number of digits."""
 
 
 def parse_code(raw: object, digits: int) -> str:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from chalicelib.accounts.identifiers import EMAIL, PHONE, Identifier
-from chalicelib.accounts.sessions import IssuedSession, PendingSession, Principal, SessionRejected, SessionService
+from chalicelib.accounts.sessions import IssuedSession, PendingSession, Principal, SessionService
 from chalicelib.accounts.store import (
     ACTIVE,
     SESSIONS,
@@ -29,6 +29,7 @@ from chalicelib.aws.dependencies import DependencyError
 from chalicelib.aws.expressions import Item, Update
 from chalicelib.aws.mailer import CodeSender
 from chalicelib.config import Limits
+from chalicelib.core.refusals import AccountLocked, InvalidCode, SessionRejected
 from chalicelib.crypto import KeyedHasher
 from chalicelib.mfa.challenge import Challenges, MfaRequired
 from chalicelib.otp.codes import Purpose, generate_code
@@ -38,14 +39,6 @@ logger = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 Senders = Callable[[str], CodeSender]  # the sender of a kind of identifier, built when first needed
-
-
-class InvalidCode(Exception):
-    """Wrong, expired, used, replaced or never requested: deliberately one answer for all of them."""
-
-
-class AccountLocked(Exception):
-    """A right code for an account an admin has locked: said only to someone who just proved the code."""
 
 
 class NotLinked(Exception):

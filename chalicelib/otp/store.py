@@ -41,6 +41,7 @@ from chalicelib.aws.expressions import (
     transact,
 )
 from chalicelib.config import Limits
+from chalicelib.core.refusals import Throttled
 
 logger = logging.getLogger(__name__)
 
@@ -49,15 +50,6 @@ STAGE_SMS = "stage#sms"  # the subject of the stage-wide SMS budget
 NO_SESSION = "-"  # a session nonce no session has (nonces are base64url of 8 random bytes, 11 characters)
 # Reads made alongside a write rather than before it (one per verify): a few threads per container.
 _POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="otp-gate")
-
-
-class Throttled(Exception):
-    """A rate limit refused the request; the caller may try again after ``retry_after`` seconds."""
-
-    def __init__(self, reason: str, retry_after: int) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = max(1, retry_after)
 
 
 class GuessResult(enum.Enum):

@@ -17,41 +17,12 @@ from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 from chalicelib.config import OFF, REQUIRED
+from chalicelib.core.refusals import EnrollmentRequired, MfaNotEnabled, ReauthenticationRequired
 
 MFA_AMR = "mfa"  # RFC 8176: more than one factor was proven
 TOTP, RECOVERY_CODE = "totp", "recovery_code"
 TOTP_DIGITS = 6  # what every authenticator app shows (chalicelib/mfa/totp.py)
-SECOND_FACTOR_FAILURES = "too_many_second_factor_failures"  # the reason of a Throttled from chalicelib/mfa/store.py
 RECOVERY_CODES_LOW = 4  # fewer unused codes than this: the answers and /me say so
-
-
-class InvalidMfaToken(Exception):
-    """Malformed, forged, expired, already used or out of tries: one answer for all of them."""
-
-
-class NoPendingEnrollment(Exception):
-    """Confirm without an enrollment to confirm."""
-
-
-class MfaAlreadyEnabled(Exception):
-    """The account has a factor already (remove it first)."""
-
-
-class MfaNotEnabled(Exception):
-    """The account has no factor to use, remove or renew codes for."""
-
-
-class EnrollmentRequired(Exception):
-    """Under ``OTP_MFA=REQUIRED`` a session of an account without a factor may only enroll one."""
-
-
-class ReauthenticationRequired(Exception):
-    """The action needs a proof within ``OTP_STEP_UP_SECONDS`` (RFC 9470's step-up): the second factor on an
-    account that uses one (``POST /mfa/reauthenticate``), else a fresh code (``by_code``, ``POST /reauthenticate``)."""
-
-    def __init__(self, by_code: bool = False) -> None:
-        super().__init__("by code" if by_code else "by second factor")
-        self.by_code = by_code
 
 
 class Needs(enum.Enum):
