@@ -31,8 +31,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from bench.events import LambdaContext, answer, proxy_event
-from chalicelib.accounts.store import ACCOUNT_FIELDS, ACTIVE, LAYOUT_VERSION, SESSIONS, _seal_context
-from chalicelib.aws.expressions import NEVER, PINNED, TTL, to_attribute
+from chalicelib.accounts.store import ACCOUNT_FIELDS, LAYOUT_VERSION, _seal_context
+from chalicelib.core.expressions import NEVER, PINNED, TTL, to_attribute
+from chalicelib.core.schema import ACTIVE, SESSIONS
 from chalicelib.otp.service import EMAIL
 
 KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/0b6e3c5a-8f0e-4a51-9d43-6f1f2d7c9e10"

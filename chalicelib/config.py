@@ -13,19 +13,23 @@ only sets a stage's variables while it handles a request.
 from __future__ import annotations
 
 import os
+import string
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
-
-from chalicelib.accounts.identifiers import PHONE
-from chalicelib.http.network import IPV6_PREFIX_LENGTH
-from chalicelib.otp.codes import Purpose
-from chalicelib.otp.sms_text import DEFAULT_TEMPLATE, UnsendableText, check_template, is_origin_host, origin_host
+from urllib.parse import urlsplit
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 OFF, OPTIONAL, REQUIRED = "OFF", "OPTIONAL", "REQUIRED"
 MFA_POLICIES = (OFF, OPTIONAL, REQUIRED)
+# A subscriber is routed at least a /64 (RFC 6177; 3GPP gives each mobile device one), so a /64 is one party
+# (chalicelib/http/network.py).
+IPV6_PREFIX_LENGTH = 64
+DEFAULT_SMS_TEMPLATE = "{code} is your {service} code. It is valid for {minutes} minutes."
+HOST_CHARACTERS = frozenset(string.ascii_lowercase + string.digits + "-")
+MAX_HOST_LENGTH = 253
+MAX_LABEL_LENGTH = 63
 
 
 class ConfigError(RuntimeError):
@@ -41,6 +45,45 @@ class Window(NamedTuple):
     @property
     def enabled(self) -> bool:
         return self.limit > 0
+
+
+def is_origin_host(host: str) -> bool:
+    """Whether ``host`` may be the host of an origin-bound line (``@<host> #<code>``): a bare DNS name.
+
+    The line names a host and nothing else: the WICG's "Origin-bound one-time codes delivered via SMS" makes its
+    origin ("https", host, no port), and Chromium's WebOTP parser reads only ``[A-Za-z0-9.-]`` after the ``@``
+    (a scheme, a port or a path makes no line at all) and binds ``localhost`` to http://localhost. So a host is
+    dot-separated labels of ASCII letters, digits and hyphens (an internationalised name in its ``xn--`` form),
+    each 1 to 63 characters and neither starting nor ending with a hyphen, at most 253 in all, its last
+    label not all digits: an IP address names no site (an IPv4 address is all digits, an IPv6 one has colons).
+    ``localhost`` is such a name.
+    """
+    labels = host.lower().split(".")
+    return (
+        len(host) <= MAX_HOST_LENGTH
+        and not labels[-1].isdigit()
+        and all(
+            0 < len(label) <= MAX_LABEL_LENGTH
+            and set(label) <= HOST_CHARACTERS
+            and not label.startswith("-")
+            and not label.endswith("-")
+            for label in labels
+        )
+    )
+
+
+def _origin_host(issuer: str) -> str | None:
+    """The host of ``issuer`` (a URL), lower-cased and without its port, if it may bind codes (:func:`is_origin_host`).
+
+    The spec matches the line to the page same-site, but some browsers match the origin exactly: a sign-in page on
+    another host than the token issuer's names its own with ``OTP_SMS_WEBOTP_DOMAIN``. An issuer on an IP address,
+    as the local stage's http://127.0.0.1:8000, binds no code: its texts carry no line.
+    """
+    try:
+        host = urlsplit(issuer).hostname
+    except ValueError:  # a malformed URL (an unclosed IPv6 bracket): nothing to bind to
+        return None
+    return host if host and is_origin_host(host) else None
 
 
 class Integer(NamedTuple):
@@ -88,7 +131,7 @@ class Text(NamedTuple):
 
 
 class Host(NamedTuple):
-    """A bare host name, lower-cased (``sms_text.is_origin_host``: no scheme, port or path); unset or blank means
+    """A bare host name, lower-cased (:func:`is_origin_host`: no scheme, port or path); unset or blank means
     ``default``."""
 
     name: str
@@ -343,13 +386,6 @@ class Limits:
         )
     )
 
-    def code_ttl(self, kind: str) -> int:
-        """How long a code sent to an identifier of ``kind`` is valid."""
-        return self.sms_code_ttl_seconds if kind == PHONE else self.code_ttl_seconds
-
-    def resend_cooldown(self, kind: str) -> int:
-        return self.sms_resend_cooldown_seconds if kind == PHONE else self.resend_cooldown_seconds
-
     @property
     def retention_seconds(self) -> int:
         """How long an identifier's code state stays relevant after its last write; drives the TTL attribute.
@@ -452,7 +488,7 @@ class Settings:
     sms_template: str = _declared(
         Text(
             "OTP_SMS_TEMPLATE",
-            DEFAULT_TEMPLATE,
+            DEFAULT_SMS_TEMPLATE,
             "the text: GSM-7, one segment with the longest code; fields {code}, {service}, {minutes}",
         )
     )
@@ -515,15 +551,11 @@ class Settings:
     @property
     def sms_origin_host(self) -> str | None:
         """The host of the origin-bound line that ends every text (``@<host> #<code>``); ``None``: no line."""
-        return self.sms_webotp_domain or origin_host(self.token_issuer)
+        return self.sms_webotp_domain or _origin_host(self.token_issuer)
 
     @property
     def allow_voip(self) -> bool:
         return self.sms_voip == "ALLOW"
-
-    def is_admin(self, email: str | None) -> bool:
-        """Whether ``email`` (normalised, lower-case) is one of the stage's admins."""
-        return email is not None and email in {admin.lower() for admin in self.admin_emails}
 
     def sms_price(self, country: str) -> Decimal:
         """The configured price of one text to ``country`` (every served country has one: see from_environ)."""
@@ -538,32 +570,15 @@ class Settings:
         if not (values["hash_secret"] or values["hash_secret_id"]):
             raise ConfigError("set OTP_HASH_SECRET_ID (a Secrets Manager secret) or OTP_HASH_SECRET")
         settings = cls(**values, limits=Limits(**_read(Limits, env)))
-        settings._check_sms()
+        settings._check_prices()
         return settings
 
-    def _check_sms(self) -> None:
-        """Refuse SMS settings that would fail per message: unpriced countries, a text of any purpose that is not
-        one GSM-7 segment (the service's own texts hold the service name: a name too long for them is refused)."""
+    def _check_prices(self) -> None:
+        """Refuse a served country without a price: each text's SNS MaxPrice is its price."""
         prices = _prices(self.sms_prices)
         unpriced = [country for country in self.sms_countries if country not in prices]
         if unpriced:
             raise ConfigError(f"OTP_SMS_PRICES has no price for {', '.join(unpriced)} (OTP_SMS_COUNTRIES)")
-        try:
-            check_template(
-                self.sms_template,
-                self.service_name,
-                self.limits.code_digits,
-                self.limits.sms_code_ttl_seconds // 60,
-                self.sms_origin_host,
-            )
-        except UnsendableText as error:
-            if error.purpose is Purpose.SIGN_IN:
-                raise ConfigError(f"OTP_SMS_TEMPLATE: {error}") from None
-            if error.purpose is None:  # the name is not GSM-7
-                raise ConfigError(f"OTP_SERVICE_NAME: {error}") from None
-            # The service's own texts are fixed: only the name, and the host of the line, make them longer.
-            host = ", or name a shorter host of the site in OTP_SMS_WEBOTP_DOMAIN" if self.sms_origin_host else ""
-            raise ConfigError(f"OTP_SERVICE_NAME: {error}; shorten it{host}") from None
 
 
 def _prices(entries: tuple[str, ...]) -> dict[str, Decimal]:

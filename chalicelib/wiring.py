@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import botocore.session
@@ -19,12 +20,14 @@ from chalicelib.accounts.sessions import SessionService
 from chalicelib.accounts.store import AccountStore
 from chalicelib.accounts.tokens import AccessTokens, KmsKeys
 from chalicelib.aws.keys import load_hash_key
-from chalicelib.aws.mailer import CodeSender, SesMailer
+from chalicelib.aws.mailer import SesMailer
 from chalicelib.aws.models import TrimmedDataLoader
 from chalicelib.aws.texter import SnsTexter
 from chalicelib.config import Settings
 from chalicelib.crypto import KeyedHasher
 from chalicelib.mfa.challenge import Challenges
+from chalicelib.otp import sms_text
+from chalicelib.otp.messages import CodeMails, CodeSender, CodeTexts
 from chalicelib.otp.service import OtpService
 from chalicelib.otp.store import CodeStore
 
@@ -45,9 +48,17 @@ CLIENT_CONFIG = Config(
 CLOCK = time.time
 
 
+def read_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """The stage's settings from ``env`` (default ``os.environ``), each value checked, and what they make: texts
+    of one GSM-7 segment. Raises ConfigError naming the variable to change."""
+    settings = Settings.from_environ(env)
+    sms_text.check_settings(settings)
+    return settings
+
+
 @functools.cache
 def get_settings() -> Settings:
-    settings = Settings.from_environ()
+    settings = read_settings()
     # The access log is printed, not logged: LOG_LEVEL governs the diagnostics only.
     logging.getLogger("chalicelib").setLevel(settings.log_level)
     return settings
@@ -100,8 +111,8 @@ def get_sender(kind: str) -> CodeSender:
     """The sender of codes to identifiers of ``kind``: its client is built only when a code goes that way."""
     settings = get_settings()
     if kind == PHONE:
-        return SnsTexter(get_client("sns"), settings)
-    return SesMailer(get_client("sesv2"), settings.sender, settings.service_name)
+        return CodeTexts(SnsTexter(get_client("sns"), settings), settings)
+    return CodeMails(SesMailer(get_client("sesv2"), settings.sender, settings.service_name), settings.service_name)
 
 
 @functools.cache

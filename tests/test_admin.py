@@ -20,6 +20,7 @@ from chalice.test import Client
 
 from chalicelib import wiring
 from chalicelib.accounts.identifiers import EMAIL, Identifier
+from chalicelib.admin.access import is_admin
 from chalicelib.admin.actions import Action
 from chalicelib.admin.service import AdminService
 from chalicelib.admin.store import AUDIT_INDEX, AUDIT_MONTHS_PER_REQUEST, Actor, AdminStore
@@ -597,4 +598,4 @@ def test_the_admin_setting_is_a_list_of_addresses(api: Api) -> None:
     assert api.call("GET", "/admin/audit", bob).status_code == 200
     admin = aal2(api, ADMIN)["access_token"]
     assert api.call("GET", "/admin/audit", admin).json_body["code"] == "admin_required"
-    assert replace(wiring.get_settings(), admin_emails=()).is_admin(BOB) is False
+    assert is_admin(replace(wiring.get_settings(), admin_emails=()), BOB) is False

@@ -13,9 +13,10 @@ import pytest
 
 from chalicelib.accounts.identifiers import EMAIL, Identifier
 from chalicelib.admin.actions import Action
-from chalicelib.admin.store import AUDIT_PREFIX, LOCKED, Actor, AdminStore, Found
+from chalicelib.admin.store import AUDIT_PREFIX, Actor, AdminStore, Found
 from chalicelib.config import Settings
 from chalicelib.core.refusals import UserNotFound
+from chalicelib.core.schema import LOCKED
 from chalicelib.crypto import KeyedHasher
 from chalicelib.otp.service import OtpService
 from tests.conftest import FakeClock

@@ -8,8 +8,8 @@ from dataclasses import replace
 
 import pytest
 
-from chalicelib.config import SETTINGS, ConfigError, Integer, Limits, Settings, Text, Window
-from chalicelib.otp.sms_text import is_origin_host
+from chalicelib.config import SETTINGS, ConfigError, Integer, Limits, Settings, Text, Window, is_origin_host
+from chalicelib.wiring import read_settings
 from tests.conftest import REPO_ROOT
 from tools import config_doc
 from tools.bootstrap import BootstrapError, load_stage_env
@@ -130,7 +130,7 @@ def test_bad_settings_are_refused(name: str, value: str) -> None:
 )
 def test_sms_settings_that_would_fail_per_message_stop_the_service(env: dict[str, str], complaint: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(complaint)):
-        Settings.from_environ({**MINIMAL, **env})
+        read_settings({**MINIMAL, **env})
 
 
 # 40 characters: the service's own texts hold it beside a 6-digit code and the line of a host of up to 19.
@@ -139,7 +139,7 @@ LONG_NAME = "Northwind Traders Customer Sign-in (EU)!"
 
 def test_a_long_service_name_fits_every_text_or_stops_the_service_naming_it() -> None:
     assert len(LONG_NAME) == 40
-    fits = Settings.from_environ({**MINIMAL, "OTP_SERVICE_NAME": LONG_NAME, "OTP_SMS_WEBOTP_DOMAIN": "example.com"})
+    fits = read_settings({**MINIMAL, "OTP_SERVICE_NAME": LONG_NAME, "OTP_SMS_WEBOTP_DOMAIN": "example.com"})
     assert fits.service_name == LONG_NAME  # tests/test_sms.py holds every text to one segment, whatever fits here
     too_long = {**MINIMAL, "OTP_SERVICE_NAME": LONG_NAME, "OTP_TOKEN_ISSUER": "https://signin.dev.example.com"}
     with pytest.raises(
@@ -150,15 +150,15 @@ def test_a_long_service_name_fits_every_text_or_stops_the_service_naming_it() ->
             "OTP_SMS_WEBOTP_DOMAIN"
         ),
     ):
-        Settings.from_environ(too_long)
-    assert Settings.from_environ({**too_long, "OTP_SMS_WEBOTP_DOMAIN": "example.com"}).service_name == LONG_NAME
+        read_settings(too_long)
+    assert read_settings({**too_long, "OTP_SMS_WEBOTP_DOMAIN": "example.com"}).service_name == LONG_NAME
     without_line = {**MINIMAL, "OTP_SERVICE_NAME": LONG_NAME * 2, "OTP_TOKEN_ISSUER": "http://127.0.0.1:8000"}
     with pytest.raises(
         ConfigError,
         match=r"^OTP_SERVICE_NAME: the link text needs 161 septets with a "
         r"6-digit code, more than one segment; shorten it$",
     ):
-        Settings.from_environ(without_line)
+        read_settings(without_line)
 
 
 @pytest.mark.parametrize("name", ["OTP\nSign-in", "OTP\rSign-in", "OTP\x00Sign-in", "OTP\x85Sign-in"])

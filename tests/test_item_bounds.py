@@ -19,8 +19,8 @@ from chalicelib.accounts.identifiers import EMAIL, Identifier
 from chalicelib.accounts.sessions import SessionService
 from chalicelib.accounts.store import AccountStore
 from chalicelib.accounts.tokens import Claims
-from chalicelib.aws.expressions import Update
 from chalicelib.config import Limits, Settings, Window
+from chalicelib.core.expressions import Update
 from chalicelib.core.refusals import InvalidCode, SessionRejected
 from chalicelib.crypto import KeyedHasher
 from chalicelib.mfa import recovery, totp

@@ -1,31 +1,22 @@
 """The package graph of ``chalicelib``: which of its packages import which, read from the source (every import,
 also those inside functions, which the lazily loaded routes and the phone library use).
 
-Issue 20 asks for layers (http → services → stores → aws/core) with no package cycle. Until they are built, this
-test is a ratchet on the cycles it counts, pairs of packages that import each other: :data:`MUTUAL` lists those
-of today. A new pair fails the test, and so does a listed one that is gone (take it out, so the list only
-shrinks); the failure names the modules that make each import.
+The layers are import-linter's contract in pyproject.toml, which ``make lint`` checks (``lint-imports``). These
+tests hold the contract itself: every package and top-level module of chalicelib is in a layer, so a new one
+cannot sit outside the check, and no two packages import each other whatever the contract says.
 """
 
 from __future__ import annotations
 
 import ast
+import tomllib
 from collections import defaultdict
 from pathlib import Path
 
 from tests.conftest import REPO_ROOT
 
 PACKAGE = REPO_ROOT / "chalicelib"
-MUTUAL = frozenset(
-    {
-        ("accounts", "aws"),  # accounts' stores write through aws.expressions; aws' senders take an Identifier
-        ("accounts", "config"),  # config reads the identifier kinds
-        ("admin", "http"),  # admin.stats reads the metric names of http.metrics
-        ("aws", "otp"),  # the senders render otp.sms_text; the code store writes through aws.expressions
-        ("config", "http"),  # config reads http.network's default prefix length
-        ("config", "otp"),  # config checks the SMS texts with otp.sms_text
-    }
-)
+CONTRACT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
 
 
 def _unit(path: Path) -> str:
@@ -61,13 +52,18 @@ def mutual(edges: set[tuple[str, str]]) -> set[tuple[str, str]]:
     return {(a, b) for a, b in edges if a < b and (b, a) in edges}
 
 
-def test_no_new_pair_of_packages_imports_each_other_and_the_known_pairs_only_shrink() -> None:
+def test_no_two_packages_import_each_other() -> None:
     found = imports()
-    now = mutual(set(found))
-    new = {pair: sorted(found[pair] | found[pair[::-1]]) for pair in now - MUTUAL}
-    assert not new, f"packages that now import each other: {new}"
-    gone = MUTUAL - now
-    assert not gone, f"no longer a cycle, take them out of MUTUAL: {sorted(gone)}"
+    both_ways = {pair: sorted(found[pair] | found[pair[::-1]]) for pair in mutual(set(found))}
+    assert not both_ways, f"packages that import each other: {both_ways}"
+
+
+def test_every_package_of_chalicelib_is_in_a_layer() -> None:
+    (layers,) = [contract["layers"] for contract in CONTRACT["contracts"] if contract["type"] == "layers"]
+    layered = {name.strip().removeprefix("chalicelib.") for layer in layers for name in layer.split("|")}
+    units = {_unit(path) for path in PACKAGE.rglob("*.py")} - {"__init__"}
+    assert units - layered == set(), "a package or module outside every layer: add it to pyproject.toml's layers"
+    assert layered - units == set(), "a layer names a package that is gone"
 
 
 def test_the_check_reads_imports_inside_functions_and_finds_pairs() -> None:

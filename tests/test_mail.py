@@ -13,9 +13,10 @@ import boto3
 import pytest
 
 from chalicelib.accounts.identifiers import EMAIL, Identifier
-from chalicelib.aws.mailer import SesMailer, render_code_mail
+from chalicelib.aws.mailer import SesMailer
 from chalicelib.config import Settings
 from chalicelib.otp.codes import Purpose
+from chalicelib.otp.messages import CodeMails, render_code_mail
 from tests.conftest import code_in, sent_mails
 
 ALICE = Identifier(EMAIL, "alice@example.com")
@@ -34,7 +35,7 @@ class Ses:
 
 def sent_from(service_name: str) -> str:
     ses = Ses()
-    SesMailer(ses, SENDER, service_name).send_code(ALICE, "123456", 10)
+    CodeMails(SesMailer(ses, SENDER, service_name), service_name).send_code(ALICE, "123456", 10)
     return ses.requests[0]["FromEmailAddress"]
 
 
@@ -59,7 +60,9 @@ def test_a_mail_is_from_the_service_by_name_at_the_bare_sender_address(name: str
 
 def test_ses_takes_the_named_sender_as_its_verified_identity(settings: Settings) -> None:
     """moto's SES refuses an address it has not verified, as SES does: it reads the address out of the name."""
-    SesMailer(boto3.client("sesv2"), settings.sender, "OTP Sign-in").send_code(ALICE, "123456", 10)
+    CodeMails(SesMailer(boto3.client("sesv2"), settings.sender, "OTP Sign-in"), "OTP Sign-in").send_code(
+        ALICE, "123456", 10
+    )
     (mail,) = sent_mails()
     assert mail["from"] == f"OTP Sign-in <{settings.sender}>" and code_in(mail) == "123456"
 

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.http.network import IPV6_PREFIX_LENGTH, source_network
+from chalicelib.config import IPV6_PREFIX_LENGTH
+from chalicelib.http.network import source_network
 
 deterministic = settings(max_examples=300, deadline=None, derandomize=True, database=None)
 ipv4 = st.ip_addresses(v=4)

@@ -25,8 +25,8 @@ from typing import Any
 import pytest
 
 from chalicelib.aws.models import DATA_DIR
+from chalicelib.core.metric_names import METRICS, REFRESH_ROUTE
 from chalicelib.http.exchange import EXPOSED_HEADERS
-from chalicelib.http.metrics import METRICS, REFRESH_ROUTE
 from tests.conftest import REPO_ROOT
 from tools.bootstrap import INDEXES
 from tools.precompile import precompile

@@ -31,8 +31,10 @@ from chalicelib.config import ConfigError, Settings
 from chalicelib.core.refusals import InvalidCode, Throttled
 from chalicelib.crypto import KeyedHasher
 from chalicelib.otp.codes import Purpose
+from chalicelib.otp.messages import CodeTexts
 from chalicelib.otp.service import OtpService
 from chalicelib.otp.sms_text import GSM7_BASIC, GSM7_EXTENSION, SEGMENT_SEPTETS, septets
+from chalicelib.wiring import read_settings
 from tests.conftest import (
     FakeClock,
     code_in,
@@ -194,7 +196,7 @@ def test_the_message_and_its_sns_attributes(settings: Settings) -> None:
             "OTP_SMS_ORIGINATION_NUMBER": "+18005550100",
         }
     )
-    SnsTexter(Sns(), configured).send_code(Identifier(PHONE, "+447400123456", "GB"), "123456", 5)
+    CodeTexts(SnsTexter(Sns(), configured), configured).send_code(Identifier(PHONE, "+447400123456", "GB"), "123456", 5)
     (request,) = published
     assert request["PhoneNumber"] == "+447400123456" and "TopicArn" not in request
     assert request["Message"] == (
@@ -209,14 +211,14 @@ def test_the_message_and_its_sns_attributes(settings: Settings) -> None:
 
 
 def texts(settings: Settings, code: str = "123456", minutes: int = 5) -> dict[Purpose, str]:
-    """The text ``SnsTexter`` sends ``code`` in, for each purpose."""
+    """The text ``CodeTexts`` sends ``code`` in, for each purpose."""
     published: list[str] = []
 
     class Sns:
         def publish(self, **request: Any) -> None:
             published.append(request["Message"])
 
-    texter = SnsTexter(Sns(), settings)
+    texter = CodeTexts(SnsTexter(Sns(), settings), settings)
     for purpose in Purpose:
         texter.send_code(Identifier(PHONE, NUMBER, "US"), code, minutes, purpose)
     return dict(zip(Purpose, published, strict=True))
@@ -270,7 +272,7 @@ def test_any_service_name_fits_every_text_or_stops_the_service(name: str, digits
     """Never a text refused per message: a name the settings accept fits every purpose's text, with any code."""
     env = {**PROD, "OTP_SERVICE_NAME": name, "OTP_CODE_DIGITS": str(digits)}
     try:
-        settings = Settings.from_environ({**env, **({"OTP_SMS_WEBOTP_DOMAIN": host} if host else {})})
+        settings = read_settings({**env, **({"OTP_SMS_WEBOTP_DOMAIN": host} if host else {})})
     except ConfigError as refused:
         assert str(refused).startswith("OTP_SERVICE_NAME")
         return

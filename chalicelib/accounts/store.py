@@ -34,29 +34,15 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from chalicelib.aws.dependencies import guarded
-from chalicelib.aws.expressions import (
-    NEVER,
-    PINNED,
-    TTL,
-    Expression,
-    Item,
-    Update,
-    conditional_update,
-    read_map,
-    read_number,
-    read_string,
-    transact,
-)
+from chalicelib.aws.writes import conditional_update, transact
 from chalicelib.config import Limits
 from chalicelib.core.assurance import pending
+from chalicelib.core.expressions import NEVER, PINNED, TTL, Expression, Item, Update, read_map, read_number, read_string
+from chalicelib.core.schema import ACTIVE, HOME, HOME_ACCOUNT, MFA, SESSIONS, STATUS
 from chalicelib.crypto import Sealed, Sealer
 
-SESSIONS = "sessions"
-MFA = "mfa"  # the account's second factors, owned by chalicelib/mfa/store.py
-HOME, HOME_ACCOUNT = "home", "home_account"  # on a linked identifier's item: where its account lives
 LAYOUT_VERSION = 1
-ACTIVE = "active"
-ACCOUNT_FIELDS = ("account", "status", "created_at", "last_sign_in_at", "ids")
+ACCOUNT_FIELDS = ("account", STATUS, "created_at", "last_sign_in_at", "ids")
 EXPIRED_SLACK = 2  # expired sessions a sign-in may leave behind for a later one to drop (see surplus_sessions)
 
 
@@ -270,7 +256,7 @@ class AccountStore:
                 ids = {kind: self._sealer.seal(identifier, _seal_context(key, kind))}
                 for name, value in (
                     ("account", str(uuid.uuid4())),
-                    ("status", ACTIVE),
+                    (STATUS, ACTIVE),
                     ("created_at", now),
                     ("ids", ids),
                     ("v", LAYOUT_VERSION),
@@ -337,7 +323,7 @@ class AccountStore:
         return Account(
             id=read_string(item, "account"),
             identifiers=identifiers,
-            status=read_string(item, "status"),
+            status=read_string(item, STATUS),
             created_at=read_number(item, "created_at"),
             last_sign_in_at=max([read_number(item, "last_sign_in_at"), *created]),
             mfa=read_map(item, MFA),
@@ -466,7 +452,7 @@ class AccountStore:
                 ConsistentRead=True,
             ).get("Item", {})
         session = _view(_entries(item).get(nonce), now)
-        if session is None or read_string(item, "status") != ACTIVE:
+        if session is None or read_string(item, STATUS) != ACTIVE:
             return None
         return self.account(key, item), session
 
@@ -478,7 +464,7 @@ class AccountStore:
         field = _fields(update, nonce)
         update.require(f"{field('h')} = {update.value(presented)} OR {field('hp')} = {update.value(presented)}")
         update.require(f"{field('x')} > {update.value(now)}")
-        update.require(f"{update.name('status')} = {update.value(ACTIVE)}")
+        update.require(f"{update.name(STATUS)} = {update.value(ACTIVE)}")
         update.set(f"{field('h')} = {update.value(replacement)}")
         update.set(f"{field('hg')} = {update.value(presented)}")
         update.set(f"{field('r')} = {update.value(now)}")
@@ -521,7 +507,7 @@ class AccountStore:
         update = Update()
         field = _fields(update, nonce)
         update.require(f"{field('x')} > {update.value(now)}")
-        update.require(f"{update.name('status')} = {update.value(ACTIVE)}")
+        update.require(f"{update.name(STATUS)} = {update.value(ACTIVE)}")
         update.require(generation_is(update, nonce, generation))
         for name, value in (("a", now), ("g", generation + 1), ("h", tag)):
             update.set(f"{field(name)} = {update.value(value)}")

@@ -1,8 +1,9 @@
-"""What an admin may do, and the refusals of the admin core: names only, free of everything else.
+"""What an admin may do: names only, free of everything else.
 
-app.py's routes name the actions and the HTTP layer turns the refusals into answers; both import this module
-alone, so that a container which only signs people in never loads the admin code (its cold start is the one a
-visitor waits for). The code that acts is in :mod:`chalicelib.admin.service` and :mod:`chalicelib.admin.store`.
+app.py's routes name the actions and import this module alone, so that a container which only signs people in
+never loads the admin code (its cold start is the one a visitor waits for); the admin's refusals are the core's
+(:mod:`chalicelib.core.refusals`). The code that acts is in :mod:`chalicelib.admin.service` and
+:mod:`chalicelib.admin.store`.
 """
 
 from __future__ import annotations

@@ -13,12 +13,12 @@ from typing import NamedTuple
 from chalicelib.accounts.identifiers import Identifier
 from chalicelib.admin.actions import Action
 from chalicelib.admin.store import Actor, AdminStore, AuditEntry, Found
-from chalicelib.aws.expressions import read_map
 from chalicelib.config import Limits
 from chalicelib.core.assurance import Factors
+from chalicelib.core.expressions import read_map
 from chalicelib.core.refusals import CannotLockSelf, UserNotFound
 from chalicelib.crypto import KeyedHasher
-from chalicelib.otp.store import FailureBudget
+from chalicelib.otp.store import failure_budget
 
 Clock = Callable[[], float]
 
@@ -78,7 +78,7 @@ class AdminService:
 
     def _card(self, found: Found) -> UserCard:
         now = int(self._clock())
-        budget = FailureBudget(self._limits, now)
+        budget = failure_budget(self._limits, now)
         states = []
         for (kind, value), key in zip(
             sorted(found.account.identifiers.items()), self._identifier_keys(found), strict=True

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from chalicelib.aws.dependencies import guarded
-from chalicelib.http.metrics import (
+from chalicelib.core.metric_names import (
     CHANNEL,
     CHANNEL_METRICS,
     COUNTRY,

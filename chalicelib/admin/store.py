@@ -22,28 +22,19 @@ import time
 import uuid
 from typing import Any, NamedTuple
 
-from chalicelib.accounts.store import ACTIVE, SESSIONS, Account, AccountStore, live_sessions
+from chalicelib.accounts.store import Account, AccountStore, live_sessions
 from chalicelib.admin.actions import Action
 from chalicelib.aws.dependencies import guarded
-from chalicelib.aws.expressions import (
-    TTL,
-    Expression,
-    Item,
-    Update,
-    read_number,
-    read_string,
-    to_attribute,
-    transact,
-)
+from chalicelib.aws.writes import transact
+from chalicelib.core.expressions import TTL, Expression, Item, Update, read_number, read_string, to_attribute
 from chalicelib.core.refusals import UserNotFound
+from chalicelib.core.schema import ACTIVE, FAILS, FAILS_WINDOW, LOCKED, MFA, SESSIONS, STATUS
 from chalicelib.crypto import Sealed, Sealer
 
 USER_INDEX = "account"  # partition key: the home item's ``account``; keys only
 AUDIT_INDEX = "audit"  # partition key ``audit_month``, sort key ``audit_at``; every attribute projected
 AUDIT_PREFIX = "audit#"
-LOCKED = "locked"
-MFA = "mfa"  # the account's second factors (two-step sign-in's map on the home item)
-FAILURE_FIELDS = ("fails", "fails_w")
+FAILURE_FIELDS = (FAILS, FAILS_WINDOW)
 # An entry's ``audit_at``, or with no request id the start of a month: where a page cut short by
 # AUDIT_MONTHS_PER_REQUEST stopped (:meth:`AdminStore.audit`).
 CURSOR = re.compile(r"\d{13}#[0-9A-Za-z-]{0,64}")
@@ -142,9 +133,9 @@ class AdminStore:
         home.require(f"{home.name('account')} = {home.value(account_id)}")
         writes = [(found.key, home)]
         if action is Action.LOCK:
-            home.set(f"{home.name('status')} = {home.value(LOCKED)}")
+            home.set(f"{home.name(STATUS)} = {home.value(LOCKED)}")
         if action is Action.UNLOCK:
-            home.set(f"{home.name('status')} = {home.value(ACTIVE)}")
+            home.set(f"{home.name(STATUS)} = {home.value(ACTIVE)}")
         if action is Action.DELETE_MFA:
             home.remove(MFA)
         if action is Action.CLEAR_FAILURES:

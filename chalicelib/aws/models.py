@@ -26,7 +26,7 @@ from botocore.loaders import Loader
 # calls the test suite saw chalicelib make, both ways). A client has a method for these only.
 OPERATIONS: dict[str, tuple[str, ...]] = {
     "cloudwatch": ("GetMetricData",),  # chalicelib/admin/stats.py
-    # chalicelib/{otp,accounts,mfa,admin}/store.py and aws/expressions.py: every write is a conditional update or
+    # chalicelib/{otp,accounts,mfa,admin}/store.py and aws/writes.py: every write is a conditional update or
     # a transaction of them (and the admin's audit Put, which travels inside a transaction).
     "dynamodb": ("BatchGetItem", "GetItem", "Query", "TransactWriteItems", "UpdateItem"),
     "kms": ("GetPublicKey", "Sign"),  # chalicelib/accounts/tokens.py

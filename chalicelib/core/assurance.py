@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 from chalicelib.config import OFF, REQUIRED
+from chalicelib.core.expressions import Update
 from chalicelib.core.refusals import EnrollmentRequired, MfaNotEnabled, ReauthenticationRequired
 
 MFA_AMR = "mfa"  # RFC 8176: more than one factor was proven
@@ -68,6 +69,23 @@ def aal(amr: Iterable[str]) -> int:
     return 2 if MFA_AMR in amr else 1
 
 
+def recent(proved_at: int, now: int, seconds: int) -> bool:
+    """Whether a proof made at ``proved_at`` is recent at ``now``: at most ``seconds`` old (the step-up window)."""
+    return now - proved_at <= seconds
+
+
+def stepped_up(amr: Iterable[str], proved_at: int, now: int, seconds: int) -> bool:
+    """RFC 9470's step-up: the second factor proven (AAL2), recently."""
+    return aal(amr) >= 2 and recent(proved_at, now, seconds)
+
+
+def stepped_up_condition(update: Update, entry: tuple[str, ...], now: int, seconds: int) -> str:
+    """:func:`stepped_up` as a write condition on the stored session entry at path ``entry`` (its ``amr`` list
+    and ``a``, the time of its last proof): the rule a write that needs step-up checks in the same request."""
+    amr, proved_at = update.name(*entry, "amr"), update.name(*entry, "a")
+    return f"contains({amr}, {update.value(MFA_AMR)}) AND {proved_at} >= {update.value(now - seconds)}"
+
+
 def uses_second_factor(policy: str, mfa: Mapping[str, Any]) -> bool:
     """Whether the account proves who it is with its second factor: it has one, and the stage has not turned
     two-step off (``OTP_MFA=OFF`` leaves stored factors dormant)."""
@@ -92,13 +110,13 @@ def require(
     factors = Factors.of(mfa)
     if needs is not Needs.ENROLLMENT and policy == REQUIRED and not factors.active:
         raise EnrollmentRequired()
-    recent = now - auth_time <= step_up_seconds
+    fresh = recent(auth_time, now, step_up_seconds)
     if needs is Needs.STEP_UP:
         if not factors.active:
             raise MfaNotEnabled()
-        if assurance < 2 or not recent:
+        if assurance < 2 or not fresh:
             raise ReauthenticationRequired()
     if needs is Needs.RECENT:
         by_factor = uses_second_factor(policy, mfa)
-        if (by_factor and assurance < 2) or not recent:
+        if (by_factor and assurance < 2) or not fresh:
             raise ReauthenticationRequired(by_code=not by_factor)

@@ -25,7 +25,7 @@ from chalicelib.accounts.sessions import Principal
 from chalicelib.accounts.store import Account
 from chalicelib.aws.dependencies import DependencyError
 from chalicelib.config import ConfigError
-from chalicelib.core import assurance
+from chalicelib.core import assurance, metric_names
 from chalicelib.core.refusals import Refusal, SessionRejected
 from chalicelib.http import direct, errors, metrics, network
 from chalicelib.http.errors import ApiError, ErrorKind
@@ -130,9 +130,9 @@ class Exchange:
     def channel(self, to: Identifier) -> None:
         """Say in the access log which channel a code goes or came by, and a text's country (its metrics'
         dimensions, :mod:`chalicelib.http.metrics`)."""
-        self.log[metrics.CHANNEL] = metrics.SMS_CHANNEL if to.kind == PHONE else metrics.EMAIL_CHANNEL
+        self.log[metric_names.CHANNEL] = metric_names.SMS_CHANNEL if to.kind == PHONE else metric_names.EMAIL_CHANNEL
         if to.kind == PHONE:
-            self.log[metrics.COUNTRY] = to.country
+            self.log[metric_names.COUNTRY] = to.country
 
     def request_id(self) -> str:
         """API Gateway's id of this request (what its own logs name it by); one of our own where there is none

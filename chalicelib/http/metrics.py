@@ -6,8 +6,8 @@ line's one ``_aws`` block into metrics. Dimensions are bounded: ``route`` (the r
 answer code of the catalogue), ``channel`` (``email`` or ``sms``) and ``country`` (an ISO code of the stage's
 SMS countries); never an address, a number or an id.
 
-The metric names, their units and their dimension sets are declared once here (:data:`METRICS`); the admin's
-statistics read them back by the same names (:mod:`chalicelib.admin.stats`).
+The metric names, their units and their dimension sets are declared once (:mod:`chalicelib.core.metric_names`);
+the admin's statistics read them back by the same names (:mod:`chalicelib.admin.stats`).
 """
 
 from __future__ import annotations
@@ -16,30 +16,20 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from chalicelib.core.metric_names import (
+    CHANNEL,
+    COUNTRY,
+    EMAIL_CHANNEL,
+    LOCK_ROUTE,
+    METRICS,
+    MFA_VERIFY_ROUTE,
+    OUTCOME,
+    REFRESH_ROUTE,
+    ROUTE,
+    SMS_CHANNEL,
+)
 from chalicelib.http import errors
 
-EMAIL_CHANNEL, SMS_CHANNEL = "email", "sms"
-CHANNEL, COUNTRY, OUTCOME, ROUTE = "channel", "country", "outcome", "route"
-BY_CHANNEL: tuple[tuple[str, ...], ...] = ((CHANNEL,),)
-BY_COUNTRY: tuple[tuple[str, ...], ...] = ((CHANNEL,), (CHANNEL, COUNTRY))
-BY_ROUTE: tuple[tuple[str, ...], ...] = ((ROUTE,),)
-# name -> (unit, dimension sets)
-METRICS: dict[str, tuple[str, tuple[tuple[str, ...], ...]]] = {
-    "CodesSent": ("Count", BY_CHANNEL),
-    "SignIns": ("Count", BY_CHANNEL),
-    "WrongCodes": ("Count", BY_CHANNEL),
-    "Refused": ("Count", ((CHANNEL, OUTCOME),)),
-    "SmsSent": ("Count", BY_COUNTRY),
-    "SmsCost": ("None", BY_COUNTRY),  # US dollars: CloudWatch has no currency unit
-    "SmsVerified": ("Count", BY_COUNTRY),
-    "SecondFactorChallenges": ("Count", BY_CHANNEL),  # a right first code whose account owes its second factor
-    "SecondFactorSignIns": ("Count", BY_ROUTE),
-    "SecondFactorFailures": ("Count", BY_ROUTE),  # wrong, replayed or out-of-budget codes; spent mfa_tokens
-    "AccountsLocked": ("Count", BY_ROUTE),
-    "RefreshReuse": ("Count", BY_ROUTE),
-}
-CHANNEL_METRICS = ("CodesSent", "SignIns", "WrongCodes", "SecondFactorChallenges")
-SMS_METRICS = ("SmsSent", "SmsCost", "SmsVerified")
 # Every route that sends a code: each text costs the same, whatever the code is for.
 SENT = frozenset(
     {("/otp", errors.CODE_SENT.code), ("/me/phone", errors.CODE_SENT.code), ("/reauthenticate", errors.CODE_SENT.code)}
@@ -53,12 +43,9 @@ PROVEN = frozenset(
         ("/reauthenticate", errors.REAUTHENTICATED.code),
     }
 )
-MFA_VERIFY_ROUTE = "/mfa/verify"
 SECOND_FACTOR_FAILED = frozenset(
     {errors.INVALID_CODE.code, errors.INVALID_MFA_TOKEN.code, errors.TOO_MANY_SECOND_FACTOR_FAILURES.code}
 )
-LOCK_ROUTE = "/admin/users/{id}/lock"
-REFRESH_ROUTE = "/token/refresh"
 
 
 def observed(log: Mapping[str, Any], refusals: frozenset[str], price: Callable[[str], Decimal]) -> dict[str, float]:

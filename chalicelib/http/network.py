@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import ipaddress
 
-# A subscriber is routed at least a /64 (RFC 6177; 3GPP gives each mobile device one), so a /64 is one party.
-IPV6_PREFIX_LENGTH = 64
+from chalicelib.config import IPV6_PREFIX_LENGTH
 
 
 def source_network(source_ip: object, ipv6_prefix_length: int = IPV6_PREFIX_LENGTH) -> str | None:

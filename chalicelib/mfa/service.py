@@ -20,10 +20,10 @@ from collections.abc import Callable
 from typing import Any
 
 from chalicelib.accounts.sessions import IssuedSession, Principal, SessionService
-from chalicelib.accounts.store import SESSIONS, AccountStore, SessionView
-from chalicelib.aws.expressions import Item, Update, read_map, read_number, read_string
+from chalicelib.accounts.store import AccountStore, SessionView
 from chalicelib.config import Limits
-from chalicelib.core.assurance import MFA_AMR, Factors
+from chalicelib.core.assurance import MFA_AMR, Factors, stepped_up
+from chalicelib.core.expressions import Item, Update, read_map, read_number, read_string
 from chalicelib.core.refusals import (
     InvalidCode,
     InvalidMfaToken,
@@ -33,11 +33,12 @@ from chalicelib.core.refusals import (
     ReauthenticationRequired,
     SessionRejected,
 )
+from chalicelib.core.schema import MFA, MFA_PENDING, SESSIONS
 from chalicelib.crypto import KeyedHasher, Sealed
 from chalicelib.mfa import recovery, totp
 from chalicelib.mfa.answers import Enrollment, Proof, Upgraded
 from chalicelib.mfa.challenge import Challenges
-from chalicelib.mfa.store import MFA, PENDING, WRITE_ATTEMPTS, MfaStore, RecoveryDigest, Spend, TotpStep, plain
+from chalicelib.mfa.store import WRITE_ATTEMPTS, MfaStore, RecoveryDigest, Spend, TotpStep, plain
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ class MfaService:
             item = self._store.read(ref.home)
             if Factors.of(read_map(item, MFA)).active:
                 raise MfaAlreadyEnabled()
-            sealed = read_string(read_map(item, PENDING), "s")
+            sealed = read_string(read_map(item, MFA_PENDING), "s")
             if not sealed:
                 raise NoPendingEnrollment()
             step = totp.matching_step(self._open(ref.home, sealed), code, now)
@@ -193,7 +194,7 @@ class MfaService:
         if read_number(entry, "g") != principal.session.generation:
             raise SessionRejected("superseded")  # upgraded meanwhile: the caller's token is of an earlier generation
         amr = [element.get("S") for element in entry.get("amr", {}).get("L", [])]
-        if MFA_AMR not in amr or read_number(entry, "a") < now - self._limits.step_up_seconds:
+        if not stepped_up(amr, read_number(entry, "a"), now, self._limits.step_up_seconds):
             raise ReauthenticationRequired()
 
     def _spend(self, key: str, item: Item, proof: Proof, now: int) -> Spend:

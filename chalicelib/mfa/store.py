@@ -21,15 +21,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from chalicelib.accounts.store import SESSIONS, generation_is
+from chalicelib.accounts.store import generation_is
 from chalicelib.aws.dependencies import DependencyError, guarded
-from chalicelib.aws.expressions import Item, Update, conditional_update, read_map, read_number, read_string
+from chalicelib.aws.writes import conditional_update
 from chalicelib.config import Limits
-from chalicelib.core.assurance import MFA_AMR
+from chalicelib.core.assurance import stepped_up_condition
+from chalicelib.core.expressions import Item, Update, read_map, read_number, read_string
 from chalicelib.core.refusals import InvalidMfaToken, MfaAlreadyEnabled, MfaNotEnabled, SessionRejected, Throttled
+from chalicelib.core.schema import MFA, MFA_FAILS, MFA_FAILS_WINDOW, MFA_PENDING, SESSIONS
+from chalicelib.core.windows import EmbeddedCount
 from chalicelib.crypto import Sealer
 
-MFA, PENDING = "mfa", "mfa_p"
 CONSECUTIVE_CEILING = 100  # NIST SP 800-63B-4 §3.2.2: at most 100 consecutive failed attempts
 WRITE_ATTEMPTS = 3
 
@@ -53,30 +55,9 @@ class RecoveryDigest(NamedTuple):
 Spend = TotpStep | RecoveryDigest
 
 
-class Budget:
+def second_factor_budget(limits: Limits, now: int) -> EmbeddedCount:
     """Second-factor failures per account and fixed window, in ``mfa.f`` / ``mfa.fw``."""
-
-    def __init__(self, limits: Limits, now: int) -> None:
-        window = limits.mfa_failure_budget
-        self.limit = window.limit
-        self.index = now // window.seconds
-        self.seconds_left = (self.index + 1) * window.seconds - now
-
-    def in_window(self, mfa: dict[str, Any]) -> bool:
-        return "fw" in mfa and read_number(mfa, "fw") == self.index
-
-    def spent(self, mfa: dict[str, Any]) -> bool:
-        return self.in_window(mfa) and read_number(mfa, "f") >= self.limit
-
-    def count(self, update: Update, fresh: bool) -> None:
-        """One more failure; ``fresh`` assumes none counted in this window yet (the condition checks it)."""
-        count, window = update.name(MFA, "f"), update.name(MFA, "fw")
-        if fresh:
-            update.set(f"{count} = {update.value(1)}, {window} = {update.value(self.index)}")
-            update.require(f"attribute_not_exists({window}) OR {window} <> {update.value(self.index)}")
-        else:
-            update.set(f"{count} = {count} + {update.value(1)}")
-            update.require(f"{window} = {update.value(self.index)} AND {count} < {update.value(self.limit)}")
+    return EmbeddedCount(limits.mfa_failure_budget, now, (MFA,), MFA_FAILS, MFA_FAILS_WINDOW)
 
 
 def _entry(item: Item, nonce: str) -> dict[str, Any] | None:
@@ -116,7 +97,7 @@ class MfaStore:
         """Make ``secret`` the account's pending enrollment; raises :class:`MfaAlreadyEnabled`."""
         update = Update()
         update.require(f"attribute_exists({update.name('account')}) AND attribute_not_exists({update.name(MFA)})")
-        update.set(f"{update.name(PENDING)} = {update.value({'s': self.seal(key, secret), 't': now})}")
+        update.set(f"{update.name(MFA_PENDING)} = {update.value({'s': self.seal(key, secret), 't': now})}")
         if not self._write(key, update)[0]:
             raise MfaAlreadyEnabled()
 
@@ -143,11 +124,11 @@ class MfaStore:
         ``expect`` and no factor is active. The item as it stood if refused."""
         update = Update()
         a, v = update.name, update.value
-        update.require(f"{a(PENDING, 's')} = {v(sealed)} AND attribute_not_exists({a(MFA)})")
+        update.require(f"{a(MFA_PENDING, 's')} = {v(sealed)} AND attribute_not_exists({a(MFA)})")
         self._session_holds(update, nonce, expect, now)
         update.set(f"{a(MFA)} = {v({'s': sealed, 'u': step, 'rc': dict.fromkeys(digests, 1)})}")
         update.set(f"{a(SESSIONS)} = {v({nonce: entry})}")
-        update.remove(PENDING)
+        update.remove(MFA_PENDING)
         return self._write(key, update)
 
     # -- using the factor --------------------------------------------------------------------------------
@@ -173,7 +154,7 @@ class MfaStore:
         ``mfa`` map as last read, if any) picks the first attempt's, else a first try is assumed. A wrong guess
         costs one refused write more, never a wrong count: the condition checks the assumption.
         """
-        budget = Budget(self._limits, now)
+        budget = second_factor_budget(self._limits, now)
         fresh = seen is None or not budget.in_window(seen)
         for _ in range(WRITE_ATTEMPTS):
             update = Update()
@@ -191,7 +172,7 @@ class MfaStore:
             if totp:
                 update.require(f"attribute_not_exists({consecutive}) OR {consecutive} < {v(CONSECUTIVE_CEILING)}")
             update.set(f"{consecutive} = if_not_exists({consecutive}, {v(0)}) + {v(1)}")
-            budget.count(update, fresh)
+            budget.count(update, fresh, limited=True)
             done, item = self._write(key, update, "ALL_OLD")
             if done:
                 return item
@@ -199,7 +180,9 @@ class MfaStore:
             fresh = not budget.in_window(read_map(item, MFA))  # only the window's assumption was wrong
         raise DependencyError("dynamodb", True, "the second-factor count kept changing under concurrent tries")
 
-    def _refused(self, item: Item, nonce: str, totp: bool, now: int, pending_tag: str | None, budget: Budget) -> None:
+    def _refused(
+        self, item: Item, nonce: str, totp: bool, now: int, pending_tag: str | None, budget: EmbeddedCount
+    ) -> None:
         entry, mfa = _entry(item, nonce), read_map(item, MFA)
         if pending_tag is not None:
             if (
@@ -251,7 +234,7 @@ class MfaStore:
         self._stepped_up(update, nonce, now, generation)
         update.set(f"{update.name(SESSIONS)} = {update.value({nonce: entry})}")
         update.remove(MFA)
-        update.remove(PENDING)
+        update.remove(MFA_PENDING)
         return self._write(key, update)
 
     def replace_codes(self, key: str, nonce: str, digests: list[str], now: int, generation: int) -> tuple[bool, Item]:
@@ -273,9 +256,7 @@ class MfaStore:
     def _stepped_up(self, update: Update, nonce: str, now: int, generation: int) -> None:
         """The step-up rule as a condition on the server's own entry, at the generation of the caller's token (so
         the entry's ``amr`` and ``a`` are the ones the token itself claims: an upgrade meanwhile refuses it)."""
-        a, v = update.name, update.value
-        update.require(f"contains({a(SESSIONS, nonce, 'amr')}, {v(MFA_AMR)})")
-        update.require(f"{a(SESSIONS, nonce, 'a')} >= {v(now - self._limits.step_up_seconds)}")
+        update.require(stepped_up_condition(update, (SESSIONS, nonce), now, self._limits.step_up_seconds))
         update.require(generation_is(update, nonce, generation))
 
     def _write(self, key: str, update: Update, returns: str = "NONE") -> tuple[bool, Item]:

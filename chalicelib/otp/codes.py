@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 import secrets
 
+from chalicelib.accounts.identifiers import PHONE
+from chalicelib.config import Limits
 from chalicelib.core.refusals import MalformedCode
 
 
@@ -16,6 +18,16 @@ class Purpose(enum.Enum):
     SIGN_IN = "sign_in"
     LINK = "link"  # adds the identifier to the signed-in account that asked
     REAUTHENTICATE = "reauthenticate"  # a recent proof before an account change
+
+
+def code_ttl(limits: Limits, kind: str) -> int:
+    """How long a code sent to an identifier of ``kind`` is valid: a text is read at once, a mail may wait."""
+    return limits.sms_code_ttl_seconds if kind == PHONE else limits.code_ttl_seconds
+
+
+def resend_cooldown(limits: Limits, kind: str) -> int:
+    """The least time between two codes to one identifier of ``kind``."""
+    return limits.sms_resend_cooldown_seconds if kind == PHONE else limits.resend_cooldown_seconds
 
 
 def generate_code(digits: int) -> str:

@@ -1,7 +1,7 @@
 """The one-time-code service: sending and verifying codes, free of HTTP and of boto3.
 
 Its collaborators are passed in: a :class:`~chalicelib.otp.store.CodeStore`, an
-:class:`~chalicelib.accounts.store.AccountStore`, the :class:`~chalicelib.aws.mailer.CodeSender` of each kind of
+:class:`~chalicelib.accounts.store.AccountStore`, the :class:`~chalicelib.otp.messages.CodeSender` of each kind of
 identifier, a
 :class:`~chalicelib.accounts.sessions.SessionService`, a :class:`~chalicelib.crypto.KeyedHasher` and a clock.
 """
@@ -15,24 +15,16 @@ from typing import NamedTuple
 
 from chalicelib.accounts.identifiers import EMAIL, PHONE, Identifier
 from chalicelib.accounts.sessions import IssuedSession, PendingSession, Principal, SessionService
-from chalicelib.accounts.store import (
-    ACTIVE,
-    SESSIONS,
-    Account,
-    AccountStore,
-    Asking,
-    Link,
-    LinkedMeanwhile,
-    Unlink,
-)
+from chalicelib.accounts.store import Account, AccountStore, Asking, Link, LinkedMeanwhile, Unlink
 from chalicelib.aws.dependencies import DependencyError
-from chalicelib.aws.expressions import Item, Update
-from chalicelib.aws.mailer import CodeSender
 from chalicelib.config import Limits
+from chalicelib.core.expressions import Item, Update
 from chalicelib.core.refusals import AccountLocked, InvalidCode, SessionRejected
+from chalicelib.core.schema import ACTIVE, SESSIONS
 from chalicelib.crypto import KeyedHasher
 from chalicelib.mfa.challenge import Challenges, MfaRequired
-from chalicelib.otp.codes import Purpose, generate_code
+from chalicelib.otp.codes import Purpose, code_ttl, generate_code, resend_cooldown
+from chalicelib.otp.messages import CodeSender
 from chalicelib.otp.store import CodeStore, GuessResult, SendTicket
 
 logger = logging.getLogger(__name__)
@@ -100,13 +92,13 @@ class OtpService:
             # cooldown for a message that never left. The take-back changes nothing if the write did not land.
             self._take_back(ticket)
             raise
-        ttl = self._limits.code_ttl(to.kind)
+        ttl = code_ttl(self._limits, to.kind)
         try:
             self._senders(to.kind).send_code(to, code, ttl // 60, purpose)
         except Exception:
             self._take_back(ticket)
             raise
-        return SentCode(to, ttl, self._limits.resend_cooldown(to.kind))
+        return SentCode(to, ttl, resend_cooldown(self._limits, to.kind))
 
     def verify_code(
         self, identifier: Identifier, code: str, source_network: str | None = None

@@ -1,19 +1,20 @@
 """The text message that carries a code: GSM-7 only and one segment, so that it costs one SMS and arrives whole.
 
 A message outside the GSM 03.38 alphabet is sent as UCS-2, whose segments hold 70 characters, not 160; one
-longer than a segment is split and billed per part. Both are refused when the settings are read (see
-:func:`check_template`), not discovered per message.
+longer than a segment is split and billed per part. Both are refused when the settings are read
+(:func:`check_settings`, from :func:`chalicelib.wiring.get_settings`), not discovered per message.
 
 Each purpose has its text: a sign-in code's is the configured template, a code that links a number or confirms a
 change says so in the service's own words (:data:`PURPOSE_TEMPLATES`), so that a person asked to read out "your
-code" can see what it would do. Every text ends with the origin-bound line (:func:`origin_host`) where there is one.
+code" can see what it would do. Every text ends with the origin-bound line where there is one
+(:attr:`chalicelib.config.Settings.sms_origin_host`).
 """
 
 from __future__ import annotations
 
 import string
-from urllib.parse import urlsplit
 
+from chalicelib.config import ConfigError, Settings
 from chalicelib.otp.codes import Purpose
 
 # GSM 03.38 basic character set (one septet each) and its extension table (an escape plus one septet: two).
@@ -24,7 +25,6 @@ GSM7_BASIC = frozenset(
 GSM7_EXTENSION = frozenset("^{}\\[~]|€\f")
 SEGMENT_SEPTETS = 160
 FIELDS = frozenset({"code", "service", "minutes"})
-DEFAULT_TEMPLATE = "{code} is your {service} code. It is valid for {minutes} minutes."
 # The texts of codes that do not sign in: the service's own, not settings, so that they always say what the code
 # does. Same fields as the sign-in template. Short, as each must fit one segment beside the service name, a
 # 10-digit code and the origin-bound line: the longer's own 84 septets leave 76 for those.
@@ -33,9 +33,6 @@ PURPOSE_TEMPLATES: dict[Purpose, str] = {
     Purpose.REAUTHENTICATE: "{code} confirms it is you before a change to your {service} account. "
     "If you did not ask, ignore it.",
 }
-HOST_CHARACTERS = frozenset(string.ascii_lowercase + string.digits + "-")
-MAX_HOST_LENGTH = 253
-MAX_LABEL_LENGTH = 63
 
 
 class UnsendableText(ValueError):
@@ -60,45 +57,6 @@ def septets(text: str) -> int:
         else:
             raise UnsendableText(f"{char!r} is not in the GSM-7 alphabet")
     return count
-
-
-def is_origin_host(host: str) -> bool:
-    """Whether ``host`` may be the host of an origin-bound line (``@<host> #<code>``): a bare DNS name.
-
-    The line names a host and nothing else: the WICG's "Origin-bound one-time codes delivered via SMS" makes its
-    origin ("https", host, no port), and Chromium's WebOTP parser reads only ``[A-Za-z0-9.-]`` after the ``@``
-    (a scheme, a port or a path makes no line at all) and binds ``localhost`` to http://localhost. So a host is
-    dot-separated labels of ASCII letters, digits and hyphens (an internationalised name in its ``xn--`` form),
-    each 1 to 63 characters and neither starting nor ending with a hyphen, at most 253 in all, its last
-    label not all digits: an IP address names no site (an IPv4 address is all digits, an IPv6 one has colons).
-    ``localhost`` is such a name.
-    """
-    labels = host.lower().split(".")
-    return (
-        len(host) <= MAX_HOST_LENGTH
-        and not labels[-1].isdigit()
-        and all(
-            0 < len(label) <= MAX_LABEL_LENGTH
-            and set(label) <= HOST_CHARACTERS
-            and not label.startswith("-")
-            and not label.endswith("-")
-            for label in labels
-        )
-    )
-
-
-def origin_host(issuer: str) -> str | None:
-    """The host of ``issuer`` (a URL), lower-cased and without its port, if it may bind codes (:func:`is_origin_host`).
-
-    The spec matches the line to the page same-site, but some browsers match the origin exactly: a sign-in page on
-    another host than the token issuer's names its own with ``OTP_SMS_WEBOTP_DOMAIN``. An issuer on an IP address,
-    as the local stage's http://127.0.0.1:8000, binds no code: its texts carry no line.
-    """
-    try:
-        host = urlsplit(issuer).hostname
-    except ValueError:  # a malformed URL (an unclosed IPv6 bracket): nothing to bind to
-        return None
-    return host if host and is_origin_host(host) else None
 
 
 def template_for(purpose: Purpose, sign_in_template: str) -> str:
@@ -150,3 +108,25 @@ def check_template(template: str, service: str, digits: int, valid_minutes: int,
 def _compose(template: str, service: str, code: str, valid_minutes: int, webotp_domain: str | None) -> str:
     text = template.format(code=code, service=service, minutes=valid_minutes)
     return f"{text}\n\n@{webotp_domain} #{code}" if webotp_domain else text
+
+
+def check_settings(settings: Settings) -> None:
+    """Refuse settings whose text of any purpose is not one GSM-7 segment, naming the variable to change (the
+    service's own texts hold the service name: a name too long for them is refused). The settings' own reading
+    (:meth:`chalicelib.config.Settings.from_environ`) checks each value's form; this checks what they make."""
+    try:
+        check_template(
+            settings.sms_template,
+            settings.service_name,
+            settings.limits.code_digits,
+            settings.limits.sms_code_ttl_seconds // 60,
+            settings.sms_origin_host,
+        )
+    except UnsendableText as error:
+        if error.purpose is Purpose.SIGN_IN:
+            raise ConfigError(f"OTP_SMS_TEMPLATE: {error}") from None
+        if error.purpose is None:  # the name is not GSM-7
+            raise ConfigError(f"OTP_SERVICE_NAME: {error}") from None
+        # The service's own texts are fixed: only the name, and the host of the line, make them longer.
+        host = ", or name a shorter host of the site in OTP_SMS_WEBOTP_DOMAIN" if settings.sms_origin_host else ""
+        raise ConfigError(f"OTP_SERVICE_NAME: {error}; shorten it{host}") from None

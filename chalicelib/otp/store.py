@@ -31,17 +31,13 @@ from typing import Any, NamedTuple
 from chalicelib.accounts.identifiers import PHONE
 from chalicelib.accounts.store import AccountStore, NewSession
 from chalicelib.aws.dependencies import DependencyError, guarded
-from chalicelib.aws.expressions import (
-    Item,
-    Update,
-    WindowCounter,
-    conditional_update,
-    read_number,
-    read_string,
-    transact,
-)
+from chalicelib.aws.writes import conditional_update, transact
 from chalicelib.config import Limits
+from chalicelib.core.expressions import Item, Update, read_number, read_string
 from chalicelib.core.refusals import Throttled
+from chalicelib.core.schema import FAILS, FAILS_WINDOW
+from chalicelib.core.windows import EmbeddedCount, WindowCounter
+from chalicelib.otp.codes import code_ttl, resend_cooldown
 
 logger = logging.getLogger(__name__)
 
@@ -89,38 +85,9 @@ class Quota(NamedTuple):
         return self.counter.key(self.subject_key)
 
 
-class FailureBudget:
+def failure_budget(limits: Limits, now: int) -> EmbeddedCount:
     """Failed codes per identifier and fixed window, in the identifier item's ``fails`` / ``fails_w``."""
-
-    def __init__(self, limits: Limits, now: int) -> None:
-        window = limits.failure_budget
-        self.limit = window.limit
-        self.index = now // window.seconds
-        self.seconds_left = (self.index + 1) * window.seconds - now
-
-    def current(self, item: Item) -> int:
-        return read_number(item, "fails") if "fails_w" in item and read_number(item, "fails_w") == self.index else 0
-
-    def exhausted(self, item: Item) -> bool:
-        return self.current(item) >= self.limit
-
-    def left(self, update: Update) -> str:
-        """The condition that the budget is not spent (a count from an earlier window counts as zero)."""
-        window = update.name("fails_w")
-        return (
-            f"attribute_not_exists({window}) OR {window} <> {update.value(self.index)} "
-            f"OR {update.name('fails')} < {update.value(self.limit)}"
-        )
-
-    def count(self, update: Update, before: Item) -> None:
-        """One more failure, assuming the window ``before`` shows; the condition makes that assumption safe."""
-        fails, window = update.name("fails"), update.name("fails_w")
-        if "fails_w" in before and read_number(before, "fails_w") == self.index:
-            update.set(f"{fails} = {fails} + {update.value(1)}")
-            update.require(f"{window} = {update.value(self.index)}")
-        else:
-            update.set(f"{fails} = {update.value(1)}, {window} = {update.value(self.index)}")
-            update.require(f"attribute_not_exists({window}) OR {window} <> {update.value(self.index)}")
+    return EmbeddedCount(limits.failure_budget, now, (), FAILS, FAILS_WINDOW)
 
 
 class CodeStore:
@@ -150,14 +117,14 @@ class CodeStore:
         number block's, then the source network's), the failure budget, the identifier's quotas, its cooldown.
         """
         limits, now = self._limits, ticket.now
-        cooldown = limits.resend_cooldown(ticket.kind)
-        fails = FailureBudget(limits, now)
+        cooldown = resend_cooldown(limits, ticket.kind)
+        fails = failure_budget(limits, now)
         update = Update()
         a, v = update.name, update.value
         update.require(f"attribute_not_exists({a('sent_at')}) OR {a('sent_at')} <= {v(now - cooldown)}")
         update.require(fails.left(update))
         update.set(f"{a('code')} = {v(ticket.code_digest)}")
-        update.set(f"{a('code_expires_at')} = {v(now + limits.code_ttl(ticket.kind))}")
+        update.set(f"{a('code_expires_at')} = {v(now + code_ttl(limits, ticket.kind))}")
         update.set(f"{a('guesses')} = {v(0)}")
         update.set(f"{a('prev_sent_at')} = if_not_exists({a('sent_at')}, {v(0)})")
         update.set(f"{a('sent_at')} = {v(now)}")
@@ -178,7 +145,7 @@ class CodeStore:
         for quota in others:
             if quota.counter.exhausted(found[quota.key]):
                 raise Throttled(quota.reason, quota.counter.seconds_left)
-        if fails.exhausted(reasons[0]):
+        if fails.spent(reasons[0]):
             raise Throttled("too_many_failures", fails.seconds_left)
         for quota in own:
             if quota.counter.exhausted(found[quota.key]):
@@ -276,8 +243,8 @@ class CodeStore:
                 if refusal is not None:
                     self._record_failure(key, before, now, network_key)
                     raise refusal
-                if FailureBudget(self._limits, now).exhausted(before):
-                    raise Throttled("too_many_failures", FailureBudget(self._limits, now).seconds_left)
+                if failure_budget(self._limits, now).spent(before):
+                    raise Throttled("too_many_failures", failure_budget(self._limits, now).seconds_left)
                 if _replays_used_code(before, guess_digest):
                     return Guess(GuessResult.WRONG, before)  # a double submit of the code that just signed in
                 if attempt == 1 and self._guessable(before, now) and self._accounts.is_full(before):
@@ -321,7 +288,7 @@ class CodeStore:
         update.require(f"{a('code_expires_at')} > {v(now)}")
         update.require(f"{a('guesses')} < {v(self._limits.max_guesses_per_code)}")
         update.require(code_unused(update))
-        update.require(FailureBudget(self._limits, now).left(update))
+        update.require(failure_budget(self._limits, now).left(update))
         update.set(f"{a('guesses')} = {a('guesses')} + {v(1)}")
         update.set(f"{a('last_guess')} = {v(guess_digest)}")
         self._accounts.open_speculatively(update, session)
@@ -362,14 +329,8 @@ class CodeStore:
 
     def failures_cleared(self, before: Item, now: int) -> Callable[[Update], None] | None:
         """Clauses that clear the failure budget after a right guess, if this window counted any failure."""
-        if not FailureBudget(self._limits, now).current(before):
-            return None
-
-        def clear(update: Update) -> None:
-            update.remove("fails")
-            update.remove("fails_w")
-
-        return clear
+        budget = failure_budget(self._limits, now)
+        return budget.clear if budget.current(before) else None
 
     def withdraw_guess(self, key: str, guess_digest: str, nonce: str) -> None:
         """Take back a right guess whose session is not handed out (signing failed, or its network is over
@@ -415,17 +376,17 @@ class CodeStore:
         (``nonce`` empty) the same write is made with a condition no item meets, and refused: the requests a
         verify makes then do not tell whether the identifier had a live code, and nothing is written to it.
         """
-        fails = FailureBudget(self._limits, now)
+        fails = failure_budget(self._limits, now)
         if not nonce:
             decoy = Update()
-            fails.count(decoy, before)
+            fails.count(decoy, fresh=not fails.in_window(before), limited=False)
             self._accounts.discard_speculative(decoy, NO_SESSION)
             conditional_update(self._client, self._table, key, decoy)
             return
         seen, discard = before, True
         for _ in range(WRITE_ATTEMPTS):
             update = Update()
-            fails.count(update, seen)
+            fails.count(update, fresh=not fails.in_window(seen), limited=False)
             update.keep_until(now + self._limits.retention_seconds)
             if discard:
                 self._accounts.discard_speculative(update, nonce)

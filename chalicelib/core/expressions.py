@@ -1,24 +1,17 @@
-"""DynamoDB expression building: placeholders for every name and value, so rules read like rules.
+"""DynamoDB expressions: placeholders for every name and value, so rules read like rules.
 
 An :class:`Update` collects the clauses of one write from every module that owns part of an item (the code
-state, the account, its sessions), so that one round trip can carry all of them.
+state, the account, its sessions), so that one round trip can carry all of them. Building one needs no AWS:
+:mod:`chalicelib.aws.writes` sends it.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
-
-from botocore.exceptions import ClientError
-
-from chalicelib.aws.dependencies import CONDITION_FAILED, DependencyError, guarded
-from chalicelib.config import Window
 
 Item = Mapping[str, Mapping[str, Any]]
 
-TRANSACTION_ATTEMPTS = 3
-TRANSACTION_CANCELLED = frozenset({"TransactionCanceledException"})
 TTL = "expires_at"  # the table's TTL attribute
 # An item that must outlive every window (an account's home) holds the string "never" here; DynamoDB's TTL
 # ignores items whose TTL attribute is not a number, so writes that keep an item alive write
@@ -125,82 +118,6 @@ class Update(Expression):
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
         return self.params(TableName=table, Key={"pk": {"S": key}}, UpdateExpression=self.expression(), **extra, **rest)
-
-
-def conditional_update(client: Any, table: str, key: str, update: Update, returns: str = "NONE") -> tuple[bool, Item]:
-    """Run ``update`` on item ``key``: whether it was done, and the item, as ``returns`` asks if it was, as it
-    stood if its condition refused it (a refusal is an answer, not a failure; failures raise DependencyError)."""
-    try:
-        with guarded("dynamodb", expected=CONDITION_FAILED):
-            answer = client.update_item(**update.request(table, key, ReturnValues=returns))
-    except ClientError as refused:
-        return False, refused.response.get("Item", {})
-    return True, answer.get("Attributes", {})
-
-
-def transact(
-    client: Any,
-    table: str,
-    writes: list[tuple[str, Update]],
-    sleep: Callable[[float], None] = time.sleep,
-    puts: tuple[dict[str, Any], ...] = (),
-    token: str | None = None,
-) -> list[Item] | None:
-    """Run the updates (and ``puts``, whole ``Put`` requests) atomically; ``None`` when done, else the old items
-    (``{}`` where absent) of a refusal, in the order of the writes and then the puts.
-
-    Transactions touching a busy item are cancelled with ``TransactionConflict``; those are retried. With
-    ``token`` (DynamoDB's ``ClientRequestToken``), a retry of a transaction that landed is not applied twice.
-    """
-    updates = [{"Update": update.request(table, key)} for key, update in writes] + [{"Put": put} for put in puts]
-    idempotent = {"ClientRequestToken": token} if token else {}
-    for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
-        try:
-            with guarded("dynamodb", expected=TRANSACTION_CANCELLED):
-                client.transact_write_items(TransactItems=updates, **idempotent)
-            return None
-        except ClientError as cancelled:
-            reasons = cancelled.response.get("CancellationReasons", [])
-            codes = {str(reason.get("Code")) for reason in reasons}
-            if "ConditionalCheckFailed" in codes:
-                return [reason.get("Item", {}) for reason in reasons]
-            if not codes <= {"TransactionConflict", "None"} or attempt == TRANSACTION_ATTEMPTS:
-                detail = f"transaction cancelled: {', '.join(sorted(codes))}"
-                raise DependencyError("dynamodb", "ValidationError" not in codes, detail) from cancelled
-            sleep(0.05 * attempt)
-    raise AssertionError("unreachable: the last attempt returns or raises")
-
-
-class WindowCounter:
-    """At most ``window.limit`` events per fixed, clock-aligned window, counted in an item of its own.
-
-    The item's key names the window (``<subject>/<name>@<index>``) and TTL removes it after the window, so a new
-    window starts from zero without a read, and no counter outlives its window whatever the use.
-    """
-
-    def __init__(self, name: str, window: Window, now: int) -> None:
-        self.name = name
-        self.window = window
-        self.index = now // window.seconds
-        self.seconds_left = (self.index + 1) * window.seconds - now
-        self.ends_at = now + self.seconds_left
-
-    def key(self, subject_key: str) -> str:
-        return f"{subject_key}/{self.name}@{self.index}"
-
-    def count_one(self, by: int = 1, limited: bool = True) -> Update:
-        """Count ``by`` events (negative: take them back); counting up is refused once the limit is reached,
-        unless the event has happened already and is only being recorded (``limited=False``)."""
-        update = Update()
-        count = update.name("n")
-        update.set(f"{count} = if_not_exists({count}, {update.value(0)}) + {update.value(by)}")
-        update.set(f"{update.name(TTL)} = {update.value(self.ends_at)}")
-        if by > 0 and limited:
-            update.require(f"attribute_not_exists({count}) OR {count} < {update.value(self.window.limit)}")
-        return update
-
-    def exhausted(self, item: Item) -> bool:
-        return self.window.enabled and read_number(item, "n") >= self.window.limit
 
 
 def to_attribute(value: Any) -> dict[str, Any]:
