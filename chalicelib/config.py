@@ -215,7 +215,7 @@ class Limits:
     code_ttl_seconds: int = _defaulted(Integer("OTP_CODE_TTL_SECONDS", 600, "code lifetime", minimum=60))
     max_guesses_per_code: int = _defaulted(Integer("OTP_MAX_ATTEMPTS", 6, "guesses per code", minimum=1))
     # NIST SP 800-63B-4 3.2.2: at most 100 consecutive failures; 50 per fixed window is 100 across a boundary
-    failure_budget: Window = _defaulted(  # noqa: RUF009 a Window is frozen, so one default can be shared
+    failure_budget: Window = _defaulted(
         Windowed(
             Integer(
                 "OTP_FAILURE_BUDGET",
@@ -227,7 +227,7 @@ class Limits:
         )
     )
     # A stranger exhausts only their own network's budgets, never the owner's sign-in from elsewhere.
-    failures_per_ip_and_address: Window = _defaulted(  # noqa: RUF009 a Window is frozen, so one default can be shared
+    failures_per_ip_and_address: Window = _defaulted(
         Windowed(
             Integer(
                 "OTP_FAILURES_PER_IP_AND_ADDRESS",
@@ -238,7 +238,7 @@ class Limits:
             Integer("OTP_FAILURES_PER_IP_AND_ADDRESS_WINDOW_SECONDS", 3_600, "its window", minimum=60),
         )
     )
-    failures_per_ip: Window = _defaulted(  # noqa: RUF009 a Window is frozen, so one default can be shared
+    failures_per_ip: Window = _defaulted(
         Windowed(
             Integer(
                 "OTP_FAILURES_PER_IP",
@@ -252,13 +252,13 @@ class Limits:
     resend_cooldown_seconds: int = _defaulted(
         Integer("OTP_RESEND_COOLDOWN_SECONDS", 30, "minimum time between two sends to one address", minimum=0)
     )
-    sends_per_address: Window = _defaulted(  # noqa: RUF009 a Window is frozen, so one default can be shared
+    sends_per_address: Window = _defaulted(
         Windowed(
             Integer("OTP_SENDS_PER_ADDRESS", 5, "sends per address per window", minimum=1),
             Integer("OTP_ADDRESS_WINDOW_SECONDS", 3_600, "the per-address window", minimum=60),
         )
     )
-    sends_per_ip: Window = _defaulted(  # noqa: RUF009 a Window is frozen, so one default can be shared
+    sends_per_ip: Window = _defaulted(
         Windowed(
             Integer("OTP_SENDS_PER_IP", 30, "sends per source IP per window; 0 switches it off", minimum=0),
             Integer("OTP_IP_WINDOW_SECONDS", 3_600, "the per-IP window", minimum=60),
@@ -307,7 +307,7 @@ class Limits:
     )
     # Counted before each comparison and cleared by a success, so concurrent guesses cannot pass it; it also
     # feeds the NIST ceiling of 100 consecutive failures (MFA_CONSECUTIVE_FAILURES).
-    mfa_failure_budget: Window = _defaulted(  # noqa: RUF009 a Window is frozen, so one default can be shared
+    mfa_failure_budget: Window = _defaulted(
         Windowed(
             Integer(
                 "OTP_MFA_FAILURE_BUDGET", 10, "wrong second-factor codes per account per window", minimum=1, maximum=100
@@ -333,19 +333,19 @@ class Limits:
     sms_resend_cooldown_seconds: int = _defaulted(
         Integer("OTP_SMS_RESEND_COOLDOWN_SECONDS", 60, "minimum time between two texts to one number", minimum=0)
     )
-    sms_sends_per_number: Window = _defaulted(  # noqa: RUF009 a Window is frozen, so one default can be shared
+    sms_sends_per_number: Window = _defaulted(
         Windowed(
             Integer("OTP_SMS_SENDS_PER_NUMBER", 5, "texts per number per window", minimum=1),
             Integer("OTP_SMS_NUMBER_WINDOW_SECONDS", 3_600, "its window", minimum=60),
         )
     )
-    sms_sends_per_number_daily: Window = _defaulted(  # noqa: RUF009 a Window is frozen, so one default can be shared
+    sms_sends_per_number_daily: Window = _defaulted(
         Windowed(
             Integer("OTP_SMS_SENDS_PER_NUMBER_DAILY", 10, "texts per number per longer window", minimum=1),
             Integer("OTP_SMS_NUMBER_DAILY_WINDOW_SECONDS", 86_400, "its window", minimum=60),
         )
     )
-    sms_sends_per_ip: Window = _defaulted(  # noqa: RUF009 a Window is frozen, so one default can be shared
+    sms_sends_per_ip: Window = _defaulted(
         Windowed(
             Integer(
                 "OTP_SMS_SENDS_PER_IP",
@@ -356,7 +356,7 @@ class Limits:
             Integer("OTP_SMS_IP_WINDOW_SECONDS", 3_600, "its window", minimum=60),
         )
     )
-    sms_sends_per_prefix: Window = _defaulted(  # noqa: RUF009 a Window is frozen, so one default can be shared
+    sms_sends_per_prefix: Window = _defaulted(
         Windowed(
             Integer(
                 "OTP_SMS_SENDS_PER_PREFIX",
@@ -367,7 +367,7 @@ class Limits:
             Integer("OTP_SMS_PREFIX_WINDOW_SECONDS", 3_600, "its window", minimum=60),
         )
     )
-    sms_sends_per_country: Window = _defaulted(  # noqa: RUF009 a Window is frozen, so one default can be shared
+    sms_sends_per_country: Window = _defaulted(
         Windowed(
             Integer(
                 "OTP_SMS_SENDS_PER_COUNTRY",
@@ -379,7 +379,7 @@ class Limits:
         )
     )
     # Refuses texts before the AWS account's SMS spend limit, which drops them silently; email keeps working.
-    sms_budget: Window = _defaulted(  # noqa: RUF009 a Window is frozen, so one default can be shared
+    sms_budget: Window = _defaulted(
         Windowed(
             Integer("OTP_SMS_DAILY_BUDGET", 1_000, "texts the whole stage sends per window", minimum=1),
             Integer("OTP_SMS_BUDGET_WINDOW_SECONDS", 86_400, "its window", minimum=3_600),
