@@ -164,6 +164,23 @@ def test_a_code_with_surrounding_spaces_is_accepted(client: Client) -> None:
     assert verify(client, f" {last_code()} ").status_code == 200
 
 
+@pytest.mark.parametrize("between", [" ", "-", "\u00a0"])
+def test_a_code_typed_in_two_groups_signs_in(client: Client, between: str) -> None:
+    send(client)
+    code = last_code()
+    answer = verify(client, f"{code[:3]}{between}{code[3:]}")
+    assert (answer.status_code, answer.json_body["code"]) == (200, "verified")
+
+
+def test_a_malformed_code_is_refused_in_words_a_person_reads(client: Client) -> None:
+    send(client)
+    answer = verify(client, "123 45")
+    assert (answer.status_code, answer.json_body) == (
+        400,
+        {"message": "Enter the 6 digits of the code.", "code": "invalid_otp"},
+    )
+
+
 def assert_throttled(answer: Any, code: str, retry_after: int) -> None:
     assert answer.status_code == 429
     assert answer.json_body["code"] == code

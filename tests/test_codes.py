@@ -30,14 +30,54 @@ def test_codes_are_uniform_over_their_digits() -> None:
     assert all(1_700 < n < 2_300 for n in counts.values())  # ~2000 each; beyond 10 sigma is a bug
 
 
-@pytest.mark.parametrize("raw", ["123456", " 123456\n", "000000"])
-def test_well_formed_codes(raw: str) -> None:
-    assert parse_code(raw, 6) == raw.strip()
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "123456",
+        " 123456\n",
+        "123 456",
+        "123-456",
+        "12 34 56",
+        "1-2-3-4-5-6",
+        "123\u00a0456",  # pasted from a mail: a no-break space
+        "123\u2009456",  # a thin space
+        "123\u2011456",  # a non-breaking hyphen
+        "123\u2013456",  # an en dash
+        " 123 456 ",
+        "123 - 456",
+    ],
+)
+def test_codes_typed_as_people_type_them(raw: str) -> None:
+    assert parse_code(raw, 6) == "123456"
 
 
-@pytest.mark.parametrize("raw", ["12345", "1234567", "12 456", "١٢٣٤٥٦", "12345a", 123456, None, ""])
+def test_a_code_keeps_its_leading_zeros() -> None:
+    assert parse_code("000 001", 6) == "000001"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "12345",
+        "1234567",
+        "12 456",
+        "123 4567",
+        "-123456",
+        "123456-",
+        "123_456",
+        "123.456",
+        "123/456",
+        "123\t456",
+        "١٢٣٤٥٦",  # only ASCII digits are a code's
+        "12345a",
+        "123 45a",
+        123456,
+        None,
+        "",
+    ],
+)
 def test_malformed_codes(raw: object) -> None:
-    with pytest.raises(MalformedCode):
+    with pytest.raises(MalformedCode, match=r"^6 digits$"):
         parse_code(raw, 6)
 
 

@@ -471,9 +471,7 @@ def test_a_message_is_filled_in_where_its_answer_is_made(ctx: Ctx) -> None:
     with pytest.raises(InvalidAddress) as invalid:
         normalize_address("not-an-address")
     assert ctx.send("not-an-address").json_body["message"] == f"Enter a valid email address. {invalid.value}"
-    assert ctx.verify("12345").json_body["message"] == (
-        "The code is not well-formed: otp must be a string of exactly 6 digits."
-    )
+    assert ctx.verify("12345").json_body["message"] == "Enter the 6 digits of the code."
     assert ctx.client.http.delete("/me").json_body["message"] == "DELETE is not supported here."
     assert ctx.send().json_body["message"] == f"We sent a sign-in code to {ALICE}. It is valid for 10 minutes."
 

@@ -35,7 +35,19 @@ LOCAL_SERVER = "http://127.0.0.1:8000"  # make run's API (chalice local)
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")  # what app.py routes to its views; OPTIONS is the preflight
 SCHEMAS = "#/components/schemas/"
 JSON = "application/json"
-CODE_DIGITS = "^[0-9]{6,10}$"  # OTP_CODE_DIGITS is 6 to 10, per stage
+# Digits, with spaces or hyphens between them as people type codes (chalicelib/otp/codes.py's parse_code).
+TYPED_DIGITS = "^\\s*[0-9]+(?:[ \\u00a0\\u2009\\u202f\\u2010-\\u2013-]+[0-9]+)*\\s*$"
+
+
+def typed_code(digits: str) -> dict[str, Any]:
+    return {
+        "type": "string",
+        "pattern": TYPED_DIGITS,
+        "description": f"{digits} digits; spaces or hyphens between them are taken (123 456, 123-456)",
+    }
+
+
+CODE = typed_code("OTP_CODE_DIGITS (6 to 10, per stage)")
 USER_ID = {"type": "string", "format": "uuid"}
 TIMESTAMP = {"type": "integer", "description": "seconds since the Unix epoch"}
 SECONDS = {"type": "integer", "minimum": 0}
@@ -527,7 +539,7 @@ def schemas() -> dict[str, Any]:
             "cursor": STRING,
         }
     )
-    proof = {"otp": {"type": "string", "pattern": f"^[0-9]{{{TOTP_DIGITS}}}$"}, "recovery_code": STRING}
+    proof = {"otp": typed_code(str(TOTP_DIGITS)), "recovery_code": STRING}
     return {
         "Answer": obj(
             {
@@ -691,15 +703,11 @@ def schemas() -> dict[str, Any]:
         "RefreshTokenRequest": obj({"refresh_token": STRING}),
         "SignOutRequest": obj({"everywhere": {"type": "boolean", "default": False}}, []),
         "PhoneRequest": obj({"phone": PHONE_NUMBER}),
-        "PhoneVerifyRequest": obj({"phone": PHONE_NUMBER, "otp": {"type": "string", "pattern": CODE_DIGITS}}),
+        "PhoneVerifyRequest": obj({"phone": PHONE_NUMBER, "otp": CODE}),
         "ReauthenticateRequest": obj(
             {
                 "via": {**IDENTIFIER_KIND, "description": "one of the account's own; by default its address"},
-                "otp": {
-                    "type": "string",
-                    "pattern": CODE_DIGITS,
-                    "description": "absent: send a code; given: check it",
-                },
+                "otp": {**CODE, "description": f"absent: send a code; given: check it, {CODE['description']}"},
             },
             [],
         ),
@@ -718,7 +726,7 @@ def _otp_request(action: str, otp: bool = False) -> dict[str, Any]:
     """POST /otp's body for ``action``: exactly one of email and phone, and the code to verify."""
     properties = {"action": {"const": action}, "email": {"type": "string", "format": "email"}, "phone": PHONE_NUMBER}
     if otp:
-        properties["otp"] = {"type": "string", "pattern": CODE_DIGITS}
+        properties["otp"] = CODE
     return {
         **obj(properties, ["action", "otp"] if otp else ["action"]),
         "oneOf": [{"required": ["email"]}, {"required": ["phone"]}],

@@ -103,7 +103,7 @@ UNKNOWN_ACTION = ErrorKind("unknown_action", 400, 'Unknown action: use "send_otp
 INVALID_EMAIL = ErrorKind("invalid_email", 400, "Enter a valid email address. {reason}")
 INVALID_PHONE = ErrorKind("invalid_phone", 400, "Enter a valid phone number: {reason}.")
 PHONE_NOT_SUPPORTED = ErrorKind("phone_not_supported", 400, "We cannot text a code to this number: {reason}.")
-INVALID_OTP = ErrorKind("invalid_otp", 400, "The code is not well-formed: {reason}.")
+INVALID_OTP = ErrorKind("invalid_otp", 400, "Enter the {reason} of the code.")
 INVALID_REFRESH_TOKEN = ErrorKind("invalid_refresh_token", 400, '"refresh_token" is required.')
 METHOD_NOT_ALLOWED = ErrorKind("method_not_allowed", 405, "{method} is not supported here.")
 

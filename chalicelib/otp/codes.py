@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 import secrets
 
 from chalicelib.accounts.identifiers import PHONE
@@ -18,6 +19,13 @@ class Purpose(enum.Enum):
     SIGN_IN = "sign_in"
     LINK = "link"  # adds the identifier to the signed-in account that asked
     REAUTHENTICATE = "reauthenticate"  # a recent proof before an account change
+
+
+# Between two digits, one of: space, no-break space, thin space, narrow no-break space, hyphen-minus, hyphen,
+# non-breaking hyphen, figure dash, en dash. Only ASCII digits count: "١٢٣٤٥٦" is not a code here.
+_SEPARATORS = " \u00a0\u2009\u202f\u002d\u2010\u2011\u2012\u2013"
+_SEPARATOR = re.compile(f"[{re.escape(_SEPARATORS)}]")
+_TYPED_CODE = re.compile(f"[0-9]+(?:[{re.escape(_SEPARATORS)}]+[0-9]+)*")
 
 
 def code_ttl(limits: Limits, kind: str) -> int:
@@ -36,8 +44,13 @@ def generate_code(digits: int) -> str:
 
 
 def parse_code(raw: object, digits: int) -> str:
-    """``raw`` without surrounding white space, if it is exactly ``digits`` ASCII digits."""
+    """The ``digits`` ASCII digits of ``raw``, as people type, paste or read them out: surrounding white space
+    dropped, and spaces or hyphens between digits ("123 456", "123-456"; a pasted no-break or thin space,
+    a typographic hyphen or dash alike). Anything else, or another number of digits, is :class:`MalformedCode`."""
     code = raw.strip() if isinstance(raw, str) else ""
-    if len(code) != digits or not (code.isascii() and code.isdigit()):
-        raise MalformedCode(f"otp must be a string of exactly {digits} digits")
+    if not _TYPED_CODE.fullmatch(code):
+        raise MalformedCode(f"{digits} digits")
+    code = _SEPARATOR.sub("", code)
+    if len(code) != digits:
+        raise MalformedCode(f"{digits} digits")
     return code
