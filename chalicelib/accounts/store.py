@@ -478,7 +478,7 @@ class AccountStore:
         self, key: str, before: Item, nonce: str, presented: str, replacement: str, now: int, grace: int
     ) -> tuple[Refresh, Account | None, SessionView | None]:
         entry = _entries(before).get(nonce)
-        if _view(entry, now) is None or read_string(before, "status") != ACTIVE:
+        if _view(entry, now) is None or read_string(before, STATUS) != ACTIVE:
             return Refresh.INVALID, None, None
         assert entry is not None
         if read_string(entry, "hg") == presented and now - read_number(entry, "r") <= grace:

@@ -28,7 +28,7 @@ from chalicelib.aws.dependencies import guarded
 from chalicelib.aws.writes import transact
 from chalicelib.core.expressions import TTL, Expression, Item, Update, read_number, read_string, to_attribute
 from chalicelib.core.refusals import UserNotFound
-from chalicelib.core.schema import ACTIVE, FAILS, FAILS_WINDOW, LOCKED, MFA, SESSIONS, STATUS
+from chalicelib.core.schema import ACTIVE, FAILS, FAILS_WINDOW, HOME, LOCKED, MFA, SESSIONS, STATUS
 from chalicelib.crypto import Sealed, Sealer
 
 USER_INDEX = "account"  # partition key: the home item's ``account``; keys only
@@ -93,9 +93,9 @@ class AdminStore:
     def home(self, key: str) -> Found | None:
         """The account whose home is ``key``, or that the identifier item at ``key`` is linked to."""
         item = self.read(key)
-        if "account" not in item and read_string(item, "home"):
+        if "account" not in item and read_string(item, HOME):
             linked_to = read_string(item, "home_account")
-            key, item = read_string(item, "home"), self.read(read_string(item, "home"))
+            key, item = read_string(item, HOME), self.read(read_string(item, HOME))
             if read_string(item, "account") != linked_to:
                 return None  # a link being undone: its account no longer lists it
         if "account" not in item:
