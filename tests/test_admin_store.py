@@ -6,6 +6,7 @@ audit trail across months and retention are tests/test_admin.py's.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import boto3
@@ -13,13 +14,14 @@ import pytest
 
 from chalicelib.accounts.identifiers import EMAIL, Identifier
 from chalicelib.admin.actions import Action
-from chalicelib.admin.store import AUDIT_PREFIX, Actor, AdminStore, Found
+from chalicelib.admin.store import AUDIT_PREFIX, Actor, AdminStore, AuditEntry, Found
 from chalicelib.config import Settings
 from chalicelib.core.refusals import UserNotFound
 from chalicelib.core.schema import LOCKED
 from chalicelib.crypto import KeyedHasher
 from chalicelib.otp.service import OtpService
 from tests.conftest import FakeClock
+from tests.dynamodb_size import item_size
 from tests.test_service import KEY, RecordingSender, make_service
 
 ALICE = Identifier(EMAIL, "alice@example.com")
@@ -85,6 +87,53 @@ def test_an_action_lands_with_its_audit_entry_whose_reason_is_sealed(rig: Rig) -
         ADMIN.account_id,
         REASON,
     )
+    assert entry.target_identifiers == {EMAIL: ALICE.value}
+    assert ALICE.value not in str(item)  # the identifiers too are sealed: a dumped table holds no address
+
+
+def test_an_entry_names_the_identifiers_the_account_had_when_the_admin_acted(rig: Rig) -> None:
+    account_id = rig.account()
+    rig.act(Action.SIGN_OUT, account_id)
+    home = rig.found(account_id).key
+    rig.client.delete_item(TableName=rig.table, Key={"pk": {"S": home}})  # the account is gone since
+    (entry,), _ = rig.store.audit(10, None, int(rig.clock()))
+    assert entry.target_identifiers == {EMAIL: ALICE.value}
+
+
+def test_sealed_identifiers_moved_onto_another_entry_do_not_open(rig: Rig) -> None:
+    rig.act(Action.SIGN_OUT, rig.account())
+    rig.act(Action.SIGN_OUT, rig.account(Identifier(EMAIL, "bob@example.com")))
+    first, second = rig.audit_items()
+    rig.client.update_item(
+        TableName=rig.table,
+        Key={"pk": first["pk"]},
+        UpdateExpression="SET target_ids = :moved",
+        ExpressionAttributeValues={":moved": second["target_ids"]},
+    )
+    entries, _ = rig.store.audit(10, None, int(rig.clock()))
+    moved = next(entry for entry in entries if entry.cursor == first["audit_at"]["S"])
+    assert moved.target_identifiers == {}  # never shown wrong; the rest of the entry still stands
+
+
+def test_the_largest_audit_entry_is_under_its_stated_bound() -> None:
+    """docs/item-layout.md: under 4 KB with the longest reason (500 four-byte characters), address and number."""
+    sealer = KeyedHasher(KEY).sealer()
+    store = AdminStore(None, "table", None, sealer, 400)  # type: ignore[arg-type]
+    address = "a" * 64 + "@" + ".".join(["b" * 63, "b" * 63, "b" * 58]) + ".cc"
+    assert len(address) == 254
+    entry = AuditEntry(
+        10**13 - 1,
+        "11111111-1111-4111-8111-111111111111",
+        "a" * 254,
+        "clear_failures",
+        "22222222-2222-4222-8222-222222222222",
+        {EMAIL: address, "phone": "+" + "9" * 15},
+        "\U0001f600" * 500,
+        "r" * 64,
+        f"{10**13 - 1:013d}#" + "r" * 64,
+    )
+    item = store._audit_put(str(uuid.uuid4()), entry)["Item"]
+    assert item_size(item) < 4 * 1024
 
 
 def test_an_action_on_an_account_no_longer_there_writes_nothing(rig: Rig) -> None:

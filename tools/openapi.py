@@ -534,6 +534,7 @@ def schemas() -> dict[str, Any]:
             "actor": obj({"user_id": USER_ID, "email": STRING}),
             "action": STRING,
             "user_id": USER_ID,
+            "identifiers": identifiers,
             "reason": STRING,
             "request_id": STRING,
             "cursor": STRING,

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import calendar
+import json
 import re
 import time
 import uuid
@@ -28,7 +29,7 @@ from chalicelib.aws.dependencies import guarded
 from chalicelib.aws.writes import transact
 from chalicelib.core.expressions import TTL, Expression, Item, Update, read_number, read_string, to_attribute
 from chalicelib.core.refusals import UserNotFound
-from chalicelib.core.schema import ACTIVE, FAILS, FAILS_WINDOW, HOME, LOCKED, MFA, SESSIONS, STATUS
+from chalicelib.core.schema import ACTIVE, FAILS, FAILS_WINDOW, HOME, HOME_ACCOUNT, LOCKED, MFA, SESSIONS, STATUS
 from chalicelib.crypto import Sealed, Sealer
 
 USER_INDEX = "account"  # partition key: the home item's ``account``; keys only
@@ -59,6 +60,7 @@ class AuditEntry(NamedTuple):
     actor_hint: str
     action: str
     target: str
+    target_identifiers: dict[str, str]  # kind -> identifier, as the account held them when the admin acted
     reason: str
     request_id: str
     cursor: str  # its ``audit_at``: the ``before`` that starts the next page after it
@@ -144,7 +146,7 @@ class AdminStore:
             for key in linked:
                 other = Update()
                 # Only an item that is still this account's: clearing must not create or reach another's.
-                other.require(f"{other.name('home_account')} = {other.value(account_id)}")
+                other.require(f"{other.name(HOME_ACCOUNT)} = {other.value(account_id)}")
                 for name in FAILURE_FIELDS:
                     other.remove(name)
                 writes.append((key, other))
@@ -159,6 +161,7 @@ class AdminStore:
             actor.hint,
             action.value,
             account_id,
+            dict(found.account.identifiers),
             reason,
             request_id,
             f"{now_ms:013d}#{request_id}",
@@ -185,6 +188,7 @@ class AdminStore:
             "actor_hint": entry.actor_hint,
             "action": entry.action,
             "target": entry.target,
+            "target_ids": self._sealer.seal(json.dumps(entry.target_identifiers), _target_context(key)),
             "reason": self._sealer.seal(entry.reason, _reason_context(key)),
             "request_id": entry.request_id,
             TTL: at + self._retention_seconds,
@@ -244,12 +248,17 @@ class AdminStore:
             reason = self._sealer.open(read_string(item, "reason"), _reason_context(key))
         except Sealed:
             reason = ""  # never shown wrong; the rest of the entry still stands
+        try:
+            identifiers = json.loads(self._sealer.open(read_string(item, "target_ids"), _target_context(key)))
+        except Sealed:
+            identifiers = {}  # an entry written before the identifiers were recorded, or one that does not open
         return AuditEntry(
             read_number(item, "at"),
             read_string(item, "actor"),
             read_string(item, "actor_hint"),
             read_string(item, "action"),
             read_string(item, "target"),
+            identifiers,
             reason,
             read_string(item, "request_id"),
             read_string(item, "audit_at"),
@@ -263,6 +272,10 @@ def valid_cursor(cursor: str) -> bool:
 def _reason_context(key: str) -> str:
     # Bound to the entry's item and the field: a sealed reason copied onto another entry does not open.
     return f"{key}\x00reason"
+
+
+def _target_context(key: str) -> str:
+    return f"{key}\x00target_ids"
 
 
 def _month(epoch: int) -> str:

@@ -125,6 +125,8 @@ def audit_entry(entry: AuditEntry) -> dict[str, Any]:
         "actor": {"user_id": entry.actor, "email": entry.actor_hint},
         "action": entry.action,
         "user_id": entry.target,
+        # The account's identifiers when the admin acted (the account may have changed or gone since).
+        "identifiers": [{"type": kind, "value": value} for kind, value in sorted(entry.target_identifiers.items())],
         "reason": entry.reason,
         "request_id": entry.request_id,
         "cursor": entry.cursor,
