@@ -93,6 +93,25 @@ def test_every_kind_of_invalid_code_gets_one_identical_answer(client: Client, cl
         assert (answer.status_code, answer.json_body) == (401, INVALID_CODE)
 
 
+def test_a_double_submit_of_the_right_code_is_no_wrong_guess(
+    client: Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    send(client)
+    right = last_code()
+    assert verify(client, right).status_code == 200
+    capsys.readouterr()
+    again = verify(client, right)
+    assert (again.status_code, again.json_body) == (401, INVALID_CODE)  # the answer of any invalid code
+    (line,) = [line for line in json_lines(capsys.readouterr().out) if line.get("route") == "/otp"]
+    assert line["reason"] == "replayed" and "WrongCodes" not in line  # the dashboard counts no wrong code
+    budget = boto3.client("dynamodb").get_item(
+        TableName=wiring.get_settings().table_name,
+        Key={"pk": {"S": wiring.get_hasher().subject_key("email", ALICE)}},
+        ConsistentRead=True,
+    )["Item"]
+    assert "fails" not in budget  # and the address's failure ceiling counts none
+
+
 def test_unknown_and_known_addresses_are_indistinguishable(client: Client) -> None:
     send(client)
     answers = {}

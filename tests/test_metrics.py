@@ -54,6 +54,7 @@ def price(country: str) -> Decimal:
         ({"route": "/reauthenticate", "code": "reauthenticated", "channel": "email"}, {}),
         ({"route": "/reauthenticate", "code": "invalid_code", "channel": "email"}, {"WrongCodes": 1}),
         ({"route": "/otp", "code": "invalid_code", "channel": "email"}, {"WrongCodes": 1}),
+        ({"route": "/otp", "code": "invalid_code", "channel": "email", "reason": "replayed"}, {}),  # a double submit
         ({"route": "/otp", "code": "mfa_required", "channel": "email"}, {"SecondFactorChallenges": 1}),
         (
             {"route": "/otp", "code": "mfa_required", "channel": "sms", "country": "US"},

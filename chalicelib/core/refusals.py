@@ -51,9 +51,14 @@ class MalformedCode(Refusal):
 
 
 class InvalidCode(Refusal):
-    """Wrong, expired, used, replaced or never requested: deliberately one answer for all of them."""
+    """Wrong, expired, used, replaced or never requested: deliberately one answer for all of them. Its detail
+    :data:`REPLAYED` (for the log and the metrics only) marks the used code presented again, as a double submit
+    does: no one's wrong guess."""
 
     reason = "invalid_code"
+
+
+REPLAYED = "replayed"
 
 
 class AccountLocked(Refusal):

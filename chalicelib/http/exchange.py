@@ -26,7 +26,7 @@ from chalicelib.accounts.store import Account
 from chalicelib.aws.dependencies import DependencyError
 from chalicelib.config import ConfigError
 from chalicelib.core import assurance, metric_names
-from chalicelib.core.refusals import Refusal, SessionRejected
+from chalicelib.core.refusals import InvalidCode, Refusal, SessionRejected
 from chalicelib.http import direct, errors, metrics, network
 from chalicelib.http.errors import ApiError, ErrorKind
 
@@ -179,8 +179,10 @@ def respond(request: Request, route: str, handler: Handler, public_cache_seconds
         status, body = handler(exchange)
         headers: Headers = {}
     except Exception as error:
-        if isinstance(error, SessionRejected):
-            exchange.log["reason"] = str(error)  # e.g. "reused": a stolen refresh token; worth an alarm
+        if isinstance(error, SessionRejected | InvalidCode) and error.detail:
+            # Fixed words, never request data: "reused" (a stolen refresh token; worth an alarm), "replayed" (a
+            # used code presented again: not counted as a wrong code).
+            exchange.log["reason"] = error.detail
         failure = _as_api_error(error)
         status, body = failure.status, {"message": failure.message, "code": failure.code}
         headers = dict(failure.headers)

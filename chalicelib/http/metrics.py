@@ -28,6 +28,7 @@ from chalicelib.core.metric_names import (
     ROUTE,
     SMS_CHANNEL,
 )
+from chalicelib.core.refusals import REPLAYED
 from chalicelib.http import errors
 
 # Every route that sends a code: each text costs the same, whatever the code is for.
@@ -70,8 +71,8 @@ def observed(log: Mapping[str, Any], refusals: frozenset[str], price: Callable[[
                 found["SecondFactorChallenges"] = 1
             if sms:
                 found["SmsVerified"] = 1
-        if code == errors.INVALID_CODE.code:
-            found["WrongCodes"] = 1
+        if code == errors.INVALID_CODE.code and log.get("reason") != REPLAYED:
+            found["WrongCodes"] = 1  # not the used code presented again (a double submit): no wrong guess
         if code in refusals:
             found["Refused"] = 1
     if route == MFA_VERIFY_ROUTE and code == errors.VERIFIED.code:

@@ -19,7 +19,7 @@ from chalicelib.accounts.store import Account, AccountStore, Asking, Link, Linke
 from chalicelib.aws.dependencies import DependencyError
 from chalicelib.config import Limits
 from chalicelib.core.expressions import Item, Update
-from chalicelib.core.refusals import AccountLocked, InvalidCode, SessionRejected
+from chalicelib.core.refusals import REPLAYED, AccountLocked, InvalidCode, SessionRejected
 from chalicelib.core.schema import ACTIVE, SESSIONS
 from chalicelib.crypto import KeyedHasher
 from chalicelib.mfa.challenge import Challenges, MfaRequired
@@ -241,6 +241,8 @@ class OtpService:
         guess_digest = self._code_digest(identifier, code, purpose)
         pending = self._sessions.prepare(key, now, AMR[identifier.kind])
         guess = self._store.check_guess(key, guess_digest, now, pending.record, self._network_key(source_network))
+        if guess.result is GuessResult.REPLAYED:
+            raise InvalidCode(REPLAYED)  # the same answer as any wrong code; the log says which
         if guess.result is not GuessResult.RIGHT:
             raise InvalidCode()
         return key, guess_digest, _Guess(guess.before, pending)

@@ -51,6 +51,7 @@ _POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="otp-gate")
 class GuessResult(enum.Enum):
     RIGHT = "right"
     WRONG = "wrong"
+    REPLAYED = "replayed"  # the code that was already used, presented again: wrong, but no one's failure
 
 
 class Guess(NamedTuple):
@@ -246,7 +247,7 @@ class CodeStore:
                 if failure_budget(self._limits, now).spent(before):
                     raise Throttled("too_many_failures", failure_budget(self._limits, now).seconds_left)
                 if _replays_used_code(before, guess_digest):
-                    return Guess(GuessResult.WRONG, before)  # a double submit of the code that just signed in
+                    return Guess(GuessResult.REPLAYED, before)  # e.g. a double submit of the code that signed in
                 if attempt == 1 and self._guessable(before, now) and self._accounts.is_full(before):
                     self._accounts.make_room(key, before, now)  # only after faults left speculative sessions
                     continue
