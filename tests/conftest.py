@@ -134,7 +134,7 @@ def override_settings(monkeypatch: pytest.MonkeyPatch, **overrides: str) -> None
 
     @functools.cache
     def settings() -> Settings:
-        return Settings.from_environ({**os.environ, **overrides})
+        return wiring.read_settings({**os.environ, **overrides})
 
     monkeypatch.setattr(wiring, "get_settings", settings)
 

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from app import PUBLIC_DOCUMENTS
 from chalicelib.http import errors
-from tests.conftest import FakeClock, code_in, sent_mails, sent_texts
+from tests.conftest import FakeClock, code_in, override_settings, sent_mails, sent_texts
 
 EXAMPLES = 2100
 SEED_EVERY = 100  # a fresh sign-in every so many examples
@@ -116,12 +116,14 @@ CATALOGUE = {
     "/.well-known/jwks.json": answers(errors.JWKS),
     "/.well-known/openid-configuration": answers(errors.OPENID_CONFIGURATION),
 }
-# Two-step sign-in: 403 mfa_disabled_here and mfa_enrollment_required belong to other stages' policies.
-MFA_POLICY = answers(errors.MFA_DISABLED_HERE, errors.MFA_ENROLLMENT_REQUIRED)
+# Answers of other stages' two-step policies, each only where app.py can give it: 403 mfa_disabled_here (OFF) on
+# the /mfa routes, 403 mfa_enrollment_required (REQUIRED) on a bearer route that needs more than ENROLLMENT.
+DISABLED_HERE = answers(errors.MFA_DISABLED_HERE)
+ENROLLMENT_REQUIRED = answers(errors.MFA_ENROLLMENT_REQUIRED)
 PROOFS = answers(errors.INVALID_CODE, errors.MFA_PROOF_BODY, errors.INVALID_OTP, errors.TOO_MANY_FAILURES)
 CATALOGUE["/otp"] |= answers(errors.MFA_REQUIRED)
-CATALOGUE["/me"] |= MFA_POLICY
-CATALOGUE["/reauthenticate"] |= MFA_POLICY
+for path in ("/me", "/me/phone", "/me/phone/verify", "/reauthenticate"):
+    CATALOGUE[path] |= ENROLLMENT_REQUIRED
 CATALOGUE.update(
     {
         "/mfa/totp": answers(
@@ -132,7 +134,8 @@ CATALOGUE.update(
             errors.REAUTHENTICATION_REQUIRED,
             errors.INVALID_TOKEN,
         )
-        | MFA_POLICY,
+        | DISABLED_HERE
+        | ENROLLMENT_REQUIRED,  # DELETE needs step-up
         "/mfa/totp/confirm": answers(
             errors.MFA_ENABLED,
             errors.INVALID_CODE,
@@ -142,21 +145,23 @@ CATALOGUE.update(
             errors.INVALID_TOKEN,
         )
         | BODY_ERRORS
-        | MFA_POLICY,
-        "/mfa/verify": answers(errors.VERIFIED, errors.INVALID_MFA_TOKEN) | PROOFS | BODY_ERRORS | MFA_POLICY,
+        | DISABLED_HERE,
+        "/mfa/verify": answers(errors.VERIFIED, errors.INVALID_MFA_TOKEN) | PROOFS | BODY_ERRORS | DISABLED_HERE,
         "/mfa/reauthenticate": answers(errors.REAUTHENTICATED, errors.INVALID_TOKEN, errors.MFA_NOT_ENABLED)
         | PROOFS
         | BODY_ERRORS
-        | MFA_POLICY,
+        | DISABLED_HERE
+        | ENROLLMENT_REQUIRED,
         "/mfa/recovery-codes": answers(
             errors.RECOVERY_CODES, errors.REAUTHENTICATION_REQUIRED, errors.MFA_NOT_ENABLED, errors.INVALID_TOKEN
         )
-        | MFA_POLICY,
+        | DISABLED_HERE
+        | ENROLLMENT_REQUIRED,
     }
 )
 # The admin routes: the fuzz's tokens are no admin's, but every answer a route documents counts.
 NOBODY = "0b6e3c5a-8f0e-4a51-9d43-6f1f2d7c9e10"
-ADMIN_CALLER = answers(errors.INVALID_TOKEN, errors.ADMIN_REQUIRED, errors.ADMIN_MFA_REQUIRED) | MFA_POLICY
+ADMIN_CALLER = answers(errors.INVALID_TOKEN, errors.ADMIN_REQUIRED, errors.ADMIN_MFA_REQUIRED) | ENROLLMENT_REQUIRED
 ADMIN_CHANGE = (
     ADMIN_CALLER
     | BODY_ERRORS
@@ -619,7 +624,23 @@ def check(request: FuzzRequest, status: int, headers: dict[str, str], raw: bytes
 SEND = FuzzRequest("POST", "/otp", "", {}, None, "utf-8", 0, False)
 
 
-def test_no_request_gets_a_5xx_or_an_answer_outside_the_catalogue(client: Client, clock: FakeClock) -> None:
+# What each two-step policy answers that the others do not, beside what every stage answers (see below).
+POLICY_ANSWERS = {
+    "OPTIONAL": {"signed_in"},
+    "REQUIRED": {"mfa_enrollment_required"},  # a session of an account without a factor may only enroll one
+    "OFF": {"signed_in", "mfa_disabled_here"},
+}
+
+
+# The default policy is in the fast tier; the others' runs (as long) only in make test.
+@pytest.mark.parametrize(
+    "policy",
+    ["OPTIONAL", pytest.param("REQUIRED", marks=pytest.mark.slow), pytest.param("OFF", marks=pytest.mark.slow)],
+)
+def test_no_request_gets_a_5xx_or_an_answer_outside_the_catalogue(
+    client: Client, clock: FakeClock, monkeypatch: pytest.MonkeyPatch, policy: str
+) -> None:
+    override_settings(monkeypatch, OTP_MFA=policy)
     live = Live()
     seen: Counter[tuple[str, str, str]] = Counter()
 
@@ -701,7 +722,6 @@ def test_no_request_gets_a_5xx_or_an_answer_outside_the_catalogue(client: Client
         "code_sent",
         "verified",
         "refreshed",
-        "signed_in",
         "signed_out",
         "revoked",
         "invalid_code",
@@ -710,6 +730,7 @@ def test_no_request_gets_a_5xx_or_an_answer_outside_the_catalogue(client: Client
         "body_too_large",
         "invalid_phone",
         "phone_not_supported",
+        *POLICY_ANSWERS[policy],
     } <= codes, sorted(codes)
     print(f"\n{sum(seen.values())} requests; answers by code: {dict(Counter(c for _, _, c in seen.elements()))}")
 
