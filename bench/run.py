@@ -40,7 +40,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from tools.run_local import HOST, Stack, headless_stack, local_aws_env
+from tools.offline_aws import offline_aws_env
+from tools.run_local import HOST, Stack, headless_stack
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DOCS = REPO_ROOT / "docs"
@@ -120,7 +121,7 @@ def _read(path: str) -> str:
 
 def stage_environment(stack: Stack) -> dict[str, str]:
     """What a process of the local stage sees: the stage's settings as chalice local sets them, the embedded AWS."""
-    env = local_aws_env(os.environ, stack.aws_url)
+    env = offline_aws_env(os.environ, stack.aws_url)
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # the warm-up run leaves the bytecode cache a deployed zip lacks
     env.update(stack.stage_env())
     env.update(OTP_TOKEN_ISSUER=stack.api_url, PYTHONPATH=str(REPO_ROOT), **LOAD_SETTINGS)
@@ -144,12 +145,15 @@ class ColdRequests:
     of its own container."""
 
     stack: Stack
+    # The addresses' prefix: each series of cold starts on one stack needs its own, or its first sends meet the
+    # resend cooldown of the earlier series' (a quick run reaches the zip's within 30 s of the first's).
+    series: str = "cold"
     count: int = 0
 
     def make(self, kind: str) -> tuple[str, dict[str, Any], dict[str, str]]:
         """(module, request body, environment over the stage's) for one process of ``kind``."""
         self.count += 1
-        email = f"cold-{self.count}@example.com"
+        email = f"{self.series}-{self.count}@example.com"
         extra: dict[str, str] = {}
         if kind.endswith(BY_EXTENSION):
             kind = kind.removesuffix(BY_EXTENSION)
@@ -242,7 +246,7 @@ def from_the_zip(stack: Stack, archive: Path, runs: int) -> dict[str, Any]:
     builds the zip (with its modules' bytecode, tools/precompile.py) and with its sources only (as Chalice alone
     builds it), interleaved with the prototype's process; ratios to the prototype within each round."""
     env = {**stage_environment(stack), "PYTHONDONTWRITEBYTECODE": "1"}
-    requests = ColdRequests(stack)
+    requests = ColdRequests(stack, series="zip")
     with tempfile.TemporaryDirectory() as scratch:
         built, sources = Path(scratch, "built"), Path(scratch, "sources")
         with zipfile.ZipFile(archive) as zipped:
@@ -703,18 +707,11 @@ def _level(stack: Stack, clients: int, seconds: float, warmup: float) -> dict[st
 
 
 def overhead(calls: int) -> dict[str, Any]:
+    """bench/overhead.py's figures, from a fresh process with the local stage's settings and no AWS to reach (every
+    call is stubbed there; tests/test_bench.py starts it through here too)."""
     from tools.bootstrap import load_stage_env
 
-    env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
-    env.update(
-        load_stage_env("local"),
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_CONFIG_FILE=os.devnull,
-        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-        PYTHONPATH=str(REPO_ROOT),
-    )
+    env = {**offline_aws_env(os.environ), **load_stage_env("local"), "PYTHONPATH": str(REPO_ROOT)}
     result = subprocess.run(
         [sys.executable, "-m", "bench.overhead", str(calls)],
         cwd=REPO_ROOT,
@@ -734,14 +731,7 @@ def overhead(calls: int) -> dict[str, Any]:
 
 def package(stage: str) -> dict[str, Any]:
     """Built by the deployment's own `make package` (chalice package + cfn-lint), offline from AWS."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
-    env.update(
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_CONFIG_FILE=os.devnull,
-        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-    )
+    env = offline_aws_env(os.environ)
     started = time.time()
     command = ["make", "package", f"STAGE={stage}"]
     if sys.prefix != sys.base_prefix:  # this interpreter's virtualenv, rather than make's default one

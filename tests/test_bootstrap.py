@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from chalicelib import config
 from tools import bootstrap
 from tools.bootstrap import BootstrapError, Clients, Settings, Step
 
@@ -180,6 +182,55 @@ def test_local_stage_of_the_repository_names_all_resources() -> None:
         sender="no-reply@signin.localhost.dev",
         secret_id="otp-signin/local/code-hash-key",
         signing_key="alias/otp-signin-local",
+    )
+
+
+NAMED = {
+    "OTP_TABLE": "otp_users",
+    "OTP_SENDER": "no-reply@signin.localhost.dev",
+    "OTP_HASH_SECRET_ID": "otp/test/key",
+    "OTP_SIGNING_KEY_ID": "alias/otp-test",
+}
+DECLARED = {declaration.name: declaration for declaration in config.SETTINGS}
+
+
+@pytest.mark.parametrize("value", [None, "", "   ", " otp-padded "])
+@pytest.mark.parametrize("field", bootstrap.RESOURCE_SETTINGS)
+def test_each_resource_name_is_read_by_the_services_own_declaration(field: str, value: str | None) -> None:
+    # Unset, blank, padded: bootstrap takes what the function would take, or refuses with the config's message.
+    variable = bootstrap.RESOURCE_SETTINGS[field]
+    env = {name: given for name, given in NAMED.items() if name != variable}
+    if value is not None:
+        env[variable] = value
+    try:
+        expected = DECLARED[variable].read(env)
+    except config.ConfigError as error:
+        with pytest.raises(BootstrapError, match=re.escape(str(error))):
+            Settings.from_env(env)
+        return
+    if expected is None:  # the function may do without it, bootstrap cannot
+        with pytest.raises(BootstrapError, match=f"{variable} is not set: bootstrap provisions what it names"):
+            Settings.from_env(env)
+    else:
+        assert getattr(Settings.from_env(env), field) == expected
+
+
+def test_an_unset_table_is_the_services_default_and_a_blank_sender_is_refused() -> None:
+    # Bootstrap once refused the first and provisioned the second, a table named "   " or a sender of blanks.
+    assert Settings.from_env({name: value for name, value in NAMED.items() if name != "OTP_TABLE"}).table == (
+        DECLARED["OTP_TABLE"].default
+    )
+    with pytest.raises(BootstrapError, match=r"^OTP_SENDER is not set$"):
+        Settings.from_env({**NAMED, "OTP_SENDER": "   "})
+
+
+def test_every_missing_name_is_named_at_once() -> None:
+    with pytest.raises(BootstrapError) as refused:
+        Settings.from_env({"OTP_HASH_SECRET": "k" * 32})  # enough for the function in a test, not for bootstrap
+
+    assert str(refused.value) == (
+        "OTP_SENDER is not set; OTP_HASH_SECRET_ID is not set: bootstrap provisions what it names; "
+        "OTP_SIGNING_KEY_ID is not set"
     )
 
 

@@ -1,7 +1,7 @@
 """What ships: the Lambda zip holds only runtime code, and the CloudFormation path lints clean and is wired right.
 
 ``chalice package`` runs once per deployed stage and session (it fetches manylinux wheels from PyPI the first
-time and caches them in ``.chalice/deployments/``), offline from AWS: fake credentials, a fixed region. The
+time and caches them in ``.chalice/deployments/``), offline from AWS (``tools.offline_aws``: fake credentials). The
 merged template is checked by ``cfn-lint`` (errors and warnings both fail: no rule is ignored) and then read
 for the properties the issue asks for, because a template can lint clean and still provision the wrong thing.
 """
@@ -29,6 +29,7 @@ from chalicelib.core.metric_names import METRICS, REFRESH_ROUTE
 from chalicelib.http.exchange import EXPOSED_HEADERS
 from tests.conftest import REPO_ROOT
 from tools.bootstrap import INDEXES
+from tools.offline_aws import offline_aws_env
 from tools.precompile import precompile
 
 CONFIG = json.loads((REPO_ROOT / ".chalice" / "config.json").read_text())
@@ -80,19 +81,6 @@ class Package:
         return json.loads((self.directory / "sam.json").read_text())
 
 
-def offline_env() -> dict[str, str]:
-    """The environment without real AWS settings: Chalice wants a region and may look for credentials."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_CONFIG_FILE=os.devnull,
-        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-    )
-    return env
-
-
 def venv_tool(name: str) -> str:
     """A console script of the interpreter running the tests (the project's venv), else one on PATH."""
     beside = Path(sys.executable).parent / name
@@ -109,7 +97,7 @@ def package(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     result = subprocess.run(
         [venv_tool("chalice"), "package", "--stage", stage, "--merge-template", str(MERGE_TEMPLATE), str(out)],
         cwd=REPO_ROOT,
-        env=offline_env(),
+        env=offline_aws_env(os.environ),  # Chalice wants a region and may look for credentials
         capture_output=True,
         text=True,
         timeout=300,

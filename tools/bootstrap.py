@@ -23,6 +23,8 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chalicelib.config import SETTINGS, ConfigError, Text
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CHALICE_CONFIG = REPO_ROOT / ".chalice" / "config.json"
 
@@ -57,6 +59,17 @@ class BootstrapError(Exception):
     """A resource exists in a state bootstrap must not repair on its own (e.g. a wrong key schema)."""
 
 
+# The settings that name what bootstrap provisions, by its field: read by the service's own declarations
+# (chalicelib/config.py), so that bootstrap creates what the function will use, under the same defaults and checks.
+RESOURCE_SETTINGS = {
+    "table": "OTP_TABLE",
+    "sender": "OTP_SENDER",
+    "secret_id": "OTP_HASH_SECRET_ID",
+    "signing_key": "OTP_SIGNING_KEY_ID",
+}
+_DECLARED = {declaration.name: declaration for declaration in SETTINGS if isinstance(declaration, Text)}
+
+
 @dataclass(frozen=True)
 class Settings:
     """Names of the resources, as the backend reads them from its environment."""
@@ -68,17 +81,25 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
-        """Pick the resource names out of a stage's environment; raise BootstrapError if one is missing."""
-        names = {
-            "table": "OTP_TABLE",
-            "sender": "OTP_SENDER",
-            "secret_id": "OTP_HASH_SECRET_ID",
-            "signing_key": "OTP_SIGNING_KEY_ID",
-        }
-        missing = [var for var in names.values() if not env.get(var)]
-        if missing:
-            raise BootstrapError(f"stage environment lacks {', '.join(missing)}")
-        return cls(**{field: env[var] for field, var in names.items()})
+        """Pick the resource names out of a stage's environment as the service reads them; raise BootstrapError
+        with the service's own message for each one it would refuse, or that bootstrap cannot do without."""
+        values: dict[str, str] = {}
+        problems: list[str] = []
+        for field, variable in RESOURCE_SETTINGS.items():
+            try:
+                value = _DECLARED[variable].read(env)
+            except ConfigError as error:
+                problems.append(str(error))
+                continue
+            if value is None:
+                # The service may do without it (OTP_HASH_SECRET_ID: tests give the key itself, OTP_HASH_SECRET);
+                # bootstrap cannot: it creates the resource this names.
+                problems.append(f"{variable} is not set: bootstrap provisions what it names")
+            else:
+                values[field] = value
+        if problems:
+            raise BootstrapError("; ".join(problems))
+        return cls(**values)
 
 
 @dataclass(frozen=True)

@@ -39,12 +39,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from tools import bootstrap
 from tools.emf_feed import MetricsFeed
+from tools.offline_aws import offline_aws_env
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 STAGE = "local"
 DEFAULT_PORTS = {"AWS_PORT": 4566, "API_PORT": 8000, "UI_PORT": 8501}
-DEFAULT_REGION = "us-east-1"
 STARTUP_TIMEOUT_SECONDS = 90.0
 STOP_TIMEOUT_SECONDS = 10.0
 POLL_SECONDS = 0.25
@@ -102,24 +102,6 @@ def ensure_port_free(port: int, variable: str) -> None:
         probe.settimeout(0.5)
         if probe.connect_ex((HOST, port)) == 0:
             raise StackError(f"port {port} is already in use (set {variable}=... to use another)")
-
-
-def local_aws_env(environ: Mapping[str, str], endpoint_url: str) -> dict[str, str]:
-    """`environ` with every AWS_* setting replaced by the embedded AWS: fake keys, its endpoint, one region.
-
-    Dropping AWS_PROFILE, AWS_SESSION_TOKEN, AWS_ENDPOINT_URL_<SERVICE> and ~/.aws/* keeps a developer's
-    real account out of reach.
-    """
-    env = {name: value for name, value in environ.items() if not name.startswith("AWS_")}
-    env.update(
-        AWS_ENDPOINT_URL=endpoint_url,
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_DEFAULT_REGION=environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION,
-        AWS_CONFIG_FILE=os.devnull,
-        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-    )
-    return env
 
 
 def cors_origins(stage_env: Mapping[str, str], ui_port: int) -> str:
@@ -487,7 +469,7 @@ def main() -> int:
         return 1
 
     become_subreaper()
-    env = local_aws_env(os.environ, f"http://{HOST}:{ports.aws}")
+    env = offline_aws_env(os.environ, f"http://{HOST}:{ports.aws}")
     env["PYTHONUNBUFFERED"] = "1"  # children's logs appear as they happen, and their tails are complete
     stack = Stack(ports, env, stop, reap_orphans=True)
     try:
@@ -530,7 +512,7 @@ def headless_stack(
     come up.
     """
     aws_port, api_port, ui_port = free_ports(3)  # the UI port only shapes the CORS origins
-    env = local_aws_env(os.environ, f"http://{HOST}:{aws_port}")
+    env = offline_aws_env(os.environ, f"http://{HOST}:{aws_port}")
     env["PYTHONUNBUFFERED"] = "1"
     stack = Stack(Ports(aws_port, api_port, ui_port), env, threading.Event(), echo=echo)
     try:
