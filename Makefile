@@ -44,7 +44,7 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not subprocess and not slow"
 
 run: $(STAMP)
-	$(BIN)/python -m tools.run_local
+	$(BIN)/python -m tools.run_local $(if $(FRESH),--fresh)
 
 stage-guard:
 	$(if $(filter-out 1,$(words $(STAGE))),$(error STAGE must be one of: $(DEPLOYED_STAGES) (local is never deployed)))

@@ -7,14 +7,17 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from tools.local_state import STATE_VARIABLE
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STARTUP_TIMEOUT_SECONDS = 120
@@ -65,17 +68,20 @@ def _collect(process: subprocess.Popen[bytes], lines: list[str]) -> None:
 
 
 @contextmanager
-def running_stack(extra_env: Mapping[str, str] | None = None) -> Iterator[Stack]:
-    """The stack, up and answering; stopped afterwards unless the caller already stopped it.
+def running_stack(extra_env: Mapping[str, str] | None = None, args: Sequence[str] = ()) -> Iterator[Stack]:
+    """The stack (``python -m tools.run_local *args``), up and answering; stopped afterwards unless the caller
+    already stopped it. Its data is kept in a state file of its own, unless ``extra_env`` names one
+    (``LOCAL_STATE_FILE``), never in the checkout's.
 
     Raises RuntimeError with the stack's output if it does not come up in time.
     """
     aws_port, api_port, ui_port = free_ports(3)
     ports = {"AWS_PORT": str(aws_port), "API_PORT": str(api_port), "UI_PORT": str(ui_port)}
+    state = {STATE_VARIABLE: str(Path(tempfile.mkdtemp(prefix="stack-state-")) / "state.json")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "tools.run_local"],
+        [sys.executable, "-m", "tools.run_local", *args],
         cwd=REPO_ROOT,
-        env={**os.environ, **ports, **(extra_env or {})},
+        env={**os.environ, **ports, **state, **(extra_env or {})},
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -21,8 +21,16 @@ import boto3
 import pytest
 import requests
 
-from tests.local_stack import REPO_ROOT, STOP_TIMEOUT_SECONDS, Stack, free_ports, stack_fixture  # noqa: F401
+from tests.local_stack import (  # noqa: F401
+    REPO_ROOT,
+    STOP_TIMEOUT_SECONDS,
+    Stack,
+    free_ports,
+    running_stack,
+    stack_fixture,
+)
 from tools.embedded_aws import DEV_INBOX_PATH
+from tools.local_state import STATE_VARIABLE
 from tools.run_local import setting_overrides
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table in /proc")
@@ -213,3 +221,36 @@ def test_only_the_service_settings_of_the_environment_override_the_stage() -> No
         "OTP_API_URL": "http://x",
     }  # the last: the UI's variable, not the API's setting
     assert setting_overrides(environ) == {"OTP_MFA": "required", "OTP_RESEND_COOLDOWN_SECONDS": "5"}
+
+
+def _sign_in(api_url: str, aws_url: str, address: str) -> str:
+    """The account id of ``address`` after a sign-in by the code the dev inbox captured."""
+    assert requests.post(f"{api_url}/otp", json={"action": "send_otp", "email": address}, timeout=30).ok
+    mails = requests.get(f"{aws_url}{DEV_INBOX_PATH}", timeout=10).json()["mails"]
+    (subject, *_) = [m["subject"] for m in mails if address in m["destinations"]["ToAddresses"]]
+    code = re.search(r"\b\d{6}\b", subject)
+    assert code, subject
+    verified = requests.post(
+        f"{api_url}/otp", json={"action": "verify_otp", "email": address, "otp": code[0]}, timeout=30
+    )
+    assert verified.status_code == 200, verified.text
+    return str(verified.json()["user_id"])
+
+
+def test_accounts_survive_a_restart_and_fresh_starts_empty(tmp_path: Path) -> None:
+    # The restored state holds the first send's cooldown too: no wait between the sign-ins here.
+    state = {STATE_VARIABLE: str(tmp_path / "state.json"), "OTP_RESEND_COOLDOWN_SECONDS": "0"}
+    with running_stack(state) as first:
+        account = _sign_in(first.api_url, first.aws_url, "keeper@example.com")
+        os.killpg(first.process.pid, signal.SIGINT)  # Ctrl-C: the stop saves the data
+        assert first.process.wait(STOP_TIMEOUT_SECONDS) == 0, first.output()
+    assert "saved" in first.output() and (tmp_path / "state.json").stat().st_mode & 0o077 == 0
+    assert "keeper@example.com" not in (tmp_path / "state.json").read_text()  # digests and seals only
+    with running_stack(state) as second:
+        assert "restored" in second.output()
+        assert _sign_in(second.api_url, second.aws_url, "keeper@example.com") == account  # the same account
+        os.killpg(second.process.pid, signal.SIGINT)
+        assert second.process.wait(STOP_TIMEOUT_SECONDS) == 0, second.output()
+    with running_stack(state, args=["--fresh"]) as fresh:
+        assert "forgot the data" in fresh.output()
+        assert _sign_in(fresh.api_url, fresh.aws_url, "keeper@example.com") != account  # a new account

@@ -16,6 +16,7 @@ variable of the calling environment is replaced by fake credentials and the loca
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import ctypes
 import errno
@@ -29,15 +30,16 @@ import time
 import urllib.error
 import urllib.request
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tools import bootstrap
+from tools import bootstrap, local_state
 from tools.emf_feed import MetricsFeed
 from tools.offline_aws import offline_aws_env
 
@@ -233,7 +235,8 @@ class Stack:
 
     `echo` receives each line the services print, prefixed with their label. `reap_orphans` lets `stop()` reap
     every finished child of this process, as `main()` must once it has become a subreaper; leave it off where
-    the process has children of its own (a test run).
+    the process has children of its own (a test run). With `state`, the table and the hashing key are put back
+    from that file after bootstrap and saved to it at the stop (tools.local_state); without, every start is empty.
     """
 
     def __init__(
@@ -244,8 +247,11 @@ class Stack:
         *,
         echo: Echo = Output.line,
         reap_orphans: bool = False,
+        state: Path | None = None,
     ) -> None:
         self.ports = ports
+        self.state = state
+        self.provisioned = False  # bootstrap done: from then on the stop saves the state
         self.env = env
         self.stop_requested = stop
         self.echo = echo
@@ -289,6 +295,11 @@ class Stack:
         aws = self._start("aws", "AWS (moto server)", moto_args)
         wait_until_ready(aws, self.inbox_url, lambda status, _: status == 200, self.stop_requested)
         self._bootstrap(self.stage_env())
+        if self.state is not None:
+            names = bootstrap.Settings.from_env(self.stage_env())
+            kept = local_state.restore(*self._state_clients(), names.table, names.secret_id, self.state)
+            say("no saved data: the stack starts empty" if kept is None else f"restored {kept} items from {self.state}")
+        self.provisioned = True
 
     def stage_env(self) -> dict[str, str]:
         """The local stage's environment variables from the Chalice config."""
@@ -367,6 +378,25 @@ class Stack:
         for step in steps:
             say(f"bootstrap: {step}")
 
+    def _state_clients(self) -> tuple[Any, Any]:
+        session = self._session()
+        return (
+            session.client("dynamodb", endpoint_url=self.aws_url),
+            session.client("secretsmanager", endpoint_url=self.aws_url),
+        )
+
+    def save_state(self) -> None:
+        """Save the table and the hashing key to the state file, if the stack has one and was provisioned."""
+        if self.state is None or not self.provisioned:
+            return
+        names = bootstrap.Settings.from_env(self.stage_env())
+        try:
+            saved = local_state.save(*self._state_clients(), names.table, names.secret_id, self.state)
+        except (BotoCoreError, ClientError, OSError) as error:
+            say(f"could not save the data to {self.state}: {error}")
+            return
+        say(f"saved {saved} items to {self.state} (make run FRESH=1 starts empty)")
+
     def watch(self) -> None:
         """Block until a stop is requested; StackError if a service exits on its own meanwhile."""
         while not self.stop_requested.wait(POLL_SECONDS):
@@ -379,6 +409,7 @@ class Stack:
         """SIGTERM every child's process group, SIGKILL what is left after STOP_TIMEOUT, reap them all."""
         if self.metrics is not None:
             self.metrics.close()  # the API's last lines would only find the embedded AWS gone
+        self.save_state()  # while the embedded AWS still answers
         for child in reversed(self.children):
             child.signal_group(signal.SIGTERM)
         if not self._wait_gone(time.monotonic() + STOP_TIMEOUT_SECONDS):
@@ -442,6 +473,8 @@ def print_banner(stack: Stack, started: float) -> None:
     say(f"  UI   {stack.ui_url}")
     say(f"  API  {stack.api_url}")
     say(f"  AWS  {stack.aws_url}  (captured mail: {stack.inbox_url})")
+    if stack.state is not None:
+        say(f"  data kept across restarts in {stack.state}; make run FRESH=1 starts empty")
     overrides = setting_overrides(stack.env)
     if overrides:
         say("  settings from the environment: " + ", ".join(f"{name}={value}" for name, value in overrides.items()))
@@ -455,8 +488,14 @@ def report(error: StackError) -> None:
             Output.line(f"    {line}", error=True)
 
 
-def main() -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Run the stack until a signal; 0 after a requested stop, 1 if something failed (one-line error)."""
+    parser = argparse.ArgumentParser(prog="python -m tools.run_local", description="make run: the local stack")
+    parser.add_argument("--fresh", action="store_true", help="start empty: forget the data kept from the last run")
+    args = parser.parse_args(argv)
+    state = local_state.state_path(os.environ)
+    if args.fresh and local_state.forget(state):
+        say(f"forgot the data kept in {state}")
     started = time.monotonic()
     stop = threading.Event()
     install_stop_signals(stop)
@@ -471,7 +510,7 @@ def main() -> int:
     become_subreaper()
     env = offline_aws_env(os.environ, f"http://{HOST}:{ports.aws}")
     env["PYTHONUNBUFFERED"] = "1"  # children's logs appear as they happen, and their tails are complete
-    stack = Stack(ports, env, stop, reap_orphans=True)
+    stack = Stack(ports, env, stop, reap_orphans=True, state=state)
     try:
         stack.start()
         print_banner(stack, started)
