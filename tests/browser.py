@@ -34,6 +34,7 @@ TIMEOUT_MS = 30_000
 # (`make run` takes settings from its environment), so a test that signs in twice does not wait a minute; the
 # cooldowns themselves are tested without a browser.
 QUICK_COOLDOWNS = {"OTP_RESEND_COOLDOWN_SECONDS": "3", "OTP_SMS_RESEND_COOLDOWN_SECONDS": "3"}
+STACK_SETTINGS = {**QUICK_COOLDOWNS, "LOG_LEVEL": "DEBUG"}  # the log scan reads every diagnostic
 RESEND_COOLDOWN_MS = 15_000  # the longest of those, with a margin for a busy machine
 ACCOUNT_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -46,7 +47,7 @@ needs_chromium = pytest.mark.skipif(
 def stack_fixture() -> Iterator[Stack]:
     """The `make run` stack for one browser test module, with :data:`QUICK_COOLDOWNS`."""
     try:
-        with running_stack(QUICK_COOLDOWNS) as running:
+        with running_stack(STACK_SETTINGS) as running:
             taken = ", ".join(f"{name}={value}" for name, value in QUICK_COOLDOWNS.items())
             assert f"settings from the environment: {taken}" in running.output(), running.output()
             yield running

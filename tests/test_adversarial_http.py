@@ -144,7 +144,8 @@ def one_network_unbudgeted() -> Iterator[LocalStack]:
 def local_stack(settings: dict[str, str]) -> Iterator[LocalStack]:
     output = Output()
     try:
-        with headless_stack(settings, echo=output) as stack:
+        # At DEBUG, so that the log scan reads every diagnostic the service can write under attack.
+        with headless_stack({"LOG_LEVEL": "DEBUG", **settings}, echo=output) as stack:
             session = boto3.Session(
                 aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
             )

@@ -29,7 +29,11 @@ def stack() -> Iterator[Stack]:
     lines: list[str] = []
     try:
         # No resend cooldown: the stranger's guesses use up the live code's 6, and the owner asks for another.
-        settings = {"OTP_FAILURES_PER_IP": str(NETWORK_BUDGET), "OTP_RESEND_COOLDOWN_SECONDS": "0"}
+        settings = {
+            "OTP_FAILURES_PER_IP": str(NETWORK_BUDGET),
+            "OTP_RESEND_COOLDOWN_SECONDS": "0",
+            "LOG_LEVEL": "DEBUG",  # the log scan reads every diagnostic
+        }
         with headless_stack(settings, echo=lines.append) as running:
             yield running
     except StackError as error:

@@ -5,6 +5,10 @@ at their real addresses.
 it loads the app (CLIFactory.load_chalice_app), silently replacing a value from the process environment;
 the local stack must override some, e.g. the CORS origins when the UI runs on another port.
 
+It prints one line per request, the service's own JSON access line: `chalice local`'s own request line
+("POST /otp HTTP/1.1" 200) says nothing more, and botocore's notes on where it found its credentials and
+endpoints are dropped.
+
 It also reports every caller's `requestContext.identity.sourceIp` as 127.0.0.1, whatever address the caller
 connected from; here it is the client's socket address, as API Gateway reports it, so per-source rules can be
 tried locally from the other loopback addresses (127.0.0.2, ...).
@@ -17,6 +21,7 @@ Arguments after `--` are those of `chalice local`.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Mapping, MutableMapping, Sequence
 from typing import Any
@@ -62,6 +67,12 @@ def report_client_addresses() -> None:
     ChaliceRequestHandler.setup = setup_with_client_address
 
 
+def quiet() -> None:
+    """One line per request: no request line of chalice's own server, no botocore notes below WARNING."""
+    ChaliceRequestHandler.log_message = lambda self, format, *args: None
+    logging.getLogger("botocore").setLevel(logging.WARNING)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Run `chalice local` with the overrides; does not return (click exits the process)."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -75,6 +86,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     override_stage_environment(dict(args.overrides))
     report_client_addresses()
+    quiet()
     cli.main(args=["local", *chalice_args], prog_name="chalice", obj={})
 
 

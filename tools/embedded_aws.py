@@ -169,13 +169,21 @@ class _Server(ThreadedWSGIServer):
     request_queue_size = LISTEN_BACKLOG
 
 
+class _QuietHandler(MotoRequestHandler):
+    """No line per AWS call: the API's access line says what a request did (its errors are still logged)."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
 def serve(app: WsgiApp, argv: Sequence[str] | None = None, prog: str = "python -m tools.embedded_aws") -> None:
     """Serve ``app`` on ``--host``/``--port`` from ``argv``, one thread per request, until killed."""
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=4566)
+    parser.add_argument("--log-requests", action="store_true", help="a line per AWS call, as moto's server prints")
     args = parser.parse_args(argv)
-    server = _Server(args.host, args.port, app, handler=MotoRequestHandler)
+    server = _Server(args.host, args.port, app, handler=MotoRequestHandler if args.log_requests else _QuietHandler)
     print(f"embedded AWS on http://{args.host}:{args.port}", flush=True)
     server.serve_forever()
 
