@@ -22,7 +22,7 @@ from chalicelib import wiring
 from chalicelib.http import errors
 from tests.conftest import REPO_ROOT, FakeClock, code_in, code_in_text, sent_mails
 from tests.test_adversarial_fuzz import CATALOGUE as FUZZ_CATALOGUE
-from tests.test_adversarial_fuzz import MFA_POLICY, NOBODY
+from tests.test_adversarial_fuzz import NOBODY
 from tools import openapi
 
 ALICE = "alice@example.com"
@@ -87,9 +87,6 @@ def test_each_route_documents_every_answer_the_fuzz_may_meet_there() -> None:
             if known == path
             for answer in _answers(DOCUMENT["paths"][path][method.lower()]["responses"])
         }
-        # The fuzz allows the two-step policy's refusals on whole groups of routes; which ones give them is the
-        # document's to say (mfa_routes.enabled, and the session each route needs).
-        expected = expected - MFA_POLICY
         assert expected <= documented, (path, expected - documented)
 
 
