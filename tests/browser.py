@@ -99,20 +99,20 @@ def _messages(page: Any) -> Any:
 def read_code_from_dev_inbox(page: Any, mails: int = 1) -> str:
     """The code of the newest mail to the address in use, as a person would read it in the UI's dev inbox.
 
-    The inbox marks those mails "current address" and lists them newest first; this waits until it lists
-    ``mails`` of them. A page whose rerun has not drawn the sidebar yet still shows the previous run's inbox, in
+    The inbox marks those mails "for you" and lists them newest first; this waits until it lists ``mails`` of
+    them. A page whose rerun has not drawn the sidebar yet still shows the previous run's inbox, in
     which the address was not in use (the start page) or its newest mail not there yet: reading the first mail
     that looks like a code would read a stale one. The code is read from the body, the six digits in it,
     whatever the wording (it differs with what the code is for: signing in, confirming a change).
     """
-    mine = _messages(page).filter(has_text="current address")
+    mine = _messages(page).filter(has_text="for you")
     return _newest(page, mine.first.get_by_test_id("stCode"), arrived=mine.nth(mails - 1))
 
 
 def read_sms_code_from_dev_inbox(page: Any) -> str:
-    """The code of the newest SMS to the number in use (the inbox lists it first, marked "current number"), read
-    from its text: the heading holds the number, which may well contain six digits in a row."""
-    return _newest(page, _messages(page).filter(has_text="current number").first.get_by_test_id("stCode"))
+    """The code of the newest SMS to the number in use (the inbox lists it first, marked "for you"), read from its
+    text: the heading holds the number, which may well contain six digits in a row."""
+    return _newest(page, _messages(page).filter(has_text="for you").first.get_by_test_id("stCode"))
 
 
 def account_id(page: Any) -> str:

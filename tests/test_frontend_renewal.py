@@ -1,7 +1,7 @@
 """Unit tests of the token renewal policy (frontend/renewal.py): a fake API client and a fake clock, no UI.
 
 The API is faked at the level the policy sees it (:class:`frontend.api.ApiResult`), so each test reads as the
-sequence of answers it is about; tests/test_frontend.py covers the same paths through the real client and
+sequence of answers it is about; tests/test_frontend_account.py covers the same paths through the real client and
 the page.
 """
 
