@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import pytest
 import requests
+from streamlit.runtime.scriptrunner import RerunData, get_script_run_ctx
 from streamlit.testing.v1 import AppTest
 
+from frontend import state
 from tests import frontend_app
 from tests.frontend_app import (
     ACCESS_1,
@@ -297,3 +299,82 @@ def test_too_many_second_factor_failures_block_with_a_countdown(app: AppTest, fa
 
 
 # ----------------------------------------------------------------------------- two-step on the account
+
+
+# ------------------------------------------------------------------------------ one submit, one outcome
+
+
+def press_twice(at: AppTest, key: str) -> None:
+    """Press button ``key`` twice within a few milliseconds: the second press comes from the page as the browser
+    still shows it, the button in place, and arrives once the first run has finished (AppTest runs one at a time)."""
+    at.button(key=key).click()
+    stale = at._tree.get_widget_states()  # what the second press sends: the same trigger, the same fields...
+    pressed = [each for each in stale.widgets if each.WhichOneof("value") != "trigger_value" or each.trigger_value]
+    del stale.widgets[:]
+    stale.widgets.extend(pressed)  # ...and, as a browser does, no trigger of a button not pressed
+    at.run()
+    at._run(stale)
+    assert not at.exception
+
+
+def test_verify_pressed_twice_sends_the_right_code_once_and_shows_no_error(app: AppTest, fake_api: FakeApi) -> None:
+    send(app, fake_api, SENT)
+    fake_api.answers.extend([VERIFIED, ME])
+    app.text_input(key="code_input").input("123456")
+    press_twice(app, "verify")
+
+    assert fake_api.paths == ["/otp", "/otp", "/me"]  # the second press found the sign-in done: nothing sent
+    assert on_account_view(app)
+    assert not app.error and not app.warning
+
+
+def test_send_pressed_twice_sends_one_code(app: AppTest, fake_api: FakeApi) -> None:
+    fake_api.answers.append(SENT)
+    app.text_input(key="email_input").input("a@b.com")
+    press_twice(app, "send")
+
+    assert fake_api.paths == ["/otp"]
+    assert on_code_step(app)
+    assert not app.error and not app.warning
+
+
+def test_a_press_that_interrupts_the_running_request_sends_nothing_again(app: AppTest, fake_api: FakeApi) -> None:
+    """The second press arrives while the first one's call runs: Streamlit stops that run at its next ``st`` call
+    and starts the press's; the answer is recorded before that point, so nothing is lost or sent twice."""
+    send(app, fake_api, SENT)
+
+    def answered_while_pressed_again() -> requests.Response:
+        context = get_script_run_ctx()
+        assert context is not None and context.script_requests is not None
+        assert context.script_requests.request_rerun(RerunData(widget_states=app._tree.get_widget_states()))
+        return VERIFIED
+
+    verify(app, fake_api, answered_while_pressed_again, ME)
+    assert fake_api.paths == ["/otp", "/otp", "/me"]
+    assert on_account_view(app)
+    assert not app.error and not app.warning
+
+
+def test_a_press_while_a_request_is_queued_is_dropped(app: AppTest, fake_api: FakeApi) -> None:
+    """The tab's request in flight is the guard: a press that arrives before the first one ran adds nothing."""
+    send(app, fake_api, SENT)
+    ui_state(app)  # the page's own state, as the callbacks see it
+    app.session_state[state.TAB_KEY].pending = state.Pending("verify", "Checking code...", lambda: None)
+    app.text_input(key="code_input").input("123456")
+    app.button(key="verify").click().run()
+
+    assert fake_api.paths == ["/otp"]  # the queued request ran instead (it does nothing here); no second one
+    assert on_code_step(app)
+    assert app.button(key="verify").disabled is False  # and nothing stays in flight
+
+
+def test_an_error_shows_under_its_field_which_keeps_what_was_typed(app: AppTest, fake_api: FakeApi) -> None:
+    send(app, fake_api, SENT)
+    message = "That code is not valid. Check the latest email or request a new code."
+    verify(app, fake_api, response(401, {"message": message, "code": "invalid_code"}), code="12345")
+
+    form = app.get("form")[0] if app.get("form") else None
+    assert form is not None
+    assert [error.value for error in form.error] == [message]  # inside the code's form, under its field
+    field = app.text_input(key="code_input")
+    assert (field.value, field.proto.icon) == ("12345", ":material/error:")
