@@ -61,7 +61,9 @@ def page(stack: Stack) -> Iterator[Any]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+            # A context of its own, so that a test can open a second tab of the same browser (same cookies).
+            context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+            page = context.new_page()
             page.set_default_timeout(TIMEOUT_MS)
             yield page
         finally:
