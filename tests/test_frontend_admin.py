@@ -158,7 +158,7 @@ def test_the_charts_compare_two_periods_and_show_the_sms_budget(fake: FakeApi) -
     at = page()
     assert ("GET", "/admin/stats", None, {"hours": HOURS}, "Bearer admin-access") in fake.calls
     metrics = {m.label: (m.value, m.delta) for m in at.metric}
-    assert metrics["Codes sent"] == ("24", "+0 vs previous period")
+    assert metrics["Codes sent"] == ("24", "no change vs previous period")
     assert "24 of 1000 texts of the daily budget, about $0.24 of at most $8.83." in text(at)
     assert "resend_cooldown 24" in text(at)
     assert len(at.get("vega_lite_chart")) == 6  # three charts per channel, each this period and the previous
@@ -276,3 +276,48 @@ def test_a_path_id_is_quoted(fake: FakeApi) -> None:
     fake.act_answers.append(response(404, {"code": "user_not_found", "message": "No account matches."}))
     admin_api.AdminClient("http://api.test").act("t", "../../otp", "lock", "r")
     assert fake.calls[-1][1] == "/admin/users/..%2F..%2Fotp/lock"
+
+
+def test_only_the_actions_that_apply_are_offered() -> None:
+    active = {"status": "active", "live_sessions": 0, "factors": [], "identifiers": [{"failures": {"count": 0}}]}
+    assert admin.applicable(active) == ["lock"]
+    busy = {**active, "live_sessions": 1, "factors": ["totp"], "identifiers": [{"failures": {"count": 3}}]}
+    assert admin.applicable(busy) == ["lock", "signout", "mfa", "clear-failures"]
+    assert admin.applicable({**active, "status": "locked"}) == ["unlock"]
+
+
+def test_the_card_counts_in_words_and_marks_what_is_unknown(fake: FakeApi, monkeypatch: pytest.MonkeyPatch) -> None:
+    card = {**CARD, "live_sessions": 1, "last_sign_in_at": None, "recovery_codes_left": 1}
+    monkeypatch.setitem(CARD, "live_sessions", 1)
+    at = _look_up(page())
+    assert "1 live session ·" in text(at) and "1 live sessions" not in text(at)
+    monkeypatch.setattr(
+        requests, "request", lambda *a, **k: response(200, {"code": "user_found", "message": "m", "user": card})
+    )
+    (submit,) = [button for button in at.button if button.label == "Look up"]
+    submit.click().run()
+    assert "last sign-in —" in text(at) and "1 recovery code left" in text(at)
+    assert [row["verified per sent"] for row in admin.country_rows({"US": {"SmsSent": [0.0]}})] == ["—"]
+
+
+def test_wrong_codes_rising_are_bad_news_and_a_zero_series_is_drawn_at_zero(
+    fake: FakeApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from streamlit.proto.Metric_pb2 import Metric
+
+    answer = stats(HOURS)
+    rising = [0.0] * HOURS
+    rising[-1] = 4.0
+    answer["channels"]["email"]["metrics"].update(WrongCodes=rising, SignIns=rising, CodesSent=[0.0] * HOURS)
+    monkeypatch.setattr(requests, "request", lambda *a, **k: response(200, answer))
+    at = page()
+    email = {metric.label: metric.proto for metric in at.metric[:3]}
+    assert (email["Wrong codes"].delta, email["Wrong codes"].color) == ("+4 vs previous period", Metric.RED)
+    assert (email["Sign-ins"].delta, email["Sign-ins"].color) == ("+4 vs previous period", Metric.GREEN)
+    assert (email["Codes sent"].delta, email["Codes sent"].color) == ("no change vs previous period", Metric.GRAY)
+    specs = [json.loads(chart.proto.spec) for chart in at.get("vega_lite_chart")]
+    assert len(specs) == 6
+    (codes_sent, *_) = specs  # all zero: an axis from 0 to 1 with whole numbers, titled, not a collapsed one
+    y = codes_sent["encoding"]["y"]
+    assert y["scale"]["domain"] == [0, 1.0] and y["axis"]["format"] == "d" and y["axis"]["title"] == "per hour"
+    assert codes_sent["encoding"]["x"]["axis"]["title"] == "hours ago"

@@ -74,14 +74,18 @@ def chart_frame(current: Sequence[float], previous: Sequence[float]) -> pd.DataF
 
 def _chart(title: str, series: Sequence[float], hours: int, worse_up: bool) -> None:
     current, previous = split_periods(series, hours)
+    change = sum(current) - sum(previous)
     st.metric(
         title,
         f"{sum(current):g}",
-        delta=f"{sum(current) - sum(previous):+g} vs previous period",
-        delta_color="inverse" if worse_up else "normal",
+        delta=f"{change:+g} vs previous period" if change else "no change vs previous period",
+        # More wrong codes is bad news: shown red; no change is neither.
+        delta_color="off" if not change else "inverse" if worse_up else "normal",
+        delta_arrow="auto" if change else "off",
     )
     frame = chart_frame(current, previous)
     top = max(1.0, float(frame["count"].max()))  # an all-zero series is drawn as a line at zero, not a blank axis
+    periods = ["this period", "previous period"]
     chart = (
         alt.Chart(frame)
         .mark_line()
@@ -92,11 +96,15 @@ def _chart(title: str, series: Sequence[float], hours: int, worse_up: bool) -> N
                 scale=alt.Scale(domain=[0, top]),
                 axis=alt.Axis(title="per hour", format="d", tickMinStep=1),
             ),
-            color=alt.Color("period:N", legend=alt.Legend(orient="bottom", title=None)),
+            color=alt.Color(
+                "period:N",
+                scale=alt.Scale(domain=periods, range=["#1c64c4", "#9aa5b1"]),  # this period stands out
+                legend=alt.Legend(orient="bottom", title=None),
+            ),
+            strokeDash=alt.StrokeDash("period:N", scale=alt.Scale(domain=periods, range=[[1, 0], [4, 3]]), legend=None),
         )
-        .properties(height=180)
     )
-    st.altair_chart(chart)
+    st.altair_chart(chart, height=220, alt=f"{title} per hour, this period against the previous one")
 
 
 def _render_charts(client: AdminClient) -> None:
