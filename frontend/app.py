@@ -33,19 +33,8 @@ if _REPO_ROOT not in sys.path:
 import streamlit as st  # noqa: E402
 
 from frontend import flow, ui  # noqa: E402
-from frontend.state import UiState  # noqa: E402
 from frontend.state import ui as state  # noqa: E402
-from frontend.views import account, admin, dev_inbox, sign_in  # noqa: E402
-
-
-def pages(current: UiState) -> list[st.Page]:
-    """The pages this person may open, named for people; the first is where they land."""
-    if current.box.current is None:
-        return [st.Page(sign_in.render, title="Sign in", icon=":material/login:", url_path="sign-in", default=True)]
-    listed = [st.Page(account.render, title="Account", icon=":material/person:", url_path="account", default=True)]
-    if current.account.admin == "yes":
-        listed.append(st.Page(admin.render, title="Admin", icon=":material/admin_panel_settings:", url_path="admin"))
-    return listed
+from frontend.views import dev_inbox, pages  # noqa: E402
 
 
 def main() -> None:

@@ -231,7 +231,7 @@ class FakeApi:
     def request(self, method: str, url: str, headers: dict[str, str] | None = None, **_: Any) -> requests.Response:
         """The admin client's calls: recorded apart, so the other calls read as they did before admins."""
         self.admin_calls.append(f"{method} {url.removeprefix(API_URL)}")
-        return self.admin or NOT_AN_ADMIN
+        return self.admin if self.admin is not None else NOT_AN_ADMIN  # a Response is falsy unless 2xx
 
     def _answer(self, call: Call) -> requests.Response:
         self.calls.append(call)

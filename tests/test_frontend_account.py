@@ -11,6 +11,8 @@ import requests
 from streamlit.runtime.scriptrunner import RerunData, get_script_run_ctx
 from streamlit.testing.v1 import AppTest
 
+from frontend import session
+from frontend.state import UiState
 from tests import frontend_app
 from tests.frontend_app import (
     ACCESS_1,
@@ -19,10 +21,13 @@ from tests.frontend_app import (
     ACCOUNT_LINES,
     ALL_TOKENS,
     APP_PATH,
+    ENABLED,
+    ENROLLMENT,
     INBOX_DATA,
     INBOX_URL,
     INVALID_TOKEN,
     ME,
+    MFA_ON,
     REFRESH_1,
     REFRESH_2,
     REFRESHED,
@@ -394,58 +399,61 @@ def test_tokens_never_reach_the_page_or_the_url(
     assert dict(at.query_params) == {}
 
 
-# ------------------------------------------------------------------------------------------ dev inbox
-
-
-def test_dev_inbox_absent_without_env_var(app: AppTest, fake_api: FakeApi) -> None:
-    sign_in(app, fake_api)
-
-    assert fake_api.inbox_gets == []  # the inbox is never even fetched
-    assert len(app.sidebar) == 0
-    assert not any("Dev inbox" in header.value for header in app.subheader)
-
-
-def test_dev_inbox_lists_mails_newest_first(env: pytest.MonkeyPatch, fake_api: FakeApi, fake_clock: FakeClock) -> None:
-    env.setenv("DEV_INBOX_URL", INBOX_URL)
-    gets = fake_api.inbox_gets
-    fake_api.inbox = lambda url: response(200, INBOX_DATA)
-    at = AppTest.from_file(str(APP_PATH), default_timeout=10).run()
-    send(at, fake_api, SENT)
-
-    assert gets and set(gets) == {INBOX_URL}
-    sidebar = at.sidebar
-    assert [header.value for header in sidebar.subheader] == ["Dev inbox"]
-    subjects = [text for text in texts(sidebar.markdown) if text.startswith("**")]
-    assert subjects[0].startswith("**Newest code**")
-    assert subjects[1].startswith("**Your sign-in code**")
-    # The mail to the address being signed in is marked, the other one is not.
-    assert subjects[0].endswith(":green-badge[for you] :blue-badge[newest]")
-    assert "for you" not in subjects[1]
-    bodies = texts(sidebar.code)
-    assert bodies == ["Your sign-in code is 222222.", "Your sign-in code is 111111."]
-    assert "To: a@b.com, cc@example.com" in texts(sidebar.caption)
-
-    refreshed = len(gets)
-    sidebar.button(key="inbox_refresh").click().run()
-    assert len(gets) > refreshed
-
-
-def test_dev_inbox_unreachable_shows_small_warning(
-    env: pytest.MonkeyPatch, fake_api: FakeApi, fake_clock: FakeClock
-) -> None:
-    env.setenv("DEV_INBOX_URL", INBOX_URL)
-
-    def refused(url: str) -> requests.Response:
-        raise requests.ConnectionError("refused")
-
-    fake_api.inbox = refused
-    at = AppTest.from_file(str(APP_PATH), default_timeout=10).run()
-
-    assert not at.exception
-    assert not at.error
-    assert len(at.sidebar.warning) == 1
-    assert "Dev inbox unavailable" in at.sidebar.warning[0].value
-    assert on_email_step(at)  # the sign-in itself is unaffected
-
-
 # ------------------------------------------------------------------------------------- client units
+
+
+# ------------------------------------------------------------------------------------ pages and admins
+
+
+def listed_pages() -> None:
+    """The titles of the pages :func:`frontend.views.pages` lists for the state a test puts in "probe"."""
+    import streamlit as st
+
+    from frontend import views
+
+    st.write(", ".join(page.title for page in views.pages(st.session_state["probe"])))
+
+
+def titles(state: UiState) -> str:
+    at = AppTest.from_function(listed_pages, default_timeout=10)
+    at.session_state["probe"] = state
+    return at.run().markdown[0].value
+
+
+def test_the_pages_are_named_for_people_and_admin_only_for_admins() -> None:
+    assert titles(UiState()) == "Sign in"
+    signed_in = UiState()
+    signed_in.box.current = session.Session(ACCESS_1, REFRESH_1, 0.0, 3600, 432_000)
+    for not_yet in ("no", "factor", None):
+        signed_in.account.admin = not_yet
+        assert titles(signed_in) == "Account"
+    signed_in.account.admin = "yes"
+    assert titles(signed_in) == "Account, Admin"
+
+
+def test_the_api_says_who_is_an_admin_once_per_session(app: AppTest, fake_api: FakeApi) -> None:
+    fake_api.admin = response(200, {"code": "audit_entries", "message": "m", "entries": [], "next_before": None})
+    sign_in(app, fake_api)
+    assert fake_api.admin_calls == ["GET /admin/audit"]  # the cheapest admin route, asked once
+    assert ui_state(app).account.admin == "yes"
+    app.run()
+    assert len(fake_api.admin_calls) == 1
+
+
+def test_an_admin_without_a_second_factor_is_led_to_set_one_up(app: AppTest, fake_api: FakeApi) -> None:
+    fake_api.admin = response(403, {"code": "admin_mfa_required", "message": "Use two-step verification."})
+    send(app, fake_api, SENT)
+    verify(app, fake_api, VERIFIED, me_answer(aal=1, **ACCOUNT, mfa={"totp": False, "recovery_codes_left": 0}))
+    assert ui_state(app).account.admin == "factor"
+    (info,) = texts(app.info)
+    assert info.startswith("This account is an admin: the admin page opens once two-step verification is on.")
+    assert "start_totp" in {button.key for button in app.button}
+
+    # Once the session has its second factor the API is asked again: the admin page is listed from then on.
+    fake_api.admin = response(200, {"code": "audit_entries", "message": "m", "entries": [], "next_before": None})
+    click(app, fake_api, "start_totp", ENROLLMENT)
+    app.text_input(key="totp_code_input").input("123456")
+    click(app, fake_api, "confirm_totp", ENABLED, me_answer(aal=2, **ACCOUNT, **MFA_ON))
+    assert fake_api.admin_calls == ["GET /admin/audit", "GET /admin/audit"]
+    assert ui_state(app).account.admin == "yes"
+    assert not app.info

@@ -17,9 +17,6 @@ from tests.frontend_app import (
     ACCESS_3,
     ACCOUNT,
     ADD_PROMPT,
-    APP_PATH,
-    INBOX_DATA,
-    INBOX_URL,
     INVALID_CODE,
     INVALID_TOKEN,
     LINK_SENT,
@@ -117,35 +114,6 @@ def test_phone_send_failures_show_the_api_message(
 
     assert texts(getattr(app, kind)) == [message]
     assert "phone_input" in {widget.key for widget in app.text_input}
-
-
-def test_dev_inbox_shows_the_newest_sms_for_the_number_first(
-    env: pytest.MonkeyPatch, fake_api: FakeApi, fake_clock: FakeClock
-) -> None:
-    env.setenv("DEV_INBOX_URL", INBOX_URL)
-    data = {
-        **INBOX_DATA,
-        "sms": [
-            {"id": "s-3", "phone_number": "+14155550123", "message": "Your code is 333333."},
-            {"id": "s-2", "phone_number": NUMBER, "message": "Your code is 222222."},
-            {"id": "s-1", "phone_number": NUMBER, "message": "Your code is 111111."},
-        ],
-    }
-    fake_api.inbox = lambda url: response(200, data)
-    at = AppTest.from_file(str(APP_PATH), default_timeout=10).run()
-    send_by_phone(at, fake_api, SMS_SENT)
-
-    sidebar = at.sidebar
-    headings = [text for text in texts(sidebar.markdown) if text.startswith("**SMS to")]
-    assert headings == [
-        f"**SMS to {NUMBER_SHOWN}** :green-badge[for you] :blue-badge[newest]",
-        f"**SMS to {NUMBER_SHOWN}** :green-badge[for you]",
-        "**SMS to +1 415-555-0123**",
-    ]
-    bodies = texts(sidebar.code)
-    assert bodies[:3] == ["Your code is 222222.", "Your code is 111111.", "Your code is 333333."]
-    assert bodies[3:] == ["Your sign-in code is 222222.", "Your sign-in code is 111111."]  # the mails too
-    assert not any("for you" in text for text in texts(sidebar.markdown) if not text.startswith("**SMS"))
 
 
 # ------------------------------------------------------------------------------- a phone on the account
