@@ -167,7 +167,8 @@ def set_field(key: str, value: object) -> None:
 
 
 def focus(key: str) -> None:
-    """Move the keyboard focus to widget ``key`` once the page has drawn it (after "Send code": the code field)."""
+    """Move the keyboard focus to widget ``key`` (a field, or a button) once the page has drawn it (after "Send
+    code": the code field)."""
     tab().focus = key
 
 
@@ -201,7 +202,8 @@ _SCRIPT = """
   mark();
   let tries = 0;
   const move = () => {
-    const wanted = document.querySelector(`.st-key-${focus} input:not([disabled])`);
+    const wanted = document.querySelector(
+      `.st-key-${focus} input:not([disabled]), .st-key-${focus} button:not([disabled])`);
     if (wanted) { wanted.focus(); } else if (++tries < 100) { setTimeout(move, 50); }
   };
   if (focus) { move(); }

@@ -19,7 +19,6 @@ from frontend.views import account_phone, account_two_step
 # How often the details re-render (and check whether the access token needs renewing). Well below the renewal
 # margin, which is at least 30 s (half the shortest access token lifetime the API allows).
 KEEP_ALIVE_SECONDS = 10
-PLACE = "account"
 
 
 def _on_reload_account() -> None:
@@ -92,7 +91,6 @@ def render() -> None:
     current = state()
     blocked = ui.blocked()
     st.title("Your account")
-    ui.show_notice(PLACE)
     _details()
     account = flow.current_account()
     if account is not None:

@@ -99,7 +99,7 @@ def _ask_for_proof(change: twostep.Change) -> None:
     proof = None if by_second_factor else twostep.CodeProof("phone" if own.startswith("+") else "email", ui.shown(own))
     current.account.step_up = replace(change, proof=proof)
     ui.set_field(STEP_UP_CODE_INPUT, "")
-    ui.focus(STEP_UP_CODE_INPUT)
+    ui.focus(STEP_UP_CODE_INPUT if proof is None else "send_proof_code")  # what the prompt asks for first
     ui.clear_notice()  # the prompt says what is needed; an older notice would only distract
 
 
