@@ -116,7 +116,9 @@ def _parse_cookies(header: str) -> dict[str, str]:
 class HandleStore(Generic[T]):
     """Handle -> state in this process's memory, bounded in count and idle time; safe across script threads.
 
-    ``make`` builds the state of a handle seen for the first time (or again after it was forgotten).
+    ``make`` builds the state of a handle seen for the first time (or again after it was forgotten). Past the
+    limit the least recently used state goes, one that ``precious`` does not keep first: a stream of new
+    visitors (or a script opening sessions) pushes out other visitors, not the people signed in.
     """
 
     def __init__(
@@ -125,8 +127,10 @@ class HandleStore(Generic[T]):
         limit: int = MAX_HANDLES,
         idle_seconds: float = IDLE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        precious: Callable[[T], bool] = lambda _: False,
     ) -> None:
         self._make = make
+        self._precious = precious
         self._limit = limit
         self._idle = idle_seconds
         self._clock = clock
@@ -141,9 +145,16 @@ class HandleStore(Generic[T]):
             entry = self._entries.pop(handle, None)
             state = entry[1] if entry is not None else self._make()
             self._entries[handle] = (now, state)  # most recently used last
-            while len(self._entries) > self._limit:
-                self._entries.popitem(last=False)
+            if len(self._entries) > self._limit:
+                self._evict_one()
             return state
+
+    def _evict_one(self) -> None:
+        for handle, (_, state) in self._entries.items():
+            if not self._precious(state):
+                del self._entries[handle]
+                return
+        self._entries.popitem(last=False)
 
     def forget(self, handle: str) -> None:
         with self._lock:

@@ -126,7 +126,7 @@ class Tab:
 
 # The handles' states, in this process's memory (see frontend.handle). A module of its own is imported once per
 # process, so every session's script runs see the same store.
-STORE: handle.HandleStore[UiState] = handle.HandleStore(UiState)
+STORE: handle.HandleStore[UiState] = handle.HandleStore(UiState, precious=lambda state: state.box.current is not None)
 
 
 def browser_handle() -> str | None:

@@ -105,6 +105,14 @@ def test_the_store_is_bounded_and_forgets_idle_handles() -> None:
     assert len(store) == 0
 
 
+def test_past_the_limit_visitors_go_before_the_people_signed_in() -> None:
+    store: handle.HandleStore[list[str]] = handle.HandleStore(list, limit=2, precious=bool)
+    store.get("signed in").append("tokens")
+    store.get("visitor")
+    store.get("another visitor")  # the oldest, "signed in", stays: a visitor goes instead
+    assert store.get("signed in") == ["tokens"] and len(store) == 2
+
+
 # ------------------------------------------------------------------------- reloads and tabs (AppTest)
 
 
