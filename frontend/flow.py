@@ -41,10 +41,10 @@ def start_again(channel: api.Channel | None = None, prefill: str | None = None) 
     prefill = ui.shown(current.name or current.sign_in.address) if prefill is None else prefill
     fresh = forget()
     fresh.sign_in = SignIn(channel=channel, address=prefill)
-    prefill_start_form(channel, prefill)
+    _prefill_start_form(channel, prefill)
 
 
-def prefill_start_form(channel: api.Channel, prefill: str) -> None:
+def _prefill_start_form(channel: api.Channel, prefill: str) -> None:
     ui.set_field(CHANNEL_INPUT, channel)
     ui.set_field(EMAIL_INPUT, prefill if channel == "email" else "")
     ui.set_field(PHONE_INPUT, prefill if channel == "phone" else "")
@@ -100,7 +100,9 @@ def load_account() -> None:
     current.name = account.name
     current.account.problem = None
     current.account.enrollment_required = False
-    if current.account.admin is None or (current.account.admin == "factor" and account.aal == 2):
+    if account.email is None:
+        current.account.admin = "no"  # admins are named by their address (OTP_ADMIN_EMAILS): nothing to ask
+    elif current.account.admin is None or (current.account.admin == "factor" and account.aal == 2):
         current.account.admin = admin_status()
 
 
