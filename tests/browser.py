@@ -107,14 +107,16 @@ def read_code_from_dev_inbox(page: Any, mails: int = 1) -> str:
     that looks like a code would read a stale one. The code is read from the body, the six digits in it,
     whatever the wording (it differs with what the code is for: signing in, confirming a change).
     """
-    mine = _messages(page).filter(has_text="for you")
+    mine = _messages(page).filter(has_text="for you").filter(has_not_text="SMS to")
     return _newest(page, mine.first.get_by_test_id("stCode"), arrived=mine.nth(mails - 1))
 
 
 def read_sms_code_from_dev_inbox(page: Any) -> str:
     """The code of the newest SMS to the number in use (the inbox lists it first, marked "for you"), read from its
     text: the heading holds the number, which may well contain six digits in a row."""
-    return _newest(page, _messages(page).filter(has_text="for you").first.get_by_test_id("stCode"))
+    # "SMS to": the mails to the address in use are marked "for you" too, and one may arrive first.
+    mine = _messages(page).filter(has_text="for you").filter(has_text="SMS to")
+    return _newest(page, mine.first.get_by_test_id("stCode"))
 
 
 def account_id(page: Any) -> str:
@@ -122,6 +124,8 @@ def account_id(page: Any) -> str:
     from playwright.sync_api import expect
 
     expect(page.get_by_text("Account ID")).to_be_visible()  # /me answers the account's stable id
+    # The label can be drawn a moment before the id itself, the previous step's elements still beside it.
+    expect(page.get_by_test_id("stMain")).to_contain_text(ACCOUNT_ID)
     main_text = page.get_by_test_id("stMain").inner_text()
     found = ACCOUNT_ID.search(main_text)
     assert found, main_text
