@@ -23,9 +23,6 @@ import streamlit as st
 from frontend import api, clock, phone
 from frontend.state import Notice, NoticeKind, Pending, tab, ui
 
-# Widgets whose value is a code: the page asks the browser for the numeric keypad and one-time-code autofill.
-CODE_FIELDS = ("code_input", "second_factor_input", "link_code_input", "totp_code_input", "step_up_code_input")
-
 
 def client() -> api.OtpClient:
     secrets: dict[str, object] | None
@@ -173,12 +170,13 @@ def focus(key: str) -> None:
 
 
 def page_script() -> None:
-    """A small script for what Streamlit's widgets cannot say: ``inputmode="numeric"`` and one-time-code autofill
-    on code fields, and the focus a request asked for. It runs in the page, sees only the DOM (the session handle
-    is ``HttpOnly``), and waits for the elements, which may be drawn after it."""
+    """A small script for what Streamlit's widgets cannot say: ``inputmode="numeric"`` (the phone's number pad) on
+    the code fields, which Streamlit gives one-time-code autofill, and the focus a request asked for. It runs in
+    the page, sees only the DOM (the session handle is ``HttpOnly``), and waits for the elements, which may be
+    drawn after it."""
     current = tab()
     target, current.focus = current.focus, None
-    script = _SCRIPT.replace("__CODE_FIELDS__", json.dumps(CODE_FIELDS)).replace("__FOCUS__", json.dumps(target))
+    script = _SCRIPT.replace("__FOCUS__", json.dumps(target))
     # A request for focus makes the element new, so the browser runs it again even when the field is the same.
     nonce = f"<!-- {secrets.token_hex(4)} -->" if target else ""
     st.html(f"{nonce}<script>{script}</script>", unsafe_allow_javascript=True, width="content")
@@ -186,18 +184,21 @@ def page_script() -> None:
 
 _SCRIPT = """
 (() => {
-  const codeFields = __CODE_FIELDS__, focus = __FOCUS__;
+  const focus = __FOCUS__;
+  // Code fields are those Streamlit gives one-time-code autofill; a recovery code (letters) takes the same
+  // place when chosen instead, so the keypad hint follows the attribute both ways.
   const mark = () => {
-    for (const key of codeFields) {
-      for (const input of document.querySelectorAll(`.st-key-${key} input`)) {
-        input.setAttribute("inputmode", "numeric");
-        input.setAttribute("autocomplete", "one-time-code");
-      }
+    for (const input of document.querySelectorAll('input[autocomplete="one-time-code"]:not([inputmode])')) {
+      input.setAttribute("inputmode", "numeric");
+    }
+    for (const input of document.querySelectorAll('input[inputmode="numeric"]:not([autocomplete="one-time-code"])')) {
+      input.removeAttribute("inputmode");
     }
   };
   if (!window.otpCodeFields) {  // once per page: the fields come and go with reruns
     window.otpCodeFields = new MutationObserver(mark);
-    window.otpCodeFields.observe(document.body, {childList: true, subtree: true});
+    window.otpCodeFields.observe(document.body, {childList: true, subtree: true, attributes: true,
+                                                 attributeFilter: ["autocomplete"]});
   }
   mark();
   let tries = 0;
