@@ -50,6 +50,8 @@ def stack_fixture() -> Iterator[Stack]:
             taken = ", ".join(f"{name}={value}" for name, value in QUICK_COOLDOWNS.items())
             assert f"settings from the environment: {taken}" in running.output(), running.output()
             yield running
+            if running.process.poll() is not None:  # it stopped by itself: say why, not only that pages failed
+                pytest.fail(f"the stack stopped during the module:\n{running.output()[-6000:]}")
     except RuntimeError as error:
         pytest.fail(str(error))
 
