@@ -1,8 +1,8 @@
 """The signed-in session as the UI holds it: the two tokens, when they run out, and the account details.
 
-Kept in ``st.session_state`` only (one browser tab = one Streamlit session), never in query parameters, logs or
-the page. The tokens are excluded from ``repr`` so that a session printed or logged by mistake does not show
-them (``st.write`` would still render the fields: never hand it a session).
+Kept in the UI server's memory only (:mod:`frontend.state`, under the browser's opaque handle), never in the
+browser, query parameters, logs or the page. The tokens are excluded from ``repr`` so that a session printed or
+logged by mistake does not show them (``st.write`` would still render the fields: never hand it a session).
 
 Times are :func:`frontend.clock.now` values (a monotonic clock) computed from the ``expires_in`` and
 ``refresh_expires_in`` of the answer that issued the tokens: only durations the API measured itself are
