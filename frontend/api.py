@@ -6,7 +6,7 @@ Contract: every call returns an :class:`ApiResult` and never raises for HTTP err
 malformed answers, so the UI has exactly one shape to render. The API's own ``message`` is passed through
 untouched whenever the API sent one, because it is written for the person signing in.
 
-Tokens are parameters, never state of the client: the caller holds them (in ``st.session_state``) and
+Tokens are parameters, never state of the client: the caller holds them (server-side, :mod:`frontend.state`) and
 decides when to renew them. Nothing here logs or formats a token. An answer that proves more about the person
 (``mfa_enabled``, ``reauthenticated``) carries new tokens and the API refuses the earlier ones from then on: the
 caller must replace both, and never present the old ones again (an old refresh token counts as reuse and ends

@@ -8,7 +8,8 @@ convenience, the API decides.
 
 Numbers are parsed with ``phonenumbers`` (the library the API validates with) only to turn what was typed into
 E.164 for the request: "07700 900123" with GB picked becomes "+447700900123". Whether a number is acceptable is
-the API's business, so what cannot be parsed is sent as typed and the API's message is shown.
+the API's business, so what is more than digits and separators, or cannot be parsed, is sent as typed and the
+API's message is shown beside the field.
 """
 
 from __future__ import annotations
@@ -57,13 +58,27 @@ def _dialling_code(code: str) -> int:
 
 def to_e164(typed: str, country: str) -> str:
     """``typed`` as an E.164 number, read in ``country`` unless it starts with "+" (then the picker is ignored,
-    as people paste full numbers). What cannot be read as a number comes back as typed, trimmed."""
+    as people paste full numbers).
+
+    Only a number written with digits and the usual separators is converted. Anything else (letters as in
+    "415-555-CALL", an extension as in "ext 2") goes to the API as typed, behind the picked country's dialling
+    code, so that the API's refusal names what was typed: converting the letters or dropping the extension here
+    would sign in, or fail, with a number the person never wrote."""
     text = typed.strip()
+    if any(char not in _NUMBER_CHARS for char in text):
+        return (
+            text
+            if text.startswith("+") or country not in phonenumbers.SUPPORTED_REGIONS
+            else (f"+{phonenumbers.country_code_for_valid_region(country)} {text}")
+        )
     try:
         number = phonenumbers.parse(text, country)
     except phonenumbers.NumberParseException:
         return text
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+_NUMBER_CHARS = frozenset("0123456789+-(). /")
 
 
 def international(e164: str) -> str:

@@ -96,9 +96,21 @@ class TokenRenewal:
     def _renew(self) -> Outcome:
         """Trade the refresh token for new tokens; it is used up, so the new session always replaces it.
 
-        A refused refresh token ends the session. Other failures (API down, 5xx) leave it as it was.
+        A refused refresh token ends the session. Other failures (API down, 5xx) leave it as it was. Another tab
+        of the browser that renewed (or ended) the session while this one waited for the box is taken as this
+        renewal's outcome: its refresh token is used up, and presenting it again would count as reuse.
         """
-        result = self._client.refresh(self._current().refresh_token)
+        meant = self._current().refresh_token
+        with self._box.renewing:
+            now = self._box.current
+            if now is None:
+                return self._end(api.ApiResult(401, "invalid_token", "The session has ended."))
+            if now.refresh_token != meant:  # not a new account read: new tokens
+                return Outcome(api.ApiResult(200, "refreshed", "The session was renewed."))
+            return self._trade(now)
+
+    def _trade(self, session: Session) -> Outcome:
+        result = self._client.refresh(session.refresh_token)
         renewed = Session.from_answer(result.data, self._clock()) if result.ok else None
         if renewed is not None:
             # First, with a plain assignment nothing can interrupt (see SessionBox). Without account details:

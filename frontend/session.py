@@ -1,8 +1,8 @@
 """The signed-in session as the UI holds it: the two tokens, when they run out, and the account details.
 
-Kept in ``st.session_state`` only (one browser tab = one Streamlit session), never in query parameters, logs or
-the page. The tokens are excluded from ``repr`` so that a session printed or logged by mistake does not show
-them (``st.write`` would still render the fields: never hand it a session).
+Kept in the UI server's memory only (:mod:`frontend.state`, under the browser's opaque handle), never in the
+browser, query parameters, logs or the page. The tokens are excluded from ``repr`` so that a session printed or
+logged by mistake does not show them (``st.write`` would still render the fields: never hand it a session).
 
 Times are :func:`frontend.clock.now` values (a monotonic clock) computed from the ``expires_in`` and
 ``refresh_expires_in`` of the answer that issued the tokens: only durations the API measured itself are
@@ -13,6 +13,7 @@ business.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -168,12 +169,16 @@ class SessionBox:
     the whole session; after a proof (an authenticator confirmed, a re-authentication) there is no grace at all.
     So the new session is stored with a plain attribute assignment, which no rerun can interrupt, before
     anything else happens.
+
+    The tabs of one browser share the box (see :mod:`frontend.state`), and their scripts run on threads of their
+    own: ``renewing`` is held while the refresh token is traded, so that two tabs due at once trade it once.
     """
 
-    __slots__ = ("current",)
+    __slots__ = ("current", "renewing")
 
     def __init__(self) -> None:
         self.current: Session | None = None
+        self.renewing = threading.Lock()
 
     def __repr__(self) -> str:
         return f"SessionBox(signed_in={self.current is not None})"

@@ -11,8 +11,8 @@ retries the call once. Every proof, like confirming an authenticator, issues new
 ones: :func:`adopt_session` puts them in place before anything else is called.
 
 The ``mfa_token`` of a challenge and the secret of an enrollment are secrets like the session's tokens: they are
-left out of ``repr`` and live only in ``st.session_state``. The secret is shown once, on purpose, so that it can
-be typed into an authenticator app.
+left out of ``repr`` and live only in the UI server's memory (:mod:`frontend.state`). The secret is shown once, on
+purpose, so that it can be typed into an authenticator app.
 """
 
 from __future__ import annotations

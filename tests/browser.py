@@ -51,6 +51,8 @@ def stack_fixture() -> Iterator[Stack]:
             taken = ", ".join(f"{name}={value}" for name, value in QUICK_COOLDOWNS.items())
             assert f"settings from the environment: {taken}" in running.output(), running.output()
             yield running
+            if running.process.poll() is not None:  # it stopped by itself: say why, not only that pages failed
+                pytest.fail(f"the stack stopped during the module:\n{running.output()[-6000:]}")
     except RuntimeError as error:
         pytest.fail(str(error))
 
@@ -62,7 +64,9 @@ def page(stack: Stack) -> Iterator[Any]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+            # A context of its own, so that a test can open a second tab of the same browser (same cookies).
+            context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+            page = context.new_page()
             page.set_default_timeout(TIMEOUT_MS)
             yield page
         finally:
@@ -100,20 +104,22 @@ def _messages(page: Any) -> Any:
 def read_code_from_dev_inbox(page: Any, mails: int = 1) -> str:
     """The code of the newest mail to the address in use, as a person would read it in the UI's dev inbox.
 
-    The inbox marks those mails "current address" and lists them newest first; this waits until it lists
-    ``mails`` of them. A page whose rerun has not drawn the sidebar yet still shows the previous run's inbox, in
+    The inbox marks those mails "for you" and lists them newest first; this waits until it lists ``mails`` of
+    them. A page whose rerun has not drawn the sidebar yet still shows the previous run's inbox, in
     which the address was not in use (the start page) or its newest mail not there yet: reading the first mail
     that looks like a code would read a stale one. The code is read from the body, the six digits in it,
     whatever the wording (it differs with what the code is for: signing in, confirming a change).
     """
-    mine = _messages(page).filter(has_text="current address")
+    mine = _messages(page).filter(has_text="for you").filter(has_not_text="SMS to")
     return _newest(page, mine.first.get_by_test_id("stCode"), arrived=mine.nth(mails - 1))
 
 
 def read_sms_code_from_dev_inbox(page: Any) -> str:
-    """The code of the newest SMS to the number in use (the inbox lists it first, marked "current number"), read
-    from its text: the heading holds the number, which may well contain six digits in a row."""
-    return _newest(page, _messages(page).filter(has_text="current number").first.get_by_test_id("stCode"))
+    """The code of the newest SMS to the number in use (the inbox lists it first, marked "for you"), read from its
+    text: the heading holds the number, which may well contain six digits in a row."""
+    # "SMS to": the mails to the address in use are marked "for you" too, and one may arrive first.
+    mine = _messages(page).filter(has_text="for you").filter(has_text="SMS to")
+    return _newest(page, mine.first.get_by_test_id("stCode"))
 
 
 def account_id(page: Any) -> str:
@@ -121,6 +127,8 @@ def account_id(page: Any) -> str:
     from playwright.sync_api import expect
 
     expect(page.get_by_text("Account ID")).to_be_visible()  # /me answers the account's stable id
+    # The label can be drawn a moment before the id itself, the previous step's elements still beside it.
+    expect(page.get_by_test_id("stMain")).to_contain_text(ACCOUNT_ID)
     main_text = page.get_by_test_id("stMain").inner_text()
     found = ACCOUNT_ID.search(main_text)
     assert found, main_text

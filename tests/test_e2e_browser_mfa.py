@@ -62,9 +62,12 @@ def test_enroll_then_sign_in_with_totp_and_with_a_recovery_code(stack: Stack, pa
     expect(markdown(page, TWO_STEP_ON)).to_contain_text("10 recovery codes left")
     sign_out(page)
 
-    # Email code, then the authenticator.
+    # Email code, then the authenticator; a reload at its prompt keeps the sign-in where it was.
     sign_in_by_email(page, stack, "twostep@example.com")
     expect(page.get_by_label("Authenticator code")).to_be_visible()
+    page.reload()
+    expect(markdown(page, "Two-step verification is on for")).to_contain_text("twostep@example.com")
+    expect(page.get_by_label("Authenticator code")).to_have_attribute("inputmode", "numeric")  # the number pad
     page.get_by_label("Authenticator code").fill(code_in_a_fresh_time_step(totp, confirmed_at))
     press(page, "Continue")
     expect(page.get_by_role("heading", name="Your account")).to_be_visible()
@@ -74,7 +77,9 @@ def test_enroll_then_sign_in_with_totp_and_with_a_recovery_code(stack: Stack, pa
     # Email code, then a recovery code instead.
     sign_in_by_email(page, stack, "twostep@example.com")
     page.get_by_test_id("stRadio").get_by_text("Recovery code", exact=True).click()
-    page.get_by_role("textbox", name="Recovery code").fill(recovery_codes[0])
+    recovery = page.get_by_role("textbox", name="Recovery code")
+    expect(recovery).not_to_have_attribute("inputmode", "numeric")  # it has letters: the full keyboard
+    recovery.fill(recovery_codes[0])
     press(page, "Continue")
     expect(page.get_by_role("heading", name="Your account")).to_be_visible()
     assert account_id(page) == the_account

@@ -149,3 +149,21 @@ def test_a_phone_added_after_the_step_up_window_is_confirmed_with_a_mailed_code(
     # that the page never presented them again.
     refused = [line for line in stack.lines[logged_before_the_proof:] if '"code": "invalid_token"' in line]
     assert not refused, refused
+
+
+def test_a_number_with_letters_goes_to_the_api_as_typed_and_its_refusal_shows_under_the_field(
+    stack: Stack, page: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(stack.ui_url)
+    page.get_by_test_id("stRadio").get_by_text("Phone", exact=True).click()
+    field = page.get_by_label("Phone number")
+    field.fill("415-555-CALL")  # not turned into 415-555-2255 behind the person's back
+    press(page, "Send code")
+    refusal = page.get_by_test_id("stForm").get_by_role("alert")
+    expect(refusal).to_be_visible()
+    expect(refusal).to_be_in_viewport()
+    expect(field).to_have_value("415-555-CALL")  # kept, to be corrected
+    expect(page.get_by_text("We sent a sign-in code by SMS to")).to_have_count(0)
+    screenshot(page, "e2e-phone-refused-as-typed")

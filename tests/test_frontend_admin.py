@@ -1,5 +1,5 @@
-"""The admin page (frontend/pages/admin.py, frontend/admin_page.py) through Streamlit's AppTest, with the API
-faked at ``requests.request``, and its client's contract: calls never raise."""
+"""The "Admin" page (frontend/views/admin.py) through Streamlit's AppTest, with the API faked at
+``requests.request``, and its client's contract: calls never raise."""
 
 from __future__ import annotations
 
@@ -12,11 +12,10 @@ import pytest
 import requests
 from streamlit.testing.v1 import AppTest
 
-from frontend import admin_api, admin_page
+from frontend import admin_api, clock, state
 from frontend.session import Session, SessionBox
-from tests.conftest import REPO_ROOT
+from frontend.views import admin
 
-PAGE = REPO_ROOT / "frontend" / "pages" / "admin.py"
 USER_ID = "0b6e3c5a-8f0e-4a51-9d43-6f1f2d7c9e10"
 HOURS = 48
 
@@ -68,8 +67,8 @@ CARD = {
     "identifiers": [
         {"type": "email", "value": "alice@example.com", "failures": {"count": 2, "limit": 50, "resets_in": 600}}
     ],
-    "factors": [],
-    "recovery_codes_left": 0,
+    "factors": ["totp"],
+    "recovery_codes_left": 8,
     "live_sessions": 3,
 }
 ENTRY = {
@@ -122,15 +121,23 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> FakeApi:
     api = FakeApi()
     monkeypatch.setattr(requests, "request", api.request)
     monkeypatch.setenv("OTP_API_URL", "http://api.test")
+    monkeypatch.setattr(clock, "now", lambda: 10.0)  # the session below is 10 s old: nothing to renew
     return api
 
 
+def admin_page() -> None:
+    """The page alone, as the navigation runs it for an admin."""
+    from frontend.views import admin
+
+    admin.render()
+
+
 def page(signed_in: bool = True) -> AppTest:
-    at = AppTest.from_file(str(PAGE), default_timeout=10)
+    at = AppTest.from_function(admin_page, default_timeout=10)
     box = SessionBox()
     if signed_in:
         box.current = Session("admin-access", "admin-refresh", 0.0, 3600, 400000)
-    at.session_state["session_box"] = box
+    at.session_state[state.STATE_KEY] = state.UiState(box=box)
     at.run()
     assert not at.exception, at.exception
     return at
@@ -144,14 +151,14 @@ def text(at: AppTest) -> str:
 
 def test_without_a_session_the_page_says_where_to_sign_in(fake: FakeApi) -> None:
     at = page(signed_in=False)
-    assert "Sign in on the main page" in at.info[0].value and fake.calls == []
+    assert "Sign in with an admin's address" in at.info[0].value and fake.calls == []
 
 
 def test_the_charts_compare_two_periods_and_show_the_sms_budget(fake: FakeApi) -> None:
     at = page()
     assert ("GET", "/admin/stats", None, {"hours": HOURS}, "Bearer admin-access") in fake.calls
     metrics = {m.label: (m.value, m.delta) for m in at.metric}
-    assert metrics["Codes sent"] == ("24", "+0 vs previous period")
+    assert metrics["Codes sent"] == ("24", "no change vs previous period")
     assert "24 of 1000 texts of the daily budget, about $0.24 of at most $8.83." in text(at)
     assert "resend_cooldown 24" in text(at)
     assert len(at.get("vega_lite_chart")) == 6  # three charts per channel, each this period and the previous
@@ -160,13 +167,13 @@ def test_the_charts_compare_two_periods_and_show_the_sms_budget(fake: FakeApi) -
 
 
 def test_periods_are_split_oldest_first() -> None:
-    assert admin_page.split_periods([1, 2, 3, 4], 2) == ([3, 4], [1, 2])
-    assert admin_page.split_periods([5], 2) == ([0.0, 5], [0.0, 0.0])
+    assert admin.split_periods([1, 2, 3, 4], 2) == ([3, 4], [1, 2])
+    assert admin.split_periods([5], 2) == ([0.0, 5], [0.0, 0.0])
 
 
 def test_the_audit_table_downloads_as_csv(fake: FakeApi) -> None:
     at = page()
-    frame = admin_page.audit_frame([ENTRY])
+    frame = admin.audit_frame([ENTRY])
     assert list(frame.iloc[0]) == ["2027-01-15 08:03 UTC", "a***@example.com", "lock", USER_ID, "stolen, phone", "r-1"]
     csv = frame.to_csv(index=False)
     assert '"stolen, phone"' in csv and csv.startswith("when,admin,action,account,reason,request id")
@@ -222,7 +229,7 @@ def test_a_stale_proof_asks_for_the_authenticator_and_renews_the_session(fake: F
     at.text_input(key="admin_reauth_input").set_value("123456").run()
     at.button(key="admin_reauth").click().run()
     assert ("POST", "/mfa/reauthenticate", {"otp": "123456"}, None, "Bearer admin-access") in fake.calls
-    assert at.session_state["session_box"].current.access_token == "new-access"
+    assert at.session_state[state.STATE_KEY].box.current.access_token == "new-access"
     fake.act_answers.append(response(200, {"code": "user_mfa_removed", "message": "Removed."}))
     at.button(key="admin_confirm").click().run()
     assert (
@@ -269,3 +276,48 @@ def test_a_path_id_is_quoted(fake: FakeApi) -> None:
     fake.act_answers.append(response(404, {"code": "user_not_found", "message": "No account matches."}))
     admin_api.AdminClient("http://api.test").act("t", "../../otp", "lock", "r")
     assert fake.calls[-1][1] == "/admin/users/..%2F..%2Fotp/lock"
+
+
+def test_only_the_actions_that_apply_are_offered() -> None:
+    active = {"status": "active", "live_sessions": 0, "factors": [], "identifiers": [{"failures": {"count": 0}}]}
+    assert admin.applicable(active) == ["lock"]
+    busy = {**active, "live_sessions": 1, "factors": ["totp"], "identifiers": [{"failures": {"count": 3}}]}
+    assert admin.applicable(busy) == ["lock", "signout", "mfa", "clear-failures"]
+    assert admin.applicable({**active, "status": "locked"}) == ["unlock"]
+
+
+def test_the_card_counts_in_words_and_marks_what_is_unknown(fake: FakeApi, monkeypatch: pytest.MonkeyPatch) -> None:
+    card = {**CARD, "live_sessions": 1, "last_sign_in_at": None, "recovery_codes_left": 1}
+    monkeypatch.setitem(CARD, "live_sessions", 1)
+    at = _look_up(page())
+    assert "1 live session ·" in text(at) and "1 live sessions" not in text(at)
+    monkeypatch.setattr(
+        requests, "request", lambda *a, **k: response(200, {"code": "user_found", "message": "m", "user": card})
+    )
+    (submit,) = [button for button in at.button if button.label == "Look up"]
+    submit.click().run()
+    assert "last sign-in —" in text(at) and "1 recovery code left" in text(at)
+    assert [row["verified per sent"] for row in admin.country_rows({"US": {"SmsSent": [0.0]}})] == ["—"]
+
+
+def test_wrong_codes_rising_are_bad_news_and_a_zero_series_is_drawn_at_zero(
+    fake: FakeApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from streamlit.proto.Metric_pb2 import Metric
+
+    answer = stats(HOURS)
+    rising = [0.0] * HOURS
+    rising[-1] = 4.0
+    answer["channels"]["email"]["metrics"].update(WrongCodes=rising, SignIns=rising, CodesSent=[0.0] * HOURS)
+    monkeypatch.setattr(requests, "request", lambda *a, **k: response(200, answer))
+    at = page()
+    email = {metric.label: metric.proto for metric in at.metric[:3]}
+    assert (email["Wrong codes"].delta, email["Wrong codes"].color) == ("+4 vs previous period", Metric.RED)
+    assert (email["Sign-ins"].delta, email["Sign-ins"].color) == ("+4 vs previous period", Metric.GREEN)
+    assert (email["Codes sent"].delta, email["Codes sent"].color) == ("no change vs previous period", Metric.GRAY)
+    specs = [json.loads(chart.proto.spec) for chart in at.get("vega_lite_chart")]
+    assert len(specs) == 6
+    (codes_sent, *_) = specs  # all zero: an axis from 0 to 1 with whole numbers, titled, not a collapsed one
+    y = codes_sent["encoding"]["y"]
+    assert y["scale"]["domain"] == [0, 1.0] and y["axis"]["format"] == "d" and y["axis"]["title"] == "per hour"
+    assert codes_sent["encoding"]["x"]["axis"]["title"] == "hours ago"

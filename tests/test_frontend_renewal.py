@@ -1,13 +1,14 @@
 """Unit tests of the token renewal policy (frontend/renewal.py): a fake API client and a fake clock, no UI.
 
 The API is faked at the level the policy sees it (:class:`frontend.api.ApiResult`), so each test reads as the
-sequence of answers it is about; tests/test_frontend.py covers the same paths through the real client and
+sequence of answers it is about; tests/test_frontend_account.py covers the same paths through the real client and
 the page.
 """
 
 from __future__ import annotations
 
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -309,3 +310,36 @@ def test_an_api_that_always_refuses_gets_one_renewal_and_at_most_one_retry(world
     assert outcome.ended
     expected = [("refresh", REFRESH_1), ("me", ACCESS_2)]
     assert world.api.sent == (expected if due else [("me", ACCESS_1), *expected])
+
+
+# ----------------------------------------------------------------------------- tabs of one browser
+
+
+def test_two_tabs_due_at_once_trade_the_refresh_token_once(world: World) -> None:
+    """The tabs of a browser share the box and run on threads of their own: the second waits for the first's
+    renewal and takes its tokens, rather than presenting the used-up refresh token (which counts as reuse)."""
+    world.clock.t = 3600 - 30
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_refresh(refresh_token: str) -> api.ApiResult:
+        world.api.log.append(("refresh", refresh_token, world.box.current))
+        entered.set()
+        assert release.wait(10)
+        return REFRESHED
+
+    world.api.refresh = slow_refresh  # type: ignore[method-assign]
+    world.api.calls.extend([ME, ME])
+    other_tab = renewal.TokenRenewal(world.api, world.box, world.clock.now)
+    outcomes: list[renewal.Outcome] = []
+    first = threading.Thread(target=lambda: outcomes.append(world.policy.call(world.api.me)))
+    first.start()
+    assert entered.wait(10)
+    second = threading.Thread(target=lambda: outcomes.append(other_tab.call(world.api.me)))
+    second.start()
+    release.set()
+    first.join(10)
+    second.join(10)
+
+    assert world.api.sent == [("refresh", REFRESH_1), ("me", ACCESS_2), ("me", ACCESS_2)]
+    assert [outcome.result for outcome in outcomes] == [ME, ME]
+    assert held(world) == (ACCESS_2, REFRESH_2)

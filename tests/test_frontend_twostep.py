@@ -1,7 +1,7 @@
 """Unit tests of the two-step policy (frontend/twostep.py): a fake API client and a fake clock, no UI.
 
 As in tests/test_frontend_renewal.py the API is faked at the level the policy sees it (ApiResult), so each test
-reads as the sequence of answers it is about; tests/test_frontend.py drives the same paths through the page.
+reads as the sequence of answers it is about; tests/test_frontend_account*.py drive the same paths through the page.
 """
 
 from __future__ import annotations

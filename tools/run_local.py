@@ -342,7 +342,7 @@ class Stack:
             "server.headless": "true",
             "browser.gatherUsageStats": "false",
         }
-        ui_args = ["-m", "streamlit", "run", "frontend/app.py"]
+        ui_args = ["-m", "streamlit", "run", "frontend/server.py"]
         ui_args += [arg for name, value in streamlit_options.items() for arg in (f"--{name}", value)]
         ui_env = {"OTP_API_URL": self.api_url, "DEV_INBOX_URL": self.inbox_url}
         # The API does not list the countries it texts: the phone picker offers the stage's own.

@@ -1,0 +1,21 @@
+"""The UI's pages, one module each ("Sign in", "Account" with its phone and two-step parts, "Admin"), the prompt
+that confirms it is you before an account change, and the local stack's dev inbox; :func:`pages` lists those a
+person may open."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from frontend.state import UiState
+from frontend.views import account, admin, sign_in
+
+
+def pages(current: UiState) -> list[st.Page]:
+    """The pages this person may open, named for people; the first is where they land. "Admin" only for an account
+    the API lets read the admin routes: the API still decides each call."""
+    if current.box.current is None:
+        return [st.Page(sign_in.render, title="Sign in", icon=":material/login:", url_path="sign-in", default=True)]
+    listed = [st.Page(account.render, title="Account", icon=":material/person:", url_path="account", default=True)]
+    if current.account.admin == "yes":
+        listed.append(st.Page(admin.render, title="Admin", icon=":material/admin_panel_settings:", url_path="admin"))
+    return listed

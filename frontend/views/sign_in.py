@@ -1,0 +1,295 @@
+"""The "Sign in" page: an address or a number, then the code sent to it, then (for an account with two-step
+verification) the authenticator's code or a recovery code.
+
+The step and what it is about live in :class:`frontend.state.SignIn`, server-side under the browser's handle: a
+reload, or a new tab, returns to the same step for the same address, so a code still valid can be typed. Each
+message shows beside the field or button it concerns, and the field keeps what was typed.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from frontend import api, clock, flow, phone, twostep, ui
+from frontend.state import SignIn
+from frontend.state import ui as state
+
+# Widget keys.
+CHANNEL_INPUT, EMAIL_INPUT, PHONE_INPUT = flow.CHANNEL_INPUT, flow.EMAIL_INPUT, flow.PHONE_INPUT
+COUNTRY_INPUT = "country_input"
+CODE_INPUT = "code_input"
+FACTOR_INPUT = "factor_input"  # which second factor: api.SecondFactor
+SECOND_FACTOR_INPUT = "second_factor_input"
+# Where notices show: under the form or button named.
+SEND, VERIFY, RESEND, SECOND_FACTOR = "send", "verify", "resend", "second_factor"
+FACTOR_NAMES: dict[api.SecondFactor, str] = {"otp": "Authenticator app", "recovery_code": "Recovery code"}
+
+
+# -------------------------------------------------------------------------------------------- requests
+
+
+def _send(channel: api.Channel, address: str, place: str, field: str | None) -> None:
+    """The work of a send: request a code for ``address``; on success move to code entry with a fresh cooldown."""
+    current, result = state(), ui.client().send_otp(address, channel)
+    if not result.ok:
+        ui.fail(result, place, field)  # the form stays as typed, the field marked
+        return
+    resend_after = api.parse_seconds(result.data.get("resend_after")) or 0
+    to = result.data.get("to")
+    current.sign_in = SignIn(
+        step="code",
+        channel=channel,
+        address=address,
+        # The API's own reading of the number is what the person must recognise; the address as typed else.
+        shown_to=to if isinstance(to, str) and to else ui.shown(address),
+        expires_in=api.parse_seconds(result.data.get("expires_in")),
+        resend_at=clock.now() + resend_after,  # measured from this successful send, as the API's cooldown is
+    )
+    current.blocked_until = None
+    ui.set_field(CODE_INPUT, "")  # an old code is useless once a new one is on its way
+    ui.focus(CODE_INPUT)
+    # The page says where the code went: the first send needs no notice of its own, a new code says it came.
+    if place == RESEND:
+        ui.notify("success", result.message, RESEND)
+    else:
+        ui.clear_notice()
+
+
+def _on_send() -> None:
+    if state().sign_in.step != "start":  # a second press after the code went: the page has moved on
+        return
+    if st.session_state.get(CHANNEL_INPUT) == "phone":
+        typed = st.session_state.get(PHONE_INPUT) or ""
+        if not typed.strip():
+            ui.notify("warning", "Enter your phone number.", SEND, PHONE_INPUT)
+            return
+        country = st.session_state.get(COUNTRY_INPUT) or phone.DEFAULT_COUNTRIES[0]
+        number = phone.to_e164(typed, country)
+        ui.request(SEND, "Sending code...", lambda: _send("phone", number, SEND, PHONE_INPUT))
+        return
+    email = (st.session_state.get(EMAIL_INPUT) or "").strip()
+    if not email:
+        ui.notify("warning", "Enter your email address.", SEND, EMAIL_INPUT)
+        return
+    ui.request(SEND, "Sending code...", lambda: _send("email", email, SEND, EMAIL_INPUT))
+
+
+def _on_resend() -> None:
+    sign_in = state().sign_in
+    if sign_in.step != "code" or ui.remaining(sign_in.resend_at) > 0:  # a second press: the new code is on its way
+        return
+    ui.request(RESEND, "Sending code...", lambda: _send(sign_in.channel, sign_in.address, RESEND, None))
+
+
+def _on_verify() -> None:
+    sign_in = state().sign_in
+    if sign_in.step != "code":  # a second press after the code was accepted: the page has moved on
+        return
+    code = ui.digits(CODE_INPUT)
+    if not code:
+        ui.notify("warning", "Enter the code we sent you.", VERIFY, CODE_INPUT)
+        return
+
+    def work() -> None:
+        current, result = state(), ui.client().verify_otp(sign_in.address, code, sign_in.channel)
+        if current.sign_in is not sign_in:  # another tab finished or left this sign-in meanwhile
+            return
+        if not result.ok:
+            ui.fail(result, VERIFY, CODE_INPUT)
+            return
+        ui.set_field(CODE_INPUT, "")
+        challenge = twostep.Challenge.from_answer(result.data)
+        if challenge is None:
+            flow.open_session(result)
+            return
+        sign_in.step, sign_in.challenge, sign_in.resend_at = "second_factor", challenge, None
+        current.blocked_until = None
+        ui.set_field(FACTOR_INPUT, challenge.factors[0])
+        ui.set_field(SECOND_FACTOR_INPUT, "")
+        ui.focus(SECOND_FACTOR_INPUT)
+        ui.clear_notice()  # the step itself says what to enter
+
+    ui.request(VERIFY, "Checking code...", work)
+
+
+def _on_verify_second_factor() -> None:
+    sign_in = state().sign_in
+    challenge = sign_in.challenge
+    if sign_in.step != "second_factor" or challenge is None:  # a second press after it was accepted
+        return
+    kind: api.SecondFactor = st.session_state.get(FACTOR_INPUT) or challenge.factors[0]
+    # Authenticator codes are digits people type with spaces; a recovery code is sent as written, trimmed.
+    code = (
+        ui.digits(SECOND_FACTOR_INPUT) if kind == "otp" else (st.session_state.get(SECOND_FACTOR_INPUT) or "").strip()
+    )
+    if not code:
+        wanted = "Enter the code from your authenticator app." if kind == "otp" else "Enter a recovery code."
+        ui.notify("warning", wanted, SECOND_FACTOR, SECOND_FACTOR_INPUT)
+        return
+
+    def work() -> None:
+        result = ui.client().verify_mfa(challenge.token, code, kind)
+        if state().sign_in is not sign_in:
+            return
+        if result.status == 401 and result.code == twostep.INVALID_MFA_TOKEN:
+            # Expired, spent or used: the first step has to be repeated.
+            flow.start_again()
+            ui.notify("warning", result.message, flow.START)
+        elif not result.ok:
+            ui.fail(result, SECOND_FACTOR, SECOND_FACTOR_INPUT)
+        else:
+            ui.set_field(SECOND_FACTOR_INPUT, "")
+            flow.open_session(result)
+
+    ui.request(SECOND_FACTOR, "Checking code...", work)
+
+
+def _on_start_again() -> None:
+    # Limits are mostly per address, so a block for the old address must not hold back a new one; an IP-wide
+    # limit is reported again by the API, with its own retry time. Prefilled: usually only a typo needs fixing.
+    flow.start_again()
+
+
+# -------------------------------------------------------------------------------------------- rendering
+
+
+def phone_fields(country_key: str, number_key: str) -> None:
+    """A country picker and a number field, inside the caller's form; the number's field is marked while a notice
+    is about it."""
+    countries = ui.countries()
+    if st.session_state.get(country_key) not in countries:
+        st.session_state[country_key] = next(iter(countries))  # e.g. after the configured list changed
+    left, right = st.columns([1, 2])
+    left.selectbox("Country", list(countries), key=country_key, format_func=lambda code: countries[code].label)
+    right.text_input(
+        "Phone number",
+        key=number_key,
+        type="phone",
+        autocomplete="tel-national",
+        placeholder="415 555 0123",
+        icon=ui.field_icon(number_key),
+    )
+
+
+def _render_start(blocked: bool) -> None:
+    st.radio(
+        "Sign in with",
+        ["email", "phone"],
+        key=CHANNEL_INPUT,
+        format_func=lambda channel: {"email": "Email", "phone": "Phone"}[channel],
+        horizontal=True,
+    )
+    with st.form("send_form", border=False):
+        if st.session_state.get(CHANNEL_INPUT) == "phone":
+            phone_fields(COUNTRY_INPUT, PHONE_INPUT)
+        else:
+            st.text_input(
+                "Email address",
+                key=EMAIL_INPUT,
+                type="email",
+                validate="",  # the API's rules and messages are the ones that count
+                icon=ui.field_icon(EMAIL_INPUT),
+            )
+        ui.show_notice(SEND)
+        st.form_submit_button(
+            "Send code", key="send", type="primary", on_click=_on_send, disabled=blocked or ui.busy(), width="stretch"
+        )
+    ui.perform(SEND)
+
+
+def _render_code(sign_in: SignIn, blocked: bool) -> None:
+    by_sms = sign_in.channel == "phone"
+    validity = f" It is valid for {ui.duration(sign_in.expires_in)}." if sign_in.expires_in else ""
+    sent = "We sent a sign-in code by SMS to" if by_sms else "We emailed a sign-in code to"
+    st.markdown(f"{sent} **{ui.escape(sign_in.shown_to)}**.{validity}")
+    with st.form("verify_form", border=False):
+        st.text_input(
+            "Code",
+            key=CODE_INPUT,
+            placeholder="123456",
+            autocomplete="one-time-code",
+            max_chars=20,
+            icon=ui.field_icon(CODE_INPUT),
+        )
+        ui.show_notice(VERIFY)
+        st.form_submit_button(
+            "Verify", key="verify", type="primary", on_click=_on_verify, disabled=blocked or ui.busy(), width="stretch"
+        )
+    ui.perform(VERIFY)
+
+    resend_wait = ui.remaining(sign_in.resend_at)
+    left, right = st.columns(2)
+    left.button(
+        "Resend code",
+        key="resend",
+        icon=":material/refresh:",
+        on_click=_on_resend,
+        disabled=blocked or resend_wait > 0 or ui.busy(),
+        help="Sends a new code to the same number." if by_sms else "Emails a new code to the same address.",
+    )
+    right.button(
+        "Use a different number" if by_sms else "Use a different address",
+        key="change_address",
+        type="tertiary",
+        on_click=_on_start_again,
+    )
+    ui.show_notice(RESEND)
+    ui.perform(RESEND)
+    if resend_wait > 0 and not blocked:
+        ui.countdown(sign_in.resend_at, "You can request a new code in {seconds} s.")
+
+
+def factor_picker(factors: tuple[api.SecondFactor, ...], key: str) -> api.SecondFactor:
+    """The second factor to use: a choice when several are offered. Returns the one chosen."""
+    if len(factors) > 1:
+        st.radio("Use", factors, key=key, format_func=FACTOR_NAMES.__getitem__, horizontal=True)
+    chosen = st.session_state.get(key)
+    return chosen if chosen in factors else factors[0]
+
+
+def second_factor_field(kind: api.SecondFactor, key: str) -> None:
+    if kind == "otp":
+        st.text_input(
+            "Authenticator code", key=key, placeholder="123456", autocomplete="one-time-code", icon=ui.field_icon(key)
+        )
+    else:
+        st.text_input("Recovery code", key=key, autocomplete="off", icon=ui.field_icon(key))
+
+
+def _render_second_factor(sign_in: SignIn, challenge: twostep.Challenge, blocked: bool) -> None:
+    validity = f" within {ui.duration(challenge.expires_in)}" if challenge.expires_in else ""
+    st.markdown(
+        f"Two-step verification is on for **{ui.escape(sign_in.shown_to)}**. Enter the code from your "
+        f"authenticator app{validity}, or one of your recovery codes."
+    )
+    kind = factor_picker(challenge.factors, FACTOR_INPUT)
+    with st.form("second_factor_form", border=False):
+        second_factor_field(kind, SECOND_FACTOR_INPUT)
+        ui.show_notice(SECOND_FACTOR)
+        st.form_submit_button(
+            "Continue",
+            key="verify_second_factor",
+            type="primary",
+            on_click=_on_verify_second_factor,
+            disabled=blocked or ui.busy(),
+            width="stretch",
+        )
+    ui.perform(SECOND_FACTOR)
+    st.button("Start over", key="start_over", type="tertiary", on_click=_on_start_again)
+
+
+def render() -> None:
+    """The page: the step the sign-in is at, in a card."""
+    sign_in = state().sign_in
+    blocked = ui.blocked()
+    st.title("Sign in")
+    with st.container(border=True):
+        if sign_in.step == "start":
+            st.caption("No password needed: enter your email address or phone number and we send you a one-time code.")
+        ui.show_notice(flow.START)
+        if sign_in.step == "second_factor" and sign_in.challenge is not None:
+            _render_second_factor(sign_in, sign_in.challenge, blocked)
+        elif sign_in.step == "code":
+            _render_code(sign_in, blocked)
+        else:
+            _render_start(blocked)
