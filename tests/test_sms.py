@@ -299,8 +299,8 @@ def test_any_service_name_fits_every_text_or_stops_the_service(name: str, digits
         ("+15002345678", "personal"),
         ("+445612345678", "VoIP"),
         ("+441212345678", "landlines"),
-        ("+5511987654321", "country"),  # a valid Brazilian mobile: not a served country
-        ("+8613812345678", "country"),
+        ("+5511987654321", "numbers of BR (+55)"),  # a valid Brazilian mobile: not a served country
+        ("+8613812345678", "numbers of CN (+86)"),
     ],
 )
 def test_numbers_a_code_must_never_go_to_are_refused_before_anything_happens(api: Api, number: str, why: str) -> None:
@@ -329,6 +329,35 @@ def test_a_country_outside_the_stage_s_list_is_refused_and_one_inside_it_is_not(
 def test_malformed_numbers_are_invalid(api: Api, written: str) -> None:
     assert api.send(written).json_body["code"] == "invalid_phone"
     assert sent_texts() == []
+
+
+@pytest.mark.parametrize(
+    ("written", "message"),
+    [
+        (
+            "+1 415 555 0123 ext. 7",
+            "Enter a valid phone number: leave out the extension: the code goes to the number itself.",
+        ),
+        (
+            "+1 415 555 0123 x7",
+            "Enter a valid phone number: leave out the extension: the code goes to the number itself.",
+        ),
+        ("415-555-CALL", "Enter a valid phone number: write the number in digits, without letters."),
+        ("4155550123", "Enter a valid phone number: start with + and the country code, as in +1 415 555 0123."),
+    ],
+)
+def test_a_refused_number_says_what_to_change(api: Api, written: str, message: str) -> None:
+    assert api.send(written).json_body == {"message": message, "code": "invalid_phone"}
+
+
+def test_a_number_of_an_unserved_region_names_it_and_the_served_ones(api: Api) -> None:
+    api.settings(OTP_SMS_COUNTRIES="GB,US")
+    answer = api.send("+44 7911 123456")  # +44, but Guernsey's (GG) to libphonenumber, not the United Kingdom's
+    assert answer.json_body == {
+        "message": "We cannot text a code to this number: we do not send text messages to numbers of GG (+44); "
+        "we text numbers of GB, US.",
+        "code": "phone_not_supported",
+    }
 
 
 # -- pumping defences ------------------------------------------------------------------------------------------

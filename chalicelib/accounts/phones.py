@@ -19,6 +19,8 @@ from chalicelib.core.refusals import InvalidPhone, PhoneNotSupported
 
 # International format only ("+" and the country code): without it a number means something else in every country.
 _WRITTEN = re.compile(r"\+[0-9][0-9 ().-]{2,30}")
+# An extension as people write one: "ext. 7", "x7", "#7", ";ext=7" (RFC 3966).
+_EXTENSION = re.compile(r"(?i)(?:\bext\b\.?|;ext=|\bx\s*\d|#\s*\d)")
 _TEXTABLE = frozenset({PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE})
 REFUSED_TYPES = {
     PhoneNumberType.PREMIUM_RATE: "premium-rate numbers",
@@ -40,17 +42,25 @@ def normalize_phone(raw: object, countries: Collection[str], allow_voip: bool) -
     person typing (they say nothing about any account).
     """
     # Only plain spaces are stripped: a line break or other control character is refused wherever it sits.
-    if not isinstance(raw, str) or not _WRITTEN.fullmatch(raw.strip(" ")):
-        raise InvalidPhone("use international format: + and the country code, e.g. +14155550123")
+    written = raw.strip(" ") if isinstance(raw, str) else ""
+    if _EXTENSION.search(written):
+        raise InvalidPhone("leave out the extension: the code goes to the number itself")
+    if any(char.isalpha() for char in written):
+        raise InvalidPhone("write the number in digits, without letters")
+    if not _WRITTEN.fullmatch(written):
+        raise InvalidPhone("start with + and the country code, as in +1 415 555 0123")
     try:
-        number = phonenumbers.parse(raw.strip(" "), None)
+        number = phonenumbers.parse(written, None)
     except phonenumbers.NumberParseException:
         raise InvalidPhone("this is not a phone number") from None
     if number.extension or not phonenumbers.is_valid_number(number):
         raise InvalidPhone("this is not a valid phone number")
     country = phonenumbers.region_code_for_number(number)
     if country is None or country not in countries:  # None: no region is known for it
-        raise PhoneNotSupported("we do not send text messages to numbers of this country")
+        # Named, with its calling code: +44 7911 ... is Guernsey's (GG), not the United Kingdom's (GB).
+        region = f"{country} (+{number.country_code})" if country else f"+{number.country_code}"
+        served = ", ".join(sorted(countries)) or "none"
+        raise PhoneNotSupported(f"we do not send text messages to numbers of {region}; we text numbers of {served}")
     kind = phonenumbers.number_type(number)
     if kind not in _TEXTABLE and not (kind == PhoneNumberType.VOIP and allow_voip):
         refused = REFUSED_TYPES.get(kind, "numbers of this kind")
