@@ -7,6 +7,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,10 +28,10 @@ from chalicelib.accounts.store import AccountStore
 from chalicelib.accounts.tokens import AccessTokens, KmsKeys
 from chalicelib.config import Limits, Settings
 from chalicelib.crypto import KeyedHasher
-from tests import tiers
+from tests import reuse, tiers
 from tests.aws_calls import RECORDER
-from tools.bootstrap import Clients, bootstrap, load_stage_env
 from tools.bootstrap import Settings as ResourceNames
+from tools.bootstrap import load_stage_env
 from tools.embedded_aws import transactions_by_item
 
 pytest_plugins = ["tests.logscan"]  # fails the run if a code, a token or an address reaches a log
@@ -83,24 +84,18 @@ def stage_env() -> dict[str, str]:
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch, stage_env: dict[str, str]) -> Iterator[None]:
-    """An empty in-process AWS account, provisioned the way ``make run`` and deployments provision it."""
+    """An empty in-process AWS account, provisioned the way ``make run`` and deployments provision it (by
+    ``tools.bootstrap``, once a process: later tests get copies of what it made, tests/reuse.py)."""
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     with mock_aws():
-        bootstrap(Clients.create(_session()), ResourceNames.from_env(stage_env))
+        reuse.provision(REGION, ResourceNames.from_env(stage_env))
         wiring.reset()
         yield
         wiring.reset()
-
-
-@functools.cache
-def _session() -> boto3.Session:
-    """One boto3 session for every test's provisioning: a new one would load every service model again (0.15 s a
-    test). moto intercepts the clients it makes whenever a test's ``mock_aws`` is active."""
-    return boto3.Session(region_name=REGION)
 
 
 @pytest.fixture
@@ -193,6 +188,8 @@ os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
 RECORDER.install()
 # In-process moto as the local stack's: a transaction costs what its items cost (tools/embedded_aws.py).
 transactions_by_item()
+# botocore's data parsed once per process, not once per test (tests/reuse.py).
+reuse.share_botocore_data()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -207,6 +204,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for kind in sorted(tiers.classify(item)):
             item.add_marker(kind)
     items.sort(key=lambda item: item.get_closest_marker("after_all") is not None)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _app_test_compiles_once() -> Iterator[None]:
+    """Streamlit's AppTest compiles the app once per process, not at every run (tests/reuse.py). Only where the
+    collected tests use AppTest: importing Streamlit costs a run without them a second."""
+    if "streamlit.testing.v1.app_test" not in sys.modules:
+        yield
+        return
+    with reuse.shared_app_compilation():
+        yield
 
 
 @pytest.fixture(autouse=True)
