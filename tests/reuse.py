@@ -103,11 +103,13 @@ def shared_app_compilation() -> Iterator[None]:
     distributions are scanned for components once (the first ``AppTest`` scans, the others reuse its answer)."""
     from streamlit.components.v2 import manifest_scanner
     from streamlit.runtime.scriptrunner.script_cache import ScriptCache
-    from streamlit.testing.v1 import app_test
+    from streamlit.testing.v1 import app_test, local_script_runner
 
     scripts = ScriptCache()
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(app_test, "ScriptCache", lambda: scripts)
+        # The app's pages are read through AppTest's cache, the main script through its runner's.
+        for module in (app_test, local_script_runner):
+            patch.setattr(module, "ScriptCache", lambda: scripts)
         patch.setattr(
             manifest_scanner,
             "scan_component_manifests",
