@@ -257,7 +257,11 @@ class RunScope:
         self.deselected += len(items)  # by -k, -m, --deselect, --lf and the like
 
     def partial(self) -> str | None:
-        """Why this session is not the whole suite (every tests/test_*.py, nothing deselected), or None."""
+        """Why this session is not the whole suite (every tests/test_*.py, nothing deselected, in this one process),
+        or None."""
+        workers = getattr(self.config, "workerinput", {}).get("workercount")
+        if workers:  # each pytest-xdist worker runs a share of the tests and sees only their AWS calls
+            return f"the tests are shared among {workers} pytest-xdist workers"
         missing = sorted({path.name for path in (REPO_ROOT / "tests").glob("test_*.py")} - self.collected_files)
         if missing:
             shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")

@@ -19,6 +19,10 @@ the configured lengths) in log records and in JSON access-log lines only, since 
 otherwise risk a false alarm; tokens, token secrets and addresses (lower-cased) in every captured line. A masked
 address (``a***@example.com``) is not a leak. Any hit fails the run: the exit status becomes 1 and the terminal
 summary names the test, the section and the line. Assertion messages are not scanned: they are not logs.
+
+Under pytest-xdist (``make test-fast``) each worker gathers the secrets its tests handled and the output of the
+processes they ran, and hands them to the controller when it finishes; the controller, which receives every test
+report, scans every line against the secrets of all workers.
 """
 
 from __future__ import annotations
@@ -105,6 +109,16 @@ class Secrets:
         with self._lock:
             self.phones.update(spellings)
 
+    def merge(
+        self, codes: Iterable[str], tokens: Iterable[str], addresses: Iterable[str], phones: Iterable[str]
+    ) -> None:
+        """Take in secrets gathered elsewhere (a pytest-xdist worker's), already in the forms the scan looks for."""
+        with self._lock:
+            self.codes.update(codes)
+            self.tokens.update(tokens)
+            self.addresses.update(addresses)
+            self.phones.update(phones)
+
 
 @dataclass(frozen=True)
 class LogText:
@@ -116,7 +130,7 @@ class LogText:
 
     @property
     def is_log_records(self) -> bool:
-        return self.section.startswith("Captured log") or self.section.startswith("process output")
+        return self.section.startswith("Captured log") or self.section.startswith(PROCESS_OUTPUT)
 
 
 @dataclass(frozen=True)
@@ -127,6 +141,8 @@ class Leak:
     line: str
 
 
+PROCESS_OUTPUT = "process output"
+WORKER_OUTPUT = "logscan"  # the key of what a pytest-xdist worker hands over (config.workeroutput)
 SECRETS = Secrets()
 LOGS: list[LogText] = []
 ERRORS: list[str] = []
@@ -149,7 +165,7 @@ def remember(
 
 def add_log_lines(where: str, lines: Iterable[str]) -> None:
     """Output of a process a test ran (every line a log line, as in CloudWatch)."""
-    LOGS.append(LogText(where, "process output", "\n".join(lines)))
+    LOGS.append(LogText(where, PROCESS_OUTPUT, "\n".join(lines)))
 
 
 def find_leaks(logs: Iterable[LogText], secrets: Secrets) -> list[Leak]:
@@ -304,8 +320,36 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
             LOGS.append(LogText(report.nodeid, title, content))
 
 
+def _handover() -> dict[str, Any]:
+    """What a pytest-xdist worker hands the controller: its secrets, its tests' process output and its errors (the
+    controller has the captured output already, from the reports)."""
+    return {
+        "codes": sorted(SECRETS.codes),
+        "tokens": sorted(SECRETS.tokens),
+        "addresses": sorted(SECRETS.addresses),
+        "phones": sorted(SECRETS.phones),
+        "processes": [(log.where, log.text) for log in LOGS if log.section == PROCESS_OUTPUT],
+        "errors": list(ERRORS),
+    }
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: the controller, as each worker finishes
+def pytest_testnodedown(node: Any, error: object) -> None:
+    handed = getattr(node, "workeroutput", {}).get(WORKER_OUTPUT)
+    if handed is None:  # a worker that crashed: its secrets are lost, so the scan cannot be trusted
+        ERRORS.append(f"worker {node.gateway.id} ended without handing over its secrets ({error})")
+        return
+    SECRETS.merge(handed["codes"], handed["tokens"], handed["addresses"], handed["phones"])
+    LOGS.extend(LogText(where, PROCESS_OUTPUT, text) for where, text in handed["processes"])
+    ERRORS.extend(handed["errors"])
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # a pytest-xdist worker: the controller scans
+        workeroutput[WORKER_OUTPUT] = _handover()
+        return
     leaks = find_leaks(LOGS, SECRETS)
     lines = sum(log.text.count("\n") + 1 for log in LOGS)
     _state["summary"] = (
