@@ -15,6 +15,7 @@ from typing import Any, cast
 
 import boto3
 import pytest
+from _pytest import runner
 from botocore.retries.standard import ExponentialBackoff
 from chalice.test import Client
 from moto import mock_aws
@@ -30,6 +31,7 @@ from chalicelib.config import Limits, Settings
 from chalicelib.crypto import KeyedHasher
 from tests import reuse, tiers
 from tests.aws_calls import RECORDER
+from tests.stack_room import call_with_room
 from tools.bootstrap import Settings as ResourceNames
 from tools.bootstrap import load_stage_env
 from tools.embedded_aws import transactions_by_item
@@ -204,6 +206,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for kind in sorted(tiers.classify(item)):
             item.add_marker(kind)
     items.sort(key=lambda item: item.get_closest_marker("after_all") is not None)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool:
+    """pytest's own protocol for the test, run from a frame that keeps the test's calls in one chunk of CPython's
+    frame stack (tests/stack_room.py)."""
+    return call_with_room(runner.pytest_runtest_protocol, item, nextitem)
 
 
 @pytest.fixture(autouse=True, scope="session")
