@@ -20,6 +20,7 @@ tripwire in ``conftest.py`` fails any unmarked test that starts a process, so a 
 
 from __future__ import annotations
 
+import functools
 import inspect
 import subprocess
 import types
@@ -95,4 +96,12 @@ def classify(item: pytest.Item) -> set[str]:
             if name != TRIPWIRE
             for definition in definitions
         )
-    return kinds_reached([root for root in roots if root is not None])
+    return set().union(*(_kinds_of(root) for root in roots if root is not None))
+
+
+@functools.cache
+def _kinds_of(root: Any) -> frozenset[str]:
+    """:func:`kinds_reached` of one root, worked out once a run: the tests of a file share most of their fixtures
+    (walking each test's anew took a second of every run's collection). What several roots reach is what each
+    reaches, put together."""
+    return frozenset(kinds_reached([root]))
