@@ -31,7 +31,7 @@ from chalicelib.config import Limits, Settings
 from chalicelib.crypto import KeyedHasher
 from tests import reuse, tiers
 from tests.aws_calls import RECORDER
-from tests.stack_room import call_with_room
+from tests.interpreter import call_with_room, settle_heap
 from tools.bootstrap import Settings as ResourceNames
 from tools.bootstrap import load_stage_env
 from tools.embedded_aws import transactions_by_item
@@ -208,10 +208,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.get_closest_marker("after_all") is not None)
 
 
+def pytest_collection_finish() -> None:
+    """What imports and collection built lives until the end: out of the garbage collector's way
+    (tests/interpreter.py)."""
+    settle_heap()
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool:
     """pytest's own protocol for the test, run from a frame that keeps the test's calls in one chunk of CPython's
-    frame stack (tests/stack_room.py)."""
+    frame stack (tests/interpreter.py)."""
     return call_with_room(runner.pytest_runtest_protocol, item, nextitem)
 
 
