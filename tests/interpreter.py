@@ -1,4 +1,5 @@
-"""Two settings of the interpreter that the suite's process runs under, each worth a fifth of the unit tier's CPU.
+"""Two settings of the interpreter that the suite's process runs under, each worth a sixth to a third of a test's
+CPU time.
 
 Neither changes what a test does; both change only how much CPython does around it.
 
@@ -14,12 +15,13 @@ its calls stay in one chunk, mapped once a test. Frames sit at other addresses, 
 limit counts calls, not bytes. Threads a test starts keep their own chunks (their frames are shallower).
 
 **A garbage collector that leaves the imports alone.** The cyclic collector walks every tracked object of the
-generations it collects; after collection the process holds some 10^6 objects of imported modules (moto's,
-botocore's, Hypothesis', Streamlit's) and parsed AWS models that live until it exits, and with the default
-thresholds (a young collection every 700 allocations) the collector took a fifth of the tests' CPU time.
-:func:`settle_heap` moves what exists once the tests are collected out of the collector's reach (``gc.freeze``),
-and collects the young generation every :data:`YOUNG_COLLECTION` allocations. Cyclic garbage a test leaves is
-still collected, a little later; no test relies on when (none calls the collector or watches a finaliser).
+generations it collects; once the tests are collected the process holds a quarter of a million objects of
+imported modules (moto's, botocore's, Hypothesis', Streamlit's, the tests' own) that live until it exits, and with
+the default thresholds (a young collection every 700 allocations) the collector took nearly a fifth of the tests'
+CPU time. :func:`settle_heap` moves what exists once the tests are collected out of the collector's reach
+(``gc.freeze``), and collects the young generation every :data:`YOUNG_COLLECTION` allocations. Cyclic garbage a
+test leaves is still collected, a little later; no test relies on when (none calls the collector or watches a
+finaliser).
 """
 
 from __future__ import annotations
