@@ -224,7 +224,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 @pytest.fixture(autouse=True, scope="session")
 def _app_test_compiles_once() -> Iterator[None]:
     """Streamlit's AppTest compiles the app once per process, not at every run (tests/reuse.py). Only where the
-    collected tests use AppTest: importing Streamlit costs a run without them a second."""
+    collected tests use AppTest: importing Streamlit would cost a run without them 0.15 s."""
     if "streamlit.testing.v1.app_test" not in sys.modules:
         yield
         return

@@ -1,4 +1,4 @@
-"""What the suite builds once per process instead of once per test, so that the unit tier runs in seconds.
+"""What the suite builds once per process instead of once per test.
 
 Each test still starts from the same state as before; only work whose result cannot differ between tests is
 shared:

