@@ -58,7 +58,13 @@ def _trimmed_loader() -> TrimmedDataLoader:
 
 
 def share_botocore_data() -> None:
-    """Make every botocore session created from now on read its data through a loader shared by the process."""
+    """Make every botocore session created from now on read its data through a loader shared by the process
+    (idempotent: pytest imports conftest.py twice, as ``conftest`` and as ``tests.conftest``)."""
+    if botocore.session.create_loader is _loader:
+        return
+    # Replaced by name, so a rename on either side would leave each session its own loader, silently: fail instead.
+    assert botocore.session.create_loader is create_loader, "botocore.session no longer calls create_loader"
+    assert wiring.TrimmedDataLoader is TrimmedDataLoader, "chalicelib.wiring no longer builds a TrimmedDataLoader"
     botocore.session.create_loader = _loader  # type: ignore[attr-defined]  # what Session's data_loader calls
     wiring.TrimmedDataLoader = _trimmed_loader  # type: ignore[attr-defined]  # what get_aws_session registers
 
