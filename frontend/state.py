@@ -42,6 +42,7 @@ class SignIn:
     address: str = ""  # the address or E.164 number the code went to
     shown_to: str = ""  # how the page names it: the API's `to` for a number
     expires_in: int | None = None  # seconds the code stays valid, as the API said
+    expires_at: float | None = None  # the clock.now() value at which it no longer is
     resend_at: float | None = None  # clock.now() value from which "Resend code" is allowed again
     challenge: twostep.Challenge | None = None  # waiting for the second factor
 

@@ -259,8 +259,9 @@ def relative(seconds: float) -> str:
     return f"in {days} days {hours} h" if hours else f"in {days} days"
 
 
-def utc(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M UTC")
+def utc(epoch: float, seconds: bool = False) -> str:
+    """A time in UTC, to the minute, or to the second where the order of events matters (the audit trail)."""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC")
 
 
 def when(until: float | None, epoch: int | None) -> str:

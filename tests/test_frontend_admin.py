@@ -76,6 +76,7 @@ ENTRY = {
     "actor": {"user_id": "x", "email": "a***@example.com"},
     "action": "lock",
     "user_id": USER_ID,
+    "identifiers": [{"type": "email", "value": "alice@example.com"}, {"type": "phone", "value": "+14155550123"}],
     "reason": "stolen, phone",
     "request_id": "r-1",
     "cursor": "c",
@@ -174,9 +175,17 @@ def test_periods_are_split_oldest_first() -> None:
 def test_the_audit_table_downloads_as_csv(fake: FakeApi) -> None:
     at = page()
     frame = admin.audit_frame([ENTRY])
-    assert list(frame.iloc[0]) == ["2027-01-15 08:03 UTC", "a***@example.com", "lock", USER_ID, "stolen, phone", "r-1"]
+    assert list(frame.iloc[0]) == [
+        "2027-01-15 08:03:20 UTC",  # to the second: the order of an admin's actions
+        "a***@example.com",
+        "lock",
+        "alice@example.com, +1 415-555-0123",
+        USER_ID,
+        "stolen, phone",
+        "r-1",
+    ]
     csv = frame.to_csv(index=False)
-    assert '"stolen, phone"' in csv and csv.startswith("when,admin,action,account,reason,request id")
+    assert '"stolen, phone"' in csv and csv.startswith("when,admin,action,identifiers,account,reason,request id")
     assert not at.get("download_button")  # one view at a time: the charts first
     at.radio(key="admin_view").set_value("Audit trail").run()
     assert at.get("download_button")

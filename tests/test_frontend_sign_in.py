@@ -98,6 +98,16 @@ def test_wrong_code_shows_api_message_and_stays_on_code_entry(app: AppTest, fake
     assert app.button(key="verify").disabled is False
 
 
+def test_a_code_past_its_time_is_said_to_have_expired(app: AppTest, fake_api: FakeApi, fake_clock: FakeClock) -> None:
+    send(app, fake_api, SENT)
+    fake_clock.advance(601)  # SENT's code is valid for 600 s
+    app.run()
+    assert "It has expired: send a new one." in " ".join(m.value for m in app.markdown)
+    verify(app, fake_api, response(401, {"message": "The code is invalid or has expired.", "code": "invalid_code"}))
+    assert texts(app.error) == ["This code has expired. Send a new one."]
+    assert on_code_step(app)
+
+
 def test_invalid_email_shows_api_message(app: AppTest, fake_api: FakeApi) -> None:
     message = "Enter a valid email address."
     send(app, fake_api, response(400, {"message": message, "code": "invalid_email"}), email="not-an-address")

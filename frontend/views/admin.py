@@ -349,16 +349,18 @@ def audit_frame(entries: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(
         [
             {
-                "when": ui.utc(e.get("at", 0)),
+                "when": ui.utc(e.get("at", 0), seconds=True),
                 "admin": e.get("actor", {}).get("email"),
                 "action": e.get("action"),
+                # Whom it touched, as the account was then (opened from the entry's seal for the admin), and its id.
+                "identifiers": ", ".join(ui.shown(i.get("value", "")) for i in e.get("identifiers", [])),
                 "account": e.get("user_id"),
                 "reason": e.get("reason"),
                 "request id": e.get("request_id"),
             }
             for e in entries
         ],
-        columns=["when", "admin", "action", "account", "reason", "request id"],
+        columns=["when", "admin", "action", "identifiers", "account", "reason", "request id"],
     )
 
 

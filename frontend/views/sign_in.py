@@ -20,6 +20,7 @@ COUNTRY_INPUT = "country_input"
 CODE_INPUT = "code_input"
 FACTOR_INPUT = "factor_input"  # which second factor: api.SecondFactor
 SECOND_FACTOR_INPUT = "second_factor_input"
+EXPIRED = "This code has expired. Send a new one."
 # Where notices show: under the form or button named.
 SEND, VERIFY, RESEND, SECOND_FACTOR = "send", "verify", "resend", "second_factor"
 FACTOR_NAMES: dict[api.SecondFactor, str] = {"otp": "Authenticator app", "recovery_code": "Recovery code"}
@@ -42,7 +43,8 @@ def _send(channel: api.Channel, address: str, place: str, field: str | None) -> 
         address=address,
         # The API's own reading of the number is what the person must recognise; the address as typed else.
         shown_to=to if isinstance(to, str) and to else ui.shown(address),
-        expires_in=api.parse_seconds(result.data.get("expires_in")),
+        expires_in=(expires_in := api.parse_seconds(result.data.get("expires_in"))),
+        expires_at=clock.now() + expires_in if expires_in else None,
         resend_at=clock.now() + resend_after,  # measured from this successful send, as the API's cooldown is
     )
     current.blocked_until = None
@@ -93,6 +95,10 @@ def _on_verify() -> None:
     def work() -> None:
         current, result = state(), ui.client().verify_otp(sign_in.address, code, sign_in.channel)
         if current.sign_in is not sign_in:  # another tab finished or left this sign-in meanwhile
+            return
+        if not result.ok and result.code == "invalid_code" and _expired(sign_in):
+            # The API answers every invalid code alike; the page knows this one's time ran out.
+            ui.notify("error", EXPIRED, VERIFY, CODE_INPUT)
             return
         if not result.ok:
             ui.fail(result, VERIFY, CODE_INPUT)
@@ -197,9 +203,15 @@ def _render_start(blocked: bool) -> None:
     ui.perform(SEND)
 
 
+def _expired(sign_in: SignIn) -> bool:
+    return sign_in.expires_at is not None and clock.now() >= sign_in.expires_at
+
+
 def _render_code(sign_in: SignIn, blocked: bool) -> None:
     by_sms = sign_in.channel == "phone"
     validity = f" It is valid for {ui.duration(sign_in.expires_in)}." if sign_in.expires_in else ""
+    if _expired(sign_in):
+        validity = " It has expired: send a new one."  # not "valid for 5 minutes" on a page left open
     sent = "We sent a sign-in code by SMS to" if by_sms else "We emailed a sign-in code to"
     st.markdown(f"{sent} **{ui.escape(sign_in.shown_to)}**.{validity}")
     with st.form("verify_form", border=False):
