@@ -35,6 +35,7 @@ TIMEOUT_MS = 30_000
 # cooldowns themselves are tested without a browser.
 QUICK_COOLDOWNS = {"OTP_RESEND_COOLDOWN_SECONDS": "3", "OTP_SMS_RESEND_COOLDOWN_SECONDS": "3"}
 STACK_SETTINGS = {**QUICK_COOLDOWNS, "LOG_LEVEL": "DEBUG"}  # the log scan reads every diagnostic
+DOCS_SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
 RESEND_COOLDOWN_MS = 15_000  # the longest of those, with a margin for a busy machine
 ACCOUNT_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -73,9 +74,14 @@ def page(stack: Stack) -> Iterator[Any]:
             browser.close()
 
 
-def screenshot(page: Any, name: str) -> None:
+def screenshot(page: Any, name: str, docs: bool = False) -> None:
+    """``page`` as an image in test-artifacts/; with ``docs``, also the README's picture of it in docs/screenshots/
+    (committed: the pictures are of the UI as the suite last saw it)."""
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    if docs:
+        DOCS_SCREENSHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(DOCS_SCREENSHOTS / f"{name}.png"), full_page=False)
 
 
 def _newest(page: Any, entry: Any, arrived: Any = None) -> str:

@@ -20,6 +20,7 @@ def test_a_person_signs_in_with_a_code_from_the_dev_inbox_and_signs_out(stack: S
 
     page.goto(stack.ui_url)
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    screenshot(page, "sign-in", docs=True)
     page.get_by_label("Email address").fill("newcomer@example.com")
     page.get_by_role("button", name="Send code").click()
     expect(page.get_by_text("We emailed a sign-in code to")).to_be_visible()
@@ -35,6 +36,7 @@ def test_a_person_signs_in_with_a_code_from_the_dev_inbox_and_signs_out(stack: S
     assert "newcomer@example.com" in page.get_by_test_id("stMain").inner_text()
     account_id(page)
     screenshot(page, "e2e-signed-in")
+    screenshot(page, "account", docs=True)
 
     sign_out(page)
     screenshot(page, "e2e-signed-out")

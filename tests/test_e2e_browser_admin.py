@@ -90,6 +90,7 @@ def test_an_admin_locks_and_unlocks_a_person_and_reads_the_audit(stack: Stack, p
     expect(page.get_by_role("heading", name="Admin")).to_be_visible()
     expect(page.get_by_test_id("stVegaLiteChart").first).to_be_visible()  # the charts rendered
     browser.screenshot(page, "e2e-admin-charts")
+    browser.screenshot(page, "admin-dashboard", docs=True)
     page.reload()  # the admin stays signed in, on the admin page
     expect(page.get_by_role("heading", name="Admin")).to_be_visible()
     expect(page.get_by_test_id("stVegaLiteChart").first).to_be_visible()
