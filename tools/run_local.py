@@ -341,6 +341,9 @@ class Stack:
             "server.port": str(self.ports.ui),
             "server.headless": "true",
             "browser.gatherUsageStats": "false",
+            # The stack's banner names the UI's URL: Streamlit's own welcome and start-up notes are noise here.
+            "logger.hideWelcomeMessage": "true",
+            "logger.level": "warning",
         }
         ui_args = ["-m", "streamlit", "run", "frontend/server.py"]
         ui_args += [arg for name, value in streamlit_options.items() for arg in (f"--{name}", value)]
