@@ -138,6 +138,14 @@ def field_icon(key: str) -> str | None:
     return ":material/error:" if notice is not None and notice.field == key and notice.kind != "success" else None
 
 
+def code_field(label: str, key: str) -> None:
+    """A field for a one-time code: the browser's one-time-code autofill, marked while the notice is about it
+    (:func:`page_script` adds the number pad). It takes what people type, "123 456" included."""
+    st.text_input(
+        label, key=key, placeholder="123456", autocomplete="one-time-code", max_chars=20, icon=field_icon(key)
+    )
+
+
 @st.fragment(run_every=1)
 def countdown(until: float | None, template: str) -> None:
     """Re-render the seconds left every second; at zero, rerun the whole page so its buttons re-enable."""

@@ -103,13 +103,7 @@ def render(account: Account, blocked: bool) -> None:
     elif view.linking is not None:
         st.markdown(f"We sent a code by SMS to **{ui.escape(view.linking[1])}**.")
         with st.form("link_phone_form", border=False):
-            st.text_input(
-                "Code from the SMS",
-                key=LINK_CODE_INPUT,
-                placeholder="123456",
-                autocomplete="one-time-code",
-                icon=ui.field_icon(LINK_CODE_INPUT),
-            )
+            ui.code_field("Code from the SMS", LINK_CODE_INPUT)
             ui.show_notice(PLACE)
             st.form_submit_button(
                 "Add phone", key="link_phone", type="primary", on_click=_on_link_phone, disabled=disabled

@@ -113,13 +113,7 @@ def _render_enrollment(enrollment: twostep.Enrollment, blocked: bool) -> None:
     st.caption("Cannot scan it? Enter this key in the app instead:")
     st.code(enrollment.secret, language=None, width="content")
     with st.form("confirm_totp_form", border=False):
-        st.text_input(
-            "Code from the app",
-            key=TOTP_CODE_INPUT,
-            placeholder="123456",
-            autocomplete="one-time-code",
-            icon=ui.field_icon(TOTP_CODE_INPUT),
-        )
+        ui.code_field("Code from the app", TOTP_CODE_INPUT)
         ui.show_notice(PLACE)
         st.form_submit_button(
             "Turn on two-step verification",

@@ -215,14 +215,7 @@ def _render_code(sign_in: SignIn, blocked: bool) -> None:
     sent = "We sent a sign-in code by SMS to" if by_sms else "We emailed a sign-in code to"
     st.markdown(f"{sent} **{ui.escape(sign_in.shown_to)}**.{validity}")
     with st.form("verify_form", border=False):
-        st.text_input(
-            "Code",
-            key=CODE_INPUT,
-            placeholder="123456",
-            autocomplete="one-time-code",
-            max_chars=20,
-            icon=ui.field_icon(CODE_INPUT),
-        )
+        ui.code_field("Code", CODE_INPUT)
         ui.show_notice(VERIFY)
         st.form_submit_button(
             "Verify", key="verify", type="primary", on_click=_on_verify, disabled=blocked or ui.busy(), width="stretch"
@@ -261,9 +254,7 @@ def factor_picker(factors: tuple[api.SecondFactor, ...], key: str) -> api.Second
 
 def second_factor_field(kind: api.SecondFactor, key: str) -> None:
     if kind == "otp":
-        st.text_input(
-            "Authenticator code", key=key, placeholder="123456", autocomplete="one-time-code", icon=ui.field_icon(key)
-        )
+        ui.code_field("Authenticator code", key)
     else:
         st.text_input("Recovery code", key=key, autocomplete="off", icon=ui.field_icon(key))
 

@@ -229,13 +229,7 @@ def render(change: twostep.Change, blocked: bool) -> None:
                     second_factor_field(kind, STEP_UP_CODE_INPUT)
                 else:
                     label = "Code from the SMS" if proof.via == "phone" else "Code from the email"
-                    st.text_input(
-                        label,
-                        key=STEP_UP_CODE_INPUT,
-                        placeholder="123456",
-                        autocomplete="one-time-code",
-                        icon=ui.field_icon(STEP_UP_CODE_INPUT),
-                    )
+                    ui.code_field(label, STEP_UP_CODE_INPUT)
                 ui.show_notice(PLACE)
                 st.form_submit_button(
                     "Confirm", key="confirm_step_up", type="primary", on_click=_on_step_up, disabled=disabled
