@@ -8,6 +8,7 @@ the fixtures ``stack_fixture`` and ``page`` in its own namespace.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -75,11 +76,12 @@ def page(stack: Stack) -> Iterator[Any]:
 
 
 def screenshot(page: Any, name: str, docs: bool = False) -> None:
-    """``page`` as an image in test-artifacts/; with ``docs``, also the README's picture of it in docs/screenshots/
-    (committed: the pictures are of the UI as the suite last saw it)."""
+    """``page`` as an image in test-artifacts/; with ``docs``, and ``UPDATE_SCREENSHOTS=1`` in the environment,
+    also the README's picture of it in docs/screenshots/ (committed; a plain run leaves them as they are, so the
+    tree stays clean)."""
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-    if docs:
+    if docs and os.environ.get("UPDATE_SCREENSHOTS") == "1":
         DOCS_SCREENSHOTS.mkdir(exist_ok=True)
         page.screenshot(path=str(DOCS_SCREENSHOTS / f"{name}.png"), full_page=False)
 

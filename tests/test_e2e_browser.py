@@ -26,7 +26,7 @@ def test_a_person_signs_in_with_a_code_from_the_dev_inbox_and_signs_out(stack: S
     expect(page.get_by_text("We emailed a sign-in code to")).to_be_visible()
 
     code = read_code_from_dev_inbox(page)
-    page.get_by_label("Code", exact=True).fill(code)
+    page.get_by_label("Code", exact=True).fill(f"{code[:3]} {code[3:]}")  # as read out, or pasted from the mail
     page.get_by_role("button", name="Verify").click()
 
     expect(page.get_by_role("heading", name="Your account")).to_be_visible()
@@ -40,6 +40,19 @@ def test_a_person_signs_in_with_a_code_from_the_dev_inbox_and_signs_out(stack: S
 
     sign_out(page)
     screenshot(page, "e2e-signed-out")
+
+
+def test_a_code_typed_with_a_hyphen_signs_in(stack: Stack, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(stack.ui_url)
+    page.get_by_label("Email address").fill("hyphen@example.com")
+    page.get_by_role("button", name="Send code").click()
+    code = read_code_from_dev_inbox(page)
+    page.get_by_label("Code", exact=True).fill(f"{code[:3]}-{code[3:]}")
+    page.get_by_role("button", name="Verify").click()
+    expect(page.get_by_role("heading", name="Your account")).to_be_visible()
+    assert "hyphen@example.com" in page.get_by_test_id("stMain").inner_text()
 
 
 def test_a_wrong_code_shows_the_api_message(stack: Stack, page: Any) -> None:
