@@ -1,6 +1,6 @@
 """The session's life as the views share it: opening it from a ``verified`` answer, reading the account, keeping the
-tokens renewed, ending it (when the API refuses it, at sign-out) and asking whether the account may open the admin
-page. No widgets here; notices are left for the views to place.
+tokens renewed, ending it (when the API refuses it, at sign-out) and whether the account may open the admin page.
+No widgets here; notices are left for the views to place.
 
 The calls run inside a request's work (:func:`frontend.ui.request`) or the account view's keep-alive, and write
 their outcome into :class:`frontend.state.UiState` with plain assignments before any ``st`` call.
@@ -11,9 +11,8 @@ from __future__ import annotations
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from frontend import api, clock, renewal, twostep, ui
-from frontend.admin_api import AdminClient
 from frontend.session import Account, Session
-from frontend.state import AdminStatus, SignIn, forget, tab
+from frontend.state import SignIn, forget, tab
 from frontend.state import ui as state
 
 SESSION_ENDED = "Your session has ended, please sign in again."
@@ -79,8 +78,8 @@ def load_account() -> None:
     """Read the account (``GET /me``) into the session; a failure is kept for the account view to show.
 
     A session the API refused on the way ends here (the start page then says why). A session that may only enroll
-    a second factor (403 ``mfa_enrollment_required``) is marked so, and the account view offers that. The first
-    read also asks whether the account may open the admin page.
+    a second factor (403 ``mfa_enrollment_required``) is marked so, and the account view offers that. Whether the
+    account may open the admin page is read from the same answer.
     """
     current = state()
     client = ui.client()
@@ -100,26 +99,8 @@ def load_account() -> None:
     current.name = account.name
     current.account.problem = None
     current.account.enrollment_required = False
-    if account.email is None:
-        current.account.admin = "no"  # admins are named by their address (OTP_ADMIN_EMAILS): nothing to ask
-    elif current.account.admin is None or (current.account.admin == "factor" and account.aal == 2):
-        current.account.admin = admin_status()
-
-
-def admin_status() -> AdminStatus:
-    """Whether the API lets this account read the admin routes: the API decides who is an admin (``/me`` does not
-    say), so the page asks the cheapest admin route once per session, and for an admin who lacked the second factor
-    again once it was proven."""
-    current = state()
-    outcome = token_renewal().call(lambda token: AdminClient(ui.client().base_url).audit(token, 1))
-    if outcome.ended or current.box.current is None:
-        return "no"
-    result = outcome.result
-    if result.ok:
-        return "yes"
-    if result.status == 403 and result.code == "admin_mfa_required":
-        return "factor"
-    return "no"
+    # /me says whether the account is an admin; the admin routes open to it once its session has the second factor.
+    current.account.admin = ("yes" if account.aal == 2 else "factor") if account.admin else "no"
 
 
 def account_call(call: renewal.Call) -> api.ApiResult | None:

@@ -69,6 +69,7 @@ class Account:
     phone: str | None = None
     two_step: TwoStep | None = None
     aal: int | None = None  # the session's assurance level: 2 once a second factor was proven
+    admin: bool = False  # the API names the account an admin (its admin routes open at aal 2)
 
     @property
     def name(self) -> str:
@@ -97,6 +98,7 @@ class Account:
             phone=phone,
             two_step=TwoStep.from_answer(data.get("mfa")),
             aal=aal if aal in (1, 2) and not isinstance(aal, bool) else None,
+            admin=data.get("admin") is True,
         )
 
 

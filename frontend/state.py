@@ -58,7 +58,7 @@ class AccountView:
     recovery_codes: tuple[str, ...] = ()  # shown until the person says they saved them
     step_up: twostep.Change | None = None  # a change waiting for the person to confirm it is them
     confirm_remove_phone: bool = False  # "Remove phone" asked; the confirmation is on screen
-    admin: AdminStatus | None = None  # None until asked
+    admin: AdminStatus | None = None  # None until /me was read
 
 
 @dataclass

@@ -136,6 +136,13 @@ def _route(path: str, target: str) -> str:
     return path.replace("{id}", target)
 
 
+def test_me_says_whether_the_account_is_an_admin(api: Api) -> None:
+    person = api.sign_in(ALICE)["access_token"]
+    admin = api.sign_in(ADMIN)["access_token"]  # at AAL1: /me names the admin all the same, the routes wait for AAL2
+    assert api.me(person).json_body["admin"] is False
+    assert api.me(admin).json_body["admin"] is True
+
+
 @pytest.mark.parametrize(("method", "path"), ROUTES)
 def test_every_admin_route_refuses_all_but_an_admin_at_aal2(api: Api, method: str, path: str) -> None:
     target = api.sign_in(ALICE)["user_id"]

@@ -431,29 +431,33 @@ def test_the_pages_are_named_for_people_and_admin_only_for_admins() -> None:
     assert titles(signed_in) == "Account, Admin"
 
 
-def test_the_api_says_who_is_an_admin_once_per_session(app: AppTest, fake_api: FakeApi) -> None:
-    fake_api.admin = response(200, {"code": "audit_entries", "message": "m", "entries": [], "next_before": None})
-    sign_in(app, fake_api)
-    assert fake_api.admin_calls == ["GET /admin/audit"]  # the cheapest admin route, asked once
+def test_me_says_who_is_an_admin_and_no_admin_route_is_asked(app: AppTest, fake_api: FakeApi) -> None:
+    send(app, fake_api, SENT)
+    verify(app, fake_api, VERIFIED, me_answer(aal=2, **ACCOUNT, **MFA_ON, admin=True))
     assert ui_state(app).account.admin == "yes"
-    app.run()
-    assert len(fake_api.admin_calls) == 1
+    assert fake_api.admin_calls == []  # /me said so: no probe of the admin routes
+
+
+def test_an_account_me_does_not_name_an_admin_gets_no_admin_page(app: AppTest, fake_api: FakeApi) -> None:
+    send(app, fake_api, SENT)
+    verify(app, fake_api, VERIFIED, me_answer(aal=2, **ACCOUNT, **MFA_ON, admin=False))
+    assert ui_state(app).account.admin == "no"
 
 
 def test_an_admin_without_a_second_factor_is_led_to_set_one_up(app: AppTest, fake_api: FakeApi) -> None:
-    fake_api.admin = response(403, {"code": "admin_mfa_required", "message": "Use two-step verification."})
     send(app, fake_api, SENT)
-    verify(app, fake_api, VERIFIED, me_answer(aal=1, **ACCOUNT, mfa={"totp": False, "recovery_codes_left": 0}))
+    verify(
+        app, fake_api, VERIFIED, me_answer(aal=1, **ACCOUNT, mfa={"totp": False, "recovery_codes_left": 0}, admin=True)
+    )
     assert ui_state(app).account.admin == "factor"
     (info,) = texts(app.info)
     assert info.startswith("This account is an admin: the admin page opens once two-step verification is on.")
     assert "start_totp" in {button.key for button in app.button}
 
-    # Once the session has its second factor the API is asked again: the admin page is listed from then on.
-    fake_api.admin = response(200, {"code": "audit_entries", "message": "m", "entries": [], "next_before": None})
+    # Once the session has its second factor (/me at aal 2) the admin page is listed from then on.
     click(app, fake_api, "start_totp", ENROLLMENT)
     app.text_input(key="totp_code_input").input("123456")
-    click(app, fake_api, "confirm_totp", ENABLED, me_answer(aal=2, **ACCOUNT, **MFA_ON))
-    assert fake_api.admin_calls == ["GET /admin/audit", "GET /admin/audit"]
+    click(app, fake_api, "confirm_totp", ENABLED, me_answer(aal=2, **ACCOUNT, **MFA_ON, admin=True))
     assert ui_state(app).account.admin == "yes"
+    assert fake_api.admin_calls == []
     assert not app.info

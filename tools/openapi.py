@@ -571,6 +571,10 @@ def schemas() -> dict[str, Any]:
                         "recovery_codes_low": {"type": "boolean"},
                     }
                 ),
+                "admin": {
+                    "type": "boolean",
+                    "description": "named in OTP_ADMIN_EMAILS: the admin routes open to it at AAL 2",
+                },
                 "session": obj(
                     {
                         "id": STRING,

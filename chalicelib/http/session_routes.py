@@ -8,6 +8,7 @@ from chalicelib import wiring
 from chalicelib.accounts.identifiers import EMAIL, PHONE
 from chalicelib.accounts.sessions import IssuedSession
 from chalicelib.accounts.tokens import ALGORITHM, CLAIMS_SUPPORTED
+from chalicelib.admin.access import is_admin
 from chalicelib.core.assurance import Factors, Needs, aal
 from chalicelib.http import errors
 from chalicelib.http.exchange import Exchange
@@ -63,6 +64,8 @@ def me(exchange: Exchange) -> Answer:
             "created_at": account.created_at,
             "last_sign_in_at": account.last_sign_in_at,
             "mfa": Factors.of(account.mfa).summary(),
+            # Named in OTP_ADMIN_EMAILS: the admin routes open to it once its session has its second factor.
+            "admin": is_admin(wiring.get_settings(), identifiers.get(EMAIL)),
             "session": {
                 "id": principal.ref.id,
                 "signed_in_at": principal.session.created_at,

@@ -2,8 +2,8 @@
 with the account card and the actions that apply to it (each behind a confirmation with a required reason), and
 the audit trail with a CSV download.
 
-The navigation lists this page only for an account the API lets read the admin routes (see
-:func:`frontend.flow.admin_status`); the API still decides every call, and its refusals show as they come. The
+The navigation lists this page only for an account ``/me`` names an admin whose session has the second factor (see
+:func:`frontend.flow.load_account`); the API still decides every call, and its refusals show as they come. The
 calls go through the session's renewal like every other. An action refused with 401 ``reauthentication_required``
 asks for a code from the authenticator, renews the session's proof with it and lets the admin confirm again.
 """
