@@ -42,7 +42,8 @@ def save(dynamodb: Any, secretsmanager: Any, table: str, secret_id: str, path: P
     key = secretsmanager.get_secret_value(SecretId=secret_id)["SecretString"]
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial")
-    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    partial.unlink(missing_ok=True)  # O_CREAT's mode applies only to a new file: a leftover keeps its own
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w") as out:
         json.dump({"version": VERSION, "table": table, "secret": key, "items": items}, out)
     partial.replace(path)
