@@ -325,6 +325,22 @@ class Limits:
         )
     )
 
+    # -- the OpenID Connect provider (chalicelib/oauth) -------------------------------------------------------
+    # Hydra's default for a login request: time to sign in with a code and a second factor
+    oauth_login_seconds: int = _defaulted(
+        Integer(
+            "OTP_OAUTH_LOGIN_SECONDS",
+            600,
+            "how long a login challenge (an authorization request waiting for its sign-in) lasts",
+            minimum=60,
+            maximum=3_600,
+        )
+    )
+    # RFC 6749 4.1.2: "a maximum authorization code lifetime of 10 minutes is RECOMMENDED"; a redirect takes seconds
+    oauth_code_seconds: int = _defaulted(
+        Integer("OTP_OAUTH_CODE_SECONDS", 60, "how long an authorization code lasts", minimum=10, maximum=600)
+    )
+
     # -- text messages: each costs money, so each is limited on every axis SMS pumping moves along ----------
     # NIST SP 800-63B-4 allows 10 minutes; a text is read at once, so 5 (Auth0: 3, Supabase: 1)
     sms_code_ttl_seconds: int = _defaulted(
@@ -457,6 +473,43 @@ class Settings:
     )
     previous_signing_key_ids: tuple[str, ...] = _declared(
         Listing("OTP_PREVIOUS_SIGNING_KEY_IDS", "keys still published and accepted after a rotation")
+    )
+    # OpenID Connect makes RS256 mandatory for ID tokens, and API Gateway HTTP API JWT authorizers accept only RSA.
+    rsa_signing_key_id: str = _declared(
+        Text(
+            "OTP_RSA_SIGNING_KEY_ID",
+            None,
+            "KMS alias of the RSA_2048 signing key: ID tokens (RS256) and, with OTP_ACCESS_TOKEN_ALGORITHM=RS256, "
+            "access tokens",
+            required=True,
+        )
+    )
+    previous_rsa_signing_key_ids: tuple[str, ...] = _declared(
+        Listing("OTP_PREVIOUS_RSA_SIGNING_KEY_IDS", "RSA keys still published and accepted after a rotation")
+    )
+    access_token_algorithm: str = _declared(
+        Choice(
+            "OTP_ACCESS_TOKEN_ALGORITHM",
+            "ES256",
+            "how access tokens are signed: ES256 (P-256 key) or RS256 (RSA key: what an API Gateway HTTP API JWT "
+            "authorizer accepts)",
+            ("ES256", "RS256"),
+        )
+    )
+    # -- the OpenID Connect provider (chalicelib/oauth) -------------------------------------------------------
+    oauth_clients: str | None = _declared(
+        Text(
+            "OTP_OAUTH_CLIENTS",
+            None,
+            "the OpenID Connect clients, a JSON array (docs/oidc.md: client_id, redirect_uris, ...); unset: none",
+        )
+    )
+    oauth_login_url: str | None = _declared(
+        Text(
+            "OTP_OAUTH_LOGIN_URL",
+            None,
+            "the sign-in UI's page that takes ?login_challenge= (where the authorization endpoint sends people)",
+        )
     )
     service_name: str = _declared(
         Text(

@@ -21,6 +21,7 @@ SETTINGS = Settings(
     sender="no-reply@signin.localhost.dev",
     secret_id="otp/test/key",
     signing_key="alias/otp-test",
+    rsa_signing_key="alias/otp-test-rsa",
 )
 
 
@@ -182,6 +183,7 @@ def test_local_stage_of_the_repository_names_all_resources() -> None:
         sender="no-reply@signin.localhost.dev",
         secret_id="otp-signin/local/code-hash-key",
         signing_key="alias/otp-signin-local",
+        rsa_signing_key="alias/otp-signin-local-rsa",
     )
 
 
@@ -190,6 +192,7 @@ NAMED = {
     "OTP_SENDER": "no-reply@signin.localhost.dev",
     "OTP_HASH_SECRET_ID": "otp/test/key",
     "OTP_SIGNING_KEY_ID": "alias/otp-test",
+    "OTP_RSA_SIGNING_KEY_ID": "alias/otp-test-rsa",
 }
 DECLARED = {declaration.name: declaration for declaration in config.SETTINGS}
 
@@ -230,7 +233,7 @@ def test_every_missing_name_is_named_at_once() -> None:
 
     assert str(refused.value) == (
         "OTP_SENDER is not set; OTP_HASH_SECRET_ID is not set: bootstrap provisions what it names; "
-        "OTP_SIGNING_KEY_ID is not set"
+        "OTP_SIGNING_KEY_ID is not set; OTP_RSA_SIGNING_KEY_ID is not set"
     )
 
 
@@ -273,7 +276,7 @@ def test_main_twice_reports_unchanged(clients: Clients, capsys: pytest.CaptureFi
     second = capsys.readouterr().out
 
     assert "table otp_users: created" in first
-    assert second.count(": unchanged") == 7, second
+    assert second.count(": unchanged") == 8, second
 
 
 def test_main_reports_errors_on_one_line(clients: Clients, capsys: pytest.CaptureFixture[str]) -> None:
@@ -300,4 +303,4 @@ def test_second_run_keeps_the_signing_key(clients: Clients) -> None:
     bootstrap.bootstrap(clients, SETTINGS)
 
     assert clients.kms.describe_key(KeyId=SETTINGS.signing_key)["KeyMetadata"]["KeyId"] == first
-    assert len(clients.kms.list_keys()["Keys"]) == 1
+    assert len(clients.kms.list_keys()["Keys"]) == 2  # the P-256 key and the RSA key

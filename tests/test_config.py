@@ -21,6 +21,7 @@ MINIMAL = {
     "OTP_TOKEN_ISSUER": "https://signin.example.com",
     "OTP_TOKEN_AUDIENCE": "otp-signin",
     "OTP_SIGNING_KEY_ID": "alias/otp-signin",
+    "OTP_RSA_SIGNING_KEY_ID": "alias/otp-signin-rsa",
 }
 INTEGERS = [setting for setting in SETTINGS if isinstance(setting, Integer)]
 REQUIRED = [setting for setting in SETTINGS if isinstance(setting, Text) and setting.required]
@@ -252,7 +253,12 @@ def test_each_variable_is_declared_once() -> None:
 
 
 def test_the_required_settings_are_these() -> None:
-    assert {setting.name for setting in REQUIRED} == {"OTP_SENDER", "OTP_TOKEN_ISSUER", "OTP_SIGNING_KEY_ID"}
+    assert {setting.name for setting in REQUIRED} == {
+        "OTP_SENDER",
+        "OTP_TOKEN_ISSUER",
+        "OTP_SIGNING_KEY_ID",
+        "OTP_RSA_SIGNING_KEY_ID",
+    }
 
 
 @pytest.mark.parametrize("setting", REQUIRED, ids=lambda setting: setting.name)

@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -66,6 +66,7 @@ RESOURCE_SETTINGS = {
     "sender": "OTP_SENDER",
     "secret_id": "OTP_HASH_SECRET_ID",
     "signing_key": "OTP_SIGNING_KEY_ID",
+    "rsa_signing_key": "OTP_RSA_SIGNING_KEY_ID",
 }
 _DECLARED = {declaration.name: declaration for declaration in SETTINGS if isinstance(declaration, Text)}
 
@@ -78,6 +79,7 @@ class Settings:
     sender: str
     secret_id: str
     signing_key: str
+    rsa_signing_key: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -342,14 +344,26 @@ def ensure_secret(secretsmanager: Any, secret_id: str, *, dry_run: bool = False)
     return Step("secret", secret_id, _planned(CREATED, dry_run))
 
 
-def ensure_signing_key(kms: Any, alias: str, *, dry_run: bool = False) -> Step:
-    """Make sure `alias` names an enabled ECC_NIST_P256 sign/verify key in KMS, creating both if missing.
+class KeyKind(NamedTuple):
+    """A kind of signing key the service uses: the setting that names it, its KMS spec and what it signs."""
+
+    setting: str
+    spec: str
+    signs: str
+
+
+ES256_KEY = KeyKind("OTP_SIGNING_KEY_ID", "ECC_NIST_P256", "access tokens (ES256)")
+RS256_KEY = KeyKind("OTP_RSA_SIGNING_KEY_ID", "RSA_2048", "ID tokens and RSA-signed access tokens (RS256)")
+
+
+def ensure_signing_key(kms: Any, alias: str, *, dry_run: bool = False, kind: KeyKind = ES256_KEY) -> Step:
+    """Make sure `alias` names an enabled sign/verify key of ``kind.spec`` in KMS, creating both if missing.
 
     The private key is generated inside KMS and never leaves it. An alias pointing at any other kind of
-    key raises BootstrapError: tokens signed with it could not be verified as ES256.
+    key raises BootstrapError: tokens signed with it could not be verified with the algorithm they name.
     """
     if not alias.startswith("alias/"):
-        raise BootstrapError(f"OTP_SIGNING_KEY_ID must be a KMS alias (alias/...), not {alias!r}")
+        raise BootstrapError(f"{kind.setting} must be a KMS alias (alias/...), not {alias!r}")
     try:
         key = kms.describe_key(KeyId=alias)["KeyMetadata"]
     except ClientError as error:
@@ -357,17 +371,17 @@ def ensure_signing_key(kms: Any, alias: str, *, dry_run: bool = False) -> Step:
             raise
     else:
         spec = key.get("KeySpec") or key.get("CustomerMasterKeySpec")
-        if spec != "ECC_NIST_P256" or key.get("KeyUsage") != "SIGN_VERIFY" or key.get("KeyState") != "Enabled":
+        if spec != kind.spec or key.get("KeyUsage") != "SIGN_VERIFY" or key.get("KeyState") != "Enabled":
             raise BootstrapError(
                 f"{alias} is a {spec} {key.get('KeyUsage')} key in state {key.get('KeyState')}; "
-                "access tokens need an enabled ECC_NIST_P256 SIGN_VERIFY key"
+                f"{kind.signs} need an enabled {kind.spec} SIGN_VERIFY key"
             )
         return Step("signing key", alias, UNCHANGED, key["KeyId"])
     if not dry_run:
         key_id = kms.create_key(
-            KeySpec="ECC_NIST_P256",
+            KeySpec=kind.spec,
             KeyUsage="SIGN_VERIFY",
-            Description="Signs otp-signin access tokens (ES256)",
+            Description=f"Signs otp-signin {kind.signs}",
         )["KeyMetadata"]["KeyId"]
         kms.create_alias(AliasName=alias, TargetKeyId=key_id)
     return Step("signing key", alias, _planned(CREATED, dry_run))
@@ -386,6 +400,7 @@ def bootstrap(clients: Clients, settings: Settings, *, dry_run: bool = False) ->
         ensure_sender(clients.sesv2, settings.sender, dry_run=dry_run),
         ensure_secret(clients.secretsmanager, settings.secret_id, dry_run=dry_run),
         ensure_signing_key(clients.kms, settings.signing_key, dry_run=dry_run),
+        ensure_signing_key(clients.kms, settings.rsa_signing_key, dry_run=dry_run, kind=RS256_KEY),
     ]
 
 
