@@ -29,7 +29,9 @@ from chalicelib.core.refusals import InvalidAddress, Throttled
 from chalicelib.http import errors, exchange, otp_routes
 from chalicelib.http.errors import ErrorKind
 from tests.conftest import REPO_ROOT, FakeClock, code_in, code_in_text, override_settings, sent_mails
+from tests.oauth_flow import EXAMPLE, EXAMPLE_REDIRECT, EXAMPLE_SECRET, RelyingParty, accept, code_for
 from tests.test_adversarial_faults import Faults, aws_error
+from tests.test_mfa_api import Person
 from tests.test_sms import sns_error
 
 ALICE = "alice@example.com"
@@ -435,6 +437,64 @@ MFA_SCENARIOS: dict[str, Callable[[Ctx], Any]] = {
     "MFA_ALREADY_ENABLED": lambda ctx: ctx.post("/mfa/totp", "", enrolled(ctx)[1]["access_token"]),
 }
 SCENARIOS.update(MFA_SCENARIOS)
+
+
+# -- the OpenID Connect provider's sign-in UI side -----------------------------------------------------------
+
+
+def person(ctx: Ctx) -> Person:
+    return Person(ctx.client, ctx.clock)
+
+
+def example(ctx: Ctx) -> RelyingParty:
+    """The local stage's third-party client (confidential, asks for consent)."""
+    return RelyingParty(ctx.client, EXAMPLE, EXAMPLE_REDIRECT, EXAMPLE_SECRET)
+
+
+def consented(ctx: Ctx) -> str:
+    """A session's access token whose account has allowed the example client, through the consent card."""
+    token = ctx.sign_in()["access_token"]
+    assert accept(person(ctx), token, example(ctx).challenge_of(), consent=True).status_code == 200
+    return token
+
+
+def client_s_token(ctx: Ctx) -> str:
+    """An access token the example client redeemed its code for: a client's, not the person's own."""
+    rp = example(ctx)
+    redeemed = rp.redeem(code_for(person(ctx), rp, ctx.sign_in()["access_token"], consent=True))
+    assert redeemed.status_code == 200, redeemed.json_body
+    return str(redeemed.json_body["access_token"])
+
+
+def bearer_get(ctx: Ctx, path: str, token: str) -> Any:
+    return ctx.client.http.get(path, headers={"Authorization": f"Bearer {token}"})
+
+
+OAUTH_SCENARIOS: dict[str, Callable[[Ctx], Any]] = {
+    "LOGIN_REQUEST": lambda ctx: ctx.client.http.get(
+        f"/oauth2/login?login_challenge={RelyingParty(ctx.client).challenge_of()}"
+    ),
+    "LOGIN_ACCEPTED": lambda ctx: accept(
+        person(ctx), ctx.sign_in()["access_token"], RelyingParty(ctx.client).challenge_of()
+    ),
+    "LOGIN_REJECTED": lambda ctx: ctx.post(
+        "/oauth2/login/reject", {"login_challenge": RelyingParty(ctx.client).challenge_of()}
+    ),
+    "CONSENT_REQUIRED": lambda ctx: accept(person(ctx), ctx.sign_in()["access_token"], example(ctx).challenge_of()),
+    "CONSENTS": lambda ctx: bearer_get(ctx, "/me/consents", consented(ctx)),
+    "CONSENT_WITHDRAWN": lambda ctx: ctx.client.http.delete(
+        f"/me/consents/{EXAMPLE}", headers={"Authorization": f"Bearer {consented(ctx)}"}
+    ),
+    "LOGIN_CHALLENGE_INVALID": lambda ctx: ctx.client.http.get("/oauth2/login?login_challenge=" + "x" * 43),
+    "INVALID_LOGIN_ERROR": lambda ctx: ctx.post(
+        "/oauth2/login/reject", {"login_challenge": RelyingParty(ctx.client).challenge_of(), "error": "server_error"}
+    ),
+    "NO_CONSENT": lambda ctx: ctx.client.http.delete(
+        f"/me/consents/{EXAMPLE}", headers={"Authorization": f"Bearer {ctx.sign_in()['access_token']}"}
+    ),
+    "INSUFFICIENT_SCOPE": lambda ctx: bearer_get(ctx, "/me", client_s_token(ctx)),
+}
+SCENARIOS.update(OAUTH_SCENARIOS)
 
 
 @pytest.fixture
