@@ -70,52 +70,47 @@ REALM = 'Basic realm="otp-signin"'
 
 def authorize(request: Request) -> Response:
     """``GET /oauth2/authorize``: 302 to the sign-in UI with a login challenge, or the error as RFC 6749 says."""
-    exchange, started = Exchange(request, {"route": "/oauth2/authorize", "method": request.method}), time.perf_counter()
+    return _browser_answer(request, "/oauth2/authorize", _authorize, methods=("GET",))
+
+
+def _authorize(exchange: Exchange, started: float) -> Response:
+    service = wiring.get_oauth()
+    query = _multi_query(exchange.request)
     try:
-        if request.method != "GET":
-            return _page(exchange, started, 405, errors.METHOD_NOT_ALLOWED.code, "Use GET.")
-        service = wiring.get_oauth()
-        query = _multi_query(request)
-        try:
-            location = service.authorize(query, wiring.now())
-        except requests.PageError as error:
-            return _page(exchange, started, 400, error.error, error.description)
-        except requests.RedirectError as error:
-            exchange.log["reason"] = error.error
-            location = service.error_redirect(error.redirect_uri, error.error, error.description, error.state)
-            return _redirect(exchange, started, location, error.error)
-        return _redirect(exchange, started, location, "login_challenge")
-    except Exception as error:  # never a stack trace to a browser
-        return _page(exchange, started, *_failure(error))
+        location = service.authorize(query, wiring.now())
+    except requests.PageError as error:
+        return _page(exchange, started, 400, error.error, error.description)
+    except requests.RedirectError as error:
+        exchange.log["reason"] = error.error
+        location = service.error_redirect(error.redirect_uri, error.error, error.description, error.state)
+        return _redirect(exchange, started, location, error.error)
+    return _redirect(exchange, started, location, "login_challenge")
 
 
 def logout(request: Request) -> Response:
     """``GET|POST /oauth2/logout`` (OpenID Connect RP-Initiated Logout 1.0): end the session an ``id_token_hint``
     names and the sign-in UI's session it came from, then back to a registered ``post_logout_redirect_uri``."""
-    exchange, started = Exchange(request, {"route": "/oauth2/logout", "method": request.method}), time.perf_counter()
-    try:
-        if request.method not in ("GET", "POST"):
-            return _page(exchange, started, 405, errors.METHOD_NOT_ALLOWED.code, "Use GET or POST.")
-        parameters = _single(_multi_query(request) if request.method == "GET" else _form(exchange))
-        service = wiring.get_oauth()
-        ended = service.logout(parameters.get("id_token_hint", ""), parameters.get("client_id"))
-        exchange.log["ended"] = ended is not None
-        client = service.clients.get(parameters.get("client_id") or (ended.client_id if ended else None))
-        target = parameters.get("post_logout_redirect_uri")
-        if target:
-            if client is None or target not in client.post_logout_redirect_uris:
-                return _page(
-                    exchange, started, 400, "invalid_request", "The application's return address is not registered."
-                )
-            location = requests.with_parameters(target, {"state": parameters.get("state")})
-            return _redirect(exchange, started, location, errors.SIGNED_OUT.code if ended else "not_signed_out")
-        if ended is None:
+    return _browser_answer(request, "/oauth2/logout", _logout, methods=("GET", "POST"))
+
+
+def _logout(exchange: Exchange, started: float) -> Response:
+    request = exchange.request
+    parameters = _single(_multi_query(request) if request.method == "GET" else _form(exchange))
+    service = wiring.get_oauth()
+    ended = service.logout(parameters.get("id_token_hint", ""), parameters.get("client_id"))
+    exchange.log["ended"] = ended is not None
+    client = service.clients.get(parameters.get("client_id") or (ended.client_id if ended else None))
+    target = parameters.get("post_logout_redirect_uri")
+    if target:
+        if client is None or target not in client.post_logout_redirect_uris:
             return _page(
-                exchange, started, 400, "invalid_request", "Nothing was signed out: the request named no session."
+                exchange, started, 400, "invalid_request", "The application's return address is not registered."
             )
-        return _page(exchange, started, 200, errors.SIGNED_OUT.code, "You are signed out.")
-    except Exception as error:
-        return _page(exchange, started, *_failure(error))
+        location = requests.with_parameters(target, {"state": parameters.get("state")})
+        return _redirect(exchange, started, location, errors.SIGNED_OUT.code if ended else "not_signed_out")
+    if ended is None:
+        return _page(exchange, started, 400, "invalid_request", "Nothing was signed out: the request named no session.")
+    return _page(exchange, started, 200, errors.SIGNED_OUT.code, "You are signed out.")
 
 
 # -- the client's endpoints ----------------------------------------------------------------------------------
@@ -358,6 +353,20 @@ def _client(exchange: Exchange, form: dict[str, str], service: Any) -> declared.
 
 
 # -- answers -------------------------------------------------------------------------------------------------
+
+
+def _browser_answer(
+    request: Request, route: str, handler: Callable[[Exchange, float], Response], methods: tuple[str, ...]
+) -> Response:
+    """Run a browser endpoint's handler: its redirect or page, a 405 page for a method not in ``methods``, and a
+    page for whatever it raised."""
+    exchange, started = Exchange(request, {"route": route, "method": request.method}), time.perf_counter()
+    try:
+        if request.method not in methods:
+            return _page(exchange, started, 405, errors.METHOD_NOT_ALLOWED.code, f"Use {' or '.join(methods)}.")
+        return handler(exchange, started)
+    except Exception as error:  # never a stack trace to a browser
+        return _page(exchange, started, *_failure(error))
 
 
 def _client_answer(
