@@ -200,6 +200,7 @@ CATALOGUE.update(
         **{f"/admin/users/{NOBODY}/{action}": ADMIN_CHANGE | done for action, (_, done) in ADMIN_ACTIONS.items()},
     }
 )
+OAUTH_CATALOGUE: dict[str, set[tuple[int, str]]] = {}
 ALLOWED_ORIGIN = "http://127.0.0.1:8501"  # in the local stage's OTP_CORS_ORIGINS
 HOME = "fuzz@example.com"
 ADDRESSES = [

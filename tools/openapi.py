@@ -3,21 +3,30 @@
     python -m tools.openapi   (rewrites docs/openapi.json; tests/test_openapi.py fails while it is stale)
 
 Generated, never edited by hand. Which routes exist and which methods each serves is read from app.py itself
-(:func:`served`): each view is called with a stand-in request per method while ``exchange.respond`` is intercepted,
-so a method is listed exactly when its view hands it a handler other than the 405. What each operation takes and
-may answer is declared once here (:data:`OPERATIONS`), in the answer catalogue's own entries
-(chalicelib/http/errors.py), so every code, status, message and header comes from there; tests/test_openapi.py
-holds the declarations to app.py's routes and to the catalogue, and real answers to the schemas.
+(:func:`served`): each view is called with a stand-in request per method while what it answers through is
+intercepted, so a method is listed exactly when its view hands it a handler other than the 405. A view answers in
+one of three ways (:func:`answering`): the service's own JSON through ``exchange.respond``; or, for the OpenID
+Connect provider (chalicelib/http/oauth_routes.py), RFC 6749's JSON to a client through ``_client_answer`` or
+redirects and pages to a browser through ``_browser_answer``, each given the methods it serves.
+
+What each operation takes and may answer is declared once here (:data:`OPERATIONS`): for the service's JSON in the
+answer catalogue's own entries (chalicelib/http/errors.py), so every code, status, message and header comes from
+there; for the provider's, as the standards name its errors (:class:`Reply`). tests/test_openapi.py holds the
+declarations to app.py's routes, to the catalogue and to the errors the provider's code gives, and real answers to
+the schemas.
 """
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import json
-from collections.abc import Iterable
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, NamedTuple
 from unittest import mock
 
 from chalice import Chalice
@@ -25,9 +34,10 @@ from chalice.app import RouteEntry
 
 from app import app
 from chalicelib.core.assurance import TOTP_DIGITS, Needs
-from chalicelib.http import errors, exchange
+from chalicelib.http import errors, exchange, oauth_routes
 from chalicelib.http.admin_routes import MAX_AUDIT_LIMIT, MAX_HOURS, MAX_REASON_CHARS
 from chalicelib.http.errors import Answer, ErrorKind
+from chalicelib.oauth import clients, requests
 
 DOCUMENT = Path(__file__).resolve().parent.parent / "docs" / "openapi.json"
 REGENERATE = "python -m tools.openapi"
@@ -48,14 +58,32 @@ def typed_code(digits: str) -> dict[str, Any]:
 
 
 CODE = typed_code("OTP_CODE_DIGITS (6 to 10, per stage)")
+STRING = {"type": "string"}
 USER_ID = {"type": "string", "format": "uuid"}
 TIMESTAMP = {"type": "integer", "description": "seconds since the Unix epoch"}
 SECONDS = {"type": "integer", "minimum": 0}
-PATH_PARAMETERS = {"user_id": USER_ID}  # the schema of each path parameter app.py's routes name
+# The schema of each path parameter app.py's routes name.
+PATH_PARAMETERS = {"user_id": USER_ID, "client_id": {"type": "string", "description": "a client of OTP_OAUTH_CLIENTS"}}
 RETRY_AFTER = {"type": "integer", "minimum": 1, "description": "seconds to wait before retrying; also Retry-After"}
 
 
 # -- what app.py serves ------------------------------------------------------------------------------------------
+
+
+class Handed(NamedTuple):
+    """What a view hands over for a request of one method: how it answers, and whether that method is served."""
+
+    kind: str  # JSON, CLIENT or BROWSER
+    serves: bool
+
+
+JSON_ANSWERS, CLIENT, BROWSER = "json", "client", "browser"
+# What a view answers through, by kind, and whether a method is served given the call's arguments.
+ANSWERING: dict[str, tuple[Any, str, Callable[[str, dict[str, Any]], bool]]] = {
+    JSON_ANSWERS: (exchange, "respond", lambda _, given: given["handler"] is not exchange.method_not_allowed),
+    CLIENT: (oauth_routes, "_client_answer", lambda method, given: method in given["methods"]),
+    BROWSER: (oauth_routes, "_browser_answer", lambda method, given: method in given["methods"]),
+}
 
 
 def served(api: Chalice) -> dict[str, tuple[str, ...]]:
@@ -63,32 +91,51 @@ def served(api: Chalice) -> dict[str, tuple[str, ...]]:
     order of :data:`METHODS`.
 
     Reads what app.py's views do rather than what they are decorated with: every route takes every method (so
-    that a wrong one gets the service's JSON 405, not Chalice's), and picks its handler by method when called.
-    Calling a view builds its handlers and runs none of them: ``exchange.respond``, which would run one, is
+    that a wrong one gets the service's 405, not Chalice's), and picks its handler by method when called.
+    Calling a view builds its handlers and runs none of them: what it answers through, which would run one, is
     replaced by a recorder for the call.
     """
-    routes: dict[str, tuple[str, ...]] = {}
+    return {path: methods for path, (_, methods) in answering(api).items()}
+
+
+def answering(api: Chalice) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """Each route of ``api``: how its view answers (one of :data:`ANSWERING`'s kinds) and the methods it serves."""
+    routes: dict[str, tuple[str, tuple[str, ...]]] = {}
     for path, entries in api.routes.items():
         entry = next((entries[method] for method in METHODS if method in entries), None)
         if entry is None:  # the preflight alone
             continue
-        routes[path] = tuple(
-            method for method in METHODS if _handler(api, entry, method) is not exchange.method_not_allowed
-        )
+        handed = {method: _handed(api, entry, method) for method in METHODS}
+        kinds = {found.kind for found in handed.values()}
+        if len(kinds) != 1:
+            raise RuntimeError(f"{path}: its view answers in more than one way: {sorted(kinds)}")
+        routes[path] = (kinds.pop(), tuple(method for method in METHODS if handed[method].serves))
     return routes
 
 
-def _handler(api: Chalice, entry: RouteEntry, method: str) -> exchange.Handler:
-    """The handler ``entry``'s view hands ``exchange.respond`` for a request of ``method``."""
-    handed: list[exchange.Handler] = []
-    # create: Chalice sets current_request at its first request only
-    with (
-        mock.patch.object(exchange, "respond", lambda _request, _path, handler, **_: handed.append(handler)),
-        mock.patch.object(api, "current_request", SimpleNamespace(method=method), create=True),
-    ):
+def _handed(api: Chalice, entry: RouteEntry, method: str) -> Handed:
+    """What ``entry``'s view hands over for a request of ``method``."""
+    handed: list[Handed] = []
+
+    def recorder(kind: str, original: Callable[..., Any], serves: Callable[[str, dict[str, Any]], bool]) -> Any:
+        signature = inspect.signature(original)
+
+        def record(*args: Any, **kwargs: Any) -> None:
+            given = signature.bind(*args, **kwargs)
+            given.apply_defaults()
+            handed.append(Handed(kind, serves(method, given.arguments)))
+
+        return record
+
+    with contextlib.ExitStack() as patches:
+        for kind, (module, name, serves) in ANSWERING.items():
+            patches.enter_context(mock.patch.object(module, name, recorder(kind, getattr(module, name), serves)))
+        # create: Chalice sets current_request at its first request only
+        patches.enter_context(mock.patch.object(api, "current_request", SimpleNamespace(method=method), create=True))
         entry.view_function(**{name: "0" for name in entry.view_args})
     if len(handed) != 1:
-        raise RuntimeError(f"{entry.uri_pattern}: its view must answer through exchange.respond, once")
+        names = ", ".join(f"{module.__name__}.{name}" for module, name, _ in ANSWERING.values())
+        raise RuntimeError(f"{entry.uri_pattern}: its view must answer through one of {names}, once")
     return handed[0]
 
 
@@ -108,8 +155,8 @@ MFA_PROOF = (errors.MFA_PROOF_BODY, errors.INVALID_OTP, errors.INVALID_CODE, err
 
 def bearer(needs: Needs) -> tuple[ErrorKind, ...]:
     """What a route answers a bearer token whose session does not meet ``needs`` (chalicelib/core/assurance.py's
-    ``require``)."""
-    refusals: tuple[ErrorKind, ...] = (errors.INVALID_TOKEN,)
+    ``require``), or that an OpenID Connect client holds (none of these routes is a client's)."""
+    refusals: tuple[ErrorKind, ...] = (errors.INVALID_TOKEN, errors.INSUFFICIENT_SCOPE)
     if needs is not Needs.ENROLLMENT:
         refusals += (errors.MFA_ENROLLMENT_REQUIRED,)
     if needs is Needs.STEP_UP:
@@ -136,8 +183,8 @@ def ref(name: str) -> dict[str, str]:
     return {"$ref": SCHEMAS + name}
 
 
-def query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+def query(name: str, schema: dict[str, Any], description: str, required: bool = False) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": required, "schema": schema, "description": description}
 
 
 @dataclass(frozen=True)
@@ -159,8 +206,153 @@ class Operation:
     bodies: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Reply:
+    """An answer of the OpenID Connect provider outside the catalogue, by status and code, and when it is given:
+    an RFC 6749 error (``{"error", "error_description"}``) to a client, a page to a browser (its code under its
+    words), or the ``error`` of a redirect to the client (status 302)."""
+
+    status: int
+    code: str
+    when: str
+    challenge: str | None = None  # the pattern of its WWW-Authenticate header
+    retries: bool = False  # it carries Retry-After
+
+
+@dataclass(frozen=True)
+class ClientOperation:
+    """One method of a client's endpoint (chalicelib/http/oauth_routes.py's ``_client_answer``): its success is
+    the component schema ``success``, its errors RFC 6749's ``{"error", "error_description"}``. ``needs``: a
+    bearer token, in words; ``client_auth``: the client authenticates (RFC 6749 2.3); ``request``: the component
+    schema of its form-encoded body."""
+
+    summary: str
+    tag: str
+    success: str
+    errors: tuple[Reply, ...]
+    request: str | None = None
+    needs: str | None = None
+    client_auth: bool = False
+
+
+@dataclass(frozen=True)
+class BrowserOperation:
+    """One method of a browser's endpoint (``_browser_answer``): a 302 (``redirect`` says where, and
+    ``redirect_errors`` the ``error`` it may carry to the client) or a page (``pages``)."""
+
+    summary: str
+    tag: str
+    redirect: str
+    pages: tuple[Reply, ...]
+    redirect_errors: tuple[Reply, ...] = ()
+    parameters: tuple[dict[str, Any], ...] = ()
+    request: str | None = None  # the component schema of the form-encoded body
+
+
+Described = Operation | ClientOperation | BrowserOperation
+FORM = oauth_routes.FORM
+OIDC = "openid-connect"
+# The provider's failures that are not the request's (oauth_routes._failure), as a client and as a browser gets them.
+FAILED = "the stage's settings are incomplete, or a bug (logged without request data)"
+REFUSED = "DynamoDB, KMS or Secrets Manager refused"
+UNAVAILABLE = "DynamoDB, KMS or Secrets Manager throttled or failed; retry"
+CLIENT_FAILURES = (
+    Reply(500, "server_error", FAILED),
+    Reply(502, "server_error", REFUSED),
+    Reply(503, "temporarily_unavailable", UNAVAILABLE, retries=True),
+)
+PAGE_FAILURES = (
+    Reply(500, "server_error", FAILED),
+    Reply(502, "server_error", REFUSED),
+    Reply(503, "temporarily_unavailable", UNAVAILABLE),
+)
+
+
+def literal(text: str) -> str:
+    """``text`` as a regular expression that matches it (ECMA-262's, as JSON Schema's ``pattern`` is)."""
+    return re.sub(r"([\\^$.|?*+()\[\]{}])", r"\\\1", text)
+
+
+# WWW-Authenticate of a client that failed to authenticate (RFC 6749 5.2) and of a bad bearer token (RFC 6750 3).
+BASIC_CHALLENGE = f"^{literal(oauth_routes.REALM)}$"
+BEARER_CHALLENGE = '^Bearer error="invalid_token"'
+
+
+def wrong_method(*methods: str) -> Reply:
+    return Reply(405, "invalid_request", f"a method other than {' or '.join(methods)}")
+
+
+FORM_ERRORS = (
+    Reply(400, "invalid_request", f"the body is not {FORM} of at most OTP_MAX_BODY_BYTES, or names a parameter twice"),
+)
+CLIENT_AUTHENTICATION = (
+    Reply(
+        401,
+        "invalid_client",
+        "no client_id; an unknown client; a confidential client's secret missing or wrong; a secret from a public "
+        "client; malformed Basic credentials",
+        challenge=BASIC_CHALLENGE,
+    ),
+    Reply(400, "invalid_request", "Basic credentials and client_secret both, or a client_id other than Basic's"),
+)
+TOKEN_REQUIRED = Reply(400, "invalid_request", "no token")
+CLIENT_ENDPOINT = (*FORM_ERRORS, *CLIENT_AUTHENTICATION, wrong_method("POST"), *CLIENT_FAILURES)
+PAGES = (Reply(405, errors.METHOD_NOT_ALLOWED.code, "a method the endpoint does not serve"), *PAGE_FAILURES)
+CLIENT_AUTH = (
+    "The client authenticates as it registered (RFC 6749 2.3.1): HTTP Basic with its client_id and secret, each "
+    "form-encoded first (client_secret_basic), or client_id and client_secret in the form (client_secret_post), "
+    "never both; a public client (none) gives its client_id in the form."
+)
+AUTHORIZE_PARAMETERS = (
+    query("response_type", {"const": "code"}, "the authorization code flow, the only one", required=True),
+    query("client_id", STRING, "a client of OTP_OAUTH_CLIENTS", required=True),
+    query(
+        "redirect_uri",
+        STRING,
+        "one the client registered, exactly (a native client's loopback on any port, RFC 8252 7.3)",
+        required=True,
+    ),
+    query("scope", STRING, f"space-separated, with openid; of {', '.join(clients.SCOPES)}", required=True),
+    query(
+        "state",
+        {"type": "string", "minLength": 1, "maxLength": requests.MAX_STATE_CHARS},
+        "returned as given",
+        required=True,
+    ),
+    query(
+        "code_challenge",
+        {"type": "string", "pattern": "^[A-Za-z0-9_-]{43}$"},
+        "PKCE (RFC 7636): BASE64URL(SHA-256(code_verifier))",
+        required=True,
+    ),
+    query("code_challenge_method", {"const": requests.S256}, "S256 only", required=True),
+    query("nonce", {"type": "string", "maxLength": requests.MAX_NONCE_CHARS}, "returned in the ID token"),
+    query("prompt", STRING, "none alone, or any of login, consent and select_account (space-separated)"),
+    query("max_age", {"type": "integer", "minimum": 0}, "seconds since the last proof that a sign-in may be"),
+    query("login_hint", {"type": "string", "maxLength": requests.MAX_HINT_CHARS}, "an address, shown pre-filled"),
+    query("acr_values", STRING, f"{requests.AAL2} asks for two factors"),
+    query("response_mode", {"const": "query"}, "query only"),
+)
+LOGOUT_PARAMETERS = {
+    "id_token_hint": "an ID token this service issued (an expired one too): its session and the sign-in UI's end",
+    "client_id": "the client; when given, the hint must be its",
+    "post_logout_redirect_uri": "one the client registered: where to go afterwards",
+    "state": "returned as given on the redirect",
+}
+LOGOUT_REDIRECT = (
+    "To the post_logout_redirect_uri, with state, when it is registered for the client (client_id, or the "
+    "id_token_hint's audience). The session the id_token_hint names and the sign-in UI's session it came from "
+    "end first."
+)
+LOGOUT_PAGES = (
+    Reply(200, errors.SIGNED_OUT.code, "the session the id_token_hint names has ended; no return address was given"),
+    Reply(400, "invalid_request", "the post_logout_redirect_uri is not registered for the client"),
+    Reply(400, "invalid_request", "no post_logout_redirect_uri, and no id_token_hint of this service names a session"),
+    *PAGES,
+)
+
 REASON = "ReasonRequest"
-OPERATIONS: dict[tuple[str, str], Operation] = {
+OPERATIONS: dict[tuple[str, str], Described] = {
     ("POST", "/otp"): Operation(
         "Send a sign-in code to an address or number, or verify it and open a session",
         "sign-in",
@@ -455,6 +647,157 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
             query("hours", {"type": "integer", "minimum": 1, "maximum": MAX_HOURS}, "how many hours, up to now"),
         ),
     ),
+    ("GET", "/oauth2/authorize"): BrowserOperation(
+        "Start a sign-in for a client (OpenID Connect, authorization code with PKCE): on to the sign-in UI",
+        OIDC,
+        "To OTP_OAUTH_LOGIN_URL with a login_challenge, valid OTP_OAUTH_LOGIN_SECONDS, which the sign-in UI "
+        "completes through /oauth2/login. A request refused once its client and redirect_uri are known goes to "
+        "the redirect_uri with error, error_description, state and iss (RFC 9207); so does the authorization "
+        "response, code or error, once the UI has accepted or declined the challenge (its redirect_to).",
+        (
+            Reply(
+                400,
+                "invalid_request",
+                "the client_id is unknown, or the redirect_uri is not one the client registered, or either is "
+                "given twice: nothing is sent to an address the client did not register (RFC 6749 4.1.2.1)",
+            ),
+            *PAGES,
+        ),
+        redirect_errors=(
+            Reply(
+                302,
+                "invalid_request",
+                "a parameter given twice; state missing or too long; PKCE missing or not S256; a malformed "
+                "code_challenge, prompt or max_age; response_mode other than query; nonce or login_hint too long",
+            ),
+            Reply(302, "invalid_scope", "scope without openid"),
+            Reply(302, "unsupported_response_type", "response_type other than code"),
+            Reply(302, "request_not_supported", "a request object"),
+            Reply(302, "request_uri_not_supported", "a request_uri"),
+            Reply(302, "access_denied", "the person declined (POST /oauth2/login/reject)"),
+            Reply(
+                302,
+                "login_required",
+                "prompt=none, and nobody is signed in in the UI or the session is older than max_age or prompt asks",
+            ),
+            Reply(302, "interaction_required", "prompt=none, and acr_values asks for a second factor not proven"),
+            Reply(302, "consent_required", "prompt=none, and the person has not allowed the client these scopes"),
+        ),
+        parameters=AUTHORIZE_PARAMETERS,
+    ),
+    ("POST", "/oauth2/token"): ClientOperation(
+        "Tokens for a code (authorization_code, with its PKCE verifier) or a refresh token (refresh_token)",
+        OIDC,
+        "TokenResponse",
+        (
+            *CLIENT_ENDPOINT,
+            Reply(400, "invalid_request", "no grant_type, code_verifier or redirect_uri"),
+            Reply(
+                400,
+                "invalid_grant",
+                "a code malformed, not this service's, expired, or issued for another client, code_verifier or "
+                "redirect_uri; a code redeemed before (the session it opened ends now); a malformed code_verifier; "
+                "a refresh token invalid, expired, revoked or another client's",
+            ),
+            Reply(400, "unsupported_grant_type", "a grant_type other than authorization_code and refresh_token"),
+            Reply(400, "invalid_scope", "a refresh asks for a scope beyond the grant"),
+        ),
+        request="TokenRequest",
+        client_auth=True,
+    ),
+    **{
+        (method, "/oauth2/userinfo"): ClientOperation(
+            "The person's claims that the access token's scopes allow (OpenID Connect Core 5.3)",
+            OIDC,
+            "UserInfo",
+            (
+                Reply(
+                    401,
+                    "invalid_token",
+                    "no bearer token, or one invalid, expired or revoked, or of a session owing its second factor",
+                    challenge=BEARER_CHALLENGE,
+                ),
+                wrong_method("GET", "POST"),
+                *CLIENT_FAILURES,
+            ),
+            needs="an access token: a client's (its scopes decide the claims) or the person's own (every claim)",
+        )
+        for method in ("GET", "POST")
+    },
+    ("POST", "/oauth2/revoke"): ClientOperation(
+        "End the session of one of the client's refresh or access tokens (RFC 7009); the same answer for any other",
+        OIDC,
+        "Revocation",
+        (*CLIENT_ENDPOINT, TOKEN_REQUIRED),
+        request="TokenForm",
+        client_auth=True,
+    ),
+    ("POST", "/oauth2/introspect"): ClientOperation(
+        "Whether an access token is active, and its claims (RFC 7662), for confidential clients",
+        OIDC,
+        "Introspection",
+        (
+            *CLIENT_ENDPOINT,
+            TOKEN_REQUIRED,
+            Reply(401, "invalid_client", "a public client", challenge=BASIC_CHALLENGE),
+        ),
+        request="TokenForm",
+        client_auth=True,
+    ),
+    **{
+        (method, "/oauth2/logout"): BrowserOperation(
+            "End a client's session and the sign-in UI's it came from (OpenID Connect RP-Initiated Logout 1.0)",
+            OIDC,
+            LOGOUT_REDIRECT,
+            LOGOUT_PAGES,
+            parameters=tuple(query(name, STRING, words) for name, words in LOGOUT_PARAMETERS.items())
+            if method == "GET"
+            else (),
+            request="LogoutForm" if method == "POST" else None,
+        )
+        for method in ("GET", "POST")
+    },
+    ("GET", "/oauth2/login"): Operation(
+        "What a waiting authorization request asks (the sign-in UI's): the client, the scopes, the prompt",
+        OIDC,
+        (errors.LOGIN_REQUEST, errors.LOGIN_CHALLENGE_INVALID, *STATE, *SERVICE),
+        parameters=(query("login_challenge", STRING, "from the authorization endpoint's redirect", required=True),),
+    ),
+    ("POST", "/oauth2/login"): Operation(
+        "Accept a login challenge with the person's session: where the browser goes next, or the consent needed",
+        OIDC,
+        (
+            errors.LOGIN_ACCEPTED,
+            errors.CONSENT_REQUIRED,
+            *BODY,
+            errors.LOGIN_CHALLENGE_INVALID,
+            *bearer(Needs.SESSION),
+            errors.REAUTHENTICATION_REQUIRED,
+            errors.REAUTHENTICATION_BY_CODE_REQUIRED,
+            *STATE,
+            *SERVICE,
+        ),
+        needs=Needs.SESSION.value,
+        request="LoginAcceptRequest",
+    ),
+    ("POST", "/oauth2/login/reject"): Operation(
+        "Decline a login challenge: the client learns access_denied (or login_required)",
+        OIDC,
+        (errors.LOGIN_REJECTED, *BODY, errors.INVALID_LOGIN_ERROR, errors.LOGIN_CHALLENGE_INVALID, *STATE, *SERVICE),
+        request="LoginRejectRequest",
+    ),
+    ("GET", "/me/consents"): Operation(
+        "The clients the person allowed, with their scopes",
+        OIDC,
+        (errors.CONSENTS, *bearer(Needs.SESSION), *STATE, *SERVICE),
+        needs=Needs.SESSION.value,
+    ),
+    ("DELETE", "/me/consents/{client_id}"): Operation(
+        "Withdraw the consent to a client: it asks again, and its sessions of the account end",
+        OIDC,
+        (errors.CONSENT_WITHDRAWN, errors.NO_CONSENT, *bearer(Needs.SESSION), *STATE, *SERVICE),
+        needs=Needs.SESSION.value,
+    ),
 }
 
 # The component schema of each success's extra fields (beyond message and code); a success without one has none.
@@ -479,6 +822,11 @@ SUCCESS_BODIES = {
     "user_failures_cleared": "AdminAction",
     "audit_entries": "AuditEntries",
     "admin_stats": "AdminStats",
+    "login_request": "LoginRequest",
+    "login_accepted": "Redirect",
+    "login_rejected": "Redirect",
+    "consent_required": "ConsentRequired",
+    "consent_list": "Consents",
 }
 
 
@@ -499,7 +847,6 @@ def array(items: dict[str, Any]) -> dict[str, Any]:
     return {"type": "array", "items": items}
 
 
-STRING = {"type": "string"}
 SERIES = array({"type": "number"})  # one value per hour of the answer's timestamps
 IDENTIFIER_KIND = {"enum": ["email", "phone"]}
 PHONE_NUMBER = {"type": "string", "description": "a mobile number in international format: + and the country code"}
@@ -541,6 +888,8 @@ def schemas() -> dict[str, Any]:
         }
     )
     proof = {"otp": typed_code(str(TOTP_DIGITS)), "recovery_code": STRING}
+    client_card = obj({"client_id": STRING, "client_name": STRING, "first_party": {"type": "boolean"}})
+    scopes = array({"enum": list(clients.SCOPES)})
     return {
         "Answer": obj(
             {
@@ -593,36 +942,37 @@ def schemas() -> dict[str, Any]:
         "Jwks": obj(
             {
                 "keys": array(
-                    obj(
-                        {
-                            "kty": {"const": "EC"},
-                            "crv": STRING,
-                            "x": STRING,
-                            "y": STRING,
-                            "kid": STRING,
-                            "use": STRING,
-                            "alg": {"const": "ES256"},
-                        }
-                    )
+                    {
+                        "oneOf": [
+                            obj(
+                                {
+                                    "kty": {"const": "EC"},
+                                    "crv": {"const": "P-256"},
+                                    "x": STRING,
+                                    "y": STRING,
+                                    "kid": STRING,
+                                    "use": {"const": "sig"},
+                                    "alg": {"const": "ES256"},
+                                }
+                            ),
+                            obj(
+                                {
+                                    "kty": {"const": "RSA"},
+                                    "n": STRING,
+                                    "e": STRING,
+                                    "kid": STRING,
+                                    "use": {"const": "sig"},
+                                    "alg": {"const": "RS256"},
+                                }
+                            ),
+                        ]
+                    }
                 )
-            }
+            },
+            description="The public keys of the current and previous signing keys of each algorithm; a key's kid is "
+            "its RFC 7638 thumbprint.",
         ),
-        "OpenIdConfiguration": obj(
-            {
-                "issuer": STRING,
-                "jwks_uri": STRING,
-                **{
-                    name: array(STRING)
-                    for name in (
-                        "id_token_signing_alg_values_supported",
-                        "subject_types_supported",
-                        "response_types_supported",
-                        "claims_supported",
-                        "token_endpoint_auth_methods_supported",
-                    )
-                },
-            }
-        ),
+        "OpenIdConfiguration": _discovery(),
         "PhoneLinked": obj({"phone": STRING, "identifiers": identifiers}),
         "TotpEnrollment": obj(
             {
@@ -724,7 +1074,157 @@ def schemas() -> dict[str, Any]:
         },
         "MfaVerifyRequest": {"allOf": [ref("MfaProofRequest"), obj({"mfa_token": STRING})]},
         REASON: obj({"reason": {"type": "string", "minLength": 1, "maxLength": MAX_REASON_CHARS}}),
+        # The OpenID Connect provider: the sign-in UI's side (the service's JSON), then the clients' (RFC 6749's).
+        "LoginRequest": obj(
+            {
+                "client": client_card,
+                "scopes": scopes,
+                "prompt": array({"enum": list(requests.PROMPTS)}),
+                "login_hint": {"type": ["string", "null"], "description": "an address to pre-fill"},
+                "expires_at": TIMESTAMP,
+            }
+        ),
+        "Redirect": obj(
+            {
+                "redirect_to": {
+                    "type": "string",
+                    "description": "the client's redirect_uri with the authorization response (code or error, "
+                    "state, iss): the browser goes there, a top-level navigation",
+                }
+            }
+        ),
+        "ConsentRequired": obj({"client": client_card, "scopes": scopes}),
+        "Consents": obj(
+            {
+                "consents": array(
+                    obj({"client_id": STRING, "client_name": STRING, "scopes": scopes, "granted_at": TIMESTAMP})
+                )
+            }
+        ),
+        "LoginAcceptRequest": obj(
+            {
+                "login_challenge": STRING,
+                "consent": {"type": "boolean", "default": False, "description": "the person allowed the scopes"},
+            },
+            ["login_challenge"],
+        ),
+        "LoginRejectRequest": obj(
+            {
+                "login_challenge": STRING,
+                "error": {
+                    "enum": list(oauth_routes.LOGIN_ERRORS),
+                    "default": oauth_routes.LOGIN_ERRORS[0],
+                    "description": "login_required: prompt=none and nobody is signed in in the UI",
+                },
+            },
+            ["login_challenge"],
+        ),
+        "OAuthError": obj(
+            {"error": STRING, "error_description": STRING},
+            description="An error of the OpenID Connect provider's client endpoints (RFC 6749 5.2).",
+        ),
+        "TokenResponse": obj(
+            {
+                "access_token": {"type": "string", "description": "a JWT (typ at+jwt, RFC 9068) with client_id, scope"},
+                "token_type": {"const": "Bearer"},
+                "expires_in": SECONDS,
+                "id_token": {
+                    "type": "string",
+                    "description": "authorization_code only: a JWT signed with the client's "
+                    "id_token_signed_response_alg (RS256 by default)",
+                },
+                "refresh_token": {
+                    "type": "string",
+                    "description": "with offline_access; a refresh gives a new one and uses the old one up",
+                },
+                "scope": {"type": "string", "description": "what was granted, space-separated"},
+            },
+            ["access_token", "token_type", "expires_in", "scope"],
+        ),
+        "UserInfo": obj(
+            {
+                "sub": USER_ID,
+                "email": STRING,
+                "email_verified": {"const": True},
+                "phone_number": STRING,
+                "phone_number_verified": {"const": True},
+            },
+            ["sub"],
+            description="email with the email scope, phone_number with phone, if the account has them.",
+        ),
+        "Revocation": obj({}, additionalProperties=False, description="RFC 7009: the same answer whatever the token."),
+        "Introspection": obj(
+            {
+                "active": {"type": "boolean"},
+                "token_type": {"const": "Bearer"},
+                "sub": USER_ID,
+                "iss": STRING,
+                "iat": TIMESTAMP,
+                "exp": TIMESTAMP,
+                "auth_time": TIMESTAMP,
+                "acr": {"enum": list(requests.ACR_VALUES)},
+                "aal": {"enum": [1, 2]},
+                "sid": STRING,
+                "client_id": {"type": "string", "description": "a client's token only"},
+                "scope": {"type": "string", "description": "a client's token only"},
+            },
+            ["active"],
+            description="Only active: false for a token that is not a live access token of this service.",
+        ),
+        "TokenRequest": {
+            "oneOf": [
+                client_form(
+                    {
+                        "grant_type": {"const": "authorization_code"},
+                        "code": STRING,
+                        "redirect_uri": {"type": "string", "description": "as in the authorization request"},
+                        "code_verifier": {"type": "string", "pattern": "^[A-Za-z0-9._~-]{43,128}$"},
+                    }
+                ),
+                client_form(
+                    {
+                        "grant_type": {"const": "refresh_token"},
+                        "refresh_token": STRING,
+                        "scope": {"type": "string", "description": "at most what was granted"},
+                    },
+                    ["grant_type", "refresh_token"],
+                ),
+            ]
+        },
+        "TokenForm": client_form(
+            {"token": STRING, "token_type_hint": {"type": "string", "description": "ignored"}}, ["token"]
+        ),
+        "LogoutForm": obj(
+            {name: {"type": "string", "description": words} for name, words in LOGOUT_PARAMETERS.items()}, []
+        ),
     }
+
+
+def client_form(fields: dict[str, Any], required: Iterable[str] | None = None) -> dict[str, Any]:
+    """A client endpoint's form with ``fields``, and the client's own (client_secret_post, or a public client)."""
+    own = {
+        "client_id": {"type": "string", "description": "with client_secret_post, or a public client"},
+        "client_secret": {"type": "string", "description": "client_secret_post"},
+    }
+    return obj({**fields, **own}, list(fields) if required is None else required)
+
+
+def _discovery() -> dict[str, Any]:
+    """The discovery document's schema, read from what the provider writes (oauth_routes.discovery)."""
+
+    def shape(name: str, value: object) -> dict[str, Any]:
+        if isinstance(value, bool):
+            return {"type": "boolean"}
+        if isinstance(value, list):
+            return array(STRING)
+        return (
+            {"type": "string", "format": "uri"} if name == "issuer" or name.endswith(("_uri", "_endpoint")) else STRING
+        )
+
+    return obj(
+        {name: shape(name, value) for name, value in oauth_routes.discovery(LOCAL_SERVER).items()},
+        description="OpenID Connect Discovery 1.0 and RFC 8414: what this provider does, and only that.",
+    )
 
 
 def _otp_request(action: str, otp: bool = False) -> dict[str, Any]:
@@ -750,34 +1250,42 @@ def responses(operation: Operation) -> dict[str, Any]:
 
 
 def _response(entries: list[Answer], bodies: dict[str, str]) -> dict[str, Any]:
+    """One status's answers. Its successes and failures are told apart by their code: a success with a status of
+    a failure (403 ``consent_required``: the sign-in UI has a consent to ask for) is one of the shapes."""
     codes = list(dict.fromkeys(entry.code for entry in entries))
     description = "\n".join(f"- `{entry.code}`: {entry.message}" for entry in dict.fromkeys(entries))
     failures = [entry for entry in entries if isinstance(entry, ErrorKind)]
-    if not failures:
-        shapes = [_success(code, bodies.get(code, SUCCESS_BODIES.get(code))) for code in codes]
-        one = shapes[0] if len(shapes) == 1 else {"oneOf": shapes}
-        return {"description": description, "content": {JSON: {"schema": one}}}
-    if len(failures) != len(entries):
-        raise ValueError(f"{codes}: a status is either successes or failures")
-    retries = [entry.retries for entry in failures]
-    schema: dict[str, Any] = {"allOf": [ref("Answer")], "properties": {"code": {"enum": codes}}}
+    succeeded = list(dict.fromkeys(entry.code for entry in entries if not isinstance(entry, ErrorKind)))
+    shapes = [_success(code, bodies.get(code, SUCCESS_BODIES.get(code))) for code in succeeded]
     headers: dict[str, Any] = {}
-    if any(retries):
-        schema["allOf"].append(ref("Retry") if all(retries) else {"properties": {"retry_after": RETRY_AFTER}})
-        headers["Retry-After"] = {
-            "description": "seconds to wait before retrying",
-            "required": all(retries),
-            "schema": {"type": "integer", "minimum": 1},
-        }
-    challenges = [dict(entry.headers).get("WWW-Authenticate") for entry in failures]
-    if any(challenges):
-        headers["WWW-Authenticate"] = {
-            "description": "the bearer error (RFC 6750, RFC 9470)",
-            "required": all(challenges),
-            "schema": {"enum": sorted({value for value in challenges if value})},
-        }
-    answer = {"description": description, "content": {JSON: {"schema": schema}}}
+    if failures:
+        failed = list(dict.fromkeys(entry.code for entry in failures))
+        if set(failed) & set(succeeded):
+            raise ValueError(f"{codes}: a code is a success or a failure, not both")
+        retries = [entry.retries for entry in failures]
+        schema: dict[str, Any] = {"allOf": [ref("Answer")], "properties": {"code": {"enum": failed}}}
+        if any(retries):
+            schema["allOf"].append(ref("Retry") if all(retries) else {"properties": {"retry_after": RETRY_AFTER}})
+            headers["Retry-After"] = _retry_after(all(retries) and not shapes)
+        challenges = [dict(entry.headers).get("WWW-Authenticate") for entry in failures]
+        if any(challenges):
+            headers["WWW-Authenticate"] = {
+                "description": "the bearer error (RFC 6750, RFC 9470)",
+                "required": all(challenges) and not shapes,
+                "schema": {"enum": sorted({value for value in challenges if value})},
+            }
+        shapes.append(schema)
+    one = shapes[0] if len(shapes) == 1 else {"oneOf": shapes}
+    answer = {"description": description, "content": {JSON: {"schema": one}}}
     return {**answer, "headers": headers} if headers else answer
+
+
+def _retry_after(required: bool) -> dict[str, Any]:
+    return {
+        "description": "seconds to wait before retrying",
+        "required": required,
+        "schema": {"type": "integer", "minimum": 1},
+    }
 
 
 def _success(code: str, extra: str | None) -> dict[str, Any]:
@@ -785,41 +1293,121 @@ def _success(code: str, extra: str | None) -> dict[str, Any]:
     return {"allOf": parts, "properties": {"code": {"const": code}}}
 
 
+def _replies(replies: Iterable[Reply]) -> dict[int, list[Reply]]:
+    by_status: dict[int, list[Reply]] = {}
+    for reply in replies:
+        by_status.setdefault(reply.status, []).append(reply)
+    return dict(sorted(by_status.items()))
+
+
+def _listed(replies: Iterable[Reply]) -> str:
+    return "\n".join(f"- `{reply.code}`: {reply.when}" for reply in replies)
+
+
+# RFC 6749 5.1: a token endpoint's answers are never cached, by HTTP/1.1 or HTTP/1.0 caches.
+NOT_CACHED = {
+    "Cache-Control": {"required": True, "schema": {"const": "no-store"}},
+    "Pragma": {"required": True, "schema": {"const": "no-cache"}},
+}
+
+
+def client_responses(operation: ClientOperation) -> dict[str, Any]:
+    """A client endpoint's answers: its success, and its errors by status in RFC 6749's shape."""
+    described: dict[str, Any] = {
+        "200": {
+            "description": operation.summary,
+            "headers": NOT_CACHED,
+            "content": {JSON: {"schema": ref(operation.success)}},
+        }
+    }
+    for status, replies in _replies(operation.errors).items():
+        schema = {
+            "allOf": [ref("OAuthError")],
+            "properties": {"error": {"enum": list(dict.fromkeys(r.code for r in replies))}},
+        }
+        headers: dict[str, Any] = dict(NOT_CACHED)
+        challenges = sorted({reply.challenge for reply in replies if reply.challenge})
+        if challenges:
+            headers["WWW-Authenticate"] = {
+                "description": "the client's authentication (RFC 6749 5.2) or the bearer error (RFC 6750 3)",
+                "required": all(reply.challenge for reply in replies),
+                "schema": {"type": "string", "pattern": "|".join(challenges)},
+            }
+        if any(reply.retries for reply in replies):
+            headers["Retry-After"] = _retry_after(all(reply.retries for reply in replies))
+        described[str(status)] = {
+            "description": _listed(replies),
+            "headers": headers,
+            "content": {JSON: {"schema": schema}},
+        }
+    return described
+
+
+HTML = "text/html"
+PAGE = {HTML: {"schema": {"type": "string", "description": "a page in words, its code under them"}}}
+
+
+def browser_responses(operation: BrowserOperation) -> dict[str, Any]:
+    """A browser endpoint's answers: its redirect and its pages by status."""
+    redirect = operation.redirect
+    if operation.redirect_errors:
+        redirect += " Its error to the client:\n" + _listed(operation.redirect_errors)
+    location = {"required": True, "schema": {"type": "string", "format": "uri"}}
+    described: dict[str, Any] = {"302": {"description": redirect, "headers": {"Location": location}}}
+    for status, replies in _replies(operation.pages).items():
+        described[str(status)] = {"description": _listed(replies), "content": PAGE}
+    return dict(sorted(described.items()))
+
+
+# What a route answers a method it does not serve, by how its view answers.
+NOT_SERVED = {
+    JSON_ANSWERS: f"Any other method answers 405 `{errors.METHOD_NOT_ALLOWED.code}`.",
+    CLIENT: "Any other method answers 405 with error `invalid_request`.",
+    BROWSER: f"Any other method answers a 405 page (`{errors.METHOD_NOT_ALLOWED.code}`).",
+}
+KINDS: dict[type, str] = {Operation: JSON_ANSWERS, ClientOperation: CLIENT, BrowserOperation: BROWSER}
+
+
 def document(api: Chalice) -> dict[str, Any]:
     """The OpenAPI 3.1 document of ``api``'s routes, as :data:`OPERATIONS` describes them.
 
-    Raises ``ValueError`` when app.py serves an operation that is not described, or a description names one
-    app.py does not serve: the document is then out of step with the code.
+    Raises ``ValueError`` when app.py serves an operation that is not described, a description names one app.py
+    does not serve, or describes it as answering in another way than its view does: the document is then out of
+    step with the code.
     """
-    routes = served(api)
-    found = {(method, path) for path, methods in routes.items() for method in methods}
+    routes = answering(api)
+    found = {(method, path) for path, (_, methods) in routes.items() for method in methods}
     if found != set(OPERATIONS):
         raise ValueError(
             f"describe in tools/openapi.py: {sorted(found - set(OPERATIONS))}; "
             f"no longer served: {sorted(set(OPERATIONS) - found)}"
         )
     paths: dict[str, Any] = {}
-    for path, methods in routes.items():
+    for path, (kind, methods) in routes.items():
         entries = api.routes[path]
-        item: dict[str, Any] = {"description": f"Any other method answers 405 `{errors.METHOD_NOT_ALLOWED.code}`."}
+        item: dict[str, Any] = {"description": NOT_SERVED[kind]}
         if entries[methods[0]].view_args:
             item["parameters"] = [
                 {"name": name, "in": "path", "required": True, "schema": PATH_PARAMETERS[name]}
                 for name in entries[methods[0]].view_args
             ]
         for method in methods:
-            item[method.lower()] = _operation(method, entries[method].view_name, OPERATIONS[method, path])
+            described = OPERATIONS[method, path]
+            if KINDS[type(described)] != kind:
+                raise ValueError(f"{method} {path} answers as {kind}, but is described as {KINDS[type(described)]}")
+            item[method.lower()] = _operation(method, entries[method].view_name, described)
         paths[path] = item
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "OTP Sign-in",
             "version": "1",
-            "summary": "Passwordless sign-in by a code mailed or texted, sessions of ES256 access tokens and "
-            "rotating refresh tokens, two-step verification and admin routes.",
-            "description": "Every answer is JSON with a human `message` and a stable `code` (README.md, "
-            f'"API reference"). Generated by `{REGENERATE}` from app.py and '
-            "chalicelib/http/errors.py: do not edit.",
+            "summary": "Passwordless sign-in by a code mailed or texted, sessions of signed access tokens and "
+            "rotating refresh tokens, two-step verification, admin routes, and an OpenID Connect provider.",
+            "description": "Every answer is JSON with a human `message` and a stable `code` (docs/api.md), but "
+            "those of the OpenID Connect provider's own endpoints: redirects and pages for a browser, RFC 6749's "
+            '`{"error", "error_description"}` for a client. Generated by '
+            f"`{REGENERATE}` from app.py and chalicelib/http/errors.py: do not edit.",
         },
         "servers": [{"url": LOCAL_SERVER, "description": "the local stack (make run)"}],
         "tags": [{"name": tag} for tag in dict.fromkeys(operation.tag for operation in OPERATIONS.values())],
@@ -832,22 +1420,43 @@ def document(api: Chalice) -> dict[str, Any]:
                     "type": "http",
                     "scheme": "bearer",
                     "bearerFormat": "JWT",
-                    "description": "an access token (ES256) from a verified code",
-                }
+                    "description": "an access token (ES256, or RS256 where OTP_ACCESS_TOKEN_ALGORITHM says) from a "
+                    "verified code; an OpenID Connect client's opens /oauth2/userinfo only",
+                },
+                "client": {
+                    "type": "http",
+                    "scheme": "basic",
+                    "description": "an OpenID Connect client's client_id and secret (client_secret_basic)",
+                },
             },
         },
     }
 
 
-def _operation(method: str, view: str, operation: Operation) -> dict[str, Any]:
+def _operation(method: str, view: str, operation: Described) -> dict[str, Any]:
     described: dict[str, Any] = {
         "operationId": f"{method.lower()}_{view}",
         "summary": operation.summary,
         "tags": [operation.tag],
     }
+    if isinstance(operation, BrowserOperation):
+        if operation.parameters:
+            described["parameters"] = list(operation.parameters)
+        if operation.request is not None:
+            described["requestBody"] = {"required": False, "content": {FORM: {"schema": ref(operation.request)}}}
+        described["responses"] = browser_responses(operation)
+        return described
     if operation.needs is not None:
         described["description"] = f"Needs a bearer token of {operation.needs}."
         described["security"] = [{"bearer": []}]
+    if isinstance(operation, ClientOperation):
+        if operation.client_auth:
+            described["description"] = CLIENT_AUTH
+            described["security"] = [{"client": []}, {}]  # {}: client_secret_post and public clients, in the form
+        if operation.request is not None:
+            described["requestBody"] = {"required": True, "content": {FORM: {"schema": ref(operation.request)}}}
+        described["responses"] = client_responses(operation)
+        return described
     if operation.parameters:
         described["parameters"] = list(operation.parameters)
     if operation.request is not None:
