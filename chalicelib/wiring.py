@@ -18,7 +18,7 @@ from botocore.config import Config
 from chalicelib.accounts.identifiers import PHONE
 from chalicelib.accounts.sessions import SessionService
 from chalicelib.accounts.store import AccountStore
-from chalicelib.accounts.tokens import AccessTokens, KmsKeys
+from chalicelib.accounts.tokens import ALGORITHM, RS256, AccessTokens, KmsKeys
 from chalicelib.aws.keys import load_hash_key
 from chalicelib.aws.mailer import SesMailer
 from chalicelib.aws.models import TrimmedDataLoader
@@ -86,9 +86,13 @@ def get_hasher() -> KeyedHasher:
 
 
 @functools.cache
-def get_keys() -> KmsKeys:
+def get_keys() -> dict[str, KmsKeys]:
+    """The stage's signing keys by JWS algorithm: P-256 (ES256) and RSA (RS256), each read from KMS when first used."""
     settings = get_settings()
-    return KmsKeys(get_client, (settings.signing_key_id, *settings.previous_signing_key_ids))
+    return {
+        ALGORITHM: KmsKeys(get_client, (settings.signing_key_id, *settings.previous_signing_key_ids)),
+        RS256: KmsKeys(get_client, (settings.rsa_signing_key_id, *settings.previous_rsa_signing_key_ids), RS256),
+    }
 
 
 @functools.cache
@@ -101,7 +105,11 @@ def get_accounts() -> AccountStore:
 def get_sessions() -> SessionService:
     settings = get_settings()
     tokens = AccessTokens(
-        get_keys(), settings.token_issuer, settings.token_audience, settings.limits.access_token_seconds
+        get_keys(),
+        settings.token_issuer,
+        settings.token_audience,
+        settings.limits.access_token_seconds,
+        settings.access_token_algorithm,
     )
     return SessionService(get_accounts(), tokens, get_hasher(), settings.limits)
 

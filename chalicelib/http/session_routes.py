@@ -87,7 +87,7 @@ def listed(identifiers: dict[str, str]) -> list[dict[str, str]]:
 
 
 def jwks(exchange: Exchange) -> Answer:
-    return errors.JWKS.answer(wiring.get_keys().jwks())
+    return errors.JWKS.answer({"keys": [jwk for keys in wiring.get_keys().values() for jwk in keys.jwks()["keys"]]})
 
 
 def openid_configuration(exchange: Exchange) -> Answer:
