@@ -26,6 +26,7 @@ from chalicelib.aws.texter import SnsTexter
 from chalicelib.config import Settings
 from chalicelib.crypto import KeyedHasher
 from chalicelib.mfa.challenge import Challenges
+from chalicelib.oauth import clients
 from chalicelib.otp import sms_text
 from chalicelib.otp.messages import CodeMails, CodeSender, CodeTexts
 from chalicelib.otp.service import OtpService
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from chalicelib.admin.service import AdminService
     from chalicelib.admin.stats import MetricsReader
     from chalicelib.mfa.service import MfaService
+    from chalicelib.oauth.service import OAuthService
 
 # Fail fast: one call's worst case, (1 s + 2 s) x 2 attempts + backoff, stays near 7 s, so even a request that
 # makes a second call after a hung one answers its own 503 within the 10 s Lambda timeout, never a gateway 504.
@@ -50,9 +52,11 @@ CLOCK = time.time
 
 def read_settings(env: Mapping[str, str] | None = None) -> Settings:
     """The stage's settings from ``env`` (default ``os.environ``), each value checked, and what they make: texts
-    of one GSM-7 segment. Raises ConfigError naming the variable to change."""
+    of one GSM-7 segment, OpenID Connect clients that are well declared. Raises ConfigError naming the variable to
+    change."""
     settings = Settings.from_environ(env)
     sms_text.check_settings(settings)
+    clients.check_settings(settings)
     return settings
 
 
@@ -180,6 +184,32 @@ def get_admin() -> AdminService:
 
 
 @functools.cache
+def get_oauth() -> OAuthService:
+    """The OpenID Connect provider: imported at the first request of its routes, as they are (app.py)."""
+    from chalicelib.oauth import service
+    from chalicelib.oauth.clients import Clients
+    from chalicelib.oauth.store import OAuthStore
+
+    settings = get_settings()
+    store = OAuthStore(
+        get_client("dynamodb"),
+        settings.table_name,
+        get_accounts(),
+        get_hasher().sealer(),
+        settings.limits.oauth_code_seconds,
+    )
+    return service.OAuthService(
+        store,
+        get_accounts(),
+        get_sessions(),
+        get_keys(),
+        get_hasher(),
+        Clients.parse(settings.oauth_clients),
+        service.Settings(settings.token_issuer.rstrip("/"), settings.oauth_login_url or "", settings.limits),
+    )
+
+
+@functools.cache
 def get_metrics() -> MetricsReader:
     from chalicelib.admin.stats import MetricsReader
 
@@ -206,6 +236,7 @@ def reset() -> None:
         get_challenges,
         get_mfa,
         get_admin,
+        get_oauth,
         get_metrics,
     ):
         cached.cache_clear()

@@ -262,6 +262,7 @@ class AccessTokens:
         """
         expires_at = now + self._lifetime
         claims = {
+            "client_id": self._audience,  # RFC 9068 names a client: a session of the API itself names the API
             **profile,
             "iss": self._issuer,
             "aud": self._audience,
