@@ -27,7 +27,9 @@ from chalice.test import Client
 
 from chalicelib.config import Settings
 from tests.conftest import REPO_ROOT, FakeClock, override_settings
+from tests.oauth_flow import DEMO, RelyingParty, accept, query_of
 from tests.test_adversarial_faults import sign_in
+from tests.test_mfa_api import Person
 from tools.bootstrap import load_stage_env
 
 TEMPLATE = json.loads((REPO_ROOT / "deploy" / "http-api-authorizer.json").read_text())
@@ -178,6 +180,43 @@ def test_a_route_that_requires_a_scope_refuses_a_token_of_the_service_s_own_sign
     authorization = f"Bearer {sign_in(client)['access_token']}"
     with pytest.raises(Refused, match="scopes"):
         authorizer_claims(authorization, issuer, AUDIENCE, scopes=["email"])
+
+
+def client_tokens(client: Client, clock: FakeClock) -> tuple[str, dict[str, Any]]:
+    """The account id of a person who signed in, and the token answer to the local stage's public client (local-demo,
+    first party: no consent asked) after the authorization code flow with that sign-in."""
+    session, rp = sign_in(client), RelyingParty(client)
+    accepted = accept(Person(client, clock), session["access_token"], rp.challenge_of())
+    assert accepted.status_code == 200, accepted.json_body
+    redeemed = rp.redeem(query_of(accepted.json_body["redirect_to"])["code"])
+    assert redeemed.status_code == 200, redeemed.json_body
+    return session["user_id"], redeemed.json_body
+
+
+def test_an_openid_connect_client_s_access_token_passes_and_its_id_token_does_not(
+    client: Client, clock: FakeClock, issuer: str
+) -> None:
+    """What an adopter's application holds: the tokens of the authorization code flow. The access token passes,
+    even on a route that requires a scope it was granted; the ID token (RS256 too), whose aud is the client's id,
+    does not."""
+    account, tokens = client_tokens(client, clock)
+
+    claims = authorizer_claims(f"Bearer {tokens['access_token']}", issuer, AUDIENCE, scopes=["email"])
+
+    assert (claims["sub"], claims["client_id"]) == (account, DEMO)
+    assert jwt.get_unverified_header(tokens["id_token"])["alg"] == "RS256"
+    with pytest.raises(Refused, match="InvalidAudienceError"):
+        authorizer_claims(f"Bearer {tokens['id_token']}", issuer, AUDIENCE)
+
+
+def test_an_audience_of_client_ids_would_refuse_the_client_s_own_access_token(
+    client: Client, clock: FakeClock, issuer: str
+) -> None:
+    """Why the template's Audience is the stage's OTP_TOKEN_AUDIENCE: API Gateway judges a token's aud when it has
+    one, and the aud of every access token is that, not the client's id (which is its client_id claim)."""
+    _, tokens = client_tokens(client, clock)
+    with pytest.raises(Refused, match="InvalidAudienceError"):
+        authorizer_claims(f"Bearer {tokens['access_token']}", issuer, [DEMO])
 
 
 # -- the template ---------------------------------------------------------------------------------------
