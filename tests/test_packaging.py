@@ -28,7 +28,7 @@ from chalicelib.aws.models import DATA_DIR
 from chalicelib.core.metric_names import METRICS, REFRESH_ROUTE
 from chalicelib.http.exchange import EXPOSED_HEADERS
 from tests.conftest import REPO_ROOT
-from tools.bootstrap import INDEXES
+from tools.bootstrap import INDEXES, load_stage_env
 from tools.offline_aws import offline_aws_env
 from tools.precompile import precompile
 
@@ -315,6 +315,18 @@ def test_gateway_errors_have_the_api_s_json_shape(package: Package, kind: str) -
     assert headers["Access-Control-Allow-Origin"] == "'*'"
     assert headers["Access-Control-Expose-Headers"] == f"'{EXPOSED_HEADERS}'"
     assert "Access-Control-Allow-Credentials" not in headers
+
+
+# Lambda holds all of a function's environment variables in 4 KB together (its quotas). Counted here as their JSON,
+# which is more than names and values alone, less a margin for the stack's values, which are longer than the names
+# they replace (the secret's ARN, the table's generated name).
+ENVIRONMENT_BYTES = 4096 - 256
+
+
+@pytest.mark.parametrize("stage", DEPLOYED_STAGES)
+def test_the_stage_s_environment_fits_in_lambda_s_4_kb(stage: str) -> None:
+    size = len(json.dumps(load_stage_env(stage)).encode())
+    assert size <= ENVIRONMENT_BYTES, f"{stage}: {size} bytes of environment; OTP_OAUTH_CLIENTS is what grows"
 
 
 # -- make ---------------------------------------------------------------------------------------------
