@@ -39,7 +39,9 @@ def basic(client_id: str, secret: str) -> str:
 class RelyingParty:
     """A client application: builds authorization requests and calls the token endpoint."""
 
-    def __init__(self, client: Client, client_id: str = DEMO, redirect_uri: str = DEMO_REDIRECT, secret: str = "") -> None:
+    def __init__(
+        self, client: Client, client_id: str = DEMO, redirect_uri: str = DEMO_REDIRECT, secret: str = ""
+    ) -> None:
         self.client, self.client_id, self.redirect_uri, self.secret = client, client_id, redirect_uri, secret
         self.verifier, self.challenge = pkce()
         self.state, self.nonce = secrets.token_urlsafe(16), secrets.token_urlsafe(16)

@@ -308,7 +308,7 @@ LOGIN_REQUEST = Success("login_request", 200, "{client} asks you to sign in.")
 LOGIN_ACCEPTED = Success("login_accepted", 200, "You are signed in to {client}.")
 LOGIN_REJECTED = Success("login_rejected", 200, "{client} was told you did not sign in.")
 CONSENT_REQUIRED = Success("consent_required", 403, "{client} asks for access to your account: allow it or not.")
-CONSENTS = Success("consents", 200, "The applications you allowed to access your account.")
+CONSENTS = Success("consent_list", 200, "The applications you allowed to access your account.")
 CONSENT_WITHDRAWN = Success("consent_revoked", 200, "{client} can no longer access your account.")
 LOGIN_CHALLENGE_INVALID = ErrorKind(
     "login_challenge_invalid", 400, "This sign-in request has expired or was used. Go back to the app and start again."

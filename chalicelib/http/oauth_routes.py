@@ -44,7 +44,7 @@ from chalicelib.http.exchange import (
 from chalicelib.http.exchange import preflight as cors_preflight
 from chalicelib.oauth import clients as declared
 from chalicelib.oauth import id_tokens, requests
-from chalicelib.oauth.service import ConsentNeeded, OAuthError
+from chalicelib.oauth.service import INVALID_TOKEN, ConsentNeeded, OAuthError
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def authorize(request: Request) -> Response:
     exchange, started = Exchange(request, {"route": "/oauth2/authorize", "method": request.method}), time.perf_counter()
     try:
         if request.method != "GET":
-            return _page(exchange, started, 405, "method_not_allowed", "Use GET.")
+            return _page(exchange, started, 405, errors.METHOD_NOT_ALLOWED.code, "Use GET.")
         service = wiring.get_oauth()
         query = _multi_query(request)
         try:
@@ -95,7 +95,7 @@ def logout(request: Request) -> Response:
     exchange, started = Exchange(request, {"route": "/oauth2/logout", "method": request.method}), time.perf_counter()
     try:
         if request.method not in ("GET", "POST"):
-            return _page(exchange, started, 405, "method_not_allowed", "Use GET or POST.")
+            return _page(exchange, started, 405, errors.METHOD_NOT_ALLOWED.code, "Use GET or POST.")
         parameters = _single(_multi_query(request) if request.method == "GET" else _form(exchange))
         service = wiring.get_oauth()
         ended = service.logout(parameters.get("id_token_hint", ""), parameters.get("client_id"))
@@ -108,12 +108,12 @@ def logout(request: Request) -> Response:
                     exchange, started, 400, "invalid_request", "The application's return address is not registered."
                 )
             location = requests.with_parameters(target, {"state": parameters.get("state")})
-            return _redirect(exchange, started, location, "signed_out" if ended else "not_signed_out")
+            return _redirect(exchange, started, location, errors.SIGNED_OUT.code if ended else "not_signed_out")
         if ended is None:
             return _page(
                 exchange, started, 400, "invalid_request", "Nothing was signed out: the request named no session."
             )
-        return _page(exchange, started, 200, "signed_out", "You are signed out.")
+        return _page(exchange, started, 200, errors.SIGNED_OUT.code, "You are signed out.")
     except Exception as error:
         return _page(exchange, started, *_failure(error))
 
@@ -151,7 +151,7 @@ def _userinfo(exchange: Exchange) -> Answer:
     try:
         principal = exchange.principal(Needs.SESSION, clients=True)
     except Refusal:  # no token, a bad one, an ended session, one still owing its second factor
-        raise OAuthError("invalid_token", "the access token is invalid, expired or revoked", 401) from None
+        raise OAuthError(INVALID_TOKEN, "the access token is invalid, expired or revoked", 401) from None
     return 200, wiring.get_oauth().userinfo(principal)
 
 
@@ -375,7 +375,7 @@ def _client_answer(
         status, body, code = error.status, {"error": error.error, "error_description": error.description}, error.error
         if error.error == "invalid_client":
             headers["WWW-Authenticate"] = REALM
-        elif error.error == "invalid_token":
+        elif error.error == INVALID_TOKEN:
             headers["WWW-Authenticate"] = f'Bearer error="invalid_token", error_description="{error.description}"'
         exchange.log["reason"] = error.description
     except Exception as error:

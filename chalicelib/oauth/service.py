@@ -51,6 +51,9 @@ _CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")
 MAX_CODE_CHARS = 256
 
 
+INVALID_TOKEN = "invalid_token"  # RFC 6750 3.1: the bearer token of a userinfo request is not a live one
+
+
 class OAuthError(Exception):
     """An RFC 6749 error answer: ``error``, ``error_description`` and its status (401 for a client that failed to
     authenticate, 400 otherwise)."""
