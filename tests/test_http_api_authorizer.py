@@ -30,6 +30,7 @@ from tests.conftest import REPO_ROOT, FakeClock, override_settings
 from tests.oauth_flow import DEMO, RelyingParty, accept, query_of
 from tests.test_adversarial_faults import sign_in
 from tests.test_mfa_api import Person
+from tests.test_packaging import DEPLOYED_STAGES
 from tools.bootstrap import load_stage_env
 
 TEMPLATE = json.loads((REPO_ROOT / "deploy" / "http-api-authorizer.json").read_text())
@@ -37,7 +38,6 @@ RESOURCES = TEMPLATE["Resources"]
 PARAMETERS = TEMPLATE["Parameters"]
 # What the template configures the authorizer with, unless the adopter says otherwise.
 AUDIENCE = PARAMETERS["Audience"]["Default"].split(",")
-DEPLOYED_STAGES = ("dev", "prod")
 # "Currently, only RSA-based algorithms are supported" (AWS, the page above).
 RSA_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512"]
 
