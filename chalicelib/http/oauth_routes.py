@@ -98,18 +98,20 @@ def logout(request: Request) -> Response:
             return _page(exchange, started, 405, errors.METHOD_NOT_ALLOWED.code, "Use GET or POST.")
         parameters = _single(_multi_query(request) if request.method == "GET" else _form(exchange))
         service = wiring.get_oauth()
-        ended = service.logout(parameters.get("id_token_hint", ""), parameters.get("client_id"))
-        exchange.log["ended"] = ended is not None
-        client = service.clients.get(parameters.get("client_id") or (ended.client_id if ended else None))
+        hint = service.hint(parameters.get("id_token_hint", ""), parameters.get("client_id"))
+        client = service.clients.get(parameters.get("client_id") or (hint.client_id if hint else None))
         target = parameters.get("post_logout_redirect_uri")
+        if target and (client is None or target not in client.post_logout_redirect_uris):
+            # Checked before anything ends: an unregistered address is refused whole, never half done.
+            return _page(
+                exchange, started, 400, "invalid_request", "The application's return address is not registered."
+            )
+        ended = hint is not None and service.logout(hint)
+        exchange.log["ended"] = ended
         if target:
-            if client is None or target not in client.post_logout_redirect_uris:
-                return _page(
-                    exchange, started, 400, "invalid_request", "The application's return address is not registered."
-                )
             location = requests.with_parameters(target, {"state": parameters.get("state")})
             return _redirect(exchange, started, location, errors.SIGNED_OUT.code if ended else "not_signed_out")
-        if ended is None:
+        if not ended:
             return _page(
                 exchange, started, 400, "invalid_request", "Nothing was signed out: the request named no session."
             )
@@ -317,7 +319,7 @@ def _form(exchange: Exchange) -> dict[str, list[str]]:
     if len(raw) > wiring.get_settings().max_body_bytes:
         raise OAuthError("invalid_request", "the body is too large")
     try:
-        return parse_qs(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(raw.strip()))
+        return parse_qs(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(raw.strip()), errors="strict")
     except (UnicodeDecodeError, ValueError):
         raise OAuthError("invalid_request", "the body is not a valid form") from None
 
