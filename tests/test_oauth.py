@@ -443,6 +443,7 @@ def test_a_code_is_bound_to_its_verifier_client_and_redirect_uri(client: Client,
         ({"code_verifier": "short"}, "invalid_grant"),
         ({"redirect_uri": "http://127.0.0.1:9/callback"}, "invalid_grant"),  # another port than the request's
         ({"code": code[:-1] + ("0" if code[-1] != "0" else "1")}, "invalid_grant"),
+        ({"code": ".".join([*code.split(".")[:4], "b3RoZXI", code.split(".")[5]])}, "invalid_grant"),  # a nonce of mine
     ]:
         answer = rp.redeem(**{"code": code, **form})
         assert (answer.status_code, answer.json_body["error"]) == (400, error), form
