@@ -33,6 +33,7 @@ from tests.oauth_flow import EXAMPLE, EXAMPLE_REDIRECT, EXAMPLE_SECRET, RelyingP
 from tests.test_adversarial_faults import Faults, aws_error
 from tests.test_mfa_api import Person
 from tests.test_sms import sns_error
+from tools import openapi
 
 ALICE = "alice@example.com"
 HTTP_PACKAGE = REPO_ROOT / "chalicelib" / "http"
@@ -74,6 +75,22 @@ def test_docs_api_lists_exactly_the_catalogue() -> None:
     documented, declared = documented_answers(), catalogue_answers()
     assert not documented - declared, f"in docs/api.md but not in chalicelib/http/errors.py: {documented - declared}"
     assert not declared - documented, f"in chalicelib/http/errors.py but not in docs/api.md: {declared - documented}"
+
+
+def test_docs_api_names_every_answer_of_the_provider_s_own_endpoints() -> None:
+    """The OpenID Connect provider's browser and client endpoints answer outside the catalogue: docs/api.md's
+    section names each error, page and redirect error tools/openapi.py describes for them (and
+    tests/test_openapi.py holds those to the provider's code)."""
+    text = (REPO_ROOT / "docs" / "api.md").read_text()
+    section = text[text.index("\n## OpenID Connect\n") :].split("\n## ", 2)[1]
+    named = set(re.findall(r"`([a-z_]+)`", section))
+    described = set()
+    for operation in openapi.OPERATIONS.values():
+        if isinstance(operation, openapi.ClientOperation):
+            described |= {reply.code for reply in operation.errors}
+        if isinstance(operation, openapi.BrowserOperation):
+            described |= {reply.code for reply in (*operation.pages, *operation.redirect_errors)}
+    assert described and described - named == set()
 
 
 def test_a_code_has_one_status() -> None:
