@@ -13,7 +13,9 @@ from chalice.test import Client
 
 from app import app
 from chalicelib import wiring
+from chalicelib.http.oauth_routes import CLIENT_ENDPOINTS
 from tests.conftest import FakeClock, code_in, json_lines, override_settings, sent_mails
+from tools import openapi
 
 ALICE = "alice@example.com"
 INVALID_CODE = {"message": "The code is invalid or has expired.", "code": "invalid_code"}
@@ -618,8 +620,16 @@ def test_a_verify_for_an_address_that_never_asked_writes_nothing_to_it(
     assert keys and all(key.startswith(network + "/") for key in keys), keys
 
 
-def test_every_route_answers_a_preflight() -> None:
+def test_every_route_a_page_may_call_answers_a_preflight() -> None:
     """app.py lists the preflight's paths apart from the routes: a route left out of it would answer a browser's
-    preflight with Chalice's own bodiless OPTIONS, and every cross-origin call to it would fail."""
-    missing = [path for path, methods in app.routes.items() if "OPTIONS" not in methods]
-    assert missing == []
+    preflight with Chalice's own bodiless OPTIONS, and every cross-origin call to it would fail.
+
+    The OpenID Connect provider's own endpoints are called by a page only where oauth_routes.CLIENT_ENDPOINTS says
+    (a public client's token, userinfo and revocation calls), and those answer the clients' web origins too. The
+    others no page fetches: a browser navigates to the authorization and logout endpoints, and a server calls
+    introspection; they answer no preflight."""
+    kinds = {path: kind for path, (kind, _) in openapi.answering(app).items()}
+    missing = {path for path, methods in app.routes.items() if "OPTIONS" not in methods}
+    assert missing == {path for path, kind in kinds.items() if kind != openapi.JSON_ANSWERS} - set(CLIENT_ENDPOINTS)
+    preflights = {path: methods["OPTIONS"].view_name for path, methods in app.routes.items() if "OPTIONS" in methods}
+    assert {path for path, view in preflights.items() if view == "client_preflight"} == set(CLIENT_ENDPOINTS)
