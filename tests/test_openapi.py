@@ -28,7 +28,7 @@ from chalicelib.http import errors, oauth_routes
 from tests.conftest import REPO_ROOT, FakeClock, code_in, code_in_text, sent_mails
 from tests.oauth_flow import DEMO, EXAMPLE, EXAMPLE_REDIRECT, EXAMPLE_SECRET, RelyingParty, basic, query_of
 from tests.test_adversarial_fuzz import CATALOGUE as FUZZ_CATALOGUE
-from tests.test_adversarial_fuzz import NOBODY, OAUTH_CATALOGUE
+from tests.test_adversarial_fuzz import CONSENT, NOBODY, OAUTH_CATALOGUE, REDIRECT, SUCCESS
 from tests.test_mfa_api import Person
 from tools import openapi
 
@@ -118,7 +118,7 @@ def test_every_entry_of_the_catalogue_is_some_operation_s_answer() -> None:
 
 def test_each_route_documents_every_answer_the_fuzz_may_meet_there() -> None:
     for fuzzed, expected in FUZZ_CATALOGUE.items():
-        path = fuzzed.replace(NOBODY, "{user_id}")
+        path = fuzzed.replace(NOBODY, "{user_id}").replace(CONSENT, "/me/consents/{client_id}")
         documented = {
             answer
             for method, known in OPERATIONS
@@ -447,16 +447,16 @@ def _codes(response: dict[str, Any]) -> Iterator[str]:
 
 
 def _provider_answers(responses: dict[str, Any]) -> set[tuple[int, str]]:
-    """Each of the OpenID Connect provider's own answers ``responses`` documents, as (status, code): RFC 6749's
-    ``error``, a page's code, and 302 for a redirect."""
+    """Each of the OpenID Connect provider's own answers ``responses`` documents, as (status, code), named as the
+    fuzz names them: a redirect, a page's code, a client's success or RFC 6749's ``error``."""
     found: set[tuple[int, str]] = set()
     for status, response in responses.items():
         content = response.get("content", {})
-        if "content" not in response:
-            found.add((int(status), "redirect"))
+        if not content:
+            found.add((int(status), REDIRECT))
         elif openapi.HTML in content:
             found |= {(int(status), code) for code in re.findall(r"^- `([a-z_]+)`", response["description"], re.M)}
         else:
             error = content[openapi.JSON]["schema"].get("properties", {}).get("error")
-            found |= {(int(status), code) for code in (error or {}).get("enum", [])}
+            found |= {(int(status), code) for code in error["enum"]} if error else {(int(status), SUCCESS)}
     return found
