@@ -345,6 +345,14 @@ def test_a_first_party_client_skips_consent_and_a_third_party_one_asks_once(
     assert again.json_body["code"] == "consent_required"  # prompt=consent asks whatever is remembered
 
 
+def test_simultaneous_acceptances_of_one_challenge_issue_one_code(client: Client, alice: Person, token: str) -> None:
+    challenge = demo(client).challenge_of()
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: accept(alice, token, challenge), range(8)))
+    codes = sorted(answer.json_body["code"] for answer in answers)
+    assert codes == ["login_accepted"] + ["login_challenge_invalid"] * 7, codes
+
+
 def test_declining_sends_access_denied(client: Client, alice: Person, token: str) -> None:
     rp = example(client)
     challenge = rp.challenge_of()
@@ -365,7 +373,9 @@ def test_consents_are_listed_and_withdrawing_one_ends_the_client_s_sessions(
     assert userinfo(client, tokens["access_token"]).status_code == 401
     assert client.http.get("/me/consents", headers={"Authorization": f"Bearer {token}"}).json_body["consents"] == []
     assert alice.delete(f"/me/consents/{EXAMPLE}", token).status_code == 404
-    assert accept(alice, token, example(client).challenge_of()).json_body["code"] == "consent_required"
+    challenge = example(client).challenge_of()
+    assert accept(alice, token, challenge).json_body["code"] == "consent_required"
+    assert accept(alice, token, challenge, consent=True).status_code == 200  # into the map left empty
 
 
 def test_prompt_login_and_max_age_want_a_newer_proof(
@@ -654,3 +664,51 @@ def test_cors_for_the_clients_web_origins(
         body="grant_type=refresh_token&refresh_token=x&client_id=local-demo",
     )
     assert answer.headers["Access-Control-Allow-Origin"] == "https://app.example"
+
+
+def test_when_signing_fails_the_code_works_again(
+    client: Client, alice: Person, token: str, monkeypatch: pytest.MonkeyPatch, clock: FakeClock
+) -> None:
+    rp = demo(client)
+    code = code_for(alice, rp, token)
+    keys = wiring.get_keys()
+    for signer in keys.values():
+        signer.signing_kid  # noqa: B018 - the public keys are read once; only signing fails below
+
+    def unavailable(**_: Any) -> None:
+        from botocore.exceptions import ClientError
+
+        raise ClientError(
+            {"Error": {"Code": "KMSInternalException"}, "ResponseMetadata": {"HTTPStatusCode": 500}}, "Sign"
+        )
+
+    monkeypatch.setattr(wiring.get_client("kms"), "sign", unavailable)
+    failed = rp.redeem(code)
+    assert (failed.status_code, failed.json_body["error"]) == (503, "temporarily_unavailable")
+    assert failed.headers["Retry-After"]
+    monkeypatch.undo()
+    monkeypatch.setattr(wiring, "CLOCK", clock)
+    retried = rp.redeem(code)
+    assert retried.status_code == 200, retried.json_body
+    assert userinfo(client, retried.json_body["access_token"]).status_code == 200
+
+
+def test_when_storage_fails_the_code_is_not_spent(
+    client: Client, alice: Person, token: str, monkeypatch: pytest.MonkeyPatch, clock: FakeClock
+) -> None:
+    rp = demo(client)
+    code = code_for(alice, rp, token)
+
+    def unavailable(**_: Any) -> None:
+        from botocore.exceptions import ClientError
+
+        raise ClientError(
+            {"Error": {"Code": "InternalServerError"}, "ResponseMetadata": {"HTTPStatusCode": 500}}, "UpdateItem"
+        )
+
+    monkeypatch.setattr(wiring.get_client("dynamodb"), "update_item", unavailable)
+    failed = rp.redeem(code)
+    assert (failed.status_code, failed.json_body["error"]) == (503, "temporarily_unavailable")
+    monkeypatch.undo()
+    monkeypatch.setattr(wiring, "CLOCK", clock)
+    assert rp.redeem(code).status_code == 200

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 from chalicelib.accounts.sessions import Principal, SessionRef, SessionService
 from chalicelib.accounts.store import AccountStore, Asking, SessionView
 from chalicelib.accounts.tokens import KmsKeys
+from chalicelib.aws.dependencies import DependencyError
 from chalicelib.config import Limits
 from chalicelib.core.assurance import aal, recent, uses_second_factor
 from chalicelib.core.expressions import read_map, read_number, read_string
@@ -144,7 +145,7 @@ class OAuthService:
             if not strong_enough and not has_factor:
                 raise EnrollmentRequired("two factors asked")
             raise ReauthenticationRequired(by_code=not has_factor)
-        given = consented_scopes(principal.account.consents, client.client_id)
+        given = consented_scopes(principal.account.consents or {}, client.client_id)
         needs_consent = not client.first_party and (
             "consent" in request.prompt or not set(request.scopes) <= set(given.split())
         )
@@ -179,7 +180,8 @@ class OAuthService:
             recorded,
             relied_on,
             now,
-            token=self._hasher.tag("oauth-accept", str(challenge))[:35],
+            # botocore's own retry of this very transaction lands once; another acceptance is another transaction.
+            token=self._hasher.tag("oauth-accept", str(challenge), ref.nonce)[:35],
         )
         if outcome is Accepted.CHALLENGE_GONE:
             raise LoginChallengeInvalid()
@@ -264,19 +266,24 @@ class OAuthService:
         entry = read_map(before, SESSIONS).get(ref.nonce, {}).get("M", {})
         account = self._accounts.account(ref.home, before)
         view = session_view(entry, now, expires_at)
-        issued = self._sessions.tokens_for(account, ref, view, refresh_token, now)
-        id_token = id_tokens.issue(
-            self._signers[client.id_token_algorithm],
-            self.issuer,
-            client.client_id,
-            account,
-            ref.id,
-            view,
-            nonce,
-            issued.access_token,
-            now,
-            limits.access_token_seconds,
-        )
+        try:
+            issued = self._sessions.tokens_for(account, ref, view, refresh_token, now)
+            id_token = id_tokens.issue(
+                self._signers[client.id_token_algorithm],
+                self.issuer,
+                client.client_id,
+                account,
+                ref.id,
+                view,
+                nonce,
+                issued.access_token,
+                now,
+                limits.access_token_seconds,
+            )
+        except DependencyError:
+            # KMS failed after the code was spent: put it back, so that the client's retry is not a replay.
+            self._store.unredeem(ref.home, ref.nonce, before, expires_at)
+            raise
         answer: dict[str, Any] = {
             "access_token": issued.access_token,
             "token_type": "Bearer",
@@ -396,7 +403,7 @@ class OAuthService:
 
     def consents(self, principal: Principal) -> list[dict[str, Any]]:
         listed = []
-        for client_id, record in sorted(principal.account.consents.items()):
+        for client_id, record in sorted((principal.account.consents or {}).items()):
             client = self.clients.get(client_id)
             fields = record.get("M", {})
             listed.append(

@@ -220,7 +220,7 @@ class OAuthStore:
             )
             if consent is not None:
                 record = {"s": consent, "t": now}
-                if account.consents:
+                if account.consents is not None:
                     opened.require(f"attribute_exists({opened.name(CONSENTS)})")
                     opened.set(f"{opened.name(CONSENTS, session.client_id)} = {opened.value(record)}")
                 else:
@@ -239,7 +239,7 @@ class OAuthStore:
             if not asking.still_in(home_item, now):
                 return Accepted.SESSION_GONE
             consents = read_map(home_item, CONSENTS)
-            if (consent is not None and bool(consents) != bool(account.consents)) or (
+            if (consent is not None and (CONSENTS in home_item) != (account.consents is not None)) or (
                 relied_on is not None
                 and read_string(consents.get(session.client_id, {}).get("M", {}), "s") != relied_on
             ):
@@ -290,6 +290,21 @@ class OAuthStore:
             self._accounts.revoke(home, nonce)
             return Redeemed.REPLAYED, item
         return Redeemed.INVALID, item
+
+    def unredeem(self, home: str, nonce: str, before: Item, expires_at: int) -> None:
+        """Put a redeemed code back as it was (its tokens could not be signed), if nothing used its session since:
+        the client's retry with the same code then works, instead of being taken for a replay. ``before``: the
+        item as the redeeming write found it; ``expires_at``: the expiry that write set."""
+        entry = read_map(before, SESSIONS).get(nonce, {}).get("M", {})
+        update = Update()
+        field = lambda name: update.name(SESSIONS, nonce, name)  # noqa: E731
+        update.require(f"attribute_not_exists({field(CODE)})")
+        update.require(f"{field('x')} = {update.value(expires_at)}")
+        for name in (*CODE_FIELDS, "x"):
+            value = entry.get(name, {})
+            update.set(f"{field(name)} = {update.value(int(value['N']) if 'N' in value else value.get('S', ''))}")
+        update.remove(SESSIONS, nonce, "h")
+        conditional_update(self._client, self._table, home, update)
 
     def end_with_parent(self, home: str, nonce: str) -> None:
         """End a client session and the UI session it came from (RP-initiated logout)."""
