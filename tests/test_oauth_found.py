@@ -11,29 +11,13 @@ import pytest
 from chalice.test import Client
 
 from tests.conftest import FakeClock
-from tests.oauth_flow import EXAMPLE, EXAMPLE_REDIRECT, EXAMPLE_SECRET, RelyingParty, accept
+from tests.oauth_flow import RelyingParty, accept
 from tests.test_mfa_api import Person
 
 
 @pytest.fixture
 def alice(client: Client, clock: FakeClock) -> Person:
     return Person(client, clock)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="chalicelib/oauth/store.py OAuthStore.accept: withdrawing a consent leaves an empty consents map, and a "
-    "new consent then requires attribute_not_exists(consents) (account.consents is empty), which fails on every "
-    "attempt; the refusal is read as SESSION_GONE, a 401 invalid_token",
-)
-def test_a_person_who_withdrew_a_consent_can_consent_again(client: Client, alice: Person) -> None:
-    token = alice.signed_in()["access_token"]
-    example = RelyingParty(client, EXAMPLE, EXAMPLE_REDIRECT, EXAMPLE_SECRET)
-    assert accept(alice, token, example.challenge_of(), consent=True).status_code == 200
-    assert alice.delete(f"/me/consents/{EXAMPLE}", token).json_body["code"] == "consent_revoked"
-    assert alice.me(token).status_code == 200  # the person's own session is live
-    again = accept(alice, token, example.challenge_of(), consent=True)
-    assert (again.status_code, again.json_body["code"]) == (200, "login_accepted"), again.json_body
 
 
 @pytest.mark.xfail(
