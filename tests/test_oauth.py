@@ -373,7 +373,9 @@ def test_consents_are_listed_and_withdrawing_one_ends_the_client_s_sessions(
     assert userinfo(client, tokens["access_token"]).status_code == 401
     assert client.http.get("/me/consents", headers={"Authorization": f"Bearer {token}"}).json_body["consents"] == []
     assert alice.delete(f"/me/consents/{EXAMPLE}", token).status_code == 404
-    assert accept(alice, token, example(client).challenge_of()).json_body["code"] == "consent_required"
+    challenge = example(client).challenge_of()
+    assert accept(alice, token, challenge).json_body["code"] == "consent_required"
+    assert accept(alice, token, challenge, consent=True).status_code == 200  # into the map left empty
 
 
 def test_prompt_login_and_max_age_want_a_newer_proof(

@@ -137,7 +137,8 @@ class Account(NamedTuple):
     created_at: int
     last_sign_in_at: int
     mfa: dict[str, Any]  # the raw ``mfa`` map: chalicelib/core/assurance.py reads it
-    consents: dict[str, Any]  # the raw ``consents`` map: client id -> what it may have (chalicelib/oauth)
+    consents: dict[str, Any] | None  # the raw ``consents`` map: client id -> what it may have (chalicelib/oauth);
+    # None: the item has no such attribute (an empty map is there, and a write must not create it anew)
 
 
 def _entries(item: Item) -> dict[str, dict[str, Any]]:
@@ -351,7 +352,7 @@ class AccountStore:
             created_at=read_number(item, "created_at"),
             last_sign_in_at=max([read_number(item, "last_sign_in_at"), *created]),
             mfa=read_map(item, MFA),
-            consents=read_map(item, CONSENTS),
+            consents=read_map(item, CONSENTS) if CONSENTS in item else None,
         )
 
     # -- identifiers linked to an account's home ---------------------------------------------------------

@@ -145,7 +145,7 @@ class OAuthService:
             if not strong_enough and not has_factor:
                 raise EnrollmentRequired("two factors asked")
             raise ReauthenticationRequired(by_code=not has_factor)
-        given = consented_scopes(principal.account.consents, client.client_id)
+        given = consented_scopes(principal.account.consents or {}, client.client_id)
         needs_consent = not client.first_party and (
             "consent" in request.prompt or not set(request.scopes) <= set(given.split())
         )
@@ -403,7 +403,7 @@ class OAuthService:
 
     def consents(self, principal: Principal) -> list[dict[str, Any]]:
         listed = []
-        for client_id, record in sorted(principal.account.consents.items()):
+        for client_id, record in sorted((principal.account.consents or {}).items()):
             client = self.clients.get(client_id)
             fields = record.get("M", {})
             listed.append(

@@ -220,7 +220,7 @@ class OAuthStore:
             )
             if consent is not None:
                 record = {"s": consent, "t": now}
-                if account.consents:
+                if account.consents is not None:
                     opened.require(f"attribute_exists({opened.name(CONSENTS)})")
                     opened.set(f"{opened.name(CONSENTS, session.client_id)} = {opened.value(record)}")
                 else:
@@ -239,7 +239,7 @@ class OAuthStore:
             if not asking.still_in(home_item, now):
                 return Accepted.SESSION_GONE
             consents = read_map(home_item, CONSENTS)
-            if (consent is not None and bool(consents) != bool(account.consents)) or (
+            if (consent is not None and (CONSENTS in home_item) != (account.consents is not None)) or (
                 relied_on is not None
                 and read_string(consents.get(session.client_id, {}).get("M", {}), "s") != relied_on
             ):
