@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from frontend import flow, ui
+from frontend import flow, oidc, ui
 from frontend.session import Account
 from frontend.state import ui as state
 from frontend.views import account_phone, account_two_step
@@ -91,6 +91,7 @@ def render() -> None:
     current = state()
     blocked = ui.blocked()
     st.title("Your account")
+    ui.show_notice(oidc.PLACE)  # an app's login request that could not go on: why
     _details()
     account = flow.current_account()
     if account is not None:
