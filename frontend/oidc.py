@@ -1,5 +1,5 @@
-"""The UI's part of the OpenID Connect provider (issue 22): an app's login request as the UI carries it. No widgets
-here; notices are left for the views to place, as in :mod:`frontend.flow`.
+"""The UI's part of the OpenID Connect provider (issue 22): an app's login request as the UI carries it, and the
+apps a person let in. No widgets here; notices are left for the views to place, as in :mod:`frontend.flow`.
 
 An app sends the person to this UI with ``?login_challenge=C`` (the API's authorization endpoint does, after
 checking the app's request). :func:`arrive` keeps the challenge in the browser's server-side state (a reload, a
@@ -12,19 +12,21 @@ fresh proof, two-step verification; :func:`answered` turns each into the step th
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 import streamlit as st
 
 from frontend import api, flow, ui
-from frontend.state import LoginRequest, UiState
+from frontend.session import epoch
+from frontend.state import ConnectedApp, LoginRequest, UiState
 from frontend.state import ui as state
 
 PARAM = "login_challenge"
 # Where the login request's notices show: at the top of the sign-in card, of the continue page and of the account.
 PLACE = "login"
+APPS = "apps"  # where the connected apps' notices show
 INVALID = "login_challenge_invalid"
 CONSENT_REQUIRED = "consent_required"
 ENROLLMENT_REQUIRED = "mfa_enrollment_required"
@@ -46,6 +48,15 @@ def app_name(login: LoginRequest | None) -> str:
 def scope_words(scopes: tuple[str, ...]) -> list[str]:
     """What ``scopes`` let an app do, in words, in the API's order; a scope these words do not know is named."""
     return [SCOPE_WORDS.get(scope, f"use “{scope}”") for scope in scopes]
+
+
+def in_words(scopes: tuple[str, ...]) -> str:
+    """What ``scopes`` let an app do, as one phrase: "know it is you, see your email address and keep you signed
+    in"."""
+    words = scope_words(scopes)
+    if len(words) < 2:
+        return "".join(words) or "sign you in"
+    return f"{', '.join(words[:-1])} and {words[-1]}"
 
 
 def arrive() -> None:
@@ -115,6 +126,7 @@ def answered(result: api.ApiResult) -> None:
         return
     if result.ok:
         _leave(login, result, accepted=True)
+        current.account.apps = None  # a consent given just now is listed when the account is shown next
     elif result.status == 400 and result.code == INVALID:
         expire()
     elif result.status == 403 and result.code == CONSENT_REQUIRED:
@@ -202,3 +214,45 @@ def _drop_confirmation() -> None:
     account = state().account
     if account.step_up is not None and account.step_up.action == "accept_login":
         account.step_up = None
+
+
+# -------------------------------------------------------------------------------------------- connected apps
+
+
+def load_apps() -> None:
+    """Read the apps the person let in (``GET /me/consents``) into the account view; a failure is kept to show."""
+    view = state().account
+    client = ui.client()
+    result = flow.account_call(client.consents)
+    if result is None:  # the session ended: the start page says why
+        return
+    listed = result.data.get("consents") if result.ok else None
+    if not isinstance(listed, list):
+        view.apps_problem = result.message if not result.ok else api.UNEXPECTED_ANSWER
+        view.apps = ()
+        return
+    view.apps = tuple(_apps(listed))
+    view.apps_problem = None
+
+
+def _apps(entries: list[object]) -> Iterator[ConnectedApp]:
+    for entry in entries:
+        if not isinstance(entry, dict):
+            continue
+        client_id, name = entry.get("client_id"), entry.get("client_name")
+        if isinstance(client_id, str) and client_id:
+            shown = name if isinstance(name, str) and name else client_id
+            yield ConnectedApp(client_id, shown, _strings(entry.get("scopes")), epoch(entry.get("granted_at")))
+
+
+def remove_app(app: ConnectedApp) -> None:
+    """The work of "Remove access": the API forgets the consent and ends the app's sessions of this account."""
+    client = ui.client()
+    result = flow.account_call(lambda token: client.revoke_consent(token, app.client_id))
+    if result is None:
+        return
+    if not result.ok:
+        ui.fail(result, APPS)
+        return
+    ui.notify("success", result.message, APPS)
+    load_apps()

@@ -49,6 +49,16 @@ class SignIn:
     challenge: twostep.Challenge | None = None  # waiting for the second factor
 
 
+@dataclass(frozen=True)
+class ConnectedApp:
+    """An app the person let in (``GET /me/consents``): what it may see, and since when (epoch seconds)."""
+
+    client_id: str
+    name: str
+    scopes: tuple[str, ...]
+    granted_at: int | None
+
+
 @dataclass
 class AccountView:
     """What the account view has open while signed in."""
@@ -61,6 +71,8 @@ class AccountView:
     step_up: twostep.Change | None = None  # a change waiting for the person to confirm it is them
     confirm_remove_phone: bool = False  # "Remove phone" asked; the confirmation is on screen
     admin: AdminStatus | None = None  # None until /me was read
+    apps: tuple[ConnectedApp, ...] | None = None  # the apps the person let in; None until read (again)
+    apps_problem: str | None = None  # why they could not be read just now
 
 
 @dataclass
