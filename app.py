@@ -13,6 +13,7 @@ app = direct.App(app_name="otp-signin")  # Chalice that also answers the prototy
 # two-step enrollment and of the admin routes (a new visitor waits for its cold start).
 mfa_routes = LazyRoutes("chalicelib.http.mfa_routes")
 admin_routes = LazyRoutes("chalicelib.http.admin_routes")
+oauth_routes = LazyRoutes("chalicelib.http.oauth_routes")  # the OpenID Connect provider
 
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 ANY_BODY = ["*/*"]  # bodies are parsed as JSON whatever their declared type; Chalice would answer 415 itself
@@ -101,7 +102,64 @@ def jwks() -> Response:
 
 @app.route("/.well-known/openid-configuration", methods=ALL_METHODS, content_types=ANY_BODY)
 def openid_configuration() -> Response:
-    return _serve("/.well-known/openid-configuration", "GET", session_routes.openid_configuration)
+    return _serve("/.well-known/openid-configuration", "GET", oauth_routes.openid_configuration)
+
+
+# The OpenID Connect provider (chalicelib/http/oauth_routes.py). The browser's endpoints answer with redirects and
+# pages, the client's with RFC 6749's JSON; each route parses its own request.
+@app.route("/oauth2/authorize", methods=ALL_METHODS, content_types=ANY_BODY)
+def oauth2_authorize() -> Response:
+    return oauth_routes.authorize(_request())
+
+
+@app.route("/oauth2/token", methods=ALL_METHODS, content_types=ANY_BODY)
+def oauth2_token() -> Response:
+    return oauth_routes.token(_request())
+
+
+@app.route("/oauth2/userinfo", methods=ALL_METHODS, content_types=ANY_BODY)
+def oauth2_userinfo() -> Response:
+    return oauth_routes.userinfo(_request())
+
+
+@app.route("/oauth2/revoke", methods=ALL_METHODS, content_types=ANY_BODY)
+def oauth2_revoke() -> Response:
+    return oauth_routes.revoke(_request())
+
+
+@app.route("/oauth2/introspect", methods=ALL_METHODS, content_types=ANY_BODY)
+def oauth2_introspect() -> Response:
+    return oauth_routes.introspect(_request())
+
+
+@app.route("/oauth2/logout", methods=ALL_METHODS, content_types=ANY_BODY)
+def oauth2_logout() -> Response:
+    return oauth_routes.logout(_request())
+
+
+# The sign-in UI's side of a login challenge: what it asks (no token: the challenge is the secret), accepting it
+# with the person's session (every factor proven), declining it.
+@app.route("/oauth2/login", methods=ALL_METHODS, content_types=ANY_BODY)
+def oauth2_login() -> Response:
+    return _serve_methods(
+        "/oauth2/login",
+        {"GET": oauth_routes.login_request, "POST": bearer(Needs.SESSION, oauth_routes.accept)},
+    )
+
+
+@app.route("/oauth2/login/reject", methods=ALL_METHODS, content_types=ANY_BODY)
+def oauth2_login_reject() -> Response:
+    return _serve("/oauth2/login/reject", "POST", oauth_routes.reject)
+
+
+@app.route("/me/consents", methods=ALL_METHODS, content_types=ANY_BODY)
+def me_consents() -> Response:
+    return _serve("/me/consents", "GET", bearer(Needs.SESSION, oauth_routes.consents))
+
+
+@app.route("/me/consents/{client_id}", methods=ALL_METHODS, content_types=ANY_BODY)
+def me_consent(client_id: str) -> Response:
+    return _serve("/me/consents/{client_id}", "DELETE", bearer(Needs.SESSION, oauth_routes.withdraw(client_id)))
 
 
 # Two-step sign-in. bearer(Needs.X, ...) is the session a route needs: ENROLLMENT (any live session, also one
@@ -190,6 +248,10 @@ def admin_stats() -> Response:
 @app.route("/reauthenticate", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/.well-known/jwks.json", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/.well-known/openid-configuration", methods=["OPTIONS"], content_types=ANY_BODY)
+@app.route("/oauth2/login", methods=["OPTIONS"], content_types=ANY_BODY)
+@app.route("/oauth2/login/reject", methods=["OPTIONS"], content_types=ANY_BODY)
+@app.route("/me/consents", methods=["OPTIONS"], content_types=ANY_BODY)
+@app.route("/me/consents/{client_id}", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/mfa/totp", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/mfa/totp/confirm", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/mfa/verify", methods=["OPTIONS"], content_types=ANY_BODY)
@@ -206,3 +268,11 @@ def admin_stats() -> Response:
 def preflight(**_path: str) -> Response:  # the admin routes' {user_id} arrives as a keyword
     request = _request()
     return exchange.preflight(request, public=request.path in PUBLIC_DOCUMENTS)  # path: the route's template
+
+
+# What the pages of the OpenID Connect clients call from a browser: readable from the clients' web origins too.
+@app.route("/oauth2/token", methods=["OPTIONS"], content_types=ANY_BODY)
+@app.route("/oauth2/userinfo", methods=["OPTIONS"], content_types=ANY_BODY)
+@app.route("/oauth2/revoke", methods=["OPTIONS"], content_types=ANY_BODY)
+def client_preflight() -> Response:
+    return oauth_routes.preflight(_request())

@@ -18,7 +18,7 @@ from botocore.config import Config
 from chalicelib.accounts.identifiers import PHONE
 from chalicelib.accounts.sessions import SessionService
 from chalicelib.accounts.store import AccountStore
-from chalicelib.accounts.tokens import AccessTokens, KmsKeys
+from chalicelib.accounts.tokens import ALGORITHM, RS256, AccessTokens, KmsKeys
 from chalicelib.aws.keys import load_hash_key
 from chalicelib.aws.mailer import SesMailer
 from chalicelib.aws.models import TrimmedDataLoader
@@ -26,6 +26,7 @@ from chalicelib.aws.texter import SnsTexter
 from chalicelib.config import Settings
 from chalicelib.crypto import KeyedHasher
 from chalicelib.mfa.challenge import Challenges
+from chalicelib.oauth import clients
 from chalicelib.otp import sms_text
 from chalicelib.otp.messages import CodeMails, CodeSender, CodeTexts
 from chalicelib.otp.service import OtpService
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from chalicelib.admin.service import AdminService
     from chalicelib.admin.stats import MetricsReader
     from chalicelib.mfa.service import MfaService
+    from chalicelib.oauth.service import OAuthService
 
 # Fail fast: one call's worst case, (1 s + 2 s) x 2 attempts + backoff, stays near 7 s, so even a request that
 # makes a second call after a hung one answers its own 503 within the 10 s Lambda timeout, never a gateway 504.
@@ -50,9 +52,11 @@ CLOCK = time.time
 
 def read_settings(env: Mapping[str, str] | None = None) -> Settings:
     """The stage's settings from ``env`` (default ``os.environ``), each value checked, and what they make: texts
-    of one GSM-7 segment. Raises ConfigError naming the variable to change."""
+    of one GSM-7 segment, OpenID Connect clients that are well declared. Raises ConfigError naming the variable to
+    change."""
     settings = Settings.from_environ(env)
     sms_text.check_settings(settings)
+    clients.check_settings(settings)
     return settings
 
 
@@ -86,9 +90,13 @@ def get_hasher() -> KeyedHasher:
 
 
 @functools.cache
-def get_keys() -> KmsKeys:
+def get_keys() -> dict[str, KmsKeys]:
+    """The stage's signing keys by JWS algorithm: P-256 (ES256) and RSA (RS256), each read from KMS when first used."""
     settings = get_settings()
-    return KmsKeys(get_client, (settings.signing_key_id, *settings.previous_signing_key_ids))
+    return {
+        ALGORITHM: KmsKeys(get_client, (settings.signing_key_id, *settings.previous_signing_key_ids)),
+        RS256: KmsKeys(get_client, (settings.rsa_signing_key_id, *settings.previous_rsa_signing_key_ids), RS256),
+    }
 
 
 @functools.cache
@@ -101,7 +109,11 @@ def get_accounts() -> AccountStore:
 def get_sessions() -> SessionService:
     settings = get_settings()
     tokens = AccessTokens(
-        get_keys(), settings.token_issuer, settings.token_audience, settings.limits.access_token_seconds
+        get_keys(),
+        settings.token_issuer,
+        settings.token_audience,
+        settings.limits.access_token_seconds,
+        settings.access_token_algorithm,
     )
     return SessionService(get_accounts(), tokens, get_hasher(), settings.limits)
 
@@ -172,6 +184,32 @@ def get_admin() -> AdminService:
 
 
 @functools.cache
+def get_oauth() -> OAuthService:
+    """The OpenID Connect provider: imported at the first request of its routes, as they are (app.py)."""
+    from chalicelib.oauth import service
+    from chalicelib.oauth.clients import Clients
+    from chalicelib.oauth.store import OAuthStore
+
+    settings = get_settings()
+    store = OAuthStore(
+        get_client("dynamodb"),
+        settings.table_name,
+        get_accounts(),
+        get_hasher().sealer(),
+        settings.limits.oauth_code_seconds,
+    )
+    return service.OAuthService(
+        store,
+        get_accounts(),
+        get_sessions(),
+        get_keys(),
+        get_hasher(),
+        Clients.parse(settings.oauth_clients),
+        service.Settings(settings.token_issuer.rstrip("/"), settings.oauth_login_url or "", settings.limits),
+    )
+
+
+@functools.cache
 def get_metrics() -> MetricsReader:
     from chalicelib.admin.stats import MetricsReader
 
@@ -198,6 +236,7 @@ def reset() -> None:
         get_challenges,
         get_mfa,
         get_admin,
+        get_oauth,
         get_metrics,
     ):
         cached.cache_clear()

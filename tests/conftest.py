@@ -26,7 +26,7 @@ from moto.sns.models import sns_backends
 from chalicelib import wiring
 from chalicelib.accounts.sessions import SessionService
 from chalicelib.accounts.store import AccountStore
-from chalicelib.accounts.tokens import AccessTokens, KmsKeys
+from chalicelib.accounts.tokens import ALGORITHM, AccessTokens, KmsKeys
 from chalicelib.config import Limits, Settings
 from chalicelib.crypto import KeyedHasher
 from tests import reuse, tiers
@@ -143,7 +143,7 @@ def account_store(settings: Settings, limits: Limits, hasher: KeyedHasher, dynam
 def session_service(settings: Settings, accounts: AccountStore, hasher: KeyedHasher, limits: Limits) -> SessionService:
     """Sessions as the stage has them, signed by the stage's KMS key, over the given account store."""
     keys = KmsKeys(boto3.client, (settings.signing_key_id, *settings.previous_signing_key_ids))
-    tokens = AccessTokens(keys, settings.token_issuer, settings.token_audience, limits.access_token_seconds)
+    tokens = AccessTokens({ALGORITHM: keys}, settings.token_issuer, settings.token_audience, limits.access_token_seconds)
     return SessionService(accounts, tokens, hasher, limits)
 
 

@@ -23,6 +23,7 @@ from chalice.test import Client
 
 from chalicelib import wiring
 from chalicelib.accounts.addresses import normalize_address
+from chalicelib.accounts.tokens import ALGORITHM
 from chalicelib.aws.dependencies import DependencyError
 from chalicelib.core.refusals import InvalidAddress, Throttled
 from chalicelib.http import errors, exchange, otp_routes
@@ -150,7 +151,7 @@ def two_guesses_from_one_network(ctx: Ctx) -> Any:
 
 def signing_fails(ctx: Ctx, code: str, status: int) -> Any:
     ctx.send()
-    wiring.get_keys().signing_kid  # noqa: B018 - the public keys are fetched once; only signing fails below
+    wiring.get_keys()[ALGORITHM].signing_kid  # noqa: B018 - the public keys are fetched once; only signing fails below
     return ctx.failing("kms", "Sign", code, status).verify(ctx.last_code())
 
 

@@ -15,7 +15,7 @@ from chalice.test import Client
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from chalicelib import wiring
-from chalicelib.accounts.tokens import AccessTokens, KmsKeys, b64url
+from chalicelib.accounts.tokens import ALGORITHM, AccessTokens, KmsKeys, b64url
 from tests.conftest import FakeClock, code_in, override_settings, sent_mails
 
 ALICE = "alice@example.com"
@@ -203,7 +203,7 @@ def stage_tokens(**overrides: Any) -> AccessTokens:
     options.update(overrides)
     keys = overrides.pop("keys", None) or KmsKeys(boto3.client, [settings.signing_key_id])
     options.pop("keys", None)
-    return AccessTokens(keys, **options)
+    return AccessTokens({ALGORITHM: keys}, **options)
 
 
 def test_forged_and_foreign_tokens_are_rejected(client: Client, clock: FakeClock) -> None:
@@ -213,7 +213,7 @@ def test_forged_and_foreign_tokens_are_rejected(client: Client, clock: FakeClock
     header, claims = json.loads(base64.urlsafe_b64decode(header_part + "==")), claims_of(token)
     now = int(clock())
     public_pem = (
-        wiring.get_keys()
+        wiring.get_keys()[ALGORITHM]
         .verification_keys[header["kid"]]
         .public_key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
     )
@@ -255,17 +255,25 @@ def test_the_jwks_publishes_the_verification_keys(client: Client, clock: FakeClo
     answer = client.http.get("/.well-known/jwks.json")
     assert answer.status_code == 200
     assert answer.headers["Cache-Control"] == "public, max-age=300"
-    (key,) = answer.json_body["keys"]
+    key, rsa_key = answer.json_body["keys"]  # the access tokens' P-256 key, then the RSA key of ID tokens
     assert {k: key[k] for k in ("kty", "crv", "alg", "use")} == {
         "kty": "EC",
         "crv": "P-256",
         "alg": "ES256",
         "use": "sig",
     }
-    assert "d" not in key  # no private part, ever
+    assert {k: rsa_key[k] for k in ("kty", "alg", "use", "e")} == {
+        "kty": "RSA",
+        "alg": "RS256",
+        "use": "sig",
+        "e": "AQAB",
+    }
+    assert len(base64.urlsafe_b64decode(rsa_key["n"] + "==")) == 256  # RSA_2048
+    for published in (key, rsa_key):
+        assert not {"d", "p", "q", "dp", "dq", "qi"} & set(published)  # no private part, ever
     session = sign_in(client, clock)
     header = json.loads(base64.urlsafe_b64decode(session["access_token"].split(".")[0] + "=="))
-    assert header == {"alg": "ES256", "typ": "JWT", "kid": key["kid"]}
+    assert header == {"alg": "ES256", "typ": "at+jwt", "kid": key["kid"]}  # RFC 9068's type
 
 
 def test_a_key_rotation_keeps_issued_tokens_valid(
@@ -280,7 +288,7 @@ def test_a_key_rotation_keeps_issued_tokens_valid(
         monkeypatch, OTP_SIGNING_KEY_ID="alias/otp-signin-next", OTP_PREVIOUS_SIGNING_KEY_IDS="alias/otp-signin-local"
     )
     after = sign_in(client, clock)
-    kids = [key["kid"] for key in client.http.get("/.well-known/jwks.json").json_body["keys"]]
+    kids = [key["kid"] for key in client.http.get("/.well-known/jwks.json").json_body["keys"] if key["kty"] == "EC"]
     assert len(set(kids)) == 2
     assert json.loads(base64.urlsafe_b64decode(after["access_token"].split(".")[0] + "=="))["kid"] == kids[0]
     assert me(client, before["access_token"]).status_code == 200
@@ -292,7 +300,7 @@ def test_when_signing_fails_the_code_can_be_used_again(
 ) -> None:
     assert post(client, "/otp", {"action": "send_otp", "email": ALICE}).status_code == 200
     code = code_in(sent_mails()[-1])
-    wiring.get_keys().signing_kid  # noqa: B018 - public keys are fetched once; only signing fails below
+    wiring.get_keys()[ALGORITHM].signing_kid  # noqa: B018 - public keys are fetched once; only signing fails below
 
     def unavailable(**_: Any) -> None:
         from botocore.exceptions import ClientError

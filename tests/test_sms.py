@@ -26,6 +26,7 @@ from moto.core.botocore_stubber import MockRawResponse
 from chalicelib import wiring
 from chalicelib.accounts.identifiers import PHONE, Identifier
 from chalicelib.accounts.store import AccountStore
+from chalicelib.accounts.tokens import ALGORITHM
 from chalicelib.aws.texter import SnsTexter
 from chalicelib.config import ConfigError, Settings
 from chalicelib.core.refusals import InvalidCode, Throttled
@@ -625,7 +626,7 @@ def test_a_linked_phone_s_sign_in_that_cannot_be_signed_leaves_no_session_and_ke
     mine, code = linked_phone_s_code(api)
     faults = Faults()
     try:
-        wiring.get_keys().signing_kid  # noqa: B018 - the public keys are fetched once; only signing fails below
+        wiring.get_keys()[ALGORITHM].signing_kid  # noqa: B018 - the public keys are fetched once; only signing fails below
         faults.inject("kms", "Sign", aws_error("KMSInternalException", 500))
         refused = api.verify(code)
         assert (refused.status_code, refused.json_body["code"]) == (503, "keys_unavailable")

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_der_public_key
 
-from chalicelib.accounts.tokens import AccessTokens, InvalidToken, KmsKeys, b64url
+from chalicelib.accounts.tokens import ALGORITHM, AccessTokens, InvalidToken, KmsKeys, b64url
 from chalicelib.config import Settings
 from tests.conftest import REPO_ROOT
 
@@ -32,7 +32,7 @@ def unpadded(part: str) -> bytes:
 
 def test_a_token_signed_in_kms_verifies_with_pyjwt_and_cryptography_against_the_jwks(settings: Settings) -> None:
     keys = KmsKeys(boto3.client, [settings.signing_key_id])
-    tokens = AccessTokens(keys, settings.token_issuer, settings.token_audience, 3600)
+    tokens = AccessTokens({ALGORITHM: keys}, settings.token_issuer, settings.token_audience, 3600)
     token, expires_at = tokens.issue("account-1", "session-1", NOW, {"email": "a@example.com"})
     (jwk,) = keys.jwks()["keys"]
     kms_key = load_der_public_key(boto3.client("kms").get_public_key(KeyId=settings.signing_key_id)["PublicKey"])
@@ -94,7 +94,7 @@ class StubKms:
 )
 def test_every_signature_shape_becomes_a_64_byte_jws_signature(wanted: Callable[[int, int], bool]) -> None:
     kms = StubKms(wanted)
-    tokens = AccessTokens(KmsKeys(lambda name: kms, [KEY_ARN]), "https://issuer.example", "audience", 60)
+    tokens = AccessTokens({ALGORITHM: KmsKeys(lambda name: kms, [KEY_ARN])}, "https://issuer.example", "audience", 60)
     token, _ = tokens.issue("account-1", "session-1", NOW, {})
     assert len(unpadded(token.rsplit(".", 1)[1])) == 64
     assert (
@@ -114,7 +114,7 @@ def test_a_kms_answer_out_of_shape_is_refused_as_before() -> None:
     kms = StubKms()
     kms.trailing = b"\x00"
     with pytest.raises(ValueError):
-        AccessTokens(KmsKeys(lambda name: kms, [KEY_ARN]), "https://issuer.example", "audience", 60).issue(
+        AccessTokens({ALGORITHM: KmsKeys(lambda name: kms, [KEY_ARN])}, "https://issuer.example", "audience", 60).issue(
             "account-1", "session-1", NOW, {}
         )
     p384 = ec.generate_private_key(ec.SECP384R1()).public_key()
@@ -127,7 +127,7 @@ def test_a_kms_answer_out_of_shape_is_refused_as_before() -> None:
 # child's sys.modules shows what the service's own code loads.
 CHILD = """
 import json, os, sys
-from chalicelib.accounts.tokens import AccessTokens, InvalidToken, KmsKeys
+from chalicelib.accounts.tokens import ALGORITHM, AccessTokens, InvalidToken, KmsKeys
 
 answers = json.loads(os.environ["KMS_ANSWERS"])
 
@@ -142,7 +142,7 @@ def loaded():
     return sorted({"cryptography", "jwt"} & set(sys.modules))
 
 keys = KmsKeys(lambda name: Kms(), [answers["key_arn"]])
-tokens = AccessTokens(keys, "https://issuer.example", "audience", 60)
+tokens = AccessTokens({ALGORITHM: keys}, "https://issuer.example", "audience", 60)
 steps = {"import": loaded()}
 token, _ = tokens.issue("account-1", "session-1", answers["now"], {"amr": ["otp"]})
 steps["issue"] = loaded()
@@ -156,9 +156,9 @@ print(json.dumps(steps))
 
 def test_issuing_a_token_loads_neither_cryptography_nor_pyjwt_and_verifying_loads_both() -> None:
     kms = StubKms()
-    token, _ = AccessTokens(KmsKeys(lambda name: kms, [KEY_ARN]), "https://issuer.example", "audience", 60).issue(
-        "account-1", "session-1", NOW, {}
-    )
+    token, _ = AccessTokens(
+        {ALGORITHM: KmsKeys(lambda name: kms, [KEY_ARN])}, "https://issuer.example", "audience", 60
+    ).issue("account-1", "session-1", NOW, {})
     answers = {
         "key_arn": KEY_ARN,
         "public_key": kms.public_key.hex(),
@@ -182,7 +182,7 @@ def test_issuing_a_token_loads_neither_cryptography_nor_pyjwt_and_verifying_load
 def test_a_token_under_the_published_kid_but_signed_by_another_key_is_refused() -> None:
     kms = StubKms()
     keys = KmsKeys(lambda name: kms, [KEY_ARN])
-    tokens = AccessTokens(keys, "https://issuer.example", "audience", 60)
+    tokens = AccessTokens({ALGORITHM: keys}, "https://issuer.example", "audience", 60)
     genuine, _ = tokens.issue("account-1", "session-1", NOW, {})
     signing_input = genuine.rsplit(".", 1)[0].encode()
     r, s = decode_dss_signature(ec.generate_private_key(ec.SECP256R1()).sign(signing_input, ec.ECDSA(hashes.SHA256())))

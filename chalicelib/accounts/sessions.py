@@ -80,6 +80,7 @@ class IssuedSession(NamedTuple):
     access_expires_at: int
     refresh_token: str
     session_expires_at: int
+    scope: str = ""  # what the session's client was granted (an OpenID Connect client's session); "": not one
 
 
 class Principal(NamedTuple):
@@ -114,25 +115,28 @@ class SessionService:
     def issue(self, pending: PendingSession, account: Account, now: int) -> IssuedSession:
         """Tokens for a session whose code has been proven (signing may raise ``DependencyError``)."""
         view = SessionView(pending.record.created_at, pending.record.expires_at, pending.record.amr)
-        return self._tokens_for(account, pending.ref, view, pending.refresh_token, now)
+        return self.tokens_for(account, pending.ref, view, pending.refresh_token, now)
 
-    def refresh(self, raw_token: object, now: int) -> IssuedSession:
-        """New tokens for a current refresh token, which is used up; reuse of a retired one ends the session."""
+    def refresh(self, raw_token: object, now: int, client: str = "") -> IssuedSession:
+        """New tokens for a current refresh token, which is used up; reuse of a retired one ends the session.
+
+        ``client``: the OpenID Connect client presenting it ("": a caller of the API itself); a refresh token works
+        only for the client its session was opened for."""
         ref, tag = self._parse_refresh_token(raw_token)
         refresh_token, replacement = self._new_refresh_token(ref)
         outcome, account, session = self._accounts.rotate(
-            ref.home, ref.nonce, tag, replacement, now, self._limits.refresh_grace_seconds
+            ref.home, ref.nonce, tag, replacement, now, self._limits.refresh_grace_seconds, client
         )
         if outcome not in (Refresh.ROTATED, Refresh.GRACE) or account is None or session is None:
             raise SessionRejected(outcome.value)
         self._refuse_pending(account, session)
-        return self._tokens_for(account, ref, session, refresh_token, now)
+        return self.tokens_for(account, ref, session, refresh_token, now)
 
     def reissue(self, account: Account, ref: SessionRef, session: SessionView, now: int) -> tuple[IssuedSession, str]:
         """Tokens for ``session`` as an upgrade's write is about to make it (its generation counted up), signed
         before that write, and the new refresh token's tag, which the write stores."""
         refresh_token, tag = self._new_refresh_token(ref)
-        return self._tokens_for(account, ref, session, refresh_token, now), tag
+        return self.tokens_for(account, ref, session, refresh_token, now), tag
 
     def revoke(self, raw_token: object) -> None:
         """End the session of a current refresh token; anything else is silently ignored (RFC 7009)."""
@@ -141,6 +145,11 @@ class SessionService:
         except SessionRejected:
             return
         self._accounts.revoke(ref.home, ref.nonce, presented=tag)
+
+    def refresh_token_session(self, raw_token: object) -> tuple[SessionRef, str]:
+        """The session and tag of a refresh token this service made (:class:`SessionRejected` otherwise), not
+        looked up: whether it is current is the store's answer."""
+        return self._parse_refresh_token(raw_token)
 
     def authenticate(self, access_token: str, now: int) -> Principal:
         try:
@@ -178,22 +187,33 @@ class SessionService:
         if pending(self._limits.mfa_policy, account.mfa, session.amr):
             raise SessionRejected("second factor pending")
 
-    def _tokens_for(
+    def tokens_for(
         self, account: Account, ref: SessionRef, session: SessionView, refresh_token: str, now: int
     ) -> IssuedSession:
+        """An access token for ``session`` (signing may raise ``DependencyError``), beside ``refresh_token``."""
         profile: dict[str, object] = {
             "amr": list(session.amr),
             "auth_time": session.auth_time,
             "aal": aal(session.amr),
             "gen": session.generation,
         }
-        # OpenID Connect's names; every identifier an account holds was proven with a code.
-        if EMAIL in account.identifiers:
+        if session.client:  # RFC 9068: the client it was issued to and what it was granted
+            profile.update(client_id=session.client, scope=session.scope)
+        # OpenID Connect's names; every identifier an account holds was proven with a code. A client's token
+        # carries only what its scopes grant.
+        scopes = session.scope.split() if session.client else ("email", "phone")
+        if EMAIL in account.identifiers and "email" in scopes:
             profile.update(email=account.identifiers[EMAIL], email_verified=True)
-        if PHONE in account.identifiers:
+        if PHONE in account.identifiers and "phone" in scopes:
             profile.update(phone_number=account.identifiers[PHONE], phone_number_verified=True)
         access_token, access_expires_at = self._tokens.issue(account.id, ref.id, now, profile)
-        return IssuedSession(account, ref.id, access_token, access_expires_at, refresh_token, session.expires_at)
+        return IssuedSession(
+            account, ref.id, access_token, access_expires_at, refresh_token, session.expires_at, session.scope
+        )
+
+    def new_refresh_token(self, ref: SessionRef) -> tuple[str, str]:
+        """A new refresh token of session ``ref`` and its tag (what the session entry holds)."""
+        return self._new_refresh_token(ref)
 
     def _new_refresh_token(self, ref: SessionRef) -> tuple[str, str]:
         secret = secrets.token_urlsafe(16)

@@ -38,11 +38,21 @@ from chalicelib.aws.writes import conditional_update, transact
 from chalicelib.config import Limits
 from chalicelib.core.assurance import pending
 from chalicelib.core.expressions import NEVER, PINNED, TTL, Expression, Item, Update, read_map, read_number, read_string
-from chalicelib.core.schema import ACTIVE, HOME, HOME_ACCOUNT, MFA, SESSIONS, STATUS
+from chalicelib.core.schema import (
+    ACTIVE,
+    CONSENTS,
+    HOME,
+    HOME_ACCOUNT,
+    MFA,
+    SESSION_CLIENT,
+    SESSION_SCOPE,
+    SESSIONS,
+    STATUS,
+)
 from chalicelib.crypto import Sealed, Sealer
 
 LAYOUT_VERSION = 1
-ACCOUNT_FIELDS = ("account", STATUS, "created_at", "last_sign_in_at", "ids")
+ACCOUNT_FIELDS = ("account", STATUS, "created_at", "last_sign_in_at", "ids", CONSENTS)
 EXPIRED_SLACK = 2  # expired sessions a sign-in may leave behind for a later one to drop (see surplus_sessions)
 
 
@@ -104,6 +114,8 @@ class SessionView(NamedTuple):
     amr: tuple[str, ...]
     authenticated_at: int = 0  # the entry's ``a``: the last proof since sign-in (chalicelib/mfa, a code), if any
     generation: int = 0  # the entry's ``g``: how many times the session was upgraded (see SessionService)
+    client: str = ""  # the entry's ``cl``: the OpenID Connect client it was opened for (chalicelib/oauth); "": none
+    scope: str = ""  # the entry's ``sc``: the scopes that client was granted
 
     @property
     def auth_time(self) -> int:
@@ -125,6 +137,7 @@ class Account(NamedTuple):
     created_at: int
     last_sign_in_at: int
     mfa: dict[str, Any]  # the raw ``mfa`` map: chalicelib/core/assurance.py reads it
+    consents: dict[str, Any]  # the raw ``consents`` map: client id -> what it may have (chalicelib/oauth)
 
 
 def _entries(item: Item) -> dict[str, dict[str, Any]]:
@@ -139,7 +152,13 @@ def _view(entry: dict[str, Any] | None, now: int) -> SessionView | None:
     if entry is None or read_number(entry, "x") <= now:
         return None
     return SessionView(
-        read_number(entry, "c"), read_number(entry, "x"), _amr(entry), read_number(entry, "a"), read_number(entry, "g")
+        read_number(entry, "c"),
+        read_number(entry, "x"),
+        _amr(entry),
+        read_number(entry, "a"),
+        read_number(entry, "g"),
+        read_string(entry, SESSION_CLIENT),
+        read_string(entry, SESSION_SCOPE),
     )
 
 
@@ -327,6 +346,7 @@ class AccountStore:
             created_at=read_number(item, "created_at"),
             last_sign_in_at=max([read_number(item, "last_sign_in_at"), *created]),
             mfa=read_map(item, MFA),
+            consents=read_map(item, CONSENTS),
         )
 
     # -- identifiers linked to an account's home ---------------------------------------------------------
@@ -457,12 +477,18 @@ class AccountStore:
         return self.account(key, item), session
 
     def rotate(
-        self, key: str, nonce: str, presented: str, replacement: str, now: int, grace: int
+        self, key: str, nonce: str, presented: str, replacement: str, now: int, grace: int, client: str = ""
     ) -> tuple[Refresh, Account | None, SessionView | None]:
-        """Make ``replacement`` the session's current refresh tag in place of the genuine tag ``presented``."""
+        """Make ``replacement`` the session's current refresh tag in place of the genuine tag ``presented``, if the
+        session was opened for ``client`` ("": none, a session of the API itself): a refresh token works only for
+        the client it was issued to."""
         update = Update()
         field = _fields(update, nonce)
         update.require(f"{field('h')} = {update.value(presented)} OR {field('hp')} = {update.value(presented)}")
+        if client:
+            update.require(f"{field(SESSION_CLIENT)} = {update.value(client)}")
+        else:
+            update.require(f"attribute_not_exists({field(SESSION_CLIENT)})")
         update.require(f"{field('x')} > {update.value(now)}")
         update.require(f"{update.name(STATUS)} = {update.value(ACTIVE)}")
         update.set(f"{field('h')} = {update.value(replacement)}")
@@ -472,14 +498,15 @@ class AccountStore:
         done, item = self._conditional(key, update, "ALL_NEW")
         if done:
             return Refresh.ROTATED, self.account(key, item), _view(_entries(item).get(nonce), now)
-        return self._refused_rotation(key, item, nonce, presented, replacement, now, grace)
+        return self._refused_rotation(key, item, nonce, presented, replacement, now, grace, client)
 
     def _refused_rotation(
-        self, key: str, before: Item, nonce: str, presented: str, replacement: str, now: int, grace: int
+        self, key: str, before: Item, nonce: str, presented: str, replacement: str, now: int, grace: int, client: str
     ) -> tuple[Refresh, Account | None, SessionView | None]:
         entry = _entries(before).get(nonce)
-        if _view(entry, now) is None or read_string(before, STATUS) != ACTIVE:
-            return Refresh.INVALID, None, None
+        view = _view(entry, now)
+        if view is None or read_string(before, STATUS) != ACTIVE or view.client != client:
+            return Refresh.INVALID, None, None  # another client's token proves nothing of this session: not reuse
         assert entry is not None
         if read_string(entry, "hg") == presented and now - read_number(entry, "r") <= grace:
             # Honoured once: the current token stays current beside the new one, and the retired one leaves
@@ -488,6 +515,7 @@ class AccountStore:
             field = _fields(update, nonce)
             update.require(f"{field('hg')} = {update.value(presented)}")
             update.require(f"{field('r')} >= {update.value(now - grace)}")
+            update.require(f"{update.name(STATUS)} = {update.value(ACTIVE)}")
             update.set(f"{field('hp')} = {field('h')}")
             update.set(f"{field('h')} = {update.value(replacement)}")
             update.remove(SESSIONS, nonce, "hg")

@@ -116,6 +116,19 @@ class EnrollmentRequired(Refusal):
     reason = "mfa_enrollment_required"
 
 
+class InsufficientScope(Refusal):
+    """A token an OpenID Connect client holds, on a route only the person's own sessions may use (the account's
+    changes, two-step, admin): a client's token never carries more than its client was granted."""
+
+    reason = "insufficient_scope"
+
+
+class LoginChallengeInvalid(Refusal):
+    """A login challenge that is unknown, spent or expired (chalicelib/oauth)."""
+
+    reason = "login_challenge_invalid"
+
+
 class ReauthenticationRequired(Refusal):
     """The action needs a proof within ``OTP_STEP_UP_SECONDS`` (RFC 9470's step-up): the second factor on an
     account that uses one (``POST /mfa/reauthenticate``), else a fresh code (``by_code``, ``POST /reauthenticate``)."""

@@ -14,6 +14,9 @@ from __future__ import annotations
 STATUS = "status"
 ACTIVE, LOCKED = "active", "locked"  # the values of STATUS; an admin locks and unlocks (chalicelib/admin/store.py)
 SESSIONS = "sessions"  # nonce -> session entry
+# In a session entry opened for an OpenID Connect client (chalicelib/oauth/store.py): the client and its scopes.
+SESSION_CLIENT, SESSION_SCOPE = "cl", "sc"
+CONSENTS = "consents"  # client id -> {s: the scopes the person agreed to, t: when} (chalicelib/oauth/store.py)
 HOME, HOME_ACCOUNT = "home", "home_account"  # on a linked identifier's item: where its account lives
 
 # -- the second factor, on the home item (chalicelib/mfa/store.py) ---------------------------------------------

@@ -85,7 +85,7 @@ SIGNED_OUT = Success("signed_out", 200, "You are signed out.")
 SIGNED_OUT_EVERYWHERE = Success("signed_out", 200, "You are signed out on every device.")
 SIGNED_IN = Success("signed_in", 200, "Signed in as {who}.")
 JWKS = Success("jwks", 200, "Public keys for verifying access tokens.")
-OPENID_CONFIGURATION = Success("openid_configuration", 200, "How to verify this service's access tokens.")
+OPENID_CONFIGURATION = Success("openid_configuration", 200, "This OpenID Connect provider's metadata.")
 PHONE_LINKED = Success("phone_linked", 200, "{phone} is now a way to sign in to your account.")
 PHONE_REMOVED = Success("phone_removed", 200, "The phone number was removed from your account.")
 
@@ -301,6 +301,27 @@ METRICS_UNAVAILABLE = ErrorKind(
 )
 METRICS_ERROR = ErrorKind("metrics_error", 502, "The metrics service refused the request.")
 
+# -- the OpenID Connect provider's sign-in UI side (chalicelib/oauth): the token endpoint, userinfo, revocation and
+# introspection answer RFC 6749's {"error", "error_description"} instead (chalicelib/http/oauth_routes.py) ------
+
+LOGIN_REQUEST = Success("login_request", 200, "{client} asks you to sign in.")
+LOGIN_ACCEPTED = Success("login_accepted", 200, "You are signed in to {client}.")
+LOGIN_REJECTED = Success("login_rejected", 200, "{client} was told you did not sign in.")
+CONSENT_REQUIRED = Success("consent_required", 403, "{client} asks for access to your account: allow it or not.")
+CONSENTS = Success("consent_list", 200, "The applications you allowed to access your account.")
+CONSENT_WITHDRAWN = Success("consent_revoked", 200, "{client} can no longer access your account.")
+LOGIN_CHALLENGE_INVALID = ErrorKind(
+    "login_challenge_invalid", 400, "This sign-in request has expired or was used. Go back to the app and start again."
+)
+INVALID_LOGIN_ERROR = ErrorKind("invalid_body", 400, '"error" must be "access_denied" or "login_required".')
+NO_CONSENT = ErrorKind("consent_not_found", 404, "You have not allowed this application to access your account.")
+INSUFFICIENT_SCOPE = ErrorKind(
+    "insufficient_scope",
+    403,
+    "An application's token cannot do this: sign in to this service itself.",
+    headers=(("WWW-Authenticate", 'Bearer error="insufficient_scope"'),),
+)
+
 # -- refusals: the answer to each refusal of the core (chalicelib/core/refusals.py), by its reason --------------
 
 REFUSALS: dict[str, ErrorKind] = {
@@ -324,6 +345,8 @@ REFUSALS: dict[str, ErrorKind] = {
     "admin_mfa_required": ADMIN_MFA_REQUIRED,
     "user_not_found": USER_NOT_FOUND,
     "cannot_lock_self": CANNOT_LOCK_SELF,
+    "insufficient_scope": INSUFFICIENT_SCOPE,
+    "login_challenge_invalid": LOGIN_CHALLENGE_INVALID,
 }
 # The answers of the rate limits, counted as the metric "Refused" by code (chalicelib/http/metrics.py).
 THROTTLE_CODES = frozenset(kind.code for kind in (*CODE_THROTTLES, TOO_MANY_SECOND_FACTOR_FAILURES))

@@ -26,7 +26,7 @@ from chalicelib.accounts.store import Account
 from chalicelib.aws.dependencies import DependencyError
 from chalicelib.config import ConfigError
 from chalicelib.core import assurance, metric_names
-from chalicelib.core.refusals import InvalidCode, Refusal, SessionRejected
+from chalicelib.core.refusals import InsufficientScope, InvalidCode, Refusal, SessionRejected
 from chalicelib.http import direct, errors, metrics, network
 from chalicelib.http.errors import ApiError, ErrorKind
 
@@ -91,15 +91,18 @@ class Exchange:
         identity = context.get("identity") or {}
         return network.source_network(identity.get("sourceIp"), wiring.get_settings().ipv6_prefix_length)
 
-    def principal(self, needs: assurance.Needs = assurance.Needs.SESSION) -> Principal:
+    def principal(self, needs: assurance.Needs = assurance.Needs.SESSION, clients: bool = False) -> Principal:
         """The signed-in caller named by the ``Authorization: Bearer`` header, or a 401; its session must meet
-        ``needs`` (else 403 ``mfa_enrollment_required`` or 401 ``reauthentication_required``)."""
+        ``needs`` (else 403 ``mfa_enrollment_required`` or 401 ``reauthentication_required``), and be one of the
+        person's own unless ``clients`` (a session of an OpenID Connect client: 403 ``insufficient_scope``)."""
         scheme, _, token = self.request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise SessionRejected("no bearer token")
         now = wiring.now()
         principal = wiring.get_sessions().authenticate(token.strip(), now)
         self.identify(principal.account)
+        if principal.session.client and not clients:
+            raise InsufficientScope(principal.session.client)
         limits = wiring.get_settings().limits
         assurance.require(
             needs,
@@ -194,10 +197,15 @@ def respond(request: Request, route: str, handler: Handler, public_cache_seconds
     if public and status == 200:
         headers["Cache-Control"] = f"public, max-age={public_cache_seconds}"
     headers.update(cors_headers(request, public))
-    exchange.log.update(status=status, code=body["code"], latency_ms=round((time.perf_counter() - started) * 1000, 1))
+    log_answer(exchange, status, body["code"], started)
+    return Response(body=body, status_code=status, headers=headers)
+
+
+def log_answer(exchange: Exchange, status: int, code: str, started: float) -> None:
+    """Write the request's access line (with its metrics, chalicelib/http/metrics.py): one JSON line per request."""
+    exchange.log.update(status=status, code=code, latency_ms=round((time.perf_counter() - started) * 1000, 1))
     exchange.log.update(_metrics(exchange.log))
     print(json.dumps(exchange.log, sort_keys=True), flush=True)
-    return Response(body=body, status_code=status, headers=headers)
 
 
 def _metrics(log: dict[str, Any]) -> dict[str, Any]:
@@ -211,15 +219,16 @@ def _metrics(log: dict[str, Any]) -> dict[str, Any]:
     return metrics.embedded(log, values, settings.metrics_namespace, int(wiring.CLOCK() * 1000)) if values else {}
 
 
-def preflight(request: Request, public: bool = False) -> Response:
-    """Answer a CORS preflight: for a public document from any origin, else only from the stage's origins."""
-    headers: Headers = {**_origin_headers(request, public)}
+def preflight(request: Request, public: bool = False, also: frozenset[str] = frozenset()) -> Response:
+    """Answer a CORS preflight: for a public document from any origin, else only from the stage's origins and
+    ``also`` (the web origins of the OpenID Connect clients, on the endpoints their pages call)."""
+    headers: Headers = {**_origin_headers(request, public, also)}
     if "Access-Control-Allow-Origin" in headers:
         headers.update(PUBLIC_PREFLIGHT if public else PRIVATE_PREFLIGHT)
     return Response(body="", status_code=204, headers=headers)
 
 
-def cors_headers(request: Request, public: bool = False) -> dict[str, str]:
+def cors_headers(request: Request, public: bool = False, also: frozenset[str] = frozenset()) -> dict[str, str]:
     """The CORS headers of an answer to ``request``: who may read it, and which of its headers a page sees.
 
     A public document (``public``) is readable from every origin: ``Access-Control-Allow-Origin: *`` whatever the
@@ -231,20 +240,20 @@ def cors_headers(request: Request, public: bool = False) -> dict[str, str]:
     Neither allows credentials (``Access-Control-Allow-Credentials``): the bearer token is a header, not a cookie,
     so a page never needs ``credentials: "include"``, and a wildcard could not be combined with it anyway.
     """
-    headers = _origin_headers(request, public)
+    headers = _origin_headers(request, public, also)
     if "Access-Control-Allow-Origin" in headers:
         headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
     return headers
 
 
-def _origin_headers(request: Request, public: bool) -> dict[str, str]:
+def _origin_headers(request: Request, public: bool, also: frozenset[str] = frozenset()) -> dict[str, str]:
     """``Access-Control-Allow-Origin`` if the request's origin may read the answer, and ``Vary`` (see
     :func:`cors_headers`)."""
     if public:
         return {"Access-Control-Allow-Origin": "*"}
     origin = request.headers.get("origin")
     try:
-        allowed = wiring.get_settings().cors_origins
+        allowed = (*wiring.get_settings().cors_origins, *also)
     except ConfigError:
         return {}
     if not allowed:

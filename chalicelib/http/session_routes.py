@@ -7,7 +7,6 @@ from typing import Any
 from chalicelib import wiring
 from chalicelib.accounts.identifiers import EMAIL, PHONE
 from chalicelib.accounts.sessions import IssuedSession
-from chalicelib.accounts.tokens import ALGORITHM, CLAIMS_SUPPORTED
 from chalicelib.admin.access import is_admin
 from chalicelib.core.assurance import Factors, Needs, aal
 from chalicelib.http import errors
@@ -87,25 +86,7 @@ def listed(identifiers: dict[str, str]) -> list[dict[str, str]]:
 
 
 def jwks(exchange: Exchange) -> Answer:
-    return errors.JWKS.answer(wiring.get_keys().jwks())
-
-
-def openid_configuration(exchange: Exchange) -> Answer:
-    """OpenID Connect discovery (the parts that apply): enough for a standard JOSE library that supports ES256 to
-    verify this service's access tokens with no code of ours. Not an API Gateway HTTP API's JWT authorizer, which
-    accepts only RSA-signed tokens (docs/api.md, "Sessions")."""
-    issuer = wiring.get_settings().token_issuer
-    return errors.OPENID_CONFIGURATION.answer(
-        {
-            "issuer": issuer,
-            "jwks_uri": f"{issuer.rstrip('/')}/.well-known/jwks.json",
-            "id_token_signing_alg_values_supported": [ALGORITHM],
-            "subject_types_supported": ["public"],
-            "response_types_supported": ["token"],
-            "claims_supported": list(CLAIMS_SUPPORTED),
-            "token_endpoint_auth_methods_supported": ["none"],
-        }
-    )
+    return errors.JWKS.answer({"keys": [jwk for keys in wiring.get_keys().values() for jwk in keys.jwks()["keys"]]})
 
 
 def _refresh_token(exchange: Exchange) -> str:
