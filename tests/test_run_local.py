@@ -7,6 +7,7 @@ and checks that no process it started survives. Process bookkeeping reads /proc,
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import re
@@ -168,10 +169,23 @@ def test_cors_follows_the_ui_port(stack: Stack) -> None:
     assert response.headers.get("Access-Control-Allow-Origin") == origin
 
 
-def test_the_api_sends_people_to_the_ui_in_use_to_sign_in(stack: Stack) -> None:
-    api_command = cmdline_of(child_running(stack, "tools.chalice_local"))
+def test_the_example_app_is_sent_to_the_ui_in_use_to_sign_in(stack: Stack) -> None:
+    """The authorization endpoint takes the example client's redirect URI on the example's port (the local stage
+    lists 8502), and sends the person to the UI's port (the stage says 8501)."""
+    query = {
+        "client_id": "local-example",
+        "redirect_uri": f"{stack.example_url}/oauth2callback",
+        "response_type": "code",
+        "scope": "openid email",
+        "state": "state-1",
+        "code_challenge": base64.urlsafe_b64encode(hashlib.sha256(b"verifier" * 8).digest()).rstrip(b"=").decode(),
+        "code_challenge_method": "S256",
+    }
 
-    assert f" OTP_OAUTH_LOGIN_URL=http://127.0.0.1:{stack.ui_port}/ " in api_command
+    answer = requests.get(f"{stack.api_url}/oauth2/authorize", params=query, allow_redirects=False, timeout=30)
+
+    assert answer.status_code == 302, answer.text
+    assert answer.headers["Location"].startswith(f"{stack.ui_url}/?login_challenge=")
 
 
 def test_the_example_client_is_sent_back_to_the_example_port_in_use() -> None:
