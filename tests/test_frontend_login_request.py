@@ -24,12 +24,14 @@ from tests.frontend_app import (
     APP_PATH,
     ENABLED,
     ENROLLMENT,
+    INVALID_TOKEN,
     MFA_OFF,
     MFA_ON,
     PROOF_SENT,
     REAUTHENTICATED,
     REFRESH_2,
     SENT,
+    SESSION_ENDED,
     SIGNED_OUT,
     VERIFIED,
     FakeApi,
@@ -309,6 +311,29 @@ def test_prompt_none_with_nobody_signed_in_goes_back_with_login_required(app: Ap
     )
     assert going_back_to(app) == BACK_LOGIN_REQUIRED
     assert "email_input" not in {widget.key for widget in app.text_input}  # prompt=none: no sign-in form shown
+
+
+def test_prompt_none_that_could_not_be_answered_goes_back_with_login_required(app: AppTest, fake_api: FakeApi) -> None:
+    down = requests.ConnectionError("refused")
+    arrive(app, fake_api, login_request(prompt=("none",)), down)
+    assert texts(app.error) == ["The sign-in service cannot be reached right now. Please try again."]
+
+    answer = response(200, {"code": "login_rejected", "message": "Back.", "redirect_to": BACK_LOGIN_REQUIRED})
+    click(app, fake_api, "go_back", answer)
+    assert calls(fake_api)[-1][2] == {"login_challenge": CHALLENGE, "error": "login_required"}
+    assert going_back_to(app) == BACK_LOGIN_REQUIRED
+    assert app.title[0].value == "Back to Local example"
+
+
+def test_a_session_that_ended_on_the_way_signs_in_again_for_the_app(app: AppTest, fake_api: FakeApi) -> None:
+    signed_in_with(app, fake_api)
+    arrive(app, fake_api, login_request(), INVALID_TOKEN, INVALID_TOKEN)  # refused, and so is its renewal
+
+    assert [call.path for call in fake_api.calls[-2:]] == ["/oauth2/login", "/token/refresh"]
+    assert held_session(app) is None
+    assert app.title[0].value == "Sign in" and on_email_step(app)
+    assert SIGN_IN_TO in texts(app.markdown)  # the request stays: signing in again continues it
+    assert texts(app.warning) == [SESSION_ENDED]
 
 
 def test_prompt_none_while_signed_in_lets_the_app_in_without_a_word(app: AppTest, fake_api: FakeApi) -> None:

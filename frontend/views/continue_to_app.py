@@ -14,7 +14,7 @@ import json
 
 import streamlit as st
 
-from frontend import flow, oidc, twostep, ui
+from frontend import api, flow, oidc, twostep, ui
 from frontend.state import LoginRequest, UiState
 from frontend.state import ui as state
 from frontend.views import account_two_step, step_up
@@ -36,7 +36,9 @@ def _on_go_back() -> None:
     login = state().login
     if login is None or login.redirect_to is not None:  # a second press: on the way back already
         return
-    ui.request("go_back", f"Going back to {oidc.app_name(login)}...", lambda: oidc.reject("access_denied"))
+    # Nobody signed in, under prompt=none (its answer failed, and the person gave up): what the app asked to hear.
+    error: api.LoginError = "login_required" if not flow.signed_in() and "none" in login.prompt else "access_denied"
+    ui.request("go_back", f"Going back to {oidc.app_name(login)}...", lambda: oidc.reject(error))
 
 
 def _on_try_again() -> None:
@@ -84,7 +86,7 @@ def _follow(login: LoginRequest) -> None:
     target, name = login.redirect_to, oidc.app_name(login)
     assert target is not None
     oidc.followed()
-    st.title(f"Continue to {ui.escape(name)}" if login.accepted else "Sign in")
+    st.title(f"{'Continue' if login.accepted else 'Back'} to {ui.escape(name)}")
     with st.container(border=True):
         going = "Taking you to" if login.accepted else "Taking you back to"
         st.markdown(f"{going} **{ui.escape(name)}**...")
