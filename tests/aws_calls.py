@@ -45,6 +45,8 @@ NAMING_PARAMETERS = (
     "ConfigurationSetName",
     "TopicArn",
     "TargetArn",
+    # Not a name, but it says which kind of key a signature needs (P-256 or RSA), so which alias the grant must name.
+    "SigningAlgorithm",
 )
 # Parameters recorded only as present: their value is personal data and does not change the authorisation.
 PRESENT_PARAMETERS = ("PhoneNumber",)

@@ -143,7 +143,9 @@ def account_store(settings: Settings, limits: Limits, hasher: KeyedHasher, dynam
 def session_service(settings: Settings, accounts: AccountStore, hasher: KeyedHasher, limits: Limits) -> SessionService:
     """Sessions as the stage has them, signed by the stage's KMS key, over the given account store."""
     keys = KmsKeys(boto3.client, (settings.signing_key_id, *settings.previous_signing_key_ids))
-    tokens = AccessTokens({ALGORITHM: keys}, settings.token_issuer, settings.token_audience, limits.access_token_seconds)
+    tokens = AccessTokens(
+        {ALGORITHM: keys}, settings.token_issuer, settings.token_audience, limits.access_token_seconds
+    )
     return SessionService(accounts, tokens, hasher, limits)
 
 

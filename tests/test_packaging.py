@@ -28,7 +28,7 @@ from chalicelib.aws.models import DATA_DIR
 from chalicelib.core.metric_names import METRICS, REFRESH_ROUTE
 from chalicelib.http.exchange import EXPOSED_HEADERS
 from tests.conftest import REPO_ROOT
-from tools.bootstrap import INDEXES
+from tools.bootstrap import INDEXES, load_stage_env
 from tools.offline_aws import offline_aws_env
 from tools.precompile import precompile
 
@@ -191,17 +191,24 @@ def test_the_alarms_watch_the_namespace_the_function_writes(package: Package) ->
         assert metric in METRICS
 
 
-def test_the_signing_key_is_p256_and_named_by_an_alias(package: Package) -> None:
+# The signing keys: P-256 for ES256 access tokens, RSA for ID tokens and RS256 access tokens (OpenID Connect makes
+# RS256 mandatory, and an API Gateway HTTP API JWT authorizer accepts only RSA).
+SIGNING_KEYS = {"SigningKey": "ECC_NIST_P256", "RsaSigningKey": "RSA_2048"}
+
+
+@pytest.mark.parametrize("name", SIGNING_KEYS)
+def test_each_signing_key_is_of_its_spec_and_named_by_an_alias(package: Package, name: str) -> None:
     template = package.template["Resources"]
-    key = template["SigningKey"]
+    key = template[name]
     assert (key["Type"], key["Properties"]["KeySpec"], key["Properties"]["KeyUsage"]) == (
         "AWS::KMS::Key",
-        "ECC_NIST_P256",
+        SIGNING_KEYS[name],
         "SIGN_VERIFY",
     )
     assert key["Properties"]["KeyPolicy"]["Statement"], "a key needs a key policy"
-    alias = template["SigningKeyAlias"]
-    assert alias["Properties"]["TargetKeyId"] == {"Ref": "SigningKey"}
+    assert key["DeletionPolicy"] == "Retain"  # a deleted key would make every token it signed unverifiable
+    alias = template[f"{name}Alias"]
+    assert alias["Properties"]["TargetKeyId"] == {"Ref": name}
     assert alias["Properties"]["AliasName"]["Fn::Sub"].startswith("alias/")  # the runtime requires an alias
 
 
@@ -223,6 +230,7 @@ def test_the_function_is_wired_to_the_template_resources(package: Package) -> No
     assert variables["OTP_TABLE"] == {"Ref": "OtpTable"}
     assert variables["OTP_HASH_SECRET_ID"] == {"Ref": "CodeHashSecret"}  # Ref of a secret is its ARN
     assert variables["OTP_SIGNING_KEY_ID"] == {"Ref": "SigningKeyAlias"}  # Ref of an alias is its name
+    assert variables["OTP_RSA_SIGNING_KEY_ID"] == {"Ref": "RsaSigningKeyAlias"}
     assert variables["OTP_SENDER"] == {"Ref": "SenderAddress"}
     stage_env = {**CONFIG["environment_variables"], **CONFIG["stages"][package.stage]["environment_variables"]}
     assert variables["OTP_TOKEN_ISSUER"] == stage_env["OTP_TOKEN_ISSUER"]  # the rest still comes from the stage
@@ -252,11 +260,11 @@ def test_the_role_grants_the_same_actions_as_the_stage_policy_on_template_resour
     # Every grant names a resource this template creates (or its sender parameter), never a name or "*"; SNS
     # texts are the exception, granted on "*" with every SNS ARN denied, and metric reads, which take no resource.
     expected_target = {
-        "dynamodb": "OtpTable",
-        "secretsmanager": "CodeHashSecret",
-        "kms": "SigningKey",
-        "logs": "ApiHandlerLogGroup",
-        "ses": "SenderAddress",
+        "dynamodb": {"OtpTable"},
+        "secretsmanager": {"CodeHashSecret"},
+        "kms": set(SIGNING_KEYS),
+        "logs": {"ApiHandlerLogGroup"},
+        "ses": {"SenderAddress"},
     }
     for statement in policy["PolicyDocument"]["Statement"]:
         services = {
@@ -271,7 +279,9 @@ def test_the_role_grants_the_same_actions_as_the_stage_policy_on_template_resour
             continue
         targets = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
         for target in targets:
-            assert expected_target[service] in _references(target), f"{statement['Sid']}: {target}"
+            assert expected_target[service] & _references(target), f"{statement['Sid']}: {target}"
+        if service == "kms":  # both keys sign (tokens of either algorithm) and both are published
+            assert {ref for target in targets for ref in _references(target)} == set(SIGNING_KEYS), statement["Sid"]
 
 
 def test_the_api_is_throttled(package: Package) -> None:
@@ -305,6 +315,18 @@ def test_gateway_errors_have_the_api_s_json_shape(package: Package, kind: str) -
     assert headers["Access-Control-Allow-Origin"] == "'*'"
     assert headers["Access-Control-Expose-Headers"] == f"'{EXPOSED_HEADERS}'"
     assert "Access-Control-Allow-Credentials" not in headers
+
+
+# Lambda holds all of a function's environment variables in 4 KB together (its quotas). Counted here as their JSON,
+# which is more than names and values alone, less a margin for the stack's values, which are longer than the names
+# they replace (the secret's ARN, the table's generated name).
+ENVIRONMENT_BYTES = 4096 - 256
+
+
+@pytest.mark.parametrize("stage", DEPLOYED_STAGES)
+def test_the_stage_s_environment_fits_in_lambda_s_4_kb(stage: str) -> None:
+    size = len(json.dumps(load_stage_env(stage)).encode())
+    assert size <= ENVIRONMENT_BYTES, f"{stage}: {size} bytes of environment; OTP_OAUTH_CLIENTS is what grows"
 
 
 # -- make ---------------------------------------------------------------------------------------------

@@ -203,13 +203,12 @@ def requests_for(call: AwsCall, target: Stage) -> list[Request]:
                 for identity in (sender, sender.rpartition("@")[2])
             ]
         case "kms", "Sign":
-            return [Request("kms:Sign", KEY_ARN, {"kms:RequestAlias": settings.signing_key_id}, why)]
+            current, _ = _stage_keys(call, settings)
+            return [Request("kms:Sign", KEY_ARN, {"kms:RequestAlias": current}, why)]
         case "kms", "GetPublicKey":
-            # The key set publishes the current key and every previous one still accepted.
-            return [
-                Request("kms:GetPublicKey", KEY_ARN, {"kms:RequestAlias": alias}, why)
-                for alias in (settings.signing_key_id, *settings.previous_signing_key_ids)
-            ]
+            # The key set publishes the current key of each kind and every previous one still accepted.
+            current, previous = _stage_keys(call, settings)
+            return [Request("kms:GetPublicKey", KEY_ARN, {"kms:RequestAlias": a}, why) for a in (current, *previous)]
         case "secretsmanager", "GetSecretValue":
             if target.reads_key_from_ssm:
                 return []  # this stage reads its hashing key from SSM instead
@@ -231,6 +230,25 @@ def requests_for(call: AwsCall, target: Stage) -> list[Request]:
             name = (settings.hash_secret_id or "")[len(SSM_PREFIX) :].lstrip("/")
             return [Request("ssm:GetParameter", f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/{name}", because=why)]
     raise AssertionError(f"{why}: no IAM mapping for this operation; add one to requests_for and to the policies")
+
+
+# The suite's calls name the local stage's keys (tests/conftest.py's stage_env), or a test's own aliases.
+SUITE_SETTINGS = Settings.from_environ(load_stage_env("local"))
+
+
+def _stage_keys(call: AwsCall, settings: Settings) -> tuple[str, tuple[str, ...]]:
+    """The stage's current and previous aliases of the kind of key a KMS ``call`` used: P-256 or RSA.
+
+    A signature says which by its algorithm. A public-key read says only the alias: the RSA kind when it is one of
+    the suite's RSA aliases. A read of a test's own alias counts as P-256, so it proves nothing of the RSA grants;
+    the reads of the suite's RSA alias do.
+    """
+    algorithm = call.name("SigningAlgorithm")
+    suite_rsa = (SUITE_SETTINGS.rsa_signing_key_id, *SUITE_SETTINGS.previous_rsa_signing_key_ids)
+    rsa = algorithm.startswith("RSASSA_") if algorithm is not None else call.name("KeyId") in suite_rsa
+    if rsa:
+        return settings.rsa_signing_key_id, settings.previous_rsa_signing_key_ids
+    return settings.signing_key_id, settings.previous_signing_key_ids
 
 
 def log_requests(target: Stage) -> list[Request]:
@@ -409,8 +427,30 @@ def test_logs_go_only_to_the_function_log_group(name: str) -> None:
 def test_the_stage_names_its_keys_by_alias(name: str) -> None:
     """The KMS grants are conditioned on kms:RequestAlias, which a request by key id or ARN does not carry."""
     settings = stage(name).settings
-    for key_id in (settings.signing_key_id, *settings.previous_signing_key_ids):
+    for key_id in (
+        settings.signing_key_id,
+        *settings.previous_signing_key_ids,
+        settings.rsa_signing_key_id,
+        *settings.previous_rsa_signing_key_ids,
+    ):
         assert key_id.startswith("alias/"), f"{name}: {key_id} is not an alias; the policy would deny it"
+
+
+@pytest.mark.parametrize("name", DEPLOYED_STAGES)
+def test_each_kind_of_key_is_used_under_the_stage_alias_of_its_kind(name: str) -> None:
+    """A signature or a public-key read of the suite's RSA key needs the stage's RSA alias, one of its P-256 key the
+    P-256 alias; the policy grants each (independent of the recorded calls, so that a partial run checks it)."""
+    target, suite = stage(name), SUITE_SETTINGS
+    for algorithm, key_id, stage_alias in (
+        ("ECDSA_SHA_256", suite.signing_key_id, target.settings.signing_key_id),
+        ("RSASSA_PKCS1_V1_5_SHA_256", suite.rsa_signing_key_id, target.settings.rsa_signing_key_id),
+    ):
+        sign = AwsCall("kms", "Sign", (("KeyId", key_id), ("SigningAlgorithm", algorithm)), (), f"{algorithm} sign")
+        read = AwsCall("kms", "GetPublicKey", (("KeyId", key_id),), (), f"public key of {key_id}")
+        for call in (sign, read):
+            requests = requests_for(call, target)
+            assert stage_alias in {r.context["kms:RequestAlias"] for r in requests}, call.caller
+            assert all(allows(target.policy, r) for r in requests), call.caller
 
 
 @pytest.mark.parametrize("name", DEPLOYED_STAGES)

@@ -38,6 +38,7 @@ from chalicelib.http.exchange import (
     SECURITY_HEADERS,
     TRANSIENT_RETRY_AFTER,
     Exchange,
+    Headers,
     cors_headers,
     log_answer,
 )
@@ -98,18 +99,20 @@ def logout(request: Request) -> Response:
             return _page(exchange, started, 405, errors.METHOD_NOT_ALLOWED.code, "Use GET or POST.")
         parameters = _single(_multi_query(request) if request.method == "GET" else _form(exchange))
         service = wiring.get_oauth()
-        ended = service.logout(parameters.get("id_token_hint", ""), parameters.get("client_id"))
-        exchange.log["ended"] = ended is not None
-        client = service.clients.get(parameters.get("client_id") or (ended.client_id if ended else None))
+        hint = service.hint(parameters.get("id_token_hint", ""), parameters.get("client_id"))
+        client = service.clients.get(parameters.get("client_id") or (hint.client_id if hint else None))
         target = parameters.get("post_logout_redirect_uri")
+        if target and (client is None or target not in client.post_logout_redirect_uris):
+            # Checked before anything ends: an unregistered address is refused whole, never half done.
+            return _page(
+                exchange, started, 400, "invalid_request", "The application's return address is not registered."
+            )
+        ended = hint is not None and service.logout(hint)
+        exchange.log["ended"] = ended
         if target:
-            if client is None or target not in client.post_logout_redirect_uris:
-                return _page(
-                    exchange, started, 400, "invalid_request", "The application's return address is not registered."
-                )
             location = requests.with_parameters(target, {"state": parameters.get("state")})
             return _redirect(exchange, started, location, errors.SIGNED_OUT.code if ended else "not_signed_out")
-        if ended is None:
+        if not ended:
             return _page(
                 exchange, started, 400, "invalid_request", "Nothing was signed out: the request named no session."
             )
@@ -227,7 +230,8 @@ def discovery(issuer: str) -> dict[str, Any]:
 
 def login_request(exchange: Exchange) -> Answer:
     """``GET /oauth2/login?login_challenge=``: what the waiting request asks, for the UI to show."""
-    challenge = (exchange.request.query_params or {}).get("login_challenge")
+    query = exchange.request.query_params
+    challenge = query.get("login_challenge") if query else None
     request, client = wiring.get_oauth().login_request(challenge, wiring.now())
     return errors.LOGIN_REQUEST.answer(
         {
@@ -314,10 +318,12 @@ def _form(exchange: Exchange) -> dict[str, list[str]]:
         raw = exchange.request.raw_body or b""
     except ValueError:
         raise OAuthError("invalid_request", "the body is malformed") from None
+    if isinstance(raw, str):  # a direct invocation's body (chalicelib/http/direct.py)
+        raw = raw.encode()
     if len(raw) > wiring.get_settings().max_body_bytes:
         raise OAuthError("invalid_request", "the body is too large")
     try:
-        return parse_qs(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(raw.strip()))
+        return parse_qs(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(raw.strip()), errors="strict")
     except (UnicodeDecodeError, ValueError):
         raise OAuthError("invalid_request", "the body is not a valid form") from None
 
@@ -365,7 +371,7 @@ def _client_answer(
 ) -> Response:
     """Run a client endpoint's handler: JSON, errors in RFC 6749's shape, never cached, CORS for the clients."""
     exchange, started = Exchange(request, {"route": route, "method": request.method}), time.perf_counter()
-    headers: dict[str, str] = {}
+    headers: Headers = {}
     try:
         if request.method not in methods:
             raise OAuthError("invalid_request", f"use {' or '.join(methods)}", 405)
@@ -419,7 +425,8 @@ def _failure(error: Exception) -> tuple[int, str, str]:
 
 def _redirect(exchange: Exchange, started: float, location: str, code: str) -> Response:
     log_answer(exchange, 302, code, started)
-    return Response(body="", status_code=302, headers={**PAGE_HEADERS, "Location": location})
+    headers: Headers = {**PAGE_HEADERS, "Location": location}
+    return Response(body="", status_code=302, headers=headers)
 
 
 def _page(exchange: Exchange, started: float, status: int, code: str, message: str) -> Response:
@@ -434,4 +441,5 @@ def _page(exchange: Exchange, started: float, status: int, code: str, message: s
         f"<h1>{html.escape(title)}</h1><p>{html.escape(message)}</p>"
         f"<p style=color:#666><small>{html.escape(code)}</small></p></body></html>"
     )
-    return Response(body=body, status_code=status, headers=dict(PAGE_HEADERS))
+    headers: Headers = {**PAGE_HEADERS}
+    return Response(body=body, status_code=status, headers=headers)

@@ -234,6 +234,9 @@ def check_settings(settings: Settings) -> None:
     declared = Clients.parse(settings.oauth_clients)
     if not declared:
         return
+    if declared.get(settings.token_audience):
+        # Its ID tokens (aud = the client id) would pass an HTTP API JWT authorizer set to the access tokens' aud.
+        raise ConfigError(f"OTP_OAUTH_CLIENTS: no client may be named {settings.token_audience!r} (OTP_TOKEN_AUDIENCE)")
     login = urlsplit(settings.oauth_login_url or "")
     if login.scheme not in ("https", "http") or not login.netloc or login.fragment:
         raise ConfigError(

@@ -374,18 +374,21 @@ class OAuthService:
         found = self._accounts.find(ref.home, ref.nonce, now)
         return None if found is None else (ref, found[1].client)
 
-    def logout(self, hint: str, client_id: str | None) -> id_tokens.Hint | None:
-        """RP-initiated logout: end the session an ID token names, and the sign-in UI's session it came from. None
-        (nothing ended) unless the hint is an ID token of this service for ``client_id`` (when given)."""
+    def hint(self, hint: str, client_id: str | None) -> id_tokens.Hint | None:
+        """What an ``id_token_hint`` names, if it is an ID token of this service (for ``client_id``, when given)."""
         found = id_tokens.verify_hint(hint, self._signers, self.issuer) if hint else None
         if found is None or (client_id and found.client_id != client_id):
             return None
-        try:
-            ref = SessionRef.parse(found.session_id)
-        except SessionRejected:
-            return None
-        self._store.end_with_parent(ref.home, ref.nonce)
         return found
+
+    def logout(self, hint: id_tokens.Hint) -> bool:
+        """RP-initiated logout: end the session a verified hint names, and the sign-in UI's session it came from."""
+        try:
+            ref = SessionRef.parse(hint.session_id)
+        except SessionRejected:
+            return False
+        self._store.end_with_parent(ref.home, ref.nonce)
+        return True
 
     # -- consents ---------------------------------------------------------------------------------------------
 
