@@ -345,6 +345,14 @@ def test_a_first_party_client_skips_consent_and_a_third_party_one_asks_once(
     assert again.json_body["code"] == "consent_required"  # prompt=consent asks whatever is remembered
 
 
+def test_simultaneous_acceptances_of_one_challenge_issue_one_code(client: Client, alice: Person, token: str) -> None:
+    challenge = demo(client).challenge_of()
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: accept(alice, token, challenge), range(8)))
+    codes = sorted(answer.json_body["code"] for answer in answers)
+    assert codes == ["login_accepted"] + ["login_challenge_invalid"] * 7, codes
+
+
 def test_declining_sends_access_denied(client: Client, alice: Person, token: str) -> None:
     rp = example(client)
     challenge = rp.challenge_of()
@@ -443,6 +451,7 @@ def test_a_code_is_bound_to_its_verifier_client_and_redirect_uri(client: Client,
         ({"code_verifier": "short"}, "invalid_grant"),
         ({"redirect_uri": "http://127.0.0.1:9/callback"}, "invalid_grant"),  # another port than the request's
         ({"code": code[:-1] + ("0" if code[-1] != "0" else "1")}, "invalid_grant"),
+        ({"code": ".".join([*code.split(".")[:4], "b3RoZXI", code.split(".")[5]])}, "invalid_grant"),  # a nonce of mine
     ]:
         answer = rp.redeem(**{"code": code, **form})
         assert (answer.status_code, answer.json_body["error"]) == (400, error), form
@@ -653,3 +662,51 @@ def test_cors_for_the_clients_web_origins(
         body="grant_type=refresh_token&refresh_token=x&client_id=local-demo",
     )
     assert answer.headers["Access-Control-Allow-Origin"] == "https://app.example"
+
+
+def test_when_signing_fails_the_code_works_again(
+    client: Client, alice: Person, token: str, monkeypatch: pytest.MonkeyPatch, clock: FakeClock
+) -> None:
+    rp = demo(client)
+    code = code_for(alice, rp, token)
+    keys = wiring.get_keys()
+    for signer in keys.values():
+        signer.signing_kid  # noqa: B018 - the public keys are read once; only signing fails below
+
+    def unavailable(**_: Any) -> None:
+        from botocore.exceptions import ClientError
+
+        raise ClientError(
+            {"Error": {"Code": "KMSInternalException"}, "ResponseMetadata": {"HTTPStatusCode": 500}}, "Sign"
+        )
+
+    monkeypatch.setattr(wiring.get_client("kms"), "sign", unavailable)
+    failed = rp.redeem(code)
+    assert (failed.status_code, failed.json_body["error"]) == (503, "temporarily_unavailable")
+    assert failed.headers["Retry-After"]
+    monkeypatch.undo()
+    monkeypatch.setattr(wiring, "CLOCK", clock)
+    retried = rp.redeem(code)
+    assert retried.status_code == 200, retried.json_body
+    assert userinfo(client, retried.json_body["access_token"]).status_code == 200
+
+
+def test_when_storage_fails_the_code_is_not_spent(
+    client: Client, alice: Person, token: str, monkeypatch: pytest.MonkeyPatch, clock: FakeClock
+) -> None:
+    rp = demo(client)
+    code = code_for(alice, rp, token)
+
+    def unavailable(**_: Any) -> None:
+        from botocore.exceptions import ClientError
+
+        raise ClientError(
+            {"Error": {"Code": "InternalServerError"}, "ResponseMetadata": {"HTTPStatusCode": 500}}, "UpdateItem"
+        )
+
+    monkeypatch.setattr(wiring.get_client("dynamodb"), "update_item", unavailable)
+    failed = rp.redeem(code)
+    assert (failed.status_code, failed.json_body["error"]) == (503, "temporarily_unavailable")
+    monkeypatch.undo()
+    monkeypatch.setattr(wiring, "CLOCK", clock)
+    assert rp.redeem(code).status_code == 200

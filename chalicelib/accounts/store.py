@@ -174,6 +174,7 @@ def surplus_sessions(
     slack: int = 0,
     owing: Callable[[dict[str, Any]], bool] | None = None,
     owing_for: int = 0,
+    spare: str = "",
 ) -> list[str]:
     """The nonces to drop so that at most ``keep`` live sessions stay: the oldest, and every expired one.
 
@@ -181,7 +182,8 @@ def surplus_sessions(
     others, so that most sign-ins need no second write while the item stays small. A session ``owing`` its
     second factor neither counts towards ``keep`` nor is ended for it, so that someone who holds only the
     mailbox cannot push the person's real sessions out (the guess's write bounds the map all the same); once
-    older than ``owing_for`` seconds (its mfa_token has expired) it counts as expired.
+    older than ``owing_for`` seconds (its mfa_token has expired) it counts as expired. The live session ``spare``
+    (the one asking for the new session, chalicelib/oauth) is never ended for it, and counts towards ``keep``.
     """
     entries = _entries(item)
     owes = owing or (lambda _: False)
@@ -193,7 +195,7 @@ def surplus_sessions(
     live = sorted(
         (read_number(entry, "c"), nonce) for nonce, entry in entries.items() if nonce not in expired and not owes(entry)
     )
-    over = [nonce for _, nonce in live[: max(0, len(live) - keep)]]
+    over = [nonce for _, nonce in live if nonce != spare][: max(0, len(live) - keep)]
     return expired + over if over or len(expired) > slack else []
 
 
@@ -303,12 +305,15 @@ class AccountStore:
             before = item  # created meanwhile by an earlier code's sign-in: settle into that account
         raise AssertionError("unreachable: a write without a condition is not refused")
 
-    def make_room(self, key: str, before: Item, now: int, keep: int | None = None, slack: int = 0) -> None:
-        """Drop expired and the oldest sessions so that ``keep`` stay (by default: room for a new one)."""
+    def make_room(
+        self, key: str, before: Item, now: int, keep: int | None = None, slack: int = 0, spare: str = ""
+    ) -> None:
+        """Drop expired and the oldest sessions so that ``keep`` stay (by default: room for a new one); never the
+        live session ``spare``."""
         update = Update()
         keep = self._limits.max_sessions - 1 if keep is None else keep
         for nonce in surplus_sessions(
-            before, now, keep, slack, owing=self._owing(before), owing_for=self._limits.mfa_token_seconds
+            before, now, keep, slack, owing=self._owing(before), owing_for=self._limits.mfa_token_seconds, spare=spare
         ):
             update.remove(SESSIONS, nonce)
         if update.removes:

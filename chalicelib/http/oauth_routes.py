@@ -196,15 +196,18 @@ def openid_configuration(exchange: Exchange) -> Answer:
 
 
 def discovery(issuer: str) -> dict[str, Any]:
+    """The metadata of the provider at ``issuer``: exactly the ``iss`` of its tokens (OpenID Connect Discovery 4.3),
+    and its endpoints below it."""
+    base = issuer.rstrip("/")
     return {
         "issuer": issuer,
-        "authorization_endpoint": f"{issuer}/oauth2/authorize",
-        "token_endpoint": f"{issuer}/oauth2/token",
-        "userinfo_endpoint": f"{issuer}/oauth2/userinfo",
-        "jwks_uri": f"{issuer}/.well-known/jwks.json",
-        "revocation_endpoint": f"{issuer}/oauth2/revoke",
-        "introspection_endpoint": f"{issuer}/oauth2/introspect",
-        "end_session_endpoint": f"{issuer}/oauth2/logout",
+        "authorization_endpoint": f"{base}/oauth2/authorize",
+        "token_endpoint": f"{base}/oauth2/token",
+        "userinfo_endpoint": f"{base}/oauth2/userinfo",
+        "jwks_uri": f"{base}/.well-known/jwks.json",
+        "revocation_endpoint": f"{base}/oauth2/revoke",
+        "introspection_endpoint": f"{base}/oauth2/introspect",
+        "end_session_endpoint": f"{base}/oauth2/logout",
         "scopes_supported": list(declared.SCOPES),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],

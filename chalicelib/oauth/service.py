@@ -9,6 +9,7 @@ accepting write opens the client's session, whose code the client redeems once a
 
 from __future__ import annotations
 
+import base64
 import hmac
 import re
 import secrets
@@ -18,6 +19,7 @@ from typing import Any, NamedTuple
 from chalicelib.accounts.sessions import Principal, SessionRef, SessionService
 from chalicelib.accounts.store import AccountStore, Asking, SessionView
 from chalicelib.accounts.tokens import KmsKeys
+from chalicelib.aws.dependencies import DependencyError
 from chalicelib.config import Limits
 from chalicelib.core.assurance import aal, recent, uses_second_factor
 from chalicelib.core.expressions import read_map, read_number, read_string
@@ -33,7 +35,6 @@ from chalicelib.oauth import id_tokens
 from chalicelib.oauth.clients import Client, Clients
 from chalicelib.oauth.requests import challenge_of, parse, with_parameters
 from chalicelib.oauth.store import (
-    CODE_NONCE,
     Accepted,
     LoginRequest,
     NewClientSession,
@@ -48,7 +49,8 @@ WITH_REFRESH, WITHOUT_REFRESH = "r", "n"
 _SECRET = re.compile(r"[A-Za-z0-9_-]{22}")
 _TAG = re.compile(rf"[0-9a-f]{{{DIGEST_HEX_CHARS}}}")
 _CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")
-MAX_CODE_CHARS = 256
+MAX_CODE_CHARS = 512  # with the longest nonce (255 characters of ASCII: 340 in BASE64URL)
+_B64 = re.compile(r"[A-Za-z0-9_-]*")
 
 
 INVALID_TOKEN = "invalid_token"  # RFC 6750 3.1: the bearer token of a userinfo request is not a live one
@@ -156,7 +158,8 @@ class OAuthService:
         ref = SessionRef(principal.ref.home, secrets.token_urlsafe(8))
         code_secret = secrets.token_urlsafe(16)
         mode = WITH_REFRESH if OFFLINE_ACCESS in request.scopes else WITHOUT_REFRESH
-        code_tag = self._code_tag(ref.id, code_secret, mode)
+        nonce = _b64(request.nonce)
+        code_tag = self._code_tag(ref.id, code_secret, mode, nonce)
         session = NewClientSession(
             ref.nonce,
             client.client_id,
@@ -167,7 +170,6 @@ class OAuthService:
             code_tag,
             request.code_challenge,
             request.redirect_uri,
-            request.nonce,
         )
         outcome = self._store.accept(
             self._challenge_key(challenge),
@@ -178,7 +180,8 @@ class OAuthService:
             recorded,
             relied_on,
             now,
-            token=self._hasher.tag("oauth-accept", str(challenge))[:35],
+            # botocore's own retry of this very transaction lands once; another acceptance is another transaction.
+            token=self._hasher.tag("oauth-accept", str(challenge), ref.nonce)[:35],
         )
         if outcome is Accepted.CHALLENGE_GONE:
             raise LoginChallengeInvalid()
@@ -186,7 +189,7 @@ class OAuthService:
             return ConsentNeeded(client, request.scopes)
         if outcome is not Accepted.ACCEPTED:
             raise SessionRejected(outcome.value)
-        code = ".".join((CODE_VERSION, ref.id, code_secret, mode, code_tag))
+        code = ".".join((CODE_VERSION, ref.id, code_secret, mode, nonce, code_tag))
         return self._answer(request, {"code": code})
 
     def reject(self, challenge: object, error: str, now: int) -> str:
@@ -232,7 +235,7 @@ class OAuthService:
     def grant_code(self, client: Client, form: Mapping[str, str], now: int) -> dict[str, Any]:
         """RFC 6749 4.1.3 with RFC 7636 4.6: exchange a code, once, for tokens: one conditional write, then the
         signatures of the access token and the ID token."""
-        ref, code_tag, offline = self._parse_code(form.get("code", ""))
+        ref, code_tag, offline, nonce = self._parse_code(form.get("code", ""))
         verifier, redirect_uri = form.get("code_verifier"), form.get("redirect_uri", "")
         if verifier is None:
             raise OAuthError("invalid_request", "code_verifier is required (PKCE)")
@@ -263,19 +266,24 @@ class OAuthService:
         entry = read_map(before, SESSIONS).get(ref.nonce, {}).get("M", {})
         account = self._accounts.account(ref.home, before)
         view = session_view(entry, now, expires_at)
-        issued = self._sessions.tokens_for(account, ref, view, refresh_token, now)
-        id_token = id_tokens.issue(
-            self._signers[client.id_token_algorithm],
-            self.issuer,
-            client.client_id,
-            account,
-            ref.id,
-            view,
-            read_string(entry, CODE_NONCE),
-            issued.access_token,
-            now,
-            limits.access_token_seconds,
-        )
+        try:
+            issued = self._sessions.tokens_for(account, ref, view, refresh_token, now)
+            id_token = id_tokens.issue(
+                self._signers[client.id_token_algorithm],
+                self.issuer,
+                client.client_id,
+                account,
+                ref.id,
+                view,
+                nonce,
+                issued.access_token,
+                now,
+                limits.access_token_seconds,
+            )
+        except DependencyError:
+            # KMS failed after the code was spent: put it back, so that the client's retry is not a replay.
+            self._store.unredeem(ref.home, ref.nonce, before, expires_at)
+            raise
         answer: dict[str, Any] = {
             "access_token": issued.access_token,
             "token_type": "Bearer",
@@ -305,25 +313,26 @@ class OAuthService:
             "scope": issued.scope,
         }
 
-    def _parse_code(self, raw: object) -> tuple[SessionRef, str, bool]:
-        """The session, tag and refresh mode of a code this service made: ``oc1.<sid>.<secret>.<r|n>.<tag>``,
-        whose keyed tag covers the session, the secret and whether a refresh token comes with it."""
+    def _parse_code(self, raw: object) -> tuple[SessionRef, str, bool, str]:
+        """The session, tag, refresh mode and ID token nonce of a code this service made:
+        ``oc1.<sid>.<secret>.<r|n>.<BASE64URL(nonce)>.<tag>``, whose keyed tag covers all of them. The nonce travels
+        in the code (the client chose it; the tag keeps it as it was) so that the session entry stays small."""
         parts = raw.split(".") if isinstance(raw, str) and len(raw) <= MAX_CODE_CHARS else []
-        if len(parts) != 5 or parts[0] != CODE_VERSION or parts[3] not in (WITH_REFRESH, WITHOUT_REFRESH):
+        if len(parts) != 6 or parts[0] != CODE_VERSION or parts[3] not in (WITH_REFRESH, WITHOUT_REFRESH):
             raise OAuthError("invalid_grant", "the code is malformed")
-        _, session_id, secret, mode, tag = parts
+        _, session_id, secret, mode, nonce, tag = parts
         try:
             ref = SessionRef.parse(session_id)
         except SessionRejected:
             raise OAuthError("invalid_grant", "the code is malformed") from None
-        if not (_SECRET.fullmatch(secret) and _TAG.fullmatch(tag)):
+        if not (_SECRET.fullmatch(secret) and _TAG.fullmatch(tag) and _B64.fullmatch(nonce)):
             raise OAuthError("invalid_grant", "the code is malformed")
-        if not hmac.compare_digest(self._code_tag(session_id, secret, mode), tag):
+        if not hmac.compare_digest(self._code_tag(session_id, secret, mode, nonce), tag):
             raise OAuthError("invalid_grant", "the code is not one this service issued")
-        return ref, tag, mode == WITH_REFRESH
+        return ref, tag, mode == WITH_REFRESH, base64.urlsafe_b64decode(nonce + "=" * (-len(nonce) % 4)).decode()
 
-    def _code_tag(self, session_id: str, secret: str, mode: str) -> str:
-        return self._hasher.tag("oauth-code", session_id, secret, mode)
+    def _code_tag(self, session_id: str, secret: str, mode: str, nonce: str) -> str:
+        return self._hasher.tag("oauth-code", session_id, secret, mode, nonce)
 
     # -- userinfo, revocation, introspection, logout -----------------------------------------------------------
 
@@ -409,6 +418,10 @@ class OAuthService:
 
     def withdraw_consent(self, principal: Principal, client_id: str) -> bool:
         return self._store.withdraw_consent(principal.ref.home, principal.account.id, client_id)
+
+
+def _b64(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
 
 
 def consented_scopes(consents: Mapping[str, Any], client_id: str) -> str:

@@ -8,10 +8,10 @@
 - A **client session** is a session entry on the account's home item like any other (so a sign-out everywhere, a
   lock, the revocation check and the cap of ``OTP_MAX_SESSIONS`` hold for it unchanged), with the client
   (``cl``), its scopes (``sc``) and the UI session it came from (``p``). Until its code is redeemed it also holds
-  the code's keyed tag (``k``), the PKCE challenge (``kc``), a digest of the redirect URI (``kr``) and the nonce
-  (``kn``), and it expires with the code: redeeming it is one conditional write on this entry, and a code
-  redeemed twice finds its entry without ``k`` and ends that session (RFC 6749 4.1.2). Bound: a code's fields add
-  at most 400 bytes to an entry for its minute.
+  the code's keyed tag (``k``), the PKCE challenge (``kc``) and a digest of the redirect URI (``kr``), and it
+  expires with the code: redeeming it is one conditional write on this entry, and a code redeemed twice finds its
+  entry without ``k`` and ends that session (RFC 6749 4.1.2). The ID token's nonce travels in the code itself,
+  under its keyed tag. Bound: a client session's fields add at most 260 bytes to an entry (docs/item-layout.md).
 - **Consents**: ``consents`` on the home item, client id -> ``{s: scopes agreed to, t: when}``; at most one per
   declared client (``MAX_CLIENTS``).
 """
@@ -31,8 +31,8 @@ from chalicelib.crypto import Sealed, Sealer
 from chalicelib.oauth.requests import AuthorizationRequest
 
 CHALLENGE_PREFIX = "oauth#"
-PARENT, CODE, CODE_CHALLENGE, CODE_REDIRECT, CODE_NONCE = "p", "k", "kc", "kr", "kn"
-CODE_FIELDS = (CODE, CODE_CHALLENGE, CODE_REDIRECT, CODE_NONCE)
+PARENT, CODE, CODE_CHALLENGE, CODE_REDIRECT = "p", "k", "kc", "kr"
+CODE_FIELDS = (CODE, CODE_CHALLENGE, CODE_REDIRECT)
 
 
 class LoginRequest(NamedTuple):
@@ -78,7 +78,6 @@ class NewClientSession(NamedTuple):
     code_tag: str
     code_challenge: str
     redirect_uri: str
-    id_token_nonce: str
 
     def entry(self, now: int, code_seconds: int) -> dict[str, Any]:
         entry: dict[str, Any] = {
@@ -93,8 +92,6 @@ class NewClientSession(NamedTuple):
             CODE_CHALLENGE: self.code_challenge,
             CODE_REDIRECT: redirect_digest(self.redirect_uri),
         }
-        if self.id_token_nonce:
-            entry[CODE_NONCE] = self.id_token_nonce
         return entry
 
 
@@ -248,7 +245,8 @@ class OAuthStore:
             ):
                 return Accepted.CONSENT_CHANGED
             if attempt == 1:
-                self._accounts.make_room(home, home_item, now)  # the sessions map was full: end the oldest
+                # The sessions map was full: end the oldest, never the session asking (the person's own, in use).
+                self._accounts.make_room(home, home_item, now, spare=asking.nonce)
         return Accepted.SESSION_GONE
 
     # -- codes and client sessions ------------------------------------------------------------------------------
@@ -292,6 +290,21 @@ class OAuthStore:
             self._accounts.revoke(home, nonce)
             return Redeemed.REPLAYED, item
         return Redeemed.INVALID, item
+
+    def unredeem(self, home: str, nonce: str, before: Item, expires_at: int) -> None:
+        """Put a redeemed code back as it was (its tokens could not be signed), if nothing used its session since:
+        the client's retry with the same code then works, instead of being taken for a replay. ``before``: the
+        item as the redeeming write found it; ``expires_at``: the expiry that write set."""
+        entry = read_map(before, SESSIONS).get(nonce, {}).get("M", {})
+        update = Update()
+        field = lambda name: update.name(SESSIONS, nonce, name)  # noqa: E731
+        update.require(f"attribute_not_exists({field(CODE)})")
+        update.require(f"{field('x')} = {update.value(expires_at)}")
+        for name in (*CODE_FIELDS, "x"):
+            value = entry.get(name, {})
+            update.set(f"{field(name)} = {update.value(int(value['N']) if 'N' in value else value.get('S', ''))}")
+        update.remove(SESSIONS, nonce, "h")
+        conditional_update(self._client, self._table, home, update)
 
     def end_with_parent(self, home: str, nonce: str) -> None:
         """End a client session and the UI session it came from (RP-initiated logout)."""
