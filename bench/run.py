@@ -183,16 +183,21 @@ class ColdRequests:
         if kind == "verify_otp (right code)":
             return "app", otp_event({"action": "verify_otp", "email": email, "otp": self.code_sent(email)}), extra
         if kind == TOKEN_EXCHANGE:
-            call = over_http(self.stack)
-            verified = call(
-                "POST", "/otp", json.dumps({"action": "verify_otp", "email": email, "otp": self.code_sent(email)}), JSON
-            )
-            relying_party = RelyingParty(call, DEMO)
-            challenge = login_challenge(relying_party.authorize())
-            code = code_in(accept(call, verified.json_body["access_token"], challenge))
-            return "app", form_event("/oauth2/token", *relying_party.redeeming(code)), extra
+            return "app", self.code_exchange(email), extra
         module = {PROTOTYPE: "bench.prototype", MINIMAL: "bench.minimal_app"}.get(kind, "app")
         return module, otp_event({"action": "send_otp", "email": email}), extra
+
+    def code_exchange(self, email: str) -> dict[str, Any]:
+        """The token request of an application whose person chalice local has just signed in at ``email``."""
+        call = over_http(self.stack)
+        body = {"action": "verify_otp", "email": email, "otp": self.code_sent(email)}
+        verified = call("POST", "/otp", json.dumps(body), JSON)
+        if verified.status_code != 200:
+            raise RuntimeError(f"the sign-in for a cold code exchange failed: {verified.json_body}")
+        relying_party = RelyingParty(call, DEMO)
+        challenge = login_challenge(relying_party.authorize())
+        code = code_in(accept(call, verified.json_body["access_token"], challenge))
+        return form_event("/oauth2/token", *relying_party.redeeming(code))
 
     def code_sent(self, email: str) -> str:
         """The code chalice local mailed to ``email`` just now."""
