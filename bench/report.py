@@ -550,14 +550,16 @@ def oidc_section(results: dict[str, Any]) -> list[str]:
 
 # Measured once, when the provider was benchmarked (2026-12-06): the code before it is not in this tree to measure.
 PROVIDER_AGAINST_BEFORE = [
-    "Ratios to the prototype move by several hundredths from run to run on this shared machine, so the code just "
-    "before the provider (a20d39a's app.py and chalicelib) was also measured against today's, interleaved in the "
-    "same rounds on one stack (`bench.run.cold_process` with the old tree first on `PYTHONPATH`, 24 rounds, on "
-    "2026-12-06): with the provider a first request took 1.04x / 1.01x the time without it (wall / CPU) to send by "
-    "mail, 0.99x / 1.01x by text and 0.99x / 1.00x to verify (an earlier 16 rounds: 0.96x / 0.97x, 1.00x / 1.00x "
-    "and 1.02x / 0.99x), with the same AWS calls: no difference beyond the noise. What the provider adds to a "
-    "sign-in's container is `chalicelib.oauth.clients` at import (0.6 ms: all it imports is loaded already) and "
-    "the check of the stage's clients at the first request (0.1 ms for the local stage's two).",
+    "Ratios to the prototype move by several hundredths from run to run on this shared machine (the prototype's own "
+    "wall time most: 394 ms in the run before the provider, 238 to 338 ms in the runs after), so the code just "
+    "before the provider (a20d39a's app.py and chalicelib) was also measured against the provider's, interleaved "
+    "in the same rounds on one stack (`bench.run.cold_process` with the old tree first on `PYTHONPATH`, three runs "
+    "of 16, 24 and 24 rounds on 2026-12-06): with the provider a sign-in's first request took 0.96x to 1.04x the "
+    "wall time and 0.97x to 1.01x the CPU time it took without it, the last run 1.01x / 1.01x to send by mail, "
+    "1.00x / 1.00x by text and 1.01x / 1.01x to verify, with the same AWS calls: no difference beyond the noise. "
+    "What the provider adds to a sign-in's container is `chalicelib.oauth.clients` at import (0.6 ms: all it "
+    "imports is loaded already) and the check of the stage's clients at the first request (0.1 ms for the local "
+    "stage's two).",
 ]
 
 
