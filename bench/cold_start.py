@@ -1,12 +1,13 @@
-"""One cold start, in the fresh process that runs this: ``python -m bench.cold_start <module> <body>``.
+"""One cold start, in the fresh process that runs this: ``python -m bench.cold_start <module> <event>``.
 
 Imports ``<module>`` (``app``, ``bench.prototype`` or ``bench.minimal_app``) and calls its handler once, as Lambda
-calls it, with an API Gateway proxy event ``POST /otp`` whose JSON body is ``<body>``: the container's first
-request. Prints one JSON line: the answer's status, the import and the request in milliseconds, from the moment
-the parent spawned this process (``BENCH_SPAWNED_AT``, a wall-clock time) to the answer the wall time and this
-process's CPU time (user + system, interpreter start-up included), and the AWS calls made before the answer (a
-botocore ``before-call`` hook that every session gets: the import of botocore's handlers counts as import). The
-environment (stage settings, the embedded AWS's endpoint) is the parent's to set.
+calls it, with ``<event>``, an API Gateway proxy event in JSON (bench/events.py: ``POST /otp`` with a JSON body, or
+a form posted to the token endpoint): the container's first request. Prints one JSON line: the answer's status, the
+import and the request in milliseconds, from the moment the parent spawned this process (``BENCH_SPAWNED_AT``, a
+wall-clock time) to the answer the wall time and this process's CPU time (user + system, interpreter start-up
+included), and the AWS calls made before the answer (a botocore ``before-call`` hook that every session gets: the
+import of botocore's handlers counts as import). The environment (stage settings, the embedded AWS's endpoint) is
+the parent's to set.
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ import sys
 import time
 from typing import Any
 
-from bench.events import LambdaContext, proxy_event
+from bench.events import LambdaContext
 
 
 def main(argv: list[str]) -> None:
-    module_name, body = argv
+    module_name, event = argv
     started = time.perf_counter()
     calls: list[str] = []
     from botocore import handlers
@@ -34,7 +35,7 @@ def main(argv: list[str]) -> None:
     handlers.BUILTIN_HANDLERS.append(("before-call.*.*", record))
     handler = importlib.import_module(module_name).app
     imported = time.perf_counter()
-    answered = handler(proxy_event("POST", "/otp", json.loads(body)), LambdaContext())
+    answered = handler(json.loads(event), LambdaContext())
     first_answer = time.perf_counter()
     first_answer_wall = time.time()
     cpu = resource.getrusage(resource.RUSAGE_SELF)

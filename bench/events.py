@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 SOURCE_IP = "198.51.100.7"
+FORM = "application/x-www-form-urlencoded"
 
 
 def proxy_event(
@@ -35,6 +36,14 @@ def proxy_event(
         "body": None if body is None else json.dumps(body),
         "isBase64Encoded": False,
     }
+
+
+def form_event(path: str, form: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """A POST of an ``application/x-www-form-urlencoded`` body (RFC 6749's token endpoint), ``form`` as sent."""
+    lowered = {name.lower(): value for name, value in (headers or {}).items()}
+    event = proxy_event("POST", path, headers={**lowered, "content-type": FORM})
+    event["body"] = form
+    return event
 
 
 class LambdaContext:

@@ -27,7 +27,7 @@ from typing import Any
 import jwt
 from botocore.stub import Stubber, UnStubbedResponseError
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from bench.events import LambdaContext, answer, proxy_event
@@ -37,6 +37,7 @@ from chalicelib.core.schema import ACTIVE, SESSIONS
 from chalicelib.otp.service import EMAIL
 
 KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/0b6e3c5a-8f0e-4a51-9d43-6f1f2d7c9e10"
+RSA_KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/5d1f0a7e-2c4b-4e8a-b6f3-9a0c1e2d3f40"
 ADDRESS = "bench@example.com"
 CODE, OTHER_CODE = "123456", "654321"
 WARMUP = 100
@@ -200,7 +201,7 @@ def main(calls: int) -> dict[str, Any]:
     # ... and what a refresh leaves (the presented tag retired, a new one current) and a session check reads.
     rotated = {**returning, SESSIONS: {session.ref.nonce: {**entry, "h": "0" * 32, "hg": entry["h"], "r": now}}}
     checked = {
-        **{name: returning[name] for name in ACCOUNT_FIELDS},
+        **{name: returning[name] for name in ACCOUNT_FIELDS if name in returning},  # no consents given yet
         SESSIONS: {session.ref.nonce: {name: entry[name] for name in ("c", "x", "amr")}},
     }
     access_token = jwt.encode(
@@ -223,6 +224,7 @@ def main(calls: int) -> dict[str, Any]:
         headers={"kid": kid, "typ": "JWT"},
     )
     bearer = {"authorization": f"Bearer {access_token}"}
+    jwks = proxy_event("GET", "/.well-known/jwks.json")
     verify = {"action": "verify_otp", "email": ADDRESS}
     guessed = ("dynamodb", "update_item", {"Attributes": stored(returning)})  # ALL_OLD of the reserving write
     # The source network's failure budgets, read alongside that write: none spent.
@@ -275,7 +277,7 @@ def main(calls: int) -> dict[str, Any]:
             [("dynamodb", "get_item", {"Item": stored(checked)}), ("dynamodb", "update_item", {})],
             200,
         ),
-        Operation("GET /.well-known/jwks.json", proxy_event("GET", "/.well-known/jwks.json"), [], 200),
+        Operation("GET /.well-known/jwks.json", jwks, [], 200),
         *two_step_operations(returning, verify, gated, signed),
     ]
     # The container's first sign-in is the address's first: the guess's write finds no account, so a second write
@@ -290,6 +292,11 @@ def main(calls: int) -> dict[str, Any]:
     signed_in = run_once(app, stubs, operations[1].event, [first_guess, gated, created, public_key, signed], 200)
     if (signed_in.get("user_id"), signed_in.get("email")) != (account["account"], ADDRESS):
         raise SystemExit(f"the stubbed account did not open as the service stores it: {signed_in}")
+    # The container's first JWKS reads the public key of the RSA key too (RS256: the ID tokens).
+    rsa_der = (
+        rsa.generate_private_key(65537, 2048).public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    )
+    run_once(app, stubs, jwks, [("kms", "get_public_key", {"KeyId": RSA_KEY_ARN, "PublicKey": rsa_der})], 200)
     results: dict[str, Any] = {}
     with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):  # the access log, one line each
         for operation in operations:

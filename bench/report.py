@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import collections
 import math
 from typing import Any
 
-from bench.run import AS_BUILT, BY_EXTENSION, MINIMAL, PROTOTYPE, SERVICE_REQUESTS, SOURCES_ONLY
+from bench.run import (
+    AS_BUILT,
+    BY_EXTENSION,
+    CODE_EXCHANGES,
+    FIRST_REQUESTS,
+    MINIMAL,
+    PROTOTYPE,
+    SERVICE_REQUESTS,
+    SOURCES_ONLY,
+    TOKEN_EXCHANGE,
+)
 
 ONE_VCPU_MB = 1769  # Lambda: "at 1,769 MB, a function has the equivalent of one vCPU"
 AWS_CALL_MS = 10  # an assumed round trip to an AWS service within the region
@@ -41,6 +52,11 @@ def own_timing_line(results: dict[str, Any]) -> str:
     if not (live and never):
         return "not measured"
     return f"{(live['p50_us'] - never['p50_us']) / 1000:+.2f} ms ({us(live['p50_us'])} vs {us(never['p50_us'])} p50)"
+
+
+def listed(calls: dict[str, int]) -> str:
+    """AWS calls as the tables show them: each operation once, with its count when it is made more than once."""
+    return ", ".join(f"{op} x {n}" if n > 1 else op for op, n in calls.items()) or "none"
 
 
 def render(results: dict[str, Any]) -> str:
@@ -83,7 +99,14 @@ def render(results: dict[str, Any]) -> str:
             "the hashing key from Secrets Manager, or from the Parameters and Secrets Lambda Extension "
             "(`OTP_SECRETS_EXTENSION_PORT`, played by the embedded AWS) |"
         )
+    token, exchange = kinds[TOKEN_EXCHANGE], results["oidc_aws_calls"][CODE_EXCHANGES[0]]
     lines += [
+        f"| Cold start, `{TOKEN_EXCHANGE}` as a container's first request, vs. the prototype | **{ratio(token)}** "
+        f"({ms(token['spawn_to_first_answer_ms'])} wall, {ms(token['cpu_to_first_answer_ms'])} CPU) | the median of "
+        "the rounds' ratios, wall / CPU: an OpenID Connect application exchanging its code at the token endpoint, "
+        "see [OpenID Connect](#openid-connect) |",
+        f"| AWS calls of exchanging a code at the token endpoint | {exchange['total']}: {listed(exchange['calls'])} | "
+        "botocore `before-call` hook on the service's clients, warm; each step of the flow below |",
         f"| Cold start of a one-route Chalice app | {ms(minimal['spawn_to_first_answer_ms'])} wall, "
         f"{ms(minimal['cpu_to_first_answer_ms'])} CPU | the floor: `bench/minimal_app.py` answers a JSON constant |",
         zip_row(results.get("cold_start_zip")),
@@ -124,11 +147,10 @@ def render(results: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for kind, figures in kinds.items():
-        made = ", ".join(f"{op} x {n}" if n > 1 else op for op, n in figures["aws_calls"].items()) or "none"
         lines.append(
-            f"| {kind} | {made} | {figures['import_ms']:.0f} | {figures['first_request_ms']:.0f} | "
-            f"{figures['spawn_to_first_answer_ms']:.0f} | {figures['cpu_to_first_answer_ms']:.0f} | "
-            f"{ratio(figures)} |"
+            f"| {kind} | {listed(figures['aws_calls'])} | {figures['import_ms']:.0f} | "
+            f"{figures['first_request_ms']:.0f} | {figures['spawn_to_first_answer_ms']:.0f} | "
+            f"{figures['cpu_to_first_answer_ms']:.0f} | {ratio(figures)} |"
         )
     lines += [
         "",
@@ -157,8 +179,8 @@ def render(results: dict[str, Any]) -> str:
         "|---|---|---|---|",
     ]
     for name, row in calls.items():
-        made = ", ".join(f"{op} x {n}" if n > 1 else op for op, n in row["calls"].items()) or "none"
-        lines.append(f"| {name} | {row['status']} | {made} | {row['total']} |")
+        lines.append(f"| {name} | {row['status']} | {listed(row['calls'])} | {row['total']} |")
+    lines += ["", *oidc_section(results)]
     lines += [
         "",
         "## Sign-ins through `chalice local`",
@@ -317,7 +339,7 @@ def verdict(kinds: dict[str, Any]) -> str:
     slowest, by_extension = worst(kinds), worst(kinds, BY_EXTENSION)
     target = "met" if slowest <= 1.0 else "met only with the extension" if by_extension <= 1.0 else "not met"
     return (
-        f"The slowest first request is {slowest:.2f}x the prototype (wall or CPU, whichever is worse), "
+        f"The slowest first request of a sign-in is {slowest:.2f}x the prototype (wall or CPU, whichever is worse), "
         f"{by_extension:.2f}x with the key from the extension: the target of 1.0x on every one is {target}, "
         f"the aim of 0.7x {'met' if min(slowest, by_extension) <= 0.7 else 'not met'}."
     )
@@ -332,13 +354,15 @@ def cold_text(cold: dict[str, Any]) -> str:
         "the embedded AWS on loopback, with the stage's settings and bytecode cached by a warm-up round: the first "
         "request of a new container. Every send goes to a new address or number, and each verify is of a code "
         "that `chalice local` (another process) sent just before the measured process started, for an address "
-        "that has no account yet (a new visitor). A ratio is taken within a round, then the median of the rounds' "
-        "ratios: the machine's cores are shared, so absolute times move with the load and ratios much less. "
-        "Medians in milliseconds; the AWS calls are counted by a botocore `before-call` hook every session gets. "
-        "The embedded AWS rolls a cancelled `TransactWriteItems` back from copies of the items it names "
-        "(tools/embedded_aws.py): moto copies each table it names whole before every transaction, which made a "
-        "send's transaction slower with every code the rounds had left in the table (7 items: 14 ms in an empty "
-        "table, 98 ms at 500 items), where DynamoDB's time does not grow with the table. " + verdict(cold["kinds"])
+        "that has no account yet (a new visitor); each code exchange is of a code from a sign-in that `chalice "
+        "local` served just before (see [OpenID Connect](#openid-connect)). A ratio is taken within a round, then "
+        "the median of the rounds' ratios: the machine's cores are shared, so absolute times move with the load "
+        "and ratios much less. Medians in milliseconds; the AWS calls are counted by a botocore `before-call` hook "
+        "every session gets. The embedded AWS rolls a cancelled `TransactWriteItems` back from copies of the items "
+        "it names (tools/embedded_aws.py): moto copies each table it names whole before every transaction, which "
+        "made a send's transaction slower with every code the rounds had left in the table (7 items: 14 ms in an "
+        "empty table, 98 ms at 500 items), where DynamoDB's time does not grow with the table. "
+        + verdict(cold["kinds"])
     )
 
 
@@ -347,7 +371,7 @@ def lambda_text(results: dict[str, Any]) -> str:
     memory = deployment["memory_mb"]
     share = memory / ONE_VCPU_MB
     rows = []
-    for kind in (PROTOTYPE, *SERVICE_REQUESTS, *(kind + BY_EXTENSION for kind in SERVICE_REQUESTS)):
+    for kind in (*FIRST_REQUESTS, *(kind + BY_EXTENSION for kind in SERVICE_REQUESTS)):
         figures = kinds[kind]
         cpu = figures["cpu_to_first_answer_ms"]
         calls = sum(figures["aws_calls"].values())
@@ -427,6 +451,130 @@ def lambda_text(results: dict[str, Any]) -> str:
             "and KMS allows 1,000 ECC signatures a second per account and region by default; DynamoDB on demand takes "
             "the writes.",
         ]
+    )
+
+
+# A sign-in's first requests as `make bench` measured them before the OpenID Connect provider (2026-12-06 13:03 UTC,
+# docs/benchmarks.json at 11a7e85): wall and CPU, as ratios to the prototype.
+BEFORE_THE_PROVIDER = {
+    "send_otp (email)": (0.68, 0.68),
+    "send_otp (SMS)": (0.84, 0.77),
+    "verify_otp (right code)": (0.72, 0.73),
+}
+ONE_WRITE_TWO_SIGNATURES = {"dynamodb.UpdateItem": 1, "kms.Sign": 2}
+# What an application's sign-in of a person already signed in to the UI asks, first-party, in order.
+APPLICATION_SIGN_IN = (
+    "GET /oauth2/authorize",
+    "GET /oauth2/login",
+    "POST /oauth2/login, first-party client",
+    CODE_EXCHANGES[0],
+)
+
+
+def oidc_section(results: dict[str, Any]) -> list[str]:
+    steps, cold = results["oidc_aws_calls"], results["cold_start"]
+    lines = [
+        "## OpenID Connect",
+        "",
+        "What the provider ([oidc.md](oidc.md)) costs, step by step: the AWS calls of each request, counted as in "
+        "the table above (a botocore `before-call` hook on the service's clients, through Chalice's test client "
+        "against the embedded AWS), after the same steps once uncounted, so that the RSA key's public key and the "
+        "stage's clients are read already. Two applications of the local stage: `local-demo` (public, first-party) "
+        "signs a person in, refreshes, reads userinfo and revokes its refresh token; `local-example` (confidential, "
+        "third-party) asks for consent, is given it, exchanges its code, introspects its access token, relies on the "
+        "consent at the next sign-in, and logs out. Each person is signed in to the sign-in UI first (`send_otp` and "
+        "`verify_otp` above), whose session's bearer token accepts the login challenge (`POST /oauth2/login`).",
+        "",
+        "| step | answer | calls | total |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {name} | {row['status']} | {listed(row['calls'])} | {row['total']} |" for name, row in steps.items()]
+    sign_in: collections.Counter[str] = collections.Counter()
+    for name in APPLICATION_SIGN_IN:
+        sign_in.update(steps[name]["calls"])
+    token, signed = cold["kinds"][TOKEN_EXCHANGE], sum(n for op, n in sign_in.items() if op == "kms.Sign")
+    lines += [
+        "",
+        claim(steps),
+        "",
+        f"An application's sign-in of a person already signed in to the UI (a first-party client: "
+        f"{', '.join(f'`{name}`' for name in APPLICATION_SIGN_IN)}) makes {sum(sign_in.values())} AWS calls, "
+        f"{signed} of them KMS signatures: {listed(dict(sign_in))}.",
+        "",
+        "### The token endpoint's cold start",
+        "",
+        "A new container whose first request exchanges a code (`POST /oauth2/token`, `authorization_code`, the "
+        "public client `local-demo`), in the rounds of the [cold starts](#cold-start) above, beside a sign-in's "
+        "first requests: each code comes from a sign-in that `chalice local` served just before the measured "
+        "process started (the person's send and verify, the application's authorization request, the sign-in UI's "
+        "acceptance), as an application's container that has not served its redirect yet would meet it. Medians "
+        "in milliseconds.",
+        "",
+        "| first request | AWS calls before the answer | spawn → answer, wall | CPU | wall / CPU vs. the prototype |",
+        "|---|---|---|---|---|",
+    ]
+    for kind in (TOKEN_EXCHANGE, *SERVICE_REQUESTS):
+        figures = cold["kinds"][kind]
+        lines.append(
+            f"| {kind} | {listed(figures['aws_calls'])} | {figures['spawn_to_first_answer_ms']:.0f} | "
+            f"{figures['cpu_to_first_answer_ms']:.0f} | {ratio(figures)} |"
+        )
+    imports = cold["imports_by_package_ms"][TOKEN_EXCHANGE]
+    lines += [
+        "",
+        f"Beyond the exchange's own {sum(steps[CODE_EXCHANGES[0]]['calls'].values())} calls, a new container reads "
+        "the hashing key (`secretsmanager.GetSecretValue`, none with the key from the extension) and the public key "
+        "of each signing key it signs with, once (`kms.GetPublicKey`: the key id the tokens name; the access token "
+        f"and the ID token are signed by two keys, ES256 and RS256, unless both are RS256): "
+        f"{sum(token['aws_calls'].values())} calls in all. Its request also imports the provider's modules (at the "
+        "first request of its routes) and cryptography's key loading (the RSA key's public key is read from its "
+        f"DER with it): `chalicelib` {imports.get('chalicelib', 0.0):.0f} ms and `cryptography` "
+        f"{imports.get('cryptography', 0.0):.0f} ms of the process's {sum(imports.values()):.0f} ms of imports "
+        "(`python -X importtime`, as above).",
+        "",
+        "### A sign-in's cold start, with the provider in",
+        "",
+        "The provider's code is imported at the first request of its routes (`LazyRoutes` in app.py, "
+        "`wiring.get_oauth()`): a sign-in loads only `chalicelib.oauth.clients`, with which the settings check the "
+        "stage's clients once per container (tests/test_oauth_lazy.py holds both). Against this benchmark's "
+        "figures from before the provider (2026-12-06 13:03 UTC, docs/benchmarks.json at 11a7e85):",
+        "",
+        "| first request | wall / CPU vs. the prototype, before the provider | with it, in this run |",
+        "|---|---|---|",
+    ]
+    for kind, (wall, cpu) in BEFORE_THE_PROVIDER.items():
+        lines.append(f"| {kind} | {wall:.2f}x / {cpu:.2f}x | {ratio(cold['kinds'][kind])} |")
+    lines += ["", *PROVIDER_AGAINST_BEFORE]
+    return lines
+
+
+# Measured once, when the provider was benchmarked (2026-12-06): the code before it is not in this tree to measure.
+PROVIDER_AGAINST_BEFORE = [
+    "Ratios to the prototype move by several hundredths from run to run on this shared machine (the prototype's own "
+    "wall time most: 394 ms in the run before the provider, 238 to 338 ms in the runs after), so the code just "
+    "before the provider (a20d39a's app.py and chalicelib) was also measured against the provider's, interleaved "
+    "in the same rounds on one stack (`bench.run.cold_process` with the old tree first on `PYTHONPATH`, three runs "
+    "of 16, 24 and 24 rounds on 2026-12-06): with the provider a sign-in's first request took 0.96x to 1.04x the "
+    "wall time and 0.97x to 1.01x the CPU time it took without it, the last run 1.01x / 1.01x to send by mail, "
+    "1.00x / 1.00x by text and 1.01x / 1.01x to verify, with the same AWS calls: no difference beyond the noise. "
+    "What the provider adds to a sign-in's container is `chalicelib.oauth.clients` at import (0.6 ms: all it "
+    "imports is loaded already) and the check of the stage's clients at the first request (0.1 ms for the local "
+    "stage's two).",
+]
+
+
+def claim(steps: dict[str, Any]) -> str:
+    """Whether exchanging a code is what docs/oidc.md says it is: one conditional write plus two signatures."""
+    made = {name: steps[name]["calls"] for name in CODE_EXCHANGES}
+    if all(calls == ONE_WRITE_TWO_SIGNATURES for calls in made.values()):
+        return (
+            "Exchanging a code is one conditional write (`dynamodb.UpdateItem` on the client session's entry, "
+            "which returns the account as it was) plus the signatures of the access token and the ID token "
+            "(`kms.Sign` x 2), for a public and a confidential client alike, as [oidc.md](oidc.md#the-flow) says."
+        )
+    return (
+        "Exchanging a code is **not** the one conditional write plus two signatures [oidc.md](oidc.md#the-flow) "
+        "says: " + "; ".join(f"{name}: {listed(calls)}" for name, calls in made.items()) + "."
     )
 
 

@@ -5,9 +5,11 @@
 0. The deployment zip, built by the deployment's own `make package` (first: the cold starts run from it too).
 1. Cold start: fresh processes (bench/cold_start.py) each answer one first request against the embedded AWS,
    interleaved: the prototype's handler (bench/prototype.py), the service's send_otp by mail and by text and its
-   verify_otp (right code), each also with the hashing key from the secrets extension, and a one-route Chalice
-   app (bench/minimal_app.py); then send_otp from the deployment zip, as Lambda loads it.
-2. AWS calls per operation, warm, counted with a botocore ``before-call`` hook on the service's own clients.
+   verify_otp (right code), each also with the hashing key from the secrets extension, the OpenID Connect token
+   endpoint's code exchange, and a one-route Chalice app (bench/minimal_app.py); then send_otp from the
+   deployment zip, as Lambda loads it.
+2. AWS calls per operation and per step of the OpenID Connect flow, warm, counted with a botocore ``before-call``
+   hook on the service's own clients.
 3. Complete sign-ins through `chalice local` and the embedded AWS, 1, 8 and 32 clients at once.
 4. Handler overhead with AWS answered instantly (bench/overhead.py, botocore's Stubber).
 
@@ -40,6 +42,22 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from chalice.test import HTTPResponse
+
+from bench.events import form_event, proxy_event
+from bench.oidc import (
+    DEMO,
+    EXAMPLE,
+    JSON,
+    Call,
+    RelyingParty,
+    accept,
+    bearer,
+    code_in,
+    login_challenge,
+    login_request,
+    through,
+)
 from tools.offline_aws import offline_aws_env
 from tools.run_local import HOST, Stack, headless_stack
 
@@ -128,11 +146,12 @@ def stage_environment(stack: Stack) -> dict[str, str]:
     return env
 
 
-# The first requests a container may answer, each against the prototype's; the service's also with the hashing key
+# The first requests a container may answer, each against the prototype's; a sign-in's also with the hashing key
 # read from the Parameters and Secrets Lambda Extension (the embedded AWS plays it: bench/inbox_aws.py).
 PROTOTYPE = "prototype"
 SERVICE_REQUESTS = ("send_otp (email)", "send_otp (SMS)", "verify_otp (right code)")
-FIRST_REQUESTS = (PROTOTYPE, *SERVICE_REQUESTS)
+TOKEN_EXCHANGE = "POST /oauth2/token (code exchange)"  # an application's, after a sign-in another container served
+FIRST_REQUESTS = (PROTOTYPE, *SERVICE_REQUESTS, TOKEN_EXCHANGE)
 BY_EXTENSION = ", key from the extension"
 MINIMAL = "one-route Chalice app"
 FIRST_PHONE = 14155550150  # +1 415 555-01xx: valid numbers reserved for fiction, one per run
@@ -142,7 +161,8 @@ FIRST_PHONE = 14155550150  # +1 415 555-01xx: valid numbers reserved for fiction
 class ColdRequests:
     """Makes each kind of first request for a fresh process: a new address or number every time, and for a
     verify the code sent beforehand by another process (chalice local), so that the verify is the first request
-    of its own container."""
+    of its own container; for a code exchange, the code of a sign-in that chalice local served (send, verify, the
+    authorization request of the local stage's public client, the sign-in UI accepting it)."""
 
     stack: Stack
     # The addresses' prefix: each series of cold starts on one stack needs its own, or its first sends meet the
@@ -151,7 +171,7 @@ class ColdRequests:
     count: int = 0
 
     def make(self, kind: str) -> tuple[str, dict[str, Any], dict[str, str]]:
-        """(module, request body, environment over the stage's) for one process of ``kind``."""
+        """(module, API Gateway proxy event, environment over the stage's) for one process of ``kind``."""
         self.count += 1
         email = f"{self.series}-{self.count}@example.com"
         extra: dict[str, str] = {}
@@ -159,14 +179,36 @@ class ColdRequests:
             kind = kind.removesuffix(BY_EXTENSION)
             extra = {"OTP_SECRETS_EXTENSION_PORT": str(self.stack.ports.aws), "AWS_SESSION_TOKEN": "bench"}
         if kind == "send_otp (SMS)":
-            return "app", {"action": "send_otp", "phone": f"+{FIRST_PHONE + self.count}"}, extra
+            return "app", otp_event({"action": "send_otp", "phone": f"+{FIRST_PHONE + self.count}"}), extra
         if kind == "verify_otp (right code)":
-            status, code, _ = post_api(self.stack, {"action": "send_otp", "email": email})
-            if status != 200:
-                raise RuntimeError(f"the code for a cold verify was not sent: {status} {code}")
-            return "app", {"action": "verify_otp", "email": email, "otp": read_code(self.stack, email)}, extra
+            return "app", otp_event({"action": "verify_otp", "email": email, "otp": self.code_sent(email)}), extra
+        if kind == TOKEN_EXCHANGE:
+            return "app", self.code_exchange(email), extra
         module = {PROTOTYPE: "bench.prototype", MINIMAL: "bench.minimal_app"}.get(kind, "app")
-        return module, {"action": "send_otp", "email": email}, extra
+        return module, otp_event({"action": "send_otp", "email": email}), extra
+
+    def code_exchange(self, email: str) -> dict[str, Any]:
+        """The token request of an application whose person chalice local has just signed in at ``email``."""
+        call = over_http(self.stack)
+        body = {"action": "verify_otp", "email": email, "otp": self.code_sent(email)}
+        verified = call("POST", "/otp", json.dumps(body), JSON)
+        if verified.status_code != 200:
+            raise RuntimeError(f"the sign-in for a cold code exchange failed: {verified.json_body}")
+        relying_party = RelyingParty(call, DEMO)
+        challenge = login_challenge(relying_party.authorize())
+        code = code_in(accept(call, verified.json_body["access_token"], challenge))
+        return form_event("/oauth2/token", *relying_party.redeeming(code))
+
+    def code_sent(self, email: str) -> str:
+        """The code chalice local mailed to ``email`` just now."""
+        status, code, _ = post_api(self.stack, {"action": "send_otp", "email": email})
+        if status != 200:
+            raise RuntimeError(f"the code for a cold start was not sent: {status} {code}")
+        return read_code(self.stack, email)
+
+
+def otp_event(body: dict[str, Any]) -> dict[str, Any]:
+    return proxy_event("POST", "/otp", body)
 
 
 def cold_process(
@@ -175,11 +217,11 @@ def cold_process(
     flags: tuple[str, ...] = (),
     cwd: Path = REPO_ROOT,
 ) -> subprocess.CompletedProcess[str]:
-    """One fresh interpreter that imports the module and answers the body (bench/cold_start.py), timed from here."""
-    module, body, extra = made
+    """One fresh interpreter that imports the module and answers the event (bench/cold_start.py), timed from here."""
+    module, event, extra = made
     spawned = {"BENCH_SPAWNED_AT": repr(time.time())}
     result = subprocess.run(
-        [sys.executable, *flags, "-m", "bench.cold_start", module, json.dumps(body)],
+        [sys.executable, *flags, "-m", "bench.cold_start", module, json.dumps(event)],
         cwd=cwd,
         env={**env, **extra, **spawned},
         capture_output=True,
@@ -308,8 +350,13 @@ def environment(values: dict[str, str]) -> Iterator[None]:
         os.environ.update(saved)
 
 
-def aws_calls(stack: Stack) -> dict[str, Any]:
-    """Each operation once, warm, in this process through Chalice's test client, against the embedded AWS."""
+Row = tuple[str, list[str], int]  # what was asked, the AWS calls it made, the answer's status
+Counted = Callable[[str, Callable[[], Any], int], Row]  # runs a request as a row: its name, the request, its status
+
+
+def aws_calls(stack: Stack) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Each operation once, and each step of the OpenID Connect flow, warm, in this process through Chalice's test
+    client, against the embedded AWS."""
     from chalice.test import Client
 
     from app import app
@@ -354,7 +401,7 @@ def aws_calls(stack: Stack) -> dict[str, Any]:
         for service in ("dynamodb", "sesv2", "sns", "kms", "secretsmanager"):
             wiring.get_client(service).meta.events.register("before-call.*.*", record)
 
-        def counted(name: str, action: Callable[[], Any], status: int) -> tuple[str, list[str], int]:
+        def counted(name: str, action: Callable[[], Any], status: int) -> Row:
             calls.clear()
             answer = action()
             assert answer.status_code == status, (name, answer.status_code, answer.json_body)
@@ -438,12 +485,75 @@ def aws_calls(stack: Stack) -> dict[str, Any]:
                 200,
             )
         )
+        oidc = oidc_calls(c, sign_in, counted)  # before two_step_calls, which moves the service's clock on
         rows += two_step_calls(post, send, verify, sign_in, record, counted, c)
         wiring.reset()
+    return table(rows), table(oidc)
+
+
+def table(rows: list[Row]) -> dict[str, Any]:
     return {
         name: {"calls": dict(collections.Counter(made)), "total": len(made), "status": status}
         for name, made, status in rows
     }
+
+
+# The rows of exchanging a code, by the kind of client (docs/oidc.md: one conditional write plus the signatures).
+CODE_EXCHANGES = (
+    "POST /oauth2/token, authorization_code, public client",
+    "POST /oauth2/token, authorization_code, confidential client",
+)
+
+
+def oidc_calls(c: Any, sign_in: Callable[[str], dict[str, Any]], counted: Counted) -> list[Row]:
+    """The AWS calls of each step of the OpenID Connect flow: the steps once uncounted (the RSA key's public key,
+    the stage's clients read), then counted; each time with people of their own, since a consent is an account's."""
+    oidc_steps(through(c), sign_in, counted, "warm")
+    return oidc_steps(through(c), sign_in, counted, "counted")
+
+
+def oidc_steps(call: Call, sign_in: Callable[[str], dict[str, Any]], counted: Counted, who: str) -> list[Row]:
+    """A first-party public application's sign-in, refresh, userinfo and revocation (the local stage's
+    ``local-demo``), then a third-party confidential one's (``local-example``): consent asked, given, relied on the
+    next time; its code, an introspection, and the logout that ends its session and the UI's."""
+    rows: list[Row] = []
+
+    def step(name: str, action: Callable[[], HTTPResponse], status: int) -> HTTPResponse:
+        """Count ``action`` as the row ``name``, and give back its answer."""
+        answers: list[HTTPResponse] = []
+
+        def run() -> HTTPResponse:
+            answers.append(action())
+            return answers[0]
+
+        rows.append(counted(name, run, status))
+        return answers[0]
+
+    ui = sign_in(f"{who}-grace@example.com")["access_token"]  # the person's session in the sign-in UI
+    demo = RelyingParty(call, DEMO)
+    step("GET /.well-known/openid-configuration", lambda: call("GET", "/.well-known/openid-configuration", "", {}), 200)
+    challenge = login_challenge(step("GET /oauth2/authorize", demo.authorize, 302))
+    step("GET /oauth2/login", lambda: login_request(call, challenge), 200)
+    code = code_in(step("POST /oauth2/login, first-party client", lambda: accept(call, ui, challenge), 200))
+    tokens = step(CODE_EXCHANGES[0], lambda: demo.redeem(code), 200).json_body
+    refreshed = step("POST /oauth2/token, refresh_token", lambda: demo.refresh(tokens["refresh_token"]), 200).json_body
+    access = refreshed["access_token"]
+    step("GET /oauth2/userinfo", lambda: call("GET", "/oauth2/userinfo", "", bearer(access)), 200)
+    step("POST /oauth2/revoke (refresh token)", lambda: demo.revoke(refreshed["refresh_token"]), 200)
+
+    ui = sign_in(f"{who}-heidi@example.com")["access_token"]
+    example = RelyingParty(call, EXAMPLE)
+    challenge = login_challenge(example.authorize())
+    step("POST /oauth2/login, third-party client: consent_required", lambda: accept(call, ui, challenge), 403)
+    accepted = step(
+        "POST /oauth2/login, third-party client, with consent", lambda: accept(call, ui, challenge, True), 200
+    )
+    tokens = step(CODE_EXCHANGES[1], lambda: example.redeem(code_in(accepted)), 200).json_body
+    step("POST /oauth2/introspect", lambda: example.introspect(tokens["access_token"]), 200)
+    challenge = login_challenge(RelyingParty(call, EXAMPLE).authorize())
+    step("POST /oauth2/login, third-party client, consent given before", lambda: accept(call, ui, challenge), 200)
+    step("GET /oauth2/logout", lambda: example.logout(tokens["id_token"]), 302)
+    return rows
 
 
 def two_step_calls(
@@ -452,9 +562,9 @@ def two_step_calls(
     verify: Callable[[str, str], Any],
     sign_in: Callable[[str], dict[str, Any]],
     record: Callable[..., None],
-    counted: Callable[[str, Callable[[], Any], int], tuple[str, list[str], int]],
+    counted: Counted,
     c: Any,
-) -> list[tuple[str, list[str], int]]:
+) -> list[Row]:
     """The AWS calls of each two-step step, on a service clock of its own that moves on by a TOTP step (and the
     resend cooldown) between them, as a person waits for the next code."""
     import pyotp
@@ -615,6 +725,21 @@ def post_api(stack: Stack, body: dict[str, Any]) -> tuple[int, str, int]:
         finally:
             connection.close()
     return 0, "connection reset", RECONNECTS
+
+
+def over_http(stack: Stack) -> Call:
+    """Requests to chalice local, each on a connection of its own (see post_api), one at a time."""
+
+    def call(method: str, path: str, body: str, headers: dict[str, str]) -> HTTPResponse:
+        connection = http.client.HTTPConnection(HOST, stack.ports.api, timeout=30)
+        try:
+            connection.request(method, path, body.encode(), headers)
+            response = connection.getresponse()
+            return HTTPResponse(response.read(), dict(response.getheaders()), response.status)
+        finally:
+            connection.close()
+
+    return call
 
 
 def sign_in_once(stack: Stack, email: str) -> SignIn:
@@ -794,7 +919,7 @@ def main(argv: list[str] | None = None) -> int:
     say("AWS calls and verify timing (a fresh embedded AWS and chalice local)")
     with headless_stack(LOAD_SETTINGS, echo=tail.append, aws_module="bench.inbox_aws") as stack:
         say("AWS calls per operation")
-        results["aws_calls"] = aws_calls(stack)
+        results["aws_calls"], results["oidc_aws_calls"] = aws_calls(stack)
         say(f"verify timing: {plan.timing_pairs} pairs of wrong codes (live code / never asked)")
         results["verify_timing"] = verify_timing(stack, plan.timing_pairs)
     say("sign-ins through chalice local (a fresh embedded AWS and chalice local)")

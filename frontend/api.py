@@ -1,6 +1,8 @@
 """A tiny client for the sign-in API: ``POST /otp`` (by email or phone), the session routes (``/token/refresh``,
 ``/token/revoke``, ``/signout``, ``GET /me``), a phone on the account (``/me/phone``), confirming it is you before
-such a change (``/reauthenticate``) and two-step verification (``/mfa/...``).
+such a change (``/reauthenticate``), two-step verification (``/mfa/...``), and the UI's part of the OpenID Connect
+provider: the login requests apps send people here with (``/oauth2/login``) and the apps a person let in
+(``/me/consents``).
 
 Contract: every call returns an :class:`ApiResult` and never raises for HTTP errors, unreachable servers or
 malformed answers, so the UI has exactly one shape to render. The API's own ``message`` is passed through
@@ -20,6 +22,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import quote, urlencode
 
 import requests
 
@@ -34,6 +37,8 @@ UNEXPECTED_ANSWER = "The sign-in service sent an unexpected answer. Please try a
 
 Channel = Literal["email", "phone"]  # how a sign-in code travels; also the body field that names the identifier
 SecondFactor = Literal["otp", "recovery_code"]  # the body field a second-factor code travels in
+# Why the UI turns an app's login request down: the person said no, or (prompt=none) nobody is signed in here.
+LoginError = Literal["access_denied", "login_required"]
 Method = Literal["GET", "POST", "DELETE"]
 
 
@@ -181,6 +186,38 @@ class OtpClient:
     def new_recovery_codes(self, access_token: str) -> ApiResult:
         """Replace the recovery codes (step-up, as :meth:`remove_totp`): 200 ``recovery_codes``."""
         return self._post("/mfa/recovery-codes", {}, access_token)
+
+    def login_request(self, challenge: str) -> ApiResult:
+        """What an app's login request asks for (no token: the page reads it before anyone signs in): 200
+        ``login_request`` with ``client`` (``client_id``, ``client_name``, ``first_party``), ``scopes``, ``prompt``,
+        ``login_hint`` and ``expires_at``; 400 ``login_challenge_invalid`` once it is unknown, used or expired."""
+        return self._send("GET", f"/oauth2/login?{urlencode({'login_challenge': challenge})}", None, None)
+
+    def accept_login(self, access_token: str, challenge: str, consent: bool = False) -> ApiResult:
+        """Let the app of ``challenge`` in as the person of this session; ``consent`` says the person agreed to
+        the scopes it asks for. 200 ``login_accepted`` with ``redirect_to`` (the app's redirect URI, to go to);
+        403 ``consent_required`` (``client``, ``scopes``: ask, then call again with ``consent``); 401
+        ``reauthentication_required`` (a fresh proof first, as for an account change); 403
+        ``mfa_enrollment_required``; 400 ``login_challenge_invalid``."""
+        body: dict[str, Any] = {"login_challenge": challenge}
+        if consent:
+            body["consent"] = True
+        return self._post("/oauth2/login", body, access_token)
+
+    def reject_login(self, challenge: str, error: LoginError = "access_denied") -> ApiResult:
+        """Turn the login request down: 200 ``login_rejected`` with ``redirect_to``, which takes the person back
+        to the app with ``error``; 400 ``login_challenge_invalid``."""
+        return self._post("/oauth2/login/reject", {"login_challenge": challenge, "error": error})
+
+    def consents(self, access_token: str) -> ApiResult:
+        """The apps the person let in: 200 ``consents`` with ``consents``, each ``client_id``, ``client_name``,
+        ``scopes`` and ``granted_at`` (epoch seconds)."""
+        return self._send("GET", "/me/consents", None, access_token)
+
+    def revoke_consent(self, access_token: str, client_id: str) -> ApiResult:
+        """Take an app's access away: 200 ``consent_revoked``; the API also ends that app's sessions of the
+        account."""
+        return self._send("DELETE", f"/me/consents/{quote(client_id, safe='')}", None, access_token)
 
     def _post(self, path: str, payload: Mapping[str, Any], access_token: str | None = None) -> ApiResult:
         return self._send("POST", path, payload, access_token)

@@ -1,6 +1,7 @@
 """The Streamlit UI of the sign-in service: its pages, chosen with ``st.navigation``, one module each in
 :mod:`frontend.views`: "Sign in" while signed out; "Account" once signed in, and "Admin" beside it for an account
-the API lets read the admin routes.
+the API lets read the admin routes. Opened with ``?login_challenge=`` (an app sent the person, OpenID Connect:
+:mod:`frontend.oidc`), the sign-in says which app it is for, and once signed in the app's page takes over.
 
 Run from the repository root with ``streamlit run frontend/server.py`` (``make run`` does), which serves this
 script with the middleware that gives each browser its session handle (see :mod:`frontend.handle`);
@@ -32,12 +33,13 @@ if _REPO_ROOT not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from frontend import flow, ui  # noqa: E402
+from frontend import flow, oidc, ui  # noqa: E402
 from frontend.state import ui as state  # noqa: E402
 from frontend.views import dev_inbox, pages  # noqa: E402
 
 
 def main() -> None:
+    oidc.arrive()  # first: it may prefill the sign-in form with the address the app expects
     ui.apply_field_values()
     current = state()
     ui.expire_block()

@@ -39,6 +39,12 @@ _HANDLE_CHARS = 43  # secrets.token_urlsafe(32): 256 bits in base64url without p
 # Paths the page's HTML is not served from: assets, the websocket, health checks. Only a page load issues a handle.
 _NOT_PAGES = ("/_stcore/", "/static/", "/media/", "/component/", "/app/static/", "/favicon")
 
+
+def page_load(scope: Mapping[str, Any]) -> bool:
+    """True for an ASGI request of the page itself (its HTML), not of an asset, the websocket or a health check."""
+    return scope["type"] == "http" and scope.get("method") == "GET" and not scope["path"].startswith(_NOT_PAGES)
+
+
 T = TypeVar("T")
 
 
@@ -85,7 +91,7 @@ class HandleCookie:
         self.app = app
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Callable[..., Any]) -> None:
-        if scope["type"] != "http" or scope.get("method") != "GET" or scope["path"].startswith(_NOT_PAGES):
+        if not page_load(scope):
             await self.app(scope, receive, send)
             return
         headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}

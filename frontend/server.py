@@ -1,5 +1,6 @@
 """What ``make run`` serves: the UI (frontend/app.py) as a Streamlit ASGI app, with the middleware that gives each
-browser the ``HttpOnly`` cookie of its session handle (:class:`frontend.handle.HandleCookie`).
+browser the ``HttpOnly`` cookie of its session handle (:class:`frontend.handle.HandleCookie`) and the one that
+forbids other sites to frame its pages (:class:`frontend.framing.NoFraming`).
 
 ``streamlit run frontend/server.py`` finds ``app`` and serves it; so does any ASGI server (``uvicorn
 frontend.server:app``) from the repository root.
@@ -16,6 +17,8 @@ if _REPO_ROOT not in sys.path:
 import streamlit as st  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
 
+from frontend.framing import NoFraming  # noqa: E402
 from frontend.handle import HandleCookie  # noqa: E402
 
-app = st.App(Path(__file__).with_name("app.py"), middleware=[Middleware(HandleCookie)])
+MIDDLEWARE = [Middleware(NoFraming), Middleware(HandleCookie)]
+app = st.App(Path(__file__).with_name("app.py"), middleware=MIDDLEWARE)

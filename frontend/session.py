@@ -88,13 +88,13 @@ class Account:
         aal = details.get("aal")
         return cls(
             email=email,
-            signed_in_at=_epoch(details.get("signed_in_at")),
-            access_token_expires_at=_epoch(details.get("access_token_expires_at")),
-            expires_at=_epoch(details.get("expires_at")),
+            signed_in_at=epoch(details.get("signed_in_at")),
+            access_token_expires_at=epoch(details.get("access_token_expires_at")),
+            expires_at=epoch(details.get("expires_at")),
             user_id=_text(data.get("user_id")),
             identifiers=tuple(_identifiers(identifiers if isinstance(identifiers, list) else [])),
-            created_at=_epoch(data.get("created_at")),
-            last_sign_in_at=_epoch(data.get("last_sign_in_at")),
+            created_at=epoch(data.get("created_at")),
+            last_sign_in_at=epoch(data.get("last_sign_in_at")),
             phone=phone,
             two_step=TwoStep.from_answer(data.get("mfa")),
             aal=aal if aal in (1, 2) and not isinstance(aal, bool) else None,
@@ -156,7 +156,8 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _epoch(value: object) -> int | None:
+def epoch(value: object) -> int | None:
+    """A time the API gave in epoch seconds, as whole seconds; ``None`` for anything else (zero, a flag, NaN)."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
         return None
     return int(value)

@@ -28,6 +28,8 @@ NoticeKind = Literal["success", "info", "warning", "error"]
 # Whether the API said this account may open the admin page: "factor" is an admin whose session lacks the second
 # factor the admin routes ask for (they are led to set one up or to use it).
 AdminStatus = Literal["no", "yes", "factor"]
+# How far an app's login request got (see LoginRequest).
+LoginStage = Literal["continue", "consent", "enroll", "paused"]
 TAB_KEY = "ui_tab"
 T = TypeVar("T")
 STATE_KEY = "ui_state"  # the UiState of a browser that sent no handle (AppTest, cookies off): this tab only
@@ -47,6 +49,16 @@ class SignIn:
     challenge: twostep.Challenge | None = None  # waiting for the second factor
 
 
+@dataclass(frozen=True)
+class ConnectedApp:
+    """An app the person let in (``GET /me/consents``): what it may see, and since when (epoch seconds)."""
+
+    client_id: str
+    name: str
+    scopes: tuple[str, ...]
+    granted_at: int | None
+
+
 @dataclass
 class AccountView:
     """What the account view has open while signed in."""
@@ -59,6 +71,29 @@ class AccountView:
     step_up: twostep.Change | None = None  # a change waiting for the person to confirm it is them
     confirm_remove_phone: bool = False  # "Remove phone" asked; the confirmation is on screen
     admin: AdminStatus | None = None  # None until /me was read
+    apps: tuple[ConnectedApp, ...] | None = None  # the apps the person let in; None until read (again)
+    apps_problem: str | None = None  # why they could not be read just now
+
+
+@dataclass
+class LoginRequest:
+    """An app's request to sign the person in (OpenID Connect): the ``login_challenge`` it sent them here with, what
+    ``GET /oauth2/login`` said about it, and how far the UI got.
+
+    ``stage``: "continue" lets the app in as soon as someone is signed in here (single sign-on included);
+    "consent" waits for the person to allow what the app asks for; "enroll" for them to set up two-step
+    verification, which the app asks for; "paused" for them to try again or go back (a failed answer, a
+    confirmation they cancelled). ``redirect_to`` is where the API said to go next (back to the app, with a code or
+    an error): the page goes there and forgets the request.
+    """
+
+    challenge: str = field(repr=False)
+    client_name: str = ""  # "" until the API named the app
+    scopes: tuple[str, ...] = ()
+    prompt: tuple[str, ...] = ()  # the app's OpenID Connect prompt values ("none", "login", ...)
+    stage: LoginStage = "continue"
+    redirect_to: str | None = field(default=None, repr=False)  # it carries the authorization code
+    accepted: bool = False  # redirect_to lets the app in (else it tells the app the person did not)
 
 
 @dataclass
@@ -74,7 +109,7 @@ class AdminView:
 @dataclass
 class UiState:
     """Everything one browser has going on: the session's tokens (in ``box``), the sign-in on its way or the
-    account view, and a 429's block."""
+    account view, a 429's block, and the login request of an app that sent the person here."""
 
     box: SessionBox = field(default_factory=SessionBox)
     sign_in: SignIn = field(default_factory=SignIn)
@@ -82,6 +117,7 @@ class UiState:
     admin: AdminView = field(default_factory=AdminView)
     name: str = ""  # who is signed in, as the page names them (the account's address, else its number)
     blocked_until: float | None = None  # clock.now() value until which a 429 forbids the primary actions
+    login: LoginRequest | None = None  # an app's login request this browser was sent here with
 
     def reset(self, sign_in: SignIn | None = None) -> None:
         """Forget the session and whatever was open, in place (other tabs hold this object too)."""
@@ -151,11 +187,15 @@ def forget() -> UiState:
     page on their next run, as a reload would.
     """
     state = ui()
+    login = state.login
     state.reset()
     found = browser_handle()
     if found is not None:
         STORE.forget(found)
-    return ui()
+    fresh = ui()
+    # An app's login request is the browser's, not the session's: signing in again, as anyone, continues it.
+    fresh.login = login
+    return fresh
 
 
 def tab() -> Tab:

@@ -35,9 +35,13 @@ INVALID_MFA_TOKEN = "invalid_mfa_token"
 FACTORS: tuple[api.SecondFactor, ...] = ("otp", "recovery_code")
 # The API names the authenticator factor "totp" in `factors`; its code travels in the field "otp".
 _FACTOR_NAMES: dict[str, api.SecondFactor] = {"totp": "otp", "recovery_code": "recovery_code"}
-# The calls that may answer reauthentication_required: the first two need the second factor itself, the phone
-# changes a recent proof of any kind (the second factor where the account has one, else a code).
-SensitiveAction = Literal["remove_totp", "new_recovery_codes", "add_phone", "link_phone", "remove_phone"]
+# The calls that may answer reauthentication_required: the two-step changes need the second factor itself, the
+# others a recent proof of any kind (the second factor where the account has one, else a code): the phone changes,
+# and letting an app in (POST /oauth2/login) when it asks for a fresh sign-in.
+SensitiveAction = Literal[
+    "remove_totp", "new_recovery_codes", "add_phone", "link_phone", "remove_phone", "accept_login"
+]
+TWO_STEP_CHANGES: frozenset[SensitiveAction] = frozenset({"remove_totp", "new_recovery_codes"})
 PHONE_CHANGES: frozenset[SensitiveAction] = frozenset({"add_phone", "link_phone", "remove_phone"})
 
 
@@ -108,7 +112,8 @@ class Change:
     """A sensitive call the API answered ``reauthentication_required``, kept as the person asked for it so that it
     is retried as asked once they have confirmed it is them.
 
-    ``number`` (E.164) and ``code`` (the code texted to it) are the call's arguments where it takes them.
+    ``number`` (E.164) and ``code`` (the code texted to it) are the call's arguments where it takes them, and so
+    are ``challenge`` (an app's login request) and ``consent`` (the person allowed what that app asks for).
     ``proof`` is how the person confirms: a code by mail or SMS, or, when ``None``, the second factor (a code from
     the authenticator app or a recovery code).
     """
@@ -117,6 +122,8 @@ class Change:
     number: str = ""
     code: str = field(default="", repr=False)
     proof: CodeProof | None = None
+    challenge: str = field(default="", repr=False)
+    consent: bool = False
 
 
 def recovery_codes(data: Mapping[str, Any]) -> tuple[str, ...]:

@@ -3,8 +3,9 @@ the API's answers, fixtures and what a person reads off the page.
 
 HTTP is faked at the ``requests`` level (``requests.post``, ``requests.get`` and ``requests.delete``; GETs to
 the local stack's moto server go to the dev inbox fake, everything else to the API fake; ``requests.request``, which
-the admin client uses, answers the page's question whether the account is an admin), so no network is used and the
-real client code (frontend/api.py, frontend/inbox.py) runs. Time is faked by replacing ``frontend.clock.now``.
+the admin client uses, answers the page's question whether the account is an admin; the connected apps the account
+view lists, ``/me/consents``, are answered apart too), so no network is used and the real client code
+(frontend/api.py, frontend/inbox.py) runs. Time is faked by replacing ``frontend.clock.now``.
 
 AppTest sends no cookies, so a page run keeps its state in its own session (``frontend.state.STATE_KEY``) unless a
 test gives it a browser handle (:func:`browser_with_handle`): then two AppTest runs with the same handle are two
@@ -155,6 +156,7 @@ INVALID_TOKEN = response(
 NOT_AN_ADMIN = response(403, {"message": "This is for the service's admins only.", "code": "admin_required"})
 SIGNED_OUT = response(200, {"message": "You are signed out.", "code": "signed_out"})
 SIGNED_OUT_EVERYWHERE = response(200, {"message": "You are signed out on every device.", "code": "signed_out"})
+NO_APPS = response(200, {"message": "No apps.", "code": "consents", "consents": []})
 
 
 @dataclass(frozen=True)
@@ -200,6 +202,10 @@ class FakeApi:
     admin_calls: list[str] = field(default_factory=list)
     inbox: Callable[[str], requests.Response] | None = None
     inbox_gets: list[str] = field(default_factory=list)
+    # /me/consents: the account view reads it whenever it shows, so it is answered from a queue of its own (an
+    # empty list when nothing is queued) and its calls are recorded apart: the other calls read as before apps.
+    apps: list[requests.Response] = field(default_factory=list)
+    apps_calls: list[Call] = field(default_factory=list)
     sessions: dict[str, str] = field(default_factory=dict)
     retired: set[str] = field(default_factory=set)
 
@@ -228,12 +234,20 @@ class FakeApi:
     ) -> requests.Response:
         return self._answer(Call("DELETE", url, None, dict(headers or {}), timeout))
 
+    def _apps(self, call: Call) -> requests.Response:
+        self.apps_calls.append(call)
+        if call.bearer in self.retired:
+            raise AssertionError(f"{call.method} {call.path} presented a token that an upgrade retired")
+        return self.apps.pop(0) if self.apps else NO_APPS
+
     def request(self, method: str, url: str, headers: dict[str, str] | None = None, **_: Any) -> requests.Response:
         """The admin client's calls: recorded apart, so the other calls read as they did before admins."""
         self.admin_calls.append(f"{method} {url.removeprefix(API_URL)}")
         return self.admin if self.admin is not None else NOT_AN_ADMIN  # a Response is falsy unless 2xx
 
     def _answer(self, call: Call) -> requests.Response:
+        if call.path.startswith("/me/consents"):
+            return self._apps(call)
         self.calls.append(call)
         presented = {call.bearer, (call.json or {}).get("refresh_token")}
         if presented & self.retired:

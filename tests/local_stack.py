@@ -43,6 +43,7 @@ class Stack:
     aws_port: int
     api_port: int
     ui_port: int
+    example_port: int
     lines: list[str] = field(default_factory=list)
 
     @property
@@ -56,6 +57,10 @@ class Stack:
     @property
     def ui_url(self) -> str:
         return f"http://127.0.0.1:{self.ui_port}"
+
+    @property
+    def example_url(self) -> str:
+        return f"http://127.0.0.1:{self.example_port}"
 
     def output(self) -> str:
         return "\n".join(self.lines)
@@ -75,8 +80,13 @@ def running_stack(extra_env: Mapping[str, str] | None = None, args: Sequence[str
 
     Raises RuntimeError with the stack's output if it does not come up in time.
     """
-    aws_port, api_port, ui_port = free_ports(3)
-    ports = {"AWS_PORT": str(aws_port), "API_PORT": str(api_port), "UI_PORT": str(ui_port)}
+    aws_port, api_port, ui_port, example_port = free_ports(4)
+    ports = {
+        "AWS_PORT": str(aws_port),
+        "API_PORT": str(api_port),
+        "UI_PORT": str(ui_port),
+        "EXAMPLE_PORT": str(example_port),
+    }
     state = {STATE_VARIABLE: str(Path(tempfile.mkdtemp(prefix="stack-state-")) / "state.json")}
     process = subprocess.Popen(
         [sys.executable, "-m", "tools.run_local", *args],
@@ -87,7 +97,7 @@ def running_stack(extra_env: Mapping[str, str] | None = None, args: Sequence[str
         stderr=subprocess.STDOUT,
         start_new_session=True,  # like a terminal's foreground job: Ctrl-C goes to this group
     )
-    stack = Stack(process, aws_port, api_port, ui_port)
+    stack = Stack(process, aws_port, api_port, ui_port, example_port)
     threading.Thread(target=_collect, args=(process, stack.lines), daemon=True).start()
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS

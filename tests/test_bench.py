@@ -10,11 +10,13 @@ import sys
 from typing import Any
 
 import pytest
+from chalice.test import Client
 
 from bench.events import LambdaContext, answer, proxy_event
-from bench.report import render
-from bench.run import overhead
-from tests.conftest import REPO_ROOT
+from bench.oidc import JSON, through
+from bench.report import APPLICATION_SIGN_IN, render
+from bench.run import CODE_EXCHANGES, Row, oidc_steps, overhead
+from tests.conftest import REPO_ROOT, code_in, sent_mails
 
 
 def run_module(*args: str, env: dict[str, str] | None = None) -> dict:
@@ -49,7 +51,7 @@ def test_a_cold_start_is_measured_in_a_fresh_process() -> None:
     figures = run_module(
         "bench.cold_start",
         "bench.minimal_app",
-        json.dumps({"action": "send_otp", "email": "cold@example.com"}),
+        json.dumps(proxy_event("POST", "/otp", {"action": "send_otp", "email": "cold@example.com"})),
         env={**os.environ, "BENCH_SPAWNED_AT": "0"},
     )
     assert figures["status"] == 200 and figures["aws_calls"] == []
@@ -77,6 +79,28 @@ def test_the_prototype_reference_answers_send_otp_with_one_put_item_and_one_send
     )
     assert (status, calls) == (200, ["dynamodb.PutItem", "ses.SendEmail"])
     sys.modules.pop("bench.prototype")
+
+
+def test_the_openid_connect_steps_the_bench_counts_get_the_answers_it_expects(client: Client) -> None:
+    # bench.run.oidc_calls runs these steps against the local stack, each expecting its status: a change of the
+    # flow's answers stops `make bench`. The same steps here, in process; the report names some rows.
+    call = through(client)
+
+    def sign_in(email: str) -> dict[str, Any]:
+        assert call("POST", "/otp", json.dumps({"action": "send_otp", "email": email}), JSON).status_code == 200
+        code = code_in([mail for mail in sent_mails() if mail["to"] == [email]][-1])
+        verified = call("POST", "/otp", json.dumps({"action": "verify_otp", "email": email, "otp": code}), JSON)
+        assert verified.status_code == 200, verified.json_body
+        return dict(verified.json_body)
+
+    def counted(name: str, action: Any, status: int) -> Row:
+        answered = action()
+        assert answered.status_code == status, (name, answered.status_code, answered.body)
+        return name, [], status
+
+    steps = [name for name, _, _ in oidc_steps(call, sign_in, counted, "test")]
+    assert len(steps) == len(set(steps)) == 14
+    assert set(CODE_EXCHANGES) | set(APPLICATION_SIGN_IN) <= set(steps)
 
 
 def test_docs_benchmarks_md_is_rendered_from_docs_benchmarks_json() -> None:

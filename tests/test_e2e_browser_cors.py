@@ -146,5 +146,5 @@ def test_a_page_of_another_origin_reads_only_the_public_documents(
         assert seen[refused] == {"error": "TypeError"}, (refused, seen[refused])  # "Failed to fetch"
     for public, code in (("jwks", "jwks"), ("discovery", "openid_configuration"), ("preflighted", "jwks")):
         assert (seen[public]["status"], seen[public]["body"]["code"]) == (200, code), (public, seen[public])
-    assert [key["kty"] for key in seen["jwks"]["body"]["keys"]] == ["EC"]
+    assert [key["kty"] for key in seen["jwks"]["body"]["keys"]] == ["EC", "RSA"]  # ES256 and RS256
     assert seen["discovery"]["body"]["jwks_uri"] == stack.api_url + "/.well-known/jwks.json"

@@ -196,6 +196,35 @@ def test_client_phone_reauthentication_and_two_step_calls(fake_api: FakeApi) -> 
     assert all(call.timeout == api.DEFAULT_TIMEOUT_SECONDS for call in fake_api.calls)
 
 
+def test_client_login_request_and_consent_calls(fake_api: FakeApi) -> None:
+    """The OpenID Connect routes the UI calls: method, path (the challenge and the client id encoded into the
+    URL), body and bearer; the login request is read and turned down without a token."""
+    client = api.OtpClient("http://x/")
+    calls: list[Callable[[], api.ApiResult]] = [
+        lambda: client.login_request("ch+1/=&x"),
+        lambda: client.accept_login(ACCESS_1, "ch-2"),
+        lambda: client.accept_login(ACCESS_1, "ch-2", consent=True),
+        lambda: client.reject_login("ch-3"),
+        lambda: client.reject_login("ch-4", "login_required"),
+        lambda: client.consents(ACCESS_1),
+        lambda: client.revoke_consent(ACCESS_1, "my app/1?"),
+    ]
+    fake_api.answers.extend(response(200, {"code": f"answer_{n}", "message": f"Answer {n}."}) for n in range(7))
+
+    results = [call() for call in calls]
+
+    assert [(result.status, result.code) for result in results] == [(200, f"answer_{n}") for n in range(7)]
+    assert [(call.method, call.url, call.json, call.bearer) for call in fake_api.calls] == [
+        ("GET", "http://x/oauth2/login?login_challenge=ch%2B1%2F%3D%26x", None, None),
+        ("POST", "http://x/oauth2/login", {"login_challenge": "ch-2"}, ACCESS_1),
+        ("POST", "http://x/oauth2/login", {"login_challenge": "ch-2", "consent": True}, ACCESS_1),
+        ("POST", "http://x/oauth2/login/reject", {"login_challenge": "ch-3", "error": "access_denied"}, None),
+        ("POST", "http://x/oauth2/login/reject", {"login_challenge": "ch-4", "error": "login_required"}, None),
+        ("GET", "http://x/me/consents", None, ACCESS_1),
+        ("DELETE", "http://x/me/consents/my%20app%2F1%3F", None, ACCESS_1),
+    ]
+
+
 def test_client_delete_never_raises(fake_api: FakeApi) -> None:
     client = api.OtpClient("http://x")
     fake_api.answers.extend(

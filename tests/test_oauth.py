@@ -7,7 +7,9 @@ OAuth 2.1 and OpenID Connect Core; tests/test_oauth_authlib.py runs the same flo
 from __future__ import annotations
 
 import base64
+import functools
 import json
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlencode
@@ -16,7 +18,9 @@ import pytest
 from chalice.test import Client
 
 from chalicelib import wiring
-from tests.conftest import FakeClock, override_settings
+from chalicelib.core.refusals import LoginChallengeInvalid
+from chalicelib.oauth.service import OAuthError
+from tests.conftest import FakeClock, SerializedClient, override_settings
 from tests.oauth_flow import (
     DEMO,
     DEMO_REDIRECT,
@@ -34,6 +38,33 @@ from tests.oauth_flow import (
 from tests.test_mfa_api import Person
 
 BOB = "bob@example.com"
+
+
+@pytest.fixture
+def concurrent(
+    client: Client, monkeypatch: pytest.MonkeyPatch, stage_env: dict[str, str]
+) -> Callable[[Callable[[], Any]], list[Any]]:
+    """Run a call of the service on 8 threads at once. In process, not through Chalice's test client, which swaps
+    ``os.environ`` per request (threads would leave it swapped); with the stage's settings pinned, and DynamoDB
+    applying one write to an item at a time, as it does (:class:`tests.conftest.SerializedClient`)."""
+    override_settings(monkeypatch, **stage_env)
+    dynamodb = SerializedClient(wiring.get_client("dynamodb"))
+    built = wiring.get_client
+
+    @functools.cache  # as wiring's own, which the client fixture's teardown clears
+    def serialized(service: str) -> Any:
+        return dynamodb if service == "dynamodb" else built(service)
+
+    monkeypatch.setattr(wiring, "get_client", serialized)
+    wiring.get_accounts.cache_clear()
+    wiring.get_sessions.cache_clear()
+    wiring.get_oauth.cache_clear()
+
+    def run(call: Callable[[], Any]) -> list[Any]:
+        with ThreadPoolExecutor(8) as pool:
+            return list(pool.map(lambda _: call(), range(8)))
+
+    return run
 
 
 @pytest.fixture
@@ -345,12 +376,21 @@ def test_a_first_party_client_skips_consent_and_a_third_party_one_asks_once(
     assert again.json_body["code"] == "consent_required"  # prompt=consent asks whatever is remembered
 
 
-def test_simultaneous_acceptances_of_one_challenge_issue_one_code(client: Client, alice: Person, token: str) -> None:
+def test_simultaneous_acceptances_of_one_challenge_issue_one_code(
+    client: Client, alice: Person, token: str, concurrent: Callable[[Callable[[], Any]], list[Any]]
+) -> None:
     challenge = demo(client).challenge_of()
-    with ThreadPoolExecutor(8) as pool:
-        answers = list(pool.map(lambda _: accept(alice, token, challenge), range(8)))
-    codes = sorted(answer.json_body["code"] for answer in answers)
-    assert codes == ["login_accepted"] + ["login_challenge_invalid"] * 7, codes
+    service, now = wiring.get_oauth(), int(alice.clock())
+    principal = wiring.get_sessions().authenticate(token, now)
+
+    def one() -> str:
+        try:
+            outcome = service.accept(principal, challenge, False, now)
+        except LoginChallengeInvalid:
+            return "login_challenge_invalid"
+        return "accepted" if isinstance(outcome, str) else "other"
+
+    assert sorted(concurrent(one)) == ["accepted"] + ["login_challenge_invalid"] * 7
 
 
 def test_declining_sends_access_denied(client: Client, alice: Person, token: str) -> None:
@@ -436,12 +476,23 @@ def test_a_code_works_once_and_its_second_redemption_ends_what_the_first_opened(
     assert alice.me(token).status_code == 200  # the person's own session is not the client's
 
 
-def test_simultaneous_redemptions_of_one_code_issue_tokens_once(client: Client, alice: Person, token: str) -> None:
+def test_simultaneous_redemptions_of_one_code_issue_tokens_once(
+    client: Client, alice: Person, token: str, concurrent: Callable[[Callable[[], Any]], list[Any]]
+) -> None:
     rp = demo(client)
     code = code_for(alice, rp, token)
-    with ThreadPoolExecutor(8) as pool:
-        answers = list(pool.map(lambda _: rp.redeem(code), range(8)))
-    assert sorted(answer.status_code for answer in answers) == [200] + [400] * 7
+    service, now = wiring.get_oauth(), int(alice.clock())
+    public = service.clients.get(DEMO)
+    assert public is not None
+    form = {"code": code, "code_verifier": rp.verifier, "redirect_uri": rp.redirect_uri}
+
+    def one() -> str:
+        try:
+            return "tokens" if service.grant_code(public, form, now)["access_token"] else "none"
+        except OAuthError as refused:
+            return refused.error
+
+    assert sorted(concurrent(one)) == ["invalid_grant"] * 7 + ["tokens"]
 
 
 def test_a_code_is_bound_to_its_verifier_client_and_redirect_uri(client: Client, alice: Person, token: str) -> None:

@@ -7,6 +7,7 @@ and checks that no process it started survives. Process bookkeeping reads /proc,
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import re
@@ -31,7 +32,7 @@ from tests.local_stack import (  # noqa: F401
 )
 from tools.embedded_aws import DEV_INBOX_PATH
 from tools.local_state import STATE_VARIABLE
-from tools.run_local import setting_overrides
+from tools.run_local import oauth_clients, setting_overrides
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table in /proc")
 
@@ -93,10 +94,10 @@ def child_running(stack: Stack, needle: str) -> int:
     return matches[0]
 
 
-def test_banner_lists_the_three_urls(stack: Stack) -> None:
+def test_banner_lists_the_urls(stack: Stack) -> None:
     output = stack.output()
 
-    for url in (stack.ui_url, stack.api_url, f"{stack.aws_url}{DEV_INBOX_PATH}"):
+    for url in (stack.ui_url, stack.api_url, stack.example_url, f"{stack.aws_url}{DEV_INBOX_PATH}"):
         assert url in output
 
 
@@ -114,13 +115,16 @@ def test_embedded_aws_is_provisioned(stack: Stack) -> None:
 
 def test_services_get_the_local_environment(stack: Stack) -> None:
     api_env = environ_of(child_running(stack, "tools.chalice_local"))
-    ui_env = environ_of(child_running(stack, "streamlit"))
+    ui_env = environ_of(child_running(stack, "frontend/server.py"))
+    example_env = environ_of(child_running(stack, "examples/streamlit_login/server.py"))
 
     assert api_env["AWS_ENDPOINT_URL"] == stack.aws_url
     assert (api_env["AWS_ACCESS_KEY_ID"], api_env["AWS_SECRET_ACCESS_KEY"]) == ("testing", "testing")
     assert "AWS_PROFILE" not in api_env
     assert ui_env["OTP_API_URL"] == stack.api_url
     assert ui_env["DEV_INBOX_URL"] == f"{stack.aws_url}{DEV_INBOX_PATH}"
+    # The example signs in with the API as its issuer, and names its own port in its redirect URI.
+    assert (example_env["OIDC_ISSUER"], example_env["EXAMPLE_PORT"]) == (stack.api_url, str(stack.example_port))
 
 
 def test_api_answers_json_4xx_to_an_invalid_body(stack: Stack) -> None:
@@ -165,16 +169,59 @@ def test_cors_follows_the_ui_port(stack: Stack) -> None:
     assert response.headers.get("Access-Control-Allow-Origin") == origin
 
 
-def test_ui_is_healthy(stack: Stack) -> None:
-    response = requests.get(f"{stack.ui_url}/_stcore/health", timeout=10)
+def test_the_example_app_is_sent_to_the_ui_in_use_to_sign_in(stack: Stack) -> None:
+    """The authorization endpoint takes the example client's redirect URI on the example's port (the local stage
+    lists 8502), and sends the person to the UI's port (the stage says 8501)."""
+    query = {
+        "client_id": "local-example",
+        "redirect_uri": f"{stack.example_url}/oauth2callback",
+        "response_type": "code",
+        "scope": "openid email",
+        "state": "state-1",
+        "code_challenge": base64.urlsafe_b64encode(hashlib.sha256(b"verifier" * 8).digest()).rstrip(b"=").decode(),
+        "code_challenge_method": "S256",
+    }
 
-    assert (response.status_code, response.text) == (200, "ok")
+    answer = requests.get(f"{stack.api_url}/oauth2/authorize", params=query, allow_redirects=False, timeout=30)
+
+    assert answer.status_code == 302, answer.text
+    assert answer.headers["Location"].startswith(f"{stack.ui_url}/?login_challenge=")
+
+
+def test_the_example_client_is_sent_back_to_the_example_port_in_use() -> None:
+    example = {
+        "client_id": "local-example",
+        "redirect_uris": ["http://127.0.0.1:8502/oauth2callback", "http://localhost:8502/oauth2callback"],
+        "post_logout_redirect_uris": ["http://127.0.0.1:8502/oauth2callback", "https://app.example.com/bye"],
+        "client_secret_sha256": "00ff",
+    }
+    demo = {"client_id": "local-demo", "redirect_uris": ["http://127.0.0.1/callback"]}
+
+    rewritten = json.loads(oauth_clients(json.dumps([demo, example]), 9123))
+
+    assert rewritten == [
+        demo,  # another client: as configured (a native client's loopback URIs match any port anyway)
+        {
+            **example,
+            "redirect_uris": ["http://127.0.0.1:9123/oauth2callback", "http://localhost:9123/oauth2callback"],
+            "post_logout_redirect_uris": ["http://127.0.0.1:9123/oauth2callback", "https://app.example.com/bye"],
+        },
+    ]
+    for odd in ("not json", '{"client_id": "local-example"}', ""):
+        assert oauth_clients(odd, 9123) == odd  # the API's own check of the setting says what is wrong
+
+
+def test_ui_and_example_are_healthy(stack: Stack) -> None:
+    for url in (stack.ui_url, stack.example_url):
+        response = requests.get(f"{url}/_stcore/health", timeout=10)
+
+        assert (response.status_code, response.text) == (200, "ok")
 
 
 def test_sigint_stops_every_process(stack: Stack) -> None:
     started = {(p.pid, p.start_time) for p in descendants(stack.process.pid)}
     sessions = {p.session for p in descendants(stack.process.pid)}
-    assert len(started) >= 3, "expected moto, chalice and streamlit"
+    assert len(started) >= 4, "expected moto, chalice and two streamlit servers"
 
     os.killpg(stack.process.pid, signal.SIGINT)
     status = stack.process.wait(STOP_TIMEOUT_SECONDS)
@@ -191,12 +238,17 @@ def test_sigint_stops_every_process(stack: Stack) -> None:
 
 
 def test_port_in_use_is_a_one_line_error() -> None:
-    aws_port, ui_port = free_ports(2)
+    aws_port, ui_port, example_port = free_ports(3)
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         api_port = busy.getsockname()[1]
-        ports = {"AWS_PORT": str(aws_port), "API_PORT": str(api_port), "UI_PORT": str(ui_port)}
+        ports = {
+            "AWS_PORT": str(aws_port),
+            "API_PORT": str(api_port),
+            "UI_PORT": str(ui_port),
+            "EXAMPLE_PORT": str(example_port),
+        }
         result = subprocess.run(
             [sys.executable, "-m", "tools.run_local"],
             cwd=REPO_ROOT,

@@ -7,7 +7,9 @@ Starts, in order, each in its own session so that stopping kills whatever it spa
   api  `chalice local --stage local` on http://127.0.0.1:$API_PORT (8000), its boto3 clients pointed
        at the embedded AWS through AWS_ENDPOINT_URL; the metrics of its access lines are put into the
        embedded AWS's CloudWatch (tools.emf_feed), as CloudWatch Logs extracts them in AWS;
-  ui   the Streamlit UI on http://127.0.0.1:$UI_PORT (8501), with OTP_API_URL and DEV_INBOX_URL.
+  ui   the Streamlit UI on http://127.0.0.1:$UI_PORT (8501), with OTP_API_URL and DEV_INBOX_URL;
+  app  the example app on http://127.0.0.1:$EXAMPLE_PORT (8502, examples/streamlit_login), which signs people
+       in with the API's OpenID Connect provider through Streamlit's own st.login().
 Ctrl-C, SIGTERM or SIGHUP stop everything. Nothing here touches a real AWS account: every AWS_*
 variable of the calling environment is replaced by fake credentials and the local endpoint.
 
@@ -20,6 +22,7 @@ import argparse
 import contextlib
 import ctypes
 import errno
+import json
 import os
 import signal
 import socket
@@ -28,6 +31,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -46,7 +50,9 @@ from tools.offline_aws import offline_aws_env
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 STAGE = "local"
-DEFAULT_PORTS = {"AWS_PORT": 4566, "API_PORT": 8000, "UI_PORT": 8501}
+DEFAULT_PORTS = {"AWS_PORT": 4566, "API_PORT": 8000, "UI_PORT": 8501, "EXAMPLE_PORT": 8502}
+# The local stage's client that examples/streamlit_login signs in as: its redirect URIs name the example's port.
+EXAMPLE_CLIENT_ID = "local-example"
 STARTUP_TIMEOUT_SECONDS = 90.0
 STOP_TIMEOUT_SECONDS = 10.0
 POLL_SECONDS = 0.25
@@ -71,10 +77,12 @@ class Ports:
     aws: int
     api: int
     ui: int
+    example: int
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Ports:
-        """Read AWS_PORT, API_PORT, UI_PORT (defaults 4566, 8000, 8501); StackError if invalid or equal."""
+        """Read AWS_PORT, API_PORT, UI_PORT, EXAMPLE_PORT (defaults 4566, 8000, 8501, 8502); StackError if invalid
+        or equal."""
         ports: dict[str, int] = {}
         for var, default in DEFAULT_PORTS.items():
             raw = env.get(var, "").strip() or str(default)
@@ -83,10 +91,10 @@ class Ports:
             ports[var] = int(raw)
         if len(set(ports.values())) < len(ports):
             raise StackError(f"the ports must differ: {', '.join(f'{k}={v}' for k, v in ports.items())}")
-        return cls(aws=ports["AWS_PORT"], api=ports["API_PORT"], ui=ports["UI_PORT"])
+        return cls(aws=ports["AWS_PORT"], api=ports["API_PORT"], ui=ports["UI_PORT"], example=ports["EXAMPLE_PORT"])
 
     def by_variable(self) -> dict[str, int]:
-        return {"AWS_PORT": self.aws, "API_PORT": self.api, "UI_PORT": self.ui}
+        return {"AWS_PORT": self.aws, "API_PORT": self.api, "UI_PORT": self.ui, "EXAMPLE_PORT": self.example}
 
 
 def ensure_port_free(port: int, variable: str) -> None:
@@ -111,6 +119,38 @@ def cors_origins(stage_env: Mapping[str, str], ui_port: int) -> str:
     configured = [o.strip() for o in stage_env.get("OTP_CORS_ORIGINS", "").split(",") if o.strip()]
     ui = [f"http://{HOST}:{ui_port}", f"http://localhost:{ui_port}"]
     return ",".join(dict.fromkeys(configured + ui))
+
+
+def oauth_clients(configured: str, example_port: int) -> str:
+    """The stage's OTP_OAUTH_CLIENTS with the example client's loopback URIs moved to ``example_port``.
+
+    The local stage lists them on the default port; ``make run EXAMPLE_PORT=...`` (and every test stack, on free
+    ports) serves the example elsewhere, and the provider only sends people back to a redirect URI it lists. A value
+    that is not the expected JSON array is passed on unchanged: the API's own check of the setting says what is
+    wrong with it.
+    """
+    try:
+        clients = json.loads(configured)
+    except ValueError:
+        return configured
+    if not isinstance(clients, list):
+        return configured
+    for client in clients:
+        if not isinstance(client, dict) or client.get("client_id") != EXAMPLE_CLIENT_ID:
+            continue
+        for key in ("redirect_uris", "post_logout_redirect_uris"):
+            uris = client.get(key)
+            if isinstance(uris, list):
+                client[key] = [_on_port(uri, example_port) if isinstance(uri, str) else uri for uri in uris]
+    return json.dumps(clients)
+
+
+def _on_port(uri: str, port: int) -> str:
+    """``uri`` on ``port`` if it is on this machine (127.0.0.1 or localhost), else as it is."""
+    parts = urllib.parse.urlsplit(uri)
+    if parts.hostname not in (HOST, "localhost"):
+        return uri
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.hostname}:{port}"))
 
 
 def become_subreaper() -> None:
@@ -261,6 +301,7 @@ class Stack:
         self.aws_url = f"http://{HOST}:{ports.aws}"
         self.api_url = f"http://{HOST}:{ports.api}"
         self.ui_url = f"http://{HOST}:{ports.ui}"
+        self.example_url = f"http://{HOST}:{ports.example}"
         # tools.embedded_aws.DEV_INBOX_PATH, spelled out: importing that module would load moto into this process.
         # A mismatch cannot pass unseen: start_aws waits for this URL to answer 200.
         self.inbox_url = f"{self.aws_url}/_dev/inbox"
@@ -278,13 +319,16 @@ class Stack:
         return child
 
     def start(self) -> None:
-        """Start and provision the embedded AWS, then the API and the UI; return once all three answer."""
+        """Start and provision the embedded AWS, then the API, the UI and the example app; return once all four
+        answer."""
         self.start_aws()
         api = self.launch_api()
         ui = self.launch_ui()
+        example = self.launch_example()
         self.await_api(api)
-        health = f"{self.ui_url}/_stcore/health"
-        wait_until_ready(ui, health, lambda status, body: status == 200 and body == b"ok", self.stop_requested)
+        for child, url in ((ui, self.ui_url), (example, self.example_url)):
+            health = f"{url}/_stcore/health"
+            wait_until_ready(child, health, lambda status, body: status == 200 and body == b"ok", self.stop_requested)
 
     def start_aws(self, module: str = "tools.embedded_aws") -> None:
         """Start the embedded AWS and provision it for the local stage; return once it is ready.
@@ -336,32 +380,33 @@ class Stack:
 
     def launch_ui(self) -> Child:
         """Start the Streamlit UI against the API and the dev inbox; do not wait for it."""
-        streamlit_options = {
-            "server.address": HOST,
-            "server.port": str(self.ports.ui),
-            "server.headless": "true",
-            "browser.gatherUsageStats": "false",
-            # The stack's banner names the UI's URL: Streamlit's own welcome and start-up notes are noise here.
-            "logger.hideWelcomeMessage": "true",
-            "logger.level": "warning",
-        }
-        ui_args = ["-m", "streamlit", "run", "frontend/server.py"]
-        ui_args += [arg for name, value in streamlit_options.items() for arg in (f"--{name}", value)]
         ui_env = {"OTP_API_URL": self.api_url, "DEV_INBOX_URL": self.inbox_url}
         # The API does not list the countries it texts: the phone picker offers the stage's own.
         countries = {**self.stage_env(), **setting_overrides(self.env)}.get("OTP_SMS_COUNTRIES")
         if countries is not None:
             ui_env["OTP_SMS_COUNTRIES"] = countries
-        return self._start("ui", "UI (streamlit)", ui_args, ui_env)
+        return self._start("ui", "UI (streamlit)", streamlit_args("frontend/server.py", self.ports.ui), ui_env)
+
+    def launch_example(self) -> Child:
+        """Start the example app, a relying party of the API's OpenID Connect provider; do not wait for it."""
+        example_env = {"OIDC_ISSUER": self.api_url, "EXAMPLE_PORT": str(self.ports.example)}
+        argv = streamlit_args("examples/streamlit_login/server.py", self.ports.example)
+        return self._start("app", "example app (streamlit)", argv, example_env)
 
     def _port_dependent_settings(self, stage_env: Mapping[str, str]) -> dict[str, str]:
         """Stage settings that name the local ports, recomputed for the ports in use.
 
         The local stage's config assumes the default ports; chalice local would apply it verbatim.
         """
-        settings = {"OTP_CORS_ORIGINS": cors_origins(stage_env, self.ports.ui)}
+        settings = {
+            "OTP_CORS_ORIGINS": cors_origins(stage_env, self.ports.ui),
+            # Where the authorization endpoint sends people to sign in: the UI's page, which takes the challenge.
+            "OTP_OAUTH_LOGIN_URL": f"{self.ui_url}/",
+        }
         if "OTP_TOKEN_ISSUER" in stage_env:  # the API itself issues the tokens
             settings["OTP_TOKEN_ISSUER"] = self.api_url
+        if "OTP_OAUTH_CLIENTS" in stage_env:
+            settings["OTP_OAUTH_CLIENTS"] = oauth_clients(stage_env["OTP_OAUTH_CLIENTS"], self.ports.example)
         return settings
 
     def _session(self) -> boto3.Session:
@@ -462,6 +507,20 @@ def install_stop_signals(stop: threading.Event) -> None:
         signal.signal(signum, request_stop)
 
 
+def streamlit_args(script: str, port: int) -> list[str]:
+    """``python`` arguments that serve ``script`` (from the repository root) with Streamlit on ``HOST:port``."""
+    options = {
+        "server.address": HOST,
+        "server.port": str(port),
+        "server.headless": "true",
+        "browser.gatherUsageStats": "false",
+        # The stack's banner names the URLs: Streamlit's own welcome and start-up notes are noise here.
+        "logger.hideWelcomeMessage": "true",
+        "logger.level": "warning",
+    }
+    return ["-m", "streamlit", "run", script, *(arg for name, value in options.items() for arg in (f"--{name}", value))]
+
+
 def setting_overrides(environ: Mapping[str, str]) -> dict[str, str]:
     """The service's settings (chalicelib/config.py) that ``environ`` gives, e.g. ``OTP_MFA=required make run``:
     they win over the local stage's own in .chalice/config.json."""
@@ -475,6 +534,7 @@ def print_banner(stack: Stack, started: float) -> None:
     say(f"local stack is up after {time.monotonic() - started:.1f} s (Ctrl-C stops it):")
     say(f"  UI   {stack.ui_url}")
     say(f"  API  {stack.api_url}")
+    say(f"  App  {stack.example_url}  (an example app that signs in with the UI, through OpenID Connect)")
     say(f"  AWS  {stack.aws_url}  (captured mail: {stack.inbox_url})")
     if stack.state is not None:
         say(f"  data kept across restarts in {stack.state}; make run FRESH=1 starts empty")
@@ -553,10 +613,12 @@ def headless_stack(
     `aws_module` (a wrapper of tools.embedded_aws) as the embedded AWS. Raises StackError if a service does not
     come up.
     """
-    aws_port, api_port, ui_port = free_ports(3)  # the UI port only shapes the CORS origins
+    # The UI's and the example's ports only shape the settings that name them (CORS origins, the login page, the
+    # example client's redirect URIs).
+    aws_port, api_port, ui_port, example_port = free_ports(4)
     env = offline_aws_env(os.environ, f"http://{HOST}:{aws_port}")
     env["PYTHONUNBUFFERED"] = "1"
-    stack = Stack(Ports(aws_port, api_port, ui_port), env, threading.Event(), echo=echo)
+    stack = Stack(Ports(aws_port, api_port, ui_port, example_port), env, threading.Event(), echo=echo)
     try:
         stack.start_aws(aws_module)
         stack.await_api(stack.launch_api(api_settings))

@@ -1,5 +1,5 @@
-"""The "Account" page: who is signed in and until when, the account's phone and two-step verification (each a
-module of its own), and signing out.
+"""The "Account" page: who is signed in and until when, the account's phone, two-step verification and the apps it
+let in (each a module of its own), and signing out.
 
 The details re-render every few seconds (a fragment), which also renews the access token shortly before it
 expires: a tab left open keeps a usable session until the session itself ends. A tab that finds a session already
@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from frontend import flow, ui
+from frontend import flow, oidc, ui
 from frontend.session import Account
 from frontend.state import ui as state
-from frontend.views import account_phone, account_two_step
+from frontend.views import account_apps, account_phone, account_two_step
 
 # How often the details re-render (and check whether the access token needs renewing). Well below the renewal
 # margin, which is at least 30 s (half the shortest access token lifetime the API allows).
@@ -91,6 +91,7 @@ def render() -> None:
     current = state()
     blocked = ui.blocked()
     st.title("Your account")
+    ui.show_notice(oidc.PLACE)  # an app's login request that could not go on: why
     _details()
     account = flow.current_account()
     if account is not None:
@@ -104,6 +105,8 @@ def render() -> None:
             "authenticator app above.",
             icon=":material/admin_panel_settings:",
         )
+    if account is not None:
+        account_apps.render()
     st.divider()
     left, right = st.columns(2)
     left.button(

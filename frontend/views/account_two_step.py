@@ -135,7 +135,7 @@ def render(two_step: TwoStep | None, blocked: bool) -> None:
     if view.recovery_codes:
         ui.show_notice(PLACE)
         _render_recovery_codes(view.recovery_codes)
-    elif change is not None and change.action not in twostep.PHONE_CHANGES:
+    elif change is not None and change.action in twostep.TWO_STEP_CHANGES:
         step_up.render(change, blocked)
     elif view.enrollment is not None:
         _render_enrollment(view.enrollment, blocked)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from frontend import api, clock, flow, phone, twostep, ui
+from frontend import api, clock, flow, oidc, phone, twostep, ui
 from frontend.state import SignIn
 from frontend.state import ui as state
 
@@ -283,10 +283,14 @@ def _render_second_factor(sign_in: SignIn, challenge: twostep.Challenge, blocked
 
 def render() -> None:
     """The page: the step the sign-in is at, in a card."""
-    sign_in = state().sign_in
+    current = state()
+    sign_in = current.sign_in
     blocked = ui.blocked()
     st.title("Sign in")
     with st.container(border=True):
+        if current.login is not None:
+            st.markdown(f":material/apps: Sign in to continue to **{ui.escape(oidc.app_name(current.login))}**")
+        ui.show_notice(oidc.PLACE)
         if sign_in.step == "start":
             st.caption("No password needed: enter your email address or phone number and we send you a one-time code.")
         ui.show_notice(flow.START)

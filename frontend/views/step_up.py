@@ -1,6 +1,6 @@
 """Account changes the API wants a recent proof for (a phone added or removed, two-step verification turned off,
-new recovery codes), and the prompt that asks the person to confirm it is them, shown beside the change that
-asked for it.
+new recovery codes), letting an app in when it asks for a fresh sign-in, and the prompt that asks the person to
+confirm it is them, shown beside the change that asked for it.
 
 A change is made at once when the API allows it; when it answers ``reauthentication_required`` the prompt opens:
 a code sent to the account's own address or number (a button sends it, a field takes it), or the second factor.
@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import streamlit as st
 
-from frontend import api, clock, flow, phone, renewal, twostep, ui
+from frontend import api, clock, flow, oidc, phone, renewal, twostep, ui
 from frontend.state import ui as state
 from frontend.views.sign_in import factor_picker, second_factor_field
 
@@ -38,6 +38,7 @@ def change_call(change: twostep.Change) -> renewal.Call:
         "add_phone": lambda token: client.add_phone(token, change.number),
         "link_phone": lambda token: client.link_phone(token, change.number, change.code),
         "remove_phone": client.remove_phone,
+        "accept_login": lambda token: client.accept_login(token, change.challenge, change.consent),
     }
     return calls[change.action]
 
@@ -61,6 +62,9 @@ def finish(change: twostep.Change, outcome: twostep.StepUpOutcome, place: str, f
             ui.notify("warning", result.message, PLACE)
         return
     current.account.step_up = None  # any proof is spent: what follows is the change's own answer
+    if change.action == "accept_login":
+        oidc.answered(result)
+        return
     if not result.ok:
         ui.fail(result, place, field)
         return
@@ -87,14 +91,14 @@ def finish(change: twostep.Change, outcome: twostep.StepUpOutcome, place: str, f
 def _ask_for_proof(change: twostep.Change) -> None:
     """Open the prompt for ``change`` that asks the person to confirm it is them.
 
-    Two-step changes need the second factor itself, and so does every change on an account with an authenticator
-    app; any other account confirms with a code sent to its own address, else its number. That is the API's own
-    default, named here so that the button can say where the code goes.
+    Two-step changes need the second factor itself, and so does every change (or app) on an account with an
+    authenticator app; any other account confirms with a code sent to its own address, else its number. That is the
+    API's own default, named here so that the button can say where the code goes.
     """
     current = state()
     account = flow.current_account()
     two_step = account.two_step if account is not None else None
-    by_second_factor = change.action not in twostep.PHONE_CHANGES or (two_step is not None and two_step.totp)
+    by_second_factor = change.action in twostep.TWO_STEP_CHANGES or (two_step is not None and two_step.totp)
     own = current.name  # the account's name once /me was read: its address, else its number
     proof = None if by_second_factor else twostep.CodeProof("phone" if own.startswith("+") else "email", ui.shown(own))
     current.account.step_up = replace(change, proof=proof)
@@ -180,12 +184,18 @@ def _on_step_up() -> None:
 
 
 def _place_of(change: twostep.Change) -> str:
-    """Where the outcome of ``change`` shows once proven: in its own part of the account view."""
+    """Where the outcome of ``change`` shows once proven: in its own part of the account view, or on the page of
+    the app's login request."""
+    if change.action == "accept_login":
+        return oidc.PLACE
     return "phone" if change.action in twostep.PHONE_CHANGES else "two_step"
 
 
 def _on_cancel() -> None:
     current = state()
+    change = current.account.step_up
+    if change is not None and change.action == "accept_login":
+        oidc.pause()  # the page asks whether to try again or go back to the app
     current.account.step_up = None
     current.account.confirm_remove_phone = False
     ui.clear_notice()
@@ -195,6 +205,8 @@ def _what(change: twostep.Change) -> str:
     """What ``change`` does, as the prompt's sentence says it ("To ..., first confirm it is you")."""
     if change.action in ("add_phone", "link_phone"):
         return f"add **{ui.escape(phone.international(change.number))}** to your account"
+    if change.action == "accept_login":
+        return f"continue to **{ui.escape(oidc.app_name(state().login))}**"
     return {
         "remove_phone": "remove this phone from your account",
         "remove_totp": "remove your authenticator",
