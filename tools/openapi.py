@@ -73,7 +73,7 @@ RETRY_AFTER = {"type": "integer", "minimum": 1, "description": "seconds to wait 
 class Handed(NamedTuple):
     """What a view hands over for a request of one method: how it answers, and whether that method is served."""
 
-    kind: str  # JSON, CLIENT or BROWSER
+    kind: str  # JSON_ANSWERS, CLIENT or BROWSER
     serves: bool
 
 
@@ -299,9 +299,9 @@ TOKEN_REQUIRED = Reply(400, "invalid_request", "no token")
 CLIENT_ENDPOINT = (*FORM_ERRORS, *CLIENT_AUTHENTICATION, wrong_method("POST"), *CLIENT_FAILURES)
 PAGES = (Reply(405, errors.METHOD_NOT_ALLOWED.code, "a method the endpoint does not serve"), *PAGE_FAILURES)
 CLIENT_AUTH = (
-    "The client authenticates as it registered (RFC 6749 2.3.1): HTTP Basic with its client_id and secret, each "
-    "form-encoded first (client_secret_basic), or client_id and client_secret in the form (client_secret_post), "
-    "never both; a public client (none) gives its client_id in the form."
+    "A confidential client authenticates (RFC 6749 2.3.1) with HTTP Basic, its client_id and secret each "
+    "form-encoded first (client_secret_basic), or with client_id and client_secret in the form "
+    "(client_secret_post), never both; a public client (none) gives its client_id in the form."
 )
 AUTHORIZE_PARAMETERS = (
     query("response_type", {"const": "code"}, "the authorization code flow, the only one", required=True),
@@ -328,7 +328,7 @@ AUTHORIZE_PARAMETERS = (
     query("code_challenge_method", {"const": requests.S256}, "S256 only", required=True),
     query("nonce", {"type": "string", "maxLength": requests.MAX_NONCE_CHARS}, "returned in the ID token"),
     query("prompt", STRING, "none alone, or any of login, consent and select_account (space-separated)"),
-    query("max_age", {"type": "integer", "minimum": 0}, "seconds since the last proof that a sign-in may be"),
+    query("max_age", {"type": "integer", "minimum": 0}, "the most seconds since the person last proved who they are"),
     query("login_hint", {"type": "string", "maxLength": requests.MAX_HINT_CHARS}, "an address, shown pre-filled"),
     query("acr_values", STRING, f"{requests.AAL2} asks for two factors"),
     query("response_mode", {"const": "query"}, "query only"),
@@ -720,7 +720,7 @@ OPERATIONS: dict[tuple[str, str], Described] = {
                 wrong_method("GET", "POST"),
                 *CLIENT_FAILURES,
             ),
-            needs="an access token: a client's (its scopes decide the claims) or the person's own (every claim)",
+            needs="an OpenID Connect client (its scopes decide the claims) or of the person's own (every claim)",
         )
         for method in ("GET", "POST")
     },
