@@ -19,7 +19,7 @@ from chalice.test import Client
 
 from chalicelib import wiring
 from chalicelib.core.refusals import LoginChallengeInvalid
-from chalicelib.oauth.service import OAuthError
+from chalicelib.oauth.service import OAuthError, Redirect
 from tests.conftest import FakeClock, SerializedClient, override_settings
 from tests.oauth_flow import (
     DEMO,
@@ -388,7 +388,7 @@ def test_simultaneous_acceptances_of_one_challenge_issue_one_code(
             outcome = service.accept(principal, challenge, False, now)
         except LoginChallengeInvalid:
             return "login_challenge_invalid"
-        return "accepted" if isinstance(outcome, str) else "other"
+        return "accepted" if isinstance(outcome, Redirect) else "other"
 
     assert sorted(concurrent(one)) == ["accepted"] + ["login_challenge_invalid"] * 7
 
@@ -763,3 +763,24 @@ def test_when_storage_fails_the_code_is_not_spent(
     monkeypatch.undo()
     monkeypatch.setattr(wiring, "CLOCK", clock)
     assert rp.redeem(code).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "query", "content_type"),
+    [("POST", "", "application/json"), ("POST", "", "text/plain"), ("GET", "?state=a&state=b", "")],
+)
+def test_a_logout_request_that_is_not_well_formed_is_a_400_page(
+    client: Client, method: str, query: str, content_type: str
+) -> None:
+    answer = client.http.request(method, f"/oauth2/logout{query}", headers={"Content-Type": content_type}, body=b"{}")
+    assert answer.status_code == 400 and answer.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert "<small>invalid_request</small>" in answer.body.decode()
+
+
+def test_the_answers_name_the_client_whatever_port_its_loopback_redirect_took(
+    client: Client, alice: Person, token: str
+) -> None:
+    accepted = accept(alice, token, demo(client).challenge_of())
+    assert accepted.json_body["message"] == "You are signed in to Local demo."
+    declined = alice.post("/oauth2/login/reject", {"login_challenge": demo(client).challenge_of()})
+    assert declined.json_body["message"] == "Local demo was told you did not sign in."

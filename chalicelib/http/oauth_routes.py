@@ -253,7 +253,7 @@ def accept(exchange: Exchange, principal: Principal) -> Answer:
         return errors.CONSENT_REQUIRED.answer(
             {"client": _client_card(outcome.client), "scopes": list(outcome.scopes)}, client=outcome.client.name
         )
-    return errors.LOGIN_ACCEPTED.answer({"redirect_to": outcome}, client=_client_name(service, outcome))
+    return errors.LOGIN_ACCEPTED.answer({"redirect_to": outcome.location}, client=outcome.client_name)
 
 
 def reject(exchange: Exchange) -> Answer:
@@ -262,9 +262,8 @@ def reject(exchange: Exchange) -> Answer:
     error = body.get("error", "access_denied")
     if error not in LOGIN_ERRORS:
         raise errors.INVALID_LOGIN_ERROR.error()
-    service = wiring.get_oauth()
-    location = service.reject(body.get("login_challenge"), error, wiring.now())
-    return errors.LOGIN_REJECTED.answer({"redirect_to": location}, client=_client_name(service, location))
+    back = wiring.get_oauth().reject(body.get("login_challenge"), error, wiring.now())
+    return errors.LOGIN_REJECTED.answer({"redirect_to": back.location}, client=back.client_name)
 
 
 def consents(exchange: Exchange, principal: Principal) -> Answer:
@@ -284,14 +283,6 @@ def withdraw(client_id: str) -> Callable[[Exchange, Principal], Answer]:
 
 def _client_card(client: declared.Client) -> dict[str, Any]:
     return {"client_id": client.client_id, "client_name": client.name, "first_party": client.first_party}
-
-
-def _client_name(service: Any, location: str) -> str:
-    """The name of the client whose redirect URI ``location`` is (for the answer's words only)."""
-    for client in service.clients:
-        if any(location.startswith(uri.split("?")[0]) for uri in client.redirect_uris):
-            return str(client.name)
-    return "The application"
 
 
 # -- parsing -------------------------------------------------------------------------------------------------
@@ -372,6 +363,9 @@ def _browser_answer(
         if request.method not in methods:
             return _page(exchange, started, 405, errors.METHOD_NOT_ALLOWED.code, f"Use {' or '.join(methods)}.")
         return handler(exchange, started)
+    except OAuthError as error:  # a request that is not well formed: said on a page, as any other refusal here
+        exchange.log["reason"] = error.description
+        return _page(exchange, started, 400, error.error, error.description)
     except Exception as error:  # never a stack trace to a browser
         return _page(exchange, started, *_failure(error))
 

@@ -74,6 +74,13 @@ class ConsentNeeded(NamedTuple):
     scopes: tuple[str, ...]
 
 
+class Redirect(NamedTuple):
+    """Where the browser goes back to, and the name of the client that is there."""
+
+    location: str
+    client_name: str
+
+
 class Settings(NamedTuple):
     issuer: str
     login_url: str
@@ -124,7 +131,7 @@ class OAuthService:
             raise LoginChallengeInvalid()
         return request, client
 
-    def accept(self, principal: Principal, challenge: object, consent: bool, now: int) -> str | ConsentNeeded:
+    def accept(self, principal: Principal, challenge: object, consent: bool, now: int) -> Redirect | ConsentNeeded:
         """Accept a login challenge for the signed-in ``principal``: where to send the person next (the client's
         redirect URI with a code, or with an error under ``prompt=none``), or the consent still needed.
 
@@ -192,11 +199,11 @@ class OAuthService:
         code = ".".join((CODE_VERSION, ref.id, code_secret, mode, nonce, code_tag))
         return self._answer(request, {"code": code})
 
-    def reject(self, challenge: object, error: str, now: int) -> str:
+    def reject(self, challenge: object, error: str, now: int) -> Redirect:
         """Spend a challenge without a sign-in: the client's redirect URI with ``error``."""
         return self._refuse(challenge, error, now)
 
-    def _refuse(self, challenge: object, error: str, now: int) -> str:
+    def _refuse(self, challenge: object, error: str, now: int) -> Redirect:
         request = (
             self._store.spend(self._challenge_key(challenge), now) if _CHALLENGE.fullmatch(str(challenge)) else None
         )
@@ -204,9 +211,11 @@ class OAuthService:
             raise LoginChallengeInvalid()
         return self._answer(request, {"error": error})
 
-    def _answer(self, request: LoginRequest, parameters: dict[str, str]) -> str:
+    def _answer(self, request: LoginRequest, parameters: dict[str, str]) -> Redirect:
         """The authorization response at the request's redirect URI, with its state and this issuer (RFC 9207)."""
-        return with_parameters(request.redirect_uri, {**parameters, "state": request.state, "iss": self.issuer})
+        location = with_parameters(request.redirect_uri, {**parameters, "state": request.state, "iss": self.issuer})
+        client = self.clients.get(request.client_id)
+        return Redirect(location, client.name if client else request.client_id)
 
     def error_redirect(self, redirect_uri: str, error: str, description: str, state: str | None) -> str:
         return with_parameters(
