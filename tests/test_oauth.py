@@ -636,6 +636,14 @@ def test_revoking_a_refresh_token_ends_its_session_and_only_for_its_client(
     assert demo(client).form("/oauth2/revoke", {}).json_body["error"] == "invalid_request"
 
 
+def test_revoking_a_refresh_token_rotated_out_ends_nothing(client: Client, alice: Person, token: str) -> None:
+    rp = demo(client)
+    tokens = signed_in_client(alice, rp, token)
+    renewed = rp.token({"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}).json_body
+    assert rp.form("/oauth2/revoke", {"token": tokens["refresh_token"]}).status_code == 200
+    assert userinfo(client, renewed["access_token"]).status_code == 200  # as /token/revoke: not a current token
+
+
 def test_revoking_an_access_token_ends_its_session(client: Client, alice: Person, token: str) -> None:
     tokens = signed_in_client(alice, example(client), token)
     assert example(client).form("/oauth2/revoke", {"token": tokens["access_token"]}).status_code == 200

@@ -347,7 +347,7 @@ def _client(exchange: Exchange, form: dict[str, str], service: Any) -> declared.
     if not client_id:
         raise OAuthError("invalid_client", "the client must say who it is", 401)
     exchange.log["client_id"] = client_id if service.clients.get(client_id) else "unknown"
-    return service.authenticate_client(client_id, secret, basic)
+    return service.authenticate_client(client_id, secret)
 
 
 # -- answers -------------------------------------------------------------------------------------------------

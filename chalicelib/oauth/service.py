@@ -227,7 +227,7 @@ class OAuthService:
 
     # -- the token endpoint ---------------------------------------------------------------------------------------
 
-    def authenticate_client(self, client_id: str | None, secret: str | None, basic: bool) -> Client:
+    def authenticate_client(self, client_id: str | None, secret: str | None) -> Client:
         """The client a token request comes from (RFC 6749 2.3): a confidential one must prove its secret by
         ``client_secret_basic`` or ``client_secret_post``; a public one names itself and proves nothing here."""
         client = self.clients.get(client_id)
@@ -351,10 +351,22 @@ class OAuthService:
         return id_tokens.claims_of(principal.account, scopes)
 
     def revoke(self, client: Client, token: str, now: int) -> None:
-        """RFC 7009: end the session of a refresh or access token issued to ``client``; anything else is ignored."""
-        session = self._session_of(token, now)
-        if session is not None and session[1] == client.client_id:
-            self._accounts.revoke(session[0].home, session[0].nonce)
+        """RFC 7009: end the session of a current refresh token or a valid access token issued to ``client``;
+        anything else (another client's token, a refresh token already rotated out) is ignored, as RFC 7009 2.2 says
+        of an invalid token."""
+        try:
+            ref, tag = self._sessions.refresh_token_session(token)
+        except SessionRejected:
+            try:
+                principal = self._sessions.authenticate(token, now)
+            except SessionRejected:
+                return
+            if principal.session.client == client.client_id:
+                self._accounts.revoke(principal.ref.home, principal.ref.nonce)
+            return
+        found = self._accounts.find(ref.home, ref.nonce, now)
+        if found is not None and found[1].client == client.client_id:
+            self._accounts.revoke(ref.home, ref.nonce, presented=tag)  # only while the token is a current one
 
     def introspect(self, token: str, now: int) -> dict[str, Any]:
         """RFC 7662: whether an access token is active (genuine, unexpired, its session live), and its claims."""
@@ -378,19 +390,6 @@ class OAuthService:
         if session.client:
             answer.update(client_id=session.client, scope=session.scope)
         return answer
-
-    def _session_of(self, token: str, now: int) -> tuple[SessionRef, str] | None:
-        """The session of a refresh token (genuine) or of an access token (valid), and its client."""
-        try:
-            ref, _ = self._sessions.refresh_token_session(token)
-        except SessionRejected:
-            try:
-                principal = self._sessions.authenticate(token, now)
-            except SessionRejected:
-                return None
-            return principal.ref, principal.session.client
-        found = self._accounts.find(ref.home, ref.nonce, now)
-        return None if found is None else (ref, found[1].client)
 
     def hint(self, hint: str, client_id: str | None) -> id_tokens.Hint | None:
         """What an ``id_token_hint`` names, if it is an ID token of this service (for ``client_id``, when given)."""
