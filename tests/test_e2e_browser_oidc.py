@@ -69,6 +69,8 @@ def allow(page: Any, name: str) -> None:
     expect(main).to_contain_text("know it is you")
     expect(main).to_contain_text("see your email address")
     screenshot(page, name)
+    if name == "e2e-oidc-consent":
+        screenshot(page, "consent", docs=True)  # the README's picture of signing in to an app
     press(page, "Allow")
 
 

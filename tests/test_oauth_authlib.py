@@ -10,13 +10,14 @@ requests are exactly what authlib sends. The issuer is https, as RFC 8414 requir
 from __future__ import annotations
 
 import time
+import warnings
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 import requests
+from authlib.deprecate import AuthlibDeprecationWarning
 from authlib.integrations.requests_client import OAuth2Session
-from authlib.jose import JsonWebKey, jwt
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
 from authlib.oauth2.rfc9068 import JWTBearerTokenValidator
 from authlib.oidc.core import CodeIDToken
@@ -27,7 +28,11 @@ from tests.conftest import FakeClock, override_settings
 from tests.oauth_flow import DEMO, EXAMPLE, EXAMPLE_REDIRECT, EXAMPLE_SECRET, query_of
 from tests.test_mfa_api import Person
 
-# authlib.jose is deprecated for joserfc, but its CodeIDToken (nonce, at_hash, azp, auth_time) is what validates here.
+# authlib.jose is deprecated for joserfc, but with its CodeIDToken (nonce, at_hash, azp, auth_time) it is what
+# validates an ID token in authlib's own OpenID Connect client.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", AuthlibDeprecationWarning)
+    from authlib.jose import JsonWebKey, jwt
 pytestmark = pytest.mark.filterwarnings("ignore::authlib.deprecate.AuthlibDeprecationWarning")
 ISSUER = "https://signin.example.com"
 REDIRECT = "http://127.0.0.1:49152/callback"  # a native app's loopback, on a port of the system's choosing
