@@ -553,14 +553,17 @@ class AccountStore:
         # Refused with this very tag in place: botocore retried a write that had landed.
         return done or read_string(_entries(item).get(nonce, {}), "h") == tag
 
-    def revoke(self, key: str, nonce: str, presented: str | None = None) -> None:
-        """End one session; with ``presented``, only if that refresh tag is one of its current ones."""
+    def revoke(self, key: str, nonce: str, presented: str | None = None, client: str | None = None) -> None:
+        """End one session; with ``presented``, only if that refresh tag is one of its current ones; with ``client``,
+        only if it is that OpenID Connect client's session."""
         update = Update()
+        field = _fields(update, nonce)
         if presented is None:
             update.require(f"attribute_exists({update.name(SESSIONS, nonce)})")
         else:
-            field = _fields(update, nonce)
             update.require(f"{field('h')} = {update.value(presented)} OR {field('hp')} = {update.value(presented)}")
+        if client is not None:
+            update.require(f"{field(SESSION_CLIENT)} = {update.value(client)}")
         update.remove(SESSIONS, nonce)
         self._conditional(key, update, "NONE")
 

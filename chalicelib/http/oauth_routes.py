@@ -157,13 +157,19 @@ def revoke(request: Request) -> Response:
 
 
 def _revoke(exchange: Exchange) -> Answer:
+    service, client, token = _about_a_token(exchange)
+    service.revoke(client, token, wiring.now())
+    return 200, {}  # RFC 7009 2.2: the same answer whether or not there was anything to revoke
+
+
+def _about_a_token(exchange: Exchange) -> tuple[Any, declared.Client, str]:
+    """The service, the authenticated client and the ``token`` of a revocation or introspection request."""
     form = _single_form(exchange)
     service = wiring.get_oauth()
     client = _client(exchange, form, service)
     if not form.get("token"):
         raise OAuthError("invalid_request", "token is required")
-    service.revoke(client, form["token"], wiring.now())
-    return 200, {}  # RFC 7009 2.2: the same answer whether or not there was anything to revoke
+    return service, client, form["token"]
 
 
 def introspect(request: Request) -> Response:
@@ -172,14 +178,10 @@ def introspect(request: Request) -> Response:
 
 
 def _introspect(exchange: Exchange) -> Answer:
-    form = _single_form(exchange)
-    service = wiring.get_oauth()
-    client = _client(exchange, form, service)
+    service, client, token = _about_a_token(exchange)
     if client.public:
         raise OAuthError("invalid_client", "introspection is for confidential clients", 401)
-    if not form.get("token"):
-        raise OAuthError("invalid_request", "token is required")
-    return 200, service.introspect(form["token"], wiring.now())
+    return 200, service.introspect(token, wiring.now())
 
 
 def openid_configuration(exchange: Exchange) -> Answer:

@@ -364,9 +364,8 @@ class OAuthService:
             if principal.session.client == client.client_id:
                 self._accounts.revoke(principal.ref.home, principal.ref.nonce)
             return
-        found = self._accounts.find(ref.home, ref.nonce, now)
-        if found is not None and found[1].client == client.client_id:
-            self._accounts.revoke(ref.home, ref.nonce, presented=tag)  # only while the token is a current one
+        # One write, whose condition is the rule: a current refresh token of this client's session.
+        self._accounts.revoke(ref.home, ref.nonce, presented=tag, client=client.client_id)
 
     def introspect(self, token: str, now: int) -> dict[str, Any]:
         """RFC 7662: whether an access token is active (genuine, unexpired, its session live), and its claims."""
