@@ -15,8 +15,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jwt.algorithms import ECAlgorithm
 
-from chalicelib.accounts.der import P256_B, P256_N, P256_P, P256_SPKI_PREFIX, p256_public_point, p256_signature
-from chalicelib.accounts.tokens import VerificationKey, b64url
+from chalicelib.accounts.der import (
+    P256_B,
+    P256_N,
+    P256_P,
+    P256_SPKI_PREFIX,
+    RSA2048_SPKI_PREFIX,
+    p256_public_point,
+    p256_signature,
+    rsa2048_public_numbers,
+)
+from chalicelib.accounts.tokens import RsaVerificationKey, VerificationKey, b64url
 
 SCALARS = st.integers(1, P256_N - 1)
 # Values whose DER INTEGER takes every shape: one byte, a high bit needing a leading zero, leading zero bytes
@@ -252,3 +261,36 @@ def test_a_mutated_public_key_reads_only_if_it_is_still_a_p256_key(
     except ValueError:
         read = None
     assert read == canonical_point(der)
+
+
+# -- RSA_2048, as KMS answers for the key of ID tokens ---------------------------------------------------------
+
+
+def rsa_spki(bits: int = 2048, exponent: int = 65537) -> tuple[bytes, rsa.RSAPublicNumbers]:
+    key = rsa.generate_private_key(public_exponent=exponent, key_size=bits).public_key()
+    return key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo), key.public_numbers()
+
+
+def test_an_rsa_2048_key_reads_as_cryptography_reads_it() -> None:
+    for _ in range(5):
+        der, numbers = rsa_spki()
+        assert der.startswith(RSA2048_SPKI_PREFIX) and len(der) == 294
+        assert rsa2048_public_numbers(der) == (numbers.n, numbers.e)
+        key = RsaVerificationKey.from_der(der)
+        assert (key.n, key.e) == (numbers.n, numbers.e)
+
+
+def test_another_rsa_key_is_read_by_cryptography_and_a_small_one_refused() -> None:
+    der, numbers = rsa_spki(3072)
+    with pytest.raises(ValueError):
+        rsa2048_public_numbers(der)
+    assert (RsaVerificationKey.from_der(der).n, RsaVerificationKey.from_der(der).e) == (numbers.n, numbers.e)
+    small, _ = rsa_spki(1024)
+    with pytest.raises(ValueError, match="RSA_2048 or larger"):
+        RsaVerificationKey.from_der(small)
+    other_exponent, _ = rsa_spki(2048, 3)
+    with pytest.raises(ValueError):
+        rsa2048_public_numbers(other_exponent)
+    for cut in (1, 5, 100):
+        with pytest.raises(ValueError):
+            rsa2048_public_numbers(rsa_spki()[0][:-cut])

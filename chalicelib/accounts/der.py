@@ -1,4 +1,4 @@
-"""The two DER shapes KMS answers with for an ECC_NIST_P256 key, read strictly.
+"""The DER shapes KMS answers with for an ECC_NIST_P256 key, and an RSA_2048 key's, read strictly.
 
 ``GetPublicKey`` answers with the key's SubjectPublicKeyInfo (RFC 5480): for P-256 always the same 26 bytes
 (id-ecPublicKey, prime256v1, a BIT STRING of 66 bytes) and then the uncompressed point ``04 || X || Y``.
@@ -20,6 +20,11 @@ P256_B = 0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B
 P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 
 _SEQUENCE, _INTEGER = 0x30, 0x02
+# An RSA_2048 key with exponent 65537 as KMS's GetPublicKey gives it (RFC 3279 2.3.1): SEQUENCE { SEQUENCE {
+# rsaEncryption, NULL }, BIT STRING { SEQUENCE { INTEGER n (257 bytes: a leading zero before its set top bit),
+# INTEGER e } } }, every length fixed.
+RSA2048_SPKI_PREFIX = bytes.fromhex("30820122300d06092a864886f70d01010105000382010f003082010a0282010100")
+RSA_F4_SUFFIX = bytes.fromhex("0203010001")
 _UNCOMPRESSED = 0x04
 
 
@@ -35,6 +40,17 @@ def p256_public_point(spki: bytes) -> tuple[int, int]:
     if not (x < P256_P and y < P256_P and (y * y - (x * x * x - 3 * x + P256_B)) % P256_P == 0):
         raise ValueError("the point is not on P-256")
     return x, y
+
+
+def rsa2048_public_numbers(spki: bytes) -> tuple[int, int]:
+    """``(n, e)`` of an RSA_2048 public key with exponent 65537 given as DER SubjectPublicKeyInfo; ValueError for
+    any other key (the caller reads those with cryptography)."""
+    modulus = spki[len(RSA2048_SPKI_PREFIX) : -len(RSA_F4_SUFFIX)]
+    if not (spki.startswith(RSA2048_SPKI_PREFIX) and spki.endswith(RSA_F4_SUFFIX) and len(modulus) == 256):
+        raise ValueError("not an RSA_2048 SubjectPublicKeyInfo with exponent 65537")
+    if not modulus[0] & 0x80:
+        raise ValueError("a modulus of fewer than 2048 bits")
+    return int.from_bytes(modulus, "big"), 65537
 
 
 def p256_signature(der: bytes) -> tuple[int, int]:

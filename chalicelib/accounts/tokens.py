@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from chalicelib.accounts.der import p256_public_point, p256_signature
+from chalicelib.accounts.der import p256_public_point, p256_signature, rsa2048_public_numbers
 from chalicelib.aws.dependencies import DependencyError, guarded
 
 if TYPE_CHECKING:
@@ -126,23 +126,14 @@ class RsaVerificationKey:
     @classmethod
     def from_der(cls, der: bytes) -> RsaVerificationKey:
         """The key of a DER SubjectPublicKeyInfo; ``ValueError`` unless an RSA key of 2048 bits or more."""
-        # cryptography's key loading: only RSA keys (ID tokens, RS256 stages) pay for its import.
-        from cryptography.hazmat.primitives.asymmetric import rsa
-        from cryptography.hazmat.primitives.serialization import load_der_public_key
-
         try:
-            key = load_der_public_key(der)
-        except ValueError as error:
-            raise ValueError("RSA signing keys must be RSA_2048 or larger") from error
-        if not isinstance(key, rsa.RSAPublicKey) or key.key_size < 2048:
-            raise ValueError("RSA signing keys must be RSA_2048 or larger")
-        numbers = key.public_numbers()
+            n, e = rsa2048_public_numbers(der)  # KMS's RSA_2048: read without cryptography's key loading
+        except ValueError:
+            n, e = _rsa_numbers(der)  # a larger key
         canonical = json.dumps(
-            {"e": _b64url_uint(numbers.e), "kty": "RSA", "n": _b64url_uint(numbers.n)},
-            separators=(",", ":"),
-            sort_keys=True,
+            {"e": _b64url_uint(e), "kty": "RSA", "n": _b64url_uint(n)}, separators=(",", ":"), sort_keys=True
         )
-        return cls(b64url(hashlib.sha256(canonical.encode()).digest()), numbers.n, numbers.e)
+        return cls(b64url(hashlib.sha256(canonical.encode()).digest()), n, e)
 
     @functools.cached_property
     def public_key(self) -> rsa.RSAPublicKey:
@@ -159,6 +150,21 @@ class RsaVerificationKey:
             "use": "sig",
             "alg": RS256,
         }
+
+
+def _rsa_numbers(der: bytes) -> tuple[int, int]:
+    """``(n, e)`` of any RSA public key of 2048 bits or more, read by cryptography."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.serialization import load_der_public_key
+
+    try:
+        key = load_der_public_key(der)
+    except ValueError as error:
+        raise ValueError("RSA signing keys must be RSA_2048 or larger") from error
+    if not isinstance(key, rsa.RSAPublicKey) or key.key_size < 2048:
+        raise ValueError("RSA signing keys must be RSA_2048 or larger")
+    numbers = key.public_numbers()
+    return numbers.n, numbers.e
 
 
 def _b64url_uint(value: int) -> str:
