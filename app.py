@@ -14,6 +14,7 @@ app = direct.App(app_name="otp-signin")  # Chalice that also answers the prototy
 mfa_routes = LazyRoutes("chalicelib.http.mfa_routes")
 admin_routes = LazyRoutes("chalicelib.http.admin_routes")
 oauth_routes = LazyRoutes("chalicelib.http.oauth_routes")  # the OpenID Connect provider
+passkey_routes = LazyRoutes("chalicelib.http.passkey_routes")  # and with it, at its first request, webauthn
 
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 ANY_BODY = ["*/*"]  # bodies are parsed as JSON whatever their declared type; Chalice would answer 415 itself
@@ -162,6 +163,49 @@ def me_consent(client_id: str) -> Response:
     return _serve("/me/consents/{client_id}", "DELETE", bearer(Needs.SESSION, oauth_routes.withdraw(client_id)))
 
 
+# Passkeys (chalicelib/http/passkey_routes.py). Registering one is an account change: its options need a recent
+# proof, and the ceremony they open is bound to that session, which completes it. A sign-in takes no bearer token.
+@app.route("/passkeys/register/options", methods=ALL_METHODS, content_types=ANY_BODY)
+def passkeys_register_options() -> Response:
+    return _serve(
+        "/passkeys/register/options",
+        "POST",
+        passkey_routes.enabled(bearer(Needs.RECENT, passkey_routes.registration_options)),
+    )
+
+
+@app.route("/passkeys/register", methods=ALL_METHODS, content_types=ANY_BODY)
+def passkeys_register() -> Response:
+    return _serve("/passkeys/register", "POST", passkey_routes.enabled(bearer(Needs.SESSION, passkey_routes.register)))
+
+
+@app.route("/passkeys/signin/options", methods=ALL_METHODS, content_types=ANY_BODY)
+def passkeys_signin_options() -> Response:
+    return _serve("/passkeys/signin/options", "POST", passkey_routes.enabled(passkey_routes.sign_in_options))
+
+
+@app.route("/passkeys/signin", methods=ALL_METHODS, content_types=ANY_BODY)
+def passkeys_signin() -> Response:
+    return _serve("/passkeys/signin", "POST", passkey_routes.enabled(passkey_routes.sign_in))
+
+
+@app.route("/me/passkeys", methods=ALL_METHODS, content_types=ANY_BODY)
+def me_passkeys() -> Response:
+    return _serve("/me/passkeys", "GET", passkey_routes.enabled(bearer(Needs.SESSION, passkey_routes.passkeys)))
+
+
+# Removing a passkey is an account change (a recent proof); renaming one is not.
+@app.route("/me/passkeys/{passkey_id}", methods=ALL_METHODS, content_types=ANY_BODY)
+def me_passkey(passkey_id: str) -> Response:
+    return _serve_methods(
+        "/me/passkeys/{passkey_id}",
+        {
+            "PATCH": passkey_routes.enabled(bearer(Needs.SESSION, passkey_routes.rename(passkey_id))),
+            "DELETE": passkey_routes.enabled(bearer(Needs.RECENT, passkey_routes.remove(passkey_id))),
+        },
+    )
+
+
 # Two-step sign-in. bearer(Needs.X, ...) is the session a route needs: ENROLLMENT (any live session, also one
 # that may only enroll), SESSION (a full one), STEP_UP (AAL2 proven within OTP_STEP_UP_SECONDS), RECENT (above).
 # /mfa/verify takes no bearer token: the mfa_token in its body is the credential.
@@ -252,6 +296,12 @@ def admin_stats() -> Response:
 @app.route("/oauth2/login/reject", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/me/consents", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/me/consents/{client_id}", methods=["OPTIONS"], content_types=ANY_BODY)
+@app.route("/passkeys/register/options", methods=["OPTIONS"], content_types=ANY_BODY)
+@app.route("/passkeys/register", methods=["OPTIONS"], content_types=ANY_BODY)
+@app.route("/passkeys/signin/options", methods=["OPTIONS"], content_types=ANY_BODY)
+@app.route("/passkeys/signin", methods=["OPTIONS"], content_types=ANY_BODY)
+@app.route("/me/passkeys", methods=["OPTIONS"], content_types=ANY_BODY)
+@app.route("/me/passkeys/{passkey_id}", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/mfa/totp", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/mfa/totp/confirm", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/mfa/verify", methods=["OPTIONS"], content_types=ANY_BODY)
@@ -265,7 +315,7 @@ def admin_stats() -> Response:
 @app.route("/admin/users/{user_id}/clear-failures", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/admin/audit", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/admin/stats", methods=["OPTIONS"], content_types=ANY_BODY)
-def preflight(**_path: str) -> Response:  # the admin routes' {user_id} arrives as a keyword
+def preflight(**_path: str) -> Response:  # {user_id}, {passkey_id} arrive as keywords
     request = _request()
     return exchange.preflight(request, public=request.path in PUBLIC_DOCUMENTS)  # path: the route's template
 

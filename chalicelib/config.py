@@ -264,6 +264,32 @@ class Limits:
             Integer("OTP_IP_WINDOW_SECONDS", 3_600, "the per-IP window", minimum=60),
         )
     )
+    # -- passkeys (chalicelib/passkeys) ----------------------------------------------------------------------
+    # The home item lists an account's passkeys: this bound is part of its size bound (docs/item-layout.md).
+    max_passkeys: int = _defaulted(
+        Integer("OTP_MAX_PASSKEYS", 10, "passkeys one account may register", minimum=1, maximum=10)
+    )
+    # WebAuthn Level 3 recommends 300 s for a ceremony that asks for user verification.
+    passkey_ceremony_seconds: int = _defaulted(
+        Integer(
+            "OTP_PASSKEY_CEREMONY_SECONDS",
+            300,
+            "how long a passkey ceremony (its challenge) may be answered",
+            minimum=30,
+            maximum=600,
+        )
+    )
+    passkey_ceremonies_per_ip: Window = _defaulted(
+        Windowed(
+            Integer(
+                "OTP_PASSKEY_CEREMONIES_PER_IP",
+                60,
+                "passkey sign-ins begun from one source network per window; 0 switches it off",
+                minimum=0,
+            ),
+            Integer("OTP_PASSKEY_CEREMONIES_PER_IP_WINDOW_SECONDS", 3_600, "its window", minimum=60),
+        )
+    )
     # as the prototype's Cognito app client
     access_token_seconds: int = _defaulted(
         Integer("OTP_ACCESS_TOKEN_SECONDS", 3_600, "access token lifetime", minimum=60, maximum=86_400)
@@ -573,6 +599,40 @@ class Settings:
         """The issuer an authenticator app shows beside the account (the otpauth URI's ``issuer``)."""
         return self.totp_issuer or self.service_name
 
+    # -- passkeys (chalicelib/passkeys): WebAuthn binds a credential to its relying party's id ------------------
+    webauthn_rp_id: str | None = _declared(
+        Host(
+            "OTP_WEBAUTHN_RP_ID",
+            None,
+            "the passkeys' relying party id: the sign-in UI's host or a parent domain of it (a passkey is bound "
+            "to it for good); unset: no passkeys",
+        )
+    )
+    webauthn_origins: tuple[str, ...] = _declared(
+        Listing(
+            "OTP_WEBAUTHN_ORIGINS",
+            "the origins of the pages that use passkeys (https://, or http://localhost), on OTP_WEBAUTHN_RP_ID "
+            "or below it",
+        )
+    )
+    webauthn_rp_name: str | None = _declared(
+        Text(
+            "OTP_WEBAUTHN_RP_NAME",
+            None,
+            "what a passkey prompt calls the service; unset: OTP_SERVICE_NAME",
+            one_line=True,
+        )
+    )
+
+    @property
+    def passkeys(self) -> bool:
+        """Whether the stage offers passkeys (it names its relying party)."""
+        return self.webauthn_rp_id is not None
+
+    @property
+    def webauthn_rp_display_name(self) -> str:
+        return self.webauthn_rp_name or self.service_name
+
     # -- the admin dashboard (chalicelib/admin) ---------------------------------------------------------------
     admin_emails: tuple[str, ...] = _declared(
         Listing("OTP_ADMIN_EMAILS", "addresses whose accounts are admins (with two-step verification in use)")
@@ -624,7 +684,34 @@ class Settings:
             raise ConfigError("set OTP_HASH_SECRET_ID (a Secrets Manager secret) or OTP_HASH_SECRET")
         settings = cls(**values, limits=Limits(**_read(Limits, env)))
         settings._check_prices()
+        settings._check_webauthn()
         return settings
+
+    def _check_webauthn(self) -> None:
+        """Refuse origins a browser would never pair with the relying party id: WebAuthn lets a page use an RP id
+        only if it is the page's host or a parent domain of it, and only in a secure context (https, or
+        http://localhost)."""
+        if self.webauthn_rp_id is None:
+            if self.webauthn_origins:
+                raise ConfigError("OTP_WEBAUTHN_ORIGINS is set without OTP_WEBAUTHN_RP_ID")
+            return
+        if not self.webauthn_origins:
+            raise ConfigError("OTP_WEBAUTHN_RP_ID is set: OTP_WEBAUTHN_ORIGINS must name the pages that use it")
+        for origin in self.webauthn_origins:
+            try:
+                parts = urlsplit(origin)
+                port = parts.port
+            except ValueError:
+                raise ConfigError(f"OTP_WEBAUTHN_ORIGINS: {origin!r} is not an origin") from None
+            host = parts.hostname or ""
+            secure = parts.scheme == "https" or (parts.scheme == "http" and host == "localhost")
+            exact = f"{parts.scheme}://{host}" + (f":{port}" if port is not None else "")
+            if not secure or origin != exact:
+                raise ConfigError(
+                    f"OTP_WEBAUTHN_ORIGINS: {origin!r} must be https://host[:port] (or http://localhost[:port])"
+                )
+            if host != self.webauthn_rp_id and not host.endswith("." + self.webauthn_rp_id):
+                raise ConfigError(f"OTP_WEBAUTHN_ORIGINS: {origin!r} is not on OTP_WEBAUTHN_RP_ID's domain")
 
     def _check_prices(self) -> None:
         """Refuse a served country without a price: each text's SNS MaxPrice is its price."""

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from chalicelib.admin.stats import MetricsReader
     from chalicelib.mfa.service import MfaService
     from chalicelib.oauth.service import OAuthService
+    from chalicelib.passkeys.service import PasskeyService
 
 # Fail fast: one call's worst case, (1 s + 2 s) x 2 attempts + backoff, stays near 7 s, so even a request that
 # makes a second call after a hung one answers its own 503 within the 10 s Lambda timeout, never a gateway 504.
@@ -210,6 +211,19 @@ def get_oauth() -> OAuthService:
 
 
 @functools.cache
+def get_passkeys() -> PasskeyService:
+    """Passkeys: imported (and the webauthn package with them) at the first request of their routes (app.py)."""
+    from chalicelib.passkeys.service import PasskeyService
+    from chalicelib.passkeys.store import PasskeyStore
+
+    settings = get_settings()
+    store = PasskeyStore(
+        get_client("dynamodb"), settings.table_name, get_hasher().sealer(), get_accounts(), settings.limits
+    )
+    return PasskeyService(store, get_sessions(), get_accounts(), get_hasher(), settings)
+
+
+@functools.cache
 def get_metrics() -> MetricsReader:
     from chalicelib.admin.stats import MetricsReader
 
@@ -237,6 +251,7 @@ def reset() -> None:
         get_mfa,
         get_admin,
         get_oauth,
+        get_passkeys,
         get_metrics,
     ):
         cached.cache_clear()

@@ -36,6 +36,7 @@ DOCUMENTED_STAGE_LIMITS = {
         "sends_per_ip": Window(1000, 3_600),
         "failures_per_ip": Window(1000, 3_600),
         "sms_sends_per_ip": Window(1000, 3_600),
+        "passkey_ceremonies_per_ip": Window(1000, 3_600),
     }
 }
 

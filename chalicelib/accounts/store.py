@@ -44,6 +44,7 @@ from chalicelib.core.schema import (
     HOME,
     HOME_ACCOUNT,
     MFA,
+    PASSKEYS,
     SESSION_CLIENT,
     SESSION_SCOPE,
     SESSIONS,
@@ -52,7 +53,7 @@ from chalicelib.core.schema import (
 from chalicelib.crypto import Sealed, Sealer
 
 LAYOUT_VERSION = 1
-ACCOUNT_FIELDS = ("account", STATUS, "created_at", "last_sign_in_at", "ids", CONSENTS)
+ACCOUNT_FIELDS = ("account", STATUS, "created_at", "last_sign_in_at", "ids", CONSENTS, PASSKEYS)
 EXPIRED_SLACK = 2  # expired sessions a sign-in may leave behind for a later one to drop (see surplus_sessions)
 
 
@@ -139,6 +140,7 @@ class Account(NamedTuple):
     mfa: dict[str, Any]  # the raw ``mfa`` map: chalicelib/core/assurance.py reads it
     consents: dict[str, Any] | None  # the raw ``consents`` map: client id -> what it may have (chalicelib/oauth);
     # None: the item has no such attribute (an empty map is there, and a write must not create it anew)
+    passkeys: dict[str, Any] | None = None  # the raw ``passkeys`` map (chalicelib/passkeys); None: not there yet
 
 
 def _entries(item: Item) -> dict[str, dict[str, Any]]:
@@ -232,6 +234,27 @@ class AccountStore:
         sessions, entry = update.name(SESSIONS), update.name(SESSIONS, session.nonce)
         update.require(f"size({sessions}) < {update.value(self.most_entries)}")
         # A retry of this write after a lost answer is refused, and recognised by this session being there.
+        update.require(f"attribute_not_exists({entry})")
+        update.set(f"{entry} = {update.value(session.entry())}")
+
+    def open_beside(self, update: Update, before: Item, session: NewSession, now: int) -> None:
+        """Clauses that open ``session`` on the home item ``before`` (as read) in another module's write (a
+        passkey's sign-in), making room in that same write: the sessions :func:`surplus_sessions` would end for a
+        new one go, each on the condition that it is still there, so the map stays within its bound."""
+        surplus = surplus_sessions(
+            before,
+            now,
+            self._limits.max_sessions - 1,
+            slack=EXPIRED_SLACK,
+            owing=self._owing(before),
+            owing_for=self._limits.mfa_token_seconds,
+        )
+        for nonce in surplus:
+            update.require(f"attribute_exists({update.name(SESSIONS, nonce)})")
+            update.remove(SESSIONS, nonce)
+        # What the write removes is there (above), so the map ends no larger than a guess's write leaves it.
+        update.require(f"size({update.name(SESSIONS)}) < {update.value(self.most_entries + len(surplus))}")
+        entry = update.name(SESSIONS, session.nonce)
         update.require(f"attribute_not_exists({entry})")
         update.set(f"{entry} = {update.value(session.entry())}")
 
@@ -353,6 +376,7 @@ class AccountStore:
             last_sign_in_at=max([read_number(item, "last_sign_in_at"), *created]),
             mfa=read_map(item, MFA),
             consents=read_map(item, CONSENTS) if CONSENTS in item else None,
+            passkeys=read_map(item, PASSKEYS) if PASSKEYS in item else None,
         )
 
     # -- identifiers linked to an account's home ---------------------------------------------------------

@@ -37,14 +37,17 @@ def transact(
     sleep: Callable[[float], None] = time.sleep,
     puts: tuple[dict[str, Any], ...] = (),
     token: str | None = None,
+    deletes: tuple[dict[str, Any], ...] = (),
 ) -> list[Item] | None:
-    """Run the updates (and ``puts``, whole ``Put`` requests) atomically; ``None`` when done, else the old items
-    (``{}`` where absent) of a refusal, in the order of the writes and then the puts.
+    """Run the updates (and ``puts`` and ``deletes``, whole ``Put`` and ``Delete`` requests) atomically; ``None``
+    when done, else the old items (``{}`` where absent) of a refusal, in the order of the writes, the puts and the
+    deletes.
 
     Transactions touching a busy item are cancelled with ``TransactionConflict``; those are retried. With
     ``token`` (DynamoDB's ``ClientRequestToken``), a retry of a transaction that landed is not applied twice.
     """
     updates = [{"Update": update.request(table, key)} for key, update in writes] + [{"Put": put} for put in puts]
+    updates += [{"Delete": delete} for delete in deletes]
     idempotent = {"ClientRequestToken": token} if token else {}
     for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
         try:

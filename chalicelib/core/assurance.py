@@ -108,7 +108,8 @@ def require(
     :class:`ReauthenticationRequired`.
     """
     factors = Factors.of(mfa)
-    if needs is not Needs.ENROLLMENT and policy == REQUIRED and not factors.active:
+    # REQUIRED asks for two factors: a session that proved two at once (a passkey with user verification) has.
+    if needs is not Needs.ENROLLMENT and policy == REQUIRED and not factors.active and assurance < 2:
         raise EnrollmentRequired()
     fresh = recent(auth_time, now, step_up_seconds)
     if needs is Needs.STEP_UP:

@@ -67,6 +67,26 @@ class AccountLocked(Refusal):
     reason = "account_locked"
 
 
+class InvalidPasskey(Refusal):
+    """A passkey's answer that does not verify, for a ceremony that is not live, from a credential that is not
+    registered (or no longer is), or of another account than the ceremony's: deliberately one answer for all of
+    them, so that no one learns which credentials exist. ``detail`` (for the log) says which."""
+
+    reason = "invalid_passkey"
+
+
+class PasskeyLimit(Refusal):
+    """The account holds as many passkeys as it may (``OTP_MAX_PASSKEYS``)."""
+
+    reason = "passkey_limit_reached"
+
+
+class PasskeyNotFound(Refusal):
+    """No passkey of the caller's account has this id."""
+
+    reason = "passkey_not_found"
+
+
 class Throttled(Refusal):
     """A rate limit refused the request (``reason`` names which); it may be tried again after ``retry_after``."""
 

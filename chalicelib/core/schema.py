@@ -18,6 +18,8 @@ SESSIONS = "sessions"  # nonce -> session entry
 SESSION_CLIENT, SESSION_SCOPE = "cl", "sc"
 CONSENTS = "consents"  # client id -> {s: the scopes the person agreed to, t: when} (chalicelib/oauth/store.py)
 HOME, HOME_ACCOUNT = "home", "home_account"  # on a linked identifier's item: where its account lives
+# An account's passkeys, on its home item (chalicelib/passkeys/store.py): credential digest -> what is shown of it
+PASSKEYS = "passkeys"
 
 # -- the second factor, on the home item (chalicelib/mfa/store.py) ---------------------------------------------
 MFA = "mfa"  # the active factor: {s: sealed TOTP secret, u: last time-step, f/fw: failures, cf, rc: recovery codes}

@@ -322,6 +322,35 @@ INSUFFICIENT_SCOPE = ErrorKind(
     headers=(("WWW-Authenticate", 'Bearer error="insufficient_scope"'),),
 )
 
+# -- passkeys (chalicelib/passkeys): a sign-in with one answers as a right code does (VERIFIED, ACCOUNT_LOCKED) ----
+
+PASSKEY_REGISTRATION_OPTIONS = Success(
+    "passkey_options", 200, "Create a passkey for your account: confirm it on your device."
+)
+PASSKEY_SIGN_IN_OPTIONS = Success("passkey_options", 200, "Choose a passkey to sign in with.")
+PASSKEY_REGISTERED = Success("passkey_registered", 200, "Your passkey was added: you can sign in with it.")
+PASSKEY_LIST = Success("passkey_list", 200, "The passkeys of your account.")
+PASSKEY_RENAMED = Success("passkey_renamed", 200, "The passkey was renamed.")
+PASSKEY_REMOVED = Success("passkey_removed", 200, "The passkey was removed: it no longer signs in.")
+PASSKEY_BODY = ErrorKind(
+    "invalid_body", 400, 'Send "ceremony" (from the options) and "credential" (the passkey\'s answer, as JSON).'
+)
+PASSKEY_NAME = ErrorKind("invalid_body", 400, '"name" must be 1 to {most} characters on one line.')
+INVALID_PASSKEY = ErrorKind(
+    "invalid_passkey", 401, "The passkey could not be verified, or this request has expired. Please try again."
+)
+PASSKEY_LIMIT = ErrorKind(
+    "passkey_limit_reached", 409, "Your account has as many passkeys as it may: remove one first."
+)
+PASSKEY_NOT_FOUND = ErrorKind("passkey_not_found", 404, "Your account has no such passkey.")
+PASSKEYS_DISABLED_HERE = ErrorKind("passkeys_disabled_here", 403, "Passkeys are not offered here.")
+PASSKEY_QUOTA_EXCEEDED = ErrorKind(
+    "passkey_quota_exceeded",
+    429,
+    "Too many passkey sign-ins were started from your network. Please try again later.",
+    retries=True,
+)
+
 # -- refusals: the answer to each refusal of the core (chalicelib/core/refusals.py), by its reason --------------
 
 REFUSALS: dict[str, ErrorKind] = {
@@ -347,9 +376,15 @@ REFUSALS: dict[str, ErrorKind] = {
     "cannot_lock_self": CANNOT_LOCK_SELF,
     "insufficient_scope": INSUFFICIENT_SCOPE,
     "login_challenge_invalid": LOGIN_CHALLENGE_INVALID,
+    "invalid_passkey": INVALID_PASSKEY,
+    "passkey_limit_reached": PASSKEY_LIMIT,
+    "passkey_not_found": PASSKEY_NOT_FOUND,
+    "passkey_quota_exceeded": PASSKEY_QUOTA_EXCEEDED,
 }
 # The answers of the rate limits, counted as the metric "Refused" by code (chalicelib/http/metrics.py).
-THROTTLE_CODES = frozenset(kind.code for kind in (*CODE_THROTTLES, TOO_MANY_SECOND_FACTOR_FAILURES))
+THROTTLE_CODES = frozenset(
+    kind.code for kind in (*CODE_THROTTLES, TOO_MANY_SECOND_FACTOR_FAILURES, PASSKEY_QUOTA_EXCEEDED)
+)
 
 
 CATALOGUE: dict[str, Answer] = {name: value for name, value in globals().items() if isinstance(value, Answer)}

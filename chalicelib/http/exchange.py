@@ -46,7 +46,7 @@ EXPOSED_HEADERS = "Retry-After, WWW-Authenticate"
 # What a preflight's answer allows the request to be. Expose-Headers is not among them: it goes on the answer to
 # the request itself (a browser ignores it on a preflight's).
 PRIVATE_PREFLIGHT = {
-    "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
+    "Access-Control-Allow-Methods": "GET, POST, PATCH, DELETE, OPTIONS",
     "Access-Control-Allow-Headers": "Content-Type, Authorization",
     "Access-Control-Max-Age": "600",
 }

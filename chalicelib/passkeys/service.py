@@ -1,0 +1,301 @@
+"""The passkey ceremonies (WebAuthn Level 3), verified by the ``webauthn`` package (py_webauthn, Duo Labs).
+
+A ceremony's handle is its challenge (256 random bits, base64url): the options carry it for the authenticator,
+the answer names it, and the write that completes the ceremony spends the ceremony item it names (keyed by its
+digest) on the conditions that it is live, unspent, of its purpose and bound to its session (registration) or to
+none (sign-in). The challenge is therefore known without reading anything, and checked twice: by the signature
+over the client data, and by the write.
+
+A passkey verified with user verification counts as two factors (NIST SP 800-63B-4: a multi-factor
+cryptographic authenticator): its session's ``amr`` is ``hwk`` (bound to one device) or ``swk`` (synced, hence a
+software key), ``user``, and ``mfa`` (RFC 8176), so it is at AAL2 (:func:`chalicelib.core.assurance.aal`) and owes
+no second factor.
+"""
+
+from __future__ import annotations
+
+import binascii
+import re
+import secrets
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+from webauthn import (
+    generate_authentication_options,
+    generate_registration_options,
+    verify_authentication_response,
+    verify_registration_response,
+)
+from webauthn.helpers import base64url_to_bytes, bytes_to_base64url, options_to_json_dict
+from webauthn.helpers.cose import COSEAlgorithmIdentifier
+from webauthn.helpers.exceptions import WebAuthnException
+from webauthn.helpers.structs import (
+    AttestationConveyancePreference,
+    AuthenticatorSelectionCriteria,
+    CredentialDeviceType,
+    PublicKeyCredentialDescriptor,
+    ResidentKeyRequirement,
+    UserVerificationRequirement,
+)
+
+from chalicelib.accounts.identifiers import EMAIL, PHONE
+from chalicelib.accounts.sessions import IssuedSession, Principal, SessionService
+from chalicelib.accounts.store import AccountStore
+from chalicelib.config import Settings
+from chalicelib.core.assurance import MFA_AMR
+from chalicelib.core.expressions import read_map, read_number, read_string
+from chalicelib.core.refusals import AccountLocked, InvalidPasskey, PasskeyLimit, PasskeyNotFound, Throttled
+from chalicelib.core.schema import ACTIVE, PASSKEYS, STATUS
+from chalicelib.core.windows import WindowCounter
+from chalicelib.crypto import DIGEST_HEX_CHARS, KeyedHasher
+from chalicelib.passkeys.store import REGISTER, SIGN_IN, Assertion, Credential, Passkey, PasskeyStore
+
+CHALLENGE_BYTES = 32
+_HANDLE = re.compile(r"[A-Za-z0-9_-]{43}")  # 32 bytes, base64url without padding
+_HOME = re.compile(rf"(?:{EMAIL}|{PHONE})#[0-9a-f]{{{DIGEST_HEX_CHARS}}}")
+_PASSKEY_ID = re.compile(rf"[0-9a-f]{{{DIGEST_HEX_CHARS}}}")
+# Credential ids of discoverable credentials are short (16 to 64 bytes in practice); the spec allows 1023. A
+# bound keeps the home's list (which holds each id for excludeCredentials) within its stated size.
+MAX_CREDENTIAL_ID_BYTES = 128
+MAX_CREDENTIAL_ID_CHARS = 171  # base64url of 128 bytes
+# ES256 (every platform), EdDSA, RS256 (Windows Hello): their COSE keys are small; larger post-quantum keys are not
+# offered until their size is part of the credential item's bound.
+ALGORITHMS = [
+    COSEAlgorithmIdentifier.ECDSA_SHA_256,
+    COSEAlgorithmIdentifier.EDDSA,
+    COSEAlgorithmIdentifier.RSASSA_PKCS1_v1_5_SHA_256,
+]
+DEVICE_BOUND, SYNCED = "hwk", "swk"  # RFC 8176: a hardware-secured key; a software-secured (synced) one
+USER_PRESENCE = "user"
+
+
+class Ceremony(NamedTuple):
+    """Options in WebAuthn Level 3's JSON form (``PublicKeyCredential.parseCreationOptionsFromJSON`` /
+    ``parseRequestOptionsFromJSON`` take them as they are) and the ceremony's handle."""
+
+    options: dict[str, Any]
+    handle: str
+    expires_in: int
+
+
+def amr(backup_eligible: bool) -> tuple[str, ...]:
+    """What a passkey proven with user verification proves (RFC 8176): a key, the user, two factors."""
+    return (SYNCED if backup_eligible else DEVICE_BOUND, USER_PRESENCE, MFA_AMR)
+
+
+def parse_passkey_id(raw: str) -> str:
+    if not _PASSKEY_ID.fullmatch(raw):
+        raise PasskeyNotFound()
+    return raw
+
+
+class PasskeyService:
+    def __init__(
+        self,
+        store: PasskeyStore,
+        sessions: SessionService,
+        accounts: AccountStore,
+        hasher: KeyedHasher,
+        settings: Settings,
+    ) -> None:
+        self._store = store
+        self._sessions = sessions
+        self._accounts = accounts
+        self._hasher = hasher
+        self._settings = settings
+        self._limits = settings.limits
+        self._rp_id = settings.webauthn_rp_id or ""
+        self._origins = list(settings.webauthn_origins)
+
+    # -- registration ----------------------------------------------------------------------------------------
+
+    def registration_options(self, principal: Principal, now: int) -> Ceremony:
+        account, home = principal.account, principal.ref.home
+        listing = account.passkeys or {}
+        if len(listing) >= self._limits.max_passkeys:
+            raise PasskeyLimit()
+        challenge, handle = self._challenge()
+        # The user handle names the account's home: a keyed digest, nothing personal (WebAuthn forbids an
+        # address there), and what lets a sign-in read the credential and the home in one request.
+        shown = account.identifiers.get(EMAIL) or account.identifiers.get(PHONE) or account.id
+        options = generate_registration_options(
+            rp_id=self._rp_id,
+            rp_name=self._settings.webauthn_rp_display_name,
+            user_name=shown,
+            user_id=home.encode(),
+            user_display_name=shown,
+            challenge=challenge,
+            timeout=self._limits.passkey_ceremony_seconds * 1000,
+            attestation=AttestationConveyancePreference.NONE,
+            authenticator_selection=AuthenticatorSelectionCriteria(
+                resident_key=ResidentKeyRequirement.REQUIRED,
+                require_resident_key=True,
+                user_verification=UserVerificationRequirement.REQUIRED,
+            ),
+            exclude_credentials=[
+                PublicKeyCredentialDescriptor(id=base64url_to_bytes(read_string(entry.get("M", {}), "i")))
+                for entry in listing.values()
+            ],
+            supported_pub_key_algs=ALGORITHMS,
+        )
+        also = (self._store.prepare_home(home, account.id),)
+        refused = self._store.begin(self._ceremony_digest(handle), REGISTER, now, principal.ref.id, also)
+        if refused is not None:  # the account moved away from its home meanwhile: nothing to register on
+            raise InvalidPasskey("registration options refused")
+        return Ceremony(options_to_json_dict(options), handle, self._limits.passkey_ceremony_seconds)
+
+    def register(
+        self, principal: Principal, handle: str, credential: Mapping[str, Any], name: str, now: int
+    ) -> Passkey:
+        challenge = self._parse_handle(handle)
+        try:
+            verified = verify_registration_response(
+                credential=dict(credential),
+                expected_challenge=challenge,
+                expected_rp_id=self._rp_id,
+                expected_origin=self._origins,
+                require_user_presence=True,
+                require_user_verification=True,
+                supported_pub_key_algs=ALGORITHMS,
+            )
+        except (WebAuthnException, ValueError, KeyError, TypeError, binascii.Error) as error:
+            raise InvalidPasskey(f"registration does not verify: {error}") from None
+        if len(verified.credential_id) > MAX_CREDENTIAL_ID_BYTES:
+            raise InvalidPasskey("credential id longer than this service stores")
+        credential_id = bytes_to_base64url(verified.credential_id)
+        record = Credential(
+            self._credential_digest(credential_id),
+            credential_id,
+            bytes_to_base64url(verified.credential_public_key),
+            verified.sign_count,
+            verified.credential_device_type == CredentialDeviceType.MULTI_DEVICE,
+            verified.credential_backed_up,
+            verified.user_verified,
+            verified.aaguid,
+        )
+        ref = principal.ref
+        return self._store.register(
+            self._ceremony_digest(handle), ref.home, principal.account.id, ref.id, ref.nonce, record, name, now
+        )
+
+    # -- sign-in ---------------------------------------------------------------------------------------------
+
+    def sign_in_options(self, network_key: str | None, now: int) -> Ceremony:
+        """Options for a usernameless sign-in (no ``allowCredentials``: the authenticator offers its passkeys),
+        counted per source network in the same write that records the ceremony."""
+        challenge, handle = self._challenge()
+        options = generate_authentication_options(
+            rp_id=self._rp_id,
+            challenge=challenge,
+            timeout=self._limits.passkey_ceremony_seconds * 1000,
+            user_verification=UserVerificationRequirement.REQUIRED,
+        )
+        counter = self._store.network_counter(network_key, now) if network_key else None
+        if self._store.begin(self._ceremony_digest(handle), SIGN_IN, now, also=(counter,) if counter else ()):
+            window = WindowCounter("passkeys", self._limits.passkey_ceremonies_per_ip, now)
+            raise Throttled("passkey_quota_exceeded", window.seconds_left)
+        return Ceremony(options_to_json_dict(options), handle, self._limits.passkey_ceremony_seconds)
+
+    def sign_in(self, handle: str, credential: Mapping[str, Any], network_key: str | None, now: int) -> IssuedSession:
+        """A session for a passkey's answer: one read (the credential, the home and the network's failures), the
+        signature, one transaction. Every failure is one answer (:class:`InvalidPasskey`) and counts against
+        the source network's failure budget, as a wrong code does."""
+        challenge = self._parse_handle(handle)
+        credential_id, home = self._claimed(credential)
+        digest = self._credential_digest(credential_id)
+        read = self._store.read_for_sign_in(digest, home, network_key, now)
+        failures = WindowCounter("fails", self._limits.failures_per_ip, now)
+        if failures.exhausted(read.network_failures):
+            raise Throttled("ip_failure_quota_exceeded", failures.seconds_left)
+        try:
+            assertion, account = self._verify(challenge, credential, digest, home, read.credential, read.home)
+        except InvalidPasskey:
+            self._store.count_failure(network_key, now)
+            raise
+        if read_string(read.home, STATUS) != ACTIVE:
+            raise AccountLocked()
+        pending = self._sessions.prepare(home, now, amr(read_number(read.credential, "be") == 1))
+        try:
+            self._store.sign_in(self._ceremony_digest(handle), home, read.home, account, assertion, pending.record, now)
+        except InvalidPasskey:
+            self._store.count_failure(network_key, now)
+            raise
+        return self._sessions.issue(pending, self._accounts.account(home, read.home), now)
+
+    def _claimed(self, credential: Mapping[str, Any]) -> tuple[str, str]:
+        """The credential id and the home its user handle names, as claimed (verified by :meth:`_verify`)."""
+        credential_id = credential.get("id")
+        response = credential.get("response")
+        handle = response.get("userHandle") if isinstance(response, Mapping) else None
+        if not isinstance(credential_id, str) or not 0 < len(credential_id) <= MAX_CREDENTIAL_ID_CHARS:
+            raise InvalidPasskey("no credential id")
+        if not isinstance(handle, str) or len(handle) > MAX_CREDENTIAL_ID_CHARS:
+            raise InvalidPasskey("no user handle")
+        try:
+            home = base64url_to_bytes(handle).decode()
+        except (ValueError, binascii.Error):
+            raise InvalidPasskey("user handle not one of this service's") from None
+        if not _HOME.fullmatch(home):
+            raise InvalidPasskey("user handle not one of this service's")
+        return credential_id, home
+
+    def _verify(
+        self,
+        challenge: bytes,
+        credential: Mapping[str, Any],
+        digest: str,
+        home: str,
+        stored: Mapping[str, Any],
+        home_item: Mapping[str, Any],
+    ) -> tuple[Assertion, str]:
+        """The assertion of a registered passkey of the account whose home the authenticator named."""
+        account = read_string(stored, "account")
+        if not stored:
+            raise InvalidPasskey("unknown credential")
+        if read_string(stored, "home") != home or read_string(home_item, "account") != account:
+            raise InvalidPasskey("a credential of another account than its user handle's")
+        if digest not in read_map(home_item, PASSKEYS):
+            raise InvalidPasskey("passkey removed")
+        try:
+            verified = verify_authentication_response(
+                credential=dict(credential),
+                expected_challenge=challenge,
+                expected_rp_id=self._rp_id,
+                expected_origin=self._origins,
+                credential_public_key=base64url_to_bytes(read_string(stored, "cose")),
+                credential_current_sign_count=read_number(stored, "sc"),
+                require_user_verification=True,
+            )
+        except (WebAuthnException, ValueError, KeyError, TypeError, binascii.Error) as error:
+            raise InvalidPasskey(f"assertion does not verify: {error}") from None
+        return Assertion(digest, verified.new_sign_count, verified.credential_backed_up), account
+
+    # -- the list --------------------------------------------------------------------------------------------
+
+    def passkeys(self, principal: Principal) -> list[Passkey]:
+        return self._store.passkeys(principal.ref.home, principal.account.passkeys)
+
+    def rename(self, principal: Principal, passkey_id: str, name: str) -> Passkey:
+        return self._store.rename(principal.ref.home, principal.account.id, parse_passkey_id(passkey_id), name)
+
+    def remove(self, principal: Principal, passkey_id: str) -> None:
+        self._store.remove(principal.ref.home, principal.account.id, parse_passkey_id(passkey_id))
+
+    # -- handles and digests ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _challenge() -> tuple[bytes, str]:
+        challenge = secrets.token_bytes(CHALLENGE_BYTES)
+        return challenge, bytes_to_base64url(challenge)
+
+    @staticmethod
+    def _parse_handle(handle: str) -> bytes:
+        if not _HANDLE.fullmatch(handle):
+            raise InvalidPasskey("malformed ceremony")
+        return base64url_to_bytes(handle)
+
+    def _ceremony_digest(self, handle: str) -> str:
+        return self._hasher.tag("passkey-ceremony", handle)
+
+    def _credential_digest(self, credential_id: str) -> str:
+        return self._hasher.tag("passkey", credential_id)

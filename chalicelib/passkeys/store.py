@@ -1,0 +1,344 @@
+"""Passkeys in DynamoDB: a credential's item, the account's list on its home item, and the ceremonies.
+
+- ``passkey#<keyed digest of the credential id>``: what verifies the credential (``account``, ``home``, ``cose`` the
+  COSE public key, ``sc`` the sign count, ``be``/``bs``/``uv`` the flags as 0/1, ``ag`` the AAGUID, ``c``
+  created, ``lu`` last used). A sign-in finds it by the credential id alone: one key, no index.
+- the home's ``passkeys`` map, digest → ``{i: the credential id, n: the name sealed bound to the home and the
+  digest, c, u: last used, be, bs, ag}``: what ``GET /me/passkeys`` shows and the registration's
+  ``excludeCredentials``, at most ``OTP_MAX_PASSKEYS`` (10) entries. An entry is what makes its credential sign
+  in (a condition of the sign-in's write), so removing it refuses the passkey at once.
+- ``ceremony#<keyed digest of the challenge>``: one ceremony (``p`` its purpose, ``s`` the session it is bound
+  to, ``t`` made, ``expires_at`` its end, ``u`` when spent). The challenge is the ceremony's handle: the item is
+  found by it and spent by the write that uses it, whose conditions are that it is live, unspent and of this
+  purpose and session. TTL only cleans up.
+
+No attribute grows with use: counts and times are numbers, the list is bounded (docs/item-layout.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+from chalicelib.accounts.store import AccountStore, NewSession
+from chalicelib.aws.dependencies import DependencyError, guarded
+from chalicelib.aws.writes import conditional_update, transact
+from chalicelib.config import Limits
+from chalicelib.core.expressions import TTL, Item, Update, read_map, read_number, read_string, to_attribute
+from chalicelib.core.refusals import AccountLocked, InvalidPasskey, PasskeyLimit, PasskeyNotFound
+from chalicelib.core.schema import ACTIVE, PASSKEYS, STATUS
+from chalicelib.core.windows import WindowCounter
+from chalicelib.crypto import Sealed, Sealer
+
+LAYOUT_VERSION = 1
+REGISTER, SIGN_IN = "register", "signin"  # a ceremony's purpose
+MAX_NAME_CHARS = 64
+
+
+def credential_key(digest: str) -> str:
+    return f"passkey#{digest}"
+
+
+def ceremony_key(digest: str) -> str:
+    return f"ceremony#{digest}"
+
+
+class Credential(NamedTuple):
+    """A verified credential, as registration records it."""
+
+    digest: str
+    credential_id: str  # base64url
+    public_key: str  # the COSE key, base64url
+    sign_count: int
+    backup_eligible: bool
+    backed_up: bool
+    user_verified: bool
+    aaguid: str
+
+
+class Assertion(NamedTuple):
+    """What a verified sign-in records on its credential."""
+
+    digest: str
+    sign_count: int
+    backed_up: bool
+
+
+class Passkey(NamedTuple):
+    """A passkey as its owner sees it."""
+
+    id: str
+    name: str
+    created_at: int
+    last_used_at: int
+    synced: bool  # backup eligible: a synced (multi-device) passkey, else bound to one device
+    backed_up: bool
+    aaguid: str
+
+    def body(self) -> dict[str, Any]:
+        return self._asdict()
+
+
+class SignInRead(NamedTuple):
+    """The one read of a passkey sign-in: the credential's item, the home it names and the network's failures."""
+
+    credential: Item
+    home: Item
+    network_failures: Item
+
+
+def _flag(value: bool) -> int:
+    return 1 if value else 0
+
+
+class PasskeyStore:
+    def __init__(self, client: Any, table: str, sealer: Sealer, accounts: AccountStore, limits: Limits) -> None:
+        self._client = client
+        self._table = table
+        self._sealer = sealer
+        self._accounts = accounts
+        self._limits = limits
+
+    # -- ceremonies ------------------------------------------------------------------------------------------
+
+    def begin(
+        self, digest: str, purpose: str, now: int, session: str = "", also: tuple[tuple[str, Update], ...] = ()
+    ) -> list[Item] | None:
+        """Record a new ceremony, with ``also``'s writes in the same transaction (a refusal's items, else None)."""
+        update = Update()
+        update.require(f"attribute_not_exists({update.name('pk')})")
+        fields: dict[str, Any] = {"p": purpose, "t": now, TTL: now + self._limits.passkey_ceremony_seconds}
+        if session:
+            fields["s"] = session
+        for name, value in fields.items():
+            update.set(f"{update.name(name)} = {update.value(value)}")
+        return transact(self._client, self._table, [(ceremony_key(digest), update), *also])
+
+    def _spend(self, purpose: str, now: int, session: str = "") -> Update:
+        """The ceremony's part of the write that completes it: live, unspent, of ``purpose`` and ``session``."""
+        update = Update()
+        spent = update.name("u")
+        update.require(f"attribute_not_exists({spent})")
+        update.require(f"{update.name('p')} = {update.value(purpose)}")
+        update.require(f"{update.name(TTL)} > {update.value(now)}")
+        if session:
+            update.require(f"{update.name('s')} = {update.value(session)}")
+        else:
+            update.require(f"attribute_not_exists({update.name('s')})")
+        update.set(f"{spent} = {update.value(now)}")
+        return update
+
+    def prepare_home(self, home: str, account: str) -> tuple[str, Update]:
+        """A registration's options make sure the home has its (empty) list, so that registering is one nested
+        write whose condition is the list's size."""
+        update = Update()
+        update.require(f"{update.name('account')} = {update.value(account)}")
+        listing = update.name(PASSKEYS)
+        update.set(f"{listing} = if_not_exists({listing}, {update.value({})})")
+        return home, update
+
+    def network_counter(self, network_key: str, now: int) -> tuple[str, Update] | None:
+        """The count of a sign-in ceremony begun from ``network_key``; None where the limit is off."""
+        counter = WindowCounter("passkeys", self._limits.passkey_ceremonies_per_ip, now)
+        return (counter.key(network_key), counter.count_one()) if counter.window.enabled else None
+
+    # -- registration ----------------------------------------------------------------------------------------
+
+    def register(
+        self,
+        ceremony: str,
+        home: str,
+        account: str,
+        session: str,
+        nonce: str,
+        credential: Credential,
+        name: str,
+        now: int,
+    ) -> Passkey:
+        """Spend the ceremony, write the credential's item and list it on the home, in one transaction."""
+        item = Update()
+        item.require(f"attribute_not_exists({item.name('pk')})")
+        for field, value in {
+            "account": account,
+            "home": home,
+            "cose": credential.public_key,
+            "sc": credential.sign_count,
+            "be": _flag(credential.backup_eligible),
+            "bs": _flag(credential.backed_up),
+            "uv": _flag(credential.user_verified),
+            "ag": credential.aaguid,
+            "c": now,
+            "lu": 0,
+            "v": LAYOUT_VERSION,
+        }.items():
+            item.set(f"{item.name(field)} = {item.value(value)}")
+        listing = Update()
+        listing.require(f"{listing.name('account')} = {listing.value(account)}")
+        # Registered only by a live session of the account (a session signed out meanwhile registers nothing).
+        listing.require(f"attribute_exists({listing.name('sessions', nonce)})")
+        listing.require(f"size({listing.name(PASSKEYS)}) < {listing.value(self._limits.max_passkeys)}")
+        entry = {
+            "i": credential.credential_id,
+            "n": self._seal_name(name, home, credential.digest),
+            "c": now,
+            "u": 0,
+            "be": _flag(credential.backup_eligible),
+            "bs": _flag(credential.backed_up),
+            "ag": credential.aaguid,
+        }
+        listing.set(f"{listing.name(PASSKEYS, credential.digest)} = {listing.value(entry)}")
+        writes = [
+            (ceremony_key(ceremony), self._spend(REGISTER, now, session)),
+            (credential_key(credential.digest), item),
+            (home, listing),
+        ]
+        refused = transact(self._client, self._table, writes)
+        if refused is not None:
+            before = refused[2]
+            if before and len(read_map(before, PASSKEYS)) >= self._limits.max_passkeys:
+                raise PasskeyLimit()
+            raise InvalidPasskey("registration refused: ceremony not live, credential known, or session ended")
+        return self.passkey(home, credential.digest, entry_item(entry))
+
+    # -- sign-in ---------------------------------------------------------------------------------------------
+
+    def read_for_sign_in(self, digest: str, home: str, network_key: str | None, now: int) -> SignInRead:
+        """The sign-in's one read (one consistent ``BatchGetItem``): the credential, the home the authenticator
+        named, and the network's failures (the same counter as wrong codes')."""
+        failures = WindowCounter("fails", self._limits.failures_per_ip, now)
+        keys = {"credential": credential_key(digest), "home": home}
+        if network_key:
+            keys["failures"] = failures.key(network_key)
+        with guarded("dynamodb"):
+            answer = self._client.batch_get_item(
+                RequestItems={
+                    self._table: {"Keys": [{"pk": {"S": key}} for key in keys.values()], "ConsistentRead": True}
+                }
+            )
+        if answer.get("UnprocessedKeys"):
+            raise DependencyError("dynamodb", True, "a passkey sign-in's items could not be read")
+        found = {read_string(item, "pk"): item for item in answer.get("Responses", {}).get(self._table, [])}
+        return SignInRead(
+            found.get(keys["credential"], {}), found.get(home, {}), found.get(keys.get("failures", ""), {})
+        )
+
+    def count_failure(self, network_key: str | None, now: int) -> None:
+        """One more failure from the network (recorded, never refused: it has happened)."""
+        if not network_key:
+            return
+        counter = WindowCounter("fails", self._limits.failures_per_ip, now)
+        with guarded("dynamodb"):
+            self._client.update_item(**counter.count_one(limited=False).request(self._table, counter.key(network_key)))
+
+    def sign_in(
+        self, ceremony: str, home: str, before: Item, account: str, assertion: Assertion, session: NewSession, now: int
+    ) -> None:
+        """One transaction: the ceremony spent, the sign count and last use recorded (the count must grow, or
+        stay 0 for an authenticator that counts nothing), and the session opened on the home, which must still
+        be active and list the passkey. ``before``: the home as read, from which the write makes room for the
+        session; a refusal for want of room is retried once with the home as it then stood.
+
+        Raises :class:`InvalidPasskey` or :class:`AccountLocked`.
+        """
+        credential = Update()
+        count = credential.name("sc")
+        credential.require(f"{credential.name('account')} = {credential.value(account)}")
+        if assertion.sign_count:
+            credential.require(f"{count} < {credential.value(assertion.sign_count)}")
+        else:  # an authenticator that counts nothing (synced passkeys) must never have counted
+            credential.require(f"{count} = {credential.value(0)}")
+        for field, value in {"sc": assertion.sign_count, "lu": now, "bs": _flag(assertion.backed_up)}.items():
+            credential.set(f"{credential.name(field)} = {credential.value(value)}")
+        for attempt in (1, 2):
+            listing = Update()
+            listing.require(f"{listing.name('account')} = {listing.value(account)}")
+            listing.require(f"{listing.name(STATUS)} = {listing.value(ACTIVE)}")
+            listing.require(f"attribute_exists({listing.name(PASSKEYS, assertion.digest)})")
+            listing.set(f"{listing.name(PASSKEYS, assertion.digest, 'u')} = {listing.value(now)}")
+            listing.set(
+                f"{listing.name(PASSKEYS, assertion.digest, 'bs')} = {listing.value(_flag(assertion.backed_up))}"
+            )
+            self._accounts.open_beside(listing, before, session, now)
+            writes = [
+                (ceremony_key(ceremony), self._spend(SIGN_IN, now)),
+                (credential_key(assertion.digest), credential),
+                (home, listing),
+            ]
+            refused = transact(self._client, self._table, writes)
+            if refused is None:
+                return
+            _, credential_was, home_was = refused
+            if home_was and read_string(home_was, STATUS) != ACTIVE:
+                raise AccountLocked()
+            if home_was and assertion.digest not in read_map(home_was, PASSKEYS):
+                raise InvalidPasskey("passkey removed")
+            if (
+                credential_was
+                and read_number(credential_was, "sc")
+                and assertion.sign_count <= read_number(credential_was, "sc")
+            ):
+                raise InvalidPasskey("sign count regression: the authenticator may have been cloned")
+            if not home_was or attempt == 2:
+                raise InvalidPasskey("ceremony not live")
+            before = home_was  # the sessions changed since the read (or it was full): make room from what it holds
+        raise AssertionError("unreachable: the second attempt returns or raises")
+
+    # -- the list --------------------------------------------------------------------------------------------
+
+    def passkeys(self, home: str, listing: Mapping[str, Any] | None) -> list[Passkey]:
+        """The passkeys a home's raw ``passkeys`` map lists, oldest first."""
+        found = [self.passkey(home, digest, entry.get("M", {})) for digest, entry in (listing or {}).items()]
+        return sorted(found, key=lambda passkey: (passkey.created_at, passkey.id))
+
+    def passkey(self, home: str, digest: str, entry: Mapping[str, Any]) -> Passkey:
+        try:
+            name = self._sealer.open(read_string(entry, "n"), _name_context(home, digest))
+        except Sealed:
+            name = ""  # never shown wrong; the passkey still works and can be renamed
+        return Passkey(
+            digest,
+            name,
+            read_number(entry, "c"),
+            read_number(entry, "u"),
+            read_number(entry, "be") == 1,
+            read_number(entry, "bs") == 1,
+            read_string(entry, "ag"),
+        )
+
+    def rename(self, home: str, account: str, digest: str, name: str) -> Passkey:
+        update = Update()
+        update.require(f"{update.name('account')} = {update.value(account)}")
+        update.require(f"attribute_exists({update.name(PASSKEYS, digest)})")
+        update.set(f"{update.name(PASSKEYS, digest, 'n')} = {update.value(self._seal_name(name, home, digest))}")
+        done, item = conditional_update(self._client, self._table, home, update, "ALL_NEW")
+        if not done:
+            raise PasskeyNotFound()
+        return self.passkey(home, digest, read_map(item, PASSKEYS).get(digest, {}).get("M", {}))
+
+    def remove(self, home: str, account: str, digest: str) -> None:
+        """Take the passkey off the list and delete its item, in one transaction. The account keeps the
+        identifier it was created with (a home's is never removed), so a passkey is never its last way in."""
+        listing = Update()
+        listing.require(f"{listing.name('account')} = {listing.value(account)}")
+        listing.require(f"attribute_exists({listing.name(PASSKEYS, digest)})")
+        listing.remove(PASSKEYS, digest)
+        item = Update()
+        delete = item.params(
+            TableName=self._table,
+            Key={"pk": {"S": credential_key(digest)}},
+            ConditionExpression=f"{item.name('home')} = {item.value(home)}",
+        )
+        if transact(self._client, self._table, [(home, listing)], deletes=(delete,)) is not None:
+            raise PasskeyNotFound()
+
+    def _seal_name(self, name: str, home: str, digest: str) -> str:
+        return self._sealer.seal(name, _name_context(home, digest))
+
+
+def entry_item(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A list entry as written (plain values) in the attribute form a read returns."""
+    return to_attribute(dict(entry))["M"]
+
+
+def _name_context(home: str, digest: str) -> str:
+    return f"{home}/passkey/{digest}"
