@@ -11,7 +11,7 @@ from chalice.test import Client
 from chalicelib import wiring
 from tests.conftest import FakeClock
 from tests.test_mfa_api import Person, stage
-from tests.webauthn_authenticator import Authenticator
+from tests.webauthn_authenticator import UP, UV, Authenticator, b64url
 
 BOB = "bob@example.com"
 
@@ -69,3 +69,273 @@ def test_a_passkey_registered_signs_in_usernameless_at_aal2(client: Client, cloc
     assert me["email"] == alice.email
     claims = wiring.get_sessions().authenticate(answer.json_body["access_token"], wiring.now())
     assert claims.aal == 2 and claims.session.amr == ("hwk", "user", "mfa")
+
+
+def test_a_synced_passkey_that_counts_nothing_signs_in_again_and_is_swk(client: Client, clock: FakeClock) -> None:
+    alice = Holder(client, clock, synced=True)
+    passkey = alice.registered(alice.signed_in()["access_token"])
+    assert (passkey["synced"], passkey["backed_up"]) == (True, True)
+    for _ in range(2):  # sign count 0 each time: accepted, as synced passkeys report
+        answer = alice.passkey_sign_in()
+        assert answer.status_code == 200, answer.json_body
+    session = wiring.get_sessions().authenticate(answer.json_body["access_token"], wiring.now())
+    assert session.session.amr == ("swk", "user", "mfa")
+
+
+# -- the rules of WebAuthn Level 3 ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def alice(client: Client, clock: FakeClock) -> Holder:
+    """Alice, with one passkey registered."""
+    holder = Holder(client, clock)
+    holder.token = holder.signed_in()["access_token"]
+    holder.registered(holder.token)
+    return holder
+
+
+def test_an_assertion_made_for_another_origin_is_refused(alice: Holder) -> None:
+    refused(alice.passkey_sign_in(origin="https://evil.example"))
+    refused(alice.passkey_sign_in(origin="http://127.0.0.1:8501"))  # not the RP's: the UI is opened at localhost
+    assert alice.passkey_sign_in().status_code == 200
+
+
+def test_a_registration_made_for_another_origin_is_refused(client: Client, clock: FakeClock) -> None:
+    bob = Holder(client, clock, BOB)
+    token = bob.signed_in()["access_token"]
+    refused(bob.register(token, origin="https://evil.example"))
+    assert (
+        bob.me(token).status_code == 200
+        and bob.post("/me/passkeys", method="GET", token=token).json_body["passkeys"] == []
+    )
+
+
+def test_an_assertion_for_another_rp_id_is_refused(alice: Holder) -> None:
+    refused(alice.passkey_sign_in(rp_id="evil.example"))
+
+
+def test_a_challenge_works_once(alice: Holder) -> None:
+    body = alice.options()
+    first = alice.authenticator.get(body["options"])
+    assert alice.post("/passkeys/signin", {"ceremony": body["ceremony"], "credential": first}).status_code == 200
+    again = alice.authenticator.get(body["options"])  # a new signature, over the spent challenge
+    refused(alice.post("/passkeys/signin", {"ceremony": body["ceremony"], "credential": again}))
+
+
+def test_an_assertion_over_another_ceremonys_challenge_is_refused(alice: Holder) -> None:
+    mine, other = alice.options(), alice.options()
+    credential = alice.authenticator.get(mine["options"], challenge=other["options"]["challenge"])
+    refused(alice.post("/passkeys/signin", {"ceremony": mine["ceremony"], "credential": credential}))
+
+
+def test_a_ceremony_expires(alice: Holder) -> None:
+    body = alice.options()
+    alice.clock.advance(301)
+    credential = alice.authenticator.get(body["options"])
+    refused(alice.post("/passkeys/signin", {"ceremony": body["ceremony"], "credential": credential}))
+
+
+def test_user_presence_and_user_verification_are_both_required(alice: Holder) -> None:
+    refused(alice.passkey_sign_in(flags=UV))  # verified, but no presence
+    refused(alice.passkey_sign_in(flags=UP))  # present, not verified: one factor only
+    assert alice.passkey_sign_in().status_code == 200
+
+
+def test_a_registration_without_user_verification_is_refused(client: Client, clock: FakeClock) -> None:
+    bob = Holder(client, clock, BOB)
+    refused(bob.register(bob.signed_in()["access_token"], flags=UP))
+
+
+def test_a_sign_count_that_does_not_grow_is_refused(alice: Holder) -> None:
+    assert alice.passkey_sign_in().status_code == 200  # count 1
+    assert alice.passkey_sign_in().status_code == 200  # count 2
+    refused(alice.passkey_sign_in(sign_count=2))  # a clone replaying the count
+    refused(alice.passkey_sign_in(sign_count=0))  # nor may a counting authenticator fall back to 0
+    assert alice.passkey_sign_in(sign_count=9).status_code == 200
+
+
+def test_a_credential_of_one_account_cannot_sign_in_to_another(alice: Holder, client: Client, clock: FakeClock) -> None:
+    bob = Holder(client, clock, BOB)
+    bob.registered(bob.signed_in()["access_token"])
+    bob_handle = bob.authenticator.keys[list(bob.authenticator.keys)[-1]].user_handle
+    refused(alice.passkey_sign_in(user_handle=bob_handle))  # Alice's key, claiming Bob's account
+
+
+def test_a_registration_ceremony_of_one_account_cannot_register_on_another(
+    alice: Holder, client: Client, clock: FakeClock
+) -> None:
+    bob = Holder(client, clock, BOB)
+    bob_token = bob.signed_in()["access_token"]
+    options = alice.post("/passkeys/register/options", token=alice.token).json_body
+    credential = bob.authenticator.create(options["options"])
+    body = {"ceremony": options["ceremony"], "credential": credential, "name": "Bob's"}
+    refused(bob.post("/passkeys/register", body, bob_token))  # Alice's ceremony, completed by Bob's session
+    assert bob.post("/me/passkeys", method="GET", token=bob_token).json_body["passkeys"] == []
+
+
+def test_a_sign_in_ceremony_cannot_complete_a_registration(alice: Holder) -> None:
+    options = alice.options()
+    registration = alice.post("/passkeys/register/options", token=alice.token).json_body["options"]
+    credential = alice.authenticator.create({**registration, "challenge": options["options"]["challenge"]})
+    refused(alice.post("/passkeys/register", {"ceremony": options["ceremony"], "credential": credential}, alice.token))
+
+
+def test_an_unknown_credential_is_answered_exactly_like_a_wrong_signature(alice: Holder) -> None:
+    stranger = Authenticator()
+    stranger.create(alice.post("/passkeys/register/options", token=alice.token).json_body["options"])  # never sent
+    body = alice.options()
+    unknown = alice.post(
+        "/passkeys/signin", {"ceremony": body["ceremony"], "credential": stranger.get(body["options"])}
+    )
+    body = alice.options()
+    wrong = alice.authenticator.get(body["options"])
+    wrong["response"]["signature"] = b64url(b"\x30\x06\x02\x01\x01\x02\x01\x01")
+    forged = alice.post("/passkeys/signin", {"ceremony": body["ceremony"], "credential": wrong})
+    assert (
+        (unknown.status_code, unknown.json_body)
+        == (forged.status_code, forged.json_body)
+        == (
+            401,
+            {"code": "invalid_passkey", "message": unknown.json_body["message"]},
+        )
+    )
+
+
+def test_a_removed_passkey_is_refused_at_once_and_the_account_still_signs_in_by_code(alice: Holder) -> None:
+    (listed,) = alice.post("/me/passkeys", method="GET", token=alice.token).json_body["passkeys"]
+    removed = alice.delete(f"/me/passkeys/{listed['id']}", alice.token)
+    assert (removed.status_code, removed.json_body["code"]) == (200, "passkey_removed")
+    refused(alice.passkey_sign_in())
+    refused(alice.delete(f"/me/passkeys/{listed['id']}", alice.token), "passkey_not_found", 404)
+    assert alice.signed_in()["code"] == "verified"  # the address it was created with is always a way in
+
+
+def test_a_locked_account_is_refused(alice: Holder) -> None:
+    home = wiring.get_sessions().authenticate(alice.token, wiring.now()).ref.home
+    wiring.get_client("dynamodb").update_item(
+        TableName=wiring.get_settings().table_name,
+        Key={"pk": {"S": home}},
+        UpdateExpression="SET #s = :locked",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":locked": {"S": "locked"}},
+    )
+    refused(alice.passkey_sign_in(), "account_locked", 403)
+
+
+# -- sessions, factors and limits -------------------------------------------------------------------------------
+
+
+def test_a_passkey_is_both_factors_of_an_account_with_totp(client: Client, clock: FakeClock) -> None:
+    alice = Holder(client, clock)
+    token = alice.enroll(alice.signed_in()["access_token"])["access_token"]
+    alice.registered(token)
+    answer = alice.passkey_sign_in()
+    assert (answer.status_code, answer.json_body["code"]) == (200, "verified"), answer.json_body
+    assert alice.post("/mfa/recovery-codes", token=answer.json_body["access_token"]).status_code == 200  # stepped up
+
+
+def test_a_passkey_meets_a_stage_that_requires_two_factors(
+    client: Client, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice = Holder(client, clock)
+    alice.registered(alice.signed_in()["access_token"])
+    stage(monkeypatch, OTP_MFA="REQUIRED")
+    by_code = alice.signed_in()["access_token"]
+    refused(alice.me(by_code), "mfa_enrollment_required", 403)
+    answer = alice.passkey_sign_in()
+    assert alice.me(answer.json_body["access_token"]).status_code == 200
+
+
+def test_registering_needs_a_recent_proof_and_removing_too_but_renaming_does_not(alice: Holder) -> None:
+    (listed,) = alice.post("/me/passkeys", method="GET", token=alice.token).json_body["passkeys"]
+    alice.clock.advance(301)
+    refused(alice.post("/passkeys/register/options", token=alice.token), "reauthentication_required", 401)
+    refused(alice.delete(f"/me/passkeys/{listed['id']}", alice.token), "reauthentication_required", 401)
+    renamed = alice.post(f"/me/passkeys/{listed['id']}", {"name": "Phone"}, alice.token, method="PATCH")
+    assert (renamed.status_code, renamed.json_body["passkey"]["name"]) == (200, "Phone"), renamed.json_body
+    listed = alice.post("/me/passkeys", method="GET", token=alice.token).json_body["passkeys"]
+    assert [passkey["name"] for passkey in listed] == ["Phone"]
+    assert listed[0]["last_used_at"] == 0
+
+
+def test_an_account_holds_at_most_its_limit_of_passkeys(
+    client: Client, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stage(monkeypatch, OTP_MAX_PASSKEYS="2")
+    alice = Holder(client, clock)
+    token = alice.signed_in()["access_token"]
+    first = alice.post("/passkeys/register/options", token=token).json_body  # two ceremonies open at once
+    alice.registered(token)
+    alice.registered(token)
+    refused(alice.post("/passkeys/register/options", token=token), "passkey_limit_reached", 409)
+    late = alice.authenticator.create(first["options"])
+    refused(
+        alice.post("/passkeys/register", {"ceremony": first["ceremony"], "credential": late}, token),
+        "passkey_limit_reached",
+        409,
+    )
+    listed = alice.post("/me/passkeys", method="GET", token=token).json_body
+    assert (len(listed["passkeys"]), listed["most"]) == (2, 2)
+
+
+def test_sign_in_ceremonies_are_limited_per_source_network(
+    client: Client, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stage(monkeypatch, OTP_PASSKEY_CEREMONIES_PER_IP="2")
+    alice = Holder(client, clock)
+    alice.options()
+    alice.options()
+    answer = alice.post("/passkeys/signin/options")
+    refused(answer, "passkey_quota_exceeded", 429)
+    assert int(answer.headers["Retry-After"]) > 0
+
+
+def test_failed_passkey_sign_ins_spend_the_networks_failure_budget(
+    client: Client, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stage(monkeypatch, OTP_FAILURES_PER_IP="2")
+    alice = Holder(client, clock)
+    alice.registered(alice.signed_in()["access_token"])
+    refused(alice.passkey_sign_in(flags=UP))
+    refused(alice.passkey_sign_in(origin="https://evil.example"))
+    refused(alice.passkey_sign_in(), "ip_failure_quota_exceeded", 429)  # even the right passkey, from there
+
+
+def test_malformed_answers_are_refused_before_any_lookup(alice: Holder) -> None:
+    body = alice.options()
+    refused(alice.post("/passkeys/signin", {"ceremony": body["ceremony"]}), "invalid_body", 400)
+    refused(alice.post("/passkeys/signin", {"ceremony": "x", "credential": {}}))
+    credential = alice.authenticator.get(body["options"])
+    credential["response"]["userHandle"] = b64url(b"admin#not-a-home")
+    refused(alice.post("/passkeys/signin", {"ceremony": body["ceremony"], "credential": credential}))
+    refused(alice.post("/me/passkeys/not-an-id", {"name": "x"}, alice.token, method="PATCH"), "passkey_not_found", 404)
+    refused(
+        alice.post("/passkeys/register", {"ceremony": "x", "credential": {}, "name": "\n"}, alice.token),
+        "invalid_body",
+        400,
+    )
+
+
+def test_a_stage_without_a_relying_party_offers_no_passkeys(
+    client: Client, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stage(monkeypatch, OTP_WEBAUTHN_RP_ID="", OTP_WEBAUTHN_ORIGINS="")
+    refused(Holder(client, clock).post("/passkeys/signin/options"), "passkeys_disabled_here", 403)
+
+
+def test_options_are_webauthn_level_3_json(alice: Holder) -> None:
+    registration = alice.post("/passkeys/register/options", token=alice.token).json_body
+    options = registration["options"]
+    assert options["rp"] == {"id": "localhost", "name": "OTP Sign-in"}
+    assert options["authenticatorSelection"] == {
+        "residentKey": "required",
+        "requireResidentKey": True,
+        "userVerification": "required",
+    }
+    assert options["attestation"] == "none" and options["timeout"] == 300_000
+    assert [param["alg"] for param in options["pubKeyCredParams"]] == [-7, -8, -257]
+    assert len(options["excludeCredentials"]) == 1 and options["challenge"] == registration["ceremony"]
+    assert options["user"]["name"] == alice.email and alice.email not in options["user"]["id"]
+    signin = alice.options()["options"]
+    assert signin["rpId"] == "localhost" and signin["userVerification"] == "required"
+    assert signin.get("allowCredentials", []) == []

@@ -36,7 +36,7 @@ from typing import Any, NamedTuple
 from chalicelib.aws.dependencies import guarded
 from chalicelib.aws.writes import conditional_update, transact
 from chalicelib.config import Limits
-from chalicelib.core.assurance import pending
+from chalicelib.core.assurance import MFA_AMR, pending
 from chalicelib.core.expressions import NEVER, PINNED, TTL, Expression, Item, Update, read_map, read_number, read_string
 from chalicelib.core.schema import (
     ACTIVE,
@@ -106,7 +106,10 @@ class NewSession(NamedTuple):
     amr: tuple[str, ...]
 
     def entry(self) -> dict[str, Any]:
-        return {"c": self.created_at, "x": self.expires_at, "h": self.refresh_tag, "amr": list(self.amr)}
+        entry = {"c": self.created_at, "x": self.expires_at, "h": self.refresh_tag, "amr": list(self.amr)}
+        if MFA_AMR in self.amr:  # both factors proven at once (a passkey): its last proof is its start
+            entry["a"] = self.created_at
+        return entry
 
 
 class SessionView(NamedTuple):
