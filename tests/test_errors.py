@@ -32,6 +32,7 @@ from tests.conftest import REPO_ROOT, FakeClock, code_in, code_in_text, override
 from tests.oauth_flow import EXAMPLE, EXAMPLE_REDIRECT, EXAMPLE_SECRET, RelyingParty, accept, code_for
 from tests.test_adversarial_faults import Faults, aws_error
 from tests.test_mfa_api import Person
+from tests.test_passkeys import Holder
 from tests.test_sms import sns_error
 from tools import openapi
 
@@ -512,6 +513,67 @@ OAUTH_SCENARIOS: dict[str, Callable[[Ctx], Any]] = {
     "INSUFFICIENT_SCOPE": lambda ctx: bearer_get(ctx, "/me", client_s_token(ctx)),
 }
 SCENARIOS.update(OAUTH_SCENARIOS)
+
+
+# -- passkeys ---------------------------------------------------------------------------------------------------
+
+
+def holder(ctx: Ctx) -> tuple[Holder, str]:
+    """Alice with her passkey provider, signed in by code."""
+    alice = Holder(ctx.client, ctx.clock)
+    return alice, alice.signed_in()["access_token"]
+
+
+def with_passkey(ctx: Ctx) -> tuple[Holder, str, str]:
+    """Alice, signed in, with one passkey registered: its id."""
+    alice, token = holder(ctx)
+    return alice, token, alice.registered(token)["id"]
+
+
+def one_passkey_too_many(ctx: Ctx) -> Any:
+    alice, token = holder(ctx.with_settings(OTP_MAX_PASSKEYS="1"))
+    alice.registered(token)
+    return alice.post("/passkeys/register/options", token=token)
+
+
+def renamed(ctx: Ctx) -> Any:
+    alice, token, passkey = with_passkey(ctx)
+    return alice.post(f"/me/passkeys/{passkey}", {"name": "Phone"}, token, method="PATCH")
+
+
+def removed_passkey(ctx: Ctx) -> Any:
+    alice, token, passkey = with_passkey(ctx)
+    return alice.delete(f"/me/passkeys/{passkey}", token)
+
+
+def two_passkey_ceremonies(ctx: Ctx) -> Any:
+    ctx.with_settings(OTP_PASSKEY_CEREMONIES_PER_IP="1")
+    assert ctx.post("/passkeys/signin/options", "").status_code == 200
+    return ctx.post("/passkeys/signin/options", "")
+
+
+PASSKEY_SCENARIOS: dict[str, Callable[[Ctx], Any]] = {
+    "PASSKEY_REGISTRATION_OPTIONS": lambda ctx: ctx.post("/passkeys/register/options", "", holder(ctx)[1]),
+    "PASSKEY_SIGN_IN_OPTIONS": lambda ctx: ctx.post("/passkeys/signin/options", ""),
+    "PASSKEY_REGISTERED": lambda ctx: Holder.register(*holder(ctx)),
+    "PASSKEY_LIST": lambda ctx: bearer_get(ctx, "/me/passkeys", holder(ctx)[1]),
+    "PASSKEY_RENAMED": renamed,
+    "PASSKEY_REMOVED": removed_passkey,
+    "PASSKEY_BODY": lambda ctx: ctx.post("/passkeys/signin", {"ceremony": "x"}),
+    "PASSKEY_NAME": lambda ctx: ctx.post(
+        "/passkeys/register", {"ceremony": "x", "credential": {}, "name": ""}, holder(ctx)[1]
+    ),
+    "INVALID_PASSKEY": lambda ctx: ctx.post("/passkeys/signin", {"ceremony": "x", "credential": {}}),
+    "PASSKEY_LIMIT": one_passkey_too_many,
+    "PASSKEY_NOT_FOUND": lambda ctx: ctx.client.http.delete(
+        "/me/passkeys/" + "0" * 32, headers={"Authorization": f"Bearer {holder(ctx)[1]}"}
+    ),
+    "PASSKEYS_DISABLED_HERE": lambda ctx: ctx.with_settings(OTP_WEBAUTHN_RP_ID="", OTP_WEBAUTHN_ORIGINS="").post(
+        "/passkeys/signin/options", ""
+    ),
+    "PASSKEY_QUOTA_EXCEEDED": two_passkey_ceremonies,
+}
+SCENARIOS.update(PASSKEY_SCENARIOS)
 
 
 @pytest.fixture
