@@ -63,7 +63,11 @@ USER_ID = {"type": "string", "format": "uuid"}
 TIMESTAMP = {"type": "integer", "description": "seconds since the Unix epoch"}
 SECONDS = {"type": "integer", "minimum": 0}
 # The schema of each path parameter app.py's routes name.
-PATH_PARAMETERS = {"user_id": USER_ID, "client_id": {"type": "string", "description": "a client of OTP_OAUTH_CLIENTS"}}
+PATH_PARAMETERS = {
+    "user_id": USER_ID,
+    "client_id": {"type": "string", "description": "a client of OTP_OAUTH_CLIENTS"},
+    "passkey_id": {"type": "string", "description": "a passkey's id, as GET /me/passkeys lists it (32 hex digits)"},
+}
 RETRY_AFTER = {"type": "integer", "minimum": 1, "description": "seconds to wait before retrying; also Retry-After"}
 
 
@@ -150,6 +154,8 @@ SMS = (errors.SMS_UNAVAILABLE, errors.SMS_REJECTED)
 STATE = (errors.STORAGE_UNAVAILABLE, errors.STORAGE_ERROR, errors.KEYS_UNAVAILABLE, errors.KEYS_ERROR)
 SERVICE = (errors.MISCONFIGURED, errors.INTERNAL_ERROR)
 MFA_ROUTE = (errors.MFA_DISABLED_HERE,)  # every /mfa route, under OTP_MFA=OFF
+PASSKEY_ROUTE = (errors.PASSKEYS_DISABLED_HERE,)  # every passkey route, on a stage without OTP_WEBAUTHN_RP_ID
+PASSKEY_ANSWER = (*BODY, errors.PASSKEY_BODY, errors.INVALID_PASSKEY)  # a body of {ceremony, credential}
 MFA_PROOF = (errors.MFA_PROOF_BODY, errors.INVALID_OTP, errors.INVALID_CODE, errors.TOO_MANY_SECOND_FACTOR_FAILURES)
 
 
@@ -495,6 +501,83 @@ OPERATIONS: dict[tuple[str, str], Described] = {
         "public",
         (errors.OPENID_CONFIGURATION, *SERVICE),
     ),
+    ("POST", "/passkeys/register/options"): Operation(
+        "Begin registering a passkey: WebAuthn creation options and the ceremony they belong to",
+        "passkeys",
+        (
+            errors.PASSKEY_REGISTRATION_OPTIONS,
+            errors.INVALID_PASSKEY,
+            errors.PASSKEY_LIMIT,
+            *PASSKEY_ROUTE,
+            *bearer(Needs.RECENT),
+            *STATE,
+            *SERVICE,
+        ),
+        needs=Needs.RECENT.value,
+    ),
+    ("POST", "/passkeys/register"): Operation(
+        "Register the passkey the authenticator created, under a name",
+        "passkeys",
+        (
+            errors.PASSKEY_REGISTERED,
+            *PASSKEY_ANSWER,
+            errors.PASSKEY_NAME,
+            errors.PASSKEY_LIMIT,
+            *PASSKEY_ROUTE,
+            *bearer(Needs.SESSION),
+            *STATE,
+            *SERVICE,
+        ),
+        needs=Needs.SESSION.value,
+        request="PasskeyRegisterRequest",
+    ),
+    ("POST", "/passkeys/signin/options"): Operation(
+        "Begin a usernameless sign-in with a passkey: WebAuthn request options and their ceremony",
+        "passkeys",
+        (errors.PASSKEY_SIGN_IN_OPTIONS, errors.PASSKEY_QUOTA_EXCEEDED, *PASSKEY_ROUTE, *STATE, *SERVICE),
+    ),
+    ("POST", "/passkeys/signin"): Operation(
+        "Sign in with a passkey's answer: a session at aal 2, as a right code's",
+        "passkeys",
+        (
+            errors.VERIFIED,
+            *PASSKEY_ANSWER,
+            errors.ACCOUNT_LOCKED,
+            errors.IP_FAILURE_QUOTA_EXCEEDED,
+            *PASSKEY_ROUTE,
+            *STATE,
+            *SERVICE,
+        ),
+        request="PasskeyAnswerRequest",
+    ),
+    ("GET", "/me/passkeys"): Operation(
+        "The account's passkeys",
+        "passkeys",
+        (errors.PASSKEY_LIST, *PASSKEY_ROUTE, *bearer(Needs.SESSION), *STATE, *SERVICE),
+        needs=Needs.SESSION.value,
+    ),
+    ("PATCH", "/me/passkeys/{passkey_id}"): Operation(
+        "Rename a passkey",
+        "passkeys",
+        (
+            errors.PASSKEY_RENAMED,
+            *BODY,
+            errors.PASSKEY_NAME,
+            errors.PASSKEY_NOT_FOUND,
+            *PASSKEY_ROUTE,
+            *bearer(Needs.SESSION),
+            *STATE,
+            *SERVICE,
+        ),
+        needs=Needs.SESSION.value,
+        request="PasskeyNameRequest",
+    ),
+    ("DELETE", "/me/passkeys/{passkey_id}"): Operation(
+        "Remove a passkey: it no longer signs in",
+        "passkeys",
+        (errors.PASSKEY_REMOVED, errors.PASSKEY_NOT_FOUND, *PASSKEY_ROUTE, *bearer(Needs.RECENT), *STATE, *SERVICE),
+        needs=Needs.RECENT.value,
+    ),
     ("POST", "/mfa/totp"): Operation(
         "Start adding an authenticator app: its secret, URI and QR code, active once confirmed",
         "two-step",
@@ -827,6 +910,10 @@ SUCCESS_BODIES = {
     "login_rejected": "Redirect",
     "consent_required": "ConsentRequired",
     "consent_list": "Consents",
+    "passkey_options": "PasskeyCeremony",
+    "passkey_registered": "PasskeyCard",
+    "passkey_renamed": "PasskeyCard",
+    "passkey_list": "Passkeys",
 }
 
 
@@ -874,6 +961,22 @@ def schemas() -> dict[str, Any]:
         "description": "A session upgraded by a second factor.",
     }
     new_codes = obj({"recovery_codes": array(STRING)})
+    passkey = obj(
+        {
+            "id": {"type": "string", "description": "what /me/passkeys/{passkey_id} names it by"},
+            "name": STRING,
+            "created_at": TIMESTAMP,
+            "last_used_at": {**TIMESTAMP, "description": "0: never used to sign in"},
+            "synced": {"type": "boolean", "description": "backup eligible: a passkey that syncs between devices"},
+            "backed_up": {"type": "boolean"},
+            "aaguid": {"type": "string", "description": "the authenticator's model (zeros when it says none)"},
+        }
+    )
+    passkey_answer = {
+        "ceremony": STRING,
+        "credential": {"type": "object", "description": "the PublicKeyCredential, as its toJSON() gives it"},
+    }
+    passkey_name = {"type": "string", "minLength": 1, "maxLength": 64, "description": "one line"}
     identifiers = array(obj({"type": IDENTIFIER_KIND, "value": STRING}))
     audit_entry = obj(
         {
@@ -1101,6 +1204,24 @@ def schemas() -> dict[str, Any]:
                 )
             }
         ),
+        "PasskeyCeremony": obj(
+            {
+                "options": {
+                    "type": "object",
+                    "description": "WebAuthn Level 3's PublicKeyCredentialCreationOptionsJSON or "
+                    "PublicKeyCredentialRequestOptionsJSON, as parseCreationOptionsFromJSON and "
+                    "parseRequestOptionsFromJSON take them",
+                },
+                "ceremony": {"type": "string", "description": "opaque, single use; the options' challenge"},
+                "expires_in": SECONDS,
+            }
+        ),
+        "Passkey": passkey,
+        "PasskeyCard": obj({"passkey": ref("Passkey")}),
+        "Passkeys": obj({"passkeys": array(ref("Passkey")), "most": SECONDS}),
+        "PasskeyAnswerRequest": obj(passkey_answer),
+        "PasskeyRegisterRequest": obj({**passkey_answer, "name": passkey_name}, ["ceremony", "credential"]),
+        "PasskeyNameRequest": obj({"name": passkey_name}),
         "LoginAcceptRequest": obj(
             {
                 "login_challenge": STRING,
