@@ -239,6 +239,54 @@ CATALOGUE.update(
         CONSENT: answers(errors.CONSENT_WITHDRAWN, errors.NO_CONSENT, errors.INVALID_TOKEN) | ENROLLMENT_REQUIRED,
     }
 )
+# Passkeys: a passkey of the fuzz's is no one's, so every answer is a refusal or a ceremony's options.
+PASSKEY = "/me/passkeys/" + "0" * 32
+PASSKEY_ROUTES = {
+    "/passkeys/register/options": ("POST",),
+    "/passkeys/register": ("POST",),
+    "/passkeys/signin/options": ("POST",),
+    "/passkeys/signin": ("POST",),
+    "/me/passkeys": ("GET",),
+    PASSKEY: ("PATCH", "DELETE"),
+}
+ROUTES.update(PASSKEY_ROUTES)
+PASSKEY_ANSWER = BODY_ERRORS | answers(errors.PASSKEY_BODY, errors.INVALID_PASSKEY, errors.PASSKEYS_DISABLED_HERE)
+CATALOGUE.update(
+    {
+        "/passkeys/register/options": answers(
+            errors.PASSKEY_REGISTRATION_OPTIONS,
+            errors.INVALID_PASSKEY,
+            errors.PASSKEY_LIMIT,
+            errors.PASSKEYS_DISABLED_HERE,
+            errors.INVALID_TOKEN,
+            errors.REAUTHENTICATION_REQUIRED,
+            errors.REAUTHENTICATION_BY_CODE_REQUIRED,
+        )
+        | ENROLLMENT_REQUIRED,
+        "/passkeys/register": PASSKEY_ANSWER
+        | answers(errors.PASSKEY_REGISTERED, errors.PASSKEY_NAME, errors.PASSKEY_LIMIT, errors.INVALID_TOKEN)
+        | ENROLLMENT_REQUIRED,
+        "/passkeys/signin/options": answers(
+            errors.PASSKEY_SIGN_IN_OPTIONS, errors.PASSKEY_QUOTA_EXCEEDED, errors.PASSKEYS_DISABLED_HERE
+        ),
+        "/passkeys/signin": PASSKEY_ANSWER
+        | answers(errors.VERIFIED, errors.ACCOUNT_LOCKED, errors.IP_FAILURE_QUOTA_EXCEEDED),
+        "/me/passkeys": answers(errors.PASSKEY_LIST, errors.INVALID_TOKEN, errors.PASSKEYS_DISABLED_HERE)
+        | ENROLLMENT_REQUIRED,
+        PASSKEY: BODY_ERRORS
+        | answers(
+            errors.PASSKEY_RENAMED,
+            errors.PASSKEY_REMOVED,
+            errors.PASSKEY_NAME,
+            errors.PASSKEY_NOT_FOUND,
+            errors.PASSKEYS_DISABLED_HERE,
+            errors.INVALID_TOKEN,
+            errors.REAUTHENTICATION_REQUIRED,
+            errors.REAUTHENTICATION_BY_CODE_REQUIRED,
+        )
+        | ENROLLMENT_REQUIRED,
+    }
+)
 # A client's access token on a route of the person's own: every route that takes a bearer token but userinfo.
 for path in (
     "/me",
@@ -257,6 +305,10 @@ for path in (
     "/oauth2/login",
     "/me/consents",
     CONSENT,
+    "/passkeys/register/options",
+    "/passkeys/register",
+    "/me/passkeys",
+    PASSKEY,
 ):
     CATALOGUE[path] |= answers(errors.INSUFFICIENT_SCOPE)
 # The provider's own endpoints answer as the standards say (check_page, check_client): a browser's with a redirect
@@ -545,6 +597,31 @@ login_queries = form(("login_challenge", challenges))
 accept_bodies = st.fixed_dictionaries(
     {"login_challenge": challenges}, optional={"consent": mostly(st.booleans(), 3), "extra": json_values}
 )
+passkey_bodies = st.fixed_dictionaries(
+    {},
+    optional={
+        "ceremony": mostly(st.text(alphabet="ABCabc012_-", min_size=43, max_size=43) | st.text(max_size=50)),
+        "credential": mostly(
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "id": mostly(st.text(max_size=200)),
+                    "rawId": json_values,
+                    "type": mostly(st.just("public-key")),
+                    "response": mostly(
+                        st.dictionaries(
+                            st.sampled_from(
+                                ["clientDataJSON", "userHandle", "signature", "authenticatorData", "attestationObject"]
+                            ),
+                            mostly(st.text(max_size=80)),
+                        )
+                    ),
+                },
+            )
+        ),
+        "name": mostly(st.text(max_size=70)),
+    },
+)
 reject_bodies = st.fixed_dictionaries(
     {"login_challenge": challenges},
     optional={"error": mostly(st.sampled_from(["access_denied", "login_required"]), 3)},
@@ -610,6 +687,8 @@ BODIES = {
     "/oauth2/login/reject": reject_bodies,
     "/me/consents": st.just(b""),
     CONSENT: st.just(b""),
+    **{path: passkey_bodies for path in PASSKEY_ROUTES},
+    "/me/passkeys": st.just(b""),
     "/oauth2/authorize": st.just(b""),
     "/oauth2/logout": logout_requests,
     "/oauth2/token": token_requests,

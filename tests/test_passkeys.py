@@ -3,17 +3,23 @@ usernameless, and each rule of WebAuthn Level 3 the service must keep, each a te
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
+import boto3
 import pytest
 from chalice.test import Client
 
 from chalicelib import wiring
+from chalicelib.passkeys.service import MAX_PUBLIC_KEY_BYTES
+from tests.aws_calls import RECORDER
 from tests.conftest import FakeClock
+from tests.dynamodb_size import item_size
 from tests.test_mfa_api import Person, stage
 from tests.webauthn_authenticator import UP, UV, Authenticator, b64url
 
 BOB = "bob@example.com"
+CREDENTIAL_ITEM_BOUND = 2 * 1024  # docs/item-layout.md
 
 
 @pytest.fixture
@@ -339,3 +345,37 @@ def test_options_are_webauthn_level_3_json(alice: Holder) -> None:
     signin = alice.options()["options"]
     assert signin["rpId"] == "localhost" and signin["userVerification"] == "required"
     assert signin.get("allowCredentials", []) == []
+
+
+# -- at the floor: calls and item sizes --------------------------------------------------------------------------
+
+
+def test_a_passkey_sign_in_is_one_read_and_one_write(alice: Holder) -> None:
+    body = alice.options()
+    credential = alice.authenticator.get(body["options"])
+    before = Counter(RECORDER.calls)
+    answer = alice.post("/passkeys/signin", {"ceremony": body["ceremony"], "credential": credential})
+    assert answer.status_code == 200, answer.json_body
+    made = Counter()
+    for call, count in (RECORDER.calls - before).items():
+        made[(call.service, call.operation)] += count
+    dynamodb = {operation: count for (service, operation), count in made.items() if service == "dynamodb"}
+    assert dynamodb == {"BatchGetItem": 1, "TransactWriteItems": 1}  # beside them only the token's KMS signature
+    assert set(made) - {("dynamodb", "BatchGetItem"), ("dynamodb", "TransactWriteItems")} <= {("kms", "Sign")}
+
+
+def test_a_passkey_s_items_are_small_and_bounded(alice: Holder) -> None:
+    table = wiring.get_settings().table_name
+    items = boto3.client("dynamodb").scan(TableName=table)["Items"]
+    (credential,) = [item for item in items if item["pk"]["S"].startswith("passkey#")]
+    ceremonies = [item for item in items if item["pk"]["S"].startswith("ceremony#")]
+    assert set(credential) == {"pk", "account", "home", "cose", "sc", "be", "bs", "uv", "ag", "c", "lu", "v"}
+    assert "u" in ceremonies[0] and all(item_size(item) < 200 for item in ceremonies)
+    # The largest the service stores: the longest COSE key it takes, the largest numbers.
+    largest = {
+        **credential,
+        "cose": {"S": "A" * (MAX_PUBLIC_KEY_BYTES * 4 // 3 + 1)},
+        **{name: {"N": str(10**10 - 1)} for name in ("sc", "c", "lu")},
+    }
+    assert item_size(largest) < CREDENTIAL_ITEM_BOUND
+    assert item_size(credential) < 400  # an ES256 passkey's, as registered

@@ -58,6 +58,7 @@ _PASSKEY_ID = re.compile(rf"[0-9a-f]{{{DIGEST_HEX_CHARS}}}")
 # bound keeps the home's list (which holds each id for excludeCredentials) within its stated size.
 MAX_CREDENTIAL_ID_BYTES = 128
 MAX_CREDENTIAL_ID_CHARS = 171  # base64url of 128 bytes
+MAX_PUBLIC_KEY_BYTES = 1024  # a COSE key of RSA-4096 is about 530 bytes, of P-256 77: the credential item's bound
 # ES256 (every platform), EdDSA, RS256 (Windows Hello): their COSE keys are small; larger post-quantum keys are not
 # offered until their size is part of the credential item's bound.
 ALGORITHMS = [
@@ -162,6 +163,8 @@ class PasskeyService:
             raise InvalidPasskey(f"registration does not verify: {error}") from None
         if len(verified.credential_id) > MAX_CREDENTIAL_ID_BYTES:
             raise InvalidPasskey("credential id longer than this service stores")
+        if len(verified.credential_public_key) > MAX_PUBLIC_KEY_BYTES:
+            raise InvalidPasskey("public key larger than this service stores")
         credential_id = bytes_to_base64url(verified.credential_id)
         record = Credential(
             self._credential_digest(credential_id),
