@@ -114,6 +114,44 @@ def test_bad_settings_are_refused(name: str, value: str) -> None:
 @pytest.mark.parametrize(
     ("env", "complaint"),
     [
+        ({"OTP_WEBAUTHN_RP_ID": "example.com"}, "OTP_WEBAUTHN_ORIGINS must name the pages"),
+        ({"OTP_WEBAUTHN_ORIGINS": "https://example.com"}, "OTP_WEBAUTHN_ORIGINS is set without OTP_WEBAUTHN_RP_ID"),
+        ({"OTP_WEBAUTHN_RP_ID": "https://example.com"}, "OTP_WEBAUTHN_RP_ID must be a bare host name"),
+        # WebAuthn needs a secure context: https, or http on localhost only
+        ({"OTP_WEBAUTHN_RP_ID": "example.com", "OTP_WEBAUTHN_ORIGINS": "http://example.com"}, "must be https://"),
+        ({"OTP_WEBAUTHN_RP_ID": "127.0.0.1", "OTP_WEBAUTHN_ORIGINS": "http://127.0.0.1:8501"}, "bare host name"),
+        ({"OTP_WEBAUTHN_RP_ID": "example.com", "OTP_WEBAUTHN_ORIGINS": "https://example.com/"}, "must be https://"),
+        ({"OTP_WEBAUTHN_RP_ID": "example.com", "OTP_WEBAUTHN_ORIGINS": "https://[::1"}, "is not an origin"),
+        # an RP id must be the page's host or a parent domain of it, never a sibling or a suffix of a label
+        ({"OTP_WEBAUTHN_RP_ID": "example.com", "OTP_WEBAUTHN_ORIGINS": "https://notexample.com"}, "domain"),
+        ({"OTP_WEBAUTHN_RP_ID": "signin.example.com", "OTP_WEBAUTHN_ORIGINS": "https://example.com"}, "domain"),
+        ({"OTP_MAX_PASSKEYS": "11"}, "OTP_MAX_PASSKEYS=11 is outside 1..10"),
+    ],
+)
+def test_passkey_settings_a_browser_would_refuse_stop_the_service(env: dict[str, str], complaint: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(complaint)):
+        read_settings({**MINIMAL, **env})
+
+
+def test_passkeys_are_offered_on_the_relying_party_s_domain_and_below() -> None:
+    env = {
+        "OTP_WEBAUTHN_RP_ID": "Example.com",
+        "OTP_WEBAUTHN_ORIGINS": "https://example.com,https://signin.example.com:8443",
+    }
+    settings = read_settings({**MINIMAL, **env})
+    assert (settings.passkeys, settings.webauthn_rp_id, settings.webauthn_rp_display_name) == (
+        True,
+        "example.com",
+        "OTP Sign-in",
+    )
+    assert not read_settings(MINIMAL).passkeys
+    named = read_settings({**MINIMAL, **env, "OTP_WEBAUTHN_RP_NAME": "Example"})
+    assert named.webauthn_rp_display_name == "Example"
+
+
+@pytest.mark.parametrize(
+    ("env", "complaint"),
+    [
         ({"OTP_SMS_COUNTRIES": "US,BR"}, "OTP_SMS_PRICES has no price for BR"),
         ({"OTP_SMS_PRICES": "US=cheap"}, "not COUNTRY=price"),
         ({"OTP_SMS_PRICES": "US=0"}, "positive"),
