@@ -15,6 +15,7 @@ from chalicelib.passkeys.service import MAX_PUBLIC_KEY_BYTES
 from tests.aws_calls import RECORDER
 from tests.conftest import FakeClock
 from tests.dynamodb_size import item_size
+from tests.test_adversarial_faults import Faults, aws_error, timeout
 from tests.test_mfa_api import Person, stage
 from tests.webauthn_authenticator import UP, UV, Authenticator, b64url
 
@@ -379,3 +380,38 @@ def test_a_passkey_s_items_are_small_and_bounded(alice: Holder) -> None:
     }
     assert item_size(largest) < CREDENTIAL_ITEM_BOUND
     assert item_size(credential) < 400  # an ES256 passkey's, as registered
+
+
+# -- AWS failing in the middle of a sign-in ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("operation", "failure", "status", "code"),
+    [
+        ("BatchGetItem", "throttled", 503, "storage_unavailable"),
+        ("TransactWriteItems", "throttled", 503, "storage_unavailable"),
+        ("TransactWriteItems", "refused", 502, "storage_error"),
+        ("TransactWriteItems", "timeout", 503, "storage_unavailable"),
+    ],
+)
+def test_a_sign_in_dynamodb_fails_is_answered_and_can_be_tried_again(
+    alice: Holder, operation: str, failure: str, status: int, code: str
+) -> None:
+    faults = Faults()
+    failures = {
+        "throttled": lambda: aws_error("ProvisionedThroughputExceededException", 400),
+        "refused": lambda: aws_error("AccessDeniedException", 400),
+        "timeout": timeout,
+    }
+    body = alice.options()
+    credential = alice.authenticator.get(body["options"])
+    faults.inject("dynamodb", operation, failures[failure]())
+    try:
+        refused(alice.post("/passkeys/signin", {"ceremony": body["ceremony"], "credential": credential}), code, status)
+    finally:
+        faults.clear()
+    alice.authenticator.keys[credential["id"]].sign_count -= 1  # nothing was recorded: the same count works
+    answer = alice.post(
+        "/passkeys/signin", {"ceremony": body["ceremony"], "credential": alice.authenticator.get(body["options"])}
+    )
+    assert (answer.status_code, answer.json_body["code"]) == (200, "verified"), answer.json_body
