@@ -35,7 +35,7 @@ from tools.precompile import precompile
 CONFIG = json.loads((REPO_ROOT / ".chalice" / "config.json").read_text())
 DEPLOYED_STAGES = sorted(stage for stage in CONFIG["stages"] if stage != "local")
 MERGE_TEMPLATE = REPO_ROOT / "deploy" / "resources.json"
-ZIP_CEILING_BYTES = 15 * 1024 * 1024
+ZIP_CEILING_BYTES = 10 * 1024 * 1024  # issue 23; 9.95 MiB with webauthn (1.4 MB of it with its dependencies)
 # Anything in the zip whose first path part is one of these is not runtime code.
 NOT_RUNTIME = {
     "boto3",
@@ -129,13 +129,13 @@ def test_the_zip_holds_only_runtime_code(package: Package) -> None:
     tops = {name.split("/")[0] for name in names}
     assert not tops & NOT_RUNTIME, f"not runtime code in the zip: {sorted(tops & NOT_RUNTIME)}"
     assert not [n for n in names if TEST_FILE.search(n)], "test files in the zip"
-    # Everything the function imports is there: the routes, every runtime module, the five requirements.
+    # Everything the function imports is there: the routes, every runtime module, the requirements.
     runtime = {p.relative_to(REPO_ROOT).as_posix() for p in (REPO_ROOT / "chalicelib").rglob("*.py")}
     assert {"app.py", *runtime} <= set(names)
     # And the botocore data the clients are built from (chalicelib/aws/models.py): Chalice copies chalicelib/ whole.
     data = {p.relative_to(REPO_ROOT).as_posix() for p in DATA_DIR.rglob("*.json")}
     assert data and data <= set(names), sorted(data - set(names))
-    assert {"jwt", "email_validator", "cryptography", "pyotp", "segno"} <= tops
+    assert {"jwt", "email_validator", "cryptography", "pyotp", "segno", "webauthn", "cbor2"} <= tops
     # Wheels for Lambda (manylinux, x86_64 as the template's Architectures), whatever machine built the zip.
     assert any("manylinux" in tag and tag.endswith("x86_64") for tag in tags), tags
     assert size < ZIP_CEILING_BYTES, f"deployment.zip is {size / 1e6:.1f} MB"
