@@ -354,5 +354,6 @@ def test_limits_are_the_defaults_the_bound_was_stated_for(settings: Settings) ->
         "sends_per_ip": Limits().sends_per_ip,
         "failures_per_ip": Limits().failures_per_ip,
         "sms_sends_per_ip": Limits().sms_sends_per_ip,
+        "passkey_ceremonies_per_ip": Limits().passkey_ceremonies_per_ip,
     }
     assert replace(settings.limits, **local_only) == Limits()

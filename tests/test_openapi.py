@@ -29,7 +29,7 @@ from chalicelib.http import errors, oauth_routes
 from tests.conftest import REPO_ROOT, FakeClock, code_in, code_in_text, sent_mails
 from tests.oauth_flow import DEMO, EXAMPLE, EXAMPLE_REDIRECT, EXAMPLE_SECRET, RelyingParty, basic, query_of
 from tests.test_adversarial_fuzz import CATALOGUE as FUZZ_CATALOGUE
-from tests.test_adversarial_fuzz import CONSENT, NOBODY, OAUTH_CATALOGUE, REDIRECT, SUCCESS
+from tests.test_adversarial_fuzz import CONSENT, NOBODY, OAUTH_CATALOGUE, PASSKEY, REDIRECT, SUCCESS
 from tests.test_mfa_api import Person
 from tools import openapi
 
@@ -119,6 +119,7 @@ def test_every_entry_of_the_catalogue_is_some_operation_s_answer() -> None:
 def test_each_route_documents_every_answer_the_fuzz_may_meet_there() -> None:
     for fuzzed, expected in FUZZ_CATALOGUE.items():
         path = fuzzed.replace(NOBODY, "{user_id}").replace(CONSENT, "/me/consents/{client_id}")
+        path = path.replace(PASSKEY, "/me/passkeys/{passkey_id}")
         documented = {
             answer
             for method, known in OPERATIONS

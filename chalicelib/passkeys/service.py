@@ -252,9 +252,9 @@ class PasskeyService:
         home_item: Mapping[str, Any],
     ) -> tuple[Assertion, str]:
         """The assertion of a registered passkey of the account whose home the authenticator named."""
-        account = read_string(stored, "account")
         if not stored:
             raise InvalidPasskey("unknown credential")
+        account = read_string(stored, "account")
         if read_string(stored, "home") != home or read_string(home_item, "account") != account:
             raise InvalidPasskey("a credential of another account than its user handle's")
         if digest not in read_map(home_item, PASSKEYS):
