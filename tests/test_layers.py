@@ -70,3 +70,12 @@ def test_the_check_reads_imports_inside_functions_and_finds_pairs() -> None:
     assert mutual({("a", "b"), ("b", "a"), ("b", "c")}) == {("a", "b")}
     # wiring imports the admin code only inside the functions that build it (and for its type hints)
     assert imports()[("wiring", "admin")] == {"chalicelib/wiring.py"}
+
+
+def test_the_passkey_code_is_imported_only_where_it_loads_lazily() -> None:
+    """wiring builds the passkey service inside get_passkeys (and names it for its type hints); the HTTP face
+    imports it only in passkey_routes.py, which app.py loads at a passkey route's first request."""
+    found = imports()
+    assert {importer for importer, imported in found if imported == "passkeys"} == {"wiring", "http"}
+    assert found[("wiring", "passkeys")] == {"chalicelib/wiring.py"}
+    assert found[("http", "passkeys")] == {"chalicelib/http/passkey_routes.py"}
