@@ -13,7 +13,7 @@ from chalice.test import Client
 from chalicelib import wiring
 from chalicelib.passkeys.service import MAX_PUBLIC_KEY_BYTES
 from tests.aws_calls import RECORDER
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, json_lines
 from tests.dynamodb_size import item_size
 from tests.test_adversarial_faults import Faults, aws_error, timeout
 from tests.test_mfa_api import Person, stage
@@ -159,6 +159,17 @@ def test_a_sign_count_that_does_not_grow_is_refused(alice: Holder) -> None:
     refused(alice.passkey_sign_in(sign_count=2))  # a clone replaying the count
     refused(alice.passkey_sign_in(sign_count=0))  # nor may a counting authenticator fall back to 0
     assert alice.passkey_sign_in(sign_count=9).status_code == 200
+
+
+def test_a_sign_count_regression_is_named_in_the_access_log_and_no_refusal_logs_request_data(
+    alice: Holder, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert alice.passkey_sign_in().status_code == 200
+    capsys.readouterr()
+    refused(alice.passkey_sign_in(sign_count=1))
+    refused(alice.passkey_sign_in(origin="https://evil.example"))
+    lines = [line for line in json_lines(capsys.readouterr().out) if line.get("route") == "/passkeys/signin"]
+    assert [line.get("reason") for line in lines] == ["sign count regression", "assertion does not verify"]
 
 
 def test_a_credential_of_one_account_cannot_sign_in_to_another(alice: Holder, client: Client, clock: FakeClock) -> None:

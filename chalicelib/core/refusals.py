@@ -70,7 +70,8 @@ class AccountLocked(Refusal):
 class InvalidPasskey(Refusal):
     """A passkey's answer that does not verify, for a ceremony that is not live, from a credential that is not
     registered (or no longer is), or of another account than the ceremony's: deliberately one answer for all of
-    them, so that no one learns which credentials exist. ``detail`` (for the log) says which."""
+    them, so that no one learns which credentials exist. ``detail`` says which, in fixed words, for the access
+    log's ``reason`` (never request data)."""
 
     reason = "invalid_passkey"
 

@@ -26,7 +26,7 @@ from chalicelib.accounts.store import Account
 from chalicelib.aws.dependencies import DependencyError
 from chalicelib.config import ConfigError
 from chalicelib.core import assurance, metric_names
-from chalicelib.core.refusals import InsufficientScope, InvalidCode, Refusal, SessionRejected
+from chalicelib.core.refusals import InsufficientScope, InvalidCode, InvalidPasskey, Refusal, SessionRejected
 from chalicelib.http import direct, errors, metrics, network
 from chalicelib.http.errors import ApiError, ErrorKind
 
@@ -182,9 +182,10 @@ def respond(request: Request, route: str, handler: Handler, public_cache_seconds
         status, body = handler(exchange)
         headers: Headers = {}
     except Exception as error:
-        if isinstance(error, SessionRejected | InvalidCode) and error.detail:
+        if isinstance(error, SessionRejected | InvalidCode | InvalidPasskey) and error.detail:
             # Fixed words, never request data: "reused" (a stolen refresh token; worth an alarm), "replayed" (a
-            # used code presented again: not counted as a wrong code).
+            # used code presented again: not counted as a wrong code), "sign count regression" (a passkey that
+            # may have been cloned; worth an alarm too).
             exchange.log["reason"] = error.detail
         failure = _as_api_error(error)
         status, body = failure.status, {"message": failure.message, "code": failure.code}

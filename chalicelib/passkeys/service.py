@@ -48,7 +48,15 @@ from chalicelib.core.refusals import AccountLocked, InvalidPasskey, PasskeyLimit
 from chalicelib.core.schema import ACTIVE, PASSKEYS, STATUS
 from chalicelib.core.windows import WindowCounter
 from chalicelib.crypto import DIGEST_HEX_CHARS, KeyedHasher
-from chalicelib.passkeys.store import REGISTER, SIGN_IN, Assertion, Credential, Passkey, PasskeyStore
+from chalicelib.passkeys.store import (
+    REGISTER,
+    SIGN_COUNT_REGRESSION,
+    SIGN_IN,
+    Assertion,
+    Credential,
+    Passkey,
+    PasskeyStore,
+)
 
 CHALLENGE_BYTES = 32
 _HANDLE = re.compile(r"[A-Za-z0-9_-]{43}")  # 32 bytes, base64url without padding
@@ -159,8 +167,8 @@ class PasskeyService:
                 require_user_verification=True,
                 supported_pub_key_algs=ALGORITHMS,
             )
-        except (WebAuthnException, ValueError, KeyError, TypeError, binascii.Error) as error:
-            raise InvalidPasskey(f"registration does not verify: {error}") from None
+        except (WebAuthnException, ValueError, KeyError, TypeError, binascii.Error):
+            raise InvalidPasskey("registration does not verify") from None
         if len(verified.credential_id) > MAX_CREDENTIAL_ID_BYTES:
             raise InvalidPasskey("credential id longer than this service stores")
         if len(verified.credential_public_key) > MAX_PUBLIC_KEY_BYTES:
@@ -256,7 +264,7 @@ class PasskeyService:
             raise InvalidPasskey("unknown credential")
         account = read_string(stored, "account")
         if read_string(stored, "home") != home or read_string(home_item, "account") != account:
-            raise InvalidPasskey("a credential of another account than its user handle's")
+            raise InvalidPasskey("another account's credential")
         if digest not in read_map(home_item, PASSKEYS):
             raise InvalidPasskey("passkey removed")
         try:
@@ -266,11 +274,16 @@ class PasskeyService:
                 expected_rp_id=self._rp_id,
                 expected_origin=self._origins,
                 credential_public_key=base64url_to_bytes(read_string(stored, "cose")),
-                credential_current_sign_count=read_number(stored, "sc"),
+                # The sign count's rule is this module's (below), so that a regression is told apart and logged.
+                credential_current_sign_count=0,
                 require_user_verification=True,
             )
-        except (WebAuthnException, ValueError, KeyError, TypeError, binascii.Error) as error:
-            raise InvalidPasskey(f"assertion does not verify: {error}") from None
+        except (WebAuthnException, ValueError, KeyError, TypeError, binascii.Error):
+            raise InvalidPasskey("assertion does not verify") from None
+        counted = read_number(stored, "sc")
+        if (verified.new_sign_count or counted) and verified.new_sign_count <= counted:
+            # WebAuthn Level 3 6.1.1: a signature counter that does not grow may mean a cloned authenticator.
+            raise InvalidPasskey(SIGN_COUNT_REGRESSION)
         return Assertion(digest, verified.new_sign_count, verified.credential_backed_up), account
 
     # -- the list --------------------------------------------------------------------------------------------

@@ -33,6 +33,8 @@ from chalicelib.crypto import Sealed, Sealer
 LAYOUT_VERSION = 1
 REGISTER, SIGN_IN = "register", "signin"  # a ceremony's purpose
 MAX_NAME_CHARS = 64
+# The access log's reason for a passkey whose signature counter did not grow: worth an alarm (a cloned key?).
+SIGN_COUNT_REGRESSION = "sign count regression"
 
 
 def credential_key(digest: str) -> str:
@@ -197,7 +199,7 @@ class PasskeyStore:
             before = refused[2]
             if before and len(read_map(before, PASSKEYS)) >= self._limits.max_passkeys:
                 raise PasskeyLimit()
-            raise InvalidPasskey("registration refused: ceremony not live, credential known, or session ended")
+            raise InvalidPasskey("registration refused")
         return self.passkey(home, credential.digest, entry_item(entry))
 
     # -- sign-in ---------------------------------------------------------------------------------------------
@@ -277,7 +279,7 @@ class PasskeyStore:
                 and read_number(credential_was, "sc")
                 and assertion.sign_count <= read_number(credential_was, "sc")
             ):
-                raise InvalidPasskey("sign count regression: the authenticator may have been cloned")
+                raise InvalidPasskey(SIGN_COUNT_REGRESSION)
             if not home_was or attempt == 2:
                 raise InvalidPasskey("ceremony not live")
             before = home_was  # the sessions changed since the read (or it was full): make room from what it holds
