@@ -426,3 +426,15 @@ def test_a_sign_in_dynamodb_fails_is_answered_and_can_be_tried_again(
         "/passkeys/signin", {"ceremony": body["ceremony"], "credential": alice.authenticator.get(body["options"])}
     )
     assert (answer.status_code, answer.json_body["code"]) == (200, "verified"), answer.json_body
+
+
+def test_a_page_may_rename_a_passkey_from_the_browser(client: Client) -> None:
+    """PATCH is the first method of the API a page sends that is not GET, POST or DELETE: the preflight allows it."""
+    preflight = client.http.request(
+        "OPTIONS",
+        "/me/passkeys/" + "0" * 32,
+        headers={"Origin": "http://localhost:8501", "Access-Control-Request-Method": "PATCH"},
+    )
+    assert preflight.status_code == 204
+    assert "PATCH" in preflight.headers["Access-Control-Allow-Methods"].split(", ")
+    assert preflight.headers["Access-Control-Allow-Origin"] == "http://localhost:8501"
