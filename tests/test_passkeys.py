@@ -4,6 +4,7 @@ usernameless, and each rule of WebAuthn Level 3 the service must keep, each a te
 from __future__ import annotations
 
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
@@ -127,6 +128,24 @@ def test_a_challenge_works_once(alice: Holder) -> None:
     assert alice.post("/passkeys/signin", {"ceremony": body["ceremony"], "credential": first}).status_code == 200
     again = alice.authenticator.get(body["options"])  # a new signature, over the spent challenge
     refused(alice.post("/passkeys/signin", {"ceremony": body["ceremony"], "credential": again}))
+
+
+def test_ten_simultaneous_answers_to_one_ceremony_sign_in_exactly_once(alice: Holder) -> None:
+    """Single use is the write's condition, not a read before it: answers racing for one challenge land once."""
+    body = alice.options()
+    answers = [alice.authenticator.get(body["options"]) for _ in range(10)]  # each its own, growing count
+    service = wiring.get_passkeys()
+
+    def run(credential: dict[str, Any]) -> str:
+        try:
+            service.sign_in(body["ceremony"], credential, None, wiring.now())
+            return "ok"
+        except Exception as error:
+            return type(error).__name__
+
+    with ThreadPoolExecutor(max_workers=len(answers)) as pool:
+        results = list(pool.map(run, answers))
+    assert results.count("ok") == 1 and set(results) == {"ok", "InvalidPasskey"}, results
 
 
 def test_an_assertion_over_another_ceremonys_challenge_is_refused(alice: Holder) -> None:
