@@ -66,6 +66,7 @@ _PASSKEY_ID = re.compile(rf"[0-9a-f]{{{DIGEST_HEX_CHARS}}}")
 # bound keeps the home's list (which holds each id for excludeCredentials) within its stated size.
 MAX_CREDENTIAL_ID_BYTES = 128
 MAX_CREDENTIAL_ID_CHARS = 171  # base64url of 128 bytes
+MAX_USER_HANDLE_CHARS = 86  # base64url of 64 bytes, WebAuthn's most
 MAX_PUBLIC_KEY_BYTES = 1024  # a COSE key of RSA-4096 is about 530 bytes, of P-256 77: the credential item's bound
 # ES256 (every platform), EdDSA, RS256 (Windows Hello): their COSE keys are small; larger post-quantum keys are not
 # offered until their size is part of the credential item's bound.
@@ -240,7 +241,7 @@ class PasskeyService:
         handle = response.get("userHandle") if isinstance(response, Mapping) else None
         if not isinstance(credential_id, str) or not 0 < len(credential_id) <= MAX_CREDENTIAL_ID_CHARS:
             raise InvalidPasskey("no credential id")
-        if not isinstance(handle, str) or len(handle) > MAX_CREDENTIAL_ID_CHARS:
+        if not isinstance(handle, str) or len(handle) > MAX_USER_HANDLE_CHARS:
             raise InvalidPasskey("no user handle")
         try:
             home = base64url_to_bytes(handle).decode()
