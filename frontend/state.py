@@ -20,7 +20,7 @@ from typing import Any, Literal, TypeVar
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from frontend import api, handle, twostep
+from frontend import api, handle, passkey, twostep
 from frontend.session import SessionBox
 
 Step = Literal["start", "code", "second_factor"]
@@ -73,6 +73,8 @@ class AccountView:
     admin: AdminStatus | None = None  # None until /me was read
     apps: tuple[ConnectedApp, ...] | None = None  # the apps the person let in; None until read (again)
     apps_problem: str | None = None  # why they could not be read just now
+    passkeys: tuple[passkey.Passkey, ...] | None = None  # the account's passkeys; None until read (again)
+    passkeys_problem: str | None = None  # why they could not be read just now
 
 
 @dataclass
@@ -159,6 +161,8 @@ class Tab:
     focus: str | None = None  # the widget to move focus to once drawn
     fields: dict[str, Any] = field(default_factory=dict)  # widget values to set before the next run draws them
     checked: bool = False  # this tab asked the API whether the session it found still stands
+    # The WebAuthn ceremony this tab's passkey button is running: its options go to this tab's browser only.
+    ceremony: passkey.Ceremony | None = None
 
 
 # The handles' states, in this process's memory (see frontend.handle). A module of its own is imported once per

@@ -1,0 +1,90 @@
+"""Issue 23 in a real browser: Chromium's virtual authenticator (the DevTools protocol's WebAuthn domain: CTAP2, an
+internal platform authenticator with resident keys and user verification, as a phone or laptop with a screen lock
+is) registers a passkey from the account view, then signs in with it usernameless, one touch and no code, at aal 2
+(tests/browser.py: Chromium, the `make run` stack, the UI at localhost).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests import browser
+from tests.browser import account_id, markdown, press, screenshot, sign_in_by_email, sign_out
+from tests.local_stack import Stack
+
+# The fixtures this module uses: one stack for the module, a fresh browser page per test.
+stack_fixture, page = browser.stack_fixture, browser.page
+
+pytestmark = browser.needs_chromium
+
+
+def virtual_authenticator(page: Any) -> tuple[Any, str]:
+    """A platform authenticator with a verified user in ``page``'s browser: (the DevTools session, its id)."""
+    session = page.context.new_cdp_session(page)
+    session.send("WebAuthn.enable", {"enableUI": False})
+    added = session.send(
+        "WebAuthn.addVirtualAuthenticator",
+        {
+            "options": {
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": True,
+                "hasUserVerification": True,
+                "isUserVerified": True,
+                "automaticPresenceSimulation": True,
+            }
+        },
+    )
+    return session, added["authenticatorId"]
+
+
+def passkey_button(page: Any, name: str) -> Any:
+    """The passkey button ``name``: drawn in the component's frame (frontend/passkey_component), once the page has
+    settled on one (a rerun shows the previous run's frame beside the new one until it ends)."""
+    from playwright.sync_api import expect
+
+    frames = page.get_by_test_id("stCustomComponentV1")
+    expect(frames).to_have_count(1)
+    button = frames.content_frame.get_by_role("button", name=name)
+    expect(button).to_be_enabled()
+    return button
+
+
+def test_register_a_passkey_then_sign_in_with_it_and_remove_it(stack: Stack, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    session, authenticator = virtual_authenticator(page)
+    sign_in_by_email(page, stack, "passkey@example.com")
+    the_account = account_id(page)
+    expect(markdown(page, "Second factor:")).to_contain_text("not used in this session")
+
+    # A code sign-in is a recent proof: the passkey is created at once, with the name given.
+    page.get_by_label("New passkey's name").fill("Work laptop")
+    passkey_button(page, "Add a passkey").click()
+    expect(page.get_by_text("Work laptop", exact=True)).to_be_visible()
+    expect(page.get_by_text("never used to sign in; on one device only.", exact=False)).to_be_visible()
+    credentials = session.send("WebAuthn.getCredentials", {"authenticatorId": authenticator})["credentials"]
+    assert len(credentials) == 1 and credentials[0]["isResidentCredential"], credentials
+    screenshot(page, "e2e-passkey-registered")
+    sign_out(page)
+
+    # Usernameless: no address typed, no code; the one passkey of this site is used.
+    passkey_button(page, "Sign in with a passkey").click()
+    expect(page.get_by_role("heading", name="Your account")).to_be_visible()
+    assert account_id(page) == the_account
+    expect(markdown(page, "Second factor:")).to_contain_text("proven in this session")  # aal 2
+    expect(page.get_by_text("last used", exact=False)).to_be_visible()
+    screenshot(page, "e2e-passkey-signed-in")
+
+    # Renamed, then removed (the passkey sign-in is the recent proof the removal asks for).
+    page.get_by_label("Name", exact=True).fill("Old laptop")
+    press(page, "Rename")
+    expect(page.get_by_text("Old laptop", exact=True)).to_be_visible()
+    press(page, "Remove")
+    expect(page.get_by_text("Old laptop", exact=True)).to_have_count(0)
+    sign_out(page)
+
+    # The authenticator still holds the passkey; the service refuses it now.
+    passkey_button(page, "Sign in with a passkey").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    expect(page.get_by_test_id("stAlert").filter(has_text="passkey")).to_be_visible()
