@@ -1,7 +1,8 @@
 """Issue 23 in a real browser: Chromium's virtual authenticator (the DevTools protocol's WebAuthn domain: CTAP2, an
 internal platform authenticator with resident keys and user verification, as a phone or laptop with a screen lock
-is) registers a passkey from the account view, then signs in with it usernameless, one touch and no code, at aal 2
-(tests/browser.py: Chromium, the `make run` stack, the UI at localhost).
+is) registers a passkey from the account view, then signs in with it usernameless, one touch and no code, at aal 2;
+and signs in to the example app (OpenID Connect) with it (tests/browser.py: Chromium, the `make run` stack, the UI
+at localhost).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 from tests import browser
 from tests.browser import account_id, markdown, press, screenshot, sign_in_by_email, sign_out
 from tests.local_stack import Stack
+from tests.test_e2e_browser_oidc import allow, back_in_the_app_as, start_at_the_app
 
 # The fixtures this module uses: one stack for the module, a fresh browser page per test.
 stack_fixture, page = browser.stack_fixture, browser.page
@@ -88,3 +90,25 @@ def test_register_a_passkey_then_sign_in_with_it_and_remove_it(stack: Stack, pag
     passkey_button(page, "Sign in with a passkey").click()
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     expect(page.get_by_test_id("stAlert").filter(has_text="passkey")).to_be_visible()
+
+
+def add_passkey(page: Any, stack: Stack, email: str, name: str) -> None:
+    """Sign in by email and add a passkey called ``name``; signed out again after."""
+    from playwright.sync_api import expect
+
+    sign_in_by_email(page, stack, email)
+    page.get_by_label("New passkey's name").fill(name)
+    passkey_button(page, "Add a passkey").click()
+    expect(page.get_by_text(name, exact=True)).to_be_visible()
+    sign_out(page)
+
+
+def test_sign_in_to_the_example_app_with_a_passkey(stack: Stack, page: Any) -> None:
+    """The OpenID Connect login challenge: the app sends the person to the UI, who signs in with one touch."""
+    virtual_authenticator(page)
+    add_passkey(page, stack, "app-passkey@example.com", "My phone")
+
+    start_at_the_app(page, stack)
+    passkey_button(page, "Sign in with a passkey").click()
+    allow(page, "e2e-passkey-oidc-consent")
+    back_in_the_app_as(page, stack, "app-passkey@example.com")
