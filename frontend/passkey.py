@@ -89,7 +89,7 @@ def failure_message(failure: Failure, kind: Kind) -> str:
     if failure.name == "InvalidStateError" and kind == "create":
         return "This device already holds a passkey for your account."
     if failure.name == "NotAllowedError":
-        return "No passkey was used: it was cancelled, timed out, or this device has no passkey for this site."
+        return "No passkey was used. It was cancelled or timed out, or this device has none for this site."
     if failure.name == "SecurityError":
         return "This browser refused passkeys on this address. Open the page at its usual address."
     return "Your browser could not use a passkey here."
