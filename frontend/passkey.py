@@ -24,6 +24,7 @@ import streamlit as st
 from streamlit.components.v1 import declare_component
 
 Kind = Literal["create", "get"]  # navigator.credentials.create (register) or .get (sign in)
+DISABLED_HERE = "passkeys_disabled_here"  # every passkey route's answer (403) on a stage without a relying party
 
 _COMPONENT = declare_component("passkey", path=str(Path(__file__).parent / "passkey_component"))
 _REQUESTS = itertools.count(1)  # a ceremony's number, unique in this process

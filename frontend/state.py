@@ -120,6 +120,9 @@ class UiState:
     name: str = ""  # who is signed in, as the page names them (the account's address, else its number)
     blocked_until: float | None = None  # clock.now() value until which a 429 forbids the primary actions
     login: LoginRequest | None = None  # an app's login request this browser was sent here with
+    # The API said its stage offers no passkeys (a deployed stage before its domain is set): their buttons go.
+    # Kept across sign-ins, since it is the stage's setting, not the account's.
+    passkeys_off: bool = False
 
     def reset(self, sign_in: SignIn | None = None) -> None:
         """Forget the session and whatever was open, in place (other tabs hold this object too)."""

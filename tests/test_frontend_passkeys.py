@@ -386,3 +386,35 @@ def test_listed_passkeys_are_read_defensively() -> None:
     )
     assert (phone.last_used_at, phone.synced) == (USED_AT, False)  # only a true `synced` says synced
     assert passkey.passkeys_from_answer({"passkeys": "x"}) is None
+
+
+DISABLED = response(403, {"code": "passkeys_disabled_here", "message": "Passkeys are not offered here."})
+
+
+def test_a_stage_without_passkeys_shows_none_of_their_buttons(
+    app: AppTest, fake_api: FakeApi, browser: FakeBrowser
+) -> None:
+    """A deployed stage before its domain is set: the first answer that says so takes the buttons away."""
+    fake_api.passkey_lists.append(DISABLED)
+    signed_in_with(app, fake_api, **MFA_OFF)
+    assert "Passkeys" not in [each.value for each in app.subheader]
+    assert ADD not in browser.drawn
+    app.run()
+    assert len(fake_api.passkey_list_calls) == 1  # not asked again
+
+    browser.drawn.clear()
+    click(app, fake_api, "sign_out", frontend_app.SIGNED_OUT)
+    assert on_email_step(app)
+    assert SIGN_IN not in browser.drawn  # learnt while signed in: the sign-in card offers no passkey either
+
+
+def test_a_press_on_a_stage_without_passkeys_takes_the_button_away(
+    app: AppTest, fake_api: FakeApi, browser: FakeBrowser
+) -> None:
+    app.run()
+    browser.press(SIGN_IN)
+    run(app, fake_api, DISABLED)
+    browser.drawn.clear()  # what the last run drew, only
+    app.run()
+    assert SIGN_IN not in browser.drawn
+    assert not app.error and not app.warning  # nothing the person can do about it

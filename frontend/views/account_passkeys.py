@@ -25,6 +25,10 @@ def load() -> None:
     result = flow.account_call(lambda token: ui.client().passkeys(token))
     if result is None:
         return
+    if result.code == passkey.DISABLED_HERE:
+        state().passkeys_off = True  # the section goes
+        view.passkeys = ()
+        return
     listed = passkey.passkeys_from_answer(result.data) if result.ok else None
     view.passkeys = listed or ()
     view.passkeys_problem = None if listed is not None else (result.message if not result.ok else api.UNEXPECTED_ANSWER)
@@ -112,10 +116,12 @@ def _render_passkey(item: passkey.Passkey, disabled: bool) -> None:
 
 def render(blocked: bool) -> None:
     view = state().account
-    if view.passkeys is None:  # read once per account view; again after a change
+    if view.passkeys is None and not state().passkeys_off:  # read once per account view; again after a change
         load()
         if not flow.signed_in():  # the API ended the session on the way: the sign-in page says why
             st.rerun()
+    if state().passkeys_off:
+        return
     st.subheader("Passkeys", divider="gray")
     st.caption("Sign in with one touch, with your fingerprint, face or screen lock: no code needed.")
     disabled = blocked or ui.busy()

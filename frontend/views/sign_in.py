@@ -158,6 +158,9 @@ def _on_passkey(event: passkey.Event) -> None:
 
         def begin() -> None:
             result = ui.client().passkey_signin_options()
+            if result.code == passkey.DISABLED_HERE:
+                state().passkeys_off = True  # the button goes; there is nothing to say about it
+                return
             if not result.ok:
                 ui.fail(result, PASSKEY)
                 return
@@ -254,7 +257,8 @@ def _render_start(blocked: bool) -> None:
             "Send code", key="send", type="primary", on_click=_on_send, disabled=blocked or ui.busy(), width="stretch"
         )
     ui.perform(SEND)
-    _render_passkey(blocked)
+    if not state().passkeys_off:
+        _render_passkey(blocked)
 
 
 def _expired(sign_in: SignIn) -> bool:
