@@ -74,7 +74,7 @@ def test_register_a_passkey_then_sign_in_with_it_and_remove_it(stack: Stack, pag
     passkey_button(page, "Sign in with a passkey").click()
     expect(page.get_by_role("heading", name="Your account")).to_be_visible()
     assert account_id(page) == the_account
-    expect(markdown(page, "Second factor:")).to_contain_text("proven in this session")  # aal 2
+    expect(markdown(page, "Second factor:")).to_contain_text("proven in this session, with a passkey")  # aal 2
     expect(page.get_by_text("last used", exact=False)).to_be_visible()
     screenshot(page, "e2e-passkey-signed-in")
 

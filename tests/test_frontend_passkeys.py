@@ -164,7 +164,9 @@ def test_sign_in_with_a_passkey_no_address_and_no_code(app: AppTest, fake_api: F
     assert held is not None and (held.kind, dict(held.options)) == ("get", REQUEST_OPTIONS)
 
     browser.give(SIGN_IN)
-    run(app, fake_api, PASSKEY_SESSION, me_answer(aal=2, **ACCOUNT))
+    passkey_me = me_answer(aal=2, **ACCOUNT).json()
+    passkey_me["session"]["amr"] = ["hwk", "user", "mfa"]  # what the API records for a device-bound passkey
+    run(app, fake_api, PASSKEY_SESSION, response(200, passkey_me))
     finish, me = fake_api.calls[-2:]
     assert (finish.path, finish.json, finish.bearer) == (
         "/passkeys/signin",
@@ -173,7 +175,9 @@ def test_sign_in_with_a_passkey_no_address_and_no_code(app: AppTest, fake_api: F
     )
     assert me.bearer == ACCESS_1
     assert on_account_view(app)
-    assert "**Second factor:** proven in this session" in [each.value for each in app.markdown]
+    assert "**Second factor:** proven in this session, with a passkey (both factors in one touch)" in [
+        each.value for each in app.markdown
+    ]
 
 
 def test_the_button_is_handed_options_only_never_a_token(app: AppTest, fake_api: FakeApi, browser: FakeBrowser) -> None:

@@ -68,6 +68,8 @@ def _details() -> None:
             st.markdown(f"**Session started:** {ui.utc(account.signed_in_at)}")
         if account is not None and account.aal is not None:
             proven = "proven in this session" if account.aal == 2 else "not used in this session"
+            if account.by_passkey:
+                proven += ", with a passkey (both factors in one touch)"
             st.markdown(f"**Second factor:** {proven}")
         access_epoch = account.access_token_expires_at if account else None
         st.markdown(f"**Access token expires:** {ui.when(session.access_expires_at, access_epoch)}")
