@@ -112,3 +112,23 @@ def test_sign_in_to_the_example_app_with_a_passkey(stack: Stack, page: Any) -> N
     passkey_button(page, "Sign in with a passkey").click()
     allow(page, "e2e-passkey-oidc-consent")
     back_in_the_app_as(page, stack, "app-passkey@example.com")
+
+
+def test_another_site_cannot_frame_the_passkey_button(stack: Stack, page: Any) -> None:
+    """The button runs WebAuthn for the UI's relying party: framed by another site, it could be handed that site's
+    options and answer it the credential. Chromium refuses to show it in another site's frame; in the UI's own page
+    it works (the tests above)."""
+    import requests
+
+    component = f"{stack.ui_url}/component/frontend.passkey.passkey/index.html"
+    answer = requests.get(component, timeout=10)
+    assert answer.status_code == 200
+    assert answer.headers["Content-Security-Policy"] == "frame-ancestors 'self'"
+
+    page.goto(stack.example_url)  # any page of another origin
+    page.set_content(f'<iframe name="button" src="{component}"></iframe>')
+    framed = page.frame(name="button")
+    assert framed is not None
+    page.wait_for_load_state()
+    assert framed.url == "chrome-error://chromewebdata/", framed.url
+    assert "passkey" not in framed.content()
