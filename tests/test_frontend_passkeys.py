@@ -422,3 +422,20 @@ def test_a_press_on_a_stage_without_passkeys_takes_the_button_away(
     app.run()
     assert SIGN_IN not in browser.drawn
     assert not app.error and not app.warning  # nothing the person can do about it
+
+
+def test_at_the_second_factor_prompt_a_passkey_signs_in_instead(
+    app: AppTest, fake_api: FakeApi, browser: FakeBrowser
+) -> None:
+    """The API takes no passkey as the second factor of a code sign-in yet: the prompt offers a passkey sign-in of
+    its own instead, which proves both factors."""
+    frontend_app.to_second_factor(app, fake_api)
+    assert browser.drawn[SIGN_IN].label == "Use a passkey instead"
+    browser.press(SIGN_IN)
+    run(app, fake_api, options(REQUEST_OPTIONS))
+    browser.give(SIGN_IN)
+    run(app, fake_api, PASSKEY_SESSION, me_answer(aal=2, **ACCOUNT))
+    paths = fake_api.paths
+    assert paths[-3:] == ["/passkeys/signin/options", "/passkeys/signin", "/me"]
+    assert "/mfa/verify" not in paths  # the code sign-in's mfa_token was not used
+    assert on_account_view(app)

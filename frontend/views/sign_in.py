@@ -1,6 +1,7 @@
 """The "Sign in" page: an address or a number, then the code sent to it, then (for an account with two-step
 verification) the authenticator's code or a recovery code; or, instead of all that, a passkey (usernameless: the
-browser offers the site's passkeys, and one touch with the person's screen lock is both factors).
+browser offers the site's passkeys, and one touch with the person's screen lock is both factors), offered on the
+first step and again at the second-factor prompt.
 
 The step and what it is about live in :class:`frontend.state.SignIn`, server-side under the browser's handle: a
 reload, or a new tab, returns to the same step for the same address, so a code still valid can be typed. Each
@@ -192,11 +193,14 @@ def _on_passkey(event: passkey.Event) -> None:
     ui.request(PASSKEY, "Signing in...", finish)
 
 
-def _render_passkey(blocked: bool) -> None:
-    """ "Sign in with a passkey", under the code form: the browser asks which of this site's passkeys to use."""
+def _render_passkey(blocked: bool, label: str = "Sign in with a passkey") -> None:
+    """The passkey button, under the code form (or the second-factor form): the browser asks which of this site's
+    passkeys to use. Nothing is drawn on a stage without passkeys."""
+    if state().passkeys_off:
+        return
     ceremony = tab().ceremony
     passkey.button(
-        "Sign in with a passkey",
+        label,
         PASSKEY,
         ceremony if ceremony is not None and ceremony.kind == "get" else None,
         _on_passkey,
@@ -257,8 +261,7 @@ def _render_start(blocked: bool) -> None:
             "Send code", key="send", type="primary", on_click=_on_send, disabled=blocked or ui.busy(), width="stretch"
         )
     ui.perform(SEND)
-    if not state().passkeys_off:
-        _render_passkey(blocked)
+    _render_passkey(blocked)
 
 
 def _expired(sign_in: SignIn) -> bool:
@@ -336,6 +339,9 @@ def _render_second_factor(sign_in: SignIn, challenge: twostep.Challenge, blocked
             width="stretch",
         )
     ui.perform(SECOND_FACTOR)
+    # Not the second factor of this sign-in (the API takes none but codes there yet): a sign-in of its own, which a
+    # passkey completes alone, both factors in one touch. The code sign-in is left to expire.
+    _render_passkey(blocked, "Use a passkey instead")
     st.button("Start over", key="start_over", type="tertiary", on_click=_on_start_again)
 
 
