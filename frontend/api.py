@@ -2,7 +2,8 @@
 ``/token/revoke``, ``/signout``, ``GET /me``), a phone on the account (``/me/phone``), confirming it is you before
 such a change (``/reauthenticate``), two-step verification (``/mfa/...``), and the UI's part of the OpenID Connect
 provider: the login requests apps send people here with (``/oauth2/login``) and the apps a person let in
-(``/me/consents``).
+(``/me/consents``), and passkeys (``/passkeys/...``, ``/me/passkeys``): their WebAuthn options and credentials pass
+through as the JSON objects they are.
 
 Contract: every call returns an :class:`ApiResult` and never raises for HTTP errors, unreachable servers or
 malformed answers, so the UI has exactly one shape to render. The API's own ``message`` is passed through
@@ -39,7 +40,7 @@ Channel = Literal["email", "phone"]  # how a sign-in code travels; also the body
 SecondFactor = Literal["otp", "recovery_code"]  # the body field a second-factor code travels in
 # Why the UI turns an app's login request down: the person said no, or (prompt=none) nobody is signed in here.
 LoginError = Literal["access_denied", "login_required"]
-Method = Literal["GET", "POST", "DELETE"]
+Method = Literal["GET", "POST", "PATCH", "DELETE"]
 
 
 @dataclass(frozen=True)
@@ -219,6 +220,41 @@ class OtpClient:
         account."""
         return self._send("DELETE", f"/me/consents/{quote(client_id, safe='')}", None, access_token)
 
+    def passkey_signin_options(self) -> ApiResult:
+        """Begin a usernameless passkey sign-in: 200 ``passkey_options`` with ``options`` (WebAuthn Level 3 JSON
+        request options) and ``ceremony``; 429 ``passkey_quota_exceeded``; 403 ``passkeys_disabled_here``."""
+        return self._post("/passkeys/signin/options", {})
+
+    def passkey_signin(self, ceremony: str, credential: Mapping[str, Any]) -> ApiResult:
+        """Sign in with the credential a browser gave for ``ceremony``: the answers of a right code (200
+        ``verified`` with a session at aal 2, 403 ``account_locked``, ...); 401 ``invalid_passkey``."""
+        return self._post("/passkeys/signin", {"ceremony": ceremony, "credential": credential})
+
+    def passkey_register_options(self, access_token: str) -> ApiResult:
+        """Begin registering a passkey (needs a recent proof: 401 ``reauthentication_required``): 200
+        ``passkey_options`` with creation ``options`` and ``ceremony``; 409 ``passkey_limit_reached``."""
+        return self._post("/passkeys/register/options", {}, access_token)
+
+    def passkey_register(self, access_token: str, ceremony: str, credential: Mapping[str, Any], name: str) -> ApiResult:
+        """Register the credential a browser created for ``ceremony`` under ``name``: 200 ``passkey_registered``
+        with ``passkey``; 401 ``invalid_passkey``; 400 ``invalid_body`` for a name the API refuses."""
+        body = {"ceremony": ceremony, "credential": credential, "name": name}
+        return self._post("/passkeys/register", body, access_token)
+
+    def passkeys(self, access_token: str) -> ApiResult:
+        """The account's passkeys: 200 ``passkey_list`` with ``passkeys`` (each ``id``, ``name``, ``created_at``,
+        ``last_used_at``, ``synced``, ``backed_up``, ``aaguid``) and ``most``."""
+        return self._send("GET", "/me/passkeys", None, access_token)
+
+    def rename_passkey(self, access_token: str, passkey_id: str, name: str) -> ApiResult:
+        """200 ``passkey_renamed``; 404 ``passkey_not_found``; 400 ``invalid_body`` for a name the API refuses."""
+        return self._send("PATCH", f"/me/passkeys/{quote(passkey_id, safe='')}", {"name": name}, access_token)
+
+    def remove_passkey(self, access_token: str, passkey_id: str) -> ApiResult:
+        """Remove a passkey (step-up: 401 ``reauthentication_required`` unless recently proven): 200
+        ``passkey_removed``; 404 ``passkey_not_found``."""
+        return self._send("DELETE", f"/me/passkeys/{quote(passkey_id, safe='')}", None, access_token)
+
     def _post(self, path: str, payload: Mapping[str, Any], access_token: str | None = None) -> ApiResult:
         return self._send("POST", path, payload, access_token)
 
@@ -232,6 +268,8 @@ class OtpClient:
                 response = requests.get(url, headers=headers, timeout=self.timeout)
             elif method == "DELETE":
                 response = requests.delete(url, headers=headers, timeout=self.timeout)
+            elif method == "PATCH":
+                response = requests.patch(url, json=payload, headers=headers, timeout=self.timeout)
             else:
                 response = requests.post(url, json=payload, headers=headers, timeout=self.timeout)
         except requests.Timeout:

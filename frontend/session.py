@@ -70,6 +70,9 @@ class Account:
     two_step: TwoStep | None = None
     aal: int | None = None  # the session's assurance level: 2 once a second factor was proven
     admin: bool = False  # the API names the account an admin (its admin routes open at aal 2)
+    # The session began with a passkey (RFC 8176 amr "hwk": bound to one device, "swk": synced), which proves
+    # both factors at once.
+    by_passkey: bool = False
 
     @property
     def name(self) -> str:
@@ -85,7 +88,7 @@ class Account:
         details = data.get("session")
         details = details if isinstance(details, dict) else {}
         identifiers = data.get("identifiers")
-        aal = details.get("aal")
+        aal, amr = details.get("aal"), details.get("amr")
         return cls(
             email=email,
             signed_in_at=epoch(details.get("signed_in_at")),
@@ -99,6 +102,7 @@ class Account:
             two_step=TwoStep.from_answer(data.get("mfa")),
             aal=aal if aal in (1, 2) and not isinstance(aal, bool) else None,
             admin=data.get("admin") is True,
+            by_passkey=isinstance(amr, list) and bool({"hwk", "swk"} & {each for each in amr if isinstance(each, str)}),
         )
 
 

@@ -20,7 +20,7 @@ from typing import Any, Literal, TypeVar
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from frontend import api, handle, twostep
+from frontend import api, handle, passkey, twostep
 from frontend.session import SessionBox
 
 Step = Literal["start", "code", "second_factor"]
@@ -73,6 +73,8 @@ class AccountView:
     admin: AdminStatus | None = None  # None until /me was read
     apps: tuple[ConnectedApp, ...] | None = None  # the apps the person let in; None until read (again)
     apps_problem: str | None = None  # why they could not be read just now
+    passkeys: tuple[passkey.Passkey, ...] | None = None  # the account's passkeys; None until read (again)
+    passkeys_problem: str | None = None  # why they could not be read just now
 
 
 @dataclass
@@ -118,6 +120,9 @@ class UiState:
     name: str = ""  # who is signed in, as the page names them (the account's address, else its number)
     blocked_until: float | None = None  # clock.now() value until which a 429 forbids the primary actions
     login: LoginRequest | None = None  # an app's login request this browser was sent here with
+    # The API said its stage offers no passkeys (a deployed stage before its domain is set): their buttons go.
+    # Kept across sign-ins, since it is the stage's setting, not the account's.
+    passkeys_off: bool = False
 
     def reset(self, sign_in: SignIn | None = None) -> None:
         """Forget the session and whatever was open, in place (other tabs hold this object too)."""
@@ -159,6 +164,8 @@ class Tab:
     focus: str | None = None  # the widget to move focus to once drawn
     fields: dict[str, Any] = field(default_factory=dict)  # widget values to set before the next run draws them
     checked: bool = False  # this tab asked the API whether the session it found still stands
+    # The WebAuthn ceremony this tab's passkey button is running: its options go to this tab's browser only.
+    ceremony: passkey.Ceremony | None = None
 
 
 # The handles' states, in this process's memory (see frontend.handle). A module of its own is imported once per

@@ -39,10 +39,18 @@ _FACTOR_NAMES: dict[str, api.SecondFactor] = {"totp": "otp", "recovery_code": "r
 # others a recent proof of any kind (the second factor where the account has one, else a code): the phone changes,
 # and letting an app in (POST /oauth2/login) when it asks for a fresh sign-in.
 SensitiveAction = Literal[
-    "remove_totp", "new_recovery_codes", "add_phone", "link_phone", "remove_phone", "accept_login"
+    "remove_totp",
+    "new_recovery_codes",
+    "add_phone",
+    "link_phone",
+    "remove_phone",
+    "accept_login",
+    "register_passkey",
+    "remove_passkey",
 ]
 TWO_STEP_CHANGES: frozenset[SensitiveAction] = frozenset({"remove_totp", "new_recovery_codes"})
 PHONE_CHANGES: frozenset[SensitiveAction] = frozenset({"add_phone", "link_phone", "remove_phone"})
+PASSKEY_CHANGES: frozenset[SensitiveAction] = frozenset({"register_passkey", "remove_passkey"})
 
 
 @dataclass(frozen=True)
@@ -113,7 +121,8 @@ class Change:
     is retried as asked once they have confirmed it is them.
 
     ``number`` (E.164) and ``code`` (the code texted to it) are the call's arguments where it takes them, and so
-    are ``challenge`` (an app's login request) and ``consent`` (the person allowed what that app asks for).
+    are ``challenge`` (an app's login request) and ``consent`` (the person allowed what that app asks for),
+    ``passkey`` (the id of the passkey to remove) and ``name`` (what a passkey being registered is to be called).
     ``proof`` is how the person confirms: a code by mail or SMS, or, when ``None``, the second factor (a code from
     the authenticator app or a recovery code).
     """
@@ -124,6 +133,8 @@ class Change:
     proof: CodeProof | None = None
     challenge: str = field(default="", repr=False)
     consent: bool = False
+    passkey: str = ""
+    name: str = ""
 
 
 def recovery_codes(data: Mapping[str, Any]) -> tuple[str, ...]:

@@ -1,10 +1,11 @@
 """What the UI's AppTest modules share (tests/test_frontend_*.py): the API and the clock faked, token-shaped values,
 the API's answers, fixtures and what a person reads off the page.
 
-HTTP is faked at the ``requests`` level (``requests.post``, ``requests.get`` and ``requests.delete``; GETs to
-the local stack's moto server go to the dev inbox fake, everything else to the API fake; ``requests.request``, which
-the admin client uses, answers the page's question whether the account is an admin; the connected apps the account
-view lists, ``/me/consents``, are answered apart too), so no network is used and the real client code
+HTTP is faked at the ``requests`` level (``requests.post``, ``requests.get``, ``requests.patch`` and
+``requests.delete``; GETs to the local stack's moto server go to the dev inbox fake, everything else to the API fake;
+``requests.request``, which the admin client uses, answers the page's question whether the account is an admin; the
+connected apps and the passkeys the account view lists, ``GET /me/consents`` and ``GET /me/passkeys``, are
+answered apart too), so no network is used and the real client code
 (frontend/api.py, frontend/inbox.py) runs. Time is faked by replacing ``frontend.clock.now``.
 
 AppTest sends no cookies, so a page run keeps its state in its own session (``frontend.state.STATE_KEY``) unless a
@@ -157,6 +158,7 @@ NOT_AN_ADMIN = response(403, {"message": "This is for the service's admins only.
 SIGNED_OUT = response(200, {"message": "You are signed out.", "code": "signed_out"})
 SIGNED_OUT_EVERYWHERE = response(200, {"message": "You are signed out on every device.", "code": "signed_out"})
 NO_APPS = response(200, {"message": "No apps.", "code": "consents", "consents": []})
+NO_PASSKEYS = response(200, {"message": "Your passkeys.", "code": "passkey_list", "passkeys": [], "most": 10})
 
 
 @dataclass(frozen=True)
@@ -206,6 +208,9 @@ class FakeApi:
     # empty list when nothing is queued) and its calls are recorded apart: the other calls read as before apps.
     apps: list[requests.Response] = field(default_factory=list)
     apps_calls: list[Call] = field(default_factory=list)
+    # GET /me/passkeys: read whenever the account view shows, so answered and recorded apart as the apps are.
+    passkey_lists: list[requests.Response] = field(default_factory=list)
+    passkey_list_calls: list[Call] = field(default_factory=list)
     sessions: dict[str, str] = field(default_factory=dict)
     retired: set[str] = field(default_factory=set)
 
@@ -234,11 +239,27 @@ class FakeApi:
     ) -> requests.Response:
         return self._answer(Call("DELETE", url, None, dict(headers or {}), timeout))
 
+    def patch(
+        self,
+        url: str,
+        json: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float | None = None,
+        **_: Any,
+    ) -> requests.Response:
+        return self._answer(Call("PATCH", url, json, dict(headers or {}), timeout))
+
     def _apps(self, call: Call) -> requests.Response:
         self.apps_calls.append(call)
         if call.bearer in self.retired:
             raise AssertionError(f"{call.method} {call.path} presented a token that an upgrade retired")
         return self.apps.pop(0) if self.apps else NO_APPS
+
+    def _passkey_list(self, call: Call) -> requests.Response:
+        self.passkey_list_calls.append(call)
+        if call.bearer in self.retired:
+            raise AssertionError(f"{call.method} {call.path} presented a token that an upgrade retired")
+        return self.passkey_lists.pop(0) if self.passkey_lists else NO_PASSKEYS
 
     def request(self, method: str, url: str, headers: dict[str, str] | None = None, **_: Any) -> requests.Response:
         """The admin client's calls: recorded apart, so the other calls read as they did before admins."""
@@ -248,6 +269,8 @@ class FakeApi:
     def _answer(self, call: Call) -> requests.Response:
         if call.path.startswith("/me/consents"):
             return self._apps(call)
+        if call.method == "GET" and call.path == "/me/passkeys":
+            return self._passkey_list(call)
         self.calls.append(call)
         presented = {call.bearer, (call.json or {}).get("refresh_token")}
         if presented & self.retired:
@@ -304,6 +327,7 @@ def fake_api(monkeypatch: pytest.MonkeyPatch) -> FakeApi:
     monkeypatch.setattr(requests, "post", fake.post)
     monkeypatch.setattr(requests, "get", fake.get)
     monkeypatch.setattr(requests, "delete", fake.delete)
+    monkeypatch.setattr(requests, "patch", fake.patch)
     monkeypatch.setattr(requests, "request", fake.request)
     state.STORE.clear()  # what earlier tests' browsers left
     return fake

@@ -56,7 +56,7 @@ class Stack:
 
     @property
     def ui_url(self) -> str:
-        return f"http://127.0.0.1:{self.ui_port}"
+        return f"http://localhost:{self.ui_port}"  # as tools/run_local.py says: passkeys work at localhost only
 
     @property
     def example_url(self) -> str:

@@ -1,8 +1,9 @@
 """No other site may frame the UI (frontend/framing.py): every page answer forbids it, in the header browsers follow
 (``Content-Security-Policy: frame-ancestors 'none'``) and the older one (``X-Frame-Options: DENY``), beside the
-handle's cookie; assets, which Streamlit may frame in its own page, do not carry them. Here over HTTP in process,
-with the middleware in frontend/server.py's order; tests/test_e2e_browser_oidc.py checks the UI server itself, and
-that Chromium refuses to show it in a frame.
+handle's cookie; components' pages, which Streamlit frames in its own page, may be framed by the UI only; other
+assets carry neither. Here over HTTP in process, with the middleware in frontend/server.py's order;
+tests/test_e2e_browser_oidc.py checks the UI server itself, and that Chromium refuses to show it in a frame
+(tests/test_e2e_browser_passkeys.py, the passkey button's frame).
 """
 
 from __future__ import annotations
@@ -87,8 +88,16 @@ def test_every_page_answer_forbids_framing() -> None:
         assert cookie.startswith("otp_ui=")  # the handle's cookie still comes along
 
 
-def test_assets_and_components_are_left_as_they_are() -> None:
-    for path in ("/_stcore/health", "/component/some.component/index.html"):
-        status, headers = get(path)
-        assert status == 200
-        assert "x-frame-options" not in headers and "content-security-policy" not in headers
+def test_assets_are_left_as_they_are() -> None:
+    status, headers = get("/_stcore/health")
+    assert status == 200
+    assert "x-frame-options" not in headers and "content-security-policy" not in headers
+
+
+def test_components_may_be_framed_by_the_ui_only() -> None:
+    """The passkey button is a component: another site framing it could feed it options and take the credential."""
+    status, headers = get("/component/some.component/index.html")
+    assert status == 200
+    assert headers["x-frame-options"] == ["SAMEORIGIN"]
+    assert headers["content-security-policy"] == ["frame-ancestors 'self'"]
+    assert "set-cookie" not in headers  # not a page load: the handle is not issued here

@@ -7,7 +7,9 @@ Starts, in order, each in its own session so that stopping kills whatever it spa
   api  `chalice local --stage local` on http://127.0.0.1:$API_PORT (8000), its boto3 clients pointed
        at the embedded AWS through AWS_ENDPOINT_URL; the metrics of its access lines are put into the
        embedded AWS's CloudWatch (tools.emf_feed), as CloudWatch Logs extracts them in AWS;
-  ui   the Streamlit UI on http://127.0.0.1:$UI_PORT (8501), with OTP_API_URL and DEV_INBOX_URL;
+  ui   the Streamlit UI, opened at http://localhost:$UI_PORT (8501; served on 127.0.0.1, and at localhost
+       because that is the local stage's WebAuthn relying party: passkeys work there only), with OTP_API_URL
+       and DEV_INBOX_URL;
   app  the example app on http://127.0.0.1:$EXAMPLE_PORT (8502, examples/streamlit_login), which signs people
        in with the API's OpenID Connect provider through Streamlit's own st.login().
 Ctrl-C, SIGTERM or SIGHUP stop everything. Nothing here touches a real AWS account: every AWS_*
@@ -300,7 +302,9 @@ class Stack:
         self.metrics: MetricsFeed | None = None  # started with the API
         self.aws_url = f"http://{HOST}:{ports.aws}"
         self.api_url = f"http://{HOST}:{ports.api}"
-        self.ui_url = f"http://{HOST}:{ports.ui}"
+        # Opened at localhost, not HOST: the local stage's passkeys belong to the relying party `localhost`, and a
+        # browser offers them on that name only (the same listener answers both).
+        self.ui_url = f"http://localhost:{ports.ui}"
         self.example_url = f"http://{HOST}:{ports.example}"
         # tools.embedded_aws.DEV_INBOX_PATH, spelled out: importing that module would load moto into this process.
         # A mismatch cannot pass unseen: start_aws waits for this URL to answer 200.
@@ -402,6 +406,8 @@ class Stack:
             "OTP_CORS_ORIGINS": cors_origins(stage_env, self.ports.ui),
             # Where the authorization endpoint sends people to sign in: the UI's page, which takes the challenge.
             "OTP_OAUTH_LOGIN_URL": f"{self.ui_url}/",
+            # The one page that runs passkey ceremonies: the UI, at the port it took.
+            "OTP_WEBAUTHN_ORIGINS": self.ui_url,
         }
         if "OTP_TOKEN_ISSUER" in stage_env:  # the API itself issues the tokens
             settings["OTP_TOKEN_ISSUER"] = self.api_url

@@ -1,6 +1,6 @@
-"""The UI's pages, one module each ("Sign in", "Account" with its phone, two-step and connected-apps parts, "Admin",
-and the page of an app's login request), the prompt that confirms it is you before an account change, and the local
-stack's dev inbox; :func:`pages` lists those a person may open."""
+"""The UI's pages, one module each ("Sign in", "Account" with its phone, two-step, passkeys and connected-apps parts,
+"Admin", and the page of an app's login request), the prompt that confirms it is you before an account change, and
+the local stack's dev inbox; :func:`pages` lists those a person may open."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The "Account" page: who is signed in and until when, the account's phone, two-step verification and the apps it
-let in (each a module of its own), and signing out.
+"""The "Account" page: who is signed in and until when, the account's phone, two-step verification, passkeys and the
+apps it let in (each a module of its own), and signing out.
 
 The details re-render every few seconds (a fragment), which also renews the access token shortly before it
 expires: a tab left open keeps a usable session until the session itself ends. A tab that finds a session already
@@ -14,7 +14,7 @@ import streamlit as st
 from frontend import flow, oidc, ui
 from frontend.session import Account
 from frontend.state import ui as state
-from frontend.views import account_apps, account_phone, account_two_step
+from frontend.views import account_apps, account_passkeys, account_phone, account_two_step
 
 # How often the details re-render (and check whether the access token needs renewing). Well below the renewal
 # margin, which is at least 30 s (half the shortest access token lifetime the API allows).
@@ -68,6 +68,8 @@ def _details() -> None:
             st.markdown(f"**Session started:** {ui.utc(account.signed_in_at)}")
         if account is not None and account.aal is not None:
             proven = "proven in this session" if account.aal == 2 else "not used in this session"
+            if account.by_passkey:
+                proven += ", with a passkey (both factors in one touch)"
             st.markdown(f"**Second factor:** {proven}")
         access_epoch = account.access_token_expires_at if account else None
         st.markdown(f"**Access token expires:** {ui.when(session.access_expires_at, access_epoch)}")
@@ -106,6 +108,7 @@ def render() -> None:
             icon=":material/admin_panel_settings:",
         )
     if account is not None:
+        account_passkeys.render(blocked)
         account_apps.render()
     st.divider()
     left, right = st.columns(2)

@@ -1,5 +1,7 @@
 """The "Sign in" page: an address or a number, then the code sent to it, then (for an account with two-step
-verification) the authenticator's code or a recovery code.
+verification) the authenticator's code or a recovery code; or, instead of all that, a passkey (usernameless: the
+browser offers the site's passkeys, and one touch with the person's screen lock is both factors), offered on the
+first step and again at the second-factor prompt.
 
 The step and what it is about live in :class:`frontend.state.SignIn`, server-side under the browser's handle: a
 reload, or a new tab, returns to the same step for the same address, so a code still valid can be typed. Each
@@ -10,8 +12,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from frontend import api, clock, flow, oidc, phone, twostep, ui
-from frontend.state import SignIn
+from frontend import api, clock, flow, oidc, passkey, phone, twostep, ui
+from frontend.state import SignIn, tab
 from frontend.state import ui as state
 
 # Widget keys.
@@ -23,6 +25,7 @@ SECOND_FACTOR_INPUT = "second_factor_input"
 EXPIRED = "This code has expired. Send a new one."
 # Where notices show: under the form or button named.
 SEND, VERIFY, RESEND, SECOND_FACTOR = "send", "verify", "resend", "second_factor"
+PASSKEY = "passkey_sign_in"  # the passkey button's key, its request and where its notices show
 FACTOR_NAMES: dict[api.SecondFactor, str] = {"otp": "Authenticator app", "recovery_code": "Recovery code"}
 
 
@@ -150,6 +153,63 @@ def _on_verify_second_factor() -> None:
     ui.request(SECOND_FACTOR, "Checking code...", work)
 
 
+def _on_passkey(event: passkey.Event) -> None:
+    current = tab()
+    if isinstance(event, passkey.Start):
+
+        def begin() -> None:
+            result = ui.client().passkey_signin_options()
+            if result.code == passkey.DISABLED_HERE:
+                state().passkeys_off = True  # the button goes; there is nothing to say about it
+                return
+            if not result.ok:
+                ui.fail(result, PASSKEY)
+                return
+            ceremony = passkey.ceremony_from_answer(result.data, "get")
+            if ceremony is None:
+                ui.notify("error", api.UNEXPECTED_ANSWER, PASSKEY)
+                return
+            tab().ceremony = ceremony  # the button runs it on the next run
+            ui.clear_notice()
+
+        ui.request(PASSKEY, "Asking for your passkey...", begin)
+        return
+    ceremony = current.ceremony
+    if ceremony is None or ceremony.kind != "get" or event.request != ceremony.request:
+        return  # an answer to a ceremony this tab no longer runs
+    current.ceremony = None  # spent whatever comes of it
+    if isinstance(event, passkey.Failure):
+        ui.notify("warning", passkey.failure_message(event, "get"), PASSKEY)
+        return
+    credential = event.credential
+
+    def finish() -> None:
+        result = ui.client().passkey_signin(ceremony.ceremony, credential)
+        if not result.ok:
+            ui.fail(result, PASSKEY)
+            return
+        flow.open_session(result)
+
+    ui.request(PASSKEY, "Signing in...", finish)
+
+
+def _render_passkey(blocked: bool, label: str = "Sign in with a passkey") -> None:
+    """The passkey button, under the code form (or the second-factor form): the browser asks which of this site's
+    passkeys to use. Nothing is drawn on a stage without passkeys."""
+    if state().passkeys_off:
+        return
+    ceremony = tab().ceremony
+    passkey.button(
+        label,
+        PASSKEY,
+        ceremony if ceremony is not None and ceremony.kind == "get" else None,
+        _on_passkey,
+        disabled=blocked or ui.busy(),
+    )
+    ui.show_notice(PASSKEY)
+    ui.perform(PASSKEY)
+
+
 def _on_start_again() -> None:
     # Limits are mostly per address, so a block for the old address must not hold back a new one; an IP-wide
     # limit is reported again by the API, with its own retry time. Prefilled: usually only a typo needs fixing.
@@ -201,6 +261,7 @@ def _render_start(blocked: bool) -> None:
             "Send code", key="send", type="primary", on_click=_on_send, disabled=blocked or ui.busy(), width="stretch"
         )
     ui.perform(SEND)
+    _render_passkey(blocked)
 
 
 def _expired(sign_in: SignIn) -> bool:
@@ -278,6 +339,9 @@ def _render_second_factor(sign_in: SignIn, challenge: twostep.Challenge, blocked
             width="stretch",
         )
     ui.perform(SECOND_FACTOR)
+    # Not the second factor of this sign-in (the API takes none but codes there yet): a sign-in of its own, which a
+    # passkey completes alone, both factors in one touch. The code sign-in is left to expire.
+    _render_passkey(blocked, "Use a passkey instead")
     st.button("Start over", key="start_over", type="tertiary", on_click=_on_start_again)
 
 

@@ -1,6 +1,6 @@
-"""Account changes the API wants a recent proof for (a phone added or removed, two-step verification turned off,
-new recovery codes), letting an app in when it asks for a fresh sign-in, and the prompt that asks the person to
-confirm it is them, shown beside the change that asked for it.
+"""Account changes the API wants a recent proof for (a phone added or removed, two-step verification turned off, new
+recovery codes, a passkey registered or removed), letting an app in when it asks for a fresh sign-in, and the prompt
+that asks the person to confirm it is them, shown beside the change that asked for it.
 
 A change is made at once when the API allows it; when it answers ``reauthentication_required`` the prompt opens:
 a code sent to the account's own address or number (a button sends it, a field takes it), or the second factor.
@@ -13,7 +13,8 @@ from dataclasses import replace
 
 import streamlit as st
 
-from frontend import api, clock, flow, oidc, phone, renewal, twostep, ui
+from frontend import api, clock, flow, oidc, passkey, phone, renewal, twostep, ui
+from frontend.state import tab
 from frontend.state import ui as state
 from frontend.views.sign_in import factor_picker, second_factor_field
 
@@ -22,6 +23,7 @@ STEP_UP_CODE_INPUT = "step_up_code_input"  # the code that confirms it is you: s
 LINK_PHONE_INPUT = "link_phone_input"
 LINK_CODE_INPUT = "link_code_input"
 PLACE = "step_up"  # notices of the prompt show in it
+PASSKEYS = "passkeys"  # notices of the account's passkeys show there
 
 
 def step_up() -> twostep.StepUp:
@@ -39,6 +41,8 @@ def change_call(change: twostep.Change) -> renewal.Call:
         "link_phone": lambda token: client.link_phone(token, change.number, change.code),
         "remove_phone": client.remove_phone,
         "accept_login": lambda token: client.accept_login(token, change.challenge, change.consent),
+        "register_passkey": client.passkey_register_options,
+        "remove_passkey": lambda token: client.remove_passkey(token, change.passkey),
     }
     return calls[change.action]
 
@@ -67,6 +71,19 @@ def finish(change: twostep.Change, outcome: twostep.StepUpOutcome, place: str, f
         return
     if not result.ok:
         ui.fail(result, place, field)
+        return
+    if change.action == "register_passkey":
+        ceremony = passkey.ceremony_from_answer(result.data, "create", change.name)
+        if ceremony is None:
+            ui.notify("error", api.UNEXPECTED_ANSWER, place)
+            return
+        # The passkey button runs it: at once when it was pressed, else once pressed again (see frontend.passkey).
+        tab().ceremony = ceremony
+        ui.clear_notice()
+        return  # nothing on the account changed yet
+    if change.action == "remove_passkey":
+        current.account.passkeys = None  # read again
+        ui.notify("success", result.message, place)
         return
     if change.action == "add_phone":
         to = result.data.get("to")
@@ -188,6 +205,8 @@ def _place_of(change: twostep.Change) -> str:
     the app's login request."""
     if change.action == "accept_login":
         return oidc.PLACE
+    if change.action in twostep.PASSKEY_CHANGES:
+        return PASSKEYS
     return "phone" if change.action in twostep.PHONE_CHANGES else "two_step"
 
 
@@ -211,6 +230,8 @@ def _what(change: twostep.Change) -> str:
         "remove_phone": "remove this phone from your account",
         "remove_totp": "remove your authenticator",
         "new_recovery_codes": "create new recovery codes",
+        "register_passkey": "add a passkey",
+        "remove_passkey": "remove this passkey",
     }[change.action]
 
 

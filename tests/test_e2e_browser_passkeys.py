@@ -1,0 +1,169 @@
+"""Issue 23 in a real browser: Chromium's virtual authenticator (the DevTools protocol's WebAuthn domain: CTAP2, an
+internal platform authenticator with resident keys and user verification, as a phone or laptop with a screen lock
+is) registers a passkey from the account view, then signs in with it usernameless, one touch and no code, at aal 2;
+and signs in to the example app (OpenID Connect) with it (tests/browser.py: Chromium, the `make run` stack, the UI
+at localhost).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests import browser
+from tests.browser import (
+    account_id,
+    markdown,
+    press,
+    read_code_from_dev_inbox,
+    screenshot,
+    send_code,
+    sign_in_by_email,
+    sign_out,
+)
+from tests.local_stack import Stack
+from tests.test_e2e_browser_oidc import allow, back_in_the_app_as, start_at_the_app
+from tests.test_e2e_browser_phone import make_the_last_proof_old
+
+# The fixtures this module uses: one stack for the module, a fresh browser page per test.
+stack_fixture, page = browser.stack_fixture, browser.page
+
+pytestmark = browser.needs_chromium
+
+
+def virtual_authenticator(page: Any) -> tuple[Any, str]:
+    """A platform authenticator with a verified user in ``page``'s browser: (the DevTools session, its id)."""
+    session = page.context.new_cdp_session(page)
+    session.send("WebAuthn.enable", {"enableUI": False})
+    added = session.send(
+        "WebAuthn.addVirtualAuthenticator",
+        {
+            "options": {
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": True,
+                "hasUserVerification": True,
+                "isUserVerified": True,
+                "automaticPresenceSimulation": True,
+            }
+        },
+    )
+    return session, added["authenticatorId"]
+
+
+def passkey_button(page: Any, name: str) -> Any:
+    """The passkey button ``name``: drawn in the component's frame (frontend/passkey_component), once the page has
+    settled on one (a rerun shows the previous run's frame beside the new one until it ends)."""
+    from playwright.sync_api import expect
+
+    frames = page.get_by_test_id("stCustomComponentV1")
+    expect(frames).to_have_count(1)
+    button = frames.content_frame.get_by_role("button", name=name)
+    expect(button).to_be_enabled()
+    return button
+
+
+def test_register_a_passkey_then_sign_in_with_it_and_remove_it(stack: Stack, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    session, authenticator = virtual_authenticator(page)
+    sign_in_by_email(page, stack, "passkey@example.com")
+    the_account = account_id(page)
+    expect(markdown(page, "Second factor:")).to_contain_text("not used in this session")
+
+    # A code sign-in is a recent proof: the passkey is created at once, with the name given.
+    page.get_by_label("New passkey's name").fill("Work laptop")
+    passkey_button(page, "Add a passkey").click()
+    expect(page.get_by_text("Work laptop", exact=True)).to_be_visible()
+    expect(page.get_by_text("never used to sign in; on one device only.", exact=False)).to_be_visible()
+    credentials = session.send("WebAuthn.getCredentials", {"authenticatorId": authenticator})["credentials"]
+    assert len(credentials) == 1 and credentials[0]["isResidentCredential"], credentials
+    screenshot(page, "e2e-passkey-registered")
+    sign_out(page)
+
+    # Usernameless: no address typed, no code; the one passkey of this site is used.
+    passkey_button(page, "Sign in with a passkey").click()
+    expect(page.get_by_role("heading", name="Your account")).to_be_visible()
+    assert account_id(page) == the_account
+    expect(markdown(page, "Second factor:")).to_contain_text("proven in this session, with a passkey")  # aal 2
+    expect(page.get_by_text("last used", exact=False)).to_be_visible()
+    screenshot(page, "e2e-passkey-signed-in")
+
+    # Renamed, then removed (the passkey sign-in is the recent proof the removal asks for).
+    page.get_by_label("Name", exact=True).fill("Old laptop")
+    press(page, "Rename")
+    expect(page.get_by_text("Old laptop", exact=True)).to_be_visible()
+    press(page, "Remove")
+    expect(page.get_by_text("Old laptop", exact=True)).to_have_count(0)
+    sign_out(page)
+
+    # The authenticator still holds the passkey; the service refuses it now.
+    passkey_button(page, "Sign in with a passkey").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    expect(page.get_by_test_id("stAlert").filter(has_text="passkey")).to_be_visible()
+
+
+def add_passkey(page: Any, stack: Stack, email: str, name: str) -> None:
+    """Sign in by email and add a passkey called ``name``; signed out again after."""
+    from playwright.sync_api import expect
+
+    sign_in_by_email(page, stack, email)
+    page.get_by_label("New passkey's name").fill(name)
+    passkey_button(page, "Add a passkey").click()
+    expect(page.get_by_text(name, exact=True)).to_be_visible()
+    sign_out(page)
+
+
+def test_sign_in_to_the_example_app_with_a_passkey(stack: Stack, page: Any) -> None:
+    """The OpenID Connect login challenge: the app sends the person to the UI, who signs in with one touch."""
+    virtual_authenticator(page)
+    add_passkey(page, stack, "app-passkey@example.com", "My phone")
+
+    start_at_the_app(page, stack)
+    passkey_button(page, "Sign in with a passkey").click()
+    allow(page, "e2e-passkey-oidc-consent")
+    back_in_the_app_as(page, stack, "app-passkey@example.com")
+
+
+def test_another_site_cannot_frame_the_passkey_button(stack: Stack, page: Any) -> None:
+    """The button runs WebAuthn for the UI's relying party: framed by another site, it could be handed that site's
+    options and answer it the credential. Chromium refuses to show it in another site's frame; in the UI's own page
+    it works (the tests above)."""
+    import requests
+
+    component = f"{stack.ui_url}/component/frontend.passkey.passkey/index.html"
+    answer = requests.get(component, timeout=10)
+    assert answer.status_code == 200
+    assert answer.headers["Content-Security-Policy"] == "frame-ancestors 'self'"
+
+    page.goto(stack.example_url)  # any page of another origin
+    page.set_content(f'<iframe name="button" src="{component}"></iframe>')
+    framed = page.frame(name="button")
+    assert framed is not None
+    page.wait_for_load_state()
+    assert framed.url == "chrome-error://chromewebdata/", framed.url
+    assert "passkey" not in framed.content()
+
+
+def test_a_passkey_added_late_is_confirmed_first_then_made_with_one_more_press(stack: Stack, page: Any) -> None:
+    """Past the step-up window, adding asks for a mailed code first. The options then arrive after a press on the
+    page's Confirm, not in the button's frame, and a browser refuses a ceremony in a frame without focus: the button
+    says so and runs it on its next press."""
+    from playwright.sync_api import expect
+
+    virtual_authenticator(page)
+    sign_in_by_email(page, stack, "late-passkey@example.com")
+    make_the_last_proof_old(stack, account_id(page))
+
+    page.get_by_label("New passkey's name").fill("Desk key")
+    passkey_button(page, "Add a passkey").click()
+    expect(markdown(page, "first confirm it is you")).to_have_text(
+        "To add a passkey, first confirm it is you with a code we send to late-passkey@example.com."
+    )
+    field = page.get_by_label("Code from the email")
+    send_code(page, field, button="Send a code to late-passkey@example.com")  # waits out the sign-in's cooldown
+    field.fill(read_code_from_dev_inbox(page, mails=2))
+    press(page, "Confirm")
+
+    passkey_button(page, "Continue with your passkey").click()
+    expect(page.get_by_text("Desk key", exact=True)).to_be_visible()
+    expect(markdown(page, "first confirm it is you")).to_have_count(0)
