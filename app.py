@@ -189,6 +189,24 @@ def passkeys_signin() -> Response:
     return _serve("/passkeys/signin", "POST", passkey_routes.enabled(passkey_routes.sign_in))
 
 
+# A step-up with a passkey: its options are bound to the asking session and offer only its account's passkeys;
+# the answer renews the session's proof as POST /mfa/reauthenticate does.
+@app.route("/passkeys/reauthenticate/options", methods=ALL_METHODS, content_types=ANY_BODY)
+def passkeys_reauthenticate_options() -> Response:
+    return _serve(
+        "/passkeys/reauthenticate/options",
+        "POST",
+        passkey_routes.enabled(bearer(Needs.SESSION, passkey_routes.reauthentication_options)),
+    )
+
+
+@app.route("/passkeys/reauthenticate", methods=ALL_METHODS, content_types=ANY_BODY)
+def passkeys_reauthenticate() -> Response:
+    return _serve(
+        "/passkeys/reauthenticate", "POST", passkey_routes.enabled(bearer(Needs.SESSION, passkey_routes.reauthenticate))
+    )
+
+
 @app.route("/me/passkeys", methods=ALL_METHODS, content_types=ANY_BODY)
 def me_passkeys() -> Response:
     return _serve("/me/passkeys", "GET", passkey_routes.enabled(bearer(Needs.SESSION, passkey_routes.passkeys)))
@@ -300,6 +318,8 @@ def admin_stats() -> Response:
 @app.route("/passkeys/register", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/passkeys/signin/options", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/passkeys/signin", methods=["OPTIONS"], content_types=ANY_BODY)
+@app.route("/passkeys/reauthenticate/options", methods=["OPTIONS"], content_types=ANY_BODY)
+@app.route("/passkeys/reauthenticate", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/me/passkeys", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/me/passkeys/{passkey_id}", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/mfa/totp", methods=["OPTIONS"], content_types=ANY_BODY)

@@ -61,6 +61,17 @@ class Holder(Person):
         credential = self.authenticator.get(body["options"], **get)
         return self.post("/passkeys/signin", {"ceremony": body["ceremony"], "credential": credential})
 
+    def step_up_options(self, token: str) -> dict[str, Any]:
+        answer = self.post("/passkeys/reauthenticate/options", token=token)
+        assert (answer.status_code, answer.json_body["code"]) == (200, "passkey_options"), answer.json_body
+        return answer.json_body
+
+    def step_up(self, token: str, **get: Any) -> Any:
+        """``POST /passkeys/reauthenticate`` with this holder's newest passkey (``get``: the authenticator's)."""
+        body = self.step_up_options(token)
+        credential = self.authenticator.get(body["options"], **get)
+        return self.post("/passkeys/reauthenticate", {"ceremony": body["ceremony"], "credential": credential}, token)
+
 
 def refused(answer: Any, code: str = "invalid_passkey", status: int = 401) -> None:
     assert (answer.status_code, answer.json_body["code"]) == (status, code), answer.json_body
@@ -281,6 +292,104 @@ def test_a_passkey_meets_a_stage_that_requires_two_factors(
     refused(alice.me(by_code), "mfa_enrollment_required", 403)
     answer = alice.passkey_sign_in()
     assert alice.me(answer.json_body["access_token"]).status_code == 200
+
+
+# -- step-up with a passkey --------------------------------------------------------------------------------------
+
+
+def test_a_passkey_steps_up_a_session_and_its_earlier_tokens_are_refused(client: Client, clock: FakeClock) -> None:
+    alice = Holder(client, clock)
+    confirmed = alice.enroll(alice.signed_in()["access_token"])
+    alice.registered(confirmed["access_token"])
+    clock.advance(301)  # past the step-up window: removing the factor needs a new proof
+    refused(alice.delete("/mfa/totp", confirmed["access_token"]), "reauthentication_required", 401)
+    answer = alice.step_up(confirmed["access_token"])
+    body = answer.json_body
+    assert (answer.status_code, body["code"]) == (200, "reauthenticated"), body
+    assert (body["recovery_codes_left"], body["recovery_codes_low"]) == (10, False)
+    session = wiring.get_sessions().authenticate(body["access_token"], wiring.now())
+    assert session.aal == 2 and session.session.authenticated_at == wiring.now()
+    assert session.session.amr == ("otp", "mfa", "hwk", "user")  # the code's sign-in and the passkey's factors
+    removed = alice.delete("/mfa/totp", body["access_token"])
+    assert (removed.status_code, removed.json_body["code"]) == (200, "mfa_disabled"), removed.json_body
+    refused(alice.me(confirmed["access_token"]), "invalid_token", 401)  # the earlier generation
+    # The earlier refresh token was retired without grace: presenting it is a reuse, which ends the session.
+    refused(alice.post("/token/refresh", {"refresh_token": confirmed["refresh_token"]}), "invalid_token", 401)
+    refused(alice.me(body["access_token"]), "invalid_token", 401)
+
+
+def test_a_passkey_step_up_renews_a_recent_proof_and_offers_only_the_accounts_passkeys(alice: Holder) -> None:
+    (listed,) = alice.post("/me/passkeys", method="GET", token=alice.token).json_body["passkeys"]
+    options = alice.step_up_options(alice.token)["options"]
+    key = list(alice.authenticator.keys)[-1]
+    assert [entry["id"] for entry in options["allowCredentials"]] == [key]
+    assert options["userVerification"] == "required"
+    alice.clock.advance(301)
+    refused(alice.delete(f"/me/passkeys/{listed['id']}", alice.token), "reauthentication_required", 401)
+    renewed = alice.step_up(alice.token).json_body
+    assert renewed["code"] == "reauthenticated" and renewed["recovery_codes_low"] is False, renewed
+    assert alice.delete(f"/me/passkeys/{listed['id']}", renewed["access_token"]).status_code == 200
+
+
+def test_an_account_without_a_passkey_is_offered_no_passkey_step_up(client: Client, clock: FakeClock) -> None:
+    bob = Holder(client, clock, BOB)
+    refused(
+        bob.post("/passkeys/reauthenticate/options", token=bob.signed_in()["access_token"]), "passkey_not_found", 404
+    )
+
+
+def test_another_accounts_passkey_is_refused_exactly_like_a_wrong_one(
+    alice: Holder, client: Client, clock: FakeClock
+) -> None:
+    bob = Holder(client, clock, BOB)
+    bob.registered(bob.signed_in()["access_token"])
+    body = alice.step_up_options(alice.token)
+    foreign = bob.authenticator.get(body["options"])  # Bob's passkey, answering Alice's ceremony
+    theirs = alice.post("/passkeys/reauthenticate", {"ceremony": body["ceremony"], "credential": foreign}, alice.token)
+    body = alice.step_up_options(alice.token)
+    wrong = alice.authenticator.get(body["options"])
+    wrong["response"]["signature"] = b64url(b"\x30\x06\x02\x01\x01\x02\x01\x01")
+    forged = alice.post("/passkeys/reauthenticate", {"ceremony": body["ceremony"], "credential": wrong}, alice.token)
+    assert (theirs.status_code, theirs.json_body) == (forged.status_code, forged.json_body)
+    refused(theirs)
+    assert alice.me(alice.token).status_code == 200  # a refusal changes nothing of the session
+
+
+def test_a_step_up_ceremony_of_another_session_is_refused(alice: Holder) -> None:
+    other = alice.signed_in()["access_token"]  # a second session of the same account
+    body = alice.step_up_options(alice.token)
+    credential = alice.authenticator.get(body["options"])
+    refused(alice.post("/passkeys/reauthenticate", {"ceremony": body["ceremony"], "credential": credential}, other))
+    again = alice.authenticator.get(body["options"])  # still unspent: the session that asked completes it
+    answer = alice.post("/passkeys/reauthenticate", {"ceremony": body["ceremony"], "credential": again}, alice.token)
+    assert answer.json_body["code"] == "reauthenticated", answer.json_body
+
+
+def test_a_step_up_ceremony_works_once_and_no_other_ceremony_completes_it(alice: Holder) -> None:
+    body = alice.step_up_options(alice.token)
+    first = alice.post(
+        "/passkeys/reauthenticate",
+        {"ceremony": body["ceremony"], "credential": alice.authenticator.get(body["options"])},
+        alice.token,
+    )
+    assert first.status_code == 200, first.json_body
+    token = first.json_body["access_token"]
+    replay = {"ceremony": body["ceremony"], "credential": alice.authenticator.get(body["options"])}
+    refused(alice.post("/passkeys/reauthenticate", replay, token))
+    sign_in = alice.options()  # a sign-in's ceremony is not a step-up's
+    credential = alice.authenticator.get(sign_in["options"])
+    refused(alice.post("/passkeys/reauthenticate", {"ceremony": sign_in["ceremony"], "credential": credential}, token))
+    assert alice.me(token).status_code == 200
+
+
+def test_a_passkey_step_up_needs_presence_verification_and_a_growing_count(alice: Holder) -> None:
+    refused(alice.step_up(alice.token, flags=UV))
+    refused(alice.step_up(alice.token, flags=UP))
+    stepped = alice.step_up(alice.token, sign_count=3)
+    assert stepped.status_code == 200, stepped.json_body
+    token = stepped.json_body["access_token"]
+    refused(alice.step_up(token, sign_count=3))  # a clone replaying the count
+    assert alice.step_up(token, sign_count=50).status_code == 200
 
 
 def test_registering_needs_a_recent_proof_and_removing_too_but_renaming_does_not(alice: Holder) -> None:

@@ -565,15 +565,7 @@ class AccountStore:
         """Record that the person of session ``nonce`` (at ``generation``) proved who they are again at ``now``: its
         next generation, with the refresh tag ``tag`` current and every earlier one retired without grace (``also``
         adds clauses). False if the session ended, or was upgraded by another request, meanwhile."""
-        update = Update()
-        field = _fields(update, nonce)
-        update.require(f"{field('x')} > {update.value(now)}")
-        update.require(f"{update.name(STATUS)} = {update.value(ACTIVE)}")
-        update.require(generation_is(update, nonce, generation))
-        for name, value in (("a", now), ("g", generation + 1), ("h", tag)):
-            update.set(f"{field(name)} = {update.value(value)}")
-        for name in ("hp", "hg", "r"):
-            update.remove(SESSIONS, nonce, name)
+        update = reauthentication(nonce, generation, tag, now)
         if also:
             also(update)
         done, item = self._conditional(key, update, "ALL_NEW")
@@ -603,6 +595,21 @@ class AccountStore:
 
     def _conditional(self, key: str, update: Update, returns: str) -> tuple[bool, Item]:
         return conditional_update(self._client, self._table, key, update, returns)
+
+
+def reauthentication(nonce: str, generation: int, tag: str, now: int) -> Update:
+    """The home's write that records a new proof by session ``nonce`` (see :meth:`AccountStore.reauthenticated`),
+    also a part of a transaction that spends the proof in the same write (a passkey's ceremony)."""
+    update = Update()
+    field = _fields(update, nonce)
+    update.require(f"{field('x')} > {update.value(now)}")
+    update.require(f"{update.name(STATUS)} = {update.value(ACTIVE)}")
+    update.require(generation_is(update, nonce, generation))
+    for name, value in (("a", now), ("g", generation + 1), ("h", tag)):
+        update.set(f"{field(name)} = {update.value(value)}")
+    for name in ("hp", "hg", "r"):
+        update.remove(SESSIONS, nonce, name)
+    return update
 
 
 def generation_is(update: Update, nonce: str, generation: int) -> str:

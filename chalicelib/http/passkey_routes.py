@@ -1,9 +1,11 @@
-"""Passkey routes (WebAuthn Level 3): register one on the account, sign in with one, list, rename, remove.
+"""Passkey routes (WebAuthn Level 3): register one on the account, sign in with one, confirm it is you with one
+(step-up), list, rename, remove.
 
 Which session each route needs is declared in app.py. Imported at the first request of one of them (app.py's
 LazyRoutes), and the service with the ``webauthn`` package at the first that needs it (``wiring.get_passkeys``):
 a sign-in by code never loads either. A stage without ``OTP_WEBAUTHN_RP_ID`` answers 403
-``passkeys_disabled_here`` before anything else. A sign-in with a passkey answers as a right code does.
+``passkeys_disabled_here`` before anything else. A sign-in with a passkey answers as a right code does; a step-up
+with one as ``POST /mfa/reauthenticate`` does.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 from chalicelib import wiring
 from chalicelib.accounts.sessions import Principal
+from chalicelib.core.assurance import Factors
 from chalicelib.http import errors
 from chalicelib.http.exchange import Exchange, Handler
 from chalicelib.http.session_routes import session_body
@@ -58,6 +61,26 @@ def sign_in(exchange: Exchange) -> Answer:
     session = wiring.get_passkeys().sign_in(handle, credential, _network_key(exchange), now)
     exchange.identify(session.account)
     return errors.VERIFIED.answer(session_body(session, now))
+
+
+def reauthentication_options(exchange: Exchange, principal: Principal) -> Answer:
+    ceremony = wiring.get_passkeys().reauthentication_options(principal, wiring.now())
+    return errors.PASSKEY_REAUTHENTICATION_OPTIONS.answer(_ceremony(ceremony))
+
+
+def reauthenticate(exchange: Exchange, principal: Principal) -> Answer:
+    handle, credential = _answer(exchange.json_object())
+    now = wiring.now()
+    session = wiring.get_passkeys().reauthenticate(principal, handle, credential, now)
+    # POST /mfa/reauthenticate's answer, so that a client handles both step-ups alike; no code was spent.
+    factors = Factors.of(principal.account.mfa)
+    return errors.REAUTHENTICATED.answer(
+        {
+            **session_body(session, now),
+            "recovery_codes_left": factors.recovery_codes_left,
+            "recovery_codes_low": factors.recovery_codes_low,
+        }
+    )
 
 
 def passkeys(exchange: Exchange, principal: Principal) -> Answer:

@@ -6,6 +6,11 @@ digest) on the conditions that it is live, unspent, of its purpose and bound to 
 none (sign-in). The challenge is therefore known without reading anything, and checked twice: by the signature
 over the client data, and by the write.
 
+A re-authentication (step-up) with a passkey is a ceremony bound to the session that asks, offering only its
+account's passkeys; its write spends the ceremony, counts the signature and records the session's new proof
+(next generation, proof time now, the passkey's ``amr`` added) in one transaction, as ``POST
+/mfa/reauthenticate`` records a code's.
+
 A passkey verified with user verification counts as two factors (NIST SP 800-63B-4: a multi-factor
 cryptographic authenticator): its session's ``amr`` is ``hwk`` (bound to one device) or ``swk`` (synced, hence a
 software key), ``user``, and ``mfa`` (RFC 8176), so it is at AAL2 (:func:`chalicelib.core.assurance.aal`) and owes
@@ -49,6 +54,7 @@ from chalicelib.core.schema import ACTIVE, PASSKEYS, STATUS
 from chalicelib.core.windows import WindowCounter
 from chalicelib.crypto import DIGEST_HEX_CHARS, KeyedHasher
 from chalicelib.passkeys.store import (
+    REAUTHENTICATE,
     REGISTER,
     SIGN_COUNT_REGRESSION,
     SIGN_IN,
@@ -91,6 +97,21 @@ class Ceremony(NamedTuple):
 def amr(backup_eligible: bool) -> tuple[str, ...]:
     """What a passkey proven with user verification proves (RFC 8176): a key, the user, two factors."""
     return (SYNCED if backup_eligible else DEVICE_BOUND, USER_PRESENCE, MFA_AMR)
+
+
+def _descriptors(listing: Mapping[str, Any]) -> list[PublicKeyCredentialDescriptor]:
+    """The credentials a home's raw ``passkeys`` map lists, as options name them."""
+    return [
+        PublicKeyCredentialDescriptor(id=base64url_to_bytes(read_string(entry.get("M", {}), "i")))
+        for entry in listing.values()
+    ]
+
+
+def _credential_id(credential: Mapping[str, Any]) -> str:
+    credential_id = credential.get("id")
+    if not isinstance(credential_id, str) or not 0 < len(credential_id) <= MAX_CREDENTIAL_ID_CHARS:
+        raise InvalidPasskey("no credential id")
+    return credential_id
 
 
 def parse_passkey_id(raw: str) -> str:
@@ -142,10 +163,7 @@ class PasskeyService:
                 require_resident_key=True,
                 user_verification=UserVerificationRequirement.REQUIRED,
             ),
-            exclude_credentials=[
-                PublicKeyCredentialDescriptor(id=base64url_to_bytes(read_string(entry.get("M", {}), "i")))
-                for entry in listing.values()
-            ],
+            exclude_credentials=_descriptors(listing),
             supported_pub_key_algs=ALGORITHMS,
         )
         also = (self._store.prepare_home(home, account.id),)
@@ -234,13 +252,67 @@ class PasskeyService:
             raise
         return self._sessions.issue(pending, self._accounts.account(home, read.home), now)
 
+    # -- re-authentication (step-up) -------------------------------------------------------------------------
+
+    def reauthentication_options(self, principal: Principal, now: int) -> Ceremony:
+        """Options that offer only the account's passkeys, for a ceremony bound to the asking session.
+        :class:`PasskeyNotFound` for an account with none (options without ``allowCredentials`` would offer the
+        authenticator's passkeys of any account, none of which could be accepted)."""
+        listing = principal.account.passkeys or {}
+        if not listing:
+            raise PasskeyNotFound()
+        challenge, handle = self._challenge()
+        options = generate_authentication_options(
+            rp_id=self._rp_id,
+            challenge=challenge,
+            timeout=self._limits.passkey_ceremony_seconds * 1000,
+            allow_credentials=_descriptors(listing),
+            user_verification=UserVerificationRequirement.REQUIRED,
+        )
+        if self._store.begin(self._ceremony_digest(handle), REAUTHENTICATE, now, principal.ref.id) is not None:
+            raise InvalidPasskey("ceremony not recorded")  # a challenge of 256 random bits met an earlier one
+        return Ceremony(options_to_json_dict(options), handle, self._limits.passkey_ceremony_seconds)
+
+    def reauthenticate(
+        self, principal: Principal, handle: str, credential: Mapping[str, Any], now: int
+    ) -> IssuedSession:
+        """New tokens for ``principal``'s session once one of its account's passkeys answered the session's
+        ceremony with user verification: two factors at once (as a passkey sign-in), proven now. Its next
+        generation: the earlier tokens are refused, its refresh token retired without grace.
+
+        A credential of another account, removed, unknown or regressed is :class:`InvalidPasskey`, as one that
+        does not verify; ``SessionRejected`` if the session ended, or was upgraded by another request, meanwhile.
+        """
+        challenge = self._parse_handle(handle)
+        digest = self._credential_digest(_credential_id(credential))
+        ref, session = principal.ref, principal.session
+        # The credential and the home as they stand (the network's failures are not read: no network key).
+        read = self._store.read_for_sign_in(digest, ref.home, None, now)
+        assertion, account = self._verify(challenge, credential, digest, ref.home, read.credential, read.home)
+        if account != principal.account.id:
+            raise InvalidPasskey("another account's credential")
+        proved = tuple(dict.fromkeys([*session.amr, *amr(read_number(read.credential, "be") == 1)]))
+        view = session._replace(amr=proved, authenticated_at=now, generation=session.generation + 1)
+        issued, tag = self._sessions.reissue(principal.account, ref, view, now)
+        self._store.reauthenticate(
+            self._ceremony_digest(handle),
+            ref.home,
+            account,
+            ref.id,
+            ref.nonce,
+            session.generation,
+            tag,
+            proved,
+            assertion,
+            now,
+        )
+        return issued
+
     def _claimed(self, credential: Mapping[str, Any]) -> tuple[str, str]:
         """The credential id and the home its user handle names, as claimed (verified by :meth:`_verify`)."""
-        credential_id = credential.get("id")
+        credential_id = _credential_id(credential)
         response = credential.get("response")
         handle = response.get("userHandle") if isinstance(response, Mapping) else None
-        if not isinstance(credential_id, str) or not 0 < len(credential_id) <= MAX_CREDENTIAL_ID_CHARS:
-            raise InvalidPasskey("no credential id")
         if not isinstance(handle, str) or len(handle) > MAX_USER_HANDLE_CHARS:
             raise InvalidPasskey("no user handle")
         try:

@@ -10,7 +10,8 @@
 - ``ceremony#<keyed digest of the challenge>``: one ceremony (``p`` its purpose, ``s`` the session it is bound
   to, ``t`` made, ``expires_at`` its end, ``u`` when spent). The challenge is the ceremony's handle: the item is
   found by it and spent by the write that uses it, whose conditions are that it is live, unspent and of this
-  purpose and session. TTL only cleans up.
+  purpose and session (registration and re-authentication are bound to the session that asked, sign-in to
+  none). TTL only cleans up.
 
 No attribute grows with use: counts and times are numbers, the list is bounded (docs/item-layout.md).
 """
@@ -20,18 +21,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from chalicelib.accounts.store import AccountStore, NewSession
+from chalicelib.accounts.store import AccountStore, NewSession, reauthentication
 from chalicelib.aws.dependencies import DependencyError, guarded
 from chalicelib.aws.writes import conditional_update, transact
 from chalicelib.config import Limits
 from chalicelib.core.expressions import TTL, Item, Update, read_map, read_number, read_string, to_attribute
-from chalicelib.core.refusals import AccountLocked, InvalidPasskey, PasskeyLimit, PasskeyNotFound
-from chalicelib.core.schema import ACTIVE, PASSKEYS, STATUS
+from chalicelib.core.refusals import AccountLocked, InvalidPasskey, PasskeyLimit, PasskeyNotFound, SessionRejected
+from chalicelib.core.schema import ACTIVE, PASSKEYS, SESSIONS, STATUS
 from chalicelib.core.windows import WindowCounter
 from chalicelib.crypto import Sealed, Sealer
 
 LAYOUT_VERSION = 1
-REGISTER, SIGN_IN = "register", "signin"  # a ceremony's purpose
+REGISTER, SIGN_IN, REAUTHENTICATE = "register", "signin", "reauth"  # a ceremony's purpose
 MAX_NAME_CHARS = 64
 # The access log's reason for a passkey whose signature counter did not grow: worth an alarm (a cloned key?).
 SIGN_COUNT_REGRESSION = "sign count regression"
@@ -242,24 +243,11 @@ class PasskeyStore:
 
         Raises :class:`InvalidPasskey` or :class:`AccountLocked`.
         """
-        credential = Update()
-        count = credential.name("sc")
-        credential.require(f"{credential.name('account')} = {credential.value(account)}")
-        if assertion.sign_count:
-            credential.require(f"{count} < {credential.value(assertion.sign_count)}")
-        else:  # an authenticator that counts nothing (synced passkeys) must never have counted
-            credential.require(f"{count} = {credential.value(0)}")
-        for field, value in {"sc": assertion.sign_count, "lu": now, "bs": _flag(assertion.backed_up)}.items():
-            credential.set(f"{credential.name(field)} = {credential.value(value)}")
+        credential = _counted(account, assertion, now)
         for attempt in (1, 2):
             listing = Update()
-            listing.require(f"{listing.name('account')} = {listing.value(account)}")
             listing.require(f"{listing.name(STATUS)} = {listing.value(ACTIVE)}")
-            listing.require(f"attribute_exists({listing.name(PASSKEYS, assertion.digest)})")
-            listing.set(f"{listing.name(PASSKEYS, assertion.digest, 'u')} = {listing.value(now)}")
-            listing.set(
-                f"{listing.name(PASSKEYS, assertion.digest, 'bs')} = {listing.value(_flag(assertion.backed_up))}"
-            )
+            _used(listing, account, assertion, now)
             self._accounts.open_beside(listing, before, session, now)
             writes = [
                 (ceremony_key(ceremony), self._spend(SIGN_IN, now)),
@@ -272,18 +260,57 @@ class PasskeyStore:
             _, credential_was, home_was = refused
             if home_was and read_string(home_was, STATUS) != ACTIVE:
                 raise AccountLocked()
-            if home_was and assertion.digest not in read_map(home_was, PASSKEYS):
-                raise InvalidPasskey("passkey removed")
-            if (
-                credential_was
-                and read_number(credential_was, "sc")
-                and assertion.sign_count <= read_number(credential_was, "sc")
-            ):
-                raise InvalidPasskey(SIGN_COUNT_REGRESSION)
+            _refused_use(assertion, credential_was, home_was)
             if not home_was or attempt == 2:
                 raise InvalidPasskey("ceremony not live")
             before = home_was  # the sessions changed since the read (or it was full): make room from what it holds
         raise AssertionError("unreachable: the second attempt returns or raises")
+
+    # -- re-authentication (step-up) -------------------------------------------------------------------------
+
+    def reauthenticate(
+        self,
+        ceremony: str,
+        home: str,
+        account: str,
+        session: str,
+        nonce: str,
+        generation: int,
+        tag: str,
+        amr: tuple[str, ...],
+        assertion: Assertion,
+        now: int,
+    ) -> None:
+        """One transaction: the ceremony (bound to session ``session``) spent, the sign count and last use recorded,
+        and the session's new proof on the home (:func:`~chalicelib.accounts.store.reauthentication`: its next
+        generation with refresh tag ``tag``, proven at ``now``, with ``amr``), which must still list the passkey.
+
+        Raises :class:`InvalidPasskey`, or :class:`SessionRejected` if the session ended, or was upgraded by
+        another request, meanwhile.
+        """
+        listing = reauthentication(nonce, generation, tag, now)
+        _used(listing, account, assertion, now)
+        listing.set(f"{listing.name(SESSIONS, nonce, 'amr')} = {listing.value(list(amr))}")
+        writes = [
+            (ceremony_key(ceremony), self._spend(REAUTHENTICATE, now, session)),
+            (credential_key(assertion.digest), _counted(account, assertion, now)),
+            (home, listing),
+        ]
+        refused = transact(self._client, self._table, writes)
+        if refused is None:
+            return
+        _, credential_was, home_was = refused
+        entry = read_map(home_was, SESSIONS).get(nonce, {}).get("M", {})
+        if read_string(entry, "h") == tag:
+            return  # this very write landed and its answer was lost: botocore's retry found the ceremony spent
+        _refused_use(assertion, credential_was, home_was)
+        if home_was and (  # an item is returned only where its own condition failed
+            read_number(entry, "x") <= now
+            or read_number(entry, "g") != generation
+            or read_string(home_was, STATUS) != ACTIVE
+        ):
+            raise SessionRejected("session ended or upgraded meanwhile")
+        raise InvalidPasskey("ceremony not live")
 
     # -- the list --------------------------------------------------------------------------------------------
 
@@ -335,6 +362,38 @@ class PasskeyStore:
 
     def _seal_name(self, name: str, home: str, digest: str) -> str:
         return self._sealer.seal(name, _name_context(home, digest))
+
+
+def _counted(account: str, assertion: Assertion, now: int) -> Update:
+    """The credential's part of a write that uses it: its account's, and its sign count grown (or still 0 for an
+    authenticator that counts nothing), recorded with the last use."""
+    credential = Update()
+    count = credential.name("sc")
+    credential.require(f"{credential.name('account')} = {credential.value(account)}")
+    if assertion.sign_count:
+        credential.require(f"{count} < {credential.value(assertion.sign_count)}")
+    else:  # an authenticator that counts nothing (synced passkeys) must never have counted
+        credential.require(f"{count} = {credential.value(0)}")
+    for field, value in {"sc": assertion.sign_count, "lu": now, "bs": _flag(assertion.backed_up)}.items():
+        credential.set(f"{credential.name(field)} = {credential.value(value)}")
+    return credential
+
+
+def _used(listing: Update, account: str, assertion: Assertion, now: int) -> None:
+    """The home's clauses for a use of the passkey: the account's, still listing it; its last use recorded."""
+    listing.require(f"{listing.name('account')} = {listing.value(account)}")
+    listing.require(f"attribute_exists({listing.name(PASSKEYS, assertion.digest)})")
+    listing.set(f"{listing.name(PASSKEYS, assertion.digest, 'u')} = {listing.value(now)}")
+    listing.set(f"{listing.name(PASSKEYS, assertion.digest, 'bs')} = {listing.value(_flag(assertion.backed_up))}")
+
+
+def _refused_use(assertion: Assertion, credential_was: Item, home_was: Item) -> None:
+    """Why a write that uses the passkey was refused, where the passkey is why: removed, or its count regressed."""
+    if home_was and assertion.digest not in read_map(home_was, PASSKEYS):
+        raise InvalidPasskey("passkey removed")
+    counted = read_number(credential_was, "sc")
+    if credential_was and counted and assertion.sign_count <= counted:
+        raise InvalidPasskey(SIGN_COUNT_REGRESSION)
 
 
 def entry_item(entry: Mapping[str, Any]) -> dict[str, Any]:
