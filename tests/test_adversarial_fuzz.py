@@ -246,6 +246,8 @@ PASSKEY_ROUTES = {
     "/passkeys/register": ("POST",),
     "/passkeys/signin/options": ("POST",),
     "/passkeys/signin": ("POST",),
+    "/passkeys/reauthenticate/options": ("POST",),
+    "/passkeys/reauthenticate": ("POST",),
     "/me/passkeys": ("GET",),
     PASSKEY: ("PATCH", "DELETE"),
 }
@@ -271,6 +273,17 @@ CATALOGUE.update(
         ),
         "/passkeys/signin": PASSKEY_ANSWER
         | answers(errors.VERIFIED, errors.ACCOUNT_LOCKED, errors.IP_FAILURE_QUOTA_EXCEEDED),
+        "/passkeys/reauthenticate/options": answers(
+            errors.PASSKEY_REAUTHENTICATION_OPTIONS,
+            errors.PASSKEY_NOT_FOUND,
+            errors.INVALID_PASSKEY,
+            errors.PASSKEYS_DISABLED_HERE,
+            errors.INVALID_TOKEN,
+        )
+        | ENROLLMENT_REQUIRED,
+        "/passkeys/reauthenticate": PASSKEY_ANSWER
+        | answers(errors.REAUTHENTICATED, errors.INVALID_TOKEN)
+        | ENROLLMENT_REQUIRED,
         "/me/passkeys": answers(errors.PASSKEY_LIST, errors.INVALID_TOKEN, errors.PASSKEYS_DISABLED_HERE)
         | ENROLLMENT_REQUIRED,
         PASSKEY: BODY_ERRORS
@@ -307,6 +320,8 @@ for path in (
     CONSENT,
     "/passkeys/register/options",
     "/passkeys/register",
+    "/passkeys/reauthenticate/options",
+    "/passkeys/reauthenticate",
     "/me/passkeys",
     PASSKEY,
 ):

@@ -555,6 +555,9 @@ def two_passkey_ceremonies(ctx: Ctx) -> Any:
 PASSKEY_SCENARIOS: dict[str, Callable[[Ctx], Any]] = {
     "PASSKEY_REGISTRATION_OPTIONS": lambda ctx: ctx.post("/passkeys/register/options", "", holder(ctx)[1]),
     "PASSKEY_SIGN_IN_OPTIONS": lambda ctx: ctx.post("/passkeys/signin/options", ""),
+    "PASSKEY_REAUTHENTICATION_OPTIONS": lambda ctx: ctx.post(
+        "/passkeys/reauthenticate/options", "", with_passkey(ctx)[1]
+    ),
     "PASSKEY_REGISTERED": lambda ctx: Holder.register(*holder(ctx)),
     "PASSKEY_LIST": lambda ctx: bearer_get(ctx, "/me/passkeys", holder(ctx)[1]),
     "PASSKEY_RENAMED": renamed,

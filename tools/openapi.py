@@ -550,6 +550,28 @@ OPERATIONS: dict[tuple[str, str], Described] = {
         ),
         request="PasskeyAnswerRequest",
     ),
+    ("POST", "/passkeys/reauthenticate/options"): Operation(
+        "Begin confirming it is you with a passkey: WebAuthn request options offering the account's passkeys",
+        "passkeys",
+        (
+            errors.PASSKEY_REAUTHENTICATION_OPTIONS,
+            errors.PASSKEY_NOT_FOUND,
+            errors.INVALID_PASSKEY,
+            *PASSKEY_ROUTE,
+            *bearer(Needs.SESSION),
+            *STATE,
+            *SERVICE,
+        ),
+        needs=Needs.SESSION.value,
+    ),
+    ("POST", "/passkeys/reauthenticate"): Operation(
+        "Confirm it is you with a passkey's answer: new tokens at aal 2 whose auth_time is now, as /mfa/reauthenticate",
+        "passkeys",
+        (errors.REAUTHENTICATED, *PASSKEY_ANSWER, *PASSKEY_ROUTE, *bearer(Needs.SESSION), *STATE, *SERVICE),
+        needs=Needs.SESSION.value,
+        request="PasskeyAnswerRequest",
+        bodies={"reauthenticated": "UpgradedSession"},
+    ),
     ("GET", "/me/passkeys"): Operation(
         "The account's passkeys",
         "passkeys",
