@@ -241,6 +241,18 @@ class OtpClient:
         body = {"ceremony": ceremony, "credential": credential, "name": name}
         return self._post("/passkeys/register", body, access_token)
 
+    def passkey_reauthenticate_options(self, access_token: str) -> ApiResult:
+        """Begin confirming it is you with a passkey: 200 ``passkey_options`` with request ``options`` offering the
+        account's passkeys and ``ceremony`` (bound to this session); 404 ``passkey_not_found`` for an account
+        with none."""
+        return self._post("/passkeys/reauthenticate/options", {}, access_token)
+
+    def passkey_reauthenticate(self, access_token: str, ceremony: str, credential: Mapping[str, Any]) -> ApiResult:
+        """Confirm it is you with the credential a browser gave for ``ceremony``: 200 ``reauthenticated`` with a
+        new session, as :meth:`reauthenticate` (the earlier tokens are refused from then on); 401
+        ``invalid_passkey``."""
+        return self._post("/passkeys/reauthenticate", {"ceremony": ceremony, "credential": credential}, access_token)
+
     def passkeys(self, access_token: str) -> ApiResult:
         """The account's passkeys: 200 ``passkey_list`` with ``passkeys`` (each ``id``, ``name``, ``created_at``,
         ``last_used_at``, ``synced``, ``backed_up``, ``aaguid``) and ``most``."""

@@ -1,5 +1,6 @@
 """Passkeys in the UI through Streamlit's AppTest: "Sign in with a passkey" on the sign-in card (usernameless),
-and the account's passkeys (listed, added after a recent proof, renamed, removed).
+the account's passkeys (listed, added after a recent proof, renamed, removed), and "Confirm with your passkey" in
+the prompt that asks for a recent proof.
 
 AppTest runs no JavaScript, so the passkey button (``frontend.passkey.button``, a custom component) is replaced by
 :class:`FakeBrowser`, which records what each run hands the button and delivers what a browser would answer
@@ -26,8 +27,10 @@ from tests.frontend_app import (
     ACCOUNT,
     ALL_TOKENS,
     MFA_OFF,
+    MFA_ON,
     PROOF_SENT,
     REAUTHENTICATED,
+    STEP_UP,
     STEP_UP_BY_CODE,
     FakeApi,
     click,
@@ -46,6 +49,8 @@ app, env, fake_api, fake_clock = frontend_app.app, frontend_app.env, frontend_ap
 
 SIGN_IN = "passkey_sign_in"
 ADD = "add_passkey"
+STEP_UP_PASSKEY = "step_up_passkey"
+TWO_STEP = "Two-step verification"
 CEREMONY = "c" * 43  # the API's handle: its challenge, base64url
 REQUEST_OPTIONS = {"challenge": CEREMONY, "rpId": "localhost", "userVerification": "required", "timeout": 300000}
 CREATION_OPTIONS = {
@@ -439,3 +444,91 @@ def test_at_the_second_factor_prompt_a_passkey_signs_in_instead(
     assert paths[-3:] == ["/passkeys/signin/options", "/passkeys/signin", "/me"]
     assert "/mfa/verify" not in paths  # the code sign-in's mfa_token was not used
     assert on_account_view(app)
+
+
+# -------------------------------------------------------------------------------------------- step-up
+
+
+def test_removing_two_step_late_is_confirmed_with_a_passkey(
+    app: AppTest, fake_api: FakeApi, browser: FakeBrowser
+) -> None:
+    fake_api.passkey_lists.append(listed(LAPTOP))
+    signed_in_with(app, fake_api, **MFA_ON)
+    click(app, fake_api, "remove_totp", STEP_UP)
+    assert browser.drawn[STEP_UP_PASSKEY] == Drawn("Confirm with your passkey", None, False)
+    assert "step_up_code_input" in {widget.key for widget in app.text_input}  # the code stays an option
+
+    browser.press(STEP_UP_PASSKEY)
+    run(app, fake_api, options({**REQUEST_OPTIONS, "allowCredentials": [{"type": "public-key", "id": "Y3JlZA"}]}))
+    asked = fake_api.calls[-1]
+    assert (asked.method, asked.path, asked.bearer) == ("POST", "/passkeys/reauthenticate/options", ACCESS_1)
+    held = browser.drawn[STEP_UP_PASSKEY].ceremony
+    assert held is not None and held.kind == "get"
+    assert not any(token in repr(held) + str(held.options) for token in ALL_TOKENS)  # options only, never a token
+
+    disabled = response(200, {"message": "Two-step verification is off.", "code": "mfa_disabled"})
+    browser.give(STEP_UP_PASSKEY)
+    run(app, fake_api, REAUTHENTICATED, disabled, me_answer(**ACCOUNT, **MFA_OFF))
+    proof, retry, me = fake_api.calls[-3:]
+    assert (proof.path, proof.json, proof.bearer) == (
+        "/passkeys/reauthenticate",
+        {"ceremony": CEREMONY, "credential": CREDENTIAL},
+        ACCESS_1,
+    )
+    assert (retry.method, retry.path, retry.bearer) == ("DELETE", "/mfa/totp", ACCESS_2)  # the proof's tokens
+    assert me.bearer == ACCESS_2
+    assert section(app, TWO_STEP, "success") == ["Two-step verification is off."]
+    browser.drawn.clear()
+    app.run()
+    assert STEP_UP_PASSKEY not in browser.drawn  # the prompt has closed
+
+
+def test_removing_a_passkey_late_is_confirmed_with_a_passkey(
+    app: AppTest, fake_api: FakeApi, browser: FakeBrowser
+) -> None:
+    fake_api.passkey_lists.append(listed(LAPTOP, PHONE))
+    signed_in_with(app, fake_api, **MFA_OFF)
+    click(app, fake_api, "remove_passkey_pk1", STEP_UP_BY_CODE)
+    browser.press(STEP_UP_PASSKEY)
+    run(app, fake_api, options(REQUEST_OPTIONS))
+    removed = response(200, {"code": "passkey_removed", "message": "The passkey was removed."})
+    fake_api.passkey_lists.append(listed(PHONE))
+    browser.give(STEP_UP_PASSKEY)
+    run(app, fake_api, REAUTHENTICATED, removed, me_answer(**ACCOUNT, **MFA_OFF))
+    proof, removal, _ = fake_api.calls[-3:]
+    assert proof.path == "/passkeys/reauthenticate"
+    assert (removal.method, removal.path, removal.bearer) == ("DELETE", "/me/passkeys/pk1", ACCESS_2)
+    assert section(app, "Passkeys", "success") == ["The passkey was removed."]
+    assert section(app, "Passkeys", "markdown") == [":material/passkey: **Phone**"]
+
+
+def test_an_account_without_a_passkey_is_offered_no_passkey_step_up(
+    app: AppTest, fake_api: FakeApi, browser: FakeBrowser
+) -> None:
+    signed_in_with(app, fake_api, **MFA_ON)
+    click(app, fake_api, "remove_totp", STEP_UP)
+    assert "step_up_code_input" in {widget.key for widget in app.text_input}
+    assert STEP_UP_PASSKEY not in browser.drawn
+
+
+def test_a_passkey_step_up_refused_or_cancelled_says_so_in_the_prompt_which_stays(
+    app: AppTest, fake_api: FakeApi, browser: FakeBrowser
+) -> None:
+    fake_api.passkey_lists.append(listed(LAPTOP))
+    signed_in_with(app, fake_api, **MFA_ON)
+    click(app, fake_api, "remove_totp", STEP_UP)
+    browser.press(STEP_UP_PASSKEY)
+    run(app, fake_api, options(REQUEST_OPTIONS))
+    browser.refuse(STEP_UP_PASSKEY)
+    run(app, fake_api)  # the browser gave nothing: nothing to ask the API
+    assert section(app, TWO_STEP, "warning") == [passkey.failure_message(passkey.Failure(0, "NotAllowedError"), "get")]
+
+    browser.press(STEP_UP_PASSKEY)
+    run(app, fake_api, options(REQUEST_OPTIONS))
+    refused = response(401, {"code": "invalid_passkey", "message": "The passkey could not be verified."})
+    browser.give(STEP_UP_PASSKEY)
+    run(app, fake_api, refused)
+    assert fake_api.calls[-1].path == "/passkeys/reauthenticate"
+    assert section(app, TWO_STEP, "error") == ["The passkey could not be verified."]
+    assert browser.drawn[STEP_UP_PASSKEY].ceremony is None  # spent: a new press asks for a new one
+    assert "step_up_code_input" in {widget.key for widget in app.text_input}

@@ -3,8 +3,10 @@ recovery codes, a passkey registered or removed), letting an app in when it asks
 that asks the person to confirm it is them, shown beside the change that asked for it.
 
 A change is made at once when the API allows it; when it answers ``reauthentication_required`` the prompt opens:
-a code sent to the account's own address or number (a button sends it, a field takes it), or the second factor.
-Once proven, the change is made as it was asked, with the tokens the proof issued.
+a code sent to the account's own address or number (a button sends it, a field takes it), or the second factor;
+beside either, on an account with a passkey, "Confirm with your passkey" (a passkey verified with user
+verification is both factors, so it answers every prompt). Once proven, the change is made as it was asked, with
+the tokens the proof issued.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ LINK_PHONE_INPUT = "link_phone_input"
 LINK_CODE_INPUT = "link_code_input"
 PLACE = "step_up"  # notices of the prompt show in it
 PASSKEYS = "passkeys"  # notices of the account's passkeys show there
+STEP_UP_PASSKEY = "step_up_passkey"  # the prompt's passkey button: its key and its request
 
 
 def step_up() -> twostep.StepUp:
@@ -200,6 +203,58 @@ def _on_step_up() -> None:
     ui.request("confirm_step_up", "Checking code...", work)
 
 
+def _on_passkey(event: passkey.Event) -> None:
+    """The prompt's passkey button: a press asks the API for a step-up ceremony (bound to this session), the
+    browser's credential proves it, and the change is then made as after a code."""
+    change = state().account.step_up
+    current = tab()
+    if change is None:
+        return  # a stale event: the prompt has closed
+    if isinstance(event, passkey.Start):
+
+        def begin() -> None:
+            result = flow.account_call(ui.client().passkey_reauthenticate_options)
+            if result is None:
+                return
+            ceremony = passkey.ceremony_from_answer(result.data, "get") if result.ok else None
+            if not result.ok:
+                ui.fail(result, PLACE)
+            elif ceremony is None:
+                ui.notify("error", api.UNEXPECTED_ANSWER, PLACE)
+            else:
+                tab().ceremony = ceremony  # the button runs it on the next run
+                ui.clear_notice()
+
+        ui.request(STEP_UP_PASSKEY, "Asking for your passkey...", begin)
+        return
+    ceremony = current.ceremony
+    if ceremony is None or ceremony.kind != "get" or event.request != ceremony.request:
+        return  # an answer to a ceremony this tab no longer runs
+    current.ceremony = None  # spent whatever comes of it
+    if isinstance(event, passkey.Failure):
+        ui.notify("warning", passkey.failure_message(event, "get"), PLACE)
+        return
+    credential = event.credential
+
+    def work() -> None:
+        client = ui.client()
+        outcome = step_up().prove_then(
+            lambda token: client.passkey_reauthenticate(token, ceremony.ceremony, credential), change_call(change)
+        )
+        if outcome.ended or outcome.proven:
+            finish(change, outcome, _place_of(change))
+        else:
+            ui.fail(outcome.result, PLACE)  # refused: said in the prompt, which stays
+
+    ui.request(STEP_UP_PASSKEY, "Checking your passkey...", work)
+
+
+def _offers_passkey() -> bool:
+    """Whether the prompt offers the passkey: the account has one, as the account view last read its list."""
+    current = state()
+    return not current.passkeys_off and bool(current.account.passkeys)
+
+
 def _place_of(change: twostep.Change) -> str:
     """Where the outcome of ``change`` shows once proven: in its own part of the account view, or on the page of
     the app's login request."""
@@ -268,6 +323,16 @@ def render(change: twostep.Change, blocked: bool) -> None:
                     "Confirm", key="confirm_step_up", type="primary", on_click=_on_step_up, disabled=disabled
                 )
             ui.perform("confirm_step_up")
+        if _offers_passkey():
+            ceremony = tab().ceremony
+            passkey.button(
+                "Confirm with your passkey",
+                STEP_UP_PASSKEY,
+                ceremony if ceremony is not None and ceremony.kind == "get" else None,
+                _on_passkey,
+                disabled=disabled,
+            )
+            ui.perform(STEP_UP_PASSKEY)
         if proof is not None and proof.sent:
             resend_wait = ui.remaining(proof.resend_at)
             st.button(
