@@ -1,7 +1,8 @@
 """Issue 23 in a real browser: Chromium's virtual authenticator (the DevTools protocol's WebAuthn domain: CTAP2, an
 internal platform authenticator with resident keys and user verification, as a phone or laptop with a screen lock
 is) registers a passkey from the account view, then signs in with it usernameless, one touch and no code, at aal 2;
-and signs in to the example app (OpenID Connect) with it (tests/browser.py: Chromium, the `make run` stack, the UI
+signs in to the example app (OpenID Connect) with it; and confirms it is you with it when a change asks for a
+recent proof (tests/browser.py: Chromium, the `make run` stack, the UI
 at localhost).
 """
 
@@ -50,14 +51,15 @@ def virtual_authenticator(page: Any) -> tuple[Any, str]:
     return session, added["authenticatorId"]
 
 
-def passkey_button(page: Any, name: str) -> Any:
+def passkey_button(page: Any, name: str, drawn: int = 1) -> Any:
     """The passkey button ``name``: drawn in the component's frame (frontend/passkey_component), once the page has
-    settled on one (a rerun shows the previous run's frame beside the new one until it ends)."""
+    settled on its ``drawn`` passkey buttons (a rerun shows the previous run's frame beside the new one until it
+    ends). Of several, the first: the step-up prompt's, drawn above the section's own."""
     from playwright.sync_api import expect
 
     frames = page.get_by_test_id("stCustomComponentV1")
-    expect(frames).to_have_count(1)
-    button = frames.content_frame.get_by_role("button", name=name)
+    expect(frames).to_have_count(drawn)
+    button = frames.first.content_frame.get_by_role("button", name=name)
     expect(button).to_be_enabled()
     return button
 
@@ -167,3 +169,27 @@ def test_a_passkey_added_late_is_confirmed_first_then_made_with_one_more_press(s
     passkey_button(page, "Continue with your passkey").click()
     expect(page.get_by_text("Desk key", exact=True)).to_be_visible()
     expect(markdown(page, "first confirm it is you")).to_have_count(0)
+
+
+def test_a_late_removal_is_confirmed_with_the_passkey_in_place_of_a_code(stack: Stack, page: Any) -> None:
+    """Past the step-up window, removing a passkey asks for a proof: the prompt offers the account's passkey beside
+    the mailed code, and one touch confirms it (POST /passkeys/reauthenticate), no code sent."""
+    from playwright.sync_api import expect
+
+    virtual_authenticator(page)
+    sign_in_by_email(page, stack, "stepup-passkey@example.com")
+    page.get_by_label("New passkey's name").fill("Work laptop")
+    passkey_button(page, "Add a passkey").click()
+    expect(page.get_by_text("Work laptop", exact=True)).to_be_visible()
+    expect(markdown(page, "Second factor:")).to_contain_text("not used in this session")
+    make_the_last_proof_old(stack, account_id(page))
+
+    press(page, "Remove")
+    expect(markdown(page, "first confirm it is you")).to_have_text(
+        "To remove this passkey, first confirm it is you with a code we send to stepup-passkey@example.com."
+    )
+    screenshot(page, "e2e-passkey-step-up-prompt")
+    passkey_button(page, "Confirm with your passkey", drawn=2).click()
+    expect(page.get_by_text("Work laptop", exact=True)).to_have_count(0)
+    expect(markdown(page, "first confirm it is you")).to_have_count(0)
+    expect(markdown(page, "Second factor:")).to_contain_text("proven in this session")  # the passkey's aal 2
