@@ -318,6 +318,18 @@ def test_a_passkey_steps_up_a_session_and_its_earlier_tokens_are_refused(client:
     refused(alice.me(body["access_token"]), "invalid_token", 401)
 
 
+def test_a_passkey_step_up_renews_an_admins_proof_for_an_action(client: Client, clock: FakeClock) -> None:
+    target = Holder(client, clock, BOB).signed_in()["user_id"]
+    admin = Holder(client, clock, "admin@example.com")  # the local stage's admin
+    token = admin.enroll(admin.signed_in()["access_token"])["access_token"]  # admins act at AAL2
+    admin.registered(token)
+    clock.advance(901)  # past OTP_ADMIN_STEP_UP_SECONDS
+    refused(admin.post(f"/admin/users/{target}/lock", {"reason": "a test"}, token), "reauthentication_required", 401)
+    renewed = admin.step_up(token).json_body["access_token"]
+    locked = admin.post(f"/admin/users/{target}/lock", {"reason": "a test"}, renewed)
+    assert locked.status_code == 200, locked.json_body
+
+
 def test_a_passkey_step_up_renews_a_recent_proof_and_offers_only_the_accounts_passkeys(alice: Holder) -> None:
     (listed,) = alice.post("/me/passkeys", method="GET", token=alice.token).json_body["passkeys"]
     options = alice.step_up_options(alice.token)["options"]
