@@ -78,6 +78,21 @@ class SerializedClient:
         return serialized
 
 
+def serialize_dynamodb(monkeypatch: pytest.MonkeyPatch) -> None:
+    """From now on the service's DynamoDB client runs one call at a time (:class:`SerializedClient`), for tests that
+    call the service on several threads; the stores built over the earlier client are built again."""
+    dynamodb = SerializedClient(wiring.get_client("dynamodb"))
+    built = wiring.get_client
+
+    @functools.cache  # as wiring's own, which wiring.reset() clears
+    def serialized(service: str) -> Any:
+        return dynamodb if service == "dynamodb" else built(service)
+
+    monkeypatch.setattr(wiring, "get_client", serialized)
+    for cached in (wiring.get_accounts, wiring.get_sessions, wiring.get_service, wiring.get_oauth, wiring.get_passkeys):
+        cached.cache_clear()
+
+
 @pytest.fixture
 def stage_env() -> dict[str, str]:
     """The ``local`` stage's environment variables, as Chalice would set them."""

@@ -7,7 +7,6 @@ OAuth 2.1 and OpenID Connect Core; tests/test_oauth_authlib.py runs the same flo
 from __future__ import annotations
 
 import base64
-import functools
 import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +19,7 @@ from chalice.test import Client
 from chalicelib import wiring
 from chalicelib.core.refusals import LoginChallengeInvalid
 from chalicelib.oauth.service import OAuthError, Redirect
-from tests.conftest import FakeClock, SerializedClient, override_settings
+from tests.conftest import FakeClock, override_settings, serialize_dynamodb
 from tests.oauth_flow import (
     DEMO,
     DEMO_REDIRECT,
@@ -48,17 +47,7 @@ def concurrent(
     ``os.environ`` per request (threads would leave it swapped); with the stage's settings pinned, and DynamoDB
     applying one write to an item at a time, as it does (:class:`tests.conftest.SerializedClient`)."""
     override_settings(monkeypatch, **stage_env)
-    dynamodb = SerializedClient(wiring.get_client("dynamodb"))
-    built = wiring.get_client
-
-    @functools.cache  # as wiring's own, which the client fixture's teardown clears
-    def serialized(service: str) -> Any:
-        return dynamodb if service == "dynamodb" else built(service)
-
-    monkeypatch.setattr(wiring, "get_client", serialized)
-    wiring.get_accounts.cache_clear()
-    wiring.get_sessions.cache_clear()
-    wiring.get_oauth.cache_clear()
+    serialize_dynamodb(monkeypatch)
 
     def run(call: Callable[[], Any]) -> list[Any]:
         with ThreadPoolExecutor(8) as pool:
