@@ -519,12 +519,22 @@ def test_a_passkey_sign_in_is_one_read_and_one_write(alice: Holder) -> None:
     assert set(made) - {("dynamodb", "BatchGetItem"), ("dynamodb", "TransactWriteItems")} <= {("kms", "Sign")}
 
 
+def test_the_account_index_names_only_the_home_of_an_account_with_passkeys(alice: Holder) -> None:
+    """The admin's lookup by id takes the first item the ``account`` index gives for the account's home: a
+    credential item there (it once carried ``account``) could be taken for the account and acted on."""
+    table = wiring.get_settings().table_name
+    items = boto3.client("dynamodb").scan(TableName=table)["Items"]
+    homes = [item for item in items if "account" in item]
+    assert [item["pk"]["S"].split("#")[0] for item in homes] == ["email"]
+    assert any(item["pk"]["S"].startswith("passkey#") for item in items)  # the control: a passkey is there
+
+
 def test_a_passkey_s_items_are_small_and_bounded(alice: Holder) -> None:
     table = wiring.get_settings().table_name
     items = boto3.client("dynamodb").scan(TableName=table)["Items"]
     (credential,) = [item for item in items if item["pk"]["S"].startswith("passkey#")]
     ceremonies = [item for item in items if item["pk"]["S"].startswith("ceremony#")]
-    assert set(credential) == {"pk", "account", "home", "cose", "sc", "be", "bs", "uv", "ag", "c", "lu", "v"}
+    assert set(credential) == {"pk", "owner", "home", "cose", "sc", "be", "bs", "uv", "ag", "c", "lu", "v"}
     assert "u" in ceremonies[0] and all(item_size(item) < 200 for item in ceremonies)
     # The largest the service stores: the longest COSE key it takes, the largest numbers.
     largest = {

@@ -54,6 +54,7 @@ from chalicelib.core.schema import ACTIVE, PASSKEYS, STATUS
 from chalicelib.core.windows import WindowCounter
 from chalicelib.crypto import DIGEST_HEX_CHARS, KeyedHasher
 from chalicelib.passkeys.store import (
+    OWNER,
     REAUTHENTICATE,
     REGISTER,
     SIGN_COUNT_REGRESSION,
@@ -335,7 +336,7 @@ class PasskeyService:
         """The assertion of a registered passkey of the account whose home the authenticator named."""
         if not stored:
             raise InvalidPasskey("unknown credential")
-        account = read_string(stored, "account")
+        account = read_string(stored, OWNER)
         if read_string(stored, "home") != home or read_string(home_item, "account") != account:
             raise InvalidPasskey("another account's credential")
         if digest not in read_map(home_item, PASSKEYS):

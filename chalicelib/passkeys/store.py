@@ -1,8 +1,8 @@
 """Passkeys in DynamoDB: a credential's item, the account's list on its home item, and the ceremonies.
 
-- ``passkey#<keyed digest of the credential id>``: what verifies the credential (``account``, ``home``, ``cose`` the
-  COSE public key, ``sc`` the sign count, ``be``/``bs``/``uv`` the flags as 0/1, ``ag`` the AAGUID, ``c``
-  created, ``lu`` last used). A sign-in finds it by the credential id alone: one key, no index.
+- ``passkey#<keyed digest of the credential id>``: what verifies the credential (``owner`` the account id,
+  ``home``, ``cose`` the COSE public key, ``sc`` the sign count, ``be``/``bs``/``uv`` the flags as 0/1, ``ag``
+  the AAGUID, ``c`` created, ``lu`` last used). A sign-in finds it by the credential id alone: one key, no index.
 - the home's ``passkeys`` map, digest → ``{i: the credential id, n: the name sealed bound to the home and the
   digest, c, u: last used, be, bs, ag}``: what ``GET /me/passkeys`` shows and the registration's
   ``excludeCredentials``, at most ``OTP_MAX_PASSKEYS`` (10) entries. An entry is what makes its credential sign
@@ -32,6 +32,9 @@ from chalicelib.core.windows import WindowCounter
 from chalicelib.crypto import Sealed, Sealer
 
 LAYOUT_VERSION = 1
+# The credential item's account id. Not ``account``: the table's ``account`` index holds the homes only, and the
+# admin's lookup by id takes the first item it names for the account's home.
+OWNER = "owner"
 REGISTER, SIGN_IN, REAUTHENTICATE = "register", "signin", "reauth"  # a ceremony's purpose
 MAX_NAME_CHARS = 64
 # The access log's reason for a passkey whose signature counter did not grow: worth an alarm (a cloned key?).
@@ -162,7 +165,7 @@ class PasskeyStore:
         item = Update()
         item.require(f"attribute_not_exists({item.name('pk')})")
         for field, value in {
-            "account": account,
+            OWNER: account,
             "home": home,
             "cose": credential.public_key,
             "sc": credential.sign_count,
@@ -369,7 +372,7 @@ def _counted(account: str, assertion: Assertion, now: int) -> Update:
     authenticator that counts nothing), recorded with the last use."""
     credential = Update()
     count = credential.name("sc")
-    credential.require(f"{credential.name('account')} = {credential.value(account)}")
+    credential.require(f"{credential.name(OWNER)} = {credential.value(account)}")
     if assertion.sign_count:
         credential.require(f"{count} < {credential.value(assertion.sign_count)}")
     else:  # an authenticator that counts nothing (synced passkeys) must never have counted
