@@ -318,24 +318,10 @@ class PasskeyStore:
     # -- the list --------------------------------------------------------------------------------------------
 
     def passkeys(self, home: str, listing: Mapping[str, Any] | None) -> list[Passkey]:
-        """The passkeys a home's raw ``passkeys`` map lists, oldest first."""
-        found = [self.passkey(home, digest, entry.get("M", {})) for digest, entry in (listing or {}).items()]
-        return sorted(found, key=lambda passkey: (passkey.created_at, passkey.id))
+        return listed(self._sealer, home, listing)
 
     def passkey(self, home: str, digest: str, entry: Mapping[str, Any]) -> Passkey:
-        try:
-            name = self._sealer.open(read_string(entry, "n"), _name_context(home, digest))
-        except Sealed:
-            name = ""  # never shown wrong; the passkey still works and can be renamed
-        return Passkey(
-            digest,
-            name,
-            read_number(entry, "c"),
-            read_number(entry, "u"),
-            read_number(entry, "be") == 1,
-            read_number(entry, "bs") == 1,
-            read_string(entry, "ag"),
-        )
+        return opened(self._sealer, home, digest, entry)
 
     def rename(self, home: str, account: str, digest: str, name: str) -> Passkey:
         update = Update()
@@ -397,6 +383,29 @@ def _refused_use(assertion: Assertion, credential_was: Item, home_was: Item) -> 
     counted = read_number(credential_was, "sc")
     if credential_was and counted and assertion.sign_count <= counted:
         raise InvalidPasskey(SIGN_COUNT_REGRESSION)
+
+
+def listed(sealer: Sealer, home: str, listing: Mapping[str, Any] | None) -> list[Passkey]:
+    """The passkeys a home's raw ``passkeys`` map lists, oldest first (also the admin's account card)."""
+    found = [opened(sealer, home, digest, entry.get("M", {})) for digest, entry in (listing or {}).items()]
+    return sorted(found, key=lambda passkey: (passkey.created_at, passkey.id))
+
+
+def opened(sealer: Sealer, home: str, digest: str, entry: Mapping[str, Any]) -> Passkey:
+    """A list entry with its name opened from its seal."""
+    try:
+        name = sealer.open(read_string(entry, "n"), _name_context(home, digest))
+    except Sealed:
+        name = ""  # never shown wrong; the passkey still works and can be renamed
+    return Passkey(
+        digest,
+        name,
+        read_number(entry, "c"),
+        read_number(entry, "u"),
+        read_number(entry, "be") == 1,
+        read_number(entry, "bs") == 1,
+        read_string(entry, "ag"),
+    )
 
 
 def entry_item(entry: Mapping[str, Any]) -> dict[str, Any]:
