@@ -13,6 +13,7 @@ import boto3
 import pytest
 
 from chalicelib.accounts.identifiers import EMAIL, Identifier
+from chalicelib.accounts.passkeys import credential_key
 from chalicelib.admin.actions import Action
 from chalicelib.admin.store import AUDIT_PREFIX, Actor, AdminStore, AuditEntry, Found
 from chalicelib.config import Settings
@@ -20,7 +21,6 @@ from chalicelib.core.refusals import PasskeyNotFound, UserNotFound
 from chalicelib.core.schema import LOCKED
 from chalicelib.crypto import KeyedHasher
 from chalicelib.otp.service import OtpService
-from chalicelib.passkeys.store import credential_key
 from tests.conftest import FakeClock
 from tests.dynamodb_size import item_size
 from tests.test_service import KEY, RecordingSender, make_service

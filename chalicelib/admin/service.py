@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from chalicelib.accounts.identifiers import Identifier
+from chalicelib.accounts.passkeys import Passkey
 from chalicelib.admin.actions import Action
 from chalicelib.admin.store import Actor, AdminStore, AuditEntry, Found
 from chalicelib.config import Limits
@@ -20,7 +21,6 @@ from chalicelib.core.refusals import CannotLockSelf, PasskeyNotFound, UserNotFou
 from chalicelib.core.schema import PASSKEYS
 from chalicelib.crypto import KeyedHasher
 from chalicelib.otp.store import failure_budget
-from chalicelib.passkeys.store import Passkey
 
 Clock = Callable[[], float]
 

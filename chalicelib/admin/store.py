@@ -23,6 +23,7 @@ import time
 import uuid
 from typing import Any, NamedTuple
 
+from chalicelib.accounts.passkeys import OWNER, Passkey, credential_key, listed
 from chalicelib.accounts.store import Account, AccountStore, live_sessions
 from chalicelib.admin.actions import Action
 from chalicelib.aws.dependencies import guarded
@@ -51,7 +52,6 @@ from chalicelib.core.schema import (
     STATUS,
 )
 from chalicelib.crypto import Sealed, Sealer
-from chalicelib.passkeys.store import OWNER, Passkey, credential_key, listed
 
 USER_INDEX = "account"  # partition key: the home item's ``account``; keys only
 AUDIT_INDEX = "audit"  # partition key ``audit_month``, sort key ``audit_at``; every attribute projected
