@@ -285,6 +285,15 @@ def admin_mfa(user_id: str) -> Response:
     return _serve("/admin/users/{id}/mfa", "DELETE", admin_routes.acting(Action.DELETE_MFA, user_id))
 
 
+@app.route("/admin/users/{user_id}/passkeys/{passkey_id}", methods=ALL_METHODS, content_types=ANY_BODY)
+def admin_passkey(user_id: str, passkey_id: str) -> Response:
+    return _serve(
+        "/admin/users/{id}/passkeys/{passkey_id}",
+        "DELETE",
+        admin_routes.acting(Action.DELETE_PASSKEY, user_id, passkey_id),
+    )
+
+
 @app.route("/admin/users/{user_id}/clear-failures", methods=ALL_METHODS, content_types=ANY_BODY)
 def admin_clear_failures(user_id: str) -> Response:
     return _serve("/admin/users/{id}/clear-failures", "POST", admin_routes.acting(Action.CLEAR_FAILURES, user_id))
@@ -332,6 +341,7 @@ def admin_stats() -> Response:
 @app.route("/admin/users/{user_id}/unlock", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/admin/users/{user_id}/signout", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/admin/users/{user_id}/mfa", methods=["OPTIONS"], content_types=ANY_BODY)
+@app.route("/admin/users/{user_id}/passkeys/{passkey_id}", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/admin/users/{user_id}/clear-failures", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/admin/audit", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/admin/stats", methods=["OPTIONS"], content_types=ANY_BODY)

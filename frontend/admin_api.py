@@ -35,6 +35,11 @@ class AdminClient:
         method: Method = "DELETE" if action == "mfa" else "POST"
         return self._send(method, f"/admin/users/{quote(user_id, safe='')}/{action}", token, {"reason": reason})
 
+    def remove_passkey(self, token: str, user_id: str, passkey_id: str, reason: str) -> ApiResult:
+        """Remove one of the account's passkeys (its ``id`` on the account card), as :meth:`act` acts."""
+        path = f"/admin/users/{quote(user_id, safe='')}/passkeys/{quote(passkey_id, safe='')}"
+        return self._send("DELETE", path, token, {"reason": reason})
+
     def audit(self, token: str, limit: int = 100, before: str | None = None) -> ApiResult:
         params: dict[str, Any] = {"limit": limit, **({"before": before} if before else {})}
         return self._send("GET", "/admin/audit", token, params=params)

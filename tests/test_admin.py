@@ -31,6 +31,7 @@ from chalicelib.otp.service import OtpService
 from tests.aws_calls import RECORDER
 from tests.conftest import FakeClock, SerializedClient, code_in, code_in_text, override_settings, sent_mails
 from tests.test_adversarial_faults import Faults, aws_error
+from tests.test_passkeys import Holder
 from tests.test_service import KEY, RecordingSender, make_service
 
 ADMIN, ALICE, BOB = "admin@example.com", "alice@example.com", "bob@example.com"
@@ -359,6 +360,78 @@ def test_removing_factors_ends_every_session(api: Api) -> None:
     assert (answer.status_code, answer.json_body["code"]) == (200, "user_mfa_removed")
     assert "mfa" not in home(alice["user_id"]) and home(alice["user_id"])["sessions"]["M"] == {}
     assert api.call("GET", f"/admin/users?id={alice['user_id']}", admin).json_body["user"]["factors"] == []
+
+
+def test_the_card_lists_the_passkeys_and_an_admin_removes_one_ending_every_session(api: Api) -> None:
+    alice = Holder(api.client, api.clock, ALICE)
+    token = alice.signed_in()["access_token"]
+    laptop = alice.registered(token, "Laptop")
+    api.clock.advance(1)  # oldest first
+    phone = alice.registered(token, "Phone")
+    user_id = alice.me(token).json_body["user_id"]
+    admin = api.admin()["access_token"]
+    card = api.call("GET", f"/admin/users?id={user_id}", admin).json_body["user"]
+    assert [(passkey["id"], passkey["name"], passkey["synced"]) for passkey in card["passkeys"]] == [
+        (laptop["id"], "Laptop", False),
+        (phone["id"], "Phone", False),
+    ]
+    assert set(card["passkeys"][0]) == {"id", "name", "created_at", "last_used_at", "synced"}
+    assert card["passkeys"][0]["created_at"] == laptop["created_at"] and card["passkeys"][0]["last_used_at"] == 0
+    credential_id = home(user_id)["passkeys"]["M"][laptop["id"]]["M"]["i"]["S"]
+    assert credential_id not in json.dumps(card)  # nor the public key: the card holds only what is above
+
+    answer = api.call("DELETE", f"/admin/users/{user_id}/passkeys/{laptop['id']}", admin, REASON)
+    assert (answer.status_code, answer.json_body["code"]) == (200, "user_passkey_removed"), answer.json_body
+    assert answer.json_body["passkey_id"] == laptop["id"]
+    assert answer.json_body["audit"]["action"] == "delete_passkey"
+    assert answer.json_body["audit"]["reason"] == REASON["reason"]
+    assert list(home(user_id)["passkeys"]["M"]) == [phone["id"]] and home(user_id)["sessions"]["M"] == {}
+    keys = {item["pk"]["S"] for item in items()}
+    assert f"passkey#{laptop['id']}" not in keys and f"passkey#{phone['id']}" in keys  # the credential's item
+    assert alice.me(token).status_code == 401  # the account's sessions ended
+    entries = api.call("GET", "/admin/audit", admin).json_body["entries"]
+    assert [(entry["action"], entry["user_id"]) for entry in entries] == [("delete_passkey", user_id)]
+    card = api.call("GET", f"/admin/users?id={user_id}", admin).json_body["user"]
+    assert [passkey["name"] for passkey in card["passkeys"]] == ["Phone"]
+    # The removed passkey signs in no more; the other still does.
+    laptop_credential, phone_credential = list(alice.authenticator.keys)
+    assert alice.passkey_sign_in(credential_id=laptop_credential).json_body["code"] == "invalid_passkey"
+    assert alice.passkey_sign_in(credential_id=phone_credential).json_body["code"] == "verified"
+
+
+@pytest.mark.parametrize(
+    ("passkey_id", "status", "code"),
+    [("0" * 32, 404, "passkey_not_found"), ("x" * 32, 404, "passkey_not_found"), ("0" * 33, 404, "passkey_not_found")],
+)
+def test_removing_a_passkey_the_account_does_not_list(api: Api, passkey_id: str, status: int, code: str) -> None:
+    alice = Holder(api.client, api.clock, ALICE)
+    token = alice.signed_in()["access_token"]
+    alice.registered(token)
+    user_id = alice.me(token).json_body["user_id"]
+    admin = api.admin()["access_token"]
+    before = home(user_id)
+    answer = api.call("DELETE", f"/admin/users/{user_id}/passkeys/{passkey_id}", admin, REASON)
+    assert (answer.status_code, answer.json_body["code"]) == (status, code)
+    assert home(user_id) == before and api.call("GET", "/admin/audit", admin).json_body["entries"] == []
+
+
+def test_removing_a_passkey_needs_an_admin_a_recent_proof_and_a_reason(api: Api) -> None:
+    alice = Holder(api.client, api.clock, ALICE)
+    token = alice.signed_in()["access_token"]
+    passkey = alice.registered(token)["id"]
+    user_id = alice.me(token).json_body["user_id"]
+    path = f"/admin/users/{user_id}/passkeys/{passkey}"
+    answer = api.call("DELETE", path, token, REASON)
+    assert (answer.status_code, answer.json_body["code"]) == (403, "admin_required")
+    admin = api.admin()["access_token"]
+    answer = api.call("DELETE", path, admin, {})
+    assert (answer.status_code, answer.json_body["code"]) == (400, "reason_required")
+    api.clock.advance(901)  # OTP_ADMIN_STEP_UP_SECONDS
+    answer = api.call("DELETE", path, admin, REASON)
+    assert (answer.status_code, answer.json_body["code"]) == (401, "reauthentication_required")
+    answer = api.call("DELETE", f"/admin/users/{NOBODY}/passkeys/{passkey}", api.admin()["access_token"], REASON)
+    assert (answer.status_code, answer.json_body["code"]) == (404, "user_not_found")
+    assert passkey in home(user_id)["passkeys"]["M"]
 
 
 def test_clear_failures_clears_every_identifier_of_the_account(api: Api) -> None:

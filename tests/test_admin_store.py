@@ -13,10 +13,11 @@ import boto3
 import pytest
 
 from chalicelib.accounts.identifiers import EMAIL, Identifier
+from chalicelib.accounts.passkeys import credential_key
 from chalicelib.admin.actions import Action
 from chalicelib.admin.store import AUDIT_PREFIX, Actor, AdminStore, AuditEntry, Found
 from chalicelib.config import Settings
-from chalicelib.core.refusals import UserNotFound
+from chalicelib.core.refusals import PasskeyNotFound, UserNotFound
 from chalicelib.core.schema import LOCKED
 from chalicelib.crypto import KeyedHasher
 from chalicelib.otp.service import OtpService
@@ -175,3 +176,77 @@ def test_a_sealed_reason_copied_onto_another_entry_does_not_open_there(rig: Rig)
     (newest, oldest), _ = rig.store.audit(10, None, int(rig.clock()))
     assert (newest.reason, newest.action) == ("", Action.UNLOCK.value)  # the rest of the entry still stands
     assert oldest.reason == REASON
+
+
+def with_passkey(rig: Rig, account_id: str, digest: str, name: str, synced: bool = False) -> None:
+    """A passkey as registration leaves it (chalicelib/passkeys/store.py): listed on the home, and its item."""
+    found = rig.found(account_id)
+    sealed = KeyedHasher(KEY).sealer().seal(name, f"{found.key}/passkey/{digest}")
+    flag = "1" if synced else "0"
+    entry = {"i": {"S": "credential-id"}, "n": {"S": sealed}, "c": {"N": "7"}, "u": {"N": "0"}, "be": {"N": flag}}
+    rig.client.update_item(
+        TableName=rig.table,
+        Key={"pk": {"S": found.key}},
+        UpdateExpression="SET passkeys = if_not_exists(passkeys, :empty)",
+        ExpressionAttributeValues={":empty": {"M": {}}},
+    )
+    rig.client.update_item(
+        TableName=rig.table,
+        Key={"pk": {"S": found.key}},
+        UpdateExpression="SET passkeys.#d = :entry",
+        ExpressionAttributeNames={"#d": digest},
+        ExpressionAttributeValues={":entry": {"M": entry}},
+    )
+    item = {"pk": {"S": credential_key(digest)}, "owner": {"S": account_id}, "home": {"S": found.key}}
+    rig.client.put_item(TableName=rig.table, Item=item)
+
+
+def test_the_passkeys_are_listed_with_their_names_opened(rig: Rig) -> None:
+    account_id = rig.account()
+    with_passkey(rig, account_id, "a" * 32, "Laptop", synced=True)
+    with_passkey(rig, account_id, "b" * 32, "Phone")
+    found = rig.found(account_id)
+    # A name sealed for another passkey does not open here: it reads empty, never wrong.
+    moved = found.item["passkeys"]["M"]["a" * 32]["M"]["n"]
+    rig.client.update_item(
+        TableName=rig.table,
+        Key={"pk": {"S": found.key}},
+        UpdateExpression="SET passkeys.#d.n = :n",
+        ExpressionAttributeNames={"#d": "b" * 32},
+        ExpressionAttributeValues={":n": moved},
+    )
+    listed = rig.store.passkeys(rig.found(account_id))
+    assert [(passkey.id, passkey.name, passkey.synced) for passkey in listed] == [
+        ("a" * 32, "Laptop", True),
+        ("b" * 32, "", False),
+    ]
+
+
+def test_removing_a_passkey_removed_meanwhile_writes_nothing(rig: Rig) -> None:
+    account_id = rig.account()
+    with_passkey(rig, account_id, "a" * 32, "Laptop")
+    found = rig.found(account_id)  # the admin's read, before its owner removed it
+    rig.client.update_item(
+        TableName=rig.table,
+        Key={"pk": {"S": found.key}},
+        UpdateExpression="REMOVE passkeys.#d",
+        ExpressionAttributeNames={"#d": "a" * 32},
+    )
+    with pytest.raises(PasskeyNotFound):
+        rig.store.act(Action.DELETE_PASSKEY, found, [], ADMIN, REASON, "req-1", 1, passkey="a" * 32)
+    assert rig.audit_items() == [] and rig.store.live_sessions(rig.found(account_id), int(rig.clock())) == 1
+
+
+def test_removing_a_passkey_deletes_its_item_and_entry_with_the_audit_entry(rig: Rig) -> None:
+    account_id = rig.account()
+    with_passkey(rig, account_id, "a" * 32, "Laptop")
+    with_passkey(rig, account_id, "b" * 32, "Phone")
+    entry = rig.store.act(
+        Action.DELETE_PASSKEY, rig.found(account_id), [], ADMIN, REASON, "req-1", 1_000, passkey="a" * 32
+    )
+    assert entry.action == "delete_passkey" and len(rig.audit_items()) == 1
+    found = rig.found(account_id)
+    assert [passkey.id for passkey in rig.store.passkeys(found)] == ["b" * 32]
+    assert rig.store.live_sessions(found, int(rig.clock())) == 0
+    assert "Item" not in rig.client.get_item(TableName=rig.table, Key={"pk": {"S": credential_key("a" * 32)}})
+    assert "Item" in rig.client.get_item(TableName=rig.table, Key={"pk": {"S": credential_key("b" * 32)}})

@@ -186,6 +186,7 @@ ADMIN_ACTIONS = {
     "unlock": ("POST", answers(errors.USER_UNLOCKED)),
     "signout": ("POST", answers(errors.USER_SIGNED_OUT)),
     "mfa": ("DELETE", answers(errors.USER_MFA_REMOVED)),
+    f"passkeys/{'0' * 32}": ("DELETE", answers(errors.USER_PASSKEY_REMOVED, errors.PASSKEY_NOT_FOUND)),
     "clear-failures": ("POST", answers(errors.USER_FAILURES_CLEARED)),
 }
 ROUTES.update(

@@ -546,6 +546,12 @@ def removed_passkey(ctx: Ctx) -> Any:
     return alice.delete(f"/me/passkeys/{passkey}", token)
 
 
+def passkey_removed_by_an_admin(ctx: Ctx) -> Any:
+    alice, token, passkey = with_passkey(ctx)
+    target = alice.me(token).json_body["user_id"]
+    return as_admin(ctx, "delete", f"/admin/users/{target}/passkeys/{passkey}", REASON)
+
+
 def two_passkey_ceremonies(ctx: Ctx) -> Any:
     ctx.with_settings(OTP_PASSKEY_CEREMONIES_PER_IP="1")
     assert ctx.post("/passkeys/signin/options", "").status_code == 200
@@ -575,6 +581,7 @@ PASSKEY_SCENARIOS: dict[str, Callable[[Ctx], Any]] = {
         "/passkeys/signin/options", ""
     ),
     "PASSKEY_QUOTA_EXCEEDED": two_passkey_ceremonies,
+    "USER_PASSKEY_REMOVED": passkey_removed_by_an_admin,
 }
 SCENARIOS.update(PASSKEY_SCENARIOS)
 

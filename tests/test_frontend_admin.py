@@ -270,6 +270,7 @@ def test_the_admin_client_never_raises(monkeypatch: pytest.MonkeyPatch, failure:
     for result in (
         client.user("t", "id", USER_ID),
         client.act("t", USER_ID, "lock", "r"),
+        client.remove_passkey("t", USER_ID, "a" * 32, "r"),
         client.audit("t"),
         client.stats("t", 24),
         client.reauthenticate("t", "123456"),
@@ -330,3 +331,46 @@ def test_wrong_codes_rising_are_bad_news_and_a_zero_series_is_drawn_at_zero(
     y = codes_sent["encoding"]["y"]
     assert y["scale"]["domain"] == [0, 1.0] and y["axis"]["format"] == "d" and y["axis"]["title"] == "per hour"
     assert codes_sent["encoding"]["x"]["axis"]["title"] == "hours ago"
+
+
+PASSKEYS = [
+    {"id": "a" * 32, "name": "Laptop *bold*", "created_at": 1_800_000_000, "last_used_at": 0, "synced": False},
+    {"id": "b" * 32, "name": "Phone", "created_at": 1_800_000_060, "last_used_at": 1_800_000_120, "synced": True},
+]
+
+
+def test_the_card_lists_the_passkeys_and_one_is_removed_with_a_reason(
+    fake: FakeApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(CARD, "passkeys", PASSKEYS)
+    at = _look_up(page())
+    shown = text(at)
+    assert "Passkeys: 2" in shown
+    assert "**Laptop \\*bold\\*** · device-bound · created 2027-01-15 08:00 UTC · last used never" in shown
+    assert "**Phone** · synced · created 2027-01-15 08:01 UTC · last used 2027-01-15 08:02 UTC" in shown
+    at.button(key=f"admin_action_passkey:{'b' * 32}").click().run()
+    assert "Remove passkey “Phone”: It no longer signs in; ends every session of the account." in text(at)
+    assert at.button(key="admin_confirm").disabled  # no reason yet
+    at.text_input(key="admin_reason").set_value("lost phone").run()
+    fake.act_answers.append(response(200, {"code": "user_passkey_removed", "message": "The passkey is removed."}))
+    at.button(key="admin_confirm").click().run()
+    assert (
+        "DELETE",
+        f"/admin/users/{USER_ID}/passkeys/{'b' * 32}",
+        {"reason": "lost phone"},
+        None,
+        "Bearer admin-access",
+    ) in fake.calls
+    assert "The passkey is removed." in text(at)
+
+
+def test_a_card_without_passkeys_says_so_and_offers_no_removal(fake: FakeApi) -> None:
+    at = _look_up(page())
+    assert "Passkeys: none" in text(at)
+    assert not [button for button in at.button if button.key and button.key.startswith("admin_action_passkey:")]
+
+
+def test_a_passkey_id_is_quoted(fake: FakeApi) -> None:
+    fake.act_answers.append(response(404, {"code": "passkey_not_found", "message": "m"}))
+    admin_api.AdminClient("http://api.test").remove_passkey("t", USER_ID, "../x", "r")
+    assert fake.calls[-1][1] == f"/admin/users/{USER_ID}/passkeys/..%2Fx"

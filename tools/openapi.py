@@ -66,7 +66,10 @@ SECONDS = {"type": "integer", "minimum": 0}
 PATH_PARAMETERS = {
     "user_id": USER_ID,
     "client_id": {"type": "string", "description": "a client of OTP_OAUTH_CLIENTS"},
-    "passkey_id": {"type": "string", "description": "a passkey's id, as GET /me/passkeys lists it (32 hex digits)"},
+    "passkey_id": {
+        "type": "string",
+        "description": "a passkey's id, as GET /me/passkeys and GET /admin/users list it (32 hex digits)",
+    },
 }
 RETRY_AFTER = {"type": "integer", "minimum": 1, "description": "seconds to wait before retrying; also Retry-After"}
 
@@ -718,6 +721,13 @@ OPERATIONS: dict[tuple[str, str], Described] = {
         needs=ADMIN_ACTING,
         request=REASON,
     ),
+    ("DELETE", "/admin/users/{user_id}/passkeys/{passkey_id}"): Operation(
+        "Remove one of an account's passkeys: it no longer signs in; every session ends",
+        "admin",
+        (errors.USER_PASSKEY_REMOVED, errors.PASSKEY_NOT_FOUND, *ADMIN_CHANGE, *STATE, *SERVICE),
+        needs=ADMIN_ACTING,
+        request=REASON,
+    ),
     ("POST", "/admin/users/{user_id}/clear-failures"): Operation(
         "Clear the failure ceilings of an account's identifiers",
         "admin",
@@ -924,6 +934,7 @@ SUCCESS_BODIES = {
     "user_unlocked": "AdminAction",
     "user_signed_out": "AdminAction",
     "user_mfa_removed": "AdminAction",
+    "user_passkey_removed": "AdminPasskeyAction",
     "user_failures_cleared": "AdminAction",
     "audit_entries": "AuditEntries",
     "admin_stats": "AdminStats",
@@ -1128,12 +1139,26 @@ def schemas() -> dict[str, Any]:
                         "factors": array(STRING),
                         "recovery_codes_left": SECONDS,
                         "live_sessions": SECONDS,
+                        "passkeys": array(
+                            obj(
+                                {
+                                    "id": {"type": "string", "description": "what .../passkeys/{passkey_id} names"},
+                                    "name": STRING,
+                                    "created_at": TIMESTAMP,
+                                    "last_used_at": {**TIMESTAMP, "description": "0: never used to sign in"},
+                                    "synced": {"type": "boolean", "description": "false: bound to one device"},
+                                }
+                            )
+                        ),
                     }
                 )
             }
         ),
         "AuditEntry": audit_entry,
         "AdminAction": obj({"user_id": USER_ID, "audit": ref("AuditEntry")}),
+        "AdminPasskeyAction": obj(
+            {"user_id": USER_ID, "passkey_id": PATH_PARAMETERS["passkey_id"], "audit": ref("AuditEntry")}
+        ),
         "AuditEntries": obj(
             {
                 "entries": array(ref("AuditEntry")),

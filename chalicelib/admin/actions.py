@@ -16,4 +16,5 @@ class Action(enum.Enum):
     UNLOCK = "unlock"
     SIGN_OUT = "signout"
     DELETE_MFA = "delete_mfa"
+    DELETE_PASSKEY = "delete_passkey"
     CLEAR_FAILURES = "clear_failures"

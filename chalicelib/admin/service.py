@@ -11,12 +11,14 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from chalicelib.accounts.identifiers import Identifier
+from chalicelib.accounts.passkeys import Passkey
 from chalicelib.admin.actions import Action
 from chalicelib.admin.store import Actor, AdminStore, AuditEntry, Found
 from chalicelib.config import Limits
 from chalicelib.core.assurance import Factors
 from chalicelib.core.expressions import read_map
-from chalicelib.core.refusals import CannotLockSelf, UserNotFound
+from chalicelib.core.refusals import CannotLockSelf, PasskeyNotFound, UserNotFound
+from chalicelib.core.schema import PASSKEYS
 from chalicelib.crypto import KeyedHasher
 from chalicelib.otp.store import failure_budget
 
@@ -42,6 +44,7 @@ class UserCard(NamedTuple):
     factors: list[str]
     recovery_codes_left: int
     live_sessions: int
+    passkeys: list[Passkey]
 
 
 class AdminService:
@@ -59,16 +62,23 @@ class AdminService:
         found = self._store.home(self._hasher.subject_key(identifier.kind, identifier.value))
         return self._card(found) if found else None
 
-    def act(self, action: Action, account_id: str, actor: Actor, reason: str, request_id: str) -> AuditEntry:
-        """Apply ``action`` to the account and record it (one transaction); raises :class:`UserNotFound` and,
-        for an admin locking their own account, :class:`CannotLockSelf`."""
+    def act(
+        self, action: Action, account_id: str, actor: Actor, reason: str, request_id: str, passkey: str = ""
+    ) -> AuditEntry:
+        """Apply ``action`` to the account and record it (one transaction); ``passkey``: the id of the passkey
+        that delete-passkey removes. Raises :class:`UserNotFound`, :class:`PasskeyNotFound` for a passkey the
+        account does not list and, for an admin locking their own account, :class:`CannotLockSelf`."""
         if action is Action.LOCK and account_id == actor.account_id:
             raise CannotLockSelf()
         found = self._store.home_by_id(account_id)
         if found is None:
             raise UserNotFound()
+        if action is Action.DELETE_PASSKEY and passkey not in read_map(found.item, PASSKEYS):
+            raise PasskeyNotFound()
         linked = [key for key in self._identifier_keys(found) if key != found.key]
-        return self._store.act(action, found, linked, actor, reason, request_id, int(self._clock() * 1000))
+        return self._store.act(
+            action, found, linked, actor, reason, request_id, int(self._clock() * 1000), passkey=passkey
+        )
 
     def audit(self, limit: int, before: str | None) -> tuple[list[AuditEntry], str | None]:
         return self._store.audit(limit, before, int(self._clock()))
@@ -97,6 +107,7 @@ class AdminService:
             factors,
             codes_left,
             self._store.live_sessions(found, now),
+            self._store.passkeys(found),
         )
 
 

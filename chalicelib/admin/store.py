@@ -23,13 +23,34 @@ import time
 import uuid
 from typing import Any, NamedTuple
 
+from chalicelib.accounts.passkeys import OWNER, Passkey, credential_key, listed
 from chalicelib.accounts.store import Account, AccountStore, live_sessions
 from chalicelib.admin.actions import Action
 from chalicelib.aws.dependencies import guarded
 from chalicelib.aws.writes import transact
-from chalicelib.core.expressions import TTL, Expression, Item, Update, read_number, read_string, to_attribute
-from chalicelib.core.refusals import UserNotFound
-from chalicelib.core.schema import ACTIVE, FAILS, FAILS_WINDOW, HOME, HOME_ACCOUNT, LOCKED, MFA, SESSIONS, STATUS
+from chalicelib.core.expressions import (
+    TTL,
+    Expression,
+    Item,
+    Update,
+    read_map,
+    read_number,
+    read_string,
+    to_attribute,
+)
+from chalicelib.core.refusals import PasskeyNotFound, UserNotFound
+from chalicelib.core.schema import (
+    ACTIVE,
+    FAILS,
+    FAILS_WINDOW,
+    HOME,
+    HOME_ACCOUNT,
+    LOCKED,
+    MFA,
+    PASSKEYS,
+    SESSIONS,
+    STATUS,
+)
 from chalicelib.crypto import Sealed, Sealer
 
 USER_INDEX = "account"  # partition key: the home item's ``account``; keys only
@@ -120,15 +141,29 @@ class AdminStore:
     def live_sessions(found: Found, now: int) -> int:
         return live_sessions(found.item, now)
 
+    def passkeys(self, found: Found) -> list[Passkey]:
+        """The account's passkeys as its home lists them, names opened."""
+        return listed(self._sealer, found.key, read_map(found.item, PASSKEYS))
+
     # -- actions ---------------------------------------------------------------------------------------------
 
     def act(
-        self, action: Action, found: Found, linked: list[str], actor: Actor, reason: str, request_id: str, now_ms: int
+        self,
+        action: Action,
+        found: Found,
+        linked: list[str],
+        actor: Actor,
+        reason: str,
+        request_id: str,
+        now_ms: int,
+        passkey: str = "",
     ) -> AuditEntry:
         """Apply ``action`` to the account ``found`` and write its audit entry, in one transaction.
 
         ``linked`` are the keys of the account's identifier items other than its home (clear-failures clears
-        them too). Raises :class:`UserNotFound` when the home no longer holds the account.
+        them too); ``passkey`` the digest of the passkey that delete-passkey removes (its list entry and its
+        credential item). Raises :class:`UserNotFound` when the home no longer holds the account, and
+        :class:`PasskeyNotFound` when it no longer lists the passkey.
         """
         account_id = found.account.id
         home = Update()
@@ -140,6 +175,18 @@ class AdminStore:
             home.set(f"{home.name(STATUS)} = {home.value(ACTIVE)}")
         if action is Action.DELETE_MFA:
             home.remove(MFA)
+        deletes: tuple[dict[str, Any], ...] = ()
+        if action is Action.DELETE_PASSKEY:
+            home.require(f"attribute_exists({home.name(PASSKEYS, passkey)})")
+            home.remove(PASSKEYS, passkey)
+            credential = Expression()
+            deletes = (
+                credential.params(
+                    TableName=self._table,
+                    Key={"pk": {"S": credential_key(passkey)}},
+                    ConditionExpression=f"{credential.name(OWNER)} = {credential.value(account_id)}",
+                ),
+            )
         if action is Action.CLEAR_FAILURES:
             for name in FAILURE_FIELDS:
                 home.remove(name)
@@ -166,10 +213,17 @@ class AdminStore:
             request_id,
             f"{now_ms:013d}#{request_id}",
         )
-        if (
-            transact(self._client, self._table, writes, puts=(self._audit_put(entry_id, entry),), token=entry_id)
-            is not None
-        ):
+        refused = transact(
+            self._client, self._table, writes, puts=(self._audit_put(entry_id, entry),), token=entry_id, deletes=deletes
+        )
+        if refused is not None:
+            home_was = refused[0]
+            if (
+                passkey
+                and read_string(home_was, "account") == account_id
+                and passkey not in read_map(home_was, PASSKEYS)
+            ):
+                raise PasskeyNotFound()  # removed meanwhile (by its owner, or another admin)
             # The home no longer holds the account, or a linked identifier was unlinked meanwhile: either way the
             # admin acted on what is no longer there and looks the account up again.
             raise UserNotFound()

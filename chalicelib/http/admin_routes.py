@@ -18,6 +18,7 @@ from chalicelib.admin.access import require_admin
 from chalicelib.admin.actions import Action
 from chalicelib.admin.service import UserCard
 from chalicelib.admin.store import Actor, AuditEntry, valid_cursor
+from chalicelib.crypto import DIGEST_HEX_CHARS
 from chalicelib.http import errors
 from chalicelib.http.exchange import Exchange, Handler
 from chalicelib.http.otp_routes import identifier
@@ -25,6 +26,7 @@ from chalicelib.http.otp_routes import identifier
 Answer = tuple[int, dict[str, Any]]
 AdminHandler = Callable[[Exchange, Principal], Answer]
 USER_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")  # str(uuid.uuid4())
+PASSKEY_ID = re.compile(rf"[0-9a-f]{{{DIGEST_HEX_CHARS}}}")  # the digest of its credential id, as /me/passkeys
 MAX_REASON_CHARS = 500
 DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT = 50, 100
 DEFAULT_HOURS, MAX_HOURS = 24, 336  # two weeks: the last 7 days and the 7 before them
@@ -33,6 +35,7 @@ DONE = {
     Action.UNLOCK: errors.USER_UNLOCKED,
     Action.SIGN_OUT: errors.USER_SIGNED_OUT,
     Action.DELETE_MFA: errors.USER_MFA_REMOVED,
+    Action.DELETE_PASSKEY: errors.USER_PASSKEY_REMOVED,
     Action.CLEAR_FAILURES: errors.USER_FAILURES_CLEARED,
 }
 
@@ -42,13 +45,16 @@ def reading(handler: AdminHandler) -> Handler:
     return lambda exchange: handler(exchange, _admin(exchange, changing=False))
 
 
-def acting(action: Action, user_id: str) -> Handler:
-    """The route of ``action`` on the account ``user_id``: an admin at AAL2 who proved it recently."""
+def acting(action: Action, user_id: str, passkey_id: str = "") -> Handler:
+    """The route of ``action`` on the account ``user_id`` (and its passkey ``passkey_id``, for delete-passkey):
+    an admin at AAL2 who proved it recently."""
 
     def serve(exchange: Exchange) -> Answer:
         principal = _admin(exchange, changing=True)
         if USER_ID.fullmatch(user_id) is None:
             raise errors.INVALID_USER_ID.error()
+        if action is Action.DELETE_PASSKEY and PASSKEY_ID.fullmatch(passkey_id) is None:
+            raise errors.PASSKEY_NOT_FOUND.error()
         reason = exchange.json_object(optional=True).get("reason")
         reason = reason.strip() if isinstance(reason, str) else ""
         if not 0 < len(reason) <= MAX_REASON_CHARS:
@@ -56,8 +62,11 @@ def acting(action: Action, user_id: str) -> Handler:
         email = principal.account.identifiers[EMAIL]  # an admin is named by their address
         actor = Actor(principal.account.id, mask(EMAIL, email))
         exchange.log["action"] = action.value
-        entry = wiring.get_admin().act(action, user_id, actor, reason, exchange.request_id())
-        return DONE[action].answer({"user_id": user_id, "audit": audit_entry(entry)})
+        entry = wiring.get_admin().act(action, user_id, actor, reason, exchange.request_id(), passkey_id)
+        answer = {"user_id": user_id, "audit": audit_entry(entry)}
+        if passkey_id:
+            answer["passkey_id"] = passkey_id
+        return DONE[action].answer(answer)
 
     return serve
 
@@ -115,6 +124,17 @@ def user_card(card: UserCard) -> dict[str, Any]:
             "failures": {"count": state.failures, "limit": state.limit, "resets_in": state.resets_in},
         }
         for state in card.identifiers
+    ]
+    # What an admin needs to tell them apart and remove one: never the credential id or the public key.
+    answer["passkeys"] = [
+        {
+            "id": passkey.id,
+            "name": passkey.name,
+            "created_at": passkey.created_at,
+            "last_used_at": passkey.last_used_at,
+            "synced": passkey.synced,
+        }
+        for passkey in card.passkeys
     ]
     return answer
 

@@ -276,6 +276,9 @@ USER_MFA_REMOVED = Success(
     200,
     "The account's second factors and recovery codes are removed and every session of it has ended.",
 )
+USER_PASSKEY_REMOVED = Success(
+    "user_passkey_removed", 200, "The passkey is removed from the account and every session of it has ended."
+)
 USER_FAILURES_CLEARED = Success(
     "user_failures_cleared", 200, "The failure counts of the account's identifiers are cleared."
 )

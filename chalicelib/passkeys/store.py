@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from chalicelib.accounts.passkeys import OWNER, Passkey, credential_key, listed, name_context, opened
 from chalicelib.accounts.store import AccountStore, NewSession, reauthentication
 from chalicelib.aws.dependencies import DependencyError, guarded
 from chalicelib.aws.writes import conditional_update, transact
@@ -29,20 +30,13 @@ from chalicelib.core.expressions import TTL, Item, Update, read_map, read_number
 from chalicelib.core.refusals import AccountLocked, InvalidPasskey, PasskeyLimit, PasskeyNotFound, SessionRejected
 from chalicelib.core.schema import ACTIVE, PASSKEYS, SESSIONS, STATUS
 from chalicelib.core.windows import WindowCounter
-from chalicelib.crypto import Sealed, Sealer
+from chalicelib.crypto import Sealer
 
 LAYOUT_VERSION = 1
-# The credential item's account id. Not ``account``: the table's ``account`` index holds the homes only, and the
-# admin's lookup by id takes the first item it names for the account's home.
-OWNER = "owner"
 REGISTER, SIGN_IN, REAUTHENTICATE = "register", "signin", "reauth"  # a ceremony's purpose
 MAX_NAME_CHARS = 64
 # The access log's reason for a passkey whose signature counter did not grow: worth an alarm (a cloned key?).
 SIGN_COUNT_REGRESSION = "sign count regression"
-
-
-def credential_key(digest: str) -> str:
-    return f"passkey#{digest}"
 
 
 def ceremony_key(digest: str) -> str:
@@ -68,21 +62,6 @@ class Assertion(NamedTuple):
     digest: str
     sign_count: int
     backed_up: bool
-
-
-class Passkey(NamedTuple):
-    """A passkey as its owner sees it."""
-
-    id: str
-    name: str
-    created_at: int
-    last_used_at: int
-    synced: bool  # backup eligible: a synced (multi-device) passkey, else bound to one device
-    backed_up: bool
-    aaguid: str
-
-    def body(self) -> dict[str, Any]:
-        return self._asdict()
 
 
 class SignInRead(NamedTuple):
@@ -318,24 +297,10 @@ class PasskeyStore:
     # -- the list --------------------------------------------------------------------------------------------
 
     def passkeys(self, home: str, listing: Mapping[str, Any] | None) -> list[Passkey]:
-        """The passkeys a home's raw ``passkeys`` map lists, oldest first."""
-        found = [self.passkey(home, digest, entry.get("M", {})) for digest, entry in (listing or {}).items()]
-        return sorted(found, key=lambda passkey: (passkey.created_at, passkey.id))
+        return listed(self._sealer, home, listing)
 
     def passkey(self, home: str, digest: str, entry: Mapping[str, Any]) -> Passkey:
-        try:
-            name = self._sealer.open(read_string(entry, "n"), _name_context(home, digest))
-        except Sealed:
-            name = ""  # never shown wrong; the passkey still works and can be renamed
-        return Passkey(
-            digest,
-            name,
-            read_number(entry, "c"),
-            read_number(entry, "u"),
-            read_number(entry, "be") == 1,
-            read_number(entry, "bs") == 1,
-            read_string(entry, "ag"),
-        )
+        return opened(self._sealer, home, digest, entry)
 
     def rename(self, home: str, account: str, digest: str, name: str) -> Passkey:
         update = Update()
@@ -364,7 +329,7 @@ class PasskeyStore:
             raise PasskeyNotFound()
 
     def _seal_name(self, name: str, home: str, digest: str) -> str:
-        return self._sealer.seal(name, _name_context(home, digest))
+        return self._sealer.seal(name, name_context(home, digest))
 
 
 def _counted(account: str, assertion: Assertion, now: int) -> Update:
@@ -402,7 +367,3 @@ def _refused_use(assertion: Assertion, credential_was: Item, home_was: Item) -> 
 def entry_item(entry: Mapping[str, Any]) -> dict[str, Any]:
     """A list entry as written (plain values) in the attribute form a read returns."""
     return to_attribute(dict(entry))["M"]
-
-
-def _name_context(home: str, digest: str) -> str:
-    return f"{home}/passkey/{digest}"

@@ -1,6 +1,6 @@
 """The "Admin" page: hourly charts against the previous period, SMS spend against the daily budget, account lookup
-with the account card and the actions that apply to it (each behind a confirmation with a required reason), and
-the audit trail with a CSV download.
+with the account card (its passkeys, each with a Remove) and the actions that apply to it (each behind a
+confirmation with a required reason), and the audit trail with a CSV download.
 
 The navigation lists this page only for an account ``/me`` names an admin whose session has the second factor (see
 :func:`frontend.flow.load_account`); the API still decides every call, and its refusals show as they come. The
@@ -37,6 +37,8 @@ ACTIONS = {  # the API's action -> (button, what confirming does)
     "mfa": ("Remove two-step verification", "Removes the authenticator and recovery codes; ends every session."),
     "clear-failures": ("Clear failure counts", "Resets the failed-code ceiling of each identifier."),
 }
+# A passkey's removal is chosen as this and its id (the API's DELETE /admin/users/{id}/passkeys/{passkey_id}).
+PASSKEY = "passkey:"
 REAUTH_INPUT, REASON, VIEW = "admin_reauth_input", "admin_reason", "admin_view"
 PLACE, ACTION_PLACE = "admin", "admin_action"
 NO_DATA = "—"
@@ -186,6 +188,22 @@ def applicable(card: Mapping[str, Any]) -> list[str]:
     return [action for action in ACTIONS if offered[action]]
 
 
+def passkey_actions(card: Mapping[str, Any]) -> list[str]:
+    """The removal of each passkey the card lists."""
+    return [PASSKEY + str(passkey.get("id")) for passkey in card.get("passkeys") or []]
+
+
+def described(action: str, card: Mapping[str, Any]) -> tuple[str, str]:
+    """(button, what confirming does) of one of :func:`applicable`'s or :func:`passkey_actions`' actions."""
+    if not action.startswith(PASSKEY):
+        return ACTIONS[action]
+    names = {PASSKEY + str(passkey.get("id")): passkey.get("name") for passkey in card.get("passkeys") or []}
+    return (
+        f"Remove passkey “{names.get(action) or 'unnamed'}”",
+        "It no longer signs in; ends every session of the account.",
+    )
+
+
 def _render_accounts(client: AdminClient) -> None:
     view = state().admin
     with st.form("admin_lookup"):
@@ -238,6 +256,26 @@ def _card(card: Mapping[str, Any]) -> None:
         for each in card.get("identifiers", [])
     ]
     st.dataframe(pd.DataFrame(rows), hide_index=True)
+    _passkeys(card)
+
+
+def passkey_line(passkey: Mapping[str, Any]) -> str:
+    """A passkey as the card shows it: name, kind, created and last used (never its credential id)."""
+    created, used = passkey.get("created_at"), passkey.get("last_used_at")
+    return (
+        f"**{ui.escape(str(passkey.get('name') or 'unnamed'))}** · "
+        f"{'synced' if passkey.get('synced') else 'device-bound'} · created {ui.utc(created) if created else NO_DATA}"
+        f" · last used {ui.utc(used) if used else 'never'}"
+    )
+
+
+def _passkeys(card: Mapping[str, Any]) -> None:
+    passkeys = card.get("passkeys") or []
+    st.write(f"Passkeys: {len(passkeys) or 'none'}")
+    for passkey, action in zip(passkeys, passkey_actions(card), strict=True):
+        line, button = st.columns([5, 1], vertical_alignment="center")
+        line.markdown(passkey_line(passkey))
+        button.button("Remove", key=f"admin_action_{action}", on_click=_choose, args=(action,))
 
 
 def _shown(value: object) -> str:
@@ -247,14 +285,13 @@ def _shown(value: object) -> str:
 def _actions(client: AdminClient, card: Mapping[str, Any]) -> None:
     view = state().admin
     offered = applicable(card)
-    if not offered:
+    if offered:
+        columns = st.columns(len(offered))
+        for column, action in zip(columns, offered, strict=True):
+            column.button(ACTIONS[action][0], key=f"admin_action_{action}", on_click=_choose, args=(action,))
+    if view.action not in offered + passkey_actions(card):
         return
-    columns = st.columns(len(offered))
-    for column, action in zip(columns, offered, strict=True):
-        column.button(ACTIONS[action][0], key=f"admin_action_{action}", on_click=_choose, args=(action,))
-    if view.action not in offered:
-        return
-    label, effect = ACTIONS[view.action]
+    label, effect = described(view.action, card)
     st.warning(f"{label}: {effect} Give the reason; it goes into the audit trail.")
     # live: the confirm button enables while the reason is typed, not only once Enter is pressed or the field left.
     reason = st.text_input("Reason (required)", key=REASON, max_chars=500, live=True)
@@ -266,7 +303,7 @@ def _actions(client: AdminClient, card: Mapping[str, Any]) -> None:
         disabled=not (reason or "").strip() or ui.busy(),
         type="primary",
         on_click=_on_confirm,
-        args=(client, str(card.get("id")), view.action),
+        args=(client, str(card.get("id")), view.action, label),
     )
     cancel.button("Cancel", key="admin_cancel", on_click=_choose, args=(None,))
     ui.perform("admin_confirm")
@@ -281,14 +318,18 @@ def _choose(action: str | None) -> None:
     ui.clear_notice()
 
 
-def _on_confirm(client: AdminClient, user_id: str, action: str) -> None:
+def _on_confirm(client: AdminClient, user_id: str, action: str, label: str) -> None:
     view = state().admin
     reason = (st.session_state.get(REASON) or "").strip()
     if view.action != action or not reason:  # a second press after it was done
         return
 
     def work() -> None:
-        result = _call(lambda token: client.act(token, user_id, action, reason))
+        if action.startswith(PASSKEY):
+            passkey_id = action.removeprefix(PASSKEY)
+            result = _call(lambda token: client.remove_passkey(token, user_id, passkey_id, reason))
+        else:
+            result = _call(lambda token: client.act(token, user_id, action, reason))
         if result is None:
             return
         if result.code == twostep.REAUTHENTICATION_REQUIRED:
@@ -305,7 +346,7 @@ def _on_confirm(client: AdminClient, user_id: str, action: str) -> None:
         view.card = refreshed.data.get("user") if refreshed is not None and refreshed.ok else None
         ui.notify("success", result.message, PLACE)
 
-    ui.request("admin_confirm", f"{ACTIONS[action][0]}...", work)
+    ui.request("admin_confirm", f"{label}...", work)
 
 
 def _reauthenticate_form(client: AdminClient) -> None:
