@@ -346,7 +346,7 @@ INVALID_PASSKEY = ErrorKind(
 PASSKEY_LIMIT = ErrorKind(
     "passkey_limit_reached", 409, "Your account has as many passkeys as it may: remove one first."
 )
-PASSKEY_NOT_FOUND = ErrorKind("passkey_not_found", 404, "Your account has no such passkey.")
+PASSKEY_NOT_FOUND = ErrorKind("passkey_not_found", 404, "The account has no such passkey.")
 PASSKEYS_DISABLED_HERE = ErrorKind("passkeys_disabled_here", 403, "Passkeys are not offered here.")
 PASSKEY_QUOTA_EXCEEDED = ErrorKind(
     "passkey_quota_exceeded",
