@@ -6,12 +6,14 @@ import collections
 import math
 from typing import Any
 
+from bench.passkeys import ONE_READ_ONE_WRITE_ONE_SIGNATURE, SIGN_IN
 from bench.run import (
     AS_BUILT,
     BY_EXTENSION,
     CODE_EXCHANGES,
     FIRST_REQUESTS,
     MINIMAL,
+    PASSKEY_SIGN_IN,
     PROTOTYPE,
     SERVICE_REQUESTS,
     SOURCES_ONLY,
@@ -180,7 +182,7 @@ def render(results: dict[str, Any]) -> str:
     ]
     for name, row in calls.items():
         lines.append(f"| {name} | {row['status']} | {listed(row['calls'])} | {row['total']} |")
-    lines += ["", *oidc_section(results)]
+    lines += ["", *oidc_section(results), "", *passkey_section(results)]
     lines += [
         "",
         "## Sign-ins through `chalice local`",
@@ -355,7 +357,9 @@ def cold_text(cold: dict[str, Any]) -> str:
         "request of a new container. Every send goes to a new address or number, and each verify is of a code "
         "that `chalice local` (another process) sent just before the measured process started, for an address "
         "that has no account yet (a new visitor); each code exchange is of a code from a sign-in that `chalice "
-        "local` served just before (see [OpenID Connect](#openid-connect)). A ratio is taken within a round, then "
+        "local` served just before (see [OpenID Connect](#openid-connect)), and each passkey sign-in answers a "
+        "ceremony that `chalice local` began just before, with a passkey registered there (see "
+        "[Passkeys](#passkeys)). A ratio is taken within a round, then "
         "the median of the rounds' ratios: the machine's cores are shared, so absolute times move with the load "
         "and ratios much less. Medians in milliseconds; the AWS calls are counted by a botocore `before-call` hook "
         "every session gets. The embedded AWS rolls a cancelled `TransactWriteItems` back from copies of the items "
@@ -561,6 +565,76 @@ PROVIDER_AGAINST_BEFORE = [
     "imports is loaded already) and the check of the stage's clients at the first request (0.1 ms for the local "
     "stage's two).",
 ]
+
+
+def passkey_section(results: dict[str, Any]) -> list[str]:
+    steps, cold = results["passkey_aws_calls"], results["cold_start"]
+    lines = [
+        "## Passkeys",
+        "",
+        "What a passkey costs, request by request: the AWS calls of each, counted as in the tables above (a botocore "
+        "`before-call` hook on the service's clients, through Chalice's test client against the embedded AWS), "
+        "after the same requests once uncounted. A person signed in by a code (`send_otp` and `verify_otp` above) "
+        "registers a passkey, signs in with it usernameless, and steps up with it; the browser and its "
+        "authenticator are the suite's software one (tests/webauthn_authenticator.py, an ES256 device-bound "
+        "passkey with user verification), the one tests/test_passkeys.py holds to each rule of WebAuthn Level 3.",
+        "",
+        "| request | answer | calls | total |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {name} | {row['status']} | {listed(row['calls'])} | {row['total']} |" for name, row in steps.items()]
+    first = cold["kinds"][PASSKEY_SIGN_IN]
+    once = collections.Counter(first["aws_calls"]) - collections.Counter(steps[SIGN_IN]["calls"])
+    imports = cold["imports_by_package_ms"][PASSKEY_SIGN_IN]
+    lines += [
+        "",
+        passkey_claim(steps[SIGN_IN]["calls"]),
+        "",
+        "### A passkey sign-in's cold start",
+        "",
+        f"A new container whose first request is `{SIGN_IN}`, in the rounds of the [cold starts](#cold-start) "
+        "above: each time a new account's passkey registered and a sign-in ceremony begun through `chalice local` "
+        "just before the measured process started, as a container that has not served the ceremony's options "
+        "would meet it. Medians in milliseconds.",
+        "",
+        "| first request | AWS calls before the answer | spawn → answer, wall | CPU | wall / CPU vs. the prototype |",
+        "|---|---|---|---|---|",
+    ]
+    for kind in (PASSKEY_SIGN_IN, "verify_otp (right code)"):
+        figures = cold["kinds"][kind]
+        lines.append(
+            f"| {kind} | {listed(figures['aws_calls'])} | {figures['spawn_to_first_answer_ms']:.0f} | "
+            f"{figures['cpu_to_first_answer_ms']:.0f} | {ratio(figures)} |"
+        )
+    lines += [
+        "",
+        f"Beyond the sign-in's own {sum(steps[SIGN_IN]['calls'].values())} calls, a new container makes what it "
+        f"makes once in its life: {listed(dict(once))}; {sum(first['aws_calls'].values())} calls in all. Its "
+        f"imports (`python -X importtime`, as above) come to {sum(imports.values()):.0f} ms, of which `webauthn` "
+        f"{imports.get('webauthn', 0.0):.0f} ms, `cbor2` {imports.get('cbor2', 0.0):.0f} ms and `cryptography` "
+        f"{imports.get('cryptography', 0.0):.0f} ms.",
+    ]
+    return lines
+
+
+PASSKEYS_LAYOUT = (
+    "[item-layout.md](item-layout.md#passkeys-passkeydigest-of-the-credential-id-ceremonydigest-of-the-challenge)"
+)
+
+
+def passkey_claim(made: dict[str, int]) -> str:
+    """Whether a passkey's sign-in is what docs/item-layout.md says it is: one read, one transaction, a signature."""
+    if made == ONE_READ_ONE_WRITE_ONE_SIGNATURE:
+        return (
+            "A passkey's sign-in is one `dynamodb.BatchGetItem` (the credential, the account's home and the "
+            "network's failure counter) and one `dynamodb.TransactWriteItems` (the ceremony spent, the sign count "
+            "and last use, the session opened) plus the access token's signature (`kms.Sign`), as "
+            f"{PASSKEYS_LAYOUT} says."
+        )
+    return (
+        "A passkey's sign-in is **not** the one `BatchGetItem` and one `TransactWriteItems` plus the signature "
+        f"{PASSKEYS_LAYOUT} says: {listed(made)}."
+    )
 
 
 def claim(steps: dict[str, Any]) -> str:

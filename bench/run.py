@@ -6,10 +6,10 @@
 1. Cold start: fresh processes (bench/cold_start.py) each answer one first request against the embedded AWS,
    interleaved: the prototype's handler (bench/prototype.py), the service's send_otp by mail and by text and its
    verify_otp (right code), each also with the hashing key from the secrets extension, the OpenID Connect token
-   endpoint's code exchange, and a one-route Chalice app (bench/minimal_app.py); then send_otp from the
-   deployment zip, as Lambda loads it.
-2. AWS calls per operation and per step of the OpenID Connect flow, warm, counted with a botocore ``before-call``
-   hook on the service's own clients.
+   endpoint's code exchange, a passkey's usernameless sign-in, and a one-route Chalice app (bench/minimal_app.py);
+   then send_otp from the deployment zip, as Lambda loads it.
+2. AWS calls per operation, per step of the OpenID Connect flow and per passkey request, warm, counted with a
+   botocore ``before-call`` hook on the service's own clients.
 3. Complete sign-ins through `chalice local` and the embedded AWS, 1, 8 and 32 clients at once.
 4. Handler overhead with AWS answered instantly (bench/overhead.py, botocore's Stubber).
 
@@ -58,6 +58,8 @@ from bench.oidc import (
     login_request,
     through,
 )
+from bench.passkeys import SIGN_IN, SIGN_IN_PATH, Step, passkey_steps, registered, signing_in
+from tests.webauthn_authenticator import Authenticator
 from tools.offline_aws import offline_aws_env
 from tools.run_local import HOST, Stack, headless_stack
 
@@ -142,7 +144,10 @@ def stage_environment(stack: Stack) -> dict[str, str]:
     env = offline_aws_env(os.environ, stack.aws_url)
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # the warm-up run leaves the bytecode cache a deployed zip lacks
     env.update(stack.stage_env())
-    env.update(OTP_TOKEN_ISSUER=stack.api_url, PYTHONPATH=str(REPO_ROOT), **LOAD_SETTINGS)
+    # As chalice local has them (tools/run_local.py): the issuer at the API's port, passkeys made at the UI's.
+    env.update(
+        OTP_TOKEN_ISSUER=stack.api_url, OTP_WEBAUTHN_ORIGINS=stack.ui_url, PYTHONPATH=str(REPO_ROOT), **LOAD_SETTINGS
+    )
     return env
 
 
@@ -151,7 +156,8 @@ def stage_environment(stack: Stack) -> dict[str, str]:
 PROTOTYPE = "prototype"
 SERVICE_REQUESTS = ("send_otp (email)", "send_otp (SMS)", "verify_otp (right code)")
 TOKEN_EXCHANGE = "POST /oauth2/token (code exchange)"  # an application's, after a sign-in another container served
-FIRST_REQUESTS = (PROTOTYPE, *SERVICE_REQUESTS, TOKEN_EXCHANGE)
+PASSKEY_SIGN_IN = f"{SIGN_IN} (usernameless)"  # a ceremony another container began, a passkey registered before
+FIRST_REQUESTS = (PROTOTYPE, *SERVICE_REQUESTS, TOKEN_EXCHANGE, PASSKEY_SIGN_IN)
 BY_EXTENSION = ", key from the extension"
 MINIMAL = "one-route Chalice app"
 FIRST_PHONE = 14155550150  # +1 415 555-01xx: valid numbers reserved for fiction, one per run
@@ -162,7 +168,9 @@ class ColdRequests:
     """Makes each kind of first request for a fresh process: a new address or number every time, and for a
     verify the code sent beforehand by another process (chalice local), so that the verify is the first request
     of its own container; for a code exchange, the code of a sign-in that chalice local served (send, verify, the
-    authorization request of the local stage's public client, the sign-in UI accepting it)."""
+    authorization request of the local stage's public client, the sign-in UI accepting it); for a passkey's sign-in,
+    a new account's passkey registered and a sign-in ceremony begun through chalice local, answered by the suite's
+    software authenticator."""
 
     stack: Stack
     # The addresses' prefix: each series of cold starts on one stack needs its own, or its first sends meet the
@@ -184,20 +192,32 @@ class ColdRequests:
             return "app", otp_event({"action": "verify_otp", "email": email, "otp": self.code_sent(email)}), extra
         if kind == TOKEN_EXCHANGE:
             return "app", self.code_exchange(email), extra
+        if kind == PASSKEY_SIGN_IN:
+            return "app", self.passkey_sign_in(email), extra
         module = {PROTOTYPE: "bench.prototype", MINIMAL: "bench.minimal_app"}.get(kind, "app")
         return module, otp_event({"action": "send_otp", "email": email}), extra
 
     def code_exchange(self, email: str) -> dict[str, Any]:
         """The token request of an application whose person chalice local has just signed in at ``email``."""
         call = over_http(self.stack)
+        relying_party = RelyingParty(call, DEMO)
+        challenge = login_challenge(relying_party.authorize())
+        code = code_in(accept(call, self.signed_in(call, email), challenge))
+        return form_event("/oauth2/token", *relying_party.redeeming(code))
+
+    def passkey_sign_in(self, email: str) -> dict[str, Any]:
+        """The usernameless sign-in of a person who has just registered a passkey at chalice local."""
+        call, authenticator = over_http(self.stack), Authenticator(self.stack.ui_url)
+        registered(call, authenticator, self.signed_in(call, email))
+        return proxy_event("POST", SIGN_IN_PATH, signing_in(call, authenticator))
+
+    def signed_in(self, call: Call, email: str) -> str:
+        """The access token of a sign-in at ``email`` that chalice local served."""
         body = {"action": "verify_otp", "email": email, "otp": self.code_sent(email)}
         verified = call("POST", "/otp", json.dumps(body), JSON)
         if verified.status_code != 200:
-            raise RuntimeError(f"the sign-in for a cold code exchange failed: {verified.json_body}")
-        relying_party = RelyingParty(call, DEMO)
-        challenge = login_challenge(relying_party.authorize())
-        code = code_in(accept(call, verified.json_body["access_token"], challenge))
-        return form_event("/oauth2/token", *relying_party.redeeming(code))
+            raise RuntimeError(f"the sign-in before a cold start failed: {verified.json_body}")
+        return str(verified.json_body["access_token"])
 
     def code_sent(self, email: str) -> str:
         """The code chalice local mailed to ``email`` just now."""
@@ -354,9 +374,9 @@ Row = tuple[str, list[str], int]  # what was asked, the AWS calls it made, the a
 Counted = Callable[[str, Callable[[], Any], int], Row]  # runs a request as a row: its name, the request, its status
 
 
-def aws_calls(stack: Stack) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Each operation once, and each step of the OpenID Connect flow, warm, in this process through Chalice's test
-    client, against the embedded AWS."""
+def aws_calls(stack: Stack) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Each operation once, each step of the OpenID Connect flow and each passkey request, warm, in this process
+    through Chalice's test client, against the embedded AWS."""
     from chalice.test import Client
 
     from app import app
@@ -486,9 +506,11 @@ def aws_calls(stack: Stack) -> tuple[dict[str, Any], dict[str, Any]]:
             )
         )
         oidc = oidc_calls(c, sign_in, counted)  # before two_step_calls, which moves the service's clock on
+        # Chalice's test client answers with the stage config's own settings: passkeys made at the config's origin.
+        passkeys = passkey_calls(c, sign_in, counted, stack.stage_env()["OTP_WEBAUTHN_ORIGINS"])
         rows += two_step_calls(post, send, verify, sign_in, record, counted, c)
         wiring.reset()
-    return table(rows), table(oidc)
+    return table(rows), table(oidc), table(passkeys)
 
 
 def table(rows: list[Row]) -> dict[str, Any]:
@@ -512,14 +534,11 @@ def oidc_calls(c: Any, sign_in: Callable[[str], dict[str, Any]], counted: Counte
     return oidc_steps(through(c), sign_in, counted, "counted")
 
 
-def oidc_steps(call: Call, sign_in: Callable[[str], dict[str, Any]], counted: Counted, who: str) -> list[Row]:
-    """A first-party public application's sign-in, refresh, userinfo and revocation (the local stage's
-    ``local-demo``), then a third-party confidential one's (``local-example``): consent asked, given, relied on the
-    next time; its code, an introspection, and the logout that ends its session and the UI's."""
+def stepper(counted: Counted) -> tuple[list[Row], Step]:
+    """Rows, and what counts a request as the next of them and gives back its answer."""
     rows: list[Row] = []
 
     def step(name: str, action: Callable[[], HTTPResponse], status: int) -> HTTPResponse:
-        """Count ``action`` as the row ``name``, and give back its answer."""
         answers: list[HTTPResponse] = []
 
         def run() -> HTTPResponse:
@@ -529,6 +548,14 @@ def oidc_steps(call: Call, sign_in: Callable[[str], dict[str, Any]], counted: Co
         rows.append(counted(name, run, status))
         return answers[0]
 
+    return rows, step
+
+
+def oidc_steps(call: Call, sign_in: Callable[[str], dict[str, Any]], counted: Counted, who: str) -> list[Row]:
+    """A first-party public application's sign-in, refresh, userinfo and revocation (the local stage's
+    ``local-demo``), then a third-party confidential one's (``local-example``): consent asked, given, relied on the
+    next time; its code, an introspection, and the logout that ends its session and the UI's."""
+    rows, step = stepper(counted)
     ui = sign_in(f"{who}-grace@example.com")["access_token"]  # the person's session in the sign-in UI
     demo = RelyingParty(call, DEMO)
     step("GET /.well-known/openid-configuration", lambda: call("GET", "/.well-known/openid-configuration", "", {}), 200)
@@ -553,6 +580,21 @@ def oidc_steps(call: Call, sign_in: Callable[[str], dict[str, Any]], counted: Co
     challenge = login_challenge(RelyingParty(call, EXAMPLE).authorize())
     step("POST /oauth2/login, third-party client, consent given before", lambda: accept(call, ui, challenge), 200)
     step("GET /oauth2/logout", lambda: example.logout(tokens["id_token"]), 302)
+    return rows
+
+
+def passkey_calls(c: Any, sign_in: Callable[[str], dict[str, Any]], counted: Counted, origin: str) -> list[Row]:
+    """The AWS calls of each passkey request: the steps once uncounted, then counted, each time a person of their own
+    (a code's sign-in, then a passkey registered, signed in with, and stepped up with) and a browser at ``origin``."""
+    passkey_rows(through(c), sign_in, counted, "warm", Authenticator(origin))
+    return passkey_rows(through(c), sign_in, counted, "counted", Authenticator(origin))
+
+
+def passkey_rows(
+    call: Call, sign_in: Callable[[str], dict[str, Any]], counted: Counted, who: str, authenticator: Authenticator
+) -> list[Row]:
+    rows, step = stepper(counted)
+    passkey_steps(call, sign_in, step, who, authenticator)
     return rows
 
 
@@ -919,7 +961,7 @@ def main(argv: list[str] | None = None) -> int:
     say("AWS calls and verify timing (a fresh embedded AWS and chalice local)")
     with headless_stack(LOAD_SETTINGS, echo=tail.append, aws_module="bench.inbox_aws") as stack:
         say("AWS calls per operation")
-        results["aws_calls"], results["oidc_aws_calls"] = aws_calls(stack)
+        results["aws_calls"], results["oidc_aws_calls"], results["passkey_aws_calls"] = aws_calls(stack)
         say(f"verify timing: {plan.timing_pairs} pairs of wrong codes (live code / never asked)")
         results["verify_timing"] = verify_timing(stack, plan.timing_pairs)
     say("sign-ins through chalice local (a fresh embedded AWS and chalice local)")

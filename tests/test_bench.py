@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -14,9 +15,11 @@ from chalice.test import Client
 
 from bench.events import LambdaContext, answer, proxy_event
 from bench.oidc import JSON, through
+from bench.passkeys import SIGN_IN
 from bench.report import APPLICATION_SIGN_IN, render
-from bench.run import CODE_EXCHANGES, Row, oidc_steps, overhead
+from bench.run import CODE_EXCHANGES, Row, oidc_steps, overhead, passkey_rows
 from tests.conftest import REPO_ROOT, code_in, sent_mails
+from tests.webauthn_authenticator import Authenticator
 
 
 def run_module(*args: str, env: dict[str, str] | None = None) -> dict:
@@ -81,9 +84,8 @@ def test_the_prototype_reference_answers_send_otp_with_one_put_item_and_one_send
     sys.modules.pop("bench.prototype")
 
 
-def test_the_openid_connect_steps_the_bench_counts_get_the_answers_it_expects(client: Client) -> None:
-    # bench.run.oidc_calls runs these steps against the local stack, each expecting its status: a change of the
-    # flow's answers stops `make bench`. The same steps here, in process; the report names some rows.
+def signing_in(client: Client) -> Callable[[str], dict[str, Any]]:
+    """A sign-in by a code, in process, as bench.run.aws_calls's ``sign_in`` makes it against the local stack."""
     call = through(client)
 
     def sign_in(email: str) -> dict[str, Any]:
@@ -93,14 +95,31 @@ def test_the_openid_connect_steps_the_bench_counts_get_the_answers_it_expects(cl
         assert verified.status_code == 200, verified.json_body
         return dict(verified.json_body)
 
-    def counted(name: str, action: Any, status: int) -> Row:
-        answered = action()
-        assert answered.status_code == status, (name, answered.status_code, answered.body)
-        return name, [], status
+    return sign_in
 
-    steps = [name for name, _, _ in oidc_steps(call, sign_in, counted, "test")]
+
+def counted(name: str, action: Any, status: int) -> Row:
+    """A step run and its status checked, as bench.run.aws_calls's ``counted`` does (no AWS calls recorded here)."""
+    answered = action()
+    assert answered.status_code == status, (name, answered.status_code, answered.body)
+    return name, [], status
+
+
+def test_the_openid_connect_steps_the_bench_counts_get_the_answers_it_expects(client: Client) -> None:
+    # bench.run.oidc_calls runs these steps against the local stack, each expecting its status: a change of the
+    # flow's answers stops `make bench`. The same steps here, in process; the report names some rows.
+    steps = [name for name, _, _ in oidc_steps(through(client), signing_in(client), counted, "test")]
     assert len(steps) == len(set(steps)) == 14
     assert set(CODE_EXCHANGES) | set(APPLICATION_SIGN_IN) <= set(steps)
+
+
+def test_the_passkey_requests_the_bench_counts_get_the_answers_it_expects(client: Client) -> None:
+    # bench.run.passkey_calls runs these requests against the local stack (a passkey registered, a usernameless
+    # sign-in, a step-up, with the suite's software authenticator), each expecting its status. The same here.
+    authenticator = Authenticator()  # at the local stage's UI
+    steps = [name for name, _, _ in passkey_rows(through(client), signing_in(client), counted, "test", authenticator)]
+    assert len(steps) == len(set(steps)) == 6
+    assert SIGN_IN in steps
 
 
 def test_docs_benchmarks_md_is_rendered_from_docs_benchmarks_json() -> None:
