@@ -15,12 +15,13 @@ import json
 import math
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 import streamlit as st
 
-from frontend import api, clock, phone
+from frontend import api, clock, passkey, phone
 from frontend.state import Notice, NoticeKind, Pending, tab, ui
 
 
@@ -284,3 +285,19 @@ def when(until: float | None, epoch: int | None) -> str:
 
 def plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def passkey_answer(
+    event: passkey.Credential | passkey.Failure, kind: passkey.Kind, place: str
+) -> tuple[passkey.Ceremony, Mapping[str, Any]] | None:
+    """The tab's open ceremony of ``kind`` and the browser's credential for it, the ceremony spent whatever comes
+    of it; None for an answer to a ceremony this tab no longer runs, or a refusal (said at ``place``)."""
+    current = tab()
+    ceremony = current.ceremony
+    if ceremony is None or ceremony.kind != kind or event.request != ceremony.request:
+        return None
+    current.ceremony = None
+    if isinstance(event, passkey.Failure):
+        notify("warning", passkey.failure_message(event, kind), place)
+        return None
+    return ceremony, event.credential

@@ -35,7 +35,6 @@ def load() -> None:
 
 
 def _on_add(event: passkey.Event) -> None:
-    current = tab()
     if isinstance(event, passkey.Start):
         if state().account.step_up is not None:  # the prompt is open: it asks first
             return
@@ -43,14 +42,10 @@ def _on_add(event: passkey.Event) -> None:
         change = twostep.Change("register_passkey", name=name)
         ui.request(ADD, "Preparing your passkey...", lambda: step_up.make(change, PLACE, NAME_INPUT))
         return
-    ceremony = current.ceremony
-    if ceremony is None or ceremony.kind != "create" or event.request != ceremony.request:
-        return  # an answer to a ceremony this tab no longer runs
-    current.ceremony = None  # spent whatever comes of it
-    if isinstance(event, passkey.Failure):
-        ui.notify("warning", passkey.failure_message(event, "create"), PLACE)
+    answered = ui.passkey_answer(event, "create", PLACE)
+    if answered is None:
         return
-    credential = event.credential
+    ceremony, credential = answered
 
     def work() -> None:
         client = ui.client()

@@ -154,7 +154,6 @@ def _on_verify_second_factor() -> None:
 
 
 def _on_passkey(event: passkey.Event) -> None:
-    current = tab()
     if isinstance(event, passkey.Start):
 
         def begin() -> None:
@@ -174,14 +173,10 @@ def _on_passkey(event: passkey.Event) -> None:
 
         ui.request(PASSKEY, "Asking for your passkey...", begin)
         return
-    ceremony = current.ceremony
-    if ceremony is None or ceremony.kind != "get" or event.request != ceremony.request:
-        return  # an answer to a ceremony this tab no longer runs
-    current.ceremony = None  # spent whatever comes of it
-    if isinstance(event, passkey.Failure):
-        ui.notify("warning", passkey.failure_message(event, "get"), PASSKEY)
+    answered = ui.passkey_answer(event, "get", PASSKEY)
+    if answered is None:
         return
-    credential = event.credential
+    ceremony, credential = answered
 
     def finish() -> None:
         result = ui.client().passkey_signin(ceremony.ceremony, credential)

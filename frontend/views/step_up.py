@@ -207,7 +207,6 @@ def _on_passkey(event: passkey.Event) -> None:
     """The prompt's passkey button: a press asks the API for a step-up ceremony (bound to this session), the
     browser's credential proves it, and the change is then made as after a code."""
     change = state().account.step_up
-    current = tab()
     if change is None:
         return  # a stale event: the prompt has closed
     if isinstance(event, passkey.Start):
@@ -227,14 +226,10 @@ def _on_passkey(event: passkey.Event) -> None:
 
         ui.request(STEP_UP_PASSKEY, "Asking for your passkey...", begin)
         return
-    ceremony = current.ceremony
-    if ceremony is None or ceremony.kind != "get" or event.request != ceremony.request:
-        return  # an answer to a ceremony this tab no longer runs
-    current.ceremony = None  # spent whatever comes of it
-    if isinstance(event, passkey.Failure):
-        ui.notify("warning", passkey.failure_message(event, "get"), PLACE)
+    answered = ui.passkey_answer(event, "get", PLACE)
+    if answered is None:
         return
-    credential = event.credential
+    ceremony, credential = answered
 
     def work() -> None:
         client = ui.client()
