@@ -190,21 +190,42 @@ def passkeys_signin() -> Response:
 
 
 # A step-up with a passkey: its options are bound to the asking session and offer only its account's passkeys;
-# the answer renews the session's proof as POST /mfa/reauthenticate does.
+# the answer renews the session's proof as POST /mfa/reauthenticate does. Any live session may ask (ENROLLMENT):
+# under OTP_MFA=required, a session opened by a code on an account whose second factor is a passkey completes
+# its two factors so.
 @app.route("/passkeys/reauthenticate/options", methods=ALL_METHODS, content_types=ANY_BODY)
 def passkeys_reauthenticate_options() -> Response:
     return _serve(
         "/passkeys/reauthenticate/options",
         "POST",
-        passkey_routes.enabled(bearer(Needs.SESSION, passkey_routes.reauthentication_options)),
+        passkey_routes.enabled(bearer(Needs.ENROLLMENT, passkey_routes.reauthentication_options)),
     )
 
 
 @app.route("/passkeys/reauthenticate", methods=ALL_METHODS, content_types=ANY_BODY)
 def passkeys_reauthenticate() -> Response:
     return _serve(
-        "/passkeys/reauthenticate", "POST", passkey_routes.enabled(bearer(Needs.SESSION, passkey_routes.reauthenticate))
+        "/passkeys/reauthenticate",
+        "POST",
+        passkey_routes.enabled(bearer(Needs.ENROLLMENT, passkey_routes.reauthenticate)),
     )
+
+
+# The second factor of a two-step sign-in with a passkey: its options take the mfa_token POST /otp answered (no
+# bearer token), are bound to that pending session and offer only its account's passkeys; the answer completes the
+# sign-in as POST /mfa/verify does.
+@app.route("/passkeys/verify/options", methods=ALL_METHODS, content_types=ANY_BODY)
+def passkeys_verify_options() -> Response:
+    return _serve(
+        "/passkeys/verify/options",
+        "POST",
+        mfa_routes.enabled(passkey_routes.enabled(passkey_routes.second_factor_options)),
+    )
+
+
+@app.route("/passkeys/verify", methods=ALL_METHODS, content_types=ANY_BODY)
+def passkeys_verify() -> Response:
+    return _serve("/passkeys/verify", "POST", mfa_routes.enabled(passkey_routes.enabled(passkey_routes.second_factor)))
 
 
 @app.route("/me/passkeys", methods=ALL_METHODS, content_types=ANY_BODY)
@@ -329,6 +350,8 @@ def admin_stats() -> Response:
 @app.route("/passkeys/signin", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/passkeys/reauthenticate/options", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/passkeys/reauthenticate", methods=["OPTIONS"], content_types=ANY_BODY)
+@app.route("/passkeys/verify/options", methods=["OPTIONS"], content_types=ANY_BODY)
+@app.route("/passkeys/verify", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/me/passkeys", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/me/passkeys/{passkey_id}", methods=["OPTIONS"], content_types=ANY_BODY)
 @app.route("/mfa/totp", methods=["OPTIONS"], content_types=ANY_BODY)

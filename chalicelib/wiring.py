@@ -145,7 +145,8 @@ def get_service() -> OtpService:
 
 @functools.cache
 def get_challenges() -> Challenges:
-    return Challenges(get_hasher(), get_settings().limits)
+    settings = get_settings()
+    return Challenges(get_hasher(), settings.limits, settings.passkeys)
 
 
 @functools.cache
@@ -220,7 +221,7 @@ def get_passkeys() -> PasskeyService:
     store = PasskeyStore(
         get_client("dynamodb"), settings.table_name, get_hasher().sealer(), get_accounts(), settings.limits
     )
-    return PasskeyService(store, get_sessions(), get_accounts(), get_hasher(), settings)
+    return PasskeyService(store, get_sessions(), get_accounts(), get_challenges(), get_hasher(), settings)
 
 
 @functools.cache

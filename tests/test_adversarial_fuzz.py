@@ -249,6 +249,8 @@ PASSKEY_ROUTES = {
     "/passkeys/signin": ("POST",),
     "/passkeys/reauthenticate/options": ("POST",),
     "/passkeys/reauthenticate": ("POST",),
+    "/passkeys/verify/options": ("POST",),
+    "/passkeys/verify": ("POST",),
     "/me/passkeys": ("GET",),
     PASSKEY: ("PATCH", "DELETE"),
 }
@@ -280,11 +282,22 @@ CATALOGUE.update(
             errors.INVALID_PASSKEY,
             errors.PASSKEYS_DISABLED_HERE,
             errors.INVALID_TOKEN,
-        )
-        | ENROLLMENT_REQUIRED,
-        "/passkeys/reauthenticate": PASSKEY_ANSWER
-        | answers(errors.REAUTHENTICATED, errors.INVALID_TOKEN)
-        | ENROLLMENT_REQUIRED,
+        ),
+        # Any live session may step up with its passkey, also one that may only enroll a factor.
+        "/passkeys/reauthenticate": PASSKEY_ANSWER | answers(errors.REAUTHENTICATED, errors.INVALID_TOKEN),
+        # The second factor with a passkey: the mfa_token is the credential (no bearer token).
+        "/passkeys/verify/options": BODY_ERRORS
+        | DISABLED_HERE
+        | answers(
+            errors.PASSKEY_SECOND_FACTOR_OPTIONS,
+            errors.INVALID_MFA_TOKEN,
+            errors.PASSKEY_NOT_FOUND,
+            errors.PASSKEY_QUOTA_EXCEEDED,
+            errors.PASSKEYS_DISABLED_HERE,
+        ),
+        "/passkeys/verify": PASSKEY_ANSWER
+        | DISABLED_HERE
+        | answers(errors.VERIFIED, errors.INVALID_MFA_TOKEN, errors.ACCOUNT_LOCKED, errors.IP_FAILURE_QUOTA_EXCEEDED),
         "/me/passkeys": answers(errors.PASSKEY_LIST, errors.INVALID_TOKEN, errors.PASSKEYS_DISABLED_HERE)
         | ENROLLMENT_REQUIRED,
         PASSKEY: BODY_ERRORS

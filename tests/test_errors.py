@@ -32,7 +32,7 @@ from tests.conftest import REPO_ROOT, FakeClock, code_in, code_in_text, override
 from tests.oauth_flow import EXAMPLE, EXAMPLE_REDIRECT, EXAMPLE_SECRET, RelyingParty, accept, code_for
 from tests.test_adversarial_faults import Faults, aws_error
 from tests.test_mfa_api import Person
-from tests.test_passkeys import Holder
+from tests.test_passkeys import Holder, TwoStep
 from tests.test_sms import sns_error
 from tools import openapi
 
@@ -563,6 +563,9 @@ PASSKEY_SCENARIOS: dict[str, Callable[[Ctx], Any]] = {
     "PASSKEY_SIGN_IN_OPTIONS": lambda ctx: ctx.post("/passkeys/signin/options", ""),
     "PASSKEY_REAUTHENTICATION_OPTIONS": lambda ctx: ctx.post(
         "/passkeys/reauthenticate/options", "", with_passkey(ctx)[1]
+    ),
+    "PASSKEY_SECOND_FACTOR_OPTIONS": lambda ctx: (lambda two_step: two_step.verify_options(two_step.mfa_token()))(
+        TwoStep(ctx.client, ctx.clock)
     ),
     "PASSKEY_REGISTERED": lambda ctx: Holder.register(*holder(ctx)),
     "PASSKEY_LIST": lambda ctx: bearer_get(ctx, "/me/passkeys", holder(ctx)[1]),

@@ -297,6 +297,252 @@ def test_a_passkey_meets_a_stage_that_requires_two_factors(
     assert alice.me(answer.json_body["access_token"]).status_code == 200
 
 
+def test_under_required_a_code_session_of_an_account_with_a_passkey_completes_its_factors_with_it(
+    client: Client, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The passkey is the account's second factor where the stage requires two: the session a code opened (which
+    may only enroll) is brought to aal 2 by a step-up with the passkey, not only by adding an authenticator app."""
+    alice = Holder(client, clock)
+    alice.registered(alice.signed_in()["access_token"])
+    stage(monkeypatch, OTP_MFA="REQUIRED")
+    by_code = alice.signed_in()["access_token"]
+    refused(alice.me(by_code), "mfa_enrollment_required", 403)
+    answer = alice.step_up(by_code)
+    assert (answer.status_code, answer.json_body["code"]) == (200, "reauthenticated"), answer.json_body
+    assert alice.me(answer.json_body["access_token"]).status_code == 200
+    refused(alice.me(by_code), "invalid_token", 401)  # superseded: the earlier generation
+
+
+# -- the second factor after a code -----------------------------------------------------------------------------
+
+
+class TwoStep(Holder):
+    """Someone with an authenticator app and a passkey: a code earns an mfa_token, which either redeems."""
+
+    def __init__(self, client: Client, clock: FakeClock, email: str = "alice@example.com", synced: bool = False):
+        super().__init__(client, clock, email, synced)
+        self.token = self.enroll(self.signed_in()["access_token"])["access_token"]
+        self.registered(self.token)
+
+    def verify_options(self, mfa_token: str) -> Any:
+        return self.post("/passkeys/verify/options", {"mfa_token": mfa_token})
+
+    def verify(self, mfa_token: str, **get: Any) -> Any:
+        """``POST /passkeys/verify`` with this holder's passkey (``get``: the authenticator's)."""
+        options = self.verify_options(mfa_token)
+        assert (options.status_code, options.json_body["code"]) == (200, "passkey_options"), options.json_body
+        body = options.json_body
+        credential = self.authenticator.get(body["options"], **get)
+        return self.post(
+            "/passkeys/verify", {"mfa_token": mfa_token, "ceremony": body["ceremony"], "credential": credential}
+        )
+
+
+@pytest.fixture
+def two_step(client: Client, clock: FakeClock) -> TwoStep:
+    return TwoStep(client, clock)
+
+
+def test_a_passkey_is_the_second_factor_after_a_code(two_step: TwoStep) -> None:
+    first = two_step.first_factor().json_body
+    assert first["code"] == "mfa_required" and first["factors"] == ["totp", "recovery_code", "passkey"]
+    answer = two_step.verify(first["mfa_token"])
+    assert (answer.status_code, answer.json_body["code"]) == (200, "verified"), answer.json_body
+    assert answer.json_body["recovery_codes_left"] == 10 and answer.json_body["recovery_codes_low"] is False
+    session = wiring.get_sessions().authenticate(answer.json_body["access_token"], wiring.now())
+    # The code's method stays, the passkey's are added: two factors, proven now.
+    assert session.aal == 2 and session.session.amr == ("otp", "hwk", "user", "mfa")
+    assert session.session.auth_time == wiring.now()
+    assert two_step.post("/mfa/recovery-codes", token=answer.json_body["access_token"]).status_code == 200
+    assert two_step.post("/token/refresh", {"refresh_token": answer.json_body["refresh_token"]}).status_code == 200
+
+
+def test_an_mfa_token_redeemed_by_a_passkey_works_once_and_not_with_a_code_after(two_step: TwoStep) -> None:
+    mfa_token = two_step.mfa_token()
+    options = two_step.verify_options(mfa_token).json_body
+    assert two_step.verify(mfa_token).status_code == 200
+    refused(two_step.verify_options(mfa_token), "invalid_mfa_token")
+    credential = two_step.authenticator.get(options["options"])  # a ceremony opened before the redemption
+    late = {"mfa_token": mfa_token, "ceremony": options["ceremony"], "credential": credential}
+    refused(two_step.post("/passkeys/verify", late), "invalid_mfa_token")
+    refused(two_step.post("/mfa/verify", {"mfa_token": mfa_token, "otp": two_step.code(1)}), "invalid_mfa_token")
+
+
+def test_an_mfa_token_redeemed_by_a_code_no_longer_opens_a_passkey_ceremony(two_step: TwoStep) -> None:
+    mfa_token = two_step.mfa_token()
+    options = two_step.verify_options(mfa_token).json_body
+    assert two_step.post("/mfa/verify", {"mfa_token": mfa_token, "otp": two_step.code()}).status_code == 200
+    credential = two_step.authenticator.get(options["options"])
+    answer = two_step.post(
+        "/passkeys/verify", {"mfa_token": mfa_token, "ceremony": options["ceremony"], "credential": credential}
+    )
+    refused(answer, "invalid_mfa_token")
+
+
+def test_the_second_factor_offers_only_the_accounts_passkeys_and_refuses_anothers(
+    two_step: TwoStep, client: Client, clock: FakeClock
+) -> None:
+    bob = TwoStep(client, clock, BOB)
+    mfa_token = two_step.mfa_token()
+    options = two_step.verify_options(mfa_token).json_body
+    allowed = [entry["id"] for entry in options["options"]["allowCredentials"]]
+    assert allowed == list(two_step.authenticator.keys)
+    # Bob's authenticator answers Alice's ceremony with Bob's passkey (it signs whatever it is given).
+    bobs = bob.authenticator.get({**options["options"], "allowCredentials": []})
+    answer = two_step.post(
+        "/passkeys/verify", {"mfa_token": mfa_token, "ceremony": options["ceremony"], "credential": bobs}
+    )
+    refused(answer)
+    assert two_step.verify(mfa_token).status_code == 200  # Alice's token still redeems with Alice's
+
+
+def test_a_second_factor_ceremony_is_bound_to_its_pending_session(
+    two_step: TwoStep, client: Client, clock: FakeClock
+) -> None:
+    first, second = two_step.mfa_token(), two_step.mfa_token()
+    options = two_step.verify_options(first).json_body
+    credential = two_step.authenticator.get(options["options"])
+    answer = two_step.post(
+        "/passkeys/verify", {"mfa_token": second, "ceremony": options["ceremony"], "credential": credential}
+    )
+    refused(answer)  # another sign-in's ceremony
+    sign_in = two_step.options()  # nor does a sign-in's ceremony (bound to no session) redeem a token
+    credential = two_step.authenticator.get(sign_in["options"])
+    refused(
+        two_step.post(
+            "/passkeys/verify", {"mfa_token": second, "ceremony": sign_in["ceremony"], "credential": credential}
+        )
+    )
+    assert two_step.verify(second).status_code == 200
+
+
+def test_the_second_factor_needs_presence_verification_and_a_growing_count(two_step: TwoStep) -> None:
+    mfa_token = two_step.mfa_token()
+    refused(two_step.verify(mfa_token, flags=UP))
+    refused(two_step.verify(mfa_token, origin="https://evil.example"))
+    assert two_step.passkey_sign_in(sign_count=5).status_code == 200  # the stored count is 5 from here
+    refused(two_step.verify(mfa_token, sign_count=5))  # a clone replaying the count
+    assert two_step.verify(mfa_token, sign_count=9).status_code == 200
+
+
+def test_an_expired_mfa_token_opens_no_passkey_ceremony(two_step: TwoStep, clock: FakeClock) -> None:
+    mfa_token = two_step.mfa_token()
+    options = two_step.verify_options(mfa_token).json_body
+    clock.advance(wiring.get_settings().limits.mfa_token_seconds)
+    refused(two_step.verify_options(mfa_token), "invalid_mfa_token")
+    credential = two_step.authenticator.get(options["options"])
+    answer = two_step.post(
+        "/passkeys/verify", {"mfa_token": mfa_token, "ceremony": options["ceremony"], "credential": credential}
+    )
+    refused(answer, "invalid_mfa_token")
+    refused(two_step.verify_options("mt1.not.a.token"), "invalid_mfa_token")
+
+
+def test_a_removed_passkey_is_no_second_factor_and_the_answer_stops_listing_it(two_step: TwoStep) -> None:
+    mfa_token = two_step.mfa_token()
+    options = two_step.verify_options(mfa_token).json_body
+    (listed,) = two_step.post("/me/passkeys", method="GET", token=two_step.token).json_body["passkeys"]
+    assert two_step.delete(f"/me/passkeys/{listed['id']}", two_step.token).status_code == 200
+    credential = two_step.authenticator.get(options["options"])
+    answer = two_step.post(
+        "/passkeys/verify", {"mfa_token": mfa_token, "ceremony": options["ceremony"], "credential": credential}
+    )
+    refused(answer)
+    refused(two_step.verify_options(mfa_token), "passkey_not_found", 404)
+    assert two_step.first_factor().json_body["factors"] == ["totp", "recovery_code"]
+
+
+def test_an_account_locked_mid_sign_in_is_refused_its_second_factor(two_step: TwoStep) -> None:
+    mfa_token = two_step.mfa_token()
+    options = two_step.verify_options(mfa_token).json_body
+    table = wiring.get_settings().table_name
+    home = next(
+        item["pk"]
+        for item in boto3.client("dynamodb").scan(TableName=table)["Items"]
+        if item["pk"]["S"].startswith("email#") and "account" in item
+    )
+    boto3.client("dynamodb").update_item(
+        TableName=table,
+        Key={"pk": home},
+        UpdateExpression="SET #s = :l",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":l": {"S": "locked"}},
+    )
+    credential = two_step.authenticator.get(options["options"])
+    answer = two_step.post(
+        "/passkeys/verify", {"mfa_token": mfa_token, "ceremony": options["ceremony"], "credential": credential}
+    )
+    assert answer.json_body["code"] in {"account_locked", "invalid_mfa_token"}, answer.json_body
+    assert answer.status_code in {401, 403}
+
+
+def test_eight_simultaneous_redemptions_of_one_mfa_token_upgrade_it_once(
+    two_step: TwoStep, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mfa_token = two_step.mfa_token()
+    answers = []
+    for _ in range(8):  # eight ceremonies, each answered by the passkey (its count growing with each)
+        options = two_step.verify_options(mfa_token).json_body
+        answers.append((options["ceremony"], two_step.authenticator.get(options["options"])))
+    serialize_dynamodb(monkeypatch)
+    service = wiring.get_passkeys()  # over the serialized client (moto's in-process DynamoDB is not thread-safe)
+
+    def redeem(answer: tuple[str, dict[str, Any]]) -> str:
+        try:
+            service.second_factor(mfa_token, answer[0], answer[1], None, wiring.now())
+        except Exception as refusal:
+            return type(refusal).__name__
+        return "verified"
+
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = Counter(pool.map(redeem, answers))
+    assert outcomes["verified"] == 1, outcomes
+    assert set(outcomes) - {"verified"} <= {"InvalidMfaToken", "InvalidPasskey"}, outcomes
+
+
+def test_a_second_factor_whose_write_landed_but_whose_answer_was_lost_still_signs_in(two_step: TwoStep) -> None:
+    faults = Faults()
+    mfa_token = two_step.mfa_token()
+    options = two_step.verify_options(mfa_token).json_body
+    credential = two_step.authenticator.get(options["options"])
+    lost = faults.inject("dynamodb", "TransactWriteItems", timeout(), applied=True, times=1)
+    try:
+        answer = two_step.post(
+            "/passkeys/verify", {"mfa_token": mfa_token, "ceremony": options["ceremony"], "credential": credential}
+        )
+    finally:
+        faults.clear()
+    assert (answer.status_code, answer.json_body["code"], lost.fired) == (200, "verified", 1), answer.json_body
+    assert two_step.me(answer.json_body["access_token"]).status_code == 200
+
+
+def test_a_second_factor_is_one_read_one_write_and_the_signatures(two_step: TwoStep) -> None:
+    mfa_token = two_step.mfa_token()
+    options = two_step.verify_options(mfa_token).json_body
+    credential = two_step.authenticator.get(options["options"])
+    before = Counter(RECORDER.calls)
+    answer = two_step.post(
+        "/passkeys/verify", {"mfa_token": mfa_token, "ceremony": options["ceremony"], "credential": credential}
+    )
+    assert answer.status_code == 200, answer.json_body
+    made = Counter()
+    for call, count in (RECORDER.calls - before).items():
+        made[(call.service, call.operation)] += count
+    assert {op: n for (service, op), n in made.items() if service == "dynamodb"} == {
+        "BatchGetItem": 1,
+        "TransactWriteItems": 1,
+    }
+    assert set(made) - {("dynamodb", "BatchGetItem"), ("dynamodb", "TransactWriteItems")} <= {("kms", "Sign")}
+
+
+def test_where_two_step_is_off_the_passkey_second_factor_says_so(
+    two_step: TwoStep, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mfa_token = two_step.mfa_token()
+    stage(monkeypatch, OTP_MFA="OFF")
+    refused(two_step.verify_options(mfa_token), "mfa_disabled_here", 403)
+
+
 # -- step-up with a passkey --------------------------------------------------------------------------------------
 
 

@@ -21,7 +21,7 @@ from chalicelib.core.expressions import Update
 from chalicelib.core.refusals import EnrollmentRequired, MfaNotEnabled, ReauthenticationRequired
 
 MFA_AMR = "mfa"  # RFC 8176: more than one factor was proven
-TOTP, RECOVERY_CODE = "totp", "recovery_code"
+TOTP, RECOVERY_CODE, PASSKEY = "totp", "recovery_code", "passkey"  # what an mfa_token is redeemed with
 TOTP_DIGITS = 6  # what every authenticator app shows (chalicelib/mfa/totp.py)
 RECOVERY_CODES_LOW = 4  # fewer unused codes than this: the answers and /me say so
 

@@ -332,6 +332,7 @@ PASSKEY_REGISTRATION_OPTIONS = Success(
 )
 PASSKEY_SIGN_IN_OPTIONS = Success("passkey_options", 200, "Choose a passkey to sign in with.")
 PASSKEY_REAUTHENTICATION_OPTIONS = Success("passkey_options", 200, "Confirm it is you with one of your passkeys.")
+PASSKEY_SECOND_FACTOR_OPTIONS = Success("passkey_options", 200, "Finish signing in with one of your passkeys.")
 PASSKEY_REGISTERED = Success("passkey_registered", 200, "Your passkey was added: you can sign in with it.")
 PASSKEY_LIST = Success("passkey_list", 200, "The passkeys of your account.")
 PASSKEY_RENAMED = Success("passkey_renamed", 200, "The passkey was renamed.")

@@ -5,7 +5,8 @@ Which session each route needs is declared in app.py. Imported at the first requ
 LazyRoutes), and the service with the ``webauthn`` package at the first that needs it (``wiring.get_passkeys``):
 a sign-in by code never loads either. A stage without ``OTP_WEBAUTHN_RP_ID`` answers 403
 ``passkeys_disabled_here`` before anything else. A sign-in with a passkey answers as a right code does; a step-up
-with one as ``POST /mfa/reauthenticate`` does.
+with one as ``POST /mfa/reauthenticate`` does; a second factor with one (``/passkeys/verify``, redeeming an
+mfa_token) as ``POST /mfa/verify`` does.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from chalicelib import wiring
 from chalicelib.accounts.sessions import Principal
-from chalicelib.core.assurance import Factors
+from chalicelib.core.assurance import RECOVERY_CODES_LOW, Factors
 from chalicelib.http import errors
 from chalicelib.http.exchange import Exchange, Handler
 from chalicelib.http.session_routes import session_body
@@ -80,6 +81,26 @@ def reauthenticate(exchange: Exchange, principal: Principal) -> Answer:
             "recovery_codes_left": factors.recovery_codes_left,
             "recovery_codes_low": factors.recovery_codes_low,
         }
+    )
+
+
+def second_factor_options(exchange: Exchange) -> Answer:
+    body = exchange.json_object()
+    ceremony = wiring.get_passkeys().second_factor_options(body.get("mfa_token"), _network_key(exchange), wiring.now())
+    return errors.PASSKEY_SECOND_FACTOR_OPTIONS.answer(_ceremony(ceremony))
+
+
+def second_factor(exchange: Exchange) -> Answer:
+    body = exchange.json_object()
+    handle, credential = _answer(body)
+    now = wiring.now()
+    session, left = wiring.get_passkeys().second_factor(
+        body.get("mfa_token"), handle, credential, _network_key(exchange), now
+    )
+    exchange.identify(session.account)
+    # POST /mfa/verify's answer, so that a client completes a two-step sign-in alike with either factor.
+    return errors.VERIFIED.answer(
+        {**session_body(session, now), "recovery_codes_left": left, "recovery_codes_low": left < RECOVERY_CODES_LOW}
     )
 
 

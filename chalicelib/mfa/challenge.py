@@ -17,7 +17,7 @@ from typing import NamedTuple
 from chalicelib.accounts.sessions import SECRET_CHARS, PendingSession, SessionRef
 from chalicelib.accounts.store import Account
 from chalicelib.config import Limits
-from chalicelib.core.assurance import Factors, pending
+from chalicelib.core.assurance import PASSKEY, Factors, pending
 from chalicelib.core.refusals import InvalidMfaToken, SessionRejected
 from chalicelib.crypto import DIGEST_HEX_CHARS, KeyedHasher
 
@@ -43,9 +43,12 @@ class Ticket(NamedTuple):
 
 
 class Challenges:
-    def __init__(self, hasher: KeyedHasher, limits: Limits) -> None:
+    def __init__(self, hasher: KeyedHasher, limits: Limits, passkeys: bool = False) -> None:
+        """``passkeys``: whether the stage offers passkeys (names a relying party), so that an account's passkeys
+        redeem its mfa_token too (``POST /passkeys/verify``)."""
         self._hasher = hasher
         self._limits = limits
+        self._passkeys = passkeys
 
     def challenge(self, session: PendingSession, account: Account) -> MfaRequired | None:
         """An mfa_token for the just-opened ``session``, if its account owes a second factor; else ``None``."""
@@ -54,7 +57,8 @@ class Challenges:
         secret = session.refresh_token.split(".")[2]
         session_id = session.ref.id
         token = ".".join((MFA_TOKEN_VERSION, session_id, secret, self._hasher.tag("mfa", session_id, secret)))
-        return MfaRequired(token, Factors.of(account.mfa).available(), self._limits.mfa_token_seconds)
+        factors = Factors.of(account.mfa).available() + ([PASSKEY] if self._passkeys and account.passkeys else [])
+        return MfaRequired(token, factors, self._limits.mfa_token_seconds)
 
     def parse(self, raw: object) -> Ticket:
         """The pending session a genuine mfa_token names; anything else raises :class:`InvalidMfaToken`

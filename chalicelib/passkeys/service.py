@@ -11,6 +11,11 @@ account's passkeys; its write spends the ceremony, counts the signature and reco
 (next generation, proof time now, the passkey's ``amr`` added) in one transaction, as ``POST
 /mfa/reauthenticate`` records a code's.
 
+The second factor after a code: on an account with two-step verification, ``POST /otp``'s ``mfa_required`` lists
+``passkey`` where the account has one, and its mfa_token is redeemed with a ceremony bound to the pending session
+that offers only the account's passkeys; the write spends the ceremony, counts the signature and upgrades the
+pending session (the token's refresh tag still held) in one transaction, as ``POST /mfa/verify`` does with a code.
+
 A passkey verified with user verification counts as two factors (NIST SP 800-63B-4: a multi-factor
 cryptographic authenticator): its session's ``amr`` is ``hwk`` (bound to one device) or ``swk`` (synced, hence a
 software key), ``user``, and ``mfa`` (RFC 8176), so it is at AAL2 (:func:`chalicelib.core.assurance.aal`) and owes
@@ -45,18 +50,27 @@ from webauthn.helpers.structs import (
 
 from chalicelib.accounts.identifiers import EMAIL, PHONE
 from chalicelib.accounts.sessions import IssuedSession, Principal, SessionService
-from chalicelib.accounts.store import AccountStore
+from chalicelib.accounts.store import AccountStore, SessionView
 from chalicelib.config import Settings
-from chalicelib.core.assurance import MFA_AMR
-from chalicelib.core.expressions import read_map, read_number, read_string
-from chalicelib.core.refusals import AccountLocked, InvalidPasskey, PasskeyLimit, PasskeyNotFound, Throttled
-from chalicelib.core.schema import ACTIVE, PASSKEYS, STATUS
+from chalicelib.core.assurance import MFA_AMR, Factors
+from chalicelib.core.expressions import Item, read_map, read_number, read_string
+from chalicelib.core.refusals import (
+    AccountLocked,
+    InvalidMfaToken,
+    InvalidPasskey,
+    PasskeyLimit,
+    PasskeyNotFound,
+    Throttled,
+)
+from chalicelib.core.schema import ACTIVE, MFA, PASSKEYS, SESSIONS, STATUS
 from chalicelib.core.windows import WindowCounter
 from chalicelib.crypto import DIGEST_HEX_CHARS, KeyedHasher
+from chalicelib.mfa.challenge import Challenges, Ticket
 from chalicelib.passkeys.store import (
     OWNER,
     REAUTHENTICATE,
     REGISTER,
+    SECOND_FACTOR,
     SIGN_COUNT_REGRESSION,
     SIGN_IN,
     Assertion,
@@ -127,10 +141,12 @@ class PasskeyService:
         store: PasskeyStore,
         sessions: SessionService,
         accounts: AccountStore,
+        challenges: Challenges,
         hasher: KeyedHasher,
         settings: Settings,
     ) -> None:
         self._store = store
+        self._challenges = challenges
         self._sessions = sessions
         self._accounts = accounts
         self._hasher = hasher
@@ -308,6 +324,96 @@ class PasskeyService:
             now,
         )
         return issued
+
+    # -- the second factor after a code ----------------------------------------------------------------------
+
+    def second_factor_options(self, raw_token: object, network_key: str | None, now: int) -> Ceremony:
+        """Options for redeeming an mfa_token (``POST /otp``'s ``mfa_required``) with a passkey: they offer only the
+        account's passkeys, for a ceremony bound to the pending session, counted per source network as a sign-in's
+        are. :class:`InvalidMfaToken` for a token that no longer redeems, :class:`PasskeyNotFound` for an account
+        without a passkey."""
+        ticket = self._challenges.parse(raw_token)
+        home = self._store.read_home(ticket.ref.home)
+        self._pending_entry(home, ticket, now)
+        listing = read_map(home, PASSKEYS)
+        if not listing:
+            raise PasskeyNotFound()
+        challenge, handle = self._challenge()
+        options = generate_authentication_options(
+            rp_id=self._rp_id,
+            challenge=challenge,
+            timeout=self._limits.passkey_ceremony_seconds * 1000,
+            allow_credentials=_descriptors(listing),
+            user_verification=UserVerificationRequirement.REQUIRED,
+        )
+        counter = self._store.network_counter(network_key, now) if network_key else None
+        digest = self._ceremony_digest(handle)
+        if self._store.begin(digest, SECOND_FACTOR, now, ticket.ref.id, also=(counter,) if counter else ()):
+            window = WindowCounter("passkeys", self._limits.passkey_ceremonies_per_ip, now)
+            raise Throttled("passkey_quota_exceeded", window.seconds_left)
+        return Ceremony(options_to_json_dict(options), handle, self._limits.passkey_ceremony_seconds)
+
+    def second_factor(
+        self, raw_token: object, handle: str, credential: Mapping[str, Any], network_key: str | None, now: int
+    ) -> tuple[IssuedSession, int]:
+        """Redeem an mfa_token with one of its account's passkeys (verified with user verification): the pending
+        session at AAL2 with new tokens, as ``POST /mfa/verify`` makes it, and the account's unused recovery codes.
+        Its ``amr`` keeps the first factor's methods and adds the passkey's.
+
+        One read (the credential, the home, the network's failures), the signature, one transaction. A passkey of
+        another account, removed, unknown or regressed is :class:`InvalidPasskey`, counted against the network's
+        failure budget; :class:`InvalidMfaToken` once the token no longer redeems; :class:`AccountLocked`.
+        """
+        ticket = self._challenges.parse(raw_token)
+        challenge = self._parse_handle(handle)
+        ref = ticket.ref
+        digest = self._credential_digest(_credential_id(credential))
+        read = self._store.read_for_sign_in(digest, ref.home, network_key, now)
+        failures = WindowCounter("fails", self._limits.failures_per_ip, now)
+        if failures.exhausted(read.network_failures):
+            raise Throttled("ip_failure_quota_exceeded", failures.seconds_left)
+        entry = self._pending_entry(read.home, ticket, now)
+        try:
+            assertion, account = self._verify(challenge, credential, digest, ref.home, read.credential, read.home)
+        except InvalidPasskey:
+            self._store.count_failure(network_key, now)
+            raise
+        if read_string(read.home, STATUS) != ACTIVE:
+            raise AccountLocked()
+        first = [element.get("S", "") for element in entry.get("amr", {}).get("L", [])]
+        proved = tuple(dict.fromkeys([*first, *amr(read_number(read.credential, "be") == 1)]))
+        view = SessionView(
+            read_number(entry, "c"), now + self._limits.session_seconds, proved, now, read_number(entry, "g") + 1
+        )
+        issued, tag = self._sessions.reissue(self._accounts.account(ref.home, read.home), ref, view, now)
+        try:
+            self._store.second_factor(
+                self._ceremony_digest(handle),
+                ref.home,
+                account,
+                ref.id,
+                ref.nonce,
+                ticket.pending_tag,
+                tag,
+                view,
+                assertion,
+                now,
+            )
+        except InvalidPasskey:
+            self._store.count_failure(network_key, now)
+            raise
+        return issued, Factors.of(read_map(read.home, MFA)).recovery_codes_left
+
+    def _pending_entry(self, home: Item, ticket: Ticket, now: int) -> dict[str, Any]:
+        """The pending session an mfa_token names, as ``home`` holds it: still of the token (its refresh tag),
+        opened less than ``OTP_MFA_TOKEN_SECONDS`` ago; else :class:`InvalidMfaToken`. (The write checks it again.)"""
+        entry = read_map(home, SESSIONS).get(ticket.ref.nonce, {}).get("M", {})
+        if (
+            read_string(entry, "h") != ticket.pending_tag
+            or read_number(entry, "c") <= now - self._limits.mfa_token_seconds
+        ):
+            raise InvalidMfaToken()
+        return dict(entry)
 
     def _claimed(self, credential: Mapping[str, Any]) -> tuple[str, str]:
         """The credential id and the home its user handle names, as claimed (verified by :meth:`_verify`)."""

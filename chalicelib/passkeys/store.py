@@ -10,8 +10,8 @@
 - ``ceremony#<keyed digest of the challenge>``: one ceremony (``p`` its purpose, ``s`` the session it is bound
   to, ``t`` made, ``expires_at`` its end, ``u`` when spent). The challenge is the ceremony's handle: the item is
   found by it and spent by the write that uses it, whose conditions are that it is live, unspent and of this
-  purpose and session (registration and re-authentication are bound to the session that asked, sign-in to
-  none). TTL only cleans up.
+  purpose and session (registration, re-authentication and a second factor are bound to the session that asked,
+  sign-in to none). TTL only cleans up.
 
 No attribute grows with use: counts and times are numbers, the list is bounded (docs/item-layout.md).
 """
@@ -22,18 +22,26 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from chalicelib.accounts.passkeys import OWNER, Passkey, credential_key, listed, name_context, opened
-from chalicelib.accounts.store import AccountStore, NewSession, reauthentication
+from chalicelib.accounts.store import AccountStore, NewSession, SessionView, reauthentication
 from chalicelib.aws.dependencies import DependencyError, guarded
 from chalicelib.aws.writes import conditional_update, transact
 from chalicelib.config import Limits
 from chalicelib.core.expressions import TTL, Item, Update, read_map, read_number, read_string, to_attribute
-from chalicelib.core.refusals import AccountLocked, InvalidPasskey, PasskeyLimit, PasskeyNotFound, SessionRejected
+from chalicelib.core.refusals import (
+    AccountLocked,
+    InvalidMfaToken,
+    InvalidPasskey,
+    PasskeyLimit,
+    PasskeyNotFound,
+    SessionRejected,
+)
 from chalicelib.core.schema import ACTIVE, PASSKEYS, SESSIONS, STATUS
 from chalicelib.core.windows import WindowCounter
 from chalicelib.crypto import Sealer
 
 LAYOUT_VERSION = 1
-REGISTER, SIGN_IN, REAUTHENTICATE = "register", "signin", "reauth"  # a ceremony's purpose
+# A ceremony's purpose: registering, signing in, re-authenticating a session, the second factor of a pending one.
+REGISTER, SIGN_IN, REAUTHENTICATE, SECOND_FACTOR = "register", "signin", "reauth", "mfa"
 MAX_NAME_CHARS = 64
 # The access log's reason for a passkey whose signature counter did not grow: worth an alarm (a cloned key?).
 SIGN_COUNT_REGRESSION = "sign count regression"
@@ -294,6 +302,68 @@ class PasskeyStore:
             raise SessionRejected("session ended or upgraded meanwhile")
         raise InvalidPasskey("ceremony not live")
 
+    # -- the second factor of a pending session --------------------------------------------------------------
+
+    def read_home(self, home: str) -> Item:
+        """The home item, read consistently: a second factor's options offer the passkeys it lists."""
+        with guarded("dynamodb"):
+            return self._client.get_item(TableName=self._table, Key={"pk": {"S": home}}, ConsistentRead=True).get(
+                "Item", {}
+            )
+
+    def second_factor(
+        self,
+        ceremony: str,
+        home: str,
+        account: str,
+        session: str,
+        nonce: str,
+        pending_tag: str,
+        tag: str,
+        view: SessionView,
+        assertion: Assertion,
+        now: int,
+    ) -> None:
+        """One transaction: the ceremony (bound to the pending session ``session``) spent, the sign count and last
+        use recorded, and the pending session upgraded on the home (``view``: its two factors, its full lifetime,
+        its next generation, refresh tag ``tag``), which must still hold the mfa_token's ``pending_tag`` within
+        ``OTP_MFA_TOKEN_SECONDS`` of its opening, be active and list the passkey. The mfa_token works once: the
+        upgrade replaces the tag it names.
+
+        Raises :class:`InvalidPasskey`, :class:`InvalidMfaToken` or :class:`AccountLocked`.
+        """
+        listing = Update()
+        field = _fields(listing, nonce)
+        listing.require(f"{listing.name(STATUS)} = {listing.value(ACTIVE)}")
+        listing.require(f"{field('h')} = {listing.value(pending_tag)}")
+        listing.require(f"{field('c')} > {listing.value(now - self._limits.mfa_token_seconds)}")
+        _used(listing, account, assertion, now)
+        upgrade = {"amr": list(view.amr), "h": tag, "a": now, "x": view.expires_at, "g": view.generation}
+        for name, value in upgrade.items():
+            listing.set(f"{field(name)} = {listing.value(value)}")
+        for name in ("hp", "hg", "r", "t"):  # no earlier refresh token is honoured, the mfa_token's tries go
+            listing.remove(SESSIONS, nonce, name)
+        writes = [
+            (ceremony_key(ceremony), self._spend(SECOND_FACTOR, now, session)),
+            (credential_key(assertion.digest), _counted(account, assertion, now)),
+            (home, listing),
+        ]
+        refused = transact(self._client, self._table, writes)
+        if refused is None:
+            return
+        _, credential_was, home_was = refused
+        entry = read_map(home_was, SESSIONS).get(nonce, {}).get("M", {})
+        if read_string(entry, "h") == tag:
+            return  # this very write landed and its answer was lost: botocore's retry found the ceremony spent
+        if home_was and read_string(home_was, STATUS) != ACTIVE:
+            raise AccountLocked()
+        _refused_use(assertion, credential_was, home_was)
+        if home_was and (
+            read_string(entry, "h") != pending_tag or read_number(entry, "c") <= now - self._limits.mfa_token_seconds
+        ):
+            raise InvalidMfaToken()  # redeemed (by a code or another passkey), ended or too old meanwhile
+        raise InvalidPasskey("ceremony not live")
+
     # -- the list --------------------------------------------------------------------------------------------
 
     def passkeys(self, home: str, listing: Mapping[str, Any] | None) -> list[Passkey]:
@@ -362,6 +432,10 @@ def _refused_use(assertion: Assertion, credential_was: Item, home_was: Item) -> 
     counted = read_number(credential_was, "sc")
     if credential_was and counted and assertion.sign_count <= counted:
         raise InvalidPasskey(SIGN_COUNT_REGRESSION)
+
+
+def _fields(update: Update, nonce: str) -> Any:
+    return lambda name: update.name(SESSIONS, nonce, name)
 
 
 def entry_item(entry: Mapping[str, Any]) -> dict[str, Any]:
