@@ -230,6 +230,17 @@ class OtpClient:
         ``verified`` with a session at aal 2, 403 ``account_locked``, ...); 401 ``invalid_passkey``."""
         return self._post("/passkeys/signin", {"ceremony": ceremony, "credential": credential})
 
+    def passkey_verify_options(self, mfa_token: str) -> ApiResult:
+        """Begin finishing a sign-in with a passkey as its second factor: 200 ``passkey_options`` with request
+        ``options`` offering the account's passkeys and ``ceremony`` (bound to the mfa_token's sign-in); 401
+        ``invalid_mfa_token`` (the first step must be repeated); 404 ``passkey_not_found``."""
+        return self._post("/passkeys/verify/options", {"mfa_token": mfa_token})
+
+    def passkey_verify(self, mfa_token: str, ceremony: str, credential: Mapping[str, Any]) -> ApiResult:
+        """Finish the sign-in with the credential a browser gave for ``ceremony``: the answers of
+        :meth:`verify_mfa` (200 ``verified``, 401 ``invalid_mfa_token``, ...); 401 ``invalid_passkey``."""
+        return self._post("/passkeys/verify", {"mfa_token": mfa_token, "ceremony": ceremony, "credential": credential})
+
     def passkey_register_options(self, access_token: str) -> ApiResult:
         """Begin registering a passkey (needs a recent proof: 401 ``reauthentication_required``): 200
         ``passkey_options`` with creation ``options`` and ``ceremony``; 409 ``passkey_limit_reached``."""

@@ -35,6 +35,7 @@ INVALID_MFA_TOKEN = "invalid_mfa_token"
 FACTORS: tuple[api.SecondFactor, ...] = ("otp", "recovery_code")
 # The API names the authenticator factor "totp" in `factors`; its code travels in the field "otp".
 _FACTOR_NAMES: dict[str, api.SecondFactor] = {"totp": "otp", "recovery_code": "recovery_code"}
+PASSKEY = "passkey"  # in `factors`: a passkey of the account answers too, through its own ceremony
 # The calls that may answer reauthentication_required: the two-step changes need the second factor itself, the
 # others a recent proof of any kind (the second factor where the account has one, else a code): the phone changes,
 # and letting an app in (POST /oauth2/login) when it asks for a fresh sign-in.
@@ -63,6 +64,7 @@ class Challenge:
     token: str = field(repr=False)
     factors: tuple[api.SecondFactor, ...]
     expires_in: int | None
+    passkey: bool = False  # the account's passkeys answer it too (``POST /passkeys/verify``)
 
     @classmethod
     def from_answer(cls, data: Mapping[str, Any]) -> Challenge | None:
@@ -77,7 +79,7 @@ class Challenge:
         names = [name for name in named if isinstance(name, str)] if isinstance(named, list) else []
         offered = [_FACTOR_NAMES.get(name) for name in names]
         factors = tuple(dict.fromkeys(kind for kind in offered if kind is not None))
-        return cls(token, factors or FACTORS, api.parse_seconds(data.get("expires_in")))
+        return cls(token, factors or FACTORS, api.parse_seconds(data.get("expires_in")), PASSKEY in names)
 
 
 @dataclass(frozen=True)

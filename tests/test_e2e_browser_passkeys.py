@@ -22,7 +22,7 @@ from tests.browser import (
     sign_out,
 )
 from tests.local_stack import Stack
-from tests.test_e2e_browser_oidc import allow, back_in_the_app_as, start_at_the_app
+from tests.test_e2e_browser_oidc import BASE32_KEY, allow, back_in_the_app_as, code_by_email, start_at_the_app
 from tests.test_e2e_browser_phone import make_the_last_proof_old
 
 # The fixtures this module uses: one stack for the module, a fresh browser page per test.
@@ -124,6 +124,38 @@ def test_sign_in_to_the_example_app_with_a_passkey(stack: Stack, page: Any) -> N
     passkey_button(page, "Sign in with a passkey").click()
     allow(page, "e2e-passkey-oidc-consent")
     back_in_the_app_as(page, stack, "app-passkey@example.com")
+
+
+def test_after_a_code_the_accounts_passkey_is_the_second_factor(stack: Stack, page: Any) -> None:
+    """An account with two-step verification and a passkey: after the mailed code, the prompt offers the passkey
+    beside the authenticator app, and one touch finishes this sign-in (POST /passkeys/verify), at aal 2."""
+    import pyotp
+    from playwright.sync_api import expect
+
+    email = "second-factor-passkey@example.com"
+    virtual_authenticator(page)
+    sign_in_by_email(page, stack, email)
+    the_account = account_id(page)
+    page.get_by_label("New passkey's name").fill("Work laptop")
+    passkey_button(page, "Add a passkey").click()
+    expect(page.get_by_text("Work laptop", exact=True)).to_be_visible()
+    press(page, "Set up an authenticator app")
+    expect(page.get_by_role("img", name="QR code of the authenticator key")).to_be_visible()
+    codes_on_page = page.get_by_test_id("stMain").get_by_test_id("stCode").all_inner_texts()
+    (key,) = [text.strip() for text in codes_on_page if BASE32_KEY.match(text.strip())]
+    page.get_by_label("Code from the app").fill(pyotp.TOTP(key).now())
+    press(page, "Turn on two-step verification")
+    press(page, "I have saved them")
+    sign_out(page)
+
+    code_by_email(page, stack, email)
+    expect(page.get_by_label("Authenticator code")).to_be_visible()
+    expect(markdown(page, "Two-step verification is on")).to_contain_text("Or use your passkey.")
+    screenshot(page, "e2e-passkey-second-factor")
+    passkey_button(page, "Use your passkey").click()
+    expect(page.get_by_role("heading", name="Your account")).to_be_visible()
+    assert account_id(page) == the_account
+    expect(markdown(page, "Second factor:")).to_contain_text("proven in this session, with a passkey")
 
 
 def test_another_site_cannot_frame_the_passkey_button(stack: Stack, page: Any) -> None:

@@ -429,21 +429,55 @@ def test_a_press_on_a_stage_without_passkeys_takes_the_button_away(
     assert not app.error and not app.warning  # nothing the person can do about it
 
 
-def test_at_the_second_factor_prompt_a_passkey_signs_in_instead(
+MFA_REQUIRED_WITH_PASSKEY = response(
+    200, {**frontend_app.MFA_REQUIRED.json(), "factors": ["totp", "recovery_code", "passkey"]}
+)
+
+
+def test_at_the_second_factor_prompt_the_accounts_passkey_finishes_the_sign_in(
     app: AppTest, fake_api: FakeApi, browser: FakeBrowser
 ) -> None:
-    """The API takes no passkey as the second factor of a code sign-in yet: the prompt offers a passkey sign-in of
-    its own instead, which proves both factors."""
-    frontend_app.to_second_factor(app, fake_api)
-    assert browser.drawn[SIGN_IN].label == "Use a passkey instead"
+    """The API lists ``passkey`` among the factors: the prompt's passkey button redeems this sign-in's mfa_token
+    (a ceremony offering only the account's passkeys), as an authenticator code would."""
+    frontend_app.send(app, fake_api, frontend_app.SENT)
+    frontend_app.verify(app, fake_api, MFA_REQUIRED_WITH_PASSKEY)
+    assert browser.drawn[SIGN_IN].label == "Use your passkey"
+    assert "Or use your passkey." in page_text(app)
     browser.press(SIGN_IN)
-    run(app, fake_api, options(REQUEST_OPTIONS))
+    run(app, fake_api, options({**REQUEST_OPTIONS, "allowCredentials": [{"type": "public-key", "id": "Y3JlZA"}]}))
+    asked = fake_api.calls[-1]
+    assert (asked.path, asked.json) == ("/passkeys/verify/options", {"mfa_token": frontend_app.MFA_TOKEN})
     browser.give(SIGN_IN)
     run(app, fake_api, PASSKEY_SESSION, me_answer(aal=2, **ACCOUNT))
-    paths = fake_api.paths
-    assert paths[-3:] == ["/passkeys/signin/options", "/passkeys/signin", "/me"]
-    assert "/mfa/verify" not in paths  # the code sign-in's mfa_token was not used
+    verified = fake_api.calls[-2]
+    assert (verified.path, verified.json["mfa_token"], verified.json["ceremony"]) == (
+        "/passkeys/verify",
+        frontend_app.MFA_TOKEN,
+        CEREMONY,
+    )
+    assert verified.json["credential"] == CREDENTIAL
     assert on_account_view(app)
+
+
+def test_a_passkey_answer_after_the_mfa_token_expired_starts_the_sign_in_again(
+    app: AppTest, fake_api: FakeApi, browser: FakeBrowser
+) -> None:
+    frontend_app.send(app, fake_api, frontend_app.SENT)
+    frontend_app.verify(app, fake_api, MFA_REQUIRED_WITH_PASSKEY)
+    browser.press(SIGN_IN)
+    expired = response(401, {"code": "invalid_mfa_token", "message": "This sign-in has expired. Start again."})
+    run(app, fake_api, expired)
+    assert on_email_step(app)
+    assert "This sign-in has expired. Start again." in [each.value for each in app.warning]
+
+
+def test_an_account_without_a_passkey_is_offered_none_at_the_second_factor_prompt(
+    app: AppTest, fake_api: FakeApi, browser: FakeBrowser
+) -> None:
+    """A usernameless passkey there could only sign in to another account than the one the code proved."""
+    frontend_app.to_second_factor(app, fake_api)
+    assert SIGN_IN not in browser.drawn
+    assert "Or use your passkey." not in page_text(app)
 
 
 # -------------------------------------------------------------------------------------------- step-up

@@ -1,7 +1,7 @@
 """The "Sign in" page: an address or a number, then the code sent to it, then (for an account with two-step
-verification) the authenticator's code or a recovery code; or, instead of all that, a passkey (usernameless: the
-browser offers the site's passkeys, and one touch with the person's screen lock is both factors), offered on the
-first step and again at the second-factor prompt.
+verification) the authenticator's code, a recovery code or one of the account's passkeys; or, instead of all that, a
+passkey (usernameless: the browser offers the site's passkeys, and one touch with the person's screen lock is both
+factors), offered on the first step.
 
 The step and what it is about live in :class:`frontend.state.SignIn`, server-side under the browser's handle: a
 reload, or a new tab, returns to the same step for the same address, so a code still valid can be typed. Each
@@ -138,13 +138,9 @@ def _on_verify_second_factor() -> None:
 
     def work() -> None:
         result = ui.client().verify_mfa(challenge.token, code, kind)
-        if state().sign_in is not sign_in:
+        if not _second_factor_live(sign_in, result):
             return
-        if result.status == 401 and result.code == twostep.INVALID_MFA_TOKEN:
-            # Expired, spent or used: the first step has to be repeated.
-            flow.start_again()
-            ui.notify("warning", result.message, flow.START)
-        elif not result.ok:
+        if not result.ok:
             ui.fail(result, SECOND_FACTOR, SECOND_FACTOR_INPUT)
         else:
             ui.set_field(SECOND_FACTOR_INPUT, "")
@@ -188,9 +184,64 @@ def _on_passkey(event: passkey.Event) -> None:
     ui.request(PASSKEY, "Signing in...", finish)
 
 
-def _render_passkey(blocked: bool, label: str = "Sign in with a passkey") -> None:
-    """The passkey button, under the code form (or the second-factor form): the browser asks which of this site's
-    passkeys to use. Nothing is drawn on a stage without passkeys."""
+def _on_passkey_second_factor(event: passkey.Event) -> None:
+    """The second-factor prompt's passkey button: the ceremony is the mfa_token's (it offers only the account's
+    passkeys), and its answer finishes this sign-in as an authenticator code does."""
+    sign_in = state().sign_in
+    challenge = sign_in.challenge
+    if sign_in.step != "second_factor" or challenge is None:  # finished meanwhile, in this tab or another
+        return
+    if isinstance(event, passkey.Start):
+
+        def begin() -> None:
+            result = ui.client().passkey_verify_options(challenge.token)
+            if not _second_factor_live(sign_in, result):
+                return
+            ceremony = passkey.ceremony_from_answer(result.data, "get") if result.ok else None
+            if not result.ok:
+                ui.fail(result, PASSKEY)
+            elif ceremony is None:
+                ui.notify("error", api.UNEXPECTED_ANSWER, PASSKEY)
+            else:
+                tab().ceremony = ceremony  # the button runs it on the next run
+                ui.clear_notice()
+
+        ui.request(PASSKEY, "Asking for your passkey...", begin)
+        return
+    answered = ui.passkey_answer(event, "get", PASSKEY)
+    if answered is None:
+        return
+    ceremony, credential = answered
+
+    def finish() -> None:
+        result = ui.client().passkey_verify(challenge.token, ceremony.ceremony, credential)
+        if not _second_factor_live(sign_in, result):
+            return
+        if not result.ok:
+            ui.fail(result, PASSKEY)
+            return
+        ui.set_field(SECOND_FACTOR_INPUT, "")
+        flow.open_session(result)
+
+    ui.request(PASSKEY, "Signing in...", finish)
+
+
+def _second_factor_live(sign_in: SignIn, result: api.ApiResult) -> bool:
+    """Whether the answer still concerns this page's sign-in: not if another tab finished or left it meanwhile,
+    nor once the API says its mfa_token no longer redeems (expired, spent or used: the first step is repeated)."""
+    if state().sign_in is not sign_in:
+        return False
+    if result.status == 401 and result.code == twostep.INVALID_MFA_TOKEN:
+        flow.start_again()
+        ui.notify("warning", result.message, flow.START)
+        return False
+    return True
+
+
+def _render_passkey(blocked: bool, label: str = "Sign in with a passkey", second_factor: bool = False) -> None:
+    """The passkey button, under the code form, or (``second_factor``) under the second-factor form: the browser
+    asks which of this site's passkeys to use, or, for a second factor, which of the account's. Nothing is drawn
+    on a stage without passkeys."""
     if state().passkeys_off:
         return
     ceremony = tab().ceremony
@@ -198,7 +249,7 @@ def _render_passkey(blocked: bool, label: str = "Sign in with a passkey") -> Non
         label,
         PASSKEY,
         ceremony if ceremony is not None and ceremony.kind == "get" else None,
-        _on_passkey,
+        _on_passkey_second_factor if second_factor else _on_passkey,
         disabled=blocked or ui.busy(),
     )
     ui.show_notice(PASSKEY)
@@ -317,9 +368,10 @@ def second_factor_field(kind: api.SecondFactor, key: str) -> None:
 
 def _render_second_factor(sign_in: SignIn, challenge: twostep.Challenge, blocked: bool) -> None:
     validity = f" within {ui.duration(challenge.expires_in)}" if challenge.expires_in else ""
+    also = " Or use your passkey." if challenge.passkey and not state().passkeys_off else ""
     st.markdown(
         f"Two-step verification is on for **{ui.escape(sign_in.shown_to)}**. Enter the code from your "
-        f"authenticator app{validity}, or one of your recovery codes."
+        f"authenticator app{validity}, or one of your recovery codes.{also}"
     )
     kind = factor_picker(challenge.factors, FACTOR_INPUT)
     with st.form("second_factor_form", border=False):
@@ -334,9 +386,8 @@ def _render_second_factor(sign_in: SignIn, challenge: twostep.Challenge, blocked
             width="stretch",
         )
     ui.perform(SECOND_FACTOR)
-    # Not the second factor of this sign-in (the API takes none but codes there yet): a sign-in of its own, which a
-    # passkey completes alone, both factors in one touch. The code sign-in is left to expire.
-    _render_passkey(blocked, "Use a passkey instead")
+    if challenge.passkey:  # the account has one: it is this sign-in's second factor, as the code above would be
+        _render_passkey(blocked, "Use your passkey", second_factor=True)
     st.button("Start over", key="start_over", type="tertiary", on_click=_on_start_again)
 
 
