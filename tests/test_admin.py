@@ -390,7 +390,9 @@ def test_the_card_lists_the_passkeys_and_an_admin_removes_one_ending_every_sessi
     assert f"passkey#{laptop['id']}" not in keys and f"passkey#{phone['id']}" in keys  # the credential's item
     assert alice.me(token).status_code == 401  # the account's sessions ended
     entries = api.call("GET", "/admin/audit", admin).json_body["entries"]
-    assert [(entry["action"], entry["user_id"]) for entry in entries] == [("delete_passkey", user_id)]
+    assert [(entry["action"], entry["user_id"], entry["passkey_id"]) for entry in entries] == [
+        ("delete_passkey", user_id, laptop["id"])
+    ]
     card = api.call("GET", f"/admin/users?id={user_id}", admin).json_body["user"]
     assert [passkey["name"] for passkey in card["passkeys"]] == ["Phone"]
     # The removed passkey signs in no more; the other still does.

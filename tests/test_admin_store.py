@@ -132,6 +132,7 @@ def test_the_largest_audit_entry_is_under_its_stated_bound() -> None:
         "\U0001f600" * 500,
         "r" * 64,
         f"{10**13 - 1:013d}#" + "r" * 64,
+        "f" * 32,  # a delete_passkey's: the passkey it removed
     )
     item = store._audit_put(str(uuid.uuid4()), entry)["Item"]
     assert item_size(item) < 4 * 1024
@@ -245,6 +246,9 @@ def test_removing_a_passkey_deletes_its_item_and_entry_with_the_audit_entry(rig:
         Action.DELETE_PASSKEY, rig.found(account_id), [], ADMIN, REASON, "req-1", 1_000, passkey="a" * 32
     )
     assert entry.action == "delete_passkey" and len(rig.audit_items()) == 1
+    (audited,) = rig.audit_items()
+    assert audited["passkey"] == {"S": "a" * 32}  # the trail says which passkey went
+    assert rig.store._entry(audited).passkey == "a" * 32  # and is read back
     found = rig.found(account_id)
     assert [passkey.id for passkey in rig.store.passkeys(found)] == ["b" * 32]
     assert rig.store.live_sessions(found, int(rig.clock())) == 0

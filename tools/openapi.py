@@ -1054,7 +1054,9 @@ def schemas() -> dict[str, Any]:
             "reason": STRING,
             "request_id": STRING,
             "cursor": STRING,
-        }
+            "passkey_id": {"type": "string", "description": "delete_passkey only: the id of the passkey removed"},
+        },
+        ["at", "actor", "action", "user_id", "identifiers", "reason", "request_id", "cursor"],
     )
     proof = {"otp": typed_code(str(TOTP_DIGITS)), "recovery_code": STRING}
     client_card = obj({"client_id": STRING, "client_name": STRING, "first_party": {"type": "boolean"}})

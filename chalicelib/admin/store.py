@@ -85,6 +85,7 @@ class AuditEntry(NamedTuple):
     reason: str
     request_id: str
     cursor: str  # its ``audit_at``: the ``before`` that starts the next page after it
+    passkey: str = ""  # the id of the passkey a delete-passkey removed (its keyed digest: nothing personal)
 
 
 class Found(NamedTuple):
@@ -212,6 +213,7 @@ class AdminStore:
             reason,
             request_id,
             f"{now_ms:013d}#{request_id}",
+            passkey,
         )
         refused = transact(
             self._client, self._table, writes, puts=(self._audit_put(entry_id, entry),), token=entry_id, deletes=deletes
@@ -247,6 +249,8 @@ class AdminStore:
             "request_id": entry.request_id,
             TTL: at + self._retention_seconds,
         }
+        if entry.passkey:
+            values["passkey"] = entry.passkey
         names = Expression()
         return names.params(
             TableName=self._table,
@@ -316,6 +320,7 @@ class AdminStore:
             reason,
             read_string(item, "request_id"),
             read_string(item, "audit_at"),
+            read_string(item, "passkey"),
         )
 
 

@@ -150,6 +150,7 @@ def audit_entry(entry: AuditEntry) -> dict[str, Any]:
         "reason": entry.reason,
         "request_id": entry.request_id,
         "cursor": entry.cursor,
+        **({"passkey_id": entry.passkey} if entry.passkey else {}),  # which passkey a delete_passkey removed
     }
 
 

@@ -392,7 +392,8 @@ def audit_frame(entries: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
             {
                 "when": ui.utc(e.get("at", 0), seconds=True),
                 "admin": e.get("actor", {}).get("email"),
-                "action": e.get("action"),
+                # A passkey's removal names the passkey (its id, as the account card lists it).
+                "action": f"{e.get('action')} {e['passkey_id']}" if e.get("passkey_id") else e.get("action"),
                 # Whom it touched, as the account was then (opened from the entry's seal for the admin), and its id.
                 "identifiers": ", ".join(ui.shown(i.get("value", "")) for i in e.get("identifiers", [])),
                 "account": e.get("user_id"),
