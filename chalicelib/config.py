@@ -284,7 +284,8 @@ class Limits:
             Integer(
                 "OTP_PASSKEY_CEREMONIES_PER_IP",
                 60,
-                "passkey sign-ins begun from one source network per window; 0 switches it off",
+                "passkey ceremonies (sign-in, second factor, step-up, registration) begun from one source network per "
+                "window; 0 switches it off",
                 minimum=0,
             ),
             Integer("OTP_PASSKEY_CEREMONIES_PER_IP_WINDOW_SECONDS", 3_600, "its window", minimum=60),

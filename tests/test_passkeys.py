@@ -697,6 +697,27 @@ def test_sign_in_ceremonies_are_limited_per_source_network(
     assert int(answer.headers["Retry-After"]) > 0
 
 
+def test_every_kind_of_ceremony_counts_in_the_networks_budget(
+    client: Client, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Registration, step-up and second-factor options write a ceremony item each, as sign-in's do: a stolen token
+    or mfa_token cannot make a network write them without end."""
+    two_step = TwoStep(client, clock)  # its registration's options were the first ceremony
+    stage(monkeypatch, OTP_PASSKEY_CEREMONIES_PER_IP="4")
+    mfa_token = two_step.mfa_token()
+    token = two_step.post("/mfa/reauthenticate", {"otp": two_step.code(1)}, two_step.token).json_body["access_token"]
+    assert two_step.post("/passkeys/register/options", token=token).status_code == 200  # 2
+    two_step.step_up_options(token)  # 3
+    assert two_step.verify_options(mfa_token).status_code == 200  # 4
+    for answer in (
+        two_step.post("/passkeys/register/options", token=token),
+        two_step.post("/passkeys/reauthenticate/options", token=token),
+        two_step.verify_options(mfa_token),
+        two_step.post("/passkeys/signin/options"),
+    ):
+        refused(answer, "passkey_quota_exceeded", 429)
+
+
 def test_failed_passkey_sign_ins_spend_the_networks_failure_budget(
     client: Client, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -825,6 +846,51 @@ def test_a_sign_in_dynamodb_fails_is_answered_and_can_be_tried_again(
         "/passkeys/signin", {"ceremony": body["ceremony"], "credential": alice.authenticator.get(body["options"])}
     )
     assert (answer.status_code, answer.json_body["code"]) == (200, "verified"), answer.json_body
+
+
+@pytest.mark.parametrize("step", ["options", "register", "sign in"])
+def test_a_write_that_landed_but_whose_answer_was_lost_still_succeeds(
+    client: Client, clock: FakeClock, step: str
+) -> None:
+    """botocore retries a timed-out transaction; the retry is refused, for the first attempt did it all. Each
+    passkey write recognises its own: the ceremony recorded, the credential registered, the session opened."""
+    alice = Holder(client, clock)
+    token = alice.signed_in()["access_token"]
+    faults = Faults()
+    try:
+        if step == "options":
+            lost = faults.inject("dynamodb", "TransactWriteItems", timeout(), applied=True, times=1)
+            body = alice.options()  # asserts 200 passkey_options
+            alice.registered(token)
+            assert (
+                alice.post(
+                    "/passkeys/signin",
+                    {"ceremony": body["ceremony"], "credential": alice.authenticator.get(body["options"])},
+                ).json_body["code"]
+                == "verified"
+            )  # the ceremony recorded is the one answered
+        elif step == "register":
+            options = alice.post("/passkeys/register/options", token=token).json_body
+            credential = alice.authenticator.create(options["options"])
+            lost = faults.inject("dynamodb", "TransactWriteItems", timeout(), applied=True, times=1)
+            answer = alice.post(
+                "/passkeys/register", {"ceremony": options["ceremony"], "credential": credential}, token
+            )
+            assert answer.json_body["code"] == "passkey_registered", answer.json_body
+            faults.clear()
+            assert len(alice.post("/me/passkeys", method="GET", token=token).json_body["passkeys"]) == 1
+        else:
+            alice.registered(token)
+            body = alice.options()
+            credential = alice.authenticator.get(body["options"])
+            lost = faults.inject("dynamodb", "TransactWriteItems", timeout(), applied=True, times=1)
+            answer = alice.post("/passkeys/signin", {"ceremony": body["ceremony"], "credential": credential})
+            assert answer.json_body["code"] == "verified", answer.json_body
+            faults.clear()
+            assert alice.me(answer.json_body["access_token"]).status_code == 200
+    finally:
+        faults.clear()
+    assert lost.fired == 1
 
 
 def test_a_page_may_rename_a_passkey_from_the_browser(client: Client) -> None:

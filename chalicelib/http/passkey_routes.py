@@ -39,7 +39,7 @@ def enabled(handler: Handler) -> Handler:
 
 
 def registration_options(exchange: Exchange, principal: Principal) -> Answer:
-    ceremony = wiring.get_passkeys().registration_options(principal, wiring.now())
+    ceremony = wiring.get_passkeys().registration_options(principal, _network_key(exchange), wiring.now())
     return errors.PASSKEY_REGISTRATION_OPTIONS.answer(_ceremony(ceremony))
 
 
@@ -65,7 +65,7 @@ def sign_in(exchange: Exchange) -> Answer:
 
 
 def reauthentication_options(exchange: Exchange, principal: Principal) -> Answer:
-    ceremony = wiring.get_passkeys().reauthentication_options(principal, wiring.now())
+    ceremony = wiring.get_passkeys().reauthentication_options(principal, _network_key(exchange), wiring.now())
     return errors.PASSKEY_REAUTHENTICATION_OPTIONS.answer(_ceremony(ceremony))
 
 

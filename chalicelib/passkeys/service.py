@@ -53,7 +53,7 @@ from chalicelib.accounts.sessions import IssuedSession, Principal, SessionServic
 from chalicelib.accounts.store import AccountStore, SessionView
 from chalicelib.config import Settings
 from chalicelib.core.assurance import MFA_AMR, Factors
-from chalicelib.core.expressions import Item, read_map, read_number, read_string
+from chalicelib.core.expressions import Item, Update, read_map, read_number, read_string
 from chalicelib.core.refusals import (
     AccountLocked,
     InvalidMfaToken,
@@ -157,7 +157,7 @@ class PasskeyService:
 
     # -- registration ----------------------------------------------------------------------------------------
 
-    def registration_options(self, principal: Principal, now: int) -> Ceremony:
+    def registration_options(self, principal: Principal, network_key: str | None, now: int) -> Ceremony:
         account, home = principal.account, principal.ref.home
         listing = account.passkeys or {}
         if len(listing) >= self._limits.max_passkeys:
@@ -183,10 +183,8 @@ class PasskeyService:
             exclude_credentials=_descriptors(listing),
             supported_pub_key_algs=ALGORITHMS,
         )
-        also = (self._store.prepare_home(home, account.id),)
-        refused = self._store.begin(self._ceremony_digest(handle), REGISTER, now, principal.ref.id, also)
-        if refused is not None:  # the account moved away from its home meanwhile: nothing to register on
-            raise InvalidPasskey("registration options refused")
+        # The account moved away from its home meanwhile (the home's write is refused): nothing to register on.
+        self._begin(handle, REGISTER, now, network_key, principal.ref.id, self._store.prepare_home(home, account.id))
         return Ceremony(options_to_json_dict(options), handle, self._limits.passkey_ceremony_seconds)
 
     def register(
@@ -237,10 +235,7 @@ class PasskeyService:
             timeout=self._limits.passkey_ceremony_seconds * 1000,
             user_verification=UserVerificationRequirement.REQUIRED,
         )
-        counter = self._store.network_counter(network_key, now) if network_key else None
-        if self._store.begin(self._ceremony_digest(handle), SIGN_IN, now, also=(counter,) if counter else ()):
-            window = WindowCounter("passkeys", self._limits.passkey_ceremonies_per_ip, now)
-            raise Throttled("passkey_quota_exceeded", window.seconds_left)
+        self._begin(handle, SIGN_IN, now, network_key)
         return Ceremony(options_to_json_dict(options), handle, self._limits.passkey_ceremony_seconds)
 
     def sign_in(self, handle: str, credential: Mapping[str, Any], network_key: str | None, now: int) -> IssuedSession:
@@ -271,7 +266,7 @@ class PasskeyService:
 
     # -- re-authentication (step-up) -------------------------------------------------------------------------
 
-    def reauthentication_options(self, principal: Principal, now: int) -> Ceremony:
+    def reauthentication_options(self, principal: Principal, network_key: str | None, now: int) -> Ceremony:
         """Options that offer only the account's passkeys, for a ceremony bound to the asking session.
         :class:`PasskeyNotFound` for an account with none (options without ``allowCredentials`` would offer the
         authenticator's passkeys of any account, none of which could be accepted)."""
@@ -286,8 +281,7 @@ class PasskeyService:
             allow_credentials=_descriptors(listing),
             user_verification=UserVerificationRequirement.REQUIRED,
         )
-        if self._store.begin(self._ceremony_digest(handle), REAUTHENTICATE, now, principal.ref.id) is not None:
-            raise InvalidPasskey("ceremony not recorded")  # a challenge of 256 random bits met an earlier one
+        self._begin(handle, REAUTHENTICATE, now, network_key, principal.ref.id)
         return Ceremony(options_to_json_dict(options), handle, self._limits.passkey_ceremony_seconds)
 
     def reauthenticate(
@@ -346,11 +340,7 @@ class PasskeyService:
             allow_credentials=_descriptors(listing),
             user_verification=UserVerificationRequirement.REQUIRED,
         )
-        counter = self._store.network_counter(network_key, now) if network_key else None
-        digest = self._ceremony_digest(handle)
-        if self._store.begin(digest, SECOND_FACTOR, now, ticket.ref.id, also=(counter,) if counter else ()):
-            window = WindowCounter("passkeys", self._limits.passkey_ceremonies_per_ip, now)
-            raise Throttled("passkey_quota_exceeded", window.seconds_left)
+        self._begin(handle, SECOND_FACTOR, now, network_key, ticket.ref.id)
         return Ceremony(options_to_json_dict(options), handle, self._limits.passkey_ceremony_seconds)
 
     def second_factor(
@@ -478,6 +468,30 @@ class PasskeyService:
         self._store.remove(principal.ref.home, principal.account.id, parse_passkey_id(passkey_id))
 
     # -- handles and digests ---------------------------------------------------------------------------------
+
+    def _begin(
+        self,
+        handle: str,
+        purpose: str,
+        now: int,
+        network_key: str | None,
+        session: str = "",
+        home: tuple[str, Update] | None = None,
+    ) -> None:
+        """Record the ceremony of ``handle`` (bound to ``session``, if any), counted against the source network's
+        budget of ceremonies in the same transaction (every purpose shares it), with ``home``'s write if given.
+
+        Raises ``Throttled`` (``passkey_quota_exceeded``) where the network's budget is spent, else
+        :class:`InvalidPasskey` where ``home``'s write was refused."""
+        counter = self._store.network_counter(network_key, now) if network_key else None
+        also = tuple(write for write in (home, counter) if write is not None)
+        refused = self._store.begin(self._ceremony_digest(handle), purpose, now, session, also)
+        if refused is None:
+            return
+        if counter is not None and refused[-1]:  # an item is returned only where its own condition failed
+            window = WindowCounter("passkeys", self._limits.passkey_ceremonies_per_ip, now)
+            raise Throttled("passkey_quota_exceeded", window.seconds_left)
+        raise InvalidPasskey("ceremony not recorded")
 
     @staticmethod
     def _challenge() -> tuple[bytes, str]:

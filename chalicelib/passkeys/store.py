@@ -97,7 +97,10 @@ class PasskeyStore:
     def begin(
         self, digest: str, purpose: str, now: int, session: str = "", also: tuple[tuple[str, Update], ...] = ()
     ) -> list[Item] | None:
-        """Record a new ceremony, with ``also``'s writes in the same transaction (a refusal's items, else None)."""
+        """Record a new ceremony, with ``also``'s writes in the same transaction (a refusal's items, else None).
+
+        The ceremony's item found already there is this very write, landed with its answer lost (botocore's retry
+        was refused): its key is the digest of a 256-bit random challenge, never drawn twice. So it is done."""
         update = Update()
         update.require(f"attribute_not_exists({update.name('pk')})")
         fields: dict[str, Any] = {"p": purpose, "t": now, TTL: now + self._limits.passkey_ceremony_seconds}
@@ -105,7 +108,8 @@ class PasskeyStore:
             fields["s"] = session
         for name, value in fields.items():
             update.set(f"{update.name(name)} = {update.value(value)}")
-        return transact(self._client, self._table, [(ceremony_key(digest), update), *also])
+        refused = transact(self._client, self._table, [(ceremony_key(digest), update), *also])
+        return None if refused is not None and refused[0] else refused
 
     def _spend(self, purpose: str, now: int, session: str = "") -> Update:
         """The ceremony's part of the write that completes it: live, unspent, of ``purpose`` and ``session``."""
@@ -186,6 +190,8 @@ class PasskeyStore:
             (home, listing),
         ]
         refused = transact(self._client, self._table, writes)
+        if refused is not None and _registered_by(refused[1], account, now):
+            refused = None  # this very write landed and its answer was lost: botocore's retry found it done
         if refused is not None:
             before = refused[2]
             if before and len(read_map(before, PASSKEYS)) >= self._limits.max_passkeys:
@@ -248,6 +254,9 @@ class PasskeyStore:
             if refused is None:
                 return
             _, credential_was, home_was = refused
+            opened = read_map(home_was, SESSIONS).get(session.nonce, {}).get("M", {})
+            if read_string(opened, "h") == session.refresh_tag:
+                return  # this very write landed and its answer was lost: botocore's retry found the ceremony spent
             if home_was and read_string(home_was, STATUS) != ACTIVE:
                 raise AccountLocked()
             _refused_use(assertion, credential_was, home_was)
@@ -415,6 +424,12 @@ def _counted(account: str, assertion: Assertion, now: int) -> Update:
     for field, value in {"sc": assertion.sign_count, "lu": now, "bs": _flag(assertion.backed_up)}.items():
         credential.set(f"{credential.name(field)} = {credential.value(value)}")
     return credential
+
+
+def _registered_by(credential_was: Item, account: str, now: int) -> bool:
+    """Whether a registration refused for its credential's item found the item its own write made: of ``account``,
+    created at ``now`` (a credential registered earlier has an earlier ``c``; another account's, another owner)."""
+    return read_string(credential_was, OWNER) == account and read_number(credential_was, "c") == now
 
 
 def _used(listing: Update, account: str, assertion: Assertion, now: int) -> None:
