@@ -150,7 +150,7 @@ class Passkey:
         passkey_id, name = item.get("id"), item.get("name")
         if not isinstance(passkey_id, str) or not passkey_id or not isinstance(name, str):
             return None
-        # The API answers last_used_at 0 for a passkey that never signed in.
+        # The API answers last_used_at null for a passkey that never signed in.
         created, used = _epoch(item.get("created_at")), _epoch(item.get("last_used_at")) or None
         return cls(passkey_id, name, created, used, synced=item.get("synced") is True)
 

@@ -376,7 +376,7 @@ def test_the_card_lists_the_passkeys_and_an_admin_removes_one_ending_every_sessi
         (phone["id"], "Phone", False),
     ]
     assert set(card["passkeys"][0]) == {"id", "name", "created_at", "last_used_at", "synced"}
-    assert card["passkeys"][0]["created_at"] == laptop["created_at"] and card["passkeys"][0]["last_used_at"] == 0
+    assert card["passkeys"][0]["created_at"] == laptop["created_at"] and card["passkeys"][0]["last_used_at"] is None
     credential_id = home(user_id)["passkeys"]["M"][laptop["id"]]["M"]["i"]["S"]
     assert credential_id not in json.dumps(card)  # nor the public key: the card holds only what is above
 

@@ -334,7 +334,7 @@ def test_wrong_codes_rising_are_bad_news_and_a_zero_series_is_drawn_at_zero(
 
 
 PASSKEYS = [
-    {"id": "a" * 32, "name": "Laptop *bold*", "created_at": 1_800_000_000, "last_used_at": 0, "synced": False},
+    {"id": "a" * 32, "name": "Laptop *bold*", "created_at": 1_800_000_000, "last_used_at": None, "synced": False},
     {"id": "b" * 32, "name": "Phone", "created_at": 1_800_000_060, "last_used_at": 1_800_000_120, "synced": True},
 ]
 

@@ -72,7 +72,7 @@ LAPTOP = {
     "id": "pk1",
     "name": "Work laptop",
     "created_at": ADDED_AT,
-    "last_used_at": 0,
+    "last_used_at": None,
     "synced": False,
     "backed_up": False,
     "aaguid": "0" * 32,

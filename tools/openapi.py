@@ -1034,7 +1034,7 @@ def schemas() -> dict[str, Any]:
             "id": {"type": "string", "description": "what /me/passkeys/{passkey_id} names it by"},
             "name": STRING,
             "created_at": TIMESTAMP,
-            "last_used_at": {**TIMESTAMP, "description": "0: never used to sign in"},
+            "last_used_at": {**TIMESTAMP, "type": ["integer", "null"], "description": "null: never used to sign in"},
             "synced": {"type": "boolean", "description": "backup eligible: a passkey that syncs between devices"},
             "backed_up": {"type": "boolean"},
             "aaguid": {"type": "string", "description": "the authenticator's model (zeros when it says none)"},
@@ -1182,7 +1182,11 @@ def schemas() -> dict[str, Any]:
                                     "id": {"type": "string", "description": "what .../passkeys/{passkey_id} names"},
                                     "name": STRING,
                                     "created_at": TIMESTAMP,
-                                    "last_used_at": {**TIMESTAMP, "description": "0: never used to sign in"},
+                                    "last_used_at": {
+                                        **TIMESTAMP,
+                                        "type": ["integer", "null"],
+                                        "description": "null: never used to sign in",
+                                    },
                                     "synced": {"type": "boolean", "description": "false: bound to one device"},
                                 }
                             )

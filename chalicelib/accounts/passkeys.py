@@ -28,7 +28,7 @@ class Passkey(NamedTuple):
     id: str
     name: str
     created_at: int
-    last_used_at: int
+    last_used_at: int | None  # None: never used to sign in (the entry's ``u`` is 0 until then)
     synced: bool  # backup eligible: a synced (multi-device) passkey, else bound to one device
     backed_up: bool
     aaguid: str
@@ -53,7 +53,7 @@ def opened(sealer: Sealer, home: str, digest: str, entry: Mapping[str, Any]) -> 
         digest,
         name,
         read_number(entry, "c"),
-        read_number(entry, "u"),
+        read_number(entry, "u") or None,
         read_number(entry, "be") == 1,
         read_number(entry, "bs") == 1,
         read_string(entry, "ag"),
