@@ -190,15 +190,13 @@ def passkeys_signin() -> Response:
 
 
 # A step-up with a passkey: its options are bound to the asking session and offer only its account's passkeys;
-# the answer renews the session's proof as POST /mfa/reauthenticate does. Any live session may ask (ENROLLMENT):
-# under OTP_MFA=required, a session opened by a code on an account whose second factor is a passkey completes
-# its two factors so.
+# the answer renews the session's proof as POST /mfa/reauthenticate does.
 @app.route("/passkeys/reauthenticate/options", methods=ALL_METHODS, content_types=ANY_BODY)
 def passkeys_reauthenticate_options() -> Response:
     return _serve(
         "/passkeys/reauthenticate/options",
         "POST",
-        passkey_routes.enabled(bearer(Needs.ENROLLMENT, passkey_routes.reauthentication_options)),
+        passkey_routes.enabled(bearer(Needs.SESSION, passkey_routes.reauthentication_options)),
     )
 
 
@@ -207,7 +205,7 @@ def passkeys_reauthenticate() -> Response:
     return _serve(
         "/passkeys/reauthenticate",
         "POST",
-        passkey_routes.enabled(bearer(Needs.ENROLLMENT, passkey_routes.reauthenticate)),
+        passkey_routes.enabled(bearer(Needs.SESSION, passkey_routes.reauthenticate)),
     )
 
 

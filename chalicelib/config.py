@@ -320,7 +320,7 @@ class Limits:
             "OTP_MFA",
             OPTIONAL,
             "two-step sign-in: OFF (factors ignored, /mfa answers 403), OPTIONAL (each "
-            "person may add one) or REQUIRED (a person without one may only enroll)",
+            "person may add one) or REQUIRED (a person without one may only enroll; a passkey counts as one)",
             MFA_POLICIES,
         )
     )

@@ -70,7 +70,8 @@ class Challenge:
     def from_answer(cls, data: Mapping[str, Any]) -> Challenge | None:
         """The challenge of an ``mfa_required`` answer, or ``None`` for any other answer or one without a token.
 
-        Unknown factors are ignored; an answer naming none offers both, since the API accepts both.
+        Unknown factors are ignored; an answer naming none offers both codes, since the API accepts both; one
+        naming only ``passkey`` offers no code.
         """
         token = data.get("mfa_token")
         if data.get("code") != MFA_REQUIRED or not isinstance(token, str) or not token:
@@ -79,7 +80,9 @@ class Challenge:
         names = [name for name in named if isinstance(name, str)] if isinstance(named, list) else []
         offered = [_FACTOR_NAMES.get(name) for name in names]
         factors = tuple(dict.fromkeys(kind for kind in offered if kind is not None))
-        return cls(token, factors or FACTORS, api.parse_seconds(data.get("expires_in")), PASSKEY in names)
+        passkey = PASSKEY in names
+        # Only a passkey (an account whose second factor it is, where the stage requires two): no code field.
+        return cls(token, factors or (() if passkey else FACTORS), api.parse_seconds(data.get("expires_in")), passkey)
 
 
 @dataclass(frozen=True)

@@ -284,9 +284,11 @@ CATALOGUE.update(
             errors.PASSKEY_QUOTA_EXCEEDED,
             errors.PASSKEYS_DISABLED_HERE,
             errors.INVALID_TOKEN,
-        ),
-        # Any live session may step up with its passkey, also one that may only enroll a factor.
-        "/passkeys/reauthenticate": PASSKEY_ANSWER | answers(errors.REAUTHENTICATED, errors.INVALID_TOKEN),
+        )
+        | ENROLLMENT_REQUIRED,
+        "/passkeys/reauthenticate": PASSKEY_ANSWER
+        | answers(errors.REAUTHENTICATED, errors.INVALID_TOKEN)
+        | ENROLLMENT_REQUIRED,
         # The second factor with a passkey: the mfa_token is the credential (no bearer token).
         "/passkeys/verify/options": BODY_ERRORS
         | DISABLED_HERE

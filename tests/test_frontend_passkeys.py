@@ -471,6 +471,24 @@ def test_a_passkey_answer_after_the_mfa_token_expired_starts_the_sign_in_again(
     assert "This sign-in has expired. Start again." in [each.value for each in app.warning]
 
 
+def test_where_the_passkey_is_the_only_second_factor_the_prompt_asks_for_it_alone(
+    app: AppTest, fake_api: FakeApi, browser: FakeBrowser
+) -> None:
+    """Under OTP_MFA=required, an account with a passkey and no authenticator app: no code field to fill."""
+    only_passkey = response(200, {**frontend_app.MFA_REQUIRED.json(), "factors": ["passkey"]})
+    frontend_app.send(app, fake_api, frontend_app.SENT)
+    frontend_app.verify(app, fake_api, only_passkey)
+    assert "finish signing in with your passkey" in page_text(app)
+    assert "second_factor_input" not in {widget.key for widget in app.text_input}
+    assert not app.radio or "factor_input" not in {widget.key for widget in app.radio}
+    browser.press(SIGN_IN)
+    run(app, fake_api, options(REQUEST_OPTIONS))
+    browser.give(SIGN_IN)
+    run(app, fake_api, PASSKEY_SESSION, me_answer(aal=2, **ACCOUNT))
+    assert [call.path for call in fake_api.calls][-3:] == ["/passkeys/verify/options", "/passkeys/verify", "/me"]
+    assert on_account_view(app)
+
+
 def test_an_account_without_a_passkey_is_offered_none_at_the_second_factor_prompt(
     app: AppTest, fake_api: FakeApi, browser: FakeBrowser
 ) -> None:

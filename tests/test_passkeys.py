@@ -288,29 +288,38 @@ def test_a_passkey_is_both_factors_of_an_account_with_totp(client: Client, clock
 def test_a_passkey_meets_a_stage_that_requires_two_factors(
     client: Client, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    alice = Holder(client, clock)
+    alice, bob = Holder(client, clock), Holder(client, clock, BOB)
     alice.registered(alice.signed_in()["access_token"])
     stage(monkeypatch, OTP_MFA="REQUIRED")
-    by_code = alice.signed_in()["access_token"]
-    refused(alice.me(by_code), "mfa_enrollment_required", 403)
+    refused(bob.me(bob.signed_in()["access_token"]), "mfa_enrollment_required", 403)  # no factor: enroll one
     answer = alice.passkey_sign_in()
     assert alice.me(answer.json_body["access_token"]).status_code == 200
 
 
-def test_under_required_a_code_session_of_an_account_with_a_passkey_completes_its_factors_with_it(
+def test_under_required_a_passkey_is_the_second_factor_a_code_sign_in_owes(
     client: Client, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The passkey is the account's second factor where the stage requires two: the session a code opened (which
-    may only enroll) is brought to aal 2 by a step-up with the passkey, not only by adding an authenticator app."""
+    """Where the stage requires two factors, an account's passkey is its second factor: a code alone earns an
+    mfa_token that only the passkey redeems, never a session that could enroll an authenticator app past it."""
     alice = Holder(client, clock)
     alice.registered(alice.signed_in()["access_token"])
     stage(monkeypatch, OTP_MFA="REQUIRED")
-    by_code = alice.signed_in()["access_token"]
-    refused(alice.me(by_code), "mfa_enrollment_required", 403)
-    answer = alice.step_up(by_code)
-    assert (answer.status_code, answer.json_body["code"]) == (200, "reauthenticated"), answer.json_body
-    assert alice.me(answer.json_body["access_token"]).status_code == 200
-    refused(alice.me(by_code), "invalid_token", 401)  # superseded: the earlier generation
+    first = alice.first_factor().json_body
+    assert (first["code"], first["factors"]) == ("mfa_required", ["passkey"]), first
+    options = alice.post("/passkeys/verify/options", {"mfa_token": first["mfa_token"]}).json_body
+    credential = alice.authenticator.get(options["options"])
+    answer = alice.post(
+        "/passkeys/verify", {"mfa_token": first["mfa_token"], "ceremony": options["ceremony"], "credential": credential}
+    )
+    assert (answer.status_code, answer.json_body["code"]) == (200, "verified"), answer.json_body
+    token = answer.json_body["access_token"]
+    assert alice.me(token).status_code == 200
+    # Its recent proof is the passkey's, not a code's.
+    refused(alice.post("/reauthenticate", {}, token), "use_second_factor", 403)
+    assert alice.step_up(token).status_code == 200
+    # Where two-step is optional, the same account signs in with a code alone (the passkey is a way in of its own).
+    stage(monkeypatch)
+    assert alice.first_factor().json_body["code"] == "verified"
 
 
 # -- the second factor after a code -----------------------------------------------------------------------------

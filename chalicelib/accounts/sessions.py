@@ -184,7 +184,7 @@ class SessionService:
 
     def _refuse_pending(self, account: Account, session: SessionView) -> None:
         """A session that still owes its second factor opens nothing (chalicelib/core/assurance.py)."""
-        if pending(self._limits.mfa_policy, account.mfa, session.amr):
+        if pending(self._limits.mfa_policy, account.mfa, session.amr, account.passkeys):
             raise SessionRejected("second factor pending")
 
     def tokens_for(

@@ -349,10 +349,10 @@ class AccountStore:
 
     def _owing(self, item: Item) -> Callable[[dict[str, Any]], bool] | None:
         """Whether a session entry of ``item`` owes its second factor; None where no entry can."""
-        mfa = read_map(item, MFA)
-        if not pending(self._limits.mfa_policy, mfa, ()):
+        mfa, passkeys = read_map(item, MFA), read_map(item, PASSKEYS)
+        if not pending(self._limits.mfa_policy, mfa, (), passkeys):
             return None
-        return lambda entry: pending(self._limits.mfa_policy, mfa, _amr(entry))
+        return lambda entry: pending(self._limits.mfa_policy, mfa, _amr(entry), passkeys)
 
     def account(self, key: str, item: Item) -> Account:
         """The account an item holds (its identifiers opened from their seals)."""
@@ -365,11 +365,11 @@ class AccountStore:
         # The last sign-in: the newest session's, or the one recorded when a write ended older sessions. The
         # guess-reserving write records nothing more, so a wrong guess never passes for a sign-in (but for the
         # moment its speculative session exists). Nor does a first factor whose second is still owed.
-        mfa = read_map(item, MFA)
+        mfa, passkeys = read_map(item, MFA), read_map(item, PASSKEYS)
         created = [
             read_number(entry, "c")
             for entry in _entries(item).values()
-            if not pending(self._limits.mfa_policy, mfa, _amr(entry))
+            if not pending(self._limits.mfa_policy, mfa, _amr(entry), passkeys)
         ]
         return Account(
             id=read_string(item, "account"),

@@ -86,19 +86,33 @@ def stepped_up_condition(update: Update, entry: tuple[str, ...], now: int, secon
     return f"contains({amr}, {update.value(MFA_AMR)}) AND {proved_at} >= {update.value(now - seconds)}"
 
 
-def uses_second_factor(policy: str, mfa: Mapping[str, Any]) -> bool:
-    """Whether the account proves who it is with its second factor: it has one, and the stage has not turned
-    two-step off (``OTP_MFA=OFF`` leaves stored factors dormant)."""
-    return policy != OFF and Factors.of(mfa).active
+def uses_second_factor(policy: str, mfa: Mapping[str, Any], passkeys: Mapping[str, Any] | None = None) -> bool:
+    """Whether the account proves who it is with a second factor after a code: it has an authenticator app, or,
+    where the stage requires two factors, a passkey (``passkeys``: the home's raw map); never where the stage has
+    turned two-step off (``OTP_MFA=OFF`` leaves stored factors dormant).
+
+    Elsewhere a passkey is a way in of its own (both factors in one touch), and an account whose person chose no
+    two-step verification signs in with a code alone. Under ``REQUIRED`` the passkey is the second factor it
+    already has: a code alone must not open a session that could enroll an authenticator app past it."""
+    if policy == OFF:
+        return False
+    return Factors.of(mfa).active or (policy == REQUIRED and bool(passkeys))
 
 
-def pending(policy: str, mfa: Mapping[str, Any], amr: Iterable[str]) -> bool:
+def pending(policy: str, mfa: Mapping[str, Any], amr: Iterable[str], passkeys: Mapping[str, Any] | None = None) -> bool:
     """Whether a session with ``amr`` still owes its second factor (never under ``OTP_MFA=OFF``)."""
-    return uses_second_factor(policy, mfa) and aal(amr) < 2
+    return uses_second_factor(policy, mfa, passkeys) and aal(amr) < 2
 
 
 def require(
-    needs: Needs, policy: str, mfa: Mapping[str, Any], assurance: int, auth_time: int, now: int, step_up_seconds: int
+    needs: Needs,
+    policy: str,
+    mfa: Mapping[str, Any],
+    assurance: int,
+    auth_time: int,
+    now: int,
+    step_up_seconds: int,
+    passkeys: Mapping[str, Any] | None = None,
 ) -> None:
     """Refuse a live, non-pending session that does not meet ``needs``, given its ``assurance`` (AAL) and
     ``auth_time``: the lesser of the token's claims and the session entry's
@@ -118,6 +132,6 @@ def require(
         if assurance < 2 or not fresh:
             raise ReauthenticationRequired()
     if needs is Needs.RECENT:
-        by_factor = uses_second_factor(policy, mfa)
+        by_factor = uses_second_factor(policy, mfa, passkeys)
         if (by_factor and assurance < 2) or not fresh:
             raise ReauthenticationRequired(by_code=not by_factor)

@@ -217,7 +217,7 @@ INTERNAL_ERROR = ErrorKind("internal_error", 500, "Something went wrong on our s
 
 # -- two-step sign-in (chalicelib/mfa, chalicelib/http/mfa_routes.py) ------------------------------------------
 
-MFA_REQUIRED = Success("mfa_required", 200, "Enter the code from your authenticator app, or a recovery code.")
+MFA_REQUIRED = Success("mfa_required", 200, "Two-step verification is on: finish signing in with your second factor.")
 TOTP_ENROLLMENT = Success(
     "totp_enrollment", 200, "Scan the QR code with your authenticator app, then confirm with a code from it."
 )

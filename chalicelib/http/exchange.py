@@ -112,6 +112,7 @@ class Exchange:
             principal.auth_time,
             now,
             limits.step_up_seconds,
+            principal.account.passkeys,
         )
         return principal
 

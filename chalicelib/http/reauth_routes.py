@@ -30,7 +30,7 @@ Answer = tuple[int, dict[str, Any]]
 def reauthenticate(exchange: Exchange, principal: Principal) -> Answer:
     body = exchange.json_object(optional=True)
     settings = wiring.get_settings()
-    if uses_second_factor(settings.limits.mfa_policy, principal.account.mfa):
+    if uses_second_factor(settings.limits.mfa_policy, principal.account.mfa, principal.account.passkeys):
         raise errors.USE_SECOND_FACTOR.error()
     to = _own(principal.account, body)
     exchange.channel(to)

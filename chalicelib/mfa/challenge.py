@@ -52,12 +52,13 @@ class Challenges:
 
     def challenge(self, session: PendingSession, account: Account) -> MfaRequired | None:
         """An mfa_token for the just-opened ``session``, if its account owes a second factor; else ``None``."""
-        if not pending(self._limits.mfa_policy, account.mfa, session.record.amr):
+        if not pending(self._limits.mfa_policy, account.mfa, session.record.amr, account.passkeys):
             return None
         secret = session.refresh_token.split(".")[2]
         session_id = session.ref.id
         token = ".".join((MFA_TOKEN_VERSION, session_id, secret, self._hasher.tag("mfa", session_id, secret)))
-        factors = Factors.of(account.mfa).available() + ([PASSKEY] if self._passkeys and account.passkeys else [])
+        app = Factors.of(account.mfa)
+        factors = (app.available() if app.active else []) + ([PASSKEY] if self._passkeys and account.passkeys else [])
         return MfaRequired(token, factors, self._limits.mfa_token_seconds)
 
     def parse(self, raw: object) -> Ticket:

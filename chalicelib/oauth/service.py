@@ -141,7 +141,7 @@ class OAuthService:
         request, client = self.login_request(challenge, now)
         silent = "none" in request.prompt
         policy = self._settings.limits.mfa_policy
-        has_factor = uses_second_factor(policy, principal.account.mfa)
+        has_factor = uses_second_factor(policy, principal.account.mfa, principal.account.passkeys)
         fresh_enough = (request.max_age is None or recent(principal.auth_time, now, request.max_age)) and (
             "login" not in request.prompt or principal.auth_time >= request.created_at
         )

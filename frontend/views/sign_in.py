@@ -113,9 +113,10 @@ def _on_verify() -> None:
             return
         sign_in.step, sign_in.challenge, sign_in.resend_at = "second_factor", challenge, None
         current.blocked_until = None
-        ui.set_field(FACTOR_INPUT, challenge.factors[0])
-        ui.set_field(SECOND_FACTOR_INPUT, "")
-        ui.focus(SECOND_FACTOR_INPUT)
+        if challenge.factors:  # else only the passkey's button is drawn
+            ui.set_field(FACTOR_INPUT, challenge.factors[0])
+            ui.set_field(SECOND_FACTOR_INPUT, "")
+            ui.focus(SECOND_FACTOR_INPUT)
         ui.clear_notice()  # the step itself says what to enter
 
     ui.request(VERIFY, "Checking code...", work)
@@ -124,7 +125,7 @@ def _on_verify() -> None:
 def _on_verify_second_factor() -> None:
     sign_in = state().sign_in
     challenge = sign_in.challenge
-    if sign_in.step != "second_factor" or challenge is None:  # a second press after it was accepted
+    if sign_in.step != "second_factor" or challenge is None or not challenge.factors:  # accepted already
         return
     kind: api.SecondFactor = st.session_state.get(FACTOR_INPUT) or challenge.factors[0]
     # Authenticator codes are digits people type with spaces; a recovery code is sent as written, trimmed.
@@ -368,6 +369,14 @@ def second_factor_field(kind: api.SecondFactor, key: str) -> None:
 
 def _render_second_factor(sign_in: SignIn, challenge: twostep.Challenge, blocked: bool) -> None:
     validity = f" within {ui.duration(challenge.expires_in)}" if challenge.expires_in else ""
+    if not challenge.factors:  # the account's passkey is its only second factor
+        st.markdown(
+            f"Two-step verification is on for **{ui.escape(sign_in.shown_to)}**: finish signing in with your "
+            f"passkey{validity}."
+        )
+        _render_passkey(blocked, "Use your passkey", second_factor=True)
+        st.button("Start over", key="start_over", type="tertiary", on_click=_on_start_again)
+        return
     also = " Or use your passkey." if challenge.passkey and not state().passkeys_off else ""
     st.markdown(
         f"Two-step verification is on for **{ui.escape(sign_in.shown_to)}**. Enter the code from your "
