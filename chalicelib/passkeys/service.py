@@ -267,22 +267,9 @@ class PasskeyService:
     # -- re-authentication (step-up) -------------------------------------------------------------------------
 
     def reauthentication_options(self, principal: Principal, network_key: str | None, now: int) -> Ceremony:
-        """Options that offer only the account's passkeys, for a ceremony bound to the asking session.
-        :class:`PasskeyNotFound` for an account with none (options without ``allowCredentials`` would offer the
-        authenticator's passkeys of any account, none of which could be accepted)."""
-        listing = principal.account.passkeys or {}
-        if not listing:
-            raise PasskeyNotFound()
-        challenge, handle = self._challenge()
-        options = generate_authentication_options(
-            rp_id=self._rp_id,
-            challenge=challenge,
-            timeout=self._limits.passkey_ceremony_seconds * 1000,
-            allow_credentials=_descriptors(listing),
-            user_verification=UserVerificationRequirement.REQUIRED,
-        )
-        self._begin(handle, REAUTHENTICATE, now, network_key, principal.ref.id)
-        return Ceremony(options_to_json_dict(options), handle, self._limits.passkey_ceremony_seconds)
+        """Options that offer only the account's passkeys, for a ceremony bound to the asking session;
+        :class:`PasskeyNotFound` for an account with none."""
+        return self._offering(principal.account.passkeys or {}, REAUTHENTICATE, now, network_key, principal.ref.id)
 
     def reauthenticate(
         self, principal: Principal, handle: str, credential: Mapping[str, Any], now: int
@@ -329,19 +316,7 @@ class PasskeyService:
         ticket = self._challenges.parse(raw_token)
         home = self._store.read_home(ticket.ref.home)
         self._pending_entry(home, ticket, now)
-        listing = read_map(home, PASSKEYS)
-        if not listing:
-            raise PasskeyNotFound()
-        challenge, handle = self._challenge()
-        options = generate_authentication_options(
-            rp_id=self._rp_id,
-            challenge=challenge,
-            timeout=self._limits.passkey_ceremony_seconds * 1000,
-            allow_credentials=_descriptors(listing),
-            user_verification=UserVerificationRequirement.REQUIRED,
-        )
-        self._begin(handle, SECOND_FACTOR, now, network_key, ticket.ref.id)
-        return Ceremony(options_to_json_dict(options), handle, self._limits.passkey_ceremony_seconds)
+        return self._offering(read_map(home, PASSKEYS), SECOND_FACTOR, now, network_key, ticket.ref.id)
 
     def second_factor(
         self, raw_token: object, handle: str, credential: Mapping[str, Any], network_key: str | None, now: int
@@ -468,6 +443,25 @@ class PasskeyService:
         self._store.remove(principal.ref.home, principal.account.id, parse_passkey_id(passkey_id))
 
     # -- handles and digests ---------------------------------------------------------------------------------
+
+    def _offering(
+        self, listing: Mapping[str, Any], purpose: str, now: int, network_key: str | None, session: str
+    ) -> Ceremony:
+        """Options that offer only the passkeys ``listing`` (a home's raw map) holds, for a ceremony of ``purpose``
+        bound to ``session``. :class:`PasskeyNotFound` where it holds none (options without ``allowCredentials``
+        would offer the authenticator's passkeys of any account, none of which could be accepted)."""
+        if not listing:
+            raise PasskeyNotFound()
+        challenge, handle = self._challenge()
+        options = generate_authentication_options(
+            rp_id=self._rp_id,
+            challenge=challenge,
+            timeout=self._limits.passkey_ceremony_seconds * 1000,
+            allow_credentials=_descriptors(listing),
+            user_verification=UserVerificationRequirement.REQUIRED,
+        )
+        self._begin(handle, purpose, now, network_key, session)
+        return Ceremony(options_to_json_dict(options), handle, self._limits.passkey_ceremony_seconds)
 
     def _begin(
         self,

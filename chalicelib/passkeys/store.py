@@ -288,20 +288,12 @@ class PasskeyStore:
         another request, meanwhile.
         """
         listing = reauthentication(nonce, generation, tag, now)
-        _used(listing, account, assertion, now)
         listing.set(f"{listing.name(SESSIONS, nonce, 'amr')} = {listing.value(list(amr))}")
-        writes = [
-            (ceremony_key(ceremony), self._spend(REAUTHENTICATE, now, session)),
-            (credential_key(assertion.digest), _counted(account, assertion, now)),
-            (home, listing),
-        ]
-        refused = transact(self._client, self._table, writes)
+        refused = self._upgrade(REAUTHENTICATE, ceremony, session, account, assertion, home, listing, nonce, tag, now)
         if refused is None:
             return
-        _, credential_was, home_was = refused
+        credential_was, home_was = refused
         entry = read_map(home_was, SESSIONS).get(nonce, {}).get("M", {})
-        if read_string(entry, "h") == tag:
-            return  # this very write landed and its answer was lost: botocore's retry found the ceremony spent
         _refused_use(assertion, credential_was, home_was)
         if home_was and (  # an item is returned only where its own condition failed
             read_number(entry, "x") <= now
@@ -346,24 +338,16 @@ class PasskeyStore:
         listing.require(f"{listing.name(STATUS)} = {listing.value(ACTIVE)}")
         listing.require(f"{field('h')} = {listing.value(pending_tag)}")
         listing.require(f"{field('c')} > {listing.value(now - self._limits.mfa_token_seconds)}")
-        _used(listing, account, assertion, now)
         upgrade = {"amr": list(view.amr), "h": tag, "a": now, "x": view.expires_at, "g": view.generation}
         for name, value in upgrade.items():
             listing.set(f"{field(name)} = {listing.value(value)}")
         for name in ("hp", "hg", "r", "t"):  # no earlier refresh token is honoured, the mfa_token's tries go
             listing.remove(SESSIONS, nonce, name)
-        writes = [
-            (ceremony_key(ceremony), self._spend(SECOND_FACTOR, now, session)),
-            (credential_key(assertion.digest), _counted(account, assertion, now)),
-            (home, listing),
-        ]
-        refused = transact(self._client, self._table, writes)
+        refused = self._upgrade(SECOND_FACTOR, ceremony, session, account, assertion, home, listing, nonce, tag, now)
         if refused is None:
             return
-        _, credential_was, home_was = refused
+        credential_was, home_was = refused
         entry = read_map(home_was, SESSIONS).get(nonce, {}).get("M", {})
-        if read_string(entry, "h") == tag:
-            return  # this very write landed and its answer was lost: botocore's retry found the ceremony spent
         if home_was and read_string(home_was, STATUS) != ACTIVE:
             raise AccountLocked()
         _refused_use(assertion, credential_was, home_was)
@@ -372,6 +356,36 @@ class PasskeyStore:
         ):
             raise InvalidMfaToken()  # redeemed (by a code or another passkey), ended or too old meanwhile
         raise InvalidPasskey("ceremony not live")
+
+    def _upgrade(
+        self,
+        purpose: str,
+        ceremony: str,
+        session: str,
+        account: str,
+        assertion: Assertion,
+        home: str,
+        listing: Update,
+        nonce: str,
+        tag: str,
+        now: int,
+    ) -> tuple[Item, Item] | None:
+        """One transaction: the ceremony of ``purpose`` (bound to ``session``) spent, the passkey's use counted and
+        recorded, and ``listing``'s upgrade of session ``nonce`` (to refresh tag ``tag``) on the home. None when
+        done, also when this very write landed and its answer was lost (botocore's retry, refused, finds the
+        session holding ``tag``); else the credential and the home as they stood."""
+        _used(listing, account, assertion, now)
+        writes = [
+            (ceremony_key(ceremony), self._spend(purpose, now, session)),
+            (credential_key(assertion.digest), _counted(account, assertion, now)),
+            (home, listing),
+        ]
+        refused = transact(self._client, self._table, writes)
+        if refused is None:
+            return None
+        _, credential_was, home_was = refused
+        entry = read_map(home_was, SESSIONS).get(nonce, {}).get("M", {})
+        return None if read_string(entry, "h") == tag else (credential_was, home_was)
 
     # -- the list --------------------------------------------------------------------------------------------
 

@@ -10,6 +10,9 @@ message shows beside the field or button it concerns, and the field keeps what w
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from typing import Any
+
 import streamlit as st
 
 from frontend import api, clock, flow, oidc, passkey, phone, twostep, ui
@@ -150,53 +153,23 @@ def _on_verify_second_factor() -> None:
     ui.request(SECOND_FACTOR, "Checking code...", work)
 
 
-def _on_passkey(event: passkey.Event) -> None:
+def _run_passkey(
+    event: passkey.Event,
+    ask: Callable[[], api.ApiResult],
+    answer: Callable[[passkey.Ceremony, Mapping[str, Any]], api.ApiResult],
+    live: Callable[[api.ApiResult], bool] = lambda result: True,
+) -> None:
+    """A passkey button's event on the sign-in card: a press asks the API for options (``ask``) and keeps their
+    ceremony for the button's next run; the browser's credential goes to ``answer``, whose session is opened.
+    ``live``: whether an answer still concerns this page's sign-in (it handles one that does not)."""
     if isinstance(event, passkey.Start):
 
         def begin() -> None:
-            result = ui.client().passkey_signin_options()
+            result = ask()
             if result.code == passkey.DISABLED_HERE:
                 state().passkeys_off = True  # the button goes; there is nothing to say about it
                 return
-            if not result.ok:
-                ui.fail(result, PASSKEY)
-                return
-            ceremony = passkey.ceremony_from_answer(result.data, "get")
-            if ceremony is None:
-                ui.notify("error", api.UNEXPECTED_ANSWER, PASSKEY)
-                return
-            tab().ceremony = ceremony  # the button runs it on the next run
-            ui.clear_notice()
-
-        ui.request(PASSKEY, "Asking for your passkey...", begin)
-        return
-    answered = ui.passkey_answer(event, "get", PASSKEY)
-    if answered is None:
-        return
-    ceremony, credential = answered
-
-    def finish() -> None:
-        result = ui.client().passkey_signin(ceremony.ceremony, credential)
-        if not result.ok:
-            ui.fail(result, PASSKEY)
-            return
-        flow.open_session(result)
-
-    ui.request(PASSKEY, "Signing in...", finish)
-
-
-def _on_passkey_second_factor(event: passkey.Event) -> None:
-    """The second-factor prompt's passkey button: the ceremony is the mfa_token's (it offers only the account's
-    passkeys), and its answer finishes this sign-in as an authenticator code does."""
-    sign_in = state().sign_in
-    challenge = sign_in.challenge
-    if sign_in.step != "second_factor" or challenge is None:  # finished meanwhile, in this tab or another
-        return
-    if isinstance(event, passkey.Start):
-
-        def begin() -> None:
-            result = ui.client().passkey_verify_options(challenge.token)
-            if not _second_factor_live(sign_in, result):
+            if not live(result):
                 return
             ceremony = passkey.ceremony_from_answer(result.data, "get") if result.ok else None
             if not result.ok:
@@ -215,16 +188,40 @@ def _on_passkey_second_factor(event: passkey.Event) -> None:
     ceremony, credential = answered
 
     def finish() -> None:
-        result = ui.client().passkey_verify(challenge.token, ceremony.ceremony, credential)
-        if not _second_factor_live(sign_in, result):
+        result = answer(ceremony, credential)
+        if not live(result):
             return
         if not result.ok:
             ui.fail(result, PASSKEY)
             return
-        ui.set_field(SECOND_FACTOR_INPUT, "")
         flow.open_session(result)
 
     ui.request(PASSKEY, "Signing in...", finish)
+
+
+def _on_passkey(event: passkey.Event) -> None:
+    """The sign-in card's passkey button: usernameless, the browser offers the site's passkeys."""
+    _run_passkey(
+        event,
+        lambda: ui.client().passkey_signin_options(),
+        lambda ceremony, credential: ui.client().passkey_signin(ceremony.ceremony, credential),
+    )
+
+
+def _on_passkey_second_factor(event: passkey.Event) -> None:
+    """The second-factor prompt's passkey button: the ceremony is the mfa_token's (it offers only the account's
+    passkeys), and its answer finishes this sign-in as an authenticator code does."""
+    sign_in = state().sign_in
+    challenge = sign_in.challenge
+    if sign_in.step != "second_factor" or challenge is None:  # finished meanwhile, in this tab or another
+        return
+    token = challenge.token
+    _run_passkey(
+        event,
+        lambda: ui.client().passkey_verify_options(token),
+        lambda ceremony, credential: ui.client().passkey_verify(token, ceremony.ceremony, credential),
+        lambda result: _second_factor_live(sign_in, result),
+    )
 
 
 def _second_factor_live(sign_in: SignIn, result: api.ApiResult) -> bool:
