@@ -276,3 +276,44 @@ def test_a_late_removal_is_confirmed_with_the_passkey_in_place_of_a_code(stack: 
     expect(page.get_by_text("Work laptop", exact=True)).to_have_count(0)
     expect(markdown(page, "first confirm it is you")).to_have_count(0)
     expect(markdown(page, "Second factor:")).to_contain_text("proven in this session")  # the passkey's aal 2
+
+
+def test_an_admin_confirms_an_action_with_the_passkey_in_place_of_the_authenticator(stack: Stack, page: Any) -> None:
+    """An admin's action past OTP_ADMIN_STEP_UP_SECONDS asks for a fresh proof: beside the authenticator's code the
+    form offers the admin's passkey, and one touch (POST /passkeys/reauthenticate) lets the action through."""
+    import pyotp
+    from playwright.sync_api import expect
+
+    from tests.test_e2e_browser_admin import BASE32_KEY, PERSON, me, signed_in_person
+
+    token = signed_in_person(stack)
+    virtual_authenticator(page)
+    sign_in_by_email(page, stack, "admin@example.com")  # the local stage's admin; admins act at aal 2
+    press(page, "Set up an authenticator app")
+    expect(page.get_by_role("img", name="QR code of the authenticator key")).to_be_visible()
+    shown = page.get_by_test_id("stMain").get_by_test_id("stCode").all_inner_texts()
+    (key,) = [text.strip() for text in shown if BASE32_KEY.match(text.strip())]
+    page.get_by_label("Code from the app").fill(pyotp.TOTP(key).now())
+    press(page, "Turn on two-step verification")
+    press(page, "I have saved them")
+    page.get_by_label("New passkey's name").fill("Admin key")
+    passkey_button(page, "Add a passkey").click()
+    expect(page.get_by_text("Admin key", exact=True)).to_be_visible()
+    make_the_last_proof_old(stack, account_id(page))
+
+    page.get_by_test_id("stSidebarNav").get_by_text("Admin", exact=True).click()
+    page.get_by_test_id("stRadio").get_by_text("Accounts", exact=True).click()
+    page.get_by_label("Exact address, number (+ and country code) or account id").fill(PERSON)
+    press(page, "Look up")
+    expect(page.get_by_text("Status active")).to_be_visible()
+    press(page, "Lock")
+    page.get_by_label("Reason (required)").press_sequentially("a stolen laptop")
+    confirm = page.get_by_role("button", name="Confirm: Lock", exact=True)
+    expect(confirm).to_be_enabled()
+    confirm.click()
+    expect(page.get_by_label("Code from your authenticator app")).to_be_visible()  # the proof is too old
+    passkey_button(page, "Confirm with your passkey").click()
+    expect(page.get_by_text("Confirmed. Now confirm the action again.")).to_be_visible()
+    confirm.click()
+    expect(page.get_by_text("The account is locked")).to_be_visible()
+    assert me(stack, token) == 401

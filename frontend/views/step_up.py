@@ -53,12 +53,32 @@ def load_passkeys() -> None:
     view.passkeys_problem = None if listed is not None else (result.message if not result.ok else api.UNEXPECTED_ANSWER)
 
 
-def _has_passkey() -> bool:
+def has_passkey() -> bool:
     """Whether the account has a passkey the stage lets it use, reading its list first if no view has yet."""
     current = state()
     if current.account.passkeys is None and not current.passkeys_off:
         load_passkeys()
     return not current.passkeys_off and bool(current.account.passkeys)
+
+
+def ask_for_passkey(key: str, place: str) -> None:
+    """A press of a step-up's passkey button ``key``: ask the API for a ceremony bound to this session
+    (``POST /passkeys/reauthenticate/options``), which the button then runs; a failure shows at ``place``."""
+
+    def begin() -> None:
+        result = flow.account_call(ui.client().passkey_reauthenticate_options)
+        if result is None:
+            return
+        ceremony = passkey.ceremony_from_answer(result.data, "get") if result.ok else None
+        if not result.ok:
+            ui.fail(result, place)
+        elif ceremony is None:
+            ui.notify("error", api.UNEXPECTED_ANSWER, place)
+        else:
+            tab().ceremony = ceremony  # the button runs it on the next run
+            ui.clear_notice()
+
+    ui.request(key, "Asking for your passkey...", begin)
 
 
 def change_call(change: twostep.Change) -> renewal.Call:
@@ -149,7 +169,7 @@ def _ask_for_proof(change: twostep.Change) -> None:
     by_second_factor = change.action in twostep.TWO_STEP_CHANGES or (two_step is not None and two_step.totp)
     login = current.login
     two_factors_asked = change.action == "accept_login" and login is not None and login.two_factors
-    by_passkey = two_factors_asked and not by_second_factor and _has_passkey()
+    by_passkey = two_factors_asked and not by_second_factor and has_passkey()
     own = current.name  # the account's name once /me was read: its address, else its number
     proof = None if by_second_factor else twostep.CodeProof("phone" if own.startswith("+") else "email", ui.shown(own))
     current.account.step_up = replace(change, proof=None if by_passkey else proof, by_passkey=by_passkey)
@@ -242,21 +262,7 @@ def _on_passkey(event: passkey.Event) -> None:
     if change is None:
         return  # a stale event: the prompt has closed
     if isinstance(event, passkey.Start):
-
-        def begin() -> None:
-            result = flow.account_call(ui.client().passkey_reauthenticate_options)
-            if result is None:
-                return
-            ceremony = passkey.ceremony_from_answer(result.data, "get") if result.ok else None
-            if not result.ok:
-                ui.fail(result, PLACE)
-            elif ceremony is None:
-                ui.notify("error", api.UNEXPECTED_ANSWER, PLACE)
-            else:
-                tab().ceremony = ceremony  # the button runs it on the next run
-                ui.clear_notice()
-
-        ui.request(STEP_UP_PASSKEY, "Asking for your passkey...", begin)
+        ask_for_passkey(STEP_UP_PASSKEY, PLACE)
         return
     answered = ui.passkey_answer(event, "get", PLACE)
     if answered is None:
@@ -344,7 +350,7 @@ def render(change: twostep.Change, blocked: bool) -> None:
     by_factor = "a code from your authenticator app or a recovery code"
     how = f"a code we send to **{ui.escape(proof.to)}**" if proof else by_factor
     disabled = blocked or ui.busy()
-    offers_passkey = _has_passkey()  # read here if a change since the prompt opened dropped the list
+    offers_passkey = has_passkey()  # read here if a change since the prompt opened dropped the list
     if not flow.signed_in():  # the API ended the session as it was read: the sign-in page says why
         st.rerun()
     with st.container(border=True):
