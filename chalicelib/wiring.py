@@ -207,7 +207,7 @@ def get_oauth() -> OAuthService:
         get_keys(),
         get_hasher(),
         Clients.parse(settings.oauth_clients),
-        service.Settings(settings.token_issuer, settings.oauth_login_url or "", settings.limits),
+        service.Settings(settings.token_issuer, settings.oauth_login_url or "", settings.limits, settings.passkeys),
     )
 
 

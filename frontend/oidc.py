@@ -31,6 +31,7 @@ INVALID = "login_challenge_invalid"
 CONSENT_REQUIRED = "consent_required"
 ENROLLMENT_REQUIRED = "mfa_enrollment_required"
 EXPIRED = "This sign-in request has expired. Go back to the app and start again."
+AAL2 = "http://idmanagement.gov/ns/assurance/aal/2"  # what acr_values names for two factors (NIST SP 800-63B)
 # What each scope lets the app do, as the consent card and the connected apps say it ("<app> wants to: ...").
 SCOPE_WORDS = {
     "openid": "know it is you",
@@ -92,7 +93,8 @@ def arrive() -> None:
 
 
 def _describe(login: LoginRequest, data: Mapping[str, Any]) -> None:
-    """The app's name, the scopes and the prompt of a ``login_request`` or ``consent_required`` answer."""
+    """The app's name, the scopes, the prompt and whether two factors are asked, of a ``login_request`` or
+    ``consent_required`` answer."""
     client = data.get("client")
     if isinstance(client, dict):
         name, client_id = client.get("client_name"), client.get("client_id")
@@ -100,6 +102,8 @@ def _describe(login: LoginRequest, data: Mapping[str, Any]) -> None:
     login.scopes = _strings(data.get("scopes")) or login.scopes
     if "prompt" in data:
         login.prompt = _strings(data.get("prompt"))
+    if "acr_values" in data:  # only GET /oauth2/login says it
+        login.two_factors = AAL2 in _strings(data.get("acr_values"))
 
 
 def _strings(value: object) -> tuple[str, ...]:

@@ -93,6 +93,7 @@ class LoginRequest:
     client_name: str = ""  # "" until the API named the app
     scopes: tuple[str, ...] = ()
     prompt: tuple[str, ...] = ()  # the app's OpenID Connect prompt values ("none", "login", ...)
+    two_factors: bool = False  # the app's acr_values ask for two factors (AAL2)
     stage: LoginStage = "continue"
     redirect_to: str | None = field(default=None, repr=False)  # it carries the authorization code
     accepted: bool = False  # redirect_to lets the app in (else it tells the app the person did not)

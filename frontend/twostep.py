@@ -129,7 +129,8 @@ class Change:
     are ``challenge`` (an app's login request) and ``consent`` (the person allowed what that app asks for),
     ``passkey`` (the id of the passkey to remove) and ``name`` (what a passkey being registered is to be called).
     ``proof`` is how the person confirms: a code by mail or SMS, or, when ``None``, the second factor (a code from
-    the authenticator app or a recovery code).
+    the authenticator app or a recovery code). ``by_passkey``: only one of the account's passkeys will do (an app
+    asks for two factors of an account whose only second factor is a passkey: a code would prove one).
     """
 
     action: SensitiveAction
@@ -140,6 +141,7 @@ class Change:
     consent: bool = False
     passkey: str = ""
     name: str = ""
+    by_passkey: bool = False
 
 
 def recovery_codes(data: Mapping[str, Any]) -> tuple[str, ...]:

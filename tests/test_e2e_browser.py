@@ -8,6 +8,7 @@ from typing import Any
 from tests import browser
 from tests.browser import account_id, needs_chromium, read_code_from_dev_inbox, screenshot, sign_out
 from tests.local_stack import Stack
+from tests.test_e2e_browser_passkeys import passkey_button
 
 # The fixtures this module uses: one stack for the module, a fresh browser page per test.
 stack_fixture, page = browser.stack_fixture, browser.page
@@ -20,6 +21,10 @@ def test_a_person_signs_in_with_a_code_from_the_dev_inbox_and_signs_out(stack: S
 
     page.goto(stack.ui_url)
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    # The README's picture: once the card is drawn whole, the passkey button's frame and the inbox's included.
+    expect(page.get_by_label("Email address")).to_be_visible()
+    expect(page.get_by_test_id("stSidebar").get_by_role("button", name="Refresh")).to_be_visible()
+    passkey_button(page, "Sign in with a passkey")
     screenshot(page, "sign-in", docs=True)
     page.get_by_label("Email address").fill("newcomer@example.com")
     page.get_by_role("button", name="Send code").click()

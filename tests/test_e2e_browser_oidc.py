@@ -89,7 +89,7 @@ def signs_out_of_the_app_and_the_ui(page: Any, stack: Stack) -> None:
 
     press(page, "Sign out")
     page.wait_for_url(f"{stack.example_url}/**")
-    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    expect(page.get_by_role("button", name="Sign in", exact=True)).to_be_visible()
     page.goto(stack.ui_url)
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     expect(page.get_by_label("Email address")).to_be_visible()

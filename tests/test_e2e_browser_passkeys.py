@@ -1,18 +1,21 @@
 """Issue 23 in a real browser: Chromium's virtual authenticator (the DevTools protocol's WebAuthn domain: CTAP2, an
 internal platform authenticator with resident keys and user verification, as a phone or laptop with a screen lock
 is) registers a passkey from the account view, then signs in with it usernameless, one touch and no code, at aal 2;
-signs in to the example app (OpenID Connect) with it; and confirms it is you with it when a change asks for a
-recent proof (tests/browser.py: Chromium, the `make run` stack, the UI
-at localhost).
+signs in to the example app (OpenID Connect) with it; confirms it is you with it when a change asks for a recent
+proof, and when the example app asks for a fresh sign-in (prompt=login) or for two factors (acr_values), the app's
+ID token then saying so (tests/browser.py: Chromium, the `make run` stack, the UI at localhost).
 """
 
 from __future__ import annotations
 
+import re
+import time
 from typing import Any
 
 from tests import browser
 from tests.browser import (
     account_id,
+    mails_to,
     markdown,
     press,
     read_code_from_dev_inbox,
@@ -22,9 +25,17 @@ from tests.browser import (
     sign_out,
 )
 from tests.local_stack import Stack
-from tests.test_e2e_browser_oidc import BASE32_KEY, allow, back_in_the_app_as, code_by_email, start_at_the_app
+from tests.test_e2e_browser_oidc import (
+    APP_NAME,
+    BASE32_KEY,
+    allow,
+    back_in_the_app_as,
+    code_by_email,
+    start_at_the_app,
+)
 from tests.test_e2e_browser_phone import make_the_last_proof_old
 
+AAL1, AAL2 = "http://idmanagement.gov/ns/assurance/aal/1", "http://idmanagement.gov/ns/assurance/aal/2"
 # The fixtures this module uses: one stack for the module, a fresh browser page per test.
 stack_fixture, page = browser.stack_fixture, browser.page
 
@@ -89,6 +100,9 @@ def test_register_a_passkey_then_sign_in_with_it_and_remove_it(stack: Stack, pag
     expect(markdown(page, "Second factor:")).to_contain_text("proven in this session, with a passkey")  # aal 2
     expect(page.get_by_text("last used", exact=False)).to_be_visible()
     screenshot(page, "e2e-passkey-signed-in")
+    # The README's picture of the account's passkeys: the section at the top of the window.
+    page.get_by_role("heading", name="Passkeys").evaluate("heading => heading.scrollIntoView({block: 'start'})")
+    screenshot(page, "passkeys", docs=True)
 
     # Renamed, then removed (the passkey sign-in is the recent proof the removal asks for).
     page.get_by_label("Name", exact=True).fill("Old laptop")
@@ -158,6 +172,82 @@ def test_after_a_code_the_accounts_passkey_is_the_second_factor(stack: Stack, pa
     expect(markdown(page, "Second factor:")).to_contain_text("proven in this session, with a passkey")
 
 
+def proven(page: Any) -> tuple[int, str, str]:
+    """What the example app shows of its ID token: ``auth_time``, ``amr`` (space-separated) and ``acr``."""
+    from playwright.sync_api import expect
+
+    when = markdown(page, "Last proved who you are:")
+    expect(when).to_be_visible()
+    found = re.search(r"auth_time (\d+)", when.inner_text())
+    assert found, when.inner_text()
+    methods = markdown(page, "With:").get_by_role("code").first.inner_text()  # then the claim's name
+    level = markdown(page, "Level:").get_by_role("code").first.inner_text()
+    return int(found.group(1)), methods, level
+
+
+def signed_in_to_the_app_by_code(page: Any, stack: Stack, email: str) -> int:
+    """Through the app's sign-in: an email code on the UI's card (the account view is never shown), consent, and
+    back in the app at one factor; the ID token's auth_time."""
+    start_at_the_app(page, stack)
+    code_by_email(page, stack, email)
+    allow(page, "e2e-passkey-app-consent")
+    back_in_the_app_as(page, stack, email)
+    auth_time, methods, level = proven(page)
+    assert (methods, level) == ("otp", AAL1)
+    return auth_time
+
+
+def test_an_app_asking_for_a_fresh_sign_in_is_let_in_with_the_passkey(stack: Stack, page: Any) -> None:
+    """prompt=login (the example app's "Sign in again") for a person signed in to the UI by code: the login
+    challenge's prompt offers the passkey beside the mailed code, although the UI never listed the account's passkeys
+    in this session; one touch, and the app's ID token says the person proved it just now, with the passkey."""
+    from playwright.sync_api import expect
+
+    email = "fresh-passkey@example.com"
+    virtual_authenticator(page)
+    add_passkey(page, stack, email, "Work laptop")
+    first = signed_in_to_the_app_by_code(page, stack, email)
+
+    while time.time() < first + 1:  # the app's new request must come after the sign-in, in whole seconds
+        page.wait_for_timeout(100)
+    asked_at = int(time.time())
+    press(page, "Sign in again")
+    expect(markdown(page, "first confirm it is you")).to_have_text(
+        f"To continue to {APP_NAME}, first confirm it is you with a code we send to {email}."
+    )
+    screenshot(page, "e2e-passkey-oidc-fresh-sign-in")
+    passkey_button(page, "Confirm with your passkey").click()
+    back_in_the_app_as(page, stack, email)
+    auth_time, methods, level = proven(page)
+    assert auth_time >= asked_at > first, (first, asked_at, auth_time)
+    assert methods == "otp hwk user mfa" and level == AAL2  # the passkey's methods, and both factors
+    assert mails_to(stack, email) == 2  # the passkey's sign-up code and the app's sign-in code: none for the proof
+
+
+def test_an_app_asking_for_two_factors_is_let_in_with_the_passkey_alone(stack: Stack, page: Any) -> None:
+    """acr_values AAL2 (the example app's "Sign in with two factors") of a session signed in by code, on an
+    account whose only second factor is a passkey: the prompt asks for the passkey, offers no code and no
+    authenticator setup; one touch lets the app in at AAL2."""
+    from playwright.sync_api import expect
+
+    email = "two-factor-passkey@example.com"
+    virtual_authenticator(page)
+    add_passkey(page, stack, email, "Tablet")
+    signed_in_to_the_app_by_code(page, stack, email)
+
+    press(page, "Sign in with two factors")
+    expect(markdown(page, "first confirm it is you")).to_have_text(
+        f"To continue to {APP_NAME}, first confirm it is you with your passkey: it asks for two factors."
+    )
+    expect(page.get_by_role("button", name=f"Send a code to {email}")).to_have_count(0)
+    expect(page.get_by_role("button", name="Set up an authenticator app")).to_have_count(0)
+    screenshot(page, "e2e-passkey-oidc-two-factors")
+    passkey_button(page, "Confirm with your passkey").click()
+    back_in_the_app_as(page, stack, email)
+    _, methods, level = proven(page)
+    assert "mfa" in methods.split() and level == AAL2
+
+
 def test_another_site_cannot_frame_the_passkey_button(stack: Stack, page: Any) -> None:
     """The button runs WebAuthn for the UI's relying party: framed by another site, it could be handed that site's
     options and answer it the credential. Chromium refuses to show it in another site's frame; in the UI's own page
@@ -225,3 +315,44 @@ def test_a_late_removal_is_confirmed_with_the_passkey_in_place_of_a_code(stack: 
     expect(page.get_by_text("Work laptop", exact=True)).to_have_count(0)
     expect(markdown(page, "first confirm it is you")).to_have_count(0)
     expect(markdown(page, "Second factor:")).to_contain_text("proven in this session")  # the passkey's aal 2
+
+
+def test_an_admin_confirms_an_action_with_the_passkey_in_place_of_the_authenticator(stack: Stack, page: Any) -> None:
+    """An admin's action past OTP_ADMIN_STEP_UP_SECONDS asks for a fresh proof: beside the authenticator's code the
+    form offers the admin's passkey, and one touch (POST /passkeys/reauthenticate) lets the action through."""
+    import pyotp
+    from playwright.sync_api import expect
+
+    from tests.test_e2e_browser_admin import BASE32_KEY, PERSON, me, signed_in_person
+
+    token = signed_in_person(stack)
+    virtual_authenticator(page)
+    sign_in_by_email(page, stack, "admin@example.com")  # the local stage's admin; admins act at aal 2
+    press(page, "Set up an authenticator app")
+    expect(page.get_by_role("img", name="QR code of the authenticator key")).to_be_visible()
+    shown = page.get_by_test_id("stMain").get_by_test_id("stCode").all_inner_texts()
+    (key,) = [text.strip() for text in shown if BASE32_KEY.match(text.strip())]
+    page.get_by_label("Code from the app").fill(pyotp.TOTP(key).now())
+    press(page, "Turn on two-step verification")
+    press(page, "I have saved them")
+    page.get_by_label("New passkey's name").fill("Admin key")
+    passkey_button(page, "Add a passkey").click()
+    expect(page.get_by_text("Admin key", exact=True)).to_be_visible()
+    make_the_last_proof_old(stack, account_id(page))
+
+    page.get_by_test_id("stSidebarNav").get_by_text("Admin", exact=True).click()
+    page.get_by_test_id("stRadio").get_by_text("Accounts", exact=True).click()
+    page.get_by_label("Exact address, number (+ and country code) or account id").fill(PERSON)
+    press(page, "Look up")
+    expect(page.get_by_text("Status active")).to_be_visible()
+    press(page, "Lock")
+    page.get_by_label("Reason (required)").press_sequentially("a stolen laptop")
+    confirm = page.get_by_role("button", name="Confirm: Lock", exact=True)
+    expect(confirm).to_be_enabled()
+    confirm.click()
+    expect(page.get_by_label("Code from your authenticator app")).to_be_visible()  # the proof is too old
+    passkey_button(page, "Confirm with your passkey").click()
+    expect(page.get_by_text("Confirmed. Now confirm the action again.")).to_be_visible()
+    confirm.click()
+    expect(page.get_by_text("The account is locked")).to_be_visible()
+    assert me(stack, token) == 401

@@ -28,6 +28,7 @@ from chalicelib.aws.dependencies import DependencyError
 from chalicelib.core.refusals import InvalidAddress, Throttled
 from chalicelib.http import errors, exchange, otp_routes
 from chalicelib.http.errors import ErrorKind
+from chalicelib.oauth.requests import AAL2
 from tests.conftest import REPO_ROOT, FakeClock, code_in, code_in_text, override_settings, sent_mails
 from tests.oauth_flow import EXAMPLE, EXAMPLE_REDIRECT, EXAMPLE_SECRET, RelyingParty, accept, code_for
 from tests.test_adversarial_faults import Faults, aws_error
@@ -552,6 +553,13 @@ def passkey_removed_by_an_admin(ctx: Ctx) -> Any:
     return as_admin(ctx, "delete", f"/admin/users/{target}/passkeys/{passkey}", REASON)
 
 
+def two_factors_asked_of_a_passkey_holder(ctx: Ctx) -> Any:
+    """An app asks for two factors (acr_values AAL2) of a session signed in by code, on an account whose only
+    second factor is a passkey."""
+    alice, token, _ = with_passkey(ctx)
+    return accept(alice, token, RelyingParty(ctx.client).challenge_of(acr_values=AAL2))
+
+
 def two_passkey_ceremonies(ctx: Ctx) -> Any:
     ctx.with_settings(OTP_PASSKEY_CEREMONIES_PER_IP="1")
     assert ctx.post("/passkeys/signin/options", "").status_code == 200
@@ -585,6 +593,7 @@ PASSKEY_SCENARIOS: dict[str, Callable[[Ctx], Any]] = {
     ),
     "PASSKEY_QUOTA_EXCEEDED": two_passkey_ceremonies,
     "USER_PASSKEY_REMOVED": passkey_removed_by_an_admin,
+    "REAUTHENTICATION_BY_PASSKEY_REQUIRED": two_factors_asked_of_a_passkey_holder,
 }
 SCENARIOS.update(PASSKEY_SCENARIOS)
 

@@ -195,6 +195,7 @@ def test_principal_without_a_bearer_token_is_rejected_before_any_lookup(monkeypa
         (SessionRejected("reused"), errors.INVALID_TOKEN),
         (InvalidCode(), errors.INVALID_CODE),
         (ReauthenticationRequired(by_code=True), errors.REAUTHENTICATION_BY_CODE_REQUIRED),
+        (ReauthenticationRequired(by_passkey=True), errors.REAUTHENTICATION_BY_PASSKEY_REQUIRED),
         (ReauthenticationRequired(), errors.REAUTHENTICATION_REQUIRED),
         (ConfigError("OTP_TABLE is not set"), errors.MISCONFIGURED),
     ],
@@ -209,10 +210,15 @@ def test_an_api_error_is_its_own_answer() -> None:
 
 
 def declared_refusals() -> list[Refusal]:
-    """One of every refusal chalicelib/core/refusals.py declares (both kinds of re-authentication)."""
+    """One of every refusal chalicelib/core/refusals.py declares (the three kinds of re-authentication)."""
     kinds = [kind for kind in vars(refusals).values() if isinstance(kind, type) and issubclass(kind, Refusal)]
     plain = [kind("a detail") for kind in kinds if kind not in (Refusal, Throttled, ReauthenticationRequired)]
-    return [*plain, ReauthenticationRequired(), ReauthenticationRequired(by_code=True)]
+    again = [
+        ReauthenticationRequired(),
+        ReauthenticationRequired(by_code=True),
+        ReauthenticationRequired(by_passkey=True),
+    ]
+    return [*plain, *again]
 
 
 @pytest.mark.parametrize("refusal", declared_refusals(), ids=lambda refusal: refusal.reason)

@@ -12,9 +12,10 @@ import pytest
 import requests
 from streamlit.testing.v1 import AppTest
 
-from frontend import admin_api, clock, state
+from frontend import admin_api, clock, passkey, state
 from frontend.session import Session, SessionBox
 from frontend.views import admin
+from tests.test_frontend_passkeys import CEREMONY, CREDENTIAL, LAPTOP, REQUEST_OPTIONS, Drawn, FakeBrowser, options
 
 USER_ID = "0b6e3c5a-8f0e-4a51-9d43-6f1f2d7c9e10"
 HOURS = 48
@@ -83,11 +84,45 @@ ENTRY = {
 }
 
 
+REAUTHENTICATED_BY_PASSKEY = response(
+    200,
+    {
+        "code": "reauthenticated",
+        "message": "m",
+        "access_token": "new-access",
+        "refresh_token": "new-refresh",
+        "expires_in": 3600,
+        "refresh_expires_in": 400000,
+    },
+)
+
+
 class FakeApi:
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, Any, Any, str]] = []
         self.act_answers: list[requests.Response] = []
         self.next_before: str | None = None  # of the audit's answer
+        self.passkeys: list[dict[str, Any]] = []  # the admin's own, as GET /me/passkeys lists them
+
+    def get(self, url: str, headers: Any = None, timeout: float = 0, **_: Any) -> requests.Response:
+        return self._account("GET", url, None, headers)
+
+    def post(self, url: str, json: Any = None, headers: Any = None, timeout: float = 0, **_: Any) -> requests.Response:
+        return self._account("POST", url, json, headers)
+
+    def _account(self, method: str, url: str, body: Any, headers: Any) -> requests.Response:
+        """The UI's own client (frontend.api: requests.get and requests.post): the admin's passkeys and a step-up
+        with one, recorded with the admin client's calls."""
+        path = urlparse(url).path
+        self.calls.append((method, path, body, None, headers["Authorization"]))
+        answers = {
+            "/me/passkeys": lambda: response(
+                200, {"code": "passkey_list", "message": "m", "passkeys": self.passkeys, "most": 10}
+            ),
+            "/passkeys/reauthenticate/options": lambda: options(REQUEST_OPTIONS),
+            "/passkeys/reauthenticate": lambda: REAUTHENTICATED_BY_PASSKEY,
+        }
+        return answers[path]()
 
     def request(
         self, method: str, url: str, json: Any = None, params: Any = None, headers: Any = None, timeout: float = 0
@@ -121,6 +156,8 @@ class FakeApi:
 def fake(monkeypatch: pytest.MonkeyPatch) -> FakeApi:
     api = FakeApi()
     monkeypatch.setattr(requests, "request", api.request)
+    monkeypatch.setattr(requests, "get", api.get)
+    monkeypatch.setattr(requests, "post", api.post)
     monkeypatch.setenv("OTP_API_URL", "http://api.test")
     monkeypatch.setattr(clock, "now", lambda: 10.0)  # the session below is 10 s old: nothing to renew
     return api
@@ -226,6 +263,42 @@ def test_an_action_needs_a_confirmation_with_a_reason(fake: FakeApi) -> None:
         "Bearer admin-access",
     ) in fake.calls
     assert "The account is locked." in text(at)
+
+
+def test_a_stale_proof_may_be_renewed_with_the_admins_passkey(fake: FakeApi, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An admin with a passkey is offered it beside the authenticator's code: one touch renews the session's proof
+    (POST /passkeys/reauthenticate) and the action goes through with the new tokens."""
+    browser = FakeBrowser()
+    monkeypatch.setattr(passkey, "button", browser.button)
+    fake.passkeys = [LAPTOP]
+    at = _look_up(page())
+    at.button(key="admin_action_lock").click().run()
+    at.text_input(key="admin_reason").set_value("stolen phone").run()
+    fake.act_answers.append(response(401, {"code": "reauthentication_required", "message": "Confirm it is you."}))
+    at.button(key="admin_confirm").click().run()
+    assert browser.drawn[admin.REAUTH_PASSKEY] == Drawn("Confirm with your passkey", None, False)
+    assert "admin_reauth_input" in {field.key for field in at.text_input}  # the code stays an option
+
+    browser.press(admin.REAUTH_PASSKEY)
+    at.run()
+    browser.give(admin.REAUTH_PASSKEY)
+    at.run()
+    assert not at.exception, at.exception
+    proof = [call for call in fake.calls if call[1] == "/passkeys/reauthenticate"]
+    assert proof == [
+        (
+            "POST",
+            "/passkeys/reauthenticate",
+            {"ceremony": CEREMONY, "credential": CREDENTIAL},
+            None,
+            "Bearer admin-access",
+        )
+    ]
+    assert at.session_state[state.STATE_KEY].box.current.access_token == "new-access"
+    assert "Confirmed. Now confirm the action again." in text(at)
+    fake.act_answers.append(response(200, {"code": "user_locked", "message": "The account is locked."}))
+    at.button(key="admin_confirm").click().run()
+    assert fake.calls[-2][1:] == (f"/admin/users/{USER_ID}/lock", {"reason": "stolen phone"}, None, "Bearer new-access")
 
 
 def test_a_stale_proof_asks_for_the_authenticator_and_renews_the_session(fake: FakeApi) -> None:

@@ -30,8 +30,10 @@ from tests.frontend_app import (
     MFA_ON,
     PROOF_SENT,
     REAUTHENTICATED,
+    SENT,
     STEP_UP,
     STEP_UP_BY_CODE,
+    VERIFIED,
     FakeApi,
     click,
     me_answer,
@@ -40,8 +42,21 @@ from tests.frontend_app import (
     page_text,
     response,
     section,
+    send,
     signed_in_with,
+    texts,
     tokens_answer,
+    ui_state,
+    verify,
+)
+from tests.test_frontend_login_request import (
+    ACCEPTED,
+    BACK_WITH_CODE,
+    CHALLENGE,
+    REAUTHENTICATION_REQUIRED,
+    arrive,
+    going_back_to,
+    login_request,
 )
 
 # The fixtures this module uses (tests/frontend_app.py), with those they build on.
@@ -584,3 +599,101 @@ def test_a_passkey_step_up_refused_or_cancelled_says_so_in_the_prompt_which_stay
     assert section(app, TWO_STEP, "error") == ["The passkey could not be verified."]
     assert browser.drawn[STEP_UP_PASSKEY].ceremony is None  # spent: a new press asks for a new one
     assert "step_up_code_input" in {widget.key for widget in app.text_input}
+
+
+# ------------------------------------------------------------------------------ an app's login request (OpenID Connect)
+
+AAL2 = "http://idmanagement.gov/ns/assurance/aal/2"
+BY_PASSKEY = response(
+    401,
+    {"code": "reauthentication_required", "message": "Please confirm it is you with your passkey first."},
+    headers={"WWW-Authenticate": 'Bearer error="insufficient_user_authentication"'},
+)
+
+
+def asking(prompt: tuple[str, ...] = (), acr_values: tuple[str, ...] = ()) -> requests.Response:
+    """``GET /oauth2/login``'s answer for an app's request with ``prompt`` and ``acr_values``."""
+    body = login_request(prompt).json()
+    return response(200, {**body, "acr_values": list(acr_values)})
+
+
+def signed_in_for_the_app(app: AppTest, fake_api: FakeApi, **mfa: Any) -> None:
+    """Signed in by code through an app's login request, and back in the app: the account view, which reads the
+    passkeys, was never shown."""
+    arrive(app, fake_api, asking())
+    send(app, fake_api, SENT)
+    verify(app, fake_api, VERIFIED, me_answer(**ACCOUNT, **mfa), ACCEPTED)
+    assert going_back_to(app) == BACK_WITH_CODE
+    assert fake_api.passkey_list_calls == []
+
+
+def test_an_app_asking_for_a_fresh_sign_in_is_confirmed_with_a_passkey_never_listed_before(
+    app: AppTest, fake_api: FakeApi, browser: FakeBrowser
+) -> None:
+    """prompt=login (or max_age) for a person signed in to the app through the UI: the prompt reads the account's
+    passkeys, offers the passkey beside the mailed code, and one touch lets the app in with the proof's tokens."""
+    signed_in_for_the_app(app, fake_api, **MFA_OFF)
+    fake_api.passkey_lists.append(listed(LAPTOP))
+    arrive(app, fake_api, asking(prompt=("login",)), REAUTHENTICATION_REQUIRED)
+
+    assert [call.bearer for call in fake_api.passkey_list_calls] == [ACCESS_1]
+    assert "To continue to **Local example**, first confirm it is you with a code we send to **a@b.com**." in texts(
+        app.markdown
+    )
+    assert browser.drawn[STEP_UP_PASSKEY] == Drawn("Confirm with your passkey", None, False)
+    browser.press(STEP_UP_PASSKEY)
+    run(app, fake_api, options(REQUEST_OPTIONS))
+    browser.give(STEP_UP_PASSKEY)
+    run(app, fake_api, REAUTHENTICATED, ACCEPTED, me_answer(**ACCOUNT, **MFA_OFF))
+    proof, retry, _ = fake_api.calls[-3:]
+    assert (proof.path, proof.bearer) == ("/passkeys/reauthenticate", ACCESS_1)
+    assert (retry.path, retry.json, retry.bearer) == ("/oauth2/login", {"login_challenge": CHALLENGE}, ACCESS_2)
+    assert going_back_to(app) == BACK_WITH_CODE
+    assert not any(call.path == "/reauthenticate" for call in fake_api.calls)  # no code was sent
+
+
+def test_an_account_without_a_passkey_is_asked_for_a_code_only_at_an_apps_request(
+    app: AppTest, fake_api: FakeApi, browser: FakeBrowser
+) -> None:
+    signed_in_for_the_app(app, fake_api, **MFA_OFF)
+    arrive(app, fake_api, asking(prompt=("login",)), REAUTHENTICATION_REQUIRED)
+    assert len(fake_api.passkey_list_calls) == 1  # read, and found empty
+    assert "send_proof_code" in {button.key for button in app.button}
+    assert STEP_UP_PASSKEY not in browser.drawn
+
+
+def test_two_factors_asked_of_an_account_whose_second_factor_is_a_passkey_ask_for_the_passkey_alone(
+    app: AppTest, fake_api: FakeApi, browser: FakeBrowser
+) -> None:
+    """acr_values AAL2, signed in by code (one factor) on an account with a passkey and no authenticator app: no
+    code is offered (it would prove one factor again), nor an authenticator's setup; the passkey lets the app in."""
+    fake_api.passkey_lists.append(listed(LAPTOP))
+    arrive(app, fake_api, asking(acr_values=(AAL2,)))
+    assert ui_state(app).login is not None and ui_state(app).login.two_factors
+    send(app, fake_api, SENT)
+    verify(app, fake_api, VERIFIED, me_answer(**ACCOUNT, **MFA_OFF), BY_PASSKEY)
+
+    assert (
+        "To continue to **Local example**, first confirm it is you with your passkey: it asks for two factors."
+        in texts(app.markdown)
+    )
+    keys = {button.key for button in app.button}
+    assert "send_proof_code" not in keys and "step_up_code_input" not in {field.key for field in app.text_input}
+    assert "cancel_step_up" in keys
+    assert browser.drawn[STEP_UP_PASSKEY] == Drawn("Confirm with your passkey", None, False)
+    browser.press(STEP_UP_PASSKEY)
+    run(app, fake_api, options(REQUEST_OPTIONS))
+    browser.give(STEP_UP_PASSKEY)
+    run(app, fake_api, REAUTHENTICATED, ACCEPTED, me_answer(**ACCOUNT, **MFA_OFF))
+    assert [call.path for call in fake_api.calls[-3:]] == ["/passkeys/reauthenticate", "/oauth2/login", "/me"]
+    assert going_back_to(app) == BACK_WITH_CODE
+
+
+def test_two_factors_asked_of_an_account_with_an_authenticator_offer_it_and_the_passkey(
+    app: AppTest, fake_api: FakeApi, browser: FakeBrowser
+) -> None:
+    fake_api.passkey_lists.append(listed(LAPTOP))
+    signed_in_for_the_app(app, fake_api, **MFA_ON)
+    arrive(app, fake_api, asking(acr_values=(AAL2,)), STEP_UP)
+    assert app.text_input(key="step_up_code_input").label == "Authenticator code"
+    assert STEP_UP_PASSKEY in browser.drawn

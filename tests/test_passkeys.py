@@ -12,10 +12,12 @@ import pytest
 from chalice.test import Client
 
 from chalicelib import wiring
+from chalicelib.oauth.requests import AAL2
 from chalicelib.passkeys.service import MAX_PUBLIC_KEY_BYTES
 from tests.aws_calls import RECORDER
 from tests.conftest import FakeClock, json_lines, serialize_dynamodb
 from tests.dynamodb_size import item_size
+from tests.oauth_flow import RelyingParty, accept, claims, query_of
 from tests.test_adversarial_faults import Faults, aws_error, timeout
 from tests.test_mfa_api import Person, stage
 from tests.webauthn_authenticator import UP, UV, Authenticator, b64url
@@ -660,6 +662,56 @@ def test_a_passkey_step_up_needs_presence_verification_and_a_growing_count(alice
     token = stepped.json_body["access_token"]
     refused(alice.step_up(token, sign_count=3))  # a clone replaying the count
     assert alice.step_up(token, sign_count=50).status_code == 200
+
+
+# -- a passkey inside the OpenID Connect login challenge ----------------------------------------------------------
+
+
+def test_an_app_asking_for_a_fresh_sign_in_is_let_in_after_a_passkey_step_up(alice: Holder) -> None:
+    """prompt=login of a session signed in by code: the passkey re-proves it (no code), and the app's ID token says
+    so: auth_time now, the passkey's methods, two factors."""
+    rp = RelyingParty(alice.client)
+    alice.clock.advance(60)
+    challenge = rp.challenge_of(prompt="login")
+    refused(accept(alice, alice.token, challenge), "reauthentication_required", 401)
+    renewed = alice.step_up(alice.token).json_body["access_token"]
+    answer = accept(alice, renewed, challenge)
+    assert answer.status_code == 200, answer.json_body
+    tokens = rp.redeem(query_of(answer.json_body["redirect_to"])["code"]).json_body
+    id_token = claims(tokens["id_token"])
+    assert id_token["auth_time"] == int(alice.clock())
+    assert id_token["amr"] == ["otp", "hwk", "user", "mfa"] and id_token["acr"] == AAL2
+
+
+def test_two_factors_asked_of_a_session_by_code_are_met_with_the_accounts_passkey(alice: Holder) -> None:
+    """acr_values AAL2 of an AAL1 session whose account has a passkey and no authenticator app: not "set up an
+    authenticator" but "confirm with your passkey" (a code would prove one factor), and the passkey lets the app in
+    at AAL2. The UI learns that two factors are asked from the request itself."""
+    rp = RelyingParty(alice.client)
+    challenge = rp.challenge_of(acr_values=AAL2)
+    asked = alice.client.http.get(f"/oauth2/login?login_challenge={challenge}").json_body
+    assert asked["acr_values"] == [AAL2]
+    refusal = accept(alice, alice.token, challenge)
+    refused(refusal, "reauthentication_required", 401)
+    assert refusal.json_body["message"] == "Please confirm it is you with your passkey first."
+    assert refusal.headers["WWW-Authenticate"] == 'Bearer error="insufficient_user_authentication"'
+    renewed = alice.step_up(alice.token).json_body["access_token"]
+    answer = accept(alice, renewed, challenge)
+    assert answer.status_code == 200, answer.json_body
+    id_token = claims(rp.redeem(query_of(answer.json_body["redirect_to"])["code"]).json_body["id_token"])
+    assert id_token["acr"] == AAL2 and "mfa" in id_token["amr"]
+    plain = alice.client.http.get(f"/oauth2/login?login_challenge={rp.challenge_of()}").json_body
+    assert plain["acr_values"] == []
+
+
+def test_two_factors_asked_where_the_stage_offers_no_passkeys_lead_to_an_authenticator(
+    alice: Holder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The account's passkey cannot be used on a stage that names no relying party: an authenticator app is the
+    way to two factors there, as for an account without a passkey."""
+    stage(monkeypatch, OTP_WEBAUTHN_RP_ID="", OTP_WEBAUTHN_ORIGINS="")
+    challenge = RelyingParty(alice.client).challenge_of(acr_values=AAL2)
+    refused(accept(alice, alice.token, challenge), "mfa_enrollment_required", 403)
 
 
 def test_registering_needs_a_recent_proof_and_removing_too_but_renaming_does_not(alice: Holder) -> None:

@@ -924,6 +924,7 @@ OPERATIONS: dict[tuple[str, str], Described] = {
             *bearer(Needs.SESSION),
             errors.REAUTHENTICATION_REQUIRED,
             errors.REAUTHENTICATION_BY_CODE_REQUIRED,
+            errors.REAUTHENTICATION_BY_PASSKEY_REQUIRED,
             *STATE,
             *SERVICE,
         ),
@@ -1272,6 +1273,10 @@ def schemas() -> dict[str, Any]:
                 "scopes": scopes,
                 "prompt": array({"enum": list(requests.PROMPTS)}),
                 "login_hint": {"type": ["string", "null"], "description": "an address to pre-fill"},
+                "acr_values": {
+                    **array({"enum": [requests.AAL2]}),
+                    "description": "the AAL2 of the client's acr_values when it asked for two factors, else empty",
+                },
                 "expires_at": TIMESTAMP,
             }
         ),

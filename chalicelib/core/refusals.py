@@ -152,12 +152,20 @@ class LoginChallengeInvalid(Refusal):
 
 class ReauthenticationRequired(Refusal):
     """The action needs a proof within ``OTP_STEP_UP_SECONDS`` (RFC 9470's step-up): the second factor on an
-    account that uses one (``POST /mfa/reauthenticate``), else a fresh code (``by_code``, ``POST /reauthenticate``)."""
+    account that uses one (``POST /mfa/reauthenticate``), else a fresh code (``by_code``, ``POST /reauthenticate``);
+    or, where two factors are asked of an account whose only second factor is a passkey, that passkey
+    (``by_passkey``, ``POST /passkeys/reauthenticate``: a code would prove one factor only)."""
 
-    def __init__(self, by_code: bool = False) -> None:
-        super().__init__("by code" if by_code else "by second factor")
+    def __init__(self, by_code: bool = False, by_passkey: bool = False) -> None:
+        super().__init__("by passkey" if by_passkey else "by code" if by_code else "by second factor")
         self.by_code = by_code
-        self.reason = "reauthentication_by_code_required" if by_code else "reauthentication_required"
+        self.by_passkey = by_passkey
+        if by_passkey:
+            self.reason = "reauthentication_by_passkey_required"
+        elif by_code:
+            self.reason = "reauthentication_by_code_required"
+        else:
+            self.reason = "reauthentication_required"
 
 
 # -- administration --------------------------------------------------------------------------------------------

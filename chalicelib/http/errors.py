@@ -250,6 +250,14 @@ REAUTHENTICATION_BY_CODE_REQUIRED = ErrorKind(
     "Please confirm it is you with a new code first.",
     headers=(("WWW-Authenticate", 'Bearer error="insufficient_user_authentication"'),),
 )
+# The same, where two factors are asked (an app's acr_values) of an account whose only second factor is a passkey:
+# a code proves one factor, the passkey two (POST /passkeys/reauthenticate).
+REAUTHENTICATION_BY_PASSKEY_REQUIRED = ErrorKind(
+    "reauthentication_required",
+    401,
+    "Please confirm it is you with your passkey first.",
+    headers=(("WWW-Authenticate", 'Bearer error="insufficient_user_authentication"'),),
+)
 USE_SECOND_FACTOR = ErrorKind(
     "use_second_factor",
     403,
@@ -375,6 +383,7 @@ REFUSALS: dict[str, ErrorKind] = {
     "mfa_enrollment_required": MFA_ENROLLMENT_REQUIRED,
     "reauthentication_required": REAUTHENTICATION_REQUIRED,
     "reauthentication_by_code_required": REAUTHENTICATION_BY_CODE_REQUIRED,
+    "reauthentication_by_passkey_required": REAUTHENTICATION_BY_PASSKEY_REQUIRED,
     "admin_required": ADMIN_REQUIRED,
     "admin_mfa_required": ADMIN_MFA_REQUIRED,
     "user_not_found": USER_NOT_FOUND,

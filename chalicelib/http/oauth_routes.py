@@ -237,6 +237,9 @@ def login_request(exchange: Exchange) -> Answer:
             "scopes": list(request.scopes),
             "prompt": list(request.prompt),
             "login_hint": request.login_hint or None,
+            # What the UI must have the person prove: two factors (an account whose only second factor is a
+            # passkey is asked for that passkey, not a code).
+            "acr_values": [requests.AAL2] if request.two_factors else [],
             "expires_at": request.expires_at,
         },
         client=client.name,

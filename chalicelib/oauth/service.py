@@ -85,6 +85,7 @@ class Settings(NamedTuple):
     issuer: str
     login_url: str
     limits: Limits
+    passkeys: bool = False  # the stage offers passkeys (OTP_WEBAUTHN_RP_ID): one may meet a request for two factors
 
 
 class OAuthService:
@@ -136,8 +137,9 @@ class OAuthService:
         redirect URI with a code, or with an error under ``prompt=none``), or the consent still needed.
 
         :class:`ReauthenticationRequired` when ``prompt=login``, ``max_age`` or ``acr_values`` want a newer or
-        stronger proof than the session holds; :class:`EnrollmentRequired` when two factors are asked of an
-        account that has one only."""
+        stronger proof than the session holds (where two factors are asked of an account whose only second factor
+        is a passkey, ``by_passkey``: a code would not do); :class:`EnrollmentRequired` when two factors are asked
+        of an account that has one only."""
         request, client = self.login_request(challenge, now)
         silent = "none" in request.prompt
         policy = self._settings.limits.mfa_policy
@@ -150,6 +152,9 @@ class OAuthService:
             if silent:
                 return self._refuse(challenge, "login_required" if not fresh_enough else "interaction_required", now)
             if not strong_enough and not has_factor:
+                # A passkey proves both factors at once (user verification): an account with one meets AAL2 by it.
+                if self._settings.passkeys and principal.account.passkeys:
+                    raise ReauthenticationRequired(by_passkey=True)
                 raise EnrollmentRequired("two factors asked")
             raise ReauthenticationRequired(by_code=not has_factor)
         given = consented_scopes(principal.account.consents or {}, client.client_id)

@@ -28,20 +28,35 @@ DEFAULT_ISSUER = "http://127.0.0.1:8000"
 DEFAULT_PORT = "8502"
 
 
+AAL2 = "http://idmanagement.gov/ns/assurance/aal/2"  # the provider's acr value for two factors (its discovery lists it)
+
+
 def auth_settings(environ: Mapping[str, str]) -> dict[str, SecretsValue]:
-    """The ``[auth]`` section ``st.login()`` reads, from ``environ``."""
+    """The ``[auth]`` section ``st.login()`` reads, from ``environ``.
+
+    Beside the default sign-in, two named ones of the same client, as an app asks for before something sensitive:
+    ``st.login("fresh")`` wants the person to prove who they are again now (``prompt=login``), and
+    ``st.login("twofactors")`` wants two factors (``acr_values``: an authenticator app's code, or a passkey).
+    """
     issuer = (environ.get("OIDC_ISSUER") or DEFAULT_ISSUER).rstrip("/")
     port = environ.get("EXAMPLE_PORT") or DEFAULT_PORT
+    client: dict[str, SecretsValue] = {
+        "client_id": environ.get("EXAMPLE_CLIENT_ID") or "local-example",
+        "client_secret": environ.get("EXAMPLE_CLIENT_SECRET") or "local-example-secret",
+        "server_metadata_url": f"{issuer}/.well-known/openid-configuration",
+    }
+    # Streamlit asks for "openid email profile" unless told otherwise; the client may ask for what it is registered
+    # for, and the app needs no more than the address.
+    scope = "openid email"
     return {
         # Streamlit serves the callback itself, at /oauth2callback; the logout comes back to it too.
         "redirect_uri": f"http://127.0.0.1:{port}/oauth2callback",
         "cookie_secret": environ.get("EXAMPLE_COOKIE_SECRET") or secrets.token_urlsafe(32),
-        "client_id": environ.get("EXAMPLE_CLIENT_ID") or "local-example",
-        "client_secret": environ.get("EXAMPLE_CLIENT_SECRET") or "local-example-secret",
-        "server_metadata_url": f"{issuer}/.well-known/openid-configuration",
-        # Streamlit asks for "openid email profile" unless told otherwise; the client may ask for what it is
-        # registered for, and the app needs no more than the address.
-        "client_kwargs": {"scope": "openid email"},
+        **client,
+        "client_kwargs": {"scope": scope},
+        "fresh": {**client, "client_kwargs": {"scope": scope, "prompt": "login"}},
+        # Authlib sends authorize_params with every authorization request of this provider.
+        "twofactors": {**client, "client_kwargs": {"scope": scope}, "authorize_params": {"acr_values": AAL2}},
     }
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from frontend import api, flow, passkey, twostep, ui
+from frontend import flow, passkey, twostep, ui
 from frontend.state import tab
 from frontend.state import ui as state
 from frontend.views import step_up
@@ -17,21 +17,6 @@ NAME_INPUT = "passkey_name_input"
 ADD = "add_passkey"
 RENAME_PREFIX = "rename_passkey_"  # + the passkey's id: its name field and its button
 DEFAULT_NAME = "Passkey"
-
-
-def load() -> None:
-    """Read the account's passkeys (``GET /me/passkeys``) into the account view; a failure is kept to show."""
-    view = state().account
-    result = flow.account_call(lambda token: ui.client().passkeys(token))
-    if result is None:
-        return
-    if result.code == passkey.DISABLED_HERE:
-        state().passkeys_off = True  # the section goes
-        view.passkeys = ()
-        return
-    listed = passkey.passkeys_from_answer(result.data) if result.ok else None
-    view.passkeys = listed or ()
-    view.passkeys_problem = None if listed is not None else (result.message if not result.ok else api.UNEXPECTED_ANSWER)
 
 
 def _on_add(event: passkey.Event) -> None:
@@ -112,7 +97,7 @@ def _render_passkey(item: passkey.Passkey, disabled: bool) -> None:
 def render(blocked: bool) -> None:
     view = state().account
     if view.passkeys is None and not state().passkeys_off:  # read once per account view; again after a change
-        load()
+        step_up.load_passkeys()
         if not flow.signed_in():  # the API ended the session on the way: the sign-in page says why
             st.rerun()
     if state().passkeys_off:

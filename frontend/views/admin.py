@@ -5,7 +5,8 @@ confirmation with a required reason), and the audit trail with a CSV download.
 The navigation lists this page only for an account ``/me`` names an admin whose session has the second factor (see
 :func:`frontend.flow.load_account`); the API still decides every call, and its refusals show as they come. The
 calls go through the session's renewal like every other. An action refused with 401 ``reauthentication_required``
-asks for a code from the authenticator, renews the session's proof with it and lets the admin confirm again.
+asks for a code from the authenticator (or, where the admin has a passkey, one touch of it), renews the session's
+proof with it and lets the admin confirm again.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from frontend import clock, flow, twostep, ui
+from frontend import clock, flow, passkey, twostep, ui
 from frontend.admin_api import AdminClient, admin_client_from_env
 from frontend.api import ApiResult
-from frontend.renewal import Call
+from frontend.renewal import Call, Outcome
+from frontend.state import tab
 from frontend.state import ui as state
+from frontend.views import step_up
 
 PERIODS = {"24 hours": 24, "7 days": 168}
 # (metric, title, whether more is worse): a rise in wrong codes is shown as bad, in sign-ins as good.
@@ -40,6 +43,7 @@ ACTIONS = {  # the API's action -> (button, what confirming does)
 # A passkey's removal is chosen as this and its id (the API's DELETE /admin/users/{id}/passkeys/{passkey_id}).
 PASSKEY = "passkey:"
 REAUTH_INPUT, REASON, VIEW = "admin_reauth_input", "admin_reason", "admin_view"
+REAUTH_PASSKEY = "admin_reauth_passkey"  # the re-authentication's passkey button: its key and its request
 PLACE, ACTION_PLACE = "admin", "admin_action"
 NO_DATA = "—"
 LookupBy = Literal["email", "phone", "id"]
@@ -272,9 +276,9 @@ def passkey_line(passkey: Mapping[str, Any]) -> str:
 def _passkeys(card: Mapping[str, Any]) -> None:
     passkeys = card.get("passkeys") or []
     st.write(f"Passkeys: {len(passkeys) or 'none'}")
-    for passkey, action in zip(passkeys, passkey_actions(card), strict=True):
+    for listed, action in zip(passkeys, passkey_actions(card), strict=True):
         line, button = st.columns([5, 1], vertical_alignment="center")
-        line.markdown(passkey_line(passkey))
+        line.markdown(passkey_line(listed))
         button.button("Remove", key=f"admin_action_{action}", on_click=_choose, args=(action,))
 
 
@@ -350,6 +354,7 @@ def _on_confirm(client: AdminClient, user_id: str, action: str, label: str) -> N
 
 
 def _reauthenticate_form(client: AdminClient) -> None:
+    """The admin's fresh proof: a code from the authenticator app or, where the admin has a passkey, one touch."""
     code = st.text_input("Code from your authenticator app", key=REAUTH_INPUT, max_chars=6, live=True)
     st.button(
         "Confirm it is me",
@@ -359,6 +364,45 @@ def _reauthenticate_form(client: AdminClient) -> None:
         args=(client,),
     )
     ui.perform("admin_reauth")
+    offers_passkey = step_up.has_passkey()
+    if not flow.signed_in():  # the API ended the session as the list was read: the sign-in page says why
+        st.rerun()
+    if offers_passkey:
+        ceremony = tab().ceremony
+        passkey.button(
+            "Confirm with your passkey",
+            REAUTH_PASSKEY,
+            ceremony if ceremony is not None and ceremony.kind == "get" else None,
+            _on_passkey,
+            disabled=ui.busy(),
+        )
+        ui.perform(REAUTH_PASSKEY)
+
+
+def _on_passkey(event: passkey.Event) -> None:
+    """The form's passkey button: a press asks for a step-up ceremony, the browser's credential renews the
+    session's proof (``POST /passkeys/reauthenticate``: both factors, now), as the authenticator's code does."""
+    current = state()
+    if not current.admin.reauthenticating:  # a stale event: the proof was given meanwhile
+        return
+    if isinstance(event, passkey.Start):
+        step_up.ask_for_passkey(REAUTH_PASSKEY, ACTION_PLACE)
+        return
+    answered = ui.passkey_answer(event, "get", ACTION_PLACE)
+    if answered is None:
+        return
+    ceremony, credential = answered
+
+    def work() -> None:
+        client = ui.client()
+        _renewed(
+            flow.token_renewal().call(
+                lambda token: client.passkey_reauthenticate(token, ceremony.ceremony, credential)
+            ),
+            None,
+        )
+
+    ui.request(REAUTH_PASSKEY, "Checking your passkey...", work)
 
 
 def _on_reauthenticate(client: AdminClient) -> None:
@@ -368,19 +412,25 @@ def _on_reauthenticate(client: AdminClient) -> None:
         return
 
     def work() -> None:
-        outcome = flow.token_renewal().call(lambda token: client.reauthenticate(token, code))
-        if not outcome.ended:
-            outcome = twostep.adopt_session(current.box, outcome.result, clock.now())  # new tokens, at once
-        if outcome.ended:
-            flow.end_session()
-            return
-        if not outcome.result.ok:
-            ui.notify("error", outcome.result.message, ACTION_PLACE, REAUTH_INPUT)
-            return
-        current.admin.reauthenticating = False
-        ui.notify("success", "Confirmed. Now confirm the action again.", ACTION_PLACE)
+        _renewed(flow.token_renewal().call(lambda token: client.reauthenticate(token, code)), REAUTH_INPUT)
 
     ui.request("admin_reauth", "Checking code...", work)
+
+
+def _renewed(outcome: Outcome, field: str | None) -> None:
+    """What a re-authentication (the code, or the passkey) came to: its new tokens in place at once and the action
+    ready to confirm again, or its refusal (beside ``field``)."""
+    current = state()
+    if not outcome.ended:
+        outcome = twostep.adopt_session(current.box, outcome.result, clock.now())  # new tokens, at once
+    if outcome.ended:
+        flow.end_session()
+        return
+    if not outcome.result.ok:
+        ui.notify("error", outcome.result.message, ACTION_PLACE, field)
+        return
+    current.admin.reauthenticating = False
+    ui.notify("success", "Confirmed. Now confirm the action again.", ACTION_PLACE)
 
 
 # ---------------------------------------------------------------------------------------------- audit

@@ -5,8 +5,10 @@ that asks the person to confirm it is them, shown beside the change that asked f
 A change is made at once when the API allows it; when it answers ``reauthentication_required`` the prompt opens:
 a code sent to the account's own address or number (a button sends it, a field takes it), or the second factor;
 beside either, on an account with a passkey, "Confirm with your passkey" (a passkey verified with user
-verification is both factors, so it answers every prompt). Once proven, the change is made as it was asked, with
-the tokens the proof issued.
+verification is both factors, so it answers every prompt). The account's passkeys are read when the prompt opens
+if no view has read them yet (an app's login request opens it before the account view was ever shown). An app that
+asks for two factors of an account whose only second factor is a passkey is offered the passkey alone: a code
+would prove one factor. Once proven, the change is made as it was asked, with the tokens the proof issued.
 """
 
 from __future__ import annotations
@@ -32,6 +34,51 @@ STEP_UP_PASSKEY = "step_up_passkey"  # the prompt's passkey button: its key and 
 def step_up() -> twostep.StepUp:
     client = ui.client()
     return twostep.StepUp(client, flow.token_renewal(client), state().box, clock.now)
+
+
+def load_passkeys() -> None:
+    """Read the account's passkeys (``GET /me/passkeys``) into the account view, where the passkeys' section and
+    the prompt read them; a failure is kept to show. No ``st`` calls: it may run as a request's work."""
+    current = state()
+    view = current.account
+    result = flow.account_call(lambda token: ui.client().passkeys(token))
+    if result is None:
+        return
+    if result.code == passkey.DISABLED_HERE:
+        current.passkeys_off = True  # their buttons go
+        view.passkeys = ()
+        return
+    listed = passkey.passkeys_from_answer(result.data) if result.ok else None
+    view.passkeys = listed or ()
+    view.passkeys_problem = None if listed is not None else (result.message if not result.ok else api.UNEXPECTED_ANSWER)
+
+
+def has_passkey() -> bool:
+    """Whether the account has a passkey the stage lets it use, reading its list first if no view has yet."""
+    current = state()
+    if current.account.passkeys is None and not current.passkeys_off:
+        load_passkeys()
+    return not current.passkeys_off and bool(current.account.passkeys)
+
+
+def ask_for_passkey(key: str, place: str) -> None:
+    """A press of a step-up's passkey button ``key``: ask the API for a ceremony bound to this session
+    (``POST /passkeys/reauthenticate/options``), which the button then runs; a failure shows at ``place``."""
+
+    def begin() -> None:
+        result = flow.account_call(ui.client().passkey_reauthenticate_options)
+        if result is None:
+            return
+        ceremony = passkey.ceremony_from_answer(result.data, "get") if result.ok else None
+        if not result.ok:
+            ui.fail(result, place)
+        elif ceremony is None:
+            ui.notify("error", api.UNEXPECTED_ANSWER, place)
+        else:
+            tab().ceremony = ceremony  # the button runs it on the next run
+            ui.clear_notice()
+
+    ui.request(key, "Asking for your passkey...", begin)
 
 
 def change_call(change: twostep.Change) -> renewal.Call:
@@ -113,17 +160,22 @@ def _ask_for_proof(change: twostep.Change) -> None:
 
     Two-step changes need the second factor itself, and so does every change (or app) on an account with an
     authenticator app; any other account confirms with a code sent to its own address, else its number. That is the
-    API's own default, named here so that the button can say where the code goes.
+    API's own default, named here so that the button can say where the code goes. An app that asks for two factors
+    of an account without an authenticator app but with a passkey gets the passkey alone (the API asks for it).
     """
     current = state()
     account = flow.current_account()
     two_step = account.two_step if account is not None else None
     by_second_factor = change.action in twostep.TWO_STEP_CHANGES or (two_step is not None and two_step.totp)
+    login = current.login
+    two_factors_asked = change.action == "accept_login" and login is not None and login.two_factors
+    by_passkey = two_factors_asked and not by_second_factor and has_passkey()
     own = current.name  # the account's name once /me was read: its address, else its number
     proof = None if by_second_factor else twostep.CodeProof("phone" if own.startswith("+") else "email", ui.shown(own))
-    current.account.step_up = replace(change, proof=proof)
+    current.account.step_up = replace(change, proof=None if by_passkey else proof, by_passkey=by_passkey)
     ui.set_field(STEP_UP_CODE_INPUT, "")
-    ui.focus(STEP_UP_CODE_INPUT if proof is None else "send_proof_code")  # what the prompt asks for first
+    if not by_passkey:  # the passkey's button is a frame of its own: focus stays where it was
+        ui.focus(STEP_UP_CODE_INPUT if proof is None else "send_proof_code")  # what the prompt asks for first
     ui.clear_notice()  # the prompt says what is needed; an older notice would only distract
 
 
@@ -210,21 +262,7 @@ def _on_passkey(event: passkey.Event) -> None:
     if change is None:
         return  # a stale event: the prompt has closed
     if isinstance(event, passkey.Start):
-
-        def begin() -> None:
-            result = flow.account_call(ui.client().passkey_reauthenticate_options)
-            if result is None:
-                return
-            ceremony = passkey.ceremony_from_answer(result.data, "get") if result.ok else None
-            if not result.ok:
-                ui.fail(result, PLACE)
-            elif ceremony is None:
-                ui.notify("error", api.UNEXPECTED_ANSWER, PLACE)
-            else:
-                tab().ceremony = ceremony  # the button runs it on the next run
-                ui.clear_notice()
-
-        ui.request(STEP_UP_PASSKEY, "Asking for your passkey...", begin)
+        ask_for_passkey(STEP_UP_PASSKEY, PLACE)
         return
     answered = ui.passkey_answer(event, "get", PLACE)
     if answered is None:
@@ -242,12 +280,6 @@ def _on_passkey(event: passkey.Event) -> None:
             ui.fail(outcome.result, PLACE)  # refused: said in the prompt, which stays
 
     ui.request(STEP_UP_PASSKEY, "Checking your passkey...", work)
-
-
-def _offers_passkey() -> bool:
-    """Whether the prompt offers the passkey: the account has one, as the account view last read its list."""
-    current = state()
-    return not current.passkeys_off and bool(current.account.passkeys)
 
 
 def _place_of(change: twostep.Change) -> str:
@@ -285,40 +317,50 @@ def _what(change: twostep.Change) -> str:
     }[change.action]
 
 
+def _code_part(proof: twostep.CodeProof | None, disabled: bool) -> None:
+    """The prompt's code: the button that sends one by mail or SMS, then its field; or the second factor's."""
+    if proof is not None and not proof.sent:
+        ui.show_notice(PLACE)
+        st.button(
+            f"Send a code to {ui.escape(proof.to)}",
+            key="send_proof_code",
+            type="primary",
+            icon=":material/send:",
+            on_click=_on_send_proof_code,
+            disabled=disabled,
+        )
+        ui.perform("send_proof_code")
+        return
+    # The factor picker stays out of the form: choosing a factor must rerun to relabel the field.
+    kind = factor_picker(twostep.FACTORS, STEP_UP_FACTOR_INPUT) if proof is None else "otp"
+    with st.form("step_up_form", border=False):
+        if proof is None:
+            second_factor_field(kind, STEP_UP_CODE_INPUT)
+        else:
+            label = "Code from the SMS" if proof.via == "phone" else "Code from the email"
+            ui.code_field(label, STEP_UP_CODE_INPUT)
+        ui.show_notice(PLACE)
+        st.form_submit_button("Confirm", key="confirm_step_up", type="primary", on_click=_on_step_up, disabled=disabled)
+    ui.perform("confirm_step_up")
+
+
 def render(change: twostep.Change, blocked: bool) -> None:
     """The prompt that asks the person to confirm it is them before ``change``, where the change was asked for."""
     proof = change.proof
     by_factor = "a code from your authenticator app or a recovery code"
     how = f"a code we send to **{ui.escape(proof.to)}**" if proof else by_factor
     disabled = blocked or ui.busy()
+    offers_passkey = has_passkey()  # read here if a change since the prompt opened dropped the list
+    if not flow.signed_in():  # the API ended the session as it was read: the sign-in page says why
+        st.rerun()
     with st.container(border=True):
-        st.markdown(f"To {_what(change)}, first confirm it is you with {how}.")
-        if proof is not None and not proof.sent:
+        if change.by_passkey:
+            st.markdown(f"To {_what(change)}, first confirm it is you with your passkey: it asks for two factors.")
             ui.show_notice(PLACE)
-            st.button(
-                f"Send a code to {ui.escape(proof.to)}",
-                key="send_proof_code",
-                type="primary",
-                icon=":material/send:",
-                on_click=_on_send_proof_code,
-                disabled=disabled,
-            )
-            ui.perform("send_proof_code")
         else:
-            # The factor picker stays out of the form: choosing a factor must rerun to relabel the field.
-            kind = factor_picker(twostep.FACTORS, STEP_UP_FACTOR_INPUT) if proof is None else "otp"
-            with st.form("step_up_form", border=False):
-                if proof is None:
-                    second_factor_field(kind, STEP_UP_CODE_INPUT)
-                else:
-                    label = "Code from the SMS" if proof.via == "phone" else "Code from the email"
-                    ui.code_field(label, STEP_UP_CODE_INPUT)
-                ui.show_notice(PLACE)
-                st.form_submit_button(
-                    "Confirm", key="confirm_step_up", type="primary", on_click=_on_step_up, disabled=disabled
-                )
-            ui.perform("confirm_step_up")
-        if _offers_passkey():
+            st.markdown(f"To {_what(change)}, first confirm it is you with {how}.")
+            _code_part(proof, disabled)
+        if offers_passkey:
             ceremony = tab().ceremony
             passkey.button(
                 "Confirm with your passkey",
