@@ -569,6 +569,22 @@ def test_removing_a_passkey_late_is_confirmed_with_a_passkey(
     assert section(app, "Passkeys", "markdown") == [":material/passkey: **Phone**"]
 
 
+def test_where_the_passkey_is_the_accounts_second_factor_a_code_refused_turns_the_prompt_to_it(
+    app: AppTest, fake_api: FakeApi, browser: FakeBrowser
+) -> None:
+    """Under OTP_MFA=required an account with a passkey and no authenticator app re-proves with the passkey: the
+    API refuses the mailed code (use_second_factor), and the prompt then asks for the passkey alone, with no
+    authenticator code to type."""
+    fake_api.passkey_lists.append(listed(LAPTOP))
+    signed_in_with(app, fake_api, **MFA_OFF)
+    click(app, fake_api, "remove_passkey_pk1", STEP_UP_BY_CODE)
+    message = "Your account has two-step verification. Confirm it is you with it instead."
+    click(app, fake_api, "send_proof_code", response(403, {"message": message, "code": "use_second_factor"}))
+    assert "step_up_code_input" not in {widget.key for widget in app.text_input}
+    assert "send_proof_code" not in {button.key for button in app.button}
+    assert browser.drawn[STEP_UP_PASSKEY].label == "Confirm with your passkey"
+
+
 def test_an_account_without_a_passkey_is_offered_no_passkey_step_up(
     app: AppTest, fake_api: FakeApi, browser: FakeBrowser
 ) -> None:

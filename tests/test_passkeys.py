@@ -318,7 +318,11 @@ def test_under_required_a_passkey_is_the_second_factor_a_code_sign_in_owes(
     assert alice.me(token).status_code == 200
     # Its recent proof is the passkey's, not a code's.
     refused(alice.post("/reauthenticate", {}, token), "use_second_factor", 403)
-    assert alice.step_up(token).status_code == 200
+    clock.advance(wiring.get_settings().limits.step_up_seconds + 1)
+    late = alice.post("/passkeys/register/options", token=token)
+    assert late.json_body["message"] == "Please confirm it is you with your passkey first.", late.json_body
+    token = alice.step_up(token).json_body["access_token"]
+    assert alice.post("/passkeys/register/options", token=token).status_code == 200
     # Where two-step is optional, the same account signs in with a code alone (the passkey is a way in of its own).
     stage(monkeypatch)
     assert alice.first_factor().json_body["code"] == "verified"

@@ -134,4 +134,5 @@ def require(
     if needs is Needs.RECENT:
         by_factor = uses_second_factor(policy, mfa, passkeys)
         if (by_factor and assurance < 2) or not fresh:
-            raise ReauthenticationRequired(by_code=not by_factor)
+            # A second factor that is a passkey alone (REQUIRED, no authenticator app) is re-proven by the passkey.
+            raise ReauthenticationRequired(by_code=not by_factor, by_passkey=by_factor and not factors.active)

@@ -250,8 +250,9 @@ REAUTHENTICATION_BY_CODE_REQUIRED = ErrorKind(
     "Please confirm it is you with a new code first.",
     headers=(("WWW-Authenticate", 'Bearer error="insufficient_user_authentication"'),),
 )
-# The same, where two factors are asked (an app's acr_values) of an account whose only second factor is a passkey:
-# a code proves one factor, the passkey two (POST /passkeys/reauthenticate).
+# The same, for an account whose only second factor is a passkey: where two factors are asked (an app's acr_values),
+# or where the stage requires two (OTP_MFA=required): a code proves one factor, the passkey two
+# (POST /passkeys/reauthenticate).
 REAUTHENTICATION_BY_PASSKEY_REQUIRED = ErrorKind(
     "reauthentication_required",
     401,

@@ -21,7 +21,7 @@ from chalicelib.accounts.store import AccountStore, Asking, SessionView
 from chalicelib.accounts.tokens import KmsKeys
 from chalicelib.aws.dependencies import DependencyError
 from chalicelib.config import Limits
-from chalicelib.core.assurance import aal, recent, uses_second_factor
+from chalicelib.core.assurance import Factors, aal, recent, uses_second_factor
 from chalicelib.core.expressions import read_map, read_number, read_string
 from chalicelib.core.refusals import (
     EnrollmentRequired,
@@ -156,7 +156,9 @@ class OAuthService:
                 if self._settings.passkeys and principal.account.passkeys:
                     raise ReauthenticationRequired(by_passkey=True)
                 raise EnrollmentRequired("two factors asked")
-            raise ReauthenticationRequired(by_code=not has_factor)
+            # An account whose second factor is a passkey alone (REQUIRED, no authenticator app) re-proves with it.
+            by_passkey = has_factor and not Factors.of(principal.account.mfa).active
+            raise ReauthenticationRequired(by_code=not has_factor, by_passkey=by_passkey)
         given = consented_scopes(principal.account.consents or {}, client.client_id)
         needs_consent = not client.first_party and (
             "consent" in request.prompt or not set(request.scopes) <= set(given.split())

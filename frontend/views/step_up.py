@@ -180,8 +180,11 @@ def _ask_for_proof(change: twostep.Change) -> None:
 
 
 def _use_second_factor(change: twostep.Change, result: api.ApiResult) -> None:
-    """The API says the account confirms with its second factor (it gained one since /me was read): ask for it."""
-    state().account.step_up = replace(change, proof=None)
+    """The API says the account confirms with its second factor (it gained one since /me was read): ask for it;
+    for an account without an authenticator app, that is its passkey (a stage that requires two factors)."""
+    account = flow.current_account()
+    app = account is not None and account.two_step is not None and account.two_step.totp
+    state().account.step_up = replace(change, proof=None, by_passkey=not app and has_passkey())
     ui.set_field(STEP_UP_CODE_INPUT, "")
     ui.notify("info", result.message, PLACE)
 
