@@ -58,7 +58,8 @@ stage-guard:
 	$(if $(filter $(STAGE),$(DEPLOYED_STAGES)),,$(error STAGE must be one of: $(DEPLOYED_STAGES), not '$(STAGE)' (local is never deployed)))
 
 # A SAM/CloudFormation template (out/$(STAGE)/sam.json) that also creates the table, signing key and secret, and a
-# zip with its modules' bytecode (tools/precompile.py: Lambda cannot cache what it compiles at a cold start).
+# zip with its modules' bytecode (tools/precompile.py: Lambda cannot cache what it compiles at a cold start), without
+# the requirements' files no route reads (so that it stays under 10 MB).
 package: stage-guard $(STAMP)
 	rm -rf out/$(STAGE)
 	$(BIN)/chalice package --stage $(STAGE) --merge-template deploy/resources.json out/$(STAGE)
