@@ -153,8 +153,9 @@ class LoginChallengeInvalid(Refusal):
 class ReauthenticationRequired(Refusal):
     """The action needs a proof within ``OTP_STEP_UP_SECONDS`` (RFC 9470's step-up): the second factor on an
     account that uses one (``POST /mfa/reauthenticate``), else a fresh code (``by_code``, ``POST /reauthenticate``);
-    or, where two factors are asked of an account whose only second factor is a passkey, that passkey
-    (``by_passkey``, ``POST /passkeys/reauthenticate``: a code would prove one factor only)."""
+    or, where two factors are asked (an app's ``acr_values``, or a stage under ``OTP_MFA=required``) of an account
+    whose only second factor is a passkey, that passkey (``by_passkey``, ``POST /passkeys/reauthenticate``: a code
+    would prove one factor only)."""
 
     def __init__(self, by_code: bool = False, by_passkey: bool = False) -> None:
         super().__init__("by passkey" if by_passkey else "by code" if by_code else "by second factor")
