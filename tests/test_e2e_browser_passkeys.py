@@ -69,9 +69,10 @@ def passkey_button(page: Any, name: str, drawn: int = 1) -> Any:
     from playwright.sync_api import expect
 
     frames = page.get_by_test_id("stCustomComponentV1")
-    expect(frames).to_have_count(drawn)
+    expect(frames).to_have_count(drawn, timeout=browser.TIMEOUT_MS)
     button = frames.first.content_frame.get_by_role("button", name=name)
-    expect(button).to_be_enabled()
+    # A frame of its own, loaded after the page: on a busy machine its button comes later than expect's 5 s.
+    expect(button).to_be_enabled(timeout=browser.TIMEOUT_MS)
     return button
 
 
