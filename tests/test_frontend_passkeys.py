@@ -154,6 +154,14 @@ def run(at: AppTest, fake_api: FakeApi, *answers: requests.Response) -> None:
     assert fake_api.answers == []  # every queued answer was asked for
 
 
+def begin(at: AppTest, fake_api: FakeApi, answer: requests.Response) -> None:
+    """A run in which the page asks ``POST /passkeys/signin/options`` for the button, answered ``answer`` (the
+    fake answers those calls apart, since the card's autofill makes them too)."""
+    fake_api.sign_in_options.append(answer)
+    run(at, fake_api)
+    assert fake_api.sign_in_options == []
+
+
 # -------------------------------------------------------------------------------------------- sign-in
 
 
@@ -162,9 +170,9 @@ def test_sign_in_with_a_passkey_no_address_and_no_code(app: AppTest, fake_api: F
     assert browser.drawn[SIGN_IN] == Drawn("Sign in with a passkey", None, False)
 
     browser.press(SIGN_IN)
-    run(app, fake_api, options(REQUEST_OPTIONS))
-    begin = fake_api.calls[-1]
-    assert (begin.method, begin.path, begin.json, begin.bearer) == ("POST", "/passkeys/signin/options", {}, None)
+    begin(app, fake_api, options(REQUEST_OPTIONS))
+    asked = fake_api.sign_in_options_calls[-1]
+    assert (asked.method, asked.path, asked.json, asked.bearer) == ("POST", "/passkeys/signin/options", {}, None)
     held = browser.drawn[SIGN_IN].ceremony
     assert held is not None and (held.kind, dict(held.options)) == ("get", REQUEST_OPTIONS)
 
@@ -201,7 +209,7 @@ def test_a_refused_or_cancelled_passkey_says_so_and_asks_the_api_nothing(
 ) -> None:
     app.run()
     browser.press(SIGN_IN)
-    run(app, fake_api, options(REQUEST_OPTIONS))
+    begin(app, fake_api, options(REQUEST_OPTIONS))
     calls = len(fake_api.calls)
 
     browser.refuse(SIGN_IN)
@@ -217,7 +225,7 @@ def test_a_refused_or_cancelled_passkey_says_so_and_asks_the_api_nothing(
 def test_an_answer_to_an_older_ceremony_is_ignored(app: AppTest, fake_api: FakeApi, browser: FakeBrowser) -> None:
     app.run()
     browser.press(SIGN_IN)
-    run(app, fake_api, options(REQUEST_OPTIONS))
+    begin(app, fake_api, options(REQUEST_OPTIONS))
     calls = len(fake_api.calls)
     browser.queued[SIGN_IN] = [lambda held: passkey.Credential(_request(held) - 1, CREDENTIAL)]
     run(app, fake_api)
@@ -230,7 +238,7 @@ def test_a_passkey_the_api_refuses_says_why_beside_the_button(
 ) -> None:
     app.run()
     browser.press(SIGN_IN)
-    run(app, fake_api, options(REQUEST_OPTIONS))
+    begin(app, fake_api, options(REQUEST_OPTIONS))
     browser.give(SIGN_IN)
     refused = response(401, {"code": "invalid_passkey", "message": "That passkey cannot sign you in."})
     run(app, fake_api, refused)
@@ -246,7 +254,7 @@ def test_too_many_ceremonies_block_the_button_until_the_time_given(
     limited = response(
         429, {"code": "passkey_quota_exceeded", "message": "Too many tries."}, headers={"Retry-After": "60"}
     )
-    run(app, fake_api, limited)
+    begin(app, fake_api, limited)
     assert "Too many tries." in [each.value for each in app.warning]
     assert browser.drawn[SIGN_IN].disabled is True
 
@@ -422,7 +430,7 @@ def test_a_press_on_a_stage_without_passkeys_takes_the_button_away(
 ) -> None:
     app.run()
     browser.press(SIGN_IN)
-    run(app, fake_api, DISABLED)
+    begin(app, fake_api, DISABLED)
     browser.drawn.clear()  # what the last run drew, only
     app.run()
     assert SIGN_IN not in browser.drawn
@@ -437,11 +445,11 @@ def test_at_the_second_factor_prompt_a_passkey_signs_in_instead(
     frontend_app.to_second_factor(app, fake_api)
     assert browser.drawn[SIGN_IN].label == "Use a passkey instead"
     browser.press(SIGN_IN)
-    run(app, fake_api, options(REQUEST_OPTIONS))
+    begin(app, fake_api, options(REQUEST_OPTIONS))
     browser.give(SIGN_IN)
     run(app, fake_api, PASSKEY_SESSION, me_answer(aal=2, **ACCOUNT))
     paths = fake_api.paths
-    assert paths[-3:] == ["/passkeys/signin/options", "/passkeys/signin", "/me"]
+    assert paths[-2:] == ["/passkeys/signin", "/me"]
     assert "/mfa/verify" not in paths  # the code sign-in's mfa_token was not used
     assert on_account_view(app)
 

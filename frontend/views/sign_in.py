@@ -10,9 +10,12 @@ message shows beside the field or button it concerns, and the field keeps what w
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import streamlit as st
 
-from frontend import api, clock, flow, oidc, passkey, phone, twostep, ui
+from frontend import api, clock, flow, oidc, passkey, passkey_autofill, phone, twostep, ui
 from frontend.state import SignIn, tab
 from frontend.state import ui as state
 
@@ -174,18 +177,50 @@ def _on_passkey(event: passkey.Event) -> None:
         ui.request(PASSKEY, "Asking for your passkey...", begin)
         return
     answered = ui.passkey_answer(event, "get", PASSKEY)
-    if answered is None:
-        return
-    ceremony, credential = answered
+    if answered is not None:
+        _sign_in_with_passkey(*answered)
+
+
+def _sign_in_with_passkey(ceremony: passkey.Ceremony, credential: Mapping[str, Any], autofill: bool = False) -> None:
+    """``POST /passkeys/signin`` with the browser's credential, for the button and the autofill alike; its notices
+    show under the button. A refused autofill answer turns the autofill off in this tab (see
+    :mod:`frontend.passkey_autofill`)."""
 
     def finish() -> None:
         result = ui.client().passkey_signin(ceremony.ceremony, credential)
         if not result.ok:
+            if autofill:
+                tab().autofill = False
             ui.fail(result, PASSKEY)
             return
         flow.open_session(result)
 
     ui.request(PASSKEY, "Signing in...", finish)
+
+
+def _on_autofill(event: passkey.Event) -> None:
+    """A passkey picked from the email field's autofill: the offered ceremony is spent whatever comes of it."""
+    current = state()
+    answered = passkey_autofill.spend(current.autofill, event)
+    if answered is None or current.box.current is not None or current.sign_in.step != "start":
+        return  # a renewal's rerun, an answer to an offer replaced meanwhile, or a page that moved on
+    current.autofill = None
+    _sign_in_with_passkey(*answered, autofill=True)
+
+
+def _render_autofill(wanted: bool) -> None:
+    """The passkey in the email field's autofill: the browser's open offer handed to the page, renewed when it is
+    due; nothing unless ``wanted``, or where the tab or the stage has it off."""
+    current = state()
+    offer: passkey_autofill.Offer | None = None
+    if wanted and tab().autofill and not current.passkeys_off:
+        outcome = passkey_autofill.current(current.autofill, clock.now(), ui.client().passkey_signin_options)
+        if isinstance(outcome, passkey_autofill.Disabled):
+            current.passkeys_off = True  # the button goes too
+        else:
+            current.autofill = outcome
+            offer = outcome if isinstance(outcome, passkey_autofill.Offer) else None
+    passkey_autofill.mount(offer, clock.now(), _on_autofill)
 
 
 def _render_passkey(blocked: bool, label: str = "Sign in with a passkey") -> None:
@@ -249,6 +284,8 @@ def _render_start(blocked: bool) -> None:
                 key=EMAIL_INPUT,
                 type="email",
                 validate="",  # the API's rules and messages are the ones that count
+                # "webauthn": the browser lists this site's passkeys among its suggestions (passkey_autofill)
+                autocomplete="username webauthn",
                 icon=ui.field_icon(EMAIL_INPUT),
             )
         ui.show_notice(SEND)
@@ -359,3 +396,8 @@ def render() -> None:
             _render_code(sign_in, blocked)
         else:
             _render_start(blocked)
+    if sign_in.step == "start":
+        # Below the card, where its empty element takes no room between the buttons; outside the form, since
+        # Streamlit takes no component's answer from inside one. Mounted for a phone number too (with nothing to
+        # run), so that switching to it stops the request rather than leaving one for a field that is gone.
+        _render_autofill(not blocked and st.session_state.get(CHANNEL_INPUT) != "phone")
