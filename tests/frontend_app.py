@@ -232,7 +232,7 @@ class FakeApi:
     # POST /passkeys/signin/options: the sign-in card asks for it whenever its passkey autofill needs a ceremony
     # (frontend/passkey_autofill.py), so it is answered from a queue of its own (else a fresh ceremony, numbered
     # from 1) and its calls are recorded apart: the other calls read as before the autofill.
-    sign_in_options: list[requests.Response] = field(default_factory=list)
+    sign_in_options: list[requests.Response | Exception] = field(default_factory=list)
     sign_in_options_calls: list[Call] = field(default_factory=list)
     sessions: dict[str, str] = field(default_factory=dict)
     retired: set[str] = field(default_factory=set)
@@ -297,7 +297,10 @@ class FakeApi:
         if call.method == "POST" and call.url.endswith("/passkeys/signin/options"):
             self.sign_in_options_calls.append(call)
             queued = self.sign_in_options
-            return queued.pop(0) if queued else sign_in_options(len(self.sign_in_options_calls))
+            answer = queued.pop(0) if queued else sign_in_options(len(self.sign_in_options_calls))
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
         self.calls.append(call)
         presented = {call.bearer, (call.json or {}).get("refresh_token")}
         if presented & self.retired:
