@@ -42,7 +42,9 @@ from frontend import api, passkey
 KEY = "passkey_autofill"  # the component's widget key
 RENEW_BEFORE = 20  # seconds before the API's expiry at which an offer is replaced: a pick then still reaches the API
 RETRY_AFTER = 60  # seconds before a failed request for options is made again (a 429 says its own time)
-MINIMUM_LIFE = 30  # seconds an offer is kept at least, whatever the API answered (it may not be renewed in a loop)
+# Seconds an offer is kept at least, whatever the API answered, so that it is never renewed in a loop: the shortest
+# ceremony a stage may set (OTP_PASSKEY_CEREMONY_SECONDS, 30 s) less RENEW_BEFORE.
+MINIMUM_LIFE = 10
 
 
 @dataclass(frozen=True)

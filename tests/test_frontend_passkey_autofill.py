@@ -19,6 +19,7 @@ import requests
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from chalicelib.config import Limits
 from frontend import api, passkey, passkey_autofill
 from tests import frontend_app
 from tests.frontend_app import (
@@ -160,6 +161,14 @@ def test_an_answer_without_its_lifetime_is_still_kept_a_while() -> None:
     outcome = passkey_autofill.current(None, 1000.0, lambda: api.ApiResult(200, "passkey_options", "", None, answer))
     assert isinstance(outcome, passkey_autofill.Offer)
     assert outcome.renew_at == 1000.0 + passkey_autofill.MINIMUM_LIFE
+
+
+def test_the_shortest_ceremony_a_stage_allows_is_renewed_before_it_expires() -> None:
+    shortest = Limits.__dataclass_fields__["passkey_ceremony_seconds"].metadata["declaration"].minimum
+    answer = {**sign_in_options(1).json(), "expires_in": shortest}
+    outcome = passkey_autofill.current(None, 0.0, lambda: api.ApiResult(200, "passkey_options", "", None, answer))
+    assert isinstance(outcome, passkey_autofill.Offer)
+    assert outcome.renew_at == shortest - passkey_autofill.RENEW_BEFORE >= passkey_autofill.MINIMUM_LIFE
 
 
 def test_a_throttled_request_for_options_waits_for_the_time_given(
