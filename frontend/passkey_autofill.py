@@ -114,12 +114,14 @@ def mount(offer: Offer | None, now: float, on_event: Callable[[passkey.Event], N
 
 
 # Module scope survives reruns (Streamlit imports the module once per page): the request running, and those the
-# browser answered, so that a rerun with the same options neither restarts nor repeats one.
+# browser answered, so that a rerun with the same options neither restarts nor repeats one. A request stopped here
+# (new options, the button's turn, the card gone) ends in an AbortError and is not restarted by its own ending.
 _JS = """
-let running = null;  // {request, controller, started}
+let running = null;  // {request, controller}
 let data = null;  // the options to run, as last handed over
 let answer = null;  // the page's setTriggerValue
-let timer = null;
+let timer = null;  // until the renewal is due
+let waiting = null;  // the renewal, due while the tab was hidden, waiting for it to be shown
 let paused = false;  // the passkey button's ceremony runs
 const finished = new Set();
 
@@ -154,10 +156,18 @@ function start() {
   });
 }
 
-function schedule(seconds) {
+function unschedule() {
   clearTimeout(timer);
+  if (waiting !== null) { document.removeEventListener("visibilitychange", waiting); waiting = null; }
+}
+
+// The rerun that renews the offer (the UI server replaces it then): asked for by a visible tab only, so that a tab
+// left in the background costs no ceremonies.
+function schedule(seconds) {
+  unschedule();
   const renew = () => {
-    if (document.visibilityState === "visible") { answer("answer", {event: "renew"}); return; }
+    if (document.visibilityState === "visible") { waiting = null; answer("answer", {event: "renew"}); return; }
+    waiting = renew;
     document.addEventListener("visibilitychange", renew, {once: true});
   };
   timer = setTimeout(renew, seconds * 1000);
@@ -175,14 +185,14 @@ export default function (component) {
   const next = component.data;
   if (next === null || next === undefined || !window.PublicKeyCredential
       || !PublicKeyCredential.isConditionalMediationAvailable) {
-    data = null; stop(); clearTimeout(timer);
+    data = null; stop(); unschedule();
     return () => {};
   }
   if (data === null || data.request !== next.request) { stop(); paused = false; }
   data = next;
   schedule(next.renew_in);
   PublicKeyCredential.isConditionalMediationAvailable().then((available) => { if (available) start(); });
-  return () => { data = null; stop(); clearTimeout(timer); };
+  return () => { data = null; stop(); unschedule(); };
 }
 """
 
