@@ -1,9 +1,15 @@
 """Issue 23 in a real browser: Chromium's virtual authenticator (the DevTools protocol's WebAuthn domain: CTAP2, an
 internal platform authenticator with resident keys and user verification, as a phone or laptop with a screen lock
 is) registers a passkey from the account view, then signs in with it usernameless, one touch and no code, at aal 2;
-signs in to the example app (OpenID Connect) with it; and confirms it is you with it when a change asks for a
-recent proof (tests/browser.py: Chromium, the `make run` stack, the UI
-at localhost).
+signs in with it from the email field's autofill (conditional mediation), which this authenticator answers at once
+by itself, no autofill shown; signs in to the example app (OpenID Connect) with it, by the button and by the
+autofill; and confirms it is you with it when a change asks for a recent proof (tests/browser.py: Chromium, the
+`make run` stack, the UI at localhost).
+
+What was found of headless Chromium 156's virtual authenticator (``enableUI: false``) and conditional requests: it
+resolves one at once with its first passkey of the site, focus or no focus, and with or without an input marked
+``username webauthn`` in the page; with no passkey of the site it rejects one at once (``NotAllowedError``), where a
+browser with a person waits. Without a virtual authenticator the request stays pending.
 """
 
 from __future__ import annotations
@@ -156,6 +162,20 @@ def test_a_passkey_from_the_email_fields_autofill_signs_in_without_the_button(st
     expect(markdown(page, "Second factor:")).to_contain_text("proven in this session, with a passkey")  # aal 2
     expect(page.get_by_text("last used", exact=False)).to_be_visible()
     assert "autofill@example.com" in page.get_by_test_id("stMain").inner_text()
+
+
+def test_an_app_sends_the_person_and_the_autofill_signs_them_in(stack: Stack, page: Any) -> None:
+    """The OpenID Connect login challenge with the autofill: the card the app sent the person to signs them in with
+    the passkey, no button pressed, and the app's request continues to its consent."""
+    from playwright.sync_api import expect
+
+    virtual_authenticator(page)
+    add_passkey(page, stack, "app-autofill@example.com", "Tablet")
+    page.goto(stack.example_url)
+    expect(page.get_by_role("heading", name="Example app")).to_be_visible()
+    press(page, "Sign in")
+    allow(page, "e2e-passkey-autofill-oidc-consent")
+    back_in_the_app_as(page, stack, "app-autofill@example.com")
 
 
 def test_the_autofill_request_is_pending_with_the_apis_options(stack: Stack, page: Any) -> None:
