@@ -149,6 +149,7 @@ def sign_out(everywhere: bool) -> None:
     client = ui.client()
     outcome = token_renewal(client).call(lambda token: client.sign_out(token, everywhere=everywhere))
     current.box.current = None  # at once, before anything else (see SessionBox)
+    tab().autofill = False  # a browser that answers autofill by itself would sign straight back in
     start_again(channel, "")
     result, refused = outcome.result, outcome.ended  # refused: the API no longer knew the session
     if result.ok:

@@ -1,10 +1,11 @@
 """Passkeys in the page: a button that runs a WebAuthn ceremony in the browser (a Streamlit custom component,
 ``frontend/passkey_component/index.html``), and what the UI keeps of a ceremony and of the account's passkeys.
 
-The component is the only JavaScript of the UI. It is given the WebAuthn Level 3 JSON options the API answered and
-hands back ``credential.toJSON()``; it never sees a token, and the API calls are made here, on the UI server, with
-the session's tokens. It runs in an iframe the UI server serves (same origin as the page, so WebAuthn is allowed in
-it without a permissions policy of its own).
+The component is given the WebAuthn Level 3 JSON options the API answered and hands back ``credential.toJSON()``; it
+never sees a token, and the API calls are made here, on the UI server, with the session's tokens. It runs in an
+iframe the UI server serves (same origin as the page, so WebAuthn is allowed in it without a permissions policy of
+its own). The sign-in card's passkey autofill (:mod:`frontend.passkey_autofill`) runs in the page itself instead;
+the button pauses that pending request for the length of its own ceremony.
 
 A press goes in two steps, so that the options are fresh and spent at most once: the button says it was pressed
 (:class:`Start`), the view asks the API for options and keeps them in a :class:`Ceremony`, the next run hands them to

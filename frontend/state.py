@@ -20,7 +20,7 @@ from typing import Any, Literal, TypeVar
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from frontend import api, handle, passkey, twostep
+from frontend import api, handle, passkey, passkey_autofill, twostep
 from frontend.session import SessionBox
 
 Step = Literal["start", "code", "second_factor"]
@@ -124,6 +124,9 @@ class UiState:
     # The API said its stage offers no passkeys (a deployed stage before its domain is set): their buttons go.
     # Kept across sign-ins, since it is the stage's setting, not the account's.
     passkeys_off: bool = False
+    # The sign-in ceremony the card's passkey autofill runs, shared by the browser's tabs so that a view, a reload or
+    # a rerun does not cost another (frontend/passkey_autofill.py); or why none is asked for yet.
+    autofill: passkey_autofill.Offer | passkey_autofill.Refused | None = None
 
     def reset(self, sign_in: SignIn | None = None) -> None:
         """Forget the session and whatever was open, in place (other tabs hold this object too)."""
@@ -167,6 +170,9 @@ class Tab:
     checked: bool = False  # this tab asked the API whether the session it found still stands
     # The WebAuthn ceremony this tab's passkey button is running: its options go to this tab's browser only.
     ceremony: passkey.Ceremony | None = None
+    # Whether the sign-in card offers the passkey in the email field's autofill: off in a tab that signed out, or
+    # whose autofill answer the API refused, until it is reloaded (see frontend/passkey_autofill.py).
+    autofill: bool = True
 
 
 # The handles' states, in this process's memory (see frontend.handle). A module of its own is imported once per
@@ -201,8 +207,9 @@ def forget() -> UiState:
     if found is not None:
         STORE.forget(found)
     fresh = ui()
-    # An app's login request is the browser's, not the session's: signing in again, as anyone, continues it.
-    fresh.login = login
+    # An app's login request is the browser's, not the session's: signing in again, as anyone, continues it. So is
+    # the autofill's open ceremony, which no session holds.
+    fresh.login, fresh.autofill = login, state.autofill
     return fresh
 
 

@@ -159,6 +159,24 @@ SIGNED_OUT = response(200, {"message": "You are signed out.", "code": "signed_ou
 SIGNED_OUT_EVERYWHERE = response(200, {"message": "You are signed out on every device.", "code": "signed_out"})
 NO_APPS = response(200, {"message": "No apps.", "code": "consents", "consents": []})
 NO_PASSKEYS = response(200, {"message": "Your passkeys.", "code": "passkey_list", "passkeys": [], "most": 10})
+# The API's handle of the sign-in ceremonies POST /passkeys/signin/options answers by default: numbered, so that a
+# test tells which one the page holds.
+SIGN_IN_CEREMONY = "autofill-ceremony-{number}"
+
+
+def sign_in_options(number: int) -> requests.Response:
+    """A ``POST /passkeys/signin/options`` answer, as the API gives it (usernameless: no allowCredentials)."""
+    ceremony = SIGN_IN_CEREMONY.format(number=number)
+    return response(
+        200,
+        {
+            "code": "passkey_options",
+            "message": "Use your passkey.",
+            "options": {"challenge": ceremony, "rpId": "localhost", "userVerification": "required", "timeout": 300000},
+            "ceremony": ceremony,
+            "expires_in": 300,
+        },
+    )
 
 
 @dataclass(frozen=True)
@@ -211,6 +229,11 @@ class FakeApi:
     # GET /me/passkeys: read whenever the account view shows, so answered and recorded apart as the apps are.
     passkey_lists: list[requests.Response] = field(default_factory=list)
     passkey_list_calls: list[Call] = field(default_factory=list)
+    # POST /passkeys/signin/options: the sign-in card asks for it whenever its passkey autofill needs a ceremony
+    # (frontend/passkey_autofill.py), so it is answered from a queue of its own (else a fresh ceremony, numbered
+    # from 1) and its calls are recorded apart: the other calls read as before the autofill.
+    sign_in_options: list[requests.Response | Exception] = field(default_factory=list)
+    sign_in_options_calls: list[Call] = field(default_factory=list)
     sessions: dict[str, str] = field(default_factory=dict)
     retired: set[str] = field(default_factory=set)
 
@@ -271,6 +294,13 @@ class FakeApi:
             return self._apps(call)
         if call.method == "GET" and call.path == "/me/passkeys":
             return self._passkey_list(call)
+        if call.method == "POST" and call.url.endswith("/passkeys/signin/options"):
+            self.sign_in_options_calls.append(call)
+            queued = self.sign_in_options
+            answer = queued.pop(0) if queued else sign_in_options(len(self.sign_in_options_calls))
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
         self.calls.append(call)
         presented = {call.bearer, (call.json or {}).get("refresh_token")}
         if presented & self.retired:

@@ -1,9 +1,16 @@
 """Issue 23 in a real browser: Chromium's virtual authenticator (the DevTools protocol's WebAuthn domain: CTAP2, an
 internal platform authenticator with resident keys and user verification, as a phone or laptop with a screen lock
 is) registers a passkey from the account view, then signs in with it usernameless, one touch and no code, at aal 2;
-signs in to the example app (OpenID Connect) with it; confirms it is you with it when a change asks for a recent
-proof, and when the example app asks for a fresh sign-in (prompt=login) or for two factors (acr_values), the app's
-ID token then saying so (tests/browser.py: Chromium, the `make run` stack, the UI at localhost).
+signs in with it from the email field's autofill (conditional mediation), which this authenticator answers at once
+by itself, no autofill shown; finishes a code's sign-in with it as the second factor; signs in to the example app
+(OpenID Connect) with it, by the button and by the autofill; confirms it is you with it when a change asks for a
+recent proof, and when the example app asks for a fresh sign-in (prompt=login) or for two factors (acr_values), the
+app's ID token then saying so (tests/browser.py: Chromium, the `make run` stack, the UI at localhost).
+
+What was found of headless Chromium 156's virtual authenticator (``enableUI: false``) and conditional requests: it
+resolves one at once with its first passkey of the site, focus or no focus, and with or without an input marked
+``username webauthn`` in the page; with no passkey of the site it rejects one at once (``NotAllowedError``), where a
+browser with a person waits. Without a virtual authenticator the request stays pending.
 """
 
 from __future__ import annotations
@@ -130,9 +137,18 @@ def add_passkey(page: Any, stack: Stack, email: str, name: str) -> None:
     sign_out(page)
 
 
+def without_autofill(page: Any) -> None:
+    """``page``'s browser as one without conditional mediation (``isConditionalMediationAvailable()`` false): the
+    card offers no passkey in autofill, which Chromium's virtual authenticator would answer at once, and the
+    button is the way in."""
+    page.add_init_script("PublicKeyCredential.isConditionalMediationAvailable = async () => false;")
+
+
 def test_sign_in_to_the_example_app_with_a_passkey(stack: Stack, page: Any) -> None:
-    """The OpenID Connect login challenge: the app sends the person to the UI, who signs in with one touch."""
+    """The OpenID Connect login challenge: the app sends the person to the UI, who signs in with one touch (of the
+    button: this browser has no passkey autofill)."""
     virtual_authenticator(page)
+    without_autofill(page)
     add_passkey(page, stack, "app-passkey@example.com", "My phone")
 
     start_at_the_app(page, stack)
@@ -247,6 +263,90 @@ def test_an_app_asking_for_two_factors_is_let_in_with_the_passkey_alone(stack: S
     back_in_the_app_as(page, stack, email)
     _, methods, level = proven(page)
     assert "mfa" in methods.split() and level == AAL2
+
+
+def test_a_passkey_from_the_email_fields_autofill_signs_in_without_the_button(stack: Stack, page: Any) -> None:
+    """Conditional mediation: the sign-in card keeps a request for a passkey pending in the page beside the email
+    field, which is marked ``username webauthn``; Chromium's virtual authenticator answers such a request at once
+    with its passkey (it shows no autofill: a person picks the passkey from the field's suggestions), and the
+    session is the button's: no code, both factors. A tab that signed out offers no autofill until reloaded (such a
+    browser would sign straight back in); the offer is handed to each view of the card without asking the API
+    again."""
+    from playwright.sync_api import expect
+
+    virtual_authenticator(page)
+    add_passkey(page, stack, "autofill@example.com", "Pixel")
+    expect(page.get_by_label("Email address")).to_have_attribute("autocomplete", "username webauthn")
+    assert page.evaluate("PublicKeyCredential.isConditionalMediationAvailable()") is True
+    page.wait_for_timeout(2_000)  # the tab that signed out stays signed out
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+
+    page.reload()
+    expect(page.get_by_role("heading", name="Your account")).to_be_visible()
+    expect(markdown(page, "Second factor:")).to_contain_text("proven in this session, with a passkey")  # aal 2
+    expect(page.get_by_text("last used", exact=False)).to_be_visible()
+    assert "autofill@example.com" in page.get_by_test_id("stMain").inner_text()
+
+
+def test_an_app_sends_the_person_and_the_autofill_signs_them_in(stack: Stack, page: Any) -> None:
+    """The OpenID Connect login challenge with the autofill: the card the app sent the person to signs them in with
+    the passkey, no button pressed, and the app's request continues to its consent."""
+    from playwright.sync_api import expect
+
+    virtual_authenticator(page)
+    add_passkey(page, stack, "app-autofill@example.com", "Tablet")
+    page.goto(stack.example_url)
+    expect(page.get_by_role("heading", name="Example app")).to_be_visible()
+    press(page, "Sign in")
+    allow(page, "e2e-passkey-autofill-oidc-consent")
+    back_in_the_app_as(page, stack, "app-autofill@example.com")
+
+
+def test_the_autofill_request_is_pending_with_the_apis_options(stack: Stack, page: Any) -> None:
+    """Without a passkey in the browser, the card's conditional request waits (as in a browser whose person has not
+    picked one yet): it is there, for the email field, with options the API issued for this site, and one offer
+    serves every rerun and reload of the card: the API is asked once."""
+    from playwright.sync_api import expect
+
+    # Record each WebAuthn request the page makes and whether it settled, before the page's scripts run.
+    page.add_init_script(
+        """
+        window.webauthnCalls = [];
+        const get = navigator.credentials.get.bind(navigator.credentials);
+        navigator.credentials.get = (options) => {
+          const key = options.publicKey;
+          const call = {mediation: options.mediation || null, rpId: key.rpId, timeout: key.timeout,
+                        userVerification: key.userVerification, allowCredentials: key.allowCredentials || [],
+                        challenge: btoa(String.fromCharCode(...new Uint8Array(key.challenge))), settled: null};
+          window.webauthnCalls.push(call);
+          const pending = get(options);
+          pending.then(() => { call.settled = "credential"; }, (error) => { call.settled = error.name; });
+          return pending;
+        };
+        """
+    )
+    asked = stack.output().count('"route": "/passkeys/signin/options"')
+    page.goto(stack.ui_url)
+    expect(page.get_by_label("Email address")).to_have_attribute("autocomplete", "username webauthn")
+    page.wait_for_function("window.webauthnCalls.length > 0")
+    page.get_by_label("Email address").fill("someone@example.com")  # a rerun of the card
+    page.get_by_label("Email address").press("Tab")
+    page.wait_for_timeout(2_000)
+    (call,) = page.evaluate("window.webauthnCalls")
+    assert call == {
+        "mediation": "conditional",
+        "rpId": "localhost",
+        "timeout": 300_000,  # the API's ceremony lifetime
+        "userVerification": "required",
+        "allowCredentials": [],  # usernameless
+        "challenge": call["challenge"],
+        "settled": None,  # still waiting for the person
+    }, call
+
+    page.reload()
+    page.wait_for_function("window.webauthnCalls.length > 0")
+    assert page.evaluate("window.webauthnCalls")[0]["challenge"] == call["challenge"]  # the same open ceremony
+    assert stack.output().count('"route": "/passkeys/signin/options"') == asked + 1
 
 
 def test_another_site_cannot_frame_the_passkey_button(stack: Stack, page: Any) -> None:

@@ -169,6 +169,14 @@ def run(at: AppTest, fake_api: FakeApi, *answers: requests.Response) -> None:
     assert fake_api.answers == []  # every queued answer was asked for
 
 
+def begin(at: AppTest, fake_api: FakeApi, answer: requests.Response) -> None:
+    """A run in which the page asks ``POST /passkeys/signin/options`` for the button, answered ``answer`` (the
+    fake answers those calls apart, since the card's autofill makes them too)."""
+    fake_api.sign_in_options.append(answer)
+    run(at, fake_api)
+    assert fake_api.sign_in_options == []
+
+
 # -------------------------------------------------------------------------------------------- sign-in
 
 
@@ -177,9 +185,9 @@ def test_sign_in_with_a_passkey_no_address_and_no_code(app: AppTest, fake_api: F
     assert browser.drawn[SIGN_IN] == Drawn("Sign in with a passkey", None, False)
 
     browser.press(SIGN_IN)
-    run(app, fake_api, options(REQUEST_OPTIONS))
-    begin = fake_api.calls[-1]
-    assert (begin.method, begin.path, begin.json, begin.bearer) == ("POST", "/passkeys/signin/options", {}, None)
+    begin(app, fake_api, options(REQUEST_OPTIONS))
+    asked = fake_api.sign_in_options_calls[-1]
+    assert (asked.method, asked.path, asked.json, asked.bearer) == ("POST", "/passkeys/signin/options", {}, None)
     held = browser.drawn[SIGN_IN].ceremony
     assert held is not None and (held.kind, dict(held.options)) == ("get", REQUEST_OPTIONS)
 
@@ -216,7 +224,7 @@ def test_a_refused_or_cancelled_passkey_says_so_and_asks_the_api_nothing(
 ) -> None:
     app.run()
     browser.press(SIGN_IN)
-    run(app, fake_api, options(REQUEST_OPTIONS))
+    begin(app, fake_api, options(REQUEST_OPTIONS))
     calls = len(fake_api.calls)
 
     browser.refuse(SIGN_IN)
@@ -232,7 +240,7 @@ def test_a_refused_or_cancelled_passkey_says_so_and_asks_the_api_nothing(
 def test_an_answer_to_an_older_ceremony_is_ignored(app: AppTest, fake_api: FakeApi, browser: FakeBrowser) -> None:
     app.run()
     browser.press(SIGN_IN)
-    run(app, fake_api, options(REQUEST_OPTIONS))
+    begin(app, fake_api, options(REQUEST_OPTIONS))
     calls = len(fake_api.calls)
     browser.queued[SIGN_IN] = [lambda held: passkey.Credential(_request(held) - 1, CREDENTIAL)]
     run(app, fake_api)
@@ -245,7 +253,7 @@ def test_a_passkey_the_api_refuses_says_why_beside_the_button(
 ) -> None:
     app.run()
     browser.press(SIGN_IN)
-    run(app, fake_api, options(REQUEST_OPTIONS))
+    begin(app, fake_api, options(REQUEST_OPTIONS))
     browser.give(SIGN_IN)
     refused = response(401, {"code": "invalid_passkey", "message": "That passkey cannot sign you in."})
     run(app, fake_api, refused)
@@ -261,7 +269,7 @@ def test_too_many_ceremonies_block_the_button_until_the_time_given(
     limited = response(
         429, {"code": "passkey_quota_exceeded", "message": "Too many tries."}, headers={"Retry-After": "60"}
     )
-    run(app, fake_api, limited)
+    begin(app, fake_api, limited)
     assert "Too many tries." in [each.value for each in app.warning]
     assert browser.drawn[SIGN_IN].disabled is True
 
@@ -437,7 +445,7 @@ def test_a_press_on_a_stage_without_passkeys_takes_the_button_away(
 ) -> None:
     app.run()
     browser.press(SIGN_IN)
-    run(app, fake_api, DISABLED)
+    begin(app, fake_api, DISABLED)
     browser.drawn.clear()  # what the last run drew, only
     app.run()
     assert SIGN_IN not in browser.drawn

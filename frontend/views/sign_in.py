@@ -15,7 +15,7 @@ from typing import Any
 
 import streamlit as st
 
-from frontend import api, clock, flow, oidc, passkey, phone, twostep, ui
+from frontend import api, clock, flow, oidc, passkey, passkey_autofill, phone, twostep, ui
 from frontend.state import SignIn, tab
 from frontend.state import ui as state
 
@@ -160,7 +160,7 @@ def _run_passkey(
     live: Callable[[api.ApiResult], bool] = lambda result: True,
 ) -> None:
     """A passkey button's event on the sign-in card: a press asks the API for options (``ask``) and keeps their
-    ceremony for the button's next run; the browser's credential goes to ``answer``, whose session is opened.
+    ceremony for the button's next run; the browser's credential goes to ``answer`` (:func:`_finish_passkey`).
     ``live``: whether an answer still concerns this page's sign-in (it handles one that does not)."""
     if isinstance(event, passkey.Start):
 
@@ -183,15 +183,28 @@ def _run_passkey(
         ui.request(PASSKEY, "Asking for your passkey...", begin)
         return
     answered = ui.passkey_answer(event, "get", PASSKEY)
-    if answered is None:
-        return
-    ceremony, credential = answered
+    if answered is not None:
+        _finish_passkey(*answered, answer, live)
+
+
+def _finish_passkey(
+    ceremony: passkey.Ceremony,
+    credential: Mapping[str, Any],
+    answer: Callable[[passkey.Ceremony, Mapping[str, Any]], api.ApiResult],
+    live: Callable[[api.ApiResult], bool] = lambda result: True,
+    autofill: bool = False,
+) -> None:
+    """Hand the browser's credential to ``answer`` and open the session it answers, for the buttons and the
+    autofill alike; notices show under the button. A refused autofill answer turns the autofill off in this tab
+    (see :mod:`frontend.passkey_autofill`)."""
 
     def finish() -> None:
         result = answer(ceremony, credential)
         if not live(result):
             return
         if not result.ok:
+            if autofill:
+                tab().autofill = False
             ui.fail(result, PASSKEY)
             return
         flow.open_session(result)
@@ -199,13 +212,14 @@ def _run_passkey(
     ui.request(PASSKEY, "Signing in...", finish)
 
 
+def _signed_in(ceremony: passkey.Ceremony, credential: Mapping[str, Any]) -> api.ApiResult:
+    """``POST /passkeys/signin``: a usernameless sign-in with the browser's credential."""
+    return ui.client().passkey_signin(ceremony.ceremony, credential)
+
+
 def _on_passkey(event: passkey.Event) -> None:
     """The sign-in card's passkey button: usernameless, the browser offers the site's passkeys."""
-    _run_passkey(
-        event,
-        lambda: ui.client().passkey_signin_options(),
-        lambda ceremony, credential: ui.client().passkey_signin(ceremony.ceremony, credential),
-    )
+    _run_passkey(event, lambda: ui.client().passkey_signin_options(), _signed_in)
 
 
 def _on_passkey_second_factor(event: passkey.Event) -> None:
@@ -234,6 +248,31 @@ def _second_factor_live(sign_in: SignIn, result: api.ApiResult) -> bool:
         ui.notify("warning", result.message, flow.START)
         return False
     return True
+
+
+def _on_autofill(event: passkey.Event) -> None:
+    """A passkey picked from the email field's autofill: the offered ceremony is spent whatever comes of it."""
+    current = state()
+    answered = passkey_autofill.spend(current.autofill, event)
+    if answered is None or current.box.current is not None or current.sign_in.step != "start":
+        return  # a renewal's rerun, an answer to an offer replaced meanwhile, or a page that moved on
+    current.autofill = None
+    _finish_passkey(*answered, _signed_in, autofill=True)
+
+
+def _render_autofill(wanted: bool) -> None:
+    """The passkey in the email field's autofill: the browser's open offer handed to the page, renewed when it is
+    due; nothing unless ``wanted``, or where the tab or the stage has it off."""
+    current = state()
+    offer: passkey_autofill.Offer | None = None
+    if wanted and tab().autofill and not current.passkeys_off:
+        outcome = passkey_autofill.current(current.autofill, clock.now(), ui.client().passkey_signin_options)
+        if isinstance(outcome, passkey_autofill.Disabled):
+            current.passkeys_off = True  # the button goes too
+        else:
+            current.autofill = outcome
+            offer = outcome if isinstance(outcome, passkey_autofill.Offer) else None
+    passkey_autofill.mount(offer, clock.now(), _on_autofill)
 
 
 def _render_passkey(blocked: bool, label: str = "Sign in with a passkey", second_factor: bool = False) -> None:
@@ -298,6 +337,8 @@ def _render_start(blocked: bool) -> None:
                 key=EMAIL_INPUT,
                 type="email",
                 validate="",  # the API's rules and messages are the ones that count
+                # "webauthn": the browser lists this site's passkeys among its suggestions (passkey_autofill)
+                autocomplete="username webauthn",
                 icon=ui.field_icon(EMAIL_INPUT),
             )
         ui.show_notice(SEND)
@@ -416,3 +457,8 @@ def render() -> None:
             _render_code(sign_in, blocked)
         else:
             _render_start(blocked)
+    if sign_in.step == "start":
+        # Below the card, where its empty element takes no room between the buttons; outside the form, since
+        # Streamlit takes no component's answer from inside one. Mounted for a phone number too (with nothing to
+        # run), so that switching to it stops the request rather than leaving one for a field that is gone.
+        _render_autofill(not blocked and st.session_state.get(CHANNEL_INPUT) != "phone")
