@@ -164,6 +164,7 @@ def test_after_a_code_the_accounts_passkey_is_the_second_factor(stack: Stack, pa
     from playwright.sync_api import expect
 
     email = "second-factor-passkey@example.com"
+    without_autofill(page)  # a code sign-in here: the virtual authenticator would answer the autofill itself
     virtual_authenticator(page)
     sign_in_by_email(page, stack, email)
     the_account = account_id(page)
@@ -221,6 +222,7 @@ def test_an_app_asking_for_a_fresh_sign_in_is_let_in_with_the_passkey(stack: Sta
     from playwright.sync_api import expect
 
     email = "fresh-passkey@example.com"
+    without_autofill(page)  # a code sign-in here: the virtual authenticator would answer the autofill itself
     virtual_authenticator(page)
     add_passkey(page, stack, email, "Work laptop")
     first = signed_in_to_the_app_by_code(page, stack, email)
@@ -248,6 +250,7 @@ def test_an_app_asking_for_two_factors_is_let_in_with_the_passkey_alone(stack: S
     from playwright.sync_api import expect
 
     email = "two-factor-passkey@example.com"
+    without_autofill(page)  # a code sign-in here: the virtual authenticator would answer the autofill itself
     virtual_authenticator(page)
     add_passkey(page, stack, email, "Tablet")
     signed_in_to_the_app_by_code(page, stack, email)
@@ -427,6 +430,7 @@ def test_an_admin_confirms_an_action_with_the_passkey_in_place_of_the_authentica
     from tests.test_e2e_browser_admin import BASE32_KEY, PERSON, me, signed_in_person
 
     token = signed_in_person(stack)
+    without_autofill(page)  # a code sign-in here: the virtual authenticator would answer the autofill itself
     virtual_authenticator(page)
     sign_in_by_email(page, stack, "admin@example.com")  # the local stage's admin; admins act at aal 2
     press(page, "Set up an authenticator app")

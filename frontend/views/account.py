@@ -96,7 +96,12 @@ def render() -> None:
     ui.show_notice(oidc.PLACE)  # an app's login request that could not go on: why
     _details()
     account = flow.current_account()
+    # Passkeys first, above the sections whose content grows and shrinks (a phone being linked, an authenticator
+    # being set up): Streamlit places its button's frame by its key and the rest by their place, and an element
+    # added above that frame made React move it in the page, which reloads it where Streamlit no longer listens (a
+    # blank button until the page was reloaded).
     if account is not None:
+        account_passkeys.render(blocked)
         account_phone.render(account, blocked)
     # Offered when the API describes two-step verification, or insists on it before showing the account.
     if (account is not None and account.two_step is not None) or current.account.enrollment_required:
@@ -108,7 +113,6 @@ def render() -> None:
             icon=":material/admin_panel_settings:",
         )
     if account is not None:
-        account_passkeys.render(blocked)
         account_apps.render()
     st.divider()
     left, right = st.columns(2)
