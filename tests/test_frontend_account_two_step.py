@@ -59,7 +59,7 @@ def test_two_step_is_offered_only_when_the_api_describes_it(app: AppTest, fake_a
 def test_enroll_shows_qr_and_key_then_the_recovery_codes_once(app: AppTest, fake_api: FakeApi) -> None:
     send(app, fake_api, SENT)
     verify(app, fake_api, VERIFIED, me_answer(aal=1, **ACCOUNT, **MFA_OFF))
-    assert markdown_line(app, "**Second factor:**") == "**Second factor:** not used in this session"
+    assert markdown_line(app, "**Second factor:**") == "**Second factor:** not used in this session · aal 1"
     assert "Two-step verification" in [header.value for header in app.subheader]
 
     click(app, fake_api, "start_totp", ENROLLMENT)
@@ -86,7 +86,7 @@ def test_enroll_shows_qr_and_key_then_the_recovery_codes_once(app: AppTest, fake
 
     click(app, fake_api, "codes_saved")
     assert not any(CODES[0] in text for text in texts(app.main.code))
-    assert markdown_line(app, "**Second factor:**") == "**Second factor:** proven in this session"
+    assert markdown_line(app, "**Second factor:**") == "**Second factor:** proven in this session · aal 2"
     assert ":material/verified: **On**" in markdown_line(app, ":material/verified:")
     assert "10 recovery codes left." in markdown_line(app, ":material/verified:")
 

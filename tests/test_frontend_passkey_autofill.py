@@ -258,7 +258,7 @@ def test_a_passkey_picked_from_the_autofill_signs_in_as_the_button_does(
     )
     assert me.bearer == ACCESS_1
     assert on_account_view(app)
-    assert "**Second factor:** proven in this session, with a passkey (both factors in one touch)" in [
+    assert "**Second factor:** proven in this session, with a passkey (both factors in one touch) · aal 2" in [
         each.value for each in app.markdown
     ]
     assert len(fake_api.sign_in_options_calls) == 1

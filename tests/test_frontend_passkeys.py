@@ -203,7 +203,7 @@ def test_sign_in_with_a_passkey_no_address_and_no_code(app: AppTest, fake_api: F
     )
     assert me.bearer == ACCESS_1
     assert on_account_view(app)
-    assert "**Second factor:** proven in this session, with a passkey (both factors in one touch)" in [
+    assert "**Second factor:** proven in this session, with a passkey (both factors in one touch) · aal 2" in [
         each.value for each in app.markdown
     ]
 

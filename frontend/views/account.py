@@ -70,7 +70,7 @@ def _details() -> None:
             proven = "proven in this session" if account.aal == 2 else "not used in this session"
             if account.by_passkey:
                 proven += ", with a passkey (both factors in one touch)"
-            st.markdown(f"**Second factor:** {proven}")
+            st.markdown(f"**Second factor:** {proven} · aal {account.aal}")  # NIST's assurance level, as /me says
         access_epoch = account.access_token_expires_at if account else None
         st.markdown(f"**Access token expires:** {ui.when(session.access_expires_at, access_epoch)}")
         st.markdown(f"**Session expires:** {ui.when(session.expires_at, account.expires_at if account else None)}")
