@@ -287,6 +287,19 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
+def keep_ceremony(result: api.ApiResult, place: str) -> None:
+    """An answer to a request for passkey options: its ceremony kept for the tab's button to run on the next run,
+    else why not, said at ``place``."""
+    ceremony = passkey.ceremony_from_answer(result.data, "get") if result.ok else None
+    if not result.ok:
+        fail(result, place)
+    elif ceremony is None:
+        notify("error", api.UNEXPECTED_ANSWER, place)
+    else:
+        tab().ceremony = ceremony
+        clear_notice()
+
+
 def passkey_answer(
     event: passkey.Credential | passkey.Failure, kind: passkey.Kind, place: str
 ) -> tuple[passkey.Ceremony, Mapping[str, Any]] | None:

@@ -169,16 +169,8 @@ def _run_passkey(
             if result.code == passkey.DISABLED_HERE:
                 state().passkeys_off = True  # the button goes; there is nothing to say about it
                 return
-            if not live(result):
-                return
-            ceremony = passkey.ceremony_from_answer(result.data, "get") if result.ok else None
-            if not result.ok:
-                ui.fail(result, PASSKEY)
-            elif ceremony is None:
-                ui.notify("error", api.UNEXPECTED_ANSWER, PASSKEY)
-            else:
-                tab().ceremony = ceremony  # the button runs it on the next run
-                ui.clear_notice()
+            if live(result):
+                ui.keep_ceremony(result, PASSKEY)
 
         ui.request(PASSKEY, "Asking for your passkey...", begin)
         return

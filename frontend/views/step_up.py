@@ -67,16 +67,8 @@ def ask_for_passkey(key: str, place: str) -> None:
 
     def begin() -> None:
         result = flow.account_call(ui.client().passkey_reauthenticate_options)
-        if result is None:
-            return
-        ceremony = passkey.ceremony_from_answer(result.data, "get") if result.ok else None
-        if not result.ok:
-            ui.fail(result, place)
-        elif ceremony is None:
-            ui.notify("error", api.UNEXPECTED_ANSWER, place)
-        else:
-            tab().ceremony = ceremony  # the button runs it on the next run
-            ui.clear_notice()
+        if result is not None:
+            ui.keep_ceremony(result, place)
 
     ui.request(key, "Asking for your passkey...", begin)
 
